@@ -1,0 +1,64 @@
+"""Picks the kernel backend once, at import: the compiled cffi extension or the numpy
+references.
+
+``EDGEKIT_BACKEND`` chooses:
+
+* ``auto`` (default): native when the extension is built, else reference;
+* ``native``: the extension, or :class:`~edgekit.errors.BackendError` (an ``ImportError``)
+  that says how to build it;
+* ``reference``: the numpy references, even when the extension is built.
+
+Wrappers ask :data:`lib` (``None`` on the reference backend) and never call C with an array
+they have not checked.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+from edgekit.errors import BackendError
+
+ENV_VAR = "EDGEKIT_BACKEND"
+CHOICES = ("auto", "native", "reference")
+
+_BUILD_HINT = (
+    "the compiled extension edgekit._edgekit_native is not importable ({err}). It is built by "
+    "`pip install .` when a C compiler is present (on Debian: apt-get install gcc "
+    "python3-dev); reinstall with `pip install --force-reinstall --no-deps .`, or set "
+    "EDGEKIT_BACKEND=auto or reference to use the numpy references."
+)
+
+
+def _load() -> tuple[str, str, Any, Any, str | None]:
+    requested = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    if requested not in CHOICES:
+        raise BackendError(f"{ENV_VAR}={requested!r}; expected one of {', '.join(CHOICES)}")
+    if requested == "reference":
+        return requested, "reference", None, None, None
+    try:
+        native: ModuleType
+        from edgekit import _edgekit_native as native  # type: ignore[attr-defined]
+    except ImportError as err:
+        if requested == "native":
+            raise BackendError(_BUILD_HINT.format(err=err)) from err
+        return requested, "reference", None, None, str(err)
+    return requested, "native", native.ffi, native.lib, None
+
+
+REQUESTED, NAME, ffi, lib, LOAD_ERROR = _load()
+"""REQUESTED: what EDGEKIT_BACKEND asked for; NAME: ``"native"`` or ``"reference"``;
+ffi/lib: the cffi objects, or ``None``; LOAD_ERROR: why the extension did not load."""
+
+
+def is_native() -> bool:
+    """True when the compiled kernels are in use."""
+    return lib is not None
+
+
+def native_kernels() -> tuple[str, ...]:
+    """Names of the C kernels in use (empty on the reference backend)."""
+    if lib is None:
+        return ()
+    return tuple(sorted(n for n in dir(lib) if n.startswith("ek_")))

@@ -1,0 +1,232 @@
+"""One error hierarchy for all of edgekit.
+
+Every exception edgekit raises on purpose derives from :class:`EdgekitError`.  Errors that
+refine a builtin also subclass it (``CorruptDataError`` is a ``ValueError``), so code written
+against the builtin keeps working.  Errors carry the facts as attributes (``offset``,
+``expected``, ``got``, ``reason``) besides the message.
+
+Security failures are deliberately terse: :class:`AuthenticationError` says *that* a message
+failed to authenticate, never which byte or key, so that a peer cannot learn from it.
+
+Subsystems add their errors in their own section below; the sections keep concurrent
+changes apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BackendError",
+    "CapacityError",
+    "CertificateError",
+    "ChecksumError",
+    "CorruptDataError",
+    "EdgekitError",
+    "ExpiredError",
+    "FormatVersionError",
+    "InputError",
+    "InputTypeError",
+    "ModelError",
+    "OptionsError",
+    "ReplayError",
+    "RollbackError",
+    "RuntimeUnavailableError",
+    "SecurityError",
+    "SignatureError",
+    "UpdateError",
+]
+
+
+class EdgekitError(Exception):
+    """Root of every error edgekit raises on purpose."""
+
+
+# --- input validation (all subsystems) ------------------------------------------------------
+
+
+class InputError(EdgekitError, ValueError):
+    """An argument has a bad value or shape.
+
+    Attributes:
+        name: the argument's name (``"x"``, ``"demands"``), or ``None``.
+        expected: what was expected, in words (``"1-D"``), or ``None``.
+        got: what was given, or ``None``.
+    """
+
+    def __init__(
+        self, message: str, *, name: str | None = None, expected: Any = None, got: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.name = name
+        self.expected = expected
+        self.got = got
+
+
+class InputTypeError(EdgekitError, TypeError):
+    """An argument has the wrong type or dtype (same attributes as :class:`InputError`)."""
+
+    def __init__(
+        self, message: str, *, name: str | None = None, expected: Any = None, got: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.name = name
+        self.expected = expected
+        self.got = got
+
+
+class OptionsError(InputError):
+    """An options object is invalid or self-contradictory (``name`` is the field)."""
+
+
+# --- backends --------------------------------------------------------------------------------
+
+
+class BackendError(EdgekitError, ImportError):
+    """The requested backend cannot be loaded (e.g. ``EDGEKIT_BACKEND=native`` without the
+    compiled extension)."""
+
+
+class RuntimeUnavailableError(EdgekitError, ImportError):
+    """An optional runtime (a TFLite interpreter, scipy, aiohttp...) is not installed.
+
+    Attributes:
+        feature: what needed it; extra: the pip extra that installs it.
+    """
+
+    def __init__(self, message: str, *, feature: str | None = None, extra: str | None = None):
+        super().__init__(message)
+        self.feature = feature
+        self.extra = extra
+
+
+# --- data formats (compress, memory, update) -------------------------------------------------
+
+
+class CorruptDataError(EdgekitError, ValueError):
+    """Encoded bytes are truncated, altered or not edgekit's format.
+
+    Attributes:
+        offset: byte offset where the problem was found, or ``None``.
+        reason: a short machine-friendly reason (``"truncated"``, ``"bad magic"``...).
+    """
+
+    def __init__(
+        self, message: str, *, offset: int | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.reason = reason
+
+
+class ChecksumError(CorruptDataError):
+    """A stored checksum does not match the data (``expected``/``got`` as integers)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        expected: int | None = None,
+        got: int | None = None,
+    ) -> None:
+        super().__init__(message, offset=offset, reason="checksum")
+        self.expected = expected
+        self.got = got
+
+
+class FormatVersionError(CorruptDataError):
+    """The data is in a format version this edgekit cannot read."""
+
+    def __init__(
+        self, message: str, *, version: int | None = None, supported: tuple[int, ...] = ()
+    ) -> None:
+        super().__init__(message, reason="version")
+        self.version = version
+        self.supported = supported
+
+
+# --- compress ---------------------------------------------------------------------------------
+
+# --- schedule ---------------------------------------------------------------------------------
+
+# --- infer ------------------------------------------------------------------------------------
+
+
+class ModelError(EdgekitError, ValueError):
+    """A model file is not usable: not a TFLite flatbuffer, truncated, or of an unsupported
+    shape.  ``path`` is the file, when there is one."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+# --- secure -----------------------------------------------------------------------------------
+
+
+class SecurityError(EdgekitError):
+    """Base of the security failures."""
+
+
+class AuthenticationError(SecurityError):
+    """A message or artifact failed authentication.  Deliberately says no more."""
+
+
+class ReplayError(AuthenticationError):
+    """A message authenticated but was already seen or is older than the replay window."""
+
+
+class CertificateError(SecurityError):
+    """A certificate was refused.
+
+    Attributes:
+        reason: one of ``"untrusted"``, ``"expired"``, ``"not-yet-valid"``, ``"purpose"``,
+            ``"revoked"``, ``"malformed"``, ``"signature"``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SignatureError(SecurityError):
+    """A signature or signed manifest does not verify (wrong key, edited content)."""
+
+
+class RollbackError(SecurityError):
+    """An artifact's version is not newer than the one installed."""
+
+    def __init__(self, message: str, *, installed: Any = None, offered: Any = None) -> None:
+        super().__init__(message)
+        self.installed = installed
+        self.offered = offered
+
+
+class ExpiredError(SecurityError):
+    """Signed metadata is past its expiry time (a freeze attack or a stale mirror)."""
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+
+class CapacityError(EdgekitError):
+    """A bounded structure is full and its policy is to refuse.
+
+    Attributes: capacity and requested, in the structure's unit (bytes or items).
+    """
+
+    def __init__(self, message: str, *, capacity: int | None = None, requested: int | None = None):
+        super().__init__(message)
+        self.capacity = capacity
+        self.requested = requested
+
+
+# --- aio --------------------------------------------------------------------------------------
+
+# --- update -----------------------------------------------------------------------------------
+
+
+class UpdateError(EdgekitError):
+    """An update could not be applied; the installed version is left intact."""

@@ -1,0 +1,241 @@
+"""Small frozen dataclasses shared by more than one subpackage.
+
+Each validates itself in ``__post_init__`` and raises :class:`edgekit.errors.InputError`
+(a ``ValueError``) naming the bad field.  Units are in the field names or docstrings.
+Mappings passed in are copied into read-only views, so a value cannot change under a
+scheduler or a store that holds it.
+
+Subsystems add types in their own section below.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from edgekit.errors import InputError
+
+__all__ = [
+    "BoundingBox",
+    "Category",
+    "Detection",
+    "Keypoint",
+    "Node",
+    "Placement",
+    "SensorReading",
+    "Task",
+]
+
+
+def _finite(name: str, value: float, *, minimum: float | None = None) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, got {value!r}", name=name, got=value)
+    if minimum is not None and value < minimum:
+        raise InputError(
+            f"{name} must be >= {minimum}, got {value!r}", name=name, expected=f">= {minimum}",
+            got=value,
+        )
+
+
+def _frozen_amounts(owner: object, attr: str, amounts: Mapping[str, float]) -> None:
+    if not isinstance(amounts, Mapping):
+        raise InputError(f"{attr} must be a mapping of resource name to amount", name=attr)
+    for key, value in amounts.items():
+        if not isinstance(key, str) or not key:
+            raise InputError(f"{attr} keys must be non-empty strings, got {key!r}", name=attr)
+        _finite(f"{attr}[{key!r}]", value, minimum=0.0)
+    object.__setattr__(owner, attr, MappingProxyType(dict(amounts)))
+
+
+def _frozen_labels(owner: object, attr: str, labels: Mapping[str, str]) -> None:
+    if not isinstance(labels, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise InputError(f"{attr} must map str to str", name=attr)
+    object.__setattr__(owner, attr, MappingProxyType(dict(labels)))
+
+
+def _str_tuple(owner: object, attr: str, values: Iterable[str]) -> None:
+    if isinstance(values, str):
+        raise InputError(f"{attr} must be a collection of strings, not one string", name=attr)
+    out = tuple(values)
+    if not all(isinstance(v, str) for v in out):
+        raise InputError(f"{attr} must contain strings", name=attr)
+    object.__setattr__(owner, attr, out)
+
+
+# --- schedule ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """An edge node that can run tasks.
+
+    Attributes:
+        name: unique name.
+        capacity: resource name -> amount available in total (e.g. ``{"cpu": 4.0,
+            "mem_mib": 8192}``); the units are the user's, the same for nodes and tasks.
+        labels: key -> value, matched by a task's ``node_selector``.
+        taints: taint keys; a task must tolerate each to be placed here.
+    """
+
+    name: str
+    capacity: Mapping[str, float]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError("Node.name must be a non-empty string", name="name")
+        _frozen_amounts(self, "capacity", self.capacity)
+        _frozen_labels(self, "labels", self.labels)
+        _str_tuple(self, "taints", self.taints)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A unit of work to place on a node.
+
+    Attributes:
+        name: unique name.
+        demand: resource name -> amount requested (a resource the task does not name is 0).
+        tenant: who the task is for (fair sharing between tenants).
+        node_selector: labels a node must carry, key -> value.
+        tolerations: taint keys this task tolerates.
+        duration_s: expected run time in seconds, or ``None`` if unknown/unbounded.
+        source: name of the place its data comes from (for latency budgets), or ``None``.
+        latency_budget_ms: the most network latency from ``source`` it accepts, or ``None``.
+    """
+
+    name: str
+    demand: Mapping[str, float]
+    tenant: str = "default"
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[str, ...] = ()
+    duration_s: float | None = None
+    source: str | None = None
+    latency_budget_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError("Task.name must be a non-empty string", name="name")
+        _frozen_amounts(self, "demand", self.demand)
+        _frozen_labels(self, "node_selector", self.node_selector)
+        _str_tuple(self, "tolerations", self.tolerations)
+        if self.duration_s is not None:
+            _finite("duration_s", self.duration_s, minimum=0.0)
+        if self.latency_budget_ms is not None:
+            _finite("latency_budget_ms", self.latency_budget_ms, minimum=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a task went.  ``node`` is ``None`` when it could not be placed, and ``reason``
+    then says why (e.g. ``"no node has 8 cpu free"``); not being placed is a result, not an
+    error."""
+
+    task: str
+    node: str | None
+    reason: str | None = None
+    score: float | None = None
+
+    @property
+    def placed(self) -> bool:
+        return self.node is not None
+
+
+# --- infer ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BoundingBox:
+    """An axis-aligned box in pixels of the original image: top-left corner and size."""
+
+    origin_x: float
+    origin_y: float
+    width: float
+    height: float
+
+    def __post_init__(self) -> None:
+        for name in ("origin_x", "origin_y"):
+            _finite(name, getattr(self, name))
+        for name in ("width", "height"):
+            _finite(name, getattr(self, name), minimum=0.0)
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    def iou(self, other: BoundingBox) -> float:
+        """Intersection over union with ``other`` (0.0 for two empty boxes)."""
+        ix = max(0.0, min(self.origin_x + self.width, other.origin_x + other.width)
+                 - max(self.origin_x, other.origin_x))
+        iy = max(0.0, min(self.origin_y + self.height, other.origin_y + other.height)
+                 - max(self.origin_y, other.origin_y))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A class a detection belongs to, with its score in [0, 1]."""
+
+    index: int
+    score: float
+    category_name: str | None = None
+    display_name: str | None = None
+
+    def __post_init__(self) -> None:
+        _finite("score", self.score)
+
+
+@dataclass(frozen=True, slots=True)
+class Keypoint:
+    """A landmark in pixels of the original image (e.g. an eye of a face)."""
+
+    x: float
+    y: float
+    label: str | None = None
+    score: float | None = None
+
+    def __post_init__(self) -> None:
+        _finite("x", self.x)
+        _finite("y", self.y)
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One detected object: its box, its categories (best first) and its keypoints."""
+
+    bounding_box: BoundingBox
+    categories: tuple[Category, ...]
+    keypoints: tuple[Keypoint, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "categories", tuple(self.categories))
+        object.__setattr__(self, "keypoints", tuple(self.keypoints))
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SensorReading:
+    """One reading: time in ns since the Unix epoch, value in the sensor's unit, a quality
+    flag (0 = good; the meaning of other codes is the application's) and a channel id."""
+
+    timestamp_ns: int
+    value: float
+    quality: int = 0
+    channel: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.timestamp_ns, int) or isinstance(self.timestamp_ns, bool):
+            raise InputError("timestamp_ns must be an int", name="timestamp_ns")
+        if not isinstance(self.quality, int) or not 0 <= self.quality <= 255:
+            raise InputError("quality must be an int in 0..255", name="quality")
+        if not isinstance(self.channel, int) or self.channel < 0:
+            raise InputError("channel must be a non-negative int", name="channel")

@@ -1,0 +1,115 @@
+"""Backend selection, the optional native build, and the command line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import edgekit
+from edgekit import _backend
+from edgekit._config import config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def test_reference_backend_can_be_forced():
+    r = _python("from edgekit import _backend; print(_backend.NAME, _backend.lib)",
+                EDGEKIT_BACKEND="reference")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["reference", "None"]
+
+
+def test_unknown_backend_is_refused():
+    r = _python("import edgekit.compress", EDGEKIT_BACKEND="gpu")
+    assert r.returncode != 0 and "BackendError" in r.stderr and "EDGEKIT_BACKEND" in r.stderr
+
+
+@pytest.mark.skipif(not _backend.is_native(), reason="needs the built extension")
+def test_native_backend_loads_when_built():
+    r = _python("from edgekit import _backend; print(_backend.NAME)", EDGEKIT_BACKEND="native")
+    assert r.stdout.strip() == "native", r.stderr
+
+
+def test_show_config_lists_backend_and_dependencies(capsys):
+    edgekit.show_config()
+    text = capsys.readouterr().out
+    assert f"backend:  {_backend.NAME}" in text
+    assert "numpy" in text and "ai-edge-litert" in text
+    c = config()
+    assert c["native_kernels"] == list(_backend.native_kernels())
+    if _backend.is_native():
+        assert "ek_delta_zigzag_encode_u64" in c["native_kernels"]
+
+
+def test_cli_info_and_demo_run():
+    info = subprocess.run([sys.executable, "-m", "edgekit", "info"], capture_output=True,
+                          text=True, timeout=120)
+    assert info.returncode == 0 and "backend:" in info.stdout
+    demo = subprocess.run([sys.executable, "-m", "edgekit", "demo", "compress"],
+                          capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr
+    assert "round trip exact: True" in demo.stdout and "summary" in demo.stdout
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_c_sources_compile_warning_free():
+    for source in sorted((ROOT / "_native").glob("*.c")):
+        r = subprocess.run(
+            ["cc", "-std=c99", "-O3", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c",
+             str(source), "-o", os.devnull], capture_output=True, text=True, timeout=120,
+        )
+        assert r.returncode == 0, f"{source.name}:\n{r.stderr}"
+
+
+@pytest.mark.slow
+def test_install_without_a_compiler_gives_the_reference_backend(tmp_path):
+    """``CC=false pip install .``: the build must succeed without the extension, and the
+    installed edgekit must work on the numpy references."""
+    if not (ROOT / "setup.py").exists():
+        pytest.skip("not running from a source tree")
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        "*.so", "build", ".git", ".*venv*", "*.egg-info", "__pycache__", ".hypothesis"))
+    wheels = tmp_path / "wheels"
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+         str(wheels), str(src)], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CC": "false", "CXX": "false"},
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    (wheel,) = wheels.glob("edgekit-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        assert not [n for n in zf.namelist() if n.endswith((".so", ".pyd"))]
+        zf.extractall(tmp_path / "site")
+    # -S: no site, so an editable install of edgekit (a .pth finder) cannot shadow the wheel;
+    # numpy and cffi come from their own site-packages, after the unpacked wheel.
+    import cffi
+    import numpy
+
+    path = os.pathsep.join([str(tmp_path / "site"), str(Path(numpy.__file__).parents[1]),
+                            str(Path(cffi.__file__).parents[1])])
+    code = ("import numpy as np, edgekit, edgekit.compress as c; from edgekit import _backend;"
+            "x = np.arange(1000, dtype=np.int64) ** 2;"
+            "assert (c.delta_zigzag_decode(c.delta_zigzag_encode(x, 2), np.int64, 2) == x).all();"
+            "print(_backend.NAME)")
+    r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path, env={**os.environ, "PYTHONPATH": path})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "reference"
+    r = subprocess.run([sys.executable, "-S", "-c", "import edgekit.compress"],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": path, "EDGEKIT_BACKEND": "native"})
+    assert r.returncode != 0 and "BackendError" in r.stderr and "C compiler" in r.stderr
