@@ -151,6 +151,17 @@ def read_model(buf: bytes, path: str | None = None) -> ModelSummary:
     subgraphs = r.tables(model, 2)
     if not subgraphs:
         raise r.fail("no subgraph")
+    r.string(model, 3)  # description
+    for md in r.tables(model, 6):  # metadata: name, buffer
+        r.string(md, 0)
+        if r.scalar(md, 1, "<I") >= max(len(buffers), 1):
+            raise r.fail("metadata refers to a missing buffer")
+    for sig in r.tables(model, 7):  # signature_defs: inputs, outputs, key, subgraph
+        for tm in r.tables(sig, 0) + r.tables(sig, 1):
+            r.string(tm, 0)
+        r.string(sig, 4)
+        if r.scalar(sig, 5, "<I") >= len(subgraphs):
+            raise r.fail("a signature refers to a missing subgraph")
     first: ModelSummary | None = None
     for sg in subgraphs:
         tensors = r.tables(sg, 0)

@@ -66,6 +66,13 @@ def iou_one_to_many(head: np.ndarray, head_area: np.float32, boxes: np.ndarray,
         return np.where(union > 0, inter / np.where(union > 0, union, F32(1)), F32(0))
 
 
+def _sequential_sum(rows: np.ndarray) -> np.ndarray:
+    """Column sums of ``rows`` as C computes them: 0.0 + r0 + r1 + ... in order (numpy's
+    ``sum`` is pairwise; ``cumsum`` is sequential; the leading 0.0 turns -0.0 into 0.0)."""
+    start = np.zeros((1, rows.shape[1]), dtype=np.float64)
+    return np.cumsum(np.concatenate([start, rows]), axis=0)[-1]
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray, iou_threshold: float,
         weighted: bool, max_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(keep int32, boxes float32 k x 4, keypoints float32 k x kp_len) for candidates sorted
@@ -85,11 +92,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray, iou_threshold: f
         keep.append(head)
         if weighted:
             s = scores[cluster].astype(np.float64)
-            tot = np.cumsum(s)[-1]
+            tot = _sequential_sum(s[:, None])[0]
         if weighted and tot > 0:
-            acc = np.cumsum(boxes[cluster].astype(np.float64) * s[:, None], axis=0)[-1]
+            acc = _sequential_sum(boxes[cluster].astype(np.float64) * s[:, None])
             out_b.append((acc / tot).astype(F32))
-            kacc = np.cumsum(kps[cluster].astype(np.float64) * s[:, None], axis=0)[-1]
+            kacc = _sequential_sum(kps[cluster].astype(np.float64) * s[:, None])
             out_k.append((kacc / tot).astype(F32))
         else:
             out_b.append(boxes[head])

@@ -184,7 +184,7 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray,
         if kps.shape[0] != m or kps.shape[2] != 2:
             raise InputError(f"keypoints must have shape ({m}, K, 2), got {kps.shape}",
                              name="keypoints", got=kps.shape)
-        kps = kps.reshape(m, -1)
+        kps = kps.reshape(m, kps.shape[1] * 2)
     if kps.shape[1] > MAX_KEYPOINT_VALUES:
         raise InputError(f"at most {MAX_KEYPOINT_VALUES // 2} keypoints per box",
                          name="keypoints")
@@ -230,4 +230,4 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray, iou_threshold: 
         if n < 0:
             raise RuntimeError(f"ek_infer_nms returned status {n}")
         keep, ob, ok = keep[:n], ob[:n], ok[:n]
-    return order[keep].astype(np.intp), ob, ok.reshape(-1, n_kp, 2)
+    return order[keep].astype(np.intp), ob, ok.reshape(ok.shape[0], n_kp, 2)

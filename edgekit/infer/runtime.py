@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,10 @@ class Model:
             kwargs: dict[str, Any] = {"model_content": data, "num_threads": num_threads}
             if preserve_all_tensors:
                 kwargs["experimental_preserve_all_tensors"] = True
-            it = module.Interpreter(**kwargs)
+            with warnings.catch_warnings():
+                # the caller asked for preserve_all_tensors: LiteRT's notice adds nothing
+                warnings.filterwarnings("ignore", message=".*preserve_all_tensors.*")
+                it = module.Interpreter(**kwargs)
             it.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"{name} refused the model: {err}", path=path) from err
