@@ -6,10 +6,27 @@
 
 #include <math.h>
 
+/* Round half to even of |t| < 2**22 without a libm call (nearbyintf is one on baseline
+ * x86-64): adding and subtracting 1.5 * 2**23 rounds in the default rounding mode, exactly
+ * like numpy.rint.  Values beyond +-2**21 saturate any int8/uint8 result anyway, so they are
+ * clamped first. */
+static float ek_rint(float t)
+{
+    const float big = 12582912.0f;
+    float r;
+    if (t > 2097152.0f)
+        t = 2097152.0f;
+    if (t < -2097152.0f)
+        t = -2097152.0f;
+    r = t + big;
+    r = r - big;
+    return r;
+}
+
 static float ek_quantise(float n, float qscale, int32_t zp, float lo, float hi)
 {
     float t = n / qscale;
-    t = nearbyintf(t);
+    t = ek_rint(t);
     t = t + (float)zp;
     if (t < lo)
         t = lo;
@@ -49,21 +66,24 @@ static float ek_normalise(float v, float mul, float add)
             for (ox = 0; ox < col_lo * 3; ox++)                                              \
                 orow[ox] = padv;                                                             \
             for (ox = col_lo; ox < col_hi; ox++) {                                           \
-                const uint8_t *s00 = r0 + (size_t)x0[ox] * 3, *s01 = r0 + (size_t)x1[ox] * 3;  \
-                const uint8_t *s10 = r1 + (size_t)x0[ox] * 3, *s11 = r1 + (size_t)x1[ox] * 3;  \
-                float p = wx0[ox], q = wx1[ox];                                              \
+                size_t i0 = (size_t)x0[ox] * 3, i1 = (size_t)x1[ox] * 3;                     \
+                float w00 = a * wx0[ox], w01 = a * wx1[ox];                                  \
+                float w10 = b * wx0[ox], w11 = b * wx1[ox];                                  \
+                T *dst = orow + ox * 3;                                                      \
+                w00 = w00 * mul;                                                             \
+                w01 = w01 * mul;                                                             \
+                w10 = w10 * mul;                                                             \
+                w11 = w11 * mul;                                                             \
                 for (c = 0; c < 3; c++) {                                                    \
-                    float t0 = (float)s00[c] * p;                                            \
-                    float t1 = (float)s01[c] * q;                                            \
-                    float top = t0 + t1;                                                     \
-                    float b0 = (float)s10[c] * p;                                            \
-                    float b1 = (float)s11[c] * q;                                            \
-                    float bot = b0 + b1;                                                     \
-                    float v0 = top * a;                                                      \
-                    float v1 = bot * b;                                                      \
-                    float v = v0 + v1;                                                       \
-                    n = ek_normalise(v, mul, add);                                           \
-                    orow[ox * 3 + c] = STORE;                                                \
+                    float s0 = (float)r0[i0 + c] * w00;                                        \
+                    float s1 = (float)r0[i1 + c] * w01;                                        \
+                    float s2 = (float)r1[i0 + c] * w10;                                        \
+                    float s3 = (float)r1[i1 + c] * w11;                                        \
+                    n = s0 + s1;                                                             \
+                    n = n + s2;                                                              \
+                    n = n + s3;                                                              \
+                    n = n + add;                                                             \
+                    dst[c] = STORE;                                                          \
                 }                                                                            \
             }                                                                                \
             for (ox = col_hi * 3; ox < out_w * 3; ox++)                                      \

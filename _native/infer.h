@@ -12,11 +12,13 @@
  *   out: out_h x out_w x 3 of float32 (out_type EK_INFER_F32), uint8 (EK_INFER_U8) or int8
  *        (EK_INFER_I8).
  *   Coordinate tables (computed once by the wrapper from the letterbox geometry, length out_w
- *   and out_h): for output column ox in [col_lo, col_hi) the value is
- *       top = img[y0][x0[ox]] * wx0[ox] + img[y0][x1[ox]] * wx1[ox]   (same for bottom, y1)
- *       v   = top * wy0[oy] + bottom * wy1[oy]
- *   and outside the valid rectangle v = pad_pixel.  Then n = v * mul + add (the model's
- *   range), and for a quantised tensor q = clamp(nearbyint(n / qscale) + zero_point).
+ *   and out_h): inside the valid rectangle, output pixel (oy, ox), channel c is
+ *       w00 = (wy0[oy] * wx0[ox]) * mul      w01 = (wy0[oy] * wx1[ox]) * mul
+ *       w10 = (wy1[oy] * wx0[ox]) * mul      w11 = (wy1[oy] * wx1[ox]) * mul
+ *       n = (((P(y0, x0) * w00 + P(y0, x1) * w01) + P(y1, x0) * w10) + P(y1, x1) * w11) + add
+ *   (bilinear sampling and the normalisation v * mul + add in one pass, each product and sum
+ *   one float operation, left to right); outside it n = pad_pixel * mul + add.  A quantised
+ *   tensor then gets q = clamp(rint(n / qscale) + zero_point) in the tensor's range.
  *   Returns EK_OK, or EK_EINVAL for an index outside the image or a bad range/type.
  *
  * ek_infer_decode_boxes: SSD box coder (MediaPipe TensorsToDetections / TF Object Detection

@@ -35,11 +35,17 @@ def preprocess(img: np.ndarray, out: np.ndarray, tables: tuple, pad_pixel: float
         return
     cols = slice(col_lo, col_hi)
     rows = slice(row_lo, row_hi)
+    m = F32(mul)
+    a, b = wy0[rows][:, None], wy1[rows][:, None]
+    w00 = ((a * wx0[cols][None, :]) * m)[..., None]
+    w01 = ((a * wx1[cols][None, :]) * m)[..., None]
+    w10 = ((b * wx0[cols][None, :]) * m)[..., None]
+    w11 = ((b * wx1[cols][None, :]) * m)[..., None]
     top_rows = img[y0[rows]]  # (h, W, 3) uint8
     bot_rows = img[y1[rows]]
-    p = wx0[cols][None, :, None]
-    q = wx1[cols][None, :, None]
-    top = (top_rows[:, x0[cols]].astype(F32) * p) + (top_rows[:, x1[cols]].astype(F32) * q)
-    bot = (bot_rows[:, x0[cols]].astype(F32) * p) + (bot_rows[:, x1[cols]].astype(F32) * q)
-    v = (top * wy0[rows][:, None, None]) + (bot * wy1[rows][:, None, None])
-    out[rows, cols] = _quantise(_normalise(v, mul, add), out.dtype, qscale, zero_point)
+    n = top_rows[:, x0[cols]].astype(F32) * w00
+    n = n + top_rows[:, x1[cols]].astype(F32) * w01
+    n = n + bot_rows[:, x0[cols]].astype(F32) * w10
+    n = n + bot_rows[:, x1[cols]].astype(F32) * w11
+    n = n + F32(add)
+    out[rows, cols] = _quantise(n, out.dtype, qscale, zero_point)

@@ -113,12 +113,12 @@ def logit(p: float) -> float:
 
 
 def sigmoid_scores(raw: np.ndarray, clip: float = 100.0) -> np.ndarray:
-    """float32 sigmoid of logits clipped to +-``clip`` (no clipping when 0)."""
-    x = np.asarray(raw, dtype=np.float32)
+    """float32 sigmoid of logits clipped to +-``clip`` (no clipping when 0), computed in
+    double and rounded once."""
+    x = np.asarray(raw, dtype=np.float64)  # exp(-x) of any float32 is finite in double
     if clip > 0:
-        x = np.clip(x, np.float32(-clip), np.float32(clip))
-    with np.errstate(over="ignore"):
-        return (np.float32(1.0) / (np.float32(1.0) + np.exp(-x))).astype(np.float32)
+        x = np.minimum(np.maximum(x, -clip), clip)
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
 
 
 def decode_boxes(raw: np.ndarray, anchors: np.ndarray,
@@ -150,11 +150,11 @@ def _decode(raw: np.ndarray, anchors: np.ndarray,
     kps = np.empty((n, o.num_keypoints, 2), dtype=np.float32)
     ffi = _backend.ffi
     status = lib.ek_infer_decode_boxes(
-        ffi.cast("float *", raw.ctypes.data), n, o.num_coords,
-        ffi.cast("float *", anchors.ctypes.data), int(order_yx),
+        ffi.from_buffer("float[]", raw), n, o.num_coords,
+        ffi.from_buffer("float[]", anchors), int(order_yx),
         int(o.apply_exponential_on_box_size), *scales, o.box_coord_offset, o.num_keypoints,
         o.keypoint_coord_offset, o.num_values_per_keypoint,
-        ffi.cast("float *", boxes.ctypes.data), ffi.cast("float *", kps.ctypes.data))
+        ffi.from_buffer("float[]", boxes), ffi.from_buffer("float[]", kps))
     if status != lib.EK_OK:
         raise RuntimeError(f"ek_infer_decode_boxes returned status {status}")
     return boxes, kps
@@ -222,11 +222,11 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray, iou_threshold: 
         ok = np.empty((max_out, sk.shape[1]), dtype=np.float32)
         scratch = np.empty(max(m, 1), dtype=np.int32)
         n = lib.ek_infer_nms(
-            ffi.cast("float *", sb.ctypes.data), ffi.cast("float *", ss.ctypes.data),
-            ffi.cast("float *", sk.ctypes.data), sk.shape[1], m, iou_threshold,
-            int(weighted), max_out, ffi.cast("int32_t *", keep.ctypes.data),
-            ffi.cast("float *", ob.ctypes.data), ffi.cast("float *", ok.ctypes.data),
-            ffi.cast("int32_t *", scratch.ctypes.data))
+            ffi.from_buffer("float[]", sb), ffi.from_buffer("float[]", ss),
+            ffi.from_buffer("float[]", sk), sk.shape[1], m, iou_threshold,
+            int(weighted), max_out, ffi.from_buffer("int32_t[]", keep),
+            ffi.from_buffer("float[]", ob), ffi.from_buffer("float[]", ok),
+            ffi.from_buffer("int32_t[]", scratch))
         if n < 0:
             raise RuntimeError(f"ek_infer_nms returned status {n}")
         keep, ob, ok = keep[:n], ob[:n], ok[:n]

@@ -37,7 +37,7 @@ from edgekit import _telemetry
 from edgekit.errors import InputError, ModelError, OptionsError, RuntimeUnavailableError
 from edgekit.infer.anchors import SsdAnchorOptions, ssd_anchors
 from edgekit.infer.boxes import BoxCoderOptions, _decode, _nms, logit, sigmoid_scores
-from edgekit.infer.letterbox import Letterbox, check_image, preprocess
+from edgekit.infer.letterbox import Letterbox, _fill, check_image
 from edgekit.infer.runtime import Model, Verifier
 from edgekit.types import BoundingBox, Category, Detection, Keypoint
 
@@ -309,6 +309,11 @@ class Detector:
             raise ModelError(f"{inp.dtype} input without quantisation parameters",
                              path=model.path)
         self._input = model.input_buffer()
+        self._input_index = inp.index
+        lo, hi = config.value_range
+        quantised = inp.dtype != np.float32
+        self._fill_args = ((hi - lo) / 255.0, float(lo), inp.scale if quantised else 1.0,
+                           inp.zero_point if quantised else 0, 0.0)
         self._labels = config.labels
         if isinstance(config, RawSsdConfig):
             self._setup_raw(config)
@@ -394,6 +399,8 @@ class Detector:
                              f"{cfg.coder.num_coords} coords", path=self.model.path)
         self._box_i, self._score_i = box_i, score_i
         self._num_classes = self.model.outputs[score_i].shape[2]
+        t = self._threshold(cfg.score_threshold)
+        self._logit_floor = np.float32(logit(t) - 1e-3) if t > 0 else np.float32(-np.inf)
 
     def _setup_postprocess(self) -> None:
         ops = [op for op in self.model.summary.ops if op.name == "TFLite_Detection_PostProcess"]
@@ -457,17 +464,16 @@ class Detector:
         return found
 
     def _preprocess(self, img: np.ndarray) -> Letterbox:
-        inp = self.model.inputs[0]
         st = self._state
         shape = (img.shape[0], img.shape[1])
         if st.shape != shape:  # the tables depend only on the sizes: reuse them per stream
+            inp = self.model.inputs[0]
             st.letterbox = Letterbox.fit(shape[0], shape[1], inp.shape[1], inp.shape[2],
                                          self.config.keep_aspect)
             st.shape = shape
         assert st.letterbox is not None
-        preprocess(img, self._input, st.letterbox, value_range=self.config.value_range,
-                   quant_scale=inp.scale, zero_point=inp.zero_point)
-        self.model.set_input(self._input)
+        _fill(img, self._input[0], st.letterbox, *self._fill_args)
+        self.model._it.set_tensor(self._input_index, self._input)
         return st.letterbox
 
     def _threshold(self, default: float) -> float:
@@ -477,60 +483,67 @@ class Detector:
     def _postprocess_raw(self, cfg: RawSsdConfig, lb: Letterbox) -> list[Detection]:
         o = self.options
         coder = cfg.coder
-        thr = self._threshold(cfg.score_threshold)
+        thr = np.float32(self._threshold(cfg.score_threshold))
         raw_scores = self.model.output(self._score_i)[0]
         if raw_scores.dtype != np.float32:
             raw_scores = raw_scores.astype(np.float32)
+        if self._allowed is not None:
+            raw_scores = np.where(self._allowed[None, :raw_scores.shape[1]], raw_scores,
+                                  np.float32(-np.inf))
+        one = raw_scores.shape[1] == 1
         if coder.sigmoid_score:
             # the sigmoid is monotonic: only logits near or above logit(threshold) can pass,
             # so compute it for those (with a margin for float rounding), then threshold the
             # scores themselves exactly
-            pre = np.flatnonzero((raw_scores >= np.float32(logit(thr) - 1e-3)).any(axis=1))
+            if one:
+                pre = np.flatnonzero(raw_scores[:, 0] >= self._logit_floor)
+            else:
+                pre = np.flatnonzero((raw_scores >= self._logit_floor).any(axis=1))
             scores = sigmoid_scores(raw_scores[pre], coder.score_clipping_thresh)
         else:
             pre = np.arange(raw_scores.shape[0])
             scores = raw_scores
-        if self._allowed is not None:
-            allowed = self._allowed[:scores.shape[1]]
-            scores = np.where(allowed[None, :], scores, np.float32(-np.inf))
-        if scores.shape[1] == 1:
+        if one:
             best = scores[:, 0]
-            classes = np.zeros(best.shape[0], dtype=np.intp)
+            classes = None
         else:
             classes = np.argmax(scores, axis=1)
             best = scores[np.arange(scores.shape[0]), classes]
-        sel = np.flatnonzero(best >= np.float32(thr))
+        sel = np.flatnonzero(best >= thr)
         if sel.size == 0:
             return []
         cand = pre[sel]
-        best, classes = best[sel], classes[sel]
+        best = np.ascontiguousarray(best[sel])
+        if classes is not None:
+            classes = classes[sel]
         raw_boxes = self.model.output(self._box_i)[0]
         boxes, kps = _decode(np.ascontiguousarray(raw_boxes[cand], dtype=np.float32),
                              self._anchors[cand], coder)
         kps = kps.reshape(len(cand), -1)
-        ok = (np.isfinite(boxes).all(axis=1) & np.isfinite(kps).all(axis=1)
-              & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
+        ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        if not (np.isfinite(boxes).all() and np.isfinite(kps).all()):
+            ok &= np.isfinite(boxes).all(axis=1) & np.isfinite(kps).all(axis=1)
         if not ok.all():
-            boxes, kps, best, classes = boxes[ok], kps[ok], best[ok], classes[ok]
+            boxes, kps, best = boxes[ok], kps[ok], best[ok]
+            if classes is not None:
+                classes = classes[ok]
         iou = o.iou_threshold if o.iou_threshold is not None else cfg.iou_threshold
         max_out = o.max_results if o.max_results is not None else len(best)
-        keep, out_b, out_k = _nms(boxes, np.ascontiguousarray(best), np.ascontiguousarray(kps),
-                                  float(iou), (o.nms or cfg.nms) == "weighted", max_out)
-        # back through the letterbox, all coordinates at once
-        out_k = out_k.reshape(out_k.shape[0], -1)
-        xs = np.concatenate([out_b[:, 0::2], out_k[:, 0::2]], axis=1)
-        ys = np.concatenate([out_b[:, 1::2], out_k[:, 1::2]], axis=1)
-        px, py = lb.to_image(xs, ys)
-        px_l, py_l = px.tolist(), py.tolist()
+        keep, out_b, out_k = _nms(boxes, best, np.ascontiguousarray(kps), float(iou),
+                                  (o.nms or cfg.nms) == "weighted", max_out)
+        # back through the letterbox, in Python floats (a handful of values)
+        sx, sy = lb.dst_w / lb.scale_x, lb.dst_h / lb.scale_y
+        ox, oy = lb.pad_x / lb.scale_x, lb.pad_y / lb.scale_y
         names = cfg.keypoint_labels or (None,) * coder.num_keypoints
         result = []
-        for j, i in enumerate(keep.tolist()):
-            c = int(classes[i])
-            x, y = px_l[j], py_l[j]
-            points = tuple(Keypoint(x[2 + k], y[2 + k], names[k])
-                           for k in range(coder.num_keypoints))
+        for b, k, i in zip(out_b.tolist(), out_k.reshape(len(keep), -1).tolist(),
+                           keep.tolist(), strict=True):
+            c = 0 if classes is None else int(classes[i])
+            x0, y0 = b[0] * sx - ox, b[1] * sy - oy
+            points = tuple(Keypoint(k[2 * j] * sx - ox, k[2 * j + 1] * sy - oy, names[j])
+                           for j in range(coder.num_keypoints))
             result.append(Detection(
-                BoundingBox(x[0], y[0], x[1] - x[0], y[1] - y[0]),
+                BoundingBox(x0, y0, b[2] * sx - ox - x0, b[3] * sy - oy - y0),
                 (Category(c, float(best[i]), self._label(c)),), points))
         return result
 

@@ -169,22 +169,24 @@ def preprocess(image: np.ndarray, out: np.ndarray, letterbox: Letterbox | None =
     elif (letterbox.src_h, letterbox.src_w, letterbox.dst_h, letterbox.dst_w) != (
             img.shape[0], img.shape[1], h, w):
         raise InputError("letterbox was computed for other sizes", name="letterbox")
+    _fill(img, view, letterbox, (hi - lo) / 255.0, lo, float(quant_scale) if quantised else 1.0,
+          int(zero_point) if quantised else 0, float(pad_pixel))
+    return letterbox
+
+
+def _fill(img: np.ndarray, view: np.ndarray, letterbox: Letterbox, mul: float, add: float,
+          qscale: float, zp: int, pad_pixel: float) -> None:
+    """The kernel call on checked arguments (``view``: h x w x 3, C-contiguous, writable)."""
     tables = letterbox.tables()
-    mul, add = (hi - lo) / 255.0, lo
-    qscale = float(quant_scale) if quantised else 1.0
-    zp = int(zero_point) if quantised else 0
     lib = _backend.lib
     if lib is None:
         _preprocess_ref.preprocess(img, view, tables, pad_pixel, mul, add, qscale, zp)
-        return letterbox
+        return
     ffi = _backend.ffi
     _, (x0, x1, wx0, wx1, y0, y1, wy0, wy1) = _table_pointers(letterbox)
-    col_lo, col_hi, row_lo, row_hi = tables[4], tables[5], tables[10], tables[11]
     status = lib.ek_infer_preprocess(
-        ffi.cast("uint8_t *", img.ctypes.data), img.shape[0], img.shape[1],
-        ffi.cast("void *", view.ctypes.data), _OUT_TYPES[out.dtype], h, w, x0, x1, wx0, wx1,
-        col_lo, col_hi, y0, y1, wy0, wy1, row_lo, row_hi, float(pad_pixel), mul, add, qscale,
-        zp)
+        ffi.from_buffer("uint8_t[]", img), img.shape[0], img.shape[1], ffi.from_buffer(view),
+        _OUT_TYPES[view.dtype], view.shape[0], view.shape[1], x0, x1, wx0, wx1, tables[4],
+        tables[5], y0, y1, wy0, wy1, tables[10], tables[11], pad_pixel, mul, add, qscale, zp)
     if status != lib.EK_OK:  # the wrapper validated everything: a bug, not bad input
         raise RuntimeError(f"ek_infer_preprocess returned status {status}")
-    return letterbox
