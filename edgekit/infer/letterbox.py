@@ -5,9 +5,10 @@ The geometry (:class:`Letterbox`) scales the image by one factor so that it fits
 input (keeping its aspect ratio) and centres it, padding the rest with ``pad_pixel``; with
 ``keep_aspect=False`` it stretches instead.  Sampling is bilinear with pixel centres at
 half-integers (``align_corners=False``, clamped at the border, like OpenCV's ``INTER_LINEAR``
-and TF's ``resize(..., half_pixel_centers=True)``).  The sampled value ``v`` (0..255) becomes
-``v * mul + add`` (e.g. ``[-1, 1]`` for BlazeFace), then, for a quantised input tensor,
-``clamp(rint(n / scale) + zero_point)`` in the tensor's dtype.
+and TF's ``resize(..., half_pixel_centers=True)``).  Pixel values 0..255 map linearly onto
+``value_range`` (``[-1, 1]`` for BlazeFace: ``n = v * mul + add``, the factor folded into the
+four bilinear weights, in the float order ``_native/infer.h`` defines), then, for a quantised
+input tensor, ``clamp(rint(n / scale) + zero_point)`` in the tensor's dtype.
 
 The O(width + height) coordinate tables are computed here in numpy; the O(width x height)
 work is the C kernel ``ek_infer_preprocess`` or its numpy reference, which give the same bits.
