@@ -207,17 +207,17 @@ static float ek_iou(const float *a, float area_a, const float *b, float area_b)
     return uni > 0.0f ? inter / uni : 0.0f;
 }
 
-int ek_infer_nms(const float *boxes, const float *scores, const float *kps, size_t kp_len,
-                 size_t m, float iou_threshold, int weighted, size_t max_out, int32_t *keep,
-                 float *out_boxes, float *out_kps, int32_t *scratch)
+/* Greedy NMS over the boxes order[0..m) (best first): see ek_infer_nms.  keep[] receives
+ * positions in order[], i.e. the caller's indices. */
+static int ek_nms_core(const float *boxes, const float *scores, const float *kps, size_t kp_len,
+                       const int32_t *order, size_t m, float iou_threshold, int weighted,
+                       size_t max_out, int32_t *keep, float *out_boxes, float *out_kps,
+                       int32_t *scratch)
 {
     size_t remaining = m, produced = 0, i, j;
     double kacc[EK_INFER_MAX_KP];
-    if (m > (size_t)INT32_MAX || max_out > (size_t)INT32_MAX || kp_len > EK_INFER_MAX_KP ||
-        (kp_len > 0 && (kps == NULL || out_kps == NULL)))
-        return EK_EINVAL;
     for (i = 0; i < m; i++)
-        scratch[i] = (int32_t)i;
+        scratch[i] = order[i];
     while (remaining > 0 && produced < max_out) {
         size_t head = (size_t)scratch[0], kept = 0;
         const float *hb = boxes + head * 4;
@@ -260,4 +260,84 @@ int ek_infer_nms(const float *boxes, const float *scores, const float *kps, size
         remaining = kept;
     }
     return (int)produced;
+}
+
+int ek_infer_nms(const float *boxes, const float *scores, const float *kps, size_t kp_len,
+                 size_t m, float iou_threshold, int weighted, size_t max_out, int32_t *keep,
+                 float *out_boxes, float *out_kps, int32_t *scratch)
+{
+    size_t i;
+    if (m > (size_t)INT32_MAX || max_out > (size_t)INT32_MAX || kp_len > EK_INFER_MAX_KP ||
+        (kp_len > 0 && (kps == NULL || out_kps == NULL)))
+        return EK_EINVAL;
+    /* the identity order, built in keep's tail would alias: use out of scratch's own pass */
+    for (i = 0; i < m; i++)
+        scratch[i] = (int32_t)i;
+    return ek_nms_core(boxes, scores, kps, kp_len, scratch, m, iou_threshold, weighted,
+                       max_out, keep, out_boxes, out_kps, scratch);
+}
+
+/* Stable merge sort of idx[0..m) by score descending (ties keep their order), with tmp. */
+static void ek_sort_desc(int32_t *idx, int32_t *tmp, size_t m, const float *scores)
+{
+    size_t width, lo;
+    int32_t *src = idx, *dst = tmp;
+    for (width = 1; width < m; width *= 2) {
+        for (lo = 0; lo < m; lo += 2 * width) {
+            size_t mid = lo + width < m ? lo + width : m;
+            size_t hi = lo + 2 * width < m ? lo + 2 * width : m;
+            size_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                dst[k++] = scores[src[b]] > scores[src[a]] ? src[b++] : src[a++];
+            while (a < mid)
+                dst[k++] = src[a++];
+            while (b < hi)
+                dst[k++] = src[b++];
+        }
+        {
+            int32_t *t = src;
+            src = dst;
+            dst = t;
+        }
+    }
+    if (src != idx)
+        for (lo = 0; lo < m; lo++)
+            idx[lo] = src[lo];
+}
+
+int ek_infer_ssd_select(const float *raw, size_t n, size_t stride, const float *anchors,
+                        const int32_t *cand, const float *scores, size_t m, int order_yx,
+                        int exp_size, float x_scale, float y_scale, float w_scale,
+                        float h_scale, size_t box_offset, size_t num_kp, size_t kp_offset,
+                        size_t kp_values, float iou_threshold, int weighted, size_t max_out,
+                        float *boxes, float *kps, int32_t *order, int32_t *scratch,
+                        int32_t *keep, float *out_boxes, float *out_kps)
+{
+    size_t j, k, valid = 0, kp_len = num_kp * 2;
+    int status;
+    if (m > (size_t)INT32_MAX || max_out > (size_t)INT32_MAX || kp_len > EK_INFER_MAX_KP)
+        return EK_EINVAL;
+    for (j = 0; j < m; j++)
+        if (cand[j] < 0 || (size_t)cand[j] >= n)
+            return EK_EINVAL;
+    for (j = 0; j < m; j++) {
+        const float *r = raw + (size_t)cand[j] * stride;
+        const float *a = anchors + (size_t)cand[j] * 4;
+        int ok;
+        status = ek_infer_decode_boxes(r, 1, stride, a, order_yx, exp_size, x_scale, y_scale,
+                                       w_scale, h_scale, box_offset, num_kp, kp_offset,
+                                       kp_values, boxes + j * 4, kps + j * kp_len);
+        if (status != EK_OK)
+            return status;
+        ok = boxes[j * 4 + 2] > boxes[j * 4] && boxes[j * 4 + 3] > boxes[j * 4 + 1] &&
+             isfinite(boxes[j * 4]) && isfinite(boxes[j * 4 + 1]) &&
+             isfinite(boxes[j * 4 + 2]) && isfinite(boxes[j * 4 + 3]);
+        for (k = 0; ok && k < kp_len; k++)
+            ok = isfinite(kps[j * kp_len + k]);
+        if (ok)
+            order[valid++] = (int32_t)j;
+    }
+    ek_sort_desc(order, scratch, valid, scores);
+    return ek_nms_core(boxes, scores, kps, kp_len, order, valid, iou_threshold, weighted,
+                       max_out, keep, out_boxes, out_kps, scratch);
 }

@@ -37,6 +37,13 @@
  *   keypoints (kp_len floats per box, at most EK_INFER_MAX_KP).  When the cluster's scores
  *   sum to 0 the head is kept unchanged.  scratch: m int32.  Returns the number of results
  *   (>= 0) or EK_EINVAL.
+ *
+ * ek_infer_ssd_select: the raw-SSD detector's whole post-processing after scoring, in one
+ *   call: decode the m candidate rows cand[j] of raw/anchors (as ek_infer_decode_boxes) into
+ *   boxes (m x 4) and kps (m x num_kp x 2), drop boxes that are not finite or have no area,
+ *   order the rest by scores[j] descending (stable: ties keep j order) and run ek_infer_nms
+ *   over them.  keep[] receives candidate positions j.  order and scratch: m int32 each.
+ *   Returns the number of results or EK_EINVAL (a candidate index >= n, bad sizes).
  */
 #ifndef EDGEKIT_INFER_H
 #define EDGEKIT_INFER_H
@@ -71,6 +78,14 @@ int ek_infer_decode_boxes(const float *raw, size_t n, size_t stride, const float
 int ek_infer_nms(const float *boxes, const float *scores, const float *kps, size_t kp_len,
                  size_t m, float iou_threshold, int weighted, size_t max_out, int32_t *keep,
                  float *out_boxes, float *out_kps, int32_t *scratch);
+
+int ek_infer_ssd_select(const float *raw, size_t n, size_t stride, const float *anchors,
+                        const int32_t *cand, const float *scores, size_t m, int order_yx,
+                        int exp_size, float x_scale, float y_scale, float w_scale,
+                        float h_scale, size_t box_offset, size_t num_kp, size_t kp_offset,
+                        size_t kp_values, float iou_threshold, int weighted, size_t max_out,
+                        float *boxes, float *kps, int32_t *order, int32_t *scratch,
+                        int32_t *keep, float *out_boxes, float *out_kps);
 /* cdef: end */
 
 #endif

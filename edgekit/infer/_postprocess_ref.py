@@ -106,3 +106,24 @@ def nms(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray, iou_threshold: f
     return (np.asarray(keep, dtype=np.int32),
             np.asarray(out_b, dtype=F32).reshape(k, 4),
             np.asarray(out_k, dtype=F32).reshape(k, kp_len))
+
+
+def ssd_select(raw: np.ndarray, anchors: np.ndarray, cand: np.ndarray, scores: np.ndarray,
+               order_yx: bool, exp_size: bool, scales: tuple[float, float, float, float],
+               box_offset: int, num_kp: int, kp_offset: int, kp_values: int,
+               iou_threshold: float, weighted: bool,
+               max_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``ek_infer_ssd_select``: decode the candidate rows, drop non-finite or empty boxes,
+    order by score (stable), NMS.  Returns (candidate positions, boxes, keypoints k x 2K)."""
+    boxes, kps = decode_boxes(np.ascontiguousarray(raw[cand]),
+                              np.ascontiguousarray(anchors[cand]), order_yx, exp_size, scales,
+                              box_offset, num_kp, kp_offset, kp_values)
+    kps = kps.reshape(len(cand), num_kp * 2)
+    with np.errstate(invalid="ignore"):
+        ok = ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+              & np.isfinite(boxes).all(axis=1) & np.isfinite(kps).all(axis=1))
+    valid = np.flatnonzero(ok)
+    order = valid[np.argsort(-scores[valid], kind="stable")]
+    keep, ob, ok_ = nms(np.ascontiguousarray(boxes[order]), np.ascontiguousarray(scores[order]),
+                        np.ascontiguousarray(kps[order]), iou_threshold, weighted, max_out)
+    return order[keep].astype(np.int32), ob, ok_

@@ -231,3 +231,45 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray, iou_threshold: 
             raise RuntimeError(f"ek_infer_nms returned status {n}")
         keep, ob, ok = keep[:n], ob[:n], ok[:n]
     return order[keep].astype(np.intp), ob, ok.reshape(ok.shape[0], n_kp, 2)
+
+
+def _select(raw: np.ndarray, anchors: np.ndarray, cand: np.ndarray, scores: np.ndarray,
+            o: BoxCoderOptions, iou_threshold: float, weighted: bool, max_out: int,
+            work: dict[str, np.ndarray] | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode the candidate rows ``cand`` (int32) of ``raw`` (N x num_coords float32, C
+    order) against ``anchors``, drop non-finite or empty boxes, order by ``scores`` (float32,
+    one per candidate) and run NMS: the raw-SSD detector's post-processing in one kernel call.
+    Returns (candidate positions, boxes k x 4, keypoints k x 2K).  ``work`` may hold reusable
+    buffers (``boxes``, ``kps``, ``order``, ``scratch`` of >= len(cand) rows; ``keep``,
+    ``out_boxes``, ``out_kps`` of >= max_out rows)."""
+    m = cand.shape[0]
+    kp_len = o.num_keypoints * 2
+    max_out = min(max_out, m)
+    scales = (o.x_scale, o.y_scale, o.w_scale, o.h_scale)
+    order_yx = not o.reverse_output_order
+    lib = _backend.lib
+    if lib is None:
+        return _postprocess_ref.ssd_select(
+            raw, anchors, cand, scores, order_yx, o.apply_exponential_on_box_size, scales,
+            o.box_coord_offset, o.num_keypoints, o.keypoint_coord_offset,
+            o.num_values_per_keypoint, iou_threshold, weighted, max_out)
+    if work is None or work["boxes"].shape[0] < m or work["keep"].shape[0] < max_out:
+        work = {"boxes": np.empty((m, 4), np.float32), "kps": np.empty((m, kp_len), np.float32),
+                "order": np.empty(m, np.int32), "scratch": np.empty(m, np.int32),
+                "keep": np.empty(max_out, np.int32),
+                "out_boxes": np.empty((max_out, 4), np.float32),
+                "out_kps": np.empty((max_out, kp_len), np.float32)}
+    fb = _backend.ffi.from_buffer
+    n = lib.ek_infer_ssd_select(
+        fb("float[]", raw), raw.shape[0], raw.shape[1], fb("float[]", anchors),
+        fb("int32_t[]", cand), fb("float[]", scores), m, int(order_yx),
+        int(o.apply_exponential_on_box_size), *scales, o.box_coord_offset, o.num_keypoints,
+        o.keypoint_coord_offset, o.num_values_per_keypoint, iou_threshold, int(weighted),
+        max_out, fb("float[]", work["boxes"]), fb("float[]", work["kps"]),
+        fb("int32_t[]", work["order"]), fb("int32_t[]", work["scratch"]),
+        fb("int32_t[]", work["keep"]), fb("float[]", work["out_boxes"]),
+        fb("float[]", work["out_kps"]))
+    if n < 0:
+        raise RuntimeError(f"ek_infer_ssd_select returned status {n}")
+    return work["keep"][:n].copy(), work["out_boxes"][:n].copy(), work["out_kps"][:n].copy()

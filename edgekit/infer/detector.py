@@ -36,7 +36,7 @@ import numpy as np
 from edgekit import _telemetry
 from edgekit.errors import InputError, ModelError, OptionsError, RuntimeUnavailableError
 from edgekit.infer.anchors import SsdAnchorOptions, ssd_anchors
-from edgekit.infer.boxes import BoxCoderOptions, _decode, _nms, logit, sigmoid_scores
+from edgekit.infer.boxes import BoxCoderOptions, _select, logit, sigmoid_scores
 from edgekit.infer.letterbox import Letterbox, _fill, check_image
 from edgekit.infer.runtime import Model, Verifier
 from edgekit.types import BoundingBox, Category, Detection, Keypoint
@@ -399,6 +399,12 @@ class Detector:
                              f"{cfg.coder.num_coords} coords", path=self.model.path)
         self._box_i, self._score_i = box_i, score_i
         self._num_classes = self.model.outputs[score_i].shape[2]
+        kp_len = cfg.coder.num_keypoints * 2
+        self._work = {"boxes": np.empty((n, 4), np.float32),
+                      "kps": np.empty((n, kp_len), np.float32),
+                      "order": np.empty(n, np.int32), "scratch": np.empty(n, np.int32),
+                      "keep": np.empty(n, np.int32), "out_boxes": np.empty((n, 4), np.float32),
+                      "out_kps": np.empty((n, kp_len), np.float32)}
         t = self._threshold(cfg.score_threshold)
         self._logit_floor = np.float32(logit(t) - 1e-3) if t > 0 else np.float32(-np.inf)
 
@@ -512,25 +518,17 @@ class Detector:
         sel = np.flatnonzero(best >= thr)
         if sel.size == 0:
             return []
-        cand = pre[sel]
+        cand = pre[sel].astype(np.int32)
         best = np.ascontiguousarray(best[sel])
         if classes is not None:
             classes = classes[sel]
         raw_boxes = self.model.output(self._box_i)[0]
-        boxes, kps = _decode(np.ascontiguousarray(raw_boxes[cand], dtype=np.float32),
-                             self._anchors[cand], coder)
-        kps = kps.reshape(len(cand), -1)
-        ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        if not (np.isfinite(boxes).all() and np.isfinite(kps).all()):
-            ok &= np.isfinite(boxes).all(axis=1) & np.isfinite(kps).all(axis=1)
-        if not ok.all():
-            boxes, kps, best = boxes[ok], kps[ok], best[ok]
-            if classes is not None:
-                classes = classes[ok]
+        if raw_boxes.dtype != np.float32 or not raw_boxes.flags.c_contiguous:
+            raw_boxes = np.ascontiguousarray(raw_boxes, dtype=np.float32)
         iou = o.iou_threshold if o.iou_threshold is not None else cfg.iou_threshold
         max_out = o.max_results if o.max_results is not None else len(best)
-        keep, out_b, out_k = _nms(boxes, best, np.ascontiguousarray(kps), float(iou),
-                                  (o.nms or cfg.nms) == "weighted", max_out)
+        keep, out_b, out_k = _select(raw_boxes, self._anchors, cand, best, coder, float(iou),
+                                     (o.nms or cfg.nms) == "weighted", max_out, self._work)
         # back through the letterbox, in Python floats (a handful of values)
         sx, sy = lb.dst_w / lb.scale_x, lb.dst_h / lb.scale_y
         ox, oy = lb.pad_x / lb.scale_x, lb.pad_y / lb.scale_y

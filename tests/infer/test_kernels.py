@@ -353,3 +353,51 @@ def test_wrappers_refuse_bad_arrays():
         preprocess(img, np.empty((2, 2, 3), np.float32),
                    Letterbox.fit(5, 5, 2, 2))  # computed for another size
     assert boxes_mod.MAX_KEYPOINT_VALUES == 64
+
+
+# --- the fused raw-SSD selection --------------------------------------------------------------
+
+@st.composite
+def select_cases(draw):
+    raw, anchors, coder = draw(decode_cases())
+    n = raw.shape[0]
+    assume(n > 0)
+    cand = np.asarray(draw(st.lists(st.integers(0, n - 1), max_size=n, unique=True)),
+                      dtype=np.int32)
+    scores = draw(hnp.arrays(np.float32, (cand.size,), elements=st.sampled_from(
+        [0.5, 0.75, 1.0]) | st.floats(0, 1, width=32)))
+    iou = draw(st.sampled_from([0.0, 0.3, 0.5, 1.0]))
+    return raw, anchors, cand, scores, coder, iou, draw(st.booleans()), draw(
+        st.integers(0, 50))
+
+
+@needs_native
+@given(select_cases())
+def test_ssd_select_native_matches_reference(case):
+    raw, anchors, cand, scores, coder, iou, weighted, max_out = case
+    native = boxes_mod._select(raw, anchors, cand, scores, coder, iou, weighted, max_out)
+    saved = _backend.lib
+    _backend.lib = None
+    try:
+        ref = boxes_mod._select(raw, anchors, cand, scores, coder, iou, weighted, max_out)
+    finally:
+        _backend.lib = saved
+    assert native[0].tolist() == ref[0].tolist()
+    if coder.apply_exponential_on_box_size:
+        np.testing.assert_allclose(native[1], ref[1], rtol=3e-7, atol=1e-30)
+        np.testing.assert_array_equal(native[2], ref[2])
+    else:
+        for a, b in zip(native[1:], ref[1:], strict=True):
+            assert a.tobytes() == b.tobytes()
+
+
+def test_ssd_select_drops_empty_and_non_finite_boxes():
+    coder = BoxCoderOptions(num_coords=4, x_scale=1, y_scale=1, w_scale=1, h_scale=1)
+    raw = np.array([[0, 0, 1, 1], [0, 0, -1, 1], [np.inf, 0, 1, 1], [0.5, 0.5, 1, 1]],
+                   np.float32)
+    anchors = np.tile(np.array([[0.5, 0.5, 1, 1]], np.float32), (4, 1))
+    cand = np.arange(4, dtype=np.int32)
+    scores = np.array([0.6, 0.9, 0.9, 0.7], np.float32)
+    keep, boxes, _ = boxes_mod._select(raw, anchors, cand, scores, coder, 0.9, False, 10)
+    assert keep.tolist() == [3, 0]  # row 1 has negative width, row 2 is not finite
+    assert boxes[1].tolist() == [0.0, 0.0, 1.0, 1.0]
