@@ -557,25 +557,29 @@ class Detector:
         count_raw = float(np.asarray(self.model.output(pp.count)).reshape(-1)[0])
         count = int(min(max(count_raw, 0.0), len(scores))) if math.isfinite(count_raw) else 0
         thr = np.float32(self._threshold(cfg.score_threshold))
+        scores, classes, boxes = scores[:count], classes[:count], boxes[:count]
+        with np.errstate(invalid="ignore"):
+            ok = (np.isfinite(scores) & np.isfinite(classes) & np.isfinite(boxes).all(axis=1)
+                  & (scores >= thr))
+        idx = np.flatnonzero(ok)
+        ci = classes[idx].astype(np.int64)
+        if self._allowed is not None:
+            inside = (ci >= 0) & (ci < len(self._allowed))
+            allowed = np.zeros(len(ci), dtype=bool)
+            allowed[inside] = self._allowed[ci[inside]]
+            idx, ci = idx[allowed], ci[allowed]
+        if o.max_results is not None:
+            idx, ci = idx[:o.max_results], ci[:o.max_results]
+        # boxes are (ymin, xmin, ymax, xmax), normalised; back through the letterbox
+        b = boxes[idx].astype(np.float64)
+        x0, y0 = lb.to_image(b[:, 1], b[:, 0])
+        x1, y1 = lb.to_image(b[:, 3], b[:, 2])
         result = []
-        for i in range(count):
-            s, c = scores[i], classes[i]
-            if not (np.isfinite(s) and np.isfinite(c) and s >= thr and np.isfinite(
-                    boxes[i]).all()):
-                continue
-            ci = int(c)
-            if self._allowed is not None and not (0 <= ci < len(self._allowed)
-                                                  and self._allowed[ci]):
-                continue
-            ymin, xmin, ymax, xmax = (float(v) for v in boxes[i])
-            x0, y0 = lb.to_image(np.float64(xmin), np.float64(ymin))
-            x1, y1 = lb.to_image(np.float64(xmax), np.float64(ymax))
+        for bx0, by0, bx1, by1, c, s in zip(x0.tolist(), y0.tolist(), x1.tolist(), y1.tolist(),
+                                            ci.tolist(), scores[idx].tolist(), strict=True):
             result.append(Detection(
-                BoundingBox(float(x0), float(y0), max(0.0, float(x1 - x0)),
-                            max(0.0, float(y1 - y0))),
-                (Category(ci, float(s), self._label(ci)),)))
-            if o.max_results is not None and len(result) >= o.max_results:
-                break
+                BoundingBox(bx0, by0, max(0.0, bx1 - bx0), max(0.0, by1 - by0)),
+                (Category(c, s, self._label(c)),)))
         return result
 
     # -- lifetime ------------------------------------------------------------------------

@@ -234,3 +234,12 @@ def test_unknown_runtime_names():
             with pytest.raises(RuntimeUnavailableError) as info:
                 Detector.from_file(FACE, DetectorOptions(runtime=name))
             assert info.value.extra == "infer"
+
+
+def test_jpeg_file_through_pillow(face, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "astronaut.jpg"
+    Image.open(ASTRONAUT).convert("RGB").save(path, quality=85)
+    found = face.detect(path)
+    assert len(found) == 1 and found[0].bounding_box.iou(BoundingBox(*FACE_BOX)) >= 0.9
