@@ -12,7 +12,9 @@ attached the way the Object Detection API does it (a composite ``tf.function`` w
 * ``ssd_tiny_int8.tflite``: full-integer quantisation (int8 weights and activations, int8
   input), calibrated on crops of the shipped images; the converter dequantises the head's
   int8 outputs before the op, which works in float32;
-* ``ssd_tiny_uint8.tflite``: the same with a uint8 input tensor.
+* ``ssd_tiny_uint8.tflite``: the same with a uint8 input tensor;
+* ``ssd_tiny_raw_f32.tflite``: the same head without the op (raw box encodings and class
+  probabilities as outputs), for edgekit's own raw-SSD path to be checked against the op.
 
 Random weights give meaningless but deterministic detections: the tests only ask that
 edgekit's own decoding of the op's *inputs* reproduces what the op itself reports.
@@ -147,6 +149,19 @@ def build(out_dir: Path) -> None:
             a = tf.constant(anchor_const, name="anchors")
             # tf.function reverses a composite's outputs; the Object Detection API undoes it
             return postprocess(box_encodings, class_predictions, a)[::-1]
+
+    class RawModule(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec((1, SIZE, SIZE, 3), tf.float32,
+                                                    name="image")])
+        def serve(self, image):
+            box_encodings, class_predictions = head(image)
+            return {"box_encodings": box_encodings, "class_predictions": class_predictions}
+
+    raw_module = RawModule()
+    raw_blob = tf.lite.TFLiteConverter.from_concrete_functions(
+        [raw_module.serve.get_concrete_function()], raw_module).convert()
+    (out_dir / "ssd_tiny_raw_f32.tflite").write_bytes(raw_blob)
+    print(f"wrote {out_dir / 'ssd_tiny_raw_f32.tflite'} ({len(raw_blob)} bytes)")
 
     module = Module()
     saved = out_dir / "_ssd_tiny_savedmodel"

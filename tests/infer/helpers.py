@@ -14,7 +14,7 @@ ASTRONAUT = ROOT / "edgekit" / "data" / "images" / "astronaut.png"
 CHELSEA = DATA / "chelsea.png"
 COFFEE = DATA / "coffee.png"
 PALM_MODEL = DATA / "palm_detection_lite.tflite"
-SSD = {k: DATA / f"ssd_tiny_{k}.tflite" for k in ("f32", "int8", "uint8")}
+SSD = {k: DATA / f"ssd_tiny_{k}.tflite" for k in ("f32", "int8", "uint8", "raw_f32")}
 FACE = Path(FACE_MODEL)
 
 # the face in astronaut.png (the reference box) and its pupils, located by hand on a

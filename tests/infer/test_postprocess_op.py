@@ -128,3 +128,40 @@ def test_postprocess_model_threshold_and_filters():
                             config=cfg) as det:
         rest = det.detect(image)
     assert 0 < len(rest) <= 3 and all(d.categories[0].category_name != "a" for d in rest)
+
+
+def test_raw_ssd_path_matches_the_op_on_the_same_head():
+    """The same seeded head exported without the op, run through edgekit's raw-SSD family
+    (anchors from SsdAnchorOptions, multi-class scores, background denied, hard NMS), finds
+    the boxes the TFLite op finds: an end-to-end check of anchors + decode + NMS + letterbox
+    against TensorFlow's own implementation."""
+    from edgekit.infer import RawSsdConfig, SsdAnchorOptions
+
+    anchors = SsdAnchorOptions(300, 300, 2, (16, 32), 0.25, 0.5, aspect_ratios=(1.0, 2.0, 0.5),
+                               interpolated_scale_aspect_ratio=0.0)
+    coder = BoxCoderOptions(num_coords=4, x_scale=10.0, y_scale=10.0, w_scale=5.0,
+                            h_scale=5.0, reverse_output_order=False,
+                            apply_exponential_on_box_size=True, sigmoid_score=False)
+    raw_cfg = RawSsdConfig(anchors=anchors, coder=coder, value_range=(-1.0, 1.0),
+                           keep_aspect=False, labels=("background", "a", "b", "c"),
+                           score_threshold=0.35, iou_threshold=0.5, nms="hard",
+                           box_output="box_encodings", score_output="class_predictions")
+    op_cfg = PostProcessConfig(labels=("a", "b", "c"), score_threshold=0.35)
+    opts = DetectorOptions(max_results=10, category_denylist=("background",))
+    compared = 0
+    for path in IMAGES:
+        image = load_image(path)
+        with Detector.from_file(SSD["raw_f32"], opts, config=raw_cfg) as det:
+            mine = det.detect(image)
+        with Detector.from_file(SSD["f32"], DetectorOptions(), config=op_cfg) as det:
+            theirs = det.detect(image)
+        assert len(mine) == len(theirs) == 10
+        for a, b in zip(mine, theirs, strict=True):
+            assert a.categories[0].category_name == b.categories[0].category_name
+            assert a.categories[0].index == b.categories[0].index + 1  # background first
+            assert a.categories[0].score == pytest.approx(b.categories[0].score, abs=1e-6)
+            for f in ("origin_x", "origin_y", "width", "height"):
+                assert getattr(a.bounding_box, f) == pytest.approx(
+                    getattr(b.bounding_box, f), abs=2e-3)
+            compared += 1
+    assert compared == 30
