@@ -33,7 +33,7 @@ RUNTIMES: tuple[str, ...] = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 _MODULES = {
     "ai_edge_litert": "ai_edge_litert.interpreter",
     "tflite_runtime": "tflite_runtime.interpreter",
-    "tensorflow": "tensorflow.lite",
+    "tensorflow": "tensorflow",  # tf.lite is an attribute of the package, not a module
 }
 MAX_MODEL_BYTES = 1 << 31
 
@@ -44,7 +44,9 @@ def _import(runtime: str) -> Any:
     """The module providing ``Interpreter`` for ``runtime``, or None if not installed."""
     try:
         mod = importlib.import_module(_MODULES[runtime])
-    except ImportError:
+        if runtime == "tensorflow":
+            mod = mod.lite
+    except (ImportError, AttributeError):
         return None
     return mod if hasattr(mod, "Interpreter") else None
 

@@ -160,3 +160,20 @@ def test_mutations_helper_damages():
     # sanity of the corpus: it contains truncations and flips of the model
     blobs = list(mutations(FACE_BYTES[:200], np.random.default_rng(0), flips=5))
     assert any(len(b) < 200 for b in blobs) and any(len(b) == 200 for b in blobs)
+
+
+def test_tensorflow_runtime_is_found_through_tf_lite(monkeypatch):
+    """tf.lite is an attribute of the tensorflow package, not an importable module: the
+    wrapper must reach it that way (checked for real with tensorflow-cpu 2.21 and
+    tflite-runtime 2.14 in throwaway environments; here with a stand-in package)."""
+    import types
+
+    import edgekit.infer.runtime as rt
+
+    fake = types.ModuleType("tensorflow")
+    fake.lite = types.SimpleNamespace(Interpreter=object)
+    monkeypatch.setitem(sys.modules, "tensorflow", fake)
+    assert rt._import("tensorflow") is fake.lite
+    broken = types.ModuleType("tensorflow")  # a tensorflow without tf.lite
+    monkeypatch.setitem(sys.modules, "tensorflow", broken)
+    assert rt._import("tensorflow") is None
