@@ -509,6 +509,9 @@ class Detector:
         else:
             pre = np.arange(raw_scores.shape[0])
             scores = raw_scores
+        if self._allowed is not None:  # again after the sigmoid: a denied class scores -inf
+            scores = np.where(self._allowed[None, :scores.shape[1]], scores,
+                              np.float32(-np.inf))
         if one:
             best = scores[:, 0]
             classes = None

@@ -165,3 +165,21 @@ def test_raw_ssd_path_matches_the_op_on_the_same_head():
                     getattr(b.bounding_box, f), abs=2e-3)
             compared += 1
     assert compared == 30
+
+
+def test_allowlist_on_a_multiclass_raw_model_at_threshold_zero():
+    from edgekit.infer import RawSsdConfig, SsdAnchorOptions
+
+    anchors = SsdAnchorOptions(300, 300, 2, (16, 32), 0.25, 0.5, aspect_ratios=(1.0, 2.0, 0.5),
+                               interpolated_scale_aspect_ratio=0.0)
+    coder = BoxCoderOptions(num_coords=4, x_scale=10.0, y_scale=10.0, w_scale=5.0,
+                            h_scale=5.0, reverse_output_order=False,
+                            apply_exponential_on_box_size=True, sigmoid_score=True)
+    cfg = RawSsdConfig(anchors=anchors, coder=coder, keep_aspect=False,
+                       labels=("background", "a", "b", "c"), nms="hard",
+                       box_output="box_encodings", score_output="class_predictions")
+    opts = DetectorOptions(score_threshold=0.0, max_results=50,
+                           category_allowlist=("b",))
+    with Detector.from_file(SSD["raw_f32"], opts, config=cfg) as det:
+        found = det.detect(load_image(COFFEE))
+    assert found and {d.categories[0].category_name for d in found} == {"b"}
