@@ -23,6 +23,7 @@ from edgekit.secure.artifact import (
     verify_artifact,
     verify_manifest,
 )
+from edgekit.secure.identity import DeviceIdentity, TrustStore, verify_device, verify_device_cert
 from edgekit.secure.keys import (
     generate_key,
     key_id,
@@ -32,8 +33,28 @@ from edgekit.secure.keys import (
     public_key_pem,
     save_private_key,
 )
+from edgekit.secure.pki import (
+    DEVICE_URI_PREFIX,
+    CertificateAuthority,
+    certificate_pem,
+    create_csr,
+    device_uri,
+    load_certificates,
+    load_crl,
+)
 
 __all__ = [
+    "DEVICE_URI_PREFIX",
+    "CertificateAuthority",
+    "DeviceIdentity",
+    "TrustStore",
+    "certificate_pem",
+    "create_csr",
+    "device_uri",
+    "load_certificates",
+    "load_crl",
+    "verify_device",
+    "verify_device_cert",
     "ArtifactFile",
     "Manifest",
     "build_manifest",
