@@ -42,6 +42,7 @@ from edgekit.secure.pki import (
     load_certificates,
     load_crl,
 )
+from edgekit.secure.tls import accept, client_context, connect, peer_identity, server_context
 
 __all__ = [
     "DEVICE_URI_PREFIX",
@@ -54,6 +55,11 @@ __all__ = [
     "load_certificates",
     "load_crl",
     "verify_device",
+    "accept",
+    "client_context",
+    "connect",
+    "peer_identity",
+    "server_context",
     "verify_device_cert",
     "ArtifactFile",
     "Manifest",
