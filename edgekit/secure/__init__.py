@@ -23,6 +23,15 @@ from edgekit.secure.artifact import (
     verify_artifact,
     verify_manifest,
 )
+from edgekit.secure.envelope import (
+    CounterStore,
+    EnvelopeHeader,
+    FileCounterStore,
+    Opener,
+    Sealer,
+    parse_header,
+    session,
+)
 from edgekit.secure.identity import DeviceIdentity, TrustStore, verify_device, verify_device_cert
 from edgekit.secure.keys import (
     generate_key,
@@ -45,6 +54,13 @@ from edgekit.secure.pki import (
 from edgekit.secure.tls import accept, client_context, connect, peer_identity, server_context
 
 __all__ = [
+    "CounterStore",
+    "EnvelopeHeader",
+    "FileCounterStore",
+    "Opener",
+    "Sealer",
+    "parse_header",
+    "session",
     "DEVICE_URI_PREFIX",
     "CertificateAuthority",
     "DeviceIdentity",
