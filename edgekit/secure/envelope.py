@@ -6,19 +6,18 @@ Wire format (version 1; ``docs/secure/envelope.md``), big-endian::
     offset  size  field
     0       1     version = 1
     1       1     algorithm: 1 = ChaCha20-Poly1305, 2 = AES-256-GCM
-    2       2     flags = 0 (reserved; must be zero)
-    4       4     key id (uint32): which key of the session (it increases by 1 per rekey)
-    8       8     counter (uint64): message number under that key, never reused
-    16      n     ciphertext
-    16+n    16    tag
+    2       2     key id (uint16): which key of the session (it increases by 1 per rekey)
+    4       8     counter (uint64): message number under that key, never reused
+    12      n     ciphertext
+    12+n    16    tag
 
-The nonce is bytes 4..16 of the header (key id and counter): unique for a key as long as the
-counter is, which :class:`Sealer` guarantees within a process (a C-level atomic counter) and
-across restarts with a :class:`CounterStore` (counter blocks are persisted *before* use).
-Session keys from :func:`session` are fresh per session, so a restarted device that runs a
-new key exchange starts again at counter 0 safely.  The AEAD's associated data is the
-16-byte header followed by the caller's ``associated_data``: header and context are
-authenticated, never encrypted.
+The 12-byte header *is* the AEAD nonce, so every header bit is authenticated (a changed bit
+is a different nonce, and the tag fails) and nothing is parsed that the tag does not cover.
+It is unique for a key as long as the counter is, which :class:`Sealer` guarantees within a
+process (a C-level atomic counter) and across restarts with a :class:`CounterStore` (counter
+blocks are persisted *before* use).  Session keys from :func:`session` are fresh per session,
+so a restarted device that runs a new key exchange starts again at counter 0 safely.  The
+caller's ``associated_data`` (a topic, the device ids) is authenticated, never sent.
 
 :class:`Opener` refuses (``AuthenticationError``, deliberately opaque) anything that does
 not authenticate, and (``ReplayError``) an authentic message already seen or older than the
@@ -68,10 +67,10 @@ __all__ = [
 ]
 
 VERSION = 1
-HEADER_SIZE = 16
+HEADER_SIZE = 12
 TAG_SIZE = 16
 MAX_COUNTER = (1 << 64) - 1
-MAX_KEY_ID = (1 << 32) - 1
+MAX_KEY_ID = (1 << 16) - 1
 ALGORITHMS: dict[str, int] = {"chacha20-poly1305": 1, "aes-256-gcm": 2}
 _AEAD: dict[int, Callable[[bytes], object]] = {1: ChaCha20Poly1305, 2: AESGCM}
 _ALG_NAMES = {v: k for k, v in ALGORITHMS.items()}
@@ -79,9 +78,9 @@ _ALG_NAMES = {v: k for k, v in ALGORITHMS.items()}
 # 1 KiB messages is far above that with deterministic nonces; ChaCha20-Poly1305 has none)
 DEFAULT_REKEY_AFTER = 1 << 48
 
-_PREFIX = struct.Struct(">BBHI")
-_HEAD = struct.Struct(">8sQ")  # 8-byte prefix (version, algorithm, flags, key id), counter
-_UNPACK = struct.Struct(">BBHIQ")
+_PREFIX = struct.Struct(">BBH")  # version, algorithm, key id
+_HEAD = struct.Struct(">4sQ")  # the 4-byte prefix, the counter: the header and the nonce
+_UNPACK = struct.Struct(">BBHQ")
 _REKEY_INFO = b"edgekit-envelope-v1 rekey"
 _SESSION_INFO = b"edgekit-envelope-v1 session"
 
@@ -114,7 +113,7 @@ def _check_alg(algorithm: str) -> int:
 
 def _check_key_id(key_id: object) -> int:
     if isinstance(key_id, bool) or not isinstance(key_id, int) or not 0 <= key_id <= MAX_KEY_ID:
-        raise InputError("key_id must be an int in [0, 2**32)", name="key_id", got=key_id)
+        raise InputError("key_id must be an int in [0, 65536)", name="key_id", got=key_id)
     return key_id
 
 
@@ -147,8 +146,8 @@ def parse_header(envelope: bytes) -> EnvelopeHeader:
     if not isinstance(envelope, (bytes, bytearray, memoryview)) or \
             len(envelope) < HEADER_SIZE + TAG_SIZE:
         raise _fail("format")
-    version, alg, flags, key_id, counter = _UNPACK.unpack_from(envelope)
-    if version != VERSION or alg not in _ALG_NAMES or flags:
+    version, alg, key_id, counter = _UNPACK.unpack_from(envelope)
+    if version != VERSION or alg not in _ALG_NAMES:
         raise _fail("format")
     return EnvelopeHeader(version, _ALG_NAMES[alg], key_id, counter,
                           len(envelope) - HEADER_SIZE - TAG_SIZE)
@@ -259,7 +258,7 @@ class Sealer:
         # one tuple, read once per message: a concurrent rekey can never pair a counter of
         # one key with another key.  limit == start sends the first message through
         # _slow_path, which reserves a block of counters.
-        self._state = (itertools.count(start), start, _PREFIX.pack(VERSION, self._alg, 0, key_id),
+        self._state = (itertools.count(start), start, _PREFIX.pack(VERSION, self._alg, key_id),
                        _AEAD[self._alg](key).encrypt)
 
     @property
@@ -270,14 +269,13 @@ class Sealer:
     def seal(self, data: bytes, associated_data: bytes = b"") -> bytes:
         """Encrypt and authenticate ``data`` (and authenticate ``associated_data``, which the
         opener must pass identically).  Returns header + ciphertext + tag
-        (``len(data) + 32`` bytes)."""
+        (``len(data) + 28`` bytes)."""
         ctr, limit, prefix, encrypt = self._state
         n = next(ctr)
         if n >= limit:
             return self._slow_path(ctr, n, data, associated_data)
         header = _HEAD.pack(prefix, n)
-        out = header + encrypt(header[4:], data,
-                               header + associated_data if associated_data else header)
+        out = header + encrypt(header, data, associated_data)
         if _SINKS:
             _telemetry.emit("secure.seal", bytes=len(data))
         return out
@@ -301,8 +299,7 @@ class Sealer:
         if n < 0:
             return self.seal(data, associated_data)  # under the current key, a fresh counter
         header = _HEAD.pack(prefix, n)  # n is below the (reserved) limit of this key
-        out = header + encrypt(header[4:], data,
-                               header + associated_data if associated_data else header)
+        out = header + encrypt(header, data, associated_data)
         if _SINKS:
             _telemetry.emit("secure.seal", bytes=len(data))
         return out
@@ -329,10 +326,11 @@ class _Window:
     """Sliding replay window over counters (RFC 6479's idea, on a Python int bitmap): bit
     ``d`` of ``bits`` is set when counter ``top - d`` was seen."""
 
-    __slots__ = ("bits", "decrypt", "key", "top")
+    __slots__ = ("bits", "decrypt", "key", "key_id", "top")
 
-    def __init__(self, key: bytes, alg: int) -> None:
+    def __init__(self, key: bytes, alg: int, key_id: int) -> None:
         self.key = key
+        self.key_id = key_id
         self.decrypt = _AEAD[alg](key).decrypt
         self.top = -1
         self.bits = 0
@@ -361,9 +359,12 @@ class Opener:
             raise OptionsError("window must be an int in [1, 65536]", name="window", got=window)
         self.window = window
         self._mask = (1 << window) - 1
-        self._keys: dict[int, _Window] = {_check_key_id(key_id): _Window(_check_key(key),
-                                                                        self._alg)}
+        # keyed by the 4-byte header prefix (version, algorithm, key id): one lookup checks all
+        self._keys: dict[bytes, _Window] = {
+            _PREFIX.pack(VERSION, self._alg, _check_key_id(key_id)):
+                _Window(_check_key(key), self._alg, key_id)}
         self.key_id = key_id
+        self._pending: _Window | None = None
         self._lock = threading.Lock() if threadsafe else None
 
     def open(self, envelope: bytes, associated_data: bytes = b"") -> bytes:
@@ -375,17 +376,16 @@ class Opener:
             ReplayError: authentic, but already opened or older than the window.
         """
         try:
-            version, alg, flags, key_id, n = _UNPACK.unpack_from(envelope)
+            prefix, n = _HEAD.unpack_from(envelope)
         except (struct.error, TypeError):
             raise _fail("format") from None
-        state = self._keys.get(key_id)
+        state = self._keys.get(prefix)
         fresh = False
-        if state is None or version != VERSION or alg != self._alg or flags:
-            state, fresh = self._follow(key_id, version, alg, flags)
-        header = envelope[:HEADER_SIZE]
+        if state is None:
+            state, fresh = self._follow(prefix)
         try:
-            plain = state.decrypt(envelope[4:HEADER_SIZE], envelope[HEADER_SIZE:],
-                                  header + associated_data if associated_data else header)
+            plain = state.decrypt(envelope[:HEADER_SIZE], envelope[HEADER_SIZE:],
+                                  associated_data)
         except InvalidTag:
             raise _fail("auth") from None
         except (ValueError, TypeError):
@@ -395,7 +395,7 @@ class Opener:
             lock.acquire()
         try:
             if fresh:  # the first message under the sender's next key
-                state = self._advance(key_id, state)
+                state = self._advance(prefix, state)
             top = state.top
             if n > top:
                 shift = n - top
@@ -414,27 +414,40 @@ class Opener:
             _telemetry.emit("secure.open", bytes=len(plain))
         return plain
 
-    def _follow(self, key_id: int, version: int, alg: int, flags: int
-                ) -> tuple[_Window, bool]:
-        """The state for a header that is not one of the known keys': the next key (the
-        sender rekeyed: derived now, kept only once a message under it authenticates) or a
-        refusal."""
-        if version != VERSION or alg != self._alg or flags:
+    def _current(self) -> tuple[bytes, _Window]:
+        for prefix, state in self._keys.items():
+            if state.key_id == self.key_id:
+                return prefix, state
+        raise AssertionError("the current key is always kept")  # pragma: no cover
+
+    def _follow(self, prefix: bytes) -> tuple[_Window, bool]:
+        """The state for a header prefix that is not one of the known keys': the next key
+        (the sender rekeyed: derived now, kept only once a message under it authenticates)
+        or a refusal."""
+        version, alg, key_id = _PREFIX.unpack(prefix)
+        if version != VERSION or alg != self._alg:
             raise _fail("format")
-        if key_id in self._keys:
-            return self._keys[key_id], False
+        known = self._keys.get(prefix)
+        if known is not None:  # another thread advanced meanwhile
+            return known, False
         if key_id != self.key_id + 1:
             raise _fail("key")
-        return _Window(_next_key(self._keys[self.key_id].key), self._alg), True
+        pending = self._pending  # derived once, however many forgeries claim the next key
+        if pending is None or pending.key_id != key_id:
+            pending = _Window(_next_key(self._current()[1].key), self._alg, key_id)
+            self._pending = pending
+        return pending, True
 
-    def _advance(self, key_id: int, state: _Window) -> _Window:
-        if key_id in self._keys:  # another thread got there first: use its window
-            return self._keys[key_id]
-        if key_id != self.key_id + 1:  # the opener moved on meanwhile
+    def _advance(self, prefix: bytes, state: _Window) -> _Window:
+        known = self._keys.get(prefix)
+        if known is not None:  # another thread got there first: use its window
+            return known
+        if state.key_id != self.key_id + 1:  # the opener moved on meanwhile
             raise _fail("key")
         # keep the previous key for messages still in flight; forget anything older
-        self._keys = {self.key_id: self._keys[self.key_id], key_id: state}
-        self.key_id = key_id
+        cur_prefix, cur = self._current()
+        self._keys = {cur_prefix: cur, prefix: state}
+        self.key_id = state.key_id
         return state
 
 

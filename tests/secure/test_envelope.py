@@ -20,10 +20,7 @@ from edgekit.data import load_series
 from edgekit.errors import AuthenticationError, InputError, OptionsError, ReplayError
 from edgekit.secure.envelope import (
     _AEAD,
-    _HEAD,
-    _PREFIX,
     ALGORITHMS,
-    HEADER_SIZE,
     FileCounterStore,
     Opener,
     Sealer,
@@ -41,7 +38,7 @@ READINGS = np.asarray(load_series("payerne_temp_C")[:256], dtype="<f4").tobytes(
 def test_round_trip_with_associated_data(algorithm):
     s, o = Sealer(KEY, algorithm=algorithm), Opener(KEY, algorithm=algorithm)
     env = s.seal(READINGS, b"device=dev-7;stream=temp")
-    assert len(env) == len(READINGS) + 32
+    assert len(env) == len(READINGS) + 28
     assert o.open(env, b"device=dev-7;stream=temp") == READINGS
     env2 = s.seal(READINGS, b"device=dev-7;stream=temp")
     with pytest.raises(AuthenticationError):
@@ -52,16 +49,16 @@ def test_round_trip_with_associated_data(algorithm):
 
 def test_wire_format_matches_the_document():
     """Decrypt an envelope with the raw primitive, following docs/secure/envelope.md only."""
-    env = Sealer(KEY, key_id=0x01020304, counter_start=5).seal(b"payload", b"ctx")
-    assert env[0] == 1 and env[1] == 1 and env[2:4] == b"\0\0"
-    assert int.from_bytes(env[4:8], "big") == 0x01020304
-    assert int.from_bytes(env[8:16], "big") == 5
-    plain = ChaCha20Poly1305(KEY).decrypt(env[4:16], env[16:], env[:16] + b"ctx")
+    env = Sealer(KEY, key_id=0x0102, counter_start=5).seal(b"payload", b"ctx")
+    assert env[0] == 1 and env[1] == 1
+    assert int.from_bytes(env[2:4], "big") == 0x0102
+    assert int.from_bytes(env[4:12], "big") == 5
+    plain = ChaCha20Poly1305(KEY).decrypt(env[:12], env[12:], b"ctx")  # nonce = header
     assert plain == b"payload"
     h = parse_header(env)
-    assert (h.algorithm, h.key_id, h.counter, h.size) == ("chacha20-poly1305", 0x01020304, 5, 7)
+    assert (h.algorithm, h.key_id, h.counter, h.size) == ("chacha20-poly1305", 0x0102, 5, 7)
     env = Sealer(KEY, algorithm="aes-256-gcm").seal(b"x")
-    assert env[1] == 2 and AESGCM(KEY).decrypt(env[4:16], env[16:], env[:16]) == b"x"
+    assert env[1] == 2 and AESGCM(KEY).decrypt(env[:12], env[12:], None) == b"x"
 
 
 def test_golden_files_open_and_reseal_bit_exact():
@@ -136,13 +133,6 @@ def _gcm256_vectors():
             cur[k.strip().lower()] = v.strip()
 
 
-def _envelope_nonce(iv: bytes) -> bytes:
-    """The nonce the envelope uses for the key id and counter that spell ``iv``."""
-    key_id, counter = int.from_bytes(iv[:4], "big"), int.from_bytes(iv[4:], "big")
-    header = _HEAD.pack(_PREFIX.pack(1, 1, 0, key_id), counter)
-    return header[4:HEADER_SIZE]
-
-
 def test_chacha20poly1305_published_vectors():
     n = 0
     for v in _chacha_vectors():
@@ -150,16 +140,22 @@ def test_chacha20poly1305_published_vectors():
         if len(iv) != 12 or len(bytes.fromhex(v["key"])) != 32:
             continue
         aead = _AEAD[ALGORITHMS["chacha20-poly1305"]](bytes.fromhex(v["key"]))
-        nonce = _envelope_nonce(iv)
-        assert nonce == iv
+        nonce = iv
         ct = bytes.fromhex(v.get("ciphertext", "")) + bytes.fromhex(v["tag"])
         aad = bytes.fromhex(v.get("aad", "")) or None
         if v.get("result") == "CIPHERFINAL_ERROR":
             with pytest.raises(InvalidTag):
                 aead.decrypt(nonce, ct, aad)
         else:
-            assert aead.decrypt(nonce, ct, aad) == bytes.fromhex(v.get("plaintext", ""))
-            assert aead.encrypt(nonce, bytes.fromhex(v.get("plaintext", "")), aad) == ct
+            plain = bytes.fromhex(v.get("plaintext", ""))
+            assert aead.decrypt(nonce, ct, aad) == plain
+            assert aead.encrypt(nonce, plain, aad) == ct
+            # the envelope of that plaintext, under that key and associated data, is the same
+            # primitive with the header as nonce; and opens back
+            key = bytes.fromhex(v["key"])
+            env = Sealer(key, key_id=n, counter_start=n * 7919).seal(plain, aad or b"")
+            assert aead.decrypt(env[:12], env[12:], aad) == plain
+            assert Opener(key, key_id=n).open(env, aad or b"") == plain
         n += 1
     assert n >= 60
 
@@ -168,7 +164,7 @@ def test_aes256gcm_published_vectors():
     n = fails = 0
     for v in _gcm256_vectors():
         aead = _AEAD[ALGORITHMS["aes-256-gcm"]](bytes.fromhex(v["key"]))
-        nonce = _envelope_nonce(bytes.fromhex(v["iv"]))
+        nonce = bytes.fromhex(v["iv"])
         ct = bytes.fromhex(v["ct"]) + bytes.fromhex(v["tag"])
         aad = bytes.fromhex(v["aad"]) or None
         if v.get("fail"):
@@ -293,7 +289,7 @@ def test_rekey_opener_follows_and_keeps_the_previous_key_for_stragglers():
     assert o.open(before) == b"old-1"
     assert s.rekey() == 1
     after = s.seal(b"new")
-    assert after[4:8] == (1).to_bytes(4, "big") and after[8:16] == bytes(8)
+    assert after[2:4] == (1).to_bytes(2, "big") and after[4:12] == bytes(8)
     assert o.open(after) == b"new" and o.key_id == 1
     assert o.open(straggler) == b"old-2"  # in flight during the rekey
     with pytest.raises(ReplayError):
@@ -314,7 +310,7 @@ def test_rekeyed_key_is_one_way_and_differs():
 def test_automatic_rekey_after_a_message_budget():
     s, o = Sealer(KEY, rekey_after=3), Opener(KEY)
     envs = [s.seal(bytes([i])) for i in range(7)]
-    assert [int.from_bytes(e[4:8], "big") for e in envs] == [0, 0, 0, 1, 1, 1, 2]
+    assert [int.from_bytes(e[2:4], "big") for e in envs] == [0, 0, 0, 1, 1, 1, 2]
     assert [o.open(e) for e in envs] == [bytes([i]) for i in range(7)]
 
 
@@ -333,7 +329,7 @@ def test_concurrent_sealers_never_share_a_counter():
         t.start()
     for t in threads:
         t.join(30)
-    nonces = [e[4:16] for e in out]
+    nonces = [e[:12] for e in out]
     assert len(set(nonces)) == len(nonces) == 1200
 
 
@@ -373,7 +369,7 @@ def test_options_are_validated():
     with pytest.raises(OptionsError):
         Opener(KEY, window=0)
     with pytest.raises(InputError):
-        Sealer(KEY, key_id=2**32)
+        Sealer(KEY, key_id=2**16)
 
 
 # --- restarts ---------------------------------------------------------------------------------
@@ -387,8 +383,8 @@ def test_counter_store_survives_restarts_without_reuse(tmp_path):
         s = Sealer(KEY, counter_store=FileCounterStore(store_path, block=5))
         for i in range(7):  # crosses a block boundary each run
             env = s.seal(bytes([i]))
-            assert env[4:16] not in nonces
-            nonces.add(env[4:16])
+            assert env[:12] not in nonces
+            nonces.add(env[:12])
             assert o.open(env) == bytes([i])  # no ReplayError: nothing repeats
     saved = json.loads(store_path.read_text())
     assert list(saved.values()) and all(v >= 7 * 4 for v in saved.values())
@@ -397,7 +393,7 @@ def test_counter_store_survives_restarts_without_reuse(tmp_path):
 def test_without_a_store_a_restart_with_the_same_key_would_repeat():
     # the hazard the store prevents: a second Sealer on the same static key restarts at 0
     a, b = Sealer(KEY).seal(b"x"), Sealer(KEY).seal(b"y")
-    assert a[4:16] == b[4:16]
+    assert a[:12] == b[:12]
     o = Opener(KEY)
     o.open(a)
     with pytest.raises(ReplayError):
