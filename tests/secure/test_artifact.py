@@ -334,3 +334,13 @@ def test_versions():
     for bad in ["", "1.", "v1", "01", "1..2", "-1", "1.2.3.4.5.6.7.8.9"]:
         with pytest.raises(InputError):
             parse_version(bad)
+
+
+def test_a_certificate_can_stand_for_its_key(model_file):
+    from edgekit.secure import CertificateAuthority, create_csr
+
+    ca = CertificateAuthority.create_root("release signing")
+    key = generate_key()
+    cert = ca.issue_device(create_csr(key, "release-bot"))
+    mpath = sign_artifact(model_file, key, name="m", version="1")
+    assert verify_artifact(model_file, mpath, [cert]).key_ids
