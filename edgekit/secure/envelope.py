@@ -96,6 +96,16 @@ def _fail(reason: str, error: type[AuthenticationError] = AuthenticationError
     return error("message failed authentication")
 
 
+def _bad_input(data: object, associated_data: object, err: Exception) -> Exception:
+    """The caller's mistake (not an attack): a clear InputTypeError/InputError."""
+    for name, value in (("data", data), ("associated_data", associated_data)):
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            return InputTypeError(f"{name} must be bytes", name=name,
+                                  got=type(value).__name__)
+    return InputError(f"message too large for the AEAD: {err}", name="data",
+                      expected="< 2**31 bytes", got=len(data))  # type: ignore[arg-type]
+
+
 def _check_key(key: object) -> bytes:
     if not isinstance(key, (bytes, bytearray)):
         raise InputTypeError("key must be bytes", name="key", got=type(key).__name__)
@@ -275,7 +285,10 @@ class Sealer:
         if n >= limit:
             return self._slow_path(ctr, n, data, associated_data)
         header = _HEAD.pack(prefix, n)
-        out = header + encrypt(header, data, associated_data)
+        try:
+            out = header + encrypt(header, data, associated_data)
+        except (TypeError, OverflowError) as err:
+            raise _bad_input(data, associated_data, err) from None
         if _SINKS:
             _telemetry.emit("secure.seal", bytes=len(data))
         return out
@@ -299,7 +312,10 @@ class Sealer:
         if n < 0:
             return self.seal(data, associated_data)  # under the current key, a fresh counter
         header = _HEAD.pack(prefix, n)  # n is below the (reserved) limit of this key
-        out = header + encrypt(header, data, associated_data)
+        try:
+            out = header + encrypt(header, data, associated_data)
+        except (TypeError, OverflowError) as err:
+            raise _bad_input(data, associated_data, err) from None
         if _SINKS:
             _telemetry.emit("secure.seal", bytes=len(data))
         return out
@@ -388,7 +404,9 @@ class Opener:
                                   associated_data)
         except InvalidTag:
             raise _fail("auth") from None
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError) as err:
+            if not isinstance(associated_data, (bytes, bytearray, memoryview)):
+                raise _bad_input(b"", associated_data, err) from None
             raise _fail("format") from None
         lock = self._lock
         if lock is not None:

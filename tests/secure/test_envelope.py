@@ -361,6 +361,17 @@ def test_session_refuses_degenerate_keys():
         session(k, bytes(32))  # a low-order point: all-zero shared secret
 
 
+def test_caller_mistakes_are_input_errors_not_authentication_failures():
+    from edgekit.errors import InputTypeError
+
+    with pytest.raises(InputTypeError):
+        Sealer(KEY).seal("text")
+    with pytest.raises(InputTypeError):
+        Sealer(KEY).seal(b"x", "context")
+    with pytest.raises(InputTypeError):
+        Opener(KEY).open(Sealer(KEY).seal(b"x"), "context")
+
+
 def test_options_are_validated():
     with pytest.raises(InputError):
         Sealer(b"short")
