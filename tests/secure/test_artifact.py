@@ -344,3 +344,8 @@ def test_a_certificate_can_stand_for_its_key(model_file):
     cert = ca.issue_device(create_csr(key, "release-bot"))
     mpath = sign_artifact(model_file, key, name="m", version="1")
     assert verify_artifact(model_file, mpath, [cert]).key_ids
+
+
+def test_manifest_is_hashable(model_file, ed_key):
+    m = build_manifest(model_file, name="m", version="1", metadata={"a": "b"})
+    assert hash(m) == hash(build_manifest(model_file, name="m", version="1", created=m.created))
