@@ -409,3 +409,34 @@ def test_without_a_store_a_restart_with_the_same_key_would_repeat():
     o.open(a)
     with pytest.raises(ReplayError):
         o.open(b)  # the receiver's window at least refuses the second one
+
+
+def test_concurrent_openers_accept_each_message_exactly_once():
+    s = Sealer(KEY)
+    envs = [s.seal(i.to_bytes(4, "big")) for i in range(400)]
+    o = Opener(KEY, window=1024)
+    accepted: list[bytes] = []
+    replays = []
+    lock = threading.Lock()
+    start = threading.Barrier(4)
+
+    def work(seed):
+        order = np.random.default_rng(seed).permutation(len(envs))
+        start.wait(10)
+        for i in order:
+            try:
+                plain = o.open(envs[i])
+            except ReplayError:
+                with lock:
+                    replays.append(i)
+                continue
+            with lock:
+                accepted.append(plain)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(accepted) == [i.to_bytes(4, "big") for i in range(400)]
+    assert len(replays) == 3 * 400
