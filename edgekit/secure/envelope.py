@@ -231,7 +231,7 @@ class Sealer:
     Args:
         key: 32 secret bytes (from :func:`session`, or a provisioned key with a
             ``counter_store``).
-        key_id: the key's id on the wire (uint32); :meth:`rekey` increments it.
+        key_id: the key's id on the wire (uint16); :meth:`rekey` increments it.
         algorithm: ``"chacha20-poly1305"`` (default; fast without AES instructions, as on
             most ARM boards) or ``"aes-256-gcm"``.
         counter_store: persists counter reservations so that a restart with the same key
