@@ -46,8 +46,8 @@ class EdgekitError(Exception):
 # --- input validation (all subsystems) ------------------------------------------------------
 
 
-class InputError(EdgekitError, ValueError):
-    """An argument has a bad value or shape.
+class _ArgumentError(EdgekitError):
+    """Facts shared by the argument errors (not raised itself).
 
     Attributes:
         name: the argument's name (``"x"``, ``"demands"``), or ``None``.
@@ -64,16 +64,12 @@ class InputError(EdgekitError, ValueError):
         self.got = got
 
 
-class InputTypeError(EdgekitError, TypeError):
-    """An argument has the wrong type or dtype (same attributes as :class:`InputError`)."""
+class InputError(_ArgumentError, ValueError):
+    """An argument has a bad value or shape (attributes ``name``, ``expected``, ``got``)."""
 
-    def __init__(
-        self, message: str, *, name: str | None = None, expected: Any = None, got: Any = None
-    ) -> None:
-        super().__init__(message)
-        self.name = name
-        self.expected = expected
-        self.got = got
+
+class InputTypeError(_ArgumentError, TypeError):
+    """An argument has the wrong type or dtype (attributes ``name``, ``expected``, ``got``)."""
 
 
 class OptionsError(InputError):
@@ -192,7 +188,20 @@ class CertificateError(SecurityError):
 
 
 class SignatureError(SecurityError):
-    """A signature or signed manifest does not verify (wrong key, edited content)."""
+    """A signature or signed manifest does not verify (wrong key, edited content).
+
+    Attributes:
+        reason: ``"signature"`` (no trusted key verifies it), ``"key"`` (unsupported key),
+            ``"malformed"`` (not a manifest), ``"modified"``, ``"added"``, ``"removed"``
+            (a file differs from the manifest), ``"kind"`` (file vs directory), or ``None``.
+        path: the file concerned (relative to the artifact), when there is one.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None,
+                 path: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.path = path
 
 
 class RollbackError(SecurityError):
