@@ -10,7 +10,7 @@ TensorFlow Lite) and numpy: no TensorFlow needed for pre- or post-processing.
 * The pieces: :func:`preprocess` (letterbox + bilinear + normalise + quantise, one C pass),
   :func:`ssd_anchors`, :func:`decode_boxes`, :func:`non_max_suppression` (hard or weighted),
   :class:`Model` (the runtime wrapper, which checks the flatbuffer before any runtime sees it
-  and can require a signature check).
+  and can require a signature check: ``verify=signed_model(trusted_keys=...)``).
 """
 
 from edgekit.infer.anchors import SsdAnchorOptions, ssd_anchors
@@ -32,6 +32,7 @@ from edgekit.infer.detector import (
 )
 from edgekit.infer.letterbox import Letterbox, check_image, preprocess
 from edgekit.infer.runtime import RUNTIMES, Model, TensorInfo, available_runtimes
+from edgekit.infer.signed import signed_model
 
 __all__ = [
     "FACE_MODEL",
@@ -54,5 +55,6 @@ __all__ = [
     "preprocess",
     "preset_for",
     "sigmoid_scores",
+    "signed_model",
     "ssd_anchors",
 ]
