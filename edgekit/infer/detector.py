@@ -26,7 +26,7 @@ import hashlib
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -279,7 +279,6 @@ class _PostProcessOutputs:
 class _State:
     letterbox: Letterbox | None = None
     shape: tuple[int, int] | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Detector:
