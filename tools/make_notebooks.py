@@ -238,7 +238,8 @@ def _compress() -> list:
                 rs.append(x.nbytes / len(blob))
                 es.append(err)
             lossy[name] = (unit, tols, rs, es)
-            print(name, "  ".join(f"{e:g} {unit}: {r:.0f}:1" for e, r in zip(tols, rs, strict=True)))
+            print(name, "  ".join(f"{e:g} {unit}: {r:.0f}:1"
+                                  for e, r in zip(tols, rs, strict=True)))
 
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         for ax, (name, (unit, tols, rs, es)) in zip(axes, lossy.items(), strict=True):
