@@ -1,0 +1,210 @@
+"""The Python examples of the documentation run, and say what they claim.
+
+Every fenced ``python``/``pycon`` block of ``README.md``, ``docs/**/*.md`` and
+``examples/README.md`` is run, one test per page, the blocks of a page in order in one
+namespace (later blocks use what earlier ones made), in a temporary working directory:
+
+* a block with ``>>>`` prompts is a doctest (:mod:`doctest`, ELLIPSIS and
+  NORMALIZE_WHITESPACE): its outputs must match;
+* any other block is run as a script and must not raise.
+
+Names an example takes as given (``"photo.jpg"``, a fleet key, a model file) are made by the
+page's entry in :data:`SETUP` before its first block.  Blocks that cannot run offline or
+alone are listed in :data:`SKIP` with the reason; an entry that no longer matches a block
+fails (so the list cannot go stale).  Also here: the committed notebooks are what
+``tools/make_notebooks.py`` writes, without outputs.
+"""
+
+from __future__ import annotations
+
+import doctest
+import io
+import re
+import sys
+import textwrap
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md"),
+                *(ROOT / "examples").glob("*.md")])
+PAGES = [p for p in PAGES if p.is_file()]
+
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[A-Za-z0-9_+-]*)[^\n]*\n(?P<body>.*?)^"
+                    r"(?P=indent)```[ \t]*$", re.M | re.S)
+_PYTHON = {"python", "py", "pycon", "python3"}
+
+_IMAGE = "from importlib import resources; import shutil as _sh\n" \
+    "_img = resources.files('edgekit.data') / 'images' / 'astronaut.png'\n" \
+    "with resources.as_file(_img) as _p: _sh.copy(_p, 'photo.jpg')\n"
+_MODEL = "from edgekit.infer import FACE_MODEL as _FM\nimport shutil as _sh\n"
+
+# page -> code run in the page's namespace (in the temporary directory) before its blocks
+SETUP: dict[str, str] = {
+    "README.md": _IMAGE + _MODEL + "_sh.copy(_FM, 'model.tflite')\n",
+    "docs/infer.md": _IMAGE + _MODEL + textwrap.dedent("""\
+        from edgekit.secure import generate_key as _gk, sign_artifact as _sign
+        _sh.copy(_FM, 'face.tflite')
+        _fleet = _gk('ed25519')
+        _sign('face.tflite', _fleet, name='face', version='3')
+        fleet_key = _fleet.public_key()
+        """),
+    "docs/secure/identity.md": textwrap.dedent("""\
+        from edgekit.secure import CertificateAuthority as _CA, create_csr as _csr
+        from edgekit.secure import generate_key as _gk
+        gw_key = _gk()
+        _other = _CA.create_root('another fleet')
+        compromised_cert = _other.issue_device(_csr(_gk(), 'dev-lost'))   # (its serial)
+        """),
+    "docs/secure/envelope.md": textwrap.dedent("""\
+        from cryptography.hazmat.primitives.asymmetric import x25519 as _x
+        from edgekit.secure.envelope import session as _session
+        gateway_key = _x.X25519PrivateKey.generate()
+        gateway_public = gateway_key.public_key()
+        payload = b'{"temp_C": 21.5}'
+        _sent = payload
+
+        class _GatewayOpener:
+            # the gateway's own session() half, made from the device's public key the
+            # example has just generated (dev_key), with the same context
+            def open(self, wire, associated_data=b''):
+                _, opener = _session(gateway_key, dev_key.public_key(), context=b'dev-7|gw-1')
+                got = opener.open(wire, associated_data=associated_data)
+                assert got == _sent
+                return got
+
+        gw_opener = _GatewayOpener()
+        """),
+    "docs/secure/artifacts.md": _MODEL + textwrap.dedent("""\
+        import os as _os
+        _os.makedirs('models')
+        _sh.copy(_FM, 'models/face.tflite')
+        """),
+}
+
+# (page, first line of the block) -> why it is not run
+SKIP: dict[tuple[str, str], str] = {
+    ("docs/secure/tls.md", "import socket"):
+        "binds 0.0.0.0:8883 and connects to gw-1.local; tests/secure/test_tls.py runs the "
+        "handshake on 127.0.0.1",
+}
+
+
+@dataclass(frozen=True)
+class Block:
+    page: str
+    line: int
+    source: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        first = next((s.strip() for s in self.source.splitlines() if s.strip()), "")
+        return self.page, first.removeprefix(">>> ")
+
+    @property
+    def is_doctest(self) -> bool:
+        return any(s.lstrip().startswith(">>>") for s in self.source.splitlines())
+
+
+def blocks(page: Path, root: Path = ROOT) -> list[Block]:
+    text = page.read_text(encoding="utf-8")
+    rel = page.relative_to(root).as_posix()
+    out = []
+    for m in _FENCE.finditer(text):
+        if m.group("lang").lower() not in _PYTHON:
+            continue
+        line = text.count("\n", 0, m.start("body")) + 1
+        out.append(Block(rel, line, textwrap.dedent(m.group("body"))))
+    return out
+
+
+def _run_block(block: Block, ns: dict) -> str | None:
+    """Run one block in ``ns``; return a failure report, or None."""
+    if block.is_doctest:
+        test = doctest.DocTestParser().get_doctest(block.source, ns, block.page, block.page,
+                                                  block.line - 1)
+        report = io.StringIO()
+        runner = doctest.DocTestRunner(
+            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        runner.run(test, out=report.write, clear_globs=False)
+        ns.update(test.globs)  # DocTest works on a copy: later blocks see what this made
+        return report.getvalue() if runner.failures else None
+    code = compile("\n" * (block.line - 1) + block.source, block.page, "exec")
+    try:
+        with redirect_stdout(io.StringIO()):
+            exec(code, ns)
+    except Exception as err:  # the report names the page and line
+        import traceback
+
+        return "".join(traceback.format_exception(err))
+    return None
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
+def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    found = blocks(page)
+    rel = page.relative_to(ROOT).as_posix()
+    if not found:
+        pytest.skip("no Python examples on this page")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ns: dict = {"__name__": f"docs_{re.sub(r'[^A-Za-z0-9]', '_', rel)}"}
+    if rel in SETUP:
+        exec(compile(SETUP[rel], f"SETUP[{rel!r}]", "exec"), ns)
+    ran = 0
+    for block in found:
+        if block.key in SKIP:
+            continue
+        failure = _run_block(block, ns)
+        assert failure is None, f"{rel}:{block.line}: the example fails\n{failure}"
+        ran += 1
+    if ran == 0:
+        pytest.skip("every example on this page is listed in SKIP")
+
+
+def test_skip_and_setup_entries_match_the_docs() -> None:
+    keys = {b.key for p in PAGES for b in blocks(p)}
+    stale = [k for k in SKIP if k not in keys]
+    assert not stale, f"SKIP entries that match no example any more: {stale}"
+    missing = [p for p in SETUP if not (ROOT / p).is_file()]
+    assert not missing, f"SETUP for pages that do not exist: {missing}"
+
+
+def test_the_runner_itself(tmp_path: Path) -> None:
+    """The extraction and the two kinds of block, on a page made here: a wrong doctest
+    output and a raising script are failures that name the page and line."""
+    page = tmp_path / "p.md"
+    page.write_text("text\n\n```python\nx = 1\n```\n\n```bash\nls\n```\n\n"
+                    "  ```pycon\n  >>> x + 1\n  2\n  ```\n", encoding="utf-8")
+    found = blocks(page, tmp_path)
+    assert [(b.line, b.source, b.is_doctest) for b in found] == [
+        (4, "x = 1\n", False), (12, ">>> x + 1\n2\n", True)]
+    ns: dict = {}
+    assert _run_block(found[0], ns) is None and ns["x"] == 1
+    assert _run_block(found[1], ns) is None
+    assert _run_block(Block("p.md", 20, ">>> z = x + 2\n"), ns) is None
+    assert _run_block(Block("p.md", 22, "assert z == 3\n"), ns) is None
+    wrong = _run_block(Block("p.md", 12, ">>> x + 1\n3\n"), ns)
+    assert wrong is not None and "Expected" in wrong and "p.md" in wrong
+    boom = _run_block(Block("p.md", 4, "y = 2\n1 / 0\n"), ns)
+    assert boom is not None and "ZeroDivisionError" in boom and 'p.md", line 5' in boom
+
+
+def test_notebooks_match_their_generator() -> None:
+    nbformat = pytest.importorskip("nbformat")
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import make_notebooks
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    assert make_notebooks.main(["--check"]) == 0, \
+        "examples/*.ipynb differ from tools/make_notebooks.py: run python tools/make_notebooks.py"
+    for path in sorted((ROOT / "examples").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, \
+                    f"{path.name} is committed with outputs"
