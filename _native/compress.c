@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#define EKZ_L 65536u                  /* rANS state lower bound: states live in [L, 2^32) */
+#define EKZ_L 32768u                  /* rANS state lower bound: states live in [L, 2^31) */
 #define EKZ_M 4096u                   /* probability scale, 1 << EKZ_PROB_BITS */
 #define EKZ_MASK 4095u
 
@@ -65,6 +65,31 @@ static inline uint64_t ekz_delta_at(const uint64_t *j, size_t i, int order)
     if (i >= 2)
         return j[i] - (j[i - 1] << 1) + j[i - 2];
     return i ? j[1] - (j[0] << 1) : j[0];
+}
+
+double ekz_cost(const uint32_t *h)
+{
+    unsigned t, present = 0, maxtok = 0;
+    double n = 0.0, ent = 0.0, extra = 0.0;
+    uint64_t base[256];
+    uint8_t nbits[256];
+    ekz_token_tables(base, nbits);
+    for (t = 0; t < 256u; t++) {
+        if (h[t]) {
+            n += (double)h[t];
+            extra += (double)h[t] * nbits[t];
+            present++;
+            maxtok = t;
+        }
+    }
+    if (present == 0)
+        return 8.0;
+    if (present == 1)
+        return extra + 24.0;
+    for (t = 0; t <= maxtok; t++)
+        if (h[t])
+            ent += (double)h[t] * log2(n / (double)h[t]);
+    return ent + extra + 12.0 * (maxtok + 1u) + 112.0;
 }
 
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist)
@@ -199,8 +224,8 @@ int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int
                uint8_t *tok, uint8_t *out, size_t cap, size_t *lens)
 {
     uint64_t base[256];
-    uint8_t nbits[256];
-    uint32_t start[256];
+    uint8_t nbits[256], rshift[256];
+    uint32_t start[256], rcp[256], bias[256], cmpl[256];
     ekz_bw w;
     size_t i, blen, wlen, k;
     uint8_t *p;
@@ -240,13 +265,32 @@ int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int
     lens[0] = 0;
     if (single >= 0 || n <= (size_t)order)
         return EKZ_OK;
-    /* pass 2, backward: rANS words grow down from the end of out */
+    /* pass 2, backward: rANS words grow down from the end of out.  x / f by a reciprocal
+     * (exact for x < 2^31, Alverson; the form of ryg's rans_byte): q = x / f, and
+     * x' = q * M + x % f + start = x + bias + q * (M - f). */
+    for (k = 0; k < 256u; k++) {
+        uint32_t f = freq[k], shift = 0;
+        if (f == 0)
+            continue;
+        cmpl[k] = EKZ_M - f;
+        if (f < 2u) {
+            rcp[k] = 0xffffffffu;
+            rshift[k] = 0;
+            bias[k] = start[k] + EKZ_M - 1u;
+        } else {
+            while (f > (1u << shift))
+                shift++;
+            rcp[k] = (uint32_t)((((uint64_t)1 << (shift + 31)) + f - 1u) / f);
+            rshift[k] = (uint8_t)(shift - 1u);
+            bias[k] = start[k];
+        }
+    }
     p = out + cap;
     for (i = n; i-- > (size_t)order;) {
         uint32_t *xs = &x[(i - (size_t)order) & 3u];
         unsigned t = tok[i];
-        uint32_t f = freq[t];
-        if (*xs >= (f << 20)) {
+        uint32_t q;
+        if (*xs >= ((uint32_t)freq[t] << 19)) {
             if ((size_t)(p - out) < blen + 2u)
                 return EKZ_ENOSPC;
             p -= 2;
@@ -254,7 +298,8 @@ int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int
             p[1] = (uint8_t)(*xs >> 8);
             *xs >>= 16;
         }
-        *xs = ((*xs / f) << EKZ_PROB_BITS) + (*xs % f) + start[t];
+        q = (uint32_t)(((uint64_t)*xs * rcp[t]) >> 32) >> rshift[t];
+        *xs = *xs + bias[t] + q * cmpl[t];
     }
     if ((size_t)(p - out) < blen + 16u)
         return EKZ_ENOSPC;
@@ -534,6 +579,28 @@ int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint6
         }
     }
     runs[k] = ekz_unzz(run);
+    *m = k;
+    return EKZ_OK;
+}
+
+int ekz_runs_hist(const uint64_t *j, size_t n, int order, uint32_t *hist, size_t *m)
+{
+    size_t i, k = 0;
+    uint64_t run = 0;
+    if (order < 0 || order > 2)
+        return EKZ_EINVAL;
+    for (i = (size_t)order; i < n; i++) {
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
+        if (z == 0) {
+            run++;
+        } else {
+            hist[ekz_token(run)]++;
+            hist[256u + ekz_token(z - 1u)]++;
+            k++;
+            run = 0;
+        }
+    }
+    hist[ekz_token(run)]++;
     *m = k;
     return EKZ_OK;
 }

@@ -4,7 +4,7 @@
  *   z < 16: t = z, no extra bits;
  *   else with b = bit length of z (5..64) and m the two bits below the top bit:
  *   t = 16 + 4 (b - 5) + m, extra = the low b - 3 bits of z.
- * Tokens are coded with a static rANS coder (32-bit states, 16-bit words, four interleaved
+ * Tokens are coded with a static rANS coder (states in [2^15, 2^31), 16-bit words, four interleaved
  * states, probabilities in 1/4096), extra bits LSB-first in a separate bit stream.
  * A block with one distinct token has no rANS stream ("single" >= 0 names that token).
  *
@@ -37,6 +37,10 @@
 #define EKZ_PROB_BITS 12
 #define EKZ_TAB_LEN 65536
 
+/* Estimated size in bits of a stream with token histogram h[256] (order-0 entropy, extra
+ * bits, table and framing): what the encoder compares models and forms with. */
+double ekz_cost(const uint32_t *h);
+
 /* Token histograms of the zigzagged order-0, 1 and 2 deltas of j (order k from index k):
  * hist[768], added to. */
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);
@@ -58,6 +62,9 @@ int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t bl
  * codes exactly the value.  runs needs n - order + 1 items, vals n - order. */
 int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
                    size_t *m);
+/* Token histograms of what ekz_runs_split would give (hist[0..256) runs, hist[256..512)
+ * values, added to) and the number of nonzero codes, without writing the arrays. */
+int ekz_runs_hist(const uint64_t *j, size_t n, int order, uint32_t *hist, size_t *m);
 /* Inverse; j[0..order) hold the stored first values; EKZ_ECORRUPT if the runs and values do
  * not add up to exactly n values. */
 int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,

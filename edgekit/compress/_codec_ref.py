@@ -14,7 +14,7 @@ import numpy as np
 OK, EINVAL, ECORRUPT, ENOSPC = 0, -1, -2, -3
 PROB_BITS = 12
 M = 1 << PROB_BITS
-L = 1 << 16
+L = 1 << 15
 _U64 = (1 << 64) - 1
 TWO53 = 9007199254740992.0
 
@@ -136,7 +136,7 @@ def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[in
         t = int(toks[i])
         f = fl[t]
         s = i & 3
-        if x[s] >= (f << 20):
+        if x[s] >= (f << 19):
             words.append(x[s] & 0xFFFF)
             x[s] >>= 16
         x[s] = ((x[s] // f) << PROB_BITS) + (x[s] % f) + start[t]
@@ -231,6 +231,14 @@ def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     edges = np.concatenate([[-1], nz, [z.size]])
     runs = (np.diff(edges) - 1).astype(np.uint64)
     return unzigzag(runs), unzigzag(z[nz] - np.uint64(1))
+
+
+def runs_hist(j: np.ndarray, order: int) -> tuple[np.ndarray, int]:
+    runs, vals = runs_split(j, order)
+    h = np.zeros(512, dtype=np.uint32)
+    h[:256] = np.bincount(tokens(zigzag(runs)), minlength=256)
+    h[256:] = np.bincount(tokens(zigzag(vals)), minlength=256)
+    return h, int(vals.size)
 
 
 def runs_expand(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int],
@@ -352,3 +360,21 @@ def decode_tab(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: 
 def add_resid(r: np.ndarray, out: np.ndarray) -> np.ndarray:
     s = _sortable(out.view(f"u{out.dtype.itemsize}")).view(np.uint64) + r.view(np.uint64)
     return _unsortable(s.view(np.int64), out.dtype)
+
+
+_NBITS_F = np.array(NBITS, dtype=np.float64)
+
+
+def cost(h: np.ndarray) -> float:
+    """Estimated coded size in bits of a stream with token histogram h (``ekz_cost``)."""
+    present = np.flatnonzero(h)
+    if present.size == 0:
+        return 8.0
+    hf = h.astype(np.float64)
+    extra = float((hf * _NBITS_F).sum())
+    if present.size == 1:
+        return extra + 24.0
+    nz = hf[present]
+    n = nz.sum()
+    ent = float((nz * np.log2(n / nz)).sum())
+    return ent + extra + 12.0 * (int(present[-1]) + 1) + 112.0

@@ -36,6 +36,14 @@ def _ptr(ffi, ctype: str, arr: np.ndarray):
     return ffi.cast(ctype, arr.ctypes.data)
 
 
+def cost(h: np.ndarray) -> float:
+    """Estimated bits of a stream with token histogram h (uint32[256], C-contiguous)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.cost(h)
+    return float(lib.ekz_cost(_backend.ffi.cast("uint32_t *", h.ctypes.data)))
+
+
 def hist3(j: np.ndarray) -> np.ndarray:
     lib = _backend.lib
     if lib is None:
@@ -101,6 +109,17 @@ def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     if status != OK:
         raise RuntimeError(f"ekz_runs_split returned status {status}")
     return runs[: m[0] + 1], vals[: m[0]]
+
+
+def runs_hist(j: np.ndarray, order: int) -> tuple[np.ndarray, int]:
+    lib = _backend.lib
+    if lib is None:
+        return ref.runs_hist(j, order)
+    ffi = _backend.ffi
+    h = np.zeros(512, dtype=np.uint32)
+    m = ffi.new("size_t *")
+    lib.ekz_runs_hist(_ptr(ffi, "uint64_t *", j), j.size, order, _ptr(ffi, "uint32_t *", h), m)
+    return h, int(m[0])
 
 
 def runs_expand(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int],

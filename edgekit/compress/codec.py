@@ -80,7 +80,6 @@ _RAW, _INT, _DEC, _AFF, _BITS = 0, 1, 2, 3, 4
 _H_GCD, _H_RESID, _H_F32 = 0x20, 0x40, 0x80
 _MAXD = 12
 _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
-_DEBUG = False
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -184,16 +183,7 @@ def _read_table(rd: _Reader) -> np.ndarray:
 
 def _cost_bits(h: np.ndarray) -> float:
     """Estimated coded size (bits) of a stream with token histogram h."""
-    nzh = h[h > 0].astype(np.float64)
-    if nzh.size == 0:
-        return 8.0
-    n = nzh.sum()
-    extra = float((h.astype(np.float64) * _NBITS).sum())
-    if nzh.size == 1:
-        return extra + 24.0
-    ent = float((nzh * np.log2(n / nzh)).sum())
-    maxtok = int(np.flatnonzero(h)[-1])
-    return ent + extra + 12.0 * (maxtok + 1) + 64.0 + 48.0
+    return K.cost(np.ascontiguousarray(h, dtype=np.uint32))
 
 
 def _zz(v: int) -> int:
@@ -214,15 +204,13 @@ def _stream_encode(j: np.ndarray, order: int, h: np.ndarray) -> bytes:
         return first + b"\x02"
     total = int(h.sum())
     if h[0] * 10 >= total * 3 and total >= 64:
-        runs, vals = K.runs_split(j, order)
-        hr = K.hist3(runs)[:256]
-        hv = K.hist3(vals)[:256] if vals.size else np.zeros(256, np.uint32)
+        hh, m = K.runs_hist(j, order)
+        hr, hv = hh[:256], hh[256:]
         plain, rle = _cost_bits(h), _cost_bits(hr) + _cost_bits(hv) + 32
-        if _DEBUG:
-            print("runs", plain / 8, rle / 8, vals.size, total)
         # zero-run form: when clearly smaller, or about as small and far fewer codes
         # (decoding then touches a code per run instead of per value)
-        if rle < 0.97 * plain or (rle < 1.03 * plain and 2 * vals.size < total // 4):
+        if rle < 0.97 * plain or (rle < 1.03 * plain and 2 * m < total // 4):
+            runs, vals = K.runs_split(j, order)
             body = b"\x03" + _varint(vals.size) + _stream_body(runs, 0, hr)
             if vals.size:
                 body += _stream_body(vals, 0, hv)
