@@ -454,7 +454,8 @@ def _decode_block(rd: _Reader, out: np.ndarray) -> None:
     if head & _H_F32:
         tmp = K.scratch("f32", n, np.float32)
         _decode_block_body(rd, head, tmp)
-        out[...] = tmp
+        with np.errstate(invalid="ignore"):  # a signalling NaN (damaged data) is no error
+            out[...] = tmp
     else:
         _decode_block_body(rd, head, out)
 
