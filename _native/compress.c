@@ -654,22 +654,35 @@ int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int or
     return i == n ? EKZ_OK : EKZ_ECORRUPT;
 }
 
+static uint64_t ekz_gcd2(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* gcd of |j[i] - j[0]| over all i, computed as the gcd of |j[i] - j[i-1]| (the same number:
+ * every difference from j[0] is a sum of consecutive differences and vice versa); a
+ * difference already divisible by the running gcd costs one (usually 32-bit) division. */
 uint64_t ekz_gcd(const uint64_t *j, size_t n)
 {
     size_t i;
     uint64_t g = 0;
     for (i = 1; i < n; i++) {
-        uint64_t d = j[i] - j[0], a, b;
+        uint64_t d = j[i] - j[i - 1];
         if (d >> 63)
             d = 0u - d;
-        a = g;
-        b = d;
-        while (b) {
-            uint64_t t = a % b;
-            a = b;
-            b = t;
+        if (d == 0)
+            continue;
+        if (g) {
+            uint64_t rem = (d | g) >> 32 ? d % g : (uint64_t)((uint32_t)d % (uint32_t)g);
+            if (rem == 0)
+                continue;
         }
-        g = a;
+        g = ekz_gcd2(g, d);
         if (g == 1u)
             return 1u;
     }

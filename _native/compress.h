@@ -89,7 +89,8 @@ int ekz_build_tab_f32(int mode, double p, double a, double b, uint64_t g, uint64
 int ekz_add_resid_f64(const int64_t *r, size_t n, double *out);
 int ekz_add_resid_f32(const int64_t *r, size_t n, float *out);
 
-/* gcd of |j[i] - j[0]| (wrapping int64 differences), 0 when all equal. */
+/* gcd of |j[i] - j[i-1]| (wrapping int64 differences), 0 when all equal: for values that
+ * do not wrap, the gcd of every j[i] - j[0] (the caller verifies the split). */
 uint64_t ekz_gcd(const uint64_t *j, size_t n);
 
 /* Smallest d in 0..maxd such that every one of the first `sample` finite values of x

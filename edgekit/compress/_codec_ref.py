@@ -259,9 +259,12 @@ def runs_expand(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int]
 
 
 def gcd(j: np.ndarray) -> int:
+    """gcd of |j[i] - j[i-1]| (wrapping int64 differences), 0 when all equal: for values
+    that do not wrap, the gcd of every j[i] - j[0]."""
     if j.size < 2:
         return 0
-    d = (j.view(np.uint64)[1:] - j.view(np.uint64)[0]).view(np.int64)
+    u = j.view(np.uint64)
+    d = (u[1:] - u[:-1]).view(np.int64)
     neg = d < 0
     a = d.view(np.uint64).copy()
     a[neg] = np.uint64(0) - a[neg]

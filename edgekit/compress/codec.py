@@ -364,8 +364,11 @@ def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
     return a, b
 
 
-def _float_candidates(x: np.ndarray, tol: float,
-                      level: int) -> tuple[list[_Candidate], bool]:
+def _float_candidates(x: np.ndarray, tol: float, level: int,
+                      f32_ok: bool = False) -> tuple[list[_Candidate], bool]:
+    """Candidate codings of float32/64 x, and whether one of them is a good grid fit.
+    With ``f32_ok`` (float64 x), float64 data that is exactly float32 is modelled as
+    float32 (head flag F32) once the decimal model has failed."""
     cands: list[_Candidate] = []
     n = x.size
     if tol > 0:
@@ -379,6 +382,15 @@ def _float_candidates(x: np.ndarray, tol: float,
         k, r, nz = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
         cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz))
         good = nz <= n // 64
+    if not good and f32_ok:
+        # float32 readings stored as float64: model the float32 values
+        with np.errstate(all="ignore"):
+            x32 = x.astype(np.float32)
+        if np.array_equal(x32.astype(np.float64).view(np.uint64), x.view(np.uint64)):
+            c32, good = _float_candidates(x32, tol, level)
+            for c in c32:
+                c.head |= _H_F32
+            return cands + c32, good
     if not good and level >= 3:
         guess = _affine_guess(x)
         if guess is not None:
@@ -395,16 +407,7 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
     """One block of 1-D native-order values (float16/32/64 or int64/uint64 view)."""
     dt = x.dtype
     if dt.kind == "f" and dt.itemsize in (4, 8):
-        cands, good = _float_candidates(x, tol, level)
-        if not good and dt.itemsize == 8 and level >= 2:
-            # float32 readings stored as float64: model the float32 values
-            with np.errstate(all="ignore"):
-                x32 = x.astype(np.float32)
-            if np.array_equal(x32.astype(np.float64).view(np.uint64), x.view(np.uint64)):
-                c32, _ = _float_candidates(x32, tol, level)
-                for c in c32:
-                    c.head |= _H_F32
-                cands += c32
+        cands, _ = _float_candidates(x, tol, level, dt.itemsize == 8 and level >= 2)
     elif dt.kind == "f":
         cands = [_int_candidate(_sortable(x), _BITS, b"")]
     else:
@@ -446,6 +449,8 @@ def _decode_block(rd: _Reader, out: np.ndarray) -> None:
     head = rd.u8()
     model = head & 7
     if model == _RAW:
+        if head != _RAW:
+            raise _corrupt(f"bad raw block header 0x{head:02x}", rd.pos - 1, "block")
         out[...] = np.frombuffer(rd.take(n * dt.itemsize), dtype=dt.newbyteorder("<"))
         return
     order = (head >> 3) & 3
