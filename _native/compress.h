@@ -51,6 +51,14 @@ int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);
 int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int single,
                uint8_t *tok, uint8_t *out, size_t cap, size_t *lens);
 
+/* The two passes of ekz_encode, for a caller that wants the exact histogram before it
+ * chooses the frequencies: tokens (tok[order..n)) + extra bits (out[0..*blen)) + histogram
+ * (added to hist[256]); then the rANS words of those tokens at out[blen..blen + *wlen). */
+int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *out,
+                 size_t cap, uint32_t *hist, size_t *blen);
+int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint8_t *out,
+             size_t cap, size_t blen, size_t *wlen);
+
 /* Inverse of ekz_encode: EKZ_ECORRUPT on any inconsistency (reads past a stream, streams
  * not consumed exactly, final rANS state wrong, a token absent from the table). */
 int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
@@ -63,8 +71,10 @@ int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t bl
 int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
                    size_t *m);
 /* Token histograms of what ekz_runs_split would give (hist[0..256) runs, hist[256..512)
- * values, added to) and the number of nonzero codes, without writing the arrays. */
-int ekz_runs_hist(const uint64_t *j, size_t n, int order, uint32_t *hist, size_t *m);
+ * values, added to) and the number of nonzero codes, without writing the arrays.  sparse:
+ * a hint (nonzero codes are rare: a branchy loop is faster), not a change of result. */
+int ekz_runs_hist(const uint64_t *j, size_t n, int order, int sparse, uint32_t *hist,
+                  size_t *m);
 /* Inverse; j[0..order) hold the stored first values; EKZ_ECORRUPT if the runs and values do
  * not add up to exactly n values. */
 int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,

@@ -100,20 +100,10 @@ def _start(freq: np.ndarray) -> list[int] | None:
     return start
 
 
-def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[int, bytes]:
-    """Returns (status, bits + words) like ``ekz_encode`` (bits first, then rANS words);
-    codes j[order:]."""
+def tokenize(j: np.ndarray, order: int) -> tuple[np.ndarray, bytes, np.ndarray]:
+    """(tokens of j[order:], extra-bit bytes, token histogram) like ``ekz_tokenize``."""
     z = zigzag(delta(j, order)[order:])
     toks = tokens(z)
-    start = None
-    if single < 0:
-        start = _start(freq)
-        if start is None:
-            return EINVAL, b""
-        if toks.size and np.any(np.asarray(freq)[toks] == 0):
-            return EINVAL, b""
-    elif toks.size and np.any(toks != single):
-        return EINVAL, b""
     acc, cnt, out = 0, 0, bytearray()
     for zi, t in zip(z.tolist(), toks.tolist(), strict=True):
         nb = NBITS[t]
@@ -126,9 +116,16 @@ def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[in
                 cnt -= 8
     if cnt:
         out.append(acc & 0xFF)
-    if single >= 0 or toks.size == 0:
-        return OK, bytes(out)
-    assert start is not None
+    return toks, bytes(out), np.bincount(toks, minlength=256).astype(np.uint32)
+
+
+def rans(toks: np.ndarray, freq: np.ndarray) -> tuple[int, bytes]:
+    """(status, rANS words) of the tokens, like ``ekz_rans``."""
+    start = _start(freq)
+    if start is None or (toks.size and np.any(np.asarray(freq)[toks] == 0)):
+        return EINVAL, b""
+    if toks.size == 0:
+        return OK, b""
     words: list[int] = []  # 16-bit words in emission order
     x = [L, L, L, L]
     fl = [int(v) for v in freq]
@@ -143,8 +140,19 @@ def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[in
     for s in (3, 2, 1, 0):
         words.extend([x[s] >> 16, x[s] & 0xFFFF])
     words.reverse()
-    wbytes = np.array(words, dtype="<u2").tobytes()
-    return OK, bytes(out) + wbytes
+    return OK, np.array(words, dtype="<u2").tobytes()
+
+
+def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[int, bytes]:
+    """Returns (status, bits + words) like ``ekz_encode`` (bits first, then rANS words);
+    codes j[order:]."""
+    toks, bits, _ = tokenize(j, order)
+    if single >= 0:
+        if toks.size and np.any(toks != single):
+            return EINVAL, b""
+        return OK, bits
+    status, words = rans(toks, freq)
+    return status, (bits + words if status == OK else b"")
 
 
 def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
