@@ -92,6 +92,29 @@ double ekz_cost(const uint32_t *h)
     return ent + extra + 12.0 * (maxtok + 1u) + 112.0;
 }
 
+int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbits,
+                    uint16_t *freq)
+{
+    unsigned t;
+    uint32_t sum = 0;
+    size_t need = ((size_t)count * nbits + 7u) / 8u;
+    if (count == 0 || count > 256u || nbits < 1u || nbits > 12u || len < need)
+        return EKZ_ECORRUPT;
+    memset(freq, 0, 256u * sizeof *freq);
+    for (t = 0; t < count; t++) {
+        size_t bit = (size_t)t * nbits;
+        uint32_t v = 0;
+        unsigned b;
+        for (b = 0; b < nbits; b++, bit++)
+            v |= (uint32_t)((src[bit >> 3] >> (bit & 7u)) & 1u) << b;
+        if (v >= EKZ_M)
+            return EKZ_ECORRUPT;
+        freq[t] = (uint16_t)v;
+        sum += v;
+    }
+    return sum == EKZ_M ? EKZ_OK : EKZ_ECORRUPT;
+}
+
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist)
 {
     size_t i;

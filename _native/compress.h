@@ -41,6 +41,12 @@
  * bits, table and framing): what the encoder compares models and forms with. */
 double ekz_cost(const uint32_t *h);
 
+/* Frequency table of a stream: count (1..256) fields of nbits (1..12) bits, LSB-first, from
+ * src[len] into freq[256] (zero beyond count); EKZ_ECORRUPT unless they sum to 4096 with
+ * each below 4096. */
+int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbits,
+                    uint16_t *freq);
+
 /* Token histograms of the zigzagged order-0, 1 and 2 deltas of j (order k from index k):
  * hist[768], added to. */
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);

@@ -170,13 +170,8 @@ def _read_table(rd: _Reader) -> np.ndarray:
     if not 1 <= nbits <= 12:
         raise _corrupt(f"frequency width {nbits} outside 1..12", rd.pos, "table")
     count = maxtok + 1
-    raw = np.frombuffer(rd.take((count * nbits + 7) // 8), dtype=np.uint8)
-    bits = np.unpackbits(raw, bitorder="little")[: count * nbits].reshape(count, nbits)
-    vals = (bits.astype(np.uint16) << np.arange(nbits, dtype=np.uint16)).sum(axis=1,
-                                                                             dtype=np.uint16)
-    f = np.zeros(256, dtype=np.uint16)
-    f[:count] = vals
-    if int(f.sum(dtype=np.int64)) != _PROB or int(f.max()) >= _PROB:
+    f = K.unpack_freq(rd.take((count * nbits + 7) // 8), count, nbits)
+    if f is None:
         raise _corrupt("token frequencies do not sum to 4096", rd.pos, "table")
     return f
 
