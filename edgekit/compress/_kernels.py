@@ -231,8 +231,9 @@ def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
     nz = ffi.new("size_t *")
     fn, ctype = ((lib.ekz_quant_f64, "double *") if x.dtype == np.float64
                  else (lib.ekz_quant_f32, "float *"))
-    status = fn(_ptr(ffi, ctype, x), x.size, mode, p, a, b, tol, _ptr(ffi, "int64_t *", k),
-                _ptr(ffi, "int64_t *", r), nz)
+    tab = scratch("qtab" + ctype[0], TAB_LEN, x.dtype)
+    status = fn(_ptr(ffi, ctype, x), x.size, mode, p, a, b, tol, _ptr(ffi, ctype, tab),
+                _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz)
     if status != OK:
         raise RuntimeError(f"ekz_quant returned status {status}")
     return k, r, int(nz[0])
