@@ -183,10 +183,10 @@ def table(rows: dict) -> str:
 HEADER = """# edgekit.compress benchmarks
 
 Produced by `python tools/compress_bench.py --write` ({when}; {machine}; Python {py};
-{backend} kernels; {rounds} interleaved rounds per figure, CPU time of the timing thread).  All codecs see the same
-float64 arrays (`edgekit.data.load_series`), in one process.  The machine is shared and
-noisy: ratios are exact, speeds are medians and move by 10-30 % between runs (pcodec's
-encode most of all).
+{backend} kernels; {rounds} interleaved rounds per figure, timed in CPU time of the timing
+thread).  All codecs see the same float64 arrays (`edgekit.data.load_series`), in one
+process.  The machine is shared (2 cores, other jobs running): ratios are exact; speeds are
+medians of CPU time, which other processes do not inflate the way they inflate wall time.
 
 Reading it: every edgekit figure is lossless and bit-exact (checked in the run).  The
 geometric-mean ratio is the headline; pcodec is the strongest peer.  edgekit's decode speed
