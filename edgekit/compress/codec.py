@@ -358,6 +358,14 @@ def _unsortable(k: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
     """(a, b) of a grid a + k*b that a sample of x seems to lie on, or None."""
+    with np.errstate(all="ignore"):
+        guess = _affine_guess_raw(x)
+    if guess is None or not all(math.isfinite(v) for v in guess) or not guess[1] > 0:
+        return None
+    return guess
+
+
+def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     s = x[: 4096]
     s = s[np.isfinite(s)].astype(np.float64)
     if s.size < 8:
@@ -773,12 +781,18 @@ def decode_frame(blob: bytes, index: int) -> np.ndarray:
     if not -len(infos) <= index < len(infos):
         raise InputError(f"frame {index} out of range: {len(infos)} frames", name="index",
                          got=index)
-    return _decode_at(buf, infos[index].offset)[0]
+    t0 = time.perf_counter()
+    arr = _decode_at(buf, infos[index].offset)[0]
+    if _telemetry.enabled():
+        _telemetry.emit("compress.decode", bytes_in=infos[index].length, bytes_out=arr.nbytes,
+                        seconds=time.perf_counter() - t0)
+    return arr
 
 
 def decode_stream(blob: bytes) -> np.ndarray:
     """Decode a concatenation of frames (e.g. from :class:`SeriesEncoder`) into one 1-D
     array: every frame's values in order (frames must share a dtype)."""
+    t0 = time.perf_counter()
     buf = _as_bytes(blob)
     parts: list[np.ndarray] = []
     pos = 0
@@ -790,4 +804,8 @@ def decode_stream(blob: bytes) -> np.ndarray:
         pos += length
     if not parts:
         raise _corrupt("empty stream: no frame", 0, "truncated")
-    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+    out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if _telemetry.enabled():
+        _telemetry.emit("compress.decode", bytes_in=len(buf), bytes_out=out.nbytes,
+                        seconds=time.perf_counter() - t0)
+    return out
