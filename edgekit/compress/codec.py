@@ -174,9 +174,14 @@ def _table(h: np.ndarray) -> tuple[np.ndarray, bytes]:
     idx = [t for t, c in enumerate(hl) if c]
     n = sum(hl[t] for t in idx)
     best: tuple[float, list[int], int] | None = None
-    for pb in (12, 10, 8, 6):
-        if pb < 12 and (n >= 8192 or 2 * len(idx) > 1 << pb):
-            break
+    # the precision worth storing is about log2(n): try the even one at or above it and
+    # the one below (12 for long streams, where the table is negligible)
+    top = 12 if n >= 8192 else min(12, max(6, 2 * ((n.bit_length() + 1) // 2)))
+    for pb in ((top, top - 2) if top > 6 else (6,)) + (12,):
+        if best is not None and pb == 12 and top < 12:
+            break  # 12 is the fallback when no lower precision fits the tokens
+        if pb < 12 and 2 * len(idx) > 1 << pb:
+            continue
         f = _normalize_list(hl, idx, pb)
         nbits = max(f[t] for t in idx).bit_length()
         bits = 16 + 8 * (((idx[-1] + 1) * nbits + 7) // 8) + sum(
