@@ -661,28 +661,39 @@ int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, s
 #undef EKZ_OUT_F64
 #undef EKZ_OUT_F32
 
+#define EKZ_RUNS_SPLIT_LOOP(ORDER)                                                           \
+    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+        if (z == 0) {                                                                        \
+            run++;                                                                           \
+        } else {                                                                             \
+            runs[k] = ekz_unzz(run);                                                         \
+            vals[k] = ekz_unzz(z - 1u);                                                      \
+            k++;                                                                             \
+            run = 0;                                                                         \
+        }                                                                                    \
+    }
+
 int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
                    size_t *m)
 {
     size_t i, k = 0;
     uint64_t run = 0;
-    if (order < 0 || order > 2)
+    if (order == 0) {
+        EKZ_RUNS_SPLIT_LOOP(0)
+    } else if (order == 1) {
+        EKZ_RUNS_SPLIT_LOOP(1)
+    } else if (order == 2) {
+        EKZ_RUNS_SPLIT_LOOP(2)
+    } else {
         return EKZ_EINVAL;
-    for (i = (size_t)order; i < n; i++) {
-        uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
-        if (z == 0) {
-            run++;
-        } else {
-            runs[k] = ekz_unzz(run);
-            vals[k] = ekz_unzz(z - 1u);
-            k++;
-            run = 0;
-        }
     }
     runs[k] = ekz_unzz(run);
     *m = k;
     return EKZ_OK;
 }
+
+#undef EKZ_RUNS_SPLIT_LOOP
 
 #define EKZ_RUNS_HIST_LOOP(ORDER)                                                            \
     for (i = (size_t)(ORDER); i < n; i++) {                                                  \
@@ -857,6 +868,22 @@ int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int or
 EKZ_DEFINE_RUNS_TAB(f64, double)
 EKZ_DEFINE_RUNS_TAB(f32, float)
 #undef EKZ_DEFINE_RUNS_TAB
+
+int ekz_minmax(const int64_t *x, size_t n, int64_t *out)
+{
+    size_t i;
+    int64_t lo, hi;
+    if (n == 0)
+        return EKZ_EINVAL;
+    lo = hi = x[0];
+    for (i = 1; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    out[0] = lo;
+    out[1] = hi;
+    return EKZ_OK;
+}
 
 static uint64_t ekz_gcd2(uint64_t a, uint64_t b)
 {

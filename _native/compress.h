@@ -115,6 +115,9 @@ int ekz_runs_expand_tab_f32(const uint64_t *runs, const uint64_t *vals, size_t m
                             const uint64_t *first, uint64_t lo, uint64_t span,
                             const float *tab, float *o, size_t n);
 
+/* out[0] = min, out[1] = max of x[0..n) (n >= 1). */
+int ekz_minmax(const int64_t *x, size_t n, int64_t *out);
+
 /* gcd of |j[i] - j[i-1]| (wrapping int64 differences), 0 when all equal: for values that
  * do not wrap, the gcd of every j[i] - j[0] (the caller verifies the split). */
 uint64_t ekz_gcd(const uint64_t *j, size_t n);

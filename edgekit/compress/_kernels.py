@@ -336,3 +336,14 @@ def runs_expand_tab(runs: np.ndarray, vals: np.ndarray, order: int, first: list[
     if status != OK:
         raise RuntimeError(f"ekz_runs_expand_tab returned status {status}")
     return True
+
+
+def minmax(x: np.ndarray) -> tuple[int, int]:
+    """(min, max) of a non-empty int64 array, in one pass."""
+    lib = _backend.lib
+    if lib is None:
+        return int(x.min()), int(x.max())
+    ffi = _backend.ffi
+    out = ffi.new("int64_t[2]")
+    lib.ekz_minmax(_ptr(ffi, "int64_t *", x), x.size, out)
+    return int(out[0]), int(out[1])

@@ -519,8 +519,7 @@ def _table_field(j: np.ndarray) -> bytes:
     table (varint span + 1, zigzag varint lowest j), else a 0 byte."""
     if j.size < 64:
         return b"\x00"
-    jj = j.view(np.int64)
-    lo, hi = int(jj.min()), int(jj.max())
+    lo, hi = K.minmax(j.view(np.int64))
     span = hi - lo
     if span >= K.TAB_LEN or (span + 1) * 4 > j.size:
         return b"\x00"

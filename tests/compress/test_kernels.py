@@ -66,6 +66,8 @@ def test_entropy_kernels_native_equal_reference(k, order):
     assert back is not None and np.array_equal(back, j)
     assert np.array_equal(ref.runs_expand(rr, rv, order, first, j.size), j)
     assert K.gcd(j) == ref.gcd(j)
+    if k.size:
+        assert K.minmax(k) == (int(k.min()), int(k.max()))
 
 
 @needs_native
