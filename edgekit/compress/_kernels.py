@@ -32,6 +32,11 @@ def scratch(name: str, n: int, dtype: type | np.dtype) -> np.ndarray:
     return buf[:nbytes].view(dt)[:n]
 
 
+def release_scratch() -> None:
+    """Drop this thread's work arrays (they are made again when next needed)."""
+    _TLS.__dict__.clear()
+
+
 def _ptr(ffi, ctype: str, arr: np.ndarray):
     """A C pointer into arr's buffer (``ffi.from_buffer`` is much cheaper than
     ``arr.ctypes``; arrays here are C-contiguous)."""

@@ -16,6 +16,12 @@ a residual stream carries whatever the model misses, NaN payloads, -0.0 and infi
 included.  With ``tolerance=eps`` the affine grid step is ``2*eps`` and the residual stream
 carries only the values the grid would move by more than ``eps``.
 
+Memory: a frame is coded block by block; each thread keeps its work arrays (a few per
+block, at most :data:`BLOCK_LEN` values each: about 8 MB once a full block has been coded)
+and reuses them, because touching fresh memory costs more than the kernels;
+:func:`release_buffers` hands them back.  Decoding allocates the output array and nothing
+proportional to the input beyond that.
+
 The format is specified in ``docs/compress/format.md``.
 """
 
@@ -52,6 +58,7 @@ __all__ = [
     "decode_stream",
     "encode",
     "iter_frames",
+    "release_buffers",
 ]
 
 MAGIC = b"\x89EKZ"
@@ -684,6 +691,12 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
         _telemetry.emit("compress.encode", bytes_in=array.nbytes, bytes_out=len(frame),
                         seconds=time.perf_counter() - t0, lossless=not lossy)
     return frame
+
+
+def release_buffers() -> None:
+    """Free the calling thread's reusable work arrays (up to about 8 MB after coding full
+    blocks); the next encode or decode in this thread makes them again."""
+    K.release_scratch()
 
 
 def _little() -> bool:
