@@ -46,7 +46,7 @@ def code(text: str) -> nbformat.NotebookNode:
 
 NOTEBOOKS: dict[str, list] = {}
 # written here but not yet in examples/: their subsystem is not on main yet
-PENDING = {"02_schedule", "05_memory", "06_aio_metrics", "07_update"}
+PENDING = {"00_end_to_end", "02_schedule", "05_memory", "06_aio_metrics", "07_update"}
 
 
 def notebook(name: str):
@@ -54,6 +54,244 @@ def notebook(name: str):
         NOTEBOOKS[name] = fn
         return fn
     return register
+
+
+# --------------------------------------------------------------------------------------
+@notebook("00_end_to_end")
+def _end_to_end() -> list:
+    return [
+        md("""
+        # One gateway, end to end
+
+        A day in the life of an edge gateway, built only from edgekit's public API and run for
+        real in this notebook:
+
+        1. a device gets a certificate from the fleet CA (its key never leaves it), opens a
+           mutual-TLS 1.3 connection to the gateway on 127.0.0.1, and the two agree on
+           session keys for the authenticated envelope inside it;
+        2. the device sends a day of real weather readings (Payerne, one a minute), an hour
+           per message: compressed with `edgekit.compress`, sealed with the envelope;
+        3. the gateway opens, decodes and stores them in a `ReadingStore` (compressed
+           segments);
+        4. a camera frame goes through face detection;
+        5. the inference work of 40 camera streams is placed on four worker nodes;
+        6. and Prometheus sees all of it through `edgekit.metrics`.
+        """),
+        code(SETUP),
+        code("""
+        import socket
+        import threading
+        import time
+        from importlib import resources
+
+        from cryptography.hazmat.primitives.asymmetric import x25519
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        from edgekit.compress import decode_series, encode_series
+        from edgekit.data import load_series
+        from edgekit.infer import FACE_MODEL, Detector, load_image
+        from edgekit.memory import ReadingStore
+        from edgekit.metrics import enable_metrics
+        from edgekit.schedule import place_batch, utilization
+        from edgekit.secure import (
+            CertificateAuthority,
+            TrustStore,
+            accept,
+            client_context,
+            connect,
+            create_csr,
+            generate_key,
+            server_context,
+            session,
+        )
+
+        registry = CollectorRegistry()
+        metrics = enable_metrics(registry, required=True)   # every event below is counted
+        """),
+        md("""
+        ## 1. Identity and a channel
+
+        The X25519 public keys of the envelope session travel inside the mutual-TLS
+        connection, so each side knows whose key it got.
+        """),
+        code("""
+        root = CertificateAuthority.create_root("fleet root")
+        site = root.create_intermediate("site-1")
+        dev_key = generate_key()
+        dev_cert = site.issue_device(create_csr(dev_key, "weather-7"))
+        gw_key = generate_key()
+        gw_cert = site.issue_server(gw_key.public_key(), dns_names=["localhost"],
+                                    ip_addresses=["127.0.0.1"])
+        trust = TrustStore((root.certificate,), intermediates=(site.certificate,))
+
+        gw_x, dev_x = x25519.X25519PrivateKey.generate(), x25519.X25519PrivateKey.generate()
+
+        def raw(public_key):
+            return public_key.public_bytes_raw()                 # 32 bytes
+
+        listener = socket.create_server(("127.0.0.1", 0))
+        gw_side = {}
+
+        def gateway():
+            tls, ident = accept(listener, server_context(gw_cert, gw_key, trust,
+                                                         chain=[site.certificate]), trust)
+            with tls:
+                peer_x = tls.recv(32)
+                tls.sendall(raw(gw_x.public_key()))
+            gw_side["device"] = ident.device_id
+            gw_side["keys"] = session(gw_x, peer_x, context=ident.device_id.encode())
+            listener.close()
+
+        th = threading.Thread(target=gateway)
+        th.start()
+        tls, gw_ident = connect(listener.getsockname(),
+                                client_context(dev_cert, dev_key, root.certificate,
+                                               chain=[site.certificate]),
+                                trust, server_hostname="localhost")
+        with tls:
+            tls.sendall(raw(dev_x.public_key()))
+            gw_x_pub = tls.recv(32)
+        th.join(10)
+        dev_seal, _ = session(dev_x, gw_x_pub, context=b"weather-7")
+        _, gw_open = gw_side["keys"]
+        print(f"gateway verified the device as {gw_side['device']!r}; the device verified "
+              f"{gw_ident.dns_names[0]!r}; envelope keys agreed over TLS 1.3")
+        """),
+        md("""
+        ## 2-3. A day of readings: device -> gateway -> store
+        """),
+        code("""
+        temp = load_series("payerne_temp_C")[:1440]           # degC, one a minute
+        pres = load_series("payerne_pressure_hPa")[:1440]     # hPa
+        t = 1_464_739_200 * 10**9 + np.arange(1440, dtype=np.int64) * 60 * 10**9   # 2016-06-01
+
+        wire = []                                            # device side: an hour a message
+        for h in range(24):
+            sl = slice(60 * h, 60 * h + 60)
+            for ch, series in ((0, temp), (1, pres)):
+                msg = encode_series(t[sl], series[sl])
+                wire.append((ch, dev_seal.seal(msg, associated_data=b"ch%d" % ch), len(msg)))
+
+        store = ReadingStore(segment_size=512)              # gateway side
+        for ch, env, _ in wire:
+            ts, vals = decode_series(gw_open.open(env, associated_data=b"ch%d" % ch))
+            store.extend(ts, vals, channels=ch)
+        store.seal()
+
+        n = 2 * 1440
+        stages = {                  # bytes for the day, both channels
+            "raw": n * 16,            # float64 value + int64 timestamp
+            "compressed": sum(c for _, _, c in wire),           # encode_series
+            "sealed": sum(len(e) for _, e, _ in wire),          # + 28 B per envelope
+            "stored": store.nbytes,                             # ReadingStore, sealed
+        }
+        for k, b in stages.items():
+            print(f"{k:<12} {b:>7,} B  ({b / n:6.2f} B/reading)")
+        day_t, day_temp, _ = store.query(channel=0)
+        _, day_pres, _ = store.query(channel=1)
+        assert np.array_equal(day_t, t) and np.allclose(day_temp, temp, atol=1e-5)
+        """),
+        md("""
+        ## 4-5. A camera frame, and where the inference work runs
+        """),
+        code("""
+        with resources.as_file(resources.files("edgekit.data") / "images" / "astronaut.png") as p:
+            frame = load_image(p)
+        with Detector.from_file(FACE_MODEL) as det:
+            faces = det.detect(frame)
+            timing = det.last_timings
+        print(f"{len(faces)} face(s), detect {1e3 * timing.total_s:.2f} ms")
+
+        workers = np.array([[4, 8], [4, 8], [8, 16], [16, 32]], float)    # cores, GiB
+        rng = np.random.default_rng(3)
+        streams = np.column_stack([rng.choice([0.25, 0.5, 1.0, 2.0], 40),   # cores per stream
+                                   rng.choice([0.25, 0.5, 1.0], 40)])        # GiB per stream
+        where = place_batch(streams, workers)
+        print(f"{int((where >= 0).sum())}/40 streams placed, utilization "  # -1: not placed
+              f"{utilization(where, streams, workers):.2f}")
+        """),
+        code("""
+        fig = plt.figure(figsize=(13, 8.5))
+        gs = fig.add_gridspec(2, 3, width_ratios=[1.3, 1, 1])
+        a0 = fig.add_subplot(gs[0, 0:2])
+        hours = (day_t - day_t[0]) / 3.6e12
+        a0.plot(hours, day_temp, color="#d62728", label="air temperature")
+        a0.set_xlabel("hour of 2016-06-01 (UTC)")
+        a0.set_ylabel("temperature (degC)", color="#d62728")
+        a0b = a0.twinx()
+        a0b.plot(hours, day_pres, color="#1f77b4", label="pressure")
+        a0b.set_ylabel("pressure (hPa)", color="#1f77b4")
+        a0b.grid(False)
+        a0.set_title("Payerne, as stored by the gateway (queried back from the ReadingStore)")
+        a1 = fig.add_subplot(gs[0, 2])
+        bars = a1.bar(range(len(stages)), list(stages.values()),
+                      color=["#999999", "#ff7f0e", "#9467bd", "#d62728"])
+        for b, v in zip(bars, stages.values(), strict=True):
+            a1.text(b.get_x() + b.get_width() / 2, v * 1.08, f"{v / n:.2f}\\nB/reading",
+                    ha="center", fontsize=8)
+        a1.set_xticks(range(len(stages)), list(stages), fontsize=8)
+        a1.set_yscale("log")
+        a1.set_ylim(1e3, 2e5)
+        a1.set_ylabel("bytes for the day, 2 channels (log)")
+        a1.set_title("The day's 2,880 readings along the way", fontsize=10)
+        a2 = fig.add_subplot(gs[1, 0])
+        a2.imshow(frame)
+        for f in faces:
+            b = f.bounding_box
+            a2.add_patch(plt.Rectangle((b.origin_x, b.origin_y), b.width, b.height,
+                                       fill=False, ec="lime", lw=2))
+            a2.plot([k.x for k in f.keypoints], [k.y for k in f.keypoints], "o", ms=3,
+                    color="yellow")
+        a2.set_title(f"camera frame: {len(faces)} face, {1e3 * timing.total_s:.2f} ms",
+                     fontsize=10)
+        a2.set_xlabel("x (px)")
+        a2.set_ylabel("y (px)")
+        a2.grid(False)
+        a3 = fig.add_subplot(gs[1, 1:3])
+        used = np.zeros_like(workers)
+        np.add.at(used, where[where >= 0], streams[where >= 0])
+        x = np.arange(len(workers))
+        a3.bar(x - 0.2, used[:, 0] / workers[:, 0], 0.4, label="cores")
+        a3.bar(x + 0.2, used[:, 1] / workers[:, 1], 0.4, label="memory")
+        a3.set_xticks(x, [f"worker {i}\\n{c:g} cores, {m:g} GiB"
+                          for i, (c, m) in enumerate(workers)])
+        a3.set_ylabel("fraction of the worker in use")
+        a3.set_ylim(0, 1.1)
+        a3.set_title(f"40 inference streams placed: {int((where >= 0).sum())} running, "
+                     f"{int((where < 0).sum())} not placed (cores are full)", fontsize=10)
+        a3.legend(fontsize=8)
+        fig.tight_layout()
+        plt.show()
+        """),
+        md("""
+        ## 6. What Prometheus sees
+
+        Every operation above reported one telemetry event; `edgekit.metrics` turned them into
+        Prometheus instruments on this notebook's registry.
+        """),
+        code("""
+        text = generate_latest(registry).decode()
+        events = {}
+        for line in text.splitlines():
+            if line.startswith("edgekit_events_total{"):
+                name = line.split('event="')[1].split('"')[0]
+                events[name] = float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines():
+            if line.startswith(("edgekit_secure_bytes_total", "edgekit_memory_sealed",
+                                "edgekit_compress_input_bytes_total")) and \\
+                    "_created" not in line:
+                print(line)
+        fig, ax = plt.subplots(figsize=(8, 0.4 * len(events) + 1.2))
+        names = sorted(events, key=events.get)
+        ax.barh(names, [events[k] for k in names], color="#1f77b4")
+        ax.set_xscale("log")
+        ax.set_xlabel("events (edgekit_events_total, log)")
+        ax.set_title("edgekit telemetry during this notebook, per event")
+        fig.tight_layout()
+        plt.show()
+        metrics.close()
+        """),
+    ]
 
 
 # --------------------------------------------------------------------------------------
