@@ -259,8 +259,9 @@ def _encode_ctrl(ctrl: np.ndarray, prev: list[int]) -> bytes:
     return _BATCH_HEAD.pack(ctrl.shape[0]) + cols.tobytes()
 
 
-def _lzma_filters(window: int, literal_context: bool) -> list[dict]:
-    f = {"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": window}
+def _lzma_filters(window: int, literal_context: bool, level: int = 19) -> list[dict]:
+    preset = 9 | lzma.PRESET_EXTREME if level >= 19 else min(9, level // 2)
+    f = {"id": lzma.FILTER_LZMA2, "preset": preset, "dict_size": window}
     if not literal_context:  # diff bytes and control words: position says more than context
         f.update(lc=0, lp=0, pb=0)
     return [f]
@@ -275,7 +276,8 @@ def _delta_sections(old: bytes, new: bytes,
     window = 1 << opts.window_log
     params = z.ZstdCompressionParameters.from_level(opts.level, window_log=opts.window_log)
     zs = [z.ZstdCompressor(compression_params=params).compressobj() for _ in range(3)]
-    xz = [lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=_lzma_filters(window, i == 2))
+    xz = [lzma.LZMACompressor(format=lzma.FORMAT_RAW,
+                              filters=_lzma_filters(window, i == 2, opts.level))
           for i in range(3)]
     zparts: list[list[bytes]] = [[], [], []]
     xparts: list[list[bytes]] = [[], [], []]
