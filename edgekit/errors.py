@@ -194,7 +194,20 @@ class CertificateError(SecurityError):
 
 
 class SignatureError(SecurityError):
-    """A signature or signed manifest does not verify (wrong key, edited content)."""
+    """A signature or signed manifest does not verify (wrong key, edited content).
+
+    Attributes:
+        reason: ``"signature"`` (no trusted key verifies it), ``"key"`` (unsupported key),
+            ``"malformed"`` (not a manifest), ``"modified"``, ``"added"``, ``"removed"``
+            (a file differs from the manifest), ``"kind"`` (file vs directory), or ``None``.
+        path: the file concerned (relative to the artifact), when there is one.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None,
+                 path: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.path = path
 
 
 class RollbackError(SecurityError):
