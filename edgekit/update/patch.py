@@ -603,7 +603,7 @@ def _apply_zstd(dctx: object, patch: BinaryIO, hdr: _Header, out: _Out, chunk: i
 
 def apply_patch_stream(old: BinaryIO | None, patch: BinaryIO, out: BinaryIO, *,
                        chunk_size: int = 256 * 1024, max_memory: int | None = None,
-                       verify_old: bool = True) -> PatchInfo:
+                       verify_old: bool = True, _emit: bool = True) -> PatchInfo:
     """Apply ``patch`` to ``old`` and write the new file to ``out``, in flat memory.
 
     ``old`` and ``patch`` are seekable binary files read from their current position
@@ -661,12 +661,14 @@ def apply_patch_stream(old: BinaryIO | None, patch: BinaryIO, out: BinaryIO, *,
             raise UpdateDataError("patch output does not match the declared SHA-256",
                                   reason="digest")
     except (CorruptDataError, UpdateError) as err:
-        reason = getattr(err, "reason", None) or type(err).__name__
-        _telemetry.emit("update.apply", method=method, bytes=0, outcome=reason,
-                        seconds=time.perf_counter() - t0)
+        if _emit:
+            reason = getattr(err, "reason", None) or type(err).__name__
+            _telemetry.emit("update.apply", method=method, bytes=0, outcome=reason,
+                            seconds=time.perf_counter() - t0)
         raise
-    _telemetry.emit("update.apply", method=method, bytes=info.new_size, outcome="ok",
-                    seconds=time.perf_counter() - t0)
+    if _emit:
+        _telemetry.emit("update.apply", method=method, bytes=info.new_size, outcome="ok",
+                        seconds=time.perf_counter() - t0)
     return info
 
 
