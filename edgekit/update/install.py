@@ -315,6 +315,7 @@ class Installer:
             shutil.rmtree(final)
         os.replace(staging, final)
         _fsync_dir(versions)
+        shutil.rmtree(self.root / "staging", ignore_errors=True)
         _point("renamed")
         previous = self.installed_version
         tmp = self.root / ".current.tmp"

@@ -56,3 +56,36 @@ def edited(old: bytes, seed: int = 0, edits: int = 40, rewrite: float = 0.002) -
     at = int(rng.integers(0, len(b) + 1))
     b[at:at] = old[: min(2048, len(old))][::-1]
     return bytes(b)
+
+
+def make_trees(tmp: os.PathLike[str] | str) -> tuple[str, str]:
+    """An old and a new tree from numpy.random's installed files (sources, stubs, two
+    shared libraries): the new one edits a library and a source, removes one file, adds
+    one, renames one, changes a mode and adds an empty directory.  Returns (old, new)."""
+    import shutil
+    from pathlib import Path
+
+    src = Path(np.__file__).parent / "random"
+    tmp = Path(tmp)
+    old, new = tmp / "old", tmp / "new"
+    keep_so = ("_common.", "_mt19937.")
+    for f in sorted(src.iterdir()):
+        if f.is_file() and (not f.name.endswith(".so") or f.name.startswith(keep_so)):
+            (old / "random").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, old / "random" / f.name)
+    (old / "bin").mkdir()
+    (old / "bin" / "run.sh").write_text("#!/bin/sh\necho v1\n")
+    (old / "bin" / "run.sh").chmod(0o755)
+    (old / "VERSION").write_text("1.0.0\n")
+    shutil.copytree(old, new)
+    so = next((new / "random").glob("_common.*so"))
+    so.write_bytes(edited(so.read_bytes(), seed=5, edits=8))
+    py = new / "random" / "__init__.py"
+    py.write_text(py.read_text().replace("import", "import  ", 3) + "\n# v2\n")
+    (new / "random" / "_pickle.pyi").unlink()
+    (new / "random" / "extra.txt").write_text("new in 2.0\n" * 50)
+    (new / "random" / "LICENSE.md").rename(new / "LICENSE.md")
+    (new / "bin" / "run.sh").chmod(0o700)
+    (new / "empty").mkdir()
+    (new / "VERSION").write_text("2.0.0\n")
+    return str(old), str(new)
