@@ -50,7 +50,15 @@ from edgekit.errors import (
     WrongBaseError,
 )
 from edgekit.update.patch import PatchOptions
-from edgekit.update.tree import FileEntry, apply_tree, diff_trees, read_tree_index, scan_tree
+from edgekit.update.tree import (
+    FileEntry,
+    _fsync,
+    _fsync_tree,
+    apply_tree,
+    diff_trees,
+    read_tree_index,
+    scan_tree,
+)
 
 __all__ = ["InstallResult", "Installer", "UpdateBundle", "build_update"]
 
@@ -218,6 +226,14 @@ class Installer:
         self._clean()
         staging = self.root / "staging" / version
         shutil.copytree(tree, staging)
+        for f in staging.rglob("*"):
+            if f.is_file():
+                fd = os.open(f, os.O_RDONLY)
+                try:
+                    _fsync(fd)
+                finally:
+                    os.close(fd)
+        _fsync_tree(staging)
         return self._commit(staging, version)
 
     def install(self, manifest: bytes | str | os.PathLike[str],
@@ -334,7 +350,7 @@ class Installer:
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        _fsync(fd)
     finally:
         os.close(fd)
 
