@@ -62,7 +62,7 @@ _CHILD = textwrap.dedent("""
     elif op == "diff":
         bsdiff4.file_diff(a, b, c)
     else:
-        bsdiff4.file_patch(a, c, b)
+        bsdiff4.file_patch(a, b, c)  # old, out, patch
     seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "above": status("VmHWM") - base, **extra}))
 """)
