@@ -274,7 +274,12 @@ def _delta_sections(old: bytes, new: bytes,
     codec flags (2 bits a section: 0 zstd, 1 lzma)."""
     z = zstd()
     window = 1 << opts.window_log
-    params = z.ZstdCompressionParameters.from_level(opts.level, window_log=opts.window_log)
+    lv = z.ZstdCompressionParameters.from_level(opts.level)
+    # match tables sized to the window, not to the level's 8 MB default (3 encoders at once)
+    params = z.ZstdCompressionParameters.from_level(
+        opts.level, window_log=opts.window_log,
+        chain_log=min(lv.chain_log, opts.window_log + 1),
+        hash_log=min(lv.hash_log, opts.window_log))
     zs = [z.ZstdCompressor(compression_params=params).compressobj() for _ in range(3)]
     xz = [lzma.LZMACompressor(format=lzma.FORMAT_RAW,
                               filters=_lzma_filters(window, i == 2, opts.level))
