@@ -442,17 +442,19 @@ class _LzmaReader:
         self._src = section
         self._d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW,
                                         filters=_lzma_filters(window, literal_context))
-        self._pending = b""
 
     def read(self, n: int) -> bytes:
         out = bytearray()
         while len(out) < n and not self._d.eof:
+            fed = b""
             if self._d.needs_input:
-                self._pending = self._src.read(1 << 16)
-                if not self._pending:
+                fed = self._src.read(1 << 16)
+                if not fed:
                     break
-            out += self._d.decompress(self._pending, max_length=n - len(out))
-            self._pending = b""
+            got = self._d.decompress(fed, max_length=n - len(out))
+            if not got and not fed and not self._d.needs_input:
+                break  # no input given and no output made: nothing more will come
+            out += got
         return bytes(out)
 
 
