@@ -4,7 +4,9 @@ The corpus (adjacent releases from the package index: their largest own shared l
 the wheel, and the unpacked tree as an uncompressed tar) is made by
 ``python tools/update_corpus.py``; without it the corpus benchmark skips (CI never
 downloads).  ``python benchmarks/bench_update.py`` measures every pair and prints the
-markdown table quoted in ``docs/update.md``.
+markdown table quoted in ``docs/update.md``; under pytest the pairs run only when
+``EDGEKIT_UPDATE_CORPUS`` names the corpus (``EDGEKIT_UPDATE_CORPUS=~/.cache/edgekit/
+update_corpus pytest benchmarks/bench_update.py``).
 
 Every tool runs in a fresh interpreter (or as its own process for the zstd CLI) so each
 memory figure is that tool's: peak RSS above the interpreter after imports (Linux VmHWM,
@@ -178,12 +180,14 @@ def check(e: dict, r: dict) -> list[str]:
     return bad
 
 
-PAIRS = corpus_pairs()
+# The corpus pairs take minutes: under pytest they run only when EDGEKIT_UPDATE_CORPUS is
+# set explicitly (a corpus left in the default cache does not slow every test run down).
+PAIRS = corpus_pairs() if os.environ.get("EDGEKIT_UPDATE_CORPUS") else []
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not PAIRS, reason=f"no update corpus at {CORPUS} "
-                    "(python tools/update_corpus.py makes it)")
+@pytest.mark.skipif(not PAIRS, reason="set EDGEKIT_UPDATE_CORPUS to a corpus made by "
+                    "python tools/update_corpus.py")
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not _backend.is_native(),
                     reason="Linux with the native matcher")
 @pytest.mark.parametrize("pair", PAIRS, ids=[f"{e['package']}-{k}" for e, k, _, _ in PAIRS])
