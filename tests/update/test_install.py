@@ -59,12 +59,18 @@ def _assert_old_intact(world, inst: Installer) -> None:
     assert not (inst.root / "staging").exists()  # refused before writing anything
 
 
-def _other_update(world, tmp: Path, **kw) -> tuple[bytes, Path]:
-    args = dict(name=NAME, base_version="1.0.0", version="2.0.0", keys=world["key"],
-                expires=NOW + timedelta(days=30), options=FAST)
-    args.update(kw)
-    b = build_update(world["old"], world["new"], tmp, **args)
-    return b.manifest.read_bytes(), b.patch
+def _other_update(world, tmp: Path, keys=None, base_version=None, **fields) -> tuple[bytes, Path]:
+    """The good update's manifest with some fields changed, re-signed (by ``keys``, default
+    the trusted key); the tree patch is the good one."""
+    import dataclasses
+
+    from edgekit.secure import sign_manifest, verify_manifest
+
+    m = verify_manifest(world["bundle"].manifest.read_bytes(), world["key"].public_key())
+    if base_version is not None:
+        fields["metadata"] = {**m.metadata, "base_version": base_version}
+    m = dataclasses.replace(m, **fields)
+    return sign_manifest(m, keys or world["key"]), world["bundle"].patch
 
 
 def test_install_switches_to_the_new_version(world, tmp_path):
