@@ -156,7 +156,7 @@ class Manifest:
     kind: str
     files: tuple[ArtifactFile, ...]
     expires: datetime | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
     key_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

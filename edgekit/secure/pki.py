@@ -223,6 +223,8 @@ class CertificateAuthority:
         if not ekus:
             raise InputError("at least one purpose is needed", name="purposes")
         nb, na = _validity(not_before, not_after, valid_days)
+        if not_after is None:  # a leaf never outlives its issuer
+            na = min(na, self.certificate.not_valid_after_utc)
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject).issuer_name(self.certificate.subject)

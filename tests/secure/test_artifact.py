@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import edgekit.data
 from edgekit import _telemetry
@@ -334,3 +336,56 @@ def test_versions():
     for bad in ["", "1.", "v1", "01", "1..2", "-1", "1.2.3.4.5.6.7.8.9"]:
         with pytest.raises(InputError):
             parse_version(bad)
+
+
+def test_a_certificate_can_stand_for_its_key(model_file):
+    from edgekit.secure import CertificateAuthority, create_csr
+
+    ca = CertificateAuthority.create_root("release signing")
+    key = generate_key()
+    cert = ca.issue_device(create_csr(key, "release-bot"))
+    mpath = sign_artifact(model_file, key, name="m", version="1")
+    assert verify_artifact(model_file, mpath, [cert]).key_ids
+
+
+def test_manifest_is_hashable(model_file, ed_key):
+    m = build_manifest(model_file, name="m", version="1", metadata={"a": "b"})
+    assert hash(m) == hash(build_manifest(model_file, name="m", version="1", created=m.created))
+
+
+_names = st.text(alphabet="abcdefgh_.-", min_size=1, max_size=8).filter(
+    lambda n: n not in (".", ".."))
+
+
+@settings(max_examples=25)
+@given(files=st.dictionaries(st.lists(_names, min_size=1, max_size=3).map("/".join),
+                             st.binary(max_size=300), min_size=1, max_size=8),
+       change=st.sampled_from(["edit", "add", "remove", "rename"]), pick=st.integers(0, 7))
+def test_any_single_change_to_a_random_tree_is_refused(tmp_path_factory, files, change, pick):
+    root = tmp_path_factory.mktemp("tree") / "artifact"
+    written = {}
+    for rel, data in files.items():
+        p = root / rel
+        if any(q.is_file() for q in [*p.parents][:-1] if q != root and q.exists()):
+            continue  # a path whose parent is already a file: not a valid tree
+        if p.exists():
+            continue
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        written[rel] = p
+    if not written:
+        return
+    key = generate_key("ed25519")
+    mpath = sign_artifact(root, key, name="tree", version="1")
+    assert {f.path for f in verify_artifact(root, mpath, key.public_key()).files} == set(written)
+    rel, p = sorted(written.items())[pick % len(written)]
+    if change == "edit":
+        p.write_bytes(p.read_bytes() + b"\x00")
+    elif change == "add":
+        (root / "zz_added").write_bytes(b"")
+    elif change == "remove":
+        p.unlink()
+    else:
+        p.rename(p.with_name(p.name + "r"))
+    with pytest.raises(SignatureError):
+        verify_artifact(root, mpath, key.public_key())

@@ -273,3 +273,9 @@ def test_fixed_verifier_checks_the_signature(fleet, trust):
     other = _pss_sign(fleet.devices["rsa-good"].key, b"x")
     with pytest.raises(SignatureError):
         verify_device_cert(certificate_pem(fleet.chain("good")), other, b"x", trust=trust)
+
+
+def test_leaf_validity_is_capped_by_the_issuer():
+    ca = CertificateAuthority.create_root("short-lived root", valid_days=30)
+    cert = ca.issue_device(create_csr(generate_key(), "d"), valid_days=365)
+    assert cert.not_valid_after_utc <= ca.certificate.not_valid_after_utc

@@ -272,3 +272,51 @@ def test_server_key_never_left_on_disk(fleet, trust, tmp_path, monkeypatch):
     ctx = server_context(fleet.server_cert, fleet.server_key, trust)
     assert list(tmp_path.iterdir()) == []  # the temporary key file is gone
     assert ctx.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_aiohttp_server_and_client(fleet, trust):
+    aiohttp = pytest.importorskip("aiohttp")
+    from aiohttp import web
+
+    dev = fleet.devices["good"]
+    sctx = server_context(fleet.server_cert, fleet.server_key, trust,
+                          chain=[fleet.site.certificate])
+    cctx = client_context(dev.cert, dev.key, fleet.root.certificate, chain=dev.chain)
+    rogue = fleet.devices["rogue"]
+    rogue_ctx = client_context(rogue.cert, rogue.key, fleet.root.certificate)
+
+    async def reading(request):
+        ident = peer_identity(request.transport, trust)
+        return web.Response(text=f"{ident.device_id}:{await request.text()}")
+
+    async def main():
+        app = web.Application()
+        app.router.add_post("/reading", reading)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=sctx)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        url = f"https://localhost:{port}/reading"
+        try:
+            async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(ssl=cctx),
+                    timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as http:
+                async with http.post(url, data=b"21.5") as resp:
+                    good = await resp.text()
+            refused = None
+            try:
+                async with aiohttp.ClientSession(
+                        connector=aiohttp.TCPConnector(ssl=rogue_ctx),
+                        timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as http:
+                    async with http.post(url, data=b"1") as resp:
+                        await resp.text()
+            except (aiohttp.ClientError, ssl.SSLError, OSError) as err:
+                refused = err
+            return good, refused
+        finally:
+            await runner.cleanup()
+
+    good, refused = asyncio.run(asyncio.wait_for(main(), 2 * TIMEOUT))
+    assert good == "good:21.5"
+    assert refused is not None  # a device of another CA gets no answer

@@ -1,0 +1,526 @@
+"""An authenticated channel between a device and its gateway: sealed envelopes with counter
+nonces, a replay window, rekeying, and session keys from X25519 + HKDF.
+
+Wire format (version 1; ``docs/secure/envelope.md``), big-endian::
+
+    offset  size  field
+    0       1     version = 1
+    1       1     algorithm: 1 = ChaCha20-Poly1305, 2 = AES-256-GCM
+    2       2     key id (uint16): which key of the session (it increases by 1 per rekey)
+    4       8     counter (uint64): message number under that key, never reused
+    12      n     ciphertext
+    12+n    16    tag
+
+The 12-byte header *is* the AEAD nonce, so every header bit is authenticated (a changed bit
+is a different nonce, and the tag fails) and nothing is parsed that the tag does not cover.
+It is unique for a key as long as the counter is, which :class:`Sealer` guarantees within a
+process (a C-level atomic counter) and across restarts with a :class:`CounterStore` (counter
+blocks are persisted *before* use).  Session keys from :func:`session` are fresh per session,
+so a restarted device that runs a new key exchange starts again at counter 0 safely.  The
+caller's ``associated_data`` (a topic, the device ids) is authenticated, never sent.
+
+:class:`Opener` refuses (``AuthenticationError``, deliberately opaque) anything that does
+not authenticate, and (``ReplayError``) an authentic message already seen or older than the
+replay window; messages reordered within the window are accepted.  The window only moves
+for messages that authenticated, so forgeries cannot push it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+
+from edgekit import _telemetry
+from edgekit.errors import (
+    AuthenticationError,
+    InputError,
+    InputTypeError,
+    OptionsError,
+    ReplayError,
+)
+
+__all__ = [
+    "ALGORITHMS",
+    "HEADER_SIZE",
+    "TAG_SIZE",
+    "CounterStore",
+    "EnvelopeHeader",
+    "FileCounterStore",
+    "Opener",
+    "Sealer",
+    "parse_header",
+    "session",
+]
+
+VERSION = 1
+HEADER_SIZE = 12
+TAG_SIZE = 16
+MAX_COUNTER = (1 << 64) - 1
+MAX_KEY_ID = (1 << 16) - 1
+ALGORITHMS: dict[str, int] = {"chacha20-poly1305": 1, "aes-256-gcm": 2}
+_AEAD: dict[int, Callable[[bytes], object]] = {1: ChaCha20Poly1305, 2: AESGCM}
+_ALG_NAMES = {v: k for k, v in ALGORITHMS.items()}
+# rekey long before any per-key limit: 2**48 messages (AES-GCM's confidentiality bound for
+# 1 KiB messages is far above that with deterministic nonces; ChaCha20-Poly1305 has none)
+DEFAULT_REKEY_AFTER = 1 << 48
+
+_PREFIX = struct.Struct(">BBH")  # version, algorithm, key id
+_HEAD = struct.Struct(">4sQ")  # the 4-byte prefix, the counter: the header and the nonce
+_UNPACK = struct.Struct(">BBHQ")
+_REKEY_INFO = b"edgekit-envelope-v1 rekey"
+_SESSION_INFO = b"edgekit-envelope-v1 session"
+
+_SINKS = _telemetry._SINKS  # the same list: emit only when someone listens, off the hot path
+
+
+def _fail(reason: str, error: type[AuthenticationError] = AuthenticationError
+          ) -> AuthenticationError:
+    if _SINKS:
+        _telemetry.emit("secure.failure", kind="envelope", reason=reason)
+    if error is ReplayError:
+        return ReplayError("message replayed or older than the replay window")
+    return error("message failed authentication")
+
+
+def _bad_input(data: object, associated_data: object, err: Exception) -> Exception:
+    """The caller's mistake (not an attack): a clear InputTypeError/InputError."""
+    for name, value in (("data", data), ("associated_data", associated_data)):
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            return InputTypeError(f"{name} must be bytes", name=name,
+                                  got=type(value).__name__)
+    return InputError(f"message too large for the AEAD: {err}", name="data",
+                      expected="< 2**31 bytes", got=len(data))  # type: ignore[arg-type]
+
+
+def _check_key(key: object) -> bytes:
+    if not isinstance(key, (bytes, bytearray)):
+        raise InputTypeError("key must be bytes", name="key", got=type(key).__name__)
+    if len(key) != 32:
+        raise InputError("key must be 32 bytes", name="key", expected=32, got=len(key))
+    return bytes(key)
+
+
+def _check_alg(algorithm: str) -> int:
+    if algorithm not in ALGORITHMS:
+        raise OptionsError(f"unknown algorithm {algorithm!r}", name="algorithm",
+                           expected=tuple(ALGORITHMS), got=algorithm)
+    return ALGORITHMS[algorithm]
+
+
+def _check_key_id(key_id: object) -> int:
+    if isinstance(key_id, bool) or not isinstance(key_id, int) or not 0 <= key_id <= MAX_KEY_ID:
+        raise InputError("key_id must be an int in [0, 65536)", name="key_id", got=key_id)
+    return key_id
+
+
+def _next_key(key: bytes) -> bytes:
+    """The key after a rekey: HKDF-Expand(SHA-256) of the current one.  One-way, so a
+    captured key does not reveal earlier traffic."""
+    return HKDFExpand(hashes.SHA256(), 32, _REKEY_INFO).derive(key)
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A public name for a key (for counter stores and logs): 16 hex digits of
+    SHA-256("edgekit-envelope-v1 key" + key); reveals nothing about the key."""
+    return hashlib.sha256(b"edgekit-envelope-v1 key" + key).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeHeader:
+    """A parsed header (not authenticated until :meth:`Opener.open` succeeds)."""
+
+    version: int
+    algorithm: str
+    key_id: int
+    counter: int
+    size: int  # plaintext bytes
+
+
+def parse_header(envelope: bytes) -> EnvelopeHeader:
+    """Read an envelope's header without authenticating it (routing, logging).  Raises
+    :class:`AuthenticationError` for anything that is not a version-1 envelope."""
+    if not isinstance(envelope, (bytes, bytearray, memoryview)) or \
+            len(envelope) < HEADER_SIZE + TAG_SIZE:
+        raise _fail("format")
+    version, alg, key_id, counter = _UNPACK.unpack_from(envelope)
+    if version != VERSION or alg not in _ALG_NAMES:
+        raise _fail("format")
+    return EnvelopeHeader(version, _ALG_NAMES[alg], key_id, counter,
+                          len(envelope) - HEADER_SIZE - TAG_SIZE)
+
+
+# --- counters that survive restarts -----------------------------------------------------------
+
+
+class CounterStore(Protocol):
+    """Where a :class:`Sealer` with a long-lived key records how far its counter may have
+    gone.  ``load`` returns the first counter never handed out (0 for a new key);
+    ``reserve(fingerprint, upto)`` must durably record ``upto`` before returning."""
+
+    def load(self, fingerprint: str) -> int: ...
+
+    def reserve(self, fingerprint: str, upto: int) -> None: ...
+
+
+class FileCounterStore:
+    """A :class:`CounterStore` in one small JSON file, replaced atomically and fsynced.  A
+    :class:`Sealer` reserves ``block`` counters at a time, so a crash skips at most ``block``
+    counters and never repeats one."""
+
+    def __init__(self, path: str | os.PathLike, *, block: int = 1 << 16) -> None:
+        if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+            raise OptionsError("block must be an int >= 1", name="block", got=block)
+        self.path = Path(path)
+        self.block = block
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        if not isinstance(data, dict) or not all(isinstance(v, int) for v in data.values()):
+            raise InputError(f"{self.path} is not a counter store", name="path")
+        return data
+
+    def load(self, fingerprint: str) -> int:
+        with self._lock:
+            return int(self._read().get(fingerprint, 0))
+
+    def reserve(self, fingerprint: str, upto: int) -> None:
+        with self._lock:
+            data = self._read()
+            if upto <= data.get(fingerprint, 0):
+                return
+            data[fingerprint] = upto
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+
+# --- sealing ----------------------------------------------------------------------------------
+
+
+class Sealer:
+    """Seals messages under one sending key.  Thread-safe: counters come from a C-level
+    atomic counter, so concurrent callers never share a nonce.
+
+    Args:
+        key: 32 secret bytes (from :func:`session`, or a provisioned key with a
+            ``counter_store``).
+        key_id: the key's id on the wire (uint16); :meth:`rekey` increments it.
+        algorithm: ``"chacha20-poly1305"`` (default; fast without AES instructions, as on
+            most ARM boards) or ``"aes-256-gcm"``.
+        counter_store: persists counter reservations so that a restart with the same key
+            never reuses a nonce (see :class:`FileCounterStore`).
+        rekey_after: messages per key before an automatic :meth:`rekey`.
+        counter_start: the first counter (for tests and golden files; never lower it on a
+            key already used).
+    """
+
+    def __init__(self, key: bytes, *, key_id: int = 0, algorithm: str = "chacha20-poly1305",
+                 counter_store: CounterStore | None = None,
+                 rekey_after: int = DEFAULT_REKEY_AFTER, counter_start: int = 0) -> None:
+        self._alg = _check_alg(algorithm)
+        self.algorithm = algorithm
+        if isinstance(rekey_after, bool) or not isinstance(rekey_after, int) or \
+                not 1 <= rekey_after <= MAX_COUNTER:
+            raise OptionsError("rekey_after must be an int in [1, 2**64)", name="rekey_after",
+                               got=rekey_after)
+        if isinstance(counter_start, bool) or not isinstance(counter_start, int) or \
+                not 0 <= counter_start <= MAX_COUNTER:
+            raise OptionsError("counter_start must be an int in [0, 2**64)",
+                               name="counter_start", got=counter_start)
+        self._rekey_after = rekey_after
+        self._store = counter_store
+        self._lock = threading.Lock()
+        self._install(_check_key(key), _check_key_id(key_id), counter_start)
+
+    def _install(self, key: bytes, key_id: int, start: int) -> None:
+        if self._store is not None:
+            start = max(start, self._store.load(key_fingerprint(key)))
+        self._key = key
+        self.key_id = key_id
+        self._fingerprint = key_fingerprint(key)
+        # one tuple, read once per message: a concurrent rekey can never pair a counter of
+        # one key with another key.  limit == start sends the first message through
+        # _slow_path, which reserves a block of counters.
+        self._state = (itertools.count(start), start, _PREFIX.pack(VERSION, self._alg, key_id),
+                       _AEAD[self._alg](key).encrypt)
+
+    @property
+    def fingerprint(self) -> str:
+        """:func:`key_fingerprint` of the current key."""
+        return self._fingerprint
+
+    def seal(self, data: bytes, associated_data: bytes = b"") -> bytes:
+        """Encrypt and authenticate ``data`` (and authenticate ``associated_data``, which the
+        opener must pass identically).  Returns header + ciphertext + tag
+        (``len(data) + 28`` bytes)."""
+        ctr, limit, prefix, encrypt = self._state
+        n = next(ctr)
+        if n >= limit:
+            return self._slow_path(ctr, n, data, associated_data)
+        header = _HEAD.pack(prefix, n)
+        try:
+            out = header + encrypt(header, data, associated_data)
+        except (TypeError, OverflowError) as err:
+            raise _bad_input(data, associated_data, err) from None
+        if _SINKS:
+            _telemetry.emit("secure.seal", bytes=len(data))
+        return out
+
+    def _slow_path(self, taken: itertools.count, n: int, data: bytes,
+                   associated_data: bytes) -> bytes:
+        with self._lock:
+            ctr, limit, prefix, encrypt = self._state
+            if ctr is not taken:  # another thread rekeyed since: n belongs to the old key
+                n = -1
+            elif n >= self._rekey_after or n > MAX_COUNTER:
+                self._rekey_locked()
+                n = -1
+            elif n >= limit:
+                new_limit = min(self._rekey_after, MAX_COUNTER + 1)
+                if self._store is not None:
+                    upto = min(n + getattr(self._store, "block", 1 << 16), new_limit)
+                    self._store.reserve(self._fingerprint, upto)
+                    new_limit = upto
+                self._state = (ctr, max(limit, new_limit), prefix, encrypt)
+        if n < 0:
+            return self.seal(data, associated_data)  # under the current key, a fresh counter
+        header = _HEAD.pack(prefix, n)  # n is below the (reserved) limit of this key
+        try:
+            out = header + encrypt(header, data, associated_data)
+        except (TypeError, OverflowError) as err:
+            raise _bad_input(data, associated_data, err) from None
+        if _SINKS:
+            _telemetry.emit("secure.seal", bytes=len(data))
+        return out
+
+    def rekey(self) -> int:
+        """Switch to the next key (one-way derived from the current one) and key id;
+        counters restart at 0 under the new key.  Returns the new key id.  The
+        :class:`Opener` follows on its own when it sees the new key id."""
+        with self._lock:
+            return self._rekey_locked()
+
+    def _rekey_locked(self) -> int:
+        if self.key_id >= MAX_KEY_ID:
+            raise OptionsError("key id space exhausted: run a new key exchange",
+                               name="key_id")
+        self._install(_next_key(self._key), self.key_id + 1, 0)
+        return self.key_id
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+class _Window:
+    """Sliding replay window over counters (RFC 6479's idea, on a Python int bitmap): bit
+    ``d`` of ``bits`` is set when counter ``top - d`` was seen."""
+
+    __slots__ = ("bits", "decrypt", "key", "key_id", "top")
+
+    def __init__(self, key: bytes, alg: int, key_id: int) -> None:
+        self.key = key
+        self.key_id = key_id
+        self.decrypt = _AEAD[alg](key).decrypt
+        self.top = -1
+        self.bits = 0
+
+
+class Opener:
+    """Opens envelopes sealed by the peer's :class:`Sealer`.
+
+    One opener serves one receiving direction.
+
+    Args:
+        key, key_id, algorithm: as the peer's :class:`Sealer`.
+        window: how many counters below the highest seen are still accepted (once each);
+            older ones raise :class:`ReplayError`.  Reordering within the window is fine.
+        threadsafe: lock the replay window so that several threads may call :meth:`open`
+            at once (default).  An opener used by one thread or one asyncio event loop only
+            may pass ``False`` and save the lock (about 0.1 us per message); sharing such an
+            opener between threads could accept a replayed message twice.
+    """
+
+    def __init__(self, key: bytes, *, key_id: int = 0, algorithm: str = "chacha20-poly1305",
+                 window: int = 1024, threadsafe: bool = True) -> None:
+        self._alg = _check_alg(algorithm)
+        self.algorithm = algorithm
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 1 << 16:
+            raise OptionsError("window must be an int in [1, 65536]", name="window", got=window)
+        self.window = window
+        self._mask = (1 << window) - 1
+        # keyed by the 4-byte header prefix (version, algorithm, key id): one lookup checks all
+        self._keys: dict[bytes, _Window] = {
+            _PREFIX.pack(VERSION, self._alg, _check_key_id(key_id)):
+                _Window(_check_key(key), self._alg, key_id)}
+        self.key_id = key_id
+        self._pending: _Window | None = None
+        self._lock = threading.Lock() if threadsafe else None
+
+    def open(self, envelope: bytes, associated_data: bytes = b"") -> bytes:
+        """Authenticate and decrypt ``envelope``; returns the plaintext.
+
+        Raises:
+            AuthenticationError: truncated, not an envelope, unknown key, wrong
+                ``associated_data``, or any altered byte (opaque on purpose).
+            ReplayError: authentic, but already opened or older than the window.
+        """
+        try:
+            prefix, n = _HEAD.unpack_from(envelope)
+        except (struct.error, TypeError):
+            raise _fail("format") from None
+        state = self._keys.get(prefix)
+        fresh = False
+        if state is None:
+            state, fresh = self._follow(prefix)
+        try:
+            plain = state.decrypt(envelope[:HEADER_SIZE], envelope[HEADER_SIZE:],
+                                  associated_data)
+        except InvalidTag:
+            raise _fail("auth") from None
+        except (ValueError, TypeError, OverflowError) as err:
+            if not isinstance(associated_data, (bytes, bytearray, memoryview)):
+                raise _bad_input(b"", associated_data, err) from None
+            raise _fail("format") from None
+        lock = self._lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            if fresh:  # the first message under the sender's next key
+                state = self._advance(prefix, state)
+            top = state.top
+            if n > top:
+                shift = n - top
+                state.bits = 1 if shift >= self.window else ((state.bits << shift) | 1) \
+                    & self._mask
+                state.top = n
+            else:
+                d = top - n
+                if d >= self.window or (state.bits >> d) & 1:
+                    raise _fail("replay", ReplayError)
+                state.bits |= 1 << d
+        finally:
+            if lock is not None:
+                lock.release()
+        if _SINKS:
+            _telemetry.emit("secure.open", bytes=len(plain))
+        return plain
+
+    def _current(self) -> tuple[bytes, _Window]:
+        for prefix, state in self._keys.items():
+            if state.key_id == self.key_id:
+                return prefix, state
+        raise AssertionError("the current key is always kept")  # pragma: no cover
+
+    def _follow(self, prefix: bytes) -> tuple[_Window, bool]:
+        """The state for a header prefix that is not one of the known keys': the next key
+        (the sender rekeyed: derived now, kept only once a message under it authenticates)
+        or a refusal."""
+        version, alg, key_id = _PREFIX.unpack(prefix)
+        if version != VERSION or alg != self._alg:
+            raise _fail("format")
+        known = self._keys.get(prefix)
+        if known is not None:  # another thread advanced meanwhile
+            return known, False
+        if key_id != self.key_id + 1:
+            raise _fail("key")
+        pending = self._pending  # derived once, however many forgeries claim the next key
+        if pending is None or pending.key_id != key_id:
+            pending = _Window(_next_key(self._current()[1].key), self._alg, key_id)
+            self._pending = pending
+        return pending, True
+
+    def _advance(self, prefix: bytes, state: _Window) -> _Window:
+        known = self._keys.get(prefix)
+        if known is not None:  # another thread got there first: use its window
+            return known
+        if state.key_id != self.key_id + 1:  # the opener moved on meanwhile
+            raise _fail("key")
+        # keep the previous key for messages still in flight; forget anything older
+        cur_prefix, cur = self._current()
+        self._keys = {cur_prefix: cur, prefix: state}
+        self.key_id = state.key_id
+        return state
+
+
+# --- session keys -----------------------------------------------------------------------------
+
+
+def _raw_public(key: x25519.X25519PublicKey | bytes) -> bytes:
+    if isinstance(key, x25519.X25519PublicKey):
+        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if isinstance(key, (bytes, bytearray)) and len(key) == 32:
+        return bytes(key)
+    raise InputTypeError("peer_public must be an X25519PublicKey or 32 raw bytes",
+                         name="peer_public", got=type(key).__name__)
+
+
+def session(
+    private_key: x25519.X25519PrivateKey,
+    peer_public: x25519.X25519PublicKey | bytes,
+    *,
+    context: bytes = b"",
+    algorithm: str = "chacha20-poly1305",
+    window: int = 1024,
+    rekey_after: int = DEFAULT_REKEY_AFTER,
+) -> tuple[Sealer, Opener]:
+    """Both directions of a channel from an X25519 exchange: returns ``(sealer, opener)``.
+
+    The shared secret goes through HKDF-SHA-256 (salt: both public keys in sorted order;
+    info: a label, the algorithm and ``context``, e.g. the two device ids) into one key per
+    direction; the side whose public key sorts lower sends with the first.  Both peers call
+    this with their own private key and the other's public key and get matching halves.
+
+    The public keys must be authenticated (sent inside the mutual-TLS channel, or signed with
+    the device's certificate key): X25519 alone does not say *who* the peer is.  Use fresh
+    (ephemeral) X25519 keys per session: the keys are then new on every restart, so counters
+    restarting at 0 never repeat a nonce.
+    """
+    if not isinstance(private_key, x25519.X25519PrivateKey):
+        raise InputTypeError("private_key must be an X25519PrivateKey", name="private_key",
+                             got=type(private_key).__name__)
+    if not isinstance(context, (bytes, bytearray)):
+        raise InputTypeError("context must be bytes", name="context",
+                             got=type(context).__name__)
+    alg = _check_alg(algorithm)
+    mine = _raw_public(private_key.public_key())
+    theirs = _raw_public(peer_public)
+    if mine == theirs:
+        raise InputError("peer_public is our own public key", name="peer_public")
+    try:
+        shared = private_key.exchange(x25519.X25519PublicKey.from_public_bytes(theirs))
+    except ValueError:  # a low-order point gives an all-zero secret
+        raise _fail("key") from None
+    lo, hi = sorted((mine, theirs))
+    okm = HKDF(hashes.SHA256(), 64, lo + hi,
+               _SESSION_INFO + bytes([alg]) + bytes(context)).derive(shared)
+    k_lo, k_hi = okm[:32], okm[32:]
+    send, recv = (k_lo, k_hi) if mine == lo else (k_hi, k_lo)
+    return (Sealer(send, algorithm=algorithm, rekey_after=rekey_after),
+            Opener(recv, algorithm=algorithm, window=window))
