@@ -63,7 +63,7 @@ from edgekit.errors import (
     UpdateError,
     WrongBaseError,
 )
-from edgekit.update import _engine
+from edgekit.update import _engine, _sparse
 from edgekit.update._zstd import zstd
 
 __all__ = [
@@ -88,7 +88,8 @@ _CRC = struct.Struct("<I")
 HEADER_SIZE = _HEAD.size + _CRC.size
 _BATCH_HEAD = struct.Struct("<I")
 _MiB = 1 << 20
-_ZSTD, _LZMA = 0, 1
+_ZSTD, _LZMA, _SPARSE = 0, 1, 2
+_SPARSE_HEAD = struct.Struct("<BQ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +200,8 @@ def _parse(head: bytes, total: int) -> _Header:
     (_, _, code, flags, old_size, new_size, old_sha, new_sha, s1, s2, s3,
      window) = _HEAD.unpack(body)
     codecs = tuple((flags >> (2 * i)) & 3 for i in range(3))
-    if (code not in _CODE_METHOD or flags >> 6 or any(c > _LZMA for c in codecs)
+    if (code not in _CODE_METHOD or flags >> 6 or any(c > _LZMA for c in codecs[::2])
+            or codecs[1] > _SPARSE
             or window > (1 << 31) or (code != _METHOD_CODE["delta"] and flags)):
         raise UpdateDataError("patch header has unknown method or flags", offset=5,
                               reason="header")
@@ -267,43 +269,63 @@ def _lzma_filters(window: int, literal_context: bool, level: int = 19) -> list[d
     return [f]
 
 
+class _Both:
+    """One stream compressed by zstd and by LZMA2 at once; keeps the smaller."""
+
+    def __init__(self, opts: PatchOptions, literal_context: bool) -> None:
+        z = zstd()
+        window = 1 << opts.window_log
+        lv = z.ZstdCompressionParameters.from_level(opts.level)
+        # match tables sized to the window, not the level's default (several encoders at once)
+        params = z.ZstdCompressionParameters.from_level(
+            opts.level, window_log=opts.window_log,
+            chain_log=min(lv.chain_log, opts.window_log + 1),
+            hash_log=min(lv.hash_log, opts.window_log))
+        self._z = z.ZstdCompressor(compression_params=params).compressobj()
+        self._x = lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=_lzma_filters(
+            window, literal_context, opts.level))
+        self._zp: list[bytes] = []
+        self._xp: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        if chunk:
+            self._zp.append(self._z.compress(chunk))
+            self._xp.append(self._x.compress(chunk))
+
+    def finish(self) -> tuple[bytes, int]:
+        a = b"".join(self._zp) + self._z.flush()
+        b = b"".join(self._xp) + self._x.flush()
+        return (b, _LZMA) if len(b) < len(a) else (a, _ZSTD)
+
+
 def _delta_sections(old: bytes, new: bytes,
                     opts: PatchOptions) -> tuple[tuple[bytes, bytes, bytes], int]:
-    """The control, diff and extra streams, each compressed by zstd and by lzma (both with
-    a window of ``2**window_log``); each keeps the smaller.  Returns the sections and the
-    codec flags (2 bits a section: 0 zstd, 1 lzma)."""
-    z = zstd()
-    window = 1 << opts.window_log
-    lv = z.ZstdCompressionParameters.from_level(opts.level)
-    # match tables sized to the window, not to the level's 8 MB default (3 encoders at once)
-    params = z.ZstdCompressionParameters.from_level(
-        opts.level, window_log=opts.window_log,
-        chain_log=min(lv.chain_log, opts.window_log + 1),
-        hash_log=min(lv.hash_log, opts.window_log))
-    zs = [z.ZstdCompressor(compression_params=params).compressobj() for _ in range(3)]
-    xz = [lzma.LZMACompressor(format=lzma.FORMAT_RAW,
-                              filters=_lzma_filters(window, i == 2, opts.level))
-          for i in range(3)]
-    zparts: list[list[bytes]] = [[], [], []]
-    xparts: list[list[bytes]] = [[], [], []]
+    """The control, diff and extra streams, each compressed by zstd and by LZMA2 (both with
+    a window of ``2**window_log``), keeping the smaller; the diff stream is also tried in
+    its sparse form (zero-run lengths and non-zero bytes apart, see ``_sparse``).  Returns
+    the sections and the codec flags (2 bits a section: 0 zstd, 1 LZMA2, 2 sparse)."""
+    streams = [_Both(opts, False), _Both(opts, False), _Both(opts, True)]
+    gaps, values = _Both(opts, False), _Both(opts, True)
+    sparse = _sparse.SparseEncoder(gaps.feed, values.feed)
     sa = _engine.suffix_array(old)
     prev = [0, 0]
     for ctrl in _engine.scan_batches(old, new, sa):
         diff, extra = _engine.streams(old, new, ctrl)
-        for i, chunk in enumerate((_encode_ctrl(ctrl, prev), diff, extra)):
-            if chunk:
-                zparts[i].append(zs[i].compress(chunk))
-                xparts[i].append(xz[i].compress(chunk))
+        streams[0].feed(_encode_ctrl(ctrl, prev))
+        streams[1].feed(diff)
+        sparse.feed(diff)
+        streams[2].feed(extra)
     del sa
     sections, flags = [], 0
-    for i in range(3):
-        a = b"".join(zparts[i]) + zs[i].flush()
-        b = b"".join(xparts[i]) + xz[i].flush()
-        if len(b) < len(a):
-            sections.append(b)
-            flags |= _LZMA << (2 * i)
-        else:
-            sections.append(a)
+    for i, s in enumerate(streams):
+        data, codec = s.finish()
+        sections.append(data)
+        flags |= codec << (2 * i)
+    (g, gc), (v, vc) = gaps.finish(), values.finish()
+    packed = _SPARSE_HEAD.pack(gc | (vc << 1), len(g)) + g + v
+    if len(packed) < len(sections[1]):
+        sections[1] = packed
+        flags = (flags & ~(3 << 2)) | (_SPARSE << 2)
     return (sections[0], sections[1], sections[2]), flags
 
 
@@ -529,9 +551,45 @@ class _Out:
             self._buf = bytearray()
 
 
+def _codec_stream(patch: BinaryIO, off: int, length: int, what: str, codec: int,
+                  window: int) -> _Stream:
+    section = _Section(patch, off, length)
+    if codec == _LZMA:
+        return _Stream(None, section, what, lzma_window=window)
+    return _Stream(zstd().ZstdDecompressor(max_window_size=window), section, what)
+
+
+class _SparseStream:
+    """The diff stream rebuilt from its sparse form, with the _Stream interface."""
+
+    def __init__(self, gaps: _Stream, values: _Stream) -> None:
+        self._r = _sparse.SparseReader(gaps, values)
+
+    def exact(self, n: int) -> bytes:
+        return self._r.exact(n)
+
+    def at_end(self) -> bool:
+        return self._r.at_end()
+
+
+def _sparse_stream(patch: BinaryIO, off: int, length: int, window: int) -> _SparseStream:
+    patch.seek(off)
+    head = patch.read(_SPARSE_HEAD.size)
+    if len(head) != _SPARSE_HEAD.size or length < _SPARSE_HEAD.size:
+        raise UpdateDataError("patch diff section truncated", reason="truncated")
+    codecs, glen = _SPARSE_HEAD.unpack(head)
+    body = length - _SPARSE_HEAD.size
+    if codecs >> 2 or glen > body:
+        raise UpdateDataError("patch diff section header is damaged", reason="header")
+    start = off + _SPARSE_HEAD.size
+    gaps = _codec_stream(patch, start, glen, "diff gaps", codecs & 1, window)
+    values = _codec_stream(patch, start + glen, body - glen, "diff values", codecs >> 1,
+                           window)
+    return _SparseStream(gaps, values)
+
+
 def _apply_delta(old: BinaryIO, old_base: int, old_size: int, patch: BinaryIO, hdr: _Header,
                  out: _Out, chunk: int) -> None:
-    z = zstd()
     start = patch.tell()
     s1, s2, s3 = hdr.sections
     window = max(hdr.info.window, 1 << 10)
@@ -539,11 +597,10 @@ def _apply_delta(old: BinaryIO, old_base: int, old_size: int, patch: BinaryIO, h
     for off, length, what, codec in ((start, s1, "control", hdr.codecs[0]),
                                      (start + s1, s2, "diff", hdr.codecs[1]),
                                      (start + s1 + s2, s3, "extra", hdr.codecs[2])):
-        section = _Section(patch, off, length)
-        if codec == _LZMA:
-            streams.append(_Stream(None, section, what, lzma_window=window))
+        if codec == _SPARSE:
+            streams.append(_sparse_stream(patch, off, length, window))
         else:
-            streams.append(_Stream(z.ZstdDecompressor(max_window_size=window), section, what))
+            streams.append(_codec_stream(patch, off, length, what, codec, window))
     ctrl_s, diff_s, extra_s = streams
     new_size = hdr.info.new_size
     oldpos = 0
