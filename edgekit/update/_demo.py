@@ -83,7 +83,7 @@ def run(out: TextIO) -> list[DemoRow]:
         dev = Installer(t / "device", "demo", key.public_key())
         dev.bootstrap(t / "v1", "1.0")
         res = dev.install(bundle.manifest.read_bytes(), bundle.patch)
-        ok = scan_tree(dev.current) == scan_tree(t / "v2")
+        ok = scan_tree(dev.root / "current") == scan_tree(t / "v2")
         print(f"  signed tree update 1.0 -> {res.version}: {bundle.patch_size:,} B shipped for "
               f"{bundle.new_size:,} B installed, switched atomically, tree exact: {ok}",
               file=out)

@@ -48,7 +48,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -376,8 +376,8 @@ def _make(old: bytes, new: bytes, options: PatchOptions | None) -> tuple[bytes, 
     if "delta" in opts.methods:
         window = 1 << opts.window_log
         if budget is None or _apply_memory("delta", len(old), window) <= budget:
-            secs, flags = _delta_sections(old, new, opts)
-            cands.append((sum(map(len, secs)), "delta", secs, window, flags))
+            dsecs, dflags = _delta_sections(old, new, opts)
+            cands.append((sum(map(len, dsecs)), "delta", dsecs, window, dflags))
     if "prefix" in opts.methods and old:
         window = _prefix_window(len(old), len(new))
         if window <= (1 << 31) and (
@@ -390,7 +390,8 @@ def _make(old: bytes, new: bytes, options: PatchOptions | None) -> tuple[bytes, 
             name="apply_memory", got=budget)
     order = {"full": 0, "delta": 1, "prefix": 2}
     size, method, secs, window, flags = min(cands, key=lambda c: (c[0], order[c[1]]))
-    sections = (tuple(len(s) for s in secs) + (0, 0, 0))[:3]
+    lens = [len(s) for s in secs] + [0, 0, 0]
+    sections = (lens[0], lens[1], lens[2])
     blob = _pack(method, old, len(new), old_sha, new_sha, window, sections, flags)
     blob += b"".join(secs)
     info = _parse(blob[:HEADER_SIZE], len(blob)).info
@@ -593,7 +594,7 @@ def _apply_delta(old: BinaryIO, old_base: int, old_size: int, patch: BinaryIO, h
     start = patch.tell()
     s1, s2, s3 = hdr.sections
     window = max(hdr.info.window, 1 << 10)
-    streams = []
+    streams: list[_Stream | _SparseStream] = []
     for off, length, what, codec in ((start, s1, "control", hdr.codecs[0]),
                                      (start + s1, s2, "diff", hdr.codecs[1]),
                                      (start + s1 + s2, s3, "extra", hdr.codecs[2])):
@@ -601,7 +602,9 @@ def _apply_delta(old: BinaryIO, old_base: int, old_size: int, patch: BinaryIO, h
             streams.append(_sparse_stream(patch, off, length, window))
         else:
             streams.append(_codec_stream(patch, off, length, what, codec, window))
-    ctrl_s, diff_s, extra_s = streams
+    # _parse allows the sparse form only for the diff section
+    ctrl_s, extra_s = cast(_Stream, streams[0]), cast(_Stream, streams[2])
+    diff_s = streams[1]
     new_size = hdr.info.new_size
     oldpos = 0
     produced = 0

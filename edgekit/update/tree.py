@@ -217,7 +217,7 @@ def diff_trees(old_dir: str | os.PathLike[str], new_dir: str | os.PathLike[str],
         if tmp.exists():
             tmp.unlink()
     return TreePatchInfo(patch_path.stat().st_size, tuple(new[p] for p in sorted(new)), ops,
-                         tuple(index["removed"]), methods)
+                         tuple(sorted(set(old) - set(new))), methods)
 
 
 def _bad(msg: str, reason: str = "header") -> UpdateDataError:
@@ -329,7 +329,7 @@ def apply_tree(old_dir: str | os.PathLike[str], patch_path: str | os.PathLike[st
                 src = rec.get("source")
                 if op == "patch" and src not in base:
                     raise _bad(f"{path}: patch from a file the base does not have", "stream")
-                section = _SeekableSection(pf, data_start + off, length)
+                section: Any = _SeekableSection(pf, data_start + off, length)
                 with open(dst, "wb") as out:
                     if op == "patch":
                         with open(old_dir / src, "rb") as of:
