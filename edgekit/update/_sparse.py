@@ -83,68 +83,69 @@ class SparseEncoder:
 
 class SparseReader:
     """``exact(n)``: the next ``n`` diff bytes rebuilt from two readers of the decompressed
-    ``gaps`` and ``values`` streams (each with ``read(n) -> bytes``)."""
+    ``gaps`` and ``values`` streams (each with ``read(n) -> bytes``).
 
-    BLOCK = 1 << 16
+    It holds one block of decoded gaps as absolute positions in the diff stream, so each
+    call costs a binary search plus the values it places, whatever the call sizes."""
+
+    BLOCK = 1 << 14
 
     def __init__(self, gaps: object, values: object) -> None:
         self._gsrc, self._vsrc = gaps, values
         self._tail = b""
-        self._gaps = np.zeros(0, dtype=np.uint64)  # pending gaps; the first may be partial
+        self._pos = np.zeros(0, dtype=np.int64)  # absolute positions of pending values
         self._vals = np.zeros(0, dtype=np.uint8)
+        self._i = 0  # first pending entry
+        self._last = -1  # position of the last value decoded
+        self._cur = 0  # position of the next byte exact() returns
         self._eof = False
 
     def _more(self) -> bool:
-        if self._eof:
-            return False
-        raw = self._gsrc.read(self.BLOCK)  # type: ignore[attr-defined]
-        if not raw:
-            self._eof = True
-            if self._tail:
-                raise UpdateDataError("patch diff gaps end inside a varint",
-                                      reason="truncated")
-            return False
-        gaps, self._tail = varint_decode(self._tail + raw)
-        if gaps.size and int(gaps.max()) > _MAX_GAP:
-            raise UpdateDataError("patch diff gap longer than any file", reason="stream")
-        if gaps.size:
+        """Decode the next block (only once every pending value is placed)."""
+        while not self._eof:
+            raw = self._gsrc.read(self.BLOCK)  # type: ignore[attr-defined]
+            if not raw:
+                self._eof = True
+                if self._tail:
+                    raise UpdateDataError("patch diff gaps end inside a varint",
+                                          reason="truncated")
+                return False
+            gaps, self._tail = varint_decode(self._tail + raw)
+            if not gaps.size:
+                continue
+            if int(gaps.max()) > _MAX_GAP:
+                raise UpdateDataError("patch diff gap longer than any file", reason="stream")
             vals = self._vsrc.read(int(gaps.size))  # type: ignore[attr-defined]
             if len(vals) != gaps.size:
                 raise UpdateDataError("patch diff values end early", reason="truncated")
             v = np.frombuffer(vals, dtype=np.uint8)
             if not v.all():
                 raise UpdateDataError("patch diff values hold a zero", reason="stream")
-            self._gaps = np.concatenate([self._gaps, gaps])
-            self._vals = np.concatenate([self._vals, v])
-        return True
+            self._pos = self._last + np.cumsum(gaps.astype(np.int64) + 1)
+            self._vals, self._i = v, 0
+            self._last = int(self._pos[-1])
+            return True
+        return False
 
     def exact(self, n: int) -> bytes:
         out = np.zeros(n, dtype=np.uint8)
-        pos = 0  # bytes of out already decided
-        while pos < n:
-            if self._gaps.size == 0 and not self._more():
+        end = self._cur + n
+        while True:
+            if self._i < self._pos.size:
+                pending = self._pos[self._i:]
+                k = int(np.searchsorted(pending, end))
+                out[pending[:k] - self._cur] = self._vals[self._i:self._i + k]
+                self._i += k
+                if self._i < self._pos.size:
+                    break  # the next value lies beyond this read
+            if not self._more():
                 break  # implicit trailing zeros
-            if self._gaps.size == 0:
-                continue
-            # absolute position of each pending value, from pos
-            where = pos + np.cumsum(self._gaps.astype(np.int64) + 1) - 1
-            k = int(np.searchsorted(where, n))  # values that land inside out
-            out[where[:k]] = self._vals[:k]
-            if k < self._gaps.size:
-                before = int(where[k - 1]) + 1 if k else pos
-                self._gaps = self._gaps[k:].copy()
-                self._gaps[0] -= np.uint64(n - before)
-                self._vals = self._vals[k:]
-                pos = n
-            else:
-                pos = int(where[-1]) + 1
-                self._gaps = self._gaps[:0]
-                self._vals = self._vals[:0]
+        self._cur = end
         return out.tobytes()
 
     def at_end(self) -> bool:
         """True when both streams are used up (no value is left over)."""
-        while self._gaps.size == 0:
+        while self._i >= self._pos.size:
             if not self._more():
                 return self._vsrc.read(1) == b""  # type: ignore[attr-defined]
         return False

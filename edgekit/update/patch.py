@@ -23,7 +23,7 @@ smallest of those it may use:
 Apply (:func:`apply_patch_stream`, :func:`apply_patch_file`) reads the old file and the
 patch by seeking (both must be seekable files), writes the new file as a stream, and holds
 at most ``chunk_size`` bytes of file data plus the zstd windows recorded in the header (for
-``delta``, three windows of ``2**window_log``, 2 MiB each by default).  It checks the old
+``delta``, four windows of ``2**window_log``, 2 MiB each by default).  It checks the old
 file's size and digest first (:class:`~edgekit.errors.WrongBaseError`), refuses any control
 entry that would read outside the old file or write past the declared new size, and checks
 the new size and digest at the end (:class:`~edgekit.errors.UpdateDataError`).
@@ -100,7 +100,7 @@ class PatchOptions:
         level: zstd level of every compressed section, 1..22 (19: the usual "download" level).
         methods: the methods it may use; it keeps the smallest result.
         window_log: log2 of the zstd window of the three delta streams, 10..27; the apply
-            holds three such windows (default 21: 3 x 2 MiB).
+            holds four such windows (default 21: 4 x 2 MiB).
         apply_memory: bytes the target device can spend applying (zstd windows and, for
             ``prefix``, the old file); a method that would need more is not used.  ``None``:
             no limit.
@@ -164,7 +164,7 @@ class PatchInfo:
 
 def _apply_memory(method: str, old_size: int, window: int) -> int:
     if method == "delta":
-        return 3 * window
+        return 4 * window  # control, diff (or its gaps and values), extra
     if method == "prefix":
         return old_size + window
     return window
@@ -552,6 +552,27 @@ class _Out:
             self._buf = bytearray()
 
 
+class _Buffered:
+    """Reads ``total`` bytes of a stream in reads of up to ``chunk`` bytes and hands them
+    out in any sizes (many small control entries would otherwise mean many small reads)."""
+
+    def __init__(self, stream: _Stream | _SparseStream, total: int, chunk: int) -> None:
+        self._s, self._left, self._chunk = stream, total, chunk
+        self._buf = b""
+        self._at = 0
+
+    def take(self, k: int) -> bytearray:
+        if self._at + k > len(self._buf):
+            rest = self._buf[self._at:]
+            want = min(max(self._chunk, k) - len(rest), self._left)
+            self._buf = rest + self._s.exact(want)
+            self._left -= want
+            self._at = 0
+        out = bytearray(self._buf[self._at:self._at + k])
+        self._at += k
+        return out
+
+
 def _codec_stream(patch: BinaryIO, off: int, length: int, what: str, codec: int,
                   window: int) -> _Stream:
     section = _Section(patch, off, length)
@@ -626,8 +647,8 @@ def _apply_delta(old: BinaryIO, old_base: int, old_size: int, patch: BinaryIO, h
             raise UpdateDataError(
                 f"patch writes past the declared new size of {new_size} bytes",
                 offset=produced, reason="overrun")
-        diff_all = diff_s.exact(total_add) if total_add <= chunk else None
-        d_at = 0
+        diff_buf = _Buffered(diff_s, total_add, chunk)
+        extra_buf = _Buffered(extra_s, sum(copies), chunk)
         for add, copy, seek in zip(adds, copies, seeks, strict=True):
             oldpos += seek
             if add:
@@ -637,13 +658,8 @@ def _apply_delta(old: BinaryIO, old_base: int, old_size: int, patch: BinaryIO, h
                 done = 0
                 while done < add:
                     k = min(chunk, add - done)
-                    if diff_all is not None:
-                        d = bytearray(diff_all[d_at:d_at + k])
-                        d_at += k
-                    else:
-                        d = bytearray(diff_s.exact(k))
-                    buf = np.frombuffer(d, dtype=np.uint8)
-                    _engine.add_into(buf, np.frombuffer(
+                    d = diff_buf.take(k)
+                    _engine.add_into(np.frombuffer(d, dtype=np.uint8), np.frombuffer(
                         _read_old(old, old_base, oldpos + done, k), dtype=np.uint8))
                     out.write(d)
                     done += k
@@ -651,7 +667,7 @@ def _apply_delta(old: BinaryIO, old_base: int, old_size: int, patch: BinaryIO, h
             done = 0
             while done < copy:
                 k = min(chunk, copy - done)
-                out.write(extra_s.exact(k))
+                out.write(extra_buf.take(k))
                 done += k
             produced += add + copy
     if not (diff_s.at_end() and extra_s.at_end()):
