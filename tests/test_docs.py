@@ -41,10 +41,30 @@ _IMAGE = "from importlib import resources; import shutil as _sh\n" \
     "_img = resources.files('edgekit.data') / 'images' / 'astronaut.png'\n" \
     "with resources.as_file(_img) as _p: _sh.copy(_p, 'photo.jpg')\n"
 _MODEL = "from edgekit.infer import FACE_MODEL as _FM\nimport shutil as _sh\n"
+# two versions of a file: 64 KiB of a real shared library (numpy's) and a rebuild of it with
+# bytes inserted and a few words rewritten, as bytes and as v1/ v2/ files
+_PAIR = textwrap.dedent("""\
+    import glob as _glob, os as _os
+    import numpy as _np
+    _so = max(_glob.glob(_os.path.join(_os.path.dirname(_np.__file__), '**', '*.so'),
+                         recursive=True), key=_os.path.getsize)
+    with open(_so, 'rb') as _f:
+        old = old_bytes = _f.read(65536)
+    _b = bytearray(old)
+    _b[1000:1000] = b'inserted code'
+    for _i in range(0, len(_b), 4096):
+        _b[_i:_i + 4] = b'\\x00\\x01\\x02\\x03'
+    new = new_bytes = bytes(_b)
+    for _d, _data in (('v1', old), ('v2', new)):
+        _os.makedirs(_d, exist_ok=True)
+        with open(_os.path.join(_d, 'model.so'), 'wb') as _f:
+            _f.write(_data)
+    """)
 
 # page -> code run in the page's namespace (in the temporary directory) before its blocks
 SETUP: dict[str, str] = {
-    "README.md": _IMAGE + _MODEL + "_sh.copy(_FM, 'model.tflite')\n",
+    "README.md": _IMAGE + _MODEL + "_sh.copy(_FM, 'model.tflite')\n" + _PAIR,
+    "docs/update.md": _PAIR,
     "docs/infer.md": _IMAGE + _MODEL + textwrap.dedent("""\
         from edgekit.secure import generate_key as _gk, sign_artifact as _sign
         _sh.copy(_FM, 'face.tflite')
