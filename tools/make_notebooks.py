@@ -1387,11 +1387,12 @@ def _update() -> list:
         prefix mode, or the whole file compressed, whichever is smallest), signs the result with
         `edgekit.secure`, and installs it on the device side atomically.
 
-        A real pair of package versions is on every machine that has this venv: pip vendors
-        its own copies of `requests`, `certifi`, `idna`... (older releases, with their imports
-        rewritten to `pip._vendor`), and edgekit's dependencies install current releases of the
-        same packages.  Each pair below is *pip's vendored copy -> the installed release*, read
-        from this venv (`__pycache__` left out).
+        Real pairs of package versions are on every machine that has this venv: pip vendors
+        its own copies of `requests`, `certifi`, `idna`, `packaging`... (with their imports
+        rewritten to `pip._vendor`), and edgekit's dependencies install releases of the same
+        packages, usually different ones.  Each pair below is one package at those two
+        versions, older -> newer, read from this venv (`__pycache__` left out); which pairs
+        they are depends on the pip and the packages installed, and is printed.
         """),
         code(SETUP),
         code("""
@@ -1407,6 +1408,7 @@ def _update() -> list:
         import pip
         import pip._vendor
         import zstandard
+        from packaging.version import Version
 
         from edgekit.update import PatchOptions, diff_trees
 
@@ -1421,18 +1423,24 @@ def _update() -> list:
                     return line.split("==")[1].split()[0]
             return None
 
-        pairs = {}
-        for name in ("requests", "certifi", "idna"):
+        pairs = {}                                   # name -> (older, newer, which is which)
+        for name in ("requests", "certifi", "idna", "urllib3", "packaging", "platformdirs"):
             spec = importlib.util.find_spec(name)
-            old_v, new_v = vendored_version(name), importlib.metadata.version(name)
-            if spec is None or old_v is None or old_v == new_v or not (vendored / name).is_dir():
+            vend_v, inst_v = vendored_version(name), importlib.metadata.version(name)
+            if spec is None or vend_v is None or Version(vend_v) == Version(inst_v) \\
+                    or not (vendored / name).is_dir():
                 continue
-            new_src = Path(next(iter(spec.submodule_search_locations)))
-            if any(new_src.rglob("*.so")):         # a compiled release: not the same package
+            inst_src = Path(next(iter(spec.submodule_search_locations)))
+            if any(inst_src.rglob("*.so")):        # a compiled release: not the same package
                 continue
-            shutil.copytree(vendored / name, tmp / name / old_v, ignore=ignore)
-            shutil.copytree(new_src, tmp / name / new_v, ignore=ignore)
-            pairs[name] = (old_v, new_v)
+            shutil.copytree(vendored / name, tmp / name / vend_v, ignore=ignore)
+            shutil.copytree(inst_src, tmp / name / inst_v, ignore=ignore)
+            if Version(vend_v) < Version(inst_v):
+                pairs[name] = (vend_v, inst_v, "pip's copy -> installed")
+            else:
+                pairs[name] = (inst_v, vend_v, "installed -> pip's copy")
+            if len(pairs) == 3:
+                break
         print(f"pip {pip.__version__}; pairs:", pairs)
         assert pairs, "no vendored/installed pair differs in this environment"
         """),
@@ -1450,7 +1458,7 @@ def _update() -> list:
             return len(zstandard.ZstdCompressor(level=LEVEL).compress(buf.getvalue()))
 
         rows = {}
-        for name, (old_v, new_v) in pairs.items():
+        for name, (old_v, new_v, how) in pairs.items():
             old, new = tmp / name / old_v, tmp / name / new_v
             raw = sum(f.stat().st_size for f in new.rglob("*") if f.is_file())
             t0 = time.perf_counter()
@@ -1458,7 +1466,8 @@ def _update() -> list:
             rows[name] = dict(raw=raw, full=tar_zstd(new), patch=info.size, ops=info.ops,
                               seconds=time.perf_counter() - t0)
             r = rows[name]
-            print(f"{name} {old_v} -> {new_v}: {raw:,} B of files; tar+zstd {r['full']:,} B; "
+            print(f"{name} {old_v} -> {new_v} ({how}): {raw:,} B of files; "
+                  f"tar+zstd {r['full']:,} B; "
                   f"tree patch {r['patch']:,} B ({100 * (1 - r['patch'] / r['full']):.0f}% "
                   f"smaller), made in {r['seconds']:.2f} s; files {r['ops']}")
 
@@ -1490,6 +1499,7 @@ def _update() -> list:
             a1.bar(names, v, bottom=bottom, label=op, color=c)
             bottom += v
         a1.set_ylabel("files in the new release")
+        a1.set_ylim(0, 1.35 * bottom.max())
         a1.set_title("How each new file is made", fontsize=10)
         a1.legend(fontsize=8)
         fig.tight_layout()
@@ -1513,24 +1523,34 @@ def _update() -> list:
         from datetime import datetime, timedelta, timezone
 
         from edgekit.errors import EdgekitError
-        from edgekit.secure import generate_key
+        from edgekit.secure import generate_key, parse_version
         from edgekit.update import Installer, build_update, scan_tree
 
-        name = next(iter(pairs))
-        old_v, new_v = pairs[name]
+
+        def signable(v):                           # manifests take versions like 1.2.0
+            try:
+                parse_version(v)
+                return True
+            except EdgekitError:
+                return False
+
+        name = next((n for n, (o, v, _) in pairs.items() if signable(o) and signable(v)),
+                    next(iter(pairs)))
+        old_v, new_v, _ = pairs[name]
+        base, version = (old_v, new_v) if signable(old_v) and signable(new_v) else ("1", "2")
         key = generate_key("ed25519")
         expires = datetime.now(timezone.utc) + timedelta(days=7)
         bundle = build_update(tmp / name / old_v, tmp / name / new_v, tmp / "bundle", name=name,
-                              base_version=old_v, version=new_v, keys=key, expires=expires,
+                              base_version=base, version=version, keys=key, expires=expires,
                               options=PatchOptions(level=LEVEL))
         device = Installer(tmp / "device", name, key.public_key())
-        device.bootstrap(tmp / name / old_v, old_v)
+        device.bootstrap(tmp / name / old_v, base)
 
         bad = bytearray(bundle.patch.read_bytes())
         bad[len(bad) // 2] ^= 0x01
         (tmp / "tampered.ekt").write_bytes(bad)
         forged = build_update(tmp / name / old_v, tmp / name / new_v, tmp / "forged", name=name,
-                              base_version=old_v, version=new_v, keys=generate_key("ed25519"),
+                              base_version=base, version=version, keys=generate_key("ed25519"),
                               expires=expires, options=PatchOptions(level=1))
         for label, man, patch in (("one flipped byte", bundle.manifest.read_bytes(),
                                    tmp / "tampered.ekt"),
