@@ -1,0 +1,1 @@
+"""Multi-resource task placement (work in progress)."""
