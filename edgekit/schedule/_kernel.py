@@ -29,7 +29,7 @@ def as_amounts(x: object, name: str, *, ndim: int = 2) -> np.ndarray:
         else:
             raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}",
                                  name=name, expected="numpy.ndarray", got=type(x).__name__)
-    if x.dtype.kind not in "iuf" :
+    if x.dtype.kind not in "iuf":
         raise InputTypeError(f"{name} must have an integer or float dtype, got {x.dtype}",
                              name=name, expected="int or float", got=str(x.dtype))
     if x.ndim != ndim:

@@ -106,7 +106,8 @@ class Policy:
                                name="shape") from err
         if len(pts) < 2 or any(not (math.isfinite(x) and math.isfinite(y)) for x, y in pts):
             raise OptionsError("Policy.shape needs at least two finite points", name="shape")
-        if any(b[0] <= a[0] for a, b in zip(pts, pts[1:])) or pts[0][0] < 0 or pts[-1][0] > 1:
+        if any(b[0] <= a[0] for a, b in zip(pts, pts[1:], strict=False)) \
+                or pts[0][0] < 0 or pts[-1][0] > 1:
             raise OptionsError("Policy.shape utilizations must increase strictly within [0, 1]",
                                name="shape", got=pts)
         object.__setattr__(self, "shape", pts)
