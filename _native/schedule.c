@@ -41,13 +41,29 @@ static double shape_at(double u, const double *sx, const double *sy, size_t n)
     return out;
 }
 
+#define UTIL_CACHE 8
+
+/* Utilization of resource r after placing; cached per node when n_res <= UTIL_CACHE (the
+ * value is the same either way: only the number of divisions changes). */
+static double util_at(const double *u, const double *f, const double *c, const double *d,
+                      size_t r)
+{
+    return u != NULL ? u[r] : div0(c[r] - f[r] + d[r], c[r]);
+}
+
 /* Score of one node (row f, c) for demand d. */
 static double node_score(const double *f, const double *c, const double *d, size_t n_res,
                          const double *norm, const double *w, const double *sx,
                          const double *sy, size_t n_shape, uint64_t base, size_t node)
 {
-    double total = 0.0, acc;
+    double total = 0.0, acc, cache[UTIL_CACHE];
+    const double *u = NULL;
     size_t r;
+    if (n_res <= UTIL_CACHE && (w[S_MOST] != 0 || w[S_RTCR] != 0 || w[S_BALANCED] != 0)) {
+        for (r = 0; r < n_res; r++)
+            cache[r] = div0(c[r] - f[r] + d[r], c[r]);
+        u = cache;
+    }
     if (w[S_ARTICLE] != 0) {
         acc = 0.0;
         for (r = 0; r < n_res; r++)
@@ -74,13 +90,13 @@ static double node_score(const double *f, const double *c, const double *d, size
     if (w[S_MOST] != 0) {
         acc = 0.0;
         for (r = 0; r < n_res; r++)
-            acc = acc + div0(c[r] - f[r] + d[r], c[r]);
+            acc = acc + util_at(u, f, c, d, r);
         total = total + w[S_MOST] * (acc / (double)n_res);
     }
     if (w[S_RTCR] != 0) {
         acc = 0.0;
         for (r = 0; r < n_res; r++)
-            acc = acc + shape_at(div0(c[r] - f[r] + d[r], c[r]), sx, sy, n_shape);
+            acc = acc + shape_at(util_at(u, f, c, d, r), sx, sy, n_shape);
         total = total + w[S_RTCR] * (acc / (double)n_res);
     }
     if (w[S_BALANCED] != 0) {
@@ -88,11 +104,11 @@ static double node_score(const double *f, const double *c, const double *d, size
         acc = 0.0;
         for (r = 0; r < n_res; r++) {
             cnt = cnt + (c[r] > 0 ? 1.0 : 0.0);
-            acc = acc + div0(c[r] - f[r] + d[r], c[r]);
+            acc = acc + util_at(u, f, c, d, r);
         }
         mean = div0(acc, cnt);
         for (r = 0; r < n_res; r++) {
-            dev = div0(c[r] - f[r] + d[r], c[r]) - mean;
+            dev = util_at(u, f, c, d, r) - mean;
             var = var + (c[r] > 0 ? dev * dev : 0.0);
         }
         var = div0(var, cnt);
