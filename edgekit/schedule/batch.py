@@ -173,24 +173,40 @@ def _allowed(mask, classes, t: int, nodes: np.ndarray) -> np.ndarray:
 
 
 def _swap(prep, d, c, mask, classes, values, assign, deadline) -> np.ndarray:
-    """1-for-1 exchanges: an unplaced task takes the place of a placed task of lower value
-    on the same node when it fits there instead; the task put out is re-placed if any node
-    takes it.  Every exchange raises the total value, so this ends."""
+    """Improving moves for each unplaced task u, largest value first:
+
+    * relocate-and-insert: a placed task p moves to another node where it fits, and u takes
+      its room (the total gains u's value, nothing is lost);
+    * exchange: u takes the place of a placed task of lower value, which is re-placed
+      elsewhere if any node takes it.
+
+    Every move raises the total value, so this ends; the relocation test is skipped on
+    instances too large for it (placed x nodes > 4e6)."""
     assign = assign.copy()
     free = _free_after(c, d, assign)
+    n_n = c.shape[0]
     improved = True
     while improved and time.perf_counter() < deadline:
         improved = False
-        for u in np.flatnonzero(assign < 0)[np.argsort(-values[assign < 0], kind="stable")]:
+        unplaced = np.flatnonzero(assign < 0)
+        for u in unplaced[np.argsort(-values[unplaced], kind="stable")].tolist():
+            if time.perf_counter() > deadline:
+                break
             placed = np.flatnonzero(assign >= 0)
             nodes = assign[placed]
-            ok = (values[placed] < values[u]) & np.all(
-                d[u] <= free[nodes] + d[placed] + prep.tol[nodes], axis=1)
-            ok &= _allowed(mask, classes, int(u), nodes)
-            if not ok.any():
+            room = np.all(d[u] <= free[nodes] + d[placed] + prep.tol[nodes], axis=1)
+            room &= _allowed(mask, classes, u, nodes)
+            if not room.any():
                 continue
-            cand = placed[ok]
-            p = int(cand[np.argmin(values[cand])])
+            cand = placed[room]
+            if cand.size * n_n <= 4_000_000 and _relocate(prep, d, free, assign, mask,
+                                                               classes, cand, u):
+                improved = True
+                continue
+            lower = cand[values[cand] < values[u]]
+            if lower.size == 0:
+                continue
+            p = int(lower[np.argmin(values[lower])])
             j = int(assign[p])
             free[j] = free[j] + d[p] - d[u]
             assign[u], assign[p] = j, -1
@@ -201,6 +217,27 @@ def _swap(prep, d, c, mask, classes, values, assign, deadline) -> np.ndarray:
                 free[k] = free[k] - d[p]
             improved = True
     return assign
+
+
+def _relocate(prep, d, free, assign, mask, classes, cand, u) -> bool:
+    """Move one of ``cand`` (placed tasks whose node would hold ``u`` without them) to
+    another node that holds it now, and put ``u`` in its place.  In place; True if done."""
+    fits = np.all(d[cand][:, None, :] <= (free + prep.tol)[None, :, :], axis=2)
+    fits[np.arange(cand.size), assign[cand]] = False
+    if mask is not None:
+        rows = cand if classes is None else classes[cand]
+        fits &= mask[rows].astype(bool)
+    movable = np.flatnonzero(fits.any(axis=1))
+    if movable.size == 0:
+        return False
+    p = int(cand[movable[0]])
+    j = int(assign[p])
+    row = fits[movable[0]].astype(np.uint8)
+    k, _ = _kernel.select(prep, free, d[p], p, row)
+    free[k] = free[k] - d[p]
+    free[j] = free[j] + d[p] - d[u]
+    assign[p], assign[u] = k, j
+    return True
 
 
 def _ruin_recreate(prep, d, c, mask, classes, values, assign, value, iterations, deadline,
