@@ -9,6 +9,8 @@ docs/schedule.md.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -48,9 +50,11 @@ def test_c_batch_loop_vs_numpy_3k_tasks(ratio, cluster_1000):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(bool(os.environ.get("CI")), reason="about 30 s: run it outside CI")
 @needs_native
 def test_c_batch_loop_vs_numpy_100k_tasks(ratio, cluster_1000):
-    """The Done-when figure: >= 10x at 1,000 nodes x 100,000 tasks, in one run."""
+    """The Done-when figure: >= 10x at 1,000 nodes x 100,000 tasks, in one run (both sides
+    give the same placement, checked first)."""
     d = _tasks(cluster_1000, 100_000)
     fast, slow = _loop(cluster_1000, d, True), _loop(cluster_1000, d, False)
     assert np.array_equal(fast(), slow())

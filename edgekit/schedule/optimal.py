@@ -12,7 +12,9 @@ result says how far from proven the answer is.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -49,21 +51,36 @@ class OptimalResult:
     seconds: float
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Point file descriptor 2 at /dev/null for the duration (restored after)."""
+def _flush_c_stdio() -> None:
     try:
-        saved = os.dup(2)
-    except OSError:  # no fd 2 (embedded interpreter): nothing to silence
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to flush (not Linux/macOS)
+        pass
+
+
+@contextlib.contextmanager
+def _quiet_solver():
+    """Point file descriptors 1 and 2 at /dev/null while HiGHS runs (it writes solver chatter
+    there from C++), flushing C stdio before both switches so nothing leaks out later."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        saved = (os.dup(1), os.dup(2))
+    except OSError:  # no such descriptors (embedded interpreter): nothing to silence
         yield
         return
     try:
+        _flush_c_stdio()
         with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
             os.dup2(null.fileno(), 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        _flush_c_stdio()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
 
 
 def _scipy():
@@ -129,7 +146,7 @@ def optimal_placement(demands: np.ndarray, capacity: np.ndarray, *,
         LinearConstraint(rows_t, -np.inf, np.ones(n_t)),
         LinearConstraint(a_cap, -np.inf, capacity.T.ravel()),
     ]
-    with _quiet_stderr():  # HiGHS writes solver chatter to fd 2
+    with _quiet_solver():
         res = milp(c, integrality=np.ones(c.size), bounds=Bounds(np.zeros(c.size), ub),
                    constraints=constraints,
                    options={"time_limit": float(time_limit_s),
