@@ -116,18 +116,27 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         if tenants is None:
             raise OptionsError("fairness='drf' needs tenants", name="tenants")
         ten = _as_index(tenants, "tenants", d.shape[0])
-    prep = _kernel.Prepared.make(c, pol)
-    values = _values(d, c)
-    if ten is not None:
-        out = _drf(prep, d, c, mask, classes, ten, values, mode)
-    elif mode == "online":
-        out = _kernel.greedy(prep, d, np.arange(d.shape[0]), c.copy(), mask, classes)
-    else:
-        out = _batch(prep, d, c, mask, classes, values, iterations, time_budget_s, seed)
+    out = assign(d, c, pol, mode, mask=mask, classes=classes, tenants=ten,
+                 iterations=iterations, time_budget_s=time_budget_s, seed=seed)
     placed = int((out >= 0).sum())
     _telemetry.emit("schedule.place", policy=pol.name, mode=mode, placed=placed,
                     rejected=int(out.size - placed), seconds=time.perf_counter() - t0)
     return out
+
+
+def assign(d: np.ndarray, c: np.ndarray, pol: Policy, mode: str, *,
+           mask: np.ndarray | None = None, classes: np.ndarray | None = None,
+           tenants: np.ndarray | None = None, iterations: int = 2000,
+           time_budget_s: float = 1.0, seed: int = 0) -> np.ndarray:
+    """:func:`place_batch` on arrays it has already validated (``mask`` as uint8), without
+    telemetry: for callers that report the operation themselves."""
+    prep = _kernel.Prepared.make(c, pol)
+    values = _values(d, c)
+    if tenants is not None:
+        return _drf(prep, d, c, mask, classes, tenants, values, mode)
+    if mode == "online":
+        return _kernel.greedy(prep, d, np.arange(d.shape[0]), c.copy(), mask, classes)
+    return _batch(prep, d, c, mask, classes, values, iterations, time_budget_s, seed)
 
 
 def _values(d: np.ndarray, c: np.ndarray) -> np.ndarray:

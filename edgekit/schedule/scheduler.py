@@ -33,7 +33,7 @@ import numpy as np
 from edgekit import _telemetry
 from edgekit.errors import InputError, InputTypeError, OptionsError
 from edgekit.schedule import _kernel, _schedule_ref
-from edgekit.schedule.batch import place_batch
+from edgekit.schedule import batch as _batch
 from edgekit.schedule.policy import SCORERS, Policy, get_policy
 from edgekit.types import Node, Placement, Task
 
@@ -215,6 +215,9 @@ class Scheduler:
     def submit(self, task: Task) -> Placement:
         """Place ``task`` now, or queue or reject it (see ``queue``).  A task already placed
         or queued under the same name raises :class:`~edgekit.errors.InputError`."""
+        return self._submit(task, emit=True)
+
+    def _submit(self, task: Task, *, emit: bool) -> Placement:
         t0 = time.perf_counter()
         if isinstance(task, Task) and (task.name in self._placed
                                        or any(q.name == task.name for q in self.queue)):
@@ -228,10 +231,11 @@ class Scheduler:
             result = Placement(task.name, None, f"queued: {reason}")
         else:
             result = Placement(task.name, None, reason)
-        _telemetry.emit("schedule.place", policy=self.policy.name, mode="online",
-                        placed=int(result.placed), rejected=int(not result.placed
-                                                                and task not in self.queue),
-                        seconds=time.perf_counter() - t0)
+        if emit:
+            _telemetry.emit("schedule.place", policy=self.policy.name, mode="online",
+                            placed=int(result.placed),
+                            rejected=int(not result.placed and task not in self.queue),
+                            seconds=time.perf_counter() - t0)
         return result
 
     def release(self, task_name: str) -> list[Placement]:
@@ -374,11 +378,24 @@ def place(tasks: Sequence[Task], nodes: Sequence[Node], *, policy: str | Policy 
     if len(set(names)) != len(names):
         dup = next(k for k, v in Counter(names).items() if v > 1)
         raise InputError(f"duplicate task name {dup!r}", name="tasks", got=dup)
-    sched = Scheduler(nodes, policy=policy, latency_ms=latency_ms)
-    if mode == "online":
-        return [sched.submit(t) for t in tasks]
-    if mode != "batch":
+    if mode not in ("online", "batch"):
         raise OptionsError("mode must be 'online' or 'batch'", name="mode", got=mode)
+    if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float)) \
+            or not time_budget_s >= 0:
+        raise OptionsError("time_budget_s must be a number >= 0", name="time_budget_s")
+    t0 = time.perf_counter()
+    sched = Scheduler(nodes, policy=policy, latency_ms=latency_ms)
+    out = _place_all(sched, tasks, mode, time_budget_s, seed)
+    placed = sum(p.placed for p in out)
+    _telemetry.emit("schedule.place", policy=sched.policy.name, mode=mode, placed=placed,
+                    rejected=len(out) - placed, seconds=time.perf_counter() - t0)
+    return out
+
+
+def _place_all(sched: Scheduler, tasks: list[Task], mode: str, time_budget_s: float,
+               seed: int) -> list[Placement]:
+    if mode == "online":
+        return [sched._submit(t, emit=False) for t in tasks]
     plain = [i for i, t in enumerate(tasks) if not (t.affinity or t.anti_affinity
                                                      or sched._unknown(t))]
     results: dict[int, Placement] = {}
@@ -387,12 +404,13 @@ def place(tasks: Sequence[Task], nodes: Sequence[Node], *, policy: str | Policy 
         mask = np.array([[sched._static(tasks[i], j, dem[k]) is None
                           for j in range(len(sched.nodes))] for k, i in enumerate(plain)],
                         dtype=bool)
-        assign = place_batch(dem, sched.capacity, policy=sched.policy, mode="batch",
-                             eligible=mask, time_budget_s=time_budget_s, seed=seed)
+        assign = _batch.assign(dem, sched.capacity, sched.policy, "batch",
+                               mask=np.ascontiguousarray(mask, dtype=np.uint8),
+                               time_budget_s=time_budget_s, seed=seed)
         for k, i in enumerate(plain):
             if assign[k] >= 0:
                 results[i] = sched._commit(tasks[i], int(assign[k]), dem[k])
     for i, t in enumerate(tasks):
         if i not in results:
-            results[i] = sched.submit(t)
+            results[i] = sched._submit(t, emit=False)
     return [results[i] for i in range(len(tasks))]

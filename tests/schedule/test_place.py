@@ -100,11 +100,15 @@ def test_drf_evens_out_dominant_shares():
 
 def test_telemetry_once_per_call():
     seen = []
-    _telemetry.add_sink(lambda e, f: seen.append((e, f)))
+
+    def sink(event, fields):
+        seen.append((event, fields))
+
+    _telemetry.add_sink(sink)
     try:
         place_batch(workload("uniform", 1.5, C, seed=1), C)
     finally:
-        _telemetry._SINKS.clear()
+        _telemetry.remove_sink(sink)
     assert len(seen) == 1 and seen[0][0] == "schedule.place"
     assert seen[0][1]["placed"] + seen[0][1]["rejected"] > 0
 

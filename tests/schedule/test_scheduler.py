@@ -113,6 +113,24 @@ def test_place_online_and_batch_and_bad_input():
         Task("neg", {"cpu": -1})
 
 
+def test_place_emits_one_event_per_call():
+    from edgekit import _telemetry
+    seen = []
+
+    def sink(event, fields):
+        seen.append((event, fields))
+
+    _telemetry.add_sink(sink)
+    try:
+        place([Task(f"t{i}", {"cpu": 3}) for i in range(4)], NODES[:2])
+    finally:
+        _telemetry.remove_sink(sink)
+    assert [e for e, _ in seen] == ["schedule.place"]
+    assert seen[0][1]["placed"] == 2 and seen[0][1]["rejected"] == 2
+    with pytest.raises(OptionsError):
+        place([], NODES, time_budget_s=-1)
+
+
 def test_simulator_is_seeded_and_its_metrics_are_in_range():
     a = simulate("mix", tasks=800, queue="backfill", failure_rate_per_s=0.001, seed=2)
     b = simulate("mix", tasks=800, queue="backfill", failure_rate_per_s=0.001, seed=2)
