@@ -1,8 +1,9 @@
 /* Placement kernels: fused filter + score + arg-best for one task over all nodes, and the
  * greedy loop that places a whole batch.
  *
- * Arrays are C-contiguous, row-major: free, cap and tol are (n_nodes x n_res), demands
- * (n_tasks x n_res).  A node is feasible for demand d when its mask byte is non-zero (no
+ * Arrays are C-contiguous, row-major: free, cap, inv_cap and tol are (n_nodes x n_res),
+ * demands (n_tasks x n_res).  inv_cap[j][r] is 1 / cap[j][r] (0 where cap is 0): scores
+ * multiply by it rather than divide, so the per-task loop has no division.  A node is feasible for demand d when its mask byte is non-zero (no
  * mask: every node) and d[r] <= free[r] + tol[r] for every r.  The chosen node is the
  * feasible one with the highest score, ties to the lowest index; a NaN score counts as
  * -infinity.  The score is sum_k weights[k] * score_k in the order of
@@ -23,14 +24,16 @@
 /* cdef: begin */
 #define EK_SCORER_COUNT 9
 
-int ek_sched_select(const double *free_, const double *cap, const double *tol,
+int ek_sched_select(const double *free_, const double *cap, const double *inv_cap,
+                    const double *tol,
                     size_t n_nodes, size_t n_res, const double *demand, const double *norm,
                     const double *weights, const double *shape_x, const double *shape_y,
                     size_t n_shape, uint64_t seed, uint64_t key, const uint8_t *mask,
                     int64_t *best, int64_t *n_feasible);
 
 int ek_sched_greedy(const double *demands, size_t n_tasks, const int64_t *order,
-                    size_t n_order, const double *cap, double *free_, const double *tol,
+                    size_t n_order, const double *cap, const double *inv_cap, double *free_,
+                    const double *tol,
                     size_t n_nodes, size_t n_res, const double *norm, const double *weights,
                     const double *shape_x, const double *shape_y, size_t n_shape,
                     uint64_t seed, const uint8_t *mask, const int64_t *classes,

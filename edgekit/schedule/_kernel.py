@@ -64,6 +64,7 @@ class Prepared:
     """A cluster and a policy, in the arrays the kernels take."""
 
     cap: np.ndarray  # (nodes, res) float64
+    inv: np.ndarray  # 1 / cap, 0 where cap is 0
     tol: np.ndarray
     norm: np.ndarray  # (res,) largest capacity per resource
     weights: np.ndarray  # (SCORERS,)
@@ -75,8 +76,9 @@ class Prepared:
     def make(cls, cap: np.ndarray, policy: Policy) -> Prepared:
         sx, sy = policy.shape_arrays()
         norm = cap.max(axis=0) if cap.shape[0] else np.zeros(cap.shape[1])
-        return cls(cap, cap * TOL_REL, np.ascontiguousarray(norm), policy.weight_vector(),
-                   sx, sy, policy.seed)
+        inv = np.divide(1.0, cap, out=np.zeros_like(cap), where=cap > 0)
+        return cls(cap, inv, cap * TOL_REL, np.ascontiguousarray(norm),
+                   policy.weight_vector(), sx, sy, policy.seed)
 
 
 def _ptr(ffi, ctype: str, a: np.ndarray | None):
@@ -93,15 +95,16 @@ def select(p: Prepared, free: np.ndarray, demand: np.ndarray, key: int,
     key &= (1 << 64) - 1
     if lib is None:
         m = None if mask is None else mask.astype(bool)
-        return _schedule_ref.select(free, p.cap, p.tol, demand, p.norm, p.weights, p.sx, p.sy,
-                                    p.seed, key, m)
+        return _schedule_ref.select(free, p.cap, p.inv, p.tol, demand, p.norm, p.weights,
+                                    p.sx, p.sy, p.seed, key, m)
     ffi = _backend.ffi
     best = ffi.new("int64_t *")
     count = ffi.new("int64_t *")
     n, r = p.cap.shape
     status = lib.ek_sched_select(
-        _ptr(ffi, "double *", free), _ptr(ffi, "double *", p.cap), _ptr(ffi, "double *", p.tol),
-        n, r, _ptr(ffi, "double *", demand), _ptr(ffi, "double *", p.norm),
+        _ptr(ffi, "double *", free), _ptr(ffi, "double *", p.cap), _ptr(ffi, "double *", p.inv),
+        _ptr(ffi, "double *", p.tol), n, r, _ptr(ffi, "double *", demand),
+        _ptr(ffi, "double *", p.norm),
         _ptr(ffi, "double *", p.weights), _ptr(ffi, "double *", p.sx),
         _ptr(ffi, "double *", p.sy), p.sx.size, p.seed, key,
         _ptr(ffi, "uint8_t *", mask), best, count)
@@ -123,8 +126,8 @@ def greedy(p: Prepared, demands: np.ndarray, order: np.ndarray, free: np.ndarray
     order = np.ascontiguousarray(order, dtype=np.int64)
     if lib is None:
         m = None if mask is None else mask.astype(bool)
-        _schedule_ref.greedy(demands, order, p.cap, free, p.tol, p.norm, p.weights, p.sx, p.sy,
-                             p.seed, m, classes, out)
+        _schedule_ref.greedy(demands, order, p.cap, p.inv, free, p.tol, p.norm, p.weights,
+                             p.sx, p.sy, p.seed, m, classes, out)
         return out
     ffi = _backend.ffi
     n, r = p.cap.shape
@@ -132,7 +135,8 @@ def greedy(p: Prepared, demands: np.ndarray, order: np.ndarray, free: np.ndarray
         classes = np.ascontiguousarray(classes, dtype=np.int64)
     status = lib.ek_sched_greedy(
         _ptr(ffi, "double *", demands), demands.shape[0], _ptr(ffi, "int64_t *", order),
-        order.size, _ptr(ffi, "double *", p.cap), _ptr(ffi, "double *", free),
+        order.size, _ptr(ffi, "double *", p.cap), _ptr(ffi, "double *", p.inv),
+        _ptr(ffi, "double *", free),
         _ptr(ffi, "double *", p.tol), n, r, _ptr(ffi, "double *", p.norm),
         _ptr(ffi, "double *", p.weights), _ptr(ffi, "double *", p.sx),
         _ptr(ffi, "double *", p.sy), p.sx.size, p.seed, _ptr(ffi, "uint8_t *", mask),

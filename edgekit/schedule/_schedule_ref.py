@@ -38,11 +38,12 @@ def _div_or_zero(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def scores(free: np.ndarray, cap: np.ndarray, d: np.ndarray, norm: np.ndarray,
+def scores(free: np.ndarray, cap: np.ndarray, inv: np.ndarray, d: np.ndarray, norm: np.ndarray,
            weights: np.ndarray, sx: np.ndarray, sy: np.ndarray, seed: int, key: int,
            nodes: np.ndarray) -> np.ndarray:
     """Scores of the nodes whose rows are ``free``/``cap`` (indices ``nodes``) for demand
-    ``d``; ``norm`` holds the largest capacity per resource."""
+    ``d``; ``inv`` is 1/cap (0 where cap is 0); ``norm`` the largest capacity per
+    resource."""
     n, n_res = free.shape
     total = np.zeros(n)
     if weights[0] != 0:  # article
@@ -64,11 +65,11 @@ def scores(free: np.ndarray, cap: np.ndarray, d: np.ndarray, norm: np.ndarray,
     if need_u or weights[7] != 0:
         util = []
         for r in range(n_res):
-            util.append(_div_or_zero(cap[:, r] - free[:, r] + d[r], cap[:, r]))
+            util.append((cap[:, r] - free[:, r] + d[r]) * inv[:, r])
     if weights[3] != 0:  # least_allocated
         acc = np.zeros(n)
         for r in range(n_res):
-            acc = acc + _div_or_zero(free[:, r] - d[r], cap[:, r])
+            acc = acc + (free[:, r] - d[r]) * inv[:, r]
         total = total + weights[3] * (acc / n_res)
     if weights[4] != 0:  # most_allocated
         acc = np.zeros(n)
@@ -97,7 +98,7 @@ def scores(free: np.ndarray, cap: np.ndarray, d: np.ndarray, norm: np.ndarray,
     if weights[7] != 0:  # tetris
         acc = np.zeros(n)
         for r in range(n_res):
-            acc = acc + _div_or_zero(d[r], cap[:, r]) * _div_or_zero(free[:, r], cap[:, r])
+            acc = acc + (d[r] * inv[:, r]) * (free[:, r] * inv[:, r])
         total = total + weights[7] * acc
     if weights[8] != 0:  # random
         total = total + weights[8] * hash_uniform(seed, key, nodes)
@@ -120,7 +121,7 @@ def feasible(free: np.ndarray, tol: np.ndarray, d: np.ndarray) -> np.ndarray:
     return np.all(d <= free + tol, axis=1)
 
 
-def select(free: np.ndarray, cap: np.ndarray, tol: np.ndarray, d: np.ndarray,
+def select(free: np.ndarray, cap: np.ndarray, inv: np.ndarray, tol: np.ndarray, d: np.ndarray,
            norm: np.ndarray, weights: np.ndarray, sx: np.ndarray, sy: np.ndarray,
            seed: int, key: int, mask: np.ndarray | None) -> tuple[int, int]:
     """(best node or -1, number of feasible nodes) for one demand row ``d``."""
@@ -132,12 +133,13 @@ def select(free: np.ndarray, cap: np.ndarray, tol: np.ndarray, d: np.ndarray,
         return -1, 0
     if not weights.any():
         return int(idx[0]), int(idx.size)
-    s = scores(free[idx], cap[idx], d, norm, weights, sx, sy, seed, key, idx)
+    s = scores(free[idx], cap[idx], inv[idx], d, norm, weights, sx, sy, seed, key, idx)
     s = np.where(np.isnan(s), -np.inf, s)
     return int(idx[int(np.argmax(s))]), int(idx.size)
 
 
-def greedy(demands: np.ndarray, order: np.ndarray, cap: np.ndarray, free: np.ndarray,
+def greedy(demands: np.ndarray, order: np.ndarray, cap: np.ndarray, inv: np.ndarray,
+           free: np.ndarray,
            tol: np.ndarray, norm: np.ndarray, weights: np.ndarray, sx: np.ndarray,
            sy: np.ndarray, seed: int, mask: np.ndarray | None,
            classes: np.ndarray | None, out: np.ndarray) -> None:
@@ -146,7 +148,7 @@ def greedy(demands: np.ndarray, order: np.ndarray, cap: np.ndarray, free: np.nda
     key of task t is t."""
     for t in order.tolist():
         row = None if mask is None else mask[t if classes is None else classes[t]]
-        j, _ = select(free, cap, tol, demands[t], norm, weights, sx, sy, seed, t, row)
+        j, _ = select(free, cap, inv, tol, demands[t], norm, weights, sx, sy, seed, t, row)
         out[t] = j
         if j >= 0:
             free[j] = free[j] - demands[t]

@@ -34,7 +34,9 @@ name                           score
 ``first_fit`` is the policy with no scorer: every feasible node ties and the lowest index wins.
 
 The C kernel and the numpy reference compute each score with the same double operations in
-the same order, so they choose the same node, bit for bit.
+the same order, so they choose the same node, bit for bit.  Divisions by a node's capacity
+are multiplications by its precomputed reciprocal (in both), which keeps divisions out of
+the per-task loop; the values differ from the written formulas by rounding only.
 """
 
 from __future__ import annotations

@@ -325,9 +325,11 @@ class Scheduler:
         for k, name in enumerate(SCORERS):
             w = np.zeros(len(SCORERS))
             w[k] = 1.0
-            per[name] = _schedule_ref.scores(self.free[idx], self.capacity[idx], d, p.norm, w,
+            per[name] = _schedule_ref.scores(self.free[idx], self.capacity[idx], p.inv[idx], d,
+                                             p.norm, w,
                                              p.sx, p.sy, p.seed, self._key + 1, idx)
-        total = _schedule_ref.scores(self.free[idx], self.capacity[idx], d, p.norm, p.weights,
+        total = _schedule_ref.scores(self.free[idx], self.capacity[idx], p.inv[idx], d, p.norm,
+                                     p.weights,
                                      p.sx, p.sy, p.seed, self._key + 1, idx)
         verdicts = []
         pos = {int(j): i for i, j in enumerate(idx)}

@@ -106,7 +106,8 @@ def test_reference_scores_match_the_definitions(inst):
     for k, name in enumerate(SCORERS[:-1]):
         w = np.zeros(len(SCORERS))
         w[k] = 1.0
-        got = _schedule_ref.scores(free, cap, dem[0], p.norm, w, p.sx, p.sy, 0, 0, nodes)
+        got = _schedule_ref.scores(free, cap, p.inv, dem[0], p.norm, w, p.sx, p.sy, 0, 0,
+                                   nodes)
         for j in range(cap.shape[0]):
             want = _definition(free[j], cap[j], dem[0], p.norm, policy)[name]
             assert got[j] == pytest.approx(want, rel=1e-9, abs=1e-12), (name, j)
