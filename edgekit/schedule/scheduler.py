@@ -65,6 +65,18 @@ class Explanation:
     reason: str | None
 
 
+def _unique_named(items, kind: type, name: str) -> list:
+    """``items`` as a list of ``kind`` objects with distinct ``.name``, or a clear error."""
+    items = list(items)
+    if not all(isinstance(x, kind) for x in items):
+        raise InputTypeError(f"{name} must be edgekit.types.{kind.__name__} objects", name=name)
+    counts = Counter(x.name for x in items)
+    dup = next((k for k, v in counts.items() if v > 1), None)
+    if dup is not None:
+        raise InputError(f"duplicate {kind.__name__.lower()} name {dup!r}", name=name, got=dup)
+    return items
+
+
 class Scheduler:
     """Online placement on a set of nodes.
 
@@ -84,13 +96,7 @@ class Scheduler:
     def __init__(self, nodes: Sequence[Node], *, policy: str | Policy = "default",
                  latency_ms: Mapping[str, Mapping[str, float]] | None = None,
                  queue: str = "reject") -> None:
-        nodes = list(nodes)
-        if not all(isinstance(n, Node) for n in nodes):
-            raise InputTypeError("nodes must be edgekit.types.Node objects", name="nodes")
-        names = [n.name for n in nodes]
-        if len(set(names)) != len(names):
-            dup = next(k for k, v in Counter(names).items() if v > 1)
-            raise InputError(f"duplicate node name {dup!r}", name="nodes", got=dup)
+        nodes = _unique_named(nodes, Node, "nodes")
         if queue not in QUEUE_POLICIES:
             raise OptionsError(f"queue must be one of {QUEUE_POLICIES}", name="queue", got=queue)
         self.policy = get_policy(policy)
@@ -373,13 +379,7 @@ def place(tasks: Sequence[Task], nodes: Sequence[Node], *, policy: str | Policy 
     (with the static filters as an eligibility mask), then places the tasks that have
     affinity or anti-affinity rules online, in order, on what is left.
     """
-    tasks = list(tasks)
-    if not all(isinstance(t, Task) for t in tasks):
-        raise InputTypeError("tasks must be edgekit.types.Task objects", name="tasks")
-    names = [t.name for t in tasks]
-    if len(set(names)) != len(names):
-        dup = next(k for k, v in Counter(names).items() if v > 1)
-        raise InputError(f"duplicate task name {dup!r}", name="tasks", got=dup)
+    tasks = _unique_named(tasks, Task, "tasks")
     if mode not in ("online", "batch"):
         raise OptionsError("mode must be 'online' or 'batch'", name="mode", got=mode)
     if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float)) \
