@@ -65,6 +65,25 @@ static double util_at(const double *u, const double *f, const double *c, const d
     return u != NULL ? u[r] : (c[r] - f[r] + d[r]) * ic[r];
 }
 
+/* Population variance of the utilizations after placing, over the resources the node has
+ * (the balanced-allocation score is 1 - sqrt of it). */
+static double balanced_var(const double *u, const double *f, const double *c, const double *ic,
+                           const double *d, size_t n_res)
+{
+    double cnt = 0.0, acc = 0.0, mean, var = 0.0, dev;
+    size_t r;
+    for (r = 0; r < n_res; r++) {
+        cnt = cnt + (c[r] > 0 ? 1.0 : 0.0);
+        acc = acc + util_at(u, f, c, ic, d, r);
+    }
+    mean = cnt > 0 ? div_count(acc, cnt) : 0.0;
+    for (r = 0; r < n_res; r++) {
+        dev = util_at(u, f, c, ic, d, r) - mean;
+        var = var + (c[r] > 0 ? dev * dev : 0.0);
+    }
+    return cnt > 0 ? div_count(var, cnt) : 0.0;
+}
+
 /* Score of one node (row f, c) for demand d. */
 static double node_score(const double *f, const double *c, const double *ic, const double *d,
                          size_t n_res,
@@ -114,21 +133,8 @@ static double node_score(const double *f, const double *c, const double *ic, con
             acc = acc + shape_at(util_at(u, f, c, ic, d, r), sx, sy, n_shape);
         total = total + w[S_RTCR] * div_count(acc, (double)n_res);
     }
-    if (w[S_BALANCED] != 0) {
-        double cnt = 0.0, mean, var = 0.0, dev;
-        acc = 0.0;
-        for (r = 0; r < n_res; r++) {
-            cnt = cnt + (c[r] > 0 ? 1.0 : 0.0);
-            acc = acc + util_at(u, f, c, ic, d, r);
-        }
-        mean = cnt > 0 ? div_count(acc, cnt) : 0.0;
-        for (r = 0; r < n_res; r++) {
-            dev = util_at(u, f, c, ic, d, r) - mean;
-            var = var + (c[r] > 0 ? dev * dev : 0.0);
-        }
-        var = cnt > 0 ? div_count(var, cnt) : 0.0;
-        total = total + w[S_BALANCED] * (1.0 - sqrt(var));
-    }
+    if (w[S_BALANCED] != 0)
+        total = total + w[S_BALANCED] * (1.0 - sqrt(balanced_var(u, f, c, ic, d, n_res)));
     if (w[S_TETRIS] != 0) {
         acc = 0.0;
         for (r = 0; r < n_res; r++)
@@ -140,6 +146,20 @@ static double node_score(const double *f, const double *c, const double *ic, con
     return total;
 }
 
+/* True when balanced_allocation is the only scorer and its weight is positive: the score is
+ * then a non-increasing function of balanced_var alone, so a node whose variance exceeds the
+ * best node's cannot win, and its square root need not be taken (the choice is unchanged). */
+static int only_balanced(const double *w)
+{
+    int k;
+    if (!(w[S_BALANCED] > 0))
+        return 0;
+    for (k = 0; k < EK_SCORER_COUNT; k++)
+        if (k != S_BALANCED && w[k] != 0)
+            return 0;
+    return 1;
+}
+
 static int64_t select_one(const double *free_, const double *cap, const double *inv_cap,
                           const double *tol,
                           size_t n_nodes, size_t n_res, const double *d, const double *norm,
@@ -148,8 +168,9 @@ static int64_t select_one(const double *free_, const double *cap, const double *
                           int64_t *n_feasible)
 {
     int64_t best = -1, count = 0;
-    double best_score = 0.0, s;
+    double best_score = 0.0, best_var = 0.0, s, var, cache[UTIL_CACHE];
     size_t j, r;
+    int prune = only_balanced(w) && n_res <= UTIL_CACHE;
     for (j = 0; j < n_nodes; j++) {
         const double *f = free_ + j * n_res;
         const double *t = tol + j * n_res;
@@ -168,13 +189,25 @@ static int64_t select_one(const double *free_, const double *cap, const double *
                 break;
             continue;
         }
-        s = node_score(f, cap + j * n_res, inv_cap + j * n_res, d, n_res, norm, w, sx, sy,
-                       n_shape, base, j);
+        if (prune) {
+            const double *c = cap + j * n_res, *ic = inv_cap + j * n_res;
+            for (r = 0; r < n_res; r++)
+                cache[r] = (c[r] - f[r] + d[r]) * ic[r];
+            var = balanced_var(cache, f, c, ic, d, n_res);
+            if (best >= 0 && var > best_var)
+                continue;
+            s = 0.0 + w[S_BALANCED] * (1.0 - sqrt(var));
+        } else {
+            var = 0.0;
+            s = node_score(f, cap + j * n_res, inv_cap + j * n_res, d, n_res, norm, w, sx, sy,
+                           n_shape, base, j);
+        }
         if (s != s)
             s = -INFINITY;
         if (best < 0 || s > best_score) {
             best = (int64_t)j;
             best_score = s;
+            best_var = var;
         }
     }
     if (n_feasible != NULL)

@@ -19,6 +19,9 @@ POLICY_LIST = list(POLICIES.values()) + [
     Policy("rtcr", {"requested_to_capacity_ratio": 1.0},
            shape=((0.0, 10.0), (0.5, 2.0), (1.0, 0.0))),
     Policy("all", {s: 0.3 for s in SCORERS}),
+    # balanced alone takes the C kernel's pruned path (no sqrt for nodes that cannot win)
+    Policy("balanced x2.5", {"balanced_allocation": 2.5}),
+    Policy("anti-balanced", {"balanced_allocation": -1.0}),
 ]
 
 
