@@ -125,6 +125,130 @@ double ekz_cost(const uint32_t *h)
     return best + extra + 24.0 + 32.0 * (n >= 1024.0 ? 4.0 : 1.0);
 }
 
+/* codec table choice: frequencies of the present tokens scaled to sum to 2**pb, each >= 1;
+ * the rounding remainder goes to (or is taken from) the largest, first on ties */
+static int ekz_normalize(const uint32_t *h, const uint8_t *idx, unsigned cnt, unsigned pb,
+                         uint64_t n, uint32_t *f)
+{
+    uint64_t prob = (uint64_t)1 << pb, sum = 0;
+    int64_t diff;
+    unsigned u;
+    for (u = 0; u < cnt; u++) {
+        uint64_t v = ((uint64_t)h[idx[u]] * prob + n / 2u) / n;
+        f[idx[u]] = (uint32_t)(v < 1u ? 1u : v);
+        sum += f[idx[u]];
+    }
+    diff = (int64_t)prob - (int64_t)sum;
+    if (diff > 0) {
+        unsigned best = idx[0];
+        for (u = 1; u < cnt; u++)
+            if (h[idx[u]] > h[best])
+                best = idx[u];
+        f[best] += (uint32_t)diff;
+    }
+    while (diff < 0) {
+        unsigned best = idx[0];
+        uint32_t take;
+        for (u = 1; u < cnt; u++)
+            if (f[idx[u]] > f[best])
+                best = idx[u];
+        take = f[best] / 2u;
+        if ((int64_t)take > -diff)
+            take = (uint32_t)(-diff);
+        if (take == 0)
+            return EKZ_EINVAL;
+        f[best] -= take;
+        diff += take;
+    }
+    return EKZ_OK;
+}
+
+int ekz_table(const uint32_t *h, uint16_t *freq, uint8_t *out, size_t cap, size_t *len)
+{
+    uint8_t idx[256];
+    uint32_t f[256], bf[256];
+    unsigned t, cnt = 0, maxtok = 0, top, tries[3], ntry, q, bpb = 0, nbits, fmax;
+    uint64_t n = 0, acc;
+    double best = 0.0;
+    int have = 0;
+    size_t need, o, bit;
+
+    for (t = 0; t < 256u; t++) {
+        if (h[t]) {
+            idx[cnt++] = (uint8_t)t;
+            n += h[t];
+            maxtok = t;
+        }
+    }
+    if (cnt < 2u)
+        return EKZ_EINVAL;
+    if (n >= 8192u) {
+        top = 12u;
+    } else {
+        top = 2u * ((ekz_bitlen(n) + 1u) / 2u);
+        top = top < 6u ? 6u : (top > 12u ? 12u : top);
+    }
+    ntry = 0;
+    if (top > 6u) {
+        tries[ntry++] = top;
+        tries[ntry++] = top - 2u;
+    } else {
+        tries[ntry++] = 6u;
+    }
+    tries[ntry++] = 12u;
+    for (q = 0; q < ntry; q++) {
+        unsigned pb = tries[q], u;
+        double bits, s = 0.0;
+        if (have && pb == 12u && top < 12u)
+            break;
+        if (pb < 12u && 2u * cnt > (1u << pb))
+            continue;
+        memset(f, 0, sizeof f);
+        if (ekz_normalize(h, idx, cnt, pb, n, f) != EKZ_OK)
+            return EKZ_EINVAL;
+        fmax = 0;
+        for (u = 0; u < cnt; u++)
+            fmax = f[idx[u]] > fmax ? f[idx[u]] : fmax;
+        nbits = ekz_bitlen(fmax);
+        for (u = 0; u < cnt; u++)
+            s += (double)h[idx[u]] * ((double)pb - log2((double)f[idx[u]]));
+        bits = (double)(16u + 8u * (((maxtok + 1u) * nbits + 7u) / 8u)) + s;
+        if (!have || bits < best) {
+            have = 1;
+            best = bits;
+            bpb = pb;
+            memcpy(bf, f, sizeof f);
+        }
+    }
+    fmax = 0;
+    for (t = 0; t <= maxtok; t++)
+        fmax = bf[t] > fmax ? bf[t] : fmax;
+    nbits = ekz_bitlen(fmax);
+    need = 2u + ((size_t)(maxtok + 1u) * nbits + 7u) / 8u;
+    if (cap < need)
+        return EKZ_ENOSPC;
+    out[0] = (uint8_t)maxtok;
+    out[1] = (uint8_t)((bpb << 4) | nbits);
+    o = 2;
+    acc = 0;
+    bit = 0;
+    for (t = 0; t <= maxtok; t++) {
+        acc |= (uint64_t)bf[t] << bit;
+        bit += nbits;
+        while (bit >= 8u) {
+            out[o++] = (uint8_t)acc;
+            acc >>= 8;
+            bit -= 8u;
+        }
+    }
+    if (bit)
+        out[o++] = (uint8_t)acc;
+    for (t = 0; t < 256u; t++)
+        freq[t] = (uint16_t)(bf[t] << (EKZ_PROB_BITS - bpb));
+    *len = o;
+    return EKZ_OK;
+}
+
 int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbits,
                     unsigned pb, uint16_t *freq)
 {

@@ -352,3 +352,20 @@ def minmax(x: np.ndarray) -> tuple[int, int]:
     out = ffi.new("int64_t[2]")
     lib.ekz_minmax(_ptr(ffi, "int64_t *", x), x.size, out)
     return int(out[0]), int(out[1])
+
+
+def table(h: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """(frequencies in 1/4096, stored table bytes) of a stream with token histogram h
+    (uint32[256], two or more tokens present): see ``ekz_table``."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.table(h)
+    ffi = _backend.ffi
+    f = np.empty(256, dtype=np.uint16)
+    out = ffi.new("uint8_t[400]")
+    n = ffi.new("size_t *")
+    status = lib.ekz_table(_ptr(ffi, "uint32_t *", h), _ptr(ffi, "uint16_t *", f), out, 400,
+                           n)
+    if status != OK:
+        raise RuntimeError(f"ekz_table returned status {status}")
+    return f, ffi.buffer(out, n[0])[:]

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit import _telemetry
+from edgekit.compress import _codec_ref as _ref
 from edgekit.compress import _kernels as K
 from edgekit.compress._codec_ref import NBITS as _NBITS_LIST
 from edgekit.errors import (
@@ -146,74 +147,25 @@ class _Reader:
         return v
 
 
-def _normalize_list(hl: list[int], idx: list[int], pb: int) -> list[int]:
-    """Frequencies (a 256-list) of the present tokens ``idx`` of counts ``hl``, scaled to sum
-    to 2**pb, each >= 1.  Integer arithmetic on the few present tokens."""
-    prob = 1 << pb
-    n = sum(hl[t] for t in idx)
-    f = [0] * 256
-    for t in idx:
-        f[t] = max(1, (hl[t] * prob + n // 2) // n)
-    diff = prob - sum(f[t] for t in idx)
-    if diff > 0:
-        f[max(idx, key=hl.__getitem__)] += diff
-    while diff < 0:
-        i = max(idx, key=f.__getitem__)
-        take = min(-diff, f[i] // 2)
-        f[i] -= take
-        diff += take
-    return f
-
-
 def _normalize(h: np.ndarray, pb: int = 12) -> np.ndarray:
     """Token frequencies scaled to sum to 2**pb, each present token >= 1 (>= 2 present,
     at most 2**pb / 2 of them)."""
     hl = h.tolist()
-    return np.array(_normalize_list(hl, [t for t, c in enumerate(hl) if c], pb),
+    return np.array(_ref.normalize_list(hl, [t for t, c in enumerate(hl) if c], pb),
                     dtype=np.uint16)
 
 
 def _table(h: np.ndarray) -> tuple[np.ndarray, bytes]:
-    """(frequencies in 1/4096, table bytes) for histogram h: stored at the precision pb
-    (12, 10, 8 or 6 bits) that makes table plus coded stream smallest; a short stream's
-    table then costs less than the codes it describes."""
-    hl = h.tolist()
-    idx = [t for t, c in enumerate(hl) if c]
-    n = sum(hl[t] for t in idx)
-    best: tuple[float, list[int], int] | None = None
-    # the precision worth storing is about log2(n): try the even one at or above it and
-    # the one below (12 for long streams, where the table is negligible)
-    top = 12 if n >= 8192 else min(12, max(6, 2 * ((n.bit_length() + 1) // 2)))
-    for pb in ((top, top - 2) if top > 6 else (6,)) + (12,):
-        if best is not None and pb == 12 and top < 12:
-            break  # 12 is the fallback when no lower precision fits the tokens
-        if pb < 12 and 2 * len(idx) > 1 << pb:
-            continue
-        f = _normalize_list(hl, idx, pb)
-        nbits = max(f[t] for t in idx).bit_length()
-        bits = 16 + 8 * (((idx[-1] + 1) * nbits + 7) // 8) + sum(
-            hl[t] * (pb - math.log2(f[t])) for t in idx)
-        if best is None or bits < best[0]:
-            best = (bits, f, pb)
-    assert best is not None
-    _, f, pb = best
-    return (np.array(f, dtype=np.uint16) << np.uint16(12 - pb)).astype(np.uint16), \
-        _table_bytes_list(f, idx[-1], pb)
-
-
-def _table_bytes_list(vals: list[int], maxtok: int, pb: int) -> bytes:
-    nbits = max(vals[: maxtok + 1]).bit_length()
-    acc = 0
-    for i in range(maxtok, -1, -1):
-        acc = (acc << nbits) | vals[i]
-    return bytes((maxtok, (pb << 4) | nbits)) + acc.to_bytes(
-        ((maxtok + 1) * nbits + 7) // 8, "little")
+    """(frequencies in 1/4096, table bytes) for histogram h (two or more tokens present):
+    stored at the precision (12, 10, 8 or 6 bits) that makes table plus coded stream
+    smallest; a short stream's table then costs less than the codes it describes."""
+    return K.table(h)
 
 
 def _table_bytes(f: np.ndarray, pb: int = 12) -> bytes:
     """u8 largest token, u8 (pb << 4 | field width), the frequencies as LSB-first fields."""
     vals = f.tolist()
-    return _table_bytes_list(vals, max(i for i, v in enumerate(vals) if v), pb)
+    return _ref.table_bytes_list(vals, max(i for i, v in enumerate(vals) if v), pb)
 
 
 def _read_table(rd: _Reader) -> np.ndarray:

@@ -164,3 +164,20 @@ def test_frequency_table_round_trip(scale):
     assert int(f.sum()) == 4096 and np.all(f[h > 0] > 0) and np.all(f[h == 0] == 0)
     pb, nbits = raw[1] >> 4, raw[1] & 15
     assert np.array_equal(K.unpack_freq(raw[2:], raw[0] + 1, nbits, pb), f)
+
+
+@needs_native
+@given(st.one_of(
+    hnp.arrays(np.uint32, 256, elements=st.sampled_from([0, 0, 0, 0, 1, 2, 3, 50, 7000])),
+    hnp.arrays(np.uint32, 256, elements=st.integers(0, 40000)),
+    st.lists(st.integers(1, 3000), min_size=2, max_size=60).map(
+        lambda v: np.pad(np.array(v, dtype=np.uint32), (0, 256 - len(v)))),
+))
+def test_table_choice_native_equals_reference(h):
+    if np.count_nonzero(h) < 2:
+        return
+    f, raw = K.table(h)
+    rf, rraw = ref.table(h)
+    assert np.array_equal(f, rf) and raw == rraw
+    pb, nbits = raw[1] >> 4, raw[1] & 15
+    assert np.array_equal(K.unpack_freq(raw[2:], raw[0] + 1, nbits, pb), f)
