@@ -1148,7 +1148,8 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
  * same formula, once), and the residual. */
 #define EKZ_DEFINE_QUANT(SUF, T, W, SORT)                                                    \
     int ekz_quant_##SUF(const T *x, size_t n, int mode, double p, double a, double b,       \
-                        double tol, T *tab, int64_t *k, int64_t *r, size_t *nonzero)         \
+                        double tol, T *tab, int64_t *k, int64_t *r, size_t *nonzero,         \
+                        int64_t *range)                                                      \
     {                                                                                        \
         size_t i, nz = 0;                                                                    \
         int64_t prev = 0, lo = 0, hi = 0;                                                    \
@@ -1163,6 +1164,8 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
             lo = ki < lo || i == 0 ? ki : lo;                                                \
             hi = ki > hi || i == 0 ? ki : hi;                                                \
         }                                                                                    \
+        range[0] = lo;                                                                       \
+        range[1] = hi;                                                                       \
         span = (uint64_t)hi - (uint64_t)lo;                                                  \
         if (n && span < (uint64_t)EKZ_TAB_LEN && span < n / 4u) {                            \
             size_t v;                                                                        \

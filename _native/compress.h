@@ -134,12 +134,15 @@ uint64_t ekz_gcd(const uint64_t *j, size_t n);
 int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd);
 int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd);
 
-/* Quantize (see above).  Returns the number of nonzero residuals in *nonzero.  tab: scratch
- * of EKZ_TAB_LEN items. */
+/* Quantize (see above).  Returns the number of nonzero residuals in *nonzero and the
+ * smallest and largest k in range[0..2) (0, 0 when n = 0).  tab: scratch of EKZ_TAB_LEN
+ * items. */
 int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, double b,
-                  double tol, double *tab, int64_t *k, int64_t *r, size_t *nonzero);
+                  double tol, double *tab, int64_t *k, int64_t *r, size_t *nonzero,
+                  int64_t *range);
 int ekz_quant_f32(const float *x, size_t n, int mode, double p, double a, double b,
-                  double tol, float *tab, int64_t *k, int64_t *r, size_t *nonzero);
+                  double tol, float *tab, int64_t *k, int64_t *r, size_t *nonzero,
+                  int64_t *range);
 
 /* Rebuild: k[i] = off + g * j[i] (wrapping), y from k, then add r (may be NULL).
  * tab: scratch of EKZ_TAB_LEN items (a block whose k span is short computes each distinct

@@ -225,23 +225,26 @@ def find_decimals(x: np.ndarray, sample: int, maxd: int) -> int:
 
 
 def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
-          tol: float, slot: str = "q") -> tuple[np.ndarray, np.ndarray, int]:
-    """(k, r, number of nonzero r) for float32/float64 x (k, r in scratch ``slot``)."""
+          tol: float, slot: str = "q") -> tuple[np.ndarray, np.ndarray, int, tuple[int, int]]:
+    """(k, r, number of nonzero r, (min k, max k)) for float32/float64 x (k, r in scratch
+    ``slot``; the range is (0, 0) for an empty x)."""
     lib = _backend.lib
     if lib is None:
-        return ref.quant(x, mode, p, a, b, tol)
+        k, r, nz = ref.quant(x, mode, p, a, b, tol)
+        return k, r, nz, ((int(k.min()), int(k.max())) if k.size else (0, 0))
     ffi = _backend.ffi
     k = scratch(slot + "k", x.size, np.int64)
     r = scratch(slot + "r", x.size, np.int64)
     nz = ffi.new("size_t *")
+    rng = ffi.new("int64_t[2]")
     fn, ctype = ((lib.ekz_quant_f64, "double *") if x.dtype == np.float64
                  else (lib.ekz_quant_f32, "float *"))
     tab = scratch("qtab" + ctype[0], TAB_LEN, x.dtype)
     status = fn(_ptr(ffi, ctype, x), x.size, mode, p, a, b, tol, _ptr(ffi, ctype, tab),
-                _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz)
+                _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz, rng)
     if status != OK:
         raise RuntimeError(f"ekz_quant returned status {status}")
-    return k, r, int(nz[0])
+    return k, r, int(nz[0]), (int(rng[0]), int(rng[1]))
 
 
 def dequant(j: np.ndarray, r: np.ndarray | None, mode: int, p: float, a: float, b: float,

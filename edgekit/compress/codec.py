@@ -194,20 +194,23 @@ def _unzz(z: int) -> int:
     return ((z >> 1) ^ -(z & 1)) & ((1 << 64) - 1)
 
 
-def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None) -> bytes:
+def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None,
+                   sample: np.ndarray | None = None) -> bytes:
     """One entropy stream of j[order:] at delta order ``order``: the first ``order`` values,
-    then the coded body (plain or zero-run form, whichever is smaller)."""
+    then the coded body (plain or zero-run form, whichever is smaller).  ``sample_h``: the
+    token histogram of j's stream on ``sample`` (j's sample when j is long, see
+    :func:`_sample`; None when j is short and the histogram is of all of j)."""
     first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
     if j.size <= order:
         return first + b"\x02"
-    long = sample_h is not None and _sample(j)[0] is not j
+    long = sample_h is not None and sample is not None
     if long:  # decide the form on the sample first: no wasted pass over a long stream
         assert sample_h is not None
         h = sample_h
     else:
         tok, buf, blen, h = K.tokenize(j, order)
     total = int(h.sum())
-    if h[0] * 10 >= total * 3 and total >= 64 and _runs_pay(j, order, h, sample_h):
+    if h[0] * 10 >= total * 3 and total >= 64 and _runs_pay(j, order, h, sample_h, sample):
         runs, vals = K.runs_split(j, order)
         runs, vals = runs.copy(), vals.copy()  # scratch, and tokenize reuses scratch
         body = b"\x03" + _varint(vals.size) + _stream_body(runs)
@@ -220,11 +223,11 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
 
 
 def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
-              sample_h: np.ndarray | None = None) -> bool:
+              sample_h: np.ndarray | None = None, sample: np.ndarray | None = None) -> bool:
     """Whether the zero-run form pays: clearly smaller (3 %), or about as small and with
     far fewer codes (decoding then touches a code per run, not per value).  Judged on the
     sample of a long stream (see :func:`_sample`), on all of a short one."""
-    js, _ = _sample(j)
+    js = sample if sample is not None else _sample(j)[0]
     if js is not j:
         h = sample_h if sample_h is not None else K.hist3(js)[256 * order: 256 * (order + 1)]
     total = int(h.sum())
@@ -309,14 +312,18 @@ class _Candidate:
     order: int
     sample_h: np.ndarray | None = None  # token histogram of the order's stream on the sample
     r: np.ndarray | None = None
+    sample: np.ndarray | None = None  # the sample of j (see _sample), when j is long
+    jrange: tuple[int, int] | None = None  # (min, max) of j as int64, when known
 
 
 def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | None = None,
-                   nonzero: int = 0) -> _Candidate:
-    """Best (order, gcd) coding of int64 k (+ residual r when nonzero)."""
+                   nonzero: int = 0, krange: tuple[int, int] | None = None) -> _Candidate:
+    """Best (order, gcd) coding of int64 k (+ residual r when nonzero); ``krange`` the
+    (min, max) of k when the caller knows it."""
     head = model
     j = k.view(np.uint64)
     gparams = b""
+    jrange = krange
     if k.size > 1:
         g = K.gcd(j)
         if 1 < g < (1 << 63):
@@ -328,12 +335,16 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
                 j = qj
                 head |= _H_GCD
                 gparams = _varint(g) + _varint(off)
+                # (k - off) // g is monotone unless k - off wrapped below int64
+                jrange = None if krange is None or krange[0] - off < -(1 << 63) else (
+                    (krange[0] - off) // g, (krange[1] - off) // g)
     js, scale = _sample(j)
     h3 = K.hist3(js).reshape(3, 256)
     costs = [_cost_bits(h3[o]) * scale for o in range(3)]
     order = int(np.argmin(costs))
     cost = costs[order] + 8 * (len(params) + len(gparams) + 2)
-    cand = _Candidate(cost, head | (order << 3), params + gparams, j, order, h3[order])
+    cand = _Candidate(cost, head | (order << 3), params + gparams, j, order, h3[order],
+                      sample=js if js is not j else None, jrange=jrange)
     if r is not None and nonzero:
         rs, rscale = _sample(r.view(np.uint64))
         cand.cost += _cost_bits(K.hist3(rs)[:256]) * rscale
@@ -418,13 +429,13 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     if tol > 0:
         b = 2.0 * tol
         if math.isfinite(b) and b > 0:
-            k, r, nz = K.quant(x, 1, 1.0, 0.0, b, tol, "lossy")
-            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", 0.0, b), r, nz))
+            k, r, nz, kr = K.quant(x, 1, 1.0, 0.0, b, tol, "lossy")
+            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", 0.0, b), r, nz, kr))
     d = K.find_decimals(x, 64, _MAXD)
     good = False
     if d >= 0:
-        k, r, nz = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
-        cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz))
+        k, r, nz, kr = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
+        cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz, kr))
         good = nz <= n // 64
     if not good and f32_ok:
         # float32 readings stored as float64: model the float32 values
@@ -439,8 +450,8 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
         guess = _affine_guess(x)
         if guess is not None:
             a, b = guess
-            k, r, nz = K.quant(x, 1, 1.0, a, b, -1.0, "aff")
-            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz))
+            k, r, nz, kr = K.quant(x, 1, 1.0, a, b, -1.0, "aff")
+            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz, kr))
             good = nz <= n // 64
     if not good or not cands:
         cands.append(_int_candidate(_sortable(x), _BITS, b""))
@@ -463,8 +474,8 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
         return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
     out = [bytes((best.head,)), best.params]
     if best.head & 7 in (_DEC, _AFF):
-        out.append(_table_field(best.j))
-    out.append(_stream_encode(best.j, best.order, best.sample_h))
+        out.append(_table_field(best.j, best.jrange))
+    out.append(_stream_encode(best.j, best.order, best.sample_h, best.sample))
     if best.r is not None:
         out.append(_stream_encode(best.r.view(np.uint64), 0))
     blob = b"".join(out)
@@ -473,12 +484,12 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
     return blob
 
 
-def _table_field(j: np.ndarray) -> bytes:
+def _table_field(j: np.ndarray, jrange: tuple[int, int] | None = None) -> bytes:
     """The j range of a decimal/affine block when short enough for the decoder's value
     table (varint span + 1, zigzag varint lowest j), else a 0 byte."""
     if j.size < 64:
         return b"\x00"
-    lo, hi = K.minmax(j.view(np.int64))
+    lo, hi = jrange if jrange is not None else K.minmax(j.view(np.int64))
     span = hi - lo
     if span >= K.TAB_LEN or (span + 1) * 4 > j.size:
         return b"\x00"

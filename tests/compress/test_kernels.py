@@ -115,9 +115,10 @@ def test_quantizers_native_equal_reference(dtype, values, params, tol):
     with np.errstate(all="ignore"):
         x = np.array(values, dtype=np.float64).astype(dtype)
     mode, p, a, b = params
-    k, r, nz = K.quant(x, mode, p, a, b, tol)
+    k, r, nz, krange = K.quant(x, mode, p, a, b, tol)
     rk, rr, rnz = ref.quant(x, mode, p, a, b, tol)
     assert np.array_equal(k, rk) and np.array_equal(r, rr) and nz == rnz
+    assert krange == ((int(rk.min()), int(rk.max())) if x.size else (0, 0))
     j = k.view(np.uint64)
     out = np.empty(x.size, dtype=x.dtype)
     K.dequant(j, r, mode, p, a, b, 1, 0, x.dtype, out)
