@@ -1156,8 +1156,49 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
         uint64_t span;                                                                       \
         if (mode != 0 && mode != 1)                                                          \
             return EKZ_EINVAL;                                                               \
+        if (mode == 0) {                                                                     \
+            /* decimal: one pass; y = k / p is a single correctly rounded division, the    \
+             * same bits as the table would hold (and k itself when p is 1) */             \
+            int unit = p == 1.0;                                                             \
+            for (i = 0; i < n; i++) {                                                        \
+                T xi = x[i], y;                                                              \
+                double t = (double)xi * p;                                                   \
+                int64_t ki = fabs(t) < EKZ_TWO53 ? ekz_rint(t) : prev;                       \
+                uint##W##_t xb, yb;                                                          \
+                uint64_t res = 0;                                                            \
+                k[i] = ki;                                                                   \
+                prev = ki;                                                                   \
+                lo = ki < lo ? ki : lo;                                                      \
+                hi = ki > hi ? ki : hi;                                                      \
+                y = unit ? (T)(double)ki : (T)((double)ki / p);                              \
+                memcpy(&xb, &xi, sizeof(T));                                                 \
+                memcpy(&yb, &y, sizeof(T));                                                  \
+                if (xb != yb && !(tol >= 0.0 && fabs((double)y - (double)xi) <= tol))        \
+                    res = SORT(xb) - SORT(yb);                                               \
+                nz += res != 0;                                                              \
+                if (i == 0)                                                                  \
+                    lo = hi = ki;                                                            \
+            }                                                                                \
+            /* the residuals are written only when there are some (exact decimal data,    \
+             * the common case, then touches no residual memory) */                        \
+            for (i = 0; nz && i < n; i++) {                                                  \
+                T xi = x[i];                                                                 \
+                T y = unit ? (T)(double)k[i] : (T)((double)k[i] / p);                        \
+                uint##W##_t xb, yb;                                                          \
+                uint64_t res = 0;                                                            \
+                memcpy(&xb, &xi, sizeof(T));                                                 \
+                memcpy(&yb, &y, sizeof(T));                                                  \
+                if (xb != yb && !(tol >= 0.0 && fabs((double)y - (double)xi) <= tol))        \
+                    res = SORT(xb) - SORT(yb);                                               \
+                r[i] = ekz_s64(res);                                                         \
+            }                                                                                \
+            range[0] = lo;                                                                   \
+            range[1] = hi;                                                                   \
+            *nonzero = nz;                                                                   \
+            return EKZ_OK;                                                                   \
+        }                                                                                    \
         for (i = 0; i < n; i++) {                                                            \
-            double t = mode == 0 ? (double)x[i] * p : ((double)x[i] - a) / b;                \
+            double t = ((double)x[i] - a) / b;                                               \
             int64_t ki = fabs(t) < EKZ_TWO53 ? ekz_rint(t) : prev;                           \
             k[i] = ki;                                                                       \
             prev = ki;                                                                       \

@@ -244,7 +244,18 @@ def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
                 _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz, rng)
     if status != OK:
         raise RuntimeError(f"ekz_quant returned status {status}")
+    if nz[0] == 0:  # the kernel left r alone: hand back zeros that cost no writes
+        r = _zeros(x.size)
     return k, r, int(nz[0]), (int(rng[0]), int(rng[1]))
+
+
+_ZEROS = np.zeros(TAB_LEN, dtype=np.int64)
+_ZEROS.flags.writeable = False
+
+
+def _zeros(n: int) -> np.ndarray:
+    """n int64 zeros, read-only (a shared array for up to a block's length)."""
+    return _ZEROS[:n] if n <= _ZEROS.size else np.zeros(n, dtype=np.int64)
 
 
 def dequant(j: np.ndarray, r: np.ndarray | None, mode: int, p: float, a: float, b: float,
