@@ -1143,6 +1143,50 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
     return mode == 0 ? (double)k / p : a + (double)k * b;
 }
 
+/* The decimal quantizer's fast path: when every x[i] * p is below 2**51 in magnitude and
+ * every x[i] is exactly rint(x[i] * p) / p (bits and all: no -0.0, NaN or off-grid value),
+ * k is written and 1 returned; otherwise 0 (k partly written) and the caller runs the
+ * general loop.  No branch or carried value per element (rint by the 1.5 * 2**52 trick,
+ * k read from the rounded double's bits), so the compiler can vectorize it. */
+#define EKZ_DEFINE_QUANT_EXACT(SUF, T, W)                                                    \
+    static int ekz_quant_exact_##SUF(const T *x, size_t n, double p, int unit, int64_t *k,   \
+                                     int64_t *range)                                         \
+    {                                                                                        \
+        const double magic = 6755399441055744.0, lim = 2251799813685248.0;                   \
+        uint64_t mb, diff = 0;                                                               \
+        int ok = 1;                                                                          \
+        double lo, hi;                                                                       \
+        size_t i;                                                                            \
+        if (n == 0)                                                                          \
+            return 0;                                                                        \
+        memcpy(&mb, &magic, 8);                                                              \
+        lo = hi = rint((double)x[0] * p);                                                    \
+        for (i = 0; i < n; i++) {                                                            \
+            T xi = x[i], y;                                                                  \
+            double t = (double)xi * p, s = t + magic, rt = s - magic;                        \
+            uint64_t sb;                                                                     \
+            uint##W##_t xb, yb;                                                              \
+            ok &= fabs(t) < lim;                                                             \
+            y = unit ? (T)rt : (T)(rt / p);                                                  \
+            memcpy(&sb, &s, 8);                                                              \
+            memcpy(&xb, &xi, sizeof(T));                                                     \
+            memcpy(&yb, &y, sizeof(T));                                                      \
+            diff |= (uint64_t)(xb ^ yb);                                                     \
+            k[i] = ekz_s64(sb - mb);                                                         \
+            lo = rt < lo ? rt : lo;                                                          \
+            hi = rt > hi ? rt : hi;                                                          \
+        }                                                                                    \
+        if (!ok || diff)                                                                     \
+            return 0;                                                                        \
+        range[0] = (int64_t)lo;                                                              \
+        range[1] = (int64_t)hi;                                                              \
+        return 1;                                                                            \
+    }
+
+EKZ_DEFINE_QUANT_EXACT(f64, double, 64)
+EKZ_DEFINE_QUANT_EXACT(f32, float, 32)
+#undef EKZ_DEFINE_QUANT_EXACT
+
 /* Quantizer body for float type T with W-bit bits: pass 1 finds k (and its range); pass 2
  * computes y, from a table of the distinct values when the range is short (each y by the
  * same formula, once), and the residual. */
@@ -1160,6 +1204,10 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
             /* decimal: one pass; y = k / p is a single correctly rounded division, the    \
              * same bits as the table would hold (and k itself when p is 1) */             \
             int unit = p == 1.0;                                                             \
+            if (ekz_quant_exact_##SUF(x, n, p, unit, k, range)) {                            \
+                *nonzero = 0; /* every value is exactly k / p: no residual */                \
+                return EKZ_OK;                                                               \
+            }                                                                                \
             for (i = 0; i < n; i++) {                                                        \
                 T xi = x[i], y;                                                              \
                 double t = (double)xi * p;                                                   \

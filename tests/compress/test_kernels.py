@@ -182,3 +182,20 @@ def test_table_choice_native_equals_reference(h):
     assert np.array_equal(f, rf) and raw == rraw
     pb, nbits = raw[1] >> 4, raw[1] & 15
     assert np.array_equal(K.unpack_freq(raw[2:], raw[0] + 1, nbits, pb), f)
+
+
+@needs_native
+@given(st.sampled_from(["float32", "float64"]),
+       st.lists(st.one_of(st.integers(-10 ** 6, 10 ** 6), st.integers(-2 ** 53, 2 ** 53),
+                          st.sampled_from([0, -0.0, 2 ** 51, -(2 ** 51), 2 ** 51 - 1])),
+                min_size=1, max_size=200),
+       st.sampled_from([0, 1, 2]))
+def test_decimal_quantizer_exact_path_equals_reference(dtype, ints, d):
+    # values on the decimal grid (the kernel's branch-free path) and just off it (-0.0,
+    # magnitudes at 2**51 and beyond, which must fall back to the general loop)
+    with np.errstate(all="ignore"):
+        x = (np.array(ints, dtype=np.float64) / 10.0 ** d).astype(dtype)
+    k, r, nz, krange = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0)
+    rk, rr, rnz = ref.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0)
+    assert np.array_equal(k, rk) and np.array_equal(r, rr) and nz == rnz
+    assert krange == (int(rk.min()), int(rk.max()))
