@@ -48,7 +48,7 @@ def cost(h: np.ndarray) -> float:
     lib = _backend.lib
     if lib is None:
         return ref.cost(h)
-    return float(lib.ekz_cost(_backend.ffi.cast("uint32_t *", h.ctypes.data)))
+    return float(lib.ekz_cost(_ptr(_backend.ffi, "uint32_t *", h)))
 
 
 def unpack_freq(raw: bytes, count: int, nbits: int, pb: int) -> np.ndarray | None:
@@ -211,7 +211,7 @@ def gcd(j: np.ndarray) -> int:
     lib = _backend.lib
     if lib is None:
         return ref.gcd(j)
-    return int(lib.ekz_gcd(_backend.ffi.cast("uint64_t *", j.ctypes.data), j.size))
+    return int(lib.ekz_gcd(_ptr(_backend.ffi, "uint64_t *", j), j.size))
 
 
 def find_decimals(x: np.ndarray, sample: int, maxd: int) -> int:

@@ -97,7 +97,12 @@ def _corrupt(message: str, offset: int | None = None, reason: str = "corrupt") -
     return CorruptDataError(message, offset=offset, reason=reason)
 
 
+_VARINT1 = [bytes((i,)) for i in range(128)]
+
+
 def _varint(v: int) -> bytes:
+    if v < 0x80:
+        return _VARINT1[v]
     out = bytearray()
     while v >= 0x80:
         out.append((v & 0x7F) | 0x80)
@@ -190,8 +195,10 @@ def _read_table(rd: _Reader) -> np.ndarray:
 
 
 def _cost_bits(h: np.ndarray) -> float:
-    """Estimated coded size (bits) of a stream with token histogram h."""
-    return K.cost(np.ascontiguousarray(h, dtype=np.uint32))
+    """Estimated coded size (bits) of a stream with token histogram h (uint32[256])."""
+    if not h.flags.c_contiguous:
+        h = np.ascontiguousarray(h)
+    return K.cost(h)
 
 
 def _zz(v: int) -> int:
@@ -355,7 +362,7 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
     js, scale = _sample(j)
     h3 = K.hist3(js).reshape(3, 256)
     costs = [_cost_bits(h3[o]) * scale for o in range(3)]
-    order = int(np.argmin(costs))
+    order = min(range(3), key=costs.__getitem__)  # the first of equal costs, as argmin
     cost = costs[order] + 8 * (len(params) + len(gparams) + 2)
     cand = _Candidate(cost, head | (order << 3), params + gparams, j, order, h3[order],
                       sample=js if js is not j else None, jrange=jrange)
