@@ -147,15 +147,22 @@ class _Reader:
         return self._varint_long()
 
     def _varint_long(self) -> int:
+        buf, pos, end = self.buf, self.pos, self.end
         v, shift = 0, 0
         while True:
-            b = self.u8()
+            if pos >= end:
+                self.pos = pos
+                raise _corrupt(f"truncated at offset {pos}", pos, "truncated")
+            b = buf[pos]
+            pos += 1
             v |= (b & 0x7F) << shift
             if not b & 0x80:
                 break
             shift += 7
             if shift > 63:
-                raise _corrupt("varint longer than 10 bytes", self.pos, "varint")
+                self.pos = pos
+                raise _corrupt("varint longer than 10 bytes", pos, "varint")
+        self.pos = pos
         if v >= 1 << 64 or (shift and b == 0):
             raise _corrupt("varint out of range or not minimal", self.pos, "varint")
         return v
@@ -395,10 +402,14 @@ def _sortable(x: np.ndarray) -> np.ndarray:
     return s.astype(np.int64)
 
 
+_SIGNED = {w: (np.dtype(f"i{w}"), np.array(np.iinfo(f"i{w}").max, dtype=f"i{w}"))
+           for w in (2, 4, 8)}
+
+
 def _unsortable(k: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    it = np.dtype(f"i{dtype.itemsize}")
+    it, mask = _SIGNED[dtype.itemsize]
     s = k.astype(it)  # wraps modulo 2**width
-    bits = s ^ ((s >> (dtype.itemsize * 8 - 1)) & np.array(np.iinfo(it).max, dtype=it))
+    bits = s ^ ((s >> (dtype.itemsize * 8 - 1)) & mask)
     return bits.view(dtype)
 
 
