@@ -61,7 +61,7 @@ def test_lossless_ratio_beats_the_articles_method(series):
 SPEED = [
     ("payerne_temp_C", 1.0, 1.5),
     ("payerne_pressure_hPa", 1.0, 1.3),
-    ("payerne_ghi_Wm2", 0.7, 1.5),
+    ("payerne_ghi_Wm2", 0.7, 1.2),
 ]
 
 
