@@ -83,12 +83,13 @@ def _decimals(values: np.ndarray) -> tuple[int, np.ndarray] | None:
     bits = values.view(_UINT[values.dtype.itemsize])
     for k in range(_MAX_DECIMALS + 1):
         scale = 10.0 ** k
-        ints = np.rint(wide * scale)
-        if ints.size and float(np.abs(ints).max()) > 2.0 ** 53:
+        rounded = np.rint(wide * scale)
+        if rounded.size and float(np.abs(rounded).max()) > 2.0 ** 53:
             return None
-        back = (ints / scale).astype(values.dtype)
+        ints = rounded.astype(np.int64)
+        back = (ints / scale).astype(values.dtype)  # exactly what decoding computes
         if np.array_equal(back.view(bits.dtype), bits):
-            return k, ints.astype(np.int64)
+            return k, ints
     return None
 
 
