@@ -40,8 +40,8 @@ yet acknowledged may survive in part (whatever was spilled on budget) but are no
 Re-creating a store on the same directory reopens every segment found there; a directory is
 locked by one open store at a time.
 
-Thread safety: every public method holds the store's lock, so threads may append and query
-concurrently.
+Thread safety: every public method holds the store's lock (queries only while they collect
+what to read; decoding runs outside it), so threads may append and query concurrently.
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ class ReadingStore:
         self._rb = options.reading_bytes
         self._seg = options.segment_size
         self._budget = options.budget_bytes
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._channels: dict[int, _Channel] = {}
         self._total = 0
         self._hot_readings = 0
@@ -478,16 +478,21 @@ class ReadingStore:
             if self._dir is None:
                 raise OptionsError("flush() needs policy='spill' and a spill_dir",
                                    name="policy")
-            for ch in self._channels.values():
-                self._seal_channel(ch)
-                self._release(ch)
-            written = 0
-            for seg in sorted((s for ch in self._channels.values()
-                               for s in ch.segments[ch.first_resident:]),
-                              key=lambda s: (s.t_first, s.seq)):
-                self._spill(seg)
-                written += 1
+            written = self._flush()
         _telemetry.emit("memory.usage", nbytes=self.nbytes)
+        return written
+
+    def _flush(self) -> int:
+        """Seal and spill everything resident (the lock is held)."""
+        for ch in self._channels.values():
+            self._seal_channel(ch)
+            self._release(ch)
+        written = 0
+        for seg in sorted((s for ch in self._channels.values()
+                           for s in ch.segments[ch.first_resident:]),
+                          key=lambda s: (s.t_first, s.seq)):
+            self._spill(seg)
+            written += 1
         return written
 
     def close(self) -> None:
@@ -496,7 +501,7 @@ class ReadingStore:
             if self._closed:
                 return
             if self._dir is not None:
-                self.flush()
+                self._flush()
                 if self._lockfd is not None:
                     os.close(self._lockfd)
                     self._lockfd = None
@@ -528,7 +533,7 @@ class ReadingStore:
     def query_with_channels(self, t0_ns: int | None = None, t1_ns: int | None = None,
                             channel: int | None = None) -> ChannelReadings:
         """:meth:`query` with the channel id of each reading."""
-        return ChannelReadings(*self._collect(t0_ns, t1_ns, channel))
+        return ChannelReadings(*self._collect(t0_ns, t1_ns, channel, True))
 
     def __iter__(self) -> Iterator[SensorReading]:
         """Every reading as a :class:`~edgekit.types.SensorReading`, in time order (ties:
@@ -785,8 +790,8 @@ class ReadingStore:
         b = ts.size if t1 is None else int(np.searchsorted(ts, t1, "left"))
         return ts[a:b], v[a:b], q[a:b]
 
-    def _collect(self, t0: Any, t1: Any, channel: Any
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _collect(self, t0: Any, t1: Any, channel: Any, with_channels: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
         t0 = None if t0 is None else _int_scalar(t0, "t0_ns", _I64_MIN, _I64_MAX)
         t1 = None if t1 is None else _int_scalar(t1, "t1_ns", _I64_MIN, _I64_MAX)
         with self._lock:
@@ -804,24 +809,40 @@ class ReadingStore:
                     ts_parts.append(ts)
                     v_parts.append(v)
                     q_parts.append(q)
-                    c_parts.append(np.full(ts.size, cid, np.uint32))
+                    c_parts.append((cid, ts.size))
         if not ts_parts:
             return (np.empty(0, np.int64), np.empty(0, self._dtype), np.empty(0, np.uint8),
                     np.empty(0, np.uint32))
-        ts = np.concatenate(ts_parts)
-        v = np.concatenate(v_parts)
-        q = np.concatenate(q_parts)
-        c = np.concatenate(c_parts)
+        if len(ts_parts) == 1:
+            ts, v, q = ts_parts[0], v_parts[0], q_parts[0]
+        else:
+            ts, v, q = (np.concatenate(ts_parts), np.concatenate(v_parts),
+                        np.concatenate(q_parts))
+        c = _LazyChannels(c_parts) if with_channels else None
         if len(sources) > 1:
             order = np.argsort(ts, kind="stable")
-            ts, v, q, c = ts[order], v[order], q[order], c[order]
-        return ts, v, q, c
+            ts, v, q = ts[order], v[order], q[order]
+            if c is not None:
+                c = c.build()[order]
+        return ts, v, q, (c.build() if isinstance(c, _LazyChannels) else c)
 
     def _stream(self, cid: int, parts: list[Any]) -> Iterator[tuple[int, int, float, int]]:
         for part in parts:
             ts, v, q = self._decode(part, None, None)
             for t, val, qual in zip(ts.tolist(), v.tolist(), q.tolist(), strict=True):
                 yield t, cid, val, qual
+
+
+class _LazyChannels:
+    """Channel ids of query parts, materialised only when asked for."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[tuple[int, int]]) -> None:
+        self.parts = parts
+
+    def build(self) -> np.ndarray:
+        return np.concatenate([np.full(n, cid, np.uint32) for cid, n in self.parts])
 
 
 class ChannelView:
