@@ -160,21 +160,22 @@ def test_extend_batches_vs_article_records(ratio, cols_100k):
           article_extend, minimum=3.0, rounds=7)
 
 
+def _filled(cols, segment_size: int, seal: bool) -> ReadingStore:
+    s = ReadingStore(segment_size=segment_size)
+    s.extend(*cols)
+    if seal:
+        s.seal()
+    return s
+
+
 @pytest.fixture(scope="module")
 def hot_1m(cols_1m):
-    t, v, q = cols_1m
-    s = ReadingStore(segment_size=N_STORE)
-    s.extend(t, v, q)
-    return s
+    return _filled(cols_1m, N_STORE, seal=False)
 
 
 @pytest.fixture(scope="module")
 def sealed_1m(cols_1m):
-    t, v, q = cols_1m
-    s = ReadingStore(segment_size=4096)
-    s.extend(t, v, q)
-    s.seal()
-    return s
+    return _filled(cols_1m, 4096, seal=True)
 
 
 def test_query_hot_vs_numpy_columns(ratio, hot_1m, cols_1m):
@@ -216,13 +217,6 @@ def test_query_time(benchmark, kind, hot_1m, sealed_1m, cols_1m):
 
 
 def test_seal_time(benchmark, cols_1m):
-    t, v, q = (a[:65536] for a in cols_1m)
-
-    def fill_and_seal():
-        s = ReadingStore(segment_size=4096)
-        s.extend(t, v, q)
-        s.seal()
-        return s
-
+    cols = tuple(a[:65536] for a in cols_1m)
     benchmark.group = "extend + seal 65,536 readings"
-    assert len(benchmark(fill_and_seal)) == t.size
+    assert len(benchmark(_filled, cols, 4096, True)) == 65536
