@@ -1,0 +1,18 @@
+"""The memory section of ``edgekit demo`` runs on the shipped series and reports figures."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from edgekit.memory import _demo
+
+
+def test_demo_section_prints_measured_figures():
+    out = io.StringIO()
+    rows = _demo.run(out)
+    text = out.getvalue()
+    assert "__slots__ class" in text and "spill kept all 43,200" in text
+    hot, sealed = map(float, re.findall(r"([\d.]+) hot, ([\d.]+) sealed", rows[0].edgekit)[0])
+    assert 13.0 <= hot <= 14.0 and sealed <= 1.0
+    assert rows[1].article == "40%"

@@ -1,0 +1,60 @@
+"""Print the full bytes-per-reading table of docs/memory.md (every layout at 100,000 and
+1,000,000 readings, by tracemalloc and by RSS), each cell measured in a fresh subprocess.
+
+    python tools/memory_table.py            # markdown table on stdout (takes ~1 minute)
+    python tools/memory_table.py --sizes 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+
+
+def _one(layout: str, n: int, method: str) -> float:
+    import numpy as np
+
+    from edgekit.memory import measure
+    from edgekit.memory._layouts import LAYOUTS
+    from edgekit.memory._series import readings
+
+    t, v, q = readings("payerne_temp_C")
+    ts = t[0] + np.arange(n, dtype=np.int64) * 60 * 10**9
+    cols = (ts, np.resize(v, n), np.resize(q, n))
+    _, m = measure(lambda: LAYOUTS[layout](*cols), method=method)
+    return m.per(n)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--one", nargs=3, metavar=("LAYOUT", "N", "METHOD"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(_one(args.one[0], int(args.one[1]), args.one[2])))
+        return
+    from edgekit.memory._layouts import LAYOUTS
+
+    def cell(layout: str, n: int, method: str) -> float:
+        out = subprocess.run([sys.executable, __file__, "--one", layout, str(n), method],
+                             check=True, capture_output=True, text=True).stdout
+        return float(json.loads(out))
+
+    sizes = args.sizes
+    head = " | ".join(f"{n:,}: tracemalloc | {n:,}: RSS" for n in sizes)
+    print(f"Python {platform.python_version()}, numpy "
+          f"{__import__('numpy').__version__}, {platform.machine()}; bytes per reading\n")
+    print(f"| layout | {head} |")
+    print("|---|" + "---:|---:|" * len(sizes))
+    for layout in LAYOUTS:
+        row = []
+        for n in sizes:
+            row += [f"{cell(layout, n, 'tracemalloc'):.2f}", f"{cell(layout, n, 'rss'):.2f}"]
+        print(f"| {layout} | " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
