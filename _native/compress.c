@@ -1,0 +1,661 @@
+/* Block codec kernels: see compress.h for the definitions, docs/compress/format.md for the
+ * format and edgekit/compress/_codec_ref.py for the numpy references that tests hold these
+ * to, bit for bit.  Everything that can overflow is done on unsigned types (wrapping is
+ * defined behaviour there); every read of encoded bytes is bounds-checked. */
+#include "compress.h"
+
+#include <math.h>
+#include <string.h>
+
+#define EKZ_L 65536u                  /* rANS state lower bound: states live in [L, 2^32) */
+#define EKZ_M 4096u                   /* probability scale, 1 << EKZ_PROB_BITS */
+#define EKZ_MASK 4095u
+
+/* ------------------------------------------------------------------ tokens */
+
+static unsigned ekz_bitlen(uint64_t z) /* z > 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return 64u - (unsigned)__builtin_clzll(z);
+#else
+    unsigned b = 0;
+    while (z) {
+        b++;
+        z >>= 1;
+    }
+    return b;
+#endif
+}
+
+static inline unsigned ekz_token(uint64_t z)
+{
+    unsigned b;
+    if (z < 16u)
+        return (unsigned)z;
+    b = ekz_bitlen(z);
+    return 16u + 4u * (b - 5u) + (unsigned)((z >> (b - 3u)) & 3u);
+}
+
+/* base value and number of extra bits of each token */
+static void ekz_token_tables(uint64_t *base, uint8_t *nbits)
+{
+    unsigned t;
+    for (t = 0; t < 256u; t++) {
+        if (t < 16u) {
+            base[t] = t;
+            nbits[t] = 0;
+        } else {
+            unsigned b = (t - 16u) / 4u + 5u, m = (t - 16u) % 4u;
+            base[t] = (uint64_t)(4u + m) << (b - 3u);
+            nbits[t] = (uint8_t)(b - 3u);
+        }
+    }
+}
+
+static inline uint64_t ekz_zz(uint64_t v) { return (v << 1) ^ (0u - (v >> 63)); }
+static inline uint64_t ekz_unzz(uint64_t z) { return (z >> 1) ^ (0u - (z & 1u)); }
+
+/* order-k delta of j at i (wrapping), with implicit zeros before j[0] */
+static inline uint64_t ekz_delta_at(const uint64_t *j, size_t i, int order)
+{
+    if (order == 0)
+        return j[i];
+    if (order == 1)
+        return i ? j[i] - j[i - 1] : j[0];
+    if (i >= 2)
+        return j[i] - (j[i - 1] << 1) + j[i - 2];
+    return i ? j[1] - (j[0] << 1) : j[0];
+}
+
+int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist)
+{
+    size_t i;
+    uint64_t p1 = 0, p2 = 0; /* j[i-1], j[i-2] */
+    for (i = 0; i < n; i++) {
+        uint64_t x = j[i];
+        uint64_t d1 = x - p1;
+        uint64_t d2 = x - (p1 << 1) + p2;
+        hist[ekz_token(ekz_zz(x))]++;
+        if (i >= 1)
+            hist[256u + ekz_token(ekz_zz(d1))]++;
+        if (i >= 2)
+            hist[512u + ekz_token(ekz_zz(d2))]++;
+        p2 = p1;
+        p1 = x;
+    }
+    return EKZ_OK;
+}
+
+/* ------------------------------------------------------------------ bit streams */
+
+typedef struct {
+    uint8_t *p, *end;
+    uint64_t acc;
+    unsigned cnt;
+    int err;
+} ekz_bw;
+
+static inline void ekz_put(ekz_bw *w, uint64_t v, unsigned nb) /* nb <= 32 */
+{
+    w->acc |= v << w->cnt;
+    w->cnt += nb;
+    if (w->cnt >= 32u) {
+        if (w->end - w->p < 4) {
+            w->err = 1;
+            w->cnt -= 32u;
+            w->acc >>= 32;
+            return;
+        }
+        w->p[0] = (uint8_t)w->acc;
+        w->p[1] = (uint8_t)(w->acc >> 8);
+        w->p[2] = (uint8_t)(w->acc >> 16);
+        w->p[3] = (uint8_t)(w->acc >> 24);
+        w->p += 4;
+        w->acc >>= 32;
+        w->cnt -= 32u;
+    }
+}
+
+static inline void ekz_put_wide(ekz_bw *w, uint64_t v, unsigned nb) /* nb <= 64 */
+{
+    if (nb > 32u) {
+        ekz_put(w, v & 0xffffffffu, 32u);
+        ekz_put(w, v >> 32, nb - 32u);
+    } else {
+        ekz_put(w, v, nb);
+    }
+}
+
+typedef struct {
+    const uint8_t *p, *end;
+    uint64_t acc;
+    unsigned cnt;
+} ekz_br;
+
+static inline uint64_t ekz_ld64(const uint8_t *p)
+{
+    return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
+           ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
+           ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
+}
+
+static inline void ekz_refill(ekz_br *r)
+{
+    if (r->end - r->p >= 8) {
+        r->acc |= ekz_ld64(r->p) << r->cnt;
+        r->p += (63u - r->cnt) >> 3;
+        r->cnt |= 56u;
+    } else {
+        while (r->cnt <= 56u && r->p < r->end) {
+            r->acc |= (uint64_t)*r->p++ << r->cnt;
+            r->cnt += 8u;
+        }
+    }
+}
+
+/* nb <= 32; returns -1 past the end of the stream */
+static inline int ekz_get(ekz_br *r, unsigned nb, uint64_t *v)
+{
+    if (r->cnt < nb) {
+        ekz_refill(r);
+        if (r->cnt < nb)
+            return -1;
+    }
+    *v = r->acc & ((((uint64_t)1) << nb) - 1u);
+    r->acc = nb < 64u ? r->acc >> nb : 0;
+    r->cnt -= nb;
+    return 0;
+}
+
+static inline int ekz_get_wide(ekz_br *r, unsigned nb, uint64_t *v)
+{
+    uint64_t lo, hi;
+    if (nb <= 32u)
+        return ekz_get(r, nb, v);
+    if (ekz_get(r, 32u, &lo) || ekz_get(r, nb - 32u, &hi))
+        return -1;
+    *v = lo | (hi << 32);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ rANS coder */
+
+static int ekz_check_freq(const uint16_t *freq, uint32_t *start)
+{
+    unsigned t;
+    uint32_t sum = 0;
+    for (t = 0; t < 256u; t++) {
+        if (freq[t] >= EKZ_M)
+            return EKZ_EINVAL;
+        start[t] = sum;
+        sum += freq[t];
+    }
+    return sum == EKZ_M ? EKZ_OK : EKZ_EINVAL;
+}
+
+/* The stream codes the values i >= order (the first `order` values of j are stored by the
+ * caller); four rANS states take turns (value i uses state i % 4). */
+int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int single,
+               uint8_t *tok, uint8_t *out, size_t cap, size_t *lens)
+{
+    uint64_t base[256];
+    uint8_t nbits[256];
+    uint32_t start[256];
+    ekz_bw w;
+    size_t i, blen, wlen, k;
+    uint8_t *p;
+    uint32_t x[4] = {EKZ_L, EKZ_L, EKZ_L, EKZ_L};
+
+    if (order < 0 || order > 2 || single > 255)
+        return EKZ_EINVAL;
+    if (single < 0 && ekz_check_freq(freq, start) != EKZ_OK)
+        return EKZ_EINVAL;
+    ekz_token_tables(base, nbits);
+    w.p = out;
+    w.end = out + cap;
+    w.acc = 0;
+    w.cnt = 0;
+    w.err = 0;
+    /* pass 1, forward: tokens and extra bits */
+    for (i = (size_t)order; i < n; i++) {
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
+        unsigned t = ekz_token(z);
+        if (single >= 0 ? t != (unsigned)single : freq[t] == 0)
+            return EKZ_EINVAL;
+        tok[i] = (uint8_t)t;
+        if (nbits[t])
+            ekz_put_wide(&w, z - base[t], nbits[t]);
+    }
+    if (w.err)
+        return EKZ_ENOSPC;
+    while (w.cnt > 0) {
+        if (w.p >= w.end)
+            return EKZ_ENOSPC;
+        *w.p++ = (uint8_t)w.acc;
+        w.acc >>= 8;
+        w.cnt = w.cnt > 8u ? w.cnt - 8u : 0u;
+    }
+    blen = (size_t)(w.p - out);
+    lens[1] = blen;
+    lens[0] = 0;
+    if (single >= 0 || n <= (size_t)order)
+        return EKZ_OK;
+    /* pass 2, backward: rANS words grow down from the end of out */
+    p = out + cap;
+    for (i = n; i-- > (size_t)order;) {
+        uint32_t *xs = &x[(i - (size_t)order) & 3u];
+        unsigned t = tok[i];
+        uint32_t f = freq[t];
+        if (*xs >= (f << 20)) {
+            if ((size_t)(p - out) < blen + 2u)
+                return EKZ_ENOSPC;
+            p -= 2;
+            p[0] = (uint8_t)*xs;
+            p[1] = (uint8_t)(*xs >> 8);
+            *xs >>= 16;
+        }
+        *xs = ((*xs / f) << EKZ_PROB_BITS) + (*xs % f) + start[t];
+    }
+    if ((size_t)(p - out) < blen + 16u)
+        return EKZ_ENOSPC;
+    for (k = 4; k-- > 0;) {
+        p -= 4;
+        p[0] = (uint8_t)x[k];
+        p[1] = (uint8_t)(x[k] >> 8);
+        p[2] = (uint8_t)(x[k] >> 16);
+        p[3] = (uint8_t)(x[k] >> 24);
+    }
+    wlen = (size_t)(out + cap - p);
+    memmove(out + blen, p, wlen);
+    lens[0] = wlen;
+    return EKZ_OK;
+}
+
+static inline uint32_t ekz_ld32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+typedef struct {
+    uint64_t base[256];
+    uint8_t nbits[256];
+    uint32_t tbl[EKZ_M];
+} ekz_dtab;
+
+/* decode one token with state X; 0 or -1 (corrupt) */
+#define EKZ_STEP(X, ORDER)                                                                        \
+    do {                                                                                     \
+        uint32_t ent_ = tb->tbl[(X) & EKZ_MASK];                                             \
+        unsigned t_ = ent_ & 255u;                                                           \
+        (X) = ((ent_ >> 8) & EKZ_MASK) * ((X) >> EKZ_PROB_BITS) + (ent_ >> 20);             \
+        if ((X) < EKZ_L) {                                                                   \
+            if (wend - wp < 2)                                                               \
+                return -1;                                                                   \
+            (X) = ((X) << 16) | (uint32_t)wp[0] | ((uint32_t)wp[1] << 8);                    \
+            wp += 2;                                                                         \
+        }                                                                                    \
+        z = tb->base[t_];                                                                    \
+        if (tb->nbits[t_]) {                                                                 \
+            if (ekz_get_wide(r, tb->nbits[t_], &e))                                          \
+                return -1;                                                                   \
+            z += e;                                                                          \
+        }                                                                                    \
+        v = ekz_unzz(z);                                                                     \
+        if (ORDER == 0) {                                                                    \
+            j[i] = v;                                                                        \
+        } else if (ORDER == 1) {                                                             \
+            acc += v;                                                                        \
+            j[i] = acc;                                                                      \
+        } else {                                                                             \
+            step += v;                                                                       \
+            acc += step;                                                                     \
+            j[i] = acc;                                                                      \
+        }                                                                                    \
+        i++;                                                                                 \
+    } while (0)
+
+#define EKZ_DEFINE_LOOP(ORDER)                                                               \
+    static int ekz_loop##ORDER(const ekz_dtab *tb, const uint8_t *words, size_t wlen,        \
+                               ekz_br *r, uint64_t *j, size_t n)                             \
+    {                                                                                        \
+        const uint8_t *wp = words + 16, *wend = words + wlen;                                \
+        uint32_t x0, x1, x2, x3;                                                             \
+        uint64_t acc = 0, step = 0, z, e, v;                                                 \
+        size_t i = ORDER;                                                                    \
+        x0 = ekz_ld32(words);                                                                \
+        x1 = ekz_ld32(words + 4);                                                            \
+        x2 = ekz_ld32(words + 8);                                                            \
+        x3 = ekz_ld32(words + 12);                                                           \
+        if (x0 < EKZ_L || x1 < EKZ_L || x2 < EKZ_L || x3 < EKZ_L)                            \
+            return -1;                                                                       \
+        if (ORDER >= 1)                                                                      \
+            acc = j[ORDER - 1];                                                              \
+        if (ORDER == 2)                                                                      \
+            step = j[1] - j[0];                                                              \
+        while (n - i >= 4) {                                                                 \
+            EKZ_STEP(x0, ORDER);                                                                    \
+            EKZ_STEP(x1, ORDER);                                                                    \
+            EKZ_STEP(x2, ORDER);                                                                    \
+            EKZ_STEP(x3, ORDER);                                                                    \
+        }                                                                                    \
+        if (i < n)                                                                           \
+            EKZ_STEP(x0, ORDER);                                                                    \
+        if (i < n)                                                                           \
+            EKZ_STEP(x1, ORDER);                                                                    \
+        if (i < n)                                                                           \
+            EKZ_STEP(x2, ORDER);                                                                    \
+        if (wp != wend || x0 != EKZ_L || x1 != EKZ_L || x2 != EKZ_L || x3 != EKZ_L)          \
+            return -1;                                                                       \
+        return 0;                                                                            \
+    }
+
+EKZ_DEFINE_LOOP(0)
+EKZ_DEFINE_LOOP(1)
+EKZ_DEFINE_LOOP(2)
+
+/* j[0..order) hold the stored first values on entry */
+int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+               const uint16_t *freq, int single, int order, uint64_t *j, size_t n)
+{
+    ekz_dtab tb;
+    uint32_t start[256];
+    ekz_br r;
+    size_t i, consumed;
+    uint64_t acc = 0, step = 0, z, e, v;
+
+    if (order < 0 || order > 2 || single > 255)
+        return EKZ_EINVAL;
+    ekz_token_tables(tb.base, tb.nbits);
+    r.p = bits;
+    r.end = bits + blen;
+    r.acc = 0;
+    r.cnt = 0;
+    if (n <= (size_t)order) {
+        if (wlen || blen || single >= 0)
+            return EKZ_ECORRUPT;
+        return EKZ_OK;
+    }
+    if (order >= 1)
+        acc = j[order - 1];
+    if (order == 2)
+        step = j[1] - j[0];
+    if (single >= 0) {
+        unsigned nb = tb.nbits[single];
+        if (wlen != 0)
+            return EKZ_ECORRUPT;
+        for (i = (size_t)order; i < n; i++) {
+            z = tb.base[single];
+            if (nb) {
+                if (ekz_get_wide(&r, nb, &e))
+                    return EKZ_ECORRUPT;
+                z += e;
+            }
+            v = ekz_unzz(z);
+            if (order == 0) {
+                j[i] = v;
+            } else if (order == 1) {
+                acc += v;
+                j[i] = acc;
+            } else {
+                step += v;
+                acc += step;
+                j[i] = acc;
+            }
+        }
+    } else {
+        uint32_t s, t;
+        int rc;
+        if (ekz_check_freq(freq, start) != EKZ_OK)
+            return EKZ_ECORRUPT;
+        for (t = 0; t < 256u; t++)
+            for (s = 0; s < freq[t]; s++)
+                tb.tbl[start[t] + s] = t | ((uint32_t)freq[t] << 8) | (s << 20);
+        if (wlen < 16u)
+            return EKZ_ECORRUPT;
+        rc = order == 0 ? ekz_loop0(&tb, words, wlen, &r, j, n)
+             : order == 1 ? ekz_loop1(&tb, words, wlen, &r, j, n)
+                          : ekz_loop2(&tb, words, wlen, &r, j, n);
+        if (rc)
+            return EKZ_ECORRUPT;
+    }
+    consumed = (size_t)(r.p - bits) * 8u - r.cnt;
+    if ((consumed + 7u) / 8u != blen)
+        return EKZ_ECORRUPT;
+    return EKZ_OK;
+}
+
+#undef EKZ_STEP
+#undef EKZ_DEFINE_LOOP
+
+uint64_t ekz_gcd(const uint64_t *j, size_t n)
+{
+    size_t i;
+    uint64_t g = 0;
+    for (i = 1; i < n; i++) {
+        uint64_t d = j[i] - j[0], a, b;
+        if (d >> 63)
+            d = 0u - d;
+        a = g;
+        b = d;
+        while (b) {
+            uint64_t t = a % b;
+            a = b;
+            b = t;
+        }
+        g = a;
+        if (g == 1u)
+            return 1u;
+    }
+    return g;
+}
+
+/* ------------------------------------------------------------------ quantizers */
+
+#define EKZ_TWO53 9007199254740992.0
+
+static inline int64_t ekz_s64(uint64_t u)
+{
+    int64_t s; /* int64_t is two's complement without padding (C99 7.18.1.1) */
+    memcpy(&s, &u, 8);
+    return s;
+}
+
+/* round half to even for |t| < 2**53 without a libm call (default rounding mode) */
+static inline int64_t ekz_rint(double t)
+{
+    const double magic = 6755399441055744.0; /* 1.5 * 2**52 */
+    if (fabs(t) < 2251799813685248.0)        /* 2**51 */
+        return (int64_t)((t + magic) - magic);
+    return (int64_t)rint(t);
+}
+
+static inline uint64_t ekz_sort64(uint64_t bits)
+{
+    return bits ^ ((0u - (bits >> 63)) >> 1);
+}
+
+/* float32 bits -> sortable, sign-extended to 64 bits; and back (low 32 bits) */
+static inline uint64_t ekz_sort32(uint32_t bits)
+{
+    uint32_t s = bits ^ ((0u - (bits >> 31)) >> 1);
+    return (uint64_t)s | ((s >> 31) ? 0xffffffff00000000u : 0u);
+}
+
+static inline uint32_t ekz_unsort32(uint64_t s)
+{
+    uint32_t v = (uint32_t)s;
+    return v ^ ((0u - (v >> 31)) >> 1);
+}
+
+static double ekz_pow10(int d)
+{
+    double p = 1.0;
+    while (d-- > 0)
+        p *= 10.0;
+    return p;
+}
+
+int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd)
+{
+    int d;
+    for (d = 0; d <= maxd && d <= 22; d++) {
+        double p = ekz_pow10(d);
+        size_t i, seen = 0;
+        int ok = 1;
+        for (i = 0; i < n && seen < sample; i++) {
+            double t;
+            if (!isfinite(x[i]))
+                continue;
+            seen++;
+            t = x[i] * p;
+            if (!(fabs(t) < EKZ_TWO53) || rint(t) / p != x[i]) {
+                ok = 0;
+                break;
+            }
+        }
+        if (ok)
+            return d;
+    }
+    return -1;
+}
+
+int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd)
+{
+    int d;
+    for (d = 0; d <= maxd && d <= 22; d++) {
+        double p = ekz_pow10(d);
+        size_t i, seen = 0;
+        int ok = 1;
+        for (i = 0; i < n && seen < sample; i++) {
+            double t;
+            if (!isfinite(x[i]))
+                continue;
+            seen++;
+            t = (double)x[i] * p;
+            if (!(fabs(t) < EKZ_TWO53) || (float)(rint(t) / p) != x[i]) {
+                ok = 0;
+                break;
+            }
+        }
+        if (ok)
+            return d;
+    }
+    return -1;
+}
+
+static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
+{
+    return mode == 0 ? (double)k / p : a + (double)k * b;
+}
+
+int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, double b,
+                  double tol, int64_t *k, int64_t *r, size_t *nonzero)
+{
+    size_t i, nz = 0;
+    int64_t prev = 0;
+    if (mode != 0 && mode != 1)
+        return EKZ_EINVAL;
+    for (i = 0; i < n; i++) {
+        double xi = x[i], t, y;
+        uint64_t xb, yb, res;
+        int64_t ki = prev;
+        t = mode == 0 ? xi * p : (xi - a) / b;
+        if (fabs(t) < EKZ_TWO53)
+            ki = ekz_rint(t);
+        y = ekz_y(mode, ki, p, a, b);
+        if (tol >= 0.0 && fabs(y - xi) <= tol) {
+            res = 0;
+        } else {
+            memcpy(&xb, &xi, 8);
+            memcpy(&yb, &y, 8);
+            res = ekz_sort64(xb) - ekz_sort64(yb);
+        }
+        k[i] = ki;
+        r[i] = ekz_s64(res);
+        nz += res != 0;
+        prev = ki;
+    }
+    *nonzero = nz;
+    return EKZ_OK;
+}
+
+int ekz_quant_f32(const float *x, size_t n, int mode, double p, double a, double b,
+                  double tol, int64_t *k, int64_t *r, size_t *nonzero)
+{
+    size_t i, nz = 0;
+    int64_t prev = 0;
+    if (mode != 0 && mode != 1)
+        return EKZ_EINVAL;
+    for (i = 0; i < n; i++) {
+        float xi = x[i], y;
+        double t;
+        uint32_t xb, yb;
+        uint64_t res;
+        int64_t ki = prev;
+        t = mode == 0 ? (double)xi * p : ((double)xi - a) / b;
+        if (fabs(t) < EKZ_TWO53)
+            ki = ekz_rint(t);
+        y = (float)ekz_y(mode, ki, p, a, b);
+        if (tol >= 0.0 && fabs((double)y - (double)xi) <= tol) {
+            res = 0;
+        } else {
+            memcpy(&xb, &xi, 4);
+            memcpy(&yb, &y, 4);
+            res = ekz_sort32(xb) - ekz_sort32(yb);
+        }
+        k[i] = ki;
+        r[i] = ekz_s64(res);
+        nz += res != 0;
+        prev = ki;
+    }
+    *nonzero = nz;
+    return EKZ_OK;
+}
+
+int ekz_dequant_f64(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
+                    double a, double b, uint64_t g, uint64_t off, double *out)
+{
+    size_t i;
+    if (mode != 0 && mode != 1)
+        return EKZ_EINVAL;
+    if (mode == 0) {
+        for (i = 0; i < n; i++)
+            out[i] = (double)ekz_s64(off + g * j[i]) / p;
+    } else {
+        for (i = 0; i < n; i++)
+            out[i] = a + (double)ekz_s64(off + g * j[i]) * b;
+    }
+    if (r) {
+        for (i = 0; i < n; i++) {
+            if (r[i]) {
+                uint64_t yb;
+                memcpy(&yb, &out[i], 8);
+                yb = ekz_sort64(ekz_sort64(yb) + (uint64_t)r[i]);
+                memcpy(&out[i], &yb, 8);
+            }
+        }
+    }
+    return EKZ_OK;
+}
+
+int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
+                    double a, double b, uint64_t g, uint64_t off, float *out)
+{
+    size_t i;
+    if (mode != 0 && mode != 1)
+        return EKZ_EINVAL;
+    for (i = 0; i < n; i++)
+        out[i] = (float)ekz_y(mode, ekz_s64(off + g * j[i]), p, a, b);
+    if (r) {
+        for (i = 0; i < n; i++) {
+            if (r[i]) {
+                uint32_t yb;
+                memcpy(&yb, &out[i], 4);
+                yb = ekz_unsort32(ekz_sort32(yb) + (uint64_t)r[i]);
+                memcpy(&out[i], &yb, 4);
+            }
+        }
+    }
+    return EKZ_OK;
+}

@@ -1,0 +1,75 @@
+/* Kernels of edgekit.compress's block codec (format v1, docs/compress/format.md).
+ *
+ * Entropy stage: a value z (uint64) is a token t (0..255) plus t's extra bits:
+ *   z < 16: t = z, no extra bits;
+ *   else with b = bit length of z (5..64) and m the two bits below the top bit:
+ *   t = 16 + 4 (b - 5) + m, extra = the low b - 3 bits of z.
+ * Tokens are coded with a static rANS coder (32-bit states, 16-bit words, four interleaved
+ * states, probabilities in 1/4096), extra bits LSB-first in a separate bit stream.
+ * A block with one distinct token has no rANS stream ("single" >= 0 names that token).
+ *
+ * The value stream is the zigzag code of the order-k delta (k in 0..2) of an int64 array j
+ * (two's complement, wrapping), fused into the coder so encode/decode make one pass.  It
+ * covers j[order..n): the first `order` values are stored by the caller (they are large and
+ * would cost a table entry each) and handed to the decoder in j[0..order).
+ *
+ * Quantizers map floats to int64 k and a residual r in "sortable" integer order (the IEEE
+ * bits as a signed integer with the magnitude bits inverted for negatives, so that adjacent
+ * floats differ by 1): mode 0 (decimal) y = k / p, k = rint(x * p); mode 1 (affine)
+ * y = a + k * b, k = rint((x - a) / b); y is computed in double and rounded to the output
+ * type; r = sortable(x) - sortable(y).  Values that cannot be quantized (NaN, infinities,
+ * out of range) take the previous k and carry all their bits in r.  With tol >= 0, r is 0
+ * wherever |y - x| <= tol (the error-bounded mode).
+ *
+ * numpy references: edgekit/compress/_codec_ref.py.  All functions return EKZ_OK or a
+ * negative status; they never read or write outside the sizes they are given.
+ */
+#ifndef EDGEKIT_COMPRESS_H
+#define EDGEKIT_COMPRESS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* cdef: begin */
+#define EKZ_OK 0
+#define EKZ_EINVAL -1
+#define EKZ_ECORRUPT -2
+#define EKZ_ENOSPC -3
+#define EKZ_PROB_BITS 12
+
+/* Token histograms of the zigzagged order-0, 1 and 2 deltas of j (order k from index k):
+ * hist[768], added to. */
+int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);
+
+/* Encode the order-`order` delta-zigzag stream of j.  freq[256] sums to 4096 (each <= 4095)
+ * unless single >= 0.  tok: scratch of n bytes.  Writes the rANS words then the extra bits
+ * into out[cap]; lens[0] = rANS bytes, lens[1] = extra-bit bytes. */
+int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int single,
+               uint8_t *tok, uint8_t *out, size_t cap, size_t *lens);
+
+/* Inverse of ekz_encode: EKZ_ECORRUPT on any inconsistency (reads past a stream, streams
+ * not consumed exactly, final rANS state wrong, a token absent from the table). */
+int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+               const uint16_t *freq, int single, int order, uint64_t *j, size_t n);
+
+/* gcd of |j[i] - j[0]| (wrapping int64 differences), 0 when all equal. */
+uint64_t ekz_gcd(const uint64_t *j, size_t n);
+
+/* Smallest d in 0..maxd such that every one of the first `sample` finite values of x
+ * (at most) is exactly k / 10**d for an integer k; -1 if none. */
+int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd);
+int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd);
+
+/* Quantize (see above).  Returns the number of nonzero residuals in *nonzero. */
+int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, double b,
+                  double tol, int64_t *k, int64_t *r, size_t *nonzero);
+int ekz_quant_f32(const float *x, size_t n, int mode, double p, double a, double b,
+                  double tol, int64_t *k, int64_t *r, size_t *nonzero);
+
+/* Rebuild: k[i] = off + g * j[i] (wrapping), y from k, then add r (may be NULL). */
+int ekz_dequant_f64(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
+                    double a, double b, uint64_t g, uint64_t off, double *out);
+int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
+                    double a, double b, uint64_t g, uint64_t off, float *out);
+/* cdef: end */
+
+#endif

@@ -1,0 +1,709 @@
+"""edgekit's codec for sensor series: one-call :func:`encode` / :func:`decode`, frames.
+
+An array is split into blocks of up to :data:`BLOCK_LEN` values (in memory order) and each
+block picks the model that codes it smallest:
+
+* **decimal**: every value is ``k / 10**d`` for integers k (21.4 degC, 1013 hPa): code k;
+* **affine**: values lie on a grid ``a + k * b`` (an ADC step): code k plus, where the
+  float arithmetic does not land exactly, a residual in units of the float's last place;
+* **integer**: integer dtypes, coded as they are;
+* **bits**: float bit patterns as order-preserving integers, when no grid fits;
+* **raw**: the bytes as they are, when nothing above is smaller.
+
+k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block), zigzagged,
+and entropy coded (tokens with a static rANS coder, extra bits raw).  Everything is exact:
+a residual stream carries whatever the model misses, NaN payloads, -0.0 and infinities
+included.  With ``tolerance=eps`` the affine grid step is ``2*eps`` and the residual stream
+carries only the values the grid would move by more than ``eps``.
+
+The format is specified in ``docs/compress/format.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit import _telemetry
+from edgekit.compress import _kernels as K
+from edgekit.compress._codec_ref import NBITS as _NBITS_LIST
+from edgekit.errors import (
+    ChecksumError,
+    CorruptDataError,
+    FormatVersionError,
+    InputError,
+    InputTypeError,
+    OptionsError,
+)
+
+__all__ = [
+    "BLOCK_LEN",
+    "FORMAT_VERSION",
+    "MAGIC",
+    "FrameInfo",
+    "decode",
+    "decode_frame",
+    "decode_stream",
+    "encode",
+    "iter_frames",
+]
+
+MAGIC = b"\x89EKZ"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+BLOCK_LEN = 65536
+"""Values per block (the last block of a frame may be shorter); also the decoder's cap."""
+MAX_NDIM = 32
+_HEADER = struct.Struct("<4sBBBBI")  # magic, version, dtype, flags, ndim, body length
+_PROB = 1 << 12
+_NBITS = np.array(_NBITS_LIST, dtype=np.int64)
+
+# dtype codes (format v1): never renumber
+_DTYPES: dict[int, np.dtype] = {
+    1: np.dtype("int8"), 2: np.dtype("int16"), 3: np.dtype("int32"), 4: np.dtype("int64"),
+    5: np.dtype("uint8"), 6: np.dtype("uint16"), 7: np.dtype("uint32"), 8: np.dtype("uint64"),
+    9: np.dtype("float16"), 10: np.dtype("float32"), 11: np.dtype("float64"),
+    12: np.dtype("bool"), 13: np.dtype("datetime64[ns]"), 14: np.dtype("timedelta64[ns]"),
+}
+_CODES = {dt: code for code, dt in _DTYPES.items()}
+
+# header flags
+_F_FORTRAN, _F_LOSSY, _F_BIGENDIAN = 1, 2, 4
+# block models
+_RAW, _INT, _DEC, _AFF, _BITS = 0, 1, 2, 3, 4
+_H_GCD, _H_RESID, _H_F32 = 0x20, 0x40, 0x80
+_MAXD = 12
+_EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def _corrupt(message: str, offset: int | None = None, reason: str = "corrupt") -> CorruptDataError:
+    _telemetry.emit("compress.corrupt", reason=reason)
+    return CorruptDataError(message, offset=offset, reason=reason)
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+class _Reader:
+    """Bounds-checked reads over ``buf[pos:end]``; every failure is CorruptDataError."""
+
+    __slots__ = ("buf", "pos", "end")
+
+    def __init__(self, buf: bytes, pos: int, end: int) -> None:
+        self.buf, self.pos, self.end = buf, pos, end
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > self.end:
+            raise _corrupt(f"truncated: need {n} bytes at offset {self.pos}", self.pos,
+                           "truncated")
+        b = self.buf[self.pos: self.pos + n]
+        self.pos += n
+        return b
+
+    def u8(self) -> int:
+        if self.pos >= self.end:
+            raise _corrupt(f"truncated at offset {self.pos}", self.pos, "truncated")
+        v = self.buf[self.pos]
+        self.pos += 1
+        return v
+
+    def f64(self) -> float:
+        return struct.unpack("<d", self.take(8))[0]
+
+    def varint(self) -> int:
+        v, shift = 0, 0
+        while True:
+            b = self.u8()
+            v |= (b & 0x7F) << shift
+            if not b & 0x80:
+                break
+            shift += 7
+            if shift > 63:
+                raise _corrupt("varint longer than 10 bytes", self.pos, "varint")
+        if v >= 1 << 64 or (shift and b == 0):
+            raise _corrupt("varint out of range or not minimal", self.pos, "varint")
+        return v
+
+
+def _normalize(h: np.ndarray) -> np.ndarray:
+    """Token frequencies scaled to sum to 4096, each present token >= 1 (>= 2 present)."""
+    h = h.astype(np.int64)
+    n = int(h.sum())
+    nz = h > 0
+    f = np.zeros(256, dtype=np.int64)
+    f[nz] = np.maximum(1, (h[nz] * _PROB + n // 2) // n)
+    diff = _PROB - int(f.sum())
+    if diff > 0:
+        f[int(np.argmax(h))] += diff
+    while diff < 0:
+        i = int(np.argmax(f))
+        take = min(-diff, int(f[i]) // 2)
+        f[i] -= take
+        diff += take
+    return f.astype(np.uint16)
+
+
+def _table_bytes(f: np.ndarray) -> bytes:
+    maxtok = int(np.flatnonzero(f)[-1])
+    nbits = int(f.max()).bit_length()
+    vals = f[: maxtok + 1].astype(np.uint64)
+    bits = ((vals[:, None] >> np.arange(nbits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+    return bytes((maxtok, nbits)) + np.packbits(bits.ravel(), bitorder="little").tobytes()
+
+
+def _read_table(rd: _Reader) -> np.ndarray:
+    maxtok, nbits = rd.u8(), rd.u8()
+    if not 1 <= nbits <= 12:
+        raise _corrupt(f"frequency width {nbits} outside 1..12", rd.pos, "table")
+    count = maxtok + 1
+    raw = np.frombuffer(rd.take((count * nbits + 7) // 8), dtype=np.uint8)
+    bits = np.unpackbits(raw, bitorder="little")[: count * nbits].reshape(count, nbits)
+    vals = (bits.astype(np.uint16) << np.arange(nbits, dtype=np.uint16)).sum(axis=1,
+                                                                             dtype=np.uint16)
+    f = np.zeros(256, dtype=np.uint16)
+    f[:count] = vals
+    if int(f.sum(dtype=np.int64)) != _PROB or int(f.max()) >= _PROB:
+        raise _corrupt("token frequencies do not sum to 4096", rd.pos, "table")
+    return f
+
+
+def _cost_bits(h: np.ndarray) -> float:
+    """Estimated coded size (bits) of a stream with token histogram h."""
+    nzh = h[h > 0].astype(np.float64)
+    if nzh.size == 0:
+        return 8.0
+    n = nzh.sum()
+    extra = float((h.astype(np.float64) * _NBITS).sum())
+    if nzh.size == 1:
+        return extra + 24.0
+    ent = float((nzh * np.log2(n / nzh)).sum())
+    maxtok = int(np.flatnonzero(h)[-1])
+    return ent + extra + 12.0 * (maxtok + 1) + 64.0 + 48.0
+
+
+def _zz(v: int) -> int:
+    v &= (1 << 64) - 1
+    return ((v << 1) ^ (-(v >> 63))) & ((1 << 64) - 1)
+
+
+def _unzz(z: int) -> int:
+    return ((z >> 1) ^ -(z & 1)) & ((1 << 64) - 1)
+
+
+def _stream_encode(j: np.ndarray, order: int, h: np.ndarray) -> bytes:
+    """One entropy stream: first values, kind byte, table, lengths, bits, words."""
+    first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
+    if j.size <= order:
+        return first + b"\x02"
+    return first + _stream_body(j, order, h)
+
+
+def _stream_body(j: np.ndarray, order: int, h: np.ndarray) -> bytes:
+    present = np.flatnonzero(h)
+    extra_bytes = int((h.astype(np.int64) * _NBITS).sum()) // 8 + 8
+    if present.size == 1:
+        t = int(present[0])
+        body = K.encode(j, order, _EMPTY_FREQ, t, extra_bytes + 16)
+        return bytes((0, t)) + _varint(len(body)) + body
+    f = _normalize(h)
+    cap = 2 * j.size + extra_bytes + 32
+    body = K.encode(j, order, f, -1, cap)
+    # K.encode returns bits then words; find the split from the known extra-bit total
+    blen = (int((h.astype(np.int64) * _NBITS).sum()) + 7) // 8
+    return (b"\x01" + _table_bytes(f) + _varint(blen) + _varint(len(body) - blen) + body)
+
+
+def _stream_decode(rd: _Reader, order: int, n: int, slot: str = "j") -> np.ndarray:
+    first = [_unzz(rd.varint()) for _ in range(min(order, n))]
+    kind = rd.u8()
+    if kind == 0:
+        t = rd.u8()
+        bits = rd.take(rd.varint())
+        j = K.decode(b"", bits, _EMPTY_FREQ, t, order, n, first, slot)
+    elif kind == 1:
+        f = _read_table(rd)
+        blen = rd.varint()
+        wlen = rd.varint()
+        bits = rd.take(blen)
+        words = rd.take(wlen)
+        j = K.decode(words, bits, f, -1, order, n, first, slot)
+    elif kind == 2 and n <= order:
+        j = np.array(first, dtype=np.uint64)
+    else:
+        raise _corrupt(f"unknown stream kind {kind}", rd.pos - 1, "stream")
+    if j is None:
+        raise _corrupt("entropy-coded stream is inconsistent", rd.pos, "stream")
+    return j
+
+
+# ------------------------------------------------------------------------------ models
+
+@dataclass(slots=True)
+class _Candidate:
+    cost: float
+    head: int
+    params: bytes
+    j: np.ndarray
+    order: int
+    h: np.ndarray
+    r: np.ndarray | None = None
+    rh: np.ndarray | None = None
+
+
+def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | None = None,
+                   nonzero: int = 0) -> _Candidate:
+    """Best (order, gcd) coding of int64 k (+ residual r when nonzero)."""
+    head = model
+    j = k.view(np.uint64)
+    gparams = b""
+    if k.size > 1:
+        g = K.gcd(j)
+        if 1 < g < (1 << 63):
+            off = int(k[0]) % g
+            q = (k - np.int64(off)) // np.int64(g)
+            qj = q.view(np.uint64)
+            # exact unless the values span more than int64 (then the split is skipped)
+            if np.array_equal(np.uint64(off) + np.uint64(g) * qj, j):
+                j = qj
+                head |= _H_GCD
+                gparams = _varint(g) + _varint(off)
+    h3 = K.hist3(j).reshape(3, 256)
+    costs = [_cost_bits(h3[o]) for o in range(3)]
+    order = int(np.argmin(costs))
+    cost = costs[order] + 8 * (len(params) + len(gparams) + 2)
+    cand = _Candidate(cost, head | (order << 3), params + gparams, j, order, h3[order])
+    if r is not None and nonzero:
+        rh = K.hist3(r.view(np.uint64))[:256]
+        cand.cost += _cost_bits(rh)
+        cand.head |= _H_RESID
+        cand.r, cand.rh = r, rh
+    return cand
+
+
+def _sortable(x: np.ndarray) -> np.ndarray:
+    """Float bits as order-preserving int64 (sign-extended from the float's width)."""
+    bits = x.view(f"i{x.dtype.itemsize}")
+    s = bits ^ ((bits >> (x.dtype.itemsize * 8 - 1)) & np.array(
+        np.iinfo(bits.dtype).max, dtype=bits.dtype))
+    return s.astype(np.int64)
+
+
+def _unsortable(k: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    it = np.dtype(f"i{dtype.itemsize}")
+    s = k.astype(it)  # wraps modulo 2**width
+    bits = s ^ ((s >> (dtype.itemsize * 8 - 1)) & np.array(np.iinfo(it).max, dtype=it))
+    return bits.view(dtype)
+
+
+def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
+    """(a, b) of a grid a + k*b that a sample of x seems to lie on, or None."""
+    s = x[: 4096]
+    s = s[np.isfinite(s)].astype(np.float64)
+    if s.size < 8:
+        return None
+    u = np.unique(s)
+    if u.size < 3 or u.size > s.size // 2:
+        return None
+    d = np.diff(u)
+    b0 = float(np.median(d))
+    if not b0 > 0:
+        return None
+    span = np.rint((u - u[0]) / b0)
+    if np.max(np.abs((u - u[0]) / b0 - span)) > 0.02:
+        return None
+    # least-squares step over the whole span, then snap to a step whose reciprocal has few
+    # decimals (ADC steps are full-scale / counts: 10 V / 4095 -> 1 / 409.5)
+    b = float(np.sum((u - u[0]) * span) / np.sum(span * span))
+    for dec in range(0, 4):
+        recip = round(1.0 / b, dec)
+        if recip and abs(1.0 / recip - b) <= 1e-6 * b:
+            b = 1.0 / recip
+            break
+    a = float(u[0])
+    return a, b
+
+
+def _float_candidates(x: np.ndarray, tol: float,
+                      level: int) -> tuple[list[_Candidate], bool]:
+    cands: list[_Candidate] = []
+    n = x.size
+    if tol > 0:
+        b = 2.0 * tol
+        if math.isfinite(b) and b > 0:
+            k, r, nz = K.quant(x, 1, 1.0, 0.0, b, tol, "lossy")
+            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", 0.0, b), r, nz))
+    d = K.find_decimals(x, 64, _MAXD)
+    good = False
+    if d >= 0:
+        k, r, nz = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
+        cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz))
+        good = nz <= n // 64
+    if not good and level >= 3:
+        guess = _affine_guess(x)
+        if guess is not None:
+            a, b = guess
+            k, r, nz = K.quant(x, 1, 1.0, a, b, -1.0, "aff")
+            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz))
+            good = nz <= n // 64
+    if not good or not cands:
+        cands.append(_int_candidate(_sortable(x), _BITS, b""))
+    return cands, good
+
+
+def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
+    """One block of 1-D native-order values (float16/32/64 or int64/uint64 view)."""
+    dt = x.dtype
+    if dt.kind == "f" and dt.itemsize in (4, 8):
+        cands, good = _float_candidates(x, tol, level)
+        if not good and dt.itemsize == 8 and level >= 2:
+            # float32 readings stored as float64: model the float32 values
+            with np.errstate(all="ignore"):
+                x32 = x.astype(np.float32)
+            if np.array_equal(x32.astype(np.float64).view(np.uint64), x.view(np.uint64)):
+                c32, _ = _float_candidates(x32, tol, level)
+                for c in c32:
+                    c.head |= _H_F32
+                cands += c32
+    elif dt.kind == "f":
+        cands = [_int_candidate(_sortable(x), _BITS, b"")]
+    else:
+        k = x.astype(np.int64) if dt.kind == "i" else x.astype(np.uint64).view(np.int64)
+        cands = [_int_candidate(k, _INT, b"")]
+    best = min(cands, key=lambda c: c.cost)
+    raw_cost = 8 * (x.nbytes + 1)
+    if best.cost >= raw_cost:
+        return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
+    out = [bytes((best.head,)), best.params, _stream_encode(best.j, best.order, best.h)]
+    if best.r is not None:
+        assert best.rh is not None
+        out.append(_stream_encode(best.r.view(np.uint64), 0, best.rh))
+    blob = b"".join(out)
+    if len(blob) > x.nbytes + 1:
+        return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
+    return blob
+
+
+def _decode_block(rd: _Reader, out: np.ndarray) -> None:
+    """Decode one block into ``out`` (1-D, C-contiguous, the block's native dtype)."""
+    n, dt = out.size, out.dtype
+    head = rd.u8()
+    model = head & 7
+    if model == _RAW:
+        out[...] = np.frombuffer(rd.take(n * dt.itemsize), dtype=dt.newbyteorder("<"))
+        return
+    order = (head >> 3) & 3
+    if order > 2 or (head & _H_F32 and (dt != np.float64 or model == _INT)):
+        raise _corrupt(f"bad block header 0x{head:02x}", rd.pos - 1, "block")
+    if head & _H_F32:
+        tmp = K.scratch("f32", n, np.float32)
+        _decode_block_body(rd, head, tmp)
+        out[...] = tmp
+    else:
+        _decode_block_body(rd, head, out)
+
+
+def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
+    n, dt = out.size, out.dtype
+    model, order = head & 7, (head >> 3) & 3
+    p, a, b = 1.0, 0.0, 1.0
+    if model == _DEC:
+        d = rd.u8()
+        if d > 22:
+            raise _corrupt(f"decimal exponent {d} > 22", rd.pos - 1, "block")
+        p = 10.0 ** d
+    elif model == _AFF:
+        a, b = rd.f64(), rd.f64()
+    elif model not in (_INT, _BITS):
+        raise _corrupt(f"unknown block model {model}", rd.pos - 1, "block")
+    if (model == _INT) != (dt.kind in "iubMm") or (model in (_DEC, _AFF) and dt.itemsize < 4):
+        raise _corrupt(f"block model {model} does not fit dtype {dt}", rd.pos - 1, "block")
+    g, off = 1, 0
+    if head & _H_GCD:
+        g, off = rd.varint(), rd.varint()
+        if g < 2 or off >= g:
+            raise _corrupt("bad common step", rd.pos, "block")
+    j = _stream_decode(rd, order, n)
+    r = None
+    if head & _H_RESID:
+        if model in (_INT, _BITS):
+            raise _corrupt("residual stream in an integer block", rd.pos, "block")
+        r = _stream_decode(rd, 0, n, "r").view(np.int64)
+    if model in (_DEC, _AFF):
+        K.dequant(j, r, 0 if model == _DEC else 1, p, a, b, g, off, dt, out)
+        return
+    if g != 1 or off:
+        j = np.uint64(off) + np.uint64(g) * j
+    if model == _BITS:
+        out[...] = _unsortable(j.view(np.int64), dt)
+    else:
+        out[...] = j.view(np.int64).astype(dt)
+
+
+# ------------------------------------------------------------------------------ frames
+
+def _check_tolerance(tolerance: float | None) -> float:
+    if tolerance is None:
+        return -1.0
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating)):
+        raise InputTypeError("tolerance must be a number or None", name="tolerance",
+                             got=type(tolerance).__name__)
+    t = float(tolerance)
+    if not math.isfinite(t) or t < 0:
+        raise OptionsError(f"tolerance must be finite and >= 0, got {tolerance!r}")
+    return t
+
+
+def _check_level(level: int) -> int:
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) \
+            or not 1 <= level <= 9:
+        raise OptionsError(f"level must be an int in 1..9, got {level!r}")
+    return int(level)
+
+
+def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5) -> bytes:
+    """Encode ``array`` into one self-contained frame.
+
+    Args:
+        array: a numpy array of bool, int8..int64, uint8..uint64, float16/32/64 or
+            datetime64/timedelta64[ns], any shape (C or Fortran order, any byte order).
+        tolerance: ``None`` (default) is lossless, bit for bit.  A number ``eps >= 0`` lets
+            every finite float value move by at most ``eps`` (in the array's units); NaN and
+            infinities are kept exactly.  Integer, bool and float16 arrays are always coded
+            losslessly (which meets any bound).
+        level: effort 1..9; 1 skips the affine-grid search (faster on data without a fixed
+            decimal), 3 and above try it.  Decoding speed does not depend on it.
+
+    Returns:
+        The frame (bytes); :func:`decode` restores dtype, shape, layout and values.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(array, np.ndarray):
+        raise InputTypeError(f"array must be a numpy.ndarray, got {type(array).__name__}",
+                             name="array", expected="numpy.ndarray", got=type(array).__name__)
+    tol = _check_tolerance(tolerance)
+    level = _check_level(level)
+    dt = array.dtype
+    native = dt.newbyteorder("=")
+    if native not in _CODES:
+        raise InputTypeError(f"array dtype {dt} is not supported; use bool, int8..int64, "
+                             "uint8..uint64, float16/32/64 or datetime64/timedelta64[ns]",
+                             name="array", got=str(dt))
+    if array.ndim > MAX_NDIM:
+        raise InputError(f"array has {array.ndim} dimensions; at most {MAX_NDIM}",
+                         name="array")
+    flags = 0
+    if array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous:
+        flags |= _F_FORTRAN
+    if dt.byteorder == ">" or (dt.byteorder == "=" and not _little()):
+        flags |= _F_BIGENDIAN if dt.itemsize > 1 else 0
+    lossy = tol >= 0 and native.kind == "f" and native.itemsize >= 4
+    if lossy:
+        flags |= _F_LOSSY
+    flat = np.ravel(array, order="F" if flags & _F_FORTRAN else "C")
+    flat = np.ascontiguousarray(flat, dtype=native)
+    if native.kind in "Mm":
+        flat = flat.view(np.int64)
+    elif native.kind == "b":
+        flat = flat.view(np.uint8)
+    parts = [b"".join(_varint(s) for s in array.shape)]
+    if lossy:
+        parts.append(struct.pack("<d", tol))
+    parts.append(_varint(BLOCK_LEN))
+    for i in range(0, flat.size, BLOCK_LEN):
+        blk = _encode_block(flat[i: i + BLOCK_LEN], tol if lossy else -1.0, level)
+        parts.append(_varint(len(blk)))
+        parts.append(blk)
+    body = b"".join(parts)
+    head = _HEADER.pack(MAGIC, FORMAT_VERSION, _CODES[native], flags, array.ndim,
+                        len(body) + 4)
+    frame = head + body
+    frame += struct.pack("<I", zlib.crc32(frame))
+    if _telemetry.enabled():
+        _telemetry.emit("compress.encode", bytes_in=array.nbytes, bytes_out=len(frame),
+                        seconds=time.perf_counter() - t0, lossless=not lossy)
+    return frame
+
+
+def _little() -> bool:
+    return np.little_endian
+
+
+@dataclass(frozen=True, slots=True)
+class FrameInfo:
+    """Where one frame sits in a buffer, and what it holds (read from its header only).
+
+    Attributes:
+        offset: byte offset of the frame's first byte.
+        length: frame length in bytes (header, body and checksum).
+        dtype: dtype of the decoded array.
+        shape: shape of the decoded array.
+        lossy: True if it was encoded with a tolerance.
+    """
+
+    offset: int
+    length: int
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    lossy: bool
+
+
+def _as_bytes(blob: object) -> bytes:
+    if isinstance(blob, bytes):
+        return blob
+    if isinstance(blob, (bytearray, memoryview)):
+        return bytes(blob)
+    if isinstance(blob, np.ndarray) and blob.dtype == np.uint8:
+        return blob.tobytes()
+    raise InputTypeError(f"blob must be bytes-like, got {type(blob).__name__}", name="blob",
+                         got=type(blob).__name__)
+
+
+def _frame_at(buf: bytes, pos: int) -> tuple[FrameInfo, _Reader, int, int, tuple[int, ...]]:
+    """Parse and checksum the frame at ``pos``: (info, reader at the body, code, flags)."""
+    if len(buf) - pos < _HEADER.size + 4:
+        raise _corrupt(f"truncated: {len(buf) - pos} bytes cannot hold a frame", pos,
+                       "truncated")
+    magic, version, code, flags, ndim, body_len = _HEADER.unpack_from(buf, pos)
+    if magic != MAGIC:
+        raise _corrupt("not an edgekit.compress frame (bad magic)", pos, "bad magic")
+    if version not in SUPPORTED_VERSIONS:
+        _telemetry.emit("compress.corrupt", reason="version")
+        raise FormatVersionError(f"frame format version {version}; this edgekit reads "
+                                 f"{SUPPORTED_VERSIONS}", version=version,
+                                 supported=SUPPORTED_VERSIONS)
+    end = pos + _HEADER.size + body_len
+    if body_len < 4 or end > len(buf):
+        raise _corrupt(f"truncated: frame says {body_len} body bytes, "
+                       f"{len(buf) - pos - _HEADER.size} present", pos, "truncated")
+    stored = struct.unpack_from("<I", buf, end - 4)[0]
+    got = zlib.crc32(memoryview(buf)[pos: end - 4])
+    if stored != got:
+        _telemetry.emit("compress.corrupt", reason="checksum")
+        raise ChecksumError("frame checksum mismatch (damaged or altered data)", offset=pos,
+                            expected=stored, got=got)
+    if code not in _DTYPES or flags & ~7 or ndim > MAX_NDIM:
+        raise _corrupt("bad frame header fields", pos, "header")
+    rd = _Reader(buf, pos + _HEADER.size, end - 4)
+    shape = tuple(rd.varint() for _ in range(ndim))
+    dt = _DTYPES[code]
+    if flags & _F_BIGENDIAN:
+        dt = dt.newbyteorder(">")
+    info = FrameInfo(pos, end - pos, dt, shape, bool(flags & _F_LOSSY))
+    return info, rd, code, flags, shape
+
+
+def iter_frames(blob: bytes) -> Iterator[FrameInfo]:
+    """The frames of a concatenation, from their headers (each checksum is verified, no
+    values are decoded).  Raises CorruptDataError at the first bad frame."""
+    buf = _as_bytes(blob)
+    pos = 0
+    while pos < len(buf):
+        info = _frame_at(buf, pos)[0]
+        yield info
+        pos += info.length
+
+
+def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
+    info, rd, code, flags, shape = _frame_at(buf, pos)
+    n = 1
+    for s in shape:
+        n *= s
+    dt = _DTYPES[code]
+    if flags & _F_LOSSY:
+        tol = rd.f64()
+        if not (math.isfinite(tol) and tol >= 0) or dt.kind != "f" or dt.itemsize < 4:
+            raise _corrupt("bad tolerance field", rd.pos, "header")
+    blen = rd.varint()
+    if not 1 <= blen <= BLOCK_LEN:
+        raise _corrupt(f"block length {blen} outside 1..{BLOCK_LEN}", rd.pos, "header")
+    nblocks = -(-n // blen)
+    # every block takes at least 2 bytes: refuse sizes the body cannot honestly hold
+    if nblocks * 2 > rd.end - rd.pos:
+        raise _corrupt(f"frame claims {n} values in {rd.end - rd.pos} bytes", rd.pos,
+                       "header")
+    store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
+    out = np.empty(n, dtype=store)
+    for i in range(nblocks):
+        m = min(blen, n - i * blen)
+        size = rd.varint()
+        sub = _Reader(buf, rd.pos, rd.pos + size)
+        if sub.end > rd.end:
+            raise _corrupt("block runs past the frame", rd.pos, "truncated")
+        _decode_block(sub, out[i * blen: i * blen + m])
+        if sub.pos != sub.end:
+            raise _corrupt("trailing bytes in a block", sub.pos, "block")
+        rd.pos = sub.end
+    if rd.pos != rd.end:
+        raise _corrupt("trailing bytes in a frame", rd.pos, "frame")
+    if dt.kind == "b":
+        if np.any(out > 1):
+            raise _corrupt("bool frame holds values other than 0 and 1", rd.pos, "frame")
+        out = out.view(np.bool_)
+    elif dt.kind in "Mm":
+        out = out.view(dt)
+    if flags & _F_BIGENDIAN:
+        out = out.astype(dt.newbyteorder(">"))
+    arr = out.reshape(shape, order="F" if flags & _F_FORTRAN else "C")
+    return arr, info.length
+
+
+def decode(blob: bytes) -> np.ndarray:
+    """Decode one frame made by :func:`encode` into a new array (same dtype, shape, layout).
+
+    Raises :class:`~edgekit.errors.CorruptDataError` (:class:`ChecksumError`,
+    :class:`FormatVersionError`) for damaged, truncated, foreign or trailing bytes.
+    """
+    t0 = time.perf_counter()
+    buf = _as_bytes(blob)
+    arr, length = _decode_at(buf, 0)
+    if length != len(buf):
+        raise _corrupt(f"{len(buf) - length} bytes after the frame (a concatenation? use "
+                       "decode_stream)", length, "trailing")
+    if _telemetry.enabled():
+        _telemetry.emit("compress.decode", bytes_in=len(buf), bytes_out=arr.nbytes,
+                        seconds=time.perf_counter() - t0)
+    return arr
+
+
+def decode_frame(blob: bytes, index: int) -> np.ndarray:
+    """Decode only frame ``index`` (0-based; negative counts from the end) of a
+    concatenation, skipping the others by their headers."""
+    buf = _as_bytes(blob)
+    infos = list(iter_frames(buf))
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise InputTypeError("index must be an int", name="index")
+    if not -len(infos) <= index < len(infos):
+        raise InputError(f"frame {index} out of range: {len(infos)} frames", name="index",
+                         got=index)
+    return _decode_at(buf, infos[index].offset)[0]
+
+
+def decode_stream(blob: bytes) -> np.ndarray:
+    """Decode a concatenation of frames (e.g. from :class:`SeriesEncoder`) into one 1-D
+    array: every frame's values in order (frames must share a dtype)."""
+    buf = _as_bytes(blob)
+    parts: list[np.ndarray] = []
+    pos = 0
+    while pos < len(buf):
+        arr, length = _decode_at(buf, pos)
+        if parts and arr.dtype != parts[0].dtype:
+            raise _corrupt("frames of different dtypes in one stream", pos, "stream")
+        parts.append(arr.ravel(order="K"))
+        pos += length
+    if not parts:
+        raise _corrupt("empty stream: no frame", 0, "truncated")
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
