@@ -18,12 +18,13 @@ def _one(layout: str, n: int, method: str) -> float:
     import numpy as np
 
     from edgekit.memory import measure
-    from edgekit.memory._layouts import LAYOUTS
+    from edgekit.memory._layouts import LAYOUTS, warm_up
     from edgekit.memory._series import readings
 
     t, v, q = readings("payerne_temp_C")
     ts = t[0] + np.arange(n, dtype=np.int64) * 60 * 10**9
     cols = (ts, np.resize(v, n), np.resize(q, n))
+    warm_up()
     _, m = measure(lambda: LAYOUTS[layout](*cols), method=method)
     return m.per(n)
 

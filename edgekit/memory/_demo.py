@@ -12,7 +12,7 @@ import numpy as np
 
 from edgekit._demo import DemoRow
 from edgekit.memory import ArticleSensorRecord, ReadingStore, measure
-from edgekit.memory._layouts import PlainRecord
+from edgekit.memory._layouts import PlainRecord, warm_up
 from edgekit.memory._series import readings
 
 SERIES = "payerne_temp_C"
@@ -28,6 +28,7 @@ def run(out: TextIO) -> list[DemoRow]:
         return [cls(a, b, c) for a, b, c in zip(t.tolist(), v.tolist(), q.tolist(),
                                                 strict=True)]
 
+    warm_up()
     _, plain = measure(lambda: records(PlainRecord))
     _, slots = measure(lambda: records(ArticleSensorRecord))
 

@@ -4,6 +4,9 @@ A sealed segment stores three columns (int64 timestamps in ns, float32/float64 v
 qualities) as one *payload* produced here.  The payload starts with a codec id, so that a
 segment written by one codec is read back by the same one, whatever the default is now:
 
+* ``CODEC_COMPRESS`` (2, the default): three :func:`edgekit.compress.encode` frames
+  (timestamps by :func:`edgekit.compress.encode_timestamps`, values, qualities), each
+  self-describing and CRC-checked, lossless.
 * ``CODEC_PLACEHOLDER`` (1): edgekit.memory's own stop-gap, written before the one-call API of
   :mod:`edgekit.compress` existed: delta-of-delta + zigzag timestamps, decimal-detected
   delta + zigzag values (or their bit patterns when no decimal scale reproduces them), zero-run
@@ -21,12 +24,14 @@ import zlib
 
 import numpy as np
 
+from edgekit import compress
 from edgekit.compress.delta import delta_zigzag_decode, delta_zigzag_encode
-from edgekit.errors import CorruptDataError
+from edgekit.errors import CorruptDataError, EdgekitError
 
 CODEC_PLACEHOLDER = 1
-DEFAULT_CODEC = CODEC_PLACEHOLDER
-CODECS = (CODEC_PLACEHOLDER,)
+CODEC_COMPRESS = 2
+DEFAULT_CODEC = CODEC_COMPRESS
+CODECS = (CODEC_PLACEHOLDER, CODEC_COMPRESS)
 
 _UINT = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
 _MAX_DECIMALS = 9
@@ -154,10 +159,25 @@ def max_payload(n: int, value_itemsize: int) -> int:
 # --- the seam -----------------------------------------------------------------------------
 
 
+def _sections(parts: tuple[bytes, ...], codec: int) -> bytes:
+    return bytes([codec]) + b"".join(_LEN.pack(len(p)) + p for p in parts)
+
+
 def encode(timestamps_ns: np.ndarray, values: np.ndarray, qualities: np.ndarray,
            codec: int = DEFAULT_CODEC) -> bytes:
     """Payload of one segment: ``timestamps_ns`` (int64), ``values`` (float32 or float64),
     ``qualities`` (uint8), all of the same length (validated by the caller)."""
+    if codec == CODEC_COMPRESS:
+        # edgekit.compress's model search may overflow on extreme floats (e.g. 1e300) while
+        # it rejects a model; the result is still exact, so keep numpy quiet about it
+        with np.errstate(over="ignore", invalid="ignore"):
+            parts = (compress.encode_timestamps(timestamps_ns), compress.encode(values),
+                     compress.encode(qualities))
+        payload = _sections(parts, codec)
+        # the store counts on max_payload(); fall back should a frame ever be larger
+        if len(payload) <= max_payload(timestamps_ns.size, values.dtype.itemsize):
+            return payload
+        codec = CODEC_PLACEHOLDER
     if codec != CODEC_PLACEHOLDER:
         raise ValueError(f"unknown codec {codec}")
     parts = (
@@ -165,7 +185,21 @@ def encode(timestamps_ns: np.ndarray, values: np.ndarray, qualities: np.ndarray,
         _encode_values(values),
         _encode_qualities(qualities),
     )
-    return bytes([codec]) + b"".join(_LEN.pack(len(p)) + p for p in parts)
+    return _sections(parts, codec)
+
+
+def _compress_column(data: memoryview, n: int, dtype: np.dtype, timestamps: bool = False
+                     ) -> np.ndarray:
+    try:
+        arr = (compress.decode_timestamps(bytes(data)) if timestamps
+               else compress.decode(bytes(data)))
+    except CorruptDataError:
+        raise
+    except EdgekitError as err:  # anything else the frame decoder refuses is damage here
+        raise _corrupt(f"frame: {err}") from err
+    if arr.shape != (n,) or arr.dtype.newbyteorder("=") != dtype:
+        raise _corrupt("frame shape or dtype")
+    return np.ascontiguousarray(arr, dtype=dtype)
 
 
 def decode(payload: bytes | memoryview, n: int, value_dtype: np.dtype
@@ -174,6 +208,7 @@ def decode(payload: bytes | memoryview, n: int, value_dtype: np.dtype
     view = memoryview(payload)
     if len(view) < 1 or view[0] not in CODECS:
         raise _corrupt("codec id")
+    codec = view[0]
     parts = []
     pos = 1
     for _ in range(3):
@@ -187,5 +222,9 @@ def decode(payload: bytes | memoryview, n: int, value_dtype: np.dtype
         pos += size
     if pos != len(view):
         raise _corrupt("trailing bytes")
+    if codec == CODEC_COMPRESS:
+        return (_compress_column(parts[0], n, np.dtype(np.int64), timestamps=True),
+                _compress_column(parts[1], n, value_dtype),
+                _compress_column(parts[2], n, np.dtype(np.uint8)))
     ts = delta_zigzag_decode(_unpack_uint(parts[0], n), np.int64, 2)
     return ts, _decode_values(parts[1], n, value_dtype), _decode_qualities(parts[2], n)

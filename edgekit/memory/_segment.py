@@ -60,9 +60,9 @@ class Segment:
 
 
 def pack(channel: int, timestamps_ns: np.ndarray, values: np.ndarray,
-         qualities: np.ndarray) -> bytes:
+         qualities: np.ndarray, codec: int = _seal_codec.DEFAULT_CODEC) -> bytes:
     """One segment's bytes for a non-empty run of one channel."""
-    payload = _seal_codec.encode(timestamps_ns, values, qualities)
+    payload = _seal_codec.encode(timestamps_ns, values, qualities, codec)
     head = HEADER.pack(MAGIC, VERSION, _DTYPE_CODE[values.dtype], 0, timestamps_ns.size,
                        channel, int(timestamps_ns[0]), int(timestamps_ns[-1]), len(payload))
     body = head + payload

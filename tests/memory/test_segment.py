@@ -37,10 +37,15 @@ def columns(draw):
     return cid, ts, values, q
 
 
-@given(columns())
-def test_segment_round_trip_is_exact(cols):
+CODECS = pytest.mark.parametrize("codec", _seal_codec.CODECS)
+
+
+@CODECS
+@given(cols=columns())
+def test_segment_round_trip_is_exact(codec, cols):
     cid, ts, values, q = cols
-    blob = _segment.pack(cid, ts, values, q)
+    blob = _segment.pack(cid, ts, values, q, codec)
+    assert blob[_segment.HEADER.size] == codec
     c2, t2, v2, q2 = _segment.unpack(blob)
     assert c2 == cid
     assert np.array_equal(t2, ts)
@@ -52,37 +57,41 @@ def test_segment_round_trip_is_exact(cols):
     assert len(blob) <= bound
 
 
-def test_extreme_timestamps_round_trip():
+@CODECS
+def test_extreme_timestamps_round_trip(codec):
     ts = np.array([-(1 << 63), -1, 0, (1 << 63) - 1], np.int64)
     v = np.zeros(4, np.float32)
-    blob = _segment.pack(0, ts, v, np.zeros(4, np.uint8))
+    blob = _segment.pack(0, ts, v, np.zeros(4, np.uint8), codec)
     assert np.array_equal(_segment.unpack(blob)[1], ts)
 
 
+@CODECS
 @pytest.mark.parametrize("name", SERIES)
-def test_shipped_series_compress_and_round_trip(name):
+def test_shipped_series_compress_and_round_trip(name, codec):
     t, v, q = readings(name)
     v32 = v.astype(np.float32)
-    blob = _segment.pack(1, t[:4096], v32[:4096], q[:4096])
+    blob = _segment.pack(1, t[:4096], v32[:4096], q[:4096], codec)
     _, t2, v2, q2 = _segment.unpack(blob)
     assert np.array_equal(t2, t[:4096]) and np.array_equal(v2, v32[:4096])
     assert np.array_equal(q2, q[:4096])
     assert len(blob) < 2.5 * min(4096, t.size)  # far below the 13 raw bytes a reading
 
 
-def test_damaged_segments_raise_corrupt_data_only():
+@CODECS
+def test_damaged_segments_raise_corrupt_data_only(codec):
     t, v, q = readings("payerne_temp_C")
-    blob = _segment.pack(3, t[:2000], v[:2000].astype(np.float32), q[:2000])
+    blob = _segment.pack(3, t[:2000], v[:2000].astype(np.float32), q[:2000], codec)
     rng = np.random.default_rng(7)
     raised = assert_only_raises(_segment.unpack, mutations(blob, rng), CorruptDataError)
     assert raised > 250
 
 
-def test_payload_damage_behind_a_valid_checksum_is_still_caught():
+@CODECS
+def test_payload_damage_behind_a_valid_checksum_is_still_caught(codec):
     """Recompute the CRC after damaging the payload: the codec's own checks must catch it."""
     import zlib
     t, v, q = readings("ecg_mitdb_mV")
-    blob = bytearray(_segment.pack(0, t[:1000], v[:1000].astype(np.float32), q[:1000]))
+    blob = bytearray(_segment.pack(0, t[:1000], v[:1000].astype(np.float32), q[:1000], codec))
     rng = np.random.default_rng(3)
     end = len(blob) - 4
     caught = ok = 0
@@ -96,6 +105,8 @@ def test_payload_damage_behind_a_valid_checksum_is_still_caught():
             ok += 1
         except CorruptDataError:
             caught += 1
+        except Exception as err:  # pragma: no cover - the failure this test exists for
+            raise AssertionError(f"flip at {pos} raised {err!r}") from err
     assert caught > 0  # most flips decode to other data; the structural ones must raise
 
 
