@@ -368,8 +368,8 @@ class ReadingStore:
         with self._lock:
             self._check_open()
             ch = self._channels.get(channel)
-            if ch is None:
-                ch = self._new_channel(channel)
+            if ch is None:  # registered once the reading is accepted
+                ch = self._new_channel(channel, register=False)
             if ch.last is not None and timestamp_ns < ch.last:
                 raise InputError(
                     f"timestamp_ns {timestamp_ns} is older than channel {channel}'s last "
@@ -386,6 +386,8 @@ class ReadingStore:
             ch.val[n] = v
             ch.q[n] = quality
             ch.n = n + 1
+            if ch.last is None:
+                self._channels[channel] = ch
             ch.last = timestamp_ns
             self._total += 1
             self._hot_readings += 1
@@ -520,6 +522,44 @@ class ReadingStore:
                 os.close(fd)
             except OSError:  # pragma: no cover
                 pass
+
+    def discard(self, before_ns: int, channel: int | None = None) -> int:
+        """Drop the sealed segments (resident or spilled; spilled files are deleted) whose
+        readings are all older than ``before_ns``, of one channel or all: the way to bound a
+        spill directory, or to free memory on purpose.  Hot readings are never discarded.
+        Counted in :attr:`StoreStats.dropped_readings` and reported as a ``memory.drop``
+        event with reason ``"discard"``.  Returns the readings dropped."""
+        before = _int_scalar(before_ns, "before_ns", _I64_MIN, _I64_MAX)
+        with self._lock:
+            self._check_open()
+            if channel is None:
+                chans = list(self._channels.values())
+            else:
+                cid = _int_scalar(channel, "channel", 0, _MAX_CHANNEL)
+                chans = [self._channels[cid]] if cid in self._channels else []
+            dropped = 0
+            for ch in chans:
+                while ch.segments and ch.segments[0].t_last < before:
+                    seg = ch.segments.pop(0)
+                    self._entry_bytes -= _entry_bytes(seg)
+                    if seg.blob is None:
+                        assert self._dir is not None
+                        (self._dir / str(seg.path)).unlink(missing_ok=True)
+                        ch.first_resident -= 1
+                        self._spilled_readings -= seg.n
+                        self._spilled_segments -= 1
+                        self._disk_bytes -= seg.size
+                    self._segments -= 1
+                    self._sealed_readings -= seg.n
+                    self._total -= seg.n
+                    self._dropped += seg.n
+                    dropped += seg.n
+            if dropped and self._dir is not None:
+                _segment.fsync_dir(self._dir)
+        if dropped:
+            _telemetry.emit("memory.drop", readings=dropped, reason="discard")
+            _telemetry.emit("memory.usage", nbytes=self.nbytes)
+        return dropped
 
     # --- queries ----------------------------------------------------------------------------
 

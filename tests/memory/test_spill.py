@@ -186,3 +186,36 @@ def test_kill_mid_write_loses_nothing_acknowledged(tmp_path, kill_after):
             assert np.array_equal(r.timestamps_ns, t[prefix])
             assert np.array_equal(r.values, v[prefix].astype(np.float32))
             assert np.array_equal(r.qualities, q[prefix])
+
+
+def test_discard_bounds_the_directory_and_survives_a_restart(tmp_path):
+    t, v, q = readings("payerne_pressure_hPa")
+    cut = int(t[20_000])
+    with ReadingStore(opts(tmp_path)) as s:
+        s.extend(t, v, q, channels=2)
+        s.extend(t[:5000], v[:5000], q[:5000], channels=3)
+        files = len(list(tmp_path.glob("seg-*.eks")))
+        disk = s.stats().disk_bytes
+        n = s.discard(cut, channel=2)
+        st = s.stats()
+        assert 0 < n <= 20_000 and st.dropped_readings == n and len(s) == t.size + 5000 - n
+        assert st.disk_bytes < disk and len(list(tmp_path.glob("seg-*.eks"))) < files
+        kept = s.query(channel=2).timestamps_ns
+        assert np.array_equal(kept, t[n:])  # whole segments only, oldest first
+        assert s.query(channel=3).timestamps_ns.size == 5000
+        assert s.discard(int(t[-1]) + 1) > 0  # everything sealed, both channels
+        left = len(s)
+    again = ReadingStore(opts(tmp_path))
+    assert len(again) == left
+    again.close()
+
+
+def test_discard_in_memory_counts_as_dropped():
+    t, v, q = readings("payerne_temp_C")
+    s = ReadingStore(segment_size=1024)
+    s.extend(t, v, q)
+    before = s.nbytes
+    n = s.discard(int(t[10_000]))
+    assert n == 9 * 1024 and s.nbytes < before and s.stats().dropped_readings == n
+    assert np.array_equal(s.query().timestamps_ns, t[n:])
+    assert s.discard(int(t[10_000]), channel=99) == 0

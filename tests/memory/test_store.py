@@ -290,3 +290,16 @@ def test_closed_store_refuses(tmp_path):
     s.close()
     with pytest.raises(InputError):
         s.append(1, 1.0)
+
+
+def test_refused_append_to_a_new_channel_leaves_no_trace():
+    opts = StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096, policy="refuse")
+    s = ReadingStore(opts)
+    cid = 0
+    with pytest.raises(CapacityError):
+        for cid in range(1000):  # each new channel allocates a hot buffer
+            s.append(1, 1.0, channel=cid)
+    assert s.channels == tuple(range(cid)) and len(s) == cid
+    with pytest.raises(CapacityError):
+        s.extend([1], [1.0], channels=[5000])
+    assert 5000 not in s.channels
