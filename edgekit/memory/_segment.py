@@ -60,9 +60,11 @@ class Segment:
 
 
 def pack(channel: int, timestamps_ns: np.ndarray, values: np.ndarray,
-         qualities: np.ndarray, codec: int = _seal_codec.DEFAULT_CODEC) -> bytes:
-    """One segment's bytes for a non-empty run of one channel."""
-    payload = _seal_codec.encode(timestamps_ns, values, qualities, codec)
+         qualities: np.ndarray, codec: int | None = None) -> bytes:
+    """One segment's bytes for a non-empty run of one channel (``codec``: default
+    :data:`edgekit.memory._seal_codec.DEFAULT_CODEC`)."""
+    payload = _seal_codec.encode(timestamps_ns, values, qualities,
+                                 _seal_codec.DEFAULT_CODEC if codec is None else codec)
     head = HEADER.pack(MAGIC, VERSION, _DTYPE_CODE[values.dtype], 0, timestamps_ns.size,
                        channel, int(timestamps_ns[0]), int(timestamps_ns[-1]), len(payload))
     body = head + payload
