@@ -8,7 +8,7 @@ it to give bytes per reading for each layout.
 
 >>> import numpy as np
 >>> arr, m = measure(lambda: np.zeros(1_000_000, np.uint8))
->>> 1_000_000 <= m.traced_bytes < 1_001_000
+>>> 1_000_000 <= m.held_bytes < 1_001_000
 True
 """
 

@@ -260,6 +260,7 @@ class ReadingStore:
     >>> store = ReadingStore(segment_size=1024)
     >>> store.append(1_000_000_000, 21.5, quality=0, channel=3)
     >>> store.extend(np.array([2, 3]) * 10**9, np.array([21.6, 21.7]), channels=3)
+    2
     >>> t, v, q = store.query(0, 3 * 10**9, channel=3)
     >>> t.tolist(), v.tolist()
     ([1000000000, 2000000000], [21.5, 21.600000381469727])
