@@ -120,3 +120,54 @@ TestStoreModel = StoreModel.TestCase
 TestStoreModel.settings = settings(stateful_step_count=40)
 TestSpillingStoreModel = SpillingStoreModel.TestCase
 TestSpillingStoreModel.settings = settings(stateful_step_count=30, max_examples=40)
+
+
+class DroppingStoreModel(StoreModel):
+    """drop_oldest under a tight budget: what is left of each channel must be a suffix of
+    what was appended to it, exactly, and the counts must add up."""
+
+    policy = "drop_oldest"
+
+    def _open(self) -> ReadingStore:
+        return ReadingStore(StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096,
+                                         policy="drop_oldest"))
+
+    @rule(channel=CHANNELS, n=st.integers(50, 300), seed=st.integers(0, 2**16))
+    def bulk(self, channel, n, seed):
+        rng = np.random.default_rng(seed)
+        t = self.last.get(channel, 0) + np.cumsum(rng.integers(0, 3, n))
+        v = np.round(rng.normal(20, 3, n), 1).astype(np.float32)
+        q = (rng.random(n) < 0.05).astype(np.uint8)
+        self.store.extend(t, v, q, channel)
+        self.last[channel] = int(t[-1])
+        self.model.extend(zip(t.tolist(), [channel] * n, v.tolist(), q.tolist(), strict=True))
+
+    def _kept(self, channel):
+        rows = [r for r in self.model if r[1] == channel]
+        n = self.store.channel(channel).__len__()
+        return rows[len(rows) - n:] if n else []
+
+    @rule(t0=BOUND, t1=BOUND, channel=CHANNELS)
+    def query(self, t0, t1, channel):
+        exp = [r for r in self._kept(channel)
+               if (t0 is None or r[0] >= t0) and (t1 is None or r[0] < t1)]
+        r = self.store.query(t0, t1, channel)
+        assert r.timestamps_ns.tolist() == [x[0] for x in exp]
+        want = np.array([x[2] for x in exp], np.float32)
+        assert np.array_equal(r.values.view(np.uint32), want.view(np.uint32))
+        assert r.qualities.tolist() == [x[3] for x in exp]
+
+    @rule()
+    def iterate(self):
+        kept = sorted((r for c in range(4) for r in self._kept(c)), key=lambda r: (r[0], r[1]))
+        assert [(x.timestamp_ns, x.channel) for x in self.store] == [(r[0], r[1]) for r in kept]
+
+    @invariant()
+    def counts(self):
+        st_ = self.store.stats()
+        assert len(self.store) + st_.dropped_readings == len(self.model)
+        assert st_.nbytes <= self.store.options.budget_bytes
+
+
+TestDroppingStoreModel = DroppingStoreModel.TestCase
+TestDroppingStoreModel.settings = settings(stateful_step_count=60, max_examples=40)
