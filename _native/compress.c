@@ -283,8 +283,55 @@ typedef struct {
     uint32_t tbl[EKZ_M];
 } ekz_dtab;
 
-/* decode one token with state X; 0 or -1 (corrupt) */
-#define EKZ_STEP(X, ORDER)                                                                        \
+/* Where decoded values go: the integers j themselves, or (the fused path) the float whose
+ * j - lo indexes a table of span + 1 precomputed values; a j outside the table is corrupt
+ * data. */
+typedef struct {
+    uint64_t *j;
+    double *o64;
+    float *o32;
+    const double *t64;
+    const float *t32;
+    uint64_t lo, span;
+} ekz_sink;
+
+#define EKZ_OUT_J(CUR)                                                                       \
+    do {                                                                                     \
+        out->j[i] = (CUR);                                                                   \
+    } while (0)
+#define EKZ_OUT_F64(CUR)                                                                     \
+    do {                                                                                     \
+        uint64_t ix_ = (CUR) - out->lo;                                                      \
+        if (ix_ > out->span)                                                                 \
+            return -1;                                                                       \
+        out->o64[i] = out->t64[ix_];                                                         \
+    } while (0)
+#define EKZ_OUT_F32(CUR)                                                                     \
+    do {                                                                                     \
+        uint64_t ix_ = (CUR) - out->lo;                                                      \
+        if (ix_ > out->span)                                                                 \
+            return -1;                                                                       \
+        out->o32[i] = out->t32[ix_];                                                         \
+    } while (0)
+
+/* value v (the unzigzagged code of position i) -> next j, sent to OUT */
+#define EKZ_EMIT(V, ORDER, OUT)                                                              \
+    do {                                                                                     \
+        if ((ORDER) == 0) {                                                                  \
+            OUT(V);                                                                          \
+        } else if ((ORDER) == 1) {                                                           \
+            acc += (V);                                                                      \
+            OUT(acc);                                                                        \
+        } else {                                                                             \
+            step += (V);                                                                     \
+            acc += step;                                                                     \
+            OUT(acc);                                                                        \
+        }                                                                                    \
+        i++;                                                                                 \
+    } while (0)
+
+/* decode one token with state X; returns -1 (corrupt) from the enclosing function */
+#define EKZ_STEP(X, ORDER, OUT)                                                              \
     do {                                                                                     \
         uint32_t ent_ = tb->tbl[(X) & EKZ_MASK];                                             \
         unsigned t_ = ent_ & 255u;                                                           \
@@ -302,95 +349,227 @@ typedef struct {
             z += e;                                                                          \
         }                                                                                    \
         v = ekz_unzz(z);                                                                     \
-        if (ORDER == 0) {                                                                    \
-            j[i] = v;                                                                        \
-        } else if (ORDER == 1) {                                                             \
-            acc += v;                                                                        \
-            j[i] = acc;                                                                      \
-        } else {                                                                             \
-            step += v;                                                                       \
-            acc += step;                                                                     \
-            j[i] = acc;                                                                      \
-        }                                                                                    \
-        i++;                                                                                 \
+        EKZ_EMIT(v, ORDER, OUT);                                                             \
     } while (0)
 
-#define EKZ_DEFINE_LOOP(ORDER)                                                               \
-    static int ekz_loop##ORDER(const ekz_dtab *tb, const uint8_t *words, size_t wlen,        \
-                               ekz_br *r, uint64_t *j, size_t n)                             \
+/* the loop over positions order..n-1; acc/step start from the stored first values */
+#define EKZ_DEFINE_LOOP(NAME, ORDER, OUT)                                                    \
+    static int NAME(const ekz_dtab *tb, const uint8_t *words, size_t wlen, ekz_br *r,        \
+                    const ekz_sink *out, uint64_t acc, uint64_t step, size_t n, int single)  \
     {                                                                                        \
         const uint8_t *wp = words + 16, *wend = words + wlen;                                \
         uint32_t x0, x1, x2, x3;                                                             \
-        uint64_t acc = 0, step = 0, z, e, v;                                                 \
+        uint64_t z, e, v;                                                                    \
         size_t i = ORDER;                                                                    \
+        if (single >= 0) {                                                                   \
+            unsigned nb = tb->nbits[single];                                                 \
+            while (i < n) {                                                                  \
+                z = tb->base[single];                                                        \
+                if (nb) {                                                                    \
+                    if (ekz_get_wide(r, nb, &e))                                             \
+                        return -1;                                                           \
+                    z += e;                                                                  \
+                }                                                                            \
+                v = ekz_unzz(z);                                                             \
+                EKZ_EMIT(v, ORDER, OUT);                                                     \
+            }                                                                                \
+            return 0;                                                                        \
+        }                                                                                    \
+        if (wlen < 16u)                                                                      \
+            return -1;                                                                       \
         x0 = ekz_ld32(words);                                                                \
         x1 = ekz_ld32(words + 4);                                                            \
         x2 = ekz_ld32(words + 8);                                                            \
         x3 = ekz_ld32(words + 12);                                                           \
         if (x0 < EKZ_L || x1 < EKZ_L || x2 < EKZ_L || x3 < EKZ_L)                            \
             return -1;                                                                       \
-        if (ORDER >= 1)                                                                      \
-            acc = j[ORDER - 1];                                                              \
-        if (ORDER == 2)                                                                      \
-            step = j[1] - j[0];                                                              \
         while (n - i >= 4) {                                                                 \
-            EKZ_STEP(x0, ORDER);                                                                    \
-            EKZ_STEP(x1, ORDER);                                                                    \
-            EKZ_STEP(x2, ORDER);                                                                    \
-            EKZ_STEP(x3, ORDER);                                                                    \
+            EKZ_STEP(x0, ORDER, OUT);                                                        \
+            EKZ_STEP(x1, ORDER, OUT);                                                        \
+            EKZ_STEP(x2, ORDER, OUT);                                                        \
+            EKZ_STEP(x3, ORDER, OUT);                                                        \
         }                                                                                    \
         if (i < n)                                                                           \
-            EKZ_STEP(x0, ORDER);                                                                    \
+            EKZ_STEP(x0, ORDER, OUT);                                                        \
         if (i < n)                                                                           \
-            EKZ_STEP(x1, ORDER);                                                                    \
+            EKZ_STEP(x1, ORDER, OUT);                                                        \
         if (i < n)                                                                           \
-            EKZ_STEP(x2, ORDER);                                                                    \
+            EKZ_STEP(x2, ORDER, OUT);                                                        \
         if (wp != wend || x0 != EKZ_L || x1 != EKZ_L || x2 != EKZ_L || x3 != EKZ_L)          \
             return -1;                                                                       \
         return 0;                                                                            \
     }
 
-EKZ_DEFINE_LOOP(0)
-EKZ_DEFINE_LOOP(1)
-EKZ_DEFINE_LOOP(2)
+EKZ_DEFINE_LOOP(ekz_loop_j0, 0, EKZ_OUT_J)
+EKZ_DEFINE_LOOP(ekz_loop_j1, 1, EKZ_OUT_J)
+EKZ_DEFINE_LOOP(ekz_loop_j2, 2, EKZ_OUT_J)
+EKZ_DEFINE_LOOP(ekz_loop_d0, 0, EKZ_OUT_F64)
+EKZ_DEFINE_LOOP(ekz_loop_d1, 1, EKZ_OUT_F64)
+EKZ_DEFINE_LOOP(ekz_loop_d2, 2, EKZ_OUT_F64)
+EKZ_DEFINE_LOOP(ekz_loop_f0, 0, EKZ_OUT_F32)
+EKZ_DEFINE_LOOP(ekz_loop_f1, 1, EKZ_OUT_F32)
+EKZ_DEFINE_LOOP(ekz_loop_f2, 2, EKZ_OUT_F32)
 
-/* j[0..order) hold the stored first values on entry */
-int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
-               const uint16_t *freq, int single, int order, uint64_t *j, size_t n)
+typedef int (*ekz_loop_fn)(const ekz_dtab *, const uint8_t *, size_t, ekz_br *,
+                           const ekz_sink *, uint64_t, uint64_t, size_t, int);
+
+static int ekz_decode_any(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                          const uint16_t *freq, int single, int order, const uint64_t *first,
+                          const ekz_sink *out, int kind, size_t n)
 {
+    static const ekz_loop_fn loops[3][3] = {
+        {ekz_loop_j0, ekz_loop_j1, ekz_loop_j2},
+        {ekz_loop_d0, ekz_loop_d1, ekz_loop_d2},
+        {ekz_loop_f0, ekz_loop_f1, ekz_loop_f2},
+    };
     ekz_dtab tb;
     uint32_t start[256];
     ekz_br r;
-    size_t i, consumed;
-    uint64_t acc = 0, step = 0, z, e, v;
+    size_t consumed;
+    uint64_t acc = 0, step = 0;
 
     if (order < 0 || order > 2 || single > 255)
         return EKZ_EINVAL;
+    if (n <= (size_t)order)
+        return (wlen || blen || single >= 0) ? EKZ_ECORRUPT : EKZ_OK;
+    if (order >= 1)
+        acc = first[order - 1];
+    if (order == 2)
+        step = first[1] - first[0];
     ekz_token_tables(tb.base, tb.nbits);
     r.p = bits;
     r.end = bits + blen;
     r.acc = 0;
     r.cnt = 0;
-    if (n <= (size_t)order) {
-        if (wlen || blen || single >= 0)
+    if (single >= 0) {
+        if (wlen != 0)
             return EKZ_ECORRUPT;
-        return EKZ_OK;
+    } else {
+        uint32_t s, t;
+        if (ekz_check_freq(freq, start) != EKZ_OK)
+            return EKZ_ECORRUPT;
+        for (t = 0; t < 256u; t++)
+            for (s = 0; s < freq[t]; s++)
+                tb.tbl[start[t] + s] = t | ((uint32_t)freq[t] << 8) | (s << 20);
     }
+    if (loops[kind][order](&tb, words, wlen, &r, out, acc, step, n, single))
+        return EKZ_ECORRUPT;
+    consumed = (size_t)(r.p - bits) * 8u - r.cnt;
+    if ((consumed + 7u) / 8u != blen)
+        return EKZ_ECORRUPT;
+    return EKZ_OK;
+}
+
+/* j[0..order) hold the stored first values on entry */
+int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+               const uint16_t *freq, int single, int order, uint64_t *j, size_t n)
+{
+    ekz_sink out;
+    memset(&out, 0, sizeof out);
+    out.j = j;
+    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, j, &out, 0, n);
+}
+
+int ekz_decode_tab_f64(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                       const uint16_t *freq, int single, int order, const uint64_t *first,
+                       uint64_t lo, uint64_t span, const double *tab, double *o, size_t n)
+{
+    ekz_sink out;
+    size_t i;
+    memset(&out, 0, sizeof out);
+    out.o64 = o;
+    out.t64 = tab;
+    out.lo = lo;
+    out.span = span;
+    for (i = 0; i < (size_t)order && i < n; i++) {
+        if (first[i] - lo > span)
+            return EKZ_ECORRUPT;
+        o[i] = tab[first[i] - lo];
+    }
+    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, first, &out, 1, n);
+}
+
+int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                       const uint16_t *freq, int single, int order, const uint64_t *first,
+                       uint64_t lo, uint64_t span, const float *tab, float *o, size_t n)
+{
+    ekz_sink out;
+    size_t i;
+    memset(&out, 0, sizeof out);
+    out.o32 = o;
+    out.t32 = tab;
+    out.lo = lo;
+    out.span = span;
+    for (i = 0; i < (size_t)order && i < n; i++) {
+        if (first[i] - lo > span)
+            return EKZ_ECORRUPT;
+        o[i] = tab[first[i] - lo];
+    }
+    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, first, &out, 2, n);
+}
+
+#undef EKZ_STEP
+#undef EKZ_EMIT
+#undef EKZ_DEFINE_LOOP
+#undef EKZ_OUT_J
+#undef EKZ_OUT_F64
+#undef EKZ_OUT_F32
+
+int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
+                   size_t *m)
+{
+    size_t i, k = 0;
+    uint64_t run = 0;
+    if (order < 0 || order > 2)
+        return EKZ_EINVAL;
+    for (i = (size_t)order; i < n; i++) {
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
+        if (z == 0) {
+            run++;
+        } else {
+            runs[k] = ekz_unzz(run);
+            vals[k] = ekz_unzz(z - 1u);
+            k++;
+            run = 0;
+        }
+    }
+    runs[k] = ekz_unzz(run);
+    *m = k;
+    return EKZ_OK;
+}
+
+int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
+                    uint64_t *j, size_t n)
+{
+    size_t i = (size_t)order, k, c;
+    uint64_t acc = 0, step = 0;
+    if (order < 0 || order > 2 || n < (size_t)order)
+        return EKZ_EINVAL;
     if (order >= 1)
         acc = j[order - 1];
     if (order == 2)
         step = j[1] - j[0];
-    if (single >= 0) {
-        unsigned nb = tb.nbits[single];
-        if (wlen != 0)
+    for (k = 0; k <= m; k++) {
+        uint64_t run = ekz_zz(runs[k]);
+        if (run > (uint64_t)(n - i))
             return EKZ_ECORRUPT;
-        for (i = (size_t)order; i < n; i++) {
-            z = tb.base[single];
-            if (nb) {
-                if (ekz_get_wide(&r, nb, &e))
-                    return EKZ_ECORRUPT;
-                z += e;
+        if (order == 0) {
+            for (c = 0; c < run; c++)
+                j[i + c] = 0;
+        } else if (order == 1) {
+            for (c = 0; c < run; c++)
+                j[i + c] = acc;
+        } else {
+            for (c = 0; c < run; c++) {
+                acc += step;
+                j[i + c] = acc;
             }
+        }
+        i += (size_t)run;
+        if (k < m) {
+            uint64_t z = ekz_zz(vals[k]) + 1u, v;
+            if (z == 0 || i >= n)
+                return EKZ_ECORRUPT;
             v = ekz_unzz(z);
             if (order == 0) {
                 j[i] = v;
@@ -402,31 +581,11 @@ int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t bl
                 acc += step;
                 j[i] = acc;
             }
+            i++;
         }
-    } else {
-        uint32_t s, t;
-        int rc;
-        if (ekz_check_freq(freq, start) != EKZ_OK)
-            return EKZ_ECORRUPT;
-        for (t = 0; t < 256u; t++)
-            for (s = 0; s < freq[t]; s++)
-                tb.tbl[start[t] + s] = t | ((uint32_t)freq[t] << 8) | (s << 20);
-        if (wlen < 16u)
-            return EKZ_ECORRUPT;
-        rc = order == 0 ? ekz_loop0(&tb, words, wlen, &r, j, n)
-             : order == 1 ? ekz_loop1(&tb, words, wlen, &r, j, n)
-                          : ekz_loop2(&tb, words, wlen, &r, j, n);
-        if (rc)
-            return EKZ_ECORRUPT;
     }
-    consumed = (size_t)(r.p - bits) * 8u - r.cnt;
-    if ((consumed + 7u) / 8u != blen)
-        return EKZ_ECORRUPT;
-    return EKZ_OK;
+    return i == n ? EKZ_OK : EKZ_ECORRUPT;
 }
-
-#undef EKZ_STEP
-#undef EKZ_DEFINE_LOOP
 
 uint64_t ekz_gcd(const uint64_t *j, size_t n)
 {
@@ -613,49 +772,111 @@ int ekz_quant_f32(const float *x, size_t n, int mode, double p, double a, double
     return EKZ_OK;
 }
 
-int ekz_dequant_f64(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
-                    double a, double b, uint64_t g, uint64_t off, double *out)
+int ekz_build_tab_f64(int mode, double p, double a, double b, uint64_t g, uint64_t off,
+                      uint64_t lo, size_t len, double *tab)
+{
+    size_t v;
+    if ((mode != 0 && mode != 1) || len > EKZ_TAB_LEN)
+        return EKZ_EINVAL;
+    for (v = 0; v < len; v++)
+        tab[v] = ekz_y(mode, ekz_s64(off + g * (lo + v)), p, a, b);
+    return EKZ_OK;
+}
+
+int ekz_build_tab_f32(int mode, double p, double a, double b, uint64_t g, uint64_t off,
+                      uint64_t lo, size_t len, float *tab)
+{
+    size_t v;
+    if ((mode != 0 && mode != 1) || len > EKZ_TAB_LEN)
+        return EKZ_EINVAL;
+    for (v = 0; v < len; v++)
+        tab[v] = (float)ekz_y(mode, ekz_s64(off + g * (lo + v)), p, a, b);
+    return EKZ_OK;
+}
+
+int ekz_add_resid_f64(const int64_t *r, size_t n, double *out)
 {
     size_t i;
-    if (mode != 0 && mode != 1)
-        return EKZ_EINVAL;
-    if (mode == 0) {
-        for (i = 0; i < n; i++)
-            out[i] = (double)ekz_s64(off + g * j[i]) / p;
-    } else {
-        for (i = 0; i < n; i++)
-            out[i] = a + (double)ekz_s64(off + g * j[i]) * b;
-    }
-    if (r) {
-        for (i = 0; i < n; i++) {
-            if (r[i]) {
-                uint64_t yb;
-                memcpy(&yb, &out[i], 8);
-                yb = ekz_sort64(ekz_sort64(yb) + (uint64_t)r[i]);
-                memcpy(&out[i], &yb, 8);
-            }
+    for (i = 0; i < n; i++) {
+        if (r[i]) {
+            uint64_t yb;
+            memcpy(&yb, &out[i], 8);
+            yb = ekz_sort64(ekz_sort64(yb) + (uint64_t)r[i]);
+            memcpy(&out[i], &yb, 8);
         }
     }
     return EKZ_OK;
 }
 
-int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
-                    double a, double b, uint64_t g, uint64_t off, float *out)
+int ekz_add_resid_f32(const int64_t *r, size_t n, float *out)
 {
     size_t i;
-    if (mode != 0 && mode != 1)
-        return EKZ_EINVAL;
-    for (i = 0; i < n; i++)
-        out[i] = (float)ekz_y(mode, ekz_s64(off + g * j[i]), p, a, b);
-    if (r) {
-        for (i = 0; i < n; i++) {
-            if (r[i]) {
-                uint32_t yb;
-                memcpy(&yb, &out[i], 4);
-                yb = ekz_unsort32(ekz_sort32(yb) + (uint64_t)r[i]);
-                memcpy(&out[i], &yb, 4);
-            }
+    for (i = 0; i < n; i++) {
+        if (r[i]) {
+            uint32_t yb;
+            memcpy(&yb, &out[i], 4);
+            yb = ekz_unsort32(ekz_sort32(yb) + (uint64_t)r[i]);
+            memcpy(&out[i], &yb, 4);
         }
     }
     return EKZ_OK;
 }
+
+/* k range of a block, for the table path */
+static int ekz_krange(const uint64_t *j, size_t n, uint64_t g, uint64_t off, int64_t *lo)
+{
+    size_t i;
+    int64_t mn, mx;
+    if (n == 0)
+        return 0;
+    mn = mx = ekz_s64(off + g * j[0]);
+    for (i = 1; i < n; i++) {
+        int64_t k = ekz_s64(off + g * j[i]);
+        mn = k < mn ? k : mn;
+        mx = k > mx ? k : mx;
+    }
+    *lo = mn;
+    /* a table pays when it is much shorter than the block */
+    if ((uint64_t)mx - (uint64_t)mn >= (uint64_t)EKZ_TAB_LEN || (uint64_t)mx - (uint64_t)mn >= n / 4u)
+        return 0;
+    return (int)((uint64_t)mx - (uint64_t)mn) + 1;
+}
+
+#define EKZ_DEFINE_DEQUANT(SUF, T, W, SORT, UNSORT)                                          \
+    int ekz_dequant_##SUF(const uint64_t *j, const int64_t *r, size_t n, int mode, double p, \
+                          double a, double b, uint64_t g, uint64_t off, T *tab, T *out)      \
+    {                                                                                        \
+        size_t i;                                                                            \
+        int64_t lo = 0;                                                                      \
+        int len;                                                                             \
+        if (mode != 0 && mode != 1)                                                          \
+            return EKZ_EINVAL;                                                               \
+        len = ekz_krange(j, n, g, off, &lo);                                                 \
+        if (len > 0) {                                                                       \
+            /* each distinct k once, by the same formula; then a lookup per value */         \
+            int v;                                                                           \
+            for (v = 0; v < len; v++)                                                        \
+                tab[v] = (T)ekz_y(mode, lo + v, p, a, b);                                    \
+            for (i = 0; i < n; i++)                                                          \
+                out[i] = tab[(uint64_t)ekz_s64(off + g * j[i]) - (uint64_t)lo];              \
+        } else {                                                                             \
+            for (i = 0; i < n; i++)                                                          \
+                out[i] = (T)ekz_y(mode, ekz_s64(off + g * j[i]), p, a, b);                   \
+        }                                                                                    \
+        if (r) {                                                                             \
+            for (i = 0; i < n; i++) {                                                        \
+                if (r[i]) {                                                                  \
+                    uint##W##_t yb;                                                          \
+                    memcpy(&yb, &out[i], sizeof(T));                                         \
+                    yb = UNSORT(SORT(yb) + (uint64_t)r[i]);                                  \
+                    memcpy(&out[i], &yb, sizeof(T));                                         \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+        return EKZ_OK;                                                                       \
+    }
+
+static inline uint64_t ekz_unsort64(uint64_t s) { return ekz_sort64(s); }
+
+EKZ_DEFINE_DEQUANT(f64, double, 64, ekz_sort64, ekz_unsort64)
+EKZ_DEFINE_DEQUANT(f32, float, 32, ekz_sort32, ekz_unsort32)

@@ -35,6 +35,7 @@
 #define EKZ_ECORRUPT -2
 #define EKZ_ENOSPC -3
 #define EKZ_PROB_BITS 12
+#define EKZ_TAB_LEN 65536
 
 /* Token histograms of the zigzagged order-0, 1 and 2 deltas of j (order k from index k):
  * hist[768], added to. */
@@ -51,6 +52,36 @@ int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int
 int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                const uint16_t *freq, int single, int order, uint64_t *j, size_t n);
 
+/* Zero-run form of the stream (the values i >= order): runs[0..m] are the numbers of zero
+ * codes before each nonzero code and after the last; vals[0..m) are the nonzero codes minus
+ * one.  Both are stored as unzigzag(value), so that coding them with ekz_encode at order 0
+ * codes exactly the value.  runs needs n - order + 1 items, vals n - order. */
+int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
+                   size_t *m);
+/* Inverse; j[0..order) hold the stored first values; EKZ_ECORRUPT if the runs and values do
+ * not add up to exactly n values. */
+int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
+                    uint64_t *j, size_t n);
+
+/* Fused decode + dequantize for blocks whose j span is short: the decoded j (first values
+ * in first[0..order)) must lie in lo..lo+span, and o[i] = tab[j[i] - lo] (tab from
+ * ekz_build_tab_*).  Bits identical to ekz_decode then ekz_dequant_*. */
+int ekz_decode_tab_f64(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                       const uint16_t *freq, int single, int order, const uint64_t *first,
+                       uint64_t lo, uint64_t span, const double *tab, double *o, size_t n);
+int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                       const uint16_t *freq, int single, int order, const uint64_t *first,
+                       uint64_t lo, uint64_t span, const float *tab, float *o, size_t n);
+/* tab[v] = y(off + g * (lo + v)) for v < len <= EKZ_TAB_LEN, by the dequantize formula. */
+int ekz_build_tab_f64(int mode, double p, double a, double b, uint64_t g, uint64_t off,
+                      uint64_t lo, size_t len, double *tab);
+int ekz_build_tab_f32(int mode, double p, double a, double b, uint64_t g, uint64_t off,
+                      uint64_t lo, size_t len, float *tab);
+
+/* out[i] = the float r[i] steps (in sortable order) from out[i] */
+int ekz_add_resid_f64(const int64_t *r, size_t n, double *out);
+int ekz_add_resid_f32(const int64_t *r, size_t n, float *out);
+
 /* gcd of |j[i] - j[0]| (wrapping int64 differences), 0 when all equal. */
 uint64_t ekz_gcd(const uint64_t *j, size_t n);
 
@@ -65,11 +96,13 @@ int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, doubl
 int ekz_quant_f32(const float *x, size_t n, int mode, double p, double a, double b,
                   double tol, int64_t *k, int64_t *r, size_t *nonzero);
 
-/* Rebuild: k[i] = off + g * j[i] (wrapping), y from k, then add r (may be NULL). */
+/* Rebuild: k[i] = off + g * j[i] (wrapping), y from k, then add r (may be NULL).
+ * tab: scratch of EKZ_TAB_LEN items (a block whose k span is short computes each distinct
+ * y once and looks it up: the same bits, without a division per value). */
 int ekz_dequant_f64(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
-                    double a, double b, uint64_t g, uint64_t off, double *out);
+                    double a, double b, uint64_t g, uint64_t off, double *tab, double *out);
 int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
-                    double a, double b, uint64_t g, uint64_t off, float *out);
+                    double a, double b, uint64_t g, uint64_t off, float *tab, float *out);
 /* cdef: end */
 
 #endif

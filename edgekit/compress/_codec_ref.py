@@ -224,6 +224,32 @@ def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
     return OK, undelta(d, order)
 
 
+def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """(runs, vals) as in ``ekz_runs_split`` (already in unzigzag form)."""
+    z = zigzag(delta(j, order)[order:])
+    nz = np.flatnonzero(z)
+    edges = np.concatenate([[-1], nz, [z.size]])
+    runs = (np.diff(edges) - 1).astype(np.uint64)
+    return unzigzag(runs), unzigzag(z[nz] - np.uint64(1))
+
+
+def runs_expand(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int],
+                n: int) -> np.ndarray | None:
+    """Inverse of :func:`runs_split`; None when the runs do not add up to n values."""
+    r = zigzag(runs.view(np.int64))
+    z = zigzag(vals.view(np.int64)) + np.uint64(1)
+    if np.any(z == 0) or r.size != z.size + 1:
+        return None
+    total = int(r.astype(object).sum()) + z.size
+    if total != n - order:
+        return None
+    d = np.zeros(n - order, dtype=np.uint64)
+    pos = np.cumsum(r[:-1].astype(np.int64) + 1) - 1
+    d[pos] = unzigzag(z)
+    head = delta(np.array(first[:order], dtype=np.uint64), order)
+    return undelta(np.concatenate([head, d]), order)
+
+
 def gcd(j: np.ndarray) -> int:
     if j.size < 2:
         return 0
@@ -302,3 +328,27 @@ def dequant(j: np.ndarray, r: np.ndarray | None, mode: int, p: float, a: float, 
         s = (_sortable(y.view(f"u{dtype.itemsize}")).view(np.uint64) + r.view(np.uint64))
         y = _unsortable(s.view(np.int64), dtype)
     return y
+
+
+def build_tab(mode: int, p: float, a: float, b: float, g: int, off: int, lo: int, n: int,
+              dtype: np.dtype) -> np.ndarray:
+    j = np.uint64(lo) + np.arange(n, dtype=np.uint64)
+    return dequant(j, None, mode, p, a, b, g, off, dtype)
+
+
+def decode_tab(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int, n: int,
+               first: list[int], lo: int, span: int,
+               tab: np.ndarray) -> tuple[int, np.ndarray | None]:
+    status, j = decode(words, bits, freq, single, order, n, first)
+    if status != OK:
+        return status, None
+    assert j is not None
+    ix = j - np.uint64(lo)
+    if np.any(ix > np.uint64(span)):
+        return ECORRUPT, None
+    return OK, tab[ix.astype(np.int64)]
+
+
+def add_resid(r: np.ndarray, out: np.ndarray) -> np.ndarray:
+    s = _sortable(out.view(f"u{out.dtype.itemsize}")).view(np.uint64) + r.view(np.uint64)
+    return _unsortable(s.view(np.int64), out.dtype)

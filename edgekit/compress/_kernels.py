@@ -13,6 +13,7 @@ from edgekit import _backend
 from edgekit.compress import _codec_ref as ref
 
 OK, EINVAL, ECORRUPT, ENOSPC = ref.OK, ref.EINVAL, ref.ECORRUPT, ref.ENOSPC
+TAB_LEN = 65536
 
 
 _TLS = threading.local()
@@ -86,6 +87,41 @@ def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
     return j
 
 
+def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+    lib = _backend.lib
+    if lib is None:
+        return ref.runs_split(j, order)
+    ffi = _backend.ffi
+    cnt = max(j.size - order, 0)
+    runs = scratch("runs", cnt + 1, np.uint64)
+    vals = scratch("vals", cnt, np.uint64)
+    m = ffi.new("size_t *")
+    status = lib.ekz_runs_split(_ptr(ffi, "uint64_t *", j), j.size, order,
+                                _ptr(ffi, "uint64_t *", runs), _ptr(ffi, "uint64_t *", vals), m)
+    if status != OK:
+        raise RuntimeError(f"ekz_runs_split returned status {status}")
+    return runs[: m[0] + 1], vals[: m[0]]
+
+
+def runs_expand(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int],
+                n: int, slot: str = "j") -> np.ndarray | None:
+    lib = _backend.lib
+    if lib is None:
+        return ref.runs_expand(runs, vals, order, first, n)
+    if runs.size != vals.size + 1 or n < order:
+        return None
+    ffi = _backend.ffi
+    j = scratch(slot, n, np.uint64)
+    j[:order] = first[:order]
+    status = lib.ekz_runs_expand(_ptr(ffi, "uint64_t *", runs), _ptr(ffi, "uint64_t *", vals),
+                                 vals.size, order, _ptr(ffi, "uint64_t *", j), n)
+    if status == ECORRUPT:
+        return None
+    if status != OK:
+        raise RuntimeError(f"ekz_runs_expand returned status {status}")
+    return j
+
+
 def gcd(j: np.ndarray) -> int:
     lib = _backend.lib
     if lib is None:
@@ -133,8 +169,53 @@ def dequant(j: np.ndarray, r: np.ndarray | None, mode: int, p: float, a: float, 
     fn, ctype = ((lib.ekz_dequant_f64, "double *") if dtype == np.float64
                  else (lib.ekz_dequant_f32, "float *"))
     rp = ffi.NULL if r is None else _ptr(ffi, "int64_t *", r)
+    tab = scratch("tab" + ctype[0], TAB_LEN, dtype)
     status = fn(_ptr(ffi, "uint64_t *", j), rp, j.size, mode, p, a, b, g, off,
-                _ptr(ffi, ctype, out))
+                _ptr(ffi, ctype, tab), _ptr(ffi, ctype, out))
     if status != OK:
         raise RuntimeError(f"ekz_dequant returned status {status}")
     return out
+
+
+def decode_tab(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int, n: int,
+               first: list[int], mode: int, p: float, a: float, b: float, g: int, off: int,
+               lo: int, span: int, out: np.ndarray) -> bool:
+    """Fused decode + dequantize into ``out`` (float32/float64); False if corrupt."""
+    dtype = out.dtype
+    lib = _backend.lib
+    if lib is None:
+        tab = ref.build_tab(mode, p, a, b, g, off, lo, span + 1, dtype)
+        status, y = ref.decode_tab(words, bits, freq, single, order, n, first, lo, span, tab)
+        if status != OK:
+            return False
+        out[...] = y
+        return True
+    ffi = _backend.ffi
+    is64 = dtype == np.float64
+    ctype = "double *" if is64 else "float *"
+    tab = scratch("tab" + ctype[0], TAB_LEN, dtype)
+    build = lib.ekz_build_tab_f64 if is64 else lib.ekz_build_tab_f32
+    if build(mode, p, a, b, g, off, lo, span + 1, _ptr(ffi, ctype, tab)) != OK:
+        raise RuntimeError("ekz_build_tab: bad arguments")
+    fn = lib.ekz_decode_tab_f64 if is64 else lib.ekz_decode_tab_f32
+    fp = ffi.new("uint64_t[2]", [int(v) for v in first[:2]] + [0] * (2 - len(first[:2])))
+    status = fn(ffi.from_buffer(words), len(words), ffi.from_buffer(bits), len(bits),
+                _ptr(ffi, "uint16_t *", freq), single, order, fp, lo, span,
+                _ptr(ffi, ctype, tab), _ptr(ffi, ctype, out), n)
+    if status == ECORRUPT:
+        return False
+    if status != OK:
+        raise RuntimeError(f"ekz_decode_tab returned status {status}")
+    return True
+
+
+def add_resid(r: np.ndarray, out: np.ndarray) -> None:
+    lib = _backend.lib
+    if lib is None:
+        out[...] = ref.add_resid(r, out)
+        return
+    ffi = _backend.ffi
+    if out.dtype == np.float64:
+        lib.ekz_add_resid_f64(_ptr(ffi, "int64_t *", r), r.size, _ptr(ffi, "double *", out))
+    else:
+        lib.ekz_add_resid_f32(_ptr(ffi, "int64_t *", r), r.size, _ptr(ffi, "float *", out))

@@ -80,6 +80,7 @@ _RAW, _INT, _DEC, _AFF, _BITS = 0, 1, 2, 3, 4
 _H_GCD, _H_RESID, _H_F32 = 0x20, 0x40, 0x80
 _MAXD = 12
 _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
+_DEBUG = False
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -205,10 +206,27 @@ def _unzz(z: int) -> int:
 
 
 def _stream_encode(j: np.ndarray, order: int, h: np.ndarray) -> bytes:
-    """One entropy stream: first values, kind byte, table, lengths, bits, words."""
+    """One entropy stream of j[order:] (delta order ``order``, token histogram ``h``): the
+    first ``order`` values, then the coded body (plain or zero-run form, whichever is
+    smaller)."""
     first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
     if j.size <= order:
         return first + b"\x02"
+    total = int(h.sum())
+    if h[0] * 10 >= total * 3 and total >= 64:
+        runs, vals = K.runs_split(j, order)
+        hr = K.hist3(runs)[:256]
+        hv = K.hist3(vals)[:256] if vals.size else np.zeros(256, np.uint32)
+        plain, rle = _cost_bits(h), _cost_bits(hr) + _cost_bits(hv) + 32
+        if _DEBUG:
+            print("runs", plain / 8, rle / 8, vals.size, total)
+        # zero-run form: when clearly smaller, or about as small and far fewer codes
+        # (decoding then touches a code per run instead of per value)
+        if rle < 0.97 * plain or (rle < 1.03 * plain and 2 * vals.size < total // 4):
+            body = b"\x03" + _varint(vals.size) + _stream_body(runs, 0, hr)
+            if vals.size:
+                body += _stream_body(vals, 0, hv)
+            return first + body
     return first + _stream_body(j, order, h)
 
 
@@ -222,27 +240,48 @@ def _stream_body(j: np.ndarray, order: int, h: np.ndarray) -> bytes:
     f = _normalize(h)
     cap = 2 * j.size + extra_bytes + 32
     body = K.encode(j, order, f, -1, cap)
-    # K.encode returns bits then words; find the split from the known extra-bit total
+    # K.encode returns bits then words; the split follows from the known extra-bit total
     blen = (int((h.astype(np.int64) * _NBITS).sum()) + 7) // 8
     return (b"\x01" + _table_bytes(f) + _varint(blen) + _varint(len(body) - blen) + body)
 
 
-def _stream_decode(rd: _Reader, order: int, n: int, slot: str = "j") -> np.ndarray:
+def _stream_decode(rd: _Reader, order: int, n: int, slot: str = "j",
+                   fused: tuple | None = None) -> np.ndarray | None:
+    """Decode a stream into j (scratch ``slot``); with ``fused`` = (mode, p, a, b, g, off,
+    lo, span, out), plain streams are decoded and dequantized straight into ``out`` and
+    None is returned."""
     first = [_unzz(rd.varint()) for _ in range(min(order, n))]
+    return _body_decode(rd, order, n, first, slot, True, fused)
+
+
+def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
+                 runs_ok: bool, fused: tuple | None = None) -> np.ndarray | None:
     kind = rd.u8()
-    if kind == 0:
-        t = rd.u8()
-        bits = rd.take(rd.varint())
-        j = K.decode(b"", bits, _EMPTY_FREQ, t, order, n, first, slot)
-    elif kind == 1:
-        f = _read_table(rd)
-        blen = rd.varint()
-        wlen = rd.varint()
-        bits = rd.take(blen)
-        words = rd.take(wlen)
-        j = K.decode(words, bits, f, -1, order, n, first, slot)
+    if kind in (0, 1):
+        if kind == 0:
+            t, f, words = rd.u8(), _EMPTY_FREQ, b""
+            bits = rd.take(rd.varint())
+        else:
+            t, f = -1, _read_table(rd)
+            blen = rd.varint()
+            wlen = rd.varint()
+            bits = rd.take(blen)
+            words = rd.take(wlen)
+        if fused is not None:
+            if not K.decode_tab(words, bits, f, t, order, n, first, *fused):
+                raise _corrupt("entropy-coded stream is inconsistent", rd.pos, "stream")
+            return None
+        j = K.decode(words, bits, f, t, order, n, first, slot)
     elif kind == 2 and n <= order:
         j = np.array(first, dtype=np.uint64)
+    elif kind == 3 and runs_ok and n > order:
+        m = rd.varint()
+        if m > n - order:
+            raise _corrupt("more nonzero codes than values", rd.pos, "stream")
+        runs = _body_decode(rd, 0, m + 1, [], slot + "R", False)
+        vals = (_body_decode(rd, 0, m, [], slot + "V", False) if m
+                else np.zeros(0, dtype=np.uint64))
+        j = K.runs_expand(runs, vals, order, first, n, slot)
     else:
         raise _corrupt(f"unknown stream kind {kind}", rd.pos - 1, "stream")
     if j is None:
@@ -387,7 +426,10 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
     raw_cost = 8 * (x.nbytes + 1)
     if best.cost >= raw_cost:
         return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
-    out = [bytes((best.head,)), best.params, _stream_encode(best.j, best.order, best.h)]
+    out = [bytes((best.head,)), best.params]
+    if best.head & 7 in (_DEC, _AFF):
+        out.append(_table_field(best.j))
+    out.append(_stream_encode(best.j, best.order, best.h))
     if best.r is not None:
         assert best.rh is not None
         out.append(_stream_encode(best.r.view(np.uint64), 0, best.rh))
@@ -395,6 +437,19 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
     if len(blob) > x.nbytes + 1:
         return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
     return blob
+
+
+def _table_field(j: np.ndarray) -> bytes:
+    """The j range of a decimal/affine block when short enough for the decoder's value
+    table (varint span + 1, zigzag varint lowest j), else a 0 byte."""
+    if j.size < 64:
+        return b"\x00"
+    jj = j.view(np.int64)
+    lo, hi = int(jj.min()), int(jj.max())
+    span = hi - lo
+    if span >= K.TAB_LEN or (span + 1) * 4 > j.size:
+        return b"\x00"
+    return _varint(span + 1) + _varint(_zz(lo))
 
 
 def _decode_block(rd: _Reader, out: np.ndarray) -> None:
@@ -436,15 +491,31 @@ def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
         g, off = rd.varint(), rd.varint()
         if g < 2 or off >= g:
             raise _corrupt("bad common step", rd.pos, "block")
-    j = _stream_decode(rd, order, n)
+    fused = None
+    mode = 0 if model == _DEC else 1
+    if model in (_DEC, _AFF):
+        span1 = rd.varint()
+        if span1:
+            if span1 > K.TAB_LEN:
+                raise _corrupt("value table longer than allowed", rd.pos, "block")
+            lo = _unzz(rd.varint())
+            fused = (mode, p, a, b, g, off, lo, span1 - 1, out)
+    j = _stream_decode(rd, order, n, "j", fused)
     r = None
     if head & _H_RESID:
         if model in (_INT, _BITS):
             raise _corrupt("residual stream in an integer block", rd.pos, "block")
-        r = _stream_decode(rd, 0, n, "r").view(np.int64)
+        r = _stream_decode(rd, 0, n, "r")
+        assert r is not None
+        r = r.view(np.int64)
     if model in (_DEC, _AFF):
-        K.dequant(j, r, 0 if model == _DEC else 1, p, a, b, g, off, dt, out)
+        if j is None:  # decoded into out already
+            if r is not None:
+                K.add_resid(r, out)
+        else:
+            K.dequant(j, r, mode, p, a, b, g, off, dt, out)
         return
+    assert j is not None
     if g != 1 or off:
         j = np.uint64(off) + np.uint64(g) * j
     if model == _BITS:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from edgekit import _telemetry
+from edgekit.compress import codec as C
 from edgekit.compress import (
     decode,
     decode_frame,
@@ -21,7 +22,6 @@ from edgekit.compress import (
     encode,
     iter_frames,
 )
-from edgekit.compress import codec as C
 from edgekit.data import list_series, load_series
 from edgekit.errors import (
     ChecksumError,
