@@ -162,7 +162,7 @@ def test_extend_batches_vs_article_records(ratio, cols_100k):
                 bt.tolist(), bv.tolist(), bq.tolist(), strict=True))
 
     ratio("extend 100 batches of 1000: store (sealing) vs article's objects", store_extend,
-          article_extend, minimum=3.0, rounds=7)
+          article_extend, minimum=2.5, rounds=7)
 
 
 def _filled(cols, segment_size: int, seal: bool) -> ReadingStore:

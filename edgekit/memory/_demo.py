@@ -66,7 +66,7 @@ def run(out: TextIO) -> list[DemoRow]:
           f"{r.timestamps_ns.size} readings", file=out)
 
     with tempfile.TemporaryDirectory() as d:
-        opts = {"segment_size": 1024, "budget_bytes": 40_000}
+        opts = {"segment_size": 512, "budget_bytes": 20_000}
         drop = ReadingStore(policy="drop_oldest", **opts)
         spill = ReadingStore(policy="spill", spill_dir=d, **opts)
         for s in (drop, spill):
@@ -75,7 +75,7 @@ def run(out: TextIO) -> list[DemoRow]:
         spill.close()
         reopened = ReadingStore(policy="spill", spill_dir=d, **opts)
         st = drop.stats()
-        print(f"  40 kB budget: drop_oldest kept {len(drop):,} and counted {st.dropped_readings:,}"
+        print(f"  20 kB budget: drop_oldest kept {len(drop):,} and counted {st.dropped_readings:,}"
               f" dropped; spill kept all {len(reopened):,} after a reopen "
               f"({reopened.stats().disk_bytes:,} bytes on disk)", file=out)
         reopened.close()
