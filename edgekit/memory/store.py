@@ -401,7 +401,9 @@ class ReadingStore:
         """Store a batch: 1-D ``timestamps_ns`` (integers, ns) and ``values`` of the same
         length; ``qualities`` (0..255) and ``channels`` are arrays of that length, one int
         for all, or ``None`` (0).  Readings of each channel must be in time order, after that
-        channel's last reading.  All-or-nothing: a bad batch raises and stores nothing.
+        channel's last reading.  All-or-nothing: a bad batch (or one the ``"refuse"`` policy
+        refuses) raises and stores nothing.  Only an OS error while spilling (a full disk) can
+        stop a batch part-way; it propagates, and what was stored before it stays stored.
         Returns the number stored."""
         ts = _int_column(timestamps_ns, "timestamps_ns", None, _I64_MIN, _I64_MAX, np.int64)
         n = ts.size
@@ -634,10 +636,10 @@ class ReadingStore:
             ch.q[a:b] = q[pos:pos + take]
             ch.n = b
             pos += take
+            ch.last = int(ch.ts[b - 1])  # before _enforce, which may fail (a full disk)
             self._total += take
             self._hot_readings += take
             self._enforce(ch)
-        ch.last = int(ts[-1])
 
     def _worst_segment_bytes(self) -> int:
         seg_size = _segment.OVERHEAD + _seal_codec.max_payload(self._seg, self._dtype.itemsize)

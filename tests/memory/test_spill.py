@@ -219,3 +219,33 @@ def test_discard_in_memory_counts_as_dropped():
     assert n == 9 * 1024 and s.nbytes < before and s.stats().dropped_readings == n
     assert np.array_equal(s.query().timestamps_ns, t[n:])
     assert s.discard(int(t[10_000]), channel=99) == 0
+
+
+def test_a_failing_spill_loses_nothing_and_keeps_order(tmp_path, monkeypatch):
+    """The disk fails mid-batch: the error propagates, what was stored stays stored and
+    queryable, and the time order of the channel still holds."""
+    from edgekit.memory import _segment
+
+    t, v, q = readings("payerne_temp_C")
+    s = ReadingStore(opts(tmp_path))
+    s.extend(t[:20_000], v[:20_000], q[:20_000])
+    real = _segment.write_file
+
+    def full_disk(path, blob):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_segment, "write_file", full_disk)
+    with pytest.raises(OSError):
+        s.extend(t[20_000:], v[20_000:], q[20_000:])
+    stored = len(s)
+    assert 20_000 <= stored < t.size
+    r = s.query()
+    assert np.array_equal(r.timestamps_ns, t[:stored])
+    with pytest.raises(Exception, match="older"):
+        s.append(int(t[stored - 1]) - 1, 0.0)
+    monkeypatch.setattr(_segment, "write_file", real)
+    s.extend(t[stored:], v[stored:], q[stored:])  # the disk is back: carry on
+    s.close()
+    again = ReadingStore(opts(tmp_path))
+    assert np.array_equal(again.query().values, v.astype(np.float32))
+    again.close()
