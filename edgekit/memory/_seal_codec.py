@@ -11,7 +11,9 @@ segment written by one codec is read back by the same one, whatever the default 
   :mod:`edgekit.compress` existed: delta-of-delta + zigzag timestamps, decimal-detected
   delta + zigzag values (or their bit patterns when no decimal scale reproduces them), zero-run
   qualities; each integer column narrowed to its smallest width, byte-shuffled and deflated
-  with :mod:`zlib`.  Lossless, bit for bit (NaN payloads and -0.0 included).
+  with :mod:`zlib`.  Lossless, bit for bit (NaN payloads and -0.0 included).  Also the
+  fallback when codec 2 fails on a segment or would exceed :func:`max_payload`: sealing
+  never loses readings to a codec error.
 
 Decoding validates everything it reads and raises :class:`~edgekit.errors.CorruptDataError`
 on any inconsistency; it never allocates more than the segment header announces.
@@ -168,15 +170,19 @@ def encode(timestamps_ns: np.ndarray, values: np.ndarray, qualities: np.ndarray,
     """Payload of one segment: ``timestamps_ns`` (int64), ``values`` (float32 or float64),
     ``qualities`` (uint8), all of the same length (validated by the caller)."""
     if codec == CODEC_COMPRESS:
-        # edgekit.compress's model search may overflow on extreme floats (e.g. 1e300) while
-        # it rejects a model; the result is still exact, so keep numpy quiet about it
-        with np.errstate(over="ignore", invalid="ignore"):
-            parts = (compress.encode_timestamps(timestamps_ns), compress.encode(values),
-                     compress.encode(qualities))
-        payload = _sections(parts, codec)
-        # the store counts on max_payload(); fall back should a frame ever be larger
-        if len(payload) <= max_payload(timestamps_ns.size, values.dtype.itemsize):
-            return payload
+        try:
+            # edgekit.compress's model search may overflow on extreme floats (e.g. 1e300)
+            # while it rejects a model; the result is still exact, so keep numpy quiet
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                parts = (compress.encode_timestamps(timestamps_ns), compress.encode(values),
+                         compress.encode(qualities))
+        except Exception:  # noqa: BLE001 - a codec bug must not lose the readings
+            parts = None
+        if parts is not None:
+            payload = _sections(parts, codec)
+            # the store counts on max_payload(); fall back should a frame ever be larger
+            if len(payload) <= max_payload(timestamps_ns.size, values.dtype.itemsize):
+                return payload
         codec = CODEC_PLACEHOLDER
     if codec != CODEC_PLACEHOLDER:
         raise ValueError(f"unknown codec {codec}")
