@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
+
 from edgekit.memory import _demo
 
 
+@pytest.mark.slow  # ~1 s native, ~5 s on the reference backend
 def test_demo_section_prints_measured_figures():
     out = io.StringIO()
     rows = _demo.run(out)

@@ -256,7 +256,7 @@ def test_telemetry_events(temp, events):
 
 def test_nbytes_agrees_with_tracemalloc(temp):
     t, v, q = temp
-    warm_up()
+    warm_up(("payerne_temp_C",))
 
     def build():
         s = ReadingStore(segment_size=4096)
