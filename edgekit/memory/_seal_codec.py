@@ -35,7 +35,8 @@ CODEC_COMPRESS = 2
 DEFAULT_CODEC = CODEC_COMPRESS
 CODECS = (CODEC_PLACEHOLDER, CODEC_COMPRESS)
 
-_UINT = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
+_UINT: dict[int, np.dtype] = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"),
+                              8: np.dtype("<u8")}
 _MAX_DECIMALS = 9
 _LEN = struct.Struct("<I")
 

@@ -37,8 +37,8 @@ VERSION = 1
 HEADER = struct.Struct("<4sBBHIIqqI")
 _CRC = struct.Struct("<I")
 OVERHEAD = HEADER.size + _CRC.size
-_DTYPE_CODE = {np.dtype(np.float32): 1, np.dtype(np.float64): 2}
-_CODE_DTYPE = {v: k for k, v in _DTYPE_CODE.items()}
+_DTYPE_CODE: dict[np.dtype, int] = {np.dtype(np.float32): 1, np.dtype(np.float64): 2}
+_CODE_DTYPE: dict[int, np.dtype] = {v: k for k, v in _DTYPE_CODE.items()}
 
 
 class Segment:

@@ -82,7 +82,8 @@ __all__ = [
 ]
 
 POLICIES = ("refuse", "drop_oldest", "spill")
-_VALUE_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+_VALUE_DTYPES: dict[str, np.dtype] = {"float32": np.dtype(np.float32),
+                                      "float64": np.dtype(np.float64)}
 _MAX_SEGMENT = 1 << 28
 _MAX_CHANNEL = (1 << 32) - 1
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
@@ -861,31 +862,20 @@ class ReadingStore:
         else:
             ts, v, q = (np.concatenate(ts_parts), np.concatenate(v_parts),
                         np.concatenate(q_parts))
-        c = _LazyChannels(c_parts) if with_channels else None
+        c = (np.concatenate([np.full(k, cid, np.uint32) for cid, k in c_parts])
+             if with_channels else None)
         if len(sources) > 1:
             order = np.argsort(ts, kind="stable")
             ts, v, q = ts[order], v[order], q[order]
             if c is not None:
-                c = c.build()[order]
-        return ts, v, q, (c.build() if isinstance(c, _LazyChannels) else c)
+                c = c[order]
+        return ts, v, q, c
 
     def _stream(self, cid: int, parts: list[Any]) -> Iterator[tuple[int, int, float, int]]:
         for part in parts:
             ts, v, q = self._decode(part, None, None)
             for t, val, qual in zip(ts.tolist(), v.tolist(), q.tolist(), strict=True):
                 yield t, cid, val, qual
-
-
-class _LazyChannels:
-    """Channel ids of query parts, materialised only when asked for."""
-
-    __slots__ = ("parts",)
-
-    def __init__(self, parts: list[tuple[int, int]]) -> None:
-        self.parts = parts
-
-    def build(self) -> np.ndarray:
-        return np.concatenate([np.full(n, cid, np.uint32) for cid, n in self.parts])
 
 
 class ChannelView:
