@@ -195,14 +195,17 @@ class ChannelReadings(NamedTuple):
     channels: np.ndarray
 
 
+# zero-length columns shared by every empty channel (never written: capacity 0)
+_EMPTY = {dt: (np.empty(0, np.int64), np.empty(0, dt), np.empty(0, np.uint8))
+          for dt in _VALUE_DTYPES.values()}
+
+
 class _Channel:
     __slots__ = ("cid", "first_resident", "last", "n", "q", "segments", "ts", "val")
 
     def __init__(self, cid: int, dtype: np.dtype) -> None:
         self.cid = cid
-        self.ts = np.empty(0, np.int64)
-        self.val = np.empty(0, dtype)
-        self.q = np.empty(0, np.uint8)
+        self.ts, self.val, self.q = _EMPTY[dtype]  # shared until the first append
         self.n = 0
         self.last: int | None = None  # newest timestamp ever accepted (even if dropped since)
         self.segments: list[Segment] = []  # time order; spilled ones first
@@ -266,6 +269,11 @@ class ReadingStore:
     >>> t.tolist(), v.tolist()
     ([1000000000, 2000000000], [21.5, 21.600000381469727])
     """
+
+    __slots__ = ("__weakref__", "_budget", "_channels", "_closed", "_dir", "_disk_bytes",
+                 "_dropped", "_dtype", "_entry_bytes", "_f32", "_hot_bytes", "_hot_readings",
+                 "_lock", "_lockfd", "_opts", "_rb", "_sealed_readings", "_seals", "_seg",
+                 "_segments", "_seq", "_spilled_readings", "_spilled_segments", "_total")
 
     def __init__(self, options: StoreOptions | None = None, /, **kwargs: Any) -> None:
         if options is None:
@@ -616,7 +624,8 @@ class ReadingStore:
 
     def _release(self, ch: _Channel) -> None:
         if ch.n == 0 and ch.cap:
-            self._resize(ch, 0)
+            self._hot_bytes -= ch.cap * self._rb
+            ch.ts, ch.val, ch.q = _EMPTY[self._dtype]
 
     def _make_room(self, ch: _Channel, k: int) -> None:
         """Room for at least one more reading (at most ``k`` wanted) in ``ch``'s hot buffer."""
