@@ -162,7 +162,7 @@ def test_extend_batches_vs_article_records(ratio, cols_100k):
                 bt.tolist(), bv.tolist(), bq.tolist(), strict=True))
 
     ratio("extend 100 batches of 1000: store (sealing) vs article's objects", store_extend,
-          article_extend, minimum=2.5, rounds=7)
+          article_extend, minimum=1.5, rounds=7)
 
 
 def _filled(cols, segment_size: int, seal: bool) -> ReadingStore:
@@ -171,6 +171,66 @@ def _filled(cols, segment_size: int, seal: bool) -> ReadingStore:
     if seal:
         s.seal()
     return s
+
+
+class _NumpyColumns:
+    """The baseline: three preallocated numpy columns and a write index, no checks."""
+
+    def __init__(self, n: int) -> None:
+        self.t = np.empty(n, np.int64)
+        self.v = np.empty(n, np.float32)
+        self.q = np.empty(n, np.uint8)
+        self.n = 0
+
+    def append(self, t: int, v: float, q: int) -> None:
+        i = self.n
+        self.t[i] = t
+        self.v[i] = v
+        self.q[i] = q
+        self.n = i + 1
+
+    def extend(self, t: np.ndarray, v: np.ndarray, q: np.ndarray) -> None:
+        a, b = self.n, self.n + t.size
+        self.t[a:b] = t
+        self.v[a:b] = v
+        self.q[a:b] = q
+        self.n = b
+
+
+def test_append_vs_numpy_columns(ratio, cols_100k):
+    """The store's own cost over bare columns: validation, ordering check, lock, telemetry
+    (hot only: a segment as large as the data, so nothing is sealed)."""
+    t, v, q = (a[:20_000] for a in cols_100k)
+    rows = list(zip(t.tolist(), v.tolist(), q.tolist(), strict=True))
+
+    def store_one():
+        s = ReadingStore(segment_size=t.size)
+        for a, b, c in rows:
+            s.append(a, b, c)
+
+    def columns_one():
+        c = _NumpyColumns(t.size)
+        for a, b, c_ in rows:
+            c.append(a, b, c_)
+
+    ratio("append 1 reading x 20k: hot store vs numpy columns", store_one, columns_one,
+          minimum=0.1, rounds=7)
+    batches = [(t[a:a + 1000], v[a:a + 1000], q[a:a + 1000]) for a in range(0, t.size, 1000)]
+
+    def store_batches():
+        s = ReadingStore(segment_size=t.size)
+        for batch in batches:
+            s.extend(*batch)
+
+    def columns_batches():
+        c = _NumpyColumns(t.size)
+        for batch in batches:
+            c.extend(*batch)
+
+    # about 15 us a call of checks (dtype, range, order, float32 range) against ~1 us of
+    # copying: 15 ns a reading, measured 0.07-0.08x
+    ratio("extend 20 batches of 1000: hot store vs numpy columns", store_batches,
+          columns_batches, minimum=0.03)
 
 
 @pytest.fixture(scope="module")
