@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#define EKZ_L 65536u                  /* rANS state lower bound: states live in [L, 2^32) */
+#define EKZ_L 32768u                  /* rANS state lower bound: states live in [L, 2^31) */
 #define EKZ_M 4096u                   /* probability scale, 1 << EKZ_PROB_BITS */
 #define EKZ_MASK 4095u
 
@@ -65,6 +65,31 @@ static inline uint64_t ekz_delta_at(const uint64_t *j, size_t i, int order)
     if (i >= 2)
         return j[i] - (j[i - 1] << 1) + j[i - 2];
     return i ? j[1] - (j[0] << 1) : j[0];
+}
+
+double ekz_cost(const uint32_t *h)
+{
+    unsigned t, present = 0, maxtok = 0;
+    double n = 0.0, ent = 0.0, extra = 0.0;
+    uint64_t base[256];
+    uint8_t nbits[256];
+    ekz_token_tables(base, nbits);
+    for (t = 0; t < 256u; t++) {
+        if (h[t]) {
+            n += (double)h[t];
+            extra += (double)h[t] * nbits[t];
+            present++;
+            maxtok = t;
+        }
+    }
+    if (present == 0)
+        return 8.0;
+    if (present == 1)
+        return extra + 24.0;
+    for (t = 0; t <= maxtok; t++)
+        if (h[t])
+            ent += (double)h[t] * log2(n / (double)h[t]);
+    return ent + extra + 12.0 * (maxtok + 1u) + 112.0;
 }
 
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist)
@@ -193,22 +218,17 @@ static int ekz_check_freq(const uint16_t *freq, uint32_t *start)
     return sum == EKZ_M ? EKZ_OK : EKZ_EINVAL;
 }
 
-/* The stream codes the values i >= order (the first `order` values of j are stored by the
- * caller); four rANS states take turns (value i uses state i % 4). */
-int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int single,
-               uint8_t *tok, uint8_t *out, size_t cap, size_t *lens)
+/* Pass 1 of the encoder, forward: tokens of positions order..n-1 into tok[i], their extra
+ * bits into out (LSB-first, padded to a byte), the token histogram added to hist. */
+int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *out,
+                 size_t cap, uint32_t *hist, size_t *blen)
 {
     uint64_t base[256];
     uint8_t nbits[256];
-    uint32_t start[256];
     ekz_bw w;
-    size_t i, blen, wlen, k;
-    uint8_t *p;
-    uint32_t x[4] = {EKZ_L, EKZ_L, EKZ_L, EKZ_L};
+    size_t i;
 
-    if (order < 0 || order > 2 || single > 255)
-        return EKZ_EINVAL;
-    if (single < 0 && ekz_check_freq(freq, start) != EKZ_OK)
+    if (order < 0 || order > 2)
         return EKZ_EINVAL;
     ekz_token_tables(base, nbits);
     w.p = out;
@@ -216,13 +236,11 @@ int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int
     w.acc = 0;
     w.cnt = 0;
     w.err = 0;
-    /* pass 1, forward: tokens and extra bits */
     for (i = (size_t)order; i < n; i++) {
         uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
         unsigned t = ekz_token(z);
-        if (single >= 0 ? t != (unsigned)single : freq[t] == 0)
-            return EKZ_EINVAL;
         tok[i] = (uint8_t)t;
+        hist[t]++;
         if (nbits[t])
             ekz_put_wide(&w, z - base[t], nbits[t]);
     }
@@ -235,18 +253,53 @@ int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int
         w.acc >>= 8;
         w.cnt = w.cnt > 8u ? w.cnt - 8u : 0u;
     }
-    blen = (size_t)(w.p - out);
-    lens[1] = blen;
-    lens[0] = 0;
-    if (single >= 0 || n <= (size_t)order)
+    *blen = (size_t)(w.p - out);
+    return EKZ_OK;
+}
+
+/* Pass 2, backward: the rANS words of tok[order..n) (freq sums to 4096, each token used has
+ * a nonzero frequency below 4096), placed at out[blen..blen + *wlen). */
+int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint8_t *out,
+             size_t cap, size_t blen, size_t *wlen)
+{
+    uint8_t rshift[256];
+    uint32_t start[256], rcp[256], bias[256], cmpl[256];
+    uint32_t x[4] = {EKZ_L, EKZ_L, EKZ_L, EKZ_L};
+    size_t i, k;
+    uint8_t *p;
+
+    if (order < 0 || order > 2 || blen > cap || ekz_check_freq(freq, start) != EKZ_OK)
+        return EKZ_EINVAL;
+    *wlen = 0;
+    if (n <= (size_t)order)
         return EKZ_OK;
-    /* pass 2, backward: rANS words grow down from the end of out */
+    /* x / f by a reciprocal (exact for x < 2^31, Alverson; the form of ryg's rans_byte):
+     * q = x / f, and x' = q * M + x % f + start = x + bias + q * (M - f). */
+    for (k = 0; k < 256u; k++) {
+        uint32_t f = freq[k], shift = 0;
+        if (f == 0)
+            continue;
+        cmpl[k] = EKZ_M - f;
+        if (f < 2u) {
+            rcp[k] = 0xffffffffu;
+            rshift[k] = 0;
+            bias[k] = start[k] + EKZ_M - 1u;
+        } else {
+            while (f > (1u << shift))
+                shift++;
+            rcp[k] = (uint32_t)((((uint64_t)1 << (shift + 31)) + f - 1u) / f);
+            rshift[k] = (uint8_t)(shift - 1u);
+            bias[k] = start[k];
+        }
+    }
     p = out + cap;
     for (i = n; i-- > (size_t)order;) {
         uint32_t *xs = &x[(i - (size_t)order) & 3u];
         unsigned t = tok[i];
-        uint32_t f = freq[t];
-        if (*xs >= (f << 20)) {
+        uint32_t q;
+        if (freq[t] == 0)
+            return EKZ_EINVAL;
+        if (*xs >= ((uint32_t)freq[t] << 19)) {
             if ((size_t)(p - out) < blen + 2u)
                 return EKZ_ENOSPC;
             p -= 2;
@@ -254,7 +307,8 @@ int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int
             p[1] = (uint8_t)(*xs >> 8);
             *xs >>= 16;
         }
-        *xs = ((*xs / f) << EKZ_PROB_BITS) + (*xs % f) + start[t];
+        q = (uint32_t)(((uint64_t)*xs * rcp[t]) >> 32) >> rshift[t];
+        *xs = *xs + bias[t] + q * cmpl[t];
     }
     if ((size_t)(p - out) < blen + 16u)
         return EKZ_ENOSPC;
@@ -265,10 +319,33 @@ int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int
         p[2] = (uint8_t)(x[k] >> 16);
         p[3] = (uint8_t)(x[k] >> 24);
     }
-    wlen = (size_t)(out + cap - p);
-    memmove(out + blen, p, wlen);
-    lens[0] = wlen;
+    *wlen = (size_t)(out + cap - p);
+    memmove(out + blen, p, *wlen);
     return EKZ_OK;
+}
+
+/* Both passes (the stream codes the values i >= order; the first `order` values of j are
+ * stored by the caller; four rANS states take turns, value i using state (i - order) % 4). */
+int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int single,
+               uint8_t *tok, uint8_t *out, size_t cap, size_t *lens)
+{
+    uint32_t hist[256];
+    size_t i;
+    int rc;
+    if (order < 0 || order > 2 || single > 255)
+        return EKZ_EINVAL;
+    memset(hist, 0, sizeof hist);
+    rc = ekz_tokenize(j, n, order, tok, out, cap, hist, &lens[1]);
+    if (rc != EKZ_OK)
+        return rc;
+    lens[0] = 0;
+    if (single >= 0) {
+        for (i = 0; i < 256u; i++)
+            if (hist[i] && i != (size_t)single)
+                return EKZ_EINVAL;
+        return EKZ_OK;
+    }
+    return ekz_rans(tok, n, order, freq, out, cap, lens[1], &lens[0]);
 }
 
 static inline uint32_t ekz_ld32(const uint8_t *p)
@@ -538,6 +615,58 @@ int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint6
     return EKZ_OK;
 }
 
+#define EKZ_RUNS_HIST_LOOP(ORDER)                                                            \
+    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+        unsigned nz = z != 0;                                                                \
+        /* branch-free: zero and nonzero codes alternate unpredictably in real data */      \
+        hist[ekz_token(run)] += nz;                                                          \
+        hist[256u + ekz_token(z - nz)] += nz;                                                \
+        k += nz;                                                                             \
+        run = (run + 1u) & (0u - (uint64_t)(1u - nz));                                       \
+    }
+
+#define EKZ_RUNS_HIST_SPARSE(ORDER)                                                          \
+    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+        if (z == 0) {                                                                        \
+            run++;                                                                           \
+        } else {                                                                             \
+            hist[ekz_token(run)]++;                                                          \
+            hist[256u + ekz_token(z - 1u)]++;                                                \
+            k++;                                                                             \
+            run = 0;                                                                         \
+        }                                                                                    \
+    }
+
+int ekz_runs_hist(const uint64_t *j, size_t n, int order, int sparse, uint32_t *hist,
+                  size_t *m)
+{
+    size_t i, k = 0;
+    uint64_t run = 0;
+    if (sparse && order == 1) {
+        EKZ_RUNS_HIST_SPARSE(1)
+    } else if (sparse && order == 2) {
+        EKZ_RUNS_HIST_SPARSE(2)
+    } else if (sparse && order == 0) {
+        EKZ_RUNS_HIST_SPARSE(0)
+    } else if (order == 0) {
+        EKZ_RUNS_HIST_LOOP(0)
+    } else if (order == 1) {
+        EKZ_RUNS_HIST_LOOP(1)
+    } else if (order == 2) {
+        EKZ_RUNS_HIST_LOOP(2)
+    } else {
+        return EKZ_EINVAL;
+    }
+    hist[ekz_token(run)]++;
+    *m = k;
+    return EKZ_OK;
+}
+
+#undef EKZ_RUNS_HIST_LOOP
+#undef EKZ_RUNS_HIST_SPARSE
+
 int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
                     uint64_t *j, size_t n)
 {
@@ -587,22 +716,35 @@ int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int or
     return i == n ? EKZ_OK : EKZ_ECORRUPT;
 }
 
+static uint64_t ekz_gcd2(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* gcd of |j[i] - j[0]| over all i, computed as the gcd of |j[i] - j[i-1]| (the same number:
+ * every difference from j[0] is a sum of consecutive differences and vice versa); a
+ * difference already divisible by the running gcd costs one (usually 32-bit) division. */
 uint64_t ekz_gcd(const uint64_t *j, size_t n)
 {
     size_t i;
     uint64_t g = 0;
     for (i = 1; i < n; i++) {
-        uint64_t d = j[i] - j[0], a, b;
+        uint64_t d = j[i] - j[i - 1];
         if (d >> 63)
             d = 0u - d;
-        a = g;
-        b = d;
-        while (b) {
-            uint64_t t = a % b;
-            a = b;
-            b = t;
+        if (d == 0)
+            continue;
+        if (g) {
+            uint64_t rem = (d | g) >> 32 ? d % g : (uint64_t)((uint32_t)d % (uint32_t)g);
+            if (rem == 0)
+                continue;
         }
-        g = a;
+        g = ekz_gcd2(g, d);
         if (g == 1u)
             return 1u;
     }
@@ -713,6 +855,7 @@ int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, doubl
 {
     size_t i, nz = 0;
     int64_t prev = 0;
+    const int unit = mode == 0 && p == 1.0;
     if (mode != 0 && mode != 1)
         return EKZ_EINVAL;
     for (i = 0; i < n; i++) {
@@ -722,7 +865,7 @@ int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, doubl
         t = mode == 0 ? xi * p : (xi - a) / b;
         if (fabs(t) < EKZ_TWO53)
             ki = ekz_rint(t);
-        y = ekz_y(mode, ki, p, a, b);
+        y = unit ? (double)ki : ekz_y(mode, ki, p, a, b); /* k / 1.0 is (double)k */
         if (tol >= 0.0 && fabs(y - xi) <= tol) {
             res = 0;
         } else {

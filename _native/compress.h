@@ -4,7 +4,7 @@
  *   z < 16: t = z, no extra bits;
  *   else with b = bit length of z (5..64) and m the two bits below the top bit:
  *   t = 16 + 4 (b - 5) + m, extra = the low b - 3 bits of z.
- * Tokens are coded with a static rANS coder (32-bit states, 16-bit words, four interleaved
+ * Tokens are coded with a static rANS coder (states in [2^15, 2^31), 16-bit words, four interleaved
  * states, probabilities in 1/4096), extra bits LSB-first in a separate bit stream.
  * A block with one distinct token has no rANS stream ("single" >= 0 names that token).
  *
@@ -37,6 +37,10 @@
 #define EKZ_PROB_BITS 12
 #define EKZ_TAB_LEN 65536
 
+/* Estimated size in bits of a stream with token histogram h[256] (order-0 entropy, extra
+ * bits, table and framing): what the encoder compares models and forms with. */
+double ekz_cost(const uint32_t *h);
+
 /* Token histograms of the zigzagged order-0, 1 and 2 deltas of j (order k from index k):
  * hist[768], added to. */
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);
@@ -46,6 +50,14 @@ int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);
  * into out[cap]; lens[0] = rANS bytes, lens[1] = extra-bit bytes. */
 int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int single,
                uint8_t *tok, uint8_t *out, size_t cap, size_t *lens);
+
+/* The two passes of ekz_encode, for a caller that wants the exact histogram before it
+ * chooses the frequencies: tokens (tok[order..n)) + extra bits (out[0..*blen)) + histogram
+ * (added to hist[256]); then the rANS words of those tokens at out[blen..blen + *wlen). */
+int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *out,
+                 size_t cap, uint32_t *hist, size_t *blen);
+int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint8_t *out,
+             size_t cap, size_t blen, size_t *wlen);
 
 /* Inverse of ekz_encode: EKZ_ECORRUPT on any inconsistency (reads past a stream, streams
  * not consumed exactly, final rANS state wrong, a token absent from the table). */
@@ -58,6 +70,11 @@ int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t bl
  * codes exactly the value.  runs needs n - order + 1 items, vals n - order. */
 int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
                    size_t *m);
+/* Token histograms of what ekz_runs_split would give (hist[0..256) runs, hist[256..512)
+ * values, added to) and the number of nonzero codes, without writing the arrays.  sparse:
+ * a hint (nonzero codes are rare: a branchy loop is faster), not a change of result. */
+int ekz_runs_hist(const uint64_t *j, size_t n, int order, int sparse, uint32_t *hist,
+                  size_t *m);
 /* Inverse; j[0..order) hold the stored first values; EKZ_ECORRUPT if the runs and values do
  * not add up to exactly n values. */
 int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
@@ -82,7 +99,8 @@ int ekz_build_tab_f32(int mode, double p, double a, double b, uint64_t g, uint64
 int ekz_add_resid_f64(const int64_t *r, size_t n, double *out);
 int ekz_add_resid_f32(const int64_t *r, size_t n, float *out);
 
-/* gcd of |j[i] - j[0]| (wrapping int64 differences), 0 when all equal. */
+/* gcd of |j[i] - j[i-1]| (wrapping int64 differences), 0 when all equal: for values that
+ * do not wrap, the gcd of every j[i] - j[0] (the caller verifies the split). */
 uint64_t ekz_gcd(const uint64_t *j, size_t n);
 
 /* Smallest d in 0..maxd such that every one of the first `sample` finite values of x

@@ -14,7 +14,7 @@ import numpy as np
 OK, EINVAL, ECORRUPT, ENOSPC = 0, -1, -2, -3
 PROB_BITS = 12
 M = 1 << PROB_BITS
-L = 1 << 16
+L = 1 << 15
 _U64 = (1 << 64) - 1
 TWO53 = 9007199254740992.0
 
@@ -100,20 +100,10 @@ def _start(freq: np.ndarray) -> list[int] | None:
     return start
 
 
-def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[int, bytes]:
-    """Returns (status, bits + words) like ``ekz_encode`` (bits first, then rANS words);
-    codes j[order:]."""
+def tokenize(j: np.ndarray, order: int) -> tuple[np.ndarray, bytes, np.ndarray]:
+    """(tokens of j[order:], extra-bit bytes, token histogram) like ``ekz_tokenize``."""
     z = zigzag(delta(j, order)[order:])
     toks = tokens(z)
-    start = None
-    if single < 0:
-        start = _start(freq)
-        if start is None:
-            return EINVAL, b""
-        if toks.size and np.any(np.asarray(freq)[toks] == 0):
-            return EINVAL, b""
-    elif toks.size and np.any(toks != single):
-        return EINVAL, b""
     acc, cnt, out = 0, 0, bytearray()
     for zi, t in zip(z.tolist(), toks.tolist(), strict=True):
         nb = NBITS[t]
@@ -126,9 +116,16 @@ def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[in
                 cnt -= 8
     if cnt:
         out.append(acc & 0xFF)
-    if single >= 0 or toks.size == 0:
-        return OK, bytes(out)
-    assert start is not None
+    return toks, bytes(out), np.bincount(toks, minlength=256).astype(np.uint32)
+
+
+def rans(toks: np.ndarray, freq: np.ndarray) -> tuple[int, bytes]:
+    """(status, rANS words) of the tokens, like ``ekz_rans``."""
+    start = _start(freq)
+    if start is None or (toks.size and np.any(np.asarray(freq)[toks] == 0)):
+        return EINVAL, b""
+    if toks.size == 0:
+        return OK, b""
     words: list[int] = []  # 16-bit words in emission order
     x = [L, L, L, L]
     fl = [int(v) for v in freq]
@@ -136,15 +133,26 @@ def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[in
         t = int(toks[i])
         f = fl[t]
         s = i & 3
-        if x[s] >= (f << 20):
+        if x[s] >= (f << 19):
             words.append(x[s] & 0xFFFF)
             x[s] >>= 16
         x[s] = ((x[s] // f) << PROB_BITS) + (x[s] % f) + start[t]
     for s in (3, 2, 1, 0):
         words.extend([x[s] >> 16, x[s] & 0xFFFF])
     words.reverse()
-    wbytes = np.array(words, dtype="<u2").tobytes()
-    return OK, bytes(out) + wbytes
+    return OK, np.array(words, dtype="<u2").tobytes()
+
+
+def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[int, bytes]:
+    """Returns (status, bits + words) like ``ekz_encode`` (bits first, then rANS words);
+    codes j[order:]."""
+    toks, bits, _ = tokenize(j, order)
+    if single >= 0:
+        if toks.size and np.any(toks != single):
+            return EINVAL, b""
+        return OK, bits
+    status, words = rans(toks, freq)
+    return status, (bits + words if status == OK else b"")
 
 
 def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
@@ -233,6 +241,14 @@ def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     return unzigzag(runs), unzigzag(z[nz] - np.uint64(1))
 
 
+def runs_hist(j: np.ndarray, order: int) -> tuple[np.ndarray, int]:
+    runs, vals = runs_split(j, order)
+    h = np.zeros(512, dtype=np.uint32)
+    h[:256] = np.bincount(tokens(zigzag(runs)), minlength=256)
+    h[256:] = np.bincount(tokens(zigzag(vals)), minlength=256)
+    return h, int(vals.size)
+
+
 def runs_expand(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int],
                 n: int) -> np.ndarray | None:
     """Inverse of :func:`runs_split`; None when the runs do not add up to n values."""
@@ -251,9 +267,12 @@ def runs_expand(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int]
 
 
 def gcd(j: np.ndarray) -> int:
+    """gcd of |j[i] - j[i-1]| (wrapping int64 differences), 0 when all equal: for values
+    that do not wrap, the gcd of every j[i] - j[0]."""
     if j.size < 2:
         return 0
-    d = (j.view(np.uint64)[1:] - j.view(np.uint64)[0]).view(np.int64)
+    u = j.view(np.uint64)
+    d = (u[1:] - u[:-1]).view(np.int64)
     neg = d < 0
     a = d.view(np.uint64).copy()
     a[neg] = np.uint64(0) - a[neg]
@@ -352,3 +371,21 @@ def decode_tab(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: 
 def add_resid(r: np.ndarray, out: np.ndarray) -> np.ndarray:
     s = _sortable(out.view(f"u{out.dtype.itemsize}")).view(np.uint64) + r.view(np.uint64)
     return _unsortable(s.view(np.int64), out.dtype)
+
+
+_NBITS_F = np.array(NBITS, dtype=np.float64)
+
+
+def cost(h: np.ndarray) -> float:
+    """Estimated coded size in bits of a stream with token histogram h (``ekz_cost``)."""
+    present = np.flatnonzero(h)
+    if present.size == 0:
+        return 8.0
+    hf = h.astype(np.float64)
+    extra = float((hf * _NBITS_F).sum())
+    if present.size == 1:
+        return extra + 24.0
+    nz = hf[present]
+    n = nz.sum()
+    ent = float((nz * np.log2(n / nz)).sum())
+    return ent + extra + 12.0 * (int(present[-1]) + 1) + 112.0

@@ -36,6 +36,14 @@ def _ptr(ffi, ctype: str, arr: np.ndarray):
     return ffi.cast(ctype, arr.ctypes.data)
 
 
+def cost(h: np.ndarray) -> float:
+    """Estimated bits of a stream with token histogram h (uint32[256], C-contiguous)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.cost(h)
+    return float(lib.ekz_cost(_backend.ffi.cast("uint32_t *", h.ctypes.data)))
+
+
 def hist3(j: np.ndarray) -> np.ndarray:
     lib = _backend.lib
     if lib is None:
@@ -64,6 +72,51 @@ def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int, cap: int) -
     if status != OK:
         raise RuntimeError(f"ekz_encode returned status {status}")
     return buf[: lens[0] + lens[1]].tobytes()
+
+
+def tokenize(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(tokens, work buffer holding the extra bits at [:blen], blen, histogram) of the
+    order-``order`` stream of j.  The tokens and buffer are scratch: use them (``rans``)
+    before the next call."""
+    codes = max(j.size - order, 0)
+    cap = 10 * codes + 64
+    lib = _backend.lib
+    if lib is None:
+        toks, bits, h = ref.tokenize(j, order)
+        buf = np.zeros(cap, dtype=np.uint8)
+        buf[: len(bits)] = np.frombuffer(bits, dtype=np.uint8)
+        tok = np.zeros(j.size, dtype=np.uint8)
+        tok[order:] = toks
+        return tok, buf, len(bits), h
+    ffi = _backend.ffi
+    tok = scratch("tok", j.size, np.uint8)
+    buf = scratch("enc", cap, np.uint8)
+    h = np.zeros(256, dtype=np.uint32)
+    blen = ffi.new("size_t *")
+    status = lib.ekz_tokenize(_ptr(ffi, "uint64_t *", j), j.size, order,
+                              _ptr(ffi, "uint8_t *", tok), _ptr(ffi, "uint8_t *", buf), cap,
+                              _ptr(ffi, "uint32_t *", h), blen)
+    if status != OK:
+        raise RuntimeError(f"ekz_tokenize returned status {status}")
+    return tok, buf, int(blen[0]), h
+
+
+def rans(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray, blen: int) -> bytes:
+    """bits (buf[:blen]) + the rANS words of tok[order:]: the stream body's data."""
+    lib = _backend.lib
+    if lib is None:
+        status, words = ref.rans(tok[order:], freq)
+        if status != OK:
+            raise RuntimeError(f"rANS encode failed with status {status}")
+        return buf[:blen].tobytes() + words
+    ffi = _backend.ffi
+    wlen = ffi.new("size_t *")
+    status = lib.ekz_rans(_ptr(ffi, "uint8_t *", tok), tok.size, order,
+                          _ptr(ffi, "uint16_t *", freq), _ptr(ffi, "uint8_t *", buf), buf.size,
+                          blen, wlen)
+    if status != OK:
+        raise RuntimeError(f"ekz_rans returned status {status}")
+    return buf[: blen + int(wlen[0])].tobytes()
 
 
 def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
@@ -101,6 +154,18 @@ def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     if status != OK:
         raise RuntimeError(f"ekz_runs_split returned status {status}")
     return runs[: m[0] + 1], vals[: m[0]]
+
+
+def runs_hist(j: np.ndarray, order: int, sparse: bool = False) -> tuple[np.ndarray, int]:
+    lib = _backend.lib
+    if lib is None:
+        return ref.runs_hist(j, order)
+    ffi = _backend.ffi
+    h = np.zeros(512, dtype=np.uint32)
+    m = ffi.new("size_t *")
+    lib.ekz_runs_hist(_ptr(ffi, "uint64_t *", j), j.size, order, int(sparse),
+                      _ptr(ffi, "uint32_t *", h), m)
+    return h, int(m[0])
 
 
 def runs_expand(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int],

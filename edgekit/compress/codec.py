@@ -80,7 +80,6 @@ _RAW, _INT, _DEC, _AFF, _BITS = 0, 1, 2, 3, 4
 _H_GCD, _H_RESID, _H_F32 = 0x20, 0x40, 0x80
 _MAXD = 12
 _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
-_DEBUG = False
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -184,16 +183,7 @@ def _read_table(rd: _Reader) -> np.ndarray:
 
 def _cost_bits(h: np.ndarray) -> float:
     """Estimated coded size (bits) of a stream with token histogram h."""
-    nzh = h[h > 0].astype(np.float64)
-    if nzh.size == 0:
-        return 8.0
-    n = nzh.sum()
-    extra = float((h.astype(np.float64) * _NBITS).sum())
-    if nzh.size == 1:
-        return extra + 24.0
-    ent = float((nzh * np.log2(n / nzh)).sum())
-    maxtok = int(np.flatnonzero(h)[-1])
-    return ent + extra + 12.0 * (maxtok + 1) + 64.0 + 48.0
+    return K.cost(np.ascontiguousarray(h, dtype=np.uint32))
 
 
 def _zz(v: int) -> int:
@@ -205,44 +195,51 @@ def _unzz(z: int) -> int:
     return ((z >> 1) ^ -(z & 1)) & ((1 << 64) - 1)
 
 
-def _stream_encode(j: np.ndarray, order: int, h: np.ndarray) -> bytes:
-    """One entropy stream of j[order:] (delta order ``order``, token histogram ``h``): the
-    first ``order`` values, then the coded body (plain or zero-run form, whichever is
-    smaller)."""
+def _stream_encode(j: np.ndarray, order: int) -> bytes:
+    """One entropy stream of j[order:] at delta order ``order``: the first ``order`` values,
+    then the coded body (plain or zero-run form, whichever is smaller)."""
     first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
     if j.size <= order:
         return first + b"\x02"
+    tok, buf, blen, h = K.tokenize(j, order)
     total = int(h.sum())
-    if h[0] * 10 >= total * 3 and total >= 64:
+    if h[0] * 10 >= total * 3 and total >= 64 and _runs_pay(j, order, h):
         runs, vals = K.runs_split(j, order)
-        hr = K.hist3(runs)[:256]
-        hv = K.hist3(vals)[:256] if vals.size else np.zeros(256, np.uint32)
-        plain, rle = _cost_bits(h), _cost_bits(hr) + _cost_bits(hv) + 32
-        if _DEBUG:
-            print("runs", plain / 8, rle / 8, vals.size, total)
-        # zero-run form: when clearly smaller, or about as small and far fewer codes
-        # (decoding then touches a code per run instead of per value)
-        if rle < 0.97 * plain or (rle < 1.03 * plain and 2 * vals.size < total // 4):
-            body = b"\x03" + _varint(vals.size) + _stream_body(runs, 0, hr)
-            if vals.size:
-                body += _stream_body(vals, 0, hv)
-            return first + body
-    return first + _stream_body(j, order, h)
+        runs, vals = runs.copy(), vals.copy()  # scratch, and tokenize reuses scratch
+        body = b"\x03" + _varint(vals.size) + _stream_body(runs)
+        if vals.size:
+            body += _stream_body(vals)
+        return first + body
+    return first + _body_from_tokens(tok, buf, blen, h, order)
 
 
-def _stream_body(j: np.ndarray, order: int, h: np.ndarray) -> bytes:
+def _runs_pay(j: np.ndarray, order: int, h: np.ndarray) -> bool:
+    """Whether the zero-run form pays: clearly smaller (3 %), or about as small and with
+    far fewer codes (decoding then touches a code per run, not per value).  Judged on the
+    sample of a long stream (see :func:`_sample`), on all of a short one."""
+    js, _ = _sample(j)
+    if js is not j:
+        h = K.hist3(js)[256 * order: 256 * (order + 1)]
+    total = int(h.sum())
+    hh, m = K.runs_hist(js, order, h[0] * 10 > total * 9)
+    plain, rle = _cost_bits(h), _cost_bits(hh[:256]) + _cost_bits(hh[256:]) + 32
+    return rle < 0.97 * plain or (rle < 1.03 * plain and 2 * m < total // 4)
+
+
+def _stream_body(j: np.ndarray) -> bytes:
+    """A plain (kind 0/1) body of the order-0 stream of j."""
+    tok, buf, blen, h = K.tokenize(j, 0)
+    return _body_from_tokens(tok, buf, blen, h, 0)
+
+
+def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray,
+                      order: int) -> bytes:
     present = np.flatnonzero(h)
-    extra_bytes = int((h.astype(np.int64) * _NBITS).sum()) // 8 + 8
     if present.size == 1:
-        t = int(present[0])
-        body = K.encode(j, order, _EMPTY_FREQ, t, extra_bytes + 16)
-        return bytes((0, t)) + _varint(len(body)) + body
+        return bytes((0, int(present[0]))) + _varint(blen) + buf[:blen].tobytes()
     f = _normalize(h)
-    cap = 2 * j.size + extra_bytes + 32
-    body = K.encode(j, order, f, -1, cap)
-    # K.encode returns bits then words; the split follows from the known extra-bit total
-    blen = (int((h.astype(np.int64) * _NBITS).sum()) + 7) // 8
-    return (b"\x01" + _table_bytes(f) + _varint(blen) + _varint(len(body) - blen) + body)
+    body = K.rans(tok, order, f, buf, blen)
+    return b"\x01" + _table_bytes(f) + _varint(blen) + _varint(len(body) - blen) + body
 
 
 def _stream_decode(rd: _Reader, order: int, n: int, slot: str = "j",
@@ -298,9 +295,7 @@ class _Candidate:
     params: bytes
     j: np.ndarray
     order: int
-    h: np.ndarray
     r: np.ndarray | None = None
-    rh: np.ndarray | None = None
 
 
 def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | None = None,
@@ -320,17 +315,31 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
                 j = qj
                 head |= _H_GCD
                 gparams = _varint(g) + _varint(off)
-    h3 = K.hist3(j).reshape(3, 256)
-    costs = [_cost_bits(h3[o]) for o in range(3)]
+    js, scale = _sample(j)
+    h3 = K.hist3(js).reshape(3, 256)
+    costs = [_cost_bits(h3[o]) * scale for o in range(3)]
     order = int(np.argmin(costs))
     cost = costs[order] + 8 * (len(params) + len(gparams) + 2)
-    cand = _Candidate(cost, head | (order << 3), params + gparams, j, order, h3[order])
+    cand = _Candidate(cost, head | (order << 3), params + gparams, j, order)
     if r is not None and nonzero:
-        rh = K.hist3(r.view(np.uint64))[:256]
-        cand.cost += _cost_bits(rh)
+        rs, rscale = _sample(r.view(np.uint64))
+        cand.cost += _cost_bits(K.hist3(rs)[:256]) * rscale
         cand.head |= _H_RESID
-        cand.r, cand.rh = r, rh
+        cand.r = r
     return cand
+
+
+_SAMPLE_PART = 4096
+
+
+def _sample(j: np.ndarray) -> tuple[np.ndarray, float]:
+    """j itself, or four evenly spaced runs of 4,096 consecutive values of a long j (the
+    model and order choice then reads a quarter of a full block); and the size scale."""
+    if j.size <= 4 * _SAMPLE_PART * 1.5:
+        return j, 1.0
+    starts = np.linspace(0, j.size - _SAMPLE_PART, 4).astype(np.int64)
+    s = np.concatenate([j[a: a + _SAMPLE_PART] for a in starts])
+    return s, j.size / s.size
 
 
 def _sortable(x: np.ndarray) -> np.ndarray:
@@ -376,8 +385,11 @@ def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
     return a, b
 
 
-def _float_candidates(x: np.ndarray, tol: float,
-                      level: int) -> tuple[list[_Candidate], bool]:
+def _float_candidates(x: np.ndarray, tol: float, level: int,
+                      f32_ok: bool = False) -> tuple[list[_Candidate], bool]:
+    """Candidate codings of float32/64 x, and whether one of them is a good grid fit.
+    With ``f32_ok`` (float64 x), float64 data that is exactly float32 is modelled as
+    float32 (head flag F32) once the decimal model has failed."""
     cands: list[_Candidate] = []
     n = x.size
     if tol > 0:
@@ -391,6 +403,15 @@ def _float_candidates(x: np.ndarray, tol: float,
         k, r, nz = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
         cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz))
         good = nz <= n // 64
+    if not good and f32_ok:
+        # float32 readings stored as float64: model the float32 values
+        with np.errstate(all="ignore"):
+            x32 = x.astype(np.float32)
+        if np.array_equal(x32.astype(np.float64).view(np.uint64), x.view(np.uint64)):
+            c32, good = _float_candidates(x32, tol, level)
+            for c in c32:
+                c.head |= _H_F32
+            return cands + c32, good
     if not good and level >= 3:
         guess = _affine_guess(x)
         if guess is not None:
@@ -407,16 +428,7 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
     """One block of 1-D native-order values (float16/32/64 or int64/uint64 view)."""
     dt = x.dtype
     if dt.kind == "f" and dt.itemsize in (4, 8):
-        cands, good = _float_candidates(x, tol, level)
-        if not good and dt.itemsize == 8 and level >= 2:
-            # float32 readings stored as float64: model the float32 values
-            with np.errstate(all="ignore"):
-                x32 = x.astype(np.float32)
-            if np.array_equal(x32.astype(np.float64).view(np.uint64), x.view(np.uint64)):
-                c32, _ = _float_candidates(x32, tol, level)
-                for c in c32:
-                    c.head |= _H_F32
-                cands += c32
+        cands, _ = _float_candidates(x, tol, level, dt.itemsize == 8 and level >= 2)
     elif dt.kind == "f":
         cands = [_int_candidate(_sortable(x), _BITS, b"")]
     else:
@@ -429,10 +441,9 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
     out = [bytes((best.head,)), best.params]
     if best.head & 7 in (_DEC, _AFF):
         out.append(_table_field(best.j))
-    out.append(_stream_encode(best.j, best.order, best.h))
+    out.append(_stream_encode(best.j, best.order))
     if best.r is not None:
-        assert best.rh is not None
-        out.append(_stream_encode(best.r.view(np.uint64), 0, best.rh))
+        out.append(_stream_encode(best.r.view(np.uint64), 0))
     blob = b"".join(out)
     if len(blob) > x.nbytes + 1:
         return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
@@ -458,6 +469,8 @@ def _decode_block(rd: _Reader, out: np.ndarray) -> None:
     head = rd.u8()
     model = head & 7
     if model == _RAW:
+        if head != _RAW:
+            raise _corrupt(f"bad raw block header 0x{head:02x}", rd.pos - 1, "block")
         out[...] = np.frombuffer(rd.take(n * dt.itemsize), dtype=dt.newbyteorder("<"))
         return
     order = (head >> 3) & 3
@@ -466,7 +479,8 @@ def _decode_block(rd: _Reader, out: np.ndarray) -> None:
     if head & _H_F32:
         tmp = K.scratch("f32", n, np.float32)
         _decode_block_body(rd, head, tmp)
-        out[...] = tmp
+        with np.errstate(invalid="ignore"):  # a signalling NaN (damaged data) is no error
+            out[...] = tmp
     else:
         _decode_block_body(rd, head, out)
 

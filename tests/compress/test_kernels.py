@@ -58,6 +58,10 @@ def test_entropy_kernels_native_equal_reference(k, order):
     runs, vals = K.runs_split(j, order)
     rr, rv = ref.runs_split(j, order)
     assert np.array_equal(runs, rr) and np.array_equal(vals, rv)
+    rh, rm = ref.runs_hist(j, order)
+    for sparse in (False, True):
+        hh, m = K.runs_hist(j, order, sparse)
+        assert m == rm == vals.size and np.array_equal(hh, rh)
     back = K.runs_expand(runs.copy(), vals.copy(), order, first, j.size)
     assert back is not None and np.array_equal(back, j)
     assert np.array_equal(ref.runs_expand(rr, rv, order, first, j.size), j)
