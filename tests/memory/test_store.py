@@ -303,3 +303,44 @@ def test_refused_append_to_a_new_channel_leaves_no_trace():
     with pytest.raises(CapacityError):
         s.extend([1], [1.0], channels=[5000])
     assert 5000 not in s.channels
+
+
+def test_threads_append_and_query_concurrently(temp):
+    """Four writer threads (a channel each, one reading at a time and in batches) and a
+    reader querying all along: nothing lost, nothing reordered, queries always sorted."""
+    import threading
+
+    t, v, q = (a[:6000] for a in temp)
+    s = ReadingStore(segment_size=512)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer(cid):
+        try:
+            for a in range(0, 3000):
+                s.append(int(t[a]), float(v[a]), int(q[a]), cid)
+            for a in range(3000, t.size, 250):
+                s.extend(t[a:a + 250], v[a:a + 250], q[a:a + 250], cid)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    def reader():
+        while not done.is_set():
+            r = s.query_with_channels()
+            if r.timestamps_ns.size > 1 and bool(np.any(np.diff(r.timestamps_ns) < 0)):
+                errors.append(AssertionError("a query came back out of order"))
+
+    threads = [threading.Thread(target=writer, args=(c,)) for c in range(4)]
+    rd = threading.Thread(target=reader)
+    rd.start()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    done.set()
+    rd.join()
+    assert not errors, errors
+    assert len(s) == 4 * t.size
+    for c in range(4):
+        r = s.query(channel=c)
+        assert np.array_equal(r.timestamps_ns, t) and np.array_equal(r.values, f32(v))
