@@ -4,6 +4,7 @@
     python tools/memory_table.py            # markdown table on stdout (takes ~1 minute)
     python tools/memory_table.py --sizes 100000
     python tools/memory_table.py --sealed   # each shipped series sealed, both segment codecs
+    python tools/memory_table.py --fleet    # 100 sensors x 6 h at 1 Hz, by segment_size
 """
 
 from __future__ import annotations
@@ -70,12 +71,50 @@ def _sealed_table() -> None:
           + " | ".join(f"{b / n:.3f}" for b, n in totals.values()) + " |")
 
 
+def _fleet_table() -> None:
+    """100 channels x 21,600 readings (6 h at 1 Hz; values are the shipped series, one per
+    channel in turn, each from its own offset), not sealed by hand: what a gateway holds."""
+    import numpy as np
+
+    from edgekit.memory import ReadingStore, measure
+    from edgekit.memory._layouts import warm_up
+    from edgekit.memory._series import SERIES, readings
+
+    warm_up()
+    n, channels = 6 * 3600, 100
+    data = []
+    for c in range(channels):
+        _, v, q = readings(SERIES[c % len(SERIES)])
+        off = (c * 7919) % (v.size - n) if v.size > n else 0
+        ts = 1_700_000_000 * 10**9 + np.arange(n, dtype=np.int64) * 10**9
+        data.append((ts, np.resize(v[off:], n), np.resize(q[off:], n)))
+    print(f"Python {platform.python_version()}; {channels} channels x {n:,} readings "
+          f"({channels * n:,}), measured (tracemalloc)\n")
+    print("| segment_size | held | bytes/reading | hot columns | sealed |")
+    print("|---:|---:|---:|---:|---:|")
+    for seg in (512, 1024, 4096):
+        def build(seg=seg):
+            s = ReadingStore(segment_size=seg)
+            for c, cols in enumerate(data):
+                s.extend(*cols, channels=c)
+            return s
+
+        store, m = measure(build)
+        st = store.stats()
+        print(f"| {seg} | {m.held_bytes / 1e6:.2f} MB | {m.per(channels * n):.2f} | "
+              f"{st.hot_nbytes / 1e6:.2f} MB | {st.sealed_nbytes / 1e6:.2f} MB |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--one", nargs=3, metavar=("LAYOUT", "N", "METHOD"), help=argparse.SUPPRESS)
     ap.add_argument("--sealed", action="store_true", help="the per-series sealed table")
+    ap.add_argument("--fleet", action="store_true", help="100 sensors x 6 h, by segment_size")
     args = ap.parse_args()
+    if args.fleet:
+        _fleet_table()
+        return
     if args.sealed:
         _sealed_table()
         return

@@ -217,8 +217,12 @@ class _Channel:
 
 
 def _entry_bytes(seg: Segment) -> int:
-    own = sys.getsizeof(seg)
-    return own + sys.getsizeof(seg.blob if seg.blob is not None else seg.path)
+    """What one segment's index entry holds: the object, its int fields, its slot in the
+    channel's list, and its bytes (resident) or file name (spilled)."""
+    fields = (sys.getsizeof(seg.t_first) + sys.getsizeof(seg.t_last) + sys.getsizeof(seg.n)
+              + sys.getsizeof(seg.seq) + sys.getsizeof(seg.size))
+    return (sys.getsizeof(seg) + fields + 8
+            + sys.getsizeof(seg.blob if seg.blob is not None else seg.path))
 
 
 # --- argument checks ------------------------------------------------------------------------
