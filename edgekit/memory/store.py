@@ -656,8 +656,13 @@ class ReadingStore:
             self._enforce(ch)
 
     def _worst_segment_bytes(self) -> int:
-        seg_size = _segment.OVERHEAD + _seal_codec.max_payload(self._seg, self._dtype.itemsize)
-        return seg_size + sys.getsizeof(b"") + 2 * sys.getsizeof(Segment.__new__(Segment))
+        """The most one sealed segment can add to nbytes: incompressible payload plus the
+        largest index entry (int fields of the widest values)."""
+        big = 1 << 62
+        entry = _entry_bytes(Segment(channel=0, n=big, t_first=-big, t_last=big, size=big,
+                                     seq=big, blob=b""))
+        return entry + _segment.OVERHEAD + _seal_codec.max_payload(self._seg,
+                                                                    self._dtype.itemsize)
 
     def _refuse_check(self, plan) -> None:
         """Policy "refuse": raise before anything is stored unless ``plan`` ((channel,
