@@ -478,10 +478,23 @@ class ReadingStore:
         the next append).  Returns the number of readings sealed."""
         with self._lock:
             self._check_open()
+            chans = list(self._channels.values())
+            blobs = {ch.cid: self._pack(ch) for ch in chans if ch.n}
+            if self._budget is not None and self._opts.policy == "refuse":
+                # a tiny segment can cost more than its hot readings (its index entry):
+                # refuse the seal rather than exceed the budget; nothing changes then
+                after = self.nbytes + sum(
+                    _entry_bytes(self._segment_for(ch, blobs[ch.cid])) for ch in chans
+                    if ch.cid in blobs) - sum(ch.cap for ch in chans) * self._rb
+                if after > self._budget:
+                    raise CapacityError(
+                        f"sealing now would take the store to {after} bytes, over its budget "
+                        f"of {self._budget} (policy 'refuse'; nothing was changed)",
+                        capacity=self._budget, requested=after)
             sealed = 0
-            for ch in list(self._channels.values()):
+            for ch in chans:
                 sealed += ch.n
-                self._seal_channel(ch)
+                self._seal_channel(ch, blobs.get(ch.cid))
                 self._release(ch)
             self._enforce(None)
         _telemetry.emit("memory.usage", nbytes=self.nbytes)
@@ -685,13 +698,21 @@ class ReadingStore:
 
     # --- internals: segments ------------------------------------------------------------------
 
-    def _seal_channel(self, ch: _Channel) -> None:
+    def _pack(self, ch: _Channel) -> bytes:
+        n = ch.n
+        return _segment.pack(ch.cid, ch.ts[:n], ch.val[:n], ch.q[:n])
+
+    def _segment_for(self, ch: _Channel, blob: bytes) -> Segment:
+        return Segment(channel=ch.cid, n=ch.n, t_first=int(ch.ts[0]),
+                       t_last=int(ch.ts[ch.n - 1]), size=len(blob), seq=self._seq, blob=blob)
+
+    def _seal_channel(self, ch: _Channel, blob: bytes | None = None) -> None:
         n = ch.n
         if n == 0:
             return
-        blob = _segment.pack(ch.cid, ch.ts[:n], ch.val[:n], ch.q[:n])
-        seg = Segment(channel=ch.cid, n=n, t_first=int(ch.ts[0]), t_last=int(ch.ts[n - 1]),
-                      size=len(blob), seq=self._seq, blob=blob)
+        seg = self._segment_for(ch, self._pack(ch) if blob is None else blob)
+        blob = seg.blob
+        assert blob is not None
         self._seq += 1
         ch.segments.append(seg)
         ch.n = 0

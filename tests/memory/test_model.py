@@ -15,6 +15,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from edgekit.errors import CapacityError
 from edgekit.memory import ReadingStore, StoreOptions
 
 CHANNELS = st.integers(0, 3)
@@ -50,15 +51,33 @@ class StoreModel(RuleBasedStateMachine):
         self.last[channel] = t
         return t
 
+    def _try(self, call) -> bool:
+        """Run a store call; under the refuse policy a CapacityError must leave the store
+        exactly as it was (the caller then leaves the model alone)."""
+        before = (len(self.store), self.store.nbytes, dict(self.last))
+        try:
+            call()
+            return True
+        except CapacityError:
+            if self.policy != "refuse_tight":
+                raise
+            assert (len(self.store), self.store.nbytes) == before[:2]
+            self.last = before[2]
+            return False
+
     @rule(channel=CHANNELS, step=STEPS, value=VALUES, quality=QUALITIES)
     def append(self, channel, step, value, quality):
+        saved = dict(self.last)
         t = self._next_t(channel, step % 5)  # keep appends dense in time
-        self.store.append(t, value, quality, channel)
-        self.model.append((t, channel, value, quality))
+        if self._try(lambda: self.store.append(t, value, quality, channel)):
+            self.model.append((t, channel, value, quality))
+        else:
+            self.last = saved
 
     @rule(channel=st.one_of(st.none(), CHANNELS),
           batch=st.lists(st.tuples(CHANNELS, STEPS, VALUES, QUALITIES), max_size=40))
     def extend(self, channel, batch):
+        saved = dict(self.last)
         rows = []
         for c, step, v, q in batch:
             c = c if channel is None else channel
@@ -69,12 +88,14 @@ class StoreModel(RuleBasedStateMachine):
         v = np.array([r[2] for r in rows], np.float32)
         q = np.array([r[3] for r in rows], np.uint8)
         c = channel if channel is not None else np.array([r[1] for r in rows])
-        assert self.store.extend(t, v, q, c) == len(rows)
-        self.model.extend(rows)
+        if self._try(lambda: self.store.extend(t, v, q, c)):
+            self.model.extend(rows)
+        else:
+            self.last = saved
 
     @rule()
     def seal(self):
-        self.store.seal()
+        self._try(self.store.seal)
 
     @precondition(lambda self: self.dir is not None)
     @rule()
@@ -171,3 +192,22 @@ class DroppingStoreModel(StoreModel):
 
 TestDroppingStoreModel = DroppingStoreModel.TestCase
 TestDroppingStoreModel.settings = settings(stateful_step_count=60, max_examples=40)
+
+
+class RefusingStoreModel(StoreModel):
+    """refuse under a tight budget: a refused call changes nothing, the store never exceeds
+    its budget, and everything accepted reads back exactly."""
+
+    policy = "refuse_tight"
+
+    def _open(self) -> ReadingStore:
+        return ReadingStore(StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096,
+                                         policy="refuse"))
+
+    @invariant()
+    def within_budget(self):
+        assert self.store.nbytes <= self.store.options.budget_bytes
+
+
+TestRefusingStoreModel = RefusingStoreModel.TestCase
+TestRefusingStoreModel.settings = settings(stateful_step_count=60, max_examples=30)
