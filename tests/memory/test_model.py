@@ -191,7 +191,7 @@ class DroppingStoreModel(StoreModel):
 
 
 TestDroppingStoreModel = DroppingStoreModel.TestCase
-TestDroppingStoreModel.settings = settings(stateful_step_count=60, max_examples=40)
+TestDroppingStoreModel.settings = settings(stateful_step_count=50, max_examples=25)
 
 
 class RefusingStoreModel(StoreModel):
