@@ -92,6 +92,29 @@ double ekz_cost(const uint32_t *h)
     return ent + extra + 12.0 * (maxtok + 1u) + 112.0;
 }
 
+int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbits,
+                    uint16_t *freq)
+{
+    unsigned t;
+    uint32_t sum = 0;
+    size_t need = ((size_t)count * nbits + 7u) / 8u;
+    if (count == 0 || count > 256u || nbits < 1u || nbits > 12u || len < need)
+        return EKZ_ECORRUPT;
+    memset(freq, 0, 256u * sizeof *freq);
+    for (t = 0; t < count; t++) {
+        size_t bit = (size_t)t * nbits;
+        uint32_t v = 0;
+        unsigned b;
+        for (b = 0; b < nbits; b++, bit++)
+            v |= (uint32_t)((src[bit >> 3] >> (bit & 7u)) & 1u) << b;
+        if (v >= EKZ_M)
+            return EKZ_ECORRUPT;
+        freq[t] = (uint16_t)v;
+        sum += v;
+    }
+    return sum == EKZ_M ? EKZ_OK : EKZ_ECORRUPT;
+}
+
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist)
 {
     size_t i;
@@ -850,70 +873,53 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
     return mode == 0 ? (double)k / p : a + (double)k * b;
 }
 
-int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, double b,
-                  double tol, int64_t *k, int64_t *r, size_t *nonzero)
-{
-    size_t i, nz = 0;
-    int64_t prev = 0;
-    const int unit = mode == 0 && p == 1.0;
-    if (mode != 0 && mode != 1)
-        return EKZ_EINVAL;
-    for (i = 0; i < n; i++) {
-        double xi = x[i], t, y;
-        uint64_t xb, yb, res;
-        int64_t ki = prev;
-        t = mode == 0 ? xi * p : (xi - a) / b;
-        if (fabs(t) < EKZ_TWO53)
-            ki = ekz_rint(t);
-        y = unit ? (double)ki : ekz_y(mode, ki, p, a, b); /* k / 1.0 is (double)k */
-        if (tol >= 0.0 && fabs(y - xi) <= tol) {
-            res = 0;
-        } else {
-            memcpy(&xb, &xi, 8);
-            memcpy(&yb, &y, 8);
-            res = ekz_sort64(xb) - ekz_sort64(yb);
-        }
-        k[i] = ki;
-        r[i] = ekz_s64(res);
-        nz += res != 0;
-        prev = ki;
+/* Quantizer body for float type T with W-bit bits: pass 1 finds k (and its range); pass 2
+ * computes y, from a table of the distinct values when the range is short (each y by the
+ * same formula, once), and the residual. */
+#define EKZ_DEFINE_QUANT(SUF, T, W, SORT)                                                    \
+    int ekz_quant_##SUF(const T *x, size_t n, int mode, double p, double a, double b,       \
+                        double tol, T *tab, int64_t *k, int64_t *r, size_t *nonzero)         \
+    {                                                                                        \
+        size_t i, nz = 0;                                                                    \
+        int64_t prev = 0, lo = 0, hi = 0;                                                    \
+        uint64_t span;                                                                       \
+        if (mode != 0 && mode != 1)                                                          \
+            return EKZ_EINVAL;                                                               \
+        for (i = 0; i < n; i++) {                                                            \
+            double t = mode == 0 ? (double)x[i] * p : ((double)x[i] - a) / b;                \
+            int64_t ki = fabs(t) < EKZ_TWO53 ? ekz_rint(t) : prev;                           \
+            k[i] = ki;                                                                       \
+            prev = ki;                                                                       \
+            lo = ki < lo || i == 0 ? ki : lo;                                                \
+            hi = ki > hi || i == 0 ? ki : hi;                                                \
+        }                                                                                    \
+        span = (uint64_t)hi - (uint64_t)lo;                                                  \
+        if (n && span < (uint64_t)EKZ_TAB_LEN && span < n / 4u) {                            \
+            size_t v;                                                                        \
+            for (v = 0; v <= (size_t)span; v++)                                              \
+                tab[v] = (T)ekz_y(mode, lo + (int64_t)v, p, a, b);                           \
+        } else {                                                                             \
+            tab = NULL;                                                                      \
+        }                                                                                    \
+        for (i = 0; i < n; i++) {                                                            \
+            T xi = x[i];                                                                     \
+            T y = tab ? tab[k[i] - lo] : (T)ekz_y(mode, k[i], p, a, b);                      \
+            uint##W##_t xb, yb;                                                              \
+            uint64_t res = 0;                                                                \
+            memcpy(&xb, &xi, sizeof(T));                                                     \
+            memcpy(&yb, &y, sizeof(T));                                                      \
+            if (xb != yb && !(tol >= 0.0 && fabs((double)y - (double)xi) <= tol))            \
+                res = SORT(xb) - SORT(yb);                                                   \
+            r[i] = ekz_s64(res);                                                             \
+            nz += res != 0;                                                                  \
+        }                                                                                    \
+        *nonzero = nz;                                                                       \
+        return EKZ_OK;                                                                       \
     }
-    *nonzero = nz;
-    return EKZ_OK;
-}
 
-int ekz_quant_f32(const float *x, size_t n, int mode, double p, double a, double b,
-                  double tol, int64_t *k, int64_t *r, size_t *nonzero)
-{
-    size_t i, nz = 0;
-    int64_t prev = 0;
-    if (mode != 0 && mode != 1)
-        return EKZ_EINVAL;
-    for (i = 0; i < n; i++) {
-        float xi = x[i], y;
-        double t;
-        uint32_t xb, yb;
-        uint64_t res;
-        int64_t ki = prev;
-        t = mode == 0 ? (double)xi * p : ((double)xi - a) / b;
-        if (fabs(t) < EKZ_TWO53)
-            ki = ekz_rint(t);
-        y = (float)ekz_y(mode, ki, p, a, b);
-        if (tol >= 0.0 && fabs((double)y - (double)xi) <= tol) {
-            res = 0;
-        } else {
-            memcpy(&xb, &xi, 4);
-            memcpy(&yb, &y, 4);
-            res = ekz_sort32(xb) - ekz_sort32(yb);
-        }
-        k[i] = ki;
-        r[i] = ekz_s64(res);
-        nz += res != 0;
-        prev = ki;
-    }
-    *nonzero = nz;
-    return EKZ_OK;
-}
+EKZ_DEFINE_QUANT(f64, double, 64, ekz_sort64)
+EKZ_DEFINE_QUANT(f32, float, 32, ekz_sort32)
+#undef EKZ_DEFINE_QUANT
 
 int ekz_build_tab_f64(int mode, double p, double a, double b, uint64_t g, uint64_t off,
                       uint64_t lo, size_t len, double *tab)

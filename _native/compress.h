@@ -41,6 +41,12 @@
  * bits, table and framing): what the encoder compares models and forms with. */
 double ekz_cost(const uint32_t *h);
 
+/* Frequency table of a stream: count (1..256) fields of nbits (1..12) bits, LSB-first, from
+ * src[len] into freq[256] (zero beyond count); EKZ_ECORRUPT unless they sum to 4096 with
+ * each below 4096. */
+int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbits,
+                    uint16_t *freq);
+
 /* Token histograms of the zigzagged order-0, 1 and 2 deltas of j (order k from index k):
  * hist[768], added to. */
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);
@@ -108,11 +114,12 @@ uint64_t ekz_gcd(const uint64_t *j, size_t n);
 int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd);
 int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd);
 
-/* Quantize (see above).  Returns the number of nonzero residuals in *nonzero. */
+/* Quantize (see above).  Returns the number of nonzero residuals in *nonzero.  tab: scratch
+ * of EKZ_TAB_LEN items. */
 int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, double b,
-                  double tol, int64_t *k, int64_t *r, size_t *nonzero);
+                  double tol, double *tab, int64_t *k, int64_t *r, size_t *nonzero);
 int ekz_quant_f32(const float *x, size_t n, int mode, double p, double a, double b,
-                  double tol, int64_t *k, int64_t *r, size_t *nonzero);
+                  double tol, float *tab, int64_t *k, int64_t *r, size_t *nonzero);
 
 /* Rebuild: k[i] = off + g * j[i] (wrapping), y from k, then add r (may be NULL).
  * tab: scratch of EKZ_TAB_LEN items (a block whose k span is short computes each distinct

@@ -389,3 +389,17 @@ def cost(h: np.ndarray) -> float:
     n = nz.sum()
     ent = float((nz * np.log2(n / nz)).sum())
     return ent + extra + 12.0 * (int(present[-1]) + 1) + 112.0
+
+
+def unpack_freq(raw: bytes, count: int, nbits: int) -> np.ndarray | None:
+    """``ekz_unpack_freq``: None unless the table is valid."""
+    if not (1 <= count <= 256 and 1 <= nbits <= 12) or len(raw) < (count * nbits + 7) // 8:
+        return None
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
+    fields = bits[: count * nbits].reshape(count, nbits).astype(np.uint32)
+    vals = (fields << np.arange(nbits, dtype=np.uint32)).sum(axis=1)
+    f = np.zeros(256, dtype=np.uint16)
+    f[:count] = vals
+    if int(vals.sum()) != M or int(vals.max()) >= M:
+        return None
+    return f

@@ -46,7 +46,7 @@ def run(out: TextIO) -> list[DemoRow]:
     print(f"  series: {SERIES}: {info['quantity']} in {info['units']}, {x.size} float64 "
           f"values every {info['interval']} ({info['source']})", file=out)
     print(f"  edgekit.compress: {x.nbytes} -> {len(blob)} bytes = {x.nbytes / len(blob):.1f}:1, "
-          f"bit-exact round trip: {exact}", file=out)
+          f"round trip exact: {exact} (bit for bit)", file=out)
     print(f"  the article's np.diff+zlib (first value stored): {len(art)} bytes = "
           f"{x.nbytes / len(art):.1f}:1, values bit-exact: "
           f"{100 * np.mean(art_back == x):.1f} %", file=out)

@@ -33,7 +33,9 @@ def scratch(name: str, n: int, dtype: type | np.dtype) -> np.ndarray:
 
 
 def _ptr(ffi, ctype: str, arr: np.ndarray):
-    return ffi.cast(ctype, arr.ctypes.data)
+    """A C pointer into arr's buffer (``ffi.from_buffer`` is much cheaper than
+    ``arr.ctypes``; arrays here are C-contiguous)."""
+    return ffi.from_buffer(ctype[:-2] + "[]", arr)
 
 
 def cost(h: np.ndarray) -> float:
@@ -42,6 +44,19 @@ def cost(h: np.ndarray) -> float:
     if lib is None:
         return ref.cost(h)
     return float(lib.ekz_cost(_backend.ffi.cast("uint32_t *", h.ctypes.data)))
+
+
+def unpack_freq(raw: bytes, count: int, nbits: int) -> np.ndarray | None:
+    """The 256 token frequencies of a stream table, or None if they are not a valid
+    table."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.unpack_freq(raw, count, nbits)
+    f = np.empty(256, dtype=np.uint16)
+    ffi = _backend.ffi
+    status = lib.ekz_unpack_freq(ffi.from_buffer(raw), len(raw), count, nbits,
+                                 ffi.from_buffer("uint16_t[]", f))
+    return f if status == OK else None
 
 
 def hist3(j: np.ndarray) -> np.ndarray:
@@ -216,8 +231,9 @@ def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
     nz = ffi.new("size_t *")
     fn, ctype = ((lib.ekz_quant_f64, "double *") if x.dtype == np.float64
                  else (lib.ekz_quant_f32, "float *"))
-    status = fn(_ptr(ffi, ctype, x), x.size, mode, p, a, b, tol, _ptr(ffi, "int64_t *", k),
-                _ptr(ffi, "int64_t *", r), nz)
+    tab = scratch("qtab" + ctype[0], TAB_LEN, x.dtype)
+    status = fn(_ptr(ffi, ctype, x), x.size, mode, p, a, b, tol, _ptr(ffi, ctype, tab),
+                _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz)
     if status != OK:
         raise RuntimeError(f"ekz_quant returned status {status}")
     return k, r, int(nz[0])

@@ -158,11 +158,13 @@ def _normalize(h: np.ndarray) -> np.ndarray:
 
 
 def _table_bytes(f: np.ndarray) -> bytes:
-    maxtok = int(np.flatnonzero(f)[-1])
-    nbits = int(f.max()).bit_length()
-    vals = f[: maxtok + 1].astype(np.uint64)
-    bits = ((vals[:, None] >> np.arange(nbits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
-    return bytes((maxtok, nbits)) + np.packbits(bits.ravel(), bitorder="little").tobytes()
+    vals = f.tolist()
+    maxtok = max(i for i, v in enumerate(vals) if v)
+    nbits = max(vals).bit_length()
+    acc = 0
+    for i in range(maxtok, -1, -1):
+        acc = (acc << nbits) | vals[i]
+    return bytes((maxtok, nbits)) + acc.to_bytes(((maxtok + 1) * nbits + 7) // 8, "little")
 
 
 def _read_table(rd: _Reader) -> np.ndarray:
@@ -170,13 +172,8 @@ def _read_table(rd: _Reader) -> np.ndarray:
     if not 1 <= nbits <= 12:
         raise _corrupt(f"frequency width {nbits} outside 1..12", rd.pos, "table")
     count = maxtok + 1
-    raw = np.frombuffer(rd.take((count * nbits + 7) // 8), dtype=np.uint8)
-    bits = np.unpackbits(raw, bitorder="little")[: count * nbits].reshape(count, nbits)
-    vals = (bits.astype(np.uint16) << np.arange(nbits, dtype=np.uint16)).sum(axis=1,
-                                                                             dtype=np.uint16)
-    f = np.zeros(256, dtype=np.uint16)
-    f[:count] = vals
-    if int(f.sum(dtype=np.int64)) != _PROB or int(f.max()) >= _PROB:
+    f = K.unpack_freq(rd.take((count * nbits + 7) // 8), count, nbits)
+    if f is None:
         raise _corrupt("token frequencies do not sum to 4096", rd.pos, "table")
     return f
 
@@ -195,7 +192,7 @@ def _unzz(z: int) -> int:
     return ((z >> 1) ^ -(z & 1)) & ((1 << 64) - 1)
 
 
-def _stream_encode(j: np.ndarray, order: int) -> bytes:
+def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None) -> bytes:
     """One entropy stream of j[order:] at delta order ``order``: the first ``order`` values,
     then the coded body (plain or zero-run form, whichever is smaller)."""
     first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
@@ -203,7 +200,7 @@ def _stream_encode(j: np.ndarray, order: int) -> bytes:
         return first + b"\x02"
     tok, buf, blen, h = K.tokenize(j, order)
     total = int(h.sum())
-    if h[0] * 10 >= total * 3 and total >= 64 and _runs_pay(j, order, h):
+    if h[0] * 10 >= total * 3 and total >= 64 and _runs_pay(j, order, h, sample_h):
         runs, vals = K.runs_split(j, order)
         runs, vals = runs.copy(), vals.copy()  # scratch, and tokenize reuses scratch
         body = b"\x03" + _varint(vals.size) + _stream_body(runs)
@@ -213,13 +210,14 @@ def _stream_encode(j: np.ndarray, order: int) -> bytes:
     return first + _body_from_tokens(tok, buf, blen, h, order)
 
 
-def _runs_pay(j: np.ndarray, order: int, h: np.ndarray) -> bool:
+def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
+              sample_h: np.ndarray | None = None) -> bool:
     """Whether the zero-run form pays: clearly smaller (3 %), or about as small and with
     far fewer codes (decoding then touches a code per run, not per value).  Judged on the
     sample of a long stream (see :func:`_sample`), on all of a short one."""
     js, _ = _sample(j)
     if js is not j:
-        h = K.hist3(js)[256 * order: 256 * (order + 1)]
+        h = sample_h if sample_h is not None else K.hist3(js)[256 * order: 256 * (order + 1)]
     total = int(h.sum())
     hh, m = K.runs_hist(js, order, h[0] * 10 > total * 9)
     plain, rle = _cost_bits(h), _cost_bits(hh[:256]) + _cost_bits(hh[256:]) + 32
@@ -295,6 +293,7 @@ class _Candidate:
     params: bytes
     j: np.ndarray
     order: int
+    sample_h: np.ndarray | None = None  # token histogram of the order's stream on the sample
     r: np.ndarray | None = None
 
 
@@ -320,7 +319,7 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
     costs = [_cost_bits(h3[o]) * scale for o in range(3)]
     order = int(np.argmin(costs))
     cost = costs[order] + 8 * (len(params) + len(gparams) + 2)
-    cand = _Candidate(cost, head | (order << 3), params + gparams, j, order)
+    cand = _Candidate(cost, head | (order << 3), params + gparams, j, order, h3[order])
     if r is not None and nonzero:
         rs, rscale = _sample(r.view(np.uint64))
         cand.cost += _cost_bits(K.hist3(rs)[:256]) * rscale
@@ -337,8 +336,8 @@ def _sample(j: np.ndarray) -> tuple[np.ndarray, float]:
     model and order choice then reads a quarter of a full block); and the size scale."""
     if j.size <= 4 * _SAMPLE_PART * 1.5:
         return j, 1.0
-    starts = np.linspace(0, j.size - _SAMPLE_PART, 4).astype(np.int64)
-    s = np.concatenate([j[a: a + _SAMPLE_PART] for a in starts])
+    last = j.size - _SAMPLE_PART
+    s = np.concatenate([j[a: a + _SAMPLE_PART] for a in (0, last // 3, 2 * last // 3, last)])
     return s, j.size / s.size
 
 
@@ -359,6 +358,14 @@ def _unsortable(k: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
     """(a, b) of a grid a + k*b that a sample of x seems to lie on, or None."""
+    with np.errstate(all="ignore"):
+        guess = _affine_guess_raw(x)
+    if guess is None or not all(math.isfinite(v) for v in guess) or not guess[1] > 0:
+        return None
+    return guess
+
+
+def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     s = x[: 4096]
     s = s[np.isfinite(s)].astype(np.float64)
     if s.size < 8:
@@ -441,7 +448,7 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
     out = [bytes((best.head,)), best.params]
     if best.head & 7 in (_DEC, _AFF):
         out.append(_table_field(best.j))
-    out.append(_stream_encode(best.j, best.order))
+    out.append(_stream_encode(best.j, best.order, best.sample_h))
     if best.r is not None:
         out.append(_stream_encode(best.r.view(np.uint64), 0))
     blob = b"".join(out)
@@ -774,12 +781,18 @@ def decode_frame(blob: bytes, index: int) -> np.ndarray:
     if not -len(infos) <= index < len(infos):
         raise InputError(f"frame {index} out of range: {len(infos)} frames", name="index",
                          got=index)
-    return _decode_at(buf, infos[index].offset)[0]
+    t0 = time.perf_counter()
+    arr = _decode_at(buf, infos[index].offset)[0]
+    if _telemetry.enabled():
+        _telemetry.emit("compress.decode", bytes_in=infos[index].length, bytes_out=arr.nbytes,
+                        seconds=time.perf_counter() - t0)
+    return arr
 
 
 def decode_stream(blob: bytes) -> np.ndarray:
     """Decode a concatenation of frames (e.g. from :class:`SeriesEncoder`) into one 1-D
     array: every frame's values in order (frames must share a dtype)."""
+    t0 = time.perf_counter()
     buf = _as_bytes(blob)
     parts: list[np.ndarray] = []
     pos = 0
@@ -791,4 +804,8 @@ def decode_stream(blob: bytes) -> np.ndarray:
         pos += length
     if not parts:
         raise _corrupt("empty stream: no frame", 0, "truncated")
-    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+    out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if _telemetry.enabled():
+        _telemetry.emit("compress.decode", bytes_in=len(buf), bytes_out=out.nbytes,
+                        seconds=time.perf_counter() - t0)
+    return out

@@ -91,6 +91,7 @@ def any_arrays(draw):
     return arr
 
 
+@pytest.mark.filterwarnings("error")  # no RuntimeWarning leaks out of the codec either
 @given(any_arrays())
 def test_lossless_round_trip_any_dtype_shape_layout(x):
     y = decode(encode(x))
@@ -124,6 +125,7 @@ def tolerance_cases(draw):
     return x, eps
 
 
+@pytest.mark.filterwarnings("error")
 @given(tolerance_cases())
 def test_tolerance_bound_holds_on_every_value(case):
     x, eps = case

@@ -138,3 +138,22 @@ def test_frames_are_identical_on_both_backends(name, monkeypatch):
     for blob in blobs:
         C.decode(blob)  # the reference decodes what native wrote
     assert C.decode(blobs[0]).tobytes() == x.tobytes()
+
+
+@needs_native
+@given(st.binary(min_size=0, max_size=400), st.integers(0, 257), st.integers(0, 13))
+def test_frequency_table_parser_native_equals_reference(raw, count, nbits):
+    got = K.unpack_freq(raw, count, nbits)
+    want = ref.unpack_freq(raw, count, nbits)
+    assert (got is None) == (want is None)
+    if got is not None:
+        assert np.array_equal(got, want)
+
+
+def test_frequency_table_round_trip():
+    h = np.zeros(256, dtype=np.uint32)
+    h[[0, 1, 2, 17, 40]] = [9000, 300, 280, 5, 1]
+    f = C._normalize(h)
+    assert int(f.sum()) == 4096 and np.all(f[h > 0] > 0)
+    raw = C._table_bytes(f)
+    assert np.array_equal(K.unpack_freq(raw[2:], raw[0] + 1, raw[1]), f)
