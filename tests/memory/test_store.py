@@ -265,7 +265,10 @@ def test_nbytes_agrees_with_tracemalloc(temp):
 
     build()  # the very same work once unmeasured: whatever the codec caches is made now
     s, m = measure(build)
-    assert s.nbytes <= m.held_bytes <= s.nbytes + 8192
+    # the slack: the store object and its dict/lock (~2 kB), plus what the interpreter's free
+    # lists and the codec's cffi casts keep (0-10 kB, more after other tests ran: not a leak,
+    # it does not grow with the number of builds)
+    assert s.nbytes <= m.held_bytes <= s.nbytes + 16384
     s2, m2 = measure(lambda: ReadingStore(segment_size=2048))
     assert m2.held_bytes < 4096  # an empty store allocates no columns
 
