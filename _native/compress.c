@@ -10,6 +10,9 @@
 #define EKZ_L 32768u                  /* rANS state lower bound: states live in [L, 2^31) */
 #define EKZ_M 4096u                   /* probability scale, 1 << EKZ_PROB_BITS */
 #define EKZ_MASK 4095u
+/* interleaved rANS states: four for streams of 1024 codes or more, else one (a state costs
+ * 4 bytes of flush; four hide the decoder's latency on long streams) */
+#define EKZ_NSTATES(codes) ((codes) >= 1024u ? 4u : 1u)
 
 /* ------------------------------------------------------------------ tokens */
 
@@ -67,10 +70,25 @@ static inline uint64_t ekz_delta_at(const uint64_t *j, size_t i, int order)
     return i ? j[1] - (j[0] << 1) : j[0];
 }
 
+static unsigned ekz_bitlen32(uint32_t v)
+{
+    unsigned b = 0;
+    while (v) {
+        b++;
+        v >>= 1;
+    }
+    return b;
+}
+
+/* Mirrors the encoder's choice of table precision (codec._table): pb 12, and 10, 8, 6 for
+ * streams under 8192 codes with at most 2**pb / 2 tokens; each costs a table of
+ * (maxtok + 1) fields of the bit length of the largest scaled frequency, plus the codes at
+ * -log2 of their scaled frequencies. */
 double ekz_cost(const uint32_t *h)
 {
-    unsigned t, present = 0, maxtok = 0;
-    double n = 0.0, ent = 0.0, extra = 0.0;
+    unsigned t, present = 0, maxtok = 0, pb;
+    double n = 0.0, extra = 0.0, best = -1.0;
+    uint32_t hmax = 0;
     uint64_t base[256];
     uint8_t nbits[256];
     ekz_token_tables(base, nbits);
@@ -80,25 +98,41 @@ double ekz_cost(const uint32_t *h)
             extra += (double)h[t] * nbits[t];
             present++;
             maxtok = t;
+            hmax = h[t] > hmax ? h[t] : hmax;
         }
     }
     if (present == 0)
         return 8.0;
     if (present == 1)
         return extra + 24.0;
-    for (t = 0; t <= maxtok; t++)
-        if (h[t])
-            ent += (double)h[t] * log2(n / (double)h[t]);
-    return ent + extra + 12.0 * (maxtok + 1u) + 112.0;
+    for (pb = 12; pb >= 6; pb -= 2) {
+        double scale = (double)(1u << pb), bits;
+        uint32_t fmax;
+        if (pb < 12 && (n >= 8192.0 || 2u * present > (1u << pb)))
+            break;
+        fmax = (uint32_t)((double)hmax * scale / n + 0.5);
+        bits = 16.0 + 8.0 * (double)(((maxtok + 1u) * ekz_bitlen32(fmax) + 7u) / 8u);
+        for (t = 0; t <= maxtok; t++) {
+            if (h[t]) {
+                double f = floor((double)h[t] * scale / n + 0.5);
+                bits += (double)h[t] * ((double)pb - log2(f < 1.0 ? 1.0 : f));
+            }
+        }
+        if (best < 0.0 || bits < best)
+            best = bits;
+    }
+    /* kind byte and lengths, then the flushed rANS states */
+    return best + extra + 24.0 + 32.0 * (n >= 1024.0 ? 4.0 : 1.0);
 }
 
 int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbits,
-                    uint16_t *freq)
+                    unsigned pb, uint16_t *freq)
 {
     unsigned t;
     uint32_t sum = 0;
     size_t need = ((size_t)count * nbits + 7u) / 8u;
-    if (count == 0 || count > 256u || nbits < 1u || nbits > 12u || len < need)
+    if (count == 0 || count > 256u || nbits < 1u || nbits > 12u || pb < 4u || pb > 12u ||
+        len < need)
         return EKZ_ECORRUPT;
     memset(freq, 0, 256u * sizeof *freq);
     for (t = 0; t < count; t++) {
@@ -107,12 +141,12 @@ int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbi
         unsigned b;
         for (b = 0; b < nbits; b++, bit++)
             v |= (uint32_t)((src[bit >> 3] >> (bit & 7u)) & 1u) << b;
-        if (v >= EKZ_M)
+        if (v >= (1u << pb))
             return EKZ_ECORRUPT;
-        freq[t] = (uint16_t)v;
+        freq[t] = (uint16_t)(v << (EKZ_PROB_BITS - pb));
         sum += v;
     }
-    return sum == EKZ_M ? EKZ_OK : EKZ_ECORRUPT;
+    return sum == (1u << pb) ? EKZ_OK : EKZ_ECORRUPT;
 }
 
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist)
@@ -288,7 +322,7 @@ int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint
     uint8_t rshift[256];
     uint32_t start[256], rcp[256], bias[256], cmpl[256];
     uint32_t x[4] = {EKZ_L, EKZ_L, EKZ_L, EKZ_L};
-    size_t i, k;
+    size_t i, k, ns;
     uint8_t *p;
 
     if (order < 0 || order > 2 || blen > cap || ekz_check_freq(freq, start) != EKZ_OK)
@@ -315,9 +349,10 @@ int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint
             bias[k] = start[k];
         }
     }
+    ns = EKZ_NSTATES(n - (size_t)order);
     p = out + cap;
     for (i = n; i-- > (size_t)order;) {
-        uint32_t *xs = &x[(i - (size_t)order) & 3u];
+        uint32_t *xs = &x[(i - (size_t)order) & (ns - 1u)];
         unsigned t = tok[i];
         uint32_t q;
         if (freq[t] == 0)
@@ -333,9 +368,9 @@ int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint
         q = (uint32_t)(((uint64_t)*xs * rcp[t]) >> 32) >> rshift[t];
         *xs = *xs + bias[t] + q * cmpl[t];
     }
-    if ((size_t)(p - out) < blen + 16u)
+    if ((size_t)(p - out) < blen + 4u * ns)
         return EKZ_ENOSPC;
-    for (k = 4; k-- > 0;) {
+    for (k = ns; k-- > 0;) {
         p -= 4;
         p[0] = (uint8_t)x[k];
         p[1] = (uint8_t)(x[k] >> 8);
@@ -474,6 +509,17 @@ typedef struct {
                 EKZ_EMIT(v, ORDER, OUT);                                                     \
             }                                                                                \
             return 0;                                                                        \
+        }                                                                                    \
+        if (n - i < 1024u) { /* one state (EKZ_NSTATES) */                                  \
+            if (wlen < 4u)                                                                   \
+                return -1;                                                                   \
+            x0 = ekz_ld32(words);                                                            \
+            wp = words + 4;                                                                  \
+            if (x0 < EKZ_L)                                                                  \
+                return -1;                                                                   \
+            while (i < n)                                                                    \
+                EKZ_STEP(x0, ORDER, OUT);                                                    \
+            return (wp != wend || x0 != EKZ_L) ? -1 : 0;                                     \
         }                                                                                    \
         if (wlen < 16u)                                                                      \
             return -1;                                                                       \
@@ -615,28 +661,39 @@ int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, s
 #undef EKZ_OUT_F64
 #undef EKZ_OUT_F32
 
+#define EKZ_RUNS_SPLIT_LOOP(ORDER)                                                           \
+    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+        if (z == 0) {                                                                        \
+            run++;                                                                           \
+        } else {                                                                             \
+            runs[k] = ekz_unzz(run);                                                         \
+            vals[k] = ekz_unzz(z - 1u);                                                      \
+            k++;                                                                             \
+            run = 0;                                                                         \
+        }                                                                                    \
+    }
+
 int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
                    size_t *m)
 {
     size_t i, k = 0;
     uint64_t run = 0;
-    if (order < 0 || order > 2)
+    if (order == 0) {
+        EKZ_RUNS_SPLIT_LOOP(0)
+    } else if (order == 1) {
+        EKZ_RUNS_SPLIT_LOOP(1)
+    } else if (order == 2) {
+        EKZ_RUNS_SPLIT_LOOP(2)
+    } else {
         return EKZ_EINVAL;
-    for (i = (size_t)order; i < n; i++) {
-        uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
-        if (z == 0) {
-            run++;
-        } else {
-            runs[k] = ekz_unzz(run);
-            vals[k] = ekz_unzz(z - 1u);
-            k++;
-            run = 0;
-        }
     }
     runs[k] = ekz_unzz(run);
     *m = k;
     return EKZ_OK;
 }
+
+#undef EKZ_RUNS_SPLIT_LOOP
 
 #define EKZ_RUNS_HIST_LOOP(ORDER)                                                            \
     for (i = (size_t)(ORDER); i < n; i++) {                                                  \
@@ -737,6 +794,95 @@ int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int or
         }
     }
     return i == n ? EKZ_OK : EKZ_ECORRUPT;
+}
+
+/* ekz_runs_expand straight into floats through the value table (ekz_decode_tab_*): a run
+ * of zero codes at order 1 is one lookup and a fill. */
+#define EKZ_DEFINE_RUNS_TAB(SUF, T)                                                          \
+    int ekz_runs_expand_tab_##SUF(const uint64_t *runs, const uint64_t *vals, size_t m,      \
+                                  int order, const uint64_t *first, uint64_t lo,             \
+                                  uint64_t span, const T *tab, T *o, size_t n)               \
+    {                                                                                        \
+        size_t i = (size_t)order, k, c;                                                      \
+        uint64_t acc = 0, step = 0, ix;                                                      \
+        if (order < 0 || order > 2 || n < (size_t)order)                                     \
+            return EKZ_EINVAL;                                                               \
+        for (c = 0; c < (size_t)order; c++) {                                                \
+            if (first[c] - lo > span)                                                        \
+                return EKZ_ECORRUPT;                                                         \
+            o[c] = tab[first[c] - lo];                                                       \
+        }                                                                                    \
+        if (order >= 1)                                                                      \
+            acc = first[order - 1];                                                          \
+        if (order == 2)                                                                      \
+            step = first[1] - first[0];                                                      \
+        for (k = 0; k <= m; k++) {                                                           \
+            uint64_t run = ekz_zz(runs[k]);                                                  \
+            if (run > (uint64_t)(n - i))                                                     \
+                return EKZ_ECORRUPT;                                                         \
+            if (run) {                                                                       \
+                if (order == 2) {                                                            \
+                    for (c = 0; c < run; c++) {                                              \
+                        acc += step;                                                         \
+                        ix = acc - lo;                                                       \
+                        if (ix > span)                                                       \
+                            return EKZ_ECORRUPT;                                             \
+                        o[i + c] = tab[ix];                                                  \
+                    }                                                                        \
+                } else {                                                                     \
+                    T y;                                                                     \
+                    ix = (order == 0 ? 0u : acc) - lo;                                       \
+                    if (ix > span)                                                           \
+                        return EKZ_ECORRUPT;                                                 \
+                    y = tab[ix];                                                             \
+                    for (c = 0; c < run; c++)                                                \
+                        o[i + c] = y;                                                        \
+                }                                                                            \
+            }                                                                                \
+            i += (size_t)run;                                                                \
+            if (k < m) {                                                                     \
+                uint64_t z = ekz_zz(vals[k]) + 1u, v, cur;                                   \
+                if (z == 0 || i >= n)                                                        \
+                    return EKZ_ECORRUPT;                                                     \
+                v = ekz_unzz(z);                                                             \
+                if (order == 0) {                                                            \
+                    cur = v;                                                                 \
+                } else if (order == 1) {                                                     \
+                    acc += v;                                                                \
+                    cur = acc;                                                               \
+                } else {                                                                     \
+                    step += v;                                                               \
+                    acc += step;                                                             \
+                    cur = acc;                                                               \
+                }                                                                            \
+                ix = cur - lo;                                                               \
+                if (ix > span)                                                               \
+                    return EKZ_ECORRUPT;                                                     \
+                o[i] = tab[ix];                                                              \
+                i++;                                                                         \
+            }                                                                                \
+        }                                                                                    \
+        return i == n ? EKZ_OK : EKZ_ECORRUPT;                                               \
+    }
+
+EKZ_DEFINE_RUNS_TAB(f64, double)
+EKZ_DEFINE_RUNS_TAB(f32, float)
+#undef EKZ_DEFINE_RUNS_TAB
+
+int ekz_minmax(const int64_t *x, size_t n, int64_t *out)
+{
+    size_t i;
+    int64_t lo, hi;
+    if (n == 0)
+        return EKZ_EINVAL;
+    lo = hi = x[0];
+    for (i = 1; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    out[0] = lo;
+    out[1] = hi;
+    return EKZ_OK;
 }
 
 static uint64_t ekz_gcd2(uint64_t a, uint64_t b)

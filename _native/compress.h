@@ -4,8 +4,9 @@
  *   z < 16: t = z, no extra bits;
  *   else with b = bit length of z (5..64) and m the two bits below the top bit:
  *   t = 16 + 4 (b - 5) + m, extra = the low b - 3 bits of z.
- * Tokens are coded with a static rANS coder (states in [2^15, 2^31), 16-bit words, four interleaved
- * states, probabilities in 1/4096), extra bits LSB-first in a separate bit stream.
+ * Tokens are coded with a static rANS coder (states in [2^15, 2^31), 16-bit words, four
+ * interleaved states for 1024 codes or more, else one; probabilities in 1/4096), extra bits
+ * LSB-first in a separate bit stream.
  * A block with one distinct token has no rANS stream ("single" >= 0 names that token).
  *
  * The value stream is the zigzag code of the order-k delta (k in 0..2) of an int64 array j
@@ -42,10 +43,10 @@
 double ekz_cost(const uint32_t *h);
 
 /* Frequency table of a stream: count (1..256) fields of nbits (1..12) bits, LSB-first, from
- * src[len] into freq[256] (zero beyond count); EKZ_ECORRUPT unless they sum to 4096 with
- * each below 4096. */
+ * src[len], stored at precision pb (4..12 bits: they sum to 2**pb, each below it), scaled
+ * to 1/4096 into freq[256] (zero beyond count); EKZ_ECORRUPT if not a valid table. */
 int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbits,
-                    uint16_t *freq);
+                    unsigned pb, uint16_t *freq);
 
 /* Token histograms of the zigzagged order-0, 1 and 2 deltas of j (order k from index k):
  * hist[768], added to. */
@@ -104,6 +105,18 @@ int ekz_build_tab_f32(int mode, double p, double a, double b, uint64_t g, uint64
 /* out[i] = the float r[i] steps (in sortable order) from out[i] */
 int ekz_add_resid_f64(const int64_t *r, size_t n, double *out);
 int ekz_add_resid_f32(const int64_t *r, size_t n, float *out);
+
+/* ekz_runs_expand fused with the value table of ekz_decode_tab_* (first values in
+ * first[0..order)); the same bits as expanding then dequantizing. */
+int ekz_runs_expand_tab_f64(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
+                            const uint64_t *first, uint64_t lo, uint64_t span,
+                            const double *tab, double *o, size_t n);
+int ekz_runs_expand_tab_f32(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
+                            const uint64_t *first, uint64_t lo, uint64_t span,
+                            const float *tab, float *o, size_t n);
+
+/* out[0] = min, out[1] = max of x[0..n) (n >= 1). */
+int ekz_minmax(const int64_t *x, size_t n, int64_t *out);
 
 /* gcd of |j[i] - j[i-1]| (wrapping int64 differences), 0 when all equal: for values that
  * do not wrap, the gcd of every j[i] - j[0] (the caller verifies the split). */

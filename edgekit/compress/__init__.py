@@ -19,6 +19,7 @@ from edgekit.compress.codec import (
     decode_stream,
     encode,
     iter_frames,
+    release_buffers,
 )
 from edgekit.compress.delta import (
     delta_decode,
@@ -58,6 +59,7 @@ __all__ = [
     "encode_timestamps",
     "iter_frames",
     "iter_records",
+    "release_buffers",
     "zigzag_decode",
     "zigzag_encode",
 ]

@@ -9,6 +9,8 @@ kernel it mirrors.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 OK, EINVAL, ECORRUPT, ENOSPC = 0, -1, -2, -3
@@ -17,6 +19,11 @@ M = 1 << PROB_BITS
 L = 1 << 15
 _U64 = (1 << 64) - 1
 TWO53 = 9007199254740992.0
+
+
+def nstates(codes: int) -> int:
+    """Interleaved rANS states of a stream of ``codes`` codes (``EKZ_NSTATES``)."""
+    return 4 if codes >= 1024 else 1
 
 
 def token_tables() -> tuple[list[int], list[int]]:
@@ -127,17 +134,18 @@ def rans(toks: np.ndarray, freq: np.ndarray) -> tuple[int, bytes]:
     if toks.size == 0:
         return OK, b""
     words: list[int] = []  # 16-bit words in emission order
-    x = [L, L, L, L]
+    ns = nstates(len(toks))
+    x = [L] * ns
     fl = [int(v) for v in freq]
     for i in range(len(toks) - 1, -1, -1):
         t = int(toks[i])
         f = fl[t]
-        s = i & 3
+        s = i & (ns - 1)
         if x[s] >= (f << 19):
             words.append(x[s] & 0xFFFF)
             x[s] >>= 16
         x[s] = ((x[s] // f) << PROB_BITS) + (x[s] % f) + start[t]
-    for s in (3, 2, 1, 0):
+    for s in range(ns - 1, -1, -1):
         words.extend([x[s] >> 16, x[s] & 0xFFFF])
     words.reverse()
     return OK, np.array(words, dtype="<u2").tobytes()
@@ -195,20 +203,20 @@ def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
             return ECORRUPT, None
         slot_tok = np.repeat(np.arange(256), np.asarray(freq, dtype=np.int64)).tolist()
         fl = [int(v) for v in freq]
-        if len(words) < 16:
+        ns = nstates(m)
+        if len(words) < 4 * ns:
             return ECORRUPT, None
         w = np.frombuffer(words[: len(words) // 2 * 2], dtype="<u2").tolist()
         nw = len(words) // 2 if len(words) % 2 == 0 else -1
         if nw < 0:
             # an odd byte count can never be consumed exactly
             return ECORRUPT, None
-        x = [w[0] | (w[1] << 16), w[2] | (w[3] << 16), w[4] | (w[5] << 16),
-             w[6] | (w[7] << 16)]
-        wp = 8
+        x = [w[2 * s] | (w[2 * s + 1] << 16) for s in range(ns)]
+        wp = 2 * ns
         if min(x) < L:
             return ECORRUPT, None
         for i in range(m):
-            s = i & 3
+            s = i & (ns - 1)
             slot = x[s] & (M - 1)
             t = slot_tok[slot]
             x[s] = fl[t] * (x[s] >> PROB_BITS) + slot - start[t]
@@ -222,7 +230,7 @@ def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
             if e is None:
                 return ECORRUPT, None
             z[i] = BASE[t] + e
-        if wp != nw or x != [L, L, L, L]:
+        if wp != nw or x != [L] * ns:
             return ECORRUPT, None
     consumed = pos * 8 - cnt
     if (consumed + 7) // 8 != nbytes:
@@ -373,33 +381,42 @@ def add_resid(r: np.ndarray, out: np.ndarray) -> np.ndarray:
     return _unsortable(s.view(np.int64), out.dtype)
 
 
-_NBITS_F = np.array(NBITS, dtype=np.float64)
-
-
 def cost(h: np.ndarray) -> float:
     """Estimated coded size in bits of a stream with token histogram h (``ekz_cost``)."""
-    present = np.flatnonzero(h)
-    if present.size == 0:
+    hl = [int(v) for v in h]
+    present = [t for t, v in enumerate(hl) if v]
+    if not present:
         return 8.0
-    hf = h.astype(np.float64)
-    extra = float((hf * _NBITS_F).sum())
-    if present.size == 1:
+    extra = float(sum(hl[t] * NBITS[t] for t in present))
+    if len(present) == 1:
         return extra + 24.0
-    nz = hf[present]
-    n = nz.sum()
-    ent = float((nz * np.log2(n / nz)).sum())
-    return ent + extra + 12.0 * (int(present[-1]) + 1) + 112.0
+    n = float(sum(hl[t] for t in present))
+    maxtok, hmax = present[-1], max(hl[t] for t in present)
+    best = -1.0
+    for pb in (12, 10, 8, 6):
+        scale = float(1 << pb)
+        if pb < 12 and (n >= 8192.0 or 2 * len(present) > (1 << pb)):
+            break
+        fmax = int(hmax * scale / n + 0.5)
+        bits = 16.0 + 8.0 * (((maxtok + 1) * fmax.bit_length() + 7) // 8)
+        for t in present:
+            f = math.floor(hl[t] * scale / n + 0.5)
+            bits += hl[t] * (pb - math.log2(max(f, 1.0)))
+        if best < 0.0 or bits < best:
+            best = bits
+    return best + extra + 24.0 + 32.0 * (4.0 if n >= 1024.0 else 1.0)
 
 
-def unpack_freq(raw: bytes, count: int, nbits: int) -> np.ndarray | None:
+def unpack_freq(raw: bytes, count: int, nbits: int, pb: int) -> np.ndarray | None:
     """``ekz_unpack_freq``: None unless the table is valid."""
-    if not (1 <= count <= 256 and 1 <= nbits <= 12) or len(raw) < (count * nbits + 7) // 8:
+    if not (1 <= count <= 256 and 1 <= nbits <= 12 and 4 <= pb <= 12) \
+            or len(raw) < (count * nbits + 7) // 8:
         return None
     bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
     fields = bits[: count * nbits].reshape(count, nbits).astype(np.uint32)
     vals = (fields << np.arange(nbits, dtype=np.uint32)).sum(axis=1)
-    f = np.zeros(256, dtype=np.uint16)
-    f[:count] = vals
-    if int(vals.sum()) != M or int(vals.max()) >= M:
+    if int(vals.sum()) != 1 << pb or int(vals.max()) >= 1 << pb:
         return None
+    f = np.zeros(256, dtype=np.uint16)
+    f[:count] = vals << (PROB_BITS - pb)
     return f

@@ -32,6 +32,11 @@ def scratch(name: str, n: int, dtype: type | np.dtype) -> np.ndarray:
     return buf[:nbytes].view(dt)[:n]
 
 
+def release_scratch() -> None:
+    """Drop this thread's work arrays (they are made again when next needed)."""
+    _TLS.__dict__.clear()
+
+
 def _ptr(ffi, ctype: str, arr: np.ndarray):
     """A C pointer into arr's buffer (``ffi.from_buffer`` is much cheaper than
     ``arr.ctypes``; arrays here are C-contiguous)."""
@@ -46,15 +51,15 @@ def cost(h: np.ndarray) -> float:
     return float(lib.ekz_cost(_backend.ffi.cast("uint32_t *", h.ctypes.data)))
 
 
-def unpack_freq(raw: bytes, count: int, nbits: int) -> np.ndarray | None:
-    """The 256 token frequencies of a stream table, or None if they are not a valid
-    table."""
+def unpack_freq(raw: bytes, count: int, nbits: int, pb: int) -> np.ndarray | None:
+    """The 256 token frequencies (in 1/4096) of a stream table stored at precision ``pb``
+    bits, or None if they are not a valid table."""
     lib = _backend.lib
     if lib is None:
-        return ref.unpack_freq(raw, count, nbits)
+        return ref.unpack_freq(raw, count, nbits, pb)
     f = np.empty(256, dtype=np.uint16)
     ffi = _backend.ffi
-    status = lib.ekz_unpack_freq(ffi.from_buffer(raw), len(raw), count, nbits,
+    status = lib.ekz_unpack_freq(ffi.from_buffer(raw), len(raw), count, nbits, pb,
                                  ffi.from_buffer("uint16_t[]", f))
     return f if status == OK else None
 
@@ -300,3 +305,50 @@ def add_resid(r: np.ndarray, out: np.ndarray) -> None:
         lib.ekz_add_resid_f64(_ptr(ffi, "int64_t *", r), r.size, _ptr(ffi, "double *", out))
     else:
         lib.ekz_add_resid_f32(_ptr(ffi, "int64_t *", r), r.size, _ptr(ffi, "float *", out))
+
+
+def runs_expand_tab(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int], n: int,
+                    mode: int, p: float, a: float, b: float, g: int, off: int, lo: int,
+                    span: int, out: np.ndarray) -> bool:
+    """Zero-run stream straight into floats (``out``) through the value table; False if
+    corrupt."""
+    lib = _backend.lib
+    if runs.size != vals.size + 1 or n < order:
+        return False
+    if lib is None:
+        j = ref.runs_expand(runs, vals, order, first, n)
+        if j is None:
+            return False
+        ix = j - np.uint64(lo)
+        if np.any(ix > np.uint64(span)):
+            return False
+        out[...] = ref.build_tab(mode, p, a, b, g, off, lo, span + 1, out.dtype)[
+            ix.astype(np.int64)]
+        return True
+    ffi = _backend.ffi
+    is64 = out.dtype == np.float64
+    ctype = "double *" if is64 else "float *"
+    tab = scratch("tab" + ctype[0], TAB_LEN, out.dtype)
+    build = lib.ekz_build_tab_f64 if is64 else lib.ekz_build_tab_f32
+    if build(mode, p, a, b, g, off, lo, span + 1, _ptr(ffi, ctype, tab)) != OK:
+        raise RuntimeError("ekz_build_tab: bad arguments")
+    fp = ffi.new("uint64_t[2]", [int(v) for v in first[:2]] + [0] * (2 - len(first[:2])))
+    fn = lib.ekz_runs_expand_tab_f64 if is64 else lib.ekz_runs_expand_tab_f32
+    status = fn(_ptr(ffi, "uint64_t *", runs), _ptr(ffi, "uint64_t *", vals), vals.size, order,
+                fp, lo, span, _ptr(ffi, ctype, tab), _ptr(ffi, ctype, out), n)
+    if status == ECORRUPT:
+        return False
+    if status != OK:
+        raise RuntimeError(f"ekz_runs_expand_tab returned status {status}")
+    return True
+
+
+def minmax(x: np.ndarray) -> tuple[int, int]:
+    """(min, max) of a non-empty int64 array, in one pass."""
+    lib = _backend.lib
+    if lib is None:
+        return int(x.min()), int(x.max())
+    ffi = _backend.ffi
+    out = ffi.new("int64_t[2]")
+    lib.ekz_minmax(_ptr(ffi, "int64_t *", x), x.size, out)
+    return int(out[0]), int(out[1])

@@ -16,6 +16,12 @@ a residual stream carries whatever the model misses, NaN payloads, -0.0 and infi
 included.  With ``tolerance=eps`` the affine grid step is ``2*eps`` and the residual stream
 carries only the values the grid would move by more than ``eps``.
 
+Memory: a frame is coded block by block; each thread keeps its work arrays (a few per
+block, at most :data:`BLOCK_LEN` values each: about 8 MB once a full block has been coded)
+and reuses them, because touching fresh memory costs more than the kernels;
+:func:`release_buffers` hands them back.  Decoding allocates the output array and nothing
+proportional to the input beyond that.
+
 The format is specified in ``docs/compress/format.md``.
 """
 
@@ -52,6 +58,7 @@ __all__ = [
     "decode_stream",
     "encode",
     "iter_frames",
+    "release_buffers",
 ]
 
 MAGIC = b"\x89EKZ"
@@ -139,42 +146,85 @@ class _Reader:
         return v
 
 
-def _normalize(h: np.ndarray) -> np.ndarray:
-    """Token frequencies scaled to sum to 4096, each present token >= 1 (>= 2 present)."""
-    h = h.astype(np.int64)
-    n = int(h.sum())
-    nz = h > 0
-    f = np.zeros(256, dtype=np.int64)
-    f[nz] = np.maximum(1, (h[nz] * _PROB + n // 2) // n)
-    diff = _PROB - int(f.sum())
+def _normalize_list(hl: list[int], idx: list[int], pb: int) -> list[int]:
+    """Frequencies (a 256-list) of the present tokens ``idx`` of counts ``hl``, scaled to sum
+    to 2**pb, each >= 1.  Integer arithmetic on the few present tokens."""
+    prob = 1 << pb
+    n = sum(hl[t] for t in idx)
+    f = [0] * 256
+    for t in idx:
+        f[t] = max(1, (hl[t] * prob + n // 2) // n)
+    diff = prob - sum(f[t] for t in idx)
     if diff > 0:
-        f[int(np.argmax(h))] += diff
+        f[max(idx, key=hl.__getitem__)] += diff
     while diff < 0:
-        i = int(np.argmax(f))
-        take = min(-diff, int(f[i]) // 2)
+        i = max(idx, key=f.__getitem__)
+        take = min(-diff, f[i] // 2)
         f[i] -= take
         diff += take
-    return f.astype(np.uint16)
+    return f
 
 
-def _table_bytes(f: np.ndarray) -> bytes:
-    vals = f.tolist()
-    maxtok = max(i for i, v in enumerate(vals) if v)
-    nbits = max(vals).bit_length()
+def _normalize(h: np.ndarray, pb: int = 12) -> np.ndarray:
+    """Token frequencies scaled to sum to 2**pb, each present token >= 1 (>= 2 present,
+    at most 2**pb / 2 of them)."""
+    hl = h.tolist()
+    return np.array(_normalize_list(hl, [t for t, c in enumerate(hl) if c], pb),
+                    dtype=np.uint16)
+
+
+def _table(h: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """(frequencies in 1/4096, table bytes) for histogram h: stored at the precision pb
+    (12, 10, 8 or 6 bits) that makes table plus coded stream smallest; a short stream's
+    table then costs less than the codes it describes."""
+    hl = h.tolist()
+    idx = [t for t, c in enumerate(hl) if c]
+    n = sum(hl[t] for t in idx)
+    best: tuple[float, list[int], int] | None = None
+    # the precision worth storing is about log2(n): try the even one at or above it and
+    # the one below (12 for long streams, where the table is negligible)
+    top = 12 if n >= 8192 else min(12, max(6, 2 * ((n.bit_length() + 1) // 2)))
+    for pb in ((top, top - 2) if top > 6 else (6,)) + (12,):
+        if best is not None and pb == 12 and top < 12:
+            break  # 12 is the fallback when no lower precision fits the tokens
+        if pb < 12 and 2 * len(idx) > 1 << pb:
+            continue
+        f = _normalize_list(hl, idx, pb)
+        nbits = max(f[t] for t in idx).bit_length()
+        bits = 16 + 8 * (((idx[-1] + 1) * nbits + 7) // 8) + sum(
+            hl[t] * (pb - math.log2(f[t])) for t in idx)
+        if best is None or bits < best[0]:
+            best = (bits, f, pb)
+    assert best is not None
+    _, f, pb = best
+    return (np.array(f, dtype=np.uint16) << np.uint16(12 - pb)).astype(np.uint16), \
+        _table_bytes_list(f, idx[-1], pb)
+
+
+def _table_bytes_list(vals: list[int], maxtok: int, pb: int) -> bytes:
+    nbits = max(vals[: maxtok + 1]).bit_length()
     acc = 0
     for i in range(maxtok, -1, -1):
         acc = (acc << nbits) | vals[i]
-    return bytes((maxtok, nbits)) + acc.to_bytes(((maxtok + 1) * nbits + 7) // 8, "little")
+    return bytes((maxtok, (pb << 4) | nbits)) + acc.to_bytes(
+        ((maxtok + 1) * nbits + 7) // 8, "little")
+
+
+def _table_bytes(f: np.ndarray, pb: int = 12) -> bytes:
+    """u8 largest token, u8 (pb << 4 | field width), the frequencies as LSB-first fields."""
+    vals = f.tolist()
+    return _table_bytes_list(vals, max(i for i, v in enumerate(vals) if v), pb)
 
 
 def _read_table(rd: _Reader) -> np.ndarray:
-    maxtok, nbits = rd.u8(), rd.u8()
-    if not 1 <= nbits <= 12:
-        raise _corrupt(f"frequency width {nbits} outside 1..12", rd.pos, "table")
+    maxtok, packed = rd.u8(), rd.u8()
+    pb, nbits = packed >> 4, packed & 15
+    if not (1 <= nbits <= 12 and 4 <= pb <= 12):
+        raise _corrupt(f"bad frequency table header 0x{packed:02x}", rd.pos, "table")
     count = maxtok + 1
-    f = K.unpack_freq(rd.take((count * nbits + 7) // 8), count, nbits)
+    f = K.unpack_freq(rd.take((count * nbits + 7) // 8), count, nbits, pb)
     if f is None:
-        raise _corrupt("token frequencies do not sum to 4096", rd.pos, "table")
+        raise _corrupt("token frequencies do not add up", rd.pos, "table")
     return f
 
 
@@ -198,7 +248,12 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
     first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
     if j.size <= order:
         return first + b"\x02"
-    tok, buf, blen, h = K.tokenize(j, order)
+    long = sample_h is not None and _sample(j)[0] is not j
+    if long:  # decide the form on the sample first: no wasted pass over a long stream
+        assert sample_h is not None
+        h = sample_h
+    else:
+        tok, buf, blen, h = K.tokenize(j, order)
     total = int(h.sum())
     if h[0] * 10 >= total * 3 and total >= 64 and _runs_pay(j, order, h, sample_h):
         runs, vals = K.runs_split(j, order)
@@ -207,6 +262,8 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
         if vals.size:
             body += _stream_body(vals)
         return first + body
+    if long:
+        tok, buf, blen, h = K.tokenize(j, order)
     return first + _body_from_tokens(tok, buf, blen, h, order)
 
 
@@ -220,7 +277,7 @@ def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
         h = sample_h if sample_h is not None else K.hist3(js)[256 * order: 256 * (order + 1)]
     total = int(h.sum())
     hh, m = K.runs_hist(js, order, h[0] * 10 > total * 9)
-    plain, rle = _cost_bits(h), _cost_bits(hh[:256]) + _cost_bits(hh[256:]) + 32
+    plain, rle = _cost_bits(h), _cost_bits(hh[:256]) + _cost_bits(hh[256:]) + 16
     return rle < 0.97 * plain or (rle < 1.03 * plain and 2 * m < total // 4)
 
 
@@ -235,9 +292,9 @@ def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray
     present = np.flatnonzero(h)
     if present.size == 1:
         return bytes((0, int(present[0]))) + _varint(blen) + buf[:blen].tobytes()
-    f = _normalize(h)
+    f, table = _table(h)
     body = K.rans(tok, order, f, buf, blen)
-    return b"\x01" + _table_bytes(f) + _varint(blen) + _varint(len(body) - blen) + body
+    return b"\x01" + table + _varint(blen) + _varint(len(body) - blen) + body
 
 
 def _stream_decode(rd: _Reader, order: int, n: int, slot: str = "j",
@@ -276,6 +333,11 @@ def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
         runs = _body_decode(rd, 0, m + 1, [], slot + "R", False)
         vals = (_body_decode(rd, 0, m, [], slot + "V", False) if m
                 else np.zeros(0, dtype=np.uint64))
+        assert runs is not None and vals is not None
+        if fused is not None:
+            if not K.runs_expand_tab(runs, vals, order, first, n, *fused):
+                raise _corrupt("zero-run stream is inconsistent", rd.pos, "stream")
+            return None
         j = K.runs_expand(runs, vals, order, first, n, slot)
     else:
         raise _corrupt(f"unknown stream kind {kind}", rd.pos - 1, "stream")
@@ -383,6 +445,8 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     # least-squares step over the whole span, then snap to a step whose reciprocal has few
     # decimals (ADC steps are full-scale / counts: 10 V / 4095 -> 1 / 409.5)
     b = float(np.sum((u - u[0]) * span) / np.sum(span * span))
+    if not (b > 0 and math.isfinite(b) and math.isfinite(1.0 / b)):
+        return None
     for dec in range(0, 4):
         recip = round(1.0 / b, dec)
         if recip and abs(1.0 / recip - b) <= 1e-6 * b:
@@ -462,8 +526,7 @@ def _table_field(j: np.ndarray) -> bytes:
     table (varint span + 1, zigzag varint lowest j), else a 0 byte."""
     if j.size < 64:
         return b"\x00"
-    jj = j.view(np.int64)
-    lo, hi = int(jj.min()), int(jj.max())
+    lo, hi = K.minmax(j.view(np.int64))
     span = hi - lo
     if span >= K.TAB_LEN or (span + 1) * 4 > j.size:
         return b"\x00"
@@ -628,6 +691,12 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
         _telemetry.emit("compress.encode", bytes_in=array.nbytes, bytes_out=len(frame),
                         seconds=time.perf_counter() - t0, lossless=not lossy)
     return frame
+
+
+def release_buffers() -> None:
+    """Free the calling thread's reusable work arrays (up to about 8 MB after coding full
+    blocks); the next encode or decode in this thread makes them again."""
+    K.release_scratch()
 
 
 def _little() -> bool:

@@ -269,3 +269,19 @@ def test_small_blob_cannot_claim_a_huge_array():
     frame = _refresh_crc(head + body + b"\x00" * 4)
     with pytest.raises(CorruptDataError):
         decode(frame)
+
+
+def test_work_buffers_are_reused_and_released():
+    from edgekit.compress import _kernels as K
+    from edgekit.compress import release_buffers
+
+    x = load_series("payerne_temp_C")
+    blob = encode(x)
+    decode(blob)
+    held = dict(K._TLS.__dict__)
+    encode(x)
+    decode(blob)
+    assert all(K._TLS.__dict__[k] is v for k, v in held.items())  # reused, not reallocated
+    release_buffers()
+    assert not K._TLS.__dict__
+    assert decode(blob).tobytes() == x.tobytes()

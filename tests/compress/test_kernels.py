@@ -66,6 +66,8 @@ def test_entropy_kernels_native_equal_reference(k, order):
     assert back is not None and np.array_equal(back, j)
     assert np.array_equal(ref.runs_expand(rr, rv, order, first, j.size), j)
     assert K.gcd(j) == ref.gcd(j)
+    if k.size:
+        assert K.minmax(k) == (int(k.min()), int(k.max()))
 
 
 @needs_native
@@ -128,32 +130,37 @@ def test_quantizers_native_equal_reference(dtype, values, params, tol):
 
 
 @needs_native
-@pytest.mark.parametrize("name", ["payerne_temp_C", "membrane_potential_f32", "ecg_mitdb_mV",
-                                  "payerne_ghi_Wm2"])
-def test_frames_are_identical_on_both_backends(name, monkeypatch):
-    x = load_series(name)[:5000]
+@pytest.mark.parametrize(("name", "n"), [("payerne_temp_C", 5000),
+                                       ("membrane_potential_f32", 5000),
+                                       ("ecg_mitdb_mV", 5000), ("payerne_ghi_Wm2", 5000),
+                                       ("payerne_pressure_hPa", 20000)])
+def test_frames_are_identical_on_both_backends(name, n, monkeypatch):
+    x = load_series(name)[:n]
     blobs = [C.encode(x), C.encode(x, tolerance=0.05), C.encode(x.astype(np.float32))]
     monkeypatch.setattr(_backend, "lib", None)
     assert [C.encode(x), C.encode(x, tolerance=0.05), C.encode(x.astype(np.float32))] == blobs
-    for blob in blobs:
+    for blob in blobs[1:]:
         C.decode(blob)  # the reference decodes what native wrote
     assert C.decode(blobs[0]).tobytes() == x.tobytes()
+    assert C.decode(blobs[2]).tobytes() == x.astype(np.float32).tobytes()
 
 
 @needs_native
-@given(st.binary(min_size=0, max_size=400), st.integers(0, 257), st.integers(0, 13))
-def test_frequency_table_parser_native_equals_reference(raw, count, nbits):
-    got = K.unpack_freq(raw, count, nbits)
-    want = ref.unpack_freq(raw, count, nbits)
+@given(st.binary(min_size=0, max_size=400), st.integers(0, 257), st.integers(0, 13),
+       st.integers(0, 13))
+def test_frequency_table_parser_native_equals_reference(raw, count, nbits, pb):
+    got = K.unpack_freq(raw, count, nbits, pb)
+    want = ref.unpack_freq(raw, count, nbits, pb)
     assert (got is None) == (want is None)
     if got is not None:
         assert np.array_equal(got, want)
 
 
-def test_frequency_table_round_trip():
+@pytest.mark.parametrize("scale", [1, 30, 5000])
+def test_frequency_table_round_trip(scale):
     h = np.zeros(256, dtype=np.uint32)
-    h[[0, 1, 2, 17, 40]] = [9000, 300, 280, 5, 1]
-    f = C._normalize(h)
-    assert int(f.sum()) == 4096 and np.all(f[h > 0] > 0)
-    raw = C._table_bytes(f)
-    assert np.array_equal(K.unpack_freq(raw[2:], raw[0] + 1, raw[1]), f)
+    h[[0, 1, 2, 17, 40]] = np.array([9000, 300, 280, 5, 1]) * scale // 30 + 1
+    f, raw = C._table(h)
+    assert int(f.sum()) == 4096 and np.all(f[h > 0] > 0) and np.all(f[h == 0] == 0)
+    pb, nbits = raw[1] >> 4, raw[1] & 15
+    assert np.array_equal(K.unpack_freq(raw[2:], raw[0] + 1, nbits, pb), f)
