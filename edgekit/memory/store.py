@@ -781,7 +781,11 @@ class ReadingStore:
         self._disk_bytes += seg.size
 
     def _open_dir(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as err:
+            raise OptionsError(f"spill_dir {directory} exists and is not a directory",
+                               name="spill_dir", got=str(directory)) from err
         self._dir = directory
         self._lock_dir(directory)
         for leftover in directory.glob(f".*{_SUFFIX}.tmp"):  # never acknowledged

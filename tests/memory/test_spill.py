@@ -249,3 +249,10 @@ def test_a_failing_spill_loses_nothing_and_keeps_order(tmp_path, monkeypatch):
     again = ReadingStore(opts(tmp_path))
     assert np.array_equal(again.query().values, v.astype(np.float32))
     again.close()
+
+
+def test_spill_dir_that_is_a_file_is_an_options_error(tmp_path):
+    f = tmp_path / "not-a-dir"
+    f.write_bytes(b"x")
+    with pytest.raises(OptionsError, match="not a directory"):
+        ReadingStore(opts(f))
