@@ -46,8 +46,10 @@ what to read; decoding runs outside it), so threads may append and query concurr
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
+import operator
 import os
 import sys
 import threading
@@ -91,6 +93,7 @@ _F32_MAX = float(np.finfo(np.float32).max)
 _MIN_GROW = 64
 _SUFFIX = ".eks"
 _LOCK_NAME = "LOCK"
+_t_last = operator.attrgetter("t_last")
 
 
 @dataclass(frozen=True, slots=True)
@@ -849,9 +852,12 @@ class ReadingStore:
         """What a query of ``ch`` must read: segment blobs or file names overlapping
         [t0, t1), then a copy of the matching hot readings (a snapshot)."""
         parts: list[Any] = []
-        for seg in ch.segments:
-            if (t0 is not None and seg.t_last < t0) or (t1 is not None and seg.t_first >= t1):
-                continue
+        segs = ch.segments  # in time order: t_first and t_last never decrease along it
+        start = 0 if t0 is None else bisect.bisect_left(segs, t0, key=_t_last)
+        for i in range(start, len(segs)):
+            seg = segs[i]
+            if t1 is not None and seg.t_first >= t1:
+                break
             parts.append(seg.blob if seg.blob is not None else self._dir / str(seg.path))  # type: ignore[operator]
         if ch.n:
             ts = ch.ts[:ch.n]

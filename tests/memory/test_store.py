@@ -348,3 +348,16 @@ def test_threads_append_and_query_concurrently(temp):
     for c in range(4):
         r = s.query(channel=c)
         assert np.array_equal(r.timestamps_ns, t) and np.array_equal(r.values, f32(v))
+
+
+def test_query_over_many_segments_finds_the_range_by_bisection(temp):
+    t, v, q = temp
+    s = ReadingStore(segment_size=16)  # 2,700 segments
+    s.extend(t, v, q)
+    for a, b in [(0, 16), (15, 17), (16, 32), (1000, 1001), (43_184, 43_200), (5, 40_000)]:
+        r = s.query(int(t[a]), int(t[b]) if b < t.size else None)
+        assert np.array_equal(r.timestamps_ns, t[a:b]), (a, b)
+    # equal timestamps spanning segment boundaries
+    e = ReadingStore(segment_size=16)
+    e.extend(np.repeat(np.arange(10), 40), np.arange(400.0))
+    assert e.query(3, 5).values.tolist() == [float(i) for i in range(120, 200)]
