@@ -239,8 +239,9 @@ class FetchError(EdgekitError):
     Attributes:
         url: the request's URL; method: its HTTP method.
         attempts: how many times it was sent (0 when it never started, e.g. past a deadline).
-        reason: ``"connection"``, ``"status"``, ``"timeout"``, ``"deadline"``, ``"body"``
-            (undecodable or too large).
+        reason: ``"connection"``, ``"tls"``, ``"status"``, ``"timeout"``, ``"deadline"``,
+            ``"body"`` (undecodable or too large), ``"client"`` (another aiohttp error),
+            ``"cancelled"``.
     """
 
     def __init__(self, message: str, *, url: str | None = None, method: str | None = None,

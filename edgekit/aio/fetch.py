@@ -474,6 +474,9 @@ class Fetcher:
             raise _Retryable(RequestTimeoutError(
                 f"{req.method} {req.url}: no complete answer within {timeout} s",
                 timeout_s=timeout, **where), err) from err
+        except aiohttp.ClientSSLError as err:  # a certificate problem: retrying cannot help
+            raise FetchError(f"{req.method} {req.url}: TLS: {err}", reason="tls",
+                             **where) from err
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as err:
             raise _Retryable(FetchError(f"{req.method} {req.url}: {type(err).__name__}: {err}",
                                         reason="connection", **where), err) from err
