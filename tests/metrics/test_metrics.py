@@ -309,3 +309,10 @@ def test_instrument_names_follow_prometheus_conventions():
         assert not inst.name.endswith("_total")
         if inst.kind == "histogram" and "ratio" not in inst.name:
             assert inst.name.endswith("_seconds"), inst.name
+
+
+def test_docs_list_every_metric():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    for inst in INSTRUMENTS:
+        name = f"edgekit_{inst.name}" + ("_total" if inst.kind == "counter" else "")
+        assert f"`{name}`" in doc, name
