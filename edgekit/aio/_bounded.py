@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
 from edgekit.errors import InputError, InputTypeError
@@ -61,12 +61,12 @@ def _discard(item: object) -> None:
 
 async def run_bounded(
     items: Iterable[T],
-    worker: Callable[[int, T], Awaitable[R]],
+    worker: Callable[[int, T], Coroutine[Any, Any, R]],
     concurrency: int,
     *,
     deadline: float | None = None,
     on_deadline: Callable[[int, T, bool], BaseException],
-) -> AsyncIterator[tuple[int, R | BaseException]]:
+) -> AsyncGenerator[tuple[int, R | BaseException], None]:
     """Run ``worker(i, item)`` for each item, at most ``concurrency`` at once; yield
     ``(i, result or exception)`` as they complete (in index order among those completing
     together).  At ``deadline`` (loop time) the running ones are cancelled and every
@@ -91,7 +91,7 @@ async def run_bounded(
                 except StopIteration:
                     exhausted = True
                     break
-                task = loop.create_task(worker(i, item))
+                task: asyncio.Task[R] = loop.create_task(worker(i, item))
                 pending[task] = (i, item)
                 task.add_done_callback(on_done)
             if not pending:
@@ -154,12 +154,15 @@ def _awaitable(item: Any, index: int) -> Awaitable[Any]:
     )
 
 
-def _worker(timeout: float | None) -> Callable[[int, Any], Awaitable[Any]]:
+def _worker(timeout: float | None) -> Callable[[int, Any], Coroutine[Any, Any, Any]]:
     async def worker(i: int, item: Any) -> T:
         aw = _awaitable(item, i)
         if timeout is None:
             return await aw
-        return await asyncio.wait_for(aw, timeout)
+        try:
+            return await asyncio.wait_for(aw, timeout)
+        except asyncio.TimeoutError as err:  # a distinct class before Python 3.11
+            raise TimeoutError(f"item {i} did not finish within timeout={timeout} s") from err
 
     return worker
 
@@ -188,7 +191,7 @@ async def gather_stream(
     concurrency: int = DEFAULT_CONCURRENCY,
     timeout: float | None = None,
     total_timeout: float | None = None,
-) -> AsyncIterator[tuple[int, T | BaseException]]:
+) -> AsyncGenerator[tuple[int, T | BaseException], None]:
     """Yield ``(index, result)`` for each awaitable as it completes, at most ``concurrency``
     running at once; ``result`` is its value or the exception it raised.
 

@@ -11,14 +11,14 @@ from typing import TextIO
 from edgekit._demo import DemoRow
 from edgekit.aio.fetch import Response, _aiohttp, fetch_all
 
-N, LATENCY_S, CONCURRENCY, TIMEOUT_S = 500, 0.02, 100, 0.5
+N, LATENCY_S, CONCURRENCY, TIMEOUT_S = 500, 0.02, 100, 0.25
 
 
 def run(out: TextIO) -> list[DemoRow]:
     aiohttp = _aiohttp()  # RuntimeUnavailableError (extra [aio]) skips the section
     from edgekit.aio._loopback import LoopbackServer
 
-    with LoopbackServer(lifetime_s=60, max_requests=10 * N, max_delay_s=3.0) as server:
+    with LoopbackServer(lifetime_s=60, max_requests=10 * N, max_delay_s=1.0) as server:
         def urls(tag: str) -> list[str]:
             return [server.url(f"{tag}{i}", delay=LATENCY_S,
                                **({"hang": 1} if i % 100 == 37 else

@@ -30,7 +30,7 @@ import asyncio
 import json as _json
 import random
 import ssl as _ssl
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -370,7 +370,7 @@ class Fetcher:
 
     async def stream(
         self, requests: Iterable[Request | str]
-    ) -> AsyncIterator[tuple[int, Response | Exception]]:
+    ) -> AsyncGenerator[tuple[int, Response | Exception], None]:
         """Yield ``(index, result)`` as requests complete; the requests are pulled from the
         iterable lazily, at most ``concurrency`` at a time.  A request that is neither a str
         nor a :class:`Request` raises :class:`~edgekit.errors.InputTypeError` from the loop
@@ -448,7 +448,7 @@ class Fetcher:
         session = self._live_session()
         opts = self.options
         timeout = req.timeout or opts.timeout
-        where = {"url": req.url, "method": req.method, "attempts": attempts}
+        where: dict[str, Any] = {"url": req.url, "method": req.method, "attempts": attempts}
         try:
             async with session.request(
                 req.method, req.url, headers=req.headers, data=req.body,
@@ -546,7 +546,7 @@ async def fetch_stream(
     headers: Mapping[str, str] | None = None,
     session: aiohttp.ClientSession | None = None,
     **overrides: Any,
-) -> AsyncIterator[tuple[int, Response | Exception]]:
+) -> AsyncGenerator[tuple[int, Response | Exception], None]:
     """Like :func:`fetch_all`, but yield ``(index, result)`` as each request completes,
     pulling requests from ``requests`` lazily (a generator of a million URLs holds at most
     ``concurrency`` in memory).  Leaving the loop early: close it (``async with

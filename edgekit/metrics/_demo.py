@@ -23,9 +23,10 @@ def run(out: TextIO) -> list[DemoRow]:
 
     registry = prometheus_client.CollectorRegistry()
     metrics = enable_metrics(registry, required=True)
-    assert metrics is not None
+    server = start_metrics_server(0, registry=registry, required=True)
+    assert metrics is not None and server is not None
     try:
-        with start_metrics_server(0, registry=registry, required=True) as server, \
+        with server, \
                 LoopbackServer(lifetime_s=60, max_requests=1000, max_delay_s=2.0) as devices:
             urls = [devices.url(f"m{i}", delay=0.01, **({"fail": 1} if i % 10 == 3 else {}))
                     for i in range(100)]
