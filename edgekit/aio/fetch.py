@@ -27,6 +27,7 @@ Each request reports an ``aio.request`` telemetry event (outcome, seconds, attem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as _json
 import random
 import ssl as _ssl
@@ -34,6 +35,7 @@ from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from edgekit import _telemetry
 from edgekit.aio._bounded import DEFAULT_CONCURRENCY, check_concurrency, check_seconds, run_bounded
@@ -73,8 +75,6 @@ def _check_url(url: object) -> str:
     if not isinstance(url, str):
         raise InputTypeError(f"url must be a str, got {type(url).__name__}", name="url",
                              got=type(url).__name__)
-    from urllib.parse import urlsplit
-
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -196,7 +196,9 @@ class FetchOptions:
             ``Retry-After`` seconds when larger (still capped at ``backoff_max``).
         backoff_max: seconds, the longest wait between attempts.
         rate_limit: attempts per second across the batch (evenly spaced), or ``None``.
-        limit_per_host: the most connections to one host (0: only ``concurrency`` bounds).
+        limit_per_host: the most requests in flight, and connections open, to one host
+            (0: only ``concurrency`` bounds).  Requests wait for a slot before their
+            attempt's ``timeout`` starts.
         max_body_bytes: a longer answer is refused with a ``FetchError(reason="body")``.
         retry_statuses: the statuses that are retried.
         raise_for_status: when True (default) a status >= 400 is an
@@ -322,6 +324,9 @@ class Fetcher:
         self._own_session = session is None
         self._session: aiohttp.ClientSession | None = session
         self._limiter = _RateLimiter(base.rate_limit) if base.rate_limit else None
+        # with limit_per_host, requests wait for a host slot *before* their timed attempt, so
+        # that waiting in the connection pool never eats (or times out) an attempt
+        self._host_slots: dict[tuple[str, str, int | None], asyncio.Semaphore] = {}
 
     async def __aenter__(self) -> Fetcher:
         if self._session is None:
@@ -404,6 +409,17 @@ class Fetcher:
         finally:
             await gen.aclose()
 
+    def _host_slot(self, req: Request) -> contextlib.AbstractAsyncContextManager[Any]:
+        per_host = self.options.limit_per_host
+        if not per_host:
+            return contextlib.nullcontext()
+        parts = urlsplit(req.url)
+        key = (parts.scheme, parts.hostname or "", parts.port)
+        slot = self._host_slots.get(key)
+        if slot is None:
+            slot = self._host_slots[key] = asyncio.Semaphore(per_host)
+        return slot
+
     async def _one(self, req: Request, deadline: float | None) -> Response:
         """All the attempts of one request; emits its telemetry event."""
         loop = asyncio.get_running_loop()
@@ -414,10 +430,11 @@ class Fetcher:
         try:
             while True:
                 attempts += 1
-                if self._limiter is not None:
-                    await self._limiter.wait()
                 try:
-                    response = await self._attempt(req, attempts, t0)
+                    async with self._host_slot(req):
+                        if self._limiter is not None:
+                            await self._limiter.wait()
+                        response = await self._attempt(req, attempts, t0)
                 except _Retryable as retry:
                     err = retry.error
                     if attempts > opts.retries or not req.retry_safe:

@@ -95,6 +95,19 @@ def test_concurrency_bounds_requests_and_connections(server):
     assert stats["connections"] <= 1  # the session closed its connections
 
 
+def test_limit_per_host_waits_outside_the_timeout(server):
+    """30 requests of 0.1 s, 3 at a time to the host, each with a 0.25 s timeout: waiting for
+    a slot must not count against the timeout (10 rounds x 0.1 s would exceed it)."""
+    server.reset()
+    urls = _plan(server, 30, delay=0.1)
+    results = run_clean(fetch_all(urls, concurrency=30, limit_per_host=3, timeout=0.25,
+                                  retries=0))
+    assert all(isinstance(r, Response) for r in results), [r for r in results
+                                                            if not isinstance(r, Response)]
+    stats = server.wait_idle()
+    assert stats["max_in_flight"] == 3 and stats["max_connections"] <= 3 + 1
+
+
 def test_fetcher_reuses_its_connections_across_batches(server):
     server.reset()
 
