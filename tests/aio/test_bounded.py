@@ -171,3 +171,21 @@ def test_bad_arguments_raise_and_close_the_coroutines(kwargs, error):
 
 def test_empty_input():
     assert run_clean(gather([])) == []
+
+
+def test_docstring_examples():
+    import doctest
+
+    from edgekit.aio import _bounded
+
+    modules = [_bounded]
+    try:
+        import aiohttp  # noqa: F401
+
+        from edgekit.aio import fetch
+        modules.append(fetch)
+    except ImportError:
+        pass
+    for module in modules:
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -316,3 +316,22 @@ def test_docs_list_every_metric():
     for inst in INSTRUMENTS:
         name = f"edgekit_{inst.name}" + ("_total" if inst.kind == "counter" else "")
         assert f"`{name}`" in doc, name
+
+
+def test_threads_emitting_at_once_lose_nothing(scraper):
+    import threading
+
+    def work():
+        for _ in range(500):
+            _telemetry.emit("aio.request", outcome="ok", seconds=0.01, attempts=2)
+            _telemetry.emit("memory.drop", readings=1, reason="age")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert scraper.value("edgekit_aio_requests_total", outcome="ok") == 4000
+    assert scraper.value("edgekit_aio_retries_total", outcome="ok") == 4000
+    assert scraper.value("edgekit_aio_request_duration_seconds_count", outcome="ok") == 4000
+    assert scraper.value("edgekit_memory_dropped_readings_total", reason="age") == 4000
