@@ -230,7 +230,7 @@ def test_cancellation_closes_requests_and_session(server):
     stats = server.wait_idle()
     assert time.perf_counter() - t0 < 5.0
     assert stats["connections"] <= 1 and stats["in_flight"] == 0
-    assert stats["requests"] == 10 + 2 * 0 or stats["requests"] <= 11
+    assert stats["requests"] == 10  # the 30 unstarted requests were never sent
 
 
 def test_stream_yields_as_completed_and_early_exit_cleans_up(server):
