@@ -142,6 +142,7 @@ def test_retries_only_what_is_safe_to_repeat(server):
     assert results[3].attempts == 3 and results[3].data["body_bytes"] == 3
 
 
+@pytest.mark.slow  # waits on real timers; backend-independent
 def test_backoff_is_jittered_exponential_and_honours_retry_after(server):
     key = time.monotonic_ns()
     # full jitter: the waits before retries 1..3 are within [0, 0.05], [0, 0.1], [0, 0.2]

@@ -36,6 +36,7 @@ def test_ten_thousand_requests_within_256_descriptors(server):
     assert stats["requests"] == 10_000 and stats["max_connections"] <= 100 + 1
 
 
+@pytest.mark.slow  # waits on real timers; backend-independent
 def test_unbounded_gather_runs_out_of_descriptors(server):
     summary = _child(server, 1000, "unbounded")
     print(f"the article's gather without a connection limit: {summary}")

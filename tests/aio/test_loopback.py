@@ -18,12 +18,14 @@ def _wait_exit(srv: LoopbackServer, seconds: float) -> float:
     return time.monotonic() - t0
 
 
+@pytest.mark.slow  # waits on real timers; backend-independent
 def test_stops_after_its_lifetime():
     with LoopbackServer(lifetime_s=0.5) as srv:
         assert srv.stats()["requests"] == 0
         assert _wait_exit(srv, 10) < 10
 
 
+@pytest.mark.slow  # waits on real timers; backend-independent
 def test_stops_after_its_request_budget():
     with LoopbackServer(lifetime_s=60, max_requests=3) as srv:
         for i in range(3):
