@@ -9,7 +9,8 @@ namespace (later blocks use what earlier ones made), in a temporary working dire
 * any other block is run as a script and must not raise.
 
 Names an example takes as given (``"photo.jpg"``, a fleet key, a model file) are made by the
-page's entry in :data:`SETUP` before its first block.  Blocks that cannot run offline or
+page's entry in :data:`SETUP` before its first block; :data:`CHECK` asserts what a page's
+plain examples claim in comments.  Blocks that cannot run offline or
 alone are listed in :data:`SKIP` with the reason; an entry that no longer matches a block
 fails (so the list cannot go stale).  Also here: the committed notebooks are what
 ``tools/make_notebooks.py`` writes, without outputs.
@@ -60,10 +61,38 @@ _PAIR = textwrap.dedent("""\
         with open(_os.path.join(_d, 'model.so'), 'wb') as _f:
             _f.write(_data)
     """)
+# urls: three devices answering JSON on 127.0.0.1; the server answers three connections
+# (or waits 10 s for each at most) and closes itself
+_DEVICES = textwrap.dedent("""\
+    import http.server as _hs, json as _json, threading as _th
+
+    class _Device(_hs.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = _json.dumps({"path": self.path, "temp_C": 21.5}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    _srv = _hs.ThreadingHTTPServer(("127.0.0.1", 0), _Device)
+    _srv.timeout = 10
+    urls = [f"http://127.0.0.1:{_srv.server_port}/reading/{i}" for i in range(3)]
+
+    def _serve():
+        for _ in urls:
+            _srv.handle_request()
+        _srv.server_close()
+
+    _th.Thread(target=_serve, daemon=True).start()
+    """)
 
 # page -> code run in the page's namespace (in the temporary directory) before its blocks
 SETUP: dict[str, str] = {
-    "README.md": _IMAGE + _MODEL + "_sh.copy(_FM, 'model.tflite')\n" + _PAIR,
+    "README.md": _IMAGE + _MODEL + "_sh.copy(_FM, 'model.tflite')\n" + _PAIR + _DEVICES,
     "docs/update.md": _PAIR,
     "docs/infer.md": _IMAGE + _MODEL + textwrap.dedent("""\
         from edgekit.secure import generate_key as _gk, sign_artifact as _sign
@@ -102,6 +131,26 @@ SETUP: dict[str, str] = {
         import os as _os
         _os.makedirs('models')
         _sh.copy(_FM, 'models/face.tflite')
+        """),
+}
+
+# page -> assertions run after its blocks: what the examples say they produce
+CHECK: dict[str, str] = {
+    "README.md": textwrap.dedent("""\
+        import numpy as _np
+        from edgekit.compress import decode as _dec, decode_stream as _dstream
+        from edgekit.schedule import utilization as _util
+        from edgekit.update import patch_info as _pinfo
+        assert x.nbytes / len(blob) > 25                        # "26:1"
+        assert x.nbytes / len(lossy) > 70                       # "76:1"
+        assert _np.abs(_dec(lossy) - x).max() <= 0.25           # "|error| <= 0.25"
+        assert len(rec) < len(blob) + 100                       # "timestamps cost ~nothing"
+        assert _np.array_equal(_dstream(b"".join(frames)), x[:5000])
+        assert codes.dtype == _np.uint32 and codes.tolist() == [2000, 4, 1]
+        assert abs(_util(a, d, EDGE_CLUSTER_10) - 0.96) < 0.02  # "~0.96"
+        assert len(faces) == 1                                  # photo.jpg: the astronaut
+        assert _pinfo(patch).method in ("delta", "prefix", "full")
+        assert [r["temp_C"] for r in readings] == [21.5] * 3    # the aio example's fan-in
         """),
 }
 
@@ -185,6 +234,8 @@ def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
         ran += 1
     if ran == 0:
         pytest.skip("every example on this page is listed in SKIP")
+    if rel in CHECK:
+        exec(compile(CHECK[rel], f"CHECK[{rel!r}]", "exec"), ns)
 
 
 def test_skip_and_setup_entries_match_the_docs() -> None:
@@ -192,8 +243,8 @@ def test_skip_and_setup_entries_match_the_docs() -> None:
     for page, snippet in SKIP:
         hits = [b.line for b in every if b.page == page and snippet in b.source]
         assert len(hits) == 1, f"SKIP entry {(page, snippet)} matches {len(hits)} examples"
-    missing = [p for p in SETUP if not (ROOT / p).is_file()]
-    assert not missing, f"SETUP for pages that do not exist: {missing}"
+    missing = [p for p in (*SETUP, *CHECK) if not (ROOT / p).is_file()]
+    assert not missing, f"SETUP/CHECK for pages that do not exist: {missing}"
 
 
 def test_the_runner_itself(tmp_path: Path) -> None:
