@@ -1593,6 +1593,12 @@ def render(name: str) -> str:
     return nbformat.writes(build(name)) + "\n"
 
 
+def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, object]]:
+    """What --check compares: each cell's type, source and outputs (not the JSON layout,
+    which may differ between nbformat versions)."""
+    return [(c.cell_type, c.source, c.get("outputs")) for c in nb.cells]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="fail if a notebook is stale")
@@ -1604,7 +1610,8 @@ def main(argv: list[str] | None = None) -> int:
         path = EXAMPLES / f"{name}.ipynb"
         text = render(name)
         if args.check:
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            if not path.is_file() or _cells(nbformat.read(path, as_version=4)) != _cells(
+                    nbformat.reads(text, as_version=4)):
                 stale.append(path.name)
         else:
             path.parent.mkdir(exist_ok=True)
