@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import DTypeLike
 
+from edgekit import _telemetry
 from edgekit.compress.codec import (
     BLOCK_LEN,
     _check_level,
@@ -93,6 +95,7 @@ def encode_series(timestamps: np.ndarray, values: np.ndarray, *,
 def _record_at(buf: bytes, pos: int) -> tuple[np.ndarray, np.ndarray, int]:
     from edgekit.compress.codec import _decode_at
 
+    t0 = time.perf_counter()
     rd = _Reader(buf, pos, len(buf))
     if rd.take(4) != RECORD_MAGIC:
         raise _corrupt("not an edgekit.compress record (bad magic)", pos, "bad magic")
@@ -113,7 +116,11 @@ def _record_at(buf: bytes, pos: int) -> tuple[np.ndarray, np.ndarray, int]:
     values, vlen = _decode_at(buf, start + tslen)
     if values.ndim < 1 or values.shape[0] != ts.shape[0]:
         raise _corrupt("record's timestamps and values differ in length", start, "record")
-    return ts, values, start + tslen + vlen - pos
+    used = start + tslen + vlen - pos
+    if _telemetry.enabled():  # one decode event per record (its frames are decoded raw)
+        _telemetry.emit("compress.decode", bytes_in=used, bytes_out=ts.nbytes + values.nbytes,
+                        seconds=time.perf_counter() - t0)
+    return ts, values, used
 
 
 def decode_series(blob: bytes) -> tuple[np.ndarray, np.ndarray]:

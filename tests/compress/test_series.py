@@ -144,3 +144,25 @@ def test_streaming_encoder_refuses_bad_input():
     ts_enc = SeriesEncoder(np.float32, timestamped=True)
     with pytest.raises(InputError):
         ts_enc.append(np.float32(1.0))
+
+
+def test_record_decodes_report_one_telemetry_event_each():
+    from edgekit import _telemetry
+
+    events = []
+
+    def sink(event, fields):
+        events.append((event, fields))
+
+    ts = np.arange(100, dtype=np.int64) * 10**9
+    x = np.linspace(0, 1, 100)
+    blob = encode_series(ts, x) + encode_series(ts, x)
+    _telemetry.add_sink(sink)
+    try:
+        list(iter_records(blob))
+    finally:
+        _telemetry.remove_sink(sink)
+    decodes = [f for e, f in events if e == "compress.decode"]
+    assert len(decodes) == 2
+    assert sum(f["bytes_in"] for f in decodes) == len(blob)
+    assert all(f["bytes_out"] == ts.nbytes + x.nbytes for f in decodes)
