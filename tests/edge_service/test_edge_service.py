@@ -35,6 +35,7 @@ if not available_runtimes():
 import aiohttp  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+import edgekit.data  # noqa: E402
 from edgekit.data import load_series  # noqa: E402
 from edgekit.errors import OptionsError  # noqa: E402
 from edgekit.memory import ReadingStore  # noqa: E402
@@ -54,7 +55,7 @@ from edge_service import EdgeService, load_config  # noqa: E402
 from edge_service.client import DeviceClient, ServiceError  # noqa: E402
 from edge_service.provision import provision  # noqa: E402
 
-ASTRONAUT = ROOT / "edgekit" / "data" / "images" / "astronaut.png"
+ASTRONAUT = Path(edgekit.data.__file__).parent / "images" / "astronaut.png"  # package data
 FACE_BOX = (179.0, 81.0, 93.0, 93.0)  # the face in astronaut.png, x, y, w, h (tests/infer)
 T0_NS = 1_464_739_200 * 10**9  # 2016-06-01, the Payerne series' month
 MINUTE_NS = 60 * 10**9
@@ -453,3 +454,54 @@ def test_service_client_raises_service_error(gateway, pki):
     with pytest.raises(ServiceError) as err:
         run(go())
     assert err.value.status == 404
+
+
+# --- the Dockerfile and the shipped configurations (Docker cannot run here) -----------------
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    lines = [ln for ln in (SERVICE_DIR / "Dockerfile").read_text().splitlines()
+             if not ln.lstrip().startswith("#")]  # Docker drops comment lines first
+    text = "\n".join(lines).replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            op, _, rest = line.partition(" ")
+            out.append((op.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_is_multistage_builds_the_kernels_and_runs_unprivileged():
+    ins = _dockerfile_instructions()
+    stages = [rest for op, rest in ins if op == "FROM"]
+    assert len(stages) == 2 and stages[0].endswith("AS builder") and "slim" in stages[1]
+    builder = ins[:next(i for i, (op, _) in enumerate(ins) if op == "FROM" and i > 0
+                        and "runtime" in ins[i][1])]
+    runtime = ins[len(builder):]
+    runs = " ".join(rest for op, rest in builder if op == "RUN")
+    assert "gcc" in runs and "pip wheel" in runs and "EDGEKIT_BACKEND=native" in runs
+    assert not any("gcc" in rest for op, rest in runtime if op == "RUN")  # no compiler
+    users = [rest for op, rest in runtime if op == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    # every COPY from the context names a path that exists in the repository and that the
+    # Dockerfile's ignore file lets through
+    ignore = [p for p in (SERVICE_DIR / "Dockerfile.dockerignore").read_text().splitlines()
+              if p.startswith("!")]
+    for op, rest in ins:
+        if op == "COPY" and "--from=" not in rest:
+            for src in rest.split()[:-1]:
+                assert (ROOT / src).exists(), src
+                assert any(src.rstrip("/").startswith(p[1:].rstrip("/")) for p in ignore), src
+    cmd = json.loads(next(rest for op, rest in reversed(runtime) if op == "CMD"))
+    assert cmd[:3] == ["python", "-m", "edge_service"]
+    copied = [rest.split() for op, rest in runtime if op == "COPY"]
+    assert [SERVICE_DIR.relative_to(ROOT).as_posix() + "/config.docker.json",
+            cmd[3]] in copied
+
+
+@pytest.mark.parametrize("name", ["config.example.json", "config.docker.json"])
+def test_shipped_configurations_load(name):
+    cfg = load_config(SERVICE_DIR / name)
+    assert cfg.store.policy == "spill" and cfg.nodes and cfg.operators == {"ops"}
+    assert cfg.tls.cert.name == "gateway.pem"
