@@ -1,0 +1,1177 @@
+/* Block codec kernels: see compress.h for the definitions, docs/compress/format.md for the
+ * format and edgekit/compress/_codec_ref.py for the numpy references that tests hold these
+ * to, bit for bit.  Everything that can overflow is done on unsigned types (wrapping is
+ * defined behaviour there); every read of encoded bytes is bounds-checked. */
+#include "compress.h"
+
+#include <math.h>
+#include <string.h>
+
+#define EKZ_L 32768u                  /* rANS state lower bound: states live in [L, 2^31) */
+#define EKZ_M 4096u                   /* probability scale, 1 << EKZ_PROB_BITS */
+#define EKZ_MASK 4095u
+/* interleaved rANS states: four for streams of 1024 codes or more, else one (a state costs
+ * 4 bytes of flush; four hide the decoder's latency on long streams) */
+#define EKZ_NSTATES(codes) ((codes) >= 1024u ? 4u : 1u)
+
+/* ------------------------------------------------------------------ tokens */
+
+static unsigned ekz_bitlen(uint64_t z) /* z > 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return 64u - (unsigned)__builtin_clzll(z);
+#else
+    unsigned b = 0;
+    while (z) {
+        b++;
+        z >>= 1;
+    }
+    return b;
+#endif
+}
+
+static inline unsigned ekz_token(uint64_t z)
+{
+    unsigned b;
+    if (z < 16u)
+        return (unsigned)z;
+    b = ekz_bitlen(z);
+    return 16u + 4u * (b - 5u) + (unsigned)((z >> (b - 3u)) & 3u);
+}
+
+/* base value and number of extra bits of each token */
+static void ekz_token_tables(uint64_t *base, uint8_t *nbits)
+{
+    unsigned t;
+    for (t = 0; t < 256u; t++) {
+        if (t < 16u) {
+            base[t] = t;
+            nbits[t] = 0;
+        } else {
+            unsigned b = (t - 16u) / 4u + 5u, m = (t - 16u) % 4u;
+            base[t] = (uint64_t)(4u + m) << (b - 3u);
+            nbits[t] = (uint8_t)(b - 3u);
+        }
+    }
+}
+
+static inline uint64_t ekz_zz(uint64_t v) { return (v << 1) ^ (0u - (v >> 63)); }
+static inline uint64_t ekz_unzz(uint64_t z) { return (z >> 1) ^ (0u - (z & 1u)); }
+
+/* order-k delta of j at i (wrapping), with implicit zeros before j[0] */
+static inline uint64_t ekz_delta_at(const uint64_t *j, size_t i, int order)
+{
+    if (order == 0)
+        return j[i];
+    if (order == 1)
+        return i ? j[i] - j[i - 1] : j[0];
+    if (i >= 2)
+        return j[i] - (j[i - 1] << 1) + j[i - 2];
+    return i ? j[1] - (j[0] << 1) : j[0];
+}
+
+static unsigned ekz_bitlen32(uint32_t v)
+{
+    unsigned b = 0;
+    while (v) {
+        b++;
+        v >>= 1;
+    }
+    return b;
+}
+
+/* Mirrors the encoder's choice of table precision (codec._table): pb 12, and 10, 8, 6 for
+ * streams under 8192 codes with at most 2**pb / 2 tokens; each costs a table of
+ * (maxtok + 1) fields of the bit length of the largest scaled frequency, plus the codes at
+ * -log2 of their scaled frequencies. */
+double ekz_cost(const uint32_t *h)
+{
+    unsigned t, present = 0, maxtok = 0, pb;
+    double n = 0.0, extra = 0.0, best = -1.0;
+    uint32_t hmax = 0;
+    uint64_t base[256];
+    uint8_t nbits[256];
+    ekz_token_tables(base, nbits);
+    for (t = 0; t < 256u; t++) {
+        if (h[t]) {
+            n += (double)h[t];
+            extra += (double)h[t] * nbits[t];
+            present++;
+            maxtok = t;
+            hmax = h[t] > hmax ? h[t] : hmax;
+        }
+    }
+    if (present == 0)
+        return 8.0;
+    if (present == 1)
+        return extra + 24.0;
+    for (pb = 12; pb >= 6; pb -= 2) {
+        double scale = (double)(1u << pb), bits;
+        uint32_t fmax;
+        if (pb < 12 && (n >= 8192.0 || 2u * present > (1u << pb)))
+            break;
+        fmax = (uint32_t)((double)hmax * scale / n + 0.5);
+        bits = 16.0 + 8.0 * (double)(((maxtok + 1u) * ekz_bitlen32(fmax) + 7u) / 8u);
+        for (t = 0; t <= maxtok; t++) {
+            if (h[t]) {
+                double f = floor((double)h[t] * scale / n + 0.5);
+                bits += (double)h[t] * ((double)pb - log2(f < 1.0 ? 1.0 : f));
+            }
+        }
+        if (best < 0.0 || bits < best)
+            best = bits;
+    }
+    /* kind byte and lengths, then the flushed rANS states */
+    return best + extra + 24.0 + 32.0 * (n >= 1024.0 ? 4.0 : 1.0);
+}
+
+int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbits,
+                    unsigned pb, uint16_t *freq)
+{
+    unsigned t;
+    uint32_t sum = 0;
+    size_t need = ((size_t)count * nbits + 7u) / 8u;
+    if (count == 0 || count > 256u || nbits < 1u || nbits > 12u || pb < 4u || pb > 12u ||
+        len < need)
+        return EKZ_ECORRUPT;
+    memset(freq, 0, 256u * sizeof *freq);
+    for (t = 0; t < count; t++) {
+        size_t bit = (size_t)t * nbits;
+        uint32_t v = 0;
+        unsigned b;
+        for (b = 0; b < nbits; b++, bit++)
+            v |= (uint32_t)((src[bit >> 3] >> (bit & 7u)) & 1u) << b;
+        if (v >= (1u << pb))
+            return EKZ_ECORRUPT;
+        freq[t] = (uint16_t)(v << (EKZ_PROB_BITS - pb));
+        sum += v;
+    }
+    return sum == (1u << pb) ? EKZ_OK : EKZ_ECORRUPT;
+}
+
+int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist)
+{
+    size_t i;
+    uint64_t p1 = 0, p2 = 0; /* j[i-1], j[i-2] */
+    for (i = 0; i < n; i++) {
+        uint64_t x = j[i];
+        uint64_t d1 = x - p1;
+        uint64_t d2 = x - (p1 << 1) + p2;
+        hist[ekz_token(ekz_zz(x))]++;
+        if (i >= 1)
+            hist[256u + ekz_token(ekz_zz(d1))]++;
+        if (i >= 2)
+            hist[512u + ekz_token(ekz_zz(d2))]++;
+        p2 = p1;
+        p1 = x;
+    }
+    return EKZ_OK;
+}
+
+/* ------------------------------------------------------------------ bit streams */
+
+typedef struct {
+    uint8_t *p, *end;
+    uint64_t acc;
+    unsigned cnt;
+    int err;
+} ekz_bw;
+
+static inline void ekz_put(ekz_bw *w, uint64_t v, unsigned nb) /* nb <= 32 */
+{
+    w->acc |= v << w->cnt;
+    w->cnt += nb;
+    if (w->cnt >= 32u) {
+        if (w->end - w->p < 4) {
+            w->err = 1;
+            w->cnt -= 32u;
+            w->acc >>= 32;
+            return;
+        }
+        w->p[0] = (uint8_t)w->acc;
+        w->p[1] = (uint8_t)(w->acc >> 8);
+        w->p[2] = (uint8_t)(w->acc >> 16);
+        w->p[3] = (uint8_t)(w->acc >> 24);
+        w->p += 4;
+        w->acc >>= 32;
+        w->cnt -= 32u;
+    }
+}
+
+static inline void ekz_put_wide(ekz_bw *w, uint64_t v, unsigned nb) /* nb <= 64 */
+{
+    if (nb > 32u) {
+        ekz_put(w, v & 0xffffffffu, 32u);
+        ekz_put(w, v >> 32, nb - 32u);
+    } else {
+        ekz_put(w, v, nb);
+    }
+}
+
+typedef struct {
+    const uint8_t *p, *end;
+    uint64_t acc;
+    unsigned cnt;
+} ekz_br;
+
+static inline uint64_t ekz_ld64(const uint8_t *p)
+{
+    return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
+           ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
+           ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
+}
+
+static inline void ekz_refill(ekz_br *r)
+{
+    if (r->end - r->p >= 8) {
+        r->acc |= ekz_ld64(r->p) << r->cnt;
+        r->p += (63u - r->cnt) >> 3;
+        r->cnt |= 56u;
+    } else {
+        while (r->cnt <= 56u && r->p < r->end) {
+            r->acc |= (uint64_t)*r->p++ << r->cnt;
+            r->cnt += 8u;
+        }
+    }
+}
+
+/* nb <= 32; returns -1 past the end of the stream */
+static inline int ekz_get(ekz_br *r, unsigned nb, uint64_t *v)
+{
+    if (r->cnt < nb) {
+        ekz_refill(r);
+        if (r->cnt < nb)
+            return -1;
+    }
+    *v = r->acc & ((((uint64_t)1) << nb) - 1u);
+    r->acc = nb < 64u ? r->acc >> nb : 0;
+    r->cnt -= nb;
+    return 0;
+}
+
+static inline int ekz_get_wide(ekz_br *r, unsigned nb, uint64_t *v)
+{
+    uint64_t lo, hi;
+    if (nb <= 32u)
+        return ekz_get(r, nb, v);
+    if (ekz_get(r, 32u, &lo) || ekz_get(r, nb - 32u, &hi))
+        return -1;
+    *v = lo | (hi << 32);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ rANS coder */
+
+static int ekz_check_freq(const uint16_t *freq, uint32_t *start)
+{
+    unsigned t;
+    uint32_t sum = 0;
+    for (t = 0; t < 256u; t++) {
+        if (freq[t] >= EKZ_M)
+            return EKZ_EINVAL;
+        start[t] = sum;
+        sum += freq[t];
+    }
+    return sum == EKZ_M ? EKZ_OK : EKZ_EINVAL;
+}
+
+/* Pass 1 of the encoder, forward: tokens of positions order..n-1 into tok[i], their extra
+ * bits into out (LSB-first, padded to a byte), the token histogram added to hist. */
+int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *out,
+                 size_t cap, uint32_t *hist, size_t *blen)
+{
+    uint64_t base[256];
+    uint8_t nbits[256];
+    ekz_bw w;
+    size_t i;
+
+    if (order < 0 || order > 2)
+        return EKZ_EINVAL;
+    ekz_token_tables(base, nbits);
+    w.p = out;
+    w.end = out + cap;
+    w.acc = 0;
+    w.cnt = 0;
+    w.err = 0;
+    for (i = (size_t)order; i < n; i++) {
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
+        unsigned t = ekz_token(z);
+        tok[i] = (uint8_t)t;
+        hist[t]++;
+        if (nbits[t])
+            ekz_put_wide(&w, z - base[t], nbits[t]);
+    }
+    if (w.err)
+        return EKZ_ENOSPC;
+    while (w.cnt > 0) {
+        if (w.p >= w.end)
+            return EKZ_ENOSPC;
+        *w.p++ = (uint8_t)w.acc;
+        w.acc >>= 8;
+        w.cnt = w.cnt > 8u ? w.cnt - 8u : 0u;
+    }
+    *blen = (size_t)(w.p - out);
+    return EKZ_OK;
+}
+
+/* Pass 2, backward: the rANS words of tok[order..n) (freq sums to 4096, each token used has
+ * a nonzero frequency below 4096), placed at out[blen..blen + *wlen). */
+int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint8_t *out,
+             size_t cap, size_t blen, size_t *wlen)
+{
+    uint8_t rshift[256];
+    uint32_t start[256], rcp[256], bias[256], cmpl[256];
+    uint32_t x[4] = {EKZ_L, EKZ_L, EKZ_L, EKZ_L};
+    size_t i, k, ns;
+    uint8_t *p;
+
+    if (order < 0 || order > 2 || blen > cap || ekz_check_freq(freq, start) != EKZ_OK)
+        return EKZ_EINVAL;
+    *wlen = 0;
+    if (n <= (size_t)order)
+        return EKZ_OK;
+    /* x / f by a reciprocal (exact for x < 2^31, Alverson; the form of ryg's rans_byte):
+     * q = x / f, and x' = q * M + x % f + start = x + bias + q * (M - f). */
+    for (k = 0; k < 256u; k++) {
+        uint32_t f = freq[k], shift = 0;
+        if (f == 0)
+            continue;
+        cmpl[k] = EKZ_M - f;
+        if (f < 2u) {
+            rcp[k] = 0xffffffffu;
+            rshift[k] = 0;
+            bias[k] = start[k] + EKZ_M - 1u;
+        } else {
+            while (f > (1u << shift))
+                shift++;
+            rcp[k] = (uint32_t)((((uint64_t)1 << (shift + 31)) + f - 1u) / f);
+            rshift[k] = (uint8_t)(shift - 1u);
+            bias[k] = start[k];
+        }
+    }
+    ns = EKZ_NSTATES(n - (size_t)order);
+    p = out + cap;
+    for (i = n; i-- > (size_t)order;) {
+        uint32_t *xs = &x[(i - (size_t)order) & (ns - 1u)];
+        unsigned t = tok[i];
+        uint32_t q;
+        if (freq[t] == 0)
+            return EKZ_EINVAL;
+        if (*xs >= ((uint32_t)freq[t] << 19)) {
+            if ((size_t)(p - out) < blen + 2u)
+                return EKZ_ENOSPC;
+            p -= 2;
+            p[0] = (uint8_t)*xs;
+            p[1] = (uint8_t)(*xs >> 8);
+            *xs >>= 16;
+        }
+        q = (uint32_t)(((uint64_t)*xs * rcp[t]) >> 32) >> rshift[t];
+        *xs = *xs + bias[t] + q * cmpl[t];
+    }
+    if ((size_t)(p - out) < blen + 4u * ns)
+        return EKZ_ENOSPC;
+    for (k = ns; k-- > 0;) {
+        p -= 4;
+        p[0] = (uint8_t)x[k];
+        p[1] = (uint8_t)(x[k] >> 8);
+        p[2] = (uint8_t)(x[k] >> 16);
+        p[3] = (uint8_t)(x[k] >> 24);
+    }
+    *wlen = (size_t)(out + cap - p);
+    memmove(out + blen, p, *wlen);
+    return EKZ_OK;
+}
+
+/* Both passes (the stream codes the values i >= order; the first `order` values of j are
+ * stored by the caller; four rANS states take turns, value i using state (i - order) % 4). */
+int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int single,
+               uint8_t *tok, uint8_t *out, size_t cap, size_t *lens)
+{
+    uint32_t hist[256];
+    size_t i;
+    int rc;
+    if (order < 0 || order > 2 || single > 255)
+        return EKZ_EINVAL;
+    memset(hist, 0, sizeof hist);
+    rc = ekz_tokenize(j, n, order, tok, out, cap, hist, &lens[1]);
+    if (rc != EKZ_OK)
+        return rc;
+    lens[0] = 0;
+    if (single >= 0) {
+        for (i = 0; i < 256u; i++)
+            if (hist[i] && i != (size_t)single)
+                return EKZ_EINVAL;
+        return EKZ_OK;
+    }
+    return ekz_rans(tok, n, order, freq, out, cap, lens[1], &lens[0]);
+}
+
+static inline uint32_t ekz_ld32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+typedef struct {
+    uint64_t base[256];
+    uint8_t nbits[256];
+    uint32_t tbl[EKZ_M];
+} ekz_dtab;
+
+/* Where decoded values go: the integers j themselves, or (the fused path) the float whose
+ * j - lo indexes a table of span + 1 precomputed values; a j outside the table is corrupt
+ * data. */
+typedef struct {
+    uint64_t *j;
+    double *o64;
+    float *o32;
+    const double *t64;
+    const float *t32;
+    uint64_t lo, span;
+} ekz_sink;
+
+#define EKZ_OUT_J(CUR)                                                                       \
+    do {                                                                                     \
+        out->j[i] = (CUR);                                                                   \
+    } while (0)
+#define EKZ_OUT_F64(CUR)                                                                     \
+    do {                                                                                     \
+        uint64_t ix_ = (CUR) - out->lo;                                                      \
+        if (ix_ > out->span)                                                                 \
+            return -1;                                                                       \
+        out->o64[i] = out->t64[ix_];                                                         \
+    } while (0)
+#define EKZ_OUT_F32(CUR)                                                                     \
+    do {                                                                                     \
+        uint64_t ix_ = (CUR) - out->lo;                                                      \
+        if (ix_ > out->span)                                                                 \
+            return -1;                                                                       \
+        out->o32[i] = out->t32[ix_];                                                         \
+    } while (0)
+
+/* value v (the unzigzagged code of position i) -> next j, sent to OUT */
+#define EKZ_EMIT(V, ORDER, OUT)                                                              \
+    do {                                                                                     \
+        if ((ORDER) == 0) {                                                                  \
+            OUT(V);                                                                          \
+        } else if ((ORDER) == 1) {                                                           \
+            acc += (V);                                                                      \
+            OUT(acc);                                                                        \
+        } else {                                                                             \
+            step += (V);                                                                     \
+            acc += step;                                                                     \
+            OUT(acc);                                                                        \
+        }                                                                                    \
+        i++;                                                                                 \
+    } while (0)
+
+/* decode one token with state X; returns -1 (corrupt) from the enclosing function */
+#define EKZ_STEP(X, ORDER, OUT)                                                              \
+    do {                                                                                     \
+        uint32_t ent_ = tb->tbl[(X) & EKZ_MASK];                                             \
+        unsigned t_ = ent_ & 255u;                                                           \
+        (X) = ((ent_ >> 8) & EKZ_MASK) * ((X) >> EKZ_PROB_BITS) + (ent_ >> 20);             \
+        if ((X) < EKZ_L) {                                                                   \
+            if (wend - wp < 2)                                                               \
+                return -1;                                                                   \
+            (X) = ((X) << 16) | (uint32_t)wp[0] | ((uint32_t)wp[1] << 8);                    \
+            wp += 2;                                                                         \
+        }                                                                                    \
+        z = tb->base[t_];                                                                    \
+        if (tb->nbits[t_]) {                                                                 \
+            if (ekz_get_wide(r, tb->nbits[t_], &e))                                          \
+                return -1;                                                                   \
+            z += e;                                                                          \
+        }                                                                                    \
+        v = ekz_unzz(z);                                                                     \
+        EKZ_EMIT(v, ORDER, OUT);                                                             \
+    } while (0)
+
+/* the loop over positions order..n-1; acc/step start from the stored first values */
+#define EKZ_DEFINE_LOOP(NAME, ORDER, OUT)                                                    \
+    static int NAME(const ekz_dtab *tb, const uint8_t *words, size_t wlen, ekz_br *r,        \
+                    const ekz_sink *out, uint64_t acc, uint64_t step, size_t n, int single)  \
+    {                                                                                        \
+        const uint8_t *wp = words + 16, *wend = words + wlen;                                \
+        uint32_t x0, x1, x2, x3;                                                             \
+        uint64_t z, e, v;                                                                    \
+        size_t i = ORDER;                                                                    \
+        if (single >= 0) {                                                                   \
+            unsigned nb = tb->nbits[single];                                                 \
+            while (i < n) {                                                                  \
+                z = tb->base[single];                                                        \
+                if (nb) {                                                                    \
+                    if (ekz_get_wide(r, nb, &e))                                             \
+                        return -1;                                                           \
+                    z += e;                                                                  \
+                }                                                                            \
+                v = ekz_unzz(z);                                                             \
+                EKZ_EMIT(v, ORDER, OUT);                                                     \
+            }                                                                                \
+            return 0;                                                                        \
+        }                                                                                    \
+        if (n - i < 1024u) { /* one state (EKZ_NSTATES) */                                  \
+            if (wlen < 4u)                                                                   \
+                return -1;                                                                   \
+            x0 = ekz_ld32(words);                                                            \
+            wp = words + 4;                                                                  \
+            if (x0 < EKZ_L)                                                                  \
+                return -1;                                                                   \
+            while (i < n)                                                                    \
+                EKZ_STEP(x0, ORDER, OUT);                                                    \
+            return (wp != wend || x0 != EKZ_L) ? -1 : 0;                                     \
+        }                                                                                    \
+        if (wlen < 16u)                                                                      \
+            return -1;                                                                       \
+        x0 = ekz_ld32(words);                                                                \
+        x1 = ekz_ld32(words + 4);                                                            \
+        x2 = ekz_ld32(words + 8);                                                            \
+        x3 = ekz_ld32(words + 12);                                                           \
+        if (x0 < EKZ_L || x1 < EKZ_L || x2 < EKZ_L || x3 < EKZ_L)                            \
+            return -1;                                                                       \
+        while (n - i >= 4) {                                                                 \
+            EKZ_STEP(x0, ORDER, OUT);                                                        \
+            EKZ_STEP(x1, ORDER, OUT);                                                        \
+            EKZ_STEP(x2, ORDER, OUT);                                                        \
+            EKZ_STEP(x3, ORDER, OUT);                                                        \
+        }                                                                                    \
+        if (i < n)                                                                           \
+            EKZ_STEP(x0, ORDER, OUT);                                                        \
+        if (i < n)                                                                           \
+            EKZ_STEP(x1, ORDER, OUT);                                                        \
+        if (i < n)                                                                           \
+            EKZ_STEP(x2, ORDER, OUT);                                                        \
+        if (wp != wend || x0 != EKZ_L || x1 != EKZ_L || x2 != EKZ_L || x3 != EKZ_L)          \
+            return -1;                                                                       \
+        return 0;                                                                            \
+    }
+
+EKZ_DEFINE_LOOP(ekz_loop_j0, 0, EKZ_OUT_J)
+EKZ_DEFINE_LOOP(ekz_loop_j1, 1, EKZ_OUT_J)
+EKZ_DEFINE_LOOP(ekz_loop_j2, 2, EKZ_OUT_J)
+EKZ_DEFINE_LOOP(ekz_loop_d0, 0, EKZ_OUT_F64)
+EKZ_DEFINE_LOOP(ekz_loop_d1, 1, EKZ_OUT_F64)
+EKZ_DEFINE_LOOP(ekz_loop_d2, 2, EKZ_OUT_F64)
+EKZ_DEFINE_LOOP(ekz_loop_f0, 0, EKZ_OUT_F32)
+EKZ_DEFINE_LOOP(ekz_loop_f1, 1, EKZ_OUT_F32)
+EKZ_DEFINE_LOOP(ekz_loop_f2, 2, EKZ_OUT_F32)
+
+typedef int (*ekz_loop_fn)(const ekz_dtab *, const uint8_t *, size_t, ekz_br *,
+                           const ekz_sink *, uint64_t, uint64_t, size_t, int);
+
+static int ekz_decode_any(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                          const uint16_t *freq, int single, int order, const uint64_t *first,
+                          const ekz_sink *out, int kind, size_t n)
+{
+    static const ekz_loop_fn loops[3][3] = {
+        {ekz_loop_j0, ekz_loop_j1, ekz_loop_j2},
+        {ekz_loop_d0, ekz_loop_d1, ekz_loop_d2},
+        {ekz_loop_f0, ekz_loop_f1, ekz_loop_f2},
+    };
+    ekz_dtab tb;
+    uint32_t start[256];
+    ekz_br r;
+    size_t consumed;
+    uint64_t acc = 0, step = 0;
+
+    if (order < 0 || order > 2 || single > 255)
+        return EKZ_EINVAL;
+    if (n <= (size_t)order)
+        return (wlen || blen || single >= 0) ? EKZ_ECORRUPT : EKZ_OK;
+    if (order >= 1)
+        acc = first[order - 1];
+    if (order == 2)
+        step = first[1] - first[0];
+    ekz_token_tables(tb.base, tb.nbits);
+    r.p = bits;
+    r.end = bits + blen;
+    r.acc = 0;
+    r.cnt = 0;
+    if (single >= 0) {
+        if (wlen != 0)
+            return EKZ_ECORRUPT;
+    } else {
+        uint32_t s, t;
+        if (ekz_check_freq(freq, start) != EKZ_OK)
+            return EKZ_ECORRUPT;
+        for (t = 0; t < 256u; t++)
+            for (s = 0; s < freq[t]; s++)
+                tb.tbl[start[t] + s] = t | ((uint32_t)freq[t] << 8) | (s << 20);
+    }
+    if (loops[kind][order](&tb, words, wlen, &r, out, acc, step, n, single))
+        return EKZ_ECORRUPT;
+    consumed = (size_t)(r.p - bits) * 8u - r.cnt;
+    if ((consumed + 7u) / 8u != blen)
+        return EKZ_ECORRUPT;
+    return EKZ_OK;
+}
+
+/* j[0..order) hold the stored first values on entry */
+int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+               const uint16_t *freq, int single, int order, uint64_t *j, size_t n)
+{
+    ekz_sink out;
+    memset(&out, 0, sizeof out);
+    out.j = j;
+    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, j, &out, 0, n);
+}
+
+int ekz_decode_tab_f64(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                       const uint16_t *freq, int single, int order, const uint64_t *first,
+                       uint64_t lo, uint64_t span, const double *tab, double *o, size_t n)
+{
+    ekz_sink out;
+    size_t i;
+    memset(&out, 0, sizeof out);
+    out.o64 = o;
+    out.t64 = tab;
+    out.lo = lo;
+    out.span = span;
+    for (i = 0; i < (size_t)order && i < n; i++) {
+        if (first[i] - lo > span)
+            return EKZ_ECORRUPT;
+        o[i] = tab[first[i] - lo];
+    }
+    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, first, &out, 1, n);
+}
+
+int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                       const uint16_t *freq, int single, int order, const uint64_t *first,
+                       uint64_t lo, uint64_t span, const float *tab, float *o, size_t n)
+{
+    ekz_sink out;
+    size_t i;
+    memset(&out, 0, sizeof out);
+    out.o32 = o;
+    out.t32 = tab;
+    out.lo = lo;
+    out.span = span;
+    for (i = 0; i < (size_t)order && i < n; i++) {
+        if (first[i] - lo > span)
+            return EKZ_ECORRUPT;
+        o[i] = tab[first[i] - lo];
+    }
+    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, first, &out, 2, n);
+}
+
+#undef EKZ_STEP
+#undef EKZ_EMIT
+#undef EKZ_DEFINE_LOOP
+#undef EKZ_OUT_J
+#undef EKZ_OUT_F64
+#undef EKZ_OUT_F32
+
+#define EKZ_RUNS_SPLIT_LOOP(ORDER)                                                           \
+    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+        if (z == 0) {                                                                        \
+            run++;                                                                           \
+        } else {                                                                             \
+            runs[k] = ekz_unzz(run);                                                         \
+            vals[k] = ekz_unzz(z - 1u);                                                      \
+            k++;                                                                             \
+            run = 0;                                                                         \
+        }                                                                                    \
+    }
+
+int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
+                   size_t *m)
+{
+    size_t i, k = 0;
+    uint64_t run = 0;
+    if (order == 0) {
+        EKZ_RUNS_SPLIT_LOOP(0)
+    } else if (order == 1) {
+        EKZ_RUNS_SPLIT_LOOP(1)
+    } else if (order == 2) {
+        EKZ_RUNS_SPLIT_LOOP(2)
+    } else {
+        return EKZ_EINVAL;
+    }
+    runs[k] = ekz_unzz(run);
+    *m = k;
+    return EKZ_OK;
+}
+
+#undef EKZ_RUNS_SPLIT_LOOP
+
+#define EKZ_RUNS_HIST_LOOP(ORDER)                                                            \
+    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+        unsigned nz = z != 0;                                                                \
+        /* branch-free: zero and nonzero codes alternate unpredictably in real data */      \
+        hist[ekz_token(run)] += nz;                                                          \
+        hist[256u + ekz_token(z - nz)] += nz;                                                \
+        k += nz;                                                                             \
+        run = (run + 1u) & (0u - (uint64_t)(1u - nz));                                       \
+    }
+
+#define EKZ_RUNS_HIST_SPARSE(ORDER)                                                          \
+    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
+        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+        if (z == 0) {                                                                        \
+            run++;                                                                           \
+        } else {                                                                             \
+            hist[ekz_token(run)]++;                                                          \
+            hist[256u + ekz_token(z - 1u)]++;                                                \
+            k++;                                                                             \
+            run = 0;                                                                         \
+        }                                                                                    \
+    }
+
+int ekz_runs_hist(const uint64_t *j, size_t n, int order, int sparse, uint32_t *hist,
+                  size_t *m)
+{
+    size_t i, k = 0;
+    uint64_t run = 0;
+    if (sparse && order == 1) {
+        EKZ_RUNS_HIST_SPARSE(1)
+    } else if (sparse && order == 2) {
+        EKZ_RUNS_HIST_SPARSE(2)
+    } else if (sparse && order == 0) {
+        EKZ_RUNS_HIST_SPARSE(0)
+    } else if (order == 0) {
+        EKZ_RUNS_HIST_LOOP(0)
+    } else if (order == 1) {
+        EKZ_RUNS_HIST_LOOP(1)
+    } else if (order == 2) {
+        EKZ_RUNS_HIST_LOOP(2)
+    } else {
+        return EKZ_EINVAL;
+    }
+    hist[ekz_token(run)]++;
+    *m = k;
+    return EKZ_OK;
+}
+
+#undef EKZ_RUNS_HIST_LOOP
+#undef EKZ_RUNS_HIST_SPARSE
+
+int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
+                    uint64_t *j, size_t n)
+{
+    size_t i = (size_t)order, k, c;
+    uint64_t acc = 0, step = 0;
+    if (order < 0 || order > 2 || n < (size_t)order)
+        return EKZ_EINVAL;
+    if (order >= 1)
+        acc = j[order - 1];
+    if (order == 2)
+        step = j[1] - j[0];
+    for (k = 0; k <= m; k++) {
+        uint64_t run = ekz_zz(runs[k]);
+        if (run > (uint64_t)(n - i))
+            return EKZ_ECORRUPT;
+        if (order == 0) {
+            for (c = 0; c < run; c++)
+                j[i + c] = 0;
+        } else if (order == 1) {
+            for (c = 0; c < run; c++)
+                j[i + c] = acc;
+        } else {
+            for (c = 0; c < run; c++) {
+                acc += step;
+                j[i + c] = acc;
+            }
+        }
+        i += (size_t)run;
+        if (k < m) {
+            uint64_t z = ekz_zz(vals[k]) + 1u, v;
+            if (z == 0 || i >= n)
+                return EKZ_ECORRUPT;
+            v = ekz_unzz(z);
+            if (order == 0) {
+                j[i] = v;
+            } else if (order == 1) {
+                acc += v;
+                j[i] = acc;
+            } else {
+                step += v;
+                acc += step;
+                j[i] = acc;
+            }
+            i++;
+        }
+    }
+    return i == n ? EKZ_OK : EKZ_ECORRUPT;
+}
+
+/* ekz_runs_expand straight into floats through the value table (ekz_decode_tab_*): a run
+ * of zero codes at order 1 is one lookup and a fill. */
+#define EKZ_DEFINE_RUNS_TAB(SUF, T)                                                          \
+    int ekz_runs_expand_tab_##SUF(const uint64_t *runs, const uint64_t *vals, size_t m,      \
+                                  int order, const uint64_t *first, uint64_t lo,             \
+                                  uint64_t span, const T *tab, T *o, size_t n)               \
+    {                                                                                        \
+        size_t i = (size_t)order, k, c;                                                      \
+        uint64_t acc = 0, step = 0, ix;                                                      \
+        if (order < 0 || order > 2 || n < (size_t)order)                                     \
+            return EKZ_EINVAL;                                                               \
+        for (c = 0; c < (size_t)order; c++) {                                                \
+            if (first[c] - lo > span)                                                        \
+                return EKZ_ECORRUPT;                                                         \
+            o[c] = tab[first[c] - lo];                                                       \
+        }                                                                                    \
+        if (order >= 1)                                                                      \
+            acc = first[order - 1];                                                          \
+        if (order == 2)                                                                      \
+            step = first[1] - first[0];                                                      \
+        for (k = 0; k <= m; k++) {                                                           \
+            uint64_t run = ekz_zz(runs[k]);                                                  \
+            if (run > (uint64_t)(n - i))                                                     \
+                return EKZ_ECORRUPT;                                                         \
+            if (run) {                                                                       \
+                if (order == 2) {                                                            \
+                    for (c = 0; c < run; c++) {                                              \
+                        acc += step;                                                         \
+                        ix = acc - lo;                                                       \
+                        if (ix > span)                                                       \
+                            return EKZ_ECORRUPT;                                             \
+                        o[i + c] = tab[ix];                                                  \
+                    }                                                                        \
+                } else {                                                                     \
+                    T y;                                                                     \
+                    ix = (order == 0 ? 0u : acc) - lo;                                       \
+                    if (ix > span)                                                           \
+                        return EKZ_ECORRUPT;                                                 \
+                    y = tab[ix];                                                             \
+                    for (c = 0; c < run; c++)                                                \
+                        o[i + c] = y;                                                        \
+                }                                                                            \
+            }                                                                                \
+            i += (size_t)run;                                                                \
+            if (k < m) {                                                                     \
+                uint64_t z = ekz_zz(vals[k]) + 1u, v, cur;                                   \
+                if (z == 0 || i >= n)                                                        \
+                    return EKZ_ECORRUPT;                                                     \
+                v = ekz_unzz(z);                                                             \
+                if (order == 0) {                                                            \
+                    cur = v;                                                                 \
+                } else if (order == 1) {                                                     \
+                    acc += v;                                                                \
+                    cur = acc;                                                               \
+                } else {                                                                     \
+                    step += v;                                                               \
+                    acc += step;                                                             \
+                    cur = acc;                                                               \
+                }                                                                            \
+                ix = cur - lo;                                                               \
+                if (ix > span)                                                               \
+                    return EKZ_ECORRUPT;                                                     \
+                o[i] = tab[ix];                                                              \
+                i++;                                                                         \
+            }                                                                                \
+        }                                                                                    \
+        return i == n ? EKZ_OK : EKZ_ECORRUPT;                                               \
+    }
+
+EKZ_DEFINE_RUNS_TAB(f64, double)
+EKZ_DEFINE_RUNS_TAB(f32, float)
+#undef EKZ_DEFINE_RUNS_TAB
+
+int ekz_minmax(const int64_t *x, size_t n, int64_t *out)
+{
+    size_t i;
+    int64_t lo, hi;
+    if (n == 0)
+        return EKZ_EINVAL;
+    lo = hi = x[0];
+    for (i = 1; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    out[0] = lo;
+    out[1] = hi;
+    return EKZ_OK;
+}
+
+static uint64_t ekz_gcd2(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* gcd of |j[i] - j[0]| over all i, computed as the gcd of |j[i] - j[i-1]| (the same number:
+ * every difference from j[0] is a sum of consecutive differences and vice versa); a
+ * difference already divisible by the running gcd costs one (usually 32-bit) division. */
+uint64_t ekz_gcd(const uint64_t *j, size_t n)
+{
+    size_t i;
+    uint64_t g = 0;
+    for (i = 1; i < n; i++) {
+        uint64_t d = j[i] - j[i - 1];
+        if (d >> 63)
+            d = 0u - d;
+        if (d == 0)
+            continue;
+        if (g) {
+            uint64_t rem = (d | g) >> 32 ? d % g : (uint64_t)((uint32_t)d % (uint32_t)g);
+            if (rem == 0)
+                continue;
+        }
+        g = ekz_gcd2(g, d);
+        if (g == 1u)
+            return 1u;
+    }
+    return g;
+}
+
+/* ------------------------------------------------------------------ quantizers */
+
+#define EKZ_TWO53 9007199254740992.0
+
+static inline int64_t ekz_s64(uint64_t u)
+{
+    int64_t s; /* int64_t is two's complement without padding (C99 7.18.1.1) */
+    memcpy(&s, &u, 8);
+    return s;
+}
+
+/* round half to even for |t| < 2**53 without a libm call (default rounding mode) */
+static inline int64_t ekz_rint(double t)
+{
+    const double magic = 6755399441055744.0; /* 1.5 * 2**52 */
+    if (fabs(t) < 2251799813685248.0)        /* 2**51 */
+        return (int64_t)((t + magic) - magic);
+    return (int64_t)rint(t);
+}
+
+static inline uint64_t ekz_sort64(uint64_t bits)
+{
+    return bits ^ ((0u - (bits >> 63)) >> 1);
+}
+
+/* float32 bits -> sortable, sign-extended to 64 bits; and back (low 32 bits) */
+static inline uint64_t ekz_sort32(uint32_t bits)
+{
+    uint32_t s = bits ^ ((0u - (bits >> 31)) >> 1);
+    return (uint64_t)s | ((s >> 31) ? 0xffffffff00000000u : 0u);
+}
+
+static inline uint32_t ekz_unsort32(uint64_t s)
+{
+    uint32_t v = (uint32_t)s;
+    return v ^ ((0u - (v >> 31)) >> 1);
+}
+
+static double ekz_pow10(int d)
+{
+    double p = 1.0;
+    while (d-- > 0)
+        p *= 10.0;
+    return p;
+}
+
+int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd)
+{
+    int d;
+    for (d = 0; d <= maxd && d <= 22; d++) {
+        double p = ekz_pow10(d);
+        size_t i, seen = 0;
+        int ok = 1;
+        for (i = 0; i < n && seen < sample; i++) {
+            double t;
+            if (!isfinite(x[i]))
+                continue;
+            seen++;
+            t = x[i] * p;
+            if (!(fabs(t) < EKZ_TWO53) || rint(t) / p != x[i]) {
+                ok = 0;
+                break;
+            }
+        }
+        if (ok)
+            return d;
+    }
+    return -1;
+}
+
+int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd)
+{
+    int d;
+    for (d = 0; d <= maxd && d <= 22; d++) {
+        double p = ekz_pow10(d);
+        size_t i, seen = 0;
+        int ok = 1;
+        for (i = 0; i < n && seen < sample; i++) {
+            double t;
+            if (!isfinite(x[i]))
+                continue;
+            seen++;
+            t = (double)x[i] * p;
+            if (!(fabs(t) < EKZ_TWO53) || (float)(rint(t) / p) != x[i]) {
+                ok = 0;
+                break;
+            }
+        }
+        if (ok)
+            return d;
+    }
+    return -1;
+}
+
+static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
+{
+    return mode == 0 ? (double)k / p : a + (double)k * b;
+}
+
+/* Quantizer body for float type T with W-bit bits: pass 1 finds k (and its range); pass 2
+ * computes y, from a table of the distinct values when the range is short (each y by the
+ * same formula, once), and the residual. */
+#define EKZ_DEFINE_QUANT(SUF, T, W, SORT)                                                    \
+    int ekz_quant_##SUF(const T *x, size_t n, int mode, double p, double a, double b,       \
+                        double tol, T *tab, int64_t *k, int64_t *r, size_t *nonzero)         \
+    {                                                                                        \
+        size_t i, nz = 0;                                                                    \
+        int64_t prev = 0, lo = 0, hi = 0;                                                    \
+        uint64_t span;                                                                       \
+        if (mode != 0 && mode != 1)                                                          \
+            return EKZ_EINVAL;                                                               \
+        for (i = 0; i < n; i++) {                                                            \
+            double t = mode == 0 ? (double)x[i] * p : ((double)x[i] - a) / b;                \
+            int64_t ki = fabs(t) < EKZ_TWO53 ? ekz_rint(t) : prev;                           \
+            k[i] = ki;                                                                       \
+            prev = ki;                                                                       \
+            lo = ki < lo || i == 0 ? ki : lo;                                                \
+            hi = ki > hi || i == 0 ? ki : hi;                                                \
+        }                                                                                    \
+        span = (uint64_t)hi - (uint64_t)lo;                                                  \
+        if (n && span < (uint64_t)EKZ_TAB_LEN && span < n / 4u) {                            \
+            size_t v;                                                                        \
+            for (v = 0; v <= (size_t)span; v++)                                              \
+                tab[v] = (T)ekz_y(mode, lo + (int64_t)v, p, a, b);                           \
+        } else {                                                                             \
+            tab = NULL;                                                                      \
+        }                                                                                    \
+        for (i = 0; i < n; i++) {                                                            \
+            T xi = x[i];                                                                     \
+            T y = tab ? tab[k[i] - lo] : (T)ekz_y(mode, k[i], p, a, b);                      \
+            uint##W##_t xb, yb;                                                              \
+            uint64_t res = 0;                                                                \
+            memcpy(&xb, &xi, sizeof(T));                                                     \
+            memcpy(&yb, &y, sizeof(T));                                                      \
+            if (xb != yb && !(tol >= 0.0 && fabs((double)y - (double)xi) <= tol))            \
+                res = SORT(xb) - SORT(yb);                                                   \
+            r[i] = ekz_s64(res);                                                             \
+            nz += res != 0;                                                                  \
+        }                                                                                    \
+        *nonzero = nz;                                                                       \
+        return EKZ_OK;                                                                       \
+    }
+
+EKZ_DEFINE_QUANT(f64, double, 64, ekz_sort64)
+EKZ_DEFINE_QUANT(f32, float, 32, ekz_sort32)
+#undef EKZ_DEFINE_QUANT
+
+int ekz_build_tab_f64(int mode, double p, double a, double b, uint64_t g, uint64_t off,
+                      uint64_t lo, size_t len, double *tab)
+{
+    size_t v;
+    if ((mode != 0 && mode != 1) || len > EKZ_TAB_LEN)
+        return EKZ_EINVAL;
+    for (v = 0; v < len; v++)
+        tab[v] = ekz_y(mode, ekz_s64(off + g * (lo + v)), p, a, b);
+    return EKZ_OK;
+}
+
+int ekz_build_tab_f32(int mode, double p, double a, double b, uint64_t g, uint64_t off,
+                      uint64_t lo, size_t len, float *tab)
+{
+    size_t v;
+    if ((mode != 0 && mode != 1) || len > EKZ_TAB_LEN)
+        return EKZ_EINVAL;
+    for (v = 0; v < len; v++)
+        tab[v] = (float)ekz_y(mode, ekz_s64(off + g * (lo + v)), p, a, b);
+    return EKZ_OK;
+}
+
+int ekz_add_resid_f64(const int64_t *r, size_t n, double *out)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (r[i]) {
+            uint64_t yb;
+            memcpy(&yb, &out[i], 8);
+            yb = ekz_sort64(ekz_sort64(yb) + (uint64_t)r[i]);
+            memcpy(&out[i], &yb, 8);
+        }
+    }
+    return EKZ_OK;
+}
+
+int ekz_add_resid_f32(const int64_t *r, size_t n, float *out)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (r[i]) {
+            uint32_t yb;
+            memcpy(&yb, &out[i], 4);
+            yb = ekz_unsort32(ekz_sort32(yb) + (uint64_t)r[i]);
+            memcpy(&out[i], &yb, 4);
+        }
+    }
+    return EKZ_OK;
+}
+
+/* k range of a block, for the table path */
+static int ekz_krange(const uint64_t *j, size_t n, uint64_t g, uint64_t off, int64_t *lo)
+{
+    size_t i;
+    int64_t mn, mx;
+    if (n == 0)
+        return 0;
+    mn = mx = ekz_s64(off + g * j[0]);
+    for (i = 1; i < n; i++) {
+        int64_t k = ekz_s64(off + g * j[i]);
+        mn = k < mn ? k : mn;
+        mx = k > mx ? k : mx;
+    }
+    *lo = mn;
+    /* a table pays when it is much shorter than the block */
+    if ((uint64_t)mx - (uint64_t)mn >= (uint64_t)EKZ_TAB_LEN || (uint64_t)mx - (uint64_t)mn >= n / 4u)
+        return 0;
+    return (int)((uint64_t)mx - (uint64_t)mn) + 1;
+}
+
+#define EKZ_DEFINE_DEQUANT(SUF, T, W, SORT, UNSORT)                                          \
+    int ekz_dequant_##SUF(const uint64_t *j, const int64_t *r, size_t n, int mode, double p, \
+                          double a, double b, uint64_t g, uint64_t off, T *tab, T *out)      \
+    {                                                                                        \
+        size_t i;                                                                            \
+        int64_t lo = 0;                                                                      \
+        int len;                                                                             \
+        if (mode != 0 && mode != 1)                                                          \
+            return EKZ_EINVAL;                                                               \
+        len = ekz_krange(j, n, g, off, &lo);                                                 \
+        if (len > 0) {                                                                       \
+            /* each distinct k once, by the same formula; then a lookup per value */         \
+            int v;                                                                           \
+            for (v = 0; v < len; v++)                                                        \
+                tab[v] = (T)ekz_y(mode, lo + v, p, a, b);                                    \
+            for (i = 0; i < n; i++)                                                          \
+                out[i] = tab[(uint64_t)ekz_s64(off + g * j[i]) - (uint64_t)lo];              \
+        } else {                                                                             \
+            for (i = 0; i < n; i++)                                                          \
+                out[i] = (T)ekz_y(mode, ekz_s64(off + g * j[i]), p, a, b);                   \
+        }                                                                                    \
+        if (r) {                                                                             \
+            for (i = 0; i < n; i++) {                                                        \
+                if (r[i]) {                                                                  \
+                    uint##W##_t yb;                                                          \
+                    memcpy(&yb, &out[i], sizeof(T));                                         \
+                    yb = UNSORT(SORT(yb) + (uint64_t)r[i]);                                  \
+                    memcpy(&out[i], &yb, sizeof(T));                                         \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+        return EKZ_OK;                                                                       \
+    }
+
+static inline uint64_t ekz_unsort64(uint64_t s) { return ekz_sort64(s); }
+
+EKZ_DEFINE_DEQUANT(f64, double, 64, ekz_sort64, ekz_unsort64)
+EKZ_DEFINE_DEQUANT(f32, float, 32, ekz_sort32, ekz_unsort32)

@@ -1,0 +1,146 @@
+/* Kernels of edgekit.compress's block codec (format v1, docs/compress/format.md).
+ *
+ * Entropy stage: a value z (uint64) is a token t (0..255) plus t's extra bits:
+ *   z < 16: t = z, no extra bits;
+ *   else with b = bit length of z (5..64) and m the two bits below the top bit:
+ *   t = 16 + 4 (b - 5) + m, extra = the low b - 3 bits of z.
+ * Tokens are coded with a static rANS coder (states in [2^15, 2^31), 16-bit words, four
+ * interleaved states for 1024 codes or more, else one; probabilities in 1/4096), extra bits
+ * LSB-first in a separate bit stream.
+ * A block with one distinct token has no rANS stream ("single" >= 0 names that token).
+ *
+ * The value stream is the zigzag code of the order-k delta (k in 0..2) of an int64 array j
+ * (two's complement, wrapping), fused into the coder so encode/decode make one pass.  It
+ * covers j[order..n): the first `order` values are stored by the caller (they are large and
+ * would cost a table entry each) and handed to the decoder in j[0..order).
+ *
+ * Quantizers map floats to int64 k and a residual r in "sortable" integer order (the IEEE
+ * bits as a signed integer with the magnitude bits inverted for negatives, so that adjacent
+ * floats differ by 1): mode 0 (decimal) y = k / p, k = rint(x * p); mode 1 (affine)
+ * y = a + k * b, k = rint((x - a) / b); y is computed in double and rounded to the output
+ * type; r = sortable(x) - sortable(y).  Values that cannot be quantized (NaN, infinities,
+ * out of range) take the previous k and carry all their bits in r.  With tol >= 0, r is 0
+ * wherever |y - x| <= tol (the error-bounded mode).
+ *
+ * numpy references: edgekit/compress/_codec_ref.py.  All functions return EKZ_OK or a
+ * negative status; they never read or write outside the sizes they are given.
+ */
+#ifndef EDGEKIT_COMPRESS_H
+#define EDGEKIT_COMPRESS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* cdef: begin */
+#define EKZ_OK 0
+#define EKZ_EINVAL -1
+#define EKZ_ECORRUPT -2
+#define EKZ_ENOSPC -3
+#define EKZ_PROB_BITS 12
+#define EKZ_TAB_LEN 65536
+
+/* Estimated size in bits of a stream with token histogram h[256] (order-0 entropy, extra
+ * bits, table and framing): what the encoder compares models and forms with. */
+double ekz_cost(const uint32_t *h);
+
+/* Frequency table of a stream: count (1..256) fields of nbits (1..12) bits, LSB-first, from
+ * src[len], stored at precision pb (4..12 bits: they sum to 2**pb, each below it), scaled
+ * to 1/4096 into freq[256] (zero beyond count); EKZ_ECORRUPT if not a valid table. */
+int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbits,
+                    unsigned pb, uint16_t *freq);
+
+/* Token histograms of the zigzagged order-0, 1 and 2 deltas of j (order k from index k):
+ * hist[768], added to. */
+int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);
+
+/* Encode the order-`order` delta-zigzag stream of j.  freq[256] sums to 4096 (each <= 4095)
+ * unless single >= 0.  tok: scratch of n bytes.  Writes the rANS words then the extra bits
+ * into out[cap]; lens[0] = rANS bytes, lens[1] = extra-bit bytes. */
+int ekz_encode(const uint64_t *j, size_t n, int order, const uint16_t *freq, int single,
+               uint8_t *tok, uint8_t *out, size_t cap, size_t *lens);
+
+/* The two passes of ekz_encode, for a caller that wants the exact histogram before it
+ * chooses the frequencies: tokens (tok[order..n)) + extra bits (out[0..*blen)) + histogram
+ * (added to hist[256]); then the rANS words of those tokens at out[blen..blen + *wlen). */
+int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *out,
+                 size_t cap, uint32_t *hist, size_t *blen);
+int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint8_t *out,
+             size_t cap, size_t blen, size_t *wlen);
+
+/* Inverse of ekz_encode: EKZ_ECORRUPT on any inconsistency (reads past a stream, streams
+ * not consumed exactly, final rANS state wrong, a token absent from the table). */
+int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+               const uint16_t *freq, int single, int order, uint64_t *j, size_t n);
+
+/* Zero-run form of the stream (the values i >= order): runs[0..m] are the numbers of zero
+ * codes before each nonzero code and after the last; vals[0..m) are the nonzero codes minus
+ * one.  Both are stored as unzigzag(value), so that coding them with ekz_encode at order 0
+ * codes exactly the value.  runs needs n - order + 1 items, vals n - order. */
+int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
+                   size_t *m);
+/* Token histograms of what ekz_runs_split would give (hist[0..256) runs, hist[256..512)
+ * values, added to) and the number of nonzero codes, without writing the arrays.  sparse:
+ * a hint (nonzero codes are rare: a branchy loop is faster), not a change of result. */
+int ekz_runs_hist(const uint64_t *j, size_t n, int order, int sparse, uint32_t *hist,
+                  size_t *m);
+/* Inverse; j[0..order) hold the stored first values; EKZ_ECORRUPT if the runs and values do
+ * not add up to exactly n values. */
+int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
+                    uint64_t *j, size_t n);
+
+/* Fused decode + dequantize for blocks whose j span is short: the decoded j (first values
+ * in first[0..order)) must lie in lo..lo+span, and o[i] = tab[j[i] - lo] (tab from
+ * ekz_build_tab_*).  Bits identical to ekz_decode then ekz_dequant_*. */
+int ekz_decode_tab_f64(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                       const uint16_t *freq, int single, int order, const uint64_t *first,
+                       uint64_t lo, uint64_t span, const double *tab, double *o, size_t n);
+int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                       const uint16_t *freq, int single, int order, const uint64_t *first,
+                       uint64_t lo, uint64_t span, const float *tab, float *o, size_t n);
+/* tab[v] = y(off + g * (lo + v)) for v < len <= EKZ_TAB_LEN, by the dequantize formula. */
+int ekz_build_tab_f64(int mode, double p, double a, double b, uint64_t g, uint64_t off,
+                      uint64_t lo, size_t len, double *tab);
+int ekz_build_tab_f32(int mode, double p, double a, double b, uint64_t g, uint64_t off,
+                      uint64_t lo, size_t len, float *tab);
+
+/* out[i] = the float r[i] steps (in sortable order) from out[i] */
+int ekz_add_resid_f64(const int64_t *r, size_t n, double *out);
+int ekz_add_resid_f32(const int64_t *r, size_t n, float *out);
+
+/* ekz_runs_expand fused with the value table of ekz_decode_tab_* (first values in
+ * first[0..order)); the same bits as expanding then dequantizing. */
+int ekz_runs_expand_tab_f64(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
+                            const uint64_t *first, uint64_t lo, uint64_t span,
+                            const double *tab, double *o, size_t n);
+int ekz_runs_expand_tab_f32(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
+                            const uint64_t *first, uint64_t lo, uint64_t span,
+                            const float *tab, float *o, size_t n);
+
+/* out[0] = min, out[1] = max of x[0..n) (n >= 1). */
+int ekz_minmax(const int64_t *x, size_t n, int64_t *out);
+
+/* gcd of |j[i] - j[i-1]| (wrapping int64 differences), 0 when all equal: for values that
+ * do not wrap, the gcd of every j[i] - j[0] (the caller verifies the split). */
+uint64_t ekz_gcd(const uint64_t *j, size_t n);
+
+/* Smallest d in 0..maxd such that every one of the first `sample` finite values of x
+ * (at most) is exactly k / 10**d for an integer k; -1 if none. */
+int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd);
+int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd);
+
+/* Quantize (see above).  Returns the number of nonzero residuals in *nonzero.  tab: scratch
+ * of EKZ_TAB_LEN items. */
+int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, double b,
+                  double tol, double *tab, int64_t *k, int64_t *r, size_t *nonzero);
+int ekz_quant_f32(const float *x, size_t n, int mode, double p, double a, double b,
+                  double tol, float *tab, int64_t *k, int64_t *r, size_t *nonzero);
+
+/* Rebuild: k[i] = off + g * j[i] (wrapping), y from k, then add r (may be NULL).
+ * tab: scratch of EKZ_TAB_LEN items (a block whose k span is short computes each distinct
+ * y once and looks it up: the same bits, without a division per value). */
+int ekz_dequant_f64(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
+                    double a, double b, uint64_t g, uint64_t off, double *tab, double *out);
+int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
+                    double a, double b, uint64_t g, uint64_t off, float *tab, float *out);
+/* cdef: end */
+
+#endif

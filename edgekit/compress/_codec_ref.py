@@ -1,0 +1,422 @@
+"""numpy/Python references for the block-codec kernels in ``_native/compress.c``.
+
+Same definitions, same bits (see ``_native/compress.h``); tests hold the C kernels to them.
+The entropy coder is inherently serial, so its reference is a plain Python loop: slow, but
+it is what ``EDGEKIT_BACKEND=reference`` runs, and it is the executable specification.
+Every function takes validated, C-contiguous arrays and returns ``(status, ...)`` like the
+kernel it mirrors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+OK, EINVAL, ECORRUPT, ENOSPC = 0, -1, -2, -3
+PROB_BITS = 12
+M = 1 << PROB_BITS
+L = 1 << 15
+_U64 = (1 << 64) - 1
+TWO53 = 9007199254740992.0
+
+
+def nstates(codes: int) -> int:
+    """Interleaved rANS states of a stream of ``codes`` codes (``EKZ_NSTATES``)."""
+    return 4 if codes >= 1024 else 1
+
+
+def token_tables() -> tuple[list[int], list[int]]:
+    base, nbits = [], []
+    for t in range(256):
+        if t < 16:
+            base.append(t)
+            nbits.append(0)
+        else:
+            b, m = (t - 16) // 4 + 5, (t - 16) % 4
+            base.append((4 + m) << (b - 3))
+            nbits.append(b - 3)
+    return base, nbits
+
+
+BASE, NBITS = token_tables()
+_BASE_U64 = np.array(BASE, dtype=np.uint64)
+_NBITS_U8 = np.array(NBITS, dtype=np.uint8)
+
+
+def tokens(z: np.ndarray) -> np.ndarray:
+    """Token of each uint64 value (vectorised)."""
+    z = np.asarray(z, dtype=np.uint64)
+    out = np.zeros(z.shape, dtype=np.uint8)
+    small = z < 16
+    out[small] = z[small].astype(np.uint8)
+    big = z[~small]
+    if big.size:
+        # bit length via frexp would lose precision above 2**53; use a shift ladder instead
+        b = np.zeros(big.shape, dtype=np.int64)
+        v = big.copy()
+        for shift in (32, 16, 8, 4, 2, 1):
+            hi = v >= (np.uint64(1) << np.uint64(shift))
+            b[hi] += shift
+            v[hi] >>= np.uint64(shift)
+        b += 1  # v is now 1
+        m = (big >> (b - 3).astype(np.uint64)) & np.uint64(3)
+        out[~small] = (16 + 4 * (b - 5) + m.astype(np.int64)).astype(np.uint8)
+    return out
+
+
+def zigzag(v: np.ndarray) -> np.ndarray:
+    v = v.view(np.uint64)
+    return (v << np.uint64(1)) ^ (np.uint64(0) - (v >> np.uint64(63)))
+
+
+def unzigzag(z: np.ndarray) -> np.ndarray:
+    return (z >> np.uint64(1)) ^ (np.uint64(0) - (z & np.uint64(1)))
+
+
+def delta(j: np.ndarray, order: int) -> np.ndarray:
+    d = j.view(np.uint64).copy()
+    for _ in range(order):
+        d[1:] = d[1:] - d[:-1].copy()
+    return d
+
+
+def undelta(d: np.ndarray, order: int) -> np.ndarray:
+    u = d.copy()
+    for _ in range(order):
+        np.cumsum(u, dtype=np.uint64, out=u)
+    return u
+
+
+def hist3(j: np.ndarray) -> np.ndarray:
+    h = np.zeros(768, dtype=np.uint32)
+    for order in range(3):
+        h[256 * order: 256 * (order + 1)] = np.bincount(
+            tokens(zigzag(delta(j, order)[order:])), minlength=256)
+    return h
+
+
+def _start(freq: np.ndarray) -> list[int] | None:
+    f = [int(v) for v in freq]
+    if any(v >= M for v in f) or sum(f) != M:
+        return None
+    start, s = [], 0
+    for v in f:
+        start.append(s)
+        s += v
+    return start
+
+
+def tokenize(j: np.ndarray, order: int) -> tuple[np.ndarray, bytes, np.ndarray]:
+    """(tokens of j[order:], extra-bit bytes, token histogram) like ``ekz_tokenize``."""
+    z = zigzag(delta(j, order)[order:])
+    toks = tokens(z)
+    acc, cnt, out = 0, 0, bytearray()
+    for zi, t in zip(z.tolist(), toks.tolist(), strict=True):
+        nb = NBITS[t]
+        if nb:
+            acc |= (zi - BASE[t]) << cnt
+            cnt += nb
+            while cnt >= 8:
+                out.append(acc & 0xFF)
+                acc >>= 8
+                cnt -= 8
+    if cnt:
+        out.append(acc & 0xFF)
+    return toks, bytes(out), np.bincount(toks, minlength=256).astype(np.uint32)
+
+
+def rans(toks: np.ndarray, freq: np.ndarray) -> tuple[int, bytes]:
+    """(status, rANS words) of the tokens, like ``ekz_rans``."""
+    start = _start(freq)
+    if start is None or (toks.size and np.any(np.asarray(freq)[toks] == 0)):
+        return EINVAL, b""
+    if toks.size == 0:
+        return OK, b""
+    words: list[int] = []  # 16-bit words in emission order
+    ns = nstates(len(toks))
+    x = [L] * ns
+    fl = [int(v) for v in freq]
+    for i in range(len(toks) - 1, -1, -1):
+        t = int(toks[i])
+        f = fl[t]
+        s = i & (ns - 1)
+        if x[s] >= (f << 19):
+            words.append(x[s] & 0xFFFF)
+            x[s] >>= 16
+        x[s] = ((x[s] // f) << PROB_BITS) + (x[s] % f) + start[t]
+    for s in range(ns - 1, -1, -1):
+        words.extend([x[s] >> 16, x[s] & 0xFFFF])
+    words.reverse()
+    return OK, np.array(words, dtype="<u2").tobytes()
+
+
+def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[int, bytes]:
+    """Returns (status, bits + words) like ``ekz_encode`` (bits first, then rANS words);
+    codes j[order:]."""
+    toks, bits, _ = tokenize(j, order)
+    if single >= 0:
+        if toks.size and np.any(toks != single):
+            return EINVAL, b""
+        return OK, bits
+    status, words = rans(toks, freq)
+    return status, (bits + words if status == OK else b"")
+
+
+def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
+           n: int, first: list[int]) -> tuple[int, np.ndarray | None]:
+    """Returns (status, j) like ``ekz_decode``; ``first`` holds j[:order] (as uint64)."""
+    pos, acc, cnt = 0, 0, 0
+    nbytes = len(bits)
+
+    def get(nb: int) -> int | None:
+        nonlocal pos, acc, cnt
+        while cnt < nb and pos < nbytes:
+            acc |= bits[pos] << cnt
+            pos += 1
+            cnt += 8
+        if cnt < nb:
+            return None
+        v = acc & ((1 << nb) - 1)
+        acc >>= nb
+        cnt -= nb
+        return v
+
+    if n <= order:
+        if words or bits or single >= 0:
+            return ECORRUPT, None
+        return OK, np.array(first[:n], dtype=np.uint64)
+    m = n - order
+    z = np.empty(m, dtype=np.uint64)
+    if single >= 0:
+        if words:
+            return ECORRUPT, None
+        nb, base = NBITS[single], BASE[single]
+        for i in range(m):
+            e = get(nb) if nb else 0
+            if e is None:
+                return ECORRUPT, None
+            z[i] = base + e
+    else:
+        start = _start(freq)
+        if start is None:
+            return ECORRUPT, None
+        slot_tok = np.repeat(np.arange(256), np.asarray(freq, dtype=np.int64)).tolist()
+        fl = [int(v) for v in freq]
+        ns = nstates(m)
+        if len(words) < 4 * ns:
+            return ECORRUPT, None
+        w = np.frombuffer(words[: len(words) // 2 * 2], dtype="<u2").tolist()
+        nw = len(words) // 2 if len(words) % 2 == 0 else -1
+        if nw < 0:
+            # an odd byte count can never be consumed exactly
+            return ECORRUPT, None
+        x = [w[2 * s] | (w[2 * s + 1] << 16) for s in range(ns)]
+        wp = 2 * ns
+        if min(x) < L:
+            return ECORRUPT, None
+        for i in range(m):
+            s = i & (ns - 1)
+            slot = x[s] & (M - 1)
+            t = slot_tok[slot]
+            x[s] = fl[t] * (x[s] >> PROB_BITS) + slot - start[t]
+            if x[s] < L:
+                if wp >= nw:
+                    return ECORRUPT, None
+                x[s] = (x[s] << 16) | w[wp]
+                wp += 1
+            nb = NBITS[t]
+            e = get(nb) if nb else 0
+            if e is None:
+                return ECORRUPT, None
+            z[i] = BASE[t] + e
+        if wp != nw or x != [L] * ns:
+            return ECORRUPT, None
+    consumed = pos * 8 - cnt
+    if (consumed + 7) // 8 != nbytes:
+        return ECORRUPT, None
+    d = np.concatenate([delta(np.array(first[:order], dtype=np.uint64), order),
+                        unzigzag(z)])
+    return OK, undelta(d, order)
+
+
+def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """(runs, vals) as in ``ekz_runs_split`` (already in unzigzag form)."""
+    z = zigzag(delta(j, order)[order:])
+    nz = np.flatnonzero(z)
+    edges = np.concatenate([[-1], nz, [z.size]])
+    runs = (np.diff(edges) - 1).astype(np.uint64)
+    return unzigzag(runs), unzigzag(z[nz] - np.uint64(1))
+
+
+def runs_hist(j: np.ndarray, order: int) -> tuple[np.ndarray, int]:
+    runs, vals = runs_split(j, order)
+    h = np.zeros(512, dtype=np.uint32)
+    h[:256] = np.bincount(tokens(zigzag(runs)), minlength=256)
+    h[256:] = np.bincount(tokens(zigzag(vals)), minlength=256)
+    return h, int(vals.size)
+
+
+def runs_expand(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int],
+                n: int) -> np.ndarray | None:
+    """Inverse of :func:`runs_split`; None when the runs do not add up to n values."""
+    r = zigzag(runs.view(np.int64))
+    z = zigzag(vals.view(np.int64)) + np.uint64(1)
+    if np.any(z == 0) or r.size != z.size + 1:
+        return None
+    total = int(r.astype(object).sum()) + z.size
+    if total != n - order:
+        return None
+    d = np.zeros(n - order, dtype=np.uint64)
+    pos = np.cumsum(r[:-1].astype(np.int64) + 1) - 1
+    d[pos] = unzigzag(z)
+    head = delta(np.array(first[:order], dtype=np.uint64), order)
+    return undelta(np.concatenate([head, d]), order)
+
+
+def gcd(j: np.ndarray) -> int:
+    """gcd of |j[i] - j[i-1]| (wrapping int64 differences), 0 when all equal: for values
+    that do not wrap, the gcd of every j[i] - j[0]."""
+    if j.size < 2:
+        return 0
+    u = j.view(np.uint64)
+    d = (u[1:] - u[:-1]).view(np.int64)
+    neg = d < 0
+    a = d.view(np.uint64).copy()
+    a[neg] = np.uint64(0) - a[neg]
+    return int(np.gcd.reduce(a)) if a.size else 0
+
+
+def find_decimals(x: np.ndarray, sample: int, maxd: int) -> int:
+    fin = x[np.isfinite(x)][:sample]
+    for d in range(min(maxd, 22) + 1):
+        p = 10.0 ** d  # exact for d <= 22
+        with np.errstate(all="ignore"):
+            t = fin.astype(np.float64) * p
+        if np.any(~(np.abs(t) < TWO53)):
+            continue
+        y = np.rint(t) / p
+        if np.array_equal(y.astype(x.dtype), fin):
+            return d
+    return -1
+
+
+def _sortable(bits: np.ndarray) -> np.ndarray:
+    """Sortable integers (int64, sign-extended from the float's width)."""
+    width = bits.dtype.itemsize * 8
+    u = bits.astype(np.uint64) if width == 64 else bits
+    if width == 64:
+        mask = (np.uint64(0) - (u >> np.uint64(63))) >> np.uint64(1)
+        return (u ^ mask).view(np.int64)
+    mask = (np.uint32(0) - (u >> np.uint32(31))) >> np.uint32(1)
+    return (u ^ mask).view(np.int32).astype(np.int64)
+
+
+def _unsortable(s: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.itemsize == 8:
+        u = s.view(np.uint64)
+        return (u ^ ((np.uint64(0) - (u >> np.uint64(63))) >> np.uint64(1))).view(dtype)
+    u = s.astype(np.uint64).astype(np.uint32)
+    return (u ^ ((np.uint32(0) - (u >> np.uint32(31))) >> np.uint32(1))).view(dtype)
+
+
+def _y(k: np.ndarray, mode: int, p: float, a: float, b: float) -> np.ndarray:
+    kf = k.astype(np.float64)
+    return kf / p if mode == 0 else a + kf * b
+
+
+def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
+          tol: float) -> tuple[np.ndarray, np.ndarray, int]:
+    with np.errstate(all="ignore"):
+        xf = x.astype(np.float64)
+        t = xf * p if mode == 0 else (xf - a) / b
+        ok = np.abs(t) < TWO53
+        k = np.zeros(x.size, dtype=np.int64)
+        k[ok] = np.rint(t[ok]).astype(np.int64)
+        # bad positions repeat the previous k (0 before the first)
+        idx = np.where(ok, np.arange(x.size), -1)
+        np.maximum.accumulate(idx, out=idx)
+        k = np.where(idx >= 0, k[np.maximum(idx, 0)], 0)
+        y = _y(k, mode, p, a, b).astype(x.dtype)
+        r = (_sortable(x.view(f"u{x.dtype.itemsize}")).view(np.uint64)
+             - _sortable(y.view(f"u{x.dtype.itemsize}")).view(np.uint64)).view(np.int64)
+        if tol >= 0:
+            within = np.abs(y.astype(np.float64) - xf) <= tol
+            r = np.where(within, 0, r)
+    return k, r, int(np.count_nonzero(r))
+
+
+def dequant(j: np.ndarray, r: np.ndarray | None, mode: int, p: float, a: float, b: float,
+            g: int, off: int, dtype: np.dtype) -> np.ndarray:
+    k = (np.uint64(off) + np.uint64(g) * j.view(np.uint64)).view(np.int64)
+    with np.errstate(all="ignore"):
+        y = _y(k, mode, p, a, b).astype(dtype)
+    if r is not None and np.any(r):
+        s = (_sortable(y.view(f"u{dtype.itemsize}")).view(np.uint64) + r.view(np.uint64))
+        y = _unsortable(s.view(np.int64), dtype)
+    return y
+
+
+def build_tab(mode: int, p: float, a: float, b: float, g: int, off: int, lo: int, n: int,
+              dtype: np.dtype) -> np.ndarray:
+    j = np.uint64(lo) + np.arange(n, dtype=np.uint64)
+    return dequant(j, None, mode, p, a, b, g, off, dtype)
+
+
+def decode_tab(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int, n: int,
+               first: list[int], lo: int, span: int,
+               tab: np.ndarray) -> tuple[int, np.ndarray | None]:
+    status, j = decode(words, bits, freq, single, order, n, first)
+    if status != OK:
+        return status, None
+    assert j is not None
+    ix = j - np.uint64(lo)
+    if np.any(ix > np.uint64(span)):
+        return ECORRUPT, None
+    return OK, tab[ix.astype(np.int64)]
+
+
+def add_resid(r: np.ndarray, out: np.ndarray) -> np.ndarray:
+    s = _sortable(out.view(f"u{out.dtype.itemsize}")).view(np.uint64) + r.view(np.uint64)
+    return _unsortable(s.view(np.int64), out.dtype)
+
+
+def cost(h: np.ndarray) -> float:
+    """Estimated coded size in bits of a stream with token histogram h (``ekz_cost``)."""
+    hl = [int(v) for v in h]
+    present = [t for t, v in enumerate(hl) if v]
+    if not present:
+        return 8.0
+    extra = float(sum(hl[t] * NBITS[t] for t in present))
+    if len(present) == 1:
+        return extra + 24.0
+    n = float(sum(hl[t] for t in present))
+    maxtok, hmax = present[-1], max(hl[t] for t in present)
+    best = -1.0
+    for pb in (12, 10, 8, 6):
+        scale = float(1 << pb)
+        if pb < 12 and (n >= 8192.0 or 2 * len(present) > (1 << pb)):
+            break
+        fmax = int(hmax * scale / n + 0.5)
+        bits = 16.0 + 8.0 * (((maxtok + 1) * fmax.bit_length() + 7) // 8)
+        for t in present:
+            f = math.floor(hl[t] * scale / n + 0.5)
+            bits += hl[t] * (pb - math.log2(max(f, 1.0)))
+        if best < 0.0 or bits < best:
+            best = bits
+    return best + extra + 24.0 + 32.0 * (4.0 if n >= 1024.0 else 1.0)
+
+
+def unpack_freq(raw: bytes, count: int, nbits: int, pb: int) -> np.ndarray | None:
+    """``ekz_unpack_freq``: None unless the table is valid."""
+    if not (1 <= count <= 256 and 1 <= nbits <= 12 and 4 <= pb <= 12) \
+            or len(raw) < (count * nbits + 7) // 8:
+        return None
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
+    fields = bits[: count * nbits].reshape(count, nbits).astype(np.uint32)
+    vals = (fields << np.arange(nbits, dtype=np.uint32)).sum(axis=1)
+    if int(vals.sum()) != 1 << pb or int(vals.max()) >= 1 << pb:
+        return None
+    f = np.zeros(256, dtype=np.uint16)
+    f[:count] = vals << (PROB_BITS - pb)
+    return f

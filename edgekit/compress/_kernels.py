@@ -1,0 +1,354 @@
+"""Dispatch of the block-codec kernels: C (``_native/compress.c``) or the numpy references
+(``_codec_ref``).  Callers hand in validated, C-contiguous arrays of the right dtype; a
+kernel's EINVAL/ENOSPC status is a bug here (raised as RuntimeError), ECORRUPT is the
+caller's to turn into :class:`~edgekit.errors.CorruptDataError`."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from edgekit import _backend
+from edgekit.compress import _codec_ref as ref
+
+OK, EINVAL, ECORRUPT, ENOSPC = ref.OK, ref.EINVAL, ref.ECORRUPT, ref.ENOSPC
+TAB_LEN = 65536
+
+
+_TLS = threading.local()
+
+
+def scratch(name: str, n: int, dtype: type | np.dtype) -> np.ndarray:
+    """A per-thread reusable work array of n items (contents undefined).  Reusing work
+    memory matters: touching freshly mapped pages costs more than the kernels themselves.
+    Never hand a scratch array (or a view of one) to the user."""
+    dt = np.dtype(dtype)
+    nbytes = max(n * dt.itemsize, 8)
+    buf = getattr(_TLS, name, None)
+    if buf is None or buf.size < nbytes:
+        buf = np.empty(nbytes, dtype=np.uint8)
+        setattr(_TLS, name, buf)
+    return buf[:nbytes].view(dt)[:n]
+
+
+def release_scratch() -> None:
+    """Drop this thread's work arrays (they are made again when next needed)."""
+    _TLS.__dict__.clear()
+
+
+def _ptr(ffi, ctype: str, arr: np.ndarray):
+    """A C pointer into arr's buffer (``ffi.from_buffer`` is much cheaper than
+    ``arr.ctypes``; arrays here are C-contiguous)."""
+    return ffi.from_buffer(ctype[:-2] + "[]", arr)
+
+
+def cost(h: np.ndarray) -> float:
+    """Estimated bits of a stream with token histogram h (uint32[256], C-contiguous)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.cost(h)
+    return float(lib.ekz_cost(_backend.ffi.cast("uint32_t *", h.ctypes.data)))
+
+
+def unpack_freq(raw: bytes, count: int, nbits: int, pb: int) -> np.ndarray | None:
+    """The 256 token frequencies (in 1/4096) of a stream table stored at precision ``pb``
+    bits, or None if they are not a valid table."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.unpack_freq(raw, count, nbits, pb)
+    f = np.empty(256, dtype=np.uint16)
+    ffi = _backend.ffi
+    status = lib.ekz_unpack_freq(ffi.from_buffer(raw), len(raw), count, nbits, pb,
+                                 ffi.from_buffer("uint16_t[]", f))
+    return f if status == OK else None
+
+
+def hist3(j: np.ndarray) -> np.ndarray:
+    lib = _backend.lib
+    if lib is None:
+        return ref.hist3(j)
+    ffi = _backend.ffi
+    h = np.zeros(768, dtype=np.uint32)
+    lib.ekz_hist3(_ptr(ffi, "uint64_t *", j), j.size, _ptr(ffi, "uint32_t *", h))
+    return h
+
+
+def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int, cap: int) -> bytes:
+    """bits + words of the entropy-coded stream (freq: uint16[256])."""
+    lib = _backend.lib
+    if lib is None:
+        status, out = ref.encode(j, order, freq, single)
+        if status != OK:
+            raise RuntimeError(f"entropy encode failed with status {status}")
+        return out
+    ffi = _backend.ffi
+    tok = scratch("tok", j.size, np.uint8)
+    buf = scratch("enc", cap, np.uint8)
+    lens = ffi.new("size_t[2]")
+    status = lib.ekz_encode(_ptr(ffi, "uint64_t *", j), j.size, order,
+                            _ptr(ffi, "uint16_t *", freq), single,
+                            _ptr(ffi, "uint8_t *", tok), _ptr(ffi, "uint8_t *", buf), cap, lens)
+    if status != OK:
+        raise RuntimeError(f"ekz_encode returned status {status}")
+    return buf[: lens[0] + lens[1]].tobytes()
+
+
+def tokenize(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(tokens, work buffer holding the extra bits at [:blen], blen, histogram) of the
+    order-``order`` stream of j.  The tokens and buffer are scratch: use them (``rans``)
+    before the next call."""
+    codes = max(j.size - order, 0)
+    cap = 10 * codes + 64
+    lib = _backend.lib
+    if lib is None:
+        toks, bits, h = ref.tokenize(j, order)
+        buf = np.zeros(cap, dtype=np.uint8)
+        buf[: len(bits)] = np.frombuffer(bits, dtype=np.uint8)
+        tok = np.zeros(j.size, dtype=np.uint8)
+        tok[order:] = toks
+        return tok, buf, len(bits), h
+    ffi = _backend.ffi
+    tok = scratch("tok", j.size, np.uint8)
+    buf = scratch("enc", cap, np.uint8)
+    h = np.zeros(256, dtype=np.uint32)
+    blen = ffi.new("size_t *")
+    status = lib.ekz_tokenize(_ptr(ffi, "uint64_t *", j), j.size, order,
+                              _ptr(ffi, "uint8_t *", tok), _ptr(ffi, "uint8_t *", buf), cap,
+                              _ptr(ffi, "uint32_t *", h), blen)
+    if status != OK:
+        raise RuntimeError(f"ekz_tokenize returned status {status}")
+    return tok, buf, int(blen[0]), h
+
+
+def rans(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray, blen: int) -> bytes:
+    """bits (buf[:blen]) + the rANS words of tok[order:]: the stream body's data."""
+    lib = _backend.lib
+    if lib is None:
+        status, words = ref.rans(tok[order:], freq)
+        if status != OK:
+            raise RuntimeError(f"rANS encode failed with status {status}")
+        return buf[:blen].tobytes() + words
+    ffi = _backend.ffi
+    wlen = ffi.new("size_t *")
+    status = lib.ekz_rans(_ptr(ffi, "uint8_t *", tok), tok.size, order,
+                          _ptr(ffi, "uint16_t *", freq), _ptr(ffi, "uint8_t *", buf), buf.size,
+                          blen, wlen)
+    if status != OK:
+        raise RuntimeError(f"ekz_rans returned status {status}")
+    return buf[: blen + int(wlen[0])].tobytes()
+
+
+def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
+           n: int, first: list[int], slot: str = "j") -> np.ndarray | None:
+    """The int64 array j (as uint64, in scratch ``slot``), or None when the stream is
+    corrupt; ``first`` holds the stored j[:order]."""
+    lib = _backend.lib
+    if lib is None:
+        status, j = ref.decode(words, bits, freq, single, order, n, first)
+        return j if status == OK else None
+    ffi = _backend.ffi
+    j = scratch(slot, n, np.uint64)
+    j[: min(order, n)] = first[: min(order, n)]
+    status = lib.ekz_decode(ffi.from_buffer(words), len(words), ffi.from_buffer(bits),
+                            len(bits), _ptr(ffi, "uint16_t *", freq), single, order,
+                            _ptr(ffi, "uint64_t *", j), n)
+    if status == ECORRUPT:
+        return None
+    if status != OK:
+        raise RuntimeError(f"ekz_decode returned status {status}")
+    return j
+
+
+def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+    lib = _backend.lib
+    if lib is None:
+        return ref.runs_split(j, order)
+    ffi = _backend.ffi
+    cnt = max(j.size - order, 0)
+    runs = scratch("runs", cnt + 1, np.uint64)
+    vals = scratch("vals", cnt, np.uint64)
+    m = ffi.new("size_t *")
+    status = lib.ekz_runs_split(_ptr(ffi, "uint64_t *", j), j.size, order,
+                                _ptr(ffi, "uint64_t *", runs), _ptr(ffi, "uint64_t *", vals), m)
+    if status != OK:
+        raise RuntimeError(f"ekz_runs_split returned status {status}")
+    return runs[: m[0] + 1], vals[: m[0]]
+
+
+def runs_hist(j: np.ndarray, order: int, sparse: bool = False) -> tuple[np.ndarray, int]:
+    lib = _backend.lib
+    if lib is None:
+        return ref.runs_hist(j, order)
+    ffi = _backend.ffi
+    h = np.zeros(512, dtype=np.uint32)
+    m = ffi.new("size_t *")
+    lib.ekz_runs_hist(_ptr(ffi, "uint64_t *", j), j.size, order, int(sparse),
+                      _ptr(ffi, "uint32_t *", h), m)
+    return h, int(m[0])
+
+
+def runs_expand(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int],
+                n: int, slot: str = "j") -> np.ndarray | None:
+    lib = _backend.lib
+    if lib is None:
+        return ref.runs_expand(runs, vals, order, first, n)
+    if runs.size != vals.size + 1 or n < order:
+        return None
+    ffi = _backend.ffi
+    j = scratch(slot, n, np.uint64)
+    j[:order] = first[:order]
+    status = lib.ekz_runs_expand(_ptr(ffi, "uint64_t *", runs), _ptr(ffi, "uint64_t *", vals),
+                                 vals.size, order, _ptr(ffi, "uint64_t *", j), n)
+    if status == ECORRUPT:
+        return None
+    if status != OK:
+        raise RuntimeError(f"ekz_runs_expand returned status {status}")
+    return j
+
+
+def gcd(j: np.ndarray) -> int:
+    lib = _backend.lib
+    if lib is None:
+        return ref.gcd(j)
+    return int(lib.ekz_gcd(_backend.ffi.cast("uint64_t *", j.ctypes.data), j.size))
+
+
+def find_decimals(x: np.ndarray, sample: int, maxd: int) -> int:
+    lib = _backend.lib
+    if lib is None:
+        return ref.find_decimals(x, sample, maxd)
+    ffi = _backend.ffi
+    if x.dtype == np.float64:
+        return int(lib.ekz_find_decimals_f64(_ptr(ffi, "double *", x), x.size, sample, maxd))
+    return int(lib.ekz_find_decimals_f32(_ptr(ffi, "float *", x), x.size, sample, maxd))
+
+
+def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
+          tol: float, slot: str = "q") -> tuple[np.ndarray, np.ndarray, int]:
+    """(k, r, number of nonzero r) for float32/float64 x (k, r in scratch ``slot``)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.quant(x, mode, p, a, b, tol)
+    ffi = _backend.ffi
+    k = scratch(slot + "k", x.size, np.int64)
+    r = scratch(slot + "r", x.size, np.int64)
+    nz = ffi.new("size_t *")
+    fn, ctype = ((lib.ekz_quant_f64, "double *") if x.dtype == np.float64
+                 else (lib.ekz_quant_f32, "float *"))
+    tab = scratch("qtab" + ctype[0], TAB_LEN, x.dtype)
+    status = fn(_ptr(ffi, ctype, x), x.size, mode, p, a, b, tol, _ptr(ffi, ctype, tab),
+                _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz)
+    if status != OK:
+        raise RuntimeError(f"ekz_quant returned status {status}")
+    return k, r, int(nz[0])
+
+
+def dequant(j: np.ndarray, r: np.ndarray | None, mode: int, p: float, a: float, b: float,
+            g: int, off: int, dtype: np.dtype, out: np.ndarray) -> np.ndarray:
+    """Writes into ``out`` (C-contiguous, dtype, len(j)) and returns it."""
+    lib = _backend.lib
+    if lib is None:
+        out[...] = ref.dequant(j, r, mode, p, a, b, g, off, dtype)
+        return out
+    ffi = _backend.ffi
+    fn, ctype = ((lib.ekz_dequant_f64, "double *") if dtype == np.float64
+                 else (lib.ekz_dequant_f32, "float *"))
+    rp = ffi.NULL if r is None else _ptr(ffi, "int64_t *", r)
+    tab = scratch("tab" + ctype[0], TAB_LEN, dtype)
+    status = fn(_ptr(ffi, "uint64_t *", j), rp, j.size, mode, p, a, b, g, off,
+                _ptr(ffi, ctype, tab), _ptr(ffi, ctype, out))
+    if status != OK:
+        raise RuntimeError(f"ekz_dequant returned status {status}")
+    return out
+
+
+def decode_tab(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int, n: int,
+               first: list[int], mode: int, p: float, a: float, b: float, g: int, off: int,
+               lo: int, span: int, out: np.ndarray) -> bool:
+    """Fused decode + dequantize into ``out`` (float32/float64); False if corrupt."""
+    dtype = out.dtype
+    lib = _backend.lib
+    if lib is None:
+        tab = ref.build_tab(mode, p, a, b, g, off, lo, span + 1, dtype)
+        status, y = ref.decode_tab(words, bits, freq, single, order, n, first, lo, span, tab)
+        if status != OK:
+            return False
+        out[...] = y
+        return True
+    ffi = _backend.ffi
+    is64 = dtype == np.float64
+    ctype = "double *" if is64 else "float *"
+    tab = scratch("tab" + ctype[0], TAB_LEN, dtype)
+    build = lib.ekz_build_tab_f64 if is64 else lib.ekz_build_tab_f32
+    if build(mode, p, a, b, g, off, lo, span + 1, _ptr(ffi, ctype, tab)) != OK:
+        raise RuntimeError("ekz_build_tab: bad arguments")
+    fn = lib.ekz_decode_tab_f64 if is64 else lib.ekz_decode_tab_f32
+    fp = ffi.new("uint64_t[2]", [int(v) for v in first[:2]] + [0] * (2 - len(first[:2])))
+    status = fn(ffi.from_buffer(words), len(words), ffi.from_buffer(bits), len(bits),
+                _ptr(ffi, "uint16_t *", freq), single, order, fp, lo, span,
+                _ptr(ffi, ctype, tab), _ptr(ffi, ctype, out), n)
+    if status == ECORRUPT:
+        return False
+    if status != OK:
+        raise RuntimeError(f"ekz_decode_tab returned status {status}")
+    return True
+
+
+def add_resid(r: np.ndarray, out: np.ndarray) -> None:
+    lib = _backend.lib
+    if lib is None:
+        out[...] = ref.add_resid(r, out)
+        return
+    ffi = _backend.ffi
+    if out.dtype == np.float64:
+        lib.ekz_add_resid_f64(_ptr(ffi, "int64_t *", r), r.size, _ptr(ffi, "double *", out))
+    else:
+        lib.ekz_add_resid_f32(_ptr(ffi, "int64_t *", r), r.size, _ptr(ffi, "float *", out))
+
+
+def runs_expand_tab(runs: np.ndarray, vals: np.ndarray, order: int, first: list[int], n: int,
+                    mode: int, p: float, a: float, b: float, g: int, off: int, lo: int,
+                    span: int, out: np.ndarray) -> bool:
+    """Zero-run stream straight into floats (``out``) through the value table; False if
+    corrupt."""
+    lib = _backend.lib
+    if runs.size != vals.size + 1 or n < order:
+        return False
+    if lib is None:
+        j = ref.runs_expand(runs, vals, order, first, n)
+        if j is None:
+            return False
+        ix = j - np.uint64(lo)
+        if np.any(ix > np.uint64(span)):
+            return False
+        out[...] = ref.build_tab(mode, p, a, b, g, off, lo, span + 1, out.dtype)[
+            ix.astype(np.int64)]
+        return True
+    ffi = _backend.ffi
+    is64 = out.dtype == np.float64
+    ctype = "double *" if is64 else "float *"
+    tab = scratch("tab" + ctype[0], TAB_LEN, out.dtype)
+    build = lib.ekz_build_tab_f64 if is64 else lib.ekz_build_tab_f32
+    if build(mode, p, a, b, g, off, lo, span + 1, _ptr(ffi, ctype, tab)) != OK:
+        raise RuntimeError("ekz_build_tab: bad arguments")
+    fp = ffi.new("uint64_t[2]", [int(v) for v in first[:2]] + [0] * (2 - len(first[:2])))
+    fn = lib.ekz_runs_expand_tab_f64 if is64 else lib.ekz_runs_expand_tab_f32
+    status = fn(_ptr(ffi, "uint64_t *", runs), _ptr(ffi, "uint64_t *", vals), vals.size, order,
+                fp, lo, span, _ptr(ffi, ctype, tab), _ptr(ffi, ctype, out), n)
+    if status == ECORRUPT:
+        return False
+    if status != OK:
+        raise RuntimeError(f"ekz_runs_expand_tab returned status {status}")
+    return True
+
+
+def minmax(x: np.ndarray) -> tuple[int, int]:
+    """(min, max) of a non-empty int64 array, in one pass."""
+    lib = _backend.lib
+    if lib is None:
+        return int(x.min()), int(x.max())
+    ffi = _backend.ffi
+    out = ffi.new("int64_t[2]")
+    lib.ekz_minmax(_ptr(ffi, "int64_t *", x), x.size, out)
+    return int(out[0]), int(out[1])

@@ -1,0 +1,880 @@
+"""edgekit's codec for sensor series: one-call :func:`encode` / :func:`decode`, frames.
+
+An array is split into blocks of up to :data:`BLOCK_LEN` values (in memory order) and each
+block picks the model that codes it smallest:
+
+* **decimal**: every value is ``k / 10**d`` for integers k (21.4 degC, 1013 hPa): code k;
+* **affine**: values lie on a grid ``a + k * b`` (an ADC step): code k plus, where the
+  float arithmetic does not land exactly, a residual in units of the float's last place;
+* **integer**: integer dtypes, coded as they are;
+* **bits**: float bit patterns as order-preserving integers, when no grid fits;
+* **raw**: the bytes as they are, when nothing above is smaller.
+
+k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block), zigzagged,
+and entropy coded (tokens with a static rANS coder, extra bits raw).  Everything is exact:
+a residual stream carries whatever the model misses, NaN payloads, -0.0 and infinities
+included.  With ``tolerance=eps`` the affine grid step is ``2*eps`` and the residual stream
+carries only the values the grid would move by more than ``eps``.
+
+Memory: a frame is coded block by block; each thread keeps its work arrays (a few per
+block, at most :data:`BLOCK_LEN` values each: about 8 MB once a full block has been coded)
+and reuses them, because touching fresh memory costs more than the kernels;
+:func:`release_buffers` hands them back.  Decoding allocates the output array and nothing
+proportional to the input beyond that.
+
+The format is specified in ``docs/compress/format.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit import _telemetry
+from edgekit.compress import _kernels as K
+from edgekit.compress._codec_ref import NBITS as _NBITS_LIST
+from edgekit.errors import (
+    ChecksumError,
+    CorruptDataError,
+    FormatVersionError,
+    InputError,
+    InputTypeError,
+    OptionsError,
+)
+
+__all__ = [
+    "BLOCK_LEN",
+    "FORMAT_VERSION",
+    "MAGIC",
+    "FrameInfo",
+    "decode",
+    "decode_frame",
+    "decode_stream",
+    "encode",
+    "iter_frames",
+    "release_buffers",
+]
+
+MAGIC = b"\x89EKZ"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+BLOCK_LEN = 65536
+"""Values per block (the last block of a frame may be shorter); also the decoder's cap."""
+MAX_NDIM = 32
+_HEADER = struct.Struct("<4sBBBBI")  # magic, version, dtype, flags, ndim, body length
+_PROB = 1 << 12
+_NBITS = np.array(_NBITS_LIST, dtype=np.int64)
+
+# dtype codes (format v1): never renumber
+_DTYPES: dict[int, np.dtype] = {
+    1: np.dtype("int8"), 2: np.dtype("int16"), 3: np.dtype("int32"), 4: np.dtype("int64"),
+    5: np.dtype("uint8"), 6: np.dtype("uint16"), 7: np.dtype("uint32"), 8: np.dtype("uint64"),
+    9: np.dtype("float16"), 10: np.dtype("float32"), 11: np.dtype("float64"),
+    12: np.dtype("bool"), 13: np.dtype("datetime64[ns]"), 14: np.dtype("timedelta64[ns]"),
+}
+_CODES = {dt: code for code, dt in _DTYPES.items()}
+
+# header flags
+_F_FORTRAN, _F_LOSSY, _F_BIGENDIAN = 1, 2, 4
+# block models
+_RAW, _INT, _DEC, _AFF, _BITS = 0, 1, 2, 3, 4
+_H_GCD, _H_RESID, _H_F32 = 0x20, 0x40, 0x80
+_MAXD = 12
+_EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def _corrupt(message: str, offset: int | None = None, reason: str = "corrupt") -> CorruptDataError:
+    _telemetry.emit("compress.corrupt", reason=reason)
+    return CorruptDataError(message, offset=offset, reason=reason)
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+class _Reader:
+    """Bounds-checked reads over ``buf[pos:end]``; every failure is CorruptDataError."""
+
+    __slots__ = ("buf", "pos", "end")
+
+    def __init__(self, buf: bytes, pos: int, end: int) -> None:
+        self.buf, self.pos, self.end = buf, pos, end
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > self.end:
+            raise _corrupt(f"truncated: need {n} bytes at offset {self.pos}", self.pos,
+                           "truncated")
+        b = self.buf[self.pos: self.pos + n]
+        self.pos += n
+        return b
+
+    def u8(self) -> int:
+        if self.pos >= self.end:
+            raise _corrupt(f"truncated at offset {self.pos}", self.pos, "truncated")
+        v = self.buf[self.pos]
+        self.pos += 1
+        return v
+
+    def f64(self) -> float:
+        return struct.unpack("<d", self.take(8))[0]
+
+    def varint(self) -> int:
+        v, shift = 0, 0
+        while True:
+            b = self.u8()
+            v |= (b & 0x7F) << shift
+            if not b & 0x80:
+                break
+            shift += 7
+            if shift > 63:
+                raise _corrupt("varint longer than 10 bytes", self.pos, "varint")
+        if v >= 1 << 64 or (shift and b == 0):
+            raise _corrupt("varint out of range or not minimal", self.pos, "varint")
+        return v
+
+
+def _normalize_list(hl: list[int], idx: list[int], pb: int) -> list[int]:
+    """Frequencies (a 256-list) of the present tokens ``idx`` of counts ``hl``, scaled to sum
+    to 2**pb, each >= 1.  Integer arithmetic on the few present tokens."""
+    prob = 1 << pb
+    n = sum(hl[t] for t in idx)
+    f = [0] * 256
+    for t in idx:
+        f[t] = max(1, (hl[t] * prob + n // 2) // n)
+    diff = prob - sum(f[t] for t in idx)
+    if diff > 0:
+        f[max(idx, key=hl.__getitem__)] += diff
+    while diff < 0:
+        i = max(idx, key=f.__getitem__)
+        take = min(-diff, f[i] // 2)
+        f[i] -= take
+        diff += take
+    return f
+
+
+def _normalize(h: np.ndarray, pb: int = 12) -> np.ndarray:
+    """Token frequencies scaled to sum to 2**pb, each present token >= 1 (>= 2 present,
+    at most 2**pb / 2 of them)."""
+    hl = h.tolist()
+    return np.array(_normalize_list(hl, [t for t, c in enumerate(hl) if c], pb),
+                    dtype=np.uint16)
+
+
+def _table(h: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """(frequencies in 1/4096, table bytes) for histogram h: stored at the precision pb
+    (12, 10, 8 or 6 bits) that makes table plus coded stream smallest; a short stream's
+    table then costs less than the codes it describes."""
+    hl = h.tolist()
+    idx = [t for t, c in enumerate(hl) if c]
+    n = sum(hl[t] for t in idx)
+    best: tuple[float, list[int], int] | None = None
+    # the precision worth storing is about log2(n): try the even one at or above it and
+    # the one below (12 for long streams, where the table is negligible)
+    top = 12 if n >= 8192 else min(12, max(6, 2 * ((n.bit_length() + 1) // 2)))
+    for pb in ((top, top - 2) if top > 6 else (6,)) + (12,):
+        if best is not None and pb == 12 and top < 12:
+            break  # 12 is the fallback when no lower precision fits the tokens
+        if pb < 12 and 2 * len(idx) > 1 << pb:
+            continue
+        f = _normalize_list(hl, idx, pb)
+        nbits = max(f[t] for t in idx).bit_length()
+        bits = 16 + 8 * (((idx[-1] + 1) * nbits + 7) // 8) + sum(
+            hl[t] * (pb - math.log2(f[t])) for t in idx)
+        if best is None or bits < best[0]:
+            best = (bits, f, pb)
+    assert best is not None
+    _, f, pb = best
+    return (np.array(f, dtype=np.uint16) << np.uint16(12 - pb)).astype(np.uint16), \
+        _table_bytes_list(f, idx[-1], pb)
+
+
+def _table_bytes_list(vals: list[int], maxtok: int, pb: int) -> bytes:
+    nbits = max(vals[: maxtok + 1]).bit_length()
+    acc = 0
+    for i in range(maxtok, -1, -1):
+        acc = (acc << nbits) | vals[i]
+    return bytes((maxtok, (pb << 4) | nbits)) + acc.to_bytes(
+        ((maxtok + 1) * nbits + 7) // 8, "little")
+
+
+def _table_bytes(f: np.ndarray, pb: int = 12) -> bytes:
+    """u8 largest token, u8 (pb << 4 | field width), the frequencies as LSB-first fields."""
+    vals = f.tolist()
+    return _table_bytes_list(vals, max(i for i, v in enumerate(vals) if v), pb)
+
+
+def _read_table(rd: _Reader) -> np.ndarray:
+    maxtok, packed = rd.u8(), rd.u8()
+    pb, nbits = packed >> 4, packed & 15
+    if not (1 <= nbits <= 12 and 4 <= pb <= 12):
+        raise _corrupt(f"bad frequency table header 0x{packed:02x}", rd.pos, "table")
+    count = maxtok + 1
+    f = K.unpack_freq(rd.take((count * nbits + 7) // 8), count, nbits, pb)
+    if f is None:
+        raise _corrupt("token frequencies do not add up", rd.pos, "table")
+    return f
+
+
+def _cost_bits(h: np.ndarray) -> float:
+    """Estimated coded size (bits) of a stream with token histogram h."""
+    return K.cost(np.ascontiguousarray(h, dtype=np.uint32))
+
+
+def _zz(v: int) -> int:
+    v &= (1 << 64) - 1
+    return ((v << 1) ^ (-(v >> 63))) & ((1 << 64) - 1)
+
+
+def _unzz(z: int) -> int:
+    return ((z >> 1) ^ -(z & 1)) & ((1 << 64) - 1)
+
+
+def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None) -> bytes:
+    """One entropy stream of j[order:] at delta order ``order``: the first ``order`` values,
+    then the coded body (plain or zero-run form, whichever is smaller)."""
+    first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
+    if j.size <= order:
+        return first + b"\x02"
+    long = sample_h is not None and _sample(j)[0] is not j
+    if long:  # decide the form on the sample first: no wasted pass over a long stream
+        assert sample_h is not None
+        h = sample_h
+    else:
+        tok, buf, blen, h = K.tokenize(j, order)
+    total = int(h.sum())
+    if h[0] * 10 >= total * 3 and total >= 64 and _runs_pay(j, order, h, sample_h):
+        runs, vals = K.runs_split(j, order)
+        runs, vals = runs.copy(), vals.copy()  # scratch, and tokenize reuses scratch
+        body = b"\x03" + _varint(vals.size) + _stream_body(runs)
+        if vals.size:
+            body += _stream_body(vals)
+        return first + body
+    if long:
+        tok, buf, blen, h = K.tokenize(j, order)
+    return first + _body_from_tokens(tok, buf, blen, h, order)
+
+
+def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
+              sample_h: np.ndarray | None = None) -> bool:
+    """Whether the zero-run form pays: clearly smaller (3 %), or about as small and with
+    far fewer codes (decoding then touches a code per run, not per value).  Judged on the
+    sample of a long stream (see :func:`_sample`), on all of a short one."""
+    js, _ = _sample(j)
+    if js is not j:
+        h = sample_h if sample_h is not None else K.hist3(js)[256 * order: 256 * (order + 1)]
+    total = int(h.sum())
+    hh, m = K.runs_hist(js, order, h[0] * 10 > total * 9)
+    plain, rle = _cost_bits(h), _cost_bits(hh[:256]) + _cost_bits(hh[256:]) + 16
+    return rle < 0.97 * plain or (rle < 1.03 * plain and 2 * m < total // 4)
+
+
+def _stream_body(j: np.ndarray) -> bytes:
+    """A plain (kind 0/1) body of the order-0 stream of j."""
+    tok, buf, blen, h = K.tokenize(j, 0)
+    return _body_from_tokens(tok, buf, blen, h, 0)
+
+
+def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray,
+                      order: int) -> bytes:
+    present = np.flatnonzero(h)
+    if present.size == 1:
+        return bytes((0, int(present[0]))) + _varint(blen) + buf[:blen].tobytes()
+    f, table = _table(h)
+    body = K.rans(tok, order, f, buf, blen)
+    return b"\x01" + table + _varint(blen) + _varint(len(body) - blen) + body
+
+
+def _stream_decode(rd: _Reader, order: int, n: int, slot: str = "j",
+                   fused: tuple | None = None) -> np.ndarray | None:
+    """Decode a stream into j (scratch ``slot``); with ``fused`` = (mode, p, a, b, g, off,
+    lo, span, out), plain streams are decoded and dequantized straight into ``out`` and
+    None is returned."""
+    first = [_unzz(rd.varint()) for _ in range(min(order, n))]
+    return _body_decode(rd, order, n, first, slot, True, fused)
+
+
+def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
+                 runs_ok: bool, fused: tuple | None = None) -> np.ndarray | None:
+    kind = rd.u8()
+    if kind in (0, 1):
+        if kind == 0:
+            t, f, words = rd.u8(), _EMPTY_FREQ, b""
+            bits = rd.take(rd.varint())
+        else:
+            t, f = -1, _read_table(rd)
+            blen = rd.varint()
+            wlen = rd.varint()
+            bits = rd.take(blen)
+            words = rd.take(wlen)
+        if fused is not None:
+            if not K.decode_tab(words, bits, f, t, order, n, first, *fused):
+                raise _corrupt("entropy-coded stream is inconsistent", rd.pos, "stream")
+            return None
+        j = K.decode(words, bits, f, t, order, n, first, slot)
+    elif kind == 2 and n <= order:
+        j = np.array(first, dtype=np.uint64)
+    elif kind == 3 and runs_ok and n > order:
+        m = rd.varint()
+        if m > n - order:
+            raise _corrupt("more nonzero codes than values", rd.pos, "stream")
+        runs = _body_decode(rd, 0, m + 1, [], slot + "R", False)
+        vals = (_body_decode(rd, 0, m, [], slot + "V", False) if m
+                else np.zeros(0, dtype=np.uint64))
+        assert runs is not None and vals is not None
+        if fused is not None:
+            if not K.runs_expand_tab(runs, vals, order, first, n, *fused):
+                raise _corrupt("zero-run stream is inconsistent", rd.pos, "stream")
+            return None
+        j = K.runs_expand(runs, vals, order, first, n, slot)
+    else:
+        raise _corrupt(f"unknown stream kind {kind}", rd.pos - 1, "stream")
+    if j is None:
+        raise _corrupt("entropy-coded stream is inconsistent", rd.pos, "stream")
+    return j
+
+
+# ------------------------------------------------------------------------------ models
+
+@dataclass(slots=True)
+class _Candidate:
+    cost: float
+    head: int
+    params: bytes
+    j: np.ndarray
+    order: int
+    sample_h: np.ndarray | None = None  # token histogram of the order's stream on the sample
+    r: np.ndarray | None = None
+
+
+def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | None = None,
+                   nonzero: int = 0) -> _Candidate:
+    """Best (order, gcd) coding of int64 k (+ residual r when nonzero)."""
+    head = model
+    j = k.view(np.uint64)
+    gparams = b""
+    if k.size > 1:
+        g = K.gcd(j)
+        if 1 < g < (1 << 63):
+            off = int(k[0]) % g
+            q = (k - np.int64(off)) // np.int64(g)
+            qj = q.view(np.uint64)
+            # exact unless the values span more than int64 (then the split is skipped)
+            if np.array_equal(np.uint64(off) + np.uint64(g) * qj, j):
+                j = qj
+                head |= _H_GCD
+                gparams = _varint(g) + _varint(off)
+    js, scale = _sample(j)
+    h3 = K.hist3(js).reshape(3, 256)
+    costs = [_cost_bits(h3[o]) * scale for o in range(3)]
+    order = int(np.argmin(costs))
+    cost = costs[order] + 8 * (len(params) + len(gparams) + 2)
+    cand = _Candidate(cost, head | (order << 3), params + gparams, j, order, h3[order])
+    if r is not None and nonzero:
+        rs, rscale = _sample(r.view(np.uint64))
+        cand.cost += _cost_bits(K.hist3(rs)[:256]) * rscale
+        cand.head |= _H_RESID
+        cand.r = r
+    return cand
+
+
+_SAMPLE_PART = 4096
+
+
+def _sample(j: np.ndarray) -> tuple[np.ndarray, float]:
+    """j itself, or four evenly spaced runs of 4,096 consecutive values of a long j (the
+    model and order choice then reads a quarter of a full block); and the size scale."""
+    if j.size <= 4 * _SAMPLE_PART * 1.5:
+        return j, 1.0
+    last = j.size - _SAMPLE_PART
+    s = np.concatenate([j[a: a + _SAMPLE_PART] for a in (0, last // 3, 2 * last // 3, last)])
+    return s, j.size / s.size
+
+
+def _sortable(x: np.ndarray) -> np.ndarray:
+    """Float bits as order-preserving int64 (sign-extended from the float's width)."""
+    bits = x.view(f"i{x.dtype.itemsize}")
+    s = bits ^ ((bits >> (x.dtype.itemsize * 8 - 1)) & np.array(
+        np.iinfo(bits.dtype).max, dtype=bits.dtype))
+    return s.astype(np.int64)
+
+
+def _unsortable(k: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    it = np.dtype(f"i{dtype.itemsize}")
+    s = k.astype(it)  # wraps modulo 2**width
+    bits = s ^ ((s >> (dtype.itemsize * 8 - 1)) & np.array(np.iinfo(it).max, dtype=it))
+    return bits.view(dtype)
+
+
+def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
+    """(a, b) of a grid a + k*b that a sample of x seems to lie on, or None."""
+    with np.errstate(all="ignore"):
+        guess = _affine_guess_raw(x)
+    if guess is None or not all(math.isfinite(v) for v in guess) or not guess[1] > 0:
+        return None
+    return guess
+
+
+def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
+    s = x[: 4096]
+    s = s[np.isfinite(s)].astype(np.float64)
+    if s.size < 8:
+        return None
+    u = np.unique(s)
+    if u.size < 3 or u.size > s.size // 2:
+        return None
+    d = np.diff(u)
+    b0 = float(np.median(d))
+    if not b0 > 0:
+        return None
+    span = np.rint((u - u[0]) / b0)
+    if np.max(np.abs((u - u[0]) / b0 - span)) > 0.02:
+        return None
+    # least-squares step over the whole span, then snap to a step whose reciprocal has few
+    # decimals (ADC steps are full-scale / counts: 10 V / 4095 -> 1 / 409.5)
+    b = float(np.sum((u - u[0]) * span) / np.sum(span * span))
+    if not (b > 0 and math.isfinite(b) and math.isfinite(1.0 / b)):
+        return None
+    for dec in range(0, 4):
+        recip = round(1.0 / b, dec)
+        if recip and abs(1.0 / recip - b) <= 1e-6 * b:
+            b = 1.0 / recip
+            break
+    a = float(u[0])
+    return a, b
+
+
+def _float_candidates(x: np.ndarray, tol: float, level: int,
+                      f32_ok: bool = False) -> tuple[list[_Candidate], bool]:
+    """Candidate codings of float32/64 x, and whether one of them is a good grid fit.
+    With ``f32_ok`` (float64 x), float64 data that is exactly float32 is modelled as
+    float32 (head flag F32) once the decimal model has failed."""
+    cands: list[_Candidate] = []
+    n = x.size
+    if tol > 0:
+        b = 2.0 * tol
+        if math.isfinite(b) and b > 0:
+            k, r, nz = K.quant(x, 1, 1.0, 0.0, b, tol, "lossy")
+            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", 0.0, b), r, nz))
+    d = K.find_decimals(x, 64, _MAXD)
+    good = False
+    if d >= 0:
+        k, r, nz = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
+        cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz))
+        good = nz <= n // 64
+    if not good and f32_ok:
+        # float32 readings stored as float64: model the float32 values
+        with np.errstate(all="ignore"):
+            x32 = x.astype(np.float32)
+        if np.array_equal(x32.astype(np.float64).view(np.uint64), x.view(np.uint64)):
+            c32, good = _float_candidates(x32, tol, level)
+            for c in c32:
+                c.head |= _H_F32
+            return cands + c32, good
+    if not good and level >= 3:
+        guess = _affine_guess(x)
+        if guess is not None:
+            a, b = guess
+            k, r, nz = K.quant(x, 1, 1.0, a, b, -1.0, "aff")
+            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz))
+            good = nz <= n // 64
+    if not good or not cands:
+        cands.append(_int_candidate(_sortable(x), _BITS, b""))
+    return cands, good
+
+
+def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
+    """One block of 1-D native-order values (float16/32/64 or int64/uint64 view)."""
+    dt = x.dtype
+    if dt.kind == "f" and dt.itemsize in (4, 8):
+        cands, _ = _float_candidates(x, tol, level, dt.itemsize == 8 and level >= 2)
+    elif dt.kind == "f":
+        cands = [_int_candidate(_sortable(x), _BITS, b"")]
+    else:
+        k = x.astype(np.int64) if dt.kind == "i" else x.astype(np.uint64).view(np.int64)
+        cands = [_int_candidate(k, _INT, b"")]
+    best = min(cands, key=lambda c: c.cost)
+    raw_cost = 8 * (x.nbytes + 1)
+    if best.cost >= raw_cost:
+        return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
+    out = [bytes((best.head,)), best.params]
+    if best.head & 7 in (_DEC, _AFF):
+        out.append(_table_field(best.j))
+    out.append(_stream_encode(best.j, best.order, best.sample_h))
+    if best.r is not None:
+        out.append(_stream_encode(best.r.view(np.uint64), 0))
+    blob = b"".join(out)
+    if len(blob) > x.nbytes + 1:
+        return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
+    return blob
+
+
+def _table_field(j: np.ndarray) -> bytes:
+    """The j range of a decimal/affine block when short enough for the decoder's value
+    table (varint span + 1, zigzag varint lowest j), else a 0 byte."""
+    if j.size < 64:
+        return b"\x00"
+    lo, hi = K.minmax(j.view(np.int64))
+    span = hi - lo
+    if span >= K.TAB_LEN or (span + 1) * 4 > j.size:
+        return b"\x00"
+    return _varint(span + 1) + _varint(_zz(lo))
+
+
+def _decode_block(rd: _Reader, out: np.ndarray) -> None:
+    """Decode one block into ``out`` (1-D, C-contiguous, the block's native dtype)."""
+    n, dt = out.size, out.dtype
+    head = rd.u8()
+    model = head & 7
+    if model == _RAW:
+        if head != _RAW:
+            raise _corrupt(f"bad raw block header 0x{head:02x}", rd.pos - 1, "block")
+        out[...] = np.frombuffer(rd.take(n * dt.itemsize), dtype=dt.newbyteorder("<"))
+        return
+    order = (head >> 3) & 3
+    if order > 2 or (head & _H_F32 and (dt != np.float64 or model == _INT)):
+        raise _corrupt(f"bad block header 0x{head:02x}", rd.pos - 1, "block")
+    if head & _H_F32:
+        tmp = K.scratch("f32", n, np.float32)
+        _decode_block_body(rd, head, tmp)
+        with np.errstate(invalid="ignore"):  # a signalling NaN (damaged data) is no error
+            out[...] = tmp
+    else:
+        _decode_block_body(rd, head, out)
+
+
+def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
+    n, dt = out.size, out.dtype
+    model, order = head & 7, (head >> 3) & 3
+    p, a, b = 1.0, 0.0, 1.0
+    if model == _DEC:
+        d = rd.u8()
+        if d > 22:
+            raise _corrupt(f"decimal exponent {d} > 22", rd.pos - 1, "block")
+        p = 10.0 ** d
+    elif model == _AFF:
+        a, b = rd.f64(), rd.f64()
+    elif model not in (_INT, _BITS):
+        raise _corrupt(f"unknown block model {model}", rd.pos - 1, "block")
+    if (model == _INT) != (dt.kind in "iubMm") or (model in (_DEC, _AFF) and dt.itemsize < 4):
+        raise _corrupt(f"block model {model} does not fit dtype {dt}", rd.pos - 1, "block")
+    g, off = 1, 0
+    if head & _H_GCD:
+        g, off = rd.varint(), rd.varint()
+        if g < 2 or off >= g:
+            raise _corrupt("bad common step", rd.pos, "block")
+    fused = None
+    mode = 0 if model == _DEC else 1
+    if model in (_DEC, _AFF):
+        span1 = rd.varint()
+        if span1:
+            if span1 > K.TAB_LEN:
+                raise _corrupt("value table longer than allowed", rd.pos, "block")
+            lo = _unzz(rd.varint())
+            fused = (mode, p, a, b, g, off, lo, span1 - 1, out)
+    j = _stream_decode(rd, order, n, "j", fused)
+    r = None
+    if head & _H_RESID:
+        if model in (_INT, _BITS):
+            raise _corrupt("residual stream in an integer block", rd.pos, "block")
+        r = _stream_decode(rd, 0, n, "r")
+        assert r is not None
+        r = r.view(np.int64)
+    if model in (_DEC, _AFF):
+        if j is None:  # decoded into out already
+            if r is not None:
+                K.add_resid(r, out)
+        else:
+            K.dequant(j, r, mode, p, a, b, g, off, dt, out)
+        return
+    assert j is not None
+    if g != 1 or off:
+        j = np.uint64(off) + np.uint64(g) * j
+    if model == _BITS:
+        out[...] = _unsortable(j.view(np.int64), dt)
+    else:
+        out[...] = j.view(np.int64).astype(dt)
+
+
+# ------------------------------------------------------------------------------ frames
+
+def _check_tolerance(tolerance: float | None) -> float:
+    if tolerance is None:
+        return -1.0
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating)):
+        raise InputTypeError("tolerance must be a number or None", name="tolerance",
+                             got=type(tolerance).__name__)
+    t = float(tolerance)
+    if not math.isfinite(t) or t < 0:
+        raise OptionsError(f"tolerance must be finite and >= 0, got {tolerance!r}")
+    return t
+
+
+def _check_level(level: int) -> int:
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) \
+            or not 1 <= level <= 9:
+        raise OptionsError(f"level must be an int in 1..9, got {level!r}")
+    return int(level)
+
+
+def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5) -> bytes:
+    """Encode ``array`` into one self-contained frame.
+
+    Args:
+        array: a numpy array of bool, int8..int64, uint8..uint64, float16/32/64 or
+            datetime64/timedelta64[ns], any shape (C or Fortran order, any byte order).
+        tolerance: ``None`` (default) is lossless, bit for bit.  A number ``eps >= 0`` lets
+            every finite float value move by at most ``eps`` (in the array's units); NaN and
+            infinities are kept exactly.  Integer, bool and float16 arrays are always coded
+            losslessly (which meets any bound).
+        level: effort 1..9; 1 skips the affine-grid search (faster on data without a fixed
+            decimal), 3 and above try it.  Decoding speed does not depend on it.
+
+    Returns:
+        The frame (bytes); :func:`decode` restores dtype, shape, layout and values.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(array, np.ndarray):
+        raise InputTypeError(f"array must be a numpy.ndarray, got {type(array).__name__}",
+                             name="array", expected="numpy.ndarray", got=type(array).__name__)
+    tol = _check_tolerance(tolerance)
+    level = _check_level(level)
+    dt = array.dtype
+    native = dt.newbyteorder("=")
+    if native not in _CODES:
+        raise InputTypeError(f"array dtype {dt} is not supported; use bool, int8..int64, "
+                             "uint8..uint64, float16/32/64 or datetime64/timedelta64[ns]",
+                             name="array", got=str(dt))
+    if array.ndim > MAX_NDIM:
+        raise InputError(f"array has {array.ndim} dimensions; at most {MAX_NDIM}",
+                         name="array")
+    flags = 0
+    if array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous:
+        flags |= _F_FORTRAN
+    if dt.byteorder == ">" or (dt.byteorder == "=" and not _little()):
+        flags |= _F_BIGENDIAN if dt.itemsize > 1 else 0
+    lossy = tol >= 0 and native.kind == "f" and native.itemsize >= 4
+    if lossy:
+        flags |= _F_LOSSY
+    flat = np.ravel(array, order="F" if flags & _F_FORTRAN else "C")
+    flat = np.ascontiguousarray(flat, dtype=native)
+    if native.kind in "Mm":
+        flat = flat.view(np.int64)
+    elif native.kind == "b":
+        flat = flat.view(np.uint8)
+    parts = [b"".join(_varint(s) for s in array.shape)]
+    if lossy:
+        parts.append(struct.pack("<d", tol))
+    parts.append(_varint(BLOCK_LEN))
+    for i in range(0, flat.size, BLOCK_LEN):
+        blk = _encode_block(flat[i: i + BLOCK_LEN], tol if lossy else -1.0, level)
+        parts.append(_varint(len(blk)))
+        parts.append(blk)
+    body = b"".join(parts)
+    head = _HEADER.pack(MAGIC, FORMAT_VERSION, _CODES[native], flags, array.ndim,
+                        len(body) + 4)
+    frame = head + body
+    frame += struct.pack("<I", zlib.crc32(frame))
+    if _telemetry.enabled():
+        _telemetry.emit("compress.encode", bytes_in=array.nbytes, bytes_out=len(frame),
+                        seconds=time.perf_counter() - t0, lossless=not lossy)
+    return frame
+
+
+def release_buffers() -> None:
+    """Free the calling thread's reusable work arrays (up to about 8 MB after coding full
+    blocks); the next encode or decode in this thread makes them again."""
+    K.release_scratch()
+
+
+def _little() -> bool:
+    return np.little_endian
+
+
+@dataclass(frozen=True, slots=True)
+class FrameInfo:
+    """Where one frame sits in a buffer, and what it holds (read from its header only).
+
+    Attributes:
+        offset: byte offset of the frame's first byte.
+        length: frame length in bytes (header, body and checksum).
+        dtype: dtype of the decoded array.
+        shape: shape of the decoded array.
+        lossy: True if it was encoded with a tolerance.
+    """
+
+    offset: int
+    length: int
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    lossy: bool
+
+
+def _as_bytes(blob: object) -> bytes:
+    if isinstance(blob, bytes):
+        return blob
+    if isinstance(blob, (bytearray, memoryview)):
+        return bytes(blob)
+    if isinstance(blob, np.ndarray) and blob.dtype == np.uint8:
+        return blob.tobytes()
+    raise InputTypeError(f"blob must be bytes-like, got {type(blob).__name__}", name="blob",
+                         got=type(blob).__name__)
+
+
+def _frame_at(buf: bytes, pos: int) -> tuple[FrameInfo, _Reader, int, int, tuple[int, ...]]:
+    """Parse and checksum the frame at ``pos``: (info, reader at the body, code, flags)."""
+    if len(buf) - pos < _HEADER.size + 4:
+        raise _corrupt(f"truncated: {len(buf) - pos} bytes cannot hold a frame", pos,
+                       "truncated")
+    magic, version, code, flags, ndim, body_len = _HEADER.unpack_from(buf, pos)
+    if magic != MAGIC:
+        raise _corrupt("not an edgekit.compress frame (bad magic)", pos, "bad magic")
+    if version not in SUPPORTED_VERSIONS:
+        _telemetry.emit("compress.corrupt", reason="version")
+        raise FormatVersionError(f"frame format version {version}; this edgekit reads "
+                                 f"{SUPPORTED_VERSIONS}", version=version,
+                                 supported=SUPPORTED_VERSIONS)
+    end = pos + _HEADER.size + body_len
+    if body_len < 4 or end > len(buf):
+        raise _corrupt(f"truncated: frame says {body_len} body bytes, "
+                       f"{len(buf) - pos - _HEADER.size} present", pos, "truncated")
+    stored = struct.unpack_from("<I", buf, end - 4)[0]
+    got = zlib.crc32(memoryview(buf)[pos: end - 4])
+    if stored != got:
+        _telemetry.emit("compress.corrupt", reason="checksum")
+        raise ChecksumError("frame checksum mismatch (damaged or altered data)", offset=pos,
+                            expected=stored, got=got)
+    if code not in _DTYPES or flags & ~7 or ndim > MAX_NDIM:
+        raise _corrupt("bad frame header fields", pos, "header")
+    rd = _Reader(buf, pos + _HEADER.size, end - 4)
+    shape = tuple(rd.varint() for _ in range(ndim))
+    dt = _DTYPES[code]
+    if flags & _F_BIGENDIAN:
+        dt = dt.newbyteorder(">")
+    info = FrameInfo(pos, end - pos, dt, shape, bool(flags & _F_LOSSY))
+    return info, rd, code, flags, shape
+
+
+def iter_frames(blob: bytes) -> Iterator[FrameInfo]:
+    """The frames of a concatenation, from their headers (each checksum is verified, no
+    values are decoded).  Raises CorruptDataError at the first bad frame."""
+    buf = _as_bytes(blob)
+    pos = 0
+    while pos < len(buf):
+        info = _frame_at(buf, pos)[0]
+        yield info
+        pos += info.length
+
+
+def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
+    info, rd, code, flags, shape = _frame_at(buf, pos)
+    n = 1
+    for s in shape:
+        n *= s
+    dt = _DTYPES[code]
+    if flags & _F_LOSSY:
+        tol = rd.f64()
+        if not (math.isfinite(tol) and tol >= 0) or dt.kind != "f" or dt.itemsize < 4:
+            raise _corrupt("bad tolerance field", rd.pos, "header")
+    blen = rd.varint()
+    if not 1 <= blen <= BLOCK_LEN:
+        raise _corrupt(f"block length {blen} outside 1..{BLOCK_LEN}", rd.pos, "header")
+    nblocks = -(-n // blen)
+    # every block takes at least 2 bytes: refuse sizes the body cannot honestly hold
+    if nblocks * 2 > rd.end - rd.pos:
+        raise _corrupt(f"frame claims {n} values in {rd.end - rd.pos} bytes", rd.pos,
+                       "header")
+    store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
+    out = np.empty(n, dtype=store)
+    for i in range(nblocks):
+        m = min(blen, n - i * blen)
+        size = rd.varint()
+        sub = _Reader(buf, rd.pos, rd.pos + size)
+        if sub.end > rd.end:
+            raise _corrupt("block runs past the frame", rd.pos, "truncated")
+        _decode_block(sub, out[i * blen: i * blen + m])
+        if sub.pos != sub.end:
+            raise _corrupt("trailing bytes in a block", sub.pos, "block")
+        rd.pos = sub.end
+    if rd.pos != rd.end:
+        raise _corrupt("trailing bytes in a frame", rd.pos, "frame")
+    if dt.kind == "b":
+        if np.any(out > 1):
+            raise _corrupt("bool frame holds values other than 0 and 1", rd.pos, "frame")
+        out = out.view(np.bool_)
+    elif dt.kind in "Mm":
+        out = out.view(dt)
+    if flags & _F_BIGENDIAN:
+        out = out.astype(dt.newbyteorder(">"))
+    arr = out.reshape(shape, order="F" if flags & _F_FORTRAN else "C")
+    return arr, info.length
+
+
+def decode(blob: bytes) -> np.ndarray:
+    """Decode one frame made by :func:`encode` into a new array (same dtype, shape, layout).
+
+    Raises :class:`~edgekit.errors.CorruptDataError` (:class:`ChecksumError`,
+    :class:`FormatVersionError`) for damaged, truncated, foreign or trailing bytes.
+    """
+    t0 = time.perf_counter()
+    buf = _as_bytes(blob)
+    arr, length = _decode_at(buf, 0)
+    if length != len(buf):
+        raise _corrupt(f"{len(buf) - length} bytes after the frame (a concatenation? use "
+                       "decode_stream)", length, "trailing")
+    if _telemetry.enabled():
+        _telemetry.emit("compress.decode", bytes_in=len(buf), bytes_out=arr.nbytes,
+                        seconds=time.perf_counter() - t0)
+    return arr
+
+
+def decode_frame(blob: bytes, index: int) -> np.ndarray:
+    """Decode only frame ``index`` (0-based; negative counts from the end) of a
+    concatenation, skipping the others by their headers."""
+    buf = _as_bytes(blob)
+    infos = list(iter_frames(buf))
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise InputTypeError("index must be an int", name="index")
+    if not -len(infos) <= index < len(infos):
+        raise InputError(f"frame {index} out of range: {len(infos)} frames", name="index",
+                         got=index)
+    t0 = time.perf_counter()
+    arr = _decode_at(buf, infos[index].offset)[0]
+    if _telemetry.enabled():
+        _telemetry.emit("compress.decode", bytes_in=infos[index].length, bytes_out=arr.nbytes,
+                        seconds=time.perf_counter() - t0)
+    return arr
+
+
+def decode_stream(blob: bytes) -> np.ndarray:
+    """Decode a concatenation of frames (e.g. from :class:`SeriesEncoder`) into one 1-D
+    array: every frame's values in order (frames must share a dtype)."""
+    t0 = time.perf_counter()
+    buf = _as_bytes(blob)
+    parts: list[np.ndarray] = []
+    pos = 0
+    while pos < len(buf):
+        arr, length = _decode_at(buf, pos)
+        if parts and arr.dtype != parts[0].dtype:
+            raise _corrupt("frames of different dtypes in one stream", pos, "stream")
+        parts.append(arr.ravel(order="K"))
+        pos += length
+    if not parts:
+        raise _corrupt("empty stream: no frame", 0, "truncated")
+    out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if _telemetry.enabled():
+        _telemetry.emit("compress.decode", bytes_in=len(buf), bytes_out=out.nbytes,
+                        seconds=time.perf_counter() - t0)
+    return out

@@ -1,0 +1,166 @@
+"""The block-codec kernels: C and numpy reference give the same bits (kernel by kernel and
+for whole frames), and the C decoders refuse inconsistent streams instead of reading past
+them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from edgekit import _backend
+from edgekit.compress import _codec_ref as ref
+from edgekit.compress import _kernels as K
+from edgekit.compress import codec as C
+from edgekit.data import load_series
+from tests.common import needs_native
+
+
+def _int64s():
+    return st.one_of(
+        hnp.arrays(np.int64, st.integers(0, 300), elements=st.integers(-3, 3)),
+        hnp.arrays(np.int64, st.integers(0, 300),
+                   elements=st.integers(-(2 ** 63), 2 ** 63 - 1)),
+        hnp.arrays(np.int64, st.integers(0, 300), elements=st.integers(-500, 500)).map(
+            lambda a: np.cumsum(a)),
+        hnp.arrays(np.int64, st.integers(0, 300),
+                   elements=st.sampled_from([0, 0, 0, 0, 1, -1, 7, 2 ** 40])),
+    )
+
+
+@needs_native
+@given(_int64s(), st.integers(0, 2))
+def test_entropy_kernels_native_equal_reference(k, order):
+    j = k.view(np.uint64)
+    h = K.hist3(j)
+    assert np.array_equal(h, ref.hist3(j))
+    hs = h[256 * order: 256 * (order + 1)]
+    present = np.flatnonzero(hs)
+    if present.size == 0:
+        return
+    if present.size == 1:
+        freq, single = C._EMPTY_FREQ, int(present[0])
+    else:
+        freq, single = C._normalize(hs), -1
+    cap = 10 * j.size + 64
+    blob = K.encode(j, order, freq, single, cap)
+    status, rblob = ref.encode(j, order, freq, single)
+    assert status == ref.OK and rblob == blob
+    blen = (int((hs.astype(np.int64) * C._NBITS).sum()) + 7) // 8
+    bits, words = blob[:blen], blob[blen:]
+    first = [int(v) for v in j[:order]]
+    out = K.decode(words, bits, freq, single, order, j.size, first)
+    assert out is not None and np.array_equal(out, j)
+    status, rj = ref.decode(words, bits, freq, single, order, j.size, first)
+    assert status == ref.OK and np.array_equal(rj, j)
+    runs, vals = K.runs_split(j, order)
+    rr, rv = ref.runs_split(j, order)
+    assert np.array_equal(runs, rr) and np.array_equal(vals, rv)
+    rh, rm = ref.runs_hist(j, order)
+    for sparse in (False, True):
+        hh, m = K.runs_hist(j, order, sparse)
+        assert m == rm == vals.size and np.array_equal(hh, rh)
+    back = K.runs_expand(runs.copy(), vals.copy(), order, first, j.size)
+    assert back is not None and np.array_equal(back, j)
+    assert np.array_equal(ref.runs_expand(rr, rv, order, first, j.size), j)
+    assert K.gcd(j) == ref.gcd(j)
+    if k.size:
+        assert K.minmax(k) == (int(k.min()), int(k.max()))
+
+
+@needs_native
+@given(st.data())
+def test_corrupt_streams_are_refused_by_both(data):
+    k = np.cumsum(np.array(data.draw(st.lists(st.integers(-9, 9), min_size=5,
+                                              max_size=200)), dtype=np.int64))
+    j = k.view(np.uint64)
+    hs = K.hist3(j)[256:512]
+    if np.count_nonzero(hs) < 2:
+        return
+    freq = C._normalize(hs)
+    blob = K.encode(j, 1, freq, -1, 10 * j.size + 64)
+    blen = (int((hs.astype(np.int64) * C._NBITS).sum()) + 7) // 8
+    bits, words = bytearray(blob[:blen]), bytearray(blob[blen:])
+    target = data.draw(st.sampled_from(["bits", "words", "cut"]))
+    if target == "bits" and bits:
+        bits[data.draw(st.integers(0, len(bits) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    elif target == "words":
+        words[data.draw(st.integers(0, len(words) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    else:
+        words = words[: data.draw(st.integers(0, len(words) - 1))]
+    first = [int(j[0])]
+    got = K.decode(bytes(words), bytes(bits), freq, -1, 1, j.size, first)
+    status, rj = ref.decode(bytes(words), bytes(bits), freq, -1, 1, j.size, first)
+    assert (got is None) == (status != ref.OK)
+    if got is not None:
+        assert np.array_equal(got, rj)
+
+
+floats = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-10 ** 6, 10 ** 6).map(lambda v: v / 100),
+    st.sampled_from([0.0, -0.0, 0.5, 1.5, 2.5, -2.5, 2.0 ** 52, 2.0 ** 53 + 2, 5e-324]),
+)
+
+
+@needs_native
+@given(st.sampled_from(["float32", "float64"]),
+       st.lists(floats, min_size=0, max_size=200),
+       st.sampled_from([(0, 1.0, 0.0, 1.0), (0, 100.0, 0.0, 1.0), (1, 1.0, 0.25, 0.1),
+                        (1, 1.0, -3.0, 2.0 / 3.0), (0, 1e22, 0.0, 1.0)]),
+       st.sampled_from([-1.0, 0.0, 0.05, 3.0]))
+def test_quantizers_native_equal_reference(dtype, values, params, tol):
+    with np.errstate(all="ignore"):
+        x = np.array(values, dtype=np.float64).astype(dtype)
+    mode, p, a, b = params
+    k, r, nz = K.quant(x, mode, p, a, b, tol)
+    rk, rr, rnz = ref.quant(x, mode, p, a, b, tol)
+    assert np.array_equal(k, rk) and np.array_equal(r, rr) and nz == rnz
+    j = k.view(np.uint64)
+    out = np.empty(x.size, dtype=x.dtype)
+    K.dequant(j, r, mode, p, a, b, 1, 0, x.dtype, out)
+    exp = ref.dequant(j, r, mode, p, a, b, 1, 0, x.dtype)
+    assert out.tobytes() == exp.tobytes()
+    if tol < 0:
+        assert out.tobytes() == x.tobytes()  # lossless: model + residual give every bit
+    if x.size:
+        assert K.find_decimals(x, 64, 12) == ref.find_decimals(x, 64, 12)
+
+
+@needs_native
+@pytest.mark.parametrize(("name", "n"), [("payerne_temp_C", 5000),
+                                       ("membrane_potential_f32", 5000),
+                                       ("ecg_mitdb_mV", 5000), ("payerne_ghi_Wm2", 5000),
+                                       ("payerne_pressure_hPa", 20000)])
+def test_frames_are_identical_on_both_backends(name, n, monkeypatch):
+    x = load_series(name)[:n]
+    blobs = [C.encode(x), C.encode(x, tolerance=0.05), C.encode(x.astype(np.float32))]
+    monkeypatch.setattr(_backend, "lib", None)
+    assert [C.encode(x), C.encode(x, tolerance=0.05), C.encode(x.astype(np.float32))] == blobs
+    for blob in blobs[1:]:
+        C.decode(blob)  # the reference decodes what native wrote
+    assert C.decode(blobs[0]).tobytes() == x.tobytes()
+    assert C.decode(blobs[2]).tobytes() == x.astype(np.float32).tobytes()
+
+
+@needs_native
+@given(st.binary(min_size=0, max_size=400), st.integers(0, 257), st.integers(0, 13),
+       st.integers(0, 13))
+def test_frequency_table_parser_native_equals_reference(raw, count, nbits, pb):
+    got = K.unpack_freq(raw, count, nbits, pb)
+    want = ref.unpack_freq(raw, count, nbits, pb)
+    assert (got is None) == (want is None)
+    if got is not None:
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("scale", [1, 30, 5000])
+def test_frequency_table_round_trip(scale):
+    h = np.zeros(256, dtype=np.uint32)
+    h[[0, 1, 2, 17, 40]] = np.array([9000, 300, 280, 5, 1]) * scale // 30 + 1
+    f, raw = C._table(h)
+    assert int(f.sum()) == 4096 and np.all(f[h > 0] > 0) and np.all(f[h == 0] == 0)
+    pb, nbits = raw[1] >> 4, raw[1] & 15
+    assert np.array_equal(K.unpack_freq(raw[2:], raw[0] + 1, nbits, pb), f)

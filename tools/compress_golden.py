@@ -1,0 +1,83 @@
+"""Write the golden frames of the current format version into tests/golden/v<N>/.
+
+    python tools/compress_golden.py          # writes only the files that are missing
+
+Each case is NAME.ekz (the encoded bytes, as this version's encoder wrote them) and NAME.npy
+(the array it must decode to, bit for bit); a record also has NAME.ts.npy (its
+timestamps).  Golden files are written once per format version and never rewritten: every
+later edgekit must decode them (tests/compress/test_golden.py).  A format change bumps
+FORMAT_VERSION and adds a new directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edgekit.compress import FORMAT_VERSION, encode, encode_series  # noqa: E402
+from edgekit.data import load_series  # noqa: E402
+
+
+def cases() -> dict[str, tuple[bytes, np.ndarray]]:
+    rng = np.random.default_rng(20261127)
+    out: dict[str, tuple[bytes, np.ndarray]] = {}
+
+    def add(name: str, arr: np.ndarray, **kw) -> None:
+        out[name] = (encode(arr, **kw), arr)
+
+    temp = load_series("payerne_temp_C")
+    add("decimal_f64_temp", temp[:6000])
+    add("decimal_f32_temp", temp[:3000].astype(np.float32))
+    add("affine_f32_in_f64_membrane", load_series("membrane_potential_f32")[:4000])
+    add("runs_ghi", load_series("payerne_ghi_Wm2")[1000:5000])
+    add("pressure_integer_valued", load_series("payerne_pressure_hPa")[:8000])
+    add("common_step_ecg", load_series("ecg_mitdb_mV")[:3000])
+    add("bits_random_f64", rng.random(500))
+    add("special_f64", np.array([np.nan, -np.nan, -0.0, 0.0, np.inf, -np.inf, 5e-324,
+                                 1.7976931348623157e308, 21.4, 1e-310]))
+    add("nan_payload_f32", np.array([0x7FC00001, 0xFF800123, 0x3F800000],
+                                    dtype=np.uint32).view(np.float32))
+    add("f16", rng.normal(size=64).astype(np.float16))
+    for dt in ("int8", "uint16", "int32", "uint64", "int64"):
+        info = np.iinfo(dt)
+        add(f"int_{dt}", np.concatenate([
+            np.array([info.min, info.max], dtype=dt),
+            rng.integers(info.min, info.max, size=100, dtype=dt, endpoint=True),
+            np.cumsum(rng.integers(-2, 3, size=300)).astype(dt)]))
+    add("bool", rng.random(77) > 0.3)
+    add("datetime64_ns", (np.datetime64("2026-11-27T00:00:00", "ns")
+                          + np.arange(500) * np.timedelta64(60, "s")))
+    add("nd_fortran", np.asfortranarray(rng.integers(0, 999, size=(6, 5, 4)) / 10))
+    add("big_endian_f4", (np.arange(50) / 4).astype(">f4"))
+    add("empty_2d", np.zeros((0, 3), dtype=np.float32))
+    add("scalar", np.array(3.25))
+    add("lossy_0.05", temp[:4000] * 1.1, tolerance=0.05)
+    add("two_blocks_i8", np.cumsum(rng.integers(-5, 6, size=70000)).astype(np.int8))
+    ts = np.int64(1_700_000_000 * 10**9) + np.arange(1000, dtype=np.int64) * 10**9
+    out["record_ts_values"] = (encode_series(ts, temp[:1000]), temp[:1000])
+    out["record_ts_values.ts"] = (b"", ts)
+    return out
+
+
+def main() -> int:
+    d = ROOT / "tests" / "golden" / f"v{FORMAT_VERSION}"
+    d.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for name, (blob, arr) in cases().items():
+        if (d / f"{name}.npy").exists():
+            continue
+        if blob:  # the ".ts" entries are the timestamps of a record: an .npy only
+            (d / f"{name}.ekz").write_bytes(blob)
+        np.save(d / f"{name}.npy", arr, allow_pickle=False)
+        written += 1
+    print(f"{written} golden cases written to {d}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
