@@ -394,6 +394,57 @@ def test_metrics_count_what_the_service_did(gateway, pki):
     assert ("edgekit_memory_usage_bytes", ()) in mtls
 
 
+def test_sessions_per_device_are_bounded(gateway, pki):
+    async def go():
+        async with _client(gateway, pki, "dev-2") as dev:
+            await dev.open_session()
+            first_sid, first_sealer = dev.session_id, dev.sealer
+            for _ in range(4):  # sessions_per_device = 4: the first one is dropped
+                await dev.open_session()
+            env = dev.seal_readings([{"sensor": "s", "timestamps_ns": [1], "values": [1.0]}])
+            current = await dev.post_envelope(env)
+            dev.session_id, dev.sealer = first_sid, first_sealer
+            env = dev.seal_readings([{"sensor": "s", "timestamps_ns": [2], "values": [2.0]}])
+            return current[0], (await dev.post_envelope(env))[0]
+    assert run(go()) == (200, 401)
+
+
+def test_a_full_store_and_an_impossible_task_are_refused_not_lost(pki, tmp_path):
+    # policy "refuse" at a tiny budget, and detection tasks no node can ever hold
+    path = _config(pki, tmp_path, store={"segment_size": 16, "budget_bytes": 8192},
+                   metrics_port=None, detect={"model": "face", "task_demand": {"cpu": 2}})
+    running = _Running(EdgeService(load_config(path)))
+    try:
+        ts, vals = _series("payerne_temp_C", 4000)
+
+        async def go():
+            out = []
+            async with _client(running, pki, "dev-1") as dev:
+                await dev.open_session()
+                for a in range(0, 4000, 10):
+                    env = dev.seal_readings([{"sensor": "t", "timestamps_ns":
+                                              ts[a:a + 10].tolist(),
+                                              "values": vals[a:a + 10].tolist()}])
+                    status, body = await dev.post_envelope(env)
+                    out.append(status)
+                    if status != 200:
+                        break
+                got = await dev.readings("t")
+                image = await dev.request("POST", "/v1/detect", data=ASTRONAUT.read_bytes())
+            return out, got, image
+
+        statuses, got, image = run(go())
+        assert running.service.metrics_port is None
+    finally:
+        running.stop()
+    assert statuses[-1] == 503 and set(statuses[:-1]) == {200} and len(statuses) > 5
+    n = 10 * (len(statuses) - 1)  # every accepted batch, whole; nothing of the refused one
+    assert got["timestamps_ns"] == ts[:n].tolist()
+    np.testing.assert_array_equal(np.array(got["values"], np.float32),
+                                  vals[:n].astype(np.float32))
+    assert image[0] == 503 and "no worker node can run" in image[1]["error"]
+
+
 # --- configuration and the process ----------------------------------------------------------
 
 

@@ -264,30 +264,42 @@ class _Workers:
         placement = self.scheduler.submit(task)
         node = placement.node
         if node is None:
-            if not (placement.reason or "").startswith("queued"):
+            if not any(t.name == name for t in self.scheduler.queue):
                 raise _BadRequest(f"no worker node can run this task: {placement.reason}", 503)
-            fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            self._waiting[name] = fut
-            try:
-                node = await asyncio.wait_for(asyncio.shield(fut), self.cfg.task_timeout_s)
-            except asyncio.TimeoutError:
-                if not fut.done():
-                    self._waiting.pop(name, None)
-                    self.scheduler.queue[:] = [t for t in self.scheduler.queue
-                                               if t.name != name]
-                    raise _BadRequest(f"no worker node was free within "
-                                      f"{self.cfg.task_timeout_s} s", 503) from None
-                node = fut.result()
+            node = await self._wait_for_node(name)
         t0 = time.perf_counter()
+        job = asyncio.get_running_loop().run_in_executor(self._pools[node], self._run, data)
         try:
-            size, found, timings = await asyncio.get_running_loop().run_in_executor(
-                self._pools[node], self._run, data)
-        finally:
+            size, found, timings = await asyncio.shield(job)
+        except asyncio.CancelledError:  # the client went away: free the node when the
+            job.add_done_callback(lambda _f: self._release(name))  # thread is done with it
+            raise
+        except BaseException:
             self._release(name)
+            raise
+        self._release(name)
         self.completed[node] += 1
         return {"node": node, "task": name, "image": {"width": size[0], "height": size[1]},
                 "detections": [_detection_json(d) for d in found],
                 "timings_ms": {**timings, "total": (time.perf_counter() - t0) * 1e3}}
+
+    async def _wait_for_node(self, name: str) -> str:
+        """Wait until a release places the queued task ``name``; on timeout or cancellation
+        take it out of the queue (or, if it was placed meanwhile, release it)."""
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting[name] = fut
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self.cfg.task_timeout_s)
+        except (asyncio.TimeoutError, asyncio.CancelledError) as err:
+            self._waiting.pop(name, None)
+            if fut.done():  # placed just now: give the slot back
+                self._release(name)
+            else:
+                self.scheduler.queue[:] = [t for t in self.scheduler.queue if t.name != name]
+            if isinstance(err, asyncio.CancelledError):
+                raise
+            raise _BadRequest(f"no worker node was free within {self.cfg.task_timeout_s} s",
+                              503) from None
 
     def _release(self, name: str) -> None:
         for p in self.scheduler.release(name):
