@@ -33,6 +33,7 @@ if not available_runtimes():
     pytest.skip("no TFLite runtime installed", allow_module_level=True)
 
 import aiohttp  # noqa: E402
+from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 import edgekit.data  # noqa: E402
@@ -181,6 +182,8 @@ def test_device_is_named_by_its_certificate(gateway, pki):
 
 @pytest.mark.parametrize("who", ["no certificate", "rogue CA"])
 def test_client_without_a_trusted_certificate_is_refused(gateway, pki, who):
+    before = _scrape(gateway)
+
     async def go():
         if who == "no certificate":
             dev = DeviceClient(_url(gateway), None, None, pki / "trust.pem", device_id="x")
@@ -192,6 +195,35 @@ def test_client_without_a_trusted_certificate_is_refused(gateway, pki, who):
     # TLS 1.3: the client's handshake completes first; the server's alert ends the request
     with pytest.raises((aiohttp.ClientError, ssl.SSLError, ConnectionError)):
         run(go())
+    # refused in the handshake: no request reached the application
+    after = _scrape(gateway)
+    requests = [k for k in after if k[0] == "edge_service_requests_total"]
+    assert sum(after[k] - before.get(k, 0.0) for k in requests) == 0
+
+
+def test_a_revoked_device_is_refused(pki, tmp_path):
+    site = CertificateAuthority.load(pki / "ca" / "site", None)
+    key = generate_key()
+    cert = site.issue_device(create_csr(key, "dev-stolen"))
+    (tmp_path / "dev-stolen.pem").write_bytes(certificate_pem(cert))
+    (tmp_path / "dev-stolen.key").write_bytes(private_key_pem(key))
+    (tmp_path / "crl.pem").write_bytes(site.crl([cert]).public_bytes(Encoding.PEM))
+    path = _config(pki, tmp_path, metrics_port=None)
+    cfg = json.loads(path.read_text())
+    cfg["tls"]["crl"] = [str(tmp_path / "crl.pem")]
+    path.write_text(json.dumps(cfg))
+    running = _Running(EdgeService(load_config(path)))
+    try:
+        async def go(device, where):
+            async with DeviceClient(_url(running), where / f"{device}.pem",
+                                    where / f"{device}.key", pki / "trust.pem",
+                                    device_id=device) as dev:
+                return await dev.request("GET", "/healthz")
+        assert run(go("dev-1", pki))[0] == 200
+        with pytest.raises((aiohttp.ClientError, ssl.SSLError, ConnectionError)):
+            run(go("dev-stolen", tmp_path))
+    finally:
+        running.stop()
 
 
 # --- readings -------------------------------------------------------------------------------
