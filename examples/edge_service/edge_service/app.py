@@ -326,7 +326,10 @@ class _Workers:
 
 class EdgeService:
     """The gateway.  ``await start()`` binds the listeners (``port``/``metrics_port`` are the
-    bound ports afterwards, useful with port 0), ``await stop()`` drains and flushes."""
+    bound ports afterwards, useful with port 0), ``await stop()`` drains and flushes.
+
+    Run one per process: edgekit's telemetry is process-wide, so two services in one
+    process would each count the other's events in their metrics."""
 
     def __init__(self, config: Config) -> None:
         import prometheus_client as prom
@@ -509,22 +512,25 @@ class EdgeService:
                                   "algorithm": ALGORITHM}, status=201)
 
     def _session(self, device: str, sid: str | None) -> _Session:
-        sessions = self._sessions.get(device)
-        s = sessions.get(sid) if sessions is not None and sid else None
+        """The device's session ``sid`` (sessions are per device: another device's id is
+        unknown here), or 401."""
+        sessions = self._sessions.get(device, OrderedDict())
+        s = sessions.get(sid) if sid else None
         now = time.monotonic()
-        if s is None or now - s.last_used > self.config.session_ttl_s:
-            if s is not None and sessions is not None:
+        if sid is None or s is None or now - s.last_used > self.config.session_ttl_s:
+            if sid is not None:
                 sessions.pop(sid, None)
             raise _BadRequest("unknown or expired session: open one with POST /v1/sessions",
                               401)
         s.last_used = now
-        assert sessions is not None
-        sessions.move_to_end(sid)  # type: ignore[arg-type]
+        sessions.move_to_end(sid)
         return s
 
     async def _post_readings(self, request: web.Request) -> web.Response:
         device = request[_DEVICE]
         s = self._session(device, request.headers.get("Edgekit-Session"))
+        if (request.content_length or 0) > self.config.max_readings_bytes:
+            raise _BadRequest("readings body too large", 413)
         body = await request.read()
         if len(body) > self.config.max_readings_bytes:
             raise _BadRequest("readings body too large", 413)
@@ -588,6 +594,8 @@ class EdgeService:
             "next_start_ns": nxt})
 
     async def _detect(self, request: web.Request) -> web.Response:
+        if (request.content_length or 0) > self.config.detect.max_image_bytes:
+            raise _BadRequest("image too large", 413)
         data = await request.read()
         if len(data) > self.config.detect.max_image_bytes:
             raise _BadRequest("image too large", 413)
