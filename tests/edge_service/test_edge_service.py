@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import signal
 import ssl
 import subprocess
@@ -524,7 +525,8 @@ def test_the_process_serves_and_flushes_the_store_on_sigterm(pki, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "edge_service", str(path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline()
+        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)  # bounded start
+        line = proc.stdout.readline() if ready else ""
         assert line.startswith("edge_service listening"), (line, proc.stderr.read()
                                                            if proc.poll() is not None else "")
         port = int(line.split("port=")[1].split()[0])
