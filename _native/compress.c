@@ -125,6 +125,130 @@ double ekz_cost(const uint32_t *h)
     return best + extra + 24.0 + 32.0 * (n >= 1024.0 ? 4.0 : 1.0);
 }
 
+/* codec table choice: frequencies of the present tokens scaled to sum to 2**pb, each >= 1;
+ * the rounding remainder goes to (or is taken from) the largest, first on ties */
+static int ekz_normalize(const uint32_t *h, const uint8_t *idx, unsigned cnt, unsigned pb,
+                         uint64_t n, uint32_t *f)
+{
+    uint64_t prob = (uint64_t)1 << pb, sum = 0;
+    int64_t diff;
+    unsigned u;
+    for (u = 0; u < cnt; u++) {
+        uint64_t v = ((uint64_t)h[idx[u]] * prob + n / 2u) / n;
+        f[idx[u]] = (uint32_t)(v < 1u ? 1u : v);
+        sum += f[idx[u]];
+    }
+    diff = (int64_t)prob - (int64_t)sum;
+    if (diff > 0) {
+        unsigned best = idx[0];
+        for (u = 1; u < cnt; u++)
+            if (h[idx[u]] > h[best])
+                best = idx[u];
+        f[best] += (uint32_t)diff;
+    }
+    while (diff < 0) {
+        unsigned best = idx[0];
+        uint32_t take;
+        for (u = 1; u < cnt; u++)
+            if (f[idx[u]] > f[best])
+                best = idx[u];
+        take = f[best] / 2u;
+        if ((int64_t)take > -diff)
+            take = (uint32_t)(-diff);
+        if (take == 0)
+            return EKZ_EINVAL;
+        f[best] -= take;
+        diff += take;
+    }
+    return EKZ_OK;
+}
+
+int ekz_table(const uint32_t *h, uint16_t *freq, uint8_t *out, size_t cap, size_t *len)
+{
+    uint8_t idx[256];
+    uint32_t f[256], bf[256];
+    unsigned t, cnt = 0, maxtok = 0, top, tries[3], ntry, q, bpb = 0, nbits, fmax;
+    uint64_t n = 0, acc;
+    double best = 0.0;
+    int have = 0;
+    size_t need, o, bit;
+
+    for (t = 0; t < 256u; t++) {
+        if (h[t]) {
+            idx[cnt++] = (uint8_t)t;
+            n += h[t];
+            maxtok = t;
+        }
+    }
+    if (cnt < 2u)
+        return EKZ_EINVAL;
+    if (n >= 8192u) {
+        top = 12u;
+    } else {
+        top = 2u * ((ekz_bitlen(n) + 1u) / 2u);
+        top = top < 6u ? 6u : (top > 12u ? 12u : top);
+    }
+    ntry = 0;
+    if (top > 6u) {
+        tries[ntry++] = top;
+        tries[ntry++] = top - 2u;
+    } else {
+        tries[ntry++] = 6u;
+    }
+    tries[ntry++] = 12u;
+    for (q = 0; q < ntry; q++) {
+        unsigned pb = tries[q], u;
+        double bits, s = 0.0;
+        if (have && pb == 12u && top < 12u)
+            break;
+        if (pb < 12u && 2u * cnt > (1u << pb))
+            continue;
+        memset(f, 0, sizeof f);
+        if (ekz_normalize(h, idx, cnt, pb, n, f) != EKZ_OK)
+            return EKZ_EINVAL;
+        fmax = 0;
+        for (u = 0; u < cnt; u++)
+            fmax = f[idx[u]] > fmax ? f[idx[u]] : fmax;
+        nbits = ekz_bitlen(fmax);
+        for (u = 0; u < cnt; u++)
+            s += (double)h[idx[u]] * ((double)pb - log2((double)f[idx[u]]));
+        bits = (double)(16u + 8u * (((maxtok + 1u) * nbits + 7u) / 8u)) + s;
+        if (!have || bits < best) {
+            have = 1;
+            best = bits;
+            bpb = pb;
+            memcpy(bf, f, sizeof f);
+        }
+    }
+    fmax = 0;
+    for (t = 0; t <= maxtok; t++)
+        fmax = bf[t] > fmax ? bf[t] : fmax;
+    nbits = ekz_bitlen(fmax);
+    need = 2u + ((size_t)(maxtok + 1u) * nbits + 7u) / 8u;
+    if (cap < need)
+        return EKZ_ENOSPC;
+    out[0] = (uint8_t)maxtok;
+    out[1] = (uint8_t)((bpb << 4) | nbits);
+    o = 2;
+    acc = 0;
+    bit = 0;
+    for (t = 0; t <= maxtok; t++) {
+        acc |= (uint64_t)bf[t] << bit;
+        bit += nbits;
+        while (bit >= 8u) {
+            out[o++] = (uint8_t)acc;
+            acc >>= 8;
+            bit -= 8u;
+        }
+    }
+    if (bit)
+        out[o++] = (uint8_t)acc;
+    for (t = 0; t < 256u; t++)
+        freq[t] = (uint16_t)(bf[t] << (EKZ_PROB_BITS - bpb));
+    *len = o;
+    return EKZ_OK;
+}
+
 int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbits,
                     unsigned pb, uint16_t *freq)
 {
@@ -1019,26 +1143,118 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
     return mode == 0 ? (double)k / p : a + (double)k * b;
 }
 
+/* The decimal quantizer's fast path: when every x[i] * p is below 2**51 in magnitude and
+ * every x[i] is exactly rint(x[i] * p) / p (bits and all: no -0.0, NaN or off-grid value),
+ * k is written and 1 returned; otherwise 0 (k partly written) and the caller runs the
+ * general loop.  No branch or carried value per element (rint by the 1.5 * 2**52 trick,
+ * k read from the rounded double's bits), so the compiler can vectorize it. */
+#define EKZ_DEFINE_QUANT_EXACT(SUF, T, W)                                                    \
+    static int ekz_quant_exact_##SUF(const T *x, size_t n, double p, int unit, int64_t *k,   \
+                                     int64_t *range)                                         \
+    {                                                                                        \
+        const double magic = 6755399441055744.0, lim = 2251799813685248.0;                   \
+        uint64_t mb, diff = 0;                                                               \
+        int ok = 1;                                                                          \
+        double lo, hi;                                                                       \
+        size_t i;                                                                            \
+        if (n == 0)                                                                          \
+            return 0;                                                                        \
+        memcpy(&mb, &magic, 8);                                                              \
+        lo = hi = rint((double)x[0] * p);                                                    \
+        for (i = 0; i < n; i++) {                                                            \
+            T xi = x[i], y;                                                                  \
+            double t = (double)xi * p, s = t + magic, rt = s - magic;                        \
+            uint64_t sb;                                                                     \
+            uint##W##_t xb, yb;                                                              \
+            ok &= fabs(t) < lim;                                                             \
+            y = unit ? (T)rt : (T)(rt / p);                                                  \
+            memcpy(&sb, &s, 8);                                                              \
+            memcpy(&xb, &xi, sizeof(T));                                                     \
+            memcpy(&yb, &y, sizeof(T));                                                      \
+            diff |= (uint64_t)(xb ^ yb);                                                     \
+            k[i] = ekz_s64(sb - mb);                                                         \
+            lo = rt < lo ? rt : lo;                                                          \
+            hi = rt > hi ? rt : hi;                                                          \
+        }                                                                                    \
+        if (!ok || diff)                                                                     \
+            return 0;                                                                        \
+        range[0] = (int64_t)lo;                                                              \
+        range[1] = (int64_t)hi;                                                              \
+        return 1;                                                                            \
+    }
+
+EKZ_DEFINE_QUANT_EXACT(f64, double, 64)
+EKZ_DEFINE_QUANT_EXACT(f32, float, 32)
+#undef EKZ_DEFINE_QUANT_EXACT
+
 /* Quantizer body for float type T with W-bit bits: pass 1 finds k (and its range); pass 2
  * computes y, from a table of the distinct values when the range is short (each y by the
  * same formula, once), and the residual. */
 #define EKZ_DEFINE_QUANT(SUF, T, W, SORT)                                                    \
     int ekz_quant_##SUF(const T *x, size_t n, int mode, double p, double a, double b,       \
-                        double tol, T *tab, int64_t *k, int64_t *r, size_t *nonzero)         \
+                        double tol, T *tab, int64_t *k, int64_t *r, size_t *nonzero,         \
+                        int64_t *range)                                                      \
     {                                                                                        \
         size_t i, nz = 0;                                                                    \
         int64_t prev = 0, lo = 0, hi = 0;                                                    \
         uint64_t span;                                                                       \
         if (mode != 0 && mode != 1)                                                          \
             return EKZ_EINVAL;                                                               \
+        if (mode == 0) {                                                                     \
+            /* decimal: one pass; y = k / p is a single correctly rounded division, the    \
+             * same bits as the table would hold (and k itself when p is 1) */             \
+            int unit = p == 1.0;                                                             \
+            if (ekz_quant_exact_##SUF(x, n, p, unit, k, range)) {                            \
+                *nonzero = 0; /* every value is exactly k / p: no residual */                \
+                return EKZ_OK;                                                               \
+            }                                                                                \
+            for (i = 0; i < n; i++) {                                                        \
+                T xi = x[i], y;                                                              \
+                double t = (double)xi * p;                                                   \
+                int64_t ki = fabs(t) < EKZ_TWO53 ? ekz_rint(t) : prev;                       \
+                uint##W##_t xb, yb;                                                          \
+                uint64_t res = 0;                                                            \
+                k[i] = ki;                                                                   \
+                prev = ki;                                                                   \
+                lo = ki < lo ? ki : lo;                                                      \
+                hi = ki > hi ? ki : hi;                                                      \
+                y = unit ? (T)(double)ki : (T)((double)ki / p);                              \
+                memcpy(&xb, &xi, sizeof(T));                                                 \
+                memcpy(&yb, &y, sizeof(T));                                                  \
+                if (xb != yb && !(tol >= 0.0 && fabs((double)y - (double)xi) <= tol))        \
+                    res = SORT(xb) - SORT(yb);                                               \
+                nz += res != 0;                                                              \
+                if (i == 0)                                                                  \
+                    lo = hi = ki;                                                            \
+            }                                                                                \
+            /* the residuals are written only when there are some (exact decimal data,    \
+             * the common case, then touches no residual memory) */                        \
+            for (i = 0; nz && i < n; i++) {                                                  \
+                T xi = x[i];                                                                 \
+                T y = unit ? (T)(double)k[i] : (T)((double)k[i] / p);                        \
+                uint##W##_t xb, yb;                                                          \
+                uint64_t res = 0;                                                            \
+                memcpy(&xb, &xi, sizeof(T));                                                 \
+                memcpy(&yb, &y, sizeof(T));                                                  \
+                if (xb != yb && !(tol >= 0.0 && fabs((double)y - (double)xi) <= tol))        \
+                    res = SORT(xb) - SORT(yb);                                               \
+                r[i] = ekz_s64(res);                                                         \
+            }                                                                                \
+            range[0] = lo;                                                                   \
+            range[1] = hi;                                                                   \
+            *nonzero = nz;                                                                   \
+            return EKZ_OK;                                                                   \
+        }                                                                                    \
         for (i = 0; i < n; i++) {                                                            \
-            double t = mode == 0 ? (double)x[i] * p : ((double)x[i] - a) / b;                \
+            double t = ((double)x[i] - a) / b;                                               \
             int64_t ki = fabs(t) < EKZ_TWO53 ? ekz_rint(t) : prev;                           \
             k[i] = ki;                                                                       \
             prev = ki;                                                                       \
             lo = ki < lo || i == 0 ? ki : lo;                                                \
             hi = ki > hi || i == 0 ? ki : hi;                                                \
         }                                                                                    \
+        range[0] = lo;                                                                       \
+        range[1] = hi;                                                                       \
         span = (uint64_t)hi - (uint64_t)lo;                                                  \
         if (n && span < (uint64_t)EKZ_TAB_LEN && span < n / 4u) {                            \
             size_t v;                                                                        \

@@ -42,6 +42,13 @@
  * bits, table and framing): what the encoder compares models and forms with. */
 double ekz_cost(const uint32_t *h);
 
+/* The encoder's frequency table for token histogram h[256] (at least two tokens present):
+ * the precision pb (12, or 10/8/6 for short streams) that makes table plus codes smallest,
+ * frequencies scaled to sum to 2**pb (each present token >= 1), returned scaled to 1/4096
+ * in freq[256], and the stored table (u8 largest token, u8 pb << 4 | field width, fields)
+ * in out[cap], its length in *len.  Bits identical to _codec_ref.table. */
+int ekz_table(const uint32_t *h, uint16_t *freq, uint8_t *out, size_t cap, size_t *len);
+
 /* Frequency table of a stream: count (1..256) fields of nbits (1..12) bits, LSB-first, from
  * src[len], stored at precision pb (4..12 bits: they sum to 2**pb, each below it), scaled
  * to 1/4096 into freq[256] (zero beyond count); EKZ_ECORRUPT if not a valid table. */
@@ -127,12 +134,16 @@ uint64_t ekz_gcd(const uint64_t *j, size_t n);
 int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd);
 int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd);
 
-/* Quantize (see above).  Returns the number of nonzero residuals in *nonzero.  tab: scratch
- * of EKZ_TAB_LEN items. */
+/* Quantize (see above).  Returns the number of nonzero residuals in *nonzero and the
+ * smallest and largest k in range[0..2) (0, 0 when n = 0).  r is written only when
+ * *nonzero > 0 (all zero otherwise, and left as it was).  tab: scratch of EKZ_TAB_LEN
+ * items. */
 int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, double b,
-                  double tol, double *tab, int64_t *k, int64_t *r, size_t *nonzero);
+                  double tol, double *tab, int64_t *k, int64_t *r, size_t *nonzero,
+                  int64_t *range);
 int ekz_quant_f32(const float *x, size_t n, int mode, double p, double a, double b,
-                  double tol, float *tab, int64_t *k, int64_t *r, size_t *nonzero);
+                  double tol, float *tab, int64_t *k, int64_t *r, size_t *nonzero,
+                  int64_t *range);
 
 /* Rebuild: k[i] = off + g * j[i] (wrapping), y from k, then add r (may be NULL).
  * tab: scratch of EKZ_TAB_LEN items (a block whose k span is short computes each distinct

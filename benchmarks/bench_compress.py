@@ -49,23 +49,39 @@ def test_lossless_ratio_beats_the_articles_method(series):
         assert len(encode(x)) * 1.5 < len(article_compress(x)), name
 
 
-def test_decode_speed_against_pcodec(ratio):
+# (series, minimum decode ratio, minimum encode ratio) against pcodec, same process.  The
+# issue's target on the 43,200-point series: decode >= 1x and encode >= 1.5x pcodec's speed.
+# Measured here (wall time, edgekit and pcodec alternating, warm caches): temp decode
+# 1.5-1.6x / encode 2.8-3.2x, pressure 1.4-1.5x / 1.7-1.9x, ghi 1.0x / 2.2-2.5x; and by
+# tools/compress_bench.py (CPU time, interleaved with every other codec, so colder caches)
+# see docs/compress/benchmarks.md.  The minima leave room for a shared 2-core CI machine
+# (pressure's encode check sits below the 1.5x target for that reason).  payerne_ghi_Wm2
+# (43,196 points) decodes at about pcodec's speed, not above it: its check guards against
+# a regression.
+SPEED = [
+    ("payerne_temp_C", 1.0, 1.5),
+    ("payerne_pressure_hPa", 1.0, 1.3),
+    ("payerne_ghi_Wm2", 0.7, 1.2),
+]
+
+
+@pytest.mark.parametrize(("name", "dec_min", "enc_min"), SPEED)
+def test_decode_speed_against_pcodec(ratio, name, dec_min, enc_min):
     pcodec = _pcodec()
-    x = load_series(SERIES)
+    x = load_series(name)
     blob = encode(x)
     pc = pcodec.standalone.simple_compress(x, pcodec.ChunkConfig())
-    # measured at 1.1-1.2x in quiet runs (docs/compress/benchmarks.md); the margin here is
-    # for a shared 2-core CI machine
-    ratio(f"decode {SERIES}: edgekit vs pcodec", lambda: decode(blob),
-          lambda: pcodec.standalone.simple_decompress(pc), minimum=0.7, inner=5)
+    ratio(f"decode {name}: edgekit vs pcodec", lambda: decode(blob),
+          lambda: pcodec.standalone.simple_decompress(pc), minimum=dec_min, inner=5)
 
 
-def test_encode_speed_against_pcodec(ratio):
+@pytest.mark.parametrize(("name", "dec_min", "enc_min"), SPEED)
+def test_encode_speed_against_pcodec(ratio, name, dec_min, enc_min):
     pcodec = _pcodec()
-    x = load_series(SERIES)
-    ratio(f"encode {SERIES}: edgekit vs pcodec", lambda: encode(x),
-          lambda: pcodec.standalone.simple_compress(x, pcodec.ChunkConfig()), minimum=1.0,
-          inner=2)  # measured 1.5-2.3x (docs/compress/benchmarks.md); margin for CI noise
+    x = load_series(name)
+    ratio(f"encode {name}: edgekit vs pcodec", lambda: encode(x),
+          lambda: pcodec.standalone.simple_compress(x, pcodec.ChunkConfig()),
+          minimum=enc_min, inner=3)
 
 
 def test_encode_speed_against_the_articles_method(ratio):

@@ -35,7 +35,9 @@ __all__ = [
     "RuntimeUnavailableError",
     "SecurityError",
     "SignatureError",
+    "UpdateDataError",
     "UpdateError",
+    "WrongBaseError",
 ]
 
 
@@ -239,3 +241,22 @@ class CapacityError(EdgekitError):
 
 class UpdateError(EdgekitError):
     """An update could not be applied; the installed version is left intact."""
+
+
+class UpdateDataError(UpdateError, CorruptDataError):
+    """A patch, tree patch or manifest is damaged, or what it produced does not match what it
+    declared.  ``reason`` says which check failed: ``"truncated"``, ``"bad magic"``,
+    ``"header"``, ``"stream"``, ``"size"``, ``"digest"``, ``"overrun"`` (the patch would write
+    more than the declared size), ``"bounds"`` (it reads outside the old file)."""
+
+
+class WrongBaseError(UpdateError):
+    """A patch or manifest was made for another old version than the one given or installed.
+
+    Attributes: expected (what the patch was made for) and got (what is there), as hex
+    SHA-256 digests or version strings."""
+
+    def __init__(self, message: str, *, expected: Any = None, got: Any = None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.got = got

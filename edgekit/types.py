@@ -107,6 +107,11 @@ class Task:
         duration_s: expected run time in seconds, or ``None`` if unknown/unbounded.
         source: name of the place its data comes from (for latency budgets), or ``None``.
         latency_budget_ms: the most network latency from ``source`` it accepts, or ``None``.
+        group: the group this task belongs to (named by other tasks' affinity rules), or
+            ``None``.
+        affinity: groups this task must run beside: if a task of the group is placed, this
+            one goes on a node that runs one.
+        anti_affinity: groups this task must not share a node with.
     """
 
     name: str
@@ -117,10 +122,17 @@ class Task:
     duration_s: float | None = None
     source: str | None = None
     latency_budget_ms: float | None = None
+    group: str | None = None
+    affinity: tuple[str, ...] = ()
+    anti_affinity: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise InputError("Task.name must be a non-empty string", name="name")
+        if self.group is not None and (not isinstance(self.group, str) or not self.group):
+            raise InputError("Task.group must be a non-empty string or None", name="group")
+        _str_tuple(self, "affinity", self.affinity)
+        _str_tuple(self, "anti_affinity", self.anti_affinity)
         _frozen_amounts(self, "demand", self.demand)
         _frozen_labels(self, "node_selector", self.node_selector)
         _str_tuple(self, "tolerations", self.tolerations)

@@ -190,11 +190,13 @@ medians of CPU time, which other processes do not inflate the way they inflate w
 
 Reading it: every edgekit figure is lossless and bit-exact (checked in the run).  The
 geometric-mean ratio is the headline; pcodec is the strongest peer.  edgekit's decode speed
-includes about 20 us of Python per frame (header, CRC, block parsing), which dominates on the
+includes 7-15 us of Python per frame (header, CRC, block parsing), which dominates on the
 short series (1,268-12,000 points); the 43,200-point Payerne series show the kernels.  Known
-weak spot: `payerne_ghi_Wm2` (irradiance: zero all night, noisy all day) decodes slower
-than pcodec: its zero-run form (12 % smaller than the plain one) decodes two token streams
-of ~23,000 codes each.
+weak spot: `payerne_ghi_Wm2` (irradiance: zero all night, noisy all day) decodes at about
+pcodec's speed, not faster (the encoder gives up its 12 % smaller zero-run form, which
+decoded 1.5x slower, for the plain one; its ratio stays above pcodec's).  The cold-cache
+figures here run below the warm ones of `benchmarks/bench_compress.py` (which times
+edgekit and pcodec alternating, without the other codecs in between).
 
 """
 

@@ -420,3 +420,60 @@ def unpack_freq(raw: bytes, count: int, nbits: int, pb: int) -> np.ndarray | Non
     f = np.zeros(256, dtype=np.uint16)
     f[:count] = vals << (PROB_BITS - pb)
     return f
+
+
+def normalize_list(hl: list[int], idx: list[int], pb: int) -> list[int]:
+    """Frequencies (a 256-list) of the present tokens ``idx`` of counts ``hl``, scaled to sum
+    to 2**pb, each >= 1; the rounding remainder goes to (or is taken from) the largest,
+    the first on ties.  Integer arithmetic on the few present tokens."""
+    prob = 1 << pb
+    n = sum(hl[t] for t in idx)
+    f = [0] * 256
+    for t in idx:
+        f[t] = max(1, (hl[t] * prob + n // 2) // n)
+    diff = prob - sum(f[t] for t in idx)
+    if diff > 0:
+        f[max(idx, key=hl.__getitem__)] += diff
+    while diff < 0:
+        i = max(idx, key=f.__getitem__)
+        take = min(-diff, f[i] // 2)
+        f[i] -= take
+        diff += take
+    return f
+
+
+def table(h: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """``ekz_table``: (frequencies in 1/4096, stored table bytes) for histogram h (two or
+    more tokens present), at the precision pb that makes table plus codes smallest: the
+    even one at or above log2(n) and the one below for streams under 8192 codes (12 for
+    longer ones, and 12 when no lower precision fits the tokens)."""
+    hl = h.tolist()
+    idx = [t for t, c in enumerate(hl) if c]
+    n = sum(hl[t] for t in idx)
+    best: tuple[float, list[int], int] | None = None
+    top = 12 if n >= 8192 else min(12, max(6, 2 * ((n.bit_length() + 1) // 2)))
+    for pb in ((top, top - 2) if top > 6 else (6,)) + (12,):
+        if best is not None and pb == 12 and top < 12:
+            break  # 12 is the fallback when no lower precision fits the tokens
+        if pb < 12 and 2 * len(idx) > 1 << pb:
+            continue
+        f = normalize_list(hl, idx, pb)
+        nbits = max(f[t] for t in idx).bit_length()
+        bits = 16 + 8 * (((idx[-1] + 1) * nbits + 7) // 8) + sum(
+            hl[t] * (pb - math.log2(f[t])) for t in idx)
+        if best is None or bits < best[0]:
+            best = (bits, f, pb)
+    assert best is not None
+    _, f, pb = best
+    return (np.array(f, dtype=np.uint16) << np.uint16(12 - pb)).astype(np.uint16), \
+        table_bytes_list(f, idx[-1], pb)
+
+
+def table_bytes_list(vals: list[int], maxtok: int, pb: int) -> bytes:
+    """u8 largest token, u8 (pb << 4 | field width), vals[0..maxtok] as LSB-first fields."""
+    nbits = max(vals[: maxtok + 1]).bit_length()
+    acc = 0
+    for i in range(maxtok, -1, -1):
+        acc = (acc << nbits) | vals[i]
+    return bytes((maxtok, (pb << 4) | nbits)) + acc.to_bytes(
+        ((maxtok + 1) * nbits + 7) // 8, "little")

@@ -48,7 +48,7 @@ def cost(h: np.ndarray) -> float:
     lib = _backend.lib
     if lib is None:
         return ref.cost(h)
-    return float(lib.ekz_cost(_backend.ffi.cast("uint32_t *", h.ctypes.data)))
+    return float(lib.ekz_cost(_ptr(_backend.ffi, "uint32_t *", h)))
 
 
 def unpack_freq(raw: bytes, count: int, nbits: int, pb: int) -> np.ndarray | None:
@@ -211,7 +211,7 @@ def gcd(j: np.ndarray) -> int:
     lib = _backend.lib
     if lib is None:
         return ref.gcd(j)
-    return int(lib.ekz_gcd(_backend.ffi.cast("uint64_t *", j.ctypes.data), j.size))
+    return int(lib.ekz_gcd(_ptr(_backend.ffi, "uint64_t *", j), j.size))
 
 
 def find_decimals(x: np.ndarray, sample: int, maxd: int) -> int:
@@ -225,23 +225,37 @@ def find_decimals(x: np.ndarray, sample: int, maxd: int) -> int:
 
 
 def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
-          tol: float, slot: str = "q") -> tuple[np.ndarray, np.ndarray, int]:
-    """(k, r, number of nonzero r) for float32/float64 x (k, r in scratch ``slot``)."""
+          tol: float, slot: str = "q") -> tuple[np.ndarray, np.ndarray, int, tuple[int, int]]:
+    """(k, r, number of nonzero r, (min k, max k)) for float32/float64 x (k, r in scratch
+    ``slot``; the range is (0, 0) for an empty x)."""
     lib = _backend.lib
     if lib is None:
-        return ref.quant(x, mode, p, a, b, tol)
+        k, r, nz = ref.quant(x, mode, p, a, b, tol)
+        return k, r, nz, ((int(k.min()), int(k.max())) if k.size else (0, 0))
     ffi = _backend.ffi
     k = scratch(slot + "k", x.size, np.int64)
     r = scratch(slot + "r", x.size, np.int64)
     nz = ffi.new("size_t *")
+    rng = ffi.new("int64_t[2]")
     fn, ctype = ((lib.ekz_quant_f64, "double *") if x.dtype == np.float64
                  else (lib.ekz_quant_f32, "float *"))
     tab = scratch("qtab" + ctype[0], TAB_LEN, x.dtype)
     status = fn(_ptr(ffi, ctype, x), x.size, mode, p, a, b, tol, _ptr(ffi, ctype, tab),
-                _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz)
+                _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz, rng)
     if status != OK:
         raise RuntimeError(f"ekz_quant returned status {status}")
-    return k, r, int(nz[0])
+    if nz[0] == 0:  # the kernel left r alone: hand back zeros that cost no writes
+        r = _zeros(x.size)
+    return k, r, int(nz[0]), (int(rng[0]), int(rng[1]))
+
+
+_ZEROS = np.zeros(TAB_LEN, dtype=np.int64)
+_ZEROS.flags.writeable = False
+
+
+def _zeros(n: int) -> np.ndarray:
+    """n int64 zeros, read-only (a shared array for up to a block's length)."""
+    return _ZEROS[:n] if n <= _ZEROS.size else np.zeros(n, dtype=np.int64)
 
 
 def dequant(j: np.ndarray, r: np.ndarray | None, mode: int, p: float, a: float, b: float,
@@ -352,3 +366,20 @@ def minmax(x: np.ndarray) -> tuple[int, int]:
     out = ffi.new("int64_t[2]")
     lib.ekz_minmax(_ptr(ffi, "int64_t *", x), x.size, out)
     return int(out[0]), int(out[1])
+
+
+def table(h: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """(frequencies in 1/4096, stored table bytes) of a stream with token histogram h
+    (uint32[256], two or more tokens present): see ``ekz_table``."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.table(h)
+    ffi = _backend.ffi
+    f = np.empty(256, dtype=np.uint16)
+    out = ffi.new("uint8_t[400]")
+    n = ffi.new("size_t *")
+    status = lib.ekz_table(_ptr(ffi, "uint32_t *", h), _ptr(ffi, "uint16_t *", f), out, 400,
+                           n)
+    if status != OK:
+        raise RuntimeError(f"ekz_table returned status {status}")
+    return f, ffi.buffer(out, n[0])[:]

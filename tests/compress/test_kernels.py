@@ -115,9 +115,10 @@ def test_quantizers_native_equal_reference(dtype, values, params, tol):
     with np.errstate(all="ignore"):
         x = np.array(values, dtype=np.float64).astype(dtype)
     mode, p, a, b = params
-    k, r, nz = K.quant(x, mode, p, a, b, tol)
+    k, r, nz, krange = K.quant(x, mode, p, a, b, tol)
     rk, rr, rnz = ref.quant(x, mode, p, a, b, tol)
     assert np.array_equal(k, rk) and np.array_equal(r, rr) and nz == rnz
+    assert krange == ((int(rk.min()), int(rk.max())) if x.size else (0, 0))
     j = k.view(np.uint64)
     out = np.empty(x.size, dtype=x.dtype)
     K.dequant(j, r, mode, p, a, b, 1, 0, x.dtype, out)
@@ -164,3 +165,37 @@ def test_frequency_table_round_trip(scale):
     assert int(f.sum()) == 4096 and np.all(f[h > 0] > 0) and np.all(f[h == 0] == 0)
     pb, nbits = raw[1] >> 4, raw[1] & 15
     assert np.array_equal(K.unpack_freq(raw[2:], raw[0] + 1, nbits, pb), f)
+
+
+@needs_native
+@given(st.one_of(
+    hnp.arrays(np.uint32, 256, elements=st.sampled_from([0, 0, 0, 0, 1, 2, 3, 50, 7000])),
+    hnp.arrays(np.uint32, 256, elements=st.integers(0, 40000)),
+    st.lists(st.integers(1, 3000), min_size=2, max_size=60).map(
+        lambda v: np.pad(np.array(v, dtype=np.uint32), (0, 256 - len(v)))),
+))
+def test_table_choice_native_equals_reference(h):
+    if np.count_nonzero(h) < 2:
+        return
+    f, raw = K.table(h)
+    rf, rraw = ref.table(h)
+    assert np.array_equal(f, rf) and raw == rraw
+    pb, nbits = raw[1] >> 4, raw[1] & 15
+    assert np.array_equal(K.unpack_freq(raw[2:], raw[0] + 1, nbits, pb), f)
+
+
+@needs_native
+@given(st.sampled_from(["float32", "float64"]),
+       st.lists(st.one_of(st.integers(-10 ** 6, 10 ** 6), st.integers(-2 ** 53, 2 ** 53),
+                          st.sampled_from([0, -0.0, 2 ** 51, -(2 ** 51), 2 ** 51 - 1])),
+                min_size=1, max_size=200),
+       st.sampled_from([0, 1, 2]))
+def test_decimal_quantizer_exact_path_equals_reference(dtype, ints, d):
+    # values on the decimal grid (the kernel's branch-free path) and just off it (-0.0,
+    # magnitudes at 2**51 and beyond, which must fall back to the general loop)
+    with np.errstate(all="ignore"):
+        x = (np.array(ints, dtype=np.float64) / 10.0 ** d).astype(dtype)
+    k, r, nz, krange = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0)
+    rk, rr, rnz = ref.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0)
+    assert np.array_equal(k, rk) and np.array_equal(r, rr) and nz == rnz
+    assert krange == (int(rk.min()), int(rk.max()))

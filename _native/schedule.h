@@ -1,0 +1,43 @@
+/* Placement kernels: fused filter + score + arg-best for one task over all nodes, and the
+ * greedy loop that places a whole batch.
+ *
+ * Arrays are C-contiguous, row-major: free, cap, inv_cap and tol are (n_nodes x n_res),
+ * demands (n_tasks x n_res).  inv_cap[j][r] is 1 / cap[j][r] (0 where cap is 0): scores
+ * multiply by it rather than divide, so the per-task loop has no division.  A node is feasible for demand d when its mask byte is non-zero (no
+ * mask: every node) and d[r] <= free[r] + tol[r] for every r.  The chosen node is the
+ * feasible one with the highest score, ties to the lowest index; a NaN score counts as
+ * -infinity.  The score is sum_k weights[k] * score_k in the order of
+ * edgekit.schedule.policy.SCORERS (EK_SCORER_* below), zero weights skipped; each score_k
+ * is computed with the same double operations, in the same order, as the numpy reference
+ * edgekit/schedule/_schedule_ref.py, so the two choose the same node.  norm[r] is the largest
+ * capacity of resource r over all nodes.  shape_x/shape_y (n_shape >= 2 points, x strictly
+ * increasing) define the requested-to-capacity-ratio shape.
+ *
+ * Return value: EK_OK, or EK_EINVAL for n_res == 0, n_shape < 2, an order or class index
+ * out of range (nothing is placed past the bad index: out[] is written up to it).
+ */
+#ifndef EDGEKIT_SCHEDULE_H
+#define EDGEKIT_SCHEDULE_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* cdef: begin */
+#define EK_SCORER_COUNT 9
+
+int ek_sched_select(const double *free_, const double *cap, const double *inv_cap,
+                    const double *tol,
+                    size_t n_nodes, size_t n_res, const double *demand, const double *norm,
+                    const double *weights, const double *shape_x, const double *shape_y,
+                    size_t n_shape, uint64_t seed, uint64_t key, const uint8_t *mask,
+                    int64_t *best, int64_t *n_feasible);
+
+int ek_sched_greedy(const double *demands, size_t n_tasks, const int64_t *order,
+                    size_t n_order, const double *cap, const double *inv_cap, double *free_,
+                    const double *tol,
+                    size_t n_nodes, size_t n_res, const double *norm, const double *weights,
+                    const double *shape_x, const double *shape_y, size_t n_shape,
+                    uint64_t seed, const uint8_t *mask, const int64_t *classes,
+                    size_t n_classes, int64_t *out);
+/* cdef: end */
+
+#endif

@@ -1,0 +1,145 @@
+"""Sealed segments: the immutable, compressed form of one channel's run of readings.
+
+Byte layout of a segment (little-endian), the same in memory and in a spill file::
+
+    offset size  field
+    0      4     magic b"EKMS"
+    4      1     format version (1)
+    5      1     value dtype: 1 = float32, 2 = float64
+    6      2     reserved, zero
+    8      4     n, readings (>= 1)
+    12     4     channel id
+    16     8     first timestamp, ns (int64)
+    24     8     last timestamp, ns (int64)
+    32     4     payload length P
+    36     P     payload (:mod:`edgekit.memory._seal_codec`; starts with its codec id)
+    36+P   4     CRC-32 of bytes 0 .. 36+P
+
+A reader checks the magic, version, lengths and CRC before decoding, and that the decoded
+timestamps are non-decreasing and match the header, so a damaged segment raises
+:class:`~edgekit.errors.CorruptDataError` (or its subclasses) instead of returning wrong data.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import ChecksumError, CorruptDataError, FormatVersionError
+from edgekit.memory import _seal_codec
+
+MAGIC = b"EKMS"
+VERSION = 1
+HEADER = struct.Struct("<4sBBHIIqqI")
+_CRC = struct.Struct("<I")
+OVERHEAD = HEADER.size + _CRC.size
+_DTYPE_CODE: dict[np.dtype, int] = {np.dtype(np.float32): 1, np.dtype(np.float64): 2}
+_CODE_DTYPE: dict[int, np.dtype] = {v: k for k, v in _DTYPE_CODE.items()}
+
+
+class Segment:
+    """Index entry of one sealed segment; ``blob`` is its bytes while in memory, ``path``
+    its file name (in the store's directory) once spilled: exactly one of the two is set."""
+
+    __slots__ = ("blob", "channel", "n", "path", "seq", "size", "t_first", "t_last")
+
+    def __init__(self, *, channel: int, n: int, t_first: int, t_last: int, size: int,
+                 seq: int, blob: bytes | None = None, path: str | None = None) -> None:
+        self.channel = channel
+        self.n = n
+        self.t_first = t_first
+        self.t_last = t_last
+        self.size = size
+        self.seq = seq
+        self.blob = blob
+        self.path = path
+
+
+def pack(channel: int, timestamps_ns: np.ndarray, values: np.ndarray,
+         qualities: np.ndarray, codec: int | None = None) -> bytes:
+    """One segment's bytes for a non-empty run of one channel (``codec``: default
+    :data:`edgekit.memory._seal_codec.DEFAULT_CODEC`)."""
+    payload = _seal_codec.encode(timestamps_ns, values, qualities,
+                                 _seal_codec.DEFAULT_CODEC if codec is None else codec)
+    head = HEADER.pack(MAGIC, VERSION, _DTYPE_CODE[values.dtype], 0, timestamps_ns.size,
+                       channel, int(timestamps_ns[0]), int(timestamps_ns[-1]), len(payload))
+    body = head + payload
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def parse_header(blob: bytes | memoryview, *, total: int | None = None
+                 ) -> tuple[np.dtype, int, int, int, int, int]:
+    """(value dtype, n, channel, t_first, t_last, payload length) of a segment, checking the
+    magic, version and lengths; ``total`` is the full size when ``blob`` is only a prefix."""
+    size = len(blob) if total is None else total
+    if len(blob) < HEADER.size:
+        raise CorruptDataError("segment shorter than its header", offset=len(blob),
+                               reason="truncated")
+    magic, version, dcode, reserved, n, channel, t0, t1, plen = HEADER.unpack_from(blob, 0)
+    if magic != MAGIC:
+        raise CorruptDataError("not an edgekit segment (bad magic)", offset=0,
+                               reason="bad magic")
+    if version != VERSION:
+        raise FormatVersionError(f"segment format version {version}; this edgekit reads "
+                                 f"{VERSION}", version=version, supported=(VERSION,))
+    if dcode not in _CODE_DTYPE or reserved != 0 or n < 1 or t1 < t0:
+        raise CorruptDataError("segment header fields are invalid", offset=5,
+                               reason="bad header")
+    if size != HEADER.size + plen + _CRC.size:
+        raise CorruptDataError(f"segment is {size} bytes, its header says "
+                               f"{HEADER.size + plen + _CRC.size}", offset=32,
+                               reason="truncated" if size < HEADER.size + plen + _CRC.size
+                               else "trailing bytes")
+    return _CODE_DTYPE[dcode], n, channel, t0, t1, plen
+
+
+def unpack(blob: bytes) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(channel, timestamps_ns, values, qualities) of a segment; raises CorruptDataError."""
+    dtype, n, channel, t0, t1, plen = parse_header(blob)
+    end = HEADER.size + plen
+    (stored,) = _CRC.unpack_from(blob, end)
+    actual = zlib.crc32(memoryview(blob)[:end])
+    if stored != actual:
+        raise ChecksumError("segment checksum does not match", offset=end, expected=stored,
+                            got=actual)
+    ts, values, q = _seal_codec.decode(memoryview(blob)[HEADER.size:end], n, dtype)
+    if ts[0] != t0 or ts[-1] != t1 or (n > 1 and bool(np.any(np.diff(ts) < 0))):
+        raise CorruptDataError("segment timestamps disagree with its header",
+                               reason="inconsistent")
+    return channel, ts, values, q
+
+
+def write_file(path: Path, blob: bytes) -> None:
+    """Write ``blob`` to ``path`` atomically and durably: a temporary file in the same
+    directory, fsync, rename over ``path``, fsync of the directory.  After this returns the
+    segment survives a crash or power loss (as far as the OS and disk honour fsync); before,
+    ``path`` either does not exist or is a complete earlier file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(blob)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,51 @@
+"""Multi-resource task placement: policies apart from mechanism, fused C kernels, a MILP
+yardstick and a simulator.
+
+Two tiers:
+
+* :func:`place_batch` on arrays (``demands`` (tasks, resources), ``capacity`` (nodes,
+  resources)) -> node index per task, -1 = not placed; ``mode="online"`` or ``"batch"``.
+* :func:`place` and :class:`Scheduler` on :class:`edgekit.types.Node` /
+  :class:`edgekit.types.Task`: filters (selectors, taints, affinity, anti-affinity, latency
+  budgets), release and queueing, rescheduling after a node fails, dry-run explanations.
+
+:func:`optimal_placement` (extra ``schedule``: scipy) is the yardstick; :func:`simulate`
+runs seeded arrivals, departures and failures.  See ``docs/schedule.md``.
+"""
+
+from edgekit.schedule.batch import place_batch
+from edgekit.schedule.optimal import OptimalResult, optimal_placement
+from edgekit.schedule.policy import DEFAULT_POLICY, POLICIES, SCORERS, Policy, get_policy
+from edgekit.schedule.scheduler import Explanation, NodeVerdict, Scheduler, place
+from edgekit.schedule.simulate import SimResult, simulate
+from edgekit.schedule.workloads import (
+    EDGE_CLUSTER_10,
+    WORKLOADS,
+    random_cluster,
+    task_values,
+    utilization,
+    workload,
+)
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "EDGE_CLUSTER_10",
+    "POLICIES",
+    "SCORERS",
+    "WORKLOADS",
+    "Explanation",
+    "NodeVerdict",
+    "OptimalResult",
+    "Policy",
+    "Scheduler",
+    "SimResult",
+    "get_policy",
+    "optimal_placement",
+    "place",
+    "place_batch",
+    "random_cluster",
+    "simulate",
+    "task_values",
+    "utilization",
+    "workload",
+]

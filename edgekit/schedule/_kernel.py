@@ -1,0 +1,147 @@
+"""Validation and dispatch for the placement kernels (C when loaded, else the numpy
+reference in :mod:`edgekit.schedule._schedule_ref`).  Nothing here is public: the public
+entry points are :func:`edgekit.schedule.place_batch` and the :class:`Scheduler`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit import _backend
+from edgekit.errors import InputError, InputTypeError
+from edgekit.schedule import _schedule_ref
+from edgekit.schedule.policy import Policy
+
+# A demand fits when d <= free + TOL_REL * capacity: absorbs the rounding of repeated
+# float subtraction (0.1 + 0.1 + ... on a node of 1.0) without letting a real overcommit in.
+TOL_REL = 1e-9
+
+
+def as_amounts(x: object, name: str, *, ndim: int = 2) -> np.ndarray:
+    """``x`` as a C-contiguous float64 array of ``ndim`` dimensions, finite and >= 0."""
+    if not isinstance(x, np.ndarray):
+        if isinstance(x, (list, tuple)):
+            try:
+                x = np.asarray(x, dtype=np.float64)
+            except (TypeError, ValueError) as err:
+                raise InputTypeError(f"{name} must hold numbers", name=name) from err
+        else:
+            raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}",
+                                 name=name, expected="numpy.ndarray", got=type(x).__name__)
+    if x.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name} must have an integer or float dtype, got {x.dtype}",
+                             name=name, expected="int or float", got=str(x.dtype))
+    if x.ndim != ndim:
+        raise InputError(f"{name} must be {ndim}-D, got shape {x.shape}", name=name,
+                         expected=f"{ndim}-D", got=x.shape)
+    a = np.ascontiguousarray(x, dtype=np.float64)
+    if not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise InputError(f"{name} must be finite; {name}[{', '.join(map(str, bad))}] is "
+                         f"{a[tuple(bad)]}", name=name, expected="finite", got=a[tuple(bad)])
+    if (a < 0).any():
+        bad = np.argwhere(a < 0)[0]
+        raise InputError(f"{name} must be >= 0; {name}[{', '.join(map(str, bad))}] is "
+                         f"{a[tuple(bad)]}", name=name, expected=">= 0", got=a[tuple(bad)])
+    return a
+
+
+def as_mask(mask: object, n_rows: int | None, n_nodes: int, name: str = "eligible"
+            ) -> np.ndarray:
+    """A (rows, nodes) boolean mask as C-contiguous uint8."""
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+        raise InputTypeError(f"{name} must be a boolean numpy.ndarray", name=name)
+    if mask.ndim != 2 or mask.shape[1] != n_nodes or (n_rows is not None
+                                                       and mask.shape[0] != n_rows):
+        raise InputError(f"{name} must have shape ({n_rows if n_rows is not None else 'k'}, "
+                         f"{n_nodes}), got {mask.shape}", name=name, got=mask.shape)
+    return np.ascontiguousarray(mask, dtype=np.uint8)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A cluster and a policy, in the arrays the kernels take."""
+
+    cap: np.ndarray  # (nodes, res) float64
+    inv: np.ndarray  # 1 / cap, 0 where cap is 0
+    tol: np.ndarray
+    norm: np.ndarray  # (res,) largest capacity per resource
+    weights: np.ndarray  # (SCORERS,)
+    sx: np.ndarray
+    sy: np.ndarray
+    seed: int
+
+    @classmethod
+    def make(cls, cap: np.ndarray, policy: Policy) -> Prepared:
+        sx, sy = policy.shape_arrays()
+        norm = cap.max(axis=0) if cap.shape[0] else np.zeros(cap.shape[1])
+        inv = np.divide(1.0, cap, out=np.zeros_like(cap), where=cap > 0)
+        return cls(cap, inv, cap * TOL_REL, np.ascontiguousarray(norm),
+                   policy.weight_vector(), sx, sy, policy.seed)
+
+
+def _ptr(ffi, ctype: str, a: np.ndarray | None):
+    return ffi.NULL if a is None else ffi.cast(ctype, a.ctypes.data)
+
+
+def select(p: Prepared, free: np.ndarray, demand: np.ndarray, key: int,
+           mask: np.ndarray | None = None, *, use_native: bool | None = None
+           ) -> tuple[int, int]:
+    """(node or -1, number of feasible nodes) for one validated demand row."""
+    lib = _backend.lib if use_native is None or use_native else None
+    if use_native and lib is None:
+        raise RuntimeError("native kernels not loaded")
+    key &= (1 << 64) - 1
+    if lib is None:
+        m = None if mask is None else mask.astype(bool)
+        return _schedule_ref.select(free, p.cap, p.inv, p.tol, demand, p.norm, p.weights,
+                                    p.sx, p.sy, p.seed, key, m)
+    ffi = _backend.ffi
+    best = ffi.new("int64_t *")
+    count = ffi.new("int64_t *")
+    n, r = p.cap.shape
+    status = lib.ek_sched_select(
+        _ptr(ffi, "double *", free), _ptr(ffi, "double *", p.cap), _ptr(ffi, "double *", p.inv),
+        _ptr(ffi, "double *", p.tol), n, r, _ptr(ffi, "double *", demand),
+        _ptr(ffi, "double *", p.norm),
+        _ptr(ffi, "double *", p.weights), _ptr(ffi, "double *", p.sx),
+        _ptr(ffi, "double *", p.sy), p.sx.size, p.seed, key,
+        _ptr(ffi, "uint8_t *", mask), best, count)
+    if status != 0:
+        raise RuntimeError(f"ek_sched_select returned status {status}")
+    return int(best[0]), int(count[0])
+
+
+def greedy(p: Prepared, demands: np.ndarray, order: np.ndarray, free: np.ndarray,
+           mask: np.ndarray | None = None, classes: np.ndarray | None = None,
+           out: np.ndarray | None = None, *, use_native: bool | None = None) -> np.ndarray:
+    """Place ``demands[order[i]]`` in turn (``free`` updated in place).  Returns the (tasks,)
+    int64 node per task; tasks not in ``order`` keep ``out``'s value (-1 for a new out)."""
+    lib = _backend.lib if use_native is None or use_native else None
+    if use_native and lib is None:
+        raise RuntimeError("native kernels not loaded")
+    if out is None:
+        out = np.full(demands.shape[0], -1, dtype=np.int64)
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    if lib is None:
+        m = None if mask is None else mask.astype(bool)
+        _schedule_ref.greedy(demands, order, p.cap, p.inv, free, p.tol, p.norm, p.weights,
+                             p.sx, p.sy, p.seed, m, classes, out)
+        return out
+    ffi = _backend.ffi
+    n, r = p.cap.shape
+    if classes is not None:
+        classes = np.ascontiguousarray(classes, dtype=np.int64)
+    status = lib.ek_sched_greedy(
+        _ptr(ffi, "double *", demands), demands.shape[0], _ptr(ffi, "int64_t *", order),
+        order.size, _ptr(ffi, "double *", p.cap), _ptr(ffi, "double *", p.inv),
+        _ptr(ffi, "double *", free),
+        _ptr(ffi, "double *", p.tol), n, r, _ptr(ffi, "double *", p.norm),
+        _ptr(ffi, "double *", p.weights), _ptr(ffi, "double *", p.sx),
+        _ptr(ffi, "double *", p.sy), p.sx.size, p.seed, _ptr(ffi, "uint8_t *", mask),
+        _ptr(ffi, "int64_t *", classes), 0 if mask is None else mask.shape[0],
+        _ptr(ffi, "int64_t *", out))
+    if status != 0:
+        raise RuntimeError(f"ek_sched_greedy returned status {status}")
+    return out

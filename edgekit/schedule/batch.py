@@ -1,0 +1,314 @@
+"""The array-level entry point: :func:`place_batch`.
+
+``demands`` is (tasks, resources), ``capacity`` (nodes, resources), both float or int,
+finite and >= 0, in the user's units (the same for both).  The result is an int64 array of
+node indices, -1 for a task that was not placed: a task no node can hold is a result, not an
+error.
+
+* ``mode="online"``: tasks are placed in the given order, each on the best feasible node
+  under ``policy`` at that moment, with no lookahead and no second thoughts (what a scheduler
+  does when tasks arrive one by one).
+* ``mode="batch"``: the set is known at once.  Greedy passes in several orders (decreasing
+  value, decreasing dominant share, arrival) under ``policy``; the best is then improved by
+  ruin-and-recreate local search: empty a few random nodes, re-place their tasks and the
+  unplaced ones in decreasing value (slightly perturbed), keep the result when the total
+  value does not drop.  The search stops after ``iterations`` rounds or ``time_budget_s``.
+* ``fairness="drf"`` (either mode, needs ``tenants``): Dominant Resource Fairness between
+  tenants: the next task comes from the tenant whose placed dominant share is lowest (ties
+  to the lower tenant id), in arrival order within a tenant.
+
+The value of a task is its share of the cluster averaged over resources
+(:func:`edgekit.schedule.workloads.task_values`), so maximizing total value maximizes
+utilization.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edgekit import _telemetry
+from edgekit.errors import InputError, InputTypeError, OptionsError
+from edgekit.schedule import _kernel
+from edgekit.schedule.policy import Policy, get_policy
+
+__all__ = ["place_batch"]
+
+MODES = ("online", "batch")
+
+
+def _validate(demands: object, capacity: object, eligible: object, task_class: object
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    d = _kernel.as_amounts(demands, "demands")
+    c = _kernel.as_amounts(capacity, "capacity")
+    if d.shape[1] != c.shape[1]:
+        raise InputError(
+            f"demands has {d.shape[1]} resources per task but capacity has {c.shape[1]} per "
+            "node", name="demands", expected=c.shape[1], got=d.shape[1])
+    if d.shape[1] == 0:
+        raise InputError("at least one resource is needed", name="demands", got=d.shape)
+    classes = None
+    mask = None
+    if eligible is not None:
+        if task_class is not None:
+            classes = _as_index(task_class, "task_class", d.shape[0])
+            mask = _kernel.as_mask(eligible, None, c.shape[0])
+            if classes.size and classes.max() >= mask.shape[0]:
+                raise InputError("task_class refers to a row eligible does not have",
+                                 name="task_class", expected=f"< {mask.shape[0]}",
+                                 got=int(classes.max()))
+        else:
+            mask = _kernel.as_mask(eligible, d.shape[0], c.shape[0])
+    elif task_class is not None:
+        raise OptionsError("task_class needs eligible", name="task_class")
+    return d, c, mask, classes
+
+
+def _as_index(x: object, name: str, n: int) -> np.ndarray:
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "iu":
+        raise InputTypeError(f"{name} must be an integer numpy.ndarray", name=name)
+    if x.shape != (n,):
+        raise InputError(f"{name} must have shape ({n},), got {x.shape}", name=name,
+                         expected=(n,), got=x.shape)
+    if x.size and x.min() < 0:
+        raise InputError(f"{name} must be >= 0", name=name)
+    return np.ascontiguousarray(x, dtype=np.int64)
+
+
+def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Policy = "default",
+                mode: str = "online", eligible: np.ndarray | None = None,
+                task_class: np.ndarray | None = None, tenants: np.ndarray | None = None,
+                fairness: str | None = None, iterations: int = 2000,
+                time_budget_s: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Place tasks on nodes; returns (tasks,) int64 node indices, -1 = not placed.
+
+    Args:
+        demands: (tasks, resources) amounts requested, finite, >= 0.
+        capacity: (nodes, resources) amounts available, finite, >= 0, same units.
+        policy: a name of :data:`~edgekit.schedule.policy.POLICIES` or a
+            :class:`~edgekit.schedule.policy.Policy`.
+        mode: ``"online"`` (given order, no lookahead) or ``"batch"`` (reorder and repair).
+        eligible: optional bool mask of where tasks may go: (tasks, nodes), or (classes,
+            nodes) with ``task_class`` (tasks,) giving each task's row.
+        tenants: (tasks,) int tenant ids, for ``fairness="drf"``.
+        fairness: ``None`` or ``"drf"``.
+        iterations, time_budget_s: limits of the batch local search (rounds; seconds).
+        seed: seed of the batch search's randomness (the result is reproducible).
+
+    Raises:
+        InputError: negative, NaN or infinite amounts, mismatched shapes.
+        InputTypeError: not arrays of numbers.  OptionsError: bad mode/policy/limits.
+    """
+    t0 = time.perf_counter()
+    pol = get_policy(policy)
+    if mode not in MODES:
+        raise OptionsError(f"mode must be one of {MODES}, got {mode!r}", name="mode", got=mode)
+    if fairness not in (None, "drf"):
+        raise OptionsError("fairness must be None or 'drf'", name="fairness", got=fairness)
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+        raise OptionsError("iterations must be an int >= 0", name="iterations")
+    if not isinstance(time_budget_s, (int, float)) or not time_budget_s >= 0:
+        raise OptionsError("time_budget_s must be >= 0", name="time_budget_s")
+    d, c, mask, classes = _validate(demands, capacity, eligible, task_class)
+    ten = None
+    if fairness == "drf":
+        if tenants is None:
+            raise OptionsError("fairness='drf' needs tenants", name="tenants")
+        ten = _as_index(tenants, "tenants", d.shape[0])
+    out = assign(d, c, pol, mode, mask=mask, classes=classes, tenants=ten,
+                 iterations=iterations, time_budget_s=time_budget_s, seed=seed)
+    placed = int((out >= 0).sum())
+    _telemetry.emit("schedule.place", policy=pol.name, mode=mode, placed=placed,
+                    rejected=int(out.size - placed), seconds=time.perf_counter() - t0)
+    return out
+
+
+def assign(d: np.ndarray, c: np.ndarray, pol: Policy, mode: str, *,
+           mask: np.ndarray | None = None, classes: np.ndarray | None = None,
+           tenants: np.ndarray | None = None, iterations: int = 2000,
+           time_budget_s: float = 1.0, seed: int = 0) -> np.ndarray:
+    """:func:`place_batch` on arrays it has already validated (``mask`` as uint8), without
+    telemetry: for callers that report the operation themselves."""
+    prep = _kernel.Prepared.make(c, pol)
+    values = _values(d, c)
+    if tenants is not None:
+        return _drf(prep, d, c, mask, classes, tenants, values, mode)
+    if mode == "online":
+        return _kernel.greedy(prep, d, np.arange(d.shape[0]), c.copy(), mask, classes)
+    return _batch(prep, d, c, mask, classes, values, iterations, time_budget_s, seed)
+
+
+def _values(d: np.ndarray, c: np.ndarray) -> np.ndarray:
+    total = c.sum(axis=0)
+    share = np.divide(d, total, out=np.zeros_like(d), where=total > 0)
+    return share.mean(axis=1)
+
+
+def _free_after(c: np.ndarray, d: np.ndarray, assign: np.ndarray) -> np.ndarray:
+    free = c.copy()
+    placed = assign >= 0
+    np.subtract.at(free, assign[placed], d[placed])
+    return free
+
+
+def _batch(prep: _kernel.Prepared, d: np.ndarray, c: np.ndarray, mask, classes,
+           values: np.ndarray, iterations: int, budget: float, seed: int) -> np.ndarray:
+    deadline = time.perf_counter() + budget
+    n_t = d.shape[0]
+    total = c.sum(axis=0)
+    dominant = np.divide(d, total, out=np.zeros_like(d), where=total > 0).max(axis=1)
+    orders = [np.argsort(-values, kind="stable"), np.argsort(-dominant, kind="stable"),
+              np.arange(n_t)]
+    best, best_v = None, -1.0
+    for order in orders:
+        a = _kernel.greedy(prep, d, order, c.copy(), mask, classes)
+        v = float(values[a >= 0].sum())
+        if v > best_v:
+            best, best_v = a, v
+    assert best is not None
+    if n_t == 0 or c.shape[0] == 0:
+        return best
+    best = _swap(prep, d, c, mask, classes, values, best, deadline)
+    best = _ruin_recreate(prep, d, c, mask, classes, values, best,
+                          float(values[best >= 0].sum()), iterations, deadline, seed)
+    return _swap(prep, d, c, mask, classes, values, best, deadline)
+
+
+def _allowed(mask, classes, t: int, nodes: np.ndarray) -> np.ndarray:
+    if mask is None:
+        return np.ones(nodes.size, dtype=bool)
+    return mask[t if classes is None else classes[t]][nodes].astype(bool)
+
+
+def _swap(prep, d, c, mask, classes, values, assign, deadline) -> np.ndarray:
+    """Improving moves for each unplaced task u, largest value first:
+
+    * relocate-and-insert: a placed task p moves to another node where it fits, and u takes
+      its room (the total gains u's value, nothing is lost);
+    * exchange: u takes the place of a placed task of lower value, which is re-placed
+      elsewhere if any node takes it.
+
+    Every move raises the total value, so this ends; the relocation test is skipped on
+    instances too large for it (placed x nodes > 4e6)."""
+    assign = assign.copy()
+    free = _free_after(c, d, assign)
+    n_n = c.shape[0]
+    improved = True
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        unplaced = np.flatnonzero(assign < 0)
+        for u in unplaced[np.argsort(-values[unplaced], kind="stable")].tolist():
+            if time.perf_counter() > deadline:
+                break
+            placed = np.flatnonzero(assign >= 0)
+            nodes = assign[placed]
+            room = np.all(d[u] <= free[nodes] + d[placed] + prep.tol[nodes], axis=1)
+            room &= _allowed(mask, classes, u, nodes)
+            if not room.any():
+                continue
+            cand = placed[room]
+            if cand.size * n_n <= 4_000_000 and _relocate(prep, d, free, assign, mask,
+                                                               classes, cand, u):
+                improved = True
+                continue
+            lower = cand[values[cand] < values[u]]
+            if lower.size == 0:
+                continue
+            p = int(lower[np.argmin(values[lower])])
+            j = int(assign[p])
+            free[j] = free[j] + d[p] - d[u]
+            assign[u], assign[p] = j, -1
+            row = None if mask is None else mask[p if classes is None else classes[p]]
+            k, _ = _kernel.select(prep, free, d[p], p, row)
+            if k >= 0:
+                assign[p] = k
+                free[k] = free[k] - d[p]
+            improved = True
+    return assign
+
+
+def _relocate(prep, d, free, assign, mask, classes, cand, u) -> bool:
+    """Move one of ``cand`` (placed tasks whose node would hold ``u`` without them) to
+    another node that holds it now, and put ``u`` in its place.  In place; True if done."""
+    fits = np.all(d[cand][:, None, :] <= (free + prep.tol)[None, :, :], axis=2)
+    fits[np.arange(cand.size), assign[cand]] = False
+    if mask is not None:
+        rows = cand if classes is None else classes[cand]
+        fits &= mask[rows].astype(bool)
+    movable = np.flatnonzero(fits.any(axis=1))
+    if movable.size == 0:
+        return False
+    p = int(cand[movable[0]])
+    j = int(assign[p])
+    row = fits[movable[0]].astype(np.uint8)
+    k, _ = _kernel.select(prep, free, d[p], p, row)
+    free[k] = free[k] - d[p]
+    free[j] = free[j] + d[p] - d[u]
+    assign[p], assign[u] = k, j
+    return True
+
+
+def _ruin_recreate(prep, d, c, mask, classes, values, assign, value, iterations, deadline,
+                   seed) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n_n = c.shape[0]
+    free = _free_after(c, d, assign)
+    k_max = max(1, min(3, n_n))
+    # tasks that fit no node even when it is empty can never be placed: leave them out
+    can_fit = np.zeros(d.shape[0], dtype=bool)
+    for j in range(n_n):
+        can_fit |= np.all(d <= c[j] + prep.tol[j], axis=1)
+    for it in range(iterations):
+        if it % 16 == 0 and time.perf_counter() > deadline:
+            break
+        unplaced = np.flatnonzero((assign < 0) & can_fit)
+        if unplaced.size == 0:
+            break
+        k = int(rng.integers(1, k_max + 1))
+        nodes = rng.choice(n_n, size=k, replace=False)
+        ruined = np.flatnonzero(np.isin(assign, nodes))
+        cand = np.concatenate([ruined, unplaced])
+        noise = rng.uniform(0.7, 1.3, cand.size)
+        order = cand[np.argsort(-(values[cand] * noise), kind="stable")]
+        trial = assign.copy()
+        trial[cand] = -1
+        trial_free = free.copy()
+        trial_free[nodes] = c[nodes]  # their tasks are all in cand
+        _kernel.greedy(prep, d, order, trial_free, mask, classes, out=trial)
+        v = float(values[trial >= 0].sum())
+        if v >= value - 1e-15:
+            assign, value, free = trial, v, trial_free
+    return assign
+
+
+def _drf(prep, d, c, mask, classes, tenants, values, mode) -> np.ndarray:
+    """Progressive filling by dominant share: the tenant with the lowest placed dominant
+    share places its next task (arrival order within a tenant).  A tenant whose next task
+    does not fit skips it (it stays unplaced) and keeps its turn."""
+    total = c.sum(axis=0)
+    share_of = np.divide(d, total, out=np.zeros_like(d), where=total > 0)
+    n_ten = int(tenants.max()) + 1 if tenants.size else 0
+    queues = [np.flatnonzero(tenants == k) for k in range(n_ten)]
+    if mode == "batch":  # within a tenant, larger tasks first
+        queues = [q[np.argsort(-values[q], kind="stable")] for q in queues]
+    heads = [0] * n_ten
+    used = np.zeros((n_ten, d.shape[1]))
+    dom = np.zeros(n_ten)
+    free = c.copy()
+    out = np.full(d.shape[0], -1, dtype=np.int64)
+    active = [k for k in range(n_ten) if queues[k].size]
+    while active:
+        k = min(active, key=lambda t: (dom[t], t))
+        t = int(queues[k][heads[k]])
+        heads[k] += 1
+        if heads[k] >= queues[k].size:
+            active.remove(k)
+        row = None if mask is None else mask[t if classes is None else classes[t]]
+        j, _ = _kernel.select(prep, free, d[t], t, row)
+        out[t] = j
+        if j >= 0:
+            free[j] = free[j] - d[t]
+            used[k] += share_of[t]
+            dom[k] = used[k].max()
+    return out

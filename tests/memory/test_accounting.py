@@ -1,0 +1,48 @@
+"""measure() and rss_bytes(): they see what a structure holds, and only that."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit.errors import InputError
+from edgekit.memory import ArticleSensorRecord, measure, rss_bytes
+
+
+def test_measure_sees_numpy_buffers_and_objects():
+    arr, m = measure(lambda: np.zeros(1_000_000, np.uint8))
+    assert 1_000_000 <= m.held_bytes < 1_000_500
+    assert m.per(1_000_000) == pytest.approx(1.0, abs=1e-3)
+    recs, m2 = measure(lambda: [ArticleSensorRecord(i, float(i), 0) for i in range(10_000)])
+    assert 60 <= m2.per(10_000) <= 200  # a slotted object, a boxed float, a list slot
+
+
+def test_temporaries_count_in_the_peak_only():
+    _, m = measure(lambda: int(np.ones(500_000).sum()))
+    assert m.held_bytes < 10_000 and m.peak_bytes >= 4_000_000
+
+
+def test_nested_measurements():
+    def outer():
+        inner, mi = measure(lambda: np.zeros(100_000, np.uint8))
+        return inner, mi
+
+    (inner, mi), mo = measure(outer)
+    assert 100_000 <= mi.held_bytes <= mo.held_bytes < 110_000
+
+
+def test_rss():
+    before = rss_bytes()
+    assert before is not None and before > 1 << 20
+    # 64 MB: above glibc's largest mmap threshold, so it is always fresh pages (a smaller
+    # block could come from heap memory the process already holds, and RSS would not move)
+    blob, m = measure(lambda: np.ones(64 << 20, np.uint8), method="rss")
+    assert m.method == "rss" and m.held_bytes >= 60 << 20 and m.peak_bytes is None
+
+
+def test_bad_arguments():
+    with pytest.raises(InputError):
+        measure(lambda: 1, method="guess")
+    _, m = measure(lambda: 1)
+    with pytest.raises(InputError):
+        m.per(0)
