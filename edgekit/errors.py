@@ -25,12 +25,15 @@ __all__ = [
     "CorruptDataError",
     "EdgekitError",
     "ExpiredError",
+    "FetchError",
     "FormatVersionError",
+    "HTTPStatusError",
     "InputError",
     "InputTypeError",
     "ModelError",
     "OptionsError",
     "ReplayError",
+    "RequestTimeoutError",
     "RollbackError",
     "RuntimeUnavailableError",
     "SecurityError",
@@ -235,6 +238,52 @@ class CapacityError(EdgekitError):
 
 
 # --- aio --------------------------------------------------------------------------------------
+
+
+class FetchError(EdgekitError):
+    """A request of :func:`edgekit.aio.fetch_all` failed (after its retries, if any).
+
+    :func:`~edgekit.aio.fetch_all` returns this as the request's result instead of raising it,
+    so one failure never costs the other results.  The underlying exception (an
+    ``aiohttp.ClientError``, a JSON error...) is its ``__cause__``.
+
+    Attributes:
+        url: the request's URL; method: its HTTP method.
+        attempts: how many times it was sent (0 when it never started, e.g. past a deadline).
+        reason: ``"connection"``, ``"tls"``, ``"status"``, ``"timeout"``, ``"deadline"``,
+            ``"body"`` (undecodable or too large), ``"client"`` (another aiohttp error),
+            ``"cancelled"``.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, method: str | None = None,
+                 attempts: int = 0, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.method = method
+        self.attempts = attempts
+        self.reason = reason
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status (>= 400).  ``status`` is the code, ``body``
+    the first KiB of the answer (bytes)."""
+
+    def __init__(self, message: str, *, status: int, body: bytes = b"", url: str | None = None,
+                 method: str | None = None, attempts: int = 0) -> None:
+        super().__init__(message, url=url, method=method, attempts=attempts, reason="status")
+        self.status = status
+        self.body = body
+
+
+class RequestTimeoutError(FetchError, TimeoutError):
+    """A request took longer than its timeout (``reason="timeout"``, ``timeout_s`` the
+    per-attempt limit) or did not finish before the overall deadline (``reason="deadline"``,
+    ``timeout_s`` the overall limit).  Also a builtin ``TimeoutError``."""
+
+    def __init__(self, message: str, *, timeout_s: float, url: str | None = None,
+                 method: str | None = None, attempts: int = 0, reason: str = "timeout") -> None:
+        super().__init__(message, url=url, method=method, attempts=attempts, reason=reason)
+        self.timeout_s = timeout_s
 
 # --- update -----------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+from tests.aio.common import server  # noqa: F401  (the loopback server fixture)
