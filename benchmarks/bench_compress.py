@@ -57,11 +57,12 @@ def test_lossless_ratio_beats_the_articles_method(series):
 # see docs/compress/benchmarks.md.  The minima leave room for a shared 2-core CI machine
 # (pressure's encode check sits below the 1.5x target for that reason).  payerne_ghi_Wm2
 # (43,196 points) decodes at about pcodec's speed, not above it: its check guards against
-# a regression.
+# a regression, and so does its encode check (measured 1.6-2.5x; 0.42x once under a load
+# average of 5).
 SPEED = [
     ("payerne_temp_C", 1.0, 1.5),
     ("payerne_pressure_hPa", 1.0, 1.3),
-    ("payerne_ghi_Wm2", 0.7, 1.2),
+    ("payerne_ghi_Wm2", 0.7, 0.8),
 ]
 
 

@@ -15,6 +15,7 @@ or Ed25519), and raises instead of returning ``False``.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -69,13 +70,14 @@ class TrustStore:
 
     @classmethod
     def of(cls, trust: TrustStore | x509.Certificate | Iterable[x509.Certificate]
-           ) -> TrustStore:
-        """A trust store from a store, one root, or several roots."""
+           | bytes | str | os.PathLike[str]) -> TrustStore:
+        """A trust store from a store, one root, several roots, or a PEM bundle (bytes, text
+        or a path)."""
         if isinstance(trust, TrustStore):
             return trust
         if isinstance(trust, x509.Certificate):
             return cls((trust,))
-        if isinstance(trust, (bytes, str)):
+        if isinstance(trust, (bytes, str, os.PathLike)):
             return cls(tuple(load_certificates(trust)))
         return cls(tuple(trust))
 

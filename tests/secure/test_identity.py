@@ -279,3 +279,11 @@ def test_leaf_validity_is_capped_by_the_issuer():
     ca = CertificateAuthority.create_root("short-lived root", valid_days=30)
     cert = ca.issue_device(create_csr(generate_key(), "d"), valid_days=365)
     assert cert.not_valid_after_utc <= ca.certificate.not_valid_after_utc
+
+
+def test_trust_store_from_a_pem_path_text_or_bytes(fleet, tmp_path):
+    pem = certificate_pem(fleet.root.certificate)
+    path = tmp_path / "roots.pem"
+    path.write_bytes(pem)
+    for source in (path, str(path), pem):
+        assert TrustStore.of(source).roots == (fleet.root.certificate,)
