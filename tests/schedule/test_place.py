@@ -137,8 +137,9 @@ CASES = [(wl, load, seed) for wl in ("uniform", "heavy_tailed", "mix") for load 
 
 @pytest.mark.parametrize("wl, load, seed", CASES)
 def test_gaps_to_the_milp_bound(wl, load, seed):
-    """Measured bounds (docs/schedule.md, 50 instances): batch within 1% of the MILP bound
-    on uniform and mix, ~3% on heavy-tailed; online default far ahead of the article."""
+    """Measured bounds (docs/schedule.md, 50 instances): batch within 1% of the MILP on
+    every workload (here against a 1.5 s MILP's bound, which overstates the gap); online
+    default far ahead of the article."""
     d = workload(wl, load, C, seed=seed)
     opt = optimal_placement(d, C, time_limit_s=1.5, mip_rel_gap=1e-3)
     online = utilization(place_batch(d, C), d, C)
@@ -148,5 +149,22 @@ def test_gaps_to_the_milp_bound(wl, load, seed):
     gap_online = 1 - online / opt.bound
     gap_batch = 1 - batch / opt.bound
     assert gap_online < (0.06 if load == 1.0 else 0.08), gap_online
-    assert gap_batch < (0.015 if wl != "heavy_tailed" else 0.06), gap_batch
+    assert gap_batch < 0.015, gap_batch
     assert online > article + 0.03
+
+
+def test_batch_without_scipy_uses_lagrangian_prices(monkeypatch):
+    """Without scipy the LP start is replaced by the Lagrangian one: on a heavy-tailed
+    instance (where one greedy order is ~3-4% short) it still comes within ~1.5% of what
+    the LP start reaches, and far above the plain greedy passes."""
+    d = workload("heavy_tailed", 1.0, C, seed=0)
+    with_lp = utilization(place_batch(d, C, mode="batch", time_budget_s=0.5), d, C)
+    greedy = utilization(place_batch(d, C, mode="batch", time_budget_s=0.0), d, C)
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    # bounded by effort (300 price rounds, 20 search rounds), not by a clock: reproducible
+    without = place_batch(d, C, mode="batch", time_budget_s=30.0, iterations=20)
+    _check_feasible(without, d, C)
+    u = utilization(without, d, C)
+    assert u > greedy + 0.01, (u, greedy)
+    assert u > with_lp * 0.985, (u, with_lp)
