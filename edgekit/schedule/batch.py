@@ -9,10 +9,19 @@ error.
   under ``policy`` at that moment, with no lookahead and no second thoughts (what a scheduler
   does when tasks arrive one by one).
 * ``mode="batch"``: the set is known at once.  Greedy passes in several orders (decreasing
-  value, decreasing dominant share, arrival) under ``policy``; the best is then improved by
+  value, decreasing dominant share, arrival) under ``policy``; then a start from the LP
+  relaxation of the placement problem (scipy's HiGHS ``linprog``, when scipy is installed
+  and the instance has at most ``LP_MAX_PAIRS`` feasible (task, node) pairs): integral
+  tasks keep their LP node, fractional ones are rounded, the rest placed greedily.  Without
+  scipy (or when the LP does not finish in time) the start comes from Lagrangian prices
+  instead (a price per node and resource, raised where tasks over-ask; pure numpy, at most
+  200 rounds, 60% of the remaining budget).  The best of these is improved by exchange
+  moves (relocate-and-insert, swap a placed task for an unplaced larger one) and
   ruin-and-recreate local search: empty a few random nodes, re-place their tasks and the
   unplaced ones in decreasing value (slightly perturbed), keep the result when the total
-  value does not drop.  The search stops after ``iterations`` rounds or ``time_budget_s``.
+  value does not drop.  The search stops after ``iterations`` rounds or ``time_budget_s``
+  (scipy's import, a one-time cost per process, is not counted); with a budget large enough
+  for every round to finish the result depends on ``seed`` only.
 * ``fairness="drf"`` (either mode, needs ``tenants``): Dominant Resource Fairness between
   tenants: the next task comes from the tenant whose placed dominant share is lowest (ties
   to the lower tenant id), in arrival order within a tenant.
@@ -250,7 +259,7 @@ def _lp_start(lp_tools, prep, d, c, mask, classes, values, deadline) -> np.ndarr
     return out
 
 
-def _lagrange_start(prep, d, c, mask, classes, values, deadline, rounds: int = 300
+def _lagrange_start(prep, d, c, mask, classes, values, deadline, rounds: int = 200
                     ) -> np.ndarray | None:
     """The best of placements built from Lagrangian prices (no scipy needed).
 
@@ -284,38 +293,57 @@ def _lagrange_start(prep, d, c, mask, classes, values, deadline, rounds: int = 3
         want = np.isfinite(gain) & (gain > 0)
         use = np.zeros((n_n, n_r))
         np.add.at(use, pick[want], d[want])
-        if k % 2 == 0 or k < 10:
+        if k % 2 == 0:
             out = _round_wishes(prep, d, c, rp, gain)
             v = float(values[out >= 0].sum())
             if v > best_v:
                 best, best_v = out, v
         theta += eta * (use * inv_c - 1.0)
         np.clip(theta, -4.0, 4.0, out=theta)
-        eta *= 0.98
+        eta *= 0.97
     return best
 
 
 def _round_wishes(prep, d, c, rp, gain) -> np.ndarray:
-    """Tasks in decreasing ``gain`` take the best node (by ``rp``) that still holds them
-    (plain Python floats: a scalar loop is faster than numpy at two or three resources)."""
-    n_t = d.shape[0]
-    free = (c + prep.tol).tolist()
+    """Make the wishes feasible: first, per node, the longest prefix (in decreasing
+    ``gain``) of the tasks wishing it that fits; then the others in decreasing ``gain``
+    take the best node (by ``rp``) that still holds them (plain Python floats: a scalar
+    loop is faster than numpy at two or three resources)."""
+    n_t, n_r = d.shape
+    n_n = c.shape[0]
+    out = np.full(n_t, -1, dtype=np.int64)
+    order = np.argsort(-gain, kind="stable")
+    order = order[np.isfinite(gain[order])]
+    pick = rp[order].argmax(axis=1)
+    room = c + prep.tol
+    for j in range(n_n):
+        ts = order[pick == j]
+        if ts.size:
+            ok = np.all(np.cumsum(d[ts], axis=0) <= room[j], axis=1)
+            stop = ts.size if ok.all() else int(np.argmin(ok))
+            out[ts[:stop]] = j
+    free_a = room.copy()
+    np.subtract.at(free_a, out[out >= 0], d[out >= 0])
+    rest = order[out[order] < 0]
+    # free room only shrinks from here: a task that fits no node now never will
+    rest = rest[(np.all(d[rest][:, None, :] <= free_a[None, :, :], axis=2)
+                 & np.isfinite(rp[rest])).any(axis=1)]
+    if rest.size == 0:
+        return out
+    free = free_a.tolist()
     dl = d.tolist()
-    n_r = d.shape[1]
-    out = [-1] * n_t
-    prefs = np.argsort(-rp, axis=1, kind="stable")
-    finite = np.isfinite(rp)
-    n_ok = finite.sum(axis=1).tolist()
-    for t in np.argsort(-gain, kind="stable").tolist():
+    prefs = np.argsort(-rp[rest], axis=1, kind="stable")
+    n_ok = np.isfinite(rp[rest]).sum(axis=1).tolist()
+    for i, t in enumerate(rest.tolist()):
         dt = dl[t]
-        for j in prefs[t, : n_ok[t]].tolist():
+        for j in prefs[i, : n_ok[i]].tolist():
             fj = free[j]
             if all(dt[r] <= fj[r] for r in range(n_r)):
                 out[t] = j
                 for r in range(n_r):
                     fj[r] -= dt[r]
                 break
-    return np.array(out, dtype=np.int64)
+    return out
 
 
 def _allowed(mask, classes, t: int, nodes: np.ndarray) -> np.ndarray:
