@@ -168,3 +168,18 @@ def test_batch_without_scipy_uses_lagrangian_prices(monkeypatch):
     u = utilization(without, d, C)
     assert u > greedy + 0.01, (u, greedy)
     assert u > with_lp * 0.985, (u, with_lp)
+
+
+def test_symmetry_breaking_keeps_the_optimum():
+    """Identical nodes get ordered by placed value: the optimum must not change, and the
+    solution must respect the order."""
+    rng = np.random.default_rng(7)
+    cap = np.array([[4.0, 8.0]] * 4 + [[8.0, 8.0]] * 2)
+    d = np.round(rng.uniform(0.5, 3.0, (13, 2)) * 4) / 4
+    plain = optimal_placement(d, cap, time_limit_s=10, symmetry_breaking=False)
+    broken = optimal_placement(d, cap, time_limit_s=10)
+    assert plain.optimal and broken.optimal
+    assert broken.objective == pytest.approx(plain.objective, abs=1e-9)
+    vals = (d / cap.sum(axis=0)).mean(axis=1)
+    per_node = np.array([vals[broken.assignment == j].sum() for j in range(6)])
+    assert np.all(np.diff(per_node[:4]) <= 1e-9) and per_node[4] >= per_node[5] - 1e-9
