@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     for load in [float(x) for x in args.loads.split(",")]:
         for wl in args.workloads.split(","):
             rows: dict[str, list[tuple[float, float, float, float]]] = {}
-            opt_obj, opt_bound, n_proven = [], [], 0
+            opt_obj, opt_bound, n_proven, n_closed = [], [], 0, 0
             for seed in range(args.instances):
                 d = workload(wl, load, C, seed=seed)
                 opt = _milp(cache, args.milp_cache, wl, load, seed, d, args.milp_s)
@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 best = max([opt.objective] + [utilization(a, d, C) for a in runs.values()])
                 opt_obj.append(best)
                 opt_bound.append(opt.bound)
+                n_closed += (opt.bound - best) <= 1e-4 * opt.bound
                 for k, a in runs.items():
                     u = utilization(a, d, C)
                     rows.setdefault(k, []).append(
@@ -134,9 +135,12 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             if args.milp_only:
                 continue
+            spread = np.mean(1 - np.array(opt_obj) / np.array(opt_bound))
             lines.append(f"\n#### {wl}, load {load} ({args.instances} instances; MILP "
-                         f"{args.milp_s:g} s proved optimal on {n_proven}; best known "
-                         f"{np.mean(opt_obj):.3f}, MILP bound {np.mean(opt_bound):.3f})\n")
+                         f"{args.milp_s:g} s proved optimal on {n_proven}, optimum proven "
+                         f"(bound within 0.01% of the best known) on {n_closed}; best known "
+                         f"{np.mean(opt_obj):.4f}, MILP bound {np.mean(opt_bound):.4f}, "
+                         f"{100 * spread:.2f}% apart)\n")
             lines.append("| policy | utilization | acceptance | gap to bound (mean / max): "
                          "true gap is at most this | gap to best known (mean / max): true gap "
                          "is at least this |")
