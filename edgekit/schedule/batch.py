@@ -15,7 +15,7 @@ error.
   tasks keep their LP node, fractional ones are rounded, the rest placed greedily.  Without
   scipy (or when the LP does not finish in time) the start comes from Lagrangian prices
   instead (a price per node and resource, raised where tasks over-ask; pure numpy, at most
-  200 rounds, 60% of the remaining budget).  The best of these is improved by exchange
+  400 rounds, 60% of the remaining budget).  The best of these is improved by exchange
   moves (relocate-and-insert, swap a placed task for an unplaced larger one) and
   ruin-and-recreate local search: empty a few random nodes, re-place their tasks and the
   unplaced ones in decreasing value (slightly perturbed), keep the result when the total
@@ -259,7 +259,7 @@ def _lp_start(lp_tools, prep, d, c, mask, classes, values, deadline) -> np.ndarr
     return out
 
 
-def _lagrange_start(prep, d, c, mask, classes, values, deadline, rounds: int = 200
+def _lagrange_start(prep, d, c, mask, classes, values, deadline, rounds: int = 400
                     ) -> np.ndarray | None:
     """The best of placements built from Lagrangian prices (no scipy needed).
 
@@ -281,7 +281,7 @@ def _lagrange_start(prep, d, c, mask, classes, values, deadline, rounds: int = 2
     theta = np.zeros((n_n, n_r))
     inv_c = np.divide(1.0, c, out=np.zeros_like(c), where=c > 0)
     best, best_v = None, -1.0
-    eta = 1.0
+    eta = 0.5
     for k in range(rounds):
         if time.perf_counter() > deadline:
             break
@@ -293,14 +293,14 @@ def _lagrange_start(prep, d, c, mask, classes, values, deadline, rounds: int = 2
         want = np.isfinite(gain) & (gain > 0)
         use = np.zeros((n_n, n_r))
         np.add.at(use, pick[want], d[want])
-        if k % 2 == 0:
+        if (k >= 20 and k % 4 == 0) or k == rounds - 1:
             out = _round_wishes(prep, d, c, rp, gain)
             v = float(values[out >= 0].sum())
             if v > best_v:
                 best, best_v = out, v
         theta += eta * (use * inv_c - 1.0)
         np.clip(theta, -4.0, 4.0, out=theta)
-        eta *= 0.97
+        eta *= 0.985
     return best
 
 

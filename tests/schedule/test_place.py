@@ -162,7 +162,7 @@ def test_batch_without_scipy_uses_lagrangian_prices(monkeypatch):
     greedy = utilization(place_batch(d, C, mode="batch", time_budget_s=0.0), d, C)
     monkeypatch.setitem(sys.modules, "scipy.optimize", None)
     monkeypatch.setitem(sys.modules, "scipy", None)
-    # bounded by effort (200 price rounds, 20 search rounds), not by a clock: reproducible
+    # bounded by effort (400 price rounds, 20 search rounds), not by a clock: reproducible
     without = place_batch(d, C, mode="batch", time_budget_s=30.0, iterations=20)
     _check_feasible(without, d, C)
     u = utilization(without, d, C)
