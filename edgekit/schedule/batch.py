@@ -97,12 +97,16 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         capacity: (nodes, resources) amounts available, finite, >= 0, same units.
         policy: a name of :data:`~edgekit.schedule.policy.POLICIES` or a
             :class:`~edgekit.schedule.policy.Policy`.
-        mode: ``"online"`` (given order, no lookahead) or ``"batch"`` (reorder and repair).
+        mode: ``"online"`` (given order, no lookahead) or ``"batch"`` (reorder, start from
+            the LP relaxation when scipy is installed or Lagrangian prices otherwise, and
+            repair by local search; see the module docstring).
         eligible: optional bool mask of where tasks may go: (tasks, nodes), or (classes,
             nodes) with ``task_class`` (tasks,) giving each task's row.
         tenants: (tasks,) int tenant ids, for ``fairness="drf"``.
         fairness: ``None`` or ``"drf"``.
-        iterations, time_budget_s: limits of the batch local search (rounds; seconds).
+        iterations, time_budget_s: limits of the batch search (ruin-and-recreate rounds;
+            seconds for the LP or Lagrangian start and the search together, scipy's one-time
+            import not counted).
         seed: seed of the batch search's randomness (the result is reproducible).
 
     Raises:
