@@ -9,10 +9,19 @@ error.
   under ``policy`` at that moment, with no lookahead and no second thoughts (what a scheduler
   does when tasks arrive one by one).
 * ``mode="batch"``: the set is known at once.  Greedy passes in several orders (decreasing
-  value, decreasing dominant share, arrival) under ``policy``; the best is then improved by
+  value, decreasing dominant share, arrival) under ``policy``; then a start from the LP
+  relaxation of the placement problem (scipy's HiGHS ``linprog``, when scipy is installed
+  and the instance has at most ``LP_MAX_PAIRS`` feasible (task, node) pairs): integral
+  tasks keep their LP node, fractional ones are rounded, the rest placed greedily.  Without
+  scipy (or when the LP does not finish in time) the start comes from Lagrangian prices
+  instead (a price per node and resource, raised where tasks over-ask; pure numpy, at most
+  400 rounds, 60% of the remaining budget).  The best of these is improved by exchange
+  moves (relocate-and-insert, swap a placed task for an unplaced larger one) and
   ruin-and-recreate local search: empty a few random nodes, re-place their tasks and the
   unplaced ones in decreasing value (slightly perturbed), keep the result when the total
-  value does not drop.  The search stops after ``iterations`` rounds or ``time_budget_s``.
+  value does not drop.  The search stops after ``iterations`` rounds or ``time_budget_s``
+  (scipy's import, a one-time cost per process, is not counted); with a budget large enough
+  for every round to finish the result depends on ``seed`` only.
 * ``fairness="drf"`` (either mode, needs ``tenants``): Dominant Resource Fairness between
   tenants: the next task comes from the tenant whose placed dominant share is lowest (ties
   to the lower tenant id), in arrival order within a tenant.
@@ -88,12 +97,16 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         capacity: (nodes, resources) amounts available, finite, >= 0, same units.
         policy: a name of :data:`~edgekit.schedule.policy.POLICIES` or a
             :class:`~edgekit.schedule.policy.Policy`.
-        mode: ``"online"`` (given order, no lookahead) or ``"batch"`` (reorder and repair).
+        mode: ``"online"`` (given order, no lookahead) or ``"batch"`` (reorder, start from
+            the LP relaxation when scipy is installed or Lagrangian prices otherwise, and
+            repair by local search; see the module docstring).
         eligible: optional bool mask of where tasks may go: (tasks, nodes), or (classes,
             nodes) with ``task_class`` (tasks,) giving each task's row.
         tenants: (tasks,) int tenant ids, for ``fairness="drf"``.
         fairness: ``None`` or ``"drf"``.
-        iterations, time_budget_s: limits of the batch local search (rounds; seconds).
+        iterations, time_budget_s: limits of the batch search (ruin-and-recreate rounds;
+            seconds for the LP or Lagrangian start and the search together, scipy's one-time
+            import not counted).
         seed: seed of the batch search's randomness (the result is reproducible).
 
     Raises:
@@ -154,6 +167,7 @@ def _free_after(c: np.ndarray, d: np.ndarray, assign: np.ndarray) -> np.ndarray:
 
 def _batch(prep: _kernel.Prepared, d: np.ndarray, c: np.ndarray, mask, classes,
            values: np.ndarray, iterations: int, budget: float, seed: int) -> np.ndarray:
+    lp_tools = _scipy_lp()  # imported before the clock starts: a one-time cost per process
     deadline = time.perf_counter() + budget
     n_t = d.shape[0]
     total = c.sum(axis=0)
@@ -169,10 +183,171 @@ def _batch(prep: _kernel.Prepared, d: np.ndarray, c: np.ndarray, mask, classes,
     assert best is not None
     if n_t == 0 or c.shape[0] == 0:
         return best
+    start = None if lp_tools is None else _lp_start(lp_tools, prep, d, c, mask, classes,
+                                                     values, deadline)
+    if start is None:  # no scipy, too large, or the LP ran out of time
+        start = _lagrange_start(prep, d, c, mask, classes, values,
+                                time.perf_counter() + 0.6 * max(0.0, deadline
+                                                                - time.perf_counter()))
+    if start is not None and float(values[start >= 0].sum()) > best_v:
+        best = start
     best = _swap(prep, d, c, mask, classes, values, best, deadline)
     best = _ruin_recreate(prep, d, c, mask, classes, values, best,
                           float(values[best >= 0].sum()), iterations, deadline, seed)
     return _swap(prep, d, c, mask, classes, values, best, deadline)
+
+
+# the LP start is skipped above this many (task, node) pairs (its solve time grows fast)
+LP_MAX_PAIRS = 200_000
+
+
+def _scipy_lp():
+    try:
+        from scipy import sparse
+        from scipy.optimize import linprog
+    except ImportError:
+        return None
+    return sparse, linprog
+
+
+def _lp_start(lp_tools, prep, d, c, mask, classes, values, deadline) -> np.ndarray | None:
+    """A placement rounded from the LP relaxation of the placement MILP (scipy's HiGHS),
+    or None without scipy, on instances too large or when the LP does not finish in time.
+
+    The LP optimum is a vertex: all but about ``nodes x resources`` tasks are integral in
+    it, so rounding loses little.  Integral tasks keep their node; fractional ones try their
+    LP nodes in decreasing weight, then any node under the policy (largest value first)."""
+    sparse, linprog = lp_tools
+    n_t, n_r = d.shape
+    n_n = c.shape[0]
+    fits = np.all(d[:, None, :] <= (c + prep.tol)[None, :, :], axis=2)
+    if mask is not None:
+        fits &= (mask if classes is None else mask[classes]).astype(bool)
+    tt, nn = np.nonzero(fits)
+    if tt.size == 0 or tt.size > LP_MAX_PAIRS:
+        return None
+    left = deadline - time.perf_counter()
+    if left <= 0.01:
+        return None
+    k = np.arange(tt.size)
+    a_task = sparse.csr_matrix((np.ones(tt.size), (tt, k)), shape=(n_t, tt.size))
+    rows = [sparse.csr_matrix((d[tt, r], (nn, k)), shape=(n_n, tt.size)) for r in range(n_r)]
+    a_ub = sparse.vstack([a_task] + rows, format="csr")
+    b_ub = np.concatenate([np.ones(n_t), c.T.ravel()])
+    from edgekit.schedule.optimal import _quiet_solver
+    with _quiet_solver():
+        res = linprog(-values[tt], A_ub=a_ub, b_ub=b_ub, bounds=(0, 1), method="highs",
+                      options={"time_limit": float(left), "presolve": True})
+    if res.x is None or res.status != 0:
+        return None
+    x = np.zeros((n_t, n_n))
+    x[tt, nn] = res.x
+    free = c.copy()
+    out = np.full(n_t, -1, dtype=np.int64)
+    # integral tasks first, then fractional ones by decreasing LP mass and value
+    mass = x.max(axis=1)
+    order = np.lexsort((-values, -np.round(mass, 6)))
+    for t in order.tolist():
+        if mass[t] <= 1e-6:
+            break
+        for j in np.argsort(-x[t], kind="stable").tolist():
+            if x[t, j] <= 1e-6:
+                break
+            if np.all(d[t] <= free[j] + prep.tol[j]):
+                out[t] = j
+                free[j] -= d[t]
+                break
+    rest = np.flatnonzero(out < 0)
+    rest = rest[np.argsort(-values[rest], kind="stable")]
+    _kernel.greedy(prep, d, rest, free, mask, classes, out=out)
+    return out
+
+
+def _lagrange_start(prep, d, c, mask, classes, values, deadline, rounds: int = 400
+                    ) -> np.ndarray | None:
+    """The best of placements built from Lagrangian prices (no scipy needed).
+
+    Each node and resource has a price; a task's reduced profit on a node is its value
+    minus the priced demand.  Every round, each task picks its best node; prices of
+    over-asked node resources rise, idle ones fall (multiplicative steps that shrink); the
+    round's wishes are then made feasible: tasks in decreasing reduced profit take their
+    best node that still holds them.  This finds the matching of task shapes to node shapes
+    that a greedy pass in one order misses (heavy-tailed workloads)."""
+    n_t, n_r = d.shape
+    n_n = c.shape[0]
+    fits = np.all(d[:, None, :] <= (c + prep.tol)[None, :, :], axis=2)
+    if mask is not None:
+        fits &= (mask if classes is None else mask[classes]).astype(bool)
+    if not fits.any() or n_t * n_n > 4_000_000:
+        return None
+    total = c.sum(axis=0)
+    base = np.divide(1.0 / n_r, total, out=np.zeros(n_r), where=total > 0)
+    theta = np.zeros((n_n, n_r))
+    inv_c = np.divide(1.0, c, out=np.zeros_like(c), where=c > 0)
+    best, best_v = None, -1.0
+    eta = 0.5
+    for k in range(rounds):
+        if time.perf_counter() > deadline:
+            break
+        price = base[None, :] * np.exp(theta)  # (nodes, res)
+        rp = values[:, None] - d @ price.T  # (tasks, nodes)
+        rp[~fits] = -np.inf
+        pick = rp.argmax(axis=1)
+        gain = rp[np.arange(n_t), pick]
+        want = np.isfinite(gain) & (gain > 0)
+        use = np.zeros((n_n, n_r))
+        np.add.at(use, pick[want], d[want])
+        if (k >= 20 and k % 4 == 0) or k == rounds - 1:
+            out = _round_wishes(prep, d, c, rp, gain)
+            v = float(values[out >= 0].sum())
+            if v > best_v:
+                best, best_v = out, v
+        theta += eta * (use * inv_c - 1.0)
+        np.clip(theta, -4.0, 4.0, out=theta)
+        eta *= 0.985
+    return best
+
+
+def _round_wishes(prep, d, c, rp, gain) -> np.ndarray:
+    """Make the wishes feasible: first, per node, the longest prefix (in decreasing
+    ``gain``) of the tasks wishing it that fits; then the others in decreasing ``gain``
+    take the best node (by ``rp``) that still holds them (plain Python floats: a scalar
+    loop is faster than numpy at two or three resources)."""
+    n_t, n_r = d.shape
+    n_n = c.shape[0]
+    out = np.full(n_t, -1, dtype=np.int64)
+    order = np.argsort(-gain, kind="stable")
+    order = order[np.isfinite(gain[order])]
+    pick = rp[order].argmax(axis=1)
+    room = c + prep.tol
+    for j in range(n_n):
+        ts = order[pick == j]
+        if ts.size:
+            ok = np.all(np.cumsum(d[ts], axis=0) <= room[j], axis=1)
+            stop = ts.size if ok.all() else int(np.argmin(ok))
+            out[ts[:stop]] = j
+    free_a = room.copy()
+    np.subtract.at(free_a, out[out >= 0], d[out >= 0])
+    rest = order[out[order] < 0]
+    # free room only shrinks from here: a task that fits no node now never will
+    rest = rest[(np.all(d[rest][:, None, :] <= free_a[None, :, :], axis=2)
+                 & np.isfinite(rp[rest])).any(axis=1)]
+    if rest.size == 0:
+        return out
+    free = free_a.tolist()
+    dl = d.tolist()
+    prefs = np.argsort(-rp[rest], axis=1, kind="stable")
+    n_ok = np.isfinite(rp[rest]).sum(axis=1).tolist()
+    for i, t in enumerate(rest.tolist()):
+        dt = dl[t]
+        for j in prefs[i, : n_ok[i]].tolist():
+            fj = free[j]
+            if all(dt[r] <= fj[r] for r in range(n_r)):
+                out[t] = j
+                for r in range(n_r):
+                    fj[r] -= dt[r]
+                break
+    return out
 
 
 def _allowed(mask, classes, t: int, nodes: np.ndarray) -> np.ndarray:

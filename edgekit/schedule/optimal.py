@@ -94,9 +94,29 @@ def _scipy():
     return sparse, Bounds, LinearConstraint, milp
 
 
+def _symmetry_rows(capacity: np.ndarray, fits: np.ndarray, vals: np.ndarray, sparse):
+    """Rows ``value(node i) - value(node k) >= 0`` for consecutive identical nodes i < k."""
+    n_t, n_n = fits.shape
+    groups: dict[bytes, list[int]] = {}
+    for j in range(n_n):
+        key = capacity[j].tobytes() + np.packbits(fits[:, j]).tobytes()
+        groups.setdefault(key, []).append(j)
+    pairs = [(g[i], g[i + 1]) for g in groups.values() for i in range(len(g) - 1)]
+    if not pairs:
+        return None
+    rows, cols, data = [], [], []
+    t_idx = np.arange(n_t) * n_n
+    for p, (i, k) in enumerate(pairs):
+        rows += [p] * (2 * n_t)
+        cols += (t_idx + i).tolist() + (t_idx + k).tolist()
+        data += vals.tolist() + (-vals).tolist()
+    return sparse.csr_matrix((data, (rows, cols)), shape=(len(pairs), n_t * n_n))
+
+
 def optimal_placement(demands: np.ndarray, capacity: np.ndarray, *,
                       eligible: np.ndarray | None = None, values: np.ndarray | None = None,
-                      time_limit_s: float = 10.0, mip_rel_gap: float = 1e-6) -> OptimalResult:
+                      time_limit_s: float = 10.0, mip_rel_gap: float = 1e-6,
+                      symmetry_breaking: bool = True) -> OptimalResult:
     """The placement of ``demands`` (tasks, resources) on ``capacity`` (nodes, resources)
     that maximizes the total value of the placed tasks.
 
@@ -106,6 +126,11 @@ def optimal_placement(demands: np.ndarray, capacity: np.ndarray, *,
             cluster), so the objective is the utilization.
         time_limit_s: solver time limit in seconds (> 0).
         mip_rel_gap: relative gap at which the solver stops and calls the answer optimal.
+        symmetry_breaking: for each run of identical nodes (same capacity and, with
+            ``eligible``, the same eligible tasks), require the placed value on each to be
+            at least that on the next: any placement can be permuted to satisfy it, so the
+            optimum is unchanged, and the solver stops exploring the permutations of one
+            placement (clusters of many same-size boards).
 
     Raises:
         RuntimeUnavailableError: scipy is not installed (extra ``schedule``).
@@ -146,6 +171,10 @@ def optimal_placement(demands: np.ndarray, capacity: np.ndarray, *,
         LinearConstraint(rows_t, -np.inf, np.ones(n_t)),
         LinearConstraint(a_cap, -np.inf, capacity.T.ravel()),
     ]
+    if symmetry_breaking:
+        sym = _symmetry_rows(capacity, fits, vals, sparse)
+        if sym is not None:
+            constraints.append(LinearConstraint(sym, 0.0, np.inf))
     with _quiet_solver():
         res = milp(c, integrality=np.ones(c.size), bounds=Bounds(np.zeros(c.size), ub),
                    constraints=constraints,

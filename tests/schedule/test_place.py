@@ -137,8 +137,9 @@ CASES = [(wl, load, seed) for wl in ("uniform", "heavy_tailed", "mix") for load 
 
 @pytest.mark.parametrize("wl, load, seed", CASES)
 def test_gaps_to_the_milp_bound(wl, load, seed):
-    """Measured bounds (docs/schedule.md, 50 instances): batch within 1% of the MILP bound
-    on uniform and mix, ~3% on heavy-tailed; online default far ahead of the article."""
+    """Measured bounds (docs/schedule.md, 50 instances): batch within 1% of the MILP on
+    every workload (here against a 1.5 s MILP's bound, which overstates the gap); online
+    default far ahead of the article."""
     d = workload(wl, load, C, seed=seed)
     opt = optimal_placement(d, C, time_limit_s=1.5, mip_rel_gap=1e-3)
     online = utilization(place_batch(d, C), d, C)
@@ -148,5 +149,46 @@ def test_gaps_to_the_milp_bound(wl, load, seed):
     gap_online = 1 - online / opt.bound
     gap_batch = 1 - batch / opt.bound
     assert gap_online < (0.06 if load == 1.0 else 0.08), gap_online
-    assert gap_batch < (0.015 if wl != "heavy_tailed" else 0.06), gap_batch
+    assert gap_batch < 0.015, gap_batch
     assert online > article + 0.03
+
+
+def test_batch_without_scipy_uses_lagrangian_prices(monkeypatch):
+    """Without scipy the LP start is replaced by the Lagrangian one: on a heavy-tailed
+    instance (where one greedy order is ~3-4% short) it still comes within ~1.5% of what
+    the LP start reaches, and far above the plain greedy passes."""
+    d = workload("heavy_tailed", 1.0, C, seed=0)
+    with_lp = utilization(place_batch(d, C, mode="batch", time_budget_s=0.5), d, C)
+    greedy = utilization(place_batch(d, C, mode="batch", time_budget_s=0.0), d, C)
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    # bounded by effort (400 price rounds, 20 search rounds), not by a clock: reproducible
+    without = place_batch(d, C, mode="batch", time_budget_s=30.0, iterations=20)
+    _check_feasible(without, d, C)
+    u = utilization(without, d, C)
+    assert u > greedy + 0.01, (u, greedy)
+    assert u > with_lp * 0.985, (u, with_lp)
+
+
+def test_symmetry_breaking_keeps_the_optimum():
+    """Identical nodes get ordered by placed value: the optimum must not change, and the
+    solution must respect the order."""
+    rng = np.random.default_rng(7)
+    cap = np.array([[4.0, 8.0]] * 4 + [[8.0, 8.0]] * 2)
+    d = np.round(rng.uniform(0.5, 3.0, (13, 2)) * 4) / 4
+    plain = optimal_placement(d, cap, time_limit_s=10, symmetry_breaking=False)
+    broken = optimal_placement(d, cap, time_limit_s=10)
+    assert plain.optimal and broken.optimal
+    assert broken.objective == pytest.approx(plain.objective, abs=1e-9)
+    vals = (d / cap.sum(axis=0)).mean(axis=1)
+    per_node = np.array([vals[broken.assignment == j].sum() for j in range(6)])
+    assert np.all(np.diff(per_node[:4]) <= 1e-9) and per_node[4] >= per_node[5] - 1e-9
+
+
+def test_batch_is_reproducible_when_bounded_by_effort():
+    """With a budget every round fits in, the result depends on the seed only."""
+    d = workload("heavy_tailed", 1.5, C, seed=2)
+    a = place_batch(d, C, mode="batch", iterations=30, time_budget_s=60.0, seed=5)
+    b = place_batch(d, C, mode="batch", iterations=30, time_budget_s=60.0, seed=5)
+    assert np.array_equal(a, b)
+    _check_feasible(a, d, C)
