@@ -35,6 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from edgekit import _telemetry
+from edgekit._fileio import sha256_file
 from edgekit.errors import (
     ExpiredError,
     InputError,
@@ -66,7 +67,6 @@ FORMAT = "edgekit-manifest"
 FORMAT_VERSION = 1
 _DOMAIN = b"edgekit-manifest-v1\n"  # prefixed to the signed bytes: a manifest signature
 #                                     can never be replayed as a signature on anything else
-_CHUNK = 1 << 20
 _VERSION_RE = re.compile(r"^(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8})){0,7}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -230,16 +230,6 @@ def _now() -> datetime:
 # --- hashing the content ----------------------------------------------------------------------
 
 
-def _hash_file(path: Path) -> tuple[int, str]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return size, h.hexdigest()
-
-
 def _scan(content: Content) -> tuple[str, list[ArtifactFile], list[str]]:
     """(kind, files, problems): problems are relative paths that are neither regular files
     nor directories (symlinks, devices), which are never signed."""
@@ -260,7 +250,7 @@ def _scan(content: Content) -> tuple[str, list[ArtifactFile], list[str]]:
     except FileNotFoundError:
         raise InputError(f"{root} does not exist", name="path", got=str(root)) from None
     if stat.S_ISREG(st.st_mode):
-        size, digest = _hash_file(root)
+        size, digest = sha256_file(root)
         return "file", [ArtifactFile(root.name, size, digest)], []
     if not stat.S_ISDIR(st.st_mode):
         raise InputError(f"{root} is neither a regular file nor a directory (symlinks are "
@@ -279,7 +269,7 @@ def _scan(content: Content) -> tuple[str, list[ArtifactFile], list[str]]:
             if not stat.S_ISREG(p.lstat().st_mode):
                 problems.append(rel)
                 continue
-            size, digest = _hash_file(p)
+            size, digest = sha256_file(p)
             files.append(ArtifactFile(rel, size, digest))
     return "directory", files, problems
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from edgekit._fileio import atomic_write
 from edgekit.errors import InputError, InputTypeError, SignatureError
 from edgekit.secure import _keys
 from edgekit.secure._keys import PrivateKey, PublicKey, key_id
@@ -75,20 +76,7 @@ def public_key_pem(key: PublicKey | PrivateKey) -> bytes:
 def save_private_key(key: PrivateKey, path: PathLike,
                      password: str | bytes | None = None) -> Path:
     """Write ``key`` as PEM to ``path`` (mode 0600, atomic replace)."""
-    data = private_key_pem(key, password)
-    dest = Path(path)
-    tmp = dest.with_name(dest.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return dest
+    return atomic_write(path, private_key_pem(key, password), mode=0o600)
 
 
 def _read(source: bytes | str | PathLike) -> bytes:

@@ -53,6 +53,7 @@ from typing import BinaryIO, cast
 import numpy as np
 
 from edgekit import _telemetry
+from edgekit._fileio import atomic_write
 from edgekit.errors import (
     CorruptDataError,
     FormatVersionError,
@@ -400,19 +401,6 @@ def _make(old: bytes, new: bytes, options: PatchOptions | None) -> tuple[bytes, 
     return blob, info
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def make_patch_file(old_path: str | os.PathLike[str], new_path: str | os.PathLike[str],
                     patch_path: str | os.PathLike[str],
                     options: PatchOptions | None = None) -> PatchInfo:
@@ -421,7 +409,7 @@ def make_patch_file(old_path: str | os.PathLike[str], new_path: str | os.PathLik
     old = Path(old_path).read_bytes()
     new = Path(new_path).read_bytes()
     blob, info = _make(old, new, options)
-    _atomic_write(Path(patch_path), blob)
+    atomic_write(Path(patch_path), blob)
     return info
 
 

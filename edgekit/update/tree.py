@@ -20,7 +20,6 @@ of the index (u32), the index (canonical JSON, UTF-8), then the per-file patches
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from edgekit._fileio import sha256_file
 from edgekit.errors import InputError, UpdateDataError, WrongBaseError
 from edgekit.update.patch import (
     PatchOptions,
@@ -92,16 +92,6 @@ class TreePatchInfo:
     methods: dict[str, str]
 
 
-def _hash_file(path: Path) -> tuple[int, str]:
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-            n += len(chunk)
-    return n, h.hexdigest()
-
-
 def scan_tree(root: str | os.PathLike[str]) -> dict[str, FileEntry]:
     """Every regular file under ``root`` by relative path.  A symlink or special file raises
     :class:`~edgekit.errors.InputError`."""
@@ -119,7 +109,7 @@ def scan_tree(root: str | os.PathLike[str]) -> dict[str, FileEntry]:
             if not stat.S_ISREG(st.st_mode):
                 raise InputError(f"{rel} is not a regular file (symlinks and special files "
                                  "are not shipped)", name="root", got=rel)
-            size, sha = _hash_file(full)
+            size, sha = sha256_file(full)
             out[rel] = FileEntry(rel, stat.S_IMODE(st.st_mode), size, sha)
     return out
 
@@ -347,7 +337,7 @@ def apply_tree(old_dir: str | os.PathLike[str], patch_path: str | os.PathLike[st
                                           "lists", reason="digest")
             else:
                 raise _bad(f"{path}: unknown operation {op!r}")
-            size, sha = _hash_file(dst)
+            size, sha = sha256_file(dst)
             if (size, sha) != (rec["size"], rec["sha256"]):
                 raise UpdateDataError(f"{path}: staged file does not match its digest",
                                       reason="digest")
