@@ -22,13 +22,13 @@ timestamps are non-decreasing and match the header, so a damaged segment raises
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from edgekit._fileio import atomic_write
 from edgekit.errors import ChecksumError, CorruptDataError, FormatVersionError
 from edgekit.memory import _seal_codec
 
@@ -114,32 +114,8 @@ def unpack(blob: bytes) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def write_file(path: Path, blob: bytes) -> None:
-    """Write ``blob`` to ``path`` atomically and durably: a temporary file in the same
-    directory, fsync, rename over ``path``, fsync of the directory.  After this returns the
-    segment survives a crash or power loss (as far as the OS and disk honour fsync); before,
-    ``path`` either does not exist or is a complete earlier file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(blob)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+    """Write ``blob`` to ``path`` atomically and durably (see
+    :func:`edgekit._fileio.atomic_write`).  After this returns the segment survives a crash or
+    power loss (as far as the OS and disk honour fsync); before, ``path`` either does not exist
+    or is a complete earlier file."""
+    atomic_write(path, blob, mode=0o644)

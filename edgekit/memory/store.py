@@ -61,6 +61,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from edgekit import _telemetry
+from edgekit._fileio import fsync_dir
 from edgekit.errors import (
     CapacityError,
     CorruptDataError,
@@ -587,7 +588,7 @@ class ReadingStore:
                     self._dropped += seg.n
                     dropped += seg.n
             if dropped and self._dir is not None:
-                _segment.fsync_dir(self._dir)
+                fsync_dir(self._dir)
         if dropped:
             _telemetry.emit("memory.drop", readings=dropped, reason="discard")
             _telemetry.emit("memory.usage", nbytes=self.nbytes)
@@ -791,7 +792,7 @@ class ReadingStore:
                                name="spill_dir", got=str(directory)) from err
         self._dir = directory
         self._lock_dir(directory)
-        for leftover in directory.glob(f".*{_SUFFIX}.tmp"):  # never acknowledged
+        for leftover in directory.glob(f".*{_SUFFIX}.tmp*"):  # never acknowledged
             leftover.unlink()
         found: list[Segment] = []
         for path in directory.glob(f"seg-*{_SUFFIX}"):

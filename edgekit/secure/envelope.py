@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from edgekit import _telemetry
+from edgekit._fileio import atomic_write
 from edgekit.errors import (
     AuthenticationError,
     InputError,
@@ -207,18 +208,7 @@ class FileCounterStore:
             if upto <= data.get(fingerprint, 0):
                 return
             data[fingerprint] = upto
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            dfd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            atomic_write(self.path, json.dumps(data).encode("utf-8"), mode=0o600)
 
 
 # --- sealing ----------------------------------------------------------------------------------
