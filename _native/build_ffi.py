@@ -12,7 +12,6 @@ Run directly (``python _native/build_ffi.py``) to build the module in place for 
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -50,16 +49,32 @@ def _compile_args() -> list[str]:
     return ["-O3", "-std=c99", "-Wall", "-Wextra"]
 
 
-ffibuilder = FFI()
-ffibuilder.cdef(_cdef())
-ffibuilder.set_source(
-    MODULE,
-    "\n".join(f'#include "{h.name}"' for h in _headers()),
-    sources=_sources(),
-    include_dirs=[HERE.relative_to(ROOT).as_posix()],
-    extra_compile_args=_compile_args(),
-)
+def _builder(root: Path | None) -> FFI:
+    """A builder with the sources relative to the project root for setuptools
+    (``root=None``), or under ``root`` for a direct build (cffi compiles in its tmpdir)."""
+    base = HERE if root is None else root / "_native"
+    ffi = FFI()
+    ffi.cdef(_cdef())
+    ffi.set_source(
+        MODULE,
+        "\n".join(f'#include "{h.name}"' for h in _headers()),
+        sources=_sources() if root is None else [str(p) for p in sorted(base.glob("*.c"))],
+        include_dirs=[HERE.relative_to(ROOT).as_posix() if root is None else str(base)],
+        extra_compile_args=_compile_args(),
+    )
+    return ffi
+
+
+def build_in_place(ffi: FFI) -> None:
+    """Compile ``ffi`` under build/cffi and copy the module into ``edgekit/`` (development)."""
+    import shutil
+
+    built = Path(ffi.compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=True))
+    shutil.copy2(built, ROOT / "edgekit" / built.name)
+    print(f"installed {built.name} into edgekit/")
+
+
+ffibuilder = _builder(None)
 
 if __name__ == "__main__":
-    os.chdir(ROOT)
-    ffibuilder.compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=True)
+    build_in_place(_builder(ROOT))

@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 import edgekit.data
+from edgekit.secure import envelope as _envelope
 from edgekit.secure import generate_key, sign_artifact, verify_artifact
 from edgekit.secure.envelope import Opener, Sealer
 from edgekit.secure.tls import client_context, server_context
@@ -37,6 +38,10 @@ def _payload(size: int) -> bytes:
 
 
 _NONCE = struct.Struct(">4xQ")
+# open's floor: with the C opener (OpenSSL, one call) it measured 0.88-0.93 (ChaCha20) and
+# 0.72-0.77 (AES-GCM) of the raw channel; in Python 0.65 / 0.57.  The margins absorb the
+# shared machine's noise.
+_OPEN_MIN = 0.6 if _envelope._NATIVE else 0.45
 
 
 def _pair(algorithm: str, size: int, *, threadsafe: bool = True, framed: bool = False):
@@ -97,7 +102,8 @@ def test_envelope_1kib_vs_raw_aead_channel(ratio, algorithm, op):
     seal_b, raw_seal_b, open_b, raw_open_b = _pair(algorithm, 1024, framed=True)
     cand, base = (seal_b, raw_seal_b) if op == "seal" else (open_b, raw_open_b)
     ratio(f"envelope {op} 1 KiB {algorithm}: vs raw AEAD, counter nonce", cand, base,
-          minimum=0.6 if op == "seal" else 0.45, rounds=31)
+          minimum=0.6 if op == "seal" else _OPEN_MIN - 0.05 * (algorithm != "chacha20-poly1305"),
+          rounds=31)
 
 
 @pytest.mark.parametrize("op, threadsafe", [("seal", True), ("open", True), ("open", False)])
@@ -107,7 +113,7 @@ def test_envelope_1kib_vs_bare_primitive(ratio, op, threadsafe):
     cand, base = (seal_b, raw_seal_b) if op == "seal" else (open_b, raw_open_b)
     lock = "" if op == "seal" else (" (locked)" if threadsafe else " (one thread)")
     ratio(f"envelope {op}{lock} 1 KiB chacha20: vs bare AEAD call", cand, base,
-          minimum=0.55 if op == "seal" else 0.45, rounds=31)
+          minimum=0.55 if op == "seal" else _OPEN_MIN - 0.05, rounds=31)
 
 
 @pytest.mark.parametrize("size", ["64B", "64KiB"])

@@ -10,6 +10,11 @@ references.
 
 Wrappers ask :data:`lib` (``None`` on the reference backend) and never call C with an array
 they have not checked.
+
+The envelope opener is a second extension, ``edgekit._edgekit_crypto`` (:data:`crypto_lib`),
+because it links OpenSSL's libcrypto and is only built where OpenSSL's headers are
+installed.  ``auto`` uses it when it is there; ``native`` requires it too; ``reference``
+uses neither.
 """
 
 from __future__ import annotations
@@ -47,9 +52,33 @@ def _load() -> tuple[str, str, Any, Any, str | None]:
     return requested, "native", native.ffi, native.lib, None
 
 
+_CRYPTO_HINT = (
+    "the compiled extension edgekit._edgekit_crypto (the envelope opener) is not importable "
+    "({err}). It is built by `pip install .` when OpenSSL's headers are present (on Debian: "
+    "apt-get install libssl-dev); reinstall with `pip install --force-reinstall --no-deps .`, "
+    "or set EDGEKIT_BACKEND=auto to open envelopes in Python."
+)
+
+
+def _load_crypto(requested: str) -> tuple[Any, Any, str | None]:
+    if requested == "reference":
+        return None, None, None
+    try:
+        crypto: ModuleType
+        from edgekit import _edgekit_crypto as crypto  # type: ignore[attr-defined]
+    except ImportError as err:
+        if requested == "native":
+            raise BackendError(_CRYPTO_HINT.format(err=err)) from err
+        return None, None, str(err)
+    return crypto.ffi, crypto.lib, None
+
+
 REQUESTED, NAME, ffi, lib, LOAD_ERROR = _load()
 """REQUESTED: what EDGEKIT_BACKEND asked for; NAME: ``"native"`` or ``"reference"``;
 ffi/lib: the cffi objects, or ``None``; LOAD_ERROR: why the extension did not load."""
+crypto_ffi, crypto_lib, CRYPTO_LOAD_ERROR = _load_crypto(REQUESTED)
+"""The envelope opener's cffi objects (``None`` when not built or on the reference backend),
+and why it did not load."""
 
 
 def is_native() -> bool:
@@ -59,6 +88,5 @@ def is_native() -> bool:
 
 def native_kernels() -> tuple[str, ...]:
     """Names of the C kernels in use (empty on the reference backend)."""
-    if lib is None:
-        return ()
-    return tuple(sorted(n for n in dir(lib) if n.startswith("ek_")))
+    libs = [m for m in (lib, crypto_lib) if m is not None]
+    return tuple(sorted(n for m in libs for n in dir(m) if n.startswith("ek_")))

@@ -51,6 +51,7 @@ def config() -> dict[str, Any]:
         "backend": _backend.NAME,
         "backend_requested": _backend.REQUESTED,
         "backend_load_error": _backend.LOAD_ERROR,
+        "crypto_load_error": _backend.CRYPTO_LOAD_ERROR,
         "native_kernels": list(_backend.native_kernels()),
         "core": {name: _dist_version(name) for name in CORE_DEPENDENCIES},
         "optional": optional,
@@ -66,6 +67,8 @@ def show_config(file: TextIO | None = None) -> None:
     print(f"  backend:  {c['backend']} (EDGEKIT_BACKEND={c['backend_requested']})", file=out)
     if c["backend_load_error"]:
         print(f"            extension not loaded: {c['backend_load_error']}", file=out)
+    if c["crypto_load_error"]:
+        print(f"            envelope opener not loaded: {c['crypto_load_error']}", file=out)
     kernels = c["native_kernels"]
     print(f"  native kernels: {len(kernels)}", file=out)
     families: dict[str, list[str]] = {}

@@ -66,7 +66,7 @@ def test_cli_info_and_demo_run():
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
 def test_c_sources_compile_warning_free():
-    for source in sorted((ROOT / "_native").glob("*.c")):
+    for source in sorted((ROOT / "_native").rglob("*.c")):
         r = subprocess.run(
             ["cc", "-std=c99", "-O3", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c",
              str(source), "-o", os.devnull], capture_output=True, text=True, timeout=120,

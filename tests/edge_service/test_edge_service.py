@@ -588,6 +588,7 @@ def test_dockerfile_is_multistage_builds_the_kernels_and_runs_unprivileged():
     runtime = ins[len(builder):]
     runs = " ".join(rest for op, rest in builder if op == "RUN")
     assert "gcc" in runs and "pip wheel" in runs and "EDGEKIT_BACKEND=native" in runs
+    assert "libssl-dev" in runs  # the envelope opener links libcrypto
     assert not any("gcc" in rest for op, rest in runtime if op == "RUN")  # no compiler
     users = [rest for op, rest in runtime if op == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")

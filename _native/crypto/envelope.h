@@ -1,0 +1,43 @@
+/* The receiving half of edgekit.secure's envelope (edgekit/secure/envelope.py) in one call:
+ * match the header's key prefix, authenticate and decrypt with OpenSSL's EVP AEAD, then
+ * check and update the replay window, under one lock per key.
+ *
+ * Wire format (docs/secure/envelope.md): a 12-byte header (version, algorithm, key id:
+ * the 4-byte "prefix"; a 64-bit big-endian counter) that is also the AEAD nonce, the
+ * ciphertext, a 16-byte tag.  The caller's associated data is authenticated, never sent.
+ *
+ * The replay window has the semantics of the Python reference (envelope._Window): a
+ * counter n is accepted once if n > top (the highest counter seen) or top - n < window;
+ * the window only moves for messages that authenticated.  It is kept as a ring of bits
+ * (RFC 6479's idea): bit n mod B stands for counter n, B >= window a multiple of 64, and
+ * the bits of counters passed over when top advances are cleared.
+ *
+ * ek_env_open returns one of the EK_ENV_* codes; EK_ENV_UNKNOWN_KEY (no key matches the
+ * prefix: a rekey, or not an envelope) and EK_ENV_SHORT send the caller to the Python path.
+ * This module links OpenSSL's libcrypto (1.1.1 or 3.x); it is built only where its headers
+ * are installed (setup.py marks it optional), and edgekit uses the Python path otherwise.
+ */
+#ifndef EDGEKIT_ENVELOPE_H
+#define EDGEKIT_ENVELOPE_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* cdef: begin */
+#define EK_ENV_OK 0
+#define EK_ENV_SHORT 1
+#define EK_ENV_UNKNOWN_KEY 2
+#define EK_ENV_AUTH 3
+#define EK_ENV_REPLAY 4
+#define EK_ENV_TOO_LARGE 5
+#define EK_ENV_ERROR 6
+
+typedef struct ek_env_key ek_env_key;
+
+ek_env_key *ek_env_key_new(int algorithm, const unsigned char *key, uint32_t prefix,
+                           uint32_t window);
+void ek_env_key_free(ek_env_key *k);
+int ek_env_open(ek_env_key *a, ek_env_key *b, const char *envelope, size_t size,
+                const char *aad, size_t aadsize, char *out);
+/* cdef: end */
+
+#endif
