@@ -20,6 +20,7 @@ struct ek_env_key {
     uint64_t ring;       /* bits in the ring: window rounded up to a multiple of 64 */
     uint64_t top;
     int seen;            /* 0 until the first message authenticates (top undefined) */
+    int sealing;         /* a sending key: its context encrypts, it has no window */
     uint64_t *bits;
 };
 
@@ -34,14 +35,15 @@ ek_env_key *ek_env_key_new(int algorithm, const unsigned char *key, uint32_t pre
         cipher = EVP_aes_256_gcm();
     else
         return NULL;
-    if (window == 0 || window > (1u << 16))
+    if (window > (1u << 16))
         return NULL;
     k = calloc(1, sizeof *k);
     if (k == NULL)
         return NULL;
     k->prefix = prefix;
     k->window = window;
-    k->ring = ((uint64_t)window + 63) / 64 * 64;
+    k->sealing = window == 0;
+    k->ring = k->sealing ? 64 : ((uint64_t)window + 63) / 64 * 64;
     k->bits = calloc((size_t)(k->ring / 64), sizeof *k->bits);
     k->ctx = EVP_CIPHER_CTX_new();
     if (k->bits == NULL || k->ctx == NULL || pthread_mutex_init(&k->lock, NULL) != 0) {
@@ -50,7 +52,8 @@ ek_env_key *ek_env_key_new(int algorithm, const unsigned char *key, uint32_t pre
         free(k);
         return NULL;
     }
-    if (EVP_DecryptInit_ex(k->ctx, cipher, NULL, key, NULL) != 1) {
+    if ((k->sealing ? EVP_EncryptInit_ex(k->ctx, cipher, NULL, key, NULL)
+                    : EVP_DecryptInit_ex(k->ctx, cipher, NULL, key, NULL)) != 1) {
         ek_env_key_free(k);
         return NULL;
     }
@@ -126,7 +129,8 @@ static int decrypt(ek_env_key *k, const unsigned char *env, size_t size,
     if (EVP_CIPHER_CTX_ctrl(k->ctx, EVP_CTRL_AEAD_SET_TAG, TAG,
                             (void *)(env + size - TAG)) != 1)
         return EK_ENV_ERROR;
-    if (EVP_DecryptFinal_ex(k->ctx, out + len, &fin) != 1) {
+    /* both ciphers are stream modes: Final writes nothing, at the end of the body */
+    if (EVP_DecryptFinal_ex(k->ctx, out + body, &fin) != 1) {
         memset(out, 0, body); /* never hand out unauthenticated plaintext */
         return EK_ENV_AUTH;
     }
@@ -145,9 +149,9 @@ int ek_env_open(ek_env_key *a, ek_env_key *b, const char *envelope, size_t size,
     if (size - HEADER - TAG > INT_MAX || aadsize > INT_MAX)
         return EK_ENV_TOO_LARGE;
     prefix = load32(env);
-    if (a != NULL && a->prefix == prefix)
+    if (a != NULL && a->prefix == prefix && !a->sealing)
         k = a;
-    else if (b != NULL && b->prefix == prefix)
+    else if (b != NULL && b->prefix == prefix && !b->sealing)
         k = b;
     else
         return EK_ENV_UNKNOWN_KEY;
@@ -158,4 +162,46 @@ int ek_env_open(ek_env_key *a, ek_env_key *b, const char *envelope, size_t size,
         rc = EK_ENV_REPLAY;
     pthread_mutex_unlock(&k->lock);
     return rc;
+}
+
+static void store64(unsigned char *p, uint64_t v)
+{
+    int i;
+    for (i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+int ek_env_seal(ek_env_key *k, uint64_t counter, const char *data, size_t size,
+                const char *aad, size_t aadsize, char *out)
+{
+    unsigned char *dst = (unsigned char *)out;
+    int len = 0, fin = 0, ok;
+    if (k == NULL || !k->sealing)
+        return EK_ENV_ERROR;
+    if (size > INT_MAX - HEADER - TAG || aadsize > INT_MAX)
+        return EK_ENV_TOO_LARGE;
+    dst[0] = (unsigned char)(k->prefix >> 24);
+    dst[1] = (unsigned char)(k->prefix >> 16);
+    dst[2] = (unsigned char)(k->prefix >> 8);
+    dst[3] = (unsigned char)k->prefix;
+    store64(dst + 4, counter);
+    if (pthread_mutex_lock(&k->lock) != 0)
+        return EK_ENV_ERROR;
+    ok = EVP_EncryptInit_ex(k->ctx, NULL, NULL, NULL, dst) == 1
+         && (aadsize == 0
+             || EVP_EncryptUpdate(k->ctx, NULL, &len, (const unsigned char *)aad,
+                                  (int)aadsize) == 1)
+         && (size == 0
+             || EVP_EncryptUpdate(k->ctx, dst + HEADER, &len, (const unsigned char *)data,
+                                  (int)size) == 1)
+         && EVP_EncryptFinal_ex(k->ctx, dst + HEADER + size, &fin) == 1
+         && EVP_CIPHER_CTX_ctrl(k->ctx, EVP_CTRL_AEAD_GET_TAG, TAG, dst + HEADER + size) == 1;
+    pthread_mutex_unlock(&k->lock);
+    if (!ok) {
+        memset(dst, 0, size + HEADER + TAG);
+        return EK_ENV_ERROR;
+    }
+    return EK_ENV_OK;
 }

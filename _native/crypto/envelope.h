@@ -1,6 +1,9 @@
-/* The receiving half of edgekit.secure's envelope (edgekit/secure/envelope.py) in one call:
- * match the header's key prefix, authenticate and decrypt with OpenSSL's EVP AEAD, then
- * check and update the replay window, under one lock per key.
+/* edgekit.secure's envelope (edgekit/secure/envelope.py), one C call per message.
+ *
+ * Opening: match the header's key prefix, authenticate and decrypt with OpenSSL's EVP AEAD,
+ * then check and update the replay window, under one lock per key.  Sealing: write the
+ * header for a counter the caller has reserved, then encrypt behind it, under the key's
+ * lock (one cipher context per key).  Both write into a buffer the caller sized exactly.
  *
  * Wire format (docs/secure/envelope.md): a 12-byte header (version, algorithm, key id:
  * the 4-byte "prefix"; a 64-bit big-endian counter) that is also the AEAD nonce, the
@@ -33,10 +36,14 @@
 
 typedef struct ek_env_key ek_env_key;
 
+/* window > 0: a receiving key with a replay window of that many counters;
+ * window == 0: a sending key (ek_env_seal only). */
 ek_env_key *ek_env_key_new(int algorithm, const unsigned char *key, uint32_t prefix,
                            uint32_t window);
 void ek_env_key_free(ek_env_key *k);
 int ek_env_open(ek_env_key *a, ek_env_key *b, const char *envelope, size_t size,
+                const char *aad, size_t aadsize, char *out);
+int ek_env_seal(ek_env_key *k, uint64_t counter, const char *data, size_t size,
                 const char *aad, size_t aadsize, char *out);
 /* cdef: end */
 

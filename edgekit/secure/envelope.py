@@ -216,7 +216,9 @@ class FileCounterStore:
 
 class Sealer:
     """Seals messages under one sending key.  Thread-safe: counters come from a C-level
-    atomic counter, so concurrent callers never share a nonce.
+    atomic counter, so concurrent callers never share a nonce.  With ChaCha20-Poly1305,
+    where edgekit's envelope extension is built, one C call (OpenSSL) writes each envelope;
+    the bytes are the same as the Python path's.
 
     Args:
         key: 32 secret bytes (from :func:`session`, or a provisioned key with a
@@ -233,7 +235,8 @@ class Sealer:
 
     def __init__(self, key: bytes, *, key_id: int = 0, algorithm: str = "chacha20-poly1305",
                  counter_store: CounterStore | None = None,
-                 rekey_after: int = DEFAULT_REKEY_AFTER, counter_start: int = 0) -> None:
+                 rekey_after: int = DEFAULT_REKEY_AFTER, counter_start: int = 0,
+                 _native: bool | None = None) -> None:
         self._alg = _check_alg(algorithm)
         self.algorithm = algorithm
         if isinstance(rekey_after, bool) or not isinstance(rekey_after, int) or \
@@ -247,6 +250,11 @@ class Sealer:
         self._rekey_after = rekey_after
         self._store = counter_store
         self._lock = threading.Lock()
+        # the C sealer where it is faster: ChaCha20 (0.95x of a raw channel against 0.87x);
+        # AES-GCM seals faster through cryptography's call (0.82x against 0.74x: the system
+        # OpenSSL's EVP overhead per message outweighs the Python it saves)
+        self._native = _use_native(_native) and (_native or self._alg == ALGORITHMS[
+            "chacha20-poly1305"])
         self._install(_check_key(key), _check_key_id(key_id), counter_start)
 
     def _install(self, key: bytes, key_id: int, start: int) -> None:
@@ -255,11 +263,18 @@ class Sealer:
         self._key = key
         self.key_id = key_id
         self._fingerprint = key_fingerprint(key)
+        prefix = _PREFIX.pack(VERSION, self._alg, key_id)
+        handle = None
+        if self._native:  # the C sealer: a cipher context keyed once (window 0: sending)
+            handle = _CLIB.ek_env_key_new(self._alg, key, int.from_bytes(prefix, "big"), 0)
+            if handle == _CFFI.NULL:
+                raise MemoryError("could not set up the envelope cipher context")
+            handle = _CFFI.gc(handle, _CLIB.ek_env_key_free)
         # one tuple, read once per message: a concurrent rekey can never pair a counter of
         # one key with another key.  limit == start sends the first message through
         # _slow_path, which reserves a block of counters.
-        self._state = (itertools.count(start), start, _PREFIX.pack(VERSION, self._alg, key_id),
-                       _AEAD[self._alg](key).encrypt)
+        self._state = (itertools.count(start), start, prefix, _AEAD[self._alg](key).encrypt,
+                       handle)
 
     @property
     def fingerprint(self) -> str:
@@ -270,11 +285,34 @@ class Sealer:
         """Encrypt and authenticate ``data`` (and authenticate ``associated_data``, which the
         opener must pass identically).  Returns header + ciphertext + tag
         (``len(data) + 28`` bytes)."""
-        ctr, limit, prefix, encrypt = self._state
+        ctr, limit, prefix, encrypt, handle = self._state
         n = next(ctr)
         if n >= limit:
             return self._slow_path(ctr, n, data, associated_data)
-        header = _HEAD.pack(prefix, n)
+        if handle is not None:
+            try:
+                size = len(data)
+                out = bytes(size + _OVERHEAD)  # fresh and unshared: C writes the envelope
+                if _env_seal(handle, n, data, size, associated_data, len(associated_data),
+                             out) == _OK:
+                    if _SINKS:
+                        _telemetry.emit("secure.seal", bytes=size)
+                    return out
+            except TypeError:  # not bytes (cffi takes only bytes): the Python path
+                pass
+        header = _HEAD.pack(prefix, n)  # (inlined: a call here costs AES-GCM 0.08x)
+        try:
+            out = header + encrypt(header, data, associated_data)
+        except (TypeError, OverflowError) as err:
+            raise _bad_input(data, associated_data, err) from None
+        if _SINKS:
+            _telemetry.emit("secure.seal", bytes=len(data))
+        return out
+
+    @staticmethod
+    def _seal_python(prefix: bytes, encrypt: Callable, n: int, data: bytes,
+                     associated_data: bytes) -> bytes:
+        header = _HEAD.pack(prefix, n)  # n is below the (reserved) limit of this key
         try:
             out = header + encrypt(header, data, associated_data)
         except (TypeError, OverflowError) as err:
@@ -286,7 +324,7 @@ class Sealer:
     def _slow_path(self, taken: itertools.count, n: int, data: bytes,
                    associated_data: bytes) -> bytes:
         with self._lock:
-            ctr, limit, prefix, encrypt = self._state
+            ctr, limit, prefix, encrypt, handle = self._state
             if ctr is not taken:  # another thread rekeyed since: n belongs to the old key
                 n = -1
             elif n >= self._rekey_after or n > MAX_COUNTER:
@@ -298,17 +336,10 @@ class Sealer:
                     upto = min(n + getattr(self._store, "block", 1 << 16), new_limit)
                     self._store.reserve(self._fingerprint, upto)
                     new_limit = upto
-                self._state = (ctr, max(limit, new_limit), prefix, encrypt)
+                self._state = (ctr, max(limit, new_limit), prefix, encrypt, handle)
         if n < 0:
             return self.seal(data, associated_data)  # under the current key, a fresh counter
-        header = _HEAD.pack(prefix, n)  # n is below the (reserved) limit of this key
-        try:
-            out = header + encrypt(header, data, associated_data)
-        except (TypeError, OverflowError) as err:
-            raise _bad_input(data, associated_data, err) from None
-        if _SINKS:
-            _telemetry.emit("secure.seal", bytes=len(data))
-        return out
+        return self._seal_python(prefix, encrypt, n, data, associated_data)
 
     def rekey(self) -> int:
         """Switch to the next key (one-way derived from the current one) and key id;
@@ -355,9 +386,17 @@ _NATIVE = _native_opener_works()
 _OVERHEAD = HEADER_SIZE + TAG_SIZE
 _MAX_BODY = (1 << 31) - 1  # OpenSSL's int lengths
 if _NATIVE:
-    _env_open = _CLIB.ek_env_open
+    _env_open, _env_seal = _CLIB.ek_env_open, _CLIB.ek_env_seal
     _OK, _AUTH, _REPLAY = _CLIB.EK_ENV_OK, _CLIB.EK_ENV_AUTH, _CLIB.EK_ENV_REPLAY
     _SCRATCH = _CFFI.new("char[]", 1)  # the output pointer for an empty plaintext
+
+
+def _use_native(asked: bool | None) -> bool:
+    """Whether a Sealer/Opener uses the C path: by default where it works (``_native`` is
+    for tests that compare the two)."""
+    if asked and not _NATIVE:
+        raise OptionsError("the C envelope code is not available here", name="_native")
+    return _NATIVE if asked is None else bool(asked)
 
 
 class _Window:
@@ -412,9 +451,7 @@ class Opener:
             raise OptionsError("window must be an int in [1, 65536]", name="window", got=window)
         self.window = window
         self._mask = (1 << window) - 1
-        if _native and not _NATIVE:
-            raise OptionsError("the C envelope opener is not available here", name="_native")
-        self._native = _NATIVE if _native is None else bool(_native)
+        self._native = _use_native(_native)
         first = _Window(_check_key(key), self._alg, _check_key_id(key_id), window,
                         self._native)
         # keyed by the 4-byte header prefix (version, algorithm, key id): one lookup checks all
