@@ -1,5 +1,8 @@
-"""Two threads opening the first messages under the sender's next key at the same time.
+"""Findings of the review of the C envelope path (see the secfuzz report): each native case
+is an expected failure (strict) until ``edgekit/secure/envelope.py`` is fixed, and its
+Python-path twin shows what the reference does.
 
+1. Two threads opening the first messages under the sender's next key at the same time.
 Each thread's ``Opener._follow`` may find no pending window yet and derive its own
 ``_Window`` for the new key (the derivation releases the GIL inside cffi), so the two C
 windows differ.  The Python path marks the counter under the lock in whichever window
@@ -8,8 +11,14 @@ when ``_advance`` returns another thread's window, so the same envelope is accep
 and counters accepted in the discarded window can be replayed later.
 
 The interleaving is forced (both threads wait for each other inside the key derivation), so
-the test is deterministic.  The native case is an expected failure until
-``edgekit/secure/envelope.py`` is fixed (see the secfuzz report)."""
+the test is deterministic.
+
+2. A ``bytes`` subclass whose ``__len__`` is larger than its buffer: the C paths take the
+length from ``len()`` and cffi passes the object's own (shorter) buffer, so ``seal`` reads
+past it and encrypts process memory into the envelope (the Python path uses the buffer).
+
+3. A ``bytes`` subclass as associated data of an empty message (which goes through
+``_open_native``): refused with a wrong InputError ("message too large") by the C path."""
 
 from __future__ import annotations
 
@@ -22,6 +31,7 @@ from edgekit.secure import envelope as E
 from edgekit.secure.envelope import Opener, Sealer
 
 KEY = bytes(range(32))
+native_only = pytest.mark.skipif(not E._NATIVE, reason="the C envelope code is not built")
 
 
 def _race(monkeypatch, native: bool) -> tuple[int, int]:
@@ -76,10 +86,55 @@ def test_python_opener_accepts_the_first_message_under_a_new_key_once(monkeypatc
     assert _race(monkeypatch, native=False) == (1, 0)
 
 
-@pytest.mark.skipif(not E._NATIVE, reason="the C envelope opener is not built")
+@native_only
 @pytest.mark.xfail(strict=True, reason="C path: concurrent first messages under a new key "
                    "are marked in per-thread pending windows, so a replay is accepted twice "
                    "(Opener._open ignores the window _advance returns); fix in the secfuzz "
                    "report")
 def test_native_opener_accepts_the_first_message_under_a_new_key_once(monkeypatch):
     assert _race(monkeypatch, native=True) == (1, 0)
+
+
+class _Lying(bytes):
+    """bytes whose len() claims 16 bytes more than the buffer holds."""
+
+    def __len__(self) -> int:
+        return bytes.__len__(self) + 16
+
+
+def _lying_len(native: bool) -> tuple[int, bytes, bytes]:
+    sealer, opener = Sealer(KEY, _native=native), Opener(KEY, _native=native)
+    opener.open(sealer.seal(b"the first message reserves a block of counters"))
+    env = sealer.seal(_Lying(b"seventeen bytes!!"))
+    plain = opener.open(env)
+    again = opener.open(_Lying(sealer.seal(b"an envelope passed as a bytes subclass")))
+    return len(env), plain, again
+
+
+def test_python_path_takes_lengths_from_the_buffer():
+    assert _lying_len(native=False) == (17 + 28, b"seventeen bytes!!",
+                                        b"an envelope passed as a bytes subclass")
+
+
+@native_only
+@pytest.mark.xfail(strict=True, reason="C path: seal/open pass len() of a bytes subclass to C "
+                   "with the object's shorter buffer: an out-of-bounds read, process memory "
+                   "sealed into the envelope; fix in the secfuzz report")
+def test_native_path_takes_lengths_from_the_buffer():
+    assert _lying_len(native=True) == (17 + 28, b"seventeen bytes!!",
+                                       b"an envelope passed as a bytes subclass")
+
+
+class _Topic(bytes):
+    """An ordinary bytes subclass (as some frameworks hand out)."""
+
+
+@pytest.mark.parametrize("native", [
+    False,
+    pytest.param(True, marks=[native_only, pytest.mark.xfail(
+        strict=True, reason="C path: _open_native refuses a bytes subclass as associated data "
+        "(InputError 'message too large'); fix in the secfuzz report")]),
+])
+def test_empty_message_with_a_bytes_subclass_as_associated_data(native):
+    sealer, opener = Sealer(KEY, _native=native), Opener(KEY, _native=native)
+    assert opener.open(sealer.seal(b"", b"topic"), _Topic(b"topic")) == b""
