@@ -22,13 +22,15 @@ past it and encrypts process memory into the envelope (the Python path uses the 
 
 from __future__ import annotations
 
+import os
+import struct
 import threading
 
 import pytest
 
-from edgekit.errors import ReplayError
+from edgekit.errors import EdgekitError, ReplayError
 from edgekit.secure import envelope as E
-from edgekit.secure.envelope import Opener, Sealer
+from edgekit.secure.envelope import Opener, Sealer, parse_header
 
 KEY = bytes(range(32))
 native_only = pytest.mark.skipif(not E._NATIVE, reason="the C envelope code is not built")
@@ -138,3 +140,34 @@ class _Topic(bytes):
 def test_empty_message_with_a_bytes_subclass_as_associated_data(native):
     sealer, opener = Sealer(KEY, _native=native), Opener(KEY, _native=native)
     assert opener.open(sealer.seal(b"", b"topic"), _Topic(b"topic")) == b""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork here")
+@pytest.mark.xfail(strict=True, reason="both paths: a Sealer copied by os.fork() "
+                   "(multiprocessing's default start method on Linux, pre-fork servers) "
+                   "seals the parent's next "
+                   "counter again in the child: one nonce, two plaintexts; fix in the secfuzz "
+                   "report")
+def test_a_forked_sealer_never_repeats_the_parents_nonce():
+    """4. After fork, parent and child hold the same key and the same counter."""
+    sealer = Sealer(KEY)
+    sealer.seal(b"before the fork")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what its next seal does, never return into pytest
+        try:
+            try:
+                reply = b"C" + struct.pack(">Q", parse_header(sealer.seal(b"child")).counter)
+            except EdgekitError:
+                reply = b"E"  # refusing to seal in a forked copy is a fix too
+            os.write(write, reply)
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        parent = parse_header(sealer.seal(b"parent")).counter
+        reply = os.read(read, 16)
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert reply == b"E" or struct.unpack(">Q", reply[1:])[0] != parent
