@@ -33,6 +33,7 @@ import json
 import os
 import struct
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ from edgekit.errors import (
     InputTypeError,
     OptionsError,
     ReplayError,
+    SecurityError,
 )
 
 __all__ = [
@@ -250,6 +252,8 @@ class Sealer:
         self._rekey_after = rekey_after
         self._store = counter_store
         self._lock = threading.Lock()
+        self._forked = False
+        _SEALERS.add(self)
         # the C sealer where it is faster: ChaCha20 (0.95x of a raw channel against 0.87x);
         # AES-GCM seals faster through cryptography's call (0.82x against 0.74x: the system
         # OpenSSL's EVP overhead per message outweighs the Python it saves)
@@ -289,17 +293,15 @@ class Sealer:
         n = next(ctr)
         if n >= limit:
             return self._slow_path(ctr, n, data, associated_data)
-        if handle is not None:
-            try:
-                size = len(data)
-                out = bytes(size + _OVERHEAD)  # fresh and unshared: C writes the envelope
-                if _env_seal(handle, n, data, size, associated_data, len(associated_data),
-                             out) == _OK:
-                    if _SINKS:
-                        _telemetry.emit("secure.seal", bytes=size)
-                    return out
-            except TypeError:  # not bytes (cffi takes only bytes): the Python path
-                pass
+        # exact bytes only: cffi passes a subclass's own buffer, but len() may be overridden
+        if handle is not None and type(data) is bytes and type(associated_data) is bytes:
+            size = len(data)
+            out = bytes(size + _OVERHEAD)  # fresh and unshared: C writes the envelope
+            if _env_seal(handle, n, data, size, associated_data, len(associated_data),
+                         out) == _OK:
+                if _SINKS:
+                    _telemetry.emit("secure.seal", bytes=size)
+                return out
         header = _HEAD.pack(prefix, n)  # (inlined: a call here costs AES-GCM 0.08x)
         try:
             out = header + encrypt(header, data, associated_data)
@@ -325,6 +327,8 @@ class Sealer:
                    associated_data: bytes) -> bytes:
         with self._lock:
             ctr, limit, prefix, encrypt, handle = self._state
+            if self._forked:
+                raise _forked_error()
             if ctr is not taken:  # another thread rekeyed since: n belongs to the old key
                 n = -1
             elif n >= self._rekey_after or n > MAX_COUNTER:
@@ -349,11 +353,35 @@ class Sealer:
             return self._rekey_locked()
 
     def _rekey_locked(self) -> int:
+        if self._forked:
+            raise _forked_error()
         if self.key_id >= MAX_KEY_ID:
             raise OptionsError("key id space exhausted: run a new key exchange",
                                name="key_id")
         self._install(_next_key(self._key), self.key_id + 1, 0)
         return self.key_id
+
+
+_SEALERS: weakref.WeakSet[Sealer] = weakref.WeakSet()
+
+
+def _forked_error() -> SecurityError:
+    return SecurityError("this Sealer was copied by os.fork(): the parent process uses the "
+                         "same key and counters; run a new session() in the child")
+
+
+def _after_fork_in_child() -> None:
+    """A Sealer copied into a child process would seal the parent's next counters again
+    (one nonce, two plaintexts).  Limit 0 sends each one's next seal to _slow_path, which
+    refuses it: nothing on the per-message path."""
+    for sealer in list(_SEALERS):
+        sealer._forked = True
+        ctr, _limit, prefix, encrypt, handle = sealer._state
+        sealer._state = (ctr, 0, prefix, encrypt, handle)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # --- opening ----------------------------------------------------------------------------------
@@ -471,31 +499,29 @@ class Opener:
             ReplayError: authentic, but already opened or older than the window.
         """
         fast = self._fast
-        if fast is not None:
-            try:
-                size = len(envelope) - _OVERHEAD
-                if 0 < size <= _MAX_BODY:
-                    plain = bytes(size)  # fresh and unshared: C writes the plaintext into it
-                    rc = _env_open(fast[0], fast[1], envelope, size + _OVERHEAD,
-                                   associated_data, len(associated_data), plain)
-                    if rc == _OK:
-                        if _SINKS:
-                            _telemetry.emit("secure.open", bytes=size)
-                        return plain
-                    if rc == _AUTH:
-                        raise _fail("auth")
-                    if rc == _REPLAY:
-                        raise _fail("replay", ReplayError)
-            except TypeError:  # not bytes (cffi takes only bytes): the general path
-                pass
+        # exact bytes only: cffi passes a subclass's own buffer, but len() may be overridden
+        if fast is not None and type(envelope) is bytes and type(associated_data) is bytes:
+            size = len(envelope) - _OVERHEAD
+            if 0 < size <= _MAX_BODY:
+                plain = bytes(size)  # fresh and unshared: C writes the plaintext into it
+                rc = _env_open(fast[0], fast[1], envelope, size + _OVERHEAD,
+                               associated_data, len(associated_data), plain)
+                if rc == _OK:
+                    if _SINKS:
+                        _telemetry.emit("secure.open", bytes=size)
+                    return plain
+                if rc == _AUTH:
+                    raise _fail("auth")
+                if rc == _REPLAY:
+                    raise _fail("replay", ReplayError)
             # a key the C opener does not hold yet (the sender rekeyed), an empty or
             # oversized message, another buffer type: the general path
         return self._open(envelope, associated_data)
 
     def _open(self, envelope: bytes, associated_data: bytes) -> bytes:
         if self._native and type(envelope) is not bytes and \
-                isinstance(envelope, (bytearray, memoryview)):
-            envelope = bytes(envelope)
+                isinstance(envelope, (bytes, bytearray, memoryview)):
+            envelope = bytes(memoryview(envelope))  # exact bytes, its length from the buffer
         try:
             prefix, n = _HEAD.unpack_from(envelope)
         except (struct.error, TypeError):
@@ -513,10 +539,14 @@ class Opener:
                 if lock is not None:
                     lock.acquire()
                 try:
-                    self._advance(prefix, state)
+                    installed = self._advance(prefix, state)
                 finally:
                     if lock is not None:
                         lock.release()
+                if installed is not state:
+                    # another thread switched first, with a window of its own for this key:
+                    # the counter must be marked in that one (a replay is refused there)
+                    plain = self._open_native(installed, envelope, associated_data)
         else:
             plain = self._open_reference(state, prefix, n, fresh, envelope, associated_data)
         if _SINKS:
@@ -526,9 +556,9 @@ class Opener:
     @staticmethod
     def _open_native(state: _Window, envelope: bytes, associated_data: bytes) -> bytes:
         if type(associated_data) is not bytes:
-            if not isinstance(associated_data, (bytearray, memoryview)):
+            if not isinstance(associated_data, (bytes, bytearray, memoryview)):
                 raise _bad_input(b"", associated_data, TypeError()) from None
-            associated_data = bytes(associated_data)
+            associated_data = bytes(memoryview(associated_data))
         size = len(envelope) - _OVERHEAD
         if size > _MAX_BODY or len(associated_data) > _MAX_BODY:
             raise _bad_input(envelope, associated_data, OverflowError("over 2**31 - 1 bytes"))
@@ -596,9 +626,20 @@ class Opener:
             raise _fail("key")
         pending = self._pending  # derived once, however many forgeries claim the next key
         if pending is None or pending.key_id != key_id:
-            pending = _Window(_next_key(self._current()[1].key), self._alg, key_id,
-                              self.window, self._native)
-            self._pending = pending
+            # under the lock: two threads must share one window for the new key (each C
+            # window would accept the same counter once)
+            lock = self._lock
+            if lock is not None:
+                lock.acquire()
+            try:
+                pending = self._pending
+                if pending is None or pending.key_id != key_id:
+                    pending = _Window(_next_key(self._current()[1].key), self._alg, key_id,
+                                      self.window, self._native)
+                    self._pending = pending
+            finally:
+                if lock is not None:
+                    lock.release()
         return pending, True
 
     def _advance(self, prefix: bytes, state: _Window) -> _Window:

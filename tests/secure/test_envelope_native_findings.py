@@ -1,6 +1,5 @@
-"""Findings of the review of the C envelope path (see the secfuzz report): each native case
-is an expected failure (strict) until ``edgekit/secure/envelope.py`` is fixed, and its
-Python-path twin shows what the reference does.
+"""Regression tests for what the review and fuzzing of the C envelope path found (all fixed
+in ``edgekit/secure/envelope.py``); each native case has a Python-path twin.
 
 1. Two threads opening the first messages under the sender's next key at the same time.
 Each thread's ``Opener._follow`` may find no pending window yet and derive its own
@@ -18,7 +17,10 @@ length from ``len()`` and cffi passes the object's own (shorter) buffer, so ``se
 past it and encrypts process memory into the envelope (the Python path uses the buffer).
 
 3. A ``bytes`` subclass as associated data of an empty message (which goes through
-``_open_native``): refused with a wrong InputError ("message too large") by the C path."""
+``_open_native``): refused with a wrong InputError ("message too large") by the C path.
+
+4. A Sealer copied by ``os.fork()`` (both paths): the child would seal the parent's next
+counters again.  Now the child's copy refuses to seal (SecurityError)."""
 
 from __future__ import annotations
 
@@ -89,10 +91,6 @@ def test_python_opener_accepts_the_first_message_under_a_new_key_once(monkeypatc
 
 
 @native_only
-@pytest.mark.xfail(strict=True, reason="C path: concurrent first messages under a new key "
-                   "are marked in per-thread pending windows, so a replay is accepted twice "
-                   "(Opener._open ignores the window _advance returns); fix in the secfuzz "
-                   "report")
 def test_native_opener_accepts_the_first_message_under_a_new_key_once(monkeypatch):
     assert _race(monkeypatch, native=True) == (1, 0)
 
@@ -119,9 +117,6 @@ def test_python_path_takes_lengths_from_the_buffer():
 
 
 @native_only
-@pytest.mark.xfail(strict=True, reason="C path: seal/open pass len() of a bytes subclass to C "
-                   "with the object's shorter buffer: an out-of-bounds read, process memory "
-                   "sealed into the envelope; fix in the secfuzz report")
 def test_native_path_takes_lengths_from_the_buffer():
     assert _lying_len(native=True) == (17 + 28, b"seventeen bytes!!",
                                        b"an envelope passed as a bytes subclass")
@@ -133,9 +128,7 @@ class _Topic(bytes):
 
 @pytest.mark.parametrize("native", [
     False,
-    pytest.param(True, marks=[native_only, pytest.mark.xfail(
-        strict=True, reason="C path: _open_native refuses a bytes subclass as associated data "
-        "(InputError 'message too large'); fix in the secfuzz report")]),
+    pytest.param(True, marks=native_only),
 ])
 def test_empty_message_with_a_bytes_subclass_as_associated_data(native):
     sealer, opener = Sealer(KEY, _native=native), Opener(KEY, _native=native)
@@ -143,11 +136,6 @@ def test_empty_message_with_a_bytes_subclass_as_associated_data(native):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork here")
-@pytest.mark.xfail(strict=True, reason="both paths: a Sealer copied by os.fork() "
-                   "(multiprocessing's default start method on Linux, pre-fork servers) "
-                   "seals the parent's next "
-                   "counter again in the child: one nonce, two plaintexts; fix in the secfuzz "
-                   "report")
 def test_a_forked_sealer_never_repeats_the_parents_nonce():
     """4. After fork, parent and child hold the same key and the same counter."""
     sealer = Sealer(KEY)
