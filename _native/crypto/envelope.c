@@ -130,10 +130,8 @@ static int decrypt(ek_env_key *k, const unsigned char *env, size_t size,
                             (void *)(env + size - TAG)) != 1)
         return EK_ENV_ERROR;
     /* both ciphers are stream modes: Final writes nothing, at the end of the body */
-    if (EVP_DecryptFinal_ex(k->ctx, out + body, &fin) != 1) {
-        memset(out, 0, body); /* never hand out unauthenticated plaintext */
+    if (EVP_DecryptFinal_ex(k->ctx, out + body, &fin) != 1)
         return EK_ENV_AUTH;
-    }
     return EK_ENV_OK;
 }
 
@@ -161,6 +159,8 @@ int ek_env_open(ek_env_key *a, ek_env_key *b, const char *envelope, size_t size,
     if (rc == EK_ENV_OK && !window_mark(k, load64(env + 4)))
         rc = EK_ENV_REPLAY;
     pthread_mutex_unlock(&k->lock);
+    if (rc != EK_ENV_OK) /* nothing but an accepted message's plaintext leaves this call */
+        memset(out, 0, size - HEADER - TAG);
     return rc;
 }
 

@@ -15,7 +15,8 @@
  * (RFC 6479's idea): bit n mod B stands for counter n, B >= window a multiple of 64, and
  * the bits of counters passed over when top advances are cleared.
  *
- * ek_env_open returns one of the EK_ENV_* codes; EK_ENV_UNKNOWN_KEY (no key matches the
+ * ek_env_open returns one of the EK_ENV_* codes; out holds the plaintext after EK_ENV_OK
+ * and zeros after any other code past the length checks (a forgery, an error, a replay); EK_ENV_UNKNOWN_KEY (no key matches the
  * prefix: a rekey, or not an envelope) and EK_ENV_SHORT send the caller to the Python path.
  * This module links OpenSSL's libcrypto (1.1.1 or 3.x); it is built only where its headers
  * are installed (setup.py marks it optional), and edgekit uses the Python path otherwise.
