@@ -245,7 +245,10 @@ class Scheduler:
         return result
 
     def release(self, task_name: str) -> list[Placement]:
-        """Free a finished task's resources; returns the queued tasks that got placed."""
+        """Free a finished task's resources; returns the queued tasks that got placed (each
+        such batch is reported as one ``schedule.place`` telemetry event, as :meth:`submit`
+        reports its task)."""
+        t0 = time.perf_counter()
         if task_name not in self._placed:
             raise InputError(f"task {task_name!r} is not placed", name="task_name",
                              got=task_name)
@@ -255,9 +258,11 @@ class Scheduler:
             self._groups[j][task.group] -= 1
         for g in task.anti_affinity:
             self._anti[j][g] -= 1
-        return self._drain()
+        return self._drain(t0)
 
-    def _drain(self) -> list[Placement]:
+    def _drain(self, t0: float) -> list[Placement]:
+        """Try the queue; report the queued tasks placed now as one telemetry event (none
+        when nothing was placed: releasing a task is not a placement)."""
         placed: list[Placement] = []
         remaining: list[Task] = []
         blocked = False
@@ -272,6 +277,9 @@ class Scheduler:
                 remaining.append(task)
                 blocked = self.queue_policy == "fifo"
         self.queue = remaining
+        if placed:
+            _telemetry.emit("schedule.place", policy=self.policy.name, mode="online",
+                            placed=len(placed), rejected=0, seconds=time.perf_counter() - t0)
         return placed
 
     def fail_node(self, node_name: str) -> list[Placement]:
@@ -306,13 +314,14 @@ class Scheduler:
 
     def restore_node(self, node_name: str) -> list[Placement]:
         """Bring a failed node back (empty); returns the queued tasks that got placed."""
+        t0 = time.perf_counter()
         if node_name not in self._index:
             raise InputError(f"unknown node {node_name!r}", name="node_name", got=node_name)
         j = self._index[node_name]
         if self.down[j]:
             self.down[j] = False
             self.free[j] = self.capacity[j]
-        return self._drain()
+        return self._drain(t0)
 
     def explain(self, task: Task) -> Explanation:
         """Dry run: every node's verdict and score, without placing anything."""
