@@ -11,6 +11,7 @@ import numpy as np
 from edgekit import _backend
 from edgekit.errors import InputError, InputTypeError
 from edgekit.schedule import _schedule_ref
+from edgekit.schedule.admission import Admission
 from edgekit.schedule.policy import Policy
 
 # A demand fits when d <= free + TOL_REL * capacity: absorbs the rounding of repeated
@@ -147,7 +148,7 @@ def greedy(p: Prepared, demands: np.ndarray, order: np.ndarray, free: np.ndarray
     return out
 
 
-def admit_state(cap: np.ndarray, adm) -> _schedule_ref.AdmitState:
+def admit_state(cap: np.ndarray, adm: Admission) -> _schedule_ref.AdmitState:
     """A fresh learned state for :class:`~edgekit.schedule.admission.Admission` ``adm`` on
     a cluster of capacity ``cap`` (nodes, resources)."""
     total = cap.sum(axis=0)

@@ -228,16 +228,17 @@ class Scheduler:
                 return -1, reason, False, d
         return j, None, True, d
 
-    def _judge(self, state, d: np.ndarray, j: int, ok: np.ndarray) -> tuple[int, str | None]:
+    def _judge(self, state: _schedule_ref.AdmitState, d: np.ndarray, j: int, ok: np.ndarray
+               ) -> tuple[int, str | None]:
         """The admission test on the policy's choice ``j``: (node, None) or (-1, reason)."""
         value = float(_batch._values(d[None, :], self.capacity)[0])
         k, strand = state.decide(self.free, self.capacity, self._prep.inv, self._prep.tol,
                                  d, value, j, ok)
         if k >= 0:
             return k, None
-        return -1, (f"declined: placing it on {self.nodes[j].name} (or any other eligible "
-                    f"node) would strand {self.resources[strand]} that the tasks seen so far "
-                    "could not use")
+        where = " (or any other eligible node)" if state.reroute else ""
+        return -1, (f"declined: placing it on {self.nodes[j].name}{where} would strand "
+                    f"{self.resources[strand]} that the tasks seen so far could not use")
 
     def _commit(self, task: Task, j: int, d: np.ndarray) -> Placement:
         self.free[j] = self.free[j] - d
