@@ -38,8 +38,31 @@ admissions = st.builds(
     reroute=st.booleans())
 
 
+@st.composite
+def crowded(draw):
+    """Instances where the admission test has work: 2-3 resources, a few nodes, many tasks
+    of varied shapes (zeros included), so that nodes fill and declines and reroutes happen
+    (the generic instances rarely get there)."""
+    n_res = draw(st.integers(2, 3))
+    n_nodes = draw(st.integers(1, 6))
+    n_tasks = draw(st.integers(10, 60))
+    cap = np.array(draw(st.lists(st.sampled_from([0.0, 2.0, 4.0, 8.0, 16.0]),
+                                 min_size=n_nodes * n_res, max_size=n_nodes * n_res)),
+                   dtype=np.float64).reshape(n_nodes, n_res)
+    dem = np.array(draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0]),
+                                 min_size=n_tasks * n_res, max_size=n_tasks * n_res)),
+                   dtype=np.float64).reshape(n_tasks, n_res)
+    mask = None
+    if draw(st.booleans()):
+        mask = np.array(draw(st.lists(st.booleans(), min_size=n_tasks * n_nodes,
+                                      max_size=n_tasks * n_nodes)),
+                        dtype=bool).reshape(n_tasks, n_nodes)
+    return cap, dem, get_policy(draw(st.sampled_from(["default", "best_fit", "first_fit"]))), \
+        mask
+
+
 @needs_native
-@given(instances(), admissions)
+@given(st.one_of(instances(), crowded()), admissions)
 def test_admission_native_matches_reference(inst, adm):
     cap, dem, policy, mask = inst
     p = _kernel.Prepared.make(cap, policy)
