@@ -200,3 +200,19 @@ def test_simulator_with_admission_is_seeded_and_counts_declines():
     assert a.declined > 0 and plain.declined == 0
     assert a.acceptance <= 1 - a.declined / a.tasks + 1e-12
     assert a != plain
+
+
+def test_admission_respects_eligibility_given_by_classes():
+    """A (classes, nodes) mask with task_class gives the same placement as the expanded
+    (tasks, nodes) mask, and no task lands on a node its class may not use."""
+    d = workload("mix", 1.5, C, seed=4)
+    rng = np.random.default_rng(4)
+    classes = rng.integers(0, 3, d.shape[0])
+    eligible = np.array([[True] * 10, [j % 2 == 0 for j in range(10)],
+                         [j >= 5 for j in range(10)]])
+    a = place_batch(d, C, eligible=eligible, task_class=classes, admission="strand")
+    b = place_batch(d, C, eligible=eligible[classes], admission="strand")
+    assert np.array_equal(a, b)
+    placed = a >= 0
+    assert eligible[classes[placed], a[placed]].all()
+    assert not np.array_equal(a, place_batch(d, C, eligible=eligible, task_class=classes))
