@@ -239,6 +239,35 @@ int ek_sched_select(const double *free_, const double *cap, const double *inv_ca
     return EK_OK;
 }
 
+/* The eligibility row of task t (NULL without a mask); EK_EINVAL for a class out of range. */
+static int mask_row(const uint8_t *mask, const int64_t *classes, size_t n_classes,
+                    size_t n_tasks, size_t n_nodes, int64_t t, const uint8_t **row)
+{
+    int64_t k;
+    size_t rows;
+    *row = NULL;
+    if (mask == NULL)
+        return EK_OK;
+    k = classes != NULL ? classes[t] : t;
+    rows = classes != NULL ? n_classes : n_tasks;
+    if (k < 0 || (uint64_t)k >= (uint64_t)rows)
+        return EK_EINVAL;
+    *row = mask + (size_t)k * n_nodes;
+    return EK_OK;
+}
+
+/* Subtract demand d from node j's free amounts (nothing for j < 0). */
+static void take(double *free_, int64_t j, const double *d, size_t n_res)
+{
+    size_t r;
+    double *f;
+    if (j < 0)
+        return;
+    f = free_ + (size_t)j * n_res;
+    for (r = 0; r < n_res; r++)
+        f[r] = f[r] - d[r];
+}
+
 int ek_sched_greedy(const double *demands, size_t n_tasks, const int64_t *order,
                     size_t n_order, const double *cap, const double *inv_cap, double *free_,
                     const double *tol,
@@ -247,7 +276,7 @@ int ek_sched_greedy(const double *demands, size_t n_tasks, const int64_t *order,
                     uint64_t seed, const uint8_t *mask, const int64_t *classes,
                     size_t n_classes, int64_t *out)
 {
-    size_t i, r;
+    size_t i;
     int any_weight;
     if (n_res == 0 || n_shape < 2)
         return EK_EINVAL;
@@ -258,22 +287,194 @@ int ek_sched_greedy(const double *demands, size_t n_tasks, const int64_t *order,
         const double *d;
         if (t < 0 || (uint64_t)t >= (uint64_t)n_tasks)
             return EK_EINVAL;
-        if (mask != NULL) {
-            int64_t k = classes != NULL ? classes[t] : t;
-            size_t rows = classes != NULL ? n_classes : n_tasks;
-            if (k < 0 || (uint64_t)k >= (uint64_t)rows)
-                return EK_EINVAL;
-            row = mask + (size_t)k * n_nodes;
-        }
+        if (mask_row(mask, classes, n_classes, n_tasks, n_nodes, t, &row) != EK_OK)
+            return EK_EINVAL;
         d = demands + (size_t)t * n_res;
         j = select_one(free_, cap, inv_cap, tol, n_nodes, n_res, d, norm, weights, any_weight, shape_x,
                        shape_y, n_shape, seed + (uint64_t)t * G1, row, NULL);
         out[t] = j;
-        if (j >= 0) {
-            double *f = free_ + (size_t)j * n_res;
-            for (r = 0; r < n_res; r++)
-                f[r] = f[r] - d[r];
+        take(free_, j, d, n_res);
+    }
+    return EK_OK;
+}
+
+
+/* -- online admission control ---------------------------------------------------------- */
+
+static void admit_observe(const double *d, size_t n_res, const double *icl,
+                          const double *edges, size_t n_edges, int64_t *hist, int64_t *count)
+{
+    size_t r, s, lo, hi, mid;
+    double a, b, x;
+    for (r = 0; r < n_res; r++) {
+        for (s = r + 1; s < n_res; s++) {
+            if (!(icl[r] > 0 && icl[s] > 0))
+                continue;
+            a = d[r] * icl[r];
+            b = d[s] * icl[s];
+            if (!(a > 0 && b > 0))
+                continue;
+            x = a / b;
+            lo = 0;
+            hi = n_edges;
+            while (lo < hi) {
+                mid = lo + (hi - lo) / 2;
+                if (edges[mid] <= x)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            hist[(r * n_res + s) * (n_edges + 1) + lo] += 1;
+            count[r * n_res + s] += 1;
         }
+    }
+}
+
+static void admit_ratios(const int64_t *hist, const int64_t *count, size_t n_res,
+                         const double *edges, size_t n_edges, double quantile, double *khi,
+                         uint8_t *has)
+{
+    size_t r, s, b, k;
+    for (k = 0; k < n_res * n_res; k++) {
+        has[k] = 0;
+        khi[k] = 0.0;
+    }
+    for (r = 0; r < n_res; r++) {
+        for (s = r + 1; s < n_res; s++) {
+            const int64_t *h;
+            int64_t n, m, cum = 0;
+            size_t b_lo = 0, b_hi = n_edges;
+            int got_lo = 0;
+            k = r * n_res + s;
+            n = count[k];
+            if (n == 0)
+                continue;
+            m = (int64_t)(quantile * (double)n);
+            h = hist + k * (n_edges + 1);
+            for (b = 0; b <= n_edges; b++) {
+                cum += h[b];
+                if (!got_lo && cum > m) {
+                    b_lo = b;
+                    got_lo = 1;
+                }
+                if (cum > n - 1 - m) {
+                    b_hi = b;
+                    break;
+                }
+            }
+            khi[k] = edges[b_hi < n_edges - 1 ? b_hi : n_edges - 1];
+            khi[s * n_res + r] = 1.0 / edges[b_lo > 0 ? b_lo - 1 : 0];
+            has[k] = 1;
+            has[s * n_res + r] = 1;
+        }
+    }
+}
+
+/* value - w(fill) * (stranded after placing - stranded before), for one node; grow[r] (if
+ * not NULL) receives the growth of resource r's stranded amount. */
+static double admit_net(const double *f, const double *c, const double *ic, const double *d,
+                        size_t n_res, const double *icl, const double *khi, const uint8_t *has,
+                        double value, double weight, double fill0, double *grow)
+{
+    double acc_b = 0.0, acc_a = 0.0, fill = 0.0, sb, sa, cb, ca, u, x, w;
+    size_t r, s;
+    for (r = 0; r < n_res; r++) {
+        sb = 0.0;
+        sa = 0.0;
+        for (s = 0; s < n_res; s++) {
+            if (s == r || !has[r * n_res + s])
+                continue;
+            cb = f[r] * icl[r] - khi[r * n_res + s] * (f[s] * icl[s]);
+            if (cb > sb)
+                sb = cb;
+            ca = (f[r] - d[r]) * icl[r] - khi[r * n_res + s] * ((f[s] - d[s]) * icl[s]);
+            if (ca > sa)
+                sa = ca;
+        }
+        acc_b = acc_b + sb;
+        acc_a = acc_a + sa;
+        if (grow != NULL)
+            grow[r] = sa - sb;
+    }
+    for (r = 0; r < n_res; r++) {
+        u = (c[r] - f[r] + d[r]) * ic[r];
+        if (u > fill)
+            fill = u;
+    }
+    x = (fill - fill0) / (1.0 - fill0);
+    w = weight * (x > 0 ? x : 0.0);
+    return value - w * (acc_a / (double)n_res - acc_b / (double)n_res);
+}
+
+int ek_sched_online_admit(const double *demands, const double *values, size_t n_tasks,
+                          const double *cap, const double *inv_cap, double *free_,
+                          const double *tol, size_t n_nodes, size_t n_res, const double *norm,
+                          const double *weights, const double *shape_x,
+                          const double *shape_y, size_t n_shape, uint64_t seed,
+                          const uint8_t *mask, const int64_t *classes, size_t n_classes,
+                          const double *icl, const double *edges, size_t n_edges,
+                          int64_t *hist, int64_t *count, double *khi, uint8_t *has,
+                          double *grow, int64_t seen, double strand_weight, double fill,
+                          double quantile, int64_t warmup, int reroute, int64_t *out,
+                          int64_t *declined)
+{
+    size_t t, r, k;
+    int any_weight;
+    if (n_res == 0 || n_shape < 2 || n_edges == 0 || !(fill < 1.0))
+        return EK_EINVAL;
+    any_weight = any_nonzero(weights);
+    for (t = 0; t < n_tasks; t++) {
+        const uint8_t *row;
+        const double *d = demands + t * n_res;
+        int64_t j;
+        if (mask_row(mask, classes, n_classes, n_tasks, n_nodes, (int64_t)t, &row) != EK_OK)
+            return EK_EINVAL;
+        admit_observe(d, n_res, icl, edges, n_edges, hist, count);
+        seen++;
+        j = select_one(free_, cap, inv_cap, tol, n_nodes, n_res, d, norm, weights, any_weight,
+                       shape_x, shape_y, n_shape, seed + (uint64_t)t * G1, row, NULL);
+        if (j >= 0 && seen > warmup) {
+            double net;
+            admit_ratios(hist, count, n_res, edges, n_edges, quantile, khi, has);
+            net = admit_net(free_ + (size_t)j * n_res, cap + (size_t)j * n_res,
+                            inv_cap + (size_t)j * n_res, d, n_res, icl, khi, has, values[t],
+                            strand_weight, fill, grow);
+            if (!(net >= 0)) {
+                int64_t best = -1;
+                double best_net = 0.0;
+                if (reroute) {
+                    for (k = 0; k < n_nodes; k++) {
+                        const double *f = free_ + k * n_res, *tl = tol + k * n_res;
+                        double v;
+                        if (row != NULL && !row[k])
+                            continue;
+                        for (r = 0; r < n_res; r++)
+                            if (!(d[r] <= f[r] + tl[r]))
+                                break;
+                        if (r < n_res)
+                            continue;
+                        v = admit_net(f, cap + k * n_res, inv_cap + k * n_res, d, n_res, icl,
+                                      khi, has, values[t], strand_weight, fill, NULL);
+                        if (best < 0 || v > best_net) {
+                            best = (int64_t)k;
+                            best_net = v;
+                        }
+                    }
+                }
+                if (best >= 0 && best_net >= 0) {
+                    j = best;
+                } else {
+                    size_t worst = 0;
+                    for (r = 1; r < n_res; r++)
+                        if (grow[r] > grow[worst])
+                            worst = r;
+                    declined[t] = 1 + (int64_t)worst;
+                    j = -1;
+                }
+            }
+        }
+        out[t] = j;
+        take(free_, j, d, n_res);
     }
     return EK_OK;
 }

@@ -38,6 +38,31 @@ int ek_sched_greedy(const double *demands, size_t n_tasks, const int64_t *order,
                     const double *shape_x, const double *shape_y, size_t n_shape,
                     uint64_t seed, const uint8_t *mask, const int64_t *classes,
                     size_t n_classes, int64_t *out);
+
+/* Online placement in arrival order with admission control (edgekit.schedule.Admission;
+ * numpy reference: AdmitState / greedy_admit in _schedule_ref.py).  For each task t: its
+ * demand ratios (cluster units, icl = 1 / cluster capacity) are added to hist/count (per
+ * resource pair r < s, n_edges + 1 bins over edges[]), seen is incremented, the policy picks
+ * node j as ek_sched_greedy does; when seen > warmup the net gain
+ * value - w(fill of j) * (stranded after - stranded before) is computed (stranded: per
+ * resource, leftover that the quantile-extreme demand ratios seen so far cannot use); if it
+ * is negative the task goes to the feasible node of highest non-negative net gain (reroute)
+ * or is declined: out[t] = -1 and declined[t] = 1 + the resource whose stranded amount
+ * would grow most.  khi (n_res^2), has (n_res^2) and grow (n_res) are workspace; hist and
+ * count carry the learned state between calls (zero them for a fresh start) and seen is the
+ * number of tasks observed before this call.  EK_EINVAL as ek_sched_greedy, or for
+ * n_edges == 0 or fill >= 1. */
+int ek_sched_online_admit(const double *demands, const double *values, size_t n_tasks,
+                          const double *cap, const double *inv_cap, double *free_,
+                          const double *tol, size_t n_nodes, size_t n_res, const double *norm,
+                          const double *weights, const double *shape_x,
+                          const double *shape_y, size_t n_shape, uint64_t seed,
+                          const uint8_t *mask, const int64_t *classes, size_t n_classes,
+                          const double *icl, const double *edges, size_t n_edges,
+                          int64_t *hist, int64_t *count, double *khi, uint8_t *has,
+                          double *grow, int64_t seen, double strand_weight, double fill,
+                          double quantile, int64_t warmup, int reroute, int64_t *out,
+                          int64_t *declined);
 /* cdef: end */
 
 #endif

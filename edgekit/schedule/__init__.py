@@ -9,10 +9,15 @@ Two tiers:
   :class:`edgekit.types.Task`: filters (selectors, taints, affinity, anti-affinity, latency
   budgets), release and queueing, rescheduling after a node fails, dry-run explanations.
 
+Online, ``admission="strand"`` (an :class:`Admission`) lets the placer move or decline a
+task that fits when placing it would strand capacity (opt-in: it trades acceptance for
+utilization).
+
 :func:`optimal_placement` (extra ``schedule``: scipy) is the yardstick; :func:`simulate`
 runs seeded arrivals, departures and failures.  See ``docs/schedule.md``.
 """
 
+from edgekit.schedule.admission import Admission, get_admission
 from edgekit.schedule.batch import place_batch
 from edgekit.schedule.optimal import OptimalResult, optimal_placement
 from edgekit.schedule.policy import DEFAULT_POLICY, POLICIES, SCORERS, Policy, get_policy
@@ -30,6 +35,7 @@ from edgekit.schedule.workloads import (
 __all__ = [
     "DEFAULT_POLICY",
     "EDGE_CLUSTER_10",
+    "Admission",
     "POLICIES",
     "SCORERS",
     "WORKLOADS",
@@ -39,6 +45,7 @@ __all__ = [
     "Policy",
     "Scheduler",
     "SimResult",
+    "get_admission",
     "get_policy",
     "optimal_placement",
     "place",

@@ -11,6 +11,7 @@ import numpy as np
 from edgekit import _backend
 from edgekit.errors import InputError, InputTypeError
 from edgekit.schedule import _schedule_ref
+from edgekit.schedule.admission import Admission
 from edgekit.schedule.policy import Policy
 
 # A demand fits when d <= free + TOL_REL * capacity: absorbs the rounding of repeated
@@ -145,3 +146,59 @@ def greedy(p: Prepared, demands: np.ndarray, order: np.ndarray, free: np.ndarray
     if status != 0:
         raise RuntimeError(f"ek_sched_greedy returned status {status}")
     return out
+
+
+def admit_state(cap: np.ndarray, adm: Admission) -> _schedule_ref.AdmitState:
+    """A fresh learned state for :class:`~edgekit.schedule.admission.Admission` ``adm`` on
+    a cluster of capacity ``cap`` (nodes, resources)."""
+    total = cap.sum(axis=0)
+    icl = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
+    return _schedule_ref.AdmitState(np.ascontiguousarray(icl), adm.strand_weight,
+                                    adm.fill_threshold, adm.quantile, adm.warmup, adm.reroute)
+
+
+def greedy_admit(p: Prepared, demands: np.ndarray, values: np.ndarray, free: np.ndarray,
+                 state: _schedule_ref.AdmitState, mask: np.ndarray | None = None,
+                 classes: np.ndarray | None = None, *, use_native: bool | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Online placement in arrival order with admission control (``free`` and ``state``
+    updated in place).  Returns (node per task, -1 = not placed; declined per task, 0 =
+    not declined, else 1 + the resource it would have stranded)."""
+    lib = _backend.lib if use_native is None or use_native else None
+    if use_native and lib is None:
+        raise RuntimeError("native kernels not loaded")
+    n_t = demands.shape[0]
+    out = np.full(n_t, -1, dtype=np.int64)
+    declined = np.zeros(n_t, dtype=np.int64)
+    if lib is None:
+        m = None if mask is None else mask.astype(bool)
+        _schedule_ref.greedy_admit(demands, values, p.cap, p.inv, free, p.tol, p.norm,
+                                   p.weights, p.sx, p.sy, p.seed, m, classes, state, out,
+                                   declined)
+        return out, declined
+    ffi = _backend.ffi
+    n, r = p.cap.shape
+    if classes is not None:
+        classes = np.ascontiguousarray(classes, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    edges = _schedule_ref.ADMIT_EDGES
+    khi = np.zeros(r * r)
+    has = np.zeros(r * r, dtype=np.uint8)
+    grow = np.zeros(r)
+    status = lib.ek_sched_online_admit(
+        _ptr(ffi, "double *", demands), _ptr(ffi, "double *", values), n_t,
+        _ptr(ffi, "double *", p.cap), _ptr(ffi, "double *", p.inv),
+        _ptr(ffi, "double *", free), _ptr(ffi, "double *", p.tol), n, r,
+        _ptr(ffi, "double *", p.norm), _ptr(ffi, "double *", p.weights),
+        _ptr(ffi, "double *", p.sx), _ptr(ffi, "double *", p.sy), p.sx.size, p.seed,
+        _ptr(ffi, "uint8_t *", mask), _ptr(ffi, "int64_t *", classes),
+        0 if mask is None else mask.shape[0], _ptr(ffi, "double *", state.icl),
+        _ptr(ffi, "double *", edges), edges.size, _ptr(ffi, "int64_t *", state.hist),
+        _ptr(ffi, "int64_t *", state.count), _ptr(ffi, "double *", khi),
+        _ptr(ffi, "uint8_t *", has), _ptr(ffi, "double *", grow), state.seen,
+        state.weight, state.fill, state.quantile, state.warmup, int(state.reroute),
+        _ptr(ffi, "int64_t *", out), _ptr(ffi, "int64_t *", declined))
+    if status != 0:
+        raise RuntimeError(f"ek_sched_online_admit returned status {status}")
+    state.seen += n_t
+    return out, declined

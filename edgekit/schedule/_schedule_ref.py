@@ -152,3 +152,143 @@ def greedy(demands: np.ndarray, order: np.ndarray, cap: np.ndarray, inv: np.ndar
         out[t] = j
         if j >= 0:
             free[j] = free[j] - demands[t]
+
+
+# -- online admission control (``ek_sched_online_admit``) -----------------------------------
+
+# Ratio bins of the learned demand mix: edges 2**(k/16 - 20), k = 0..640, on the ratio of two
+# resources' demands in cluster units; bin b holds E[b-1] <= x < E[b] (bin 0: below E[0]).
+ADMIT_EDGES: np.ndarray = np.array([2.0 ** ((k - 320) / 16) for k in range(641)])
+
+
+class AdmitState:
+    """What the admission test has learned from the tasks seen so far: per pair of resources
+    (r < s), a histogram of the ratio of their demands in cluster units.  ``icl`` is 1 / the
+    cluster's total capacity per resource (0 where it has none)."""
+
+    def __init__(self, icl: np.ndarray, weight: float, fill: float, quantile: float,
+                 warmup: int, reroute: bool) -> None:
+        n_res = icl.size
+        self.icl = icl
+        self.hist = np.zeros((n_res * n_res, ADMIT_EDGES.size + 1), dtype=np.int64)
+        self.count = np.zeros(n_res * n_res, dtype=np.int64)
+        self.seen = 0
+        self.weight, self.fill, self.quantile = weight, fill, quantile
+        self.warmup, self.reroute = warmup, reroute
+
+    def copy(self) -> AdmitState:
+        other = AdmitState(self.icl, self.weight, self.fill, self.quantile, self.warmup,
+                           self.reroute)
+        other.hist, other.count, other.seen = self.hist.copy(), self.count.copy(), self.seen
+        return other
+
+    def observe(self, d: np.ndarray) -> None:
+        n_res = self.icl.size
+        self.seen += 1
+        for r in range(n_res):
+            for s in range(r + 1, n_res):
+                if not (self.icl[r] > 0 and self.icl[s] > 0):
+                    continue
+                a, b = d[r] * self.icl[r], d[s] * self.icl[s]
+                if a > 0 and b > 0:
+                    k = r * n_res + s
+                    self.hist[k, int(np.searchsorted(ADMIT_EDGES, a / b, side="right"))] += 1
+                    self.count[k] += 1
+
+    def ratios(self) -> tuple[np.ndarray, np.ndarray]:
+        """(khi, has): khi[r, s] the upper ``quantile`` of d_r / d_s (cluster units) seen so
+        far, has[r, s] whether any task asked for both."""
+        n_res = self.icl.size
+        khi = np.zeros((n_res, n_res))
+        has = np.zeros((n_res, n_res), dtype=bool)
+        last = ADMIT_EDGES.size - 1
+        for r in range(n_res):
+            for s in range(r + 1, n_res):
+                k = r * n_res + s
+                n = int(self.count[k])
+                if n == 0:
+                    continue
+                m = int(self.quantile * n)
+                cum = np.cumsum(self.hist[k])
+                b_lo = int(np.searchsorted(cum, m, side="right"))
+                b_hi = int(np.searchsorted(cum, n - 1 - m, side="right"))
+                khi[r, s] = ADMIT_EDGES[min(b_hi, last)]
+                khi[s, r] = 1.0 / ADMIT_EDGES[max(b_lo - 1, 0)]
+                has[r, s] = has[s, r] = True
+        return khi, has
+
+    def decide(self, free: np.ndarray, cap: np.ndarray, inv: np.ndarray, tol: np.ndarray,
+               d: np.ndarray, value: float, j: int, mask: np.ndarray | None
+               ) -> tuple[int, int]:
+        """(node, stranded resource): the node to use (``j``, another node when ``reroute``,
+        or -1 to decline) and, when declined, the resource whose stranded amount on ``j``
+        would grow the most (-1 otherwise).  ``j`` is the policy's choice (>= 0)."""
+        if self.seen <= self.warmup:
+            return j, -1
+        khi, has = self.ratios()
+        net_j, grow = self.net(free[j:j + 1], cap[j:j + 1], inv[j:j + 1], d, value, khi, has)
+        if net_j[0] >= 0:
+            return j, -1
+        if self.reroute:
+            ok = feasible(free, tol, d)
+            if mask is not None:
+                ok &= mask
+            net, _ = self.net(free, cap, inv, d, value, khi, has)
+            net = np.where(ok, net, -np.inf)
+            k = int(np.argmax(net))
+            if net[k] >= 0:
+                return k, -1
+        return -1, int(np.argmax(grow[:, 0]))
+
+    def net(self, free: np.ndarray, cap: np.ndarray, inv: np.ndarray, d: np.ndarray,
+            value: float, khi: np.ndarray, has: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """value - w(fill) * (stranded after - stranded before) per node (rows of ``free``),
+        and the growth of each resource's stranded amount (resources x nodes)."""
+        n, n_res = free.shape
+        before = [free[:, r] * self.icl[r] for r in range(n_res)]
+        after = [(free[:, r] - d[r]) * self.icl[r] for r in range(n_res)]
+        grow = np.zeros((n_res, n))
+        acc_b = np.zeros(n)
+        acc_a = np.zeros(n)
+        for r in range(n_res):
+            sb = np.zeros(n)
+            sa = np.zeros(n)
+            for s in range(n_res):
+                if s == r or not has[r, s]:
+                    continue
+                cb = before[r] - khi[r, s] * before[s]
+                sb = np.where(cb > sb, cb, sb)
+                ca = after[r] - khi[r, s] * after[s]
+                sa = np.where(ca > sa, ca, sa)
+            acc_b = acc_b + sb
+            acc_a = acc_a + sa
+            grow[r] = sa - sb
+        fill = np.zeros(n)
+        for r in range(n_res):
+            u = (cap[:, r] - free[:, r] + d[r]) * inv[:, r]
+            fill = np.where(u > fill, u, fill)
+        x = (fill - self.fill) / (1.0 - self.fill)
+        w = self.weight * np.where(x > 0, x, 0.0)
+        return value - w * (acc_a / n_res - acc_b / n_res), grow
+
+
+def greedy_admit(demands: np.ndarray, values: np.ndarray, cap: np.ndarray, inv: np.ndarray,
+                 free: np.ndarray, tol: np.ndarray, norm: np.ndarray, weights: np.ndarray,
+                 sx: np.ndarray, sy: np.ndarray, seed: int, mask: np.ndarray | None,
+                 classes: np.ndarray | None, state: AdmitState, out: np.ndarray,
+                 declined: np.ndarray) -> None:
+    """Online placement in arrival order with admission control: each task is observed, the
+    policy picks its node, and ``state`` may move it or decline it (``out[t] = -1``,
+    ``declined[t] = 1 + the resource it would strand``)."""
+    for t in range(demands.shape[0]):
+        row = None if mask is None else mask[t if classes is None else classes[t]]
+        d = demands[t]
+        state.observe(d)
+        j, _ = select(free, cap, inv, tol, d, norm, weights, sx, sy, seed, t, row)
+        if j >= 0:
+            j, strand = state.decide(free, cap, inv, tol, d, float(values[t]), j, row)
+            if j < 0:
+                declined[t] = 1 + strand
+        out[t] = j
+        if j >= 0:
+            free[j] = free[j] - d

@@ -40,6 +40,7 @@ import numpy as np
 from edgekit import _telemetry
 from edgekit.errors import InputError, InputTypeError, OptionsError
 from edgekit.schedule import _kernel
+from edgekit.schedule.admission import Admission, get_admission
 from edgekit.schedule.policy import Policy, get_policy
 
 __all__ = ["place_batch"]
@@ -89,7 +90,8 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
                 mode: str = "online", eligible: np.ndarray | None = None,
                 task_class: np.ndarray | None = None, tenants: np.ndarray | None = None,
                 fairness: str | None = None, iterations: int = 2000,
-                time_budget_s: float = 1.0, seed: int = 0) -> np.ndarray:
+                time_budget_s: float = 1.0, seed: int = 0,
+                admission: str | Admission | None = None) -> np.ndarray:
     """Place tasks on nodes; returns (tasks,) int64 node indices, -1 = not placed.
 
     Args:
@@ -108,6 +110,10 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
             seconds for the LP or Lagrangian start and the search together, scipy's one-time
             import not counted).
         seed: seed of the batch search's randomness (the result is reproducible).
+        admission: online mode only: ``None`` (default: every task that fits is placed),
+            ``"strand"`` or an :class:`~edgekit.schedule.admission.Admission`: a task that
+            fits may be moved or declined (-1) when placing it would strand capacity (see
+            :mod:`edgekit.schedule.admission`).
 
     Raises:
         InputError: negative, NaN or infinite amounts, mismatched shapes.
@@ -123,14 +129,22 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         raise OptionsError("iterations must be an int >= 0", name="iterations")
     if not isinstance(time_budget_s, (int, float)) or not time_budget_s >= 0:
         raise OptionsError("time_budget_s must be >= 0", name="time_budget_s")
+    adm = get_admission(admission)
+    if adm is not None and (mode != "online" or fairness is not None):
+        raise OptionsError("admission applies to mode='online' without fairness",
+                           name="admission", got=admission)
     d, c, mask, classes = _validate(demands, capacity, eligible, task_class)
     ten = None
     if fairness == "drf":
         if tenants is None:
             raise OptionsError("fairness='drf' needs tenants", name="tenants")
         ten = _as_index(tenants, "tenants", d.shape[0])
-    out = assign(d, c, pol, mode, mask=mask, classes=classes, tenants=ten,
-                 iterations=iterations, time_budget_s=time_budget_s, seed=seed)
+    if adm is not None:
+        out, _ = _kernel.greedy_admit(_kernel.Prepared.make(c, pol), d, _values(d, c),
+                                      c.copy(), _kernel.admit_state(c, adm), mask, classes)
+    else:
+        out = assign(d, c, pol, mode, mask=mask, classes=classes, tenants=ten,
+                     iterations=iterations, time_budget_s=time_budget_s, seed=seed)
     placed = int((out >= 0).sum())
     _telemetry.emit("schedule.place", policy=pol.name, mode=mode, placed=placed,
                     rejected=int(out.size - placed), seconds=time.perf_counter() - t0)

@@ -34,6 +34,7 @@ from edgekit import _telemetry
 from edgekit.errors import InputError, InputTypeError, OptionsError
 from edgekit.schedule import _kernel, _schedule_ref
 from edgekit.schedule import batch as _batch
+from edgekit.schedule.admission import Admission, get_admission
 from edgekit.schedule.policy import SCORERS, Policy, get_policy
 from edgekit.types import Node, Placement, Task
 
@@ -88,6 +89,11 @@ class Scheduler:
             empty eligible node: ``"reject"`` (a result, not placed), ``"fifo"`` (queue it;
             on release the head is tried first and blocks the rest) or ``"backfill"`` (queue
             it; on release every queued task is tried in order).
+        admission: ``None`` (every task that fits is placed), ``"strand"`` or an
+            :class:`~edgekit.schedule.admission.Admission`: :meth:`submit` may move a task
+            to another node or decline it (not placed, not queued, reason
+            ``"declined: ..."``) when placing it would strand capacity; learned from the
+            tasks submitted so far.  Queued and evicted tasks are not judged again.
 
     A task that no node could ever hold (no eligible node large enough even when empty) is
     never queued: its :class:`~edgekit.types.Placement` says why.
@@ -95,7 +101,7 @@ class Scheduler:
 
     def __init__(self, nodes: Sequence[Node], *, policy: str | Policy = "default",
                  latency_ms: Mapping[str, Mapping[str, float]] | None = None,
-                 queue: str = "reject") -> None:
+                 queue: str = "reject", admission: str | Admission | None = None) -> None:
         nodes = _unique_named(nodes, Node, "nodes")
         if queue not in QUEUE_POLICIES:
             raise OptionsError(f"queue must be one of {QUEUE_POLICIES}", name="queue", got=queue)
@@ -119,6 +125,9 @@ class Scheduler:
         self._anti: list[Counter[str]] = [Counter() for _ in nodes]
         self.queue: list[Task] = []
         self._key = 0
+        self.admission = get_admission(admission)
+        self._admit = None if self.admission is None else _kernel.admit_state(
+            self.capacity, self.admission)
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -193,21 +202,43 @@ class Scheduler:
 
     # -- operations -----------------------------------------------------------------------
 
-    def _choose(self, task: Task) -> tuple[int, str | None, bool, np.ndarray]:
-        """(node or -1, reason, could ever fit, demand)."""
+    def _choose(self, task: Task, admit: bool = False
+                ) -> tuple[int, str | None, bool, np.ndarray]:
+        """(node or -1, reason, could ever fit, demand); ``admit``: a new task, seen and
+        judged by the admission test (a declined one is reported as never fitting, so that
+        it is not queued)."""
         if not isinstance(task, Task):
             raise InputTypeError("task must be an edgekit.types.Task", name="task")
         unknown = self._unknown(task)
         d = self.demand_vector(task)
         if unknown:
             return -1, f"no node offers {', '.join(unknown)}", False, d
+        state = self._admit if admit else None
+        if state is not None:
+            state.observe(d)
         ok, why, ever = self._verdicts(task, d)
         if not ok.any():
             return -1, self._summary(why, len(self.nodes)), bool(ever.any()), d
         self._key += 1
         mask = ok.astype(np.uint8)
         j, _ = _kernel.select(self._prep, self.free, d, self._key, mask)
+        if state is not None:
+            j, reason = self._judge(state, d, j, ok)
+            if j < 0:
+                return -1, reason, False, d
         return j, None, True, d
+
+    def _judge(self, state: _schedule_ref.AdmitState, d: np.ndarray, j: int, ok: np.ndarray
+               ) -> tuple[int, str | None]:
+        """The admission test on the policy's choice ``j``: (node, None) or (-1, reason)."""
+        value = float(_batch._values(d[None, :], self.capacity)[0])
+        k, strand = state.decide(self.free, self.capacity, self._prep.inv, self._prep.tol,
+                                 d, value, j, ok)
+        if k >= 0:
+            return k, None
+        where = " (or any other eligible node)" if state.reroute else ""
+        return -1, (f"declined: placing it on {self.nodes[j].name}{where} would strand "
+                    f"{self.resources[strand]} that the tasks seen so far could not use")
 
     def _commit(self, task: Task, j: int, d: np.ndarray) -> Placement:
         self.free[j] = self.free[j] - d
@@ -229,7 +260,7 @@ class Scheduler:
                                        or any(q.name == task.name for q in self.queue)):
             raise InputError(f"task {task.name!r} is already placed or queued", name="task",
                              got=task.name)
-        j, reason, ever, d = self._choose(task)
+        j, reason, ever, d = self._choose(task, admit=True)
         if j >= 0:
             result = self._commit(task, j, d)
         elif ever and self.queue_policy != "reject":
@@ -245,7 +276,10 @@ class Scheduler:
         return result
 
     def release(self, task_name: str) -> list[Placement]:
-        """Free a finished task's resources; returns the queued tasks that got placed."""
+        """Free a finished task's resources; returns the queued tasks that got placed (each
+        such batch is reported as one ``schedule.place`` telemetry event, as :meth:`submit`
+        reports its task)."""
+        t0 = time.perf_counter()
         if task_name not in self._placed:
             raise InputError(f"task {task_name!r} is not placed", name="task_name",
                              got=task_name)
@@ -255,9 +289,11 @@ class Scheduler:
             self._groups[j][task.group] -= 1
         for g in task.anti_affinity:
             self._anti[j][g] -= 1
-        return self._drain()
+        return self._drain(t0)
 
-    def _drain(self) -> list[Placement]:
+    def _drain(self, t0: float) -> list[Placement]:
+        """Try the queue; report the queued tasks placed now as one telemetry event (none
+        when nothing was placed: releasing a task is not a placement)."""
         placed: list[Placement] = []
         remaining: list[Task] = []
         blocked = False
@@ -272,6 +308,9 @@ class Scheduler:
                 remaining.append(task)
                 blocked = self.queue_policy == "fifo"
         self.queue = remaining
+        if placed:
+            _telemetry.emit("schedule.place", policy=self.policy.name, mode="online",
+                            placed=len(placed), rejected=0, seconds=time.perf_counter() - t0)
         return placed
 
     def fail_node(self, node_name: str) -> list[Placement]:
@@ -306,13 +345,14 @@ class Scheduler:
 
     def restore_node(self, node_name: str) -> list[Placement]:
         """Bring a failed node back (empty); returns the queued tasks that got placed."""
+        t0 = time.perf_counter()
         if node_name not in self._index:
             raise InputError(f"unknown node {node_name!r}", name="node_name", got=node_name)
         j = self._index[node_name]
         if self.down[j]:
             self.down[j] = False
             self.free[j] = self.capacity[j]
-        return self._drain()
+        return self._drain(t0)
 
     def explain(self, task: Task) -> Explanation:
         """Dry run: every node's verdict and score, without placing anything."""
@@ -350,6 +390,12 @@ class Scheduler:
             return Explanation(task.name, None, tuple(verdicts),
                                self._summary(why, len(self.nodes)))
         j, _ = _kernel.select(p, self.free, d, self._key + 1, ok.astype(np.uint8))
+        if self._admit is not None:  # judged as submit would, on a copy of what it learned
+            state = self._admit.copy()
+            state.observe(d)
+            j, reason = self._judge(state, d, j, ok)
+            if j < 0:
+                return Explanation(task.name, None, tuple(verdicts), reason)
         return Explanation(task.name, self.nodes[j].name, tuple(verdicts), None)
 
     # -- state ----------------------------------------------------------------------------
@@ -370,11 +416,13 @@ class Scheduler:
 
 def place(tasks: Sequence[Task], nodes: Sequence[Node], *, policy: str | Policy = "default",
           mode: str = "online", latency_ms: Mapping[str, Mapping[str, float]] | None = None,
-          time_budget_s: float = 1.0, seed: int = 0) -> list[Placement]:
+          time_budget_s: float = 1.0, seed: int = 0,
+          admission: str | Admission | None = None) -> list[Placement]:
     """Place ``tasks`` on ``nodes`` in one call; one :class:`~edgekit.types.Placement` per
     task, in the tasks' order (``node=None`` and a ``reason`` when not placed).
 
-    ``mode="online"`` places in the given order; ``mode="batch"`` runs
+    ``mode="online"`` places in the given order (``admission``: see :class:`Scheduler`);
+    ``mode="batch"`` runs
     :func:`~edgekit.schedule.place_batch` in batch mode on the tasks without affinity rules
     (with the static filters as an eligibility mask), then places the tasks that have
     affinity or anti-affinity rules online, in order, on what is left.
@@ -385,8 +433,11 @@ def place(tasks: Sequence[Task], nodes: Sequence[Node], *, policy: str | Policy 
     if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float)) \
             or not time_budget_s >= 0:
         raise OptionsError("time_budget_s must be a number >= 0", name="time_budget_s")
+    if admission is not None and mode != "online":
+        raise OptionsError("admission applies to mode='online'", name="admission",
+                           got=admission)
     t0 = time.perf_counter()
-    sched = Scheduler(nodes, policy=policy, latency_ms=latency_ms)
+    sched = Scheduler(nodes, policy=policy, latency_ms=latency_ms, admission=admission)
     out = _place_all(sched, tasks, mode, time_budget_s, seed)
     placed = sum(p.placed for p in out)
     _telemetry.emit("schedule.place", policy=sched.policy.name, mode=mode, placed=placed,

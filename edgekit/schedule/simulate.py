@@ -12,6 +12,8 @@ Metrics (:class:`SimResult`), per resource where it says so:
 * ``wait_mean_s``, ``wait_p95_s``: queueing delay of the placed tasks (0 when placed on
   arrival).
 * ``fairness``: Jain's index over tenants of their acceptance (1.0 = equal).
+* ``declined``: arrivals declined by admission control (``admission=``; see
+  :mod:`edgekit.schedule.admission`): they fitted but were neither placed nor queued.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 
 from edgekit.errors import OptionsError
 from edgekit.schedule import _kernel
+from edgekit.schedule.admission import Admission, get_admission
+from edgekit.schedule.batch import _values
 from edgekit.schedule.policy import Policy, get_policy
 from edgekit.schedule.workloads import EDGE_CLUSTER_10, RESOURCES, _draw
 
@@ -43,23 +47,27 @@ class SimResult:
     fairness: float
     evicted: int
     lost: int
+    declined: int = 0
 
 
 def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
              capacity: np.ndarray = EDGE_CLUSTER_10, load: float = 1.0, tasks: int = 2000,
              mean_duration_s: float = 100.0, queue: str = "backfill", tenants: int = 3,
-             failure_rate_per_s: float = 0.0, repair_s: float = 200.0, seed: int = 0
-             ) -> SimResult:
+             failure_rate_per_s: float = 0.0, repair_s: float = 200.0, seed: int = 0,
+             admission: str | Admission | None = None) -> SimResult:
     """Simulate ``tasks`` arrivals of ``workload`` at offered ``load`` (mean demand in
     flight / capacity, averaged over resources) with exponential durations of mean
     ``mean_duration_s``; ``queue`` is ``"reject"``, ``"fifo"`` or ``"backfill"``; nodes
     fail at ``failure_rate_per_s`` each (their tasks are re-placed or queued, or lost with
-    ``queue="reject"``) and come back after ``repair_s``."""
+    ``queue="reject"``) and come back after ``repair_s``.  ``admission`` judges each
+    arrival as :class:`~edgekit.schedule.Scheduler` does (queued and evicted tasks are not
+    judged again)."""
     if queue not in ("reject", "fifo", "backfill"):
         raise OptionsError("queue must be reject, fifo or backfill", name="queue", got=queue)
     if not (isinstance(tasks, int) and tasks > 0 and load > 0 and mean_duration_s > 0):
         raise OptionsError("tasks, load and mean_duration_s must be positive", name="tasks")
     pol = get_policy(policy)
+    adm = get_admission(admission)
     cap = _kernel.as_amounts(capacity, "capacity")
     rng = np.random.default_rng(seed)
     d = _draw(workload, rng, tasks, cap.max(axis=0))
@@ -71,6 +79,8 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
     tenant = rng.integers(0, tenants, tasks)
     median = np.median(d, axis=0)
     prep = _kernel.Prepared.make(cap, pol)
+    state = None if adm is None else _kernel.admit_state(cap, adm)
+    values = _values(d, cap)
     free = cap.copy()
     up = np.ones(cap.shape[0], dtype=bool)
     where = np.full(tasks, -1, dtype=np.int64)
@@ -86,16 +96,25 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
     frag_area = np.zeros(cap.shape[1])
     last = 0.0
     end = float(arrive[-1])
-    evicted = lost = 0
+    evicted = lost = declined = 0
     epoch = np.zeros(tasks, dtype=np.int64)  # invalidates departures of evicted tasks
 
     def mask() -> np.ndarray:
         return up.astype(np.uint8)
 
-    def try_place(t: int, now: float) -> bool:
-        j, _ = _kernel.select(prep, free, d[t], t, mask())
+    def try_place(t: int, now: float, judge: bool = False) -> bool | None:
+        """True: placed; False: does not fit now; None: declined by admission control."""
+        if judge and state is not None:
+            state.observe(d[t])
+        m = mask()
+        j, _ = _kernel.select(prep, free, d[t], t, m)
         if j < 0:
             return False
+        if judge and state is not None:
+            j, _ = state.decide(free, cap, prep.inv, prep.tol, d[t], float(values[t]), j,
+                                m.astype(bool))
+            if j < 0:
+                return None
         free[j] = free[j] - d[t]
         where[t] = j
         if np.isnan(placed_at[t]):
@@ -129,7 +148,10 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
                                           out=np.zeros_like(tot_free), where=tot_free > 0)
             last = min(now, end)
         if kind == 0:  # arrival
-            if not try_place(ident, now) and queue != "reject":
+            ok = try_place(ident, now, judge=True)
+            if ok is None:
+                declined += 1
+            elif not ok and queue != "reject":
                 waiting.append(ident)
         elif kind == 1:  # departure
             t, ep = divmod(ident, 1024)
@@ -175,4 +197,4 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
         float(accepted.mean()),
         {n: float(v) for n, v in zip(names, frag_area / horizon, strict=True)},
         float(waits.mean()) if waits.size else 0.0,
-        float(np.percentile(waits, 95)) if waits.size else 0.0, jain, evicted, lost)
+        float(np.percentile(waits, 95)) if waits.size else 0.0, jain, evicted, lost, declined)

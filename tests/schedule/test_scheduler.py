@@ -142,3 +142,34 @@ def test_simulator_is_seeded_and_its_metrics_are_in_range():
     r = simulate("mix", tasks=800, queue="reject", failure_rate_per_s=0.001, seed=2)
     assert r.wait_mean_s == 0 and r.acceptance < a.acceptance
     assert np.isfinite(r.utilization["cpu"])
+
+
+def test_release_and_restore_report_the_queued_tasks_they_place():
+    """edgekit.metrics counts placements from these events: a queued task placed on release
+    (or when a node comes back) is one more placement."""
+    from edgekit import _telemetry
+    seen = []
+
+    def sink(event, fields):
+        seen.append((event, fields))
+
+    s = Scheduler(NODES[:1], queue="backfill")
+    s.submit(Task("a", {"cpu": 3}))
+    s.submit(Task("b", {"cpu": 2}))
+    s.submit(Task("c", {"cpu": 2}))
+    _telemetry.add_sink(sink)
+    try:
+        placed = s.release("a")
+        assert [p.task for p in placed] == ["b", "c"]
+        s.release("b")  # nothing queued: no placement, no event
+        s.submit(Task("d", {"cpu": 3}))  # queued (c holds 2 of 4)
+        s.fail_node("gw-a")  # c waits with d for the node
+        back = s.restore_node("gw-a")
+    finally:
+        _telemetry.remove_sink(sink)
+    events = [f for e, f in seen if e == "schedule.place"]
+    assert events[0]["placed"] == 2 and events[0]["rejected"] == 0
+    assert events[0]["mode"] == "online" and events[0]["seconds"] >= 0
+    assert [f["placed"] for f in events[2:]] == [len(back)] and len(back) >= 1
+    assert events[1]["placed"] == 0  # d's submit: queued
+    assert [p.task for p in back] == ["d"]  # c (2 cpu) waits behind d (3 of 4)
