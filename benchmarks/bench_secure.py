@@ -38,8 +38,8 @@ def _payload(size: int) -> bytes:
 
 
 _NONCE = struct.Struct(">4xQ")
-# open's floor: with the C opener (OpenSSL, one call) it measured 0.90-0.93 (ChaCha20) and
-# 0.73-0.74 (AES-GCM) of the raw channel; in Python 0.65 / 0.57.  The margins absorb the
+# open's floor: with the C opener (OpenSSL, one call) it measured 0.88-0.91 (ChaCha20) and
+# 0.70-0.71 (AES-GCM) of the raw channel; in Python 0.65 / 0.57.  The margins absorb the
 # shared machine's noise.
 _OPEN_MIN = 0.6 if _envelope._NATIVE else 0.45
 
