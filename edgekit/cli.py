@@ -7,10 +7,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `edgekit info | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error
+        return 0                                                          # at exit's flush
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="edgekit", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="print version, kernel backend and optional dependencies")

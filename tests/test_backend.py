@@ -54,6 +54,19 @@ def test_show_config_lists_backend_and_dependencies(capsys):
         assert "ek_delta_zigzag_encode_u64" in c["native_kernels"]
 
 
+def test_cli_info_into_a_closed_pipe_is_quiet():
+    """``edgekit info | head -1``: the reader leaves before the output is written; no
+    traceback, exit status 0."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before edgekit writes a byte
+    try:
+        done = subprocess.run([sys.executable, "-m", "edgekit", "info"], stdout=write,
+                              stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode()
+
+
 def test_cli_info_and_demo_run():
     info = subprocess.run([sys.executable, "-m", "edgekit", "info"], capture_output=True,
                           text=True, timeout=120)
