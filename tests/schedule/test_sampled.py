@@ -73,7 +73,7 @@ def test_sampling_is_reproducible_and_feasible():
 
 
 def test_without_the_strand_test_nothing_that_fits_is_declined():
-    d = workload("heavy_tailed", 1.0, C, seed=2)
+    d = workload("mix", 1.0, C, seed=2)
     adm = SampledAdmission(scenarios=2, strand=None)
     out = place_batch(d, C, admission=adm, seed=1)
     free = np.array(C, dtype=np.float64)
