@@ -140,9 +140,9 @@ def test_admission_beats_plain_online_on_the_10_node_cluster():
 
 @needs_native
 def test_sampled_admission_time_per_instance(benchmark):
-    """``admission="sample"`` on one heavy_tailed instance at load 1.5 (~490 tasks, ~130
-    judged with 32 sampled futures each): ~0.25 s measured on a quiet core, against
-    ~0.2 ms for ``"strand"``'s C loop (docs/schedule.md)."""
+    """``admission="sample"`` on one heavy_tailed instance at load 1.5 (540 tasks, 84
+    judged with 32 sampled futures each): ~0.25 s measured, against ~0.2 ms for
+    ``"strand"``'s C loop (docs/schedule.md)."""
     d = workload("heavy_tailed", 1.5, EDGE_CLUSTER_10, seed=0)
     out = benchmark.pedantic(lambda: place_batch(d, EDGE_CLUSTER_10, admission="sample"),
                              rounds=1, iterations=1)

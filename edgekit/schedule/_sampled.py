@@ -13,7 +13,7 @@ policy's node wins ties; the strand test (:class:`~edgekit.schedule.Admission`) 
 move or decline the task, as with ``admission="strand"``.
 
 Pure Python over the C greedy kernel (no kernel of its own): on ``EDGE_CLUSTER_10`` with
-32 futures a judged task costs ~1-3 ms (``docs/schedule.md``).
+32 futures a judged task costs ~2-4 ms (``docs/schedule.md``).
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
             :mod:`edgekit.schedule.admission`); ``"sample"`` or a
             :class:`~edgekit.schedule.admission.SampledAdmission`: the node is chosen by
             sampled futures of the tasks seen so far, then the strand test applies (see
-            :mod:`edgekit.schedule._sampled`; ~1-3 ms per judged task).
+            :mod:`edgekit.schedule._sampled`; ~2-4 ms per judged task).
 
     Raises:
         InputError: negative, NaN or infinite amounts, mismatched shapes.
