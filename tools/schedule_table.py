@@ -4,7 +4,8 @@ instance).  Usage: python tools/schedule_table.py [--instances 50] [--milp-s 8] 
 [--out FILE]
 
 For each workload and load: utilization and acceptance of every policy online (arrival
-order), edgekit's default online with admission control (``admission="strand"``), edgekit's
+order), edgekit's default online with admission control (``admission="strand"``, and
+``admission="sample"`` seeded with the instance's seed), edgekit's
 default in batch mode, two "random" baselines, and the gap of each to the
 MILP's proven upper bound (and to its best solution)."""
 
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 runs = {f"{n} (online)": place_batch(d, C, policy=n) for n in names}
                 runs["default + admission (online)"] = place_batch(d, C, admission="strand")
+                runs["default + sampled admission (online)"] = place_batch(
+                    d, C, admission="sample", seed=seed)
                 runs["default (batch)"] = place_batch(d, C, mode="batch",
                                                       time_budget_s=args.batch_s, seed=seed)
                 with _no_scipy_in_batch():

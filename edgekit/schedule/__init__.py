@@ -11,13 +11,14 @@ Two tiers:
 
 Online, ``admission="strand"`` (an :class:`Admission`) lets the placer move or decline a
 task that fits when placing it would strand capacity (opt-in: it trades acceptance for
-utilization).
+utilization); ``admission="sample"`` (a :class:`SampledAdmission`, ``place_batch`` only)
+also picks the node by sampled futures of the tasks seen so far.
 
 :func:`optimal_placement` (extra ``schedule``: scipy) is the yardstick; :func:`simulate`
 runs seeded arrivals, departures and failures.  See ``docs/schedule.md``.
 """
 
-from edgekit.schedule.admission import Admission, get_admission
+from edgekit.schedule.admission import Admission, SampledAdmission, get_admission
 from edgekit.schedule.batch import place_batch
 from edgekit.schedule.optimal import OptimalResult, optimal_placement
 from edgekit.schedule.policy import DEFAULT_POLICY, POLICIES, SCORERS, Policy, get_policy
@@ -38,6 +39,7 @@ __all__ = [
     "Admission",
     "POLICIES",
     "SCORERS",
+    "SampledAdmission",
     "WORKLOADS",
     "Explanation",
     "NodeVerdict",

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from edgekit.errors import OptionsError
 
-__all__ = ["Admission", "get_admission"]
+__all__ = ["Admission", "SampledAdmission", "get_admission"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +88,80 @@ class Admission:
                                got=self.reroute)
 
 
-def get_admission(admission: str | Admission | None) -> Admission | None:
+@dataclass(frozen=True, slots=True)
+class SampledAdmission:
+    """Online placement by scenario sampling (``admission="sample"``; ``place_batch`` online
+    mode only): once the cluster is ``gate`` full on some resource, each arriving task goes
+    to the feasible node whose sampled futures place the most value, and the strand test of
+    ``strand`` (an :class:`Admission`, ``None`` for none) may then move or decline it.
+
+    A sampled future is a bootstrap resample (with replacement) of the demands seen so far,
+    long enough to ask for ``horizon`` x the cluster's remaining free capacity (in value
+    units), completed greedily in its order by the policy on the residual capacities; the
+    same ``scenarios`` futures (seeded from ``place_batch``'s ``seed`` and the task's
+    position) are used for every candidate node, and the policy's own node wins ties.
+    Nothing of the real future is used: not the number of tasks to come nor the load.
+
+    Attributes:
+        scenarios: sampled futures per decision (>= 1).
+        horizon: a future asks for this x the free capacity left (> 0).
+        gate: largest per-resource cluster utilization (in [0, 1]) from which tasks are
+            judged; below it the policy's node is used.
+        warmup: tasks seen before the first judged one (>= 1).
+        max_nodes: candidate nodes per decision (>= 1): the policy's node and the next best
+            by the policy's score (bounds the cost on large clusters).
+        max_future_tasks: longest sampled future (>= 1; bounds the cost).
+        strand: the strand test applied after the node is chosen (``None``: never declines).
+    """
+
+    scenarios: int = 32
+    horizon: float = 1.0
+    gate: float = 0.6
+    warmup: int = 20
+    max_nodes: int = 16
+    max_future_tasks: int = 512
+    strand: Admission | None = Admission()
+
+    def __post_init__(self) -> None:
+        for name, low in (("scenarios", 1), ("warmup", 1), ("max_nodes", 1),
+                          ("max_future_tasks", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise OptionsError(f"SampledAdmission.{name} must be an int >= {low}, got "
+                                   f"{v!r}", name=name, got=v)
+        for name in ("horizon", "gate"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise OptionsError(f"SampledAdmission.{name} must be a finite number, got "
+                                   f"{v!r}", name=name, got=v)
+            object.__setattr__(self, name, float(v))
+        if not self.horizon > 0:
+            raise OptionsError("SampledAdmission.horizon must be > 0", name="horizon",
+                               got=self.horizon)
+        if not 0 <= self.gate <= 1:
+            raise OptionsError("SampledAdmission.gate must be in [0, 1]", name="gate",
+                               got=self.gate)
+        if self.strand is not None and not isinstance(self.strand, Admission):
+            raise OptionsError("SampledAdmission.strand must be an Admission or None",
+                               name="strand", got=self.strand)
+
+
+def get_admission(admission: str | Admission | SampledAdmission | None, *,
+                  allow_sample: bool = False) -> Admission | SampledAdmission | None:
     """``None`` (take every task that fits), ``"strand"`` (:class:`Admission` with its
-    defaults) or an :class:`Admission`."""
+    defaults) or an :class:`Admission`; with ``allow_sample`` (``place_batch`` online) also
+    ``"sample"`` (:class:`SampledAdmission` with its defaults) or a
+    :class:`SampledAdmission`."""
     if admission is None or isinstance(admission, Admission):
         return admission
     if admission == "strand":
         return Admission()
-    raise OptionsError(f"admission must be None, 'strand' or an Admission, got {admission!r}",
+    if admission == "sample" or isinstance(admission, SampledAdmission):
+        if not allow_sample:
+            raise OptionsError("admission='sample' is only supported by place_batch (online "
+                               "mode), not by place, Scheduler or simulate",
+                               name="admission", got=admission)
+        return SampledAdmission() if admission == "sample" else admission
+    raise OptionsError("admission must be None, 'strand', 'sample' (place_batch only), an "
+                       f"Admission or a SampledAdmission, got {admission!r}",
                        name="admission", got=admission)

@@ -39,8 +39,8 @@ import numpy as np
 
 from edgekit import _telemetry
 from edgekit.errors import InputError, InputTypeError, OptionsError
-from edgekit.schedule import _kernel
-from edgekit.schedule.admission import Admission, get_admission
+from edgekit.schedule import _kernel, _sampled
+from edgekit.schedule.admission import Admission, SampledAdmission, get_admission
 from edgekit.schedule.policy import Policy, get_policy
 
 __all__ = ["place_batch"]
@@ -91,7 +91,7 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
                 task_class: np.ndarray | None = None, tenants: np.ndarray | None = None,
                 fairness: str | None = None, iterations: int = 2000,
                 time_budget_s: float = 1.0, seed: int = 0,
-                admission: str | Admission | None = None) -> np.ndarray:
+                admission: str | Admission | SampledAdmission | None = None) -> np.ndarray:
     """Place tasks on nodes; returns (tasks,) int64 node indices, -1 = not placed.
 
     Args:
@@ -109,11 +109,15 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         iterations, time_budget_s: limits of the batch search (ruin-and-recreate rounds;
             seconds for the LP or Lagrangian start and the search together, scipy's one-time
             import not counted).
-        seed: seed of the batch search's randomness (the result is reproducible).
+        seed: seed of the batch search's randomness, and of the sampled futures of
+            ``admission="sample"`` (the result is reproducible).
         admission: online mode only: ``None`` (default: every task that fits is placed),
             ``"strand"`` or an :class:`~edgekit.schedule.admission.Admission`: a task that
             fits may be moved or declined (-1) when placing it would strand capacity (see
-            :mod:`edgekit.schedule.admission`).
+            :mod:`edgekit.schedule.admission`); ``"sample"`` or a
+            :class:`~edgekit.schedule.admission.SampledAdmission`: the node is chosen by
+            sampled futures of the tasks seen so far, then the strand test applies (see
+            :mod:`edgekit.schedule._sampled`; ~2-4 ms per judged task).
 
     Raises:
         InputError: negative, NaN or infinite amounts, mismatched shapes.
@@ -129,7 +133,7 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         raise OptionsError("iterations must be an int >= 0", name="iterations")
     if not isinstance(time_budget_s, (int, float)) or not time_budget_s >= 0:
         raise OptionsError("time_budget_s must be >= 0", name="time_budget_s")
-    adm = get_admission(admission)
+    adm = get_admission(admission, allow_sample=True)
     if adm is not None and (mode != "online" or fairness is not None):
         raise OptionsError("admission applies to mode='online' without fairness",
                            name="admission", got=admission)
@@ -139,7 +143,12 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         if tenants is None:
             raise OptionsError("fairness='drf' needs tenants", name="tenants")
         ten = _as_index(tenants, "tenants", d.shape[0])
-    if adm is not None:
+    if isinstance(adm, SampledAdmission):
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise OptionsError("seed must be an int", name="seed", got=seed)
+        out = _sampled.sampled_online(_kernel.Prepared.make(c, pol), d, _values(d, c), mask,
+                                      classes, adm, seed)
+    elif adm is not None:
         out, _ = _kernel.greedy_admit(_kernel.Prepared.make(c, pol), d, _values(d, c),
                                       c.copy(), _kernel.admit_state(c, adm), mask, classes)
     else:
