@@ -10,7 +10,6 @@ defaults (``-lcrypto``).  Run directly (``python _native/build_crypto.py``) to b
 
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 import sys
@@ -18,11 +17,13 @@ from pathlib import Path
 
 from cffi import FFI
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_ffi import _CDEF, _compile_args, build_in_place  # noqa: E402  (one copy of each)
+
 HERE = Path(__file__).resolve().parent / "crypto"
 ROOT = HERE.parent.parent
 MODULE = "edgekit._edgekit_crypto"
 HEADER = HERE / "envelope.h"
-_CDEF = re.compile(r"/\* cdef: begin \*/(.*?)/\* cdef: end \*/", re.S)
 
 
 def _pkg_config(flag: str) -> list[str]:
@@ -41,12 +42,6 @@ def _flags() -> tuple[list[str], list[str], list[str]]:
     libdirs = [f[2:] for f in libs if f.startswith("-L")]
     names = [f[2:] for f in libs if f.startswith("-l")] or ["crypto"]
     return include, libdirs, names
-
-
-def _compile_args() -> list[str]:
-    if sys.platform == "win32":
-        return ["/O2"]
-    return ["-O3", "-std=c99", "-Wall", "-Wextra"]
 
 
 def _builder(absolute: bool) -> FFI:
@@ -71,6 +66,4 @@ def _builder(absolute: bool) -> FFI:
 ffibuilder = _builder(False)
 
 if __name__ == "__main__":
-    from build_ffi import build_in_place
-
     build_in_place(_builder(True))

@@ -439,7 +439,7 @@ class _Window:
     def __init__(self, key: bytes, alg: int, key_id: int, window: int, native: bool) -> None:
         self.key = key
         self.key_id = key_id
-        self.decrypt = _AEAD[alg](key).decrypt
+        self.decrypt = None if native else _AEAD[alg](key).decrypt
         self.top = -1
         self.bits = 0
         self.native = None
