@@ -317,6 +317,8 @@ static void admit_observe(const double *d, size_t n_res, const double *icl,
             x = a / b;
             lo = 0;
             hi = n_edges;
+            if (x != x) /* inf / inf: numpy's searchsorted sorts NaN last */
+                lo = hi;
             while (lo < hi) {
                 mid = lo + (hi - lo) / 2;
                 if (edges[mid] <= x)
