@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit import _backend
-from edgekit.errors import InputError, InputTypeError
+from edgekit.errors import InputError, InputTypeError, OptionsError
 from edgekit.schedule import _schedule_ref
 from edgekit.schedule.admission import Admission
 from edgekit.schedule.policy import Policy
@@ -23,9 +23,9 @@ def as_amounts(x: object, name: str, *, ndim: int = 2) -> np.ndarray:
     """``x`` as a C-contiguous float64 array of ``ndim`` dimensions, finite and >= 0."""
     if not isinstance(x, np.ndarray):
         if isinstance(x, (list, tuple)):
-            try:
-                x = np.asarray(x, dtype=np.float64)
-            except (TypeError, ValueError) as err:
+            try:  # no dtype here: float64 would parse strings ("1.5") as numbers
+                x = np.asarray(x)
+            except (TypeError, ValueError) as err:  # ragged
                 raise InputTypeError(f"{name} must hold numbers", name=name) from err
         else:
             raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}",
@@ -46,6 +46,40 @@ def as_amounts(x: object, name: str, *, ndim: int = 2) -> np.ndarray:
         raise InputError(f"{name} must be >= 0; {name}[{', '.join(map(str, bad))}] is "
                          f"{a[tuple(bad)]}", name=name, expected=">= 0", got=a[tuple(bad)])
     return a
+
+
+# The smallest non-zero capacity: the smallest normal double (2.2e-308; 1 / it is finite).
+# The scores multiply by 1 / capacity: a subnormal one would turn them into inf or NaN.
+MIN_CAPACITY = float(np.finfo(np.float64).tiny)
+
+
+def check_capacity(cap: np.ndarray, name: str = "capacity") -> np.ndarray:
+    """``cap`` (nodes, resources), already finite and >= 0, checked for the range the
+    kernels compute in: every non-zero amount at least :data:`MIN_CAPACITY` and each
+    resource's total over the nodes finite (the task values divide by it)."""
+    tiny = (cap > 0) & (cap < MIN_CAPACITY)
+    if tiny.any():
+        bad = np.argwhere(tiny)[0]
+        raise InputError(f"{name}[{', '.join(map(str, bad))}] is {cap[tuple(bad)]}: a non-zero "
+                         f"capacity must be >= {MIN_CAPACITY:.4g} (a smaller one's reciprocal "
+                         "overflows)",
+                         name=name, expected=f">= {MIN_CAPACITY:.4g} or 0",
+                         got=cap[tuple(bad)])
+    with np.errstate(over="ignore"):
+        total = cap.sum(axis=0)
+    if not np.isfinite(total).all():
+        r = int(np.flatnonzero(~np.isfinite(total))[0])
+        raise InputError(f"the total {name} of resource {r} over all nodes overflows float64; "
+                         "use larger units", name=name, expected="a finite total", got="inf")
+    return cap
+
+
+def as_seed(seed: object, name: str = "seed") -> int:
+    """A user's seed (a Python or numpy int, not a bool) as an int in 0..2**64-1 (mod
+    2**64: numpy's generators take no negative seed)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise OptionsError(f"{name} must be an int, got {seed!r}", name=name, got=seed)
+    return int(seed) % (1 << 64)
 
 
 def as_mask(mask: object, n_rows: int | None, n_nodes: int, name: str = "eligible"

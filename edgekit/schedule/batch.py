@@ -51,7 +51,7 @@ MODES = ("online", "batch")
 def _validate(demands: object, capacity: object, eligible: object, task_class: object
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     d = _kernel.as_amounts(demands, "demands")
-    c = _kernel.as_amounts(capacity, "capacity")
+    c = _kernel.check_capacity(_kernel.as_amounts(capacity, "capacity"))
     if d.shape[1] != c.shape[1]:
         raise InputError(
             f"demands has {d.shape[1]} resources per task but capacity has {c.shape[1]} per "

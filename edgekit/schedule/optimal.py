@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.errors import InputError, OptionsError, RuntimeUnavailableError
-from edgekit.schedule._kernel import as_amounts, as_mask
+from edgekit.schedule._kernel import as_amounts, as_mask, check_capacity
 from edgekit.schedule.workloads import task_values
 
 __all__ = ["OptimalResult", "optimal_placement"]
@@ -138,7 +138,7 @@ def optimal_placement(demands: np.ndarray, capacity: np.ndarray, *,
     """
     sparse, Bounds, LinearConstraint, milp = _scipy()
     demands = as_amounts(demands, "demands")
-    capacity = as_amounts(capacity, "capacity")
+    capacity = check_capacity(as_amounts(capacity, "capacity"))
     n_t, n_r = demands.shape
     n_n = capacity.shape[0]
     if capacity.shape[1] != n_r:

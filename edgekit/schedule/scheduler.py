@@ -116,6 +116,7 @@ class Scheduler:
                              dtype=bool).reshape(len(nodes), len(self.resources))
         self.capacity = np.array([[n.capacity.get(r, 0.0) for r in self.resources]
                                   for n in nodes], dtype=np.float64).reshape(self._has.shape)
+        _kernel.check_capacity(self.capacity, "Node.capacity")
         self.free = self.capacity.copy()
         self.down = np.zeros(len(nodes), dtype=bool)
         self._prep = _kernel.Prepared.make(self.capacity, self.policy)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.errors import InputError, OptionsError
-from edgekit.schedule._kernel import as_amounts
+from edgekit.schedule._kernel import as_amounts, check_capacity
 
 __all__ = [
     "EDGE_CLUSTER_10",
@@ -66,7 +66,7 @@ def _draw(kind: str, rng: np.random.Generator, n: int, cap_max: np.ndarray) -> n
 def task_values(demands: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     """Each task's value ``v_t`` (its share of the cluster, mean over resources)."""
     demands = as_amounts(demands, "demands")
-    capacity = as_amounts(capacity, "capacity")
+    capacity = check_capacity(as_amounts(capacity, "capacity"))
     total = capacity.sum(axis=0)
     if demands.shape[1] != capacity.shape[1]:
         raise InputError("demands and capacity must have the same number of resources",

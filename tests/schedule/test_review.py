@@ -39,6 +39,26 @@ D = np.array([[1.0, 2.0], [3.0, 4.0], [0.5, 0.5]])
 
 # -- amounts the kernels cannot compute with ----------------------------------------------
 
+@pytest.mark.parametrize("cap", [
+    np.array([[5e-324, 1.0], [4.0, 8.0]]),  # 1 / 5e-324 overflows: scores turn inf / NaN
+    np.array([[1.7e308, 1.0], [1.7e308, 8.0]]),  # the total (value denominator) overflows
+])
+def test_capacity_the_kernels_cannot_compute_with_is_refused(cap):
+    with pytest.raises(InputError) as info:
+        place_batch(D, cap)
+    assert info.value.name == "capacity"
+    with pytest.raises(InputError):
+        optimal_placement(D, cap)
+    with pytest.raises(InputError):
+        task_values(D, cap)
+    nodes = [Node(f"n{j}", {"cpu": float(c), "mem": float(m)}) for j, (c, m) in enumerate(cap)]
+    with pytest.raises(InputError):
+        Scheduler(nodes)
+    # the limits themselves are fine
+    ok = np.array([[_kernel.MIN_CAPACITY, 1.0], [1e307, 8.0]])
+    assert place_batch(D, ok).shape == (3,)
+
+
 @needs_native
 def test_admission_native_matches_reference_when_demand_ratios_overflow():
     """d * (1 / cluster capacity) overflows to inf on two resources: inf / inf is NaN, which
@@ -56,6 +76,15 @@ def test_admission_native_matches_reference_when_demand_ratios_overflow():
     for a, b in zip(*runs, strict=True):
         assert np.array_equal(a, b)
     assert runs[0][2][1, -1] == 3  # the three overflowing ratios, in the last bin
+
+
+def test_lists_of_strings_are_not_parsed_as_numbers():
+    with pytest.raises(InputTypeError):
+        place_batch([["1", "2"]], C)
+    with pytest.raises(InputTypeError):
+        place_batch([[True, False]], C)
+    assert place_batch([[1, 2]], C.tolist()).tolist() == \
+        place_batch(np.array([[1.0, 2.0]]), C).tolist()
 
 
 # -- options ----------------------------------------------------------------------------
