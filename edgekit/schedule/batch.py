@@ -33,6 +33,7 @@ utilization.
 
 from __future__ import annotations
 
+import heapq
 import time
 
 import numpy as np
@@ -486,8 +487,14 @@ def _drf(prep, d, c, mask, classes, tenants, values, mode) -> np.ndarray:
     does not fit skips it (it stays unplaced) and keeps its turn."""
     total = c.sum(axis=0)
     share_of = np.divide(d, total, out=np.zeros_like(d), where=total > 0)
-    n_ten = int(tenants.max()) + 1 if tenants.size else 0
-    queues = [np.flatnonzero(tenants == k) for k in range(n_ten)]
+    # tenant ids are labels, not sizes: number them 0..k-1 in increasing order (ties still go
+    # to the lower id), so that an id of 10**9 does not make a billion empty queues; group the
+    # tasks with one stable sort and keep the tenants in a heap keyed (share, id), so that
+    # many tenants cost O(tasks log tenants), not O(tasks x tenants)
+    ids, tenants = np.unique(tenants, return_inverse=True)
+    n_ten = ids.size
+    by_tenant = np.argsort(tenants, kind="stable")
+    queues = np.split(by_tenant, np.cumsum(np.bincount(tenants, minlength=n_ten))[:-1])
     if mode == "batch":  # within a tenant, larger tasks first
         queues = [q[np.argsort(-values[q], kind="stable")] for q in queues]
     heads = [0] * n_ten
@@ -495,13 +502,11 @@ def _drf(prep, d, c, mask, classes, tenants, values, mode) -> np.ndarray:
     dom = np.zeros(n_ten)
     free = c.copy()
     out = np.full(d.shape[0], -1, dtype=np.int64)
-    active = [k for k in range(n_ten) if queues[k].size]
-    while active:
-        k = min(active, key=lambda t: (dom[t], t))
+    heap = [(0.0, k) for k in range(n_ten)]  # every tenant has a task; already a heap
+    while heap:
+        _, k = heapq.heappop(heap)
         t = int(queues[k][heads[k]])
         heads[k] += 1
-        if heads[k] >= queues[k].size:
-            active.remove(k)
         row = None if mask is None else mask[t if classes is None else classes[t]]
         j, _ = _kernel.select(prep, free, d[t], t, row)
         out[t] = j
@@ -509,4 +514,6 @@ def _drf(prep, d, c, mask, classes, tenants, values, mode) -> np.ndarray:
             free[j] = free[j] - d[t]
             used[k] += share_of[t]
             dom[k] = used[k].max()
+        if heads[k] < queues[k].size:
+            heapq.heappush(heap, (float(dom[k]), k))
     return out

@@ -89,6 +89,24 @@ def test_lists_of_strings_are_not_parsed_as_numbers():
 
 # -- options ----------------------------------------------------------------------------
 
+def test_sparse_tenant_ids_do_not_hang_drf():
+    """DRF made one queue per id up to the largest (10**12: a hang); ids are labels."""
+    d = workload("mix", 1.5, seed=3)
+    rng = np.random.default_rng(0)
+    dense = rng.integers(0, 4, d.shape[0])
+    sparse = np.array([0, 7, 10**6, 10**12])[dense]
+    for mode in ("online", "batch"):
+        t0 = time.perf_counter()
+        a = place_batch(d, C, tenants=sparse, fairness="drf", mode=mode)
+        assert time.perf_counter() - t0 < 5
+        assert np.array_equal(a, place_batch(d, C, tenants=dense, fairness="drf", mode=mode))
+    # one tenant per task: O(tasks log tenants), not O(tasks x tenants)
+    big = np.tile(d, (8, 1))
+    t0 = time.perf_counter()
+    place_batch(big, C * 8, tenants=np.arange(big.shape[0]) * 3, fairness="drf")
+    assert time.perf_counter() - t0 < 5
+
+
 # -- the simulator --------------------------------------------------------------------------
 
 # -- the Node/Task layer ----------------------------------------------------------------
