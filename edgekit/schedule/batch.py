@@ -132,8 +132,11 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         raise OptionsError("fairness must be None or 'drf'", name="fairness", got=fairness)
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise OptionsError("iterations must be an int >= 0", name="iterations")
-    if not isinstance(time_budget_s, (int, float)) or not time_budget_s >= 0:
-        raise OptionsError("time_budget_s must be >= 0", name="time_budget_s")
+    if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float)) \
+            or not time_budget_s >= 0:
+        raise OptionsError("time_budget_s must be a number >= 0", name="time_budget_s",
+                           got=time_budget_s)
+    seed = _kernel.as_seed(seed)
     adm = get_admission(admission, allow_sample=True)
     if adm is not None and (mode != "online" or fairness is not None):
         raise OptionsError("admission applies to mode='online' without fairness",
@@ -144,9 +147,9 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         if tenants is None:
             raise OptionsError("fairness='drf' needs tenants", name="tenants")
         ten = _as_index(tenants, "tenants", d.shape[0])
+    elif tenants is not None:  # they would be ignored: say so rather than place unfairly
+        raise OptionsError("tenants is only used with fairness='drf'", name="tenants")
     if isinstance(adm, SampledAdmission):
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise OptionsError("seed must be an int", name="seed", got=seed)
         out = _sampled.sampled_online(_kernel.Prepared.make(c, pol), d, _values(d, c), mask,
                                       classes, adm, seed)
     elif adm is not None:

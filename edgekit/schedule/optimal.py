@@ -144,10 +144,17 @@ def optimal_placement(demands: np.ndarray, capacity: np.ndarray, *,
     if capacity.shape[1] != n_r:
         raise InputError("demands and capacity must have the same number of resources",
                          name="demands", expected=n_r, got=capacity.shape[1])
-    if not (isinstance(time_limit_s, (int, float)) and time_limit_s > 0):
+    if n_r == 0:
+        raise InputError("at least one resource is needed", name="demands", got=demands.shape)
+    if isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float)) \
+            or not time_limit_s > 0:
         raise OptionsError("time_limit_s must be > 0", name="time_limit_s", got=time_limit_s)
-    if not (isinstance(mip_rel_gap, (int, float)) and 0 <= mip_rel_gap < 1):
+    if isinstance(mip_rel_gap, bool) or not isinstance(mip_rel_gap, (int, float)) \
+            or not 0 <= mip_rel_gap < 1:
         raise OptionsError("mip_rel_gap must be in [0, 1)", name="mip_rel_gap")
+    if not isinstance(symmetry_breaking, bool):
+        raise OptionsError("symmetry_breaking must be a bool", name="symmetry_breaking",
+                           got=symmetry_breaking)
     vals = task_values(demands, capacity) if values is None else as_amounts(
         values, "values", ndim=1)
     if vals.shape != (n_t,):

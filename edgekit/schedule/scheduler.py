@@ -437,6 +437,7 @@ def place(tasks: Sequence[Task], nodes: Sequence[Node], *, policy: str | Policy 
     if admission is not None and mode != "online":
         raise OptionsError("admission applies to mode='online'", name="admission",
                            got=admission)
+    seed = _kernel.as_seed(seed)
     t0 = time.perf_counter()
     sched = Scheduler(nodes, policy=policy, latency_ms=latency_ms, admission=admission)
     out = _place_all(sched, tasks, mode, time_budget_s, seed)

@@ -19,6 +19,7 @@ Metrics (:class:`SimResult`), per resource where it says so:
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ from edgekit.schedule import _kernel
 from edgekit.schedule.admission import Admission, get_admission
 from edgekit.schedule.batch import _values
 from edgekit.schedule.policy import Policy, get_policy
-from edgekit.schedule.workloads import EDGE_CLUSTER_10, RESOURCES, _draw
+from edgekit.schedule.workloads import EDGE_CLUSTER_10, RESOURCES, _draw, _workload_cluster
 
 __all__ = ["SimResult", "simulate"]
 
@@ -64,12 +65,21 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
     judged again)."""
     if queue not in ("reject", "fifo", "backfill"):
         raise OptionsError("queue must be reject, fifo or backfill", name="queue", got=queue)
-    if not (isinstance(tasks, int) and tasks > 0 and load > 0 and mean_duration_s > 0):
-        raise OptionsError("tasks, load and mean_duration_s must be positive", name="tasks")
+    for name, v, low in (("tasks", tasks, 1), ("tenants", tenants, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise OptionsError(f"{name} must be an int >= {low}, got {v!r}", name=name, got=v)
+    # finite: an infinite rate or a zero repair time would loop on events at one instant
+    for name, v, positive in (("load", load, True), ("mean_duration_s", mean_duration_s, True),
+                              ("failure_rate_per_s", failure_rate_per_s, False),
+                              ("repair_s", repair_s, True)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or not (v > 0 if positive else v >= 0):
+            raise OptionsError(f"{name} must be a finite number {'>' if positive else '>='} 0, "
+                               f"got {v!r}", name=name, got=v)
     pol = get_policy(policy)
     adm = get_admission(admission)
-    cap = _kernel.as_amounts(capacity, "capacity")
-    rng = np.random.default_rng(seed)
+    cap = _workload_cluster(capacity)
+    rng = np.random.default_rng(_kernel.as_seed(seed))
     d = _draw(workload, rng, tasks, cap.max(axis=0))
     total = cap.sum(axis=0)
     mean_value = float((d / total).mean(axis=1).mean())

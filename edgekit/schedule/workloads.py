@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.errors import InputError, OptionsError
-from edgekit.schedule._kernel import as_amounts, check_capacity
+from edgekit.schedule._kernel import as_amounts, as_seed, check_capacity
 
 __all__ = [
     "EDGE_CLUSTER_10",
@@ -63,6 +63,20 @@ def _draw(kind: str, rng: np.random.Generator, n: int, cap_max: np.ndarray) -> n
     return d  # every task fits the largest node when it is empty
 
 
+def _workload_cluster(capacity: object) -> np.ndarray:
+    """A cluster the workloads can be drawn for: (nodes >= 1, 2) amounts of
+    :data:`RESOURCES`, each resource present somewhere (the load divides by its total)."""
+    cap = check_capacity(as_amounts(capacity, "capacity"))
+    if cap.shape[1] != len(RESOURCES) or cap.shape[0] == 0:
+        raise InputError(f"capacity must be (nodes >= 1, {len(RESOURCES)}): the workloads ask "
+                         f"for {', '.join(RESOURCES)}", name="capacity",
+                         expected=f"(n, {len(RESOURCES)})", got=cap.shape)
+    if not (cap.sum(axis=0) > 0).all():
+        raise InputError("capacity must offer some of every resource of the workloads "
+                         f"({', '.join(RESOURCES)})", name="capacity", got=cap.sum(axis=0))
+    return cap
+
+
 def task_values(demands: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     """Each task's value ``v_t`` (its share of the cluster, mean over resources)."""
     demands = as_amounts(demands, "demands")
@@ -85,10 +99,10 @@ def workload(kind: str, load: float, capacity: np.ndarray = EDGE_CLUSTER_10, *,
              seed: int = 0) -> np.ndarray:
     """Demands (tasks, 2) of workload ``kind`` (one of :data:`WORKLOADS`) drawn with
     ``seed`` until their total value reaches ``load`` (> 0), in arrival order."""
-    if not isinstance(load, (int, float)) or not 0 < load <= 100:
+    if isinstance(load, bool) or not isinstance(load, (int, float)) or not 0 < load <= 100:
         raise OptionsError("load must be a number in (0, 100]", name="load", got=load)
-    capacity = as_amounts(capacity, "capacity")
-    rng = np.random.default_rng(seed)
+    capacity = _workload_cluster(capacity)
+    rng = np.random.default_rng(as_seed(seed))
     cap_max = capacity.max(axis=0)
     total = capacity.sum(axis=0)
     chunks, value = [], 0.0
@@ -108,7 +122,7 @@ def workload(kind: str, load: float, capacity: np.ndarray = EDGE_CLUSTER_10, *,
 def random_cluster(n_nodes: int, *, seed: int = 0) -> np.ndarray:
     """A heterogeneous cluster of ``n_nodes`` (cores, GiB) drawn from the sizes of
     :data:`EDGE_CLUSTER_10`."""
-    if not isinstance(n_nodes, int) or n_nodes < 1:
+    if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
         raise OptionsError("n_nodes must be a positive int", name="n_nodes", got=n_nodes)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(as_seed(seed))
     return np.ascontiguousarray(EDGE_CLUSTER_10[rng.integers(0, 10, n_nodes)])

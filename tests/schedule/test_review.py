@@ -107,7 +107,69 @@ def test_sparse_tenant_ids_do_not_hang_drf():
     assert time.perf_counter() - t0 < 5
 
 
+@pytest.mark.parametrize("seed", ["1", 1.5, True, None])
+def test_bad_seeds_raise_options_errors(seed):
+    with pytest.raises(OptionsError):
+        place_batch(D, C, mode="batch", seed=seed)
+    with pytest.raises(OptionsError):
+        place([Task("t", {"cpu": 1})], [Node("n", {"cpu": 2})], mode="batch", seed=seed)
+    with pytest.raises(OptionsError):
+        workload("mix", 0.5, seed=seed)
+    with pytest.raises(OptionsError):
+        simulate("mix", tasks=5, seed=seed)
+    with pytest.raises(OptionsError):
+        random_cluster(3, seed=seed)
+
+
+def test_negative_and_numpy_seeds_are_taken_mod_2_64():
+    d = workload("heavy_tailed", 1.2, seed=1)
+    a = place_batch(d, C, mode="batch", seed=-1, iterations=50, time_budget_s=30)
+    b = place_batch(d, C, mode="batch", seed=np.uint64(2**64 - 1), iterations=50,
+                    time_budget_s=30)
+    assert np.array_equal(a, b)
+
+
+def test_options_that_would_be_ignored_or_misread_raise():
+    with pytest.raises(OptionsError):  # tenants without fairness: silently not fair
+        place_batch(D, C, tenants=np.array([0, 1, 2]))
+    with pytest.raises(OptionsError):
+        place_batch(D, C, mode="batch", time_budget_s=True)
+    with pytest.raises(InputError):
+        optimal_placement(np.ones((2, 0)), np.ones((2, 0)))
+    with pytest.raises(OptionsError):
+        optimal_placement(D, C, time_limit_s=True)
+    with pytest.raises(OptionsError):
+        optimal_placement(D, C, symmetry_breaking="no")
+
+
 # -- the simulator --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"tenants": 0}, "tenants"),
+    ({"tenants": 2.0}, "tenants"),
+    ({"load": float("inf")}, "load"),
+    ({"load": float("nan")}, "load"),
+    ({"mean_duration_s": float("inf")}, "mean_duration_s"),
+    # an infinite failure rate or a zero repair time looped forever at one instant
+    ({"failure_rate_per_s": float("inf")}, "failure_rate_per_s"),
+    ({"failure_rate_per_s": float("nan")}, "failure_rate_per_s"),
+    ({"failure_rate_per_s": 1.0, "repair_s": 0.0}, "repair_s"),
+    ({"tasks": True}, "tasks"),
+])
+def test_simulate_rejects_options_that_crash_or_hang(kwargs, name):
+    kwargs = {"tasks": 5, **kwargs}
+    with pytest.raises(OptionsError) as info:
+        simulate("mix", **kwargs)
+    assert info.value.name == name
+
+
+@pytest.mark.parametrize("cap", [np.ones((3, 3)), np.array([[4.0, 0.0]]), np.zeros((0, 2))])
+def test_workloads_need_a_cluster_with_cpu_and_memory(cap):
+    with pytest.raises(InputError):
+        simulate("mix", tasks=5, capacity=cap)
+    with pytest.raises(InputError):
+        workload("mix", 0.5, cap)
+
 
 # -- the Node/Task layer ----------------------------------------------------------------
 
