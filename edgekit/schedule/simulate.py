@@ -5,8 +5,9 @@ Metrics (:class:`SimResult`), per resource where it says so:
 
 * ``utilization[r]``: time-average over the run of (demand of running tasks / capacity of
   the nodes that are up), from the first arrival to the last arrival.
-* ``acceptance``: placed tasks / arrived tasks (a task still queued at the end, or dropped,
-  counts as not placed; one evicted by a failure and re-placed counts once).
+* ``acceptance``: placed tasks / arrived tasks.  The run ends at the last arrival: a task
+  still queued then, or dropped, counts as not placed (nothing after it is simulated, so a
+  queue cannot drain into the count); one evicted by a failure counts once, as placed.
 * ``fragmentation[r]``: time-average of the share of free capacity of ``r`` that sits on
   nodes that cannot hold the workload's median task (free but unusable).
 * ``wait_mean_s``, ``wait_p95_s``: queueing delay of the placed tasks (0 when placed on
@@ -143,7 +144,7 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
 
     while events:
         now, _, kind, ident = heapq.heappop(events)
-        if now > end and kind != 1:
+        if now > end:  # the run ends at the last arrival: what is still queued was not placed
             break
         span = min(now, end) - last
         if span > 0:

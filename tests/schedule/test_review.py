@@ -171,6 +171,15 @@ def test_workloads_need_a_cluster_with_cpu_and_memory(cap):
         workload("mix", 0.5, cap)
 
 
+def test_simulated_run_ends_at_the_last_arrival():
+    """The queue used to drain after the last arrival (departures were still processed), so
+    without failures every queued task counted as placed: acceptance 1.0 at load 1.5."""
+    r = simulate("mix", tasks=400, load=1.5, queue="fifo", seed=4)
+    assert r.acceptance < 0.95
+    rej = simulate("mix", tasks=400, load=1.5, queue="reject", seed=4)
+    assert rej.acceptance <= r.acceptance
+
+
 # -- the Node/Task layer ----------------------------------------------------------------
 
 NODES = [Node("a", {"cpu": 4, "mem": 8}), Node("b", {"cpu": 8, "mem": 16})]
