@@ -105,7 +105,7 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
     waiting: list[int] = []
     used_area = np.zeros(cap.shape[1])
     frag_area = np.zeros(cap.shape[1])
-    last = 0.0
+    last = float(arrive[0])  # the metrics average over [first arrival, last arrival]
     end = float(arrive[-1])
     evicted = lost = declined = 0
     epoch = np.zeros(tasks, dtype=np.int64)  # invalidates departures of evicted tasks

@@ -180,6 +180,15 @@ def test_simulated_run_ends_at_the_last_arrival():
     assert rej.acceptance <= r.acceptance
 
 
+def test_simulated_averages_start_at_the_first_arrival():
+    """The fragmentation integral started at t=0 but was divided by the span from the first
+    arrival: with few tasks it exceeded 1 (a share of free capacity)."""
+    cap = np.array([[64.0, 0.25], [4.0, 8.0]])  # node 0 can hold no median task
+    for seed in range(20):
+        r = simulate("uniform", tasks=3, capacity=cap, seed=seed)
+        assert all(0.0 <= v <= 1.0 for v in r.fragmentation.values()), (seed, r)
+
+
 # -- the Node/Task layer ----------------------------------------------------------------
 
 NODES = [Node("a", {"cpu": 4, "mem": 8}), Node("b", {"cpu": 8, "mem": 16})]
