@@ -12,7 +12,8 @@ Metrics (:class:`SimResult`), per resource where it says so:
   nodes that cannot hold the workload's median task (free but unusable).
 * ``wait_mean_s``, ``wait_p95_s``: queueing delay of the placed tasks (0 when placed on
   arrival).
-* ``fairness``: Jain's index over tenants of their acceptance (1.0 = equal).
+* ``fairness``: Jain's index over tenants (those with arrivals) of their acceptance
+  (1.0 = equal).
 * ``declined``: arrivals declined by admission control (``admission=``; see
   :mod:`edgekit.schedule.admission`): they fitted but were neither placed nor queued.
 """
@@ -197,9 +198,9 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
     horizon = max(end - float(arrive[0]), 1e-12)
     accepted = ~np.isnan(placed_at)
     waits = (placed_at - arrive)[accepted]
-    per_tenant = np.array([accepted[tenant == k].mean() if (tenant == k).any() else 1.0
-                           for k in range(tenants)])
-    jain = float(per_tenant.sum() ** 2 / (tenants * (per_tenant ** 2).sum())) \
+    # over the tenants that had arrivals (one with none has no acceptance to be fair about)
+    per_tenant = np.array([accepted[tenant == k].mean() for k in np.unique(tenant)])
+    jain = float(per_tenant.sum() ** 2 / (per_tenant.size * (per_tenant ** 2).sum())) \
         if (per_tenant > 0).any() else 1.0
     names = RESOURCES if cap.shape[1] == len(RESOURCES) else tuple(
         f"r{i}" for i in range(cap.shape[1]))

@@ -189,6 +189,14 @@ def test_simulated_averages_start_at_the_first_arrival():
         assert all(0.0 <= v <= 1.0 for v in r.fragmentation.values()), (seed, r)
 
 
+def test_simulated_fairness_is_over_tenants_that_had_arrivals():
+    """Tenants without arrivals counted as acceptance 1.0 and pulled Jain's index to 1.  With
+    more tenants than tasks each tenant has one task or so: the index ~ the acceptance."""
+    r = simulate("mix", tasks=200, load=3.0, queue="reject", tenants=100_000, seed=5)
+    assert r.acceptance < 0.9
+    assert r.fairness == pytest.approx(r.acceptance, abs=0.05)
+
+
 # -- the Node/Task layer ----------------------------------------------------------------
 
 NODES = [Node("a", {"cpu": 4, "mem": 8}), Node("b", {"cpu": 8, "mem": 16})]
