@@ -22,6 +22,7 @@ Among eligible nodes the policy's score decides (:mod:`edgekit.schedule.policy`)
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -78,6 +79,32 @@ def _unique_named(items, kind: type, name: str) -> list:
     return items
 
 
+def _latency_matrix(latency_ms: object) -> dict[str, dict[str, float]]:
+    """``{source: {node name: ms}}`` checked: a NaN would pass every budget (``NaN > b`` is
+    false), a negative or non-numeric latency is a mistake; both raise."""
+    if latency_ms is None:
+        return {}
+    if not isinstance(latency_ms, Mapping):
+        raise InputTypeError("latency_ms must map source -> {node name: latency in ms}",
+                             name="latency_ms", got=type(latency_ms).__name__)
+    out: dict[str, dict[str, float]] = {}
+    for src, row in latency_ms.items():
+        if not isinstance(src, str) or not isinstance(row, Mapping):
+            raise InputTypeError("latency_ms must map source (str) -> {node name: latency in "
+                                 f"ms}}; got {src!r}: {type(row).__name__}",
+                                 name="latency_ms", got=src)
+        clean: dict[str, float] = {}
+        for node, ms in row.items():
+            if not isinstance(node, str) or isinstance(ms, (bool, np.bool_)) \
+                    or not isinstance(ms, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(ms) or ms < 0:
+                raise InputError(f"latency_ms[{src!r}][{node!r}] must be a finite number of "
+                                 f"ms >= 0, got {ms!r}", name="latency_ms", got=ms)
+            clean[node] = float(ms)
+        out[src] = clean
+    return out
+
+
 class Scheduler:
     """Online placement on a set of nodes.
 
@@ -120,7 +147,7 @@ class Scheduler:
         self.free = self.capacity.copy()
         self.down = np.zeros(len(nodes), dtype=bool)
         self._prep = _kernel.Prepared.make(self.capacity, self.policy)
-        self._latency = {s: dict(m) for s, m in (latency_ms or {}).items()}
+        self._latency = _latency_matrix(latency_ms)
         self._placed: dict[str, tuple[int, Task, np.ndarray]] = {}
         self._groups: list[Counter[str]] = [Counter() for _ in nodes]
         self._anti: list[Counter[str]] = [Counter() for _ in nodes]

@@ -202,6 +202,27 @@ def test_simulated_fairness_is_over_tenants_that_had_arrivals():
 NODES = [Node("a", {"cpu": 4, "mem": 8}), Node("b", {"cpu": 8, "mem": 16})]
 
 
+@pytest.mark.parametrize("latency, err", [
+    ({"cam": {"a": float("nan"), "b": 1.0}}, InputError),  # NaN > budget is False: passed
+    ({"cam": {"a": -1.0}}, InputError),
+    ({"cam": {"a": "5"}}, InputError),
+    ({"cam": {"a": True}}, InputError),
+    ({"cam": 5}, InputTypeError),
+    ([("cam", {"a": 1.0})], InputTypeError),
+])
+def test_bad_latency_matrices_raise(latency, err):
+    with pytest.raises(err):
+        Scheduler(NODES, latency_ms=latency)
+    with pytest.raises(err):
+        place([Task("t", {"cpu": 1})], NODES, latency_ms=latency)
+
+
+def test_latency_matrix_of_numpy_numbers_and_unknown_names_is_fine():
+    s = Scheduler(NODES, latency_ms={"cam": {"a": np.float32(2.0), "b": np.int64(50),
+                                             "elsewhere": 1.0}})
+    assert s.submit(Task("t", {"cpu": 1}, source="cam", latency_budget_ms=10)).node == "a"
+
+
 @st.composite
 def scheduler_runs(draw):
     """A small cluster (labels, taints), a policy, a queue policy, admission or not, and a
