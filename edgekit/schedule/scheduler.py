@@ -69,7 +69,15 @@ class Explanation:
 
 def _unique_named(items, kind: type, name: str) -> list:
     """``items`` as a list of ``kind`` objects with distinct ``.name``, or a clear error."""
-    items = list(items)
+    if isinstance(items, (str, bytes, Mapping)):
+        raise InputTypeError(f"{name} must be a sequence of edgekit.types.{kind.__name__}",
+                             name=name, got=type(items).__name__)
+    try:
+        items = list(items)
+    except TypeError as err:
+        raise InputTypeError(f"{name} must be a sequence of edgekit.types.{kind.__name__}, "
+                             f"got {type(items).__name__}", name=name,
+                             got=type(items).__name__) from err
     if not all(isinstance(x, kind) for x in items):
         raise InputTypeError(f"{name} must be edgekit.types.{kind.__name__} objects", name=name)
     counts = Counter(x.name for x in items)

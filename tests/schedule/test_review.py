@@ -223,6 +223,14 @@ def test_latency_matrix_of_numpy_numbers_and_unknown_names_is_fine():
     assert s.submit(Task("t", {"cpu": 1}, source="cam", latency_budget_ms=10)).node == "a"
 
 
+@pytest.mark.parametrize("bad", [None, 3, "ab", {"a": NODES[0]}])
+def test_node_and_task_collections_that_are_not_sequences_raise(bad):
+    with pytest.raises(InputTypeError):
+        Scheduler(bad)
+    with pytest.raises(InputTypeError):
+        place(bad, NODES)
+
+
 @st.composite
 def scheduler_runs(draw):
     """A small cluster (labels, taints), a policy, a queue policy, admission or not, and a
