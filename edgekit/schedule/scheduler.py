@@ -121,7 +121,8 @@ class Scheduler:
         policy: a policy name or :class:`~edgekit.schedule.policy.Policy`.
         latency_ms: ``{source: {node name: latency in ms}}`` for latency budgets.
         queue: what :meth:`submit` does with a task that fits nowhere *now* but would fit an
-            empty eligible node: ``"reject"`` (a result, not placed), ``"fifo"`` (queue it;
+            empty eligible node (one that is down counts: it may come back): ``"reject"``
+            (a result, not placed), ``"fifo"`` (queue it;
             on release the head is tried first and blocks the rest) or ``"backfill"`` (queue
             it; on release every queued task is tried in order).
         admission: ``None`` (every task that fits is placed), ``"strand"`` or an
@@ -174,9 +175,11 @@ class Scheduler:
     def _unknown(self, task: Task) -> list[str]:
         return sorted(k for k, v in task.demand.items() if v > 0 and k not in self.resources)
 
-    def _static(self, task: Task, j: int, d: np.ndarray) -> tuple[str, str] | None:
+    def _static(self, task: Task, j: int, d: np.ndarray, *, up: bool = False
+                ) -> tuple[str, str] | None:
+        """The first static filter node ``j`` fails (``up``: as if it were up)."""
         node = self.nodes[j]
-        if self.down[j]:
+        if self.down[j] and not up:
             return "down", "node is down"
         missing = [r for r, need, has in zip(self.resources, d, self._has[j], strict=True)
                    if need > 0 and not has]
@@ -216,6 +219,9 @@ class Scheduler:
         for j in range(n):
             why[j] = self._static(task, j, d)
             if why[j] is not None:
+                # a node that is down may come back (restore_node): it counts for "ever"
+                if why[j][0] == "down" and self._static(task, j, d, up=True) is None:
+                    ever[j] = bool(np.all(d <= self.capacity[j] + self._prep.tol[j]))
                 continue
             ever[j] = bool(np.all(d <= self.capacity[j] + self._prep.tol[j]))
             why[j] = self._dynamic(task, j)

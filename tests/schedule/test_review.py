@@ -231,6 +231,22 @@ def test_node_and_task_collections_that_are_not_sequences_raise(bad):
         place(bad, NODES)
 
 
+@pytest.mark.parametrize("queue", ["fifo", "backfill"])
+def test_evicted_task_waits_for_a_node_that_is_down(queue):
+    """A task whose only possible node failed was dropped (\"could never fit\") although the
+    node comes back; it now waits in the queue, as the simulator always did."""
+    s = Scheduler([Node("big", {"cpu": 8}), Node("small", {"cpu": 1})], queue=queue)
+    assert s.submit(Task("t", {"cpu": 4})).node == "big"
+    moved = s.fail_node("big")
+    assert [p.reason.startswith("queued") for p in moved] == [True]
+    assert [q.name for q in s.queue] == ["t"]
+    assert s.submit(Task("u", {"cpu": 2})).reason.startswith("queued")  # new ones too
+    assert [p.task for p in s.restore_node("big")] == ["t", "u"]
+    r = Scheduler([Node("big", {"cpu": 8})], queue="reject")
+    r.submit(Task("t", {"cpu": 4}))
+    assert not r.fail_node("big")[0].placed and r.queue == []
+
+
 @st.composite
 def scheduler_runs(draw):
     """A small cluster (labels, taints), a policy, a queue policy, admission or not, and a
