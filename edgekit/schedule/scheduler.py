@@ -320,11 +320,20 @@ class Scheduler:
     def release(self, task_name: str) -> list[Placement]:
         """Free a finished task's resources; returns the queued tasks that got placed (each
         such batch is reported as one ``schedule.place`` telemetry event, as :meth:`submit`
-        reports its task)."""
+        reports its task).  A task still in the queue is withdrawn from it (nothing is
+        freed), so that a cancelled task is not placed later; with ``queue="fifo"``
+        withdrawing the head may let the tasks behind it in.  A name that is
+        neither placed nor queued (e.g. released twice) raises
+        :class:`~edgekit.errors.InputError`."""
         t0 = time.perf_counter()
         if task_name not in self._placed:
-            raise InputError(f"task {task_name!r} is not placed", name="task_name",
-                             got=task_name)
+            queued = [i for i, q in enumerate(self.queue) if q.name == task_name]
+            if queued:
+                del self.queue[queued[0]]
+                return self._drain(t0) if self.queue_policy == "fifo" and queued[0] == 0 \
+                    else []
+            raise InputError(f"task {task_name!r} is neither placed nor queued",
+                             name="task_name", got=task_name)
         j, task, d = self._placed.pop(task_name)
         self.free[j] = np.minimum(self.free[j] + d, self.capacity[j])
         if task.group is not None:

@@ -247,6 +247,24 @@ def test_evicted_task_waits_for_a_node_that_is_down(queue):
     assert not r.fail_node("big")[0].placed and r.queue == []
 
 
+def test_release_withdraws_a_queued_task():
+    s = Scheduler([Node("n", {"cpu": 4})], queue="fifo")
+    s.submit(Task("run", {"cpu": 3}))
+    s.submit(Task("head", {"cpu": 4}))  # blocks the queue
+    s.submit(Task("next", {"cpu": 1}))  # fits now: placed at once (fifo only orders the queue)
+    s.submit(Task("after", {"cpu": 1}))
+    assert [q.name for q in s.queue] == ["head", "after"]
+    assert s.release("after") == []  # cancelled: never placed later
+    s.submit(Task("last", {"cpu": 1}))
+    assert s.release("next") == []  # "last" would fit, but waits behind "head" (fifo)
+    assert [p.task for p in s.release("head")] == ["last"]  # withdrawing the head unblocks
+    assert s.queue == [] and "head" not in s.placements
+    with pytest.raises(InputError):
+        s.release("head")  # neither placed nor queued
+    with pytest.raises(InputError):
+        s.release("nobody")
+
+
 @st.composite
 def scheduler_runs(draw):
     """A small cluster (labels, taints), a policy, a queue policy, admission or not, and a
@@ -274,6 +292,38 @@ def _task(i: int, k: int) -> Task:
                 tolerations=("gpu",) if k % 2 else (), group=f"g{k % 3}",
                 anti_affinity=(f"g{k % 3}",) if k % 5 == 0 else (),
                 affinity=("g1",) if k % 11 == 0 else ())
+
+
+@given(scheduler_runs())
+def test_explain_agrees_with_submit_and_the_books_balance(run):
+    nodes, ops, policy, queue, admission = run
+    s = Scheduler(nodes, policy=policy, queue=queue, admission=admission)
+    cap = {n.name: np.array([n.capacity["cpu"], n.capacity["mem"]]) for n in nodes}
+    for i, (op, k) in enumerate(ops):
+        if op == "submit":
+            task = _task(i, k)
+            e = s.explain(task)
+            p = s.submit(task)
+            assert e.chosen == p.node, (e, p)
+            if p.placed:
+                assert next(v for v in e.verdicts if v.node == p.node).filtered is None
+        elif op == "release" and s.placements:
+            s.release(sorted(s.placements)[k % len(s.placements)])
+        elif op == "fail":
+            s.fail_node(nodes[k % len(nodes)].name)
+        elif op == "restore":
+            s.restore_node(nodes[k % len(nodes)].name)
+        # what the scheduler thinks is free == capacity - the placed tasks, per node
+        used = {n.name: np.zeros(2) for n in nodes}
+        for name, node in s.placements.items():
+            used[node] += s.demand_vector(s._placed[name][1])
+        for j, n in enumerate(nodes):
+            if s.down[j]:
+                assert used[n.name].sum() == 0
+            else:
+                assert np.allclose(s.free[j], cap[n.name] - used[n.name])
+                assert (s.free[j] >= -1e-9 * cap[n.name]).all()
+        assert not set(s.placements) & {q.name for q in s.queue}
 
 
 # -- place_batch on every dtype and layout it accepts ---------------------------------------
