@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgekit.errors import InputError, OptionsError
-from edgekit.schedule._kernel import as_amounts, as_seed, check_capacity
+from edgekit.errors import InputError, InputTypeError, OptionsError
+from edgekit.schedule._kernel import TOL_REL, as_amounts, as_seed, check_capacity
 
 __all__ = [
     "EDGE_CLUSTER_10",
@@ -90,9 +90,34 @@ def task_values(demands: np.ndarray, capacity: np.ndarray) -> np.ndarray:
 
 
 def utilization(assignment: np.ndarray, demands: np.ndarray, capacity: np.ndarray) -> float:
-    """Utilization of a placement: the sum of the values of the placed tasks."""
-    assignment = np.asarray(assignment)
-    return float(task_values(demands, capacity)[assignment >= 0].sum())
+    """Utilization of a placement: the sum of the values of the placed tasks.
+
+    ``assignment`` is (tasks,) ints, a node index or -1 (not placed), as
+    :func:`~edgekit.schedule.place_batch` returns; a placement that puts more on a node
+    than it holds (beyond the fit test's 1e-9 x capacity) raises InputError rather than
+    scoring above what is possible."""
+    values = task_values(demands, capacity)
+    demands = as_amounts(demands, "demands")
+    capacity = as_amounts(capacity, "capacity")
+    a = np.asarray(assignment)
+    if a.dtype.kind not in "iu":
+        raise InputTypeError("assignment must be an integer array", name="assignment",
+                             got=str(a.dtype))
+    if a.shape != (demands.shape[0],):
+        raise InputError(f"assignment must have shape ({demands.shape[0]},), got {a.shape}",
+                         name="assignment", expected=(demands.shape[0],), got=a.shape)
+    if a.size and (a.min() < -1 or a.max() >= capacity.shape[0]):
+        raise InputError(f"assignment holds node indices in -1..{capacity.shape[0] - 1}",
+                         name="assignment", got=(int(a.min()), int(a.max())))
+    placed = a >= 0
+    used = np.zeros_like(capacity)
+    np.add.at(used, a[placed], demands[placed])
+    over = used > capacity * (1 + TOL_REL)
+    if over.any():
+        j, r = np.argwhere(over)[0]
+        raise InputError(f"the placement overcommits node {j}: {used[j, r]:g} of resource {r} "
+                         f"placed on {capacity[j, r]:g}", name="assignment", got=int(j))
+    return float(values[placed].sum())
 
 
 def workload(kind: str, load: float, capacity: np.ndarray = EDGE_CLUSTER_10, *,

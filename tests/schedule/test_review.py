@@ -357,5 +357,34 @@ def _layout(a: np.ndarray, dtype, layout: str) -> np.ndarray:
     return a
 
 
+@given(odd_arrays())
+def test_any_accepted_dtype_and_layout_places_as_float64_does(inst):
+    cap, dem, dtype, layout, policy = inst
+    want = place_batch(dem, cap, policy=policy)
+    got = place_batch(_layout(dem, dtype, layout), _layout(cap, dtype, layout), policy=policy)
+    assert np.array_equal(got, want)
+    utilization(got, dem, cap)  # raises if a node is overcommitted
+    batch = place_batch(_layout(dem, dtype, layout), cap, policy=policy, mode="batch",
+                        iterations=20, time_budget_s=5)
+    # batch's first pass is the online one under the same policy; nothing after it loses value
+    assert utilization(batch, dem, cap) >= utilization(got, dem, cap) - 1e-12
+
+
+def test_utilization_refuses_a_placement_that_is_not_one():
+    d = np.array([[1.0, 1.0], [3.0, 3.0]])
+    cap = np.array([[4.0, 4.0], [2.0, 2.0]])
+    assert utilization(np.array([0, 0]), d, cap) == pytest.approx(4 / 6)
+    with pytest.raises(InputError):
+        utilization(np.array([0]), d, cap)  # wrong length
+    with pytest.raises(InputError):
+        utilization(np.array([0, 2]), d, cap)  # no node 2
+    with pytest.raises(InputError):
+        utilization(np.array([-2, 0]), d, cap)
+    with pytest.raises(InputError):
+        utilization(np.array([1, 1]), d, cap)  # 4 on a node of 2
+    with pytest.raises(InputTypeError):
+        utilization(np.array([0.0, 1.0]), d, cap)
+
+
 # -- the yardstick --------------------------------------------------------------------------
 
