@@ -388,3 +388,19 @@ def test_utilization_refuses_a_placement_that_is_not_one():
 
 # -- the yardstick --------------------------------------------------------------------------
 
+def test_optimal_bound_is_an_upper_bound_when_the_time_limit_stops_it():
+    d = workload("heavy_tailed", 1.5, seed=1)
+    t0 = time.perf_counter()
+    r = optimal_placement(d, C, time_limit_s=0.3)
+    wall = time.perf_counter() - t0
+    assert wall < 0.3 + 1.5  # the limit covers building the model (HiGHS may overrun a bit)
+    assert not r.optimal and r.bound >= r.objective
+    assert r.gap == pytest.approx((r.bound - r.objective) / r.bound)
+    batch = place_batch(d, C, mode="batch", time_budget_s=0.3)
+    assert utilization(batch, d, C) <= r.bound + 1e-9  # no feasible placement beats it
+
+
+def test_optimal_with_zero_values_reports_no_gap():
+    r = optimal_placement(np.ones((2, 2)), np.ones((2, 2)), values=np.zeros(2))
+    assert r.objective == 0.0 and r.bound == 0.0 and r.gap == 0.0
+    assert str(r.bound) == "0.0"  # not -0.0
