@@ -84,6 +84,8 @@ def _as_index(x: object, name: str, n: int) -> np.ndarray:
                          expected=(n,), got=x.shape)
     if x.size and x.min() < 0:
         raise InputError(f"{name} must be >= 0", name=name)
+    if x.size and int(x.max()) > np.iinfo(np.int64).max:  # uint64 would wrap to negative
+        raise InputError(f"{name} must be < 2**63", name=name, got=int(x.max()))
     return np.ascontiguousarray(x, dtype=np.int64)
 
 

@@ -404,3 +404,18 @@ def test_optimal_with_zero_values_reports_no_gap():
     r = optimal_placement(np.ones((2, 2)), np.ones((2, 2)), values=np.zeros(2))
     assert r.objective == 0.0 and r.bound == 0.0 and r.gap == 0.0
     assert str(r.bound) == "0.0"  # not -0.0
+
+
+def test_uint64_indices_past_int64_do_not_wrap_to_negative():
+    """task_class 2**64-1 (uint64) wrapped to -1 on the way to int64: the C loop failed with
+    a bare RuntimeError and the numpy reference silently used the mask's last row."""
+    el = np.array([[True] * 10, [False] * 9 + [True]])
+    with pytest.raises(InputError):
+        place_batch(np.ones((2, 2)), C, eligible=el,
+                    task_class=np.array([0, 2**64 - 1], dtype=np.uint64))
+    with pytest.raises(InputError):
+        place_batch(np.ones((2, 2)), C, fairness="drf",
+                    tenants=np.array([0, 2**63], dtype=np.uint64))
+    ok = place_batch(np.ones((2, 2)), C, eligible=el, task_class=np.array([0, 1], np.uint64),
+                     policy="first_fit")
+    assert ok.tolist() == [0, 9]
