@@ -367,7 +367,10 @@ class Scheduler:
     def fail_node(self, node_name: str) -> list[Placement]:
         """Mark a node down and re-place its tasks (largest first) elsewhere.  Returns one
         Placement per task that was on it: the new node, or ``None`` with the reason (such
-        a task is queued when the queue policy allows and some node could hold it)."""
+        a task is queued when the queue policy allows and some node could hold it).  When
+        the node ran tasks, one ``schedule.place`` telemetry event reports them: ``placed``
+        re-placed, ``rejected`` dropped (neither re-placed nor queued)."""
+        t0 = time.perf_counter()
         if node_name not in self._index:
             raise InputError(f"unknown node {node_name!r}", name="node_name", got=node_name)
         j = self._index[node_name]
@@ -392,6 +395,12 @@ class Scheduler:
                 out.append(Placement(t.name, None, f"queued: {reason}"))
             else:
                 out.append(Placement(t.name, None, reason))
+        if out:  # the tasks it dropped are what an operator most needs to see counted
+            placed = sum(p.placed for p in out)
+            queued = sum(1 for p in out if not p.placed and p.reason.startswith("queued"))
+            _telemetry.emit("schedule.place", policy=self.policy.name, mode="online",
+                            placed=placed, rejected=len(out) - placed - queued,
+                            seconds=time.perf_counter() - t0)
         return out
 
     def restore_node(self, node_name: str) -> list[Placement]:

@@ -419,3 +419,25 @@ def test_uint64_indices_past_int64_do_not_wrap_to_negative():
     ok = place_batch(np.ones((2, 2)), C, eligible=el, task_class=np.array([0, 1], np.uint64),
                      policy="first_fit")
     assert ok.tolist() == [0, 9]
+
+
+def test_node_failure_reports_replaced_and_dropped_tasks_to_telemetry():
+    """fail_node re-placed and dropped tasks without any event: edgekit.metrics never
+    counted the tasks a failure lost."""
+    from edgekit import _telemetry
+    seen = []
+
+    def sink(event, fields):
+        seen.append((event, fields))
+
+    s = Scheduler([Node("a", {"cpu": 4}), Node("b", {"cpu": 2})])
+    for name, cpu in (("x", 2), ("y", 1), ("z", 1)):
+        assert s.submit(Task(name, {"cpu": cpu})).node == "a"  # one resource: ties, lowest
+    _telemetry.add_sink(sink)
+    try:
+        out = s.fail_node("a")
+        assert s.fail_node("a") == []  # already down, nothing on it: no event
+    finally:
+        _telemetry.remove_sink(sink)
+    assert [(p.task, p.node) for p in out] == [("x", "b"), ("y", None), ("z", None)]
+    assert [(e, f["placed"], f["rejected"]) for e, f in seen] == [("schedule.place", 1, 2)]
