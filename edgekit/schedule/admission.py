@@ -35,6 +35,7 @@ acceptance for utilization, which only pays when more tasks keep coming.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from edgekit.errors import OptionsError
@@ -66,7 +67,7 @@ class Admission:
     def __post_init__(self) -> None:
         for name in ("strand_weight", "fill_threshold", "quantile"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise OptionsError(f"Admission.{name} must be a finite number, got {v!r}",
                                    name=name, got=v)
             object.__setattr__(self, name, float(v))
@@ -79,10 +80,11 @@ class Admission:
         if not 0 <= self.quantile < 0.5:
             raise OptionsError("Admission.quantile must be in [0, 0.5)", name="quantile",
                                got=self.quantile)
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) \
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, numbers.Integral) \
                 or self.warmup < 0:
             raise OptionsError("Admission.warmup must be an int >= 0", name="warmup",
                                got=self.warmup)
+        object.__setattr__(self, "warmup", int(self.warmup))
         if not isinstance(self.reroute, bool):
             raise OptionsError("Admission.reroute must be a bool", name="reroute",
                                got=self.reroute)
@@ -126,12 +128,13 @@ class SampledAdmission:
         for name, low in (("scenarios", 1), ("warmup", 1), ("max_nodes", 1),
                           ("max_future_tasks", 1)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
                 raise OptionsError(f"SampledAdmission.{name} must be an int >= {low}, got "
                                    f"{v!r}", name=name, got=v)
+            object.__setattr__(self, name, int(v))
         for name in ("horizon", "gate"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise OptionsError(f"SampledAdmission.{name} must be a finite number, got "
                                    f"{v!r}", name=name, got=v)
             object.__setattr__(self, name, float(v))

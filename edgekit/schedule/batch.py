@@ -34,6 +34,7 @@ utilization.
 from __future__ import annotations
 
 import heapq
+import numbers
 import time
 
 import numpy as np
@@ -132,12 +133,15 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         raise OptionsError(f"mode must be one of {MODES}, got {mode!r}", name="mode", got=mode)
     if fairness not in (None, "drf"):
         raise OptionsError("fairness must be None or 'drf'", name="fairness", got=fairness)
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) \
+            or iterations < 0:
         raise OptionsError("iterations must be an int >= 0", name="iterations")
-    if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float)) \
+    iterations = int(iterations)
+    if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, numbers.Real) \
             or not time_budget_s >= 0:
         raise OptionsError("time_budget_s must be a number >= 0", name="time_budget_s",
                            got=time_budget_s)
+    time_budget_s = float(time_budget_s)
     seed = _kernel.as_seed(seed)
     adm = get_admission(admission, allow_sample=True)
     if adm is not None and (mode != "online" or fairness is not None):

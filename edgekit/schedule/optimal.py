@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import numbers
 import os
 import sys
 import time
@@ -149,10 +150,10 @@ def optimal_placement(demands: np.ndarray, capacity: np.ndarray, *,
                          name="demands", expected=n_r, got=capacity.shape[1])
     if n_r == 0:
         raise InputError("at least one resource is needed", name="demands", got=demands.shape)
-    if isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float)) \
+    if isinstance(time_limit_s, bool) or not isinstance(time_limit_s, numbers.Real) \
             or not time_limit_s > 0:
         raise OptionsError("time_limit_s must be > 0", name="time_limit_s", got=time_limit_s)
-    if isinstance(mip_rel_gap, bool) or not isinstance(mip_rel_gap, (int, float)) \
+    if isinstance(mip_rel_gap, bool) or not isinstance(mip_rel_gap, numbers.Real) \
             or not 0 <= mip_rel_gap < 1:
         raise OptionsError("mip_rel_gap must be in [0, 1)", name="mip_rel_gap")
     if not isinstance(symmetry_breaking, bool):

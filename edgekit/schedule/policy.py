@@ -42,6 +42,7 @@ the per-task loop; the values differ from the written formulas by rounding only.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -95,7 +96,7 @@ class Policy:
             if key not in SCORERS:
                 raise OptionsError(f"unknown scorer {key!r}; known: {', '.join(SCORERS)}",
                                    name="weights", got=key)
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+            if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w):
                 raise OptionsError(f"weight of {key!r} must be a finite number, got {w!r}",
                                    name="weights", got=w)
             if w != 0:

@@ -23,6 +23,7 @@ Among eligible nodes the policy's score decides (:mod:`edgekit.schedule.policy`)
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -490,7 +491,7 @@ def place(tasks: Sequence[Task], nodes: Sequence[Node], *, policy: str | Policy 
     tasks = _unique_named(tasks, Task, "tasks")
     if mode not in ("online", "batch"):
         raise OptionsError("mode must be 'online' or 'batch'", name="mode", got=mode)
-    if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float)) \
+    if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, numbers.Real) \
             or not time_budget_s >= 0:
         raise OptionsError("time_budget_s must be a number >= 0", name="time_budget_s")
     if admission is not None and mode != "online":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,16 +69,20 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
     if queue not in ("reject", "fifo", "backfill"):
         raise OptionsError("queue must be reject, fifo or backfill", name="queue", got=queue)
     for name, v, low in (("tasks", tasks, 1), ("tenants", tenants, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
             raise OptionsError(f"{name} must be an int >= {low}, got {v!r}", name=name, got=v)
+    tasks, tenants = int(tasks), int(tenants)
     # finite: an infinite rate or a zero repair time would loop on events at one instant
     for name, v, positive in (("load", load, True), ("mean_duration_s", mean_duration_s, True),
                               ("failure_rate_per_s", failure_rate_per_s, False),
                               ("repair_s", repair_s, True)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) \
                 or not (v > 0 if positive else v >= 0):
             raise OptionsError(f"{name} must be a finite number {'>' if positive else '>='} 0, "
                                f"got {v!r}", name=name, got=v)
+    # Python floats: numpy float32 scalars would round every derived time differently
+    load, mean_duration_s = float(load), float(mean_duration_s)
+    failure_rate_per_s, repair_s = float(failure_rate_per_s), float(repair_s)
     pol = get_policy(policy)
     adm = get_admission(admission)
     cap = _workload_cluster(capacity)

@@ -16,6 +16,8 @@ reached (the last task crosses it), so the number of tasks varies with the seed.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from edgekit.errors import InputError, InputTypeError, OptionsError
@@ -124,8 +126,9 @@ def workload(kind: str, load: float, capacity: np.ndarray = EDGE_CLUSTER_10, *,
              seed: int = 0) -> np.ndarray:
     """Demands (tasks, 2) of workload ``kind`` (one of :data:`WORKLOADS`) drawn with
     ``seed`` until their total value reaches ``load`` (> 0), in arrival order."""
-    if isinstance(load, bool) or not isinstance(load, (int, float)) or not 0 < load <= 100:
+    if isinstance(load, bool) or not isinstance(load, numbers.Real) or not 0 < load <= 100:
         raise OptionsError("load must be a number in (0, 100]", name="load", got=load)
+    load = float(load)
     capacity = _workload_cluster(capacity)
     rng = np.random.default_rng(as_seed(seed))
     cap_max = capacity.max(axis=0)
@@ -147,7 +150,7 @@ def workload(kind: str, load: float, capacity: np.ndarray = EDGE_CLUSTER_10, *,
 def random_cluster(n_nodes: int, *, seed: int = 0) -> np.ndarray:
     """A heterogeneous cluster of ``n_nodes`` (cores, GiB) drawn from the sizes of
     :data:`EDGE_CLUSTER_10`."""
-    if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
+    if isinstance(n_nodes, bool) or not isinstance(n_nodes, numbers.Integral) or n_nodes < 1:
         raise OptionsError("n_nodes must be a positive int", name="n_nodes", got=n_nodes)
     rng = np.random.default_rng(as_seed(seed))
     return np.ascontiguousarray(EDGE_CLUSTER_10[rng.integers(0, 10, n_nodes)])

@@ -441,3 +441,28 @@ def test_node_failure_reports_replaced_and_dropped_tasks_to_telemetry():
         _telemetry.remove_sink(sink)
     assert [(p.task, p.node) for p in out] == [("x", "b"), ("y", None), ("z", None)]
     assert [(e, f["placed"], f["rejected"]) for e, f in seen] == [("schedule.place", 1, 2)]
+
+
+def test_numpy_scalars_are_numbers_in_every_option():
+    """Weights, admission options, budgets and counts read from a numpy array were refused
+    with 'must be a finite number, got np.float32(1.0)'; numpy scalars now count as the
+    numbers they are (numpy bools still do not)."""
+    from edgekit.schedule import Policy, SampledAdmission
+    d = workload("mix", 1.0, seed=2)
+    p32 = Policy("p", {"balanced_allocation": np.float32(1.0), "best_fit": np.int64(0)})
+    assert np.array_equal(place_batch(d, C, policy=p32), place_batch(d, C))
+    adm = Admission(strand_weight=np.float32(3.0), fill_threshold=np.float64(0.5),
+                    quantile=np.float64(0.2), warmup=np.int64(20))
+    assert adm == Admission() and type(adm.warmup) is int
+    assert SampledAdmission(scenarios=np.int32(32), gate=np.float64(0.6)) == SampledAdmission()
+    assert np.array_equal(place_batch(d, C, admission=adm), place_batch(d, C, admission="strand"))
+    a = place_batch(d, C, mode="batch", iterations=np.int64(30), time_budget_s=np.float32(30))
+    assert np.array_equal(a, place_batch(d, C, mode="batch", iterations=30, time_budget_s=30))
+    r = simulate("mix", tasks=np.int64(50), tenants=np.int8(2), load=np.float32(1.0))
+    assert r == simulate("mix", tasks=50, tenants=2, load=1.0) and type(r.tasks) is int
+    assert workload("mix", np.float64(0.5)).shape == workload("mix", 0.5).shape
+    assert random_cluster(np.int16(4)).shape == (4, 2)
+    with pytest.raises(OptionsError):
+        Policy("p", {"best_fit": np.True_})
+    with pytest.raises(OptionsError):
+        Admission(warmup=np.True_)
