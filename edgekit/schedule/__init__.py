@@ -21,6 +21,7 @@ runs seeded arrivals, departures and failures.  See ``docs/schedule.md``.
 from edgekit.schedule.admission import Admission, SampledAdmission, get_admission
 from edgekit.schedule.batch import place_batch
 from edgekit.schedule.optimal import OptimalResult, optimal_placement
+from edgekit.schedule.plan import Plan
 from edgekit.schedule.policy import DEFAULT_POLICY, POLICIES, SCORERS, Policy, get_policy
 from edgekit.schedule.scheduler import Explanation, NodeVerdict, Scheduler, place
 from edgekit.schedule.simulate import SimResult, simulate
@@ -44,6 +45,7 @@ __all__ = [
     "Explanation",
     "NodeVerdict",
     "OptimalResult",
+    "Plan",
     "Policy",
     "Scheduler",
     "SimResult",

@@ -22,13 +22,16 @@ import numpy as np
 
 from edgekit.schedule import _kernel, _schedule_ref
 from edgekit.schedule.admission import SampledAdmission
+from edgekit.schedule.plan import Plan, PlanState
 
 
 def sampled_online(prep: _kernel.Prepared, d: np.ndarray, values: np.ndarray,
                    mask: np.ndarray | None, classes: np.ndarray | None,
-                   adm: SampledAdmission, seed: int) -> np.ndarray:
+                   adm: SampledAdmission, seed: int, plan: Plan | None = None) -> np.ndarray:
     """Node per task (-1: did not fit, or declined by the strand test); validated inputs
-    (``mask`` uint8 (tasks or classes, nodes), ``classes`` int64 (tasks,) or None)."""
+    (``mask`` uint8 (tasks or classes, nodes), ``classes`` int64 (tasks,) or None).  With a
+    ``plan``, the policy's node (the one the futures must beat) is chosen among the nodes
+    the plan keeps room on, as :func:`~edgekit.schedule.batch.planned_online` does."""
     cap = prep.cap
     n_t = d.shape[0]
     total = cap.sum(axis=0)
@@ -40,15 +43,27 @@ def sampled_online(prep: _kernel.Prepared, d: np.ndarray, values: np.ndarray,
         classes = np.arange(n_t, dtype=np.int64)
     mask_b = None if mask is None else mask.astype(bool)
     seed64 = int(seed) % (1 << 64)
+    st = None if plan is None else PlanState(cap, plan)
+    k = -1
     for t in range(n_t):
         dt = d[t]
         row = None if mask is None else mask[classes[t]]
         row_b = None if mask_b is None else mask_b[classes[t]]
+        if st is not None:
+            k = st.observe(dt, free)
         if state is not None:
             state.observe(dt)
+        if st is not None:
+            ok = _schedule_ref.feasible(free, prep.tol, dt)
+            if row_b is not None:
+                ok &= row_b
+            pref = st.prefer(k, ok)
+            if pref is not None:
+                row = pref.view(np.uint8)
         j, n_ok = _kernel.select(prep, free, dt, t, row)
         if j < 0:
             continue
+        n_ok = n_ok if st is None else int(ok.sum())
         if t >= adm.warmup and n_ok > 1 and has.any() and \
                 float((1.0 - free[:, has].sum(axis=0) / total[has]).max()) >= adm.gate:
             j = _choose(prep, d, values, free, t, j, row_b, mask, classes, adm, seed64)
@@ -56,6 +71,8 @@ def sampled_online(prep: _kernel.Prepared, d: np.ndarray, values: np.ndarray,
             j, _ = state.decide(free, cap, prep.inv, prep.tol, dt, float(values[t]), j,
                                 row_b)
         if j >= 0:
+            if st is not None:
+                st.commit(k, j, dt)
             out[t] = j
             free[j] = free[j] - dt
     return out

@@ -43,6 +43,7 @@ from edgekit import _telemetry
 from edgekit.errors import InputError, InputTypeError, OptionsError
 from edgekit.schedule import _kernel, _sampled
 from edgekit.schedule.admission import Admission, SampledAdmission, get_admission
+from edgekit.schedule.plan import Plan, PlanState
 from edgekit.schedule.policy import Policy, get_policy
 
 __all__ = ["place_batch"]
@@ -157,7 +158,10 @@ def place_batch(demands: np.ndarray, capacity: np.ndarray, *, policy: str | Poli
         raise OptionsError("tenants is only used with fairness='drf'", name="tenants")
     if isinstance(adm, SampledAdmission):
         out = _sampled.sampled_online(_kernel.Prepared.make(c, pol), d, _values(d, c), mask,
-                                      classes, adm, seed)
+                                      classes, adm, seed, pol.plan)
+    elif pol.plan is not None and mode == "online" and fairness is None:
+        out = planned_online(_kernel.Prepared.make(c, pol), d, _values(d, c), mask, classes,
+                             pol.plan, adm)
     elif adm is not None:
         out, _ = _kernel.greedy_admit(_kernel.Prepared.make(c, pol), d, _values(d, c),
                                       c.copy(), _kernel.admit_state(c, adm), mask, classes)
@@ -181,8 +185,44 @@ def assign(d: np.ndarray, c: np.ndarray, pol: Policy, mode: str, *,
     if tenants is not None:
         return _drf(prep, d, c, mask, classes, tenants, values, mode)
     if mode == "online":
+        if pol.plan is not None:
+            return planned_online(prep, d, values, mask, classes, pol.plan, None)
         return _kernel.greedy(prep, d, np.arange(d.shape[0]), c.copy(), mask, classes)
     return _batch(prep, d, c, mask, classes, values, iterations, time_budget_s, seed)
+
+
+def planned_online(prep: _kernel.Prepared, d: np.ndarray, values: np.ndarray,
+                   mask: np.ndarray | None, classes: np.ndarray | None, plan: Plan,
+                   adm: Admission | None) -> np.ndarray:
+    """Online placement in arrival order with a :class:`~edgekit.schedule.plan.Plan`
+    (validated inputs; ``mask`` uint8 (tasks or classes, nodes)); ``adm``: the strand test
+    of :class:`~edgekit.schedule.admission.Admission` judges the plan's node."""
+    cap = prep.cap
+    free = cap.copy()
+    n_t = d.shape[0]
+    out = np.full(n_t, -1, dtype=np.int64)
+    st = PlanState(cap, plan)
+    judge = None if adm is None else _kernel.admit_state(cap, adm)
+    for t in range(n_t):
+        dt = d[t]
+        k = st.observe(dt, free)
+        if judge is not None:
+            judge.observe(dt)
+        ok = np.all(dt <= free + prep.tol, axis=1)
+        if mask is not None:
+            ok &= mask[t if classes is None else classes[t]].astype(bool)
+        if not ok.any():
+            continue
+        pref = st.prefer(k, ok)
+        j, _ = _kernel.select(prep, free, dt, t, (ok if pref is None else pref).view(np.uint8))
+        if judge is not None:
+            j, _ = judge.decide(free, cap, prep.inv, prep.tol, dt, float(values[t]), j, ok)
+            if j < 0:
+                continue
+        st.commit(k, j, dt)
+        out[t] = j
+        free[j] = free[j] - dt
+    return out
 
 
 def _values(d: np.ndarray, c: np.ndarray) -> np.ndarray:

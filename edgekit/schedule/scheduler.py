@@ -37,6 +37,7 @@ from edgekit.errors import InputError, InputTypeError, OptionsError
 from edgekit.schedule import _kernel, _schedule_ref
 from edgekit.schedule import batch as _batch
 from edgekit.schedule.admission import Admission, get_admission
+from edgekit.schedule.plan import PlanState
 from edgekit.schedule.policy import SCORERS, Policy, get_policy
 from edgekit.types import Node, Placement, Task
 
@@ -60,12 +61,16 @@ class NodeVerdict:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
-    """A dry run: the node the task would go to (``None``: none) and every node's verdict."""
+    """A dry run: the node the task would go to (``None``: none) and every node's verdict.
+    ``planned``: the eligible nodes the policy's :class:`~edgekit.schedule.plan.Plan` keeps
+    room on for tasks like this one, among which the scorers chose (empty: no plan, or no
+    such node, and the scorers chose among all eligible nodes)."""
 
     task: str
     chosen: str | None
     verdicts: tuple[NodeVerdict, ...]
     reason: str | None
+    planned: tuple[str, ...] = ()
 
 
 def _unique_named(items, kind: type, name: str) -> list:
@@ -166,6 +171,9 @@ class Scheduler:
         self.admission = get_admission(admission)
         self._admit = None if self.admission is None else _kernel.admit_state(
             self.capacity, self.admission)
+        self._plan = None if self.policy.plan is None else PlanState(self.capacity,
+                                                                     self.policy.plan)
+        self._chosen_class = -1  # the plan's class of the task _choose just placed
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -259,16 +267,22 @@ class Scheduler:
         state = self._admit if admit else None
         if state is not None:
             state.observe(d)
+        k = -1
+        if self._plan is not None:
+            k = self._plan.observe(d, self.free, ~self.down) if admit else \
+                self._plan.classify(d)
         ok, why, ever = self._verdicts(task, d)
         if not ok.any():
             return -1, self._summary(why, len(self.nodes)), bool(ever.any()), d
         self._key += 1
-        mask = ok.astype(np.uint8)
+        pref = None if self._plan is None else self._plan.prefer(k, ok)
+        mask = (ok if pref is None else pref).astype(np.uint8)
         j, _ = _kernel.select(self._prep, self.free, d, self._key, mask)
         if state is not None:
             j, reason = self._judge(state, d, j, ok)
             if j < 0:
                 return -1, reason, False, d
+        self._chosen_class = k
         return j, None, True, d
 
     def _judge(self, state: _schedule_ref.AdmitState, d: np.ndarray, j: int, ok: np.ndarray
@@ -284,6 +298,9 @@ class Scheduler:
                     f"{self.resources[strand]} that the tasks seen so far could not use")
 
     def _commit(self, task: Task, j: int, d: np.ndarray) -> Placement:
+        if self._plan is not None:
+            self._plan.commit(self._chosen_class, j, d)
+        self._chosen_class = -1
         self.free[j] = self.free[j] - d
         self._placed[task.name] = (j, task, d)
         if task.group is not None:
@@ -450,14 +467,22 @@ class Scheduler:
         if idx.size == 0:
             return Explanation(task.name, None, tuple(verdicts),
                                self._summary(why, len(self.nodes)))
-        j, _ = _kernel.select(p, self.free, d, self._key + 1, ok.astype(np.uint8))
+        planned: tuple[str, ...] = ()
+        mask = ok
+        if self._plan is not None:  # planned as submit would, on a copy of what it learned
+            plan = self._plan.copy()
+            pref = plan.prefer(plan.observe(d, self.free, ~self.down), ok)
+            if pref is not None:
+                mask = pref
+                planned = tuple(self.nodes[i].name for i in np.flatnonzero(pref))
+        j, _ = _kernel.select(p, self.free, d, self._key + 1, mask.astype(np.uint8))
         if self._admit is not None:  # judged as submit would, on a copy of what it learned
             state = self._admit.copy()
             state.observe(d)
             j, reason = self._judge(state, d, j, ok)
             if j < 0:
-                return Explanation(task.name, None, tuple(verdicts), reason)
-        return Explanation(task.name, self.nodes[j].name, tuple(verdicts), None)
+                return Explanation(task.name, None, tuple(verdicts), reason, planned)
+        return Explanation(task.name, self.nodes[j].name, tuple(verdicts), None, planned)
 
     # -- state ----------------------------------------------------------------------------
 

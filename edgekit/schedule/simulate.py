@@ -28,9 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.errors import OptionsError
-from edgekit.schedule import _kernel
+from edgekit.schedule import _kernel, _schedule_ref
 from edgekit.schedule.admission import Admission, get_admission
 from edgekit.schedule.batch import _values
+from edgekit.schedule.plan import PlanState
 from edgekit.schedule.policy import Policy, get_policy
 from edgekit.schedule.workloads import EDGE_CLUSTER_10, RESOURCES, _draw, _workload_cluster
 
@@ -97,6 +98,7 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
     median = np.median(d, axis=0)
     prep = _kernel.Prepared.make(cap, pol)
     state = None if adm is None else _kernel.admit_state(cap, adm)
+    plan = None if pol.plan is None else PlanState(cap, pol.plan)
     values = _values(d, cap)
     free = cap.copy()
     up = np.ones(cap.shape[0], dtype=bool)
@@ -124,14 +126,22 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
         if judge and state is not None:
             state.observe(d[t])
         m = mask()
+        k = -1
+        if plan is not None:  # as the Scheduler: a new arrival is learned, a retry is not
+            k = plan.observe(d[t], free, up) if judge else plan.classify(d[t])
+            pref = plan.prefer(k, up & _schedule_ref.feasible(free, prep.tol, d[t]))
+            if pref is not None:
+                m = pref.view(np.uint8)
         j, _ = _kernel.select(prep, free, d[t], t, m)
         if j < 0:
             return False
         if judge and state is not None:
             j, _ = state.decide(free, cap, prep.inv, prep.tol, d[t], float(values[t]), j,
-                                m.astype(bool))
+                                up)
             if j < 0:
                 return None
+        if plan is not None:
+            plan.commit(k, j, d[t])
         free[j] = free[j] - d[t]
         where[t] = j
         if np.isnan(placed_at[t]):

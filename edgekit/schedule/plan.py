@@ -1,0 +1,262 @@
+"""LP-planned routing for online placement (part of edgekit's default policy).
+
+Online, a scorer sees one task and the nodes' free amounts; it cannot know that the
+cpu-heavy tasks still to come need the cpu-rich nodes.  A :class:`Plan` gives it that
+knowledge from the tasks seen so far, without looking ahead:
+
+1. *Classes.*  A task's direction is its demand in cluster units (``d_r / C_r``, ``C_r``
+   the cluster's total of resource r) divided by their sum; its class is that direction
+   quantized to ``bins`` steps per coordinate (the first R-1 coordinates; for R > 2
+   resources ``round(bins ** (1 / (R - 1)))`` steps, at least 2).  With two resources the
+   class is ``floor(bins * cpu share)``.  A task that asks for nothing has no class.
+2. *The plan.*  After ``warmup`` tasks, and again every ``replan_every`` placements, a
+   small linear program plans how the free capacity would be filled by tasks in the mix
+   seen so far: variables ``y[k, g]`` (value of class k planned on node group g; a group is
+   one node when the cluster has at most ``max_groups`` nodes, else the nodes whose free
+   amounts point the same way), per group and resource ``sum_k a[k] y[k, g] <= F[g]``
+   (``a[k]``: the class's mean demand per unit of value, ``F[g]``: the group's free
+   amounts, cluster units), per class ``sum_g y[k, g] <= supply x free x m[k]`` (``m[k]``:
+   the class's share of the value seen; ``free``: the cluster's free capacity in value
+   units), maximize ``sum (1 + align x cos(a[k], F[g])) y[k, g]``: as much value as fits,
+   and among the many plans that place as much, the one that sends each class where the
+   free amounts point its way (without this term the solver's choice among them is
+   arbitrary, and measurably worse).
+3. *Routing.*  A task of class k goes to one of the eligible nodes whose group has planned
+   room left for class k (``y[k, g]`` minus what was routed there since the plan), chosen
+   among them by the policy's scorers; when no such node can take it, the scorers choose
+   among all eligible nodes, as without a plan.  A plan never declines a task that fits.
+
+The plan is solved by a dense simplex (:func:`_simplex_max`, Dantzig's rule, a few hundred
+variables at most), deterministic and without scipy.  Batch mode ignores the plan (it
+reorders and repairs instead).  Measured gains and the tuning: ``docs/schedule.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.errors import OptionsError
+
+__all__ = ["Plan"]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """LP-planned routing for online placement (see the module docstring).
+
+    Attributes:
+        bins: quantization steps of a task's direction (two resources: bins of cpu share).
+        supply: the planned future demand, as a multiple of the cluster's free capacity
+            (value units); 1.0 plans for a stream that fills the cluster.
+        replan_every: placements between two plans.
+        warmup: tasks seen before the first plan (placed by the scorers alone until then).
+        align: weight of the alignment term that picks, among equally full plans, the one
+            that sends each class where the free amounts point its way.
+        max_groups: clusters with more nodes than this are planned over at most this many
+            groups of nodes, by the direction of their free amounts.
+    """
+
+    bins: int = 16
+    supply: float = 1.0
+    replan_every: int = 10
+    warmup: int = 20
+    align: float = 0.1
+    max_groups: int = 16
+
+    def __post_init__(self) -> None:
+        for name, low in (("bins", 1), ("replan_every", 1), ("warmup", 0), ("max_groups", 1)):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) \
+                    or v < low:
+                raise OptionsError(f"Plan.{name} must be an int >= {low}, got {v!r}",
+                                   name=name, got=v)
+            object.__setattr__(self, name, int(v))
+        for name, low in (("supply", 0.0), ("align", 0.0)):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) \
+                    or not math.isfinite(v) or v < low or (name == "supply" and v == 0):
+                raise OptionsError(f"Plan.{name} must be a finite number "
+                                   f"{'> 0' if name == 'supply' else '>= 0'}, got {v!r}",
+                                   name=name, got=v)
+            object.__setattr__(self, name, float(v))
+
+
+def _simplex_max(c: np.ndarray, a: np.ndarray, b: np.ndarray, *, max_pivots: int | None = None
+                 ) -> np.ndarray:
+    """Maximize ``c @ x`` subject to ``a @ x <= b``, ``x >= 0``, for ``b >= 0`` (the origin
+    is feasible, so no phase 1).  Dense tableau, Dantzig's rule (most negative reduced cost),
+    ties in the ratio test to the smallest basic index.  Returns a basic feasible solution:
+    optimal, or the last one reached within ``max_pivots`` (degenerate cycling cannot run
+    forever)."""
+    m, n = a.shape
+    tab = np.zeros((m + 1, n + m + 1))
+    tab[:m, :n] = a
+    tab[:m, n:n + m] = np.eye(m)
+    tab[:m, -1] = b
+    tab[m, :n] = -c
+    basis = np.arange(n, n + m)
+    scale = max(1.0, float(np.abs(a).max(initial=0.0)))
+    eps = 1e-12 * scale
+    limit = max_pivots if max_pivots is not None else 20 * (m + n)
+    for _ in range(limit):
+        red = tab[m, :-1]
+        e = int(np.argmin(red))
+        if red[e] >= -1e-12 * max(1.0, float(np.abs(c).max(initial=0.0))):
+            break
+        col = tab[:m, e]
+        pos = col > eps
+        if not pos.any():  # unbounded: cannot happen with a bounded feasible set
+            break
+        ratio = np.full(m, np.inf)
+        ratio[pos] = tab[:m, -1][pos] / col[pos]
+        best = ratio.min()
+        tie = np.flatnonzero(ratio <= best + 1e-12 * max(1.0, best))
+        r = int(tie[np.argmin(basis[tie])])
+        tab[r] /= tab[r, e]
+        f = tab[:, e].copy()
+        f[r] = 0.0
+        tab -= np.outer(f, tab[r])
+        basis[r] = e
+    x = np.zeros(n + m)
+    x[basis] = np.maximum(tab[:m, -1], 0.0)
+    return x[:n]
+
+
+class PlanState:
+    """What a :class:`Plan` has learned on one cluster: class statistics of the tasks seen
+    and the current plan's remaining room per (class, node group).  Private to the
+    schedulers (``place_batch`` online, :class:`~edgekit.schedule.Scheduler`)."""
+
+    def __init__(self, capacity: np.ndarray, plan: Plan) -> None:
+        self.plan = plan
+        n_res = capacity.shape[1]
+        total = capacity.sum(axis=0)
+        self.icl = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
+        self.n_res = n_res
+        self.steps = plan.bins if n_res <= 2 else max(2, round(plan.bins ** (1 / (n_res - 1))))
+        self.group_steps = plan.max_groups if n_res <= 2 else max(
+            1, int(plan.max_groups ** (1 / (n_res - 1))))
+        self.keys: dict[tuple[int, ...], int] = {}
+        self.mass = np.zeros(0)  # value seen per class
+        self.dem = np.zeros((0, n_res))  # demand seen per class, cluster units
+        self.seen = 0
+        self.since = 0
+        self.room: np.ndarray | None = None  # (classes at plan time, groups)
+        self.group = np.full(capacity.shape[0], -1, dtype=np.int64)
+
+    def copy(self) -> PlanState:
+        new = PlanState.__new__(PlanState)
+        for k in ("plan", "icl", "n_res", "steps", "group_steps", "seen", "since"):
+            setattr(new, k, getattr(self, k))
+        new.keys = dict(self.keys)
+        new.mass = self.mass.copy()
+        new.dem = self.dem.copy()
+        new.room = None if self.room is None else self.room.copy()
+        new.group = self.group.copy()
+        return new
+
+    def _key(self, share: np.ndarray, steps: int) -> tuple[int, ...] | None:
+        s = float(share.sum())
+        if not s > 0:
+            return None
+        q = np.minimum(np.floor(share[:-1] / s * steps), steps - 1).astype(np.int64)
+        return tuple(int(v) for v in q) if q.size else (0,)
+
+    def classify(self, demand: np.ndarray) -> int:
+        """The class of ``demand`` (-1: none, or a class never seen)."""
+        key = self._key(demand * self.icl, self.steps)
+        return -1 if key is None else self.keys.get(key, -1)
+
+    def observe(self, demand: np.ndarray, free: np.ndarray, usable: np.ndarray | None = None
+                ) -> int:
+        """A new task arrives: plan first if a plan is due (from the tasks seen before this
+        one), then learn the task; returns its class (-1: none)."""
+        p = self.plan
+        if self.seen >= p.warmup and (self.room is None or self.since >= p.replan_every):
+            self._replan(free, usable)
+        self.seen += 1
+        share = demand * self.icl
+        key = self._key(share, self.steps)
+        if key is None:
+            return -1
+        k = self.keys.get(key)
+        if k is None:
+            k = self.keys[key] = len(self.keys)
+            self.mass = np.append(self.mass, 0.0)
+            self.dem = np.vstack([self.dem, np.zeros(self.n_res)])
+        self.mass[k] += float(share.mean())
+        self.dem[k] += share
+        return k
+
+    def prefer(self, k: int, ok: np.ndarray) -> np.ndarray | None:
+        """The eligible nodes (bool mask ``ok``) with planned room left for class ``k``, or
+        None when there are none (the scorers then choose among all of ``ok``)."""
+        if self.room is None or k < 0 or k >= self.room.shape[0]:
+            return None
+        g = self.group
+        has = g >= 0
+        pref = ok & has
+        if not pref.any():
+            return None
+        room = np.zeros(g.size)
+        room[has] = self.room[k, g[has]]
+        pref &= room > 1e-12
+        return pref if pref.any() else None
+
+    def commit(self, k: int, j: int, demand: np.ndarray) -> None:
+        """Class ``k``'s task went to node ``j``: its value leaves the group's room."""
+        self.since += 1
+        if self.room is None or k < 0 or k >= self.room.shape[0] or self.group[j] < 0:
+            return
+        self.room[k, self.group[j]] -= float((demand * self.icl).mean())
+
+    def _replan(self, free: np.ndarray, usable: np.ndarray | None) -> None:
+        self.since = 0
+        n_nodes = free.shape[0]
+        f = free * self.icl
+        live = f.sum(axis=1) > 0
+        if usable is not None:
+            live &= usable
+        self.group = np.full(n_nodes, -1, dtype=np.int64)
+        live_idx = np.flatnonzero(live)
+        k_n = self.mass.size
+        if live_idx.size == 0 or k_n == 0 or not self.mass.sum() > 0:
+            self.room = np.zeros((k_n, 0))
+            return
+        if n_nodes <= self.plan.max_groups:
+            self.group[live_idx] = np.arange(live_idx.size)
+        else:
+            gkeys: dict[tuple[int, ...], int] = {}
+            for j in live_idx:
+                key = self._key(f[j], self.group_steps)
+                self.group[j] = gkeys.setdefault(key, len(gkeys))  # type: ignore[arg-type]
+        n_g = int(self.group.max()) + 1
+        cap_g = np.zeros((n_g, self.n_res))
+        np.add.at(cap_g, self.group[live_idx], f[live_idx])
+        use = self.mass > 0
+        a = np.zeros_like(self.dem)
+        a[use] = self.dem[use] / self.mass[use, None]
+        n_r = self.n_res
+        # rows: (group, resource) capacities, then per-class supply
+        rows = n_g * n_r + k_n
+        mat = np.zeros((rows, k_n * n_g))
+        for g in range(n_g):
+            cols = np.arange(k_n) * n_g + g
+            for r in range(n_r):
+                mat[g * n_r + r, cols] = a[:, r]
+        for k in range(k_n):
+            mat[n_g * n_r + k, k * n_g:(k + 1) * n_g] = 1.0
+        free_value = float(cap_g.sum(axis=0).mean())
+        supply = self.plan.supply * free_value * self.mass / self.mass.sum()
+        rhs = np.concatenate([cap_g.ravel(), supply])
+        na = np.linalg.norm(a, axis=1)[:, None]
+        ng = np.linalg.norm(cap_g, axis=1)[None, :]
+        cos = np.divide(a @ cap_g.T, na * ng, out=np.zeros((k_n, n_g)), where=(na * ng) > 0)
+        obj = 1.0 + self.plan.align * cos.ravel()
+        y = _simplex_max(obj, mat, rhs)
+        self.room = y.reshape(k_n, n_g)
+
