@@ -52,7 +52,11 @@ class Plan:
         bins: quantization steps of a task's direction (two resources: bins of cpu share).
         supply: the planned future demand, as a multiple of the cluster's free capacity
             (value units); 1.0 plans for a stream that fills the cluster.
-        replan_every: placements between two plans.
+        replan_every: placements between two plans, at least.
+        replan_share: and at least this share of the free capacity at the last plan (value
+            units) placed since: on a large cluster, where ten tasks change little, plans
+            are as far apart as it takes to fill 1% of what was free (on ``EDGE_CLUSTER_10``
+            ten tasks always do: the count decides).
         warmup: tasks seen before the first plan (placed by the scorers alone until then).
         align: weight of the alignment term that picks, among equally full plans, the one
             that sends each class where the free amounts point its way.
@@ -63,6 +67,7 @@ class Plan:
     bins: int = 16
     supply: float = 1.0
     replan_every: int = 10
+    replan_share: float = 0.01
     warmup: int = 20
     align: float = 0.1
     max_groups: int = 16
@@ -75,7 +80,7 @@ class Plan:
                 raise OptionsError(f"Plan.{name} must be an int >= {low}, got {v!r}",
                                    name=name, got=v)
             object.__setattr__(self, name, int(v))
-        for name, low in (("supply", 0.0), ("align", 0.0)):
+        for name, low in (("supply", 0.0), ("align", 0.0), ("replan_share", 0.0)):
             v = getattr(self, name)
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) \
                     or not math.isfinite(v) or v < low or (name == "supply" and v == 0):
@@ -145,12 +150,15 @@ class PlanState:
         self.dem = np.zeros((0, n_res))  # demand seen per class, cluster units
         self.seen = 0
         self.since = 0
+        self.since_value = 0.0  # value placed since the last plan
+        self.due_value = 0.0  # replan_share x the free value at the last plan
         self.room: np.ndarray | None = None  # (classes at plan time, groups)
         self.group = np.full(capacity.shape[0], -1, dtype=np.int64)
 
     def copy(self) -> PlanState:
         new = PlanState.__new__(PlanState)
-        for k in ("plan", "icl", "n_res", "steps", "group_steps", "seen", "since"):
+        for k in ("plan", "icl", "n_res", "steps", "group_steps", "seen", "since",
+                  "since_value", "due_value"):
             setattr(new, k, getattr(self, k))
         new.keys = dict(self.keys)
         new.mass = self.mass.copy()
@@ -176,7 +184,8 @@ class PlanState:
         """A new task arrives: plan first if a plan is due (from the tasks seen before this
         one), then learn the task; returns its class (-1: none)."""
         p = self.plan
-        if self.seen >= p.warmup and (self.room is None or self.since >= p.replan_every):
+        if self.seen >= p.warmup and (self.room is None or (
+                self.since >= p.replan_every and self.since_value >= self.due_value)):
             self._replan(free, usable)
         self.seen += 1
         share = demand * self.icl
@@ -210,12 +219,15 @@ class PlanState:
     def commit(self, k: int, j: int, demand: np.ndarray) -> None:
         """Class ``k``'s task went to node ``j``: its value leaves the group's room."""
         self.since += 1
+        value = float((demand * self.icl).mean())
+        self.since_value += value
         if self.room is None or k < 0 or k >= self.room.shape[0] or self.group[j] < 0:
             return
-        self.room[k, self.group[j]] -= float((demand * self.icl).mean())
+        self.room[k, self.group[j]] -= value
 
     def _replan(self, free: np.ndarray, usable: np.ndarray | None) -> None:
         self.since = 0
+        self.since_value = 0.0
         n_nodes = free.shape[0]
         f = free * self.icl
         live = f.sum(axis=1) > 0
@@ -251,6 +263,7 @@ class PlanState:
         for k in range(k_n):
             mat[n_g * n_r + k, k * n_g:(k + 1) * n_g] = 1.0
         free_value = float(cap_g.sum(axis=0).mean())
+        self.due_value = self.plan.replan_share * free_value
         supply = self.plan.supply * free_value * self.mass / self.mass.sum()
         rhs = np.concatenate([cap_g.ravel(), supply])
         na = np.linalg.norm(a, axis=1)[:, None]
