@@ -34,8 +34,13 @@ Needs ``ortools`` (``pip install ortools``; not a dependency of edgekit).  Too s
 Usage::
 
     python tools/schedule_forced_bound.py --workloads heavy_tailed --loads 1.0 --seeds 0-49 \\
-        --seconds 20 --cache /work/forced_cache.jsonl [--milp-cache /work/milp_cache_0_49.json]
-        [--workers 1] [--table-only] [--out FILE]
+        --seconds 10 --cache /work/forced_cache.jsonl [--milp-cache /work/milp_cache_0_49.json]
+        [--prefix-iters 3 --prefix-s 3] [--workers 1] [--table-only] [--out FILE]
+
+Several runs may share a cache (other time limits, more prefix rounds): the table keeps, per
+instance, the lowest proven bound and the best placement found over all of them.  The
+results and the commands behind them are in ``docs/schedule.md``, "What an accept-if-fits
+policy can reach at best".
 """
 
 from __future__ import annotations
