@@ -34,7 +34,7 @@ Needs ``ortools`` (``pip install ortools``; not a dependency of edgekit).  Too s
 Usage::
 
     python tools/schedule_forced_bound.py --workloads heavy_tailed --loads 1.0 --seeds 0-49 \\
-        --seconds 10 --cache /work/forced_cache.jsonl [--milp-cache /work/milp_cache_0_49.json]
+        --seconds 10 --milp-cache MILP_CACHE --cache CACHE
         [--prefix-iters 3 --prefix-s 3] [--workers 1] [--table-only] [--out FILE]
 
 Several runs may share a cache (other time limits, more prefix rounds): the table keeps, per
@@ -472,9 +472,10 @@ def main(argv: list[str] | None = None) -> int:
                          "(better F_best; the table used 3 at load 1.5, 0 at load 1.0)")
     ap.add_argument("--prefix-s", type=float, default=3.0, help="MILP time per round")
     ap.add_argument("--cache", default=None, help="JSON-lines file of results to reuse/extend")
-    ap.add_argument("--milp-cache", default="/work/milp_cache_0_49.json",
-                    help="JSON lines of tools/schedule_table.py --milp-cache (MILP bound B "
-                         "and best solution per instance)")
+    ap.add_argument("--milp-cache", required=True,
+                    help="JSON lines of tools/schedule_table.py --milp-cache FILE --milp-only "
+                         "(MILP bound B and best solution per instance; instances without "
+                         "one are left out of the table)")
     ap.add_argument("--table-only", action="store_true",
                     help="only print the table of the cached results")
     ap.add_argument("--out", default="-")
