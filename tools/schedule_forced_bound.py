@@ -458,6 +458,47 @@ def _table(records: list[dict], milp: dict, out) -> None:
               f"{100 * tgt:.0f}% |", file=out)
 
 
+def selfcheck(n_tiny: int = 40, seconds: float = 20.0) -> None:
+    """The checks of docs/schedule.md: on ``n_tiny`` random tiny instances CP-SAT proves
+    exactly the enumerated optimum, which lies between every online policy and the offline
+    optimum; on the 10-node cluster every policy's placement is feasible in the model with
+    its exact value, and the default's minus one placed task is infeasible."""
+    from edgekit.schedule import optimal_placement
+
+    rng = np.random.default_rng(1)
+    below = 0
+    for i in range(n_tiny):
+        cap = rng.integers(4, 17, size=(int(rng.integers(2, 4)), 2)) / 4
+        d = rng.integers(1, 9, size=(12, 2)) / 4
+        best, den = brute_force(d, cap)
+        r = forced_optimum(d, cap, seconds=seconds)
+        off = optimal_placement(d, cap, time_limit_s=seconds).objective
+        on = max(utilization(place_batch(d, cap, policy=p), d, cap) for p in POLICIES)
+        if not (r["status"] == "OPTIMAL" and r["F_ub_int"] == best == r["F_best_int"]):
+            raise AssertionError(f"tiny {i}: CP-SAT {r['status']} {r['F_ub_int']} "
+                                 f"{r['F_best_int']} != enumeration {best}")
+        if not on <= best / den + 1e-12 <= off + 2e-12:
+            raise AssertionError(f"tiny {i}: online {on}, forced {best / den}, offline {off}")
+        below += best / den < off - 1e-9
+    print(f"{n_tiny} tiny instances: CP-SAT == enumeration; forced < offline on {below}")
+    C = EDGE_CLUSTER_10
+    for wl, load in (("mix", 1.0), ("uniform", 1.0), ("mix", 1.5), ("heavy_tailed", 1.5)):
+        d = workload(wl, load, C, seed=7)
+        for name in ("default", "best_fit", "kubernetes", "random"):
+            a = place_batch(d, C, policy=name)
+            r = forced_optimum(d, C, seconds=seconds, fix=a)
+            if r["status"] != "OPTIMAL" or abs(r["F_ub"] - utilization(a, d, C)) > 1e-12:
+                raise AssertionError(f"{wl} {load} {name}: not accepted ({r['status']})")
+        a = place_batch(d, C)
+        for t in np.flatnonzero(a >= 0)[[0, -1]].tolist():
+            b = a.copy()
+            b[t] = -1
+            r = forced_optimum(d, C, seconds=seconds, fix=b)
+            if r["status"] != "INFEASIBLE":
+                raise AssertionError(f"{wl} {load}: dropping task {t} accepted ({r['status']})")
+    print("online placements: feasible in the model at their value; minus a task: infeasible")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workloads", default="heavy_tailed,mix,uniform")
@@ -472,14 +513,22 @@ def main(argv: list[str] | None = None) -> int:
                          "(better F_best; the table used 3 at load 1.5, 0 at load 1.0)")
     ap.add_argument("--prefix-s", type=float, default=3.0, help="MILP time per round")
     ap.add_argument("--cache", default=None, help="JSON-lines file of results to reuse/extend")
-    ap.add_argument("--milp-cache", required=True,
+    ap.add_argument("--milp-cache", default=None,
                     help="JSON lines of tools/schedule_table.py --milp-cache FILE --milp-only "
                          "(MILP bound B and best solution per instance; instances without "
                          "one are left out of the table)")
     ap.add_argument("--table-only", action="store_true",
                     help="only print the table of the cached results")
     ap.add_argument("--out", default="-")
+    ap.add_argument("--selfcheck", action="store_true",
+                    help="only run the model checks (tiny instances against enumeration, "
+                         "online placements feasible in the model) and exit")
     args = ap.parse_args(argv)
+    if args.selfcheck:
+        selfcheck()
+        return 0
+    if not args.milp_cache:
+        ap.error("--milp-cache is required (except with --selfcheck)")
     milp = {(r["wl"], r["load"], r["seed"]): r for r in _load_jsonl(args.milp_cache)}
     cached = _load_jsonl(args.cache)
     have = {(r["wl"], r["load"], r["seed"], r["seconds_limit"]) for r in cached}
