@@ -75,11 +75,12 @@ def test_integer_values_are_the_task_values(heavy):
     np.testing.assert_allclose(w / den, task_values(heavy, C), rtol=1e-15)
 
 
-def test_guided_placement_is_accept_if_fits_and_beats_the_default(heavy):
+def test_guided_placement_is_accept_if_fits_and_beats_balanced_allocation(heavy):
     guide = place_batch(heavy, C, mode="batch", time_budget_s=0.3, seed=0)
     a = fb.guided_forced(heavy, C, guide)  # checks itself
     fb.check_forced(a, heavy, C)
-    assert utilization(a, heavy, C) > utilization(place_batch(heavy, C), heavy, C)
+    plain = place_batch(heavy, C, policy="balanced_allocation")
+    assert utilization(a, heavy, C) > utilization(plain, heavy, C)
 
 
 def test_enumeration_between_online_and_offline():
