@@ -130,12 +130,15 @@ def test_batch_mode_beats_online_on_the_10_node_cluster():
 
 
 def test_admission_beats_plain_online_on_the_10_node_cluster():
-    """Where admission pays most (mix, load 1.5: +2.6 points over seeds 0-49), on one
-    instance: it places less but uses more of the cluster."""
-    d = workload("mix", 1.5, EDGE_CLUSTER_10, seed=11)
-    plain = place_batch(d, EDGE_CLUSTER_10)
-    adm = place_batch(d, EDGE_CLUSTER_10, admission="strand")
-    assert utilization(adm, d, EDGE_CLUSTER_10) > utilization(plain, d, EDGE_CLUSTER_10)
+    """Where admission pays most (mix, load 1.5: +0.96 point of utilization over the
+    default on seeds 0-9), on average: it places less but uses more of the cluster."""
+    plain = adm = 0.0
+    for seed in range(10):
+        d = workload("mix", 1.5, EDGE_CLUSTER_10, seed=seed)
+        plain += utilization(place_batch(d, EDGE_CLUSTER_10), d, EDGE_CLUSTER_10)
+        adm += utilization(place_batch(d, EDGE_CLUSTER_10, admission="strand"), d,
+                           EDGE_CLUSTER_10)
+    assert adm / 10 >= plain / 10 + 0.005, (plain / 10, adm / 10)
 
 
 @needs_native

@@ -57,7 +57,7 @@ def sampled_online(prep: _kernel.Prepared, d: np.ndarray, values: np.ndarray,
             ok = _schedule_ref.feasible(free, prep.tol, dt)
             if row_b is not None:
                 ok &= row_b
-            pref = st.prefer(k, ok)
+            pref = st.route(k, ok, free)
             if pref is not None:
                 row = pref.view(np.uint8)
         j, n_ok = _kernel.select(prep, free, dt, t, row)

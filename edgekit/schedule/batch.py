@@ -213,7 +213,7 @@ def planned_online(prep: _kernel.Prepared, d: np.ndarray, values: np.ndarray,
             ok &= mask[t if classes is None else classes[t]].astype(bool)
         if not ok.any():
             continue
-        pref = st.prefer(k, ok)
+        pref = st.route(k, ok, free)
         j, _ = _kernel.select(prep, free, dt, t, (ok if pref is None else pref).view(np.uint8))
         if judge is not None:
             j, _ = judge.decide(free, cap, prep.inv, prep.tol, dt, float(values[t]), j, ok)

@@ -62,6 +62,15 @@ class Plan:
             that sends each class where the free amounts point its way.
         max_groups: clusters with more nodes than this are planned over at most this many
             groups of nodes, by the direction of their free amounts.
+        fit_window: the fit-loss filter counts copies of the last this many tasks seen
+            (0: no filter).
+        fit_copies: at most this many copies of one recent task count (plan-first order).
+        fit_copies_skewed: the same in the filter-first order of a skewed stream.
+        skew_threshold: the stream counts as skewed when the mean skew of the tasks seen
+            (``(max_r dir_r - 1/R) / (2 (1 - 1/R))``: 0 for a task in the cluster's own
+            proportions, 0.5 for one that asks for a single resource) reaches this.
+        fill_gate: from this utilization of the cluster's fullest resource on, the filter
+            goes first on any stream.
     """
 
     bins: int = 16
@@ -71,16 +80,23 @@ class Plan:
     warmup: int = 20
     align: float = 0.1
     max_groups: int = 16
+    fit_window: int = 100
+    fit_copies: int = 8
+    fit_copies_skewed: int = 2
+    skew_threshold: float = 0.3
+    fill_gate: float = 0.9
 
     def __post_init__(self) -> None:
-        for name, low in (("bins", 1), ("replan_every", 1), ("warmup", 0), ("max_groups", 1)):
+        for name, low in (("bins", 1), ("replan_every", 1), ("warmup", 0), ("max_groups", 1),
+                          ("fit_window", 0), ("fit_copies", 1), ("fit_copies_skewed", 1)):
             v = getattr(self, name)
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) \
                     or v < low:
                 raise OptionsError(f"Plan.{name} must be an int >= {low}, got {v!r}",
                                    name=name, got=v)
             object.__setattr__(self, name, int(v))
-        for name, low in (("supply", 0.0), ("align", 0.0), ("replan_share", 0.0)):
+        for name, low in (("supply", 0.0), ("align", 0.0), ("replan_share", 0.0),
+                          ("skew_threshold", 0.0), ("fill_gate", 0.0)):
             v = getattr(self, name)
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) \
                     or not math.isfinite(v) or v < low or (name == "supply" and v == 0):
@@ -154,17 +170,25 @@ class PlanState:
         self.due_value = 0.0  # replan_share x the free value at the last plan
         self.room: np.ndarray | None = None  # (classes at plan time, groups)
         self.group = np.full(capacity.shape[0], -1, dtype=np.int64)
+        self.total = total
+        self._cap = capacity
+        self.recent = np.zeros((plan.fit_window, n_res))  # ring of the tasks seen before
+        self.n_recent = 0  # ... the current one (the last observed)
+        self.current: np.ndarray | None = None
+        self.skew_sum = 0.0
 
     def copy(self) -> PlanState:
         new = PlanState.__new__(PlanState)
         for k in ("plan", "icl", "n_res", "steps", "group_steps", "seen", "since",
-                  "since_value", "due_value"):
+                  "since_value", "due_value", "total", "_cap", "n_recent", "current",
+                  "skew_sum"):
             setattr(new, k, getattr(self, k))
         new.keys = dict(self.keys)
         new.mass = self.mass.copy()
         new.dem = self.dem.copy()
         new.room = None if self.room is None else self.room.copy()
         new.group = self.group.copy()
+        new.recent = self.recent.copy()
         return new
 
     def _key(self, share: np.ndarray, steps: int) -> tuple[int, ...] | None:
@@ -188,6 +212,13 @@ class PlanState:
                 self.since >= p.replan_every and self.since_value >= self.due_value)):
             self._replan(free, usable)
         self.seen += 1
+        if self.current is not None:  # the previous task joins the window and the skew
+            w = self.plan.fit_window
+            if w:
+                self.recent[self.n_recent % w] = self.current
+                self.n_recent += 1
+            self.skew_sum += self._skew(self.current)
+        self.current = np.array(demand, dtype=np.float64)
         share = demand * self.icl
         key = self._key(share, self.steps)
         if key is None:
@@ -200,6 +231,64 @@ class PlanState:
         self.mass[k] += float(share.mean())
         self.dem[k] += share
         return k
+
+    def _skew(self, demand: np.ndarray) -> float:
+        share = demand * self.icl
+        s = float(share.sum())
+        r = self.n_res
+        if not s > 0 or r < 2:
+            return 0.0
+        return float((share.max() / s - 1.0 / r) / (2.0 * (1.0 - 1.0 / r)))
+
+    def route(self, k: int, ok: np.ndarray, free: np.ndarray,
+              usable: np.ndarray | None = None) -> np.ndarray | None:
+        """The nodes among ``ok`` (bool mask of eligible nodes where the current task fits)
+        that the scorers should choose from, or None for all of ``ok``: the plan's nodes
+        for class ``k`` and the fit-loss filter, in the order of the module docstring."""
+        p = self.plan
+        if self.seen - 1 < p.warmup or not p.fit_window or self.current is None \
+                or int(ok.sum()) < 2:
+            return self.prefer(k, ok)
+        done = self.seen - 1  # tasks seen before the current one
+        skewed = done > 0 and self.skew_sum / done >= p.skew_threshold
+        if not skewed:
+            up = slice(None) if usable is None else usable
+            cap_up = self._cap[up].sum(axis=0)
+            used = cap_up - free[up].sum(axis=0)
+            fill = np.divide(used, cap_up, out=np.zeros_like(used), where=cap_up > 0)
+            late = float(fill.max(initial=0.0)) >= p.fill_gate
+        if skewed or late:
+            keep = self._fit_keep(ok, free, p.fit_copies_skewed if skewed else p.fit_copies)
+            pref = self.prefer(k, keep)
+            return keep if pref is None else pref
+        pref = self.prefer(k, ok)
+        base = ok if pref is None else pref
+        if int(base.sum()) < 2:
+            return pref
+        return self._fit_keep(base, free, p.fit_copies)
+
+    def _fit_keep(self, mask: np.ndarray, free: np.ndarray, copies: int) -> np.ndarray:
+        """The nodes of ``mask`` where placing the current task loses the fewest copies
+        (at most ``copies`` each) of the recent tasks that the node's leftover holds."""
+        n = min(self.n_recent, self.plan.fit_window)
+        c = np.flatnonzero(mask)
+        if n == 0:
+            return mask
+        recent = self.recent[:n]
+        inv = 1.0 / np.maximum(recent, 1e-12)
+        fc = np.maximum(free[c] + 1e-9 * self._cap[c], 0.0)
+        x = np.concatenate([fc, np.maximum(fc - self.current, 0.0)])  # now, after
+        ratio = np.multiply.outer(inv[:, 0], x[:, 0])
+        for r in range(1, recent.shape[1]):
+            np.minimum(ratio, np.multiply.outer(inv[:, r], x[:, r]), out=ratio)
+        ratio += 1e-9
+        np.floor(ratio, out=ratio)
+        np.minimum(ratio, copies, out=ratio)
+        cnt = ratio.sum(axis=0)
+        loss = cnt[:c.size] - cnt[c.size:]
+        keep = np.zeros(mask.size, dtype=bool)
+        keep[c[loss == loss.min()]] = True
+        return keep
 
     def prefer(self, k: int, ok: np.ndarray) -> np.ndarray | None:
         """The eligible nodes (bool mask ``ok``) with planned room left for class ``k``, or

@@ -275,7 +275,7 @@ class Scheduler:
         if not ok.any():
             return -1, self._summary(why, len(self.nodes)), bool(ever.any()), d
         self._key += 1
-        pref = None if self._plan is None else self._plan.prefer(k, ok)
+        pref = None if self._plan is None else self._plan.route(k, ok, self.free, ~self.down)
         mask = (ok if pref is None else pref).astype(np.uint8)
         j, _ = _kernel.select(self._prep, self.free, d, self._key, mask)
         if state is not None:
@@ -471,7 +471,7 @@ class Scheduler:
         mask = ok
         if self._plan is not None:  # planned as submit would, on a copy of what it learned
             plan = self._plan.copy()
-            pref = plan.prefer(plan.observe(d, self.free, ~self.down), ok)
+            pref = plan.route(plan.observe(d, self.free, ~self.down), ok, self.free, ~self.down)
             if pref is not None:
                 mask = pref
                 planned = tuple(self.nodes[i].name for i in np.flatnonzero(pref))

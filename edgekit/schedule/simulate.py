@@ -129,7 +129,7 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
         k = -1
         if plan is not None:  # as the Scheduler: a new arrival is learned, a retry is not
             k = plan.observe(d[t], free, up) if judge else plan.classify(d[t])
-            pref = plan.prefer(k, up & _schedule_ref.feasible(free, prep.tol, d[t]))
+            pref = plan.route(k, up & _schedule_ref.feasible(free, prep.tol, d[t]), free, up)
             if pref is not None:
                 m = pref.view(np.uint8)
         j, _ = _kernel.select(prep, free, d[t], t, m)
