@@ -21,14 +21,21 @@ knowledge from the tasks seen so far, without looking ahead:
    and among the many plans that place as much, the one that sends each class where the
    free amounts point its way (without this term the solver's choice among them is
    arbitrary, and measurably worse).
-3. *Routing.*  A task of class k goes to one of the eligible nodes whose group has planned
-   room left for class k (``y[k, g]`` minus what was routed there since the plan), chosen
-   among them by the policy's scorers; when no such node can take it, the scorers choose
-   among all eligible nodes, as without a plan.  A plan never declines a task that fits.
-
-The plan is solved by a dense simplex (:func:`_simplex_max`, Dantzig's rule, a few hundred
-variables at most), deterministic and without scipy.  Batch mode ignores the plan (it
-reorders and repairs instead).  Measured gains and the tuning: ``docs/schedule.md``.
+3. *Routing.*  A task of class k may go to the eligible nodes whose group has planned
+   room left for class k (``y[k, g]`` minus what was routed there since the plan); when no
+   such node can take it, to any eligible node.
+4. *Fit loss.*  Among those nodes, only the ones where the task destroys the fewest copies
+   of the recent tasks are kept: for node j, over the last ``fit_window`` tasks seen, the
+   number of copies (at most ``fit_copies`` per task) that j's leftover holds now minus
+   after placing the task.  It counts room in units of the tasks actually arriving, so it
+   sees the end of a stream coming: a leftover that holds 1.9 typical tasks holds one.
+   On a *skewed* stream (the mean skew of the tasks seen, 0 for a task in the cluster's
+   proportions and 0.5 for one that asks for a single resource, is at least
+   ``skew_threshold``), and on any stream once the cluster's fullest resource is
+   ``fill_gate`` full, the filter goes first (with ``fit_copies_skewed`` copies on a skewed
+   stream) and the plan's nodes are taken among the survivors: a skewed stream's tasks of
+   the two kinds must share every node, which the plan's fluid amounts do not see.
+5. The policy's scorers choose among what is left.  A plan never declines a task that fits.
 """
 
 from __future__ import annotations
