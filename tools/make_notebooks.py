@@ -605,8 +605,9 @@ def _schedule() -> list:
         At load 1.0, the share of cores and of memory used on each node.  The article's score
         *adds* the two free ratios, so a node rich in one resource looks roomy even when the
         other is exhausted: nodes end full in one dimension and idle in the other, and the
-        tasks that arrive later are refused.  edgekit's default (`balanced_allocation`, as in
-        Kubernetes) keeps the two in step.
+        tasks that arrive later are refused.  edgekit's default keeps the two in step
+        (Kubernetes' `balanced_allocation` score), among the nodes that an LP plan of the
+        free capacity, learned from the tasks seen so far, keeps for tasks of that shape.
         """),
         code("""
         d = workload("mix", 1.0, cap, seed=1)
