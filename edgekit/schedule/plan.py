@@ -241,12 +241,16 @@ class PlanState:
         return float((share.max() / s - 1.0 / r) / (2.0 * (1.0 - 1.0 / r)))
 
     def route(self, k: int, ok: np.ndarray, free: np.ndarray,
-              usable: np.ndarray | None = None) -> np.ndarray | None:
-        """The nodes among ``ok`` (bool mask of eligible nodes where the current task fits)
-        that the scorers should choose from, or None for all of ``ok``: the plan's nodes
-        for class ``k`` and the fit-loss filter, in the order of the module docstring."""
+              usable: np.ndarray | None = None, demand: np.ndarray | None = None
+              ) -> np.ndarray | None:
+        """The nodes among ``ok`` (bool mask of eligible nodes where the task fits) that
+        the scorers should choose from, or None for all of ``ok``: the plan's nodes for
+        class ``k`` and the fit-loss filter, in the order of the module docstring.  The
+        task is the last one observed, or ``demand`` when another one is placed (a queued
+        or evicted task retried: the filter must weigh what *it* takes from a node)."""
         p = self.plan
-        if self.seen - 1 < p.warmup or not p.fit_window or self.current is None \
+        cur = self.current if demand is None else np.asarray(demand, dtype=np.float64)
+        if self.seen - 1 < p.warmup or not p.fit_window or cur is None \
                 or int(ok.sum()) < 2:
             return self.prefer(k, ok)
         done = self.seen - 1  # tasks seen before the current one
@@ -258,18 +262,23 @@ class PlanState:
             fill = np.divide(used, cap_up, out=np.zeros_like(used), where=cap_up > 0)
             late = float(fill.max(initial=0.0)) >= p.fill_gate
         if skewed or late:
-            keep = self._fit_keep(ok, free, p.fit_copies_skewed if skewed else p.fit_copies)
+            keep = self._fit_keep(ok, free, p.fit_copies_skewed if skewed else p.fit_copies,
+                                  cur)
             pref = self.prefer(k, keep)
             return keep if pref is None else pref
         pref = self.prefer(k, ok)
         base = ok if pref is None else pref
         if int(base.sum()) < 2:
             return pref
-        return self._fit_keep(base, free, p.fit_copies)
+        return self._fit_keep(base, free, p.fit_copies, cur)
 
-    def _fit_keep(self, mask: np.ndarray, free: np.ndarray, copies: int) -> np.ndarray:
-        """The nodes of ``mask`` where placing the current task loses the fewest copies
-        (at most ``copies`` each) of the recent tasks that the node's leftover holds."""
+    def _fit_keep(self, mask: np.ndarray, free: np.ndarray, copies: int,
+                  current: np.ndarray | None = None) -> np.ndarray:
+        """The nodes of ``mask`` where placing ``current`` (default: the last task
+        observed) loses the fewest copies (at most ``copies`` each) of the recent tasks
+        that the node's leftover holds."""
+        if current is None:
+            current = self.current
         n = min(self.n_recent, self.plan.fit_window)
         c = np.flatnonzero(mask)
         if n == 0:
@@ -277,7 +286,7 @@ class PlanState:
         recent = self.recent[:n]
         inv = 1.0 / np.maximum(recent, 1e-12)
         fc = np.maximum(free[c] + 1e-9 * self._cap[c], 0.0)
-        x = np.concatenate([fc, np.maximum(fc - self.current, 0.0)])  # now, after
+        x = np.concatenate([fc, np.maximum(fc - current, 0.0)])  # now, after
         ratio = np.multiply.outer(inv[:, 0], x[:, 0])
         for r in range(1, recent.shape[1]):
             np.minimum(ratio, np.multiply.outer(inv[:, r], x[:, r]), out=ratio)

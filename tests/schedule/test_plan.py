@@ -249,3 +249,31 @@ def test_tiny_and_degenerate_inputs():
     out = place_batch(d, cap)
     _replay_never_declines(d, cap, out)
     assert place_batch(d, np.zeros((0, 2))).tolist() == [-1] * d.shape[0]
+
+
+# -- review regressions ----------------------------------------------------------------------
+
+def test_retried_tasks_are_filtered_by_their_own_demand(monkeypatch):
+    """A task re-placed after a node failure (or drained from the queue) is routed with
+    *its* demand: the fit-loss filter used to weigh the last task submitted instead."""
+    d = workload("mix", 1.0, C, seed=4)[:60]
+    nodes, tasks = _nodes_tasks(d)
+    sched = Scheduler(nodes, queue="backfill")
+    for t in tasks:
+        sched.submit(t)
+    weighed = []
+    real = PlanState._fit_keep
+
+    def spy(self, mask, free, copies, current=None):
+        weighed.append(np.array(self.current if current is None else current))
+        return real(self, mask, free, copies, current)
+
+    monkeypatch.setattr(PlanState, "_fit_keep", spy)
+    busiest = max(range(len(nodes)), key=lambda j: list(sched.placements.values()).count(
+        f"n{j}"))
+    moved = sched.fail_node(f"n{busiest}")
+    demands = {tuple(sched.demand_vector(next(t for t in tasks if t.name == p.task)))
+               for p in moved}
+    assert weighed and all(tuple(w) in demands for w in weighed)
+    last = tuple(sched.demand_vector(tasks[-1]))
+    assert last not in demands
