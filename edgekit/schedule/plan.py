@@ -158,9 +158,14 @@ class PlanState:
         total = capacity.sum(axis=0)
         self.icl = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
         self.n_res = n_res
-        self.steps = plan.bins if n_res <= 2 else max(2, round(plan.bins ** (1 / (n_res - 1))))
-        self.group_steps = plan.max_groups if n_res <= 2 else max(
-            1, int(plan.max_groups ** (1 / (n_res - 1))))
+        # a resource no node has (total 0) is no dimension of a task's direction: the
+        # classes, groups and skew are those of the cluster without it
+        self.live_res = total > 0
+        n_live = int(self.live_res.sum())
+        self.n_live = n_live
+        self.steps = plan.bins if n_live <= 2 else max(2, round(plan.bins ** (1 / (n_live - 1))))
+        self.group_steps = plan.max_groups if n_live <= 2 else max(
+            1, int(plan.max_groups ** (1 / (n_live - 1))))
         self.keys: dict[tuple[int, ...], int] = {}
         self.mass = np.zeros(0)  # value seen per class
         self.dem = np.zeros((0, n_res))  # demand seen per class, cluster units
@@ -179,9 +184,9 @@ class PlanState:
 
     def copy(self) -> PlanState:
         new = PlanState.__new__(PlanState)
-        for k in ("plan", "icl", "n_res", "steps", "group_steps", "seen", "since",
-                  "since_value", "due_value", "total", "_cap", "n_recent", "current",
-                  "skew_sum"):
+        for k in ("plan", "icl", "n_res", "live_res", "n_live", "steps", "group_steps",
+                  "seen", "since", "since_value", "due_value", "total", "_cap", "n_recent",
+                  "current", "skew_sum"):
             setattr(new, k, getattr(self, k))
         new.keys = dict(self.keys)
         new.mass = self.mass.copy()
@@ -192,6 +197,7 @@ class PlanState:
         return new
 
     def _key(self, share: np.ndarray, steps: int) -> tuple[int, ...] | None:
+        share = share[self.live_res]
         s = float(share.sum())
         if not s > 0:
             return None
@@ -235,7 +241,7 @@ class PlanState:
     def _skew(self, demand: np.ndarray) -> float:
         share = demand * self.icl
         s = float(share.sum())
-        r = self.n_res
+        r = self.n_live
         if not s > 0 or r < 2:
             return 0.0
         return float((share.max() / s - 1.0 / r) / (2.0 * (1.0 - 1.0 / r)))
@@ -284,12 +290,20 @@ class PlanState:
         if n == 0:
             return mask
         recent = self.recent[:n]
-        inv = 1.0 / np.maximum(recent, 1e-12)
+        pos = recent > 0
+        with np.errstate(divide="ignore", over="ignore"):  # 1 / a subnormal demand: inf
+            inv = np.where(pos, 1.0 / np.where(pos, recent, 1.0), 0.0)
         fc = np.maximum(free[c] + 1e-9 * self._cap[c], 0.0)
         x = np.concatenate([fc, np.maximum(fc - current, 0.0)])  # now, after
-        ratio = np.multiply.outer(inv[:, 0], x[:, 0])
-        for r in range(1, recent.shape[1]):
-            np.minimum(ratio, np.multiply.outer(inv[:, r], x[:, r]), out=ratio)
+        # copies of recent task i in leftover x: min over the resources it asks for (a
+        # resource it does not ask for does not limit it, whatever the node has of it)
+        ratio = np.full((n, x.shape[0]), np.inf)
+        for r in range(recent.shape[1]):
+            with np.errstate(over="ignore", invalid="ignore"):
+                term = np.multiply.outer(inv[:, r], x[:, r])
+            term[np.isnan(term)] = 0.0  # inf x 0: a subnormal demand on nothing left
+            term[~pos[:, r]] = np.inf
+            np.minimum(ratio, term, out=ratio)
         ratio += 1e-9
         np.floor(ratio, out=ratio)
         np.minimum(ratio, copies, out=ratio)

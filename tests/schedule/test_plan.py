@@ -277,3 +277,49 @@ def test_retried_tasks_are_filtered_by_their_own_demand(monkeypatch):
     assert weighed and all(tuple(w) in demands for w in weighed)
     last = tuple(sched.demand_vector(tasks[-1]))
     assert last not in demands
+
+
+def test_fit_loss_ignores_resources_a_task_does_not_ask_for():
+    """A node without a resource (a gpu-less node) holds any number of copies as far as
+    that resource goes of a task that asks none of it: it used to count zero copies there,
+    which turned the filter off on such nodes."""
+    cap = np.array([[4.0, 4.0, 0.0], [4.0, 4.0, 0.0], [8.0, 8.0, 1.0]])
+    st_ = PlanState(cap, Plan(warmup=0, fit_window=3))
+    free = np.array([[2.0, 2.0, 0.0], [3.0, 3.0, 0.0], [8.0, 8.0, 1.0]])
+    for _ in range(4):
+        st_.observe(np.array([1.0, 1.0, 0.0]), free)
+    ok = np.ones(3, dtype=bool)
+    # as on two resources (test_fit_loss_keeps_the_nodes_that_lose_the_fewest_copies)
+    assert st_._fit_keep(ok, free, 8).tolist() == [True, True, True]
+    assert st_._fit_keep(ok, free, 2).tolist() == [False, True, True]
+
+
+def test_plan_is_unit_invariant_and_ignores_a_resource_no_node_has():
+    """Placements do not depend on the units (powers of two scale exactly: a 1e-12 floor
+    on demands made the filter depend on them) nor on a resource column of zeros (it used
+    to change the class grid, the skew and the filter)."""
+    d = workload("mix", 1.5, C, seed=1)
+    ref = place_batch(d, C)
+    for s in (2.0 ** -40, 2.0 ** -990, 2.0 ** 990):
+        assert np.array_equal(place_batch(d * s, C * s), ref), s
+    zero = np.zeros((1, 1))
+    assert np.array_equal(place_batch(np.column_stack([d, zero.repeat(len(d), 0)]),
+                                      np.column_stack([C, zero.repeat(len(C), 0)])), ref)
+    nodes = [Node(f"n{j}", {"cpu": float(c[0]), "mem": float(c[1]), "gpu": 0.0})
+             for j, c in enumerate(C)]
+    _, tasks = _nodes_tasks(d)
+    got = [p.node for p in place(tasks, nodes)]
+    assert got == [None if j < 0 else f"n{j}" for j in ref]
+
+
+def test_subnormal_and_huge_demands_never_decline():
+    """No overflow, NaN or decline with amounts near 1e300 or subnormal (1 / 5e-324 is
+    inf: the filter's copy counts must stay numbers)."""
+    rng = np.random.default_rng(3)
+    for cap in (C * (1e300 / C.sum(axis=0).max()), C):
+        d = rng.random((120, 2)) * cap.max(axis=0) / 4
+        d[rng.random(d.shape) < 0.2] = 5e-324  # subnormal amounts
+        d[rng.random(d.shape) < 0.1] = 0.0
+        with np.errstate(all="raise", under="ignore"):
+            out = place_batch(d, cap)
+        _replay_never_declines(d, cap, out)
