@@ -106,13 +106,21 @@ class Plan:
             object.__setattr__(self, name, float(v))
 
 
+# degenerate pivots in a row before _simplex_max turns to Bland's rule
+_STALL = 50
+
+
 def _simplex_max(c: np.ndarray, a: np.ndarray, b: np.ndarray, *, max_pivots: int | None = None
                  ) -> np.ndarray:
     """Maximize ``c @ x`` subject to ``a @ x <= b``, ``x >= 0``, for ``b >= 0`` (the origin
     is feasible, so no phase 1).  Dense tableau, Dantzig's rule (most negative reduced cost),
-    ties in the ratio test to the smallest basic index.  Returns a basic feasible solution:
-    optimal, or the last one reached within ``max_pivots`` (degenerate cycling cannot run
-    forever)."""
+    ties in the ratio test to the smallest basic index; after :data:`_STALL` degenerate
+    pivots in a row (no progress: the plan's LP has ``b = 0`` rows for every exhausted
+    resource) Bland's rule (the lowest-index improving column) until a pivot makes
+    progress, so that degenerate cycling ends (Beale's example cycles under Dantzig's rule
+    alone).  Returns a basic solution: optimal, or the last one reached within
+    ``max_pivots``; for ``a >= 0`` scaled back into ``a @ x <= b`` if rounding pushed it
+    out (a feasible answer is the contract the plan relies on)."""
     m, n = a.shape
     tab = np.zeros((m + 1, n + m + 1))
     tab[:m, :n] = a
@@ -122,12 +130,20 @@ def _simplex_max(c: np.ndarray, a: np.ndarray, b: np.ndarray, *, max_pivots: int
     basis = np.arange(n, n + m)
     scale = max(1.0, float(np.abs(a).max(initial=0.0)))
     eps = 1e-12 * scale
+    done = -1e-12 * max(1.0, float(np.abs(c).max(initial=0.0)))
     limit = max_pivots if max_pivots is not None else 20 * (m + n)
+    stall = 0
     for _ in range(limit):
         red = tab[m, :-1]
-        e = int(np.argmin(red))
-        if red[e] >= -1e-12 * max(1.0, float(np.abs(c).max(initial=0.0))):
-            break
+        if stall < _STALL:
+            e = int(np.argmin(red))
+            if red[e] >= done:
+                break
+        else:
+            neg = np.flatnonzero(red < done)
+            if neg.size == 0:
+                break
+            e = int(neg[0])
         col = tab[:m, e]
         pos = col > eps
         if not pos.any():  # unbounded: cannot happen with a bounded feasible set
@@ -137,6 +153,7 @@ def _simplex_max(c: np.ndarray, a: np.ndarray, b: np.ndarray, *, max_pivots: int
         best = ratio.min()
         tie = np.flatnonzero(ratio <= best + 1e-12 * max(1.0, best))
         r = int(tie[np.argmin(basis[tie])])
+        stall = stall + 1 if tab[r, -1] <= 0.0 else 0
         tab[r] /= tab[r, e]
         f = tab[:, e].copy()
         f[r] = 0.0
@@ -144,7 +161,15 @@ def _simplex_max(c: np.ndarray, a: np.ndarray, b: np.ndarray, *, max_pivots: int
         basis[r] = e
     x = np.zeros(n + m)
     x[basis] = np.maximum(tab[:m, -1], 0.0)
-    return x[:n]
+    x = x[:n]
+    if not np.isfinite(x).all():  # a blown-up tableau: plan nothing rather than nonsense
+        return np.zeros(n)
+    if m and n and (a >= 0).all():
+        ax = a @ x
+        over = ax > b + 1e-9 * np.maximum(1.0, np.abs(b))
+        if over.any():
+            x *= float(np.min(b[over] / ax[over]))
+    return x
 
 
 class PlanState:

@@ -323,3 +323,30 @@ def test_subnormal_and_huge_demands_never_decline():
         with np.errstate(all="raise", under="ignore"):
             out = place_batch(d, cap)
         _replay_never_declines(d, cap, out)
+
+
+def test_simplex_ends_degenerate_cycling():
+    """Beale's example cycles under Dantzig's rule with these ratio-test ties: the simplex
+    used to stop at the origin (value 0) after its pivot limit; optimum 1.25."""
+    c = np.array([0.75, -20.0, 0.5, -6.0])
+    a = np.array([[0.25, -8.0, -1.0, 9.0], [0.5, -12.0, -0.5, 3.0], [0.0, 0.0, 1.0, 0.0]])
+    x = _simplex_max(c, a, np.array([0.0, 0.0, 1.0]))
+    assert c @ x == pytest.approx(1.25)
+
+
+def test_simplex_answer_is_feasible_on_badly_scaled_lps():
+    """Coefficients from 1e-14 to 1e6, right-hand sides down to 1e-12, duplicated columns:
+    tiny pivots used to blow the tableau up into answers outside ``a @ x <= b`` (by up to
+    65x).  The answer may be suboptimal there, never infeasible or non-finite."""
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        m, n = int(rng.integers(1, 12)), int(rng.integers(1, 30))
+        a = rng.random((m, n)) * (rng.random((m, n)) < 0.6)
+        a[rng.integers(0, m, n), np.arange(n)] += 0.1
+        a = np.hstack([a, a[:, : n // 2 + 1]])
+        a *= 10.0 ** rng.integers(-14 if seed % 2 else -6, 7 if seed % 2 == 0 else 1, a.shape)
+        b = rng.random(m) * (rng.random(m) < 0.6) * 10.0 ** rng.integers(-12, 1, m)
+        c = 1.0 + 0.1 * rng.uniform(-1, 1, a.shape[1])
+        x = _simplex_max(c, a, b)
+        assert np.isfinite(x).all() and (x >= 0).all(), seed
+        assert (a @ x <= b + 1e-9 * np.maximum(1.0, b)).all(), seed
