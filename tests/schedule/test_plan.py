@@ -350,3 +350,105 @@ def test_simplex_answer_is_feasible_on_badly_scaled_lps():
         x = _simplex_max(c, a, b)
         assert np.isfinite(x).all() and (x >= 0).all(), seed
         assert (a @ x <= b + 1e-9 * np.maximum(1.0, b)).all(), seed
+
+
+def _random_instance(n_res: int, n_nodes: int, n_tasks: int, seed: int):
+    """Zero-capacity nodes and resources, zero-demand tasks and tasks no node holds."""
+    rng = np.random.default_rng(seed)
+    cap = rng.integers(0, 9, (n_nodes, n_res)) * rng.choice([1.0, 0.5, 1e-3], n_res)
+    cap[rng.random(cap.shape) < 0.15] = 0.0
+    top = np.maximum(cap.max(axis=0, initial=1.0), 1e-3)
+    d = rng.random((n_tasks, n_res)) * top * rng.choice([0.1, 0.4, 1.2])
+    d[rng.random(d.shape) < 0.2] = 0.0
+    return cap, d, rng.integers(0, 3, n_nodes), rng.integers(0, 3, n_tasks)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 4), st.integers(0, 12), st.integers(0, 60), st.integers(0, 2**32 - 1),
+       st.booleans(), st.booleans(), st.booleans())
+def test_entry_points_agree_and_never_decline_on_random_clusters(n_res, n_nodes, n_tasks,
+                                                                 seed, small, strand, masked):
+    """place_batch online == Scheduler.submit == explain, deterministic, on both backends,
+    with eligibility (taints <-> eligible + task_class), with and without the strand test;
+    without it, every task that fits an eligible node is placed."""
+    cap, d, label, cls = _random_instance(n_res, n_nodes, n_tasks, seed)
+    pol = Policy("small", {"balanced_allocation": 1.0},
+                 plan=Plan(warmup=2, replan_every=1, max_groups=3, fit_window=5)) \
+        if small else "default"
+    adm = "strand" if strand else None
+    allowed = np.array([[label[j] != c for j in range(n_nodes)] for c in range(3)],
+                       dtype=bool).reshape(3, n_nodes)
+    kw = {"eligible": allowed, "task_class": cls} if masked else {}
+    out = place_batch(d, cap, policy=pol, admission=adm, **kw)
+    assert np.array_equal(out, place_batch(d, cap, policy=pol, admission=adm, **kw))
+    if _backend.lib is not None:
+        saved, _backend.lib = _backend.lib, None
+        try:
+            assert np.array_equal(out, place_batch(d, cap, policy=pol, admission=adm, **kw))
+        finally:
+            _backend.lib = saved
+    if not strand:
+        _replay_never_declines(d, cap, out, allowed[cls] if masked else None)
+    if n_nodes == 0:
+        return
+    res = [f"r{r}" for r in range(n_res)]
+    nodes = [Node(f"n{j}", dict(zip(res, map(float, cap[j]), strict=True)),
+                  taints=(f"x{label[j]}",) if masked else ()) for j in range(n_nodes)]
+    sched = Scheduler(nodes, policy=pol, admission=adm)
+    for i in range(n_tasks):
+        task = Task(f"t{i}", dict(zip(res, map(float, d[i]), strict=True)),
+                    tolerations=tuple(f"x{c}" for c in range(3) if c != cls[i]))
+        ex = sched.explain(task)
+        got = sched.submit(task).node
+        assert ex.chosen == got == (None if out[i] < 0 else f"n{out[i]}"), i
+
+
+def _plan_snapshot(sched: Scheduler):
+    p = sched._plan
+    return (sched.free.tobytes(), sorted(sched._placed), sched._key, p.seen, p.since,
+            p.since_value, p.n_recent, p.skew_sum, dict(p.keys), p.mass.tobytes(),
+            p.recent.tobytes(), None if p.room is None else p.room.tobytes(),
+            p.group.tobytes(), None if p.current is None else p.current.tobytes())
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 10), st.integers(0, 2**32 - 1),
+       st.sampled_from(["reject", "fifo", "backfill"]), st.booleans())
+def test_scheduler_with_failures_releases_and_queue(n_res, n_nodes, seed, queue, strand):
+    """Random submit / release / fail_node / restore_node: explain changes nothing and
+    agrees with submit, no node is overcommitted or runs a task while down, and a task
+    that fits an up node is never turned away (unless the strand test declines it)."""
+    rng = np.random.default_rng(seed)
+    cap, _, _, _ = _random_instance(n_res, n_nodes, 0, seed)
+    cap[:, 0] += 1.0
+    res = [f"r{r}" for r in range(n_res)]
+    nodes = [Node(f"n{j}", dict(zip(res, map(float, cap[j]), strict=True)))
+             for j in range(n_nodes)]
+    pol = Policy("small", {"balanced_allocation": 1.0},
+                 plan=Plan(warmup=3, replan_every=2, max_groups=4, fit_window=6))
+    sched = Scheduler(nodes, policy=pol, queue=queue, admission="strand" if strand else None)
+    for i in range(80):
+        op = rng.random()
+        if op < 0.6:
+            dem = rng.random(n_res) * cap.max(axis=0) * rng.choice([0.1, 0.3, 0.8])
+            task = Task(f"t{i}", dict(zip(res, map(float, dem), strict=True)))
+            before = _plan_snapshot(sched)
+            ex = sched.explain(task)
+            assert _plan_snapshot(sched) == before
+            p = sched.submit(task)
+            assert ex.chosen == p.node
+            if not p.placed and not p.reason.startswith("declined"):
+                fits = np.all(dem <= sched.free + TOL_REL * sched.capacity, axis=1)
+                assert not (fits & ~sched.down).any()
+        elif op < 0.8 and sched.placements:
+            names = sorted(sched.placements)
+            sched.release(names[int(rng.integers(len(names)))])
+        elif op < 0.9:
+            sched.fail_node(f"n{int(rng.integers(n_nodes))}")
+        else:
+            sched.restore_node(f"n{int(rng.integers(n_nodes))}")
+        used = np.zeros_like(cap)
+        for j, _, dem in sched._placed.values():
+            assert not sched.down[j]
+            used[j] += dem
+        assert (used <= cap * (1 + TOL_REL) + 1e-12).all()
