@@ -122,6 +122,7 @@ def _simplex_max(c: np.ndarray, a: np.ndarray, b: np.ndarray, *, max_pivots: int
     ``max_pivots``; for ``a >= 0`` scaled back into ``a @ x <= b`` if rounding pushed it
     out (a feasible answer is the contract the plan relies on)."""
     m, n = a.shape
+    b = np.maximum(b, 0.0)  # a free amount the fit tolerance overdrew by a hair: none free
     tab = np.zeros((m + 1, n + m + 1))
     tab[:m, :n] = a
     tab[:m, n:n + m] = np.eye(m)

@@ -452,3 +452,26 @@ def test_scheduler_with_failures_releases_and_queue(n_res, n_nodes, seed, queue,
             assert not sched.down[j]
             used[j] += dem
         assert (used <= cap * (1 + TOL_REL) + 1e-12).all()
+
+
+def test_an_overdrawn_node_plans_finite_nonnegative_room():
+    """A node the fit tolerance overdrew (free -1e-9 x capacity) gives the LP a negative
+    right-hand side: the answer must stay finite, >= 0 and within ``max(b, 0)``."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        m, n = int(rng.integers(1, 8)), int(rng.integers(1, 12))
+        a = rng.random((m, n)) * (rng.random((m, n)) < 0.7)
+        a[rng.integers(0, m, n), np.arange(n)] += 0.1
+        b = rng.random(m)
+        b[rng.random(m) < 0.4] = -1e-9 * rng.random()
+        x = _simplex_max(np.ones(n), a, b)
+        assert np.isfinite(x).all() and (x >= 0).all()
+        assert (a @ x <= np.maximum(b, 0.0) + 1e-9).all()
+    cap = np.array([[4.0, 8.0], [4.0, 8.0], [8.0, 4.0]])
+    st_ = PlanState(cap, Plan(warmup=2))
+    free = cap * [[1.0, 0.5], [0.5, 1.0], [0.25, 0.25]]
+    free[0, 0] = -TOL_REL * cap[0, 0]
+    for dem in ([1.0, 1.0], [1.0, 2.0], [2.0, 1.0]):
+        st_.observe(np.array(dem), free)
+    assert st_.room is not None and st_.room.size
+    assert np.isfinite(st_.room).all() and (st_.room >= 0).all()
