@@ -44,12 +44,19 @@ from edgekit.errors import OptionsError
 __all__ = ["Plan"]
 
 
+# The LP has up to bins x max_groups variables and is solved densely at every replan
+# (64 x 64: ~7 MB, seconds per thousand tasks; 300 x 300 ran for minutes, 10^4 groups
+# would need tens of GB); fit_window rows are allocated up front and scanned per task.
+_MAX_INT_OPTION = {"bins": 64, "max_groups": 64, "fit_window": 10_000}
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """LP-planned routing for online placement (see the module docstring).
 
     Attributes:
-        bins: quantization steps of a task's direction (two resources: bins of cpu share).
+        bins: quantization steps of a task's direction (two resources: bins of cpu share;
+            at most 64).
         supply: the planned future demand, as a multiple of the cluster's free capacity
             (value units); 1.0 plans for a stream that fills the cluster.
         replan_every: placements between two plans, at least.
@@ -61,9 +68,9 @@ class Plan:
         align: weight of the alignment term that picks, among equally full plans, the one
             that sends each class where the free amounts point its way.
         max_groups: clusters with more nodes than this are planned over at most this many
-            groups of nodes, by the direction of their free amounts.
+            groups of nodes, by the direction of their free amounts (at most 64).
         fit_window: the fit-loss filter counts copies of the last this many tasks seen
-            (0: no filter).
+            (0: no filter; at most 10,000).
         fit_copies: at most this many copies of one recent task count (plan-first order).
         fit_copies_skewed: the same in the filter-first order of a skewed stream.
         skew_threshold: the stream counts as skewed when the mean skew of the tasks seen
@@ -90,9 +97,11 @@ class Plan:
         for name, low in (("bins", 1), ("replan_every", 1), ("warmup", 0), ("max_groups", 1),
                           ("fit_window", 0), ("fit_copies", 1), ("fit_copies_skewed", 1)):
             v = getattr(self, name)
+            high = _MAX_INT_OPTION.get(name)
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) \
-                    or v < low:
-                raise OptionsError(f"Plan.{name} must be an int >= {low}, got {v!r}",
+                    or v < low or (high is not None and v > high):
+                span = f">= {low}" if high is None else f"in {low}..{high}"
+                raise OptionsError(f"Plan.{name} must be an int {span}, got {v!r}",
                                    name=name, got=v)
             object.__setattr__(self, name, int(v))
         for name, low in (("supply", 0.0), ("align", 0.0), ("replan_share", 0.0),

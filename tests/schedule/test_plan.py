@@ -475,3 +475,13 @@ def test_an_overdrawn_node_plans_finite_nonnegative_room():
         st_.observe(np.array(dem), free)
     assert st_.room is not None and st_.room.size
     assert np.isfinite(st_.room).all() and (st_.room >= 0).all()
+
+
+def test_plan_sizes_that_cannot_be_solved_are_refused():
+    """bins x max_groups sizes the dense LP: Plan(max_groups=300) on 300 nodes ran for
+    minutes, larger ones exhausted memory; fit_window rows are allocated up front."""
+    for bad in ({"bins": 65}, {"max_groups": 65}, {"fit_window": 10_001},
+                {"max_groups": 10**6}, {"fit_window": 10**9}):
+        with pytest.raises(OptionsError, match="in "):
+            Plan(**bad)
+    assert Plan(bins=64, max_groups=64, fit_window=10_000).max_groups == 64
