@@ -221,8 +221,9 @@ class PlanState:
         new = PlanState.__new__(PlanState)
         for k in ("plan", "icl", "n_res", "live_res", "n_live", "steps", "group_steps",
                   "seen", "since", "since_value", "due_value", "total", "_cap", "n_recent",
-                  "current", "skew_sum"):
+                  "skew_sum"):  # the arrays here are never written after __init__
             setattr(new, k, getattr(self, k))
+        new.current = None if self.current is None else self.current.copy()
         new.keys = dict(self.keys)
         new.mass = self.mass.copy()
         new.dem = self.dem.copy()

@@ -485,3 +485,25 @@ def test_plan_sizes_that_cannot_be_solved_are_refused():
         with pytest.raises(OptionsError, match="in "):
             Plan(**bad)
     assert Plan(bins=64, max_groups=64, fit_window=10_000).max_groups == 64
+
+
+def test_plan_state_copy_is_independent():
+    """explain() plans on a copy: nothing the copy learns or plans may reach the original."""
+    d = workload("mix", 1.0, C, seed=2)
+    st_ = PlanState(C, Plan())
+    free = C.copy()
+    for t in range(60):
+        k = st_.observe(d[t], free)
+        st_.commit(k, t % C.shape[0], d[t])
+    cp = st_.copy()
+    for name, v in vars(st_).items():
+        if isinstance(v, np.ndarray) and name not in ("icl", "total", "_cap", "live_res"):
+            assert not np.shares_memory(v, getattr(cp, name)), name
+    before = (st_.mass.copy(), st_.room.copy(), st_.recent.copy(), st_.current.copy(),
+              dict(st_.keys), st_.seen)
+    for t in range(60, 90):
+        k = cp.observe(d[t], free * 0.5)
+        cp.commit(k, 0, d[t])
+    after = (st_.mass, st_.room, st_.recent, st_.current, st_.keys, st_.seen)
+    for x, y in zip(before, after, strict=True):
+        assert np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
