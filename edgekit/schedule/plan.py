@@ -51,12 +51,19 @@ from edgekit.errors import OptionsError
 __all__ = ["Plan"]
 
 
+# The LP has up to bins x max_groups variables and is solved densely at every replan
+# (64 x 64: ~7 MB, seconds per thousand tasks; 300 x 300 ran for minutes, 10^4 groups
+# would need tens of GB); fit_window rows are allocated up front and scanned per task.
+_MAX_INT_OPTION = {"bins": 64, "max_groups": 64, "fit_window": 10_000}
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """LP-planned routing for online placement (see the module docstring).
 
     Attributes:
-        bins: quantization steps of a task's direction (two resources: bins of cpu share).
+        bins: quantization steps of a task's direction (two resources: bins of cpu share;
+            at most 64).
         supply: the planned future demand, as a multiple of the cluster's free capacity
             (value units); 1.0 plans for a stream that fills the cluster.
         replan_every: placements between two plans, at least.
@@ -68,9 +75,9 @@ class Plan:
         align: weight of the alignment term that picks, among equally full plans, the one
             that sends each class where the free amounts point its way.
         max_groups: clusters with more nodes than this are planned over at most this many
-            groups of nodes, by the direction of their free amounts.
+            groups of nodes, by the direction of their free amounts (at most 64).
         fit_window: the fit-loss filter counts copies of the last this many tasks seen
-            (0: no filter).
+            (0: no filter; at most 10,000).
         fit_copies: at most this many copies of one recent task count (plan-first order).
         fit_copies_skewed: the same in the filter-first order of a skewed stream.
         skew_threshold: the stream counts as skewed when the mean skew of the tasks seen
@@ -97,9 +104,11 @@ class Plan:
         for name, low in (("bins", 1), ("replan_every", 1), ("warmup", 0), ("max_groups", 1),
                           ("fit_window", 0), ("fit_copies", 1), ("fit_copies_skewed", 1)):
             v = getattr(self, name)
+            high = _MAX_INT_OPTION.get(name)
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) \
-                    or v < low:
-                raise OptionsError(f"Plan.{name} must be an int >= {low}, got {v!r}",
+                    or v < low or (high is not None and v > high):
+                span = f">= {low}" if high is None else f"in {low}..{high}"
+                raise OptionsError(f"Plan.{name} must be an int {span}, got {v!r}",
                                    name=name, got=v)
             object.__setattr__(self, name, int(v))
         for name, low in (("supply", 0.0), ("align", 0.0), ("replan_share", 0.0),
@@ -113,14 +122,23 @@ class Plan:
             object.__setattr__(self, name, float(v))
 
 
+# degenerate pivots in a row before _simplex_max turns to Bland's rule
+_STALL = 50
+
+
 def _simplex_max(c: np.ndarray, a: np.ndarray, b: np.ndarray, *, max_pivots: int | None = None
                  ) -> np.ndarray:
     """Maximize ``c @ x`` subject to ``a @ x <= b``, ``x >= 0``, for ``b >= 0`` (the origin
     is feasible, so no phase 1).  Dense tableau, Dantzig's rule (most negative reduced cost),
-    ties in the ratio test to the smallest basic index.  Returns a basic feasible solution:
-    optimal, or the last one reached within ``max_pivots`` (degenerate cycling cannot run
-    forever)."""
+    ties in the ratio test to the smallest basic index; after :data:`_STALL` degenerate
+    pivots in a row (no progress: the plan's LP has ``b = 0`` rows for every exhausted
+    resource) Bland's rule (the lowest-index improving column) until a pivot makes
+    progress, so that degenerate cycling ends (Beale's example cycles under Dantzig's rule
+    alone).  Returns a basic solution: optimal, or the last one reached within
+    ``max_pivots``; for ``a >= 0`` scaled back into ``a @ x <= b`` if rounding pushed it
+    out (a feasible answer is the contract the plan relies on)."""
     m, n = a.shape
+    b = np.maximum(b, 0.0)  # a free amount the fit tolerance overdrew by a hair: none free
     tab = np.zeros((m + 1, n + m + 1))
     tab[:m, :n] = a
     tab[:m, n:n + m] = np.eye(m)
@@ -129,12 +147,20 @@ def _simplex_max(c: np.ndarray, a: np.ndarray, b: np.ndarray, *, max_pivots: int
     basis = np.arange(n, n + m)
     scale = max(1.0, float(np.abs(a).max(initial=0.0)))
     eps = 1e-12 * scale
+    done = -1e-12 * max(1.0, float(np.abs(c).max(initial=0.0)))
     limit = max_pivots if max_pivots is not None else 20 * (m + n)
+    stall = 0
     for _ in range(limit):
         red = tab[m, :-1]
-        e = int(np.argmin(red))
-        if red[e] >= -1e-12 * max(1.0, float(np.abs(c).max(initial=0.0))):
-            break
+        if stall < _STALL:
+            e = int(np.argmin(red))
+            if red[e] >= done:
+                break
+        else:
+            neg = np.flatnonzero(red < done)
+            if neg.size == 0:
+                break
+            e = int(neg[0])
         col = tab[:m, e]
         pos = col > eps
         if not pos.any():  # unbounded: cannot happen with a bounded feasible set
@@ -144,6 +170,7 @@ def _simplex_max(c: np.ndarray, a: np.ndarray, b: np.ndarray, *, max_pivots: int
         best = ratio.min()
         tie = np.flatnonzero(ratio <= best + 1e-12 * max(1.0, best))
         r = int(tie[np.argmin(basis[tie])])
+        stall = stall + 1 if tab[r, -1] <= 0.0 else 0
         tab[r] /= tab[r, e]
         f = tab[:, e].copy()
         f[r] = 0.0
@@ -151,7 +178,15 @@ def _simplex_max(c: np.ndarray, a: np.ndarray, b: np.ndarray, *, max_pivots: int
         basis[r] = e
     x = np.zeros(n + m)
     x[basis] = np.maximum(tab[:m, -1], 0.0)
-    return x[:n]
+    x = x[:n]
+    if not np.isfinite(x).all():  # a blown-up tableau: plan nothing rather than nonsense
+        return np.zeros(n)
+    if m and n and (a >= 0).all():
+        ax = a @ x
+        over = ax > b + 1e-9 * np.maximum(1.0, np.abs(b))
+        if over.any():
+            x *= float(np.min(b[over] / ax[over]))
+    return x
 
 
 class PlanState:
@@ -165,9 +200,14 @@ class PlanState:
         total = capacity.sum(axis=0)
         self.icl = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
         self.n_res = n_res
-        self.steps = plan.bins if n_res <= 2 else max(2, round(plan.bins ** (1 / (n_res - 1))))
-        self.group_steps = plan.max_groups if n_res <= 2 else max(
-            1, int(plan.max_groups ** (1 / (n_res - 1))))
+        # a resource no node has (total 0) is no dimension of a task's direction: the
+        # classes, groups and skew are those of the cluster without it
+        self.live_res = total > 0
+        n_live = int(self.live_res.sum())
+        self.n_live = n_live
+        self.steps = plan.bins if n_live <= 2 else max(2, round(plan.bins ** (1 / (n_live - 1))))
+        self.group_steps = plan.max_groups if n_live <= 2 else max(
+            1, int(plan.max_groups ** (1 / (n_live - 1))))
         self.keys: dict[tuple[int, ...], int] = {}
         self.mass = np.zeros(0)  # value seen per class
         self.dem = np.zeros((0, n_res))  # demand seen per class, cluster units
@@ -186,10 +226,11 @@ class PlanState:
 
     def copy(self) -> PlanState:
         new = PlanState.__new__(PlanState)
-        for k in ("plan", "icl", "n_res", "steps", "group_steps", "seen", "since",
-                  "since_value", "due_value", "total", "_cap", "n_recent", "current",
-                  "skew_sum"):
+        for k in ("plan", "icl", "n_res", "live_res", "n_live", "steps", "group_steps",
+                  "seen", "since", "since_value", "due_value", "total", "_cap", "n_recent",
+                  "skew_sum"):  # the arrays here are never written after __init__
             setattr(new, k, getattr(self, k))
+        new.current = None if self.current is None else self.current.copy()
         new.keys = dict(self.keys)
         new.mass = self.mass.copy()
         new.dem = self.dem.copy()
@@ -199,6 +240,7 @@ class PlanState:
         return new
 
     def _key(self, share: np.ndarray, steps: int) -> tuple[int, ...] | None:
+        share = share[self.live_res]
         s = float(share.sum())
         if not s > 0:
             return None
@@ -242,18 +284,22 @@ class PlanState:
     def _skew(self, demand: np.ndarray) -> float:
         share = demand * self.icl
         s = float(share.sum())
-        r = self.n_res
+        r = self.n_live
         if not s > 0 or r < 2:
             return 0.0
         return float((share.max() / s - 1.0 / r) / (2.0 * (1.0 - 1.0 / r)))
 
     def route(self, k: int, ok: np.ndarray, free: np.ndarray,
-              usable: np.ndarray | None = None) -> np.ndarray | None:
-        """The nodes among ``ok`` (bool mask of eligible nodes where the current task fits)
-        that the scorers should choose from, or None for all of ``ok``: the plan's nodes
-        for class ``k`` and the fit-loss filter, in the order of the module docstring."""
+              usable: np.ndarray | None = None, demand: np.ndarray | None = None
+              ) -> np.ndarray | None:
+        """The nodes among ``ok`` (bool mask of eligible nodes where the task fits) that
+        the scorers should choose from, or None for all of ``ok``: the plan's nodes for
+        class ``k`` and the fit-loss filter, in the order of the module docstring.  The
+        task is the last one observed, or ``demand`` when another one is placed (a queued
+        or evicted task retried: the filter must weigh what *it* takes from a node)."""
         p = self.plan
-        if self.seen - 1 < p.warmup or not p.fit_window or self.current is None \
+        cur = self.current if demand is None else np.asarray(demand, dtype=np.float64)
+        if self.seen - 1 < p.warmup or not p.fit_window or cur is None \
                 or int(ok.sum()) < 2:
             return self.prefer(k, ok)
         done = self.seen - 1  # tasks seen before the current one
@@ -265,29 +311,42 @@ class PlanState:
             fill = np.divide(used, cap_up, out=np.zeros_like(used), where=cap_up > 0)
             late = float(fill.max(initial=0.0)) >= p.fill_gate
         if skewed or late:
-            keep = self._fit_keep(ok, free, p.fit_copies_skewed if skewed else p.fit_copies)
+            keep = self._fit_keep(ok, free, p.fit_copies_skewed if skewed else p.fit_copies,
+                                  cur)
             pref = self.prefer(k, keep)
             return keep if pref is None else pref
         pref = self.prefer(k, ok)
         base = ok if pref is None else pref
         if int(base.sum()) < 2:
             return pref
-        return self._fit_keep(base, free, p.fit_copies)
+        return self._fit_keep(base, free, p.fit_copies, cur)
 
-    def _fit_keep(self, mask: np.ndarray, free: np.ndarray, copies: int) -> np.ndarray:
-        """The nodes of ``mask`` where placing the current task loses the fewest copies
-        (at most ``copies`` each) of the recent tasks that the node's leftover holds."""
+    def _fit_keep(self, mask: np.ndarray, free: np.ndarray, copies: int,
+                  current: np.ndarray | None = None) -> np.ndarray:
+        """The nodes of ``mask`` where placing ``current`` (default: the last task
+        observed) loses the fewest copies (at most ``copies`` each) of the recent tasks
+        that the node's leftover holds."""
+        if current is None:
+            current = self.current
         n = min(self.n_recent, self.plan.fit_window)
         c = np.flatnonzero(mask)
         if n == 0:
             return mask
         recent = self.recent[:n]
-        inv = 1.0 / np.maximum(recent, 1e-12)
+        pos = recent > 0
+        with np.errstate(divide="ignore", over="ignore"):  # 1 / a subnormal demand: inf
+            inv = np.where(pos, 1.0 / np.where(pos, recent, 1.0), 0.0)
         fc = np.maximum(free[c] + 1e-9 * self._cap[c], 0.0)
-        x = np.concatenate([fc, np.maximum(fc - self.current, 0.0)])  # now, after
-        ratio = np.multiply.outer(inv[:, 0], x[:, 0])
-        for r in range(1, recent.shape[1]):
-            np.minimum(ratio, np.multiply.outer(inv[:, r], x[:, r]), out=ratio)
+        x = np.concatenate([fc, np.maximum(fc - current, 0.0)])  # now, after
+        # copies of recent task i in leftover x: min over the resources it asks for (a
+        # resource it does not ask for does not limit it, whatever the node has of it)
+        ratio = np.full((n, x.shape[0]), np.inf)
+        for r in range(recent.shape[1]):
+            with np.errstate(over="ignore", invalid="ignore"):
+                term = np.multiply.outer(inv[:, r], x[:, r])
+            term[np.isnan(term)] = 0.0  # inf x 0: a subnormal demand on nothing left
+            term[~pos[:, r]] = np.inf
+            np.minimum(ratio, term, out=ratio)
         ratio += 1e-9
         np.floor(ratio, out=ratio)
         np.minimum(ratio, copies, out=ratio)

@@ -275,7 +275,8 @@ class Scheduler:
         if not ok.any():
             return -1, self._summary(why, len(self.nodes)), bool(ever.any()), d
         self._key += 1
-        pref = None if self._plan is None else self._plan.route(k, ok, self.free, ~self.down)
+        pref = None if self._plan is None else self._plan.route(
+            k, ok, self.free, ~self.down, None if admit else d)
         mask = (ok if pref is None else pref).astype(np.uint8)
         j, _ = _kernel.select(self._prep, self.free, d, self._key, mask)
         if state is not None:

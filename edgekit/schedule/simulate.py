@@ -129,7 +129,8 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
         k = -1
         if plan is not None:  # as the Scheduler: a new arrival is learned, a retry is not
             k = plan.observe(d[t], free, up) if judge else plan.classify(d[t])
-            pref = plan.route(k, up & _schedule_ref.feasible(free, prep.tol, d[t]), free, up)
+            pref = plan.route(k, up & _schedule_ref.feasible(free, prep.tol, d[t]), free, up,
+                              None if judge else d[t])
             if pref is not None:
                 m = pref.view(np.uint8)
         j, _ = _kernel.select(prep, free, d[t], t, m)

@@ -249,3 +249,261 @@ def test_tiny_and_degenerate_inputs():
     out = place_batch(d, cap)
     _replay_never_declines(d, cap, out)
     assert place_batch(d, np.zeros((0, 2))).tolist() == [-1] * d.shape[0]
+
+
+# -- review regressions ----------------------------------------------------------------------
+
+def test_retried_tasks_are_filtered_by_their_own_demand(monkeypatch):
+    """A task re-placed after a node failure (or drained from the queue) is routed with
+    *its* demand: the fit-loss filter used to weigh the last task submitted instead."""
+    d = workload("mix", 1.0, C, seed=4)[:60]
+    nodes, tasks = _nodes_tasks(d)
+    sched = Scheduler(nodes, queue="backfill")
+    for t in tasks:
+        sched.submit(t)
+    weighed = []
+    real = PlanState._fit_keep
+
+    def spy(self, mask, free, copies, current=None):
+        weighed.append(np.array(self.current if current is None else current))
+        return real(self, mask, free, copies, current)
+
+    monkeypatch.setattr(PlanState, "_fit_keep", spy)
+    busiest = max(range(len(nodes)), key=lambda j: list(sched.placements.values()).count(
+        f"n{j}"))
+    moved = sched.fail_node(f"n{busiest}")
+    demands = {tuple(sched.demand_vector(next(t for t in tasks if t.name == p.task)))
+               for p in moved}
+    assert weighed and all(tuple(w) in demands for w in weighed)
+    last = tuple(sched.demand_vector(tasks[-1]))
+    assert last not in demands
+
+
+def test_fit_loss_ignores_resources_a_task_does_not_ask_for():
+    """A node without a resource (a gpu-less node) holds any number of copies as far as
+    that resource goes of a task that asks none of it: it used to count zero copies there,
+    which turned the filter off on such nodes."""
+    cap = np.array([[4.0, 4.0, 0.0], [4.0, 4.0, 0.0], [8.0, 8.0, 1.0]])
+    st_ = PlanState(cap, Plan(warmup=0, fit_window=3))
+    free = np.array([[2.0, 2.0, 0.0], [3.0, 3.0, 0.0], [8.0, 8.0, 1.0]])
+    for _ in range(4):
+        st_.observe(np.array([1.0, 1.0, 0.0]), free)
+    ok = np.ones(3, dtype=bool)
+    # as on two resources (test_fit_loss_keeps_the_nodes_that_lose_the_fewest_copies)
+    assert st_._fit_keep(ok, free, 8).tolist() == [True, True, True]
+    assert st_._fit_keep(ok, free, 2).tolist() == [False, True, True]
+
+
+def test_plan_is_unit_invariant_and_ignores_a_resource_no_node_has():
+    """Placements do not depend on the units (powers of two scale exactly: a 1e-12 floor
+    on demands made the filter depend on them) nor on a resource column of zeros (it used
+    to change the class grid, the skew and the filter)."""
+    d = workload("mix", 1.5, C, seed=1)
+    ref = place_batch(d, C)
+    for s in (2.0 ** -40, 2.0 ** -990, 2.0 ** 990):
+        assert np.array_equal(place_batch(d * s, C * s), ref), s
+    zero = np.zeros((1, 1))
+    assert np.array_equal(place_batch(np.column_stack([d, zero.repeat(len(d), 0)]),
+                                      np.column_stack([C, zero.repeat(len(C), 0)])), ref)
+    nodes = [Node(f"n{j}", {"cpu": float(c[0]), "mem": float(c[1]), "gpu": 0.0})
+             for j, c in enumerate(C)]
+    _, tasks = _nodes_tasks(d)
+    got = [p.node for p in place(tasks, nodes)]
+    assert got == [None if j < 0 else f"n{j}" for j in ref]
+
+
+def test_subnormal_and_huge_demands_never_decline():
+    """No overflow, NaN or decline with amounts near 1e300 or subnormal (1 / 5e-324 is
+    inf: the filter's copy counts must stay numbers)."""
+    rng = np.random.default_rng(3)
+    for cap in (C * (1e300 / C.sum(axis=0).max()), C):
+        d = rng.random((120, 2)) * cap.max(axis=0) / 4
+        d[rng.random(d.shape) < 0.2] = 5e-324  # subnormal amounts
+        d[rng.random(d.shape) < 0.1] = 0.0
+        with np.errstate(all="raise", under="ignore"):
+            out = place_batch(d, cap)
+        _replay_never_declines(d, cap, out)
+
+
+def test_simplex_ends_degenerate_cycling():
+    """Beale's example cycles under Dantzig's rule with these ratio-test ties: the simplex
+    used to stop at the origin (value 0) after its pivot limit; optimum 1.25."""
+    c = np.array([0.75, -20.0, 0.5, -6.0])
+    a = np.array([[0.25, -8.0, -1.0, 9.0], [0.5, -12.0, -0.5, 3.0], [0.0, 0.0, 1.0, 0.0]])
+    x = _simplex_max(c, a, np.array([0.0, 0.0, 1.0]))
+    assert c @ x == pytest.approx(1.25)
+
+
+def test_simplex_answer_is_feasible_on_badly_scaled_lps():
+    """Coefficients from 1e-14 to 1e6, right-hand sides down to 1e-12, duplicated columns:
+    tiny pivots used to blow the tableau up into answers outside ``a @ x <= b`` (by up to
+    65x).  The answer may be suboptimal there, never infeasible or non-finite."""
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        m, n = int(rng.integers(1, 12)), int(rng.integers(1, 30))
+        a = rng.random((m, n)) * (rng.random((m, n)) < 0.6)
+        a[rng.integers(0, m, n), np.arange(n)] += 0.1
+        a = np.hstack([a, a[:, : n // 2 + 1]])
+        a *= 10.0 ** rng.integers(-14 if seed % 2 else -6, 7 if seed % 2 == 0 else 1, a.shape)
+        b = rng.random(m) * (rng.random(m) < 0.6) * 10.0 ** rng.integers(-12, 1, m)
+        c = 1.0 + 0.1 * rng.uniform(-1, 1, a.shape[1])
+        x = _simplex_max(c, a, b)
+        assert np.isfinite(x).all() and (x >= 0).all(), seed
+        assert (a @ x <= b + 1e-9 * np.maximum(1.0, b)).all(), seed
+
+
+def _random_instance(n_res: int, n_nodes: int, n_tasks: int, seed: int):
+    """Zero-capacity nodes and resources, zero-demand tasks and tasks no node holds."""
+    rng = np.random.default_rng(seed)
+    cap = rng.integers(0, 9, (n_nodes, n_res)) * rng.choice([1.0, 0.5, 1e-3], n_res)
+    cap[rng.random(cap.shape) < 0.15] = 0.0
+    top = np.maximum(cap.max(axis=0, initial=1.0), 1e-3)
+    d = rng.random((n_tasks, n_res)) * top * rng.choice([0.1, 0.4, 1.2])
+    d[rng.random(d.shape) < 0.2] = 0.0
+    return cap, d, rng.integers(0, 3, n_nodes), rng.integers(0, 3, n_tasks)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 4), st.integers(0, 12), st.integers(0, 60), st.integers(0, 2**32 - 1),
+       st.booleans(), st.booleans(), st.booleans())
+def test_entry_points_agree_and_never_decline_on_random_clusters(n_res, n_nodes, n_tasks,
+                                                                 seed, small, strand, masked):
+    """place_batch online == Scheduler.submit == explain, deterministic, on both backends,
+    with eligibility (taints <-> eligible + task_class), with and without the strand test;
+    without it, every task that fits an eligible node is placed."""
+    cap, d, label, cls = _random_instance(n_res, n_nodes, n_tasks, seed)
+    pol = Policy("small", {"balanced_allocation": 1.0},
+                 plan=Plan(warmup=2, replan_every=1, max_groups=3, fit_window=5)) \
+        if small else "default"
+    adm = "strand" if strand else None
+    allowed = np.array([[label[j] != c for j in range(n_nodes)] for c in range(3)],
+                       dtype=bool).reshape(3, n_nodes)
+    kw = {"eligible": allowed, "task_class": cls} if masked else {}
+    out = place_batch(d, cap, policy=pol, admission=adm, **kw)
+    assert np.array_equal(out, place_batch(d, cap, policy=pol, admission=adm, **kw))
+    if _backend.lib is not None:
+        saved, _backend.lib = _backend.lib, None
+        try:
+            assert np.array_equal(out, place_batch(d, cap, policy=pol, admission=adm, **kw))
+        finally:
+            _backend.lib = saved
+    if not strand:
+        _replay_never_declines(d, cap, out, allowed[cls] if masked else None)
+    if n_nodes == 0:
+        return
+    res = [f"r{r}" for r in range(n_res)]
+    nodes = [Node(f"n{j}", dict(zip(res, map(float, cap[j]), strict=True)),
+                  taints=(f"x{label[j]}",) if masked else ()) for j in range(n_nodes)]
+    sched = Scheduler(nodes, policy=pol, admission=adm)
+    for i in range(n_tasks):
+        task = Task(f"t{i}", dict(zip(res, map(float, d[i]), strict=True)),
+                    tolerations=tuple(f"x{c}" for c in range(3) if c != cls[i]))
+        ex = sched.explain(task)
+        got = sched.submit(task).node
+        assert ex.chosen == got == (None if out[i] < 0 else f"n{out[i]}"), i
+
+
+def _plan_snapshot(sched: Scheduler):
+    p = sched._plan
+    return (sched.free.tobytes(), sorted(sched._placed), sched._key, p.seen, p.since,
+            p.since_value, p.n_recent, p.skew_sum, dict(p.keys), p.mass.tobytes(),
+            p.recent.tobytes(), None if p.room is None else p.room.tobytes(),
+            p.group.tobytes(), None if p.current is None else p.current.tobytes())
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 10), st.integers(0, 2**32 - 1),
+       st.sampled_from(["reject", "fifo", "backfill"]), st.booleans())
+def test_scheduler_with_failures_releases_and_queue(n_res, n_nodes, seed, queue, strand):
+    """Random submit / release / fail_node / restore_node: explain changes nothing and
+    agrees with submit, no node is overcommitted or runs a task while down, and a task
+    that fits an up node is never turned away (unless the strand test declines it)."""
+    rng = np.random.default_rng(seed)
+    cap, _, _, _ = _random_instance(n_res, n_nodes, 0, seed)
+    cap[:, 0] += 1.0
+    res = [f"r{r}" for r in range(n_res)]
+    nodes = [Node(f"n{j}", dict(zip(res, map(float, cap[j]), strict=True)))
+             for j in range(n_nodes)]
+    pol = Policy("small", {"balanced_allocation": 1.0},
+                 plan=Plan(warmup=3, replan_every=2, max_groups=4, fit_window=6))
+    sched = Scheduler(nodes, policy=pol, queue=queue, admission="strand" if strand else None)
+    for i in range(80):
+        op = rng.random()
+        if op < 0.6:
+            dem = rng.random(n_res) * cap.max(axis=0) * rng.choice([0.1, 0.3, 0.8])
+            task = Task(f"t{i}", dict(zip(res, map(float, dem), strict=True)))
+            before = _plan_snapshot(sched)
+            ex = sched.explain(task)
+            assert _plan_snapshot(sched) == before
+            p = sched.submit(task)
+            assert ex.chosen == p.node
+            if not p.placed and not p.reason.startswith("declined"):
+                fits = np.all(dem <= sched.free + TOL_REL * sched.capacity, axis=1)
+                assert not (fits & ~sched.down).any()
+        elif op < 0.8 and sched.placements:
+            names = sorted(sched.placements)
+            sched.release(names[int(rng.integers(len(names)))])
+        elif op < 0.9:
+            sched.fail_node(f"n{int(rng.integers(n_nodes))}")
+        else:
+            sched.restore_node(f"n{int(rng.integers(n_nodes))}")
+        used = np.zeros_like(cap)
+        for j, _, dem in sched._placed.values():
+            assert not sched.down[j]
+            used[j] += dem
+        assert (used <= cap * (1 + TOL_REL) + 1e-12).all()
+
+
+def test_an_overdrawn_node_plans_finite_nonnegative_room():
+    """A node the fit tolerance overdrew (free -1e-9 x capacity) gives the LP a negative
+    right-hand side: the answer must stay finite, >= 0 and within ``max(b, 0)``."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        m, n = int(rng.integers(1, 8)), int(rng.integers(1, 12))
+        a = rng.random((m, n)) * (rng.random((m, n)) < 0.7)
+        a[rng.integers(0, m, n), np.arange(n)] += 0.1
+        b = rng.random(m)
+        b[rng.random(m) < 0.4] = -1e-9 * rng.random()
+        x = _simplex_max(np.ones(n), a, b)
+        assert np.isfinite(x).all() and (x >= 0).all()
+        assert (a @ x <= np.maximum(b, 0.0) + 1e-9).all()
+    cap = np.array([[4.0, 8.0], [4.0, 8.0], [8.0, 4.0]])
+    st_ = PlanState(cap, Plan(warmup=2))
+    free = cap * [[1.0, 0.5], [0.5, 1.0], [0.25, 0.25]]
+    free[0, 0] = -TOL_REL * cap[0, 0]
+    for dem in ([1.0, 1.0], [1.0, 2.0], [2.0, 1.0]):
+        st_.observe(np.array(dem), free)
+    assert st_.room is not None and st_.room.size
+    assert np.isfinite(st_.room).all() and (st_.room >= 0).all()
+
+
+def test_plan_sizes_that_cannot_be_solved_are_refused():
+    """bins x max_groups sizes the dense LP: Plan(max_groups=300) on 300 nodes ran for
+    minutes, larger ones exhausted memory; fit_window rows are allocated up front."""
+    for bad in ({"bins": 65}, {"max_groups": 65}, {"fit_window": 10_001},
+                {"max_groups": 10**6}, {"fit_window": 10**9}):
+        with pytest.raises(OptionsError, match="in "):
+            Plan(**bad)
+    assert Plan(bins=64, max_groups=64, fit_window=10_000).max_groups == 64
+
+
+def test_plan_state_copy_is_independent():
+    """explain() plans on a copy: nothing the copy learns or plans may reach the original."""
+    d = workload("mix", 1.0, C, seed=2)
+    st_ = PlanState(C, Plan())
+    free = C.copy()
+    for t in range(60):
+        k = st_.observe(d[t], free)
+        st_.commit(k, t % C.shape[0], d[t])
+    cp = st_.copy()
+    for name, v in vars(st_).items():
+        if isinstance(v, np.ndarray) and name not in ("icl", "total", "_cap", "live_res"):
+            assert not np.shares_memory(v, getattr(cp, name)), name
+    before = (st_.mass.copy(), st_.room.copy(), st_.recent.copy(), st_.current.copy(),
+              dict(st_.keys), st_.seen)
+    for t in range(60, 90):
+        k = cp.observe(d[t], free * 0.5)
+        cp.commit(k, 0, d[t])
+    after = (st_.mass, st_.room, st_.recent, st_.current, st_.keys, st_.seen)
+    for x, y in zip(before, after, strict=True):
+        assert np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
