@@ -6,8 +6,9 @@ knowledge from the tasks seen so far, without looking ahead:
 
 1. *Classes.*  A task's direction is its demand in cluster units (``d_r / C_r``, ``C_r``
    the cluster's total of resource r) divided by their sum; its class is that direction
-   quantized to ``bins`` steps per coordinate (the first R-1 coordinates; for R > 2
-   resources ``round(bins ** (1 / (R - 1)))`` steps, at least 2).  With two resources the
+   quantized to ``bins`` steps per coordinate (the first R-1 coordinates, R the resources
+   the cluster has, total > 0; for R > 2 ``round(bins ** (1 / (R - 1)))`` steps, at least
+   2).  With two resources the
    class is ``floor(bins * cpu share)``.  A task that asks for nothing has no class.
 2. *The plan.*  After ``warmup`` tasks, and again every ``replan_every`` placements, a
    small linear program plans how the free capacity would be filled by tasks in the mix

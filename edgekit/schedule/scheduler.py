@@ -62,9 +62,9 @@ class NodeVerdict:
 @dataclass(frozen=True, slots=True)
 class Explanation:
     """A dry run: the node the task would go to (``None``: none) and every node's verdict.
-    ``planned``: the eligible nodes the policy's :class:`~edgekit.schedule.plan.Plan` keeps
-    room on for tasks like this one, among which the scorers chose (empty: no plan, or no
-    such node, and the scorers chose among all eligible nodes)."""
+    ``planned``: the eligible nodes that the policy's :class:`~edgekit.schedule.plan.Plan`
+    (its LP plan and fit-loss filter) left to the scorers, which chose among them (empty when
+    there is no plan or it gave no preference: the scorers chose among all eligible nodes)."""
 
     task: str
     chosen: str | None
