@@ -338,10 +338,34 @@ class PlanState:
         with np.errstate(divide="ignore", over="ignore"):  # 1 / a subnormal demand: inf
             inv = np.where(pos, 1.0 / np.where(pos, recent, 1.0), 0.0)
         fc = np.maximum(free[c] + 1e-9 * self._cap[c], 0.0)
+        # A node whose leftover, after the task, still holds `copies` of every recent task
+        # loses nothing (the count is capped): its loss is 0, the least there is, and only
+        # the other nodes need counting.  Exact: it only skips terms that are `copies`.
+        with np.errstate(over="ignore", invalid="ignore"):
+            need = np.where(pos.any(axis=0), copies * recent.max(axis=0), 0.0)
+        roomy = np.all(np.maximum(fc - current, 0.0) >= need, axis=1)
+        tight = np.flatnonzero(~roomy)
+        keep = np.zeros(mask.size, dtype=bool)
+        if tight.size == 0:
+            keep[c] = True
+            return keep
+        loss = self._losses(fc[tight], current, recent, pos, inv, copies)
+        if roomy.any():
+            keep[c[roomy]] = True
+            keep[c[tight[loss == 0]]] = True
+        else:
+            keep[c[tight[loss == loss.min()]]] = True
+        return keep
+
+    @staticmethod
+    def _losses(fc: np.ndarray, current: np.ndarray, recent: np.ndarray, pos: np.ndarray,
+                inv: np.ndarray, copies: int) -> np.ndarray:
+        """Per leftover row of ``fc``: copies (at most ``copies`` each) of the recent tasks
+        it holds now, minus after ``current`` is placed there."""
         x = np.concatenate([fc, np.maximum(fc - current, 0.0)])  # now, after
         # copies of recent task i in leftover x: min over the resources it asks for (a
         # resource it does not ask for does not limit it, whatever the node has of it)
-        ratio = np.full((n, x.shape[0]), np.inf)
+        ratio = np.full((recent.shape[0], x.shape[0]), np.inf)
         for r in range(recent.shape[1]):
             with np.errstate(over="ignore", invalid="ignore"):
                 term = np.multiply.outer(inv[:, r], x[:, r])
@@ -352,10 +376,7 @@ class PlanState:
         np.floor(ratio, out=ratio)
         np.minimum(ratio, copies, out=ratio)
         cnt = ratio.sum(axis=0)
-        loss = cnt[:c.size] - cnt[c.size:]
-        keep = np.zeros(mask.size, dtype=bool)
-        keep[c[loss == loss.min()]] = True
-        return keep
+        return cnt[:fc.shape[0]] - cnt[fc.shape[0]:]
 
     def prefer(self, k: int, ok: np.ndarray) -> np.ndarray | None:
         """The eligible nodes (bool mask ``ok``) with planned room left for class ``k``, or
