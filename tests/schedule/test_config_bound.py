@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("scipy")
 
-from edgekit.schedule import task_values, workload  # noqa: E402
+from edgekit.schedule import task_values, utilization, workload  # noqa: E402
 
 _PATH = Path(__file__).resolve().parents[2] / "tools" / "schedule_config_bound.py"
 _spec = importlib.util.spec_from_file_location("schedule_config_bound", _PATH)
@@ -86,8 +86,10 @@ def test_knapsack_matches_dp_and_enumeration(seed):
 def test_bound_brackets_the_optimum_on_tiny_instances(kind, seed):
     d = workload(kind, 1.3, SMALL, seed=seed)[:8]
     opt = _enumerate(d, SMALL)
-    out = cb.config_bound(d, SMALL, seconds=10)
+    out = cb.config_bound(d, SMALL, seconds=10, integer_s=2.0)
     assert out["converged"] and out["inexact"] == 0
+    # the integer master's placement is a real one (utilization checks the capacities)
+    assert utilization(out["placement"], d, SMALL) <= opt + 1e-12
     assert out["ub"] >= opt - 1e-12  # a proven upper bound
     assert out["ub"] <= _assignment_lp(d, SMALL) + 1e-9  # no weaker than the assignment LP
     assert out["lp"] <= out["ub"] + 1e-9 and out["ub"] - out["lp"] <= 1e-6
