@@ -218,19 +218,23 @@ def config_bound(demands: np.ndarray, capacity: np.ndarray, *, values: np.ndarra
             found.append((n, sel, float(r[sel].sum())))
         return ub, found
 
-    def master() -> None:
-        nonlocal lp_val, mu, pi
-        if not cols:
-            return
-        m = len(cols)
+    def master_rows():
+        """The master's rows (nodes, then tasks) over the columns, and the columns' values."""
         rows, cidx = [], []
         for j, (n, items) in enumerate(cols):
             rows.append(n)
             cidx.append(j)
             rows.extend((n_n + items).tolist())
             cidx.extend([j] * items.size)
-        a_ub = sparse.csr_matrix((np.ones(len(rows)), (rows, cidx)), shape=(n_n + n_t, m))
-        obj = np.array([v[items].sum() for _, items in cols])
+        a_ub = sparse.csr_matrix((np.ones(len(rows)), (rows, cidx)),
+                                 shape=(n_n + n_t, len(cols)))
+        return a_ub, np.array([v[items].sum() for _, items in cols])
+
+    def master() -> None:
+        nonlocal lp_val, mu, pi
+        if not cols:
+            return
+        a_ub, obj = master_rows()
         res = linprog(-obj, A_ub=a_ub, b_ub=np.ones(n_n + n_t), bounds=(0, None),
                       method="highs")
         if res.status != 0:
@@ -315,15 +319,7 @@ def config_bound(demands: np.ndarray, capacity: np.ndarray, *, values: np.ndarra
     placement = None
     if integer_s > 0 and cols:  # the master over the columns found, with integer lambda
         from scipy.optimize import Bounds, LinearConstraint, milp
-        rows, cidx = [], []
-        for j, (n, items) in enumerate(cols):
-            rows.append(n)
-            cidx.append(j)
-            rows.extend((n_n + items).tolist())
-            cidx.extend([j] * items.size)
-        a_ub = sparse.csr_matrix((np.ones(len(rows)), (rows, cidx)),
-                                 shape=(n_n + n_t, len(cols)))
-        obj = np.array([v[items].sum() for _, items in cols])
+        a_ub, obj = master_rows()
         with _quiet_solver():
             res = milp(-obj, integrality=np.ones(len(cols)), bounds=Bounds(0, 1),
                        constraints=[LinearConstraint(a_ub, -np.inf, np.ones(n_n + n_t))],
