@@ -41,7 +41,7 @@ import numpy as np
 
 from edgekit import _telemetry
 from edgekit.errors import InputError, InputTypeError, OptionsError
-from edgekit.schedule import _kernel, _sampled
+from edgekit.schedule import _kernel, _sampled, _schedule_ref
 from edgekit.schedule.admission import Admission, SampledAdmission, get_admission
 from edgekit.schedule.plan import Plan, PlanState
 from edgekit.schedule.policy import Policy, get_policy
@@ -208,7 +208,7 @@ def planned_online(prep: _kernel.Prepared, d: np.ndarray, values: np.ndarray,
         k = st.observe(dt, free)
         if judge is not None:
             judge.observe(dt)
-        ok = np.all(dt <= free + prep.tol, axis=1)
+        ok = _schedule_ref.feasible(free, prep.tol, dt)
         if mask is not None:
             ok &= mask[t if classes is None else classes[t]].astype(bool)
         if not ok.any():

@@ -173,7 +173,6 @@ class Scheduler:
             self.capacity, self.admission)
         self._plan = None if self.policy.plan is None else PlanState(self.capacity,
                                                                      self.policy.plan)
-        self._chosen_class = -1  # the plan's class of the task _choose just placed
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -283,7 +282,6 @@ class Scheduler:
             j, reason = self._judge(state, d, j, ok)
             if j < 0:
                 return -1, reason, False, d
-        self._chosen_class = k
         return j, None, True, d
 
     def _judge(self, state: _schedule_ref.AdmitState, d: np.ndarray, j: int, ok: np.ndarray
@@ -299,9 +297,8 @@ class Scheduler:
                     f"{self.resources[strand]} that the tasks seen so far could not use")
 
     def _commit(self, task: Task, j: int, d: np.ndarray) -> Placement:
-        if self._plan is not None:
-            self._plan.commit(self._chosen_class, j, d)
-        self._chosen_class = -1
+        if self._plan is not None:  # the class _choose observed or classified: derivable
+            self._plan.commit(self._plan.classify(d), j, d)
         self.free[j] = self.free[j] - d
         self._placed[task.name] = (j, task, d)
         if task.group is not None:
