@@ -2,6 +2,7 @@
 #include "schedule.h"
 
 #include <math.h>
+#include <string.h>
 
 #ifndef EK_OK
 #define EK_OK 0
@@ -477,6 +478,71 @@ int ek_sched_online_admit(const double *demands, const double *values, size_t n_
         }
         out[t] = j;
         take(free_, j, d, n_res);
+    }
+    return EK_OK;
+}
+
+
+int ek_sched_futures(const double *pool, const double *values, size_t n_pool,
+                     const int64_t *idx, const int64_t *lens, size_t n_futures,
+                     size_t max_len, const int64_t *cands, size_t n_cands,
+                     const double *demand, const double *cap, const double *inv_cap,
+                     const double *free_, const double *tol, size_t n_nodes, size_t n_res,
+                     double *work, double *out)
+{
+    size_t c, s, i, j, r, best;
+    double acc, var, best_var;
+    const double *d, *f, *cj, *icj, *tj;
+    int fits;
+    if (n_res == 0)
+        return EK_EINVAL;
+    for (c = 0; c < n_cands; c++)
+        if (cands[c] < 0 || (uint64_t)cands[c] >= n_nodes)
+            return EK_EINVAL;
+    for (s = 0; s < n_futures; s++) {
+        if (lens[s] < 0 || (uint64_t)lens[s] > max_len)
+            return EK_EINVAL;
+        for (i = 0; i < (size_t)lens[s]; i++)
+            if (idx[s * max_len + i] < 0 || (uint64_t)idx[s * max_len + i] >= n_pool)
+                return EK_EINVAL;
+    }
+    for (c = 0; c < n_cands; c++) {
+        for (s = 0; s < n_futures; s++) {
+            memcpy(work, free_, n_nodes * n_res * sizeof(double));
+            for (r = 0; r < n_res; r++)
+                work[(size_t)cands[c] * n_res + r] = work[(size_t)cands[c] * n_res + r]
+                                                     - demand[r];
+            acc = 0.0;
+            for (i = 0; i < (size_t)lens[s]; i++) {
+                d = pool + (size_t)idx[s * max_len + i] * n_res;
+                best = n_nodes;
+                best_var = 0.0;
+                for (j = 0; j < n_nodes; j++) {
+                    f = work + j * n_res;
+                    tj = tol + j * n_res;
+                    fits = 1;
+                    for (r = 0; r < n_res && fits; r++)
+                        fits = d[r] <= f[r] + tj[r];
+                    if (!fits)
+                        continue;
+                    cj = cap + j * n_res;
+                    icj = inv_cap + j * n_res;
+                    var = balanced_var(NULL, f, cj, icj, d, n_res);
+                    if (var != var)
+                        continue;
+                    if (best == n_nodes || var < best_var) {
+                        best = j;
+                        best_var = var;
+                    }
+                }
+                if (best < n_nodes) {
+                    for (r = 0; r < n_res; r++)
+                        work[best * n_res + r] = work[best * n_res + r] - d[r];
+                    acc = acc + values[idx[s * max_len + i]];
+                }
+            }
+            out[c * n_futures + s] = acc;
+        }
     }
     return EK_OK;
 }

@@ -63,6 +63,22 @@ int ek_sched_online_admit(const double *demands, const double *values, size_t n_
                           double *grow, int64_t seen, double strand_weight, double fill,
                           double quantile, int64_t warmup, int reroute, int64_t *out,
                           int64_t *declined);
+/* Sampled futures of the default policy's plan (edgekit.schedule.plan; numpy reference:
+ * futures in _schedule_ref.py).  For each candidate node cands[c] and each future s: the
+ * free amounts free_ (n_nodes x n_res) with demand taken from node cands[c], then the tasks
+ * pool[idx[s * max_len + i]] for i < lens[s] in turn, each to the feasible node (d[r] <=
+ * free[r] + tol[r] for every r) of least balanced variance (balanced_var: the population
+ * variance of the utilizations after placing, over the resources the node has; ties to the
+ * lowest index; a NaN variance is never chosen; no feasible node: the task is skipped).
+ * out[c * n_futures + s] is the sum, in placement order, of values[] of the tasks placed.
+ * work is n_nodes x n_res scratch.  EK_EINVAL for n_res == 0, lens[s] > max_len, or a
+ * candidate or pool index out of range (out is then unspecified). */
+int ek_sched_futures(const double *pool, const double *values, size_t n_pool,
+                     const int64_t *idx, const int64_t *lens, size_t n_futures,
+                     size_t max_len, const int64_t *cands, size_t n_cands,
+                     const double *demand, const double *cap, const double *inv_cap,
+                     const double *free_, const double *tol, size_t n_nodes, size_t n_res,
+                     double *work, double *out);
 /* cdef: end */
 
 #endif

@@ -182,6 +182,43 @@ def greedy(p: Prepared, demands: np.ndarray, order: np.ndarray, free: np.ndarray
     return out
 
 
+def futures(p: Prepared, pool: np.ndarray, values: np.ndarray, idx: np.ndarray,
+            lens: np.ndarray, cands: np.ndarray, demand: np.ndarray, free: np.ndarray, *,
+            use_native: bool | None = None) -> np.ndarray:
+    """(candidates, futures) value each sampled future places after ``demand`` goes to
+    each candidate node (``ek_sched_futures``; the futures are completed by least balanced
+    variance, whatever ``p``'s policy).  ``idx`` (futures, max_len) int64 rows of ``pool``,
+    ``lens`` (futures,) how many of each row count; ``free`` is not modified."""
+    lib = _backend.lib if use_native is None or use_native else None
+    if use_native and lib is None:
+        raise RuntimeError("native kernels not loaded")
+    pool = np.ascontiguousarray(pool, dtype=np.float64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    lens = np.ascontiguousarray(lens, dtype=np.int64)
+    cands = np.ascontiguousarray(cands, dtype=np.int64)
+    demand = np.ascontiguousarray(demand, dtype=np.float64)
+    free = np.ascontiguousarray(free, dtype=np.float64)
+    if lib is None:
+        return _schedule_ref.futures(pool, values, idx, lens, cands, demand, p.cap, p.inv,
+                                     free, p.tol)
+    ffi = _backend.ffi
+    n, r = p.cap.shape
+    out = np.empty((cands.size, idx.shape[0]))
+    work = np.empty((n, r))
+    status = lib.ek_sched_futures(
+        _ptr(ffi, "double *", pool), _ptr(ffi, "double *", values), pool.shape[0],
+        _ptr(ffi, "int64_t *", idx), _ptr(ffi, "int64_t *", lens), idx.shape[0],
+        idx.shape[1], _ptr(ffi, "int64_t *", cands), cands.size,
+        _ptr(ffi, "double *", demand), _ptr(ffi, "double *", p.cap),
+        _ptr(ffi, "double *", p.inv), _ptr(ffi, "double *", free),
+        _ptr(ffi, "double *", p.tol), n, r, _ptr(ffi, "double *", work),
+        _ptr(ffi, "double *", out))
+    if status != 0:
+        raise RuntimeError(f"ek_sched_futures returned status {status}")
+    return out
+
+
 def admit_state(cap: np.ndarray, adm: Admission) -> _schedule_ref.AdmitState:
     """A fresh learned state for :class:`~edgekit.schedule.admission.Admission` ``adm`` on
     a cluster of capacity ``cap`` (nodes, resources)."""

@@ -292,3 +292,50 @@ def greedy_admit(demands: np.ndarray, values: np.ndarray, cap: np.ndarray, inv: 
         out[t] = j
         if j >= 0:
             free[j] = free[j] - d
+
+
+# -- sampled futures of the default policy's plan (``ek_sched_futures``) --------------------
+
+def futures(pool: np.ndarray, values: np.ndarray, idx: np.ndarray, lens: np.ndarray,
+            cands: np.ndarray, demand: np.ndarray, cap: np.ndarray, inv: np.ndarray,
+            free: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """(candidates, futures) value placed of each future after ``demand`` goes to each
+    candidate node: the tasks ``pool[idx[s, i]]``, ``i < lens[s]``, in turn, each to the
+    feasible node of least balanced variance (ties to the lowest index).  All pairs advance
+    together, one future task per step (vectorized); same double operations, in the same
+    order, as the C kernel."""
+    n_c, (n_s, n_l) = cands.size, idx.shape
+    n_r = cap.shape[1]
+    work = np.broadcast_to(free, (n_c, n_s) + free.shape).copy()
+    work[np.arange(n_c), :, cands] = work[np.arange(n_c), :, cands] - demand
+    acc = np.zeros((n_c, n_s))
+    has = cap > 0
+    cnt = np.zeros(cap.shape[0])
+    for r in range(n_r):
+        cnt = cnt + has[:, r]
+    cnt_safe = np.where(cnt > 0, cnt, 1.0)
+    ci, si = np.meshgrid(np.arange(n_c), np.arange(n_s), indexing="ij")
+    for i in range(n_l):
+        active = i < lens
+        if not active.any():
+            break
+        take = idx[:, i].clip(0, pool.shape[0] - 1)
+        d = pool[take][None, :, None, :]  # (1, S, 1, R)
+        fits = np.all(d <= work + tol, axis=3) & active[None, :, None]
+        u = [(cap[:, r] - work[..., r] + d[..., r]) * inv[:, r] for r in range(n_r)]
+        tot = u[0] * 0.0
+        for r in range(n_r):
+            tot = tot + u[r]
+        mean = np.where(cnt > 0, tot / cnt_safe, 0.0)
+        var = tot * 0.0
+        for r in range(n_r):
+            dev = u[r] - mean
+            var = var + np.where(has[:, r], dev * dev, 0.0)
+        var = np.where(cnt > 0, var / cnt_safe, 0.0)
+        var = np.where(fits & ~np.isnan(var), var, np.inf)
+        j = np.argmin(var, axis=2)
+        placed = np.take_along_axis(fits, j[..., None], axis=2)[..., 0]
+        pc, ps, pj = ci[placed], si[placed], j[placed]
+        work[pc, ps, pj] = work[pc, ps, pj] - pool[take][ps]
+        acc = acc + np.where(placed, values[take][None, :], 0.0)
+    return acc

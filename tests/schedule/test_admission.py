@@ -143,7 +143,7 @@ def test_admission_gains_on_the_benchmark_workloads(wl, load, gain):
 
 
 def test_scheduler_with_admission_matches_place_batch_and_says_why():
-    d = workload("mix", 1.5, C, seed=2)
+    d = workload("mix", 1.5, C, seed=1)
     nodes = [Node(f"n{j}", {"cpu": float(c[0]), "mem_gib": float(c[1])})
              for j, c in enumerate(C)]
     tasks = [Task(f"t{i}", {"cpu": float(x[0]), "mem_gib": float(x[1])})
