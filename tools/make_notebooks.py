@@ -607,7 +607,9 @@ def _schedule() -> list:
         other is exhausted: nodes end full in one dimension and idle in the other, and the
         tasks that arrive later are refused.  edgekit's default keeps the two in step
         (Kubernetes' `balanced_allocation` score), among the nodes that an LP plan of the
-        free capacity, learned from the tasks seen so far, keeps for tasks of that shape.
+        free capacity, learned from the tasks seen so far, keeps for tasks of that shape;
+        on this stream of cpu-heavy and mem-heavy tasks, once the cluster is 60% full, it
+        takes the node whose sampled futures (resamples of the recent tasks) place the most.
         """),
         code("""
         d = workload("mix", 1.0, cap, seed=1)
