@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from edgekit import _backend
 from edgekit.errors import InputError
-from edgekit.schedule import POLICIES, _kernel
+from edgekit.schedule import POLICIES, Plan, Scheduler, _kernel
+from edgekit.schedule.plan import _MAX_FUTURE, PlanState
+from edgekit.types import Node, Task
 from tests.common import needs_native
 
 TINY = float(np.finfo(np.float64).tiny)
@@ -120,3 +122,83 @@ def test_futures_dispatcher_checks_shapes_before_the_kernel():
             _kernel.futures(_prep(np.zeros((2, 0))), np.ones((2, 0)), np.ones(2),  # IndexError
                             np.zeros((1, 2), dtype=np.int64), np.array([2]), np.array([0]),
                             np.ones(0), np.zeros((2, 0)), use_native=use_native)
+
+
+class _Spy:
+    """Records the arguments and result of every call to ``_kernel.futures``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[tuple, np.ndarray]] = []
+        real = _kernel.futures
+
+        def spy(*a, **k):
+            out = real(*a, **k)
+            self.calls.append((a, out))
+            return out
+
+        monkeypatch.setattr(_kernel, "futures", spy)
+
+
+def test_futures_never_place_a_task_on_a_failed_node(monkeypatch):
+    """A failed node (free 0) still has its fit tolerance (1e-9 x capacity): a future task
+    smaller than that fitted it, and its value counted.  Here the live nodes have no cpu
+    left, so no future task can be placed at all: every future places 0."""
+    cap = np.array([[1.0, 1.0], [1.0, 1.0], [1000.0, 1000.0]])
+    st_ = PlanState(cap, Plan(warmup=0))
+    free = cap.copy()
+    free[:2, 0] = 0.0
+    free[2] = 0.0  # node 2 failed
+    tiny = np.array([1e-7, 0.0])  # > 1e-9 (the live nodes' tolerance), <= 1e-6 (node 2's)
+    for _ in range(5):
+        st_.observe(tiny, free)
+    spy = _Spy(monkeypatch)
+    up = np.array([True, True, False])
+    st_._sample(up.copy(), free, up, tiny, up.copy())
+    assert len(spy.calls) == 1
+    assert np.all(spy.calls[0][1] == 0.0)
+
+
+def test_futures_ask_for_the_horizon_when_one_recent_task_is_huge(monkeypatch):
+    """The futures' length was sized by the pool's mean value alone: one huge recent task
+    (it fits no node, but it was seen) made every future without it far too short to ask
+    for ``horizon`` x the free capacity, as the docstring says a future does."""
+    cap = np.full((4, 2), 10.0)
+    plan = Plan(warmup=0, sample_gate=0.0)
+    st_ = PlanState(cap, plan)
+    free = cap * 0.5
+    st_.observe(np.array([1000.0, 0.0]), free)  # value 12.5: the pool's mean ~ 0.12
+    small = np.array([0.5, 0.05])  # value ~ 0.0069
+    for _ in range(plan.fit_window):
+        st_.observe(small, free)
+    spy = _Spy(monkeypatch)
+    up = np.ones(4, dtype=bool)
+    st_._sample(up.copy(), free, up, small, up.copy())
+    (p, pool, values, idx, lens, cands, demand, f), _ = spy.calls[0]
+    need = plan.horizon * float((np.maximum(f, 0.0).sum(axis=0) * st_.icl).mean())
+    asked = np.array([values[idx[s, :lens[s]]].sum() for s in range(lens.size)])
+    assert np.all((asked >= need) | (lens == _MAX_FUTURE)), (need, asked.min(), lens.min())
+
+
+@pytest.mark.parametrize("n_nodes, down, runs", [(16, 0, True), (17, 0, False),
+                                                 (17, 1, True)])
+def test_sample_nodes_counts_the_usable_nodes(monkeypatch, n_nodes, down, runs):
+    """``sample_nodes`` = 16: the futures run on 16 nodes, not on 17, and again on 17 of
+    which one failed; the failed node is never a candidate."""
+    cap = np.tile([[4.0, 4.0]], (n_nodes, 1))
+    nodes = [Node(f"n{j}", {"cpu": 4.0, "mem": 4.0}) for j in range(n_nodes)]
+    s = Scheduler(nodes)
+    for j in range(down):
+        s.fail_node(f"n{j}")
+    spy = _Spy(monkeypatch)
+    rng = np.random.default_rng(0)
+    for i in range(int(cap.sum() / 1.2)):  # skewed: each task asks mostly for one resource
+        big = rng.uniform(0.5, 1.5)
+        d = {"cpu": big, "mem": 0.1} if i % 2 else {"cpu": 0.1, "mem": big}
+        s.submit(Task(f"t{i}", d))
+    assert bool(spy.calls) == runs
+    for (p, *_rest, f), _out in spy.calls:
+        cands = _rest[4]
+        assert p.cap.shape[0] == n_nodes - down == f.shape[0]
+        assert cands.max() < n_nodes - down
+    placed = set(s.placements.values())
+    assert all(f"n{j}" not in placed for j in range(down))
