@@ -199,11 +199,18 @@ def futures(p: Prepared, pool: np.ndarray, values: np.ndarray, idx: np.ndarray,
     cands = np.ascontiguousarray(cands, dtype=np.int64)
     demand = np.ascontiguousarray(demand, dtype=np.float64)
     free = np.ascontiguousarray(free, dtype=np.float64)
+    n, r = p.cap.shape
+    if r == 0 or pool.ndim != 2 or pool.shape[1] != r or values.shape != (pool.shape[0],) \
+            or idx.ndim != 2 or lens.shape != (idx.shape[0],) or cands.ndim != 1 \
+            or demand.shape != (r,) or free.shape != (n, r):  # the kernel would read past them
+        raise InputError("futures: inconsistent shapes (pool, values, idx, lens, cands, demand, "
+                         f"free): {pool.shape}, {values.shape}, {idx.shape}, {lens.shape}, "
+                         f"{cands.shape}, {demand.shape}, {free.shape} on {n} nodes x {r} "
+                         "resources", name="futures")
     if lib is None:
         return _schedule_ref.futures(pool, values, idx, lens, cands, demand, p.cap, p.inv,
                                      free, p.tol)
     ffi = _backend.ffi
-    n, r = p.cap.shape
     out = np.empty((cands.size, idx.shape[0]))
     work = np.empty((n, r))
     status = lib.ek_sched_futures(

@@ -306,9 +306,11 @@ def futures(pool: np.ndarray, values: np.ndarray, idx: np.ndarray, lens: np.ndar
     order, as the C kernel."""
     n_c, (n_s, n_l) = cands.size, idx.shape
     n_r = cap.shape[1]
+    acc = np.zeros((n_c, n_s))
+    if n_c == 0:  # (no node at all: no candidate either)
+        return acc
     work = np.broadcast_to(free, (n_c, n_s) + free.shape).copy()
     work[np.arange(n_c), :, cands] = work[np.arange(n_c), :, cands] - demand
-    acc = np.zeros((n_c, n_s))
     has = cap > 0
     cnt = np.zeros(cap.shape[0])
     for r in range(n_r):
@@ -332,9 +334,13 @@ def futures(pool: np.ndarray, values: np.ndarray, idx: np.ndarray, lens: np.ndar
             dev = u[r] - mean
             var = var + np.where(has[:, r], dev * dev, 0.0)
         var = np.where(cnt > 0, var / cnt_safe, 0.0)
-        var = np.where(fits & ~np.isnan(var), var, np.inf)
-        j = np.argmin(var, axis=2)
-        placed = np.take_along_axis(fits, j[..., None], axis=2)[..., 0]
+        valid = fits & ~np.isnan(var)  # as the C kernel: a NaN variance is never chosen
+        j = np.argmin(np.where(valid, var, np.inf), axis=2)
+        # every valid variance +inf: argmin's first +inf may be an invalid node, the C
+        # kernel takes the first valid one
+        first = np.argmax(valid, axis=2)
+        j = np.where(np.take_along_axis(valid, j[..., None], axis=2)[..., 0], j, first)
+        placed = valid.any(axis=2)
         pc, ps, pj = ci[placed], si[placed], j[placed]
         work[pc, ps, pj] = work[pc, ps, pj] - pool[take][ps]
         acc = acc + np.where(placed, values[take][None, :], 0.0)

@@ -42,15 +42,15 @@ knowledge from the tasks seen so far, without looking ahead:
    ``scenarios`` sampled futures place after the task goes there: a future is a bootstrap
    resample of the recent tasks (the ``fit_window`` last ones and this one) long enough to
    ask for ``horizon`` x the cluster's free capacity (value units: it needs neither the
-   load nor the number of tasks to come), completed greedily by least balanced variance on
-   the usable nodes (the C kernel ``ek_sched_futures``).  The same futures, drawn from
-   ``seed`` and the task's position in the stream, serve every node.  The nodes of best
-   mean value are kept, those of stages 3-4 among them when there are any.  The plan's
-   fluid amounts and the filter's counts miss how the two kinds of a skewed stream must
-   share each node's last room; whole sampled tasks see it (on mix at load 1.0 the stage
-   gains 0.4 to 0.6 point; on uniform and heavy_tailed it measured worse, so it does not
-   run there).  The online stochastic optimization of Van Hentenryck and Bent, expectation
-   variant, with common random numbers.
+   load nor the number of tasks to come; 512 tasks at most), completed greedily by least
+   balanced variance on the usable nodes (the C kernel ``ek_sched_futures``).  The same
+   futures, drawn from ``seed`` and the task's position in the stream, serve every node.
+   The nodes of best mean value are kept, those of stages 3-4 among them when there are
+   any.  The plan's fluid amounts and the filter's counts miss how the two kinds of a
+   skewed stream must share each node's last room; whole sampled tasks see it (on mix at
+   load 1.0 the stage gains 0.4 to 0.6 point; on uniform and heavy_tailed it measured
+   worse, so it does not run there).  The online stochastic optimization of Van
+   Hentenryck and Bent, expectation variant, with common random numbers.
 6. The policy's scorers choose among what is left.  A plan never declines a task that fits.
 """
 
@@ -444,24 +444,38 @@ class PlanState:
         n = min(self.n_recent, p.fit_window)
         pool = np.vstack([self.recent[:n], cur[None, :]])
         values = (pool * self.icl).mean(axis=1)
-        f = np.where(up[:, None], free, 0.0)  # futures go to the usable nodes only
+        f = np.where(up[:, None], free, 0.0)
         need = p.horizon * float((np.maximum(f, 0.0).sum(axis=0) * self.icl).mean())
         mean_v = float(values.mean())
-        if not need > 0 or not mean_v > 0:
+        cands = np.flatnonzero(ok & up)
+        if not need > 0 or not mean_v > 0 or cands.size == 0:
             return base
         rng = np.random.default_rng([p.seed, self.seen])
         m = int(min(_MAX_FUTURE, need / mean_v * 3 + 8))
         idx = rng.integers(0, pool.shape[0], size=(p.scenarios, m))
         cum = np.cumsum(values[idx], axis=1)
+        # m is sized by the mean value: one large recent task (e.g. one that fits nowhere)
+        # leaves the futures without it short of need.  Draw on, from the same stream (the
+        # tasks drawn so far stay), doubling up to the cap.
+        while idx.shape[1] < _MAX_FUTURE and (cum[:, -1] < need).any():
+            more = rng.integers(0, pool.shape[0],
+                                size=(p.scenarios, min(idx.shape[1], _MAX_FUTURE - idx.shape[1])))
+            idx = np.hstack([idx, more])
+            cum = np.cumsum(values[idx], axis=1)
+        m = idx.shape[1]
         lens = np.minimum((cum < need).sum(axis=1) + 1, m)  # the last task crosses need
         from edgekit.schedule import _kernel  # here: _kernel imports policy, which imports us
         from edgekit.schedule.policy import POLICIES
 
         if self._prep is None:  # (only cap, inv and tol are used: the futures' own order)
             self._prep = _kernel.Prepared.make(self._cap, POLICIES["balanced_allocation"])
-        cands = np.flatnonzero(ok)
-        score = _kernel.futures(self._prep, pool, values, idx, lens, cands, cur, f
-                                ).mean(axis=1)
+        prep, at = self._prep, cands
+        if not up.all():  # futures go to the usable nodes only: a failed node's free 0 plus
+            sub = np.flatnonzero(up)  # its fit tolerance would still take a tiny task
+            prep = _kernel.Prepared.make(np.ascontiguousarray(self._cap[sub]),
+                                         POLICIES["balanced_allocation"])
+            f, at = f[sub], np.searchsorted(sub, cands)
+        score = _kernel.futures(prep, pool, values, idx, lens, at, cur, f).mean(axis=1)
         keep = np.zeros(ok.size, dtype=bool)
         keep[cands[score >= score.max() - 1e-12]] = True
         if (keep & base).any():
