@@ -70,8 +70,11 @@ __all__ = ["Plan"]
 # The LP has up to bins x max_groups variables and is solved densely at every replan
 # (64 x 64: ~7 MB, seconds per thousand tasks; 300 x 300 ran for minutes, 10^4 groups
 # would need tens of GB); fit_window rows are allocated up front and scanned per task.
-_MAX_INT_OPTION = {"bins": 64, "max_groups": 64, "fit_window": 10_000, "scenarios": 1024,
-                   "sample_nodes": 64, "seed": (1 << 63) - 1}
+# A decision of the sampled futures costs up to candidates x scenarios x 512 x nodes kernel
+# steps: 30-55 ms at the defaults (16 nodes, 32 futures, futures of 512 tasks) and ~0.3 s
+# at these limits (32 nodes, 256 futures).
+_MAX_INT_OPTION = {"bins": 64, "max_groups": 64, "fit_window": 10_000, "scenarios": 256,
+                   "sample_nodes": 32, "seed": (1 << 63) - 1}
 # the longest sampled future, in tasks (bounds a decision's cost with a small task stream)
 _MAX_FUTURE = 512
 
@@ -105,13 +108,14 @@ class Plan:
         fill_gate: from this utilization of the cluster's fullest resource on, the filter
             goes first on any stream.
         scenarios: sampled futures that choose the node on a skewed stream (0: none; at
-            most 1,024).
+            most 256).
         horizon: a sampled future asks for this x the cluster's free capacity (value
             units; > 0).
         sample_gate: the futures choose from this utilization of the cluster's fullest
             resource on (in [0, 1]).
-        sample_nodes: and only on clusters of at most this many usable nodes (1..64): the
-            cost grows with candidates x futures x nodes.
+        sample_nodes: and only on clusters of at most this many usable nodes (1..32): a
+            decision costs up to candidates x futures x 512 x nodes kernel steps (30-55 ms
+            at the defaults when the futures are 512 tasks long).
         seed: seed of the sampled futures (an int >= 0); a decision's futures depend only
             on it, the tasks seen and the task's position in the stream.
     """
@@ -448,8 +452,8 @@ class PlanState:
         need = p.horizon * float((np.maximum(f, 0.0).sum(axis=0) * self.icl).mean())
         mean_v = float(values.mean())
         cands = np.flatnonzero(ok & up)
-        if not need > 0 or not mean_v > 0 or cands.size == 0:
-            return base
+        if not need > 0 or not mean_v > 0 or cands.size == 0 or not values[-1] > 0:
+            return base  # (a task of no value changes no future: every node would tie)
         rng = np.random.default_rng([p.seed, self.seen])
         m = int(min(_MAX_FUTURE, need / mean_v * 3 + 8))
         idx = rng.integers(0, pool.shape[0], size=(p.scenarios, m))

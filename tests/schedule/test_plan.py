@@ -78,9 +78,9 @@ def test_plan_options_are_checked():
                 {"align": -0.1}, {"align": float("inf")}, {"supply": "1"},
                 {"fit_window": -1}, {"fit_copies": 0}, {"fit_copies_skewed": 0},
                 {"skew_threshold": -0.1}, {"fill_gate": float("nan")}, {"replan_share": -1},
-                {"scenarios": -1}, {"scenarios": 1025}, {"horizon": 0.0},
+                {"scenarios": -1}, {"scenarios": 257}, {"horizon": 0.0},
                 {"horizon": float("inf")}, {"sample_gate": 1.5}, {"sample_gate": -0.1},
-                {"sample_nodes": 0}, {"sample_nodes": 65}, {"seed": -1}, {"seed": 1.0}):
+                {"sample_nodes": 0}, {"sample_nodes": 33}, {"seed": -1}, {"seed": 1.0}):
         with pytest.raises(OptionsError):
             Plan(**bad)
     with pytest.raises(OptionsError):
