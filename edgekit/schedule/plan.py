@@ -265,13 +265,12 @@ class PlanState:
         self.n_recent = 0  # ... the current one (the last observed)
         self.current: np.ndarray | None = None
         self.skew_sum = 0.0
-        self._prep = None  # the futures' kernel arrays (a _kernel.Prepared), made once
 
     def copy(self) -> PlanState:
         new = PlanState.__new__(PlanState)
         for k in ("plan", "icl", "n_res", "live_res", "n_live", "steps", "group_steps",
                   "seen", "since", "since_value", "due_value", "total", "_cap", "n_recent",
-                  "skew_sum", "_prep"):  # never written after __init__ (or made)
+                  "skew_sum"):  # the arrays here are never written after __init__
             setattr(new, k, getattr(self, k))
         new.current = None if self.current is None else self.current.copy()
         new.keys = dict(self.keys)
@@ -347,7 +346,7 @@ class PlanState:
                 or not self._skewed():
             return base
         up = np.ones(ok.size, dtype=bool) if usable is None else usable
-        if int(up.sum()) > p.sample_nodes or self._fill(free, up) < p.sample_gate:
+        if int(up.sum()) > p.sample_nodes or self._fill(free, usable) < p.sample_gate:
             return base
         return self._sample(ok, free, up, cur, ok if base is None else base)
 
@@ -355,8 +354,9 @@ class PlanState:
         done = self.seen - 1  # tasks seen before the current one
         return done > 0 and self.skew_sum / done >= self.plan.skew_threshold
 
-    def _fill(self, free: np.ndarray, up: np.ndarray) -> float:
-        """Utilization of the fullest resource over the usable nodes ``up``."""
+    def _fill(self, free: np.ndarray, usable: np.ndarray | None) -> float:
+        """Utilization of the fullest resource over the usable nodes (None: all)."""
+        up = slice(None) if usable is None else usable
         cap_up = self._cap[up].sum(axis=0)
         used = cap_up - free[up].sum(axis=0)
         fill = np.divide(used, cap_up, out=np.zeros_like(used), where=cap_up > 0)
@@ -371,8 +371,7 @@ class PlanState:
             return self.prefer(k, ok)
         skewed = self._skewed()
         if not skewed:
-            late = self._fill(free, np.ones(ok.size, dtype=bool) if usable is None
-                              else usable) >= p.fill_gate
+            late = self._fill(free, usable) >= p.fill_gate
         if skewed or late:
             keep = self._fit_keep(ok, free, p.fit_copies_skewed if skewed else p.fit_copies,
                                   cur)
@@ -448,7 +447,8 @@ class PlanState:
         n = min(self.n_recent, p.fit_window)
         pool = np.vstack([self.recent[:n], cur[None, :]])
         values = (pool * self.icl).mean(axis=1)
-        f = np.where(up[:, None], free, 0.0)
+        sub = np.flatnonzero(up)  # futures go to the usable nodes only: a failed node's free
+        f = free[sub]  # 0 plus its fit tolerance would still take a tiny task
         need = p.horizon * float((np.maximum(f, 0.0).sum(axis=0) * self.icl).mean())
         mean_v = float(values.mean())
         cands = np.flatnonzero(ok & up)
@@ -471,15 +471,11 @@ class PlanState:
         from edgekit.schedule import _kernel  # here: _kernel imports policy, which imports us
         from edgekit.schedule.policy import POLICIES
 
-        if self._prep is None:  # (only cap, inv and tol are used: the futures' own order)
-            self._prep = _kernel.Prepared.make(self._cap, POLICIES["balanced_allocation"])
-        prep, at = self._prep, cands
-        if not up.all():  # futures go to the usable nodes only: a failed node's free 0 plus
-            sub = np.flatnonzero(up)  # its fit tolerance would still take a tiny task
-            prep = _kernel.Prepared.make(np.ascontiguousarray(self._cap[sub]),
-                                         POLICIES["balanced_allocation"])
-            f, at = f[sub], np.searchsorted(sub, cands)
-        score = _kernel.futures(prep, pool, values, idx, lens, at, cur, f).mean(axis=1)
+        # (only the usable nodes' cap, inv and tol are used: the futures have their own order)
+        prep = _kernel.Prepared.make(np.ascontiguousarray(self._cap[sub]),
+                                     POLICIES["balanced_allocation"])
+        score = _kernel.futures(prep, pool, values, idx, lens, np.searchsorted(sub, cands),
+                                cur, f).mean(axis=1)
         keep = np.zeros(ok.size, dtype=bool)
         keep[cands[score >= score.max() - 1e-12]] = True
         if (keep & base).any():
