@@ -100,6 +100,9 @@ _T_RUNS_ZEROS = 0.3  # the zero-run form is tried when at least this share of co
 _T_RUNS_GAIN = 0.97  # ... and used when it is this much smaller
 _T_RUNS_NEAR = 1.03  # ... or within this factor with 4x fewer codes
 _T_RUNS_DENSE = 0.85  # ... and, when most codes are nonzero, only when this much smaller
+_T_LOSSY_HALF = 0.4999  # lossy: a value this many grid steps from its grid point may take
+# the other neighbour (exact half steps are 0.5; float rounding moves them a little)
+_T_LOSSY_ULPS = 8.0  # the narrow lossy grid is 2 tol less this many units of the last place
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (32, 64, 256),
     "_T_GOOD_RESID": (16, 64, 256),
@@ -107,6 +110,8 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_RUNS_GAIN": (0.93, 0.97, 1.0),
     "_T_RUNS_NEAR": (1.0, 1.03, 1.06),
     "_T_RUNS_DENSE": (0.75, 0.85, 0.95),
+    "_T_LOSSY_HALF": (0.49, 0.4999, 0.499999),
+    "_T_LOSSY_ULPS": (4.0, 8.0, 32.0),
 }
 
 
@@ -471,6 +476,85 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     return a, b
 
 
+def _lossy_candidates(x: np.ndarray, tol: float) -> list[_Candidate]:
+    """Lossy affine candidates of float32/64 x under tolerance ``tol`` > 0: grids ``k * b``
+    (a = 0), each value on its nearest grid point, a residual only where the decoded value
+    would still move by more than ``tol``.
+
+    Values half a step from the grid are common (the data's own step divides ``tol``:
+    240.35 V on a 0.1 V grid); in exact arithmetic both neighbours lie at distance ``tol``,
+    in float arithmetic either may land a hair past it.  Two grids: ``b = 2 tol``, where
+    both sides of such a value are tried (the one that decodes within the bound is taken,
+    and when both do, the one that keeps the code close to its neighbours'); and ``b`` a
+    few units of the last place under ``2 tol``, where the nearest side of a half-step
+    value is inside the bound with a margin float rounding cannot eat (no residuals, no
+    choice).  Every check uses the decoder's arithmetic (``0.0 + k * b`` in x's dtype)."""
+    b = 2.0 * tol
+    if not (math.isfinite(b) and b > 0):
+        return []
+    eps = float(np.finfo(x.dtype).eps)
+    out = [_lossy_grid(x, tol, b, f"lossy{x.dtype.itemsize}")]
+    if out[0].r is not None:  # some value broke the bound on both sides: try the narrow grid
+        out.append(_lossy_grid(x, tol, b * (1.0 - _T_LOSSY_ULPS * eps),
+                               f"lossyn{x.dtype.itemsize}"))
+    return out
+
+
+def _lossy_grid(x: np.ndarray, tol: float, b: float, slot: str) -> _Candidate:
+    """The candidate of grid ``k * b`` (``b <= 2 tol``) in scratch ``slot``."""
+    k, r, nz, kr = K.quant(x, 1, 1.0, 0.0, b, tol, slot)
+    params = struct.pack("<dd", 0.0, b)
+    with np.errstate(all="ignore"):
+        xf = x.astype(np.float64)
+        u = xf / b
+        frac = u - k  # in [-0.5, 0.5] where k came from u; NaN/inf/huge: not finite or big
+        near = np.flatnonzero(np.abs(frac) >= _T_LOSSY_HALF)
+        near = near[np.abs(u[near]) < 2.0 ** 52]
+        if near.size == 0:
+            return _int_candidate(k, _AFF, params, r, nz, kr)
+        side = np.where(frac[near] > 0, 1, -1).astype(np.int64)
+        k0, k1 = k[near], k[near] + side
+        x0 = xf[near]
+        ok0 = np.abs((k0 * b).astype(x.dtype).astype(np.float64) - x0) <= tol
+        ok1 = np.abs((k1 * b).astype(x.dtype).astype(np.float64) - x0) <= tol
+    # a value only the other side meets: take it (its residual goes)
+    fix = ~ok0 & ok1
+    if fix.any():
+        k[near[fix]] = k1[fix]
+        if nz:
+            r[near[fix]] = 0
+            nz -= int(np.count_nonzero(fix))
+    both = ok0 & ok1
+    if both.any():
+        _pick_sides(k, near[both], side[both])
+    return _int_candidate(k, _AFF, params, r, nz, K.minmax(k))
+
+
+def _pick_sides(k: np.ndarray, pos: np.ndarray, side: np.ndarray) -> None:
+    """At positions ``pos`` k may be k or k + side: choose, in place, the one whose deltas
+    to the neighbours cost least (log2(1 + |d|) each: a zero delta is what codes
+    cheapest), the previous neighbour's value on a tie; two passes settle neighbours that
+    are choices themselves."""
+    n = k.size
+    prv, nxt = np.maximum(pos - 1, 0), np.minimum(pos + 1, n - 1)
+    has_p, has_n = (pos > 0).astype(np.float64), (pos < n - 1).astype(np.float64)
+    alt = k[pos] + side
+    for _ in range(2):
+        cur = k[pos]
+        kp, kn = k[prv], k[nxt]
+
+        def cost(v: np.ndarray) -> np.ndarray:
+            return (has_p * np.log2(1.0 + np.abs(v - kp))
+                    + has_n * np.log2(1.0 + np.abs(kn - v)))
+
+        c_cur, c_alt = cost(cur), cost(alt)
+        swap = (c_alt < c_cur) | ((c_alt == c_cur) & (np.abs(alt - kp) < np.abs(cur - kp)))
+        if not swap.any():
+            break
+        k[pos[swap]] = alt[swap]
+        alt[swap] = cur[swap]
+
+
 def _float_candidates(x: np.ndarray, tol: float, level: int,
                       f32_ok: bool = False) -> tuple[list[_Candidate], bool]:
     """Candidate codings of float32/64 x, and whether one of them is a good grid fit.
@@ -479,10 +563,7 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     cands: list[_Candidate] = []
     n = x.size
     if tol > 0:
-        b = 2.0 * tol
-        if math.isfinite(b) and b > 0:
-            k, r, nz, kr = K.quant(x, 1, 1.0, 0.0, b, tol, "lossy")
-            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", 0.0, b), r, nz, kr))
+        cands += _lossy_candidates(x, tol)
     d = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD)
     good = False
     if d >= 0:
