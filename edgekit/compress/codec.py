@@ -103,6 +103,8 @@ _T_RUNS_DENSE = 0.85  # ... and, when most codes are nonzero, only when this muc
 _T_LOSSY_HALF = 0.4999  # lossy: a value this many grid steps from its grid point may take
 # the other neighbour (exact half steps are 0.5; float rounding moves them a little)
 _T_LOSSY_ULPS = 8.0  # the narrow lossy grid is 2 tol less this many units of the last place
+_T_LOSSY_SMOOTH = 2.0  # the prediction-following lossy grid is tried below this many bits/value
+_T_LOSSY_FINE = 1.5  # ... on a grid this many times finer than 2 tol
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (32, 64, 256),
     "_T_GOOD_RESID": (16, 64, 256),
@@ -112,6 +114,8 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_RUNS_DENSE": (0.75, 0.85, 0.95),
     "_T_LOSSY_HALF": (0.49, 0.4999, 0.499999),
     "_T_LOSSY_ULPS": (4.0, 8.0, 32.0),
+    "_T_LOSSY_SMOOTH": (2.0, 3.0, 4.0),
+    "_T_LOSSY_FINE": (1.5, 2.0, 3.0),
 }
 
 
@@ -497,6 +501,18 @@ def _lossy_candidates(x: np.ndarray, tol: float) -> list[_Candidate]:
     if out[0].r is not None:  # some value broke the bound on both sides: try the narrow grid
         out.append(_lossy_grid(x, tol, b * (1.0 - _T_LOSSY_ULPS * eps),
                                f"lossyn{x.dtype.itemsize}"))
+    best = min(out, key=lambda c: c.cost)
+    if best.cost < _T_LOSSY_SMOOTH * x.size:
+        follow = _lossy_follow(x, tol)
+        if follow is not None and follow.cost < best.cost * _T_RUNS_NEAR:
+            # both code mostly zeros, where the zero-run form (which the estimate does not
+            # see) decides: compare what they really code to
+            for c in (best, follow):
+                c.cost = 8.0 * (1 + len(c.params) + len(_table_field(c.j, c.jrange))
+                                + len(_stream_encode(c.j, c.order, c.sample_h, c.sample))
+                                + (len(_stream_encode(c.r.view(np.uint64), 0))
+                                   if c.r is not None else 0))
+            out.append(follow)
     return out
 
 
@@ -530,6 +546,48 @@ def _lossy_grid(x: np.ndarray, tol: float, b: float, slot: str) -> _Candidate:
     return _int_candidate(k, _AFF, params, r, nz, K.minmax(k))
 
 
+def _lossy_follow(x: np.ndarray, tol: float) -> _Candidate | None:
+    """The smooth-data lossy candidate: a grid ``M`` times finer than ``2 tol`` (M =
+    ``_T_LOSSY_FINE``), on which every value has a few grid points within the bound, and
+    the one taken is the linear prediction from the two before (``2 k[i-1] - k[i-2]``)
+    clamped into that window: on a slow signal the order-2 deltas are then mostly zero,
+    where plain rounding jitters between neighbouring points.  A value the window misses
+    in float arithmetic (or NaN, inf, huge) keeps the prediction and an exact residual.
+    Sequential by nature (a Python loop over the block): tried only on data that the
+    rounding grid already codes in few bits per value."""
+    b = 2.0 * tol / _T_LOSSY_FINE
+    if not (math.isfinite(b) and b > 0) or x.size < 3:
+        return None
+    with np.errstate(all="ignore"):
+        xf = x.astype(np.float64)
+        lo_f, hi_f = np.ceil((xf - tol) / b), np.floor((xf + tol) / b)
+        ok = (np.abs(lo_f) < 2.0 ** 52) & (np.abs(hi_f) < 2.0 ** 52) & (lo_f <= hi_f)
+    lo = np.where(ok, lo_f, 0).astype(np.int64).tolist()
+    hi = np.where(ok, hi_f, -1).astype(np.int64).tolist()
+    out = [0] * x.size
+    p1 = p2 = None
+    for i in range(x.size):
+        a, c = lo[i], hi[i]
+        if p1 is None:
+            v = (a + c) // 2 if a <= c else 0
+        else:
+            v = p1 if p2 is None else 2 * p1 - p2
+            if a <= c:
+                v = a if v < a else (c if v > c else v)
+        out[i] = v
+        p2, p1 = p1, v
+    k = np.array(out, dtype=np.int64)
+    with np.errstate(all="ignore"):
+        y = (k * b).astype(x.dtype)
+        bad = ~(np.abs(y.astype(np.float64) - xf) <= tol)
+    r = np.zeros(x.size, dtype=np.int64)
+    if bad.any():
+        r[bad] = (_sortable(x[bad]).view(np.uint64)
+                  - _sortable(y[bad]).view(np.uint64)).view(np.int64)
+    nz = int(np.count_nonzero(r))
+    return _int_candidate(k, _AFF, struct.pack("<dd", 0.0, b), r, nz, K.minmax(k))
+
+
 def _pick_sides(k: np.ndarray, pos: np.ndarray, side: np.ndarray) -> None:
     """At positions ``pos`` k may be k or k + side: choose, in place, the one whose deltas
     to the neighbours cost least (log2(1 + |d|) each: a zero delta is what codes
@@ -542,12 +600,8 @@ def _pick_sides(k: np.ndarray, pos: np.ndarray, side: np.ndarray) -> None:
     for _ in range(2):
         cur = k[pos]
         kp, kn = k[prv], k[nxt]
-
-        def cost(v: np.ndarray) -> np.ndarray:
-            return (has_p * np.log2(1.0 + np.abs(v - kp))
-                    + has_n * np.log2(1.0 + np.abs(kn - v)))
-
-        c_cur, c_alt = cost(cur), cost(alt)
+        c_cur, c_alt = (has_p * np.log2(1.0 + np.abs(v - kp))
+                        + has_n * np.log2(1.0 + np.abs(kn - v)) for v in (cur, alt))
         swap = (c_alt < c_cur) | ((c_alt == c_cur) & (np.abs(alt - kp) < np.abs(cur - kp)))
         if not swap.any():
             break
