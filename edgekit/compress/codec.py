@@ -504,7 +504,7 @@ def _lossy_candidates(x: np.ndarray, tol: float) -> list[_Candidate]:
     best = min(out, key=lambda c: c.cost)
     if best.cost < _T_LOSSY_SMOOTH * x.size:
         follow = _lossy_follow(x, tol)
-        if follow is not None and follow.cost < best.cost * _T_RUNS_NEAR:
+        if follow is not None:
             # both code mostly zeros, where the zero-run form (which the estimate does not
             # see) decides: compare what they really code to
             for c in (best, follow):
