@@ -304,7 +304,7 @@ Every block gets, beside the lossless candidates, up to three lossy ones on grid
 3. On smooth data (the best grid codes under `_T_LOSSY_SMOOTH` bits per value): a grid
    `_T_LOSSY_FINE` times finer, on which each value has a window of grid points within the
    bound, taking the linear prediction from the two codes before, clamped into the
-   window (order-2 deltas stay zero where rounding jitters; a Python loop).  Compared with
+   window (order-2 deltas stay zero where rounding jitters; C kernel `ekz_follow`).  Compared with
    the plain grid by real coded size (the zero-run form decides there).
 
 At this branch's start (the grid `b = 2t` and residuals only) the same protocol gave

@@ -552,34 +552,16 @@ def _lossy_follow(x: np.ndarray, tol: float) -> _Candidate | None:
     the one taken is the linear prediction from the two before (``2 k[i-1] - k[i-2]``)
     clamped into that window: on a slow signal the order-2 deltas are then mostly zero,
     where plain rounding jitters between neighbouring points.  A value the window misses
-    in float arithmetic (or NaN, inf, huge) keeps the prediction and an exact residual.
-    Sequential by nature (a Python loop over the block): tried only on data that the
-    rounding grid already codes in few bits per value."""
+    in float arithmetic (or NaN, inf, huge) keeps its code and carries an exact residual.
+    The recursion is sequential (the ``ekz_follow`` kernel, ``_native/lossy.c``); it is
+    tried only on data that the rounding grid already codes in few bits per value."""
     b = 2.0 * tol / _T_LOSSY_FINE
     if not (math.isfinite(b) and b > 0) or x.size < 3:
         return None
-    with np.errstate(all="ignore"):
-        xf = x.astype(np.float64)
-        lo_f, hi_f = np.ceil((xf - tol) / b), np.floor((xf + tol) / b)
-        ok = (np.abs(lo_f) < 2.0 ** 52) & (np.abs(hi_f) < 2.0 ** 52) & (lo_f <= hi_f)
-    lo = np.where(ok, lo_f, 0).astype(np.int64).tolist()
-    hi = np.where(ok, hi_f, -1).astype(np.int64).tolist()
-    out = [0] * x.size
-    p1 = p2 = None
-    for i in range(x.size):
-        a, c = lo[i], hi[i]
-        if p1 is None:
-            v = (a + c) // 2 if a <= c else 0
-        else:
-            v = p1 if p2 is None else 2 * p1 - p2
-            if a <= c:
-                v = a if v < a else (c if v > c else v)
-        out[i] = v
-        p2, p1 = p1, v
-    k = np.array(out, dtype=np.int64)
+    k = K.follow(x, b, tol, f"follow{x.dtype.itemsize}")
     with np.errstate(all="ignore"):
         y = (k * b).astype(x.dtype)
-        bad = ~(np.abs(y.astype(np.float64) - xf) <= tol)
+        bad = ~(np.abs(y.astype(np.float64) - x.astype(np.float64)) <= tol)
     r = np.zeros(x.size, dtype=np.int64)
     if bad.any():
         r[bad] = (_sortable(x[bad]).view(np.uint64)

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from edgekit import _backend
+from edgekit.compress import _codec_ref as ref
+from edgekit.compress import _kernels as K
 from edgekit.compress import codec as C
 from edgekit.compress import decode, encode
 from edgekit.data import list_series, load_series, series_info
@@ -142,3 +144,12 @@ def test_lossy_frames_are_identical_on_both_backends(monkeypatch):
     blobs = [encode(x, tolerance=t) for x, t in zip(xs, ts, strict=True)]
     monkeypatch.setattr(_backend, "lib", None)
     assert [encode(x, tolerance=t) for x, t in zip(xs, ts, strict=True)] == blobs
+
+
+@pytest.mark.skipif(_backend.lib is None, reason="needs the compiled kernels")
+@settings(max_examples=200, deadline=None)
+@given(lossy_cases(), st.sampled_from([1.0, 1.5, 2.0, 3.0]))
+def test_follow_kernel_matches_its_reference(case, fine):
+    x, t = case
+    b = 2.0 * t / fine
+    assert K.follow(x, b, t).tolist() == ref.follow(x, b, t).tolist()
