@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 ENCODER = """\
 ## What edgekit's lossy encoder does (`codec._lossy_candidates`)
 
-Every block gets, beside the lossless candidates, up to three lossy ones on grids `k * b`
+Every block gets, beside the lossless candidates, up to four lossy ones on grids `k * b`
 (the affine model with a = 0; no format change), and the smallest wins:
 
 1. `b = 2t`, every value on its nearest grid point.  A value exactly half a step away (a
@@ -301,7 +301,9 @@ Every block gets, beside the lossless candidates, up to three lossy ones on grid
 2. When some value still misses on both sides: `b` a few units of the last place under
    `2t` (`_T_LOSSY_ULPS`): the nearest side of a half-step value is then inside the bound
    with a margin float rounding cannot eat.
-3. On smooth data (the best grid codes under `_T_LOSSY_SMOOTH` bits per value): a grid
+3. On integer-valued data (exact in float), when it is coarser than `2t`: the odd integer
+   step `2 floor(t) + 1` (11 counts at t = 5: every integer is within 5 of a multiple).
+4. On smooth data (the best grid codes under `_T_LOSSY_SMOOTH` bits per value): a grid
    `_T_LOSSY_FINE` times finer, on which each value has a window of grid points within the
    bound, taking the linear prediction from the two codes before, clamped into the
    window (order-2 deltas stay zero where rounding jitters; C kernel `ekz_follow`).  Compared with

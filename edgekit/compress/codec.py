@@ -492,7 +492,10 @@ def _lossy_candidates(x: np.ndarray, tol: float) -> list[_Candidate]:
     and when both do, the one that keeps the code close to its neighbours'); and ``b`` a
     few units of the last place under ``2 tol``, where the nearest side of a half-step
     value is inside the bound with a margin float rounding cannot eat (no residuals, no
-    choice).  Every check uses the decoder's arithmetic (``0.0 + k * b`` in x's dtype)."""
+    choice).  Integer-valued data also gets the odd integer step ``2 floor(tol) + 1`` when
+    it is coarser than ``2 tol``; smooth data the prediction-following grid
+    (:func:`_lossy_follow`).  Every check uses the decoder's arithmetic (``0.0 + k * b`` in
+    x's dtype)."""
     b = 2.0 * tol
     if not (math.isfinite(b) and b > 0):
         return []
@@ -501,19 +504,38 @@ def _lossy_candidates(x: np.ndarray, tol: float) -> list[_Candidate]:
     if out[0].r is not None:  # some value broke the bound on both sides: try the narrow grid
         out.append(_lossy_grid(x, tol, b * (1.0 - _T_LOSSY_ULPS * eps),
                                f"lossyn{x.dtype.itemsize}"))
+    odd = 2.0 * math.floor(tol) + 1.0
+    if odd > b and odd < 2.0 ** 24 and _integer_valued(x):
+        # integers are exact in float: an odd integer step 2 floor(tol) + 1 > 2 tol leaves
+        # every value within floor(tol) <= tol of a grid point (5 counts at t = 5: step 11)
+        out.append(_lossy_grid(x, tol, odd, f"lossyi{x.dtype.itemsize}"))
     best = min(out, key=lambda c: c.cost)
     if best.cost < _T_LOSSY_SMOOTH * x.size:
         follow = _lossy_follow(x, tol)
         if follow is not None:
             # both code mostly zeros, where the zero-run form (which the estimate does not
-            # see) decides: compare what they really code to
-            for c in (best, follow):
-                c.cost = 8.0 * (1 + len(c.params) + len(_table_field(c.j, c.jrange))
-                                + len(_stream_encode(c.j, c.order, c.sample_h, c.sample))
-                                + (len(_stream_encode(c.r.view(np.uint64), 0))
-                                   if c.r is not None else 0))
-            out.append(follow)
+            # see) decides: compare what they really code to, and keep the winner's cost on
+            # the estimate's scale (the lossless candidates' costs are estimates too)
+            real = [_coded_size(c) for c in (best, follow)]
+            if real[1] < real[0]:
+                follow.cost = best.cost * real[1] / real[0]
+                out.append(follow)
     return out
+
+
+def _coded_size(c: _Candidate) -> int:
+    """Bytes candidate c codes to in a block (header, parameters, streams)."""
+    return (1 + len(c.params) + len(_table_field(c.j, c.jrange))
+            + len(_stream_encode(c.j, c.order, c.sample_h, c.sample))
+            + (len(_stream_encode(c.r.view(np.uint64), 0)) if c.r is not None else 0))
+
+
+def _integer_valued(x: np.ndarray) -> bool:
+    """Whether every finite value of float x is an integer of magnitude below 2**24 (exact
+    in float32 and float64; so are its multiples of an integer step in that range)."""
+    with np.errstate(all="ignore"):
+        fin = x[np.isfinite(x)]
+        return bool(fin.size) and bool(np.all((np.rint(fin) == fin) & (np.abs(fin) < 2.0 ** 24)))
 
 
 def _lossy_grid(x: np.ndarray, tol: float, b: float, slot: str) -> _Candidate:

@@ -5,6 +5,8 @@ what they are for (half-step values without residuals, smooth data on the follow
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -135,6 +137,22 @@ def test_smooth_series_takes_the_following_grid():
     blob = encode(x, tolerance=0.1)
     _check_bound(x, decode(blob), 0.1)
     assert len(blob) * 1.15 < plain
+
+
+def test_integer_valued_data_takes_the_odd_integer_step():
+    # counts at t = 5: every integer lies within 5 of a multiple of 11, exactly in float
+    rng = np.random.default_rng(3)
+    x = np.cumsum(rng.integers(-40, 41, 30000)).astype(np.float64)
+    blob = encode(x, tolerance=5.0)
+    y = decode(blob)
+    _check_bound(x, y, 5.0)
+    assert struct.pack("<d", 11.0) in blob and np.all(np.fmod(y, 11.0) == 0)
+    old = C._integer_valued
+    C._integer_valued = lambda v: False
+    try:
+        assert len(blob) < len(encode(x, tolerance=5.0))  # smaller than the 2t = 10 grid
+    finally:
+        C._integer_valued = old
 
 
 @pytest.mark.skipif(_backend.lib is None, reason="needs the compiled kernels")
