@@ -55,7 +55,8 @@ CORPUS = Path("/work/shared/data/sensors")
 SHIPPED = ROOT / "edgekit" / "data" / "sensors"
 BOUNDS = ("last", "range")
 PEERS = ("SZ3", "zfp", "round+pcodec")
-_LOSSY_KNOBS = ("_T_LOSSY_HALF", "_T_LOSSY_ULPS", "_T_LOSSY_SMOOTH", "_T_LOSSY_FINE")
+_LOSSY_KNOBS = tuple(k for k in ("_T_LOSSY_HALF", "_T_LOSSY_ULPS", "_T_LOSSY_SMOOTH",
+                                  "_T_LOSSY_FINE") if hasattr(C, k))  # (older encoders: none)
 
 
 # ------------------------------------------------------------------------------ corpus
