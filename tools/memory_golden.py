@@ -9,14 +9,18 @@ ever: a change that cannot read them breaks every spill directory in the field.
     python tools/memory_golden.py      # only to add a new format version or codec
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from edgekit.memory import _seal_codec, _segment
-from edgekit.memory._series import readings
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's edgekit, not an installed one
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "memory" / "golden"
+from edgekit.memory import _seal_codec, _segment  # noqa: E402
+from edgekit.memory._series import readings  # noqa: E402
+
+OUT = ROOT / "tests" / "memory" / "golden"
 
 
 def main() -> None:
