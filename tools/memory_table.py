@@ -51,7 +51,7 @@ def _sealed_table() -> None:
               "placeholder (delta+zigzag+zlib)": _seal_codec.CODEC_PLACEHOLDER}
     warm_up()
     print(f"Python {platform.python_version()}; sealed bytes per reading, measured "
-          "(tracemalloc), segment_size=4096, float32 values\n")
+          "(tracemalloc), segment_size=4096, float64 values kept as given\n")
     print("| series | readings | jitter | " + " | ".join(codecs) + " |")
     print("|---|---:|---|" + "---:|" * len(codecs))
     totals = {k: [0, 0] for k in codecs}
