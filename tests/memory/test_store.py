@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgekit import _telemetry
 from edgekit.errors import CapacityError, InputError, InputTypeError, OptionsError
@@ -448,3 +450,36 @@ def test_query_over_many_segments_finds_the_range_by_bisection(temp):
     e = ReadingStore(segment_size=16)
     e.extend(np.repeat(np.arange(10), 40), np.arange(400.0))
     assert e.query(3, 5).values.tolist() == [float(i) for i in range(120, 200)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=st.sampled_from(["f4", "f8", "i2", "i8"]),
+       later=st.lists(st.one_of(st.floats(), st.floats(width=32), st.integers(-2**63, 2**63 - 1)),
+                      min_size=1, max_size=8),
+       one=st.booleans())
+def test_later_input_is_stored_exactly_or_refused(first, later, one):
+    """Whatever comes after a channel's first readings is either stored without changing a
+    value (checked against Python's exact comparison) or refused, storing nothing."""
+    s = ReadingStore(segment_size=16)
+    s.extend([0], np.array([1], first))
+    dtype = s.channel(0).value_dtype
+    before = len(s)
+    try:
+        if one:
+            for i, x in enumerate(later):
+                s.append(1 + i, x)
+        else:
+            if any(isinstance(x, float) for x in later):
+                later = [float(x) for x in later]  # a float64 batch
+            s.extend(np.arange(1, len(later) + 1), np.array(later, dtype=object).astype(
+                np.float64 if isinstance(later[0], float) else np.int64))
+    except InputError:
+        stored = len(s) - before
+        assert not one or stored < len(later)  # appends stop at the first inexact value
+        if not one:
+            assert stored == 0
+        later = later[:stored]
+    got = s.query(1).values
+    assert got.dtype == dtype and len(got) == len(later)
+    for g, x in zip(got.tolist(), later, strict=True):
+        assert (g != g and x != x) or g == x  # exact: int == float compares exactly in Python
