@@ -142,11 +142,12 @@ class StoreOptions:
     value_dtype: str | None = None
 
     def __post_init__(self) -> None:
-        if self.value_dtype is not None and not isinstance(self.value_dtype, str):
-            try:  # np.float32, np.dtype("float64"), ...: stored as the name
+        if self.value_dtype is not None:
+            try:  # np.float32, np.dtype("float64"), "f4", ...: stored as the name
                 name = np.dtype(self.value_dtype).name
             except TypeError:
-                name = repr(self.value_dtype)
+                name = self.value_dtype if isinstance(self.value_dtype, str) else repr(
+                    self.value_dtype)
             object.__setattr__(self, "value_dtype", name)
         if isinstance(self.segment_size, bool) or not isinstance(self.segment_size, int) or not (
                 16 <= self.segment_size <= _MAX_SEGMENT):

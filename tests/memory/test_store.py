@@ -259,12 +259,24 @@ def test_every_shipped_series_comes_back_bit_exact(tmp_path):
 
 @pytest.mark.parametrize("kwargs", [
     {"segment_size": 8}, {"segment_size": True}, {"policy": "lru"},
-    {"value_dtype": "float16"}, {"budget_bytes": 1000}, {"policy": "spill"},
+    {"value_dtype": "float16"}, {"value_dtype": np.int32}, {"value_dtype": "f2"},
+    {"value_dtype": "lru"}, {"value_dtype": 4}, {"budget_bytes": 1000}, {"policy": "spill"},
     {"spill_dir": "/tmp/x"}, {"policy": "spill", "spill_dir": 3},
 ])
 def test_options_are_validated(kwargs):
     with pytest.raises(OptionsError):
         StoreOptions(**kwargs)
+
+
+def test_value_dtype_option_accepts_numpy_spellings():
+    for spelling, name in ((np.float32, "float32"), (np.dtype("float64"), "float64"),
+                           ("f4", "float32"), ("float64", "float64"), (None, None)):
+        assert StoreOptions(value_dtype=spelling).value_dtype == name
+    # the minimum budget counts the real item size: 17 bytes a reading unless float32
+    assert StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096,
+                        value_dtype="float32").budget_bytes == 4512
+    with pytest.raises(OptionsError, match="4640"):
+        StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096)
 
 
 def test_options_object_or_keywords():
