@@ -94,14 +94,28 @@ _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
 # values the benchmark's leave-one-source-out protocol may choose from in _TUNING_GRID
 # (tools/compress_bench.py picks each fold's values without the held-out source).  They
 # steer only the encoder: any choice decodes, so a threshold can cost bytes, never data.
-_T_DEC_SAMPLE = 64  # values the decimal-exponent search reads
+_T_DEC_SAMPLE = 256  # values (evenly spaced) the decimal-exponent search reads
+_T_DEC_FINE = 4  # a decimal grid is "fine" when |k| reaches 2**-this of the float's precision
+_T_GRID_SAMPLE = 1024  # values (evenly spaced) the affine-grid search reads
+_T_GRID_SLACK = 6  # the step search tolerates 2**this units in the last place of max |x|
+_T_GRID_COARSE = 4  # ... and takes a step only when 2**this times coarser than that tolerance
+_T_GRID_GAPS = 64  # distinct gaps between sampled values the step search reads (smallest)
+_T_GRID_FRAC = 0.01  # every sampled (x - a) / step lies this close to an integer
+_T_GRID_ULPS = 3  # steps tried either side of the least-squares one, in units of its last place
 _T_GOOD_RESID = 64  # a grid fits when at most 1 / this of the values need a residual
 _T_RUNS_ZEROS = 0.3  # the zero-run form is tried when at least this share of codes is zero
 _T_RUNS_GAIN = 0.97  # ... and used when it is this much smaller
 _T_RUNS_NEAR = 1.03  # ... or within this factor with 4x fewer codes
 _T_RUNS_DENSE = 0.85  # ... and, when most codes are nonzero, only when this much smaller
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
-    "_T_DEC_SAMPLE": (32, 64, 256),
+    "_T_DEC_SAMPLE": (64, 256, 1024),
+    "_T_DEC_FINE": (2, 4, 8),
+    "_T_GRID_SAMPLE": (512, 1024, 4096),
+    "_T_GRID_SLACK": (4, 6, 8),
+    "_T_GRID_COARSE": (2, 4, 8),
+    "_T_GRID_GAPS": (16, 64, 256),
+    "_T_GRID_FRAC": (0.001, 0.01, 0.05),
+    "_T_GRID_ULPS": (1, 3, 8),
     "_T_GOOD_RESID": (16, 64, 256),
     "_T_RUNS_ZEROS": (0.2, 0.3, 0.5),
     "_T_RUNS_GAIN": (0.93, 0.97, 1.0),
@@ -442,33 +456,80 @@ def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
     return guess
 
 
+def _float_gcd(d: np.ndarray, tol: float) -> float:
+    """Approximate greatest common divisor of the positive floats d: Euclid's algorithm
+    where a remainder within ``tol`` of 0 or of the divisor counts as 0 (0.0 when the
+    values have no common step coarser than tol)."""
+    g = 0.0
+    for v in d.tolist():
+        a, b = (g, v) if g > v else (v, g)
+        while b > tol:
+            r = math.fmod(a, b)
+            a, b = b, (0.0 if r <= tol or b - r <= tol else r)
+        g = a
+        if g <= tol:
+            return 0.0
+    return g
+
+
+def _grid_misses(s: np.ndarray, a: float, b: float) -> int:
+    """How many sample values (x's dtype) the grid a + k*b misses, as the codec computes it
+    (k = rint((x - a) / b), y = a + k*b in float64, rounded to x's dtype)."""
+    k = np.rint((s.astype(np.float64) - a) / b)
+    return int(np.count_nonzero((a + k * b).astype(s.dtype) != s))
+
+
 def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
-    s = x[: 4096]
-    s = s[np.isfinite(s)].astype(np.float64)
+    s = x[_ref.sample_positions(x.size, _T_GRID_SAMPLE)]
+    s = s[np.isfinite(s)]
     if s.size < 8:
         return None
-    u = np.unique(s)
-    if u.size < 3 or u.size > s.size // 2:
+    s64 = s.astype(np.float64)
+    u = np.unique(s64)
+    if u.size < 3:
         return None
-    d = np.diff(u)
-    b0 = float(np.median(d))
-    if not b0 > 0:
+    # the step: an approximate float gcd of the gaps between distinct values (a gap is
+    # exact to a unit in the last place of the largest value; a few such errors add up)
+    scale = float(np.max(np.abs(u)))
+    tol = scale * float(np.finfo(s.dtype).eps) * 2.0 ** _T_GRID_SLACK
+    d = np.unique(np.diff(u))
+    if d.size > _T_GRID_GAPS:  # the smallest gaps first: a grid shows in them
+        d = d[: _T_GRID_GAPS]
+    b0 = _float_gcd(d, tol)
+    if not b0 > tol * 2.0 ** _T_GRID_COARSE:  # none, or too fine to tell from rounding
         return None
-    span = np.rint((u - u[0]) / b0)
-    if np.max(np.abs((u - u[0]) / b0 - span)) > 0.02:
+    bests: list[tuple[int, float, float]] = []
+    for a in (0.0, float(u[0])):
+        t = (u - a) / b0
+        k = np.rint(t)
+        if np.max(np.abs(t - k)) > _T_GRID_FRAC:
+            continue
+        # least-squares step through the grid's origin, then the float steps next to it
+        # and steps whose reciprocal has few decimals (full scale / counts: 10 V / 4095)
+        kk = float(np.dot(k, k))
+        if not kk > 0:
+            continue
+        b1 = float(np.dot(u - a, k) / kk)
+        steps = [b1] + [float(v) for v in np.nextafter(b1, np.inf) + np.spacing(b1) * np.arange(
+            -_T_GRID_ULPS - 1, _T_GRID_ULPS)]
+        for dec in range(0, 4):
+            recip = round(1.0 / b1, dec)
+            if recip and abs(1.0 / recip - b1) <= 1e-6 * b1:
+                steps.append(1.0 / recip)
+                break
+        for b in steps:
+            if b > 0 and math.isfinite(b):
+                bests.append((_grid_misses(s, a, b), a, b))
+    if not bests:
         return None
-    # least-squares step over the whole span, then snap to a step whose reciprocal has few
-    # decimals (ADC steps are full-scale / counts: 10 V / 4095 -> 1 / 409.5)
-    b = float(np.sum((u - u[0]) * span) / np.sum(span * span))
-    if not (b > 0 and math.isfinite(b) and math.isfinite(1.0 / b)):
-        return None
-    for dec in range(0, 4):
-        recip = round(1.0 / b, dec)
-        if recip and abs(1.0 / recip - b) <= 1e-6 * b:
-            b = 1.0 / recip
-            break
-    a = float(u[0])
+    miss, a, b = min(bests, key=lambda t: t[0])
     return a, b
+
+
+def _off_decimal(b: float, d: int) -> bool:
+    """Whether step b is not (to 1e-9) a whole number of 10**-d."""
+    m = b * 10.0 ** d
+    return not (m >= 0.5 and abs(m - round(m)) <= 1e-9 * m)
 
 
 def _float_candidates(x: np.ndarray, tol: float, level: int,
@@ -483,12 +544,15 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
         if math.isfinite(b) and b > 0:
             k, r, nz, kr = K.quant(x, 1, 1.0, 0.0, b, tol, "lossy")
             cands.append(_int_candidate(k, _AFF, struct.pack("<dd", 0.0, b), r, nz, kr))
-    d = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD)
-    good = False
+    d = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, _T_DEC_SAMPLE // _T_GOOD_RESID)
+    good = fine = False
     if d >= 0:
         k, r, nz, kr = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
         cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz, kr))
-        good = nz <= n // _T_GOOD_RESID
+        # a decimal grid about as fine as the floats themselves fits by construction (any
+        # float32 below 1 is some k / 10**8): no grid fit, the other models are tried too
+        fine = max(-kr[0], kr[1]) >= 2.0 ** (np.finfo(x.dtype).nmant + 1 - _T_DEC_FINE)
+        good = nz <= n // _T_GOOD_RESID and not fine
     if not good and f32_ok:
         # float32 readings stored as float64: model the float32 values
         with np.errstate(all="ignore"):
@@ -500,7 +564,8 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
             return cands + c32, good
     if not good and level >= 3:
         guess = _affine_guess(x)
-        if guess is not None:
+        # a step that is a whole number of 10**-d is the decimal grid again (its gcd)
+        if guess is not None and (d < 0 or fine or _off_decimal(guess[1], d)):
             a, b = guess
             k, r, nz, kr = K.quant(x, 1, 1.0, a, b, -1.0, "aff")
             cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz, kr))
