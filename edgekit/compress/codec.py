@@ -100,8 +100,9 @@ _T_GRID_SAMPLE = 1024  # values (evenly spaced) the affine-grid search reads
 _T_GRID_SLACK = 6  # the step search tolerates 2**this units in the last place of max |x|
 _T_GRID_COARSE = 4  # ... and takes a step only when 2**this times coarser than that tolerance
 _T_GRID_GAPS = 64  # distinct gaps between sampled values the step search reads (smallest)
-_T_GRID_FRAC = 0.01  # every sampled (x - a) / step lies this close to an integer
-_T_GRID_ULPS = 3  # steps tried either side of the least-squares one, in units of its last place
+_T_GRID_FRAC = 0.01  # a sampled value is on a grid when (x - a) / step is this close to an int
+_T_GRID_OFF = 16  # ... and a grid fits when at most 1 / this of the sampled values are off it
+_T_GRID_STEPS = 2  # float steps tried either side of the best one found (see _affine_guess_raw)
 _T_GOOD_RESID = 64  # a grid fits when at most 1 / this of the values need a residual
 _T_RUNS_ZEROS = 0.3  # the zero-run form is tried when at least this share of codes is zero
 _T_RUNS_GAIN = 0.97  # ... and used when it is this much smaller
@@ -115,7 +116,8 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_GRID_COARSE": (2, 4, 8),
     "_T_GRID_GAPS": (16, 64, 256),
     "_T_GRID_FRAC": (0.001, 0.01, 0.05),
-    "_T_GRID_ULPS": (1, 3, 8),
+    "_T_GRID_OFF": (8, 16, 64),
+    "_T_GRID_STEPS": (1, 2, 4),
     "_T_GOOD_RESID": (16, 64, 256),
     "_T_RUNS_ZEROS": (0.2, 0.3, 0.5),
     "_T_RUNS_GAIN": (0.93, 0.97, 1.0),
@@ -456,27 +458,35 @@ def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
     return guess
 
 
-def _float_gcd(d: np.ndarray, tol: float) -> float:
+def _float_gcd(d: np.ndarray, tol: float, floor: float) -> float:
     """Approximate greatest common divisor of the positive floats d: Euclid's algorithm
-    where a remainder within ``tol`` of 0 or of the divisor counts as 0 (0.0 when the
-    values have no common step coarser than tol)."""
+    where a remainder within ``tol`` of 0 or of the divisor counts as 0.  A value that would
+    take the divisor to ``floor`` or below (a gap to a value off the grid) is passed over;
+    0.0 when nothing is left."""
     g = 0.0
     for v in d.tolist():
         a, b = (g, v) if g > v else (v, g)
         while b > tol:
             r = math.fmod(a, b)
             a, b = b, (0.0 if r <= tol or b - r <= tol else r)
-        g = a
-        if g <= tol:
-            return 0.0
+        if a > floor:
+            g = a
     return g
 
 
-def _grid_misses(s: np.ndarray, a: float, b: float) -> int:
-    """How many sample values (x's dtype) the grid a + k*b misses, as the codec computes it
-    (k = rint((x - a) / b), y = a + k*b in float64, rounded to x's dtype)."""
-    k = np.rint((s.astype(np.float64) - a) / b)
-    return int(np.count_nonzero((a + k * b).astype(s.dtype) != s))
+def _grid_cost(ux: np.ndarray, sx: np.ndarray, w: np.ndarray, a: float,
+               b: float) -> tuple[float, float]:
+    """For distinct values ux (x's dtype; sx = _sortable(ux)) seen w times: (share of them
+    off the grid a + k*b by more than _T_GRID_FRAC of a step, bits of their residuals) as
+    the codec computes them: k = rint((x - a) / b), y = a + k*b in float64 rounded to x's
+    dtype, residual = x - y in units of the last place."""
+    t = (ux.astype(np.float64) - a) / b
+    k = np.rint(t)
+    off = float(np.dot(w, ~(np.abs(t - k) <= _T_GRID_FRAC))) / float(np.sum(w))
+    r = (sx - _sortable((a + k * b).astype(ux.dtype))).view(np.uint64)
+    z = (r << np.uint64(1)) ^ (np.uint64(0) - (r >> np.uint64(63)))  # zigzag
+    _, e = np.frexp(z.astype(np.float64))  # bit length; a residual token costs ~1 bit more
+    return off, float(np.dot(w, e + (z != 0)))
 
 
 def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
@@ -485,45 +495,72 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     if s.size < 8:
         return None
     s64 = s.astype(np.float64)
-    u = np.unique(s64)
+    u, counts = np.unique(s64, return_counts=True)
     if u.size < 3:
         return None
-    # the step: an approximate float gcd of the gaps between distinct values (a gap is
-    # exact to a unit in the last place of the largest value; a few such errors add up)
-    scale = float(np.max(np.abs(u)))
+    # the step: an approximate float gcd of the commonest gaps between distinct values (a
+    # gap is exact to a unit in the last place of the largest value; a few such errors add
+    # up); values off the grid (fill values) make rare gaps, and the scale of the values
+    # leaves out the largest 1 / (2 * _T_GRID_OFF) of them
+    mag = np.abs(s64)
+    q = (mag.size - 1) * (2 * _T_GRID_OFF - 1) // (2 * _T_GRID_OFF)
+    scale = float(np.partition(mag, q)[q]) or float(np.max(mag))
     tol = scale * float(np.finfo(s.dtype).eps) * 2.0 ** _T_GRID_SLACK
-    d = np.unique(np.diff(u))
-    if d.size > _T_GRID_GAPS:  # the smallest gaps first: a grid shows in them
-        d = d[: _T_GRID_GAPS]
-    b0 = _float_gcd(d, tol)
-    if not b0 > tol * 2.0 ** _T_GRID_COARSE:  # none, or too fine to tell from rounding
+    gaps = np.diff(u)
+    _, first, gcount = np.unique(np.rint(gaps / tol), return_index=True, return_counts=True)
+    common = gaps[first[np.argsort(-gcount, kind="stable")[: _T_GRID_GAPS]]]
+    # (none, or too fine to tell from rounding: no step)
+    b0 = _float_gcd(common, tol, tol * 2.0 ** _T_GRID_COARSE)
+    if not b0 > 0:
         return None
-    bests: list[tuple[int, float, float]] = []
-    for a in (0.0, float(u[0])):
+    # the origin: 0 (a multiple of the step), the lowest or the commonest value, the one
+    # whose best step below rounds most of the sample exactly (at most 1 / _T_GRID_OFF of
+    # it may lie off the grid)
+    ux = u.astype(s.dtype)
+    half = np.spacing(np.abs(ux)).astype(np.float64) / 2  # x's rounding interval, +-
+    found: tuple[float, float, float] | None = None  # (-values on the grid, a, step)
+    for a in (0.0, float(u[0]), float(u[int(np.argmax(counts))])):
         t = (u - a) / b0
         k = np.rint(t)
-        if np.max(np.abs(t - k)) > _T_GRID_FRAC:
+        on = np.abs(t - k) <= _T_GRID_FRAC
+        if np.dot(counts, ~on) * _T_GRID_OFF > s.size:
             continue
-        # least-squares step through the grid's origin, then the float steps next to it
-        # and steps whose reciprocal has few decimals (full scale / counts: 10 V / 4095)
-        kk = float(np.dot(k, k))
-        if not kk > 0:
+        on &= k != 0  # a itself: any step
+        if not np.any(on):
             continue
-        b1 = float(np.dot(u - a, k) / kk)
-        steps = [b1] + [float(v) for v in np.nextafter(b1, np.inf) + np.spacing(b1) * np.arange(
-            -_T_GRID_ULPS - 1, _T_GRID_ULPS)]
-        for dec in range(0, 4):
-            recip = round(1.0 / b1, dec)
-            if recip and abs(1.0 / recip - b1) <= 1e-6 * b1:
-                steps.append(1.0 / recip)
-                break
-        for b in steps:
-            if b > 0 and math.isfinite(b):
-                bests.append((_grid_misses(s, a, b), a, b))
-    if not bests:
+        # a + k*b rounds to x for b in [(x - h - a) / k, (x + h - a) / k] (swapped for
+        # k < 0): the step inside the most (weighted) of these intervals misses fewest values
+        kk, xa, hh = k[on], u[on] - a, half[on]
+        ends = np.concatenate([(xa - hh) / kk, (xa + hh) / kk])
+        pos = np.concatenate([np.minimum(ends[: kk.size], ends[kk.size:]),
+                              np.maximum(ends[: kk.size], ends[kk.size:])])
+        order = np.argsort(pos, kind="stable")
+        cover = np.cumsum(np.concatenate([counts[on], -counts[on]])[order])
+        i = int(np.argmax(cover))
+        b1 = float(pos[order[i]] + pos[order[min(i + 1, pos.size - 1)]]) / 2
+        hit = float(cover[i] + np.dot(counts, (k == 0) & on))
+        if b1 > 0 and math.isfinite(b1) and (found is None or -hit < found[0]):
+            found = (-hit, a, b1)
+    if found is None:
         return None
-    miss, a, b = min(bests, key=lambda t: t[0])
-    return a, b
+    # the float steps next to it (the intervals are computed in rounded arithmetic) and a
+    # step whose reciprocal has few decimals (full scale / counts: 10 V / 4095 = 1 / 409.5):
+    # the cheapest residuals win
+    _, a, b1 = found
+    steps = [b1 + j * float(np.spacing(b1)) for j in range(-_T_GRID_STEPS, _T_GRID_STEPS + 1)]
+    for dec in range(0, 4):
+        recip = round(1.0 / b1, dec)
+        if recip and abs(1.0 / recip - b1) <= 1e-6 * b1:
+            steps.append(1.0 / recip)
+            break
+    sx = _sortable(ux)
+    best: tuple[float, float] | None = None  # (residual bits, b)
+    for b in steps:
+        if b > 0 and math.isfinite(b):
+            off, bits = _grid_cost(ux, sx, counts, a, b)
+            if off * _T_GRID_OFF <= 1 and (best is None or bits < best[0]):
+                best = (bits, b)
+    return None if best is None else (a, best[1])
 
 
 def _off_decimal(b: float, d: int) -> bool:
