@@ -86,7 +86,7 @@ _F_FORTRAN, _F_LOSSY, _F_BIGENDIAN = 1, 2, 4
 # block models
 _RAW, _INT, _DEC, _AFF, _BITS = 0, 1, 2, 3, 4
 _H_GCD, _H_RESID, _H_F32 = 0x20, 0x40, 0x80
-_MAXD = 12
+_MAXD = 22  # 10**d is exact up to 22 (and the decoder allows no more)
 _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
 
 # ------------------------------------------------------------------------------ tuning
@@ -95,7 +95,7 @@ _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
 # (tools/compress_bench.py picks each fold's values without the held-out source).  They
 # steer only the encoder: any choice decodes, so a threshold can cost bytes, never data.
 _T_DEC_SAMPLE = 256  # values (evenly spaced) the decimal-exponent search reads
-_T_DEC_FINE = 4  # a decimal grid is "fine" when |k| reaches 2**-this of the float's precision
+_T_DEC_FINE = 2  # a decimal grid is "fine" (no fit) when |k| reaches 2**-this of 2**precision
 _T_GRID_SAMPLE = 1024  # values (evenly spaced) the affine-grid search reads
 _T_GRID_SLACK = 6  # the step search tolerates 2**this units in the last place of max |x|
 _T_GRID_COARSE = 4  # ... and takes a step only when 2**this times coarser than that tolerance
@@ -110,7 +110,7 @@ _T_RUNS_NEAR = 1.03  # ... or within this factor with 4x fewer codes
 _T_RUNS_DENSE = 0.85  # ... and, when most codes are nonzero, only when this much smaller
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (64, 256, 1024),
-    "_T_DEC_FINE": (2, 4, 8),
+    "_T_DEC_FINE": (1, 2, 4),
     "_T_GRID_SAMPLE": (512, 1024, 4096),
     "_T_GRID_SLACK": (4, 6, 8),
     "_T_GRID_COARSE": (2, 4, 8),
@@ -458,11 +458,11 @@ def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
     return guess
 
 
-def _float_gcd(d: np.ndarray, tol: float, floor: float) -> float:
+def _float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> float:
     """Approximate greatest common divisor of the positive floats d: Euclid's algorithm
     where a remainder within ``tol`` of 0 or of the divisor counts as 0.  A value that would
-    take the divisor to ``floor`` or below (a gap to a value off the grid) is passed over;
-    0.0 when nothing is left."""
+    take the divisor to ``floor`` or below (a gap to a value off the grid) is passed over,
+    at most ``skips`` of them; 0.0 when there are more (no grid) or nothing is left."""
     g = 0.0
     for v in d.tolist():
         a, b = (g, v) if g > v else (v, g)
@@ -471,22 +471,27 @@ def _float_gcd(d: np.ndarray, tol: float, floor: float) -> float:
             a, b = b, (0.0 if r <= tol or b - r <= tol else r)
         if a > floor:
             g = a
+        else:
+            skips -= 1
+            if skips < 0:
+                return 0.0
     return g
 
 
-def _grid_cost(ux: np.ndarray, sx: np.ndarray, w: np.ndarray, a: float,
-               b: float) -> tuple[float, float]:
-    """For distinct values ux (x's dtype; sx = _sortable(ux)) seen w times: (share of them
-    off the grid a + k*b by more than _T_GRID_FRAC of a step, bits of their residuals) as
-    the codec computes them: k = rint((x - a) / b), y = a + k*b in float64 rounded to x's
-    dtype, residual = x - y in units of the last place."""
-    t = (ux.astype(np.float64) - a) / b
+def _grid_costs(ux: np.ndarray, sx: np.ndarray, w: np.ndarray, a: float,
+                steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For distinct values ux (x's dtype; sx = _sortable(ux)) seen w times and each step b:
+    (share of them off the grid a + k*b by more than _T_GRID_FRAC of a step, bits of their
+    residuals) as the codec computes them: k = rint((x - a) / b), y = a + k*b in float64
+    rounded to x's dtype, residual = x - y in units of the last place."""
+    t = (ux.astype(np.float64) - a)[None, :] / steps[:, None]
     k = np.rint(t)
-    off = float(np.dot(w, ~(np.abs(t - k) <= _T_GRID_FRAC))) / float(np.sum(w))
-    r = (sx - _sortable((a + k * b).astype(ux.dtype))).view(np.uint64)
+    off = (~(np.abs(t - k) <= _T_GRID_FRAC)) @ w / float(np.sum(w))
+    y = (a + k * steps[:, None]).astype(ux.dtype)
+    r = (sx[None, :] - _sortable(y)).view(np.uint64)
     z = (r << np.uint64(1)) ^ (np.uint64(0) - (r >> np.uint64(63)))  # zigzag
     _, e = np.frexp(z.astype(np.float64))  # bit length; a residual token costs ~1 bit more
-    return off, float(np.dot(w, e + (z != 0)))
+    return off, (e + (z != 0)) @ w
 
 
 def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
@@ -510,7 +515,7 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     _, first, gcount = np.unique(np.rint(gaps / tol), return_index=True, return_counts=True)
     common = gaps[first[np.argsort(-gcount, kind="stable")[: _T_GRID_GAPS]]]
     # (none, or too fine to tell from rounding: no step)
-    b0 = _float_gcd(common, tol, tol * 2.0 ** _T_GRID_COARSE)
+    b0 = _float_gcd(common, tol, tol * 2.0 ** _T_GRID_COARSE, common.size // _T_GRID_OFF)
     if not b0 > 0:
         return None
     # the origin: 0 (a multiple of the step), the lowest or the commonest value, the one
@@ -553,14 +558,12 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
         if recip and abs(1.0 / recip - b1) <= 1e-6 * b1:
             steps.append(1.0 / recip)
             break
-    sx = _sortable(ux)
-    best: tuple[float, float] | None = None  # (residual bits, b)
-    for b in steps:
-        if b > 0 and math.isfinite(b):
-            off, bits = _grid_cost(ux, sx, counts, a, b)
-            if off * _T_GRID_OFF <= 1 and (best is None or bits < best[0]):
-                best = (bits, b)
-    return None if best is None else (a, best[1])
+    b = np.array([v for v in steps if v > 0 and math.isfinite(v)])
+    off, bits = _grid_costs(ux, _sortable(ux), counts.astype(np.float64), a, b)
+    ok = np.flatnonzero(off * _T_GRID_OFF <= 1)
+    if ok.size == 0:
+        return None
+    return a, float(b[ok[np.argmin(bits[ok])]])
 
 
 def _off_decimal(b: float, d: int) -> bool:
