@@ -514,8 +514,10 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     gaps = np.diff(u)
     _, first, gcount = np.unique(np.rint(gaps / tol), return_index=True, return_counts=True)
     common = gaps[first[np.argsort(-gcount, kind="stable")[: _T_GRID_GAPS]]]
-    # (none, or too fine to tell from rounding: no step)
-    b0 = _float_gcd(common, tol, tol * 2.0 ** _T_GRID_COARSE, common.size // _T_GRID_OFF)
+    # (a step too fine to tell from rounding is none; the gaps to a fill value or two, or to
+    # 1 / _T_GRID_OFF of the values, are passed over)
+    b0 = _float_gcd(common, tol, tol * 2.0 ** _T_GRID_COARSE,
+                    max(2, common.size // _T_GRID_OFF))
     if not b0 > 0:
         return None
     # the origin: 0 (a multiple of the step), the lowest or the commonest value, the one
