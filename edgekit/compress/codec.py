@@ -96,6 +96,7 @@ _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
 # steer only the encoder: any choice decodes, so a threshold can cost bytes, never data.
 _T_DEC_SAMPLE = 256  # values (evenly spaced) the decimal-exponent search reads
 _T_DEC_FINE = 2  # a decimal grid is "fine" (no fit) when |k| reaches 2**-this of 2**precision
+_T_GRID_TRY = 12  # ... and also when the decimal fit costs more than this many bits a value
 _T_GRID_SAMPLE = 1024  # values (evenly spaced) the affine-grid search reads
 _T_GRID_SLACK = 6  # the step search tolerates 2**this units in the last place of max |x|
 _T_GRID_COARSE = 4  # ... and takes a step only when 2**this times coarser than that tolerance
@@ -111,6 +112,7 @@ _T_RUNS_DENSE = 0.85  # ... and, when most codes are nonzero, only when this muc
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (64, 256, 1024),
     "_T_DEC_FINE": (1, 2, 4),
+    "_T_GRID_TRY": (8, 12, 16),
     "_T_GRID_SAMPLE": (512, 1024, 4096),
     "_T_GRID_SLACK": (4, 6, 8),
     "_T_GRID_COARSE": (2, 4, 8),
@@ -458,24 +460,31 @@ def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
     return guess
 
 
-def _float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> float:
-    """Approximate greatest common divisor of the positive floats d: Euclid's algorithm
-    where a remainder within ``tol`` of 0 or of the divisor counts as 0.  A value that would
+def _float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[float]:
+    """Approximate greatest common divisor of the positive floats d (each exact to ``tol``):
+    Euclid's algorithm where a remainder of a / b within (a // b + 1) * tol of 0 or of b
+    counts as 0.  A value that would
     take the divisor to ``floor`` or below (a gap to a value off the grid) is passed over,
-    at most ``skips`` of them; 0.0 when there are more (no grid) or nothing is left."""
+    at most ``skips`` of them.  Returns the divisors met on the way, coarsest first (a rare
+    value may divide a common step: the caller picks the coarsest that fits); [] when there
+    is nothing above the floor or more than ``skips`` values were passed over."""
     g = 0.0
+    seen: list[float] = []
     for v in d.tolist():
         a, b = (g, v) if g > v else (v, g)
         while b > tol:
             r = math.fmod(a, b)
-            a, b = b, (0.0 if r <= tol or b - r <= tol else r)
+            e = tol * (a // b + 1)  # a - q*b: b's error q times, plus a's
+            a, b = b, (0.0 if r <= e or b - r <= e else r)
         if a > floor:
+            if not seen or a < seen[-1] - tol:
+                seen.append(a)
             g = a
         else:
             skips -= 1
             if skips < 0:
-                return 0.0
-    return g
+                return []
+    return seen
 
 
 def _grid_costs(ux: np.ndarray, sx: np.ndarray, w: np.ndarray, a: float,
@@ -492,6 +501,40 @@ def _grid_costs(ux: np.ndarray, sx: np.ndarray, w: np.ndarray, a: float,
     z = (r << np.uint64(1)) ^ (np.uint64(0) - (r >> np.uint64(63)))  # zigzag
     _, e = np.frexp(z.astype(np.float64))  # bit length; a residual token costs ~1 bit more
     return off, (e + (z != 0)) @ w
+
+
+def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
+                 b0: float) -> tuple[float, float] | None:
+    """(a, b) for distinct sample values u seen ``counts`` times (rounding intervals +-half)
+    on a grid of step about b0, or None when more than 1 / _T_GRID_OFF of them are off it.
+    The origin: 0 (values that are multiples of the step), the lowest or the commonest
+    value, whichever rounds most values exactly with its best step."""
+    found: tuple[float, float, float] | None = None  # (-values rounded exactly, a, step)
+    total = float(np.sum(counts))
+    for a in (0.0, float(u[0]), float(u[int(np.argmax(counts))])):
+        t = (u - a) / b0
+        k = np.rint(t)
+        on = np.abs(t - k) <= _T_GRID_FRAC
+        if np.dot(counts, ~on) * _T_GRID_OFF > total:
+            continue
+        at_a = float(np.dot(counts, on & (k == 0)))  # a itself: any step
+        on &= k != 0
+        if not np.any(on):
+            continue
+        # a + k*b rounds to x for b in [(x - h - a) / k, (x + h - a) / k] (swapped for
+        # k < 0): the step inside the most (weighted) of these intervals misses fewest values
+        kk, xa, hh = k[on], u[on] - a, half[on]
+        ends = np.concatenate([(xa - hh) / kk, (xa + hh) / kk])
+        pos = np.concatenate([np.minimum(ends[: kk.size], ends[kk.size:]),
+                              np.maximum(ends[: kk.size], ends[kk.size:])])
+        order = np.argsort(pos, kind="stable")
+        cover = np.cumsum(np.concatenate([counts[on], -counts[on]])[order])
+        i = int(np.argmax(cover))
+        b1 = float(pos[order[i]] + pos[order[min(i + 1, pos.size - 1)]]) / 2
+        hit = float(cover[i]) + at_a
+        if b1 > 0 and math.isfinite(b1) and (found is None or -hit < found[0]):
+            found = (-hit, a, b1)
+    return None if found is None else (found[1], found[2])
 
 
 def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
@@ -511,49 +554,27 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     q = (mag.size - 1) * (2 * _T_GRID_OFF - 1) // (2 * _T_GRID_OFF)
     scale = float(np.partition(mag, q)[q]) or float(np.max(mag))
     tol = scale * float(np.finfo(s.dtype).eps) * 2.0 ** _T_GRID_SLACK
+    # (a step too fine to tell from rounding is none, and so are gaps that fine: the same
+    # grid value computed two ways; the gaps to a fill value or two, or to 1 / _T_GRID_OFF
+    # of the values, are passed over)
+    floor = tol * 2.0 ** _T_GRID_COARSE
     gaps = np.diff(u)
+    gaps = gaps[gaps > floor]
     _, first, gcount = np.unique(np.rint(gaps / tol), return_index=True, return_counts=True)
     common = gaps[first[np.argsort(-gcount, kind="stable")[: _T_GRID_GAPS]]]
-    # (a step too fine to tell from rounding is none; the gaps to a fill value or two, or to
-    # 1 / _T_GRID_OFF of the values, are passed over)
-    b0 = _float_gcd(common, tol, tol * 2.0 ** _T_GRID_COARSE,
-                    max(2, common.size // _T_GRID_OFF))
-    if not b0 > 0:
-        return None
-    # the origin: 0 (a multiple of the step), the lowest or the commonest value, the one
-    # whose best step below rounds most of the sample exactly (at most 1 / _T_GRID_OFF of
-    # it may lie off the grid)
     ux = u.astype(s.dtype)
     half = np.spacing(np.abs(ux)).astype(np.float64) / 2  # x's rounding interval, +-
-    found: tuple[float, float, float] | None = None  # (-values on the grid, a, step)
-    for a in (0.0, float(u[0]), float(u[int(np.argmax(counts))])):
-        t = (u - a) / b0
-        k = np.rint(t)
-        on = np.abs(t - k) <= _T_GRID_FRAC
-        if np.dot(counts, ~on) * _T_GRID_OFF > s.size:
-            continue
-        on &= k != 0  # a itself: any step
-        if not np.any(on):
-            continue
-        # a + k*b rounds to x for b in [(x - h - a) / k, (x + h - a) / k] (swapped for
-        # k < 0): the step inside the most (weighted) of these intervals misses fewest values
-        kk, xa, hh = k[on], u[on] - a, half[on]
-        ends = np.concatenate([(xa - hh) / kk, (xa + hh) / kk])
-        pos = np.concatenate([np.minimum(ends[: kk.size], ends[kk.size:]),
-                              np.maximum(ends[: kk.size], ends[kk.size:])])
-        order = np.argsort(pos, kind="stable")
-        cover = np.cumsum(np.concatenate([counts[on], -counts[on]])[order])
-        i = int(np.argmax(cover))
-        b1 = float(pos[order[i]] + pos[order[min(i + 1, pos.size - 1)]]) / 2
-        hit = float(cover[i] + np.dot(counts, (k == 0) & on))
-        if b1 > 0 and math.isfinite(b1) and (found is None or -hit < found[0]):
-            found = (-hit, a, b1)
+    found = None
+    for b0 in _float_gcd(common, tol, floor, max(2, common.size // _T_GRID_OFF)):
+        found = _grid_origin(u, counts, half, b0)
+        if found is not None:
+            break
     if found is None:
         return None
     # the float steps next to it (the intervals are computed in rounded arithmetic) and a
     # step whose reciprocal has few decimals (full scale / counts: 10 V / 4095 = 1 / 409.5):
     # the cheapest residuals win
-    _, a, b1 = found
+    a, b1 = found
     steps = [b1 + j * float(np.spacing(b1)) for j in range(-_T_GRID_STEPS, _T_GRID_STEPS + 1)]
     for dec in range(0, 4):
         recip = round(1.0 / b1, dec)
@@ -569,9 +590,9 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
 
 
 def _off_decimal(b: float, d: int) -> bool:
-    """Whether step b is not (to 1e-9) a whole number of 10**-d."""
+    """Whether step b is not a whole number of 10**-d (to float precision)."""
     m = b * 10.0 ** d
-    return not (m >= 0.5 and abs(m - round(m)) <= 1e-9 * m)
+    return not (m >= 0.5 and abs(m - round(m)) <= max(1e-9, 1e-12 * m))
 
 
 def _float_candidates(x: np.ndarray, tol: float, level: int,
@@ -587,10 +608,13 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
             k, r, nz, kr = K.quant(x, 1, 1.0, 0.0, b, tol, "lossy")
             cands.append(_int_candidate(k, _AFF, struct.pack("<dd", 0.0, b), r, nz, kr))
     d = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, _T_DEC_SAMPLE // _T_GOOD_RESID)
-    good = fine = False
+    good = fine = costly = False
     if d >= 0:
         k, r, nz, kr = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
         cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz, kr))
+        # a costly decimal fit may be a coarser grid printed with many digits (means of
+        # three readings at 13 decimals: 16.8233333333333): the affine search runs too
+        costly = cands[-1].cost > _T_GRID_TRY * n
         # a decimal grid about as fine as the floats themselves fits by construction (any
         # float32 below 1 is some k / 10**8): no grid fit, the other models are tried too
         fine = max(-kr[0], kr[1]) >= 2.0 ** (np.finfo(x.dtype).nmant + 1 - _T_DEC_FINE)
@@ -604,14 +628,14 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
             for c in c32:
                 c.head |= _H_F32
             return cands + c32, good
-    if not good and level >= 3:
+    if (not good or costly) and level >= 3:
         guess = _affine_guess(x)
         # a step that is a whole number of 10**-d is the decimal grid again (its gcd)
         if guess is not None and (d < 0 or fine or _off_decimal(guess[1], d)):
             a, b = guess
             k, r, nz, kr = K.quant(x, 1, 1.0, a, b, -1.0, "aff")
             cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz, kr))
-            good = nz <= n // _T_GOOD_RESID
+            good = good or nz <= n // _T_GOOD_RESID
     if not good or not cands:
         cands.append(_int_candidate(_sortable(x), _BITS, b""))
     return cands, good
