@@ -96,13 +96,15 @@ _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
 # steer only the encoder: any choice decodes, so a threshold can cost bytes, never data.
 _T_DEC_SAMPLE = 256  # values (evenly spaced) the decimal-exponent search reads
 _T_DEC_FINE = 2  # a decimal grid is "fine" (no fit) when |k| reaches 2**-this of 2**precision
-_T_GRID_TRY = 12  # ... and also when the decimal fit costs more than this many bits a value
+_T_DEC_LONG = 12  # the affine search also runs when |k| reaches 2**-this of 2**precision
+_T_GRID_TRY = 12  # ... and the decimal fit costs more than this many bits a value
 _T_GRID_SAMPLE = 1024  # values (evenly spaced) the affine-grid search reads
 _T_GRID_SLACK = 6  # the step search tolerates 2**this units in the last place of max |x|
 _T_GRID_COARSE = 4  # ... and takes a step only when 2**this times coarser than that tolerance
 _T_GRID_GAPS = 64  # distinct gaps between sampled values the step search reads (smallest)
 _T_GRID_FRAC = 0.01  # a sampled value is on a grid when (x - a) / step is this close to an int
 _T_GRID_OFF = 16  # ... and a grid fits when at most 1 / this of the sampled values are off it
+_T_GRID_SWEEP = 256  # distinct sampled values (at most) whose rounding intervals fix the step
 _T_GRID_STEPS = 2  # float steps tried either side of the best one found (see _affine_guess_raw)
 _T_GOOD_RESID = 64  # a grid fits when at most 1 / this of the values need a residual
 _T_RUNS_ZEROS = 0.3  # the zero-run form is tried when at least this share of codes is zero
@@ -112,6 +114,7 @@ _T_RUNS_DENSE = 0.85  # ... and, when most codes are nonzero, only when this muc
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (64, 256, 1024),
     "_T_DEC_FINE": (1, 2, 4),
+    "_T_DEC_LONG": (8, 12, 16),
     "_T_GRID_TRY": (8, 12, 16),
     "_T_GRID_SAMPLE": (512, 1024, 4096),
     "_T_GRID_SLACK": (4, 6, 8),
@@ -119,6 +122,7 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_GRID_GAPS": (16, 64, 256),
     "_T_GRID_FRAC": (0.001, 0.01, 0.05),
     "_T_GRID_OFF": (8, 16, 64),
+    "_T_GRID_SWEEP": (64, 256, 1024),
     "_T_GRID_STEPS": (1, 2, 4),
     "_T_GOOD_RESID": (16, 64, 256),
     "_T_RUNS_ZEROS": (0.2, 0.3, 0.5),
@@ -518,17 +522,20 @@ def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
         if np.dot(counts, ~on) * _T_GRID_OFF > total:
             continue
         at_a = float(np.dot(counts, on & (k == 0)))  # a itself: any step
-        on &= k != 0
-        if not np.any(on):
+        idx = np.flatnonzero(on & (k != 0))
+        if idx.size == 0:
             continue
+        if idx.size > _T_GRID_SWEEP:  # evenly spaced by value, so the extremes (largest
+            # |k|, narrowest intervals below) stay
+            idx = idx[(np.arange(_T_GRID_SWEEP) * (idx.size - 1)) // (_T_GRID_SWEEP - 1)]
         # a + k*b rounds to x for b in [(x - h - a) / k, (x + h - a) / k] (swapped for
         # k < 0): the step inside the most (weighted) of these intervals misses fewest values
-        kk, xa, hh = k[on], u[on] - a, half[on]
+        kk, xa, hh, w = k[idx], u[idx] - a, half[idx], counts[idx]
         ends = np.concatenate([(xa - hh) / kk, (xa + hh) / kk])
         pos = np.concatenate([np.minimum(ends[: kk.size], ends[kk.size:]),
                               np.maximum(ends[: kk.size], ends[kk.size:])])
         order = np.argsort(pos, kind="stable")
-        cover = np.cumsum(np.concatenate([counts[on], -counts[on]])[order])
+        cover = np.cumsum(np.concatenate([w, -w])[order])
         i = int(np.argmax(cover))
         b1 = float(pos[order[i]] + pos[order[min(i + 1, pos.size - 1)]]) / 2
         hit = float(cover[i]) + at_a
@@ -612,12 +619,13 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     if d >= 0:
         k, r, nz, kr = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
         cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz, kr))
-        # a costly decimal fit may be a coarser grid printed with many digits (means of
-        # three readings at 13 decimals: 16.8233333333333): the affine search runs too
-        costly = cands[-1].cost > _T_GRID_TRY * n
         # a decimal grid about as fine as the floats themselves fits by construction (any
         # float32 below 1 is some k / 10**8): no grid fit, the other models are tried too
-        fine = max(-kr[0], kr[1]) >= 2.0 ** (np.finfo(x.dtype).nmant + 1 - _T_DEC_FINE)
+        kbits = math.log2(max(-kr[0], kr[1], 1)) - np.finfo(x.dtype).nmant - 1
+        fine = kbits >= -_T_DEC_FINE
+        # a costly decimal fit with many digits may be a coarser grid printed in full
+        # (means of three readings at 13 decimals: 16.8233333333333): the affine search too
+        costly = kbits >= -_T_DEC_LONG and cands[-1].cost > _T_GRID_TRY * n
         good = nz <= n // _T_GOOD_RESID and not fine
     if not good and f32_ok:
         # float32 readings stored as float64: model the float32 values

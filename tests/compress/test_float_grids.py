@@ -165,3 +165,33 @@ def test_sample_positions_are_spread_and_in_range():
             if p.size:
                 assert p[0] == 0 and p[-1] < n and np.all(np.diff(p) >= 1)
                 assert p[-1] >= n - n // p.size - 1
+
+
+@st.composite
+def grid_arrays(draw):
+    """Values on a grid a + k*b (float64 arithmetic, stored as float32 or float64), with
+    optional fill values off it and optional float noise of a few units in the last place."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    b = draw(st.floats(1e-12, 1e6, allow_nan=False, allow_infinity=False))
+    a = draw(st.one_of(st.just(0.0), st.floats(-1e6, 1e6, allow_nan=False)))
+    n = draw(st.integers(8, 3000))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    k = np.cumsum(rng.integers(-3, 4, n)) + draw(st.integers(-10 ** 6, 10 ** 6))
+    with np.errstate(all="ignore"):
+        x = (a + k * b).astype(dtype)
+    if draw(st.booleans()):
+        x[rng.integers(0, n, max(1, n // 100))] = draw(st.sampled_from([-999.0, 0.0, np.nan]))
+    if draw(st.booleans()):
+        it = np.dtype(f"i{x.dtype.itemsize}")
+        x = (x.view(it) + rng.integers(-2, 3, n).astype(it)).view(dtype)
+    return x
+
+
+@given(grid_arrays())
+def test_grid_guess_is_safe_and_exact_on_generated_grids(x):
+    guess = C._affine_guess(x)
+    assert guess is None or (np.isfinite(guess[0]) and guess[1] > 0)
+    blob = encode(x)
+    assert decode(blob).tobytes() == x.tobytes()
+    assert len(blob) <= x.nbytes + 64
