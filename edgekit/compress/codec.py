@@ -627,6 +627,13 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
         # (means of three readings at 13 decimals: 16.8233333333333): the affine search too
         costly = kbits >= -_T_DEC_LONG and cands[-1].cost > _T_GRID_TRY * n
         good = nz <= n // _T_GOOD_RESID and not fine
+        if not good and not fine and nz:
+            # the sample's few misses were many: the exponent that fits the whole sample
+            d2 = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, 0)
+            if d2 > d:
+                k, r, nz, kr = K.quant(x, 0, 10.0 ** d2, 0.0, 1.0, -1.0, "dec2")
+                cands.append(_int_candidate(k, _DEC, bytes((d2,)), r, nz, kr))
+                good = nz <= n // _T_GOOD_RESID
     if not good and f32_ok:
         # float32 readings stored as float64: model the float32 values
         with np.errstate(all="ignore"):

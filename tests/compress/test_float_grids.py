@@ -71,6 +71,19 @@ def test_decimals_are_read_across_the_block():
     assert x.nbytes / len(blob) > 4
 
 
+def test_few_longer_decimals_get_both_exponents_costed():
+    """When a few values carry one more decimal than the sample's tolerant fit says (3 % here,
+    beyond the 1/64 of residuals a good fit allows), both exponents are costed."""
+    x = _slice("iers_length_of_day_excess_s_6144_10240.npy")
+    y = np.round(x, 6)
+    y[::33] = x[::33]
+    cands, _ = C._float_candidates(y, -1.0, 5, True)
+    assert {c.params for c in cands if c.head & 7 == C._DEC} == {bytes((6,)), bytes((7,))}
+    blob = encode(y)
+    assert decode(blob).tobytes() == y.tobytes()
+    assert len(blob) <= min(c.cost for c in cands) / 8 + 64
+
+
 def test_float32_decimal_fit_by_precision_is_no_grid():
     """Float32 ADC readings (10 V / 4095 steps): every float32 below 1 is some k / 10**8, so a
     decimal fit at d = 8 means nothing; the affine grid (step ~ 0.002442) must win."""
