@@ -518,7 +518,8 @@ def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
     for a in (0.0, float(u[0]), float(u[int(np.argmax(counts))])):
         t = (u - a) / b0
         k = np.rint(t)
-        on = np.abs(t - k) <= _T_GRID_FRAC
+        # (a value far below the step is no multiple of it: k = 0 only for a itself)
+        on = (np.abs(t - k) <= _T_GRID_FRAC) & ((k != 0) | (np.abs(u - a) <= half))
         if np.dot(counts, ~on) * _T_GRID_OFF > total:
             continue
         at_a = float(np.dot(counts, on & (k == 0)))  # a itself: any step

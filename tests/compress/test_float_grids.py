@@ -111,9 +111,13 @@ def test_grid_survives_fill_values():
 
 def test_no_grid_on_continuous_data():
     """Float noise has no step: the guess says so instead of inventing a tiny one."""
-    x = np.random.default_rng(5).standard_normal(4096)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(4096)
     assert C._affine_guess(x) is None
     assert C._affine_guess(x.astype(np.float32)) is None
+    # values far below a huge "step" are no multiples of it (k = 0 is the origin only)
+    assert C._affine_guess(10.0 ** rng.uniform(-300, 300, 4096)) is None
+    assert C._affine_guess(rng.integers(0, 2 ** 63, 4096).view(np.float64)) is None
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
