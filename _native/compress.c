@@ -1090,53 +1090,38 @@ static double ekz_pow10(int d)
     return p;
 }
 
-int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd)
-{
-    int d;
-    for (d = 0; d <= maxd && d <= 22; d++) {
-        double p = ekz_pow10(d);
-        size_t i, seen = 0;
-        int ok = 1;
-        for (i = 0; i < n && seen < sample; i++) {
-            double t;
-            if (!isfinite(x[i]))
-                continue;
-            seen++;
-            t = x[i] * p;
-            if (!(fabs(t) < EKZ_TWO53) || rint(t) / p != x[i]) {
-                ok = 0;
-                break;
-            }
-        }
-        if (ok)
-            return d;
+/* The smallest d in 0..maxd (<= 22) for which at most `allow` of `sample` finite values,
+ * read at evenly spaced positions floor(s * n / m) (m = min(sample, n)) across x, are not
+ * exactly rint(x * 10**d) / 10**d; -1 when no d qualifies.  Reading across the block, not
+ * its head, catches a block whose later values carry more decimals than its first ones. */
+#define EKZ_DEFINE_FIND_DECIMALS(SUF, T)                                                     \
+    int ekz_find_decimals_##SUF(const T *x, size_t n, size_t sample, int maxd, size_t allow) \
+    {                                                                                        \
+        size_t m = sample < n ? sample : n, q, rem;                                          \
+        int d;                                                                               \
+        if (m == 0)                                                                          \
+            return 0;                                                                        \
+        q = n / m;                                                                           \
+        rem = n % m;                                                                         \
+        for (d = 0; d <= maxd && d <= 22; d++) {                                             \
+            double p = ekz_pow10(d);                                                         \
+            size_t s, miss = 0;                                                              \
+            for (s = 0; s < m && miss <= allow; s++) {                                       \
+                T v = x[s * q + (size_t)(((uint64_t)s * rem) / m)];                          \
+                double t;                                                                    \
+                if (!isfinite(v))                                                            \
+                    continue;                                                                \
+                t = (double)v * p;                                                           \
+                miss += !(fabs(t) < EKZ_TWO53) || (T)(rint(t) / p) != v;                     \
+            }                                                                                \
+            if (miss <= allow)                                                               \
+                return d;                                                                    \
+        }                                                                                    \
+        return -1;                                                                           \
     }
-    return -1;
-}
 
-int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd)
-{
-    int d;
-    for (d = 0; d <= maxd && d <= 22; d++) {
-        double p = ekz_pow10(d);
-        size_t i, seen = 0;
-        int ok = 1;
-        for (i = 0; i < n && seen < sample; i++) {
-            double t;
-            if (!isfinite(x[i]))
-                continue;
-            seen++;
-            t = (double)x[i] * p;
-            if (!(fabs(t) < EKZ_TWO53) || (float)(rint(t) / p) != x[i]) {
-                ok = 0;
-                break;
-            }
-        }
-        if (ok)
-            return d;
-    }
-    return -1;
-}
+EKZ_DEFINE_FIND_DECIMALS(f64, double)
+EKZ_DEFINE_FIND_DECIMALS(f32, float)
 
 static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
 {

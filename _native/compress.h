@@ -129,10 +129,11 @@ int ekz_minmax(const int64_t *x, size_t n, int64_t *out);
  * do not wrap, the gcd of every j[i] - j[0] (the caller verifies the split). */
 uint64_t ekz_gcd(const uint64_t *j, size_t n);
 
-/* Smallest d in 0..maxd such that every one of the first `sample` finite values of x
- * (at most) is exactly k / 10**d for an integer k; -1 if none. */
-int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd);
-int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd);
+/* Smallest d in 0..maxd such that at most `allow` of the finite values among `sample`
+ * evenly spaced ones of x (positions floor(s * n / m), m = min(sample, n)) are not exactly
+ * k / 10**d for an integer k; -1 if none (0 when n = 0). */
+int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd, size_t allow);
+int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd, size_t allow);
 
 /* Quantize (see above).  Returns the number of nonzero residuals in *nonzero and the
  * smallest and largest k in range[0..2) (0, 0 when n = 0).  r is written only when

@@ -5,6 +5,9 @@
     python tools/memory_table.py --sizes 100000
     python tools/memory_table.py --sealed   # each shipped series sealed, both segment codecs
     python tools/memory_table.py --fleet    # 100 sensors x 6 h at 1 Hz, by segment_size
+    python tools/memory_table.py --corpus   # every corpus series kept as given, against
+                                            # the issue #16 bound (pcodec beside)
+    python tools/memory_table.py --corpus edgekit/data/sensors   # another series directory
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ import json
 import platform
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path("/work/shared/data/sensors")  # the 41-series corpus, when present
+SHIPPED = ROOT / "edgekit" / "data" / "sensors"
+sys.path.insert(0, str(ROOT))  # this checkout's edgekit, not an installed one
 
 
 def _one(layout: str, n: int, method: str) -> float:
@@ -42,7 +51,7 @@ def _sealed_table() -> None:
               "placeholder (delta+zigzag+zlib)": _seal_codec.CODEC_PLACEHOLDER}
     warm_up()
     print(f"Python {platform.python_version()}; sealed bytes per reading, measured "
-          "(tracemalloc), segment_size=4096, float32 values\n")
+          "(tracemalloc), segment_size=4096, float64 values kept as given\n")
     print("| series | readings | jitter | " + " | ".join(codecs) + " |")
     print("|---|---:|---|" + "---:|" * len(codecs))
     totals = {k: [0, 0] for k in codecs}
@@ -69,6 +78,50 @@ def _sealed_table() -> None:
                   + " | ".join(row) + " |")
     print("| all, one store per series | " + f"{totals['edgekit.compress'][1]:,} | none | "
           + " | ".join(f"{b / n:.3f}" for b, n in totals.values()) + " |")
+
+
+def _interval(ns: int) -> str:
+    for unit, size in (("week", 7 * 86_400 * 10**9), ("day", 86_400 * 10**9),
+                       ("h", 3600 * 10**9), ("min", 60 * 10**9), ("s", 10**9), ("ms", 10**6)):
+        if ns >= size and ns % size == 0:
+            return f"{ns // size} {unit}"
+    return f"{ns / 1e9:.4g} s"
+
+
+def _corpus_table(directory: Path | None) -> None:
+    """Every series of a directory appended as given, measured hot and sealed (tracemalloc,
+    after a warm-up run of the same build), beside pcodec's bytes per value."""
+    from edgekit.memory import _corpus
+    from edgekit.memory._layouts import warm_up
+
+    directory = directory or (CORPUS if CORPUS.is_dir() else SHIPPED)
+    names = _corpus.series_names(directory)
+    warm_up()
+    import numpy as np
+
+    print(f"Python {platform.python_version()}, numpy {np.__version__}; {len(names)} series "
+          f"of {directory}; bytes per reading (timestamps and qualities included), measured "
+          f"with tracemalloc after a warm-up run; sealed: segment_size="
+          f"{_corpus.SEGMENT_SIZE}, one store per series, all of it counted; bound: "
+          f"sealed <= max({_corpus.SEALED_BOUND:g}, {_corpus.PCODEC_FACTOR:g} x pcodec + "
+          f"{_corpus.PCODEC_SLACK:g}) for float64 series with fixed decimals\n")
+    print("| series | given | stored | readings | interval | decimals | hot | sealed | "
+          "time / values / quality frames | rest | pcodec B/value | bound | holds |")
+    print("|---|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---|")
+    failed = []
+    for name in names:
+        values, meta = _corpus.load(directory, name)
+        f = _corpus.footprint(name, values, meta)
+        pc = "n/a" if f.pcodec is None else f"{f.pcodec:.3f}"
+        verdict = "" if not f.bound_applies else "yes" if f.holds else "**no**"
+        if f.bound_applies and not f.holds:
+            failed.append(name)
+        print(f"| {name} | {f.given} | {f.stored} | {f.n:,} | {_interval(f.interval_ns)} | "
+              f"{'-' if f.decimals is None else f.decimals} | {f.hot:.2f} | {f.sealed:.3f} | "
+              f"{f.sealed_timestamps:.3f} / {f.sealed_values:.3f} / {f.sealed_qualities:.3f}"
+              f" | {f.overhead:.3f} | {pc} | "
+              f"{f'{f.bound:.2f}' if f.bound_applies else ''} | {verdict} |", flush=True)
+    print(f"\nbound not met: {', '.join(failed) if failed else 'none'}")
 
 
 def _fleet_table() -> None:
@@ -111,7 +164,13 @@ def main() -> None:
     ap.add_argument("--one", nargs=3, metavar=("LAYOUT", "N", "METHOD"), help=argparse.SUPPRESS)
     ap.add_argument("--sealed", action="store_true", help="the per-series sealed table")
     ap.add_argument("--fleet", action="store_true", help="100 sensors x 6 h, by segment_size")
+    ap.add_argument("--corpus", nargs="?", const="", metavar="DIR",
+                    help=f"every series of DIR (default {CORPUS} if present, else the shipped "
+                         "ones) kept as given, against the issue #16 bound")
     args = ap.parse_args()
+    if args.corpus is not None:
+        _corpus_table(Path(args.corpus) if args.corpus else None)
+        return
     if args.fleet:
         _fleet_table()
         return

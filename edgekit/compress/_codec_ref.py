@@ -287,16 +287,30 @@ def gcd(j: np.ndarray) -> int:
     return int(np.gcd.reduce(a)) if a.size else 0
 
 
-def find_decimals(x: np.ndarray, sample: int, maxd: int) -> int:
-    fin = x[np.isfinite(x)][:sample]
+def sample_positions(n: int, sample: int) -> np.ndarray:
+    """min(sample, n) evenly spaced positions floor(s * n / m) of an n-value array."""
+    m = min(sample, n)
+    if m <= 0:
+        return np.zeros(0, dtype=np.int64)
+    s = np.arange(m, dtype=np.int64)
+    q, rem = divmod(n, m)
+    return s * q + (s * rem) // m
+
+
+def find_decimals(x: np.ndarray, sample: int, maxd: int, allow: int = 0) -> int:
+    """Smallest d <= maxd for which at most ``allow`` finite values of an evenly spaced
+    sample of x are not k / 10**d; -1 if none."""
+    if x.size == 0:
+        return 0
+    fin = x[sample_positions(x.size, sample)]
+    fin = fin[np.isfinite(fin)]
     for d in range(min(maxd, 22) + 1):
         p = 10.0 ** d  # exact for d <= 22
         with np.errstate(all="ignore"):
             t = fin.astype(np.float64) * p
-        if np.any(~(np.abs(t) < TWO53)):
-            continue
-        y = np.rint(t) / p
-        if np.array_equal(y.astype(x.dtype), fin):
+            y = (np.rint(t) / p).astype(x.dtype)
+        miss = ~(np.abs(t) < TWO53) | (y != fin)
+        if np.count_nonzero(miss) <= allow:
             return d
     return -1
 

@@ -214,14 +214,15 @@ def gcd(j: np.ndarray) -> int:
     return int(lib.ekz_gcd(_ptr(_backend.ffi, "uint64_t *", j), j.size))
 
 
-def find_decimals(x: np.ndarray, sample: int, maxd: int) -> int:
+def find_decimals(x: np.ndarray, sample: int, maxd: int, allow: int = 0) -> int:
     lib = _backend.lib
     if lib is None:
-        return ref.find_decimals(x, sample, maxd)
+        return ref.find_decimals(x, sample, maxd, allow)
     ffi = _backend.ffi
     if x.dtype == np.float64:
-        return int(lib.ekz_find_decimals_f64(_ptr(ffi, "double *", x), x.size, sample, maxd))
-    return int(lib.ekz_find_decimals_f32(_ptr(ffi, "float *", x), x.size, sample, maxd))
+        return int(lib.ekz_find_decimals_f64(_ptr(ffi, "double *", x), x.size, sample, maxd,
+                                             allow))
+    return int(lib.ekz_find_decimals_f32(_ptr(ffi, "float *", x), x.size, sample, maxd, allow))
 
 
 def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,

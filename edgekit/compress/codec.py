@@ -86,7 +86,7 @@ _F_FORTRAN, _F_LOSSY, _F_BIGENDIAN = 1, 2, 4
 # block models
 _RAW, _INT, _DEC, _AFF, _BITS = 0, 1, 2, 3, 4
 _H_GCD, _H_RESID, _H_F32 = 0x20, 0x40, 0x80
-_MAXD = 12
+_MAXD = 22  # 10**d is exact up to 22 (and the decoder allows no more)
 _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
 
 # ------------------------------------------------------------------------------ tuning
@@ -94,7 +94,18 @@ _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
 # values the benchmark's leave-one-source-out protocol may choose from in _TUNING_GRID
 # (tools/compress_bench.py picks each fold's values without the held-out source).  They
 # steer only the encoder: any choice decodes, so a threshold can cost bytes, never data.
-_T_DEC_SAMPLE = 64  # values the decimal-exponent search reads
+_T_DEC_SAMPLE = 256  # values (evenly spaced) the decimal-exponent search reads
+_T_DEC_FINE = 2  # a decimal grid is "fine" (no fit) when |k| reaches 2**-this of 2**precision
+_T_DEC_LONG = 12  # the affine search also runs when |k| reaches 2**-this of 2**precision
+_T_GRID_TRY = 12  # ... and the decimal fit costs more than this many bits a value
+_T_GRID_SAMPLE = 1024  # values (evenly spaced) the affine-grid search reads
+_T_GRID_SLACK = 6  # the step search tolerates 2**this units in the last place of the values
+_T_GRID_COARSE = 4  # ... and takes a step only when 2**this times coarser than that tolerance
+_T_GRID_GAPS = 64  # gaps between distinct sampled values the step search reads (commonest)
+_T_GRID_FRAC = 0.01  # a sampled value is on a grid when (x - a) / step is this close to an int
+_T_GRID_OFF = 16  # ... and a grid fits when at most 1 / this of the sampled values are off it
+_T_GRID_SWEEP = 256  # distinct sampled values (at most) whose rounding intervals fix the step
+_T_GRID_STEPS = 2  # float steps tried either side of the best one found (see _affine_guess_raw)
 _T_GOOD_RESID = 64  # a grid fits when at most 1 / this of the values need a residual
 _T_RUNS_ZEROS = 0.3  # the zero-run form is tried when at least this share of codes is zero
 _T_RUNS_GAIN = 0.97  # ... and used when it is this much smaller
@@ -106,7 +117,18 @@ _T_LOSSY_ULPS = 8.0  # the narrow lossy grid is 2 tol less this many units of th
 _T_LOSSY_SMOOTH = 2.0  # the prediction-following lossy grid is tried below this many bits/value
 _T_LOSSY_FINE = 1.5  # ... on a grid this many times finer than 2 tol
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
-    "_T_DEC_SAMPLE": (32, 64, 256),
+    "_T_DEC_SAMPLE": (64, 256, 1024),
+    "_T_DEC_FINE": (1, 2, 4),
+    "_T_DEC_LONG": (8, 12, 16),
+    "_T_GRID_TRY": (8, 12, 16),
+    "_T_GRID_SAMPLE": (512, 1024, 4096),
+    "_T_GRID_SLACK": (4, 6, 8),
+    "_T_GRID_COARSE": (2, 4, 8),
+    "_T_GRID_GAPS": (16, 64, 256),
+    "_T_GRID_FRAC": (0.001, 0.01, 0.05),
+    "_T_GRID_OFF": (8, 16, 64),
+    "_T_GRID_SWEEP": (64, 256, 1024),
+    "_T_GRID_STEPS": (1, 2, 4),
     "_T_GOOD_RESID": (16, 64, 256),
     "_T_RUNS_ZEROS": (0.2, 0.3, 0.5),
     "_T_RUNS_GAIN": (0.93, 0.97, 1.0),
@@ -451,33 +473,143 @@ def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
     return guess
 
 
+def _float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[float]:
+    """Approximate greatest common divisor of the positive floats d (each exact to ``tol``):
+    Euclid's algorithm where a remainder of a / b within (a // b + 1) * tol of 0 or of b
+    counts as 0.  A value that would
+    take the divisor to ``floor`` or below (a gap to a value off the grid) is passed over,
+    at most ``skips`` of them.  Returns the divisors met on the way, coarsest first (a rare
+    value may divide a common step: the caller picks the coarsest that fits); [] when there
+    is nothing above the floor or more than ``skips`` values were passed over."""
+    g = 0.0
+    seen: list[float] = []
+    for v in d.tolist():
+        a, b = (g, v) if g > v else (v, g)
+        while b > tol:
+            r = math.fmod(a, b)
+            e = tol * (a // b + 1)  # a - q*b: b's error q times, plus a's
+            a, b = b, (0.0 if r <= e or b - r <= e else r)
+        if a > floor:
+            if not seen or a < seen[-1] - tol:
+                seen.append(a)
+            g = a
+        else:
+            skips -= 1
+            if skips < 0:
+                return []
+    return seen
+
+
+def _grid_costs(ux: np.ndarray, sx: np.ndarray, w: np.ndarray, a: float,
+                steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For distinct values ux (x's dtype; sx = _sortable(ux)) seen w times and each step b:
+    (share of them off the grid a + k*b by more than _T_GRID_FRAC of a step, bits of their
+    residuals) as the codec computes them: k = rint((x - a) / b), y = a + k*b in float64
+    rounded to x's dtype, residual = x - y in units of the last place."""
+    t = (ux.astype(np.float64) - a)[None, :] / steps[:, None]
+    k = np.rint(t)
+    off = (~(np.abs(t - k) <= _T_GRID_FRAC)) @ w / float(np.sum(w))
+    y = (a + k * steps[:, None]).astype(ux.dtype)
+    r = (sx[None, :] - _sortable(y)).view(np.uint64)
+    z = (r << np.uint64(1)) ^ (np.uint64(0) - (r >> np.uint64(63)))  # zigzag
+    _, e = np.frexp(z.astype(np.float64))  # bit length; a residual token costs ~1 bit more
+    return off, (e + (z != 0)) @ w
+
+
+def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
+                 b0: float) -> tuple[float, float] | None:
+    """(a, b) for distinct sample values u seen ``counts`` times (rounding intervals +-half)
+    on a grid of step about b0, or None when more than 1 / _T_GRID_OFF of them are off it.
+    The origin: 0 (values that are multiples of the step), the lowest or the commonest
+    value, whichever rounds most values exactly with its best step."""
+    found: tuple[float, float, float] | None = None  # (-values rounded exactly, a, step)
+    total = float(np.sum(counts))
+    for a in (0.0, float(u[0]), float(u[int(np.argmax(counts))])):
+        t = (u - a) / b0
+        k = np.rint(t)
+        # (a value far below the step is no multiple of it: k = 0 only for a itself)
+        on = (np.abs(t - k) <= _T_GRID_FRAC) & ((k != 0) | (np.abs(u - a) <= half))
+        if np.dot(counts, ~on) * _T_GRID_OFF > total:
+            continue
+        at_a = float(np.dot(counts, on & (k == 0)))  # a itself: any step
+        idx = np.flatnonzero(on & (k != 0))
+        if idx.size == 0:
+            continue
+        if idx.size > _T_GRID_SWEEP:  # evenly spaced by value, so the extremes (largest
+            # |k|, narrowest intervals below) stay
+            idx = idx[(np.arange(_T_GRID_SWEEP) * (idx.size - 1)) // (_T_GRID_SWEEP - 1)]
+        # a + k*b rounds to x for b in [(x - h - a) / k, (x + h - a) / k] (swapped for
+        # k < 0): the step inside the most (weighted) of these intervals misses fewest values
+        kk, xa, hh, w = k[idx], u[idx] - a, half[idx], counts[idx]
+        ends = np.concatenate([(xa - hh) / kk, (xa + hh) / kk])
+        pos = np.concatenate([np.minimum(ends[: kk.size], ends[kk.size:]),
+                              np.maximum(ends[: kk.size], ends[kk.size:])])
+        order = np.argsort(pos, kind="stable")
+        cover = np.cumsum(np.concatenate([w, -w])[order])
+        i = int(np.argmax(cover))
+        b1 = float(pos[order[i]] + pos[order[min(i + 1, pos.size - 1)]]) / 2
+        hit = float(cover[i]) + at_a
+        if b1 > 0 and math.isfinite(b1) and (found is None or -hit < found[0]):
+            found = (-hit, a, b1)
+    return None if found is None else (found[1], found[2])
+
+
 def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
-    s = x[: 4096]
-    s = s[np.isfinite(s)].astype(np.float64)
+    s = x[_ref.sample_positions(x.size, _T_GRID_SAMPLE)]
+    s = s[np.isfinite(s)]
     if s.size < 8:
         return None
-    u = np.unique(s)
-    if u.size < 3 or u.size > s.size // 2:
+    s64 = s.astype(np.float64)
+    u, counts = np.unique(s64, return_counts=True)
+    if u.size < 3:
         return None
-    d = np.diff(u)
-    b0 = float(np.median(d))
-    if not b0 > 0:
-        return None
-    span = np.rint((u - u[0]) / b0)
-    if np.max(np.abs((u - u[0]) / b0 - span)) > 0.02:
-        return None
-    # least-squares step over the whole span, then snap to a step whose reciprocal has few
-    # decimals (ADC steps are full-scale / counts: 10 V / 4095 -> 1 / 409.5)
-    b = float(np.sum((u - u[0]) * span) / np.sum(span * span))
-    if not (b > 0 and math.isfinite(b) and math.isfinite(1.0 / b)):
-        return None
-    for dec in range(0, 4):
-        recip = round(1.0 / b, dec)
-        if recip and abs(1.0 / recip - b) <= 1e-6 * b:
-            b = 1.0 / recip
+    # the step: an approximate float gcd of the commonest gaps between distinct values (a
+    # gap is exact to a unit in the last place of the largest value; a few such errors add
+    # up); values off the grid (fill values) make rare gaps, and the scale of the values
+    # leaves out the largest 1 / (2 * _T_GRID_OFF) of them
+    mag = np.abs(s64)
+    q = (mag.size - 1) * (2 * _T_GRID_OFF - 1) // (2 * _T_GRID_OFF)
+    scale = float(np.partition(mag, q)[q]) or float(np.max(mag))
+    tol = scale * float(np.finfo(s.dtype).eps) * 2.0 ** _T_GRID_SLACK
+    # (a step too fine to tell from rounding is none, and so are gaps that fine: the same
+    # grid value computed two ways; the gaps to a fill value or two, or to 1 / _T_GRID_OFF
+    # of the values, are passed over)
+    floor = tol * 2.0 ** _T_GRID_COARSE
+    gaps = np.diff(u)
+    gaps = gaps[gaps > floor]
+    _, first, gcount = np.unique(np.rint(gaps / tol), return_index=True, return_counts=True)
+    common = gaps[first[np.argsort(-gcount, kind="stable")[: _T_GRID_GAPS]]]
+    ux = u.astype(s.dtype)
+    half = np.spacing(np.abs(ux)).astype(np.float64) / 2  # x's rounding interval, +-
+    found = None
+    for b0 in _float_gcd(common, tol, floor, max(2, common.size // _T_GRID_OFF)):
+        found = _grid_origin(u, counts, half, b0)
+        if found is not None:
             break
-    a = float(u[0])
-    return a, b
+    if found is None:
+        return None
+    # the float steps next to it (the intervals are computed in rounded arithmetic) and a
+    # step whose reciprocal has few decimals (full scale / counts: 10 V / 4095 = 1 / 409.5):
+    # the cheapest residuals win
+    a, b1 = found
+    steps = [b1 + j * float(np.spacing(b1)) for j in range(-_T_GRID_STEPS, _T_GRID_STEPS + 1)]
+    for dec in range(0, 4):
+        recip = round(1.0 / b1, dec)
+        if recip and abs(1.0 / recip - b1) <= 1e-6 * b1:
+            steps.append(1.0 / recip)
+            break
+    b = np.array([v for v in steps if v > 0 and math.isfinite(v)])
+    off, bits = _grid_costs(ux, _sortable(ux), counts.astype(np.float64), a, b)
+    ok = np.flatnonzero(off * _T_GRID_OFF <= 1)
+    if ok.size == 0:
+        return None
+    return a, float(b[ok[np.argmin(bits[ok])]])
+
+
+def _off_decimal(b: float, d: int) -> bool:
+    """Whether step b is not a whole number of 10**-d (to float precision)."""
+    m = b * 10.0 ** d
+    return not (m >= 0.5 and abs(m - round(m)) <= max(1e-9, 1e-12 * m))
 
 
 def _lossy_candidates(x: np.ndarray, tol: float) -> list[_Candidate]:
@@ -622,12 +754,26 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     n = x.size
     if tol > 0:
         cands += _lossy_candidates(x, tol)
-    d = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD)
-    good = False
+    d = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, _T_DEC_SAMPLE // _T_GOOD_RESID)
+    good = fine = costly = False
     if d >= 0:
         k, r, nz, kr = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
         cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz, kr))
-        good = nz <= n // _T_GOOD_RESID
+        # a decimal grid about as fine as the floats themselves fits by construction (any
+        # float32 below 1 is some k / 10**8): no grid fit, the other models are tried too
+        kbits = math.log2(max(-kr[0], kr[1], 1)) - np.finfo(x.dtype).nmant - 1
+        fine = kbits >= -_T_DEC_FINE
+        # a costly decimal fit with many digits may be a coarser grid printed in full
+        # (means of three readings at 13 decimals: 16.8233333333333): the affine search too
+        costly = kbits >= -_T_DEC_LONG and cands[-1].cost > _T_GRID_TRY * n
+        good = nz <= n // _T_GOOD_RESID and not fine
+        if not good and not fine and nz:
+            # the sample's few misses were many: the exponent that fits the whole sample
+            d2 = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, 0)
+            if d2 > d:
+                k, r, nz, kr = K.quant(x, 0, 10.0 ** d2, 0.0, 1.0, -1.0, "dec2")
+                cands.append(_int_candidate(k, _DEC, bytes((d2,)), r, nz, kr))
+                good = nz <= n // _T_GOOD_RESID
     if not good and f32_ok:
         # float32 readings stored as float64: model the float32 values
         with np.errstate(all="ignore"):
@@ -637,13 +783,14 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
             for c in c32:
                 c.head |= _H_F32
             return cands + c32, good
-    if not good and level >= 3:
+    if (not good or costly) and level >= 3:
         guess = _affine_guess(x)
-        if guess is not None:
+        # a step that is a whole number of 10**-d is the decimal grid again (its gcd)
+        if guess is not None and (d < 0 or fine or _off_decimal(guess[1], d)):
             a, b = guess
             k, r, nz, kr = K.quant(x, 1, 1.0, a, b, -1.0, "aff")
             cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz, kr))
-            good = nz <= n // _T_GOOD_RESID
+            good = good or nz <= n // _T_GOOD_RESID
     if not good or not cands:
         cands.append(_int_candidate(_sortable(x), _BITS, b""))
     return cands, good

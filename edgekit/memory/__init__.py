@@ -1,9 +1,10 @@
 """Compact storage of sensor readings on a gateway.
 
-* :class:`ReadingStore`: columnar hot buffers per channel (13 bytes a reading with float32
-  values), sealed into compressed segments when full, queried by time range across both, under
-  a memory budget with a policy (refuse, drop oldest, spill to a directory that survives a
-  restart).  See :mod:`edgekit.memory.store` for the model and the durability contract.
+* :class:`ReadingStore`: columnar hot buffers per channel (17 bytes a reading with float64
+  values, 13 with float32: values keep the dtype they were given), sealed into compressed
+  segments when full, queried by time range across both, under a memory budget with a policy
+  (refuse, drop oldest, spill to a directory that survives a restart).  See
+  :mod:`edgekit.memory.store` for the model and the durability contract.
 * :class:`BufferPool`, :class:`ObjectPool`: bounded pools of reusable numpy buffers and
   objects, with statistics.
 * :func:`measure`, :func:`rss_bytes`: what a structure really costs, by tracemalloc and RSS.

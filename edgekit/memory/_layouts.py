@@ -55,6 +55,10 @@ def _columns(t: np.ndarray, v: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, .
     return t.astype(np.int64), v.astype(np.float32), q.astype(np.uint8)
 
 
+def _columns64(t: np.ndarray, v: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, ...]:
+    return t.astype(np.int64), v.astype(np.float64), q.astype(np.uint8)
+
+
 def _hot(t: np.ndarray, v: np.ndarray, q: np.ndarray) -> ReadingStore:
     store = ReadingStore(segment_size=max(16, t.size))
     store.extend(t, v, q)
@@ -91,6 +95,7 @@ LAYOUTS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], Any]] = {
     "dataclass(slots=True)": _records(SlotsDataclassRecord),
     "NamedTuple": _records(TupleRecord),
     "numpy columns (int64, float32, uint8)": _columns,
+    "numpy columns (int64, float64, uint8)": _columns64,
     "ReadingStore, hot": _hot,
     "ReadingStore, sealed": _sealed,
 }

@@ -209,6 +209,22 @@ def _compress_column(data: memoryview, n: int, dtype: np.dtype, timestamps: bool
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
+def section_sizes(payload: bytes | memoryview) -> tuple[int, int, int]:
+    """Bytes of the timestamp, value and quality sections of a payload (for reports)."""
+    view = memoryview(payload)
+    sizes = []
+    pos = 1
+    for _ in range(3):
+        if pos + 4 > len(view):
+            raise _corrupt("section length")
+        (size,) = _LEN.unpack_from(view, pos)
+        sizes.append(size)
+        pos += 4 + size
+    if pos != len(view):
+        raise _corrupt("section length")
+    return sizes[0], sizes[1], sizes[2]
+
+
 def decode(payload: bytes | memoryview, n: int, value_dtype: np.dtype
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inverse of :func:`encode` for ``n`` readings; raises CorruptDataError."""

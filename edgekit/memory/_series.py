@@ -44,12 +44,23 @@ def readings(name: str, *, jitter_ns: int = 0, seed: int = 0
         rng = np.random.default_rng(seed)
         ts = ts + rng.integers(0, jitter_ns // 1000 + 1, values.size) * 1000
         ts = np.maximum.accumulate(ts)
-    q = np.zeros(values.size, np.uint8)
-    steps = np.abs(np.diff(values, prepend=values[0]))
+    q = step_test(values)
+    if name == "payerne_ghi_Wm2":
+        q[values < 0] = 1
+    return ts, values, q
+
+
+def step_test(values: np.ndarray) -> np.ndarray:
+    """uint8 quality flags of any series: 2 where the step from the previous reading exceeds
+    8 median absolute steps plus the series' resolution, else 0."""
+    x = np.asarray(values, np.float64)
+    q = np.zeros(x.size, np.uint8)
+    if not x.size:
+        return q
+    with np.errstate(invalid="ignore", over="ignore"):
+        steps = np.abs(np.diff(x, prepend=x[0]))
     nonzero = steps[steps > 0]
     resolution = float(nonzero.min()) if nonzero.size else 0.0
     mad = float(np.median(steps))
     q[steps > 8 * mad + resolution] = 2
-    if name == "payerne_ghi_Wm2":
-        q[values < 0] = 1
-    return ts, values, q
+    return q

@@ -4,11 +4,24 @@ memory budget with an explicit policy, and spill to disk that survives a restart
 Model
 -----
 Every channel (sensor) has its own *hot buffer*: three numpy columns (int64 timestamps in ns,
-``value_dtype`` values, uint8 qualities) of at most ``segment_size`` readings, 13 bytes a
-reading with float32 values.  Its columns grow by doubling up to ``segment_size`` and are then
+values, uint8 qualities) of at most ``segment_size`` readings: 17 bytes a reading with float64
+values, 13 with float32.  Its columns grow by doubling up to ``segment_size`` and are then
 reused: when a full buffer receives one more reading, its contents are *sealed* into an
 immutable compressed segment (:mod:`edgekit.memory._segment`) and the buffer starts over.
 :meth:`ReadingStore.seal` seals every hot buffer at once and releases their columns.
+
+Values keep the type they were given
+-------------------------------------
+Each channel's value dtype is fixed by its first readings: float64 input (Python floats
+included) is stored as float64 and comes back bit for bit; float32 (and float16) input as
+float32; integers as float64 (exact up to 2**53).  Later readings of that channel are cast to
+it only when the cast is exact; one that would round (a float64 value that is not a float32
+into a float32 channel, an integer beyond 2**53) is refused with
+:class:`~edgekit.errors.InputError`: the store never rounds silently.  ``value_dtype=
+"float32"`` (or ``np.float32``) fixes float32 for every channel and *rounds* float64 input to
+the nearest float32 on purpose (about 7 significant digits; 13 bytes a reading hot instead of
+17); ``value_dtype="float64"`` fixes float64.  A query across channels of different dtypes
+returns their common type (float64: float32 values widen exactly).
 
 Within a channel, timestamps must be non-decreasing (equal ones keep their append order); a
 reading older than its channel's last one is refused with :class:`~edgekit.errors.InputError`
@@ -51,6 +64,7 @@ import heapq
 import math
 import operator
 import os
+import struct
 import sys
 import threading
 from collections.abc import Iterator
@@ -87,6 +101,8 @@ __all__ = [
 POLICIES = ("refuse", "drop_oldest", "spill")
 _VALUE_DTYPES: dict[str, np.dtype] = {"float32": np.dtype(np.float32),
                                       "float64": np.dtype(np.float64)}
+_F32, _F64 = _VALUE_DTYPES["float32"], _VALUE_DTYPES["float64"]
+_F32_STRUCT = struct.Struct("<f")
 _MAX_SEGMENT = 1 << 28
 _MAX_CHANNEL = (1 << 32) - 1
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
@@ -110,18 +126,29 @@ class StoreOptions:
         policy: what happens at the budget: ``"refuse"``, ``"drop_oldest"`` or ``"spill"``.
         spill_dir: the directory sealed segments spill to; required with ``"spill"`` (created
             if missing, reopened if it holds segments), refused otherwise.
-        value_dtype: ``"float32"`` (default; ~7 significant digits, 13 bytes a reading hot) or
-            ``"float64"`` (exact for any float, 17 bytes).  A finite value outside float32's
-            range is refused, never turned into an infinity.
+        value_dtype: ``None`` (default): each channel keeps the dtype of its first readings
+            (float64 and integers: float64, 17 bytes a reading hot; float32: float32, 13
+            bytes), and later readings must convert to it exactly.  ``"float32"`` (or
+            ``np.float32``): every channel float32, float64 input *rounded* to the nearest
+            float32 (~7 significant digits; a finite value outside float32's range is
+            refused, never turned into an infinity).  ``"float64"`` (or ``np.float64``):
+            every channel float64.  Normalised to the string (or ``None``).
     """
 
     segment_size: int = 4096
     budget_bytes: int | None = None
     policy: str = "refuse"
     spill_dir: str | os.PathLike[str] | None = None
-    value_dtype: str = "float32"
+    value_dtype: str | None = None
 
     def __post_init__(self) -> None:
+        if self.value_dtype is not None:
+            try:  # np.float32, np.dtype("float64"), "f4", ...: stored as the name
+                name = np.dtype(self.value_dtype).name
+            except TypeError:
+                name = self.value_dtype if isinstance(self.value_dtype, str) else repr(
+                    self.value_dtype)
+            object.__setattr__(self, "value_dtype", name)
         if isinstance(self.segment_size, bool) or not isinstance(self.segment_size, int) or not (
                 16 <= self.segment_size <= _MAX_SEGMENT):
             raise OptionsError(f"segment_size must be an int in 16..{_MAX_SEGMENT}, got "
@@ -130,8 +157,8 @@ class StoreOptions:
         if self.policy not in POLICIES:
             raise OptionsError(f"policy must be one of {POLICIES}, got {self.policy!r}",
                                name="policy", expected=POLICIES, got=self.policy)
-        if self.value_dtype not in _VALUE_DTYPES:
-            raise OptionsError(f"value_dtype must be 'float32' or 'float64', got "
+        if self.value_dtype is not None and self.value_dtype not in _VALUE_DTYPES:
+            raise OptionsError(f"value_dtype must be None, 'float32' or 'float64', got "
                                f"{self.value_dtype!r}", name="value_dtype", got=self.value_dtype)
         if self.budget_bytes is not None:
             low = 2 * self.segment_size * self.reading_bytes + 4096
@@ -153,8 +180,10 @@ class StoreOptions:
 
     @property
     def reading_bytes(self) -> int:
-        """Bytes of one reading in a hot buffer: 8 (time) + value itemsize + 1 (quality)."""
-        return 9 + _VALUE_DTYPES[self.value_dtype].itemsize
+        """The most bytes one reading takes in a hot buffer: 8 (time) + value itemsize + 1
+        (quality); 17 when the dtype follows the input (a channel may be float64)."""
+        return 9 + (_F64 if self.value_dtype is None else
+                    _VALUE_DTYPES[self.value_dtype]).itemsize
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +234,13 @@ _EMPTY = {dt: (np.empty(0, np.int64), np.empty(0, dt), np.empty(0, np.uint8))
 
 
 class _Channel:
-    __slots__ = ("cid", "first_resident", "last", "n", "q", "segments", "ts", "val")
+    __slots__ = ("cid", "dtype", "first_resident", "last", "n", "q", "rb", "segments", "ts",
+                 "val")
 
     def __init__(self, cid: int, dtype: np.dtype) -> None:
         self.cid = cid
+        self.dtype = dtype  # fixed for the channel's life
+        self.rb = 9 + dtype.itemsize  # bytes of one hot reading
         self.ts, self.val, self.q = _EMPTY[dtype]  # shared until the first append
         self.n = 0
         self.last: int | None = None  # newest timestamp ever accepted (even if dropped since)
@@ -227,6 +259,62 @@ def _entry_bytes(seg: Segment) -> int:
               + sys.getsizeof(seg.seq) + sys.getsizeof(seg.size))
     return (sys.getsizeof(seg) + fields + 8
             + sys.getsizeof(seg.blob if seg.blob is not None else seg.path))
+
+
+# --- value dtypes -----------------------------------------------------------------------------
+
+
+def _stored_dtype(given: np.dtype) -> np.dtype:
+    """The dtype a channel whose first values have dtype ``given`` stores: float32 for
+    float16/float32, float64 for everything else (float64, integers, booleans)."""
+    return _F32 if given.kind == "f" and given.itemsize <= 4 else _F64
+
+
+def _exact_cast(vals: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether ``vals`` convert to ``dtype`` without changing a value (NaN stays NaN; its
+    payload bits are not compared)."""
+    src = vals.dtype
+    if src.kind == "f" and src.itemsize <= dtype.itemsize:
+        return True
+    if src.kind in "iub" and 8 * src.itemsize < np.finfo(dtype).nmant + 2:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        back = vals.astype(dtype).astype(src)
+    return bool(np.array_equal(back, vals, equal_nan=src.kind == "f"))
+
+
+def _scalar_exact(value: Any, v: float, dtype: np.dtype) -> bool:
+    """Whether the scalar ``value`` (``v`` = ``float(value)``) is stored exactly as
+    ``dtype``."""
+    if isinstance(value, (int, np.integer)):  # bool included
+        if int(value) != v:
+            return False
+    elif isinstance(value, np.floating) and value.dtype.itemsize > 8 and value == value:
+        if value != v:
+            return False
+    if dtype is _F32 and v == v:
+        try:
+            return _F32_STRUCT.unpack(_F32_STRUCT.pack(v))[0] == v
+        except OverflowError:  # finite, beyond float32's range
+            return False
+    return True
+
+
+def _first_inexact(vals: np.ndarray, dtype: np.dtype) -> int:
+    with np.errstate(over="ignore", invalid="ignore"):
+        back = vals.astype(dtype).astype(vals.dtype)
+    same = back == vals
+    if vals.dtype.kind == "f":
+        same |= np.isnan(vals)
+    return int(np.argmin(same))
+
+
+def _rounding_error(what: str, value: Any, ch: _Channel, name: str) -> InputError:
+    return InputError(
+        f"{what} {value!r} is not exactly a {ch.dtype.name}, the value dtype of channel "
+        f"{ch.cid} (fixed by its first readings); the store never rounds silently: give "
+        f"{ch.dtype.name} values, use another channel, or create the store with value_dtype="
+        f"'float32' to round on purpose", name=name, expected=ch.dtype.name, got=value)
 
 
 # --- argument checks ------------------------------------------------------------------------
@@ -274,13 +362,17 @@ class ReadingStore:
     >>> store.extend(np.array([2, 3]) * 10**9, np.array([21.6, 21.7]), channels=3)
     2
     >>> t, v, q = store.query(0, 3 * 10**9, channel=3)
-    >>> t.tolist(), v.tolist()
-    ([1000000000, 2000000000], [21.5, 21.600000381469727])
+    >>> t.tolist(), v.tolist(), v.dtype.name
+    ([1000000000, 2000000000], [21.5, 21.6], 'float64')
+    >>> rounding = ReadingStore(value_dtype="float32")   # 13 bytes a reading hot, rounds
+    >>> rounding.append(1_000_000_000, 21.6)
+    >>> rounding.query().values.tolist()
+    [21.600000381469727]
     """
 
     __slots__ = ("__weakref__", "_budget", "_channels", "_closed", "_dir", "_disk_bytes",
-                 "_dropped", "_dtype", "_entry_bytes", "_f32", "_hot_bytes", "_hot_readings",
-                 "_lock", "_lockfd", "_opts", "_rb", "_sealed_readings", "_seals", "_seg",
+                 "_dropped", "_entry_bytes", "_fixed", "_hot_bytes", "_hot_readings",
+                 "_lock", "_lockfd", "_opts", "_rounds", "_sealed_readings", "_seals", "_seg",
                  "_segments", "_seq", "_spilled_readings", "_spilled_segments", "_total")
 
     def __init__(self, options: StoreOptions | None = None, /, **kwargs: Any) -> None:
@@ -292,9 +384,10 @@ class ReadingStore:
             raise InputTypeError("options must be a StoreOptions", name="options",
                                  got=type(options).__name__)
         self._opts = options
-        self._dtype = _VALUE_DTYPES[options.value_dtype]
-        self._f32 = self._dtype == np.float32
-        self._rb = options.reading_bytes
+        # the value dtype of every channel when the options fix one, else None (per channel)
+        self._fixed = (None if options.value_dtype is None else
+                       _VALUE_DTYPES[options.value_dtype])
+        self._rounds = self._fixed is _F32  # the one mode that may round, on purpose
         self._seg = options.segment_size
         self._budget = options.budget_bytes
         self._lock = threading.Lock()
@@ -372,22 +465,33 @@ class ReadingStore:
             quality = _int_scalar(quality, "quality", 0, 255)
         if type(channel) is not int or not 0 <= channel <= _MAX_CHANNEL:
             channel = _int_scalar(channel, "channel", 0, _MAX_CHANNEL)
-        if isinstance(value, (str, bytes)) or value is None:
-            raise InputTypeError(f"value must be a real number, got {type(value).__name__}",
-                                 name="value", got=type(value).__name__)
-        try:
-            v = float(value)
-        except (TypeError, ValueError) as err:
-            raise InputTypeError(f"value must be a real number, got {type(value).__name__}",
-                                 name="value", got=type(value).__name__) from err
-        if self._f32 and (v > _F32_MAX or v < -_F32_MAX) and math.isfinite(v):
+        if type(value) is float:
+            v = value
+        else:
+            if isinstance(value, (str, bytes)) or value is None:
+                raise InputTypeError(f"value must be a real number, got "
+                                     f"{type(value).__name__}", name="value",
+                                     got=type(value).__name__)
+            try:
+                v = float(value)
+            except (TypeError, ValueError) as err:
+                raise InputTypeError(f"value must be a real number, got "
+                                     f"{type(value).__name__}", name="value",
+                                     got=type(value).__name__) from err
+            except OverflowError as err:  # an int beyond float64's range
+                raise InputError("value does not fit in a float64", name="value") from err
+        if self._rounds and (v > _F32_MAX or v < -_F32_MAX) and math.isfinite(v):
             raise InputError(f"value {v!r} is outside float32's range; use "
-                             f"value_dtype='float64'", name="value", got=v)
+                             f"value_dtype='float64' or None", name="value", got=v)
         with self._lock:
             self._check_open()
             ch = self._channels.get(channel)
             if ch is None:  # registered once the reading is accepted
-                ch = self._new_channel(channel, register=False)
+                ch = self._new_channel(channel, _stored_dtype(value.dtype) if isinstance(
+                    value, np.generic) else _F64, register=False)
+            if not self._rounds and (ch.dtype is _F32 or type(value) is not float) and (
+                    not _scalar_exact(value, v, ch.dtype)):
+                raise _rounding_error("value", value, ch, "value")
             if ch.last is not None and timestamp_ns < ch.last:
                 raise InputError(
                     f"timestamp_ns {timestamp_ns} is older than channel {channel}'s last "
@@ -431,13 +535,16 @@ class ReadingStore:
         if n and vals.dtype.kind not in "fiu":
             raise InputTypeError(f"values must be real numbers, got dtype {vals.dtype}",
                                  name="values", got=str(vals.dtype))
-        with np.errstate(over="ignore"):
-            v = vals.astype(self._dtype)
-        if self._f32 and n and vals.dtype.kind == "f" and vals.dtype.itemsize > 4:
-            bad = np.isinf(v) & np.isfinite(vals)
-            if bad.any():
-                raise InputError(f"values[{int(np.argmax(bad))}] is outside float32's range; "
-                                 f"use value_dtype='float64'", name="values")
+        v = vals
+        if self._rounds and n and vals.dtype != _F32:  # rounds on purpose, never to inf
+            with np.errstate(over="ignore"):
+                v = vals.astype(_F32)
+            if vals.dtype.kind == "f":
+                bad = np.isinf(v) & np.isfinite(vals)
+                if bad.any():
+                    raise InputError(f"values[{int(np.argmax(bad))}] is outside float32's "
+                                     f"range; use value_dtype='float64' or None",
+                                     name="values")
         q = (np.zeros(n, np.uint8) if qualities is None else
              np.full(n, _int_scalar(qualities, "qualities", 0, 255), np.uint8)
              if np.ndim(qualities) == 0 else
@@ -458,7 +565,8 @@ class ReadingStore:
             return 0
         with self._lock:
             self._check_open()
-            for cid, gts, _, _ in groups:
+            chans = []
+            for cid, gts, gv, gq in groups:
                 ch = self._channels.get(cid)
                 last = ch.last if ch is not None else None
                 if (last is not None and int(gts[0]) < last) or (
@@ -466,11 +574,17 @@ class ReadingStore:
                     raise InputError(f"timestamps of channel {cid} must be non-decreasing and "
                                      f"not older than its last reading ({last})",
                                      name="timestamps_ns")
-            chans = [(self._channels.get(g[0]) or self._new_channel(g[0], register=False), g)
-                     for g in groups]
-            self._refuse_check([(ch, g[1].size) for ch, g in chans])
-            for ch, (cid, gts, gv, gq) in chans:
-                self._channels.setdefault(cid, ch)
+                if ch is None:
+                    ch = self._new_channel(cid, _stored_dtype(vals.dtype), register=False)
+                if gv.dtype != ch.dtype:
+                    if not self._rounds and not _exact_cast(gv, ch.dtype):
+                        i = _first_inexact(gv, ch.dtype)
+                        raise _rounding_error("value", gv[i].item(), ch, "values")
+                    gv = gv.astype(ch.dtype)
+                chans.append((ch, gts, gv, gq))
+            self._refuse_check([(ch, gts.size) for ch, gts, _, _ in chans])
+            for ch, gts, gv, gq in chans:
+                self._channels.setdefault(ch.cid, ch)
                 self._write(ch, gts, gv, gq)
         _telemetry.emit("memory.append", readings=n)
         return n
@@ -489,7 +603,7 @@ class ReadingStore:
                 # refuse the seal rather than exceed the budget; nothing changes then
                 after = self.nbytes + sum(
                     _entry_bytes(self._segment_for(ch, blobs[ch.cid])) for ch in chans
-                    if ch.cid in blobs) - sum(ch.cap for ch in chans) * self._rb
+                    if ch.cid in blobs) - sum(ch.cap * ch.rb for ch in chans)
                 if after > self._budget:
                     raise CapacityError(
                         f"sealing now would take the store to {after} bytes, over its budget "
@@ -624,8 +738,9 @@ class ReadingStore:
         if self._closed:
             raise InputError("the store is closed", name="store")
 
-    def _new_channel(self, cid: int, register: bool = True) -> _Channel:
-        ch = _Channel(cid, self._dtype)
+    def _new_channel(self, cid: int, dtype: np.dtype, register: bool = True) -> _Channel:
+        """A channel storing ``dtype`` values (the options' dtype when they fix one)."""
+        ch = _Channel(cid, self._fixed if self._fixed is not None else dtype)
         if register:
             self._channels[cid] = ch
         return ch
@@ -641,12 +756,12 @@ class ReadingStore:
             new = np.empty(cap, col.dtype)
             new[:n] = col[:n]
             setattr(ch, attr, new)
-        self._hot_bytes += (cap - old) * self._rb
+        self._hot_bytes += (cap - old) * ch.rb
 
     def _release(self, ch: _Channel) -> None:
         if ch.n == 0 and ch.cap:
-            self._hot_bytes -= ch.cap * self._rb
-            ch.ts, ch.val, ch.q = _EMPTY[self._dtype]
+            self._hot_bytes -= ch.cap * ch.rb
+            ch.ts, ch.val, ch.q = _EMPTY[ch.dtype]
 
     def _make_room(self, ch: _Channel, k: int) -> None:
         """Room for at least one more reading (at most ``k`` wanted) in ``ch``'s hot buffer."""
@@ -672,14 +787,13 @@ class ReadingStore:
             self._hot_readings += take
             self._enforce(ch)
 
-    def _worst_segment_bytes(self) -> int:
+    def _worst_segment_bytes(self, dtype: np.dtype) -> int:
         """The most one sealed segment can add to nbytes: incompressible payload plus the
         largest index entry (int fields of the widest values)."""
         big = 1 << 62
         entry = _entry_bytes(Segment(channel=0, n=big, t_first=-big, t_last=big, size=big,
                                      seq=big, blob=b""))
-        return entry + _segment.OVERHEAD + _seal_codec.max_payload(self._seg,
-                                                                    self._dtype.itemsize)
+        return entry + _segment.OVERHEAD + _seal_codec.max_payload(self._seg, dtype.itemsize)
 
     def _refuse_check(self, plan) -> None:
         """Policy "refuse": raise before anything is stored unless ``plan`` ((channel,
@@ -693,7 +807,8 @@ class ReadingStore:
             target = self._seg if seals else min(self._seg, max(total, ch.cap))
             if target > ch.cap:  # doubling can overshoot what is needed, never the segment
                 target = min(self._seg, max(target, 2 * ch.cap, _MIN_GROW))
-            added += max(0, target - ch.cap) * self._rb + seals * self._worst_segment_bytes()
+            added += (max(0, target - ch.cap) * ch.rb
+                      + seals * self._worst_segment_bytes(ch.dtype))
         if self.nbytes + added > self._budget:
             raise CapacityError(
                 f"the store is full: {self.nbytes} of {self._budget} bytes used, this call may "
@@ -725,7 +840,7 @@ class ReadingStore:
         self._segments += 1
         self._seals += 1
         self._entry_bytes += _entry_bytes(seg)
-        _telemetry.emit("memory.seal", readings=n, bytes_in=n * self._rb, bytes_out=len(blob))
+        _telemetry.emit("memory.seal", readings=n, bytes_in=n * ch.rb, bytes_out=len(blob))
 
     def _oldest_resident(self) -> Segment | None:
         best: Segment | None = None
@@ -795,6 +910,7 @@ class ReadingStore:
         for leftover in directory.glob(f".*{_SUFFIX}.tmp*"):  # never acknowledged
             leftover.unlink()
         found: list[Segment] = []
+        seg_dtypes: dict[int, np.dtype] = {}
         for path in directory.glob(f"seg-*{_SUFFIX}"):
             stem = path.name[4:-len(_SUFFIX)]
             if not stem.isdigit():
@@ -809,14 +925,20 @@ class ReadingStore:
             except CorruptDataError as err:
                 raise CorruptDataError(f"{path}: {err}", offset=err.offset,
                                        reason=err.reason) from err
-            if dtype != self._dtype:
+            if self._fixed is not None and dtype != self._fixed:
                 raise OptionsError(f"{path} holds {dtype} values but value_dtype is "
                                    f"{self._opts.value_dtype}", name="value_dtype")
             found.append(Segment(channel=cid, n=n, t_first=t0, t_last=t1, size=size,
                                  seq=int(stem), path=path.name))
+            seg_dtypes[int(stem)] = dtype
         found.sort(key=lambda s: (s.channel, s.seq))
         for seg in found:
-            ch = self._channels.get(seg.channel) or self._new_channel(seg.channel)
+            dtype = _VALUE_DTYPES[seg_dtypes.pop(seg.seq).name]
+            ch = self._channels.get(seg.channel) or self._new_channel(seg.channel, dtype)
+            if ch.dtype != dtype:
+                raise CorruptDataError(f"segments of channel {seg.channel} in {directory} hold "
+                                       f"both {ch.dtype} and {dtype} values",
+                                       reason="inconsistent")
             if ch.segments and seg.t_first < ch.segments[-1].t_last:
                 raise CorruptDataError(f"segments of channel {seg.channel} overlap in time in "
                                        f"{directory}", reason="inconsistent")
@@ -895,6 +1017,9 @@ class ReadingStore:
                 cid = _int_scalar(channel, "channel", 0, _MAX_CHANNEL)
                 chans = [self._channels[cid]] if cid in self._channels else []
             sources = [self._channel_sources(ch, t0, t1) for ch in chans]
+            # one dtype for the result, whatever part of the range holds readings
+            dtype = (np.result_type(*(ch.dtype for ch in chans)) if chans else
+                     self._fixed if self._fixed is not None else _F64)
         ts_parts, v_parts, q_parts, c_parts = [], [], [], []
         for cid, parts in sources:
             for part in parts:
@@ -905,13 +1030,15 @@ class ReadingStore:
                     q_parts.append(q)
                     c_parts.append((cid, ts.size))
         if not ts_parts:
-            return (np.empty(0, np.int64), np.empty(0, self._dtype), np.empty(0, np.uint8),
+            return (np.empty(0, np.int64), np.empty(0, dtype), np.empty(0, np.uint8),
                     np.empty(0, np.uint32))
         if len(ts_parts) == 1:
             ts, v, q = ts_parts[0], v_parts[0], q_parts[0]
         else:
             ts, v, q = (np.concatenate(ts_parts), np.concatenate(v_parts),
                         np.concatenate(q_parts))
+        if v.dtype != dtype:  # float32 channels queried with float64 ones: widened exactly
+            v = v.astype(dtype)
         c = (np.concatenate([np.full(k, cid, np.uint32) for cid, k in c_parts])
              if with_channels else None)
         if len(sources) > 1:
@@ -949,6 +1076,14 @@ class ChannelView:
 
     def query(self, t0_ns: int | None = None, t1_ns: int | None = None) -> Readings:
         return self._store.query(t0_ns, t1_ns, self._id)
+
+    @property
+    def value_dtype(self) -> np.dtype | None:
+        """The dtype this channel stores its values in (fixed by its first readings, or by
+        :attr:`StoreOptions.value_dtype`), or None before its first reading."""
+        with self._store._lock:
+            ch = self._store._channels.get(self._id)
+            return None if ch is None else ch.dtype
 
     @property
     def last_timestamp_ns(self) -> int | None:

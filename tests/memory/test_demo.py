@@ -20,5 +20,5 @@ def test_demo_section_prints_measured_figures():
         r"drop_oldest kept ([\d,]+) and counted ([\d,]+) dropped", text)[0])
     assert kept + dropped == 43_200 and dropped > 0
     hot, sealed = map(float, re.findall(r"([\d.]+) hot, ([\d.]+) sealed", rows[0].edgekit)[0])
-    assert 13.0 <= hot <= 14.0 and sealed <= 1.0
+    assert 17.0 <= hot <= 18.0 and sealed <= 1.0  # float64 values, kept as given
     assert rows[1].article == "40%"

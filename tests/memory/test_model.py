@@ -25,6 +25,13 @@ STEPS = st.integers(0, 3).map(lambda k: [0, 1, 7, 10**9][k])
 BOUND = st.one_of(st.none(), st.integers(-5, 400))
 
 
+def assert_values(got: np.ndarray, want: list[float]) -> None:
+    """Equal values, -0.0 and NaN included (NaN payloads: see test_store's exactness tests)."""
+    g, w = got.astype(np.float64), np.array(want, np.float64)
+    assert np.array_equal(g, w, equal_nan=True)
+    assert np.array_equal(np.signbit(g), np.signbit(w))
+
+
 class StoreModel(RuleBasedStateMachine):
     policy = "refuse"
 
@@ -34,11 +41,14 @@ class StoreModel(RuleBasedStateMachine):
         self.store = self._open()
         self.model: list[tuple[int, int, float, int]] = []  # (t, channel, value, quality)
         self.last: dict[int, int] = {}
+        # each channel's value dtype, fixed by its first readings: append() gives Python
+        # floats (float64), extend() float32 arrays
+        self.dtypes: dict[int, np.dtype] = {}
 
     def _open(self) -> ReadingStore:
         if self.dir is None:
             return ReadingStore(StoreOptions(segment_size=16))
-        return ReadingStore(StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096,
+        return ReadingStore(StoreOptions(segment_size=16, budget_bytes=2 * 16 * 17 + 4096,
                                          policy="spill", spill_dir=self.dir))
 
     def teardown(self) -> None:
@@ -71,6 +81,7 @@ class StoreModel(RuleBasedStateMachine):
         t = self._next_t(channel, step % 5)  # keep appends dense in time
         if self._try(lambda: self.store.append(t, value, quality, channel)):
             self.model.append((t, channel, value, quality))
+            self.dtypes.setdefault(channel, np.dtype(np.float64))
         else:
             self.last = saved
 
@@ -90,6 +101,8 @@ class StoreModel(RuleBasedStateMachine):
         c = channel if channel is not None else np.array([r[1] for r in rows])
         if self._try(lambda: self.store.extend(t, v, q, c)):
             self.model.extend(rows)
+            for r in rows:
+                self.dtypes.setdefault(r[1], np.dtype(np.float32))
         else:
             self.last = saved
 
@@ -116,8 +129,9 @@ class StoreModel(RuleBasedStateMachine):
         r = self.store.query_with_channels(t0, t1, channel)
         assert r.timestamps_ns.tolist() == [x[0] for x in exp]
         assert r.channels.tolist() == [x[1] for x in exp]
-        want = np.array([x[2] for x in exp], np.float32)
-        assert np.array_equal(r.values.view(np.uint32), want.view(np.uint32))
+        kinds = [d for c, d in self.dtypes.items() if channel is None or c == channel]
+        assert r.values.dtype == (np.result_type(*kinds) if kinds else np.float64)
+        assert_values(r.values, [x[2] for x in exp])
         assert r.qualities.tolist() == [x[3] for x in exp]
 
     @rule()
@@ -150,7 +164,7 @@ class DroppingStoreModel(StoreModel):
     policy = "drop_oldest"
 
     def _open(self) -> ReadingStore:
-        return ReadingStore(StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096,
+        return ReadingStore(StoreOptions(segment_size=16, budget_bytes=2 * 16 * 17 + 4096,
                                          policy="drop_oldest"))
 
     @rule(channel=CHANNELS, n=st.integers(50, 300), seed=st.integers(0, 2**16))
@@ -174,8 +188,7 @@ class DroppingStoreModel(StoreModel):
                if (t0 is None or r[0] >= t0) and (t1 is None or r[0] < t1)]
         r = self.store.query(t0, t1, channel)
         assert r.timestamps_ns.tolist() == [x[0] for x in exp]
-        want = np.array([x[2] for x in exp], np.float32)
-        assert np.array_equal(r.values.view(np.uint32), want.view(np.uint32))
+        assert_values(r.values, [x[2] for x in exp])
         assert r.qualities.tolist() == [x[3] for x in exp]
 
     @rule()
@@ -201,7 +214,7 @@ class RefusingStoreModel(StoreModel):
     policy = "refuse_tight"
 
     def _open(self) -> ReadingStore:
-        return ReadingStore(StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096,
+        return ReadingStore(StoreOptions(segment_size=16, budget_bytes=2 * 16 * 17 + 4096,
                                          policy="refuse"))
 
     @invariant()

@@ -13,13 +13,19 @@ import time
 import numpy as np
 import pytest
 
-from edgekit.errors import ChecksumError, CorruptDataError, FormatVersionError, OptionsError
+from edgekit.errors import (
+    ChecksumError,
+    CorruptDataError,
+    FormatVersionError,
+    InputError,
+    OptionsError,
+)
 from edgekit.memory import ReadingStore, StoreOptions
 from edgekit.memory._series import readings
 
 
 def opts(path, **kw) -> StoreOptions:
-    base = {"segment_size": 1024, "budget_bytes": 2 * 1024 * 13 + 8192, "policy": "spill",
+    base = {"segment_size": 1024, "budget_bytes": 2 * 1024 * 17 + 8192, "policy": "spill",
             "spill_dir": path}
     return StoreOptions(**{**base, **kw})
 
@@ -35,14 +41,14 @@ def test_spill_keeps_everything_within_budget_and_reopens(tmp_path):
         assert st.disk_bytes == sum(p.stat().st_size for p in tmp_path.glob("seg-*.eks"))
         r = s.query(channel=5)
         assert np.array_equal(r.timestamps_ns, t)
-        assert np.array_equal(r.values, v.astype(np.float32))
+        assert np.array_equal(r.values.view(np.uint64), v.view(np.uint64))
         assert np.array_equal(r.qualities, q)
     # restart: a new store on the same directory sees every reading (close() flushed)
     s2 = ReadingStore(opts(tmp_path))
     assert len(s2) == t.size and s2.channels == (5,)
     r = s2.query(int(t[100]), int(t[30000]))
     assert np.array_equal(r.timestamps_ns, t[100:30000])
-    assert np.array_equal(r.values, v[100:30000].astype(np.float32))
+    assert np.array_equal(r.values.view(np.uint64), v[100:30000].view(np.uint64))
     # time order is still enforced after the restart, and appending continues
     with pytest.raises(Exception, match="older"):
         s2.append(int(t[0]), 1.0, channel=5)
@@ -60,10 +66,20 @@ def test_directory_is_locked_while_open(tmp_path):
 
 
 def test_value_dtype_mismatch_on_reopen(tmp_path):
-    with ReadingStore(opts(tmp_path)) as s:
+    with ReadingStore(opts(tmp_path, value_dtype="float32")) as s:
         s.extend([1, 2, 3], [1.0, 2.0, 3.0])
     with pytest.raises(OptionsError, match="float32"):
         ReadingStore(opts(tmp_path, value_dtype="float64", budget_bytes=100_000))
+    # following the input, each channel keeps the dtype its segments hold
+    with ReadingStore(opts(tmp_path)) as s:
+        assert s.channel(0).value_dtype == np.float32
+        s.append(4, 4.5)  # exactly a float32
+        with pytest.raises(InputError, match="never rounds"):
+            s.append(5, 0.1)
+        s.append(5, 0.1, channel=1)  # a new channel: float64
+    with ReadingStore(opts(tmp_path)) as s:
+        assert s.query(channel=0).values.dtype == np.float32
+        assert s.query(channel=1).values.tolist() == [0.1]
 
 
 def _one_segment_dir(tmp_path):
@@ -129,7 +145,7 @@ WRITER = textwrap.dedent("""
     from edgekit.memory._series import readings
 
     t, v, q = readings("payerne_temp_C")
-    s = ReadingStore(StoreOptions(segment_size=512, budget_bytes=2 * 512 * 13 + 4096,
+    s = ReadingStore(StoreOptions(segment_size=512, budget_bytes=2 * 512 * 17 + 4096,
                                   policy="spill", spill_dir=sys.argv[1]))
     batch, sent = 97, 0
     for i, a in enumerate(range(0, t.size, batch)):
@@ -173,7 +189,7 @@ def test_kill_mid_write_loses_nothing_acknowledged(tmp_path, kill_after):
     t, v, q = readings("payerne_temp_C")
     batch = 97
     chan = (np.arange(t.size) // batch) % 2
-    with ReadingStore(opts(d, segment_size=512, budget_bytes=2 * 512 * 13 + 4096)) as s:
+    with ReadingStore(opts(d, segment_size=512, budget_bytes=2 * 512 * 17 + 4096)) as s:
         total = len(s)
         assert total >= acked
         for c in (0, 1):
@@ -184,7 +200,7 @@ def test_kill_mid_write_loses_nothing_acknowledged(tmp_path, kill_after):
             assert got >= want_acked.size
             prefix = sent[:got]  # whatever survived is a prefix of what was sent
             assert np.array_equal(r.timestamps_ns, t[prefix])
-            assert np.array_equal(r.values, v[prefix].astype(np.float32))
+            assert np.array_equal(r.values.view(np.uint64), v[prefix].view(np.uint64))
             assert np.array_equal(r.qualities, q[prefix])
 
 
@@ -247,7 +263,7 @@ def test_a_failing_spill_loses_nothing_and_keeps_order(tmp_path, monkeypatch):
     s.extend(t[stored:], v[stored:], q[stored:])  # the disk is back: carry on
     s.close()
     again = ReadingStore(opts(tmp_path))
-    assert np.array_equal(again.query().values, v.astype(np.float32))
+    assert np.array_equal(again.query().values.view(np.uint64), v.view(np.uint64))
     again.close()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgekit import _telemetry
 from edgekit.errors import CapacityError, InputError, InputTypeError, OptionsError
@@ -13,8 +15,11 @@ from edgekit.memory._series import SERIES, readings
 from edgekit.types import SensorReading
 
 
-def f32(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x).astype(np.float32)
+def same(got: np.ndarray, want: np.ndarray) -> bool:
+    """Bit for bit, dtype included (NaN payloads and -0.0 too)."""
+    got, want = np.asarray(got), np.asarray(want)
+    return got.dtype == want.dtype and got.shape == want.shape and bool(
+        np.array_equal(got.view(np.uint8), want.view(np.uint8)))
 
 
 @pytest.fixture
@@ -39,13 +44,13 @@ def test_extend_query_round_trip_hot_and_sealed(temp):
     assert st.seals == t.size // 1000 - (t.size % 1000 == 0) and st.hot_readings > 0
     r = s.query()
     assert np.array_equal(r.timestamps_ns, t)
-    assert np.array_equal(r.values, f32(v))
+    assert same(r.values, v)
     assert np.array_equal(r.qualities, q)
     # ranges across segment boundaries, half-open
     for a, b in [(0, 1), (999, 1001), (5, 40000), (42000, t.size)]:
         r = s.query(int(t[a]), int(t[b]) if b < t.size else None)
         assert np.array_equal(r.timestamps_ns, t[a:b])
-        assert np.array_equal(r.values, f32(v[a:b]))
+        assert same(r.values, v[a:b])
     assert s.query(int(t[-1]) + 1).timestamps_ns.size == 0
     assert s.query(0, int(t[0])).timestamps_ns.size == 0
 
@@ -71,12 +76,12 @@ def test_many_channels_merge_in_time_order():
         t, v, q = t[:2000], v[:2000], q[:2000]
         t = t - t[0] + 10**18 + cid  # interleave the channels in time
         s.extend(t, v, q, channels=cid)
-        expect.append((t, f32(v), q, np.full(t.size, cid, np.uint32)))
+        expect.append((t, v, q, np.full(t.size, cid, np.uint32)))
     t, v, q, c = (np.concatenate(x) for x in zip(*expect, strict=True))
     order = np.lexsort((c, t))
     r = s.query_with_channels()
     assert np.array_equal(r.timestamps_ns, t[order])
-    assert np.array_equal(r.values.view(np.uint32), v[order].view(np.uint32))
+    assert same(r.values, v[order])
     assert np.array_equal(r.qualities, q[order])
     assert np.array_equal(r.channels, c[order])
     # per-channel views
@@ -131,7 +136,7 @@ def test_out_of_order_is_refused_and_nothing_is_stored():
     (lambda s: s.append(1 << 63, 1.0), InputError),
     (lambda s: s.append(1, "x"), InputTypeError),
     (lambda s: s.append(1, None), InputTypeError),
-    (lambda s: s.append(1, 1e39), InputError),
+    (lambda s: s.append(1, (1 << 60) + 1), InputError),  # an int float64 would round
     (lambda s: s.append(1, 1.0, quality=256), InputError),
     (lambda s: s.append(1, 1.0, quality=-1), InputError),
     (lambda s: s.append(1, 1.0, channel=-1), InputError),
@@ -143,7 +148,8 @@ def test_out_of_order_is_refused_and_nothing_is_stored():
     (lambda s: s.extend([1, 2], [1, 2], [0, 300]), InputError),
     (lambda s: s.extend([1, 2], [1, 2], [0]), InputError),
     (lambda s: s.extend([1, 2], [1, 2], channels=[0, -1]), InputError),
-    (lambda s: s.extend([1, 2], [1.0, 1e300]), InputError),
+    (lambda s: s.extend([1, 2], np.array([1, (1 << 62) + 1])), InputError),
+    (lambda s: s.append(1, 10**400), InputError),
     (lambda s: s.query(0.5, 2), InputTypeError),
     (lambda s: s.query(channel="a"), InputTypeError),
 ])
@@ -155,28 +161,122 @@ def test_bad_input_raises_clear_errors(call, err):
 
 
 def test_specials_and_float64_are_exact():
-    vals = np.array([np.nan, -0.0, np.inf, -np.inf, 1e-45, 3.4e38, 0.1])
-    s = ReadingStore(segment_size=16)
-    s.extend(np.arange(7), vals)
+    x = np.array([0.1, 1e300, np.nan, -0.0, 2.0 ** -1074, np.inf, -np.inf] * 5)
+    for opts in ({}, {"value_dtype": "float64"}, {"value_dtype": np.float64}):
+        d = ReadingStore(segment_size=16, **opts)
+        d.extend(np.arange(x.size), x)
+        assert same(d.query().values, x)
+        d.seal()
+        assert same(d.query().values, x)
+        d.append(100, 1e39)
+        d.append(101, (1 << 53) + 0)  # an int float64 holds exactly
+        assert d.query(100).values.tolist() == [1e39, 2.0 ** 53]
+
+
+def test_explicit_float32_rounds_and_says_so():
+    vals = np.array([np.nan, -0.0, np.inf, -np.inf, 1e-45, 3.4e38, 0.1, 85.3])
+    s = ReadingStore(segment_size=16, value_dtype=np.float32)
+    assert s.options.value_dtype == "float32" and s.options.reading_bytes == 13
+    assert "round" in StoreOptions.__doc__
+    s.extend(np.arange(vals.size), vals)
+    s.append(100, 21.6)
     s.seal()
-    assert np.array_equal(s.query().values.view(np.uint32), vals.astype(np.float32).view(
-        np.uint32))
-    d = ReadingStore(segment_size=16, value_dtype="float64")
-    x = np.array([0.1, 1e300, np.nan, -0.0, 2.0 ** -1074] * 5)
-    d.extend(np.arange(x.size), x)
-    d.seal()
-    assert np.array_equal(d.query().values.view(np.uint64), x.view(np.uint64))
-    d.append(100, 1e39)  # fine in float64
+    got = s.query().values
+    assert got.dtype == np.float32
+    assert same(got, np.append(vals, 21.6).astype(np.float32))
+    assert float(got[7]) == 85.30000305175781  # rounded, as documented
+    with pytest.raises(InputError, match="float32's range"):
+        s.append(200, 1e39)  # never an infinity
+    with pytest.raises(InputError, match="float32's range"):
+        s.extend([200], [1e300])
+    assert len(s) == vals.size + 1
+
+
+def test_value_dtype_follows_the_input_per_channel():
+    s = ReadingStore(segment_size=16)
+    assert s.options.value_dtype is None and s.options.reading_bytes == 17
+    assert s.channel(0).value_dtype is None
+    s.append(1, 85.3, channel=0)  # a Python float: float64
+    s.extend([1, 2], np.array([1.5, 85.3], np.float32), channels=1)
+    s.extend([1, 2], np.array([3, 4], np.int16), channels=2)  # integers: float64
+    s.append(1, np.float32(2.5), channel=3)
+    s.extend([1], np.array([0.5], np.float16), channels=4)
+    assert [s.channel(c).value_dtype for c in range(5)] == [
+        np.float64, np.float32, np.float64, np.float32, np.float32]
+    assert s.query(channel=0).values.tolist() == [85.3]
+    one = s.query(channel=1).values
+    assert one.dtype == np.float32 and same(one, np.array([1.5, 85.3], np.float32))
+    # across channels: the common type, float32 widened exactly
+    assert s.query().values.dtype == np.float64
+    assert s.query(5, 6).values.dtype == np.float64  # the same type for an empty range
+    assert s.query(channel=3).values.dtype == np.float32
+    # later input converts only when exact; nothing is stored of a refused call
+    s.append(3, 2.0, channel=1)  # a float64 that is exactly a float32
+    s.extend([4, 5], np.array([0.25, 1e30], np.float64).astype(np.float32).astype(float),
+             channels=1)
+    with pytest.raises(InputError, match="not exactly a float32.*channel 1"):
+        s.append(6, 85.3, channel=1)
+    with pytest.raises(InputError, match="never rounds"):
+        s.extend([6, 7], [0.5, 0.1], channels=1)
+    with pytest.raises(InputError):
+        s.append(6, 1e39, channel=1)  # would be an infinity
+    with pytest.raises(InputError, match="float64"):
+        s.extend([6, 7], np.array([1, (1 << 53) + 1]), channels=2)
+    s.extend([6, 7], np.array([1, 1 << 53]), channels=2)
+    s.extend([3], np.array([7.5], np.float32), channels=0)  # float32 into float64: exact
+    assert len(s.channel(1)) == 5 and len(s.channel(2)) == 4 and len(s.channel(0)) == 2
+    s.seal()
+    assert same(s.query(channel=1).values,
+                np.array([1.5, 85.3, 2.0, 0.25, 1e30], np.float32))
+
+
+def test_every_shipped_series_comes_back_bit_exact(tmp_path):
+    """The issue's done-when: float64 readings come back exactly as appended, hot, sealed,
+    spilled and after reopening the directory."""
+    d = tmp_path / "spill"
+    with ReadingStore(segment_size=4096, policy="spill", spill_dir=d,
+                      budget_bytes=4 << 20) as s:
+        for cid, name in enumerate(SERIES):
+            t, v, q = readings(name)
+            assert v.dtype == np.float64
+            s.extend(t[:5000], v[:5000], q[:5000], channels=cid)
+            for i in range(5000, min(t.size, 5100)):
+                s.append(int(t[i]), float(v[i]), int(q[i]), cid)
+            s.extend(t[5100:], v[5100:], q[5100:], channels=cid)
+            assert same(s.query(channel=cid).values, v)  # hot + sealed in memory
+        s.flush()  # everything on disk
+        for cid, name in enumerate(SERIES):
+            r = s.query(channel=cid)
+            t, v, q = readings(name)
+            assert same(r.values, v) and same(r.timestamps_ns, t) and same(r.qualities, q)
+    with ReadingStore(policy="spill", spill_dir=d) as again:
+        for cid, name in enumerate(SERIES):
+            t, v, q = readings(name)
+            r = again.query(channel=cid)
+            assert same(r.values, v) and same(r.timestamps_ns, t) and same(r.qualities, q)
+            assert again.channel(cid).value_dtype == np.float64
 
 
 @pytest.mark.parametrize("kwargs", [
     {"segment_size": 8}, {"segment_size": True}, {"policy": "lru"},
-    {"value_dtype": "float16"}, {"budget_bytes": 1000}, {"policy": "spill"},
+    {"value_dtype": "float16"}, {"value_dtype": np.int32}, {"value_dtype": "f2"},
+    {"value_dtype": "lru"}, {"value_dtype": 4}, {"budget_bytes": 1000}, {"policy": "spill"},
     {"spill_dir": "/tmp/x"}, {"policy": "spill", "spill_dir": 3},
 ])
 def test_options_are_validated(kwargs):
     with pytest.raises(OptionsError):
         StoreOptions(**kwargs)
+
+
+def test_value_dtype_option_accepts_numpy_spellings():
+    for spelling, name in ((np.float32, "float32"), (np.dtype("float64"), "float64"),
+                           ("f4", "float32"), ("float64", "float64"), (None, None)):
+        assert StoreOptions(value_dtype=spelling).value_dtype == name
+    # the minimum budget counts the real item size: 17 bytes a reading unless float32
+    assert StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096,
+                        value_dtype="float32").budget_bytes == 4512
+    with pytest.raises(OptionsError, match="4640"):
+        StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096)
 
 
 def test_options_object_or_keywords():
@@ -203,7 +303,7 @@ def test_refuse_raises_at_budget_and_keeps_everything(temp):
     assert s.nbytes <= 40_000
     r = s.query()
     assert np.array_equal(r.timestamps_ns, t[:stored])
-    assert np.array_equal(r.values, f32(v[:stored]))
+    assert same(r.values, v[:stored])
     with pytest.raises(CapacityError):  # and it stays full, one reading at a time too
         for i in range(stored, stored + 2000):
             s.append(int(t[i]), float(v[i]))
@@ -212,24 +312,24 @@ def test_refuse_raises_at_budget_and_keeps_everything(temp):
 
 def test_drop_oldest_counts_and_keeps_the_newest(temp, events):
     t, v, q = temp
-    s = ReadingStore(segment_size=512, budget_bytes=20_000, policy="drop_oldest")
+    s = ReadingStore(segment_size=512, budget_bytes=24_000, policy="drop_oldest")
     for a in range(0, t.size, 500):
         s.extend(t[a:a + 500], v[a:a + 500], q[a:a + 500])
-        assert s.nbytes <= 20_000
+        assert s.nbytes <= 24_000
     st = s.stats()
     assert st.dropped_readings > 0
     assert st.dropped_readings + len(s) == t.size
     r = s.query()
     kept = len(s)
     assert np.array_equal(r.timestamps_ns, t[-kept:])
-    assert np.array_equal(r.values, f32(v[-kept:]))
+    assert same(r.values, v[-kept:])
     drops = [f["readings"] for e, f in events if e == "memory.drop"]
     assert sum(drops) == st.dropped_readings
     assert all(f["reason"] == "budget" for e, f in events if e == "memory.drop")
 
 
 def test_drop_oldest_with_many_channels_evicts_hot_buffers_too():
-    opts = StoreOptions(segment_size=256, budget_bytes=2 * 256 * 13 + 4096, policy="drop_oldest")
+    opts = StoreOptions(segment_size=256, budget_bytes=2 * 256 * 17 + 4096, policy="drop_oldest")
     s = ReadingStore(opts)
     n = 0
     for i in range(40):  # 40 channels, each a full hot buffer: far over the budget
@@ -273,20 +373,21 @@ def test_nbytes_agrees_with_tracemalloc(temp):
     assert m2.held_bytes < 4096  # an empty store allocates no columns
 
 
-def test_hot_store_bytes_per_reading_small():
-    # 100,000 readings in one hot buffer: 13 bytes each plus a constant
+@pytest.mark.parametrize("dtype, per", [(None, 17), ("float32", 13)])
+def test_hot_store_bytes_per_reading_small(dtype, per):
+    # 100,000 float64 readings in one hot buffer: 17 bytes each (13 rounded to float32)
     n = 100_000
     t = np.arange(n, dtype=np.int64) * 10**9
     v = np.resize(readings("payerne_temp_C")[1], n)
 
     def build():
-        s = ReadingStore(segment_size=n)
+        s = ReadingStore(segment_size=n, value_dtype=dtype)
         s.extend(t, v)
         return s
 
     s, m = measure(build)
-    assert s.stats().seals == 0
-    assert m.per(n) <= 13.2
+    assert s.stats().seals == 0 and s.stats().hot_nbytes == per * n
+    assert per <= m.per(n) <= per + 0.2
 
 
 def test_closed_store_refuses(tmp_path):
@@ -297,7 +398,7 @@ def test_closed_store_refuses(tmp_path):
 
 
 def test_refused_append_to_a_new_channel_leaves_no_trace():
-    opts = StoreOptions(segment_size=16, budget_bytes=2 * 16 * 13 + 4096, policy="refuse")
+    opts = StoreOptions(segment_size=16, budget_bytes=2 * 16 * 17 + 4096, policy="refuse")
     s = ReadingStore(opts)
     cid = 0
     with pytest.raises(CapacityError):
@@ -347,7 +448,7 @@ def test_threads_append_and_query_concurrently(temp):
     assert len(s) == 4 * t.size
     for c in range(4):
         r = s.query(channel=c)
-        assert np.array_equal(r.timestamps_ns, t) and np.array_equal(r.values, f32(v))
+        assert np.array_equal(r.timestamps_ns, t) and same(r.values, v)
 
 
 def test_query_over_many_segments_finds_the_range_by_bisection(temp):
@@ -361,3 +462,36 @@ def test_query_over_many_segments_finds_the_range_by_bisection(temp):
     e = ReadingStore(segment_size=16)
     e.extend(np.repeat(np.arange(10), 40), np.arange(400.0))
     assert e.query(3, 5).values.tolist() == [float(i) for i in range(120, 200)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=st.sampled_from(["f4", "f8", "i2", "i8"]),
+       later=st.lists(st.one_of(st.floats(), st.floats(width=32), st.integers(-2**63, 2**63 - 1)),
+                      min_size=1, max_size=8),
+       one=st.booleans())
+def test_later_input_is_stored_exactly_or_refused(first, later, one):
+    """Whatever comes after a channel's first readings is either stored without changing a
+    value (checked against Python's exact comparison) or refused, storing nothing."""
+    s = ReadingStore(segment_size=16)
+    s.extend([0], np.array([1], first))
+    dtype = s.channel(0).value_dtype
+    before = len(s)
+    try:
+        if one:
+            for i, x in enumerate(later):
+                s.append(1 + i, x)
+        else:
+            if any(isinstance(x, float) for x in later):
+                later = [float(x) for x in later]  # a float64 batch
+            s.extend(np.arange(1, len(later) + 1), np.array(later, dtype=object).astype(
+                np.float64 if isinstance(later[0], float) else np.int64))
+    except InputError:
+        stored = len(s) - before
+        assert not one or stored < len(later)  # appends stop at the first inexact value
+        if not one:
+            assert stored == 0
+        later = later[:stored]
+    got = s.query(1).values
+    assert got.dtype == dtype and len(got) == len(later)
+    for g, x in zip(got.tolist(), later, strict=True):
+        assert (g != g and x != x) or g == x  # exact: int == float compares exactly in Python
