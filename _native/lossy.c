@@ -12,11 +12,11 @@ static inline int64_t ekz_floor_half(int64_t s)
 }
 
 #define EKZ_DEFINE_FOLLOW(SUF, T)                                                            \
-    int ekz_follow_##SUF(const T *x, size_t n, double b, double tol, int64_t *k)           \
+    int ekz_follow_##SUF(const T *x, size_t n, double b, double tol, int order, int64_t *k) \
     {                                                                                        \
         int64_t p1 = 0, p2 = 0;                                                              \
         size_t i;                                                                            \
-        if (!(b > 0.0) || !isfinite(b))                                                      \
+        if (!(b > 0.0) || !isfinite(b) || (order != 1 && order != 2))                        \
             return -1;                                                                       \
         for (i = 0; i < n; i++) {                                                            \
             double xf = (double)x[i];                                                        \
@@ -28,7 +28,7 @@ static inline int64_t ekz_floor_half(int64_t s)
             else if (!ok)                                                                    \
                 v = p1;                                                                      \
             else {                                                                           \
-                v = i == 1 ? p1 : 2 * p1 - p2;                                               \
+                v = i == 1 || order == 1 ? p1 : 2 * p1 - p2;                                 \
                 v = v < lo ? lo : (v > hi ? hi : v);                                         \
             }                                                                                \
             k[i] = v;                                                                        \

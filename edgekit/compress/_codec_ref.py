@@ -493,7 +493,7 @@ def table_bytes_list(vals: list[int], maxtok: int, pb: int) -> bytes:
         ((maxtok + 1) * nbits + 7) // 8, "little")
 
 
-def follow(x: np.ndarray, b: float, tol: float) -> np.ndarray:
+def follow(x: np.ndarray, b: float, tol: float, order: int) -> np.ndarray:
     """``ekz_follow``: the prediction-following grid's codes (see ``_native/lossy.h``)."""
     with np.errstate(all="ignore"):
         xf = x.astype(np.float64)
@@ -509,7 +509,7 @@ def follow(x: np.ndarray, b: float, tol: float) -> np.ndarray:
         elif not good:
             v = p1
         else:
-            v = p1 if i == 1 else 2 * p1 - p2
+            v = p1 if i == 1 or order == 1 else 2 * p1 - p2
             v = a if v < a else (c if v > c else v)
         out[i] = v
         p2, p1 = p1, v

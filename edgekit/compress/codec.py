@@ -13,8 +13,9 @@ block picks the model that codes it smallest:
 k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block), zigzagged,
 and entropy coded (tokens with a static rANS coder, extra bits raw).  Everything is exact:
 a residual stream carries whatever the model misses, NaN payloads, -0.0 and infinities
-included.  With ``tolerance=eps`` the affine grid step is ``2*eps`` and the residual stream
-carries only the values the grid would move by more than ``eps``.
+included.  With ``tolerance=eps`` lossy affine grids of step about ``2*eps`` join the
+candidates (:func:`_lossy_candidates`), and the residual stream carries only the values the
+grid would move by more than ``eps``.
 
 Memory: a frame is coded block by block; each thread keeps its work arrays (a few per
 block, at most :data:`BLOCK_LEN` values each: about 8 MB once a full block has been coded)
@@ -643,15 +644,16 @@ def _lossy_candidates(x: np.ndarray, tol: float) -> list[_Candidate]:
         out.append(_lossy_grid(x, tol, odd, f"lossyi{x.dtype.itemsize}"))
     best = min(out, key=lambda c: c.cost)
     if best.cost < _T_LOSSY_SMOOTH * x.size:
-        follow = _lossy_follow(x, tol)
-        if follow is not None:
-            # both code mostly zeros, where the zero-run form (which the estimate does not
+        follows = [c for c in (_lossy_follow(x, tol, 2), _lossy_follow(x, tol, 1)) if c]
+        if follows:
+            # all code mostly zeros, where the zero-run form (which the estimate does not
             # see) decides: compare what they really code to, and keep the winner's cost on
             # the estimate's scale (the lossless candidates' costs are estimates too)
-            real = [_coded_size(c) for c in (best, follow)]
-            if real[1] < real[0]:
-                follow.cost = best.cost * real[1] / real[0]
-                out.append(follow)
+            real = [_coded_size(c) for c in [best, *follows]]
+            i = min(range(len(real)), key=real.__getitem__)
+            if i:
+                follows[i - 1].cost = best.cost * real[i] / real[0]
+                out.append(follows[i - 1])
     return out
 
 
@@ -700,19 +702,20 @@ def _lossy_grid(x: np.ndarray, tol: float, b: float, slot: str) -> _Candidate:
     return _int_candidate(k, _AFF, params, r, nz, K.minmax(k))
 
 
-def _lossy_follow(x: np.ndarray, tol: float) -> _Candidate | None:
-    """The smooth-data lossy candidate: a grid ``M`` times finer than ``2 tol`` (M =
+def _lossy_follow(x: np.ndarray, tol: float, order: int) -> _Candidate | None:
+    """A smooth-data lossy candidate: a grid ``M`` times finer than ``2 tol`` (M =
     ``_T_LOSSY_FINE``), on which every value has a few grid points within the bound, and
-    the one taken is the linear prediction from the two before (``2 k[i-1] - k[i-2]``)
-    clamped into that window: on a slow signal the order-2 deltas are then mostly zero,
-    where plain rounding jitters between neighbouring points.  A value the window misses
+    the one taken is the prediction (order 2: ``2 k[i-1] - k[i-2]``, a line through the
+    two before; order 1: ``k[i-1]``, a dead band) clamped into that window: on a slow
+    signal the deltas of that order are then mostly zero, where plain rounding jitters
+    between neighbouring points.  A value the window misses
     in float arithmetic (or NaN, inf, huge) keeps its code and carries an exact residual.
     The recursion is sequential (the ``ekz_follow`` kernel, ``_native/lossy.c``); it is
     tried only on data that the rounding grid already codes in few bits per value."""
     b = 2.0 * tol / _T_LOSSY_FINE
     if not (math.isfinite(b) and b > 0) or x.size < 3:
         return None
-    k = K.follow(x, b, tol, f"follow{x.dtype.itemsize}")
+    k = K.follow(x, b, tol, order, f"follow{order}{x.dtype.itemsize}")
     with np.errstate(all="ignore"):
         y = (k * b).astype(x.dtype)
         bad = ~(np.abs(y.astype(np.float64) - x.astype(np.float64)) <= tol)

@@ -91,10 +91,12 @@ def test_following_grid_keeps_the_bound_when_always_tried(case):
     C._T_LOSSY_SMOOTH = float("inf")  # try the following grid on every block
     try:
         _check_bound(x, decode(encode(x, tolerance=t)), t)
-        follow = C._lossy_follow(x, t) if x.dtype.itemsize >= 4 and t > 0 else None
+        follows = [C._lossy_follow(x, t, order) for order in (1, 2)]
     finally:
         C._T_LOSSY_SMOOTH = old
-    if follow is not None:  # its codes and residuals decode within the bound by themselves
+    for follow in follows:  # codes and residuals decode within the bound by themselves
+        if follow is None:
+            continue
         g, off = 1, 0
         k = follow.j.view(np.int64)
         if follow.head & C._H_GCD:
@@ -166,8 +168,8 @@ def test_lossy_frames_are_identical_on_both_backends(monkeypatch):
 
 @pytest.mark.skipif(_backend.lib is None, reason="needs the compiled kernels")
 @settings(max_examples=200, deadline=None)
-@given(lossy_cases(), st.sampled_from([1.0, 1.5, 2.0, 3.0]))
-def test_follow_kernel_matches_its_reference(case, fine):
+@given(lossy_cases(), st.sampled_from([1.0, 1.5, 2.0, 3.0]), st.sampled_from([1, 2]))
+def test_follow_kernel_matches_its_reference(case, fine, order):
     x, t = case
     b = 2.0 * t / fine
-    assert K.follow(x, b, t).tolist() == ref.follow(x, b, t).tolist()
+    assert K.follow(x, b, t, order).tolist() == ref.follow(x, b, t, order).tolist()
