@@ -110,6 +110,17 @@ def test_following_grid_keeps_the_bound_when_always_tried(case):
         _check_bound(x, y, t)
 
 
+def test_bound_holds_across_blocks():
+    # several full blocks, half-step values and a smooth stretch, float64 and float32
+    x = np.concatenate([load_series("payerne_temp_C"), load_series("payerne_pressure_hPa"),
+                        load_series("payerne_ghi_Wm2")])
+    assert x.size > 2 * C.BLOCK_LEN
+    for dtype in ("float64", "float32"):
+        xd = x.astype(dtype)
+        for t in (0.5, 0.05, 5.0):
+            _check_bound(xd, decode(encode(xd, tolerance=t)), t)
+
+
 def test_half_step_values_need_no_residual():
     # a 0.01 V lattice at t = 0.05: a tenth of the values sit exactly half a 0.1 step away,
     # and float rounding puts one side or the other a hair past the bound
