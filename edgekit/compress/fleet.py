@@ -288,7 +288,10 @@ def write_device(store: StoreLike, device: str, values: np.ndarray, *,
     """
     device = _check_device(device)
     x = _check_values(values)
-    ts = None if timestamps is None else _timestamps(timestamps).view(np.int64)
+    ts = None
+    if timestamps is not None:
+        ts = _timestamps(timestamps)
+        ts = ts.astype(ts.dtype.newbyteorder("="), copy=False).view(np.int64)
     if ts is not None and ts.shape[0] != x.shape[0]:
         raise InputError(f"timestamps ({ts.shape[0]}) and values ({x.shape[0]}) differ in "
                          "length", name="timestamps")
@@ -419,6 +422,9 @@ def open_fleet(store: StoreLike, devices: Iterable[str] | None = None
     """Open every device (or ``devices``) lazily: ``{device: DeviceSeries}``.  Build one
     computation over all of them (``dask.compute(*[d.values.mean() for d in ...])``) and
     Dask runs every chunk of every device in parallel."""
+    if isinstance(devices, str):
+        raise InputTypeError("devices must be an iterable of names, not one str",
+                             name="devices", got=devices)
     root = _open_root(store, "r", None)
     names = _devices(root) if devices is None else list(devices)
     return {name: _open(root, name) for name in names}

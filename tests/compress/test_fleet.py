@@ -200,6 +200,22 @@ def test_channels_are_coded_one_by_one(tmp_path, fmt):
     assert dev.stored_bytes < 1.25 * apart  # interleaved, they would cost about 7x
 
 
+def test_empty_device_integers_and_timestamp_forms(tmp_path):
+    path = tmp_path / "f.zarr"
+    ts = _timestamps("payerne_temp_C", 5000)
+    counts = load_series("payerne_ghi_Wm2")[:5000].round().astype(np.int16)
+    fleet.write_device(path, "empty", np.zeros(0), chunk_len=CHUNK)
+    fleet.write_device(path, "swapped", counts, timestamps=ts.astype(">i8"), chunk_len=CHUNK)
+    fleet.write_device(path, "dt64", counts, timestamps=ts.view("datetime64[ns]"))
+    out = fleet.read_fleet(path, ["empty", "swapped", "dt64"])
+    assert out["empty"][0] is None and out["empty"][1].shape == (0,)
+    for name in ("swapped", "dt64"):
+        assert out[name][0].dtype == np.int64 and np.array_equal(out[name][0], ts)
+        assert out[name][1].dtype == np.int16 and np.array_equal(out[name][1], counts)
+    with pytest.raises(InputTypeError):
+        fleet.read_fleet(path, "dt64")  # one name is not a list of names
+
+
 def test_zarr3_codec_config_round_trip():
     codec = fleet.EdgekitZarrCodec(tolerance=0.5, level=3)
     d = codec.to_dict()
