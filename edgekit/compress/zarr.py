@@ -42,13 +42,14 @@ def _raised_in_numcodecs_zfpy(err: BaseException) -> bool:
 
 @contextmanager
 def _zfpy_release_version() -> Iterator[None]:
-    """While importing numcodecs: report zfpy's version as its release number only
-    (``1.0.1.post0`` -> ``1.0.1``), the form numcodecs' integer parser takes."""
+    """While importing numcodecs: report zfpy's and numpy's versions (the two that
+    ``numcodecs/zfpy.py`` parses) as their release numbers only (``1.0.1.post0`` -> ``1.0.1``,
+    ``2.5.0rc1`` -> ``2.5.0``), the form numcodecs' integer parser takes."""
     original: Callable[[str], str] = importlib.metadata.version
 
     def version(name: str) -> str:
         v = original(name)
-        if re.sub(r"[-_.]+", "-", name).lower() == "zfpy":
+        if re.sub(r"[-_.]+", "-", name).lower() in ("zfpy", "numpy"):
             m = re.match(r"\d+(?:\.\d+)*", v)
             return m.group(0) if m else v
         return v
@@ -74,9 +75,9 @@ def _import_numcodecs() -> ModuleType:
             return importlib.import_module("numcodecs")
     except ValueError as err:  # pragma: no cover - a zfpy version we cannot mend
         raise RuntimeUnavailableError(
-            f"numcodecs cannot be imported next to zfpy "
-            f"{importlib.metadata.version('zfpy')} ({first}); pip install 'zfpy!=1.0.1.post0' "
-            "or uninstall zfpy", feature="compress.zarr", extra="zarr") from err
+            f"numcodecs cannot be imported next to this zfpy ({first}); pip install "
+            "'zfpy!=1.0.1.post0' or uninstall zfpy", feature="compress.zarr",
+            extra="zarr") from err
 
 
 try:
