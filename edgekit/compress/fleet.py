@@ -37,7 +37,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union, cast
 
 import numpy as np
 
@@ -133,7 +133,7 @@ class EdgekitZarrCodec(ArrayBytesCodec):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EdgekitZarrCodec:
         _, config = parse_named_configuration(data, CODEC_NAME, require_configuration=False)
-        return cls(**(config or {}))
+        return cls(**cast(dict[str, Any], config or {}))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": CODEC_NAME,
@@ -152,7 +152,8 @@ class EdgekitZarrCodec(ArrayBytesCodec):
                 or arr.shape != tuple(chunk_spec.shape):
             raise _corrupt(f"chunk holds {arr.dtype} {arr.shape}, the array wants "
                            f"{want} {tuple(chunk_spec.shape)}", 0, "chunk shape")
-        return chunk_spec.prototype.nd_buffer.from_ndarray_like(arr.astype(want, copy=False))
+        return chunk_spec.prototype.nd_buffer.from_ndarray_like(
+            cast(Any, arr.astype(want, copy=False)))
 
     def _encode_sync(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer:
         arr = np.asarray(chunk_array.as_ndarray_like())
@@ -230,7 +231,8 @@ def _check_values(values: object) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=native)
 
 
-def _open_root(store: StoreLike, mode: Literal["r", "a"], zarr_format: int | None) -> Any:
+def _open_root(store: StoreLike, mode: Literal["r", "a"],
+               zarr_format: Literal[2, 3] | None) -> Any:
     if not isinstance(store, (str, os.PathLike, Store)):
         raise InputTypeError("store must be a path or a zarr store", name="store",
                              got=type(store).__name__)
