@@ -237,9 +237,16 @@ def _open_root(store: StoreLike, mode: Literal["r", "a"],
         raise InputTypeError("store must be a path or a zarr store", name="store",
                              got=type(store).__name__)
     try:
-        root = zarr.open_group(store, mode=mode, zarr_format=zarr_format)
+        root = zarr.open_group(store, mode="r" if mode == "r" else "r+")
     except FileNotFoundError as err:
-        raise InputError(f"no fleet archive at {store!r}", name="store") from err
+        if mode == "r":
+            raise InputError(f"no fleet archive at {store!r}", name="store") from err
+        return zarr.open_group(store, mode="a", zarr_format=zarr_format or 3,
+                               attributes={_ROOT_ATTR: FLEET_VERSION})
+    fmt = root.metadata.zarr_format
+    if zarr_format not in (None, fmt):  # zarr would add a second hierarchy beside it
+        raise OptionsError(f"the store holds a zarr format {fmt} archive, not format "
+                           f"{zarr_format}")
     if mode == "a" and _ROOT_ATTR not in root.attrs:
         root.attrs[_ROOT_ATTR] = FLEET_VERSION
     return root

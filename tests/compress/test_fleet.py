@@ -181,6 +181,9 @@ def test_append_lossy_channels_and_arguments(tmp_path):
         kw = {"device": "c", "values": x[:10], **bad}
         with pytest.raises(err):
             fleet.write_device(path, kw.pop("device"), kw.pop("values"), **kw)
+    with pytest.raises(OptionsError):  # a format 2 hierarchy beside the format 3 one: no
+        fleet.write_device(path, "c", x[:10], zarr_format=2)
+    assert sorted(p.name for p in path.iterdir()) == ["a", "b", "zarr.json"]
     with pytest.raises(InputError):
         fleet.open_device(path, "nope")
     with pytest.raises(InputError):
