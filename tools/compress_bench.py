@@ -426,6 +426,30 @@ def fold_table(loso: LosoResult, groups: Mapping[str, Sequence[str]],
     return out
 
 
+def sensitivity_table(cache: RatioCache, names: Sequence[str], grid: Mapping[str, Sequence],
+                      defaults: Mapping[str, object]) -> list[str]:
+    """Each grid value alone (the others at their defaults), on every series."""
+    base = {n: cache(n, defaults) for n in names}
+    gm0 = geomean(base.values())
+    out = ["### Each grid value alone, every series (the other tunables at their defaults)\n",
+           "| tunable | value | geometric mean edgekit / pcodec | series changed | "
+           "largest gain | largest loss |", "|---|---:|---:|---:|---|---|"]
+    for k, vals in grid.items():
+        for v in vals:
+            now = {n: cache(n, {**defaults, k: v}) for n in names}
+            rel = {n: now[n] / base[n] for n in names}
+            moved = [n for n in names if now[n] != base[n]]
+            up = max(rel, key=rel.__getitem__)
+            dn = min(rel, key=rel.__getitem__)
+            mark = " (default)" if v == defaults[k] else ""
+            out.append(f"| {k} | {_fmt(v)}{mark} | {geomean(now.values()):.4f} "
+                       f"({geomean(now.values()) / gm0 - 1:+.2%}) | {len(moved)} | "
+                       + (f"{up} {rel[up] - 1:+.2%}" if rel[up] > 1 else "-") + " | "
+                       + (f"{dn} {rel[dn] - 1:+.2%}" if rel[dn] < 1 else "-") + " |")
+    out.append("")
+    return out
+
+
 def verdict_lines(items: list[tuple[str, bool | None, str]]) -> list[str]:
     out = ["### Done-when verdict (issue #16)\n", "| item | verdict | figures |",
            "|---|---|---|"]
@@ -532,6 +556,10 @@ def main(argv: list[str] | None = None) -> int:
         cache = RatioCache(corpus, pc)
         t0 = time.perf_counter()
         loso = leave_one_source_out(groups, grid, defaults, cache, args.passes)
+        for n, v in default.items():  # the overrides must leave the defaults' output alone
+            if cache(n, defaults) != v:
+                raise AssertionError(f"{n}: {cache(n, defaults)} at the defaults in the "
+                                     f"tuning run, {v} in the measured run")
         names = [s.name for s in corpus]
         chosen_all, _ = coordinate_descent(
             grid, defaults, lambda a: geomean(cache(n, a) for n in names), args.passes)
@@ -542,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += pcodec_table(rows, default, tuned_all, loso)
     if loso is not None:
         lines += fold_table(loso, groups, defaults)
+        lines += sensitivity_table(cache, [s.name for s in corpus], grid, defaults)
     items = verdict(rows, default, loso)
     lines += verdict_lines(items)
     summary = (f"edgekit / pcodec ratio, geometric mean: all series (defaults) "
