@@ -34,6 +34,7 @@ for the other peers).
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import statistics
 import sys
@@ -371,42 +372,33 @@ def speed_tables(rows: dict[str, dict]) -> list[str]:
 
 def pcodec_table(rows: dict[str, dict], default: Mapping[str, float],
                  tuned_all: Mapping[str, float] | None, loso: LosoResult | None) -> list[str]:
-    timed = "dec_s" in next(iter(rows.values()))
-    head = "| series | source | points | defaults |"
-    rule = "|---|---|---:|---:|"
+    # columns: (title, per-series value, its summary over the series, format, bold)
+    cols: list[tuple[str, Mapping[str, float], float, str, bool]] = [
+        ("defaults", default, geomean(default.values()), ".3f", False)]
     if tuned_all is not None:
-        head += " tuned on all (in-sample) |"
-        rule += "---:|"
+        cols.append(("tuned on all (in-sample)", tuned_all, geomean(tuned_all.values()),
+                     ".3f", False))
     if loso is not None:
-        head += " **held out** (LOSO) |"
-        rule += "---:|"
-    if timed:
-        head += " decode speed | encode speed |"
-        rule += "---:|---:|"
+        cols.append(("held out (LOSO)", loso.held_out, loso.geomean, ".3f", True))
+    if "dec_s" in next(iter(rows.values())):
+        big = [n for n, r in rows.items() if r["n"] >= SPEED_N]
+        for key, title in (("dec_s", "decode speed"), ("enc_s", "encode speed")):
+            sp = {n: r[key]["pcodec"] / r[key]["edgekit"] for n, r in rows.items()}
+            cols.append((title, sp, geomean(sp[n] for n in big) if big else math.nan,
+                         ".2f", False))
+
+    def cell(v: float, fmt: str, bold: bool) -> str:
+        return f" **{v:{fmt}}** |" if bold else f" {v:{fmt}} |"
+
     out = ["### edgekit against pcodec, same run (ratio of ratios; speed ratios: > 1 means "
-           "edgekit is faster)\n", head, rule]
+           "edgekit is faster)\n",
+           "| series | source | points |" + "".join(f" {c[0]} |" for c in cols),
+           "|---|---|---:|" + "---:|" * len(cols)]
     for s, r in rows.items():
-        line = f"| {s} | {r['source']} | {r['n']} | {default[s]:.3f} |"
-        if tuned_all is not None:
-            line += f" {tuned_all[s]:.3f} |"
-        if loso is not None:
-            line += f" **{loso.held_out[s]:.3f}** |"
-        if timed:
-            line += (f" {r['dec_s']['pcodec'] / r['dec_s']['edgekit']:.2f} |"
-                     f" {r['enc_s']['pcodec'] / r['enc_s']['edgekit']:.2f} |")
-        out.append(line)
-    line = f"| **geometric mean** | | | **{geomean(default.values()):.3f}** |"
-    if tuned_all is not None:
-        line += f" {geomean(tuned_all.values()):.3f} |"
-    if loso is not None:
-        line += f" **{loso.geomean:.3f}** |"
-    if timed:
-        big = [r for r in rows.values() if r["n"] >= SPEED_N]
-        for key in ("dec_s", "enc_s"):
-            line += f" {geomean(r[key]['pcodec'] / r[key]['edgekit'] for r in big):.2f} |" \
-                if big else " |"
-    out.append(line)
-    if timed:
+        out.append(f"| {s} | {r['source']} | {r['n']} |"
+                   + "".join(cell(c[1][s], c[3], c[4]) for c in cols))
+    out.append("| **geometric mean** | | |" + "".join(cell(c[2], c[3], c[4]) for c in cols))
+    if len(cols) > 3:
         out.append(f"\nSpeed geometric means are over the series of >= {SPEED_N} values.")
     out.append("")
     return out
