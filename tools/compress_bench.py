@@ -503,6 +503,11 @@ thread; run time {runtime:.0f} s).  Corpus: `{corpus}`, {n} series from {k} sour
 """
 
 
+def default_corpus() -> Path:
+    """``../shared/data/sensors`` beside the repository when present, else the shipped 8."""
+    return DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else SHIPPED_DIR
+
+
 def _shown_path(p: Path) -> str:
     """``p`` relative to the repository (``../shared/...`` beside it), else as given."""
     p = p.resolve()
@@ -532,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
 
-    corpus_dir = args.corpus or (DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else SHIPPED_DIR)
+    corpus_dir = args.corpus or default_corpus()
     corpus = load_corpus(corpus_dir, args.series or None)
     groups = by_source(corpus)
     print(f"corpus {corpus_dir}: {len(corpus)} series, {len(groups)} sources", flush=True)

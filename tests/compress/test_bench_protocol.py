@@ -146,3 +146,10 @@ def test_the_tool_prints_both_figures_and_the_verdict(capsys, tmp_path):
             if line.startswith("| river_waterflow_ls |")]
     x = np.load(corpus / "river_waterflow_ls.npy")
     assert held and held[0] > 0 and x.size == 1268
+
+
+def test_the_default_corpus_falls_back_to_the_shipped_series(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "DEFAULT_CORPUS", tmp_path / "absent")
+    assert bench.default_corpus() == SHIPPED_DIR
+    monkeypatch.setattr(bench, "DEFAULT_CORPUS", tmp_path)
+    assert bench.default_corpus() == tmp_path

@@ -76,6 +76,18 @@ def test_every_corpus_series_round_trips_bit_exactly_in_its_dtype(corpus, name):
     assert back.tobytes() == x.tobytes()
 
 
+@pytest.mark.skipif(not FULL.is_dir(), reason="the full corpus (../shared) is not beside the clone")
+def test_every_series_of_the_full_corpus_round_trips_bit_exactly():
+    full = load_corpus(FULL)
+    assert len(full) >= 41
+    bad = []
+    for s in full:
+        back = decode(encode(s.values))
+        if back.dtype != s.values.dtype or back.tobytes() != s.values.tobytes():
+            bad.append(s.name)
+    assert not bad
+
+
 def test_ratio_against_pcodec_per_series_and_in_geometric_mean(corpus):
     pcodec = pytest.importorskip("pcodec")
     rel = {}
