@@ -16,6 +16,8 @@ OPTIONAL_DEPENDENCIES: tuple[tuple[str, str, str], ...] = (
     ("PIL", "pillow", "infer: JPEG/PNG loading [infer]"),
     ("scipy", "scipy", "schedule: optimal placement (MILP) [schedule]"),
     ("numcodecs", "numcodecs", "compress: numcodecs/zarr codec [zarr]"),
+    ("zarr", "zarr", "compress: fleet archives, zarr 3 codec [fleet]"),
+    ("dask", "dask", "compress: parallel fleet archive reads [fleet]"),
     ("aiohttp", "aiohttp", "aio: HTTP fan-in [aio]"),
     ("prometheus_client", "prometheus-client", "metrics: Prometheus [metrics]"),
     ("zstandard", "zstandard", "update: zstd streams [update]"),

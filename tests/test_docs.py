@@ -156,6 +156,9 @@ CHECK: dict[str, str] = {
 
 # (page, a snippet of the block) -> why it is not run; each snippet names exactly one block
 SKIP: dict[tuple[str, str], str] = {
+    ("docs/compress/fleet.md", 'FsspecStore.from_url("s3://my-bucket'):
+        "needs a bucket and a cluster; tests/compress/test_fleet.py runs read_fleet on a "
+        "LocalCluster of two worker processes",
     ("docs/secure/tls.md", 'socket.create_server(("0.0.0.0", 8883))'):
         "binds 0.0.0.0:8883 and connects to gw-1.local; tests/secure/test_tls.py runs the "
         "handshake on 127.0.0.1",
