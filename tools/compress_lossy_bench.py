@@ -2,11 +2,13 @@
 
     python tools/compress_lossy_bench.py                  # tables on the 41-series corpus
     python tools/compress_lossy_bench.py --write          # and write docs/compress/lossy.md
-    python tools/compress_lossy_bench.py --data DIR       # another corpus (NAME.npy + NAME.json)
+    python tools/compress_lossy_bench.py --data DIR       # another corpus (NAME.npy + NAME.json),
+                                                          # e.g. tests/data/corpus
 
 Protocol (issue #16).  Every float32/float64 series of the corpus (default
-/work/shared/data/sensors, else the series shipped in edgekit/data/sensors) is coded by each
-codec at two absolute bounds t:
+../shared/data/sensors beside the repository, else the series shipped in edgekit/data/sensors;
+sources grouped by the first word of the json ``source``) is coded by each codec at two
+absolute bounds t:
 
 * ``last``: 5 units of the last stored decimal, t = 5 * 10**-d with d the series'
   ``decimals_detected``.  A series with no fixed decimals (``null``) has no last decimal: it
@@ -37,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import math
 import sys
 from collections.abc import Callable
@@ -50,9 +51,10 @@ sys.path.insert(0, str(ROOT))
 
 from edgekit.compress import codec as C  # noqa: E402
 from edgekit.compress import decode, encode  # noqa: E402
+from edgekit.data._corpus import SHIPPED_DIR  # noqa: E402
+from edgekit.data._corpus import load_corpus as _load_corpus  # noqa: E402
 
-CORPUS = Path("/work/shared/data/sensors")
-SHIPPED = ROOT / "edgekit" / "data" / "sensors"
+CORPUS = ROOT.parent / "shared" / "data" / "sensors"  # the 41-series corpus, not shipped
 BOUNDS = ("last", "range")
 PEERS = ("SZ3", "zfp", "round+pcodec")
 _LOSSY_KNOBS = tuple(k for k in ("_T_LOSSY_HALF", "_T_LOSSY_ULPS", "_T_LOSSY_SMOOTH",
@@ -66,15 +68,12 @@ def load_corpus(data: Path, ints: bool = False) -> list[dict]:
     integer series instead, cast to float64 as a user who wants them coded lossily would
     (edgekit codes integer dtypes losslessly whatever the tolerance)."""
     out = []
-    for npy in sorted(data.glob("*.npy")):
-        meta = json.loads(npy.with_suffix(".json").read_text(encoding="utf-8"))
-        x = np.load(npy, allow_pickle=False)
-        if (x.dtype.kind == "f") == ints:
+    for s in _load_corpus(data):
+        if (s.values.dtype.kind == "f") == ints:
             continue
-        x = x.astype(np.float64) if ints else x
-        dec = meta.get("decimals_detected", meta.get("decimals"))
-        src = str(meta.get("source", npy.stem)).split(" (")[0]
-        out.append({"name": npy.stem, "source": src, "x": x, "decimals": dec})
+        dec = s.info.get("decimals_detected", s.info.get("decimals"))
+        out.append({"name": s.name, "source": s.source, "decimals": dec,
+                    "x": s.values.astype(np.float64) if ints else s.values})
     return out
 
 
@@ -266,7 +265,7 @@ def run(data: Path, ints: bool) -> tuple[str, list[str], int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=CORPUS if CORPUS.is_dir() else SHIPPED)
+    ap.add_argument("--data", type=Path, default=CORPUS if CORPUS.is_dir() else SHIPPED_DIR)
     ap.add_argument("--write", action="store_true",
                     help="write docs/compress/lossy.md (the float and the integer tables)")
     ap.add_argument("--ints", action="store_true",

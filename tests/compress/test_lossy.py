@@ -6,6 +6,7 @@ what they are for (half-step values without residuals, smooth data on the follow
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from edgekit.compress import _kernels as K
 from edgekit.compress import codec as C
 from edgekit.compress import decode, encode
 from edgekit.data import list_series, load_series, series_info
+from edgekit.data._corpus import load_corpus
 
 
 def _check_bound(x: np.ndarray, y: np.ndarray, t: float) -> None:
@@ -46,6 +48,22 @@ def test_bound_holds_on_every_value_of_every_shipped_series(name, dtype):
         blob = encode(x, tolerance=t)
         _check_bound(x, decode(blob), t)
         assert len(blob) <= len(encode(x)) + 8  # never worse than lossless (+ the t field)
+
+
+_TEST_CORPUS = Path(__file__).resolve().parent.parent / "data" / "corpus"
+
+
+@pytest.mark.parametrize("s", load_corpus(_TEST_CORPUS), ids=lambda s: s.name)
+def test_bound_holds_on_every_value_of_the_test_corpus(s):
+    # every source family of the real-series corpus; integer series cast to float64 (as a
+    # user who wants them coded lossily would: integer dtypes are always lossless)
+    x = s.values if s.values.dtype.kind == "f" else s.values.astype(np.float64)
+    d = s.info.get("decimals_detected")
+    bounds = [1e-3 * (float(x.max()) - float(x.min()))]
+    bounds += [] if d is None else [5.0 * 10.0 ** -int(d)]
+    for t in bounds:
+        if t > 0:
+            _check_bound(x, decode(encode(x, tolerance=t)), t)
 
 
 @st.composite
