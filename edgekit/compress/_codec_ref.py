@@ -491,3 +491,26 @@ def table_bytes_list(vals: list[int], maxtok: int, pb: int) -> bytes:
         acc = (acc << nbits) | vals[i]
     return bytes((maxtok, (pb << 4) | nbits)) + acc.to_bytes(
         ((maxtok + 1) * nbits + 7) // 8, "little")
+
+
+def follow(x: np.ndarray, b: float, tol: float, order: int) -> np.ndarray:
+    """``ekz_follow``: the prediction-following grid's codes (see ``_native/lossy.h``)."""
+    with np.errstate(all="ignore"):
+        xf = x.astype(np.float64)
+        lf, hf = np.ceil((xf - tol) / b), np.floor((xf + tol) / b)
+        ok = (np.abs(lf) < 2.0 ** 52) & (np.abs(hf) < 2.0 ** 52) & (lf <= hf)
+    lo = np.where(ok, lf, 0).astype(np.int64).tolist()
+    hi = np.where(ok, hf, 0).astype(np.int64).tolist()
+    out = [0] * x.size
+    p1 = p2 = 0
+    for i, (a, c, good) in enumerate(zip(lo, hi, ok.tolist(), strict=True)):
+        if i == 0:
+            v = (a + c) // 2 if good else 0
+        elif not good:
+            v = p1
+        else:
+            v = p1 if i == 1 or order == 1 else 2 * p1 - p2
+            v = a if v < a else (c if v > c else v)
+        out[i] = v
+        p2, p1 = p1, v
+    return np.array(out, dtype=np.int64)

@@ -358,6 +358,22 @@ def runs_expand_tab(runs: np.ndarray, vals: np.ndarray, order: int, first: list[
     return True
 
 
+def follow(x: np.ndarray, b: float, tol: float, order: int,
+           slot: str = "follow") -> np.ndarray:
+    """The prediction-following grid's int64 codes of float32/float64 x (scratch ``slot``;
+    see ``_native/lossy.h``); b finite and > 0, order 1 or 2."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.follow(x, b, tol, order)
+    ffi = _backend.ffi
+    k = scratch(slot, x.size, np.int64)
+    fn, ctype = ((lib.ekz_follow_f64, "double *") if x.dtype == np.float64
+                 else (lib.ekz_follow_f32, "float *"))
+    if fn(_ptr(ffi, ctype, x), x.size, b, tol, order, _ptr(ffi, "int64_t *", k)) != OK:
+        raise RuntimeError("ekz_follow: bad grid step or order")
+    return k
+
+
 def minmax(x: np.ndarray) -> tuple[int, int]:
     """(min, max) of a non-empty int64 array, in one pass."""
     lib = _backend.lib

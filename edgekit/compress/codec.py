@@ -13,8 +13,9 @@ block picks the model that codes it smallest:
 k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block), zigzagged,
 and entropy coded (tokens with a static rANS coder, extra bits raw).  Everything is exact:
 a residual stream carries whatever the model misses, NaN payloads, -0.0 and infinities
-included.  With ``tolerance=eps`` the affine grid step is ``2*eps`` and the residual stream
-carries only the values the grid would move by more than ``eps``.
+included.  With ``tolerance=eps`` lossy affine grids of step about ``2*eps`` join the
+candidates (:func:`_lossy_candidates`), and the residual stream carries only the values the
+grid would move by more than ``eps``.
 
 Memory: a frame is coded block by block; each thread keeps its work arrays (a few per
 block, at most :data:`BLOCK_LEN` values each: about 8 MB once a full block has been coded)
@@ -111,6 +112,11 @@ _T_RUNS_ZEROS = 0.3  # the zero-run form is tried when at least this share of co
 _T_RUNS_GAIN = 0.97  # ... and used when it is this much smaller
 _T_RUNS_NEAR = 1.03  # ... or within this factor with 4x fewer codes
 _T_RUNS_DENSE = 0.85  # ... and, when most codes are nonzero, only when this much smaller
+_T_LOSSY_HALF = 0.4999  # lossy: a value this many grid steps from its grid point may take
+# the other neighbour (exact half steps are 0.5; float rounding moves them a little)
+_T_LOSSY_ULPS = 8.0  # the narrow lossy grid is 2 tol less this many units of the last place
+_T_LOSSY_SMOOTH = 2.0  # the prediction-following lossy grid is tried below this many bits/value
+_T_LOSSY_FINE = 1.5  # ... on a grid this many times finer than 2 tol
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (64, 256, 1024),
     "_T_DEC_FINE": (1, 2, 4),
@@ -129,6 +135,10 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_RUNS_GAIN": (0.93, 0.97, 1.0),
     "_T_RUNS_NEAR": (1.0, 1.03, 1.06),
     "_T_RUNS_DENSE": (0.75, 0.85, 0.95),
+    "_T_LOSSY_HALF": (0.49, 0.4999, 0.499999),
+    "_T_LOSSY_ULPS": (4.0, 8.0, 32.0),
+    "_T_LOSSY_SMOOTH": (2.0, 3.0, 4.0),
+    "_T_LOSSY_FINE": (1.5, 2.0, 3.0),
 }
 
 
@@ -603,6 +613,153 @@ def _off_decimal(b: float, d: int) -> bool:
     return not (m >= 0.5 and abs(m - round(m)) <= max(1e-9, 1e-12 * m))
 
 
+def _lossy_candidates(x: np.ndarray, tol: float) -> list[_Candidate]:
+    """Lossy affine candidates of float32/64 x under tolerance ``tol`` > 0: grids ``k * b``
+    (a = 0), each value on its nearest grid point, a residual only where the decoded value
+    would still move by more than ``tol``.
+
+    Values half a step from the grid are common (the data's own step divides ``tol``:
+    240.35 V on a 0.1 V grid); in exact arithmetic both neighbours lie at distance ``tol``,
+    in float arithmetic either may land a hair past it.  Two grids: ``b = 2 tol``, where
+    both sides of such a value are tried (the one that decodes within the bound is taken,
+    and when both do, the one that keeps the code close to its neighbours'); and ``b`` a
+    few units of the last place under ``2 tol``, where the nearest side of a half-step
+    value is inside the bound with a margin float rounding cannot eat (no residuals, no
+    choice).  Integer-valued data also gets the odd integer step ``2 floor(tol) + 1`` when
+    it is coarser than ``2 tol``; smooth data the prediction-following grid
+    (:func:`_lossy_follow`).  Every check uses the decoder's arithmetic (``0.0 + k * b`` in
+    x's dtype)."""
+    b = 2.0 * tol
+    if not (math.isfinite(b) and b > 0):
+        return []
+    eps = float(np.finfo(x.dtype).eps)
+    out = [_lossy_grid(x, tol, b, f"lossy{x.dtype.itemsize}")]
+    if out[0].r is not None:  # some value broke the bound on both sides: try the narrow grid
+        out.append(_lossy_grid(x, tol, b * (1.0 - _T_LOSSY_ULPS * eps),
+                               f"lossyn{x.dtype.itemsize}"))
+    odd = 2.0 * math.floor(tol) + 1.0
+    if tol >= 1.0 and odd > b and odd < 2.0 ** 24 and _integer_valued(x):
+        # integers are exact in float: an odd integer step 2 floor(tol) + 1 > 2 tol leaves
+        # every value within floor(tol) <= tol of a grid point (5 counts at t = 5: step 11)
+        out.append(_lossy_grid(x, tol, odd, f"lossyi{x.dtype.itemsize}"))
+    best = min(out, key=lambda c: c.cost)
+    if best.cost < _T_LOSSY_SMOOTH * x.size:
+        follows = [c for c in (_lossy_follow(x, tol, 2), _lossy_follow(x, tol, 1)) if c]
+        if follows:
+            # all code mostly zeros, where the zero-run form (which the estimate does not
+            # see) decides: compare what they really code to, and keep the winner's cost on
+            # the estimate's scale (the lossless candidates' costs are estimates too)
+            real = [_coded_size(c) for c in [best, *follows]]
+            i = min(range(len(real)), key=real.__getitem__)
+            if i:
+                follows[i - 1].cost = best.cost * real[i] / real[0]
+                out.append(follows[i - 1])
+    return out
+
+
+def _coded_size(c: _Candidate) -> int:
+    """Bytes candidate c codes to in a block (header, parameters, streams)."""
+    return (1 + len(c.params) + len(_table_field(c.j, c.jrange))
+            + len(_stream_encode(c.j, c.order, c.sample_h, c.sample))
+            + (len(_stream_encode(c.r.view(np.uint64), 0)) if c.r is not None else 0))
+
+
+def _integer_valued(x: np.ndarray) -> bool:
+    """Whether every finite value of float x is an integer of magnitude below 2**24 (exact
+    in float32 and float64; so are its multiples of an integer step in that range)."""
+    with np.errstate(all="ignore"):
+        for part in (x[:256], x):  # most data that is not fails on its first values
+            fin = part[np.isfinite(part)]
+            if not np.all((np.rint(fin) == fin) & (np.abs(fin) < 2.0 ** 24)):
+                return False
+        return bool(fin.size)
+
+
+def _lossy_grid(x: np.ndarray, tol: float, b: float, slot: str) -> _Candidate:
+    """The candidate of grid ``k * b`` (``b <= 2 tol``) in scratch ``slot``."""
+    k, r, nz, kr = K.quant(x, 1, 1.0, 0.0, b, tol, slot)
+    params = struct.pack("<dd", 0.0, b)
+    step = max(1, x.size // _SAMPLE_PART)
+    with np.errstate(all="ignore"):
+        # half-step values come in bulk (a lattice) or not at all: a sample tells which;
+        # without them only the values that broke the bound (r != 0) are looked at
+        u = x[::step].astype(np.float64) / b
+        if np.any(np.abs(u - k[::step]) >= _T_LOSSY_HALF):
+            near = np.arange(x.size)
+        elif nz:
+            near = np.flatnonzero(r)
+        else:
+            return _int_candidate(k, _AFF, params, r, nz, kr)
+        x0 = x[near].astype(np.float64)
+        u = x0 / b
+        frac = u - k[near]  # in [-0.5, 0.5] where k came from u; NaN/inf/huge: not finite
+        keep = (np.abs(frac) >= _T_LOSSY_HALF) & (np.abs(u) < 2.0 ** 52)
+        near, x0, frac = near[keep], x0[keep], frac[keep]
+        if near.size == 0:
+            return _int_candidate(k, _AFF, params, r, nz, kr)
+        side = np.where(frac > 0, 1, -1).astype(np.int64)
+        k0, k1 = k[near], k[near] + side
+        ok0 = np.abs((k0 * b).astype(x.dtype).astype(np.float64) - x0) <= tol
+        ok1 = np.abs((k1 * b).astype(x.dtype).astype(np.float64) - x0) <= tol
+    # a value only the other side meets: take it (its residual goes)
+    fix = ~ok0 & ok1
+    if fix.any():
+        k[near[fix]] = k1[fix]
+        if nz:
+            r[near[fix]] = 0
+            nz -= int(np.count_nonzero(fix))
+    both = ok0 & ok1
+    if both.any():
+        _pick_sides(k, near[both], side[both])
+    return _int_candidate(k, _AFF, params, r, nz, K.minmax(k))
+
+
+def _lossy_follow(x: np.ndarray, tol: float, order: int) -> _Candidate | None:
+    """A smooth-data lossy candidate: a grid ``M`` times finer than ``2 tol`` (M =
+    ``_T_LOSSY_FINE``), on which every value has a few grid points within the bound, and
+    the one taken is the prediction (order 2: ``2 k[i-1] - k[i-2]``, a line through the
+    two before; order 1: ``k[i-1]``, a dead band) clamped into that window: on a slow
+    signal the deltas of that order are then mostly zero, where plain rounding jitters
+    between neighbouring points.  A value the window misses
+    in float arithmetic (or NaN, inf, huge) keeps its code and carries an exact residual.
+    The recursion is sequential (the ``ekz_follow`` kernel, ``_native/lossy.c``); it is
+    tried only on data that the rounding grid already codes in few bits per value."""
+    b = 2.0 * tol / _T_LOSSY_FINE
+    if not (math.isfinite(b) and b > 0) or x.size < 3:
+        return None
+    k = K.follow(x, b, tol, order, f"follow{order}{x.dtype.itemsize}")
+    with np.errstate(all="ignore"):
+        y = (k * b).astype(x.dtype)
+        bad = ~(np.abs(y.astype(np.float64) - x.astype(np.float64)) <= tol)
+    r = np.zeros(x.size, dtype=np.int64)
+    if bad.any():
+        r[bad] = (_sortable(x[bad]).view(np.uint64)
+                  - _sortable(y[bad]).view(np.uint64)).view(np.int64)
+    nz = int(np.count_nonzero(r))
+    return _int_candidate(k, _AFF, struct.pack("<dd", 0.0, b), r, nz, K.minmax(k))
+
+
+def _pick_sides(k: np.ndarray, pos: np.ndarray, side: np.ndarray) -> None:
+    """At positions ``pos`` k may be k or k + side: choose, in place, the one whose deltas
+    to the neighbours cost least (log2(1 + |d|) each: a zero delta is what codes
+    cheapest), the previous neighbour's value on a tie; two passes settle neighbours that
+    are choices themselves."""
+    n = k.size
+    prv, nxt = np.maximum(pos - 1, 0), np.minimum(pos + 1, n - 1)
+    has_p, has_n = (pos > 0).astype(np.float64), (pos < n - 1).astype(np.float64)
+    alt = k[pos] + side
+    for _ in range(2):
+        cur = k[pos]
+        kp, kn = k[prv], k[nxt]
+        c_cur, c_alt = (has_p * np.log2(1.0 + np.abs(v - kp))
+                        + has_n * np.log2(1.0 + np.abs(kn - v)) for v in (cur, alt))
+        swap = (c_alt < c_cur) | ((c_alt == c_cur) & (np.abs(alt - kp) < np.abs(cur - kp)))
+        if not swap.any():
+            break
+        k[pos[swap]] = alt[swap]
+        alt[swap] = cur[swap]
+
+
 def _float_candidates(x: np.ndarray, tol: float, level: int,
                       f32_ok: bool = False) -> tuple[list[_Candidate], bool]:
     """Candidate codings of float32/64 x, and whether one of them is a good grid fit.
@@ -611,10 +768,7 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     cands: list[_Candidate] = []
     n = x.size
     if tol > 0:
-        b = 2.0 * tol
-        if math.isfinite(b) and b > 0:
-            k, r, nz, kr = K.quant(x, 1, 1.0, 0.0, b, tol, "lossy")
-            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", 0.0, b), r, nz, kr))
+        cands += _lossy_candidates(x, tol)
     d = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, _T_DEC_SAMPLE // _T_GOOD_RESID)
     good = fine = costly = False
     if d >= 0:
