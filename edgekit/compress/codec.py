@@ -767,12 +767,15 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     float32 (head flag F32) once the decimal model has failed."""
     cands: list[_Candidate] = []
     n = x.size
+    # scratch slots are named per width: the float32 pass below must not overwrite the
+    # arrays of the float64 candidates it is compared with
+    w = x.dtype.itemsize
     if tol > 0:
         cands += _lossy_candidates(x, tol)
     d = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, _T_DEC_SAMPLE // _T_GOOD_RESID)
     good = fine = costly = False
     if d >= 0:
-        k, r, nz, kr = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, "dec")
+        k, r, nz, kr = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, f"dec{w}")
         cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz, kr))
         # a decimal grid about as fine as the floats themselves fits by construction (any
         # float32 below 1 is some k / 10**8): no grid fit, the other models are tried too
@@ -786,7 +789,7 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
             # the sample's few misses were many: the exponent that fits the whole sample
             d2 = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, 0)
             if d2 > d:
-                k, r, nz, kr = K.quant(x, 0, 10.0 ** d2, 0.0, 1.0, -1.0, "dec2")
+                k, r, nz, kr = K.quant(x, 0, 10.0 ** d2, 0.0, 1.0, -1.0, f"dec2{w}")
                 cands.append(_int_candidate(k, _DEC, bytes((d2,)), r, nz, kr))
                 good = nz <= n // _T_GOOD_RESID
     if not good and f32_ok:
@@ -803,7 +806,7 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
         # a step that is a whole number of 10**-d is the decimal grid again (its gcd)
         if guess is not None and (d < 0 or fine or _off_decimal(guess[1], d)):
             a, b = guess
-            k, r, nz, kr = K.quant(x, 1, 1.0, a, b, -1.0, "aff")
+            k, r, nz, kr = K.quant(x, 1, 1.0, a, b, -1.0, f"aff{w}")
             cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz, kr))
             good = good or nz <= n // _T_GOOD_RESID
     if not good or not cands:

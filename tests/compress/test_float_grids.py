@@ -212,3 +212,26 @@ def test_grid_guess_is_safe_and_exact_on_generated_grids(x):
     blob = encode(x)
     assert decode(blob).tobytes() == x.tobytes()
     assert len(blob) <= x.nbytes + 64
+
+
+def test_candidates_of_the_float32_pass_share_no_memory_with_the_float64_ones():
+    """Float64 data that is exactly float32 is also modelled as float32; the two passes must
+    not reuse each other's work arrays, or a float64 candidate could be written with the
+    float32 candidate's integers (silently wrong frames whenever it wins)."""
+    hits = 0
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        v = np.round(rng.normal(20, 5, 20000) * 4) / 4  # a decimal grid, float32-exact
+        off = rng.random(v.size) < 0.018  # a few off-grid float32 values
+        v[off] = rng.normal(20, 5, int(off.sum()))
+        x = v.astype(np.float32).astype(np.float64)
+        cands, _ = C._float_candidates(x, -1.0, 5, True)
+        f64 = [c for c in cands if not c.head & C._H_F32]
+        f32 = [c for c in cands if c.head & C._H_F32]
+        hits += bool(f64 and f32)
+        for a in f64:
+            for b in f32:
+                assert not np.shares_memory(a.j, b.j)
+                if a.r is not None and b.r is not None:
+                    assert not np.shares_memory(a.r, b.r)
+    assert hits  # the data reaches both passes
