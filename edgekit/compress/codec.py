@@ -63,8 +63,11 @@ __all__ = [
 ]
 
 MAGIC = b"\x89EKZ"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 2
+"""The newest frame version this edgekit writes: a frame is written as version 2 only when
+one of its blocks uses a version-2 model (dictionary, predictor); otherwise as version 1,
+byte for byte as edgekit's v1 encoder wrote it."""
+SUPPORTED_VERSIONS = (1, 2)
 BLOCK_LEN = 65536
 """Values per block (the last block of a frame may be shorter); also the decoder's cap."""
 MAX_NDIM = 32
@@ -100,6 +103,17 @@ _T_RUNS_ZEROS = 0.3  # the zero-run form is tried when at least this share of co
 _T_RUNS_GAIN = 0.97  # ... and used when it is this much smaller
 _T_RUNS_NEAR = 1.03  # ... or within this factor with 4x fewer codes
 _T_RUNS_DENSE = 0.85  # ... and, when most codes are nonzero, only when this much smaller
+# format v2 (edgekit/compress/_v2.py)
+_T_DICT_MIN_LEN = 256  # blocks shorter than this never try the dictionary
+_T_DICT_SHARE = 0.125  # ... nor those whose sample has more distinct values than this share
+_T_DICT_GAIN = 0.9  # ... nor when the sample's indices code no smaller than this share
+_T_PRED_MIN_LEN = 512  # blocks shorter than this never try a predictor
+_T_PRED_MIN_BITS = 2.0  # ... nor a stream that already codes in fewer bits per value
+_T_PRED_GAIN = 0.97  # a predictor is taken when its estimate is this much smaller
+_T_LPC_MAX = 8  # LPC orders up to this are fitted (on the first difference; one is costed)
+_T_LPC_PREC = 13  # bits of the largest quantised LPC coefficient
+_T_LOOK_MAX = 32  # largest lookback lag searched
+_T_LOOK_SHARE = 0.3  # a lag is costed when at least this share of values repeat at it
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (32, 64, 256),
     "_T_GOOD_RESID": (16, 64, 256),
@@ -107,6 +121,16 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_RUNS_GAIN": (0.93, 0.97, 1.0),
     "_T_RUNS_NEAR": (1.0, 1.03, 1.06),
     "_T_RUNS_DENSE": (0.75, 0.85, 0.95),
+    "_T_DICT_MIN_LEN": (64, 256, 1024),
+    "_T_DICT_SHARE": (0.0625, 0.125, 0.25),
+    "_T_DICT_GAIN": (0.8, 0.9, 1.0),
+    "_T_PRED_MIN_LEN": (256, 512, 2048),
+    "_T_PRED_MIN_BITS": (1.0, 2.0, 3.0),
+    "_T_PRED_GAIN": (0.93, 0.97, 1.0),
+    "_T_LPC_MAX": (4, 8, 16),
+    "_T_LPC_PREC": (11, 13, 15),
+    "_T_LOOK_MAX": (16, 32, 64),
+    "_T_LOOK_SHARE": (0.2, 0.3, 0.5),
 }
 
 
@@ -362,6 +386,7 @@ class _Candidate:
     r: np.ndarray | None = None
     sample: np.ndarray | None = None  # the sample of j (see _sample), when j is long
     jrange: tuple[int, int] | None = None  # (min, max) of j as int64, when known
+    pre: bytes = b""  # format v2: written just before the main stream (predictor)
 
 
 def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | None = None,
@@ -510,8 +535,9 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     return cands, good
 
 
-def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
-    """One block of 1-D native-order values (float16/32/64 or int64/uint64 view)."""
+def _encode_block(x: np.ndarray, tol: float, level: int, v2: bool = True) -> bytes:
+    """One block of 1-D native-order values (float16/32/64 or int64/uint64 view); ``v2``
+    lets it use the format-v2 models (not in a dictionary's own table)."""
     dt = x.dtype
     if dt.kind == "f" and dt.itemsize in (4, 8):
         cands, _ = _float_candidates(x, tol, level, dt.itemsize == 8 and level >= 2)
@@ -521,12 +547,14 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
         k = x.astype(np.int64) if dt.kind == "i" else x.astype(np.uint64).view(np.int64)
         cands = [_int_candidate(k, _INT, b"")]
     best = min(cands, key=lambda c: c.cost)
+    best = _v2.improve(x, best, level, tol < 0, v2)
     raw_cost = 8 * (x.nbytes + 1)
     if best.cost >= raw_cost:
         return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
     out = [bytes((best.head,)), best.params]
     if best.head & 7 in (_DEC, _AFF):
-        out.append(_table_field(best.j, best.jrange))
+        out.append(b"\x00" if best.pre else _table_field(best.j, best.jrange))
+    out.append(best.pre)
     out.append(_stream_encode(best.j, best.order, best.sample_h, best.sample))
     if best.r is not None:
         out.append(_stream_encode(best.r.view(np.uint64), 0))
@@ -548,8 +576,9 @@ def _table_field(j: np.ndarray, jrange: tuple[int, int] | None = None) -> bytes:
     return _varint(span + 1) + _varint(_zz(lo))
 
 
-def _decode_block(rd: _Reader, out: np.ndarray) -> None:
-    """Decode one block into ``out`` (1-D, C-contiguous, the block's native dtype)."""
+def _decode_block(rd: _Reader, out: np.ndarray, v2: bool = False) -> None:
+    """Decode one block into ``out`` (1-D, C-contiguous, the block's native dtype);
+    ``v2``: a version-2 frame's block (dictionary and predictor allowed)."""
     n, dt = out.size, out.dtype
     head = rd.u8()
     model = head & 7
@@ -558,8 +587,11 @@ def _decode_block(rd: _Reader, out: np.ndarray) -> None:
             raise _corrupt(f"bad raw block header 0x{head:02x}", rd.pos - 1, "block")
         out[...] = np.frombuffer(rd.take(n * dt.itemsize), dtype=dt.newbyteorder("<"))
         return
+    if v2 and model == _v2.DICT:
+        _v2.decode_dict(rd, head, out)
+        return
     order = (head >> 3) & 3
-    if order > 2 or (head & _H_F32 and (dt != np.float64 or model == _INT)):
+    if (order > 2 and not v2) or (head & _H_F32 and (dt != np.float64 or model == _INT)):
         raise _corrupt(f"bad block header 0x{head:02x}", rd.pos - 1, "block")
     if head & _H_F32:
         tmp = K.scratch("f32", n, np.float32)
@@ -599,7 +631,12 @@ def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
                 raise _corrupt("value table longer than allowed", rd.pos, "block")
             lo = _unzz(rd.varint())
             fused = (mode, p, a, b, g, off, lo, span1 - 1, out)
-    j = _stream_decode(rd, order, n, "j", fused)
+    if order == _v2.PRED:  # format v2: a predictor; no value table (fused decode)
+        if fused is not None:
+            raise _corrupt("value table in a predictor block", rd.pos, "block")
+        j = _v2.pred_decode(rd, n)
+    else:
+        j = _stream_decode(rd, order, n, "j", fused)
     r = None
     if head & _H_RESID:
         if model in (_INT, _BITS):
@@ -693,12 +730,15 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
     if lossy:
         parts.append(struct.pack("<d", tol))
     parts.append(_varint(BLOCK_LEN))
+    version = 1
     for i in range(0, flat.size, BLOCK_LEN):
         blk = _encode_block(flat[i: i + BLOCK_LEN], tol if lossy else -1.0, level)
         parts.append(_varint(len(blk)))
         parts.append(blk)
+        if _v2.uses_v2(blk):
+            version = 2
     body = b"".join(parts)
-    head = _HEADER.pack(MAGIC, FORMAT_VERSION, _CODES[native], flags, array.ndim,
+    head = _HEADER.pack(MAGIC, version, _CODES[native], flags, array.ndim,
                         len(body) + 4)
     frame = head + body
     frame += struct.pack("<I", zlib.crc32(frame))
@@ -816,6 +856,7 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
     if nblocks * 2 > rd.end - rd.pos:
         raise _corrupt(f"frame claims {n} values in {rd.end - rd.pos} bytes", rd.pos,
                        "header")
+    v2 = buf[pos + 4] >= 2
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
     for i in range(nblocks):
@@ -824,7 +865,7 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         sub = _Reader(buf, rd.pos, rd.pos + size)
         if sub.end > rd.end:
             raise _corrupt("block runs past the frame", rd.pos, "truncated")
-        _decode_block(sub, out[i * blen: i * blen + m])
+        _decode_block(sub, out[i * blen: i * blen + m], v2)
         if sub.pos != sub.end:
             raise _corrupt("trailing bytes in a block", sub.pos, "block")
         rd.pos = sub.end
@@ -898,3 +939,6 @@ def decode_stream(blob: bytes) -> np.ndarray:
         _telemetry.emit("compress.decode", bytes_in=len(buf), bytes_out=out.nbytes,
                         seconds=time.perf_counter() - t0)
     return out
+
+
+from edgekit.compress import _v2  # noqa: E402  (format v2 models; it imports this module)

@@ -1,0 +1,253 @@
+/* Format v2 kernels of edgekit.compress: see compress_v2.h. */
+#include "compress_v2.h"
+
+#include <string.h>
+
+#include "compress.h"
+
+/* floor(s / 2^sh) of s read as int64, in unsigned arithmetic (no implementation-defined
+ * signed shift). */
+static inline uint64_t ekz2_asr(uint64_t s, int sh)
+{
+#if defined(__GNUC__) || defined(_MSC_VER)
+    /* these compilers shift a negative int64 arithmetically (documented behaviour) */
+    return (uint64_t)((int64_t)s >> sh);
+#else
+    return (s >> 63) ? ~((~s) >> sh) : (s >> sh);
+#endif
+}
+
+static int ekz2_check(size_t n, const uint32_t *lags, const int64_t *coefs, int nterms,
+                      int shift)
+{
+    if (nterms < 1 || nterms > EKZ2_MAX_TERMS || shift < 0 || shift > 32 || n < 1)
+        return EKZ_EINVAL;
+    for (int t = 0; t < nterms; t++) {
+        if (lags[t] < 1 || (t && lags[t] <= lags[t - 1]))
+            return EKZ_EINVAL;
+        if (coefs[t] < -2147483648LL || coefs[t] > 2147483647LL)
+            return EKZ_EINVAL;
+    }
+    if ((size_t)lags[nterms - 1] >= n)
+        return EKZ_EINVAL;
+    return EKZ_OK;
+}
+
+/* dense lags 1..P: the common LPC form */
+static int ekz2_dense(const uint32_t *lags, int nterms)
+{
+    for (int t = 0; t < nterms; t++)
+        if (lags[t] != (uint32_t)(t + 1))
+            return 0;
+    return 1;
+}
+
+int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_t *coefs,
+                 int nterms, int shift, uint64_t *e)
+{
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    size_t L = lags[nterms - 1];
+    for (size_t i = 1; i < L; i++)
+        e[i - 1] = j[i] - j[i - 1];
+    uint64_t c[EKZ2_MAX_TERMS];
+    for (int t = 0; t < nterms; t++)
+        c[t] = (uint64_t)coefs[t];
+    if (ekz2_dense(lags, nterms)) {
+        switch (nterms) {
+#define EKZ2_PRED_CASE(P)                                                    \
+        case P:                                                              \
+            for (size_t i = L; i < n; i++) {                                 \
+                uint64_t s = 0;                                              \
+                for (int t = 0; t < P; t++)                                  \
+                    s += c[t] * j[i - 1 - t];                                \
+                e[i - 1] = j[i] - ekz2_asr(s, shift);                        \
+            }                                                                \
+            return EKZ_OK;
+        EKZ2_PRED_CASE(2) EKZ2_PRED_CASE(3) EKZ2_PRED_CASE(4) EKZ2_PRED_CASE(5)
+        EKZ2_PRED_CASE(6) EKZ2_PRED_CASE(7) EKZ2_PRED_CASE(8) EKZ2_PRED_CASE(9)
+        EKZ2_PRED_CASE(10) EKZ2_PRED_CASE(11) EKZ2_PRED_CASE(12) EKZ2_PRED_CASE(13)
+        EKZ2_PRED_CASE(14) EKZ2_PRED_CASE(15) EKZ2_PRED_CASE(16) EKZ2_PRED_CASE(17)
+#undef EKZ2_PRED_CASE
+        default:
+            break;
+        }
+    }
+    for (size_t i = L; i < n; i++) {
+        uint64_t s = 0;
+        for (int t = 0; t < nterms; t++)
+            s += c[t] * j[i - lags[t]];
+        e[i - 1] = j[i] - ekz2_asr(s, shift);
+    }
+    return EKZ_OK;
+}
+
+int ekz2_unpredict(const uint64_t *e, size_t n, uint64_t j0, const uint32_t *lags,
+                   const int64_t *coefs, int nterms, int shift, uint64_t *j)
+{
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    size_t L = lags[nterms - 1];
+    j[0] = j0;
+    for (size_t i = 1; i < L; i++)
+        j[i] = j[i - 1] + e[i - 1];
+    if (nterms == 1 && coefs[0] == 1 && shift == 0) { /* lookback */
+        for (size_t i = L; i < n; i++)
+            j[i] = j[i - L] + e[i - 1];
+        return EKZ_OK;
+    }
+    uint64_t c[EKZ2_MAX_TERMS];
+    for (int t = 0; t < nterms; t++)
+        c[t] = (uint64_t)coefs[t];
+    if (ekz2_dense(lags, nterms)) {
+        switch (nterms) { /* fixed trip counts unroll into straight-line code */
+#define EKZ2_DENSE_CASE(P)                                                   \
+        case P:                                                              \
+            for (size_t i = L; i < n; i++) {                                 \
+                uint64_t s = 0;                                              \
+                for (int t = 0; t < P; t++)                                  \
+                    s += c[t] * j[i - 1 - t];                                \
+                j[i] = ekz2_asr(s, shift) + e[i - 1];                        \
+            }                                                                \
+            return EKZ_OK;
+        EKZ2_DENSE_CASE(2) EKZ2_DENSE_CASE(3) EKZ2_DENSE_CASE(4) EKZ2_DENSE_CASE(5)
+        EKZ2_DENSE_CASE(6) EKZ2_DENSE_CASE(7) EKZ2_DENSE_CASE(8) EKZ2_DENSE_CASE(9)
+        EKZ2_DENSE_CASE(10) EKZ2_DENSE_CASE(11) EKZ2_DENSE_CASE(12) EKZ2_DENSE_CASE(13)
+        EKZ2_DENSE_CASE(14) EKZ2_DENSE_CASE(15) EKZ2_DENSE_CASE(16) EKZ2_DENSE_CASE(17)
+#undef EKZ2_DENSE_CASE
+        default:
+            break;
+        }
+    }
+    for (size_t i = L; i < n; i++) {
+        uint64_t s = 0;
+        for (int t = 0; t < nterms; t++)
+            s += c[t] * j[i - lags[t]];
+        j[i] = ekz2_asr(s, shift) + e[i - 1];
+    }
+    return EKZ_OK;
+}
+
+#define EKZ2_GATHER(T)                                                       \
+    do {                                                                     \
+        const T *tb = (const T *)(const void *)table;                        \
+        T *o = (T *)(void *)out;                                             \
+        uint64_t bad = 0;                                                    \
+        for (size_t i = 0; i < n; i++) {                                     \
+            uint64_t k = idx[i];                                             \
+            bad |= (uint64_t)(k >= tlen);                                    \
+            o[i] = tb[k < tlen ? k : 0];                                     \
+        }                                                                    \
+        return bad ? EKZ_ECORRUPT : EKZ_OK;                                  \
+    } while (0)
+
+int ekz2_gather(const uint8_t *table, size_t tlen, size_t width, const uint64_t *idx,
+                size_t n, uint8_t *out)
+{
+    if (tlen == 0)
+        return n ? EKZ_ECORRUPT : EKZ_OK;
+    switch (width) {
+    case 1: EKZ2_GATHER(uint8_t);
+    case 2: EKZ2_GATHER(uint16_t);
+    case 4: EKZ2_GATHER(uint32_t);
+    case 8: EKZ2_GATHER(uint64_t);
+    default: return EKZ_EINVAL;
+    }
+}
+
+int ekz2_autocorr(const int64_t *j, size_t n, int p, double *work, double *r)
+{
+    if (n < 2 || p < 0 || (size_t)p >= n - 1)
+        return EKZ_EINVAL;
+    size_t m = n - 1;
+    double mean = 0.0;
+    for (size_t i = 0; i < m; i++) {
+        work[i] = (double)(int64_t)((uint64_t)j[i + 1] - (uint64_t)j[i]);
+        mean += work[i];
+    }
+    mean /= (double)m;
+    for (size_t i = 0; i < m; i++)
+        work[i] -= mean;
+    /* each r[k] summed in index order (the reference's bits), the p + 1 sums interleaved
+     * so that they do not wait on each other */
+    double acc[EKZ2_MAX_TERMS + 1] = {0};
+    if (p > EKZ2_MAX_TERMS)
+        return EKZ_EINVAL;
+    size_t head = (size_t)p < m ? (size_t)p : m;
+    for (size_t i = 0; i < head; i++)
+        for (size_t k = 0; k <= i; k++)
+            acc[k] += work[i] * work[i - k];
+    for (size_t i = head; i < m; i++) {
+        const double *w = work + i;
+        double wi = *w;
+        for (int k = 0; k <= p; k++)
+            acc[k] += wi * w[-k];
+    }
+    for (int k = 0; k <= p; k++)
+        r[k] = acc[k];
+    return EKZ_OK;
+}
+
+int ekz2_lag_matches(const uint64_t *j, size_t n, int maxlag, uint32_t *same)
+{
+    if (maxlag < 1)
+        return EKZ_EINVAL;
+    for (int k = 1; k <= maxlag; k++) {
+        uint32_t c = 0;
+        for (size_t i = (size_t)k; i < n; i++)
+            c += j[i] == j[i - k];
+        same[k - 1] = c;
+    }
+    return EKZ_OK;
+}
+
+int ekz2_rank(const int64_t *u, size_t T, const int64_t *key, size_t n, uint64_t *idx)
+{
+    if (T < 1)
+        return EKZ_EINVAL;
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = key[i];
+        size_t lo, hi; /* the answer is in [lo, hi) */
+        if (u[pos] <= k) { /* gallop up from pos */
+            size_t step = 1;
+            lo = pos;
+            hi = pos + 1;
+            while (hi < T && u[hi] <= k) {
+                lo = hi;
+                hi = (T - hi > step) ? hi + step : T;
+                step <<= 1;
+            }
+        } else { /* gallop down */
+            size_t step = 1;
+            hi = pos;
+            lo = pos;
+            while (lo > 0 && u[lo - 1] > k) {
+                hi = lo - 1;
+                lo = (lo - 1 > step) ? lo - 1 - step : 0;
+                step <<= 1;
+            }
+            if (lo > 0 || u[0] <= k) {
+                /* u[lo - 1] <= k (or lo == 0 with u[0] <= k): search [lo-1 or 0, hi) */
+                lo = lo ? lo - 1 : 0;
+            } else {
+                return EKZ_ECORRUPT; /* below the table */
+            }
+        }
+        /* largest p in [lo, hi) with u[p] <= k */
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (u[mid] <= k)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (u[lo] != k)
+            return EKZ_ECORRUPT;
+        idx[i] = lo;
+        pos = lo;
+    }
+    return EKZ_OK;
+}
