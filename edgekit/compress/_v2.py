@@ -349,7 +349,8 @@ def _lpc_option(js: np.ndarray, run: int) -> tuple[list[int], list[int], int] | 
 def _pred_options(js: np.ndarray, run: int,
                   order: int) -> list[tuple[list[int], list[int], int]]:
     """Predictors worth costing on the sample js (runs of ``run`` consecutive values):
-    delta order 3 (after order 2), the LPC fit of the best order, and the best lookback."""
+    delta order 3 (after order 2), the LPC fit of the best order, and the best lookback
+    (alone and as a second difference)."""
     opts: list[tuple[list[int], list[int], int]] = []
     if order == 2:
         opts.append(([1, 2, 3], [3, -3, 1], 0))
@@ -357,8 +358,9 @@ def _pred_options(js: np.ndarray, run: int,
     if lpc is not None:
         opts.append(lpc)
     lag = _lookback_lag(js)
-    if lag:
+    if lag:  # interleaved channels: each one's delta of order 1 or 2
         opts.append(([lag], [1], 0))
+        opts.append(([lag, 2 * lag], [2, -1], 0))
     return opts
 
 
@@ -366,7 +368,7 @@ def _lookback_lag(js: np.ndarray) -> int:
     """The lag 2.._T_LOOK_MAX at which most values repeat exactly, if it beats lag 1 by
     the margin (periodic or multiplexed sensors), else 0."""
     top = int(C._T_LOOK_MAX)
-    if js.size < 4 * top:
+    if top < 2 or js.size < 4 * top:
         return 0
     js = js[:_SMALL_RUN]
     same = lag_matches(js, top).tolist()
