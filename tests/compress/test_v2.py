@@ -205,7 +205,8 @@ GOLDEN_V2 = Path(__file__).resolve().parent.parent / "golden" / "v2"
 @pytest.mark.parametrize("name", ["lpc_i2_apollo15", "lpc_i4_anmo", "lpc_i2_two_blocks_ppg",
                                   "lpc_decimal_f32_tohoku"])
 def test_lpc_predictor_wins_on_seismic_and_ppg(name, monkeypatch):
-    x = np.load(GOLDEN_V2 / f"{name}.npy", allow_pickle=False)  # real series (tests/golden/v2/PROVENANCE.md)
+    # real series: tests/golden/v2/PROVENANCE.md
+    x = np.load(GOLDEN_V2 / f"{name}.npy", allow_pickle=False)
     blob = encode(x)
     assert all(h & 0x18 == 0x18 for h in _block_heads(blob))
     assert decode(blob).tobytes() == x.tobytes()
