@@ -8,10 +8,13 @@ block picks the model that codes it smallest:
   float arithmetic does not land exactly, a residual in units of the float's last place;
 * **integer**: integer dtypes, coded as they are;
 * **bits**: float bit patterns as order-preserving integers, when no grid fits;
-* **raw**: the bytes as they are, when nothing above is smaller.
+* **raw**: the bytes as they are, when nothing above is smaller;
+* **dictionary** (format v2): few distinct values: a table of them (itself a block) and
+  each value's index in it.
 
-k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block), zigzagged,
-and entropy coded (tokens with a static rANS coder, extra bits raw).  Everything is exact:
+k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block; format v2
+adds delta order 3, a quantised LPC predictor and a lookback), zigzagged, and entropy coded
+(tokens with a static rANS coder, extra bits raw).  Everything is exact:
 a residual stream carries whatever the model misses, NaN payloads, -0.0 and infinities
 included.  With ``tolerance=eps`` the affine grid step is ``2*eps`` and the residual stream
 carries only the values the grid would move by more than ``eps``.
