@@ -157,36 +157,48 @@ int ekz2_gather(const uint8_t *table, size_t tlen, size_t width, const uint64_t 
     }
 }
 
+/* sum of x[0..m) as four interleaved sums (lane i mod 4, each in index order), combined
+ * as (s0 + s1) + (s2 + s3): four independent chains, and the reference's bits */
+static double ekz2_sum4(const double *x, size_t m)
+{
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        s[0] += x[i];
+        s[1] += x[i + 1];
+        s[2] += x[i + 2];
+        s[3] += x[i + 3];
+    }
+    for (; i < m; i++)
+        s[i & 3] += x[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 int ekz2_autocorr(const int64_t *j, size_t n, int p, double *work, double *r)
 {
-    if (n < 2 || p < 0 || (size_t)p >= n - 1)
+    if (n < 2 || p < 0 || (size_t)p >= n - 1 || p > EKZ2_MAX_TERMS)
         return EKZ_EINVAL;
     size_t m = n - 1;
-    double mean = 0.0;
-    for (size_t i = 0; i < m; i++) {
+    for (size_t i = 0; i < m; i++)
         work[i] = (double)(int64_t)((uint64_t)j[i + 1] - (uint64_t)j[i]);
-        mean += work[i];
-    }
-    mean /= (double)m;
+    double mean = ekz2_sum4(work, m) / (double)m;
     for (size_t i = 0; i < m; i++)
         work[i] -= mean;
-    /* each r[k] summed in index order (the reference's bits), the p + 1 sums interleaved
-     * so that they do not wait on each other */
-    double acc[EKZ2_MAX_TERMS + 1] = {0};
-    if (p > EKZ2_MAX_TERMS)
-        return EKZ_EINVAL;
-    size_t head = (size_t)p < m ? (size_t)p : m;
-    for (size_t i = 0; i < head; i++)
-        for (size_t k = 0; k <= i; k++)
-            acc[k] += work[i] * work[i - k];
-    for (size_t i = head; i < m; i++) {
-        const double *w = work + i;
-        double wi = *w;
-        for (int k = 0; k <= p; k++)
-            acc[k] += wi * w[-k];
+    /* r[k] = sum over i >= k of work[i] * work[i - k], as ekz2_sum4 sums the products */
+    for (int k = 0; k <= p; k++) {
+        const double *a = work + k, *b = work;
+        size_t len = m - (size_t)k, i = 0;
+        double s[4] = {0.0, 0.0, 0.0, 0.0};
+        for (; i + 4 <= len; i += 4) {
+            s[0] += a[i] * b[i];
+            s[1] += a[i + 1] * b[i + 1];
+            s[2] += a[i + 2] * b[i + 2];
+            s[3] += a[i + 3] * b[i + 3];
+        }
+        for (; i < len; i++)
+            s[i & 3] += a[i] * b[i];
+        r[k] = (s[0] + s[1]) + (s[2] + s[3]);
     }
-    for (int k = 0; k <= p; k++)
-        r[k] = acc[k];
     return EKZ_OK;
 }
 
@@ -249,5 +261,51 @@ int ekz2_rank(const int64_t *u, size_t T, const int64_t *key, size_t n, uint64_t
         idx[i] = lo;
         pos = lo;
     }
+    return EKZ_OK;
+}
+
+static inline unsigned ekz2_token(uint64_t z)
+{
+    if (z < 16)
+        return (unsigned)z;
+#if defined(__GNUC__)
+    unsigned b = 64u - (unsigned)__builtin_clzll(z);
+#else
+    unsigned b = 0;
+    for (uint64_t v = z; v; v >>= 1)
+        b++;
+#endif
+    return 16u + 4u * (b - 5u) + (unsigned)((z >> (b - 3u)) & 3u);
+}
+
+int ekz2_pred_hist(const uint64_t *j, size_t n, size_t run, const uint32_t *lags,
+                   const int64_t *coefs, int nterms, int shift, uint32_t *h)
+{
+    if (nterms < 1 || nterms > EKZ2_MAX_TERMS || shift < 0 || shift > 32 || run < 1)
+        return EKZ_EINVAL;
+    for (int t = 1; t < nterms; t++)
+        if (lags[t] <= lags[t - 1])
+            return EKZ_EINVAL;
+    if (lags[0] < 1)
+        return EKZ_EINVAL;
+    uint64_t c[EKZ2_MAX_TERMS];
+    for (int t = 0; t < nterms; t++)
+        c[t] = (uint64_t)coefs[t];
+    /* four sub-histograms: a run of equal tokens does not wait on one counter */
+    uint32_t hh[4][256];
+    memset(hh, 0, sizeof hh);
+    size_t L = lags[nterms - 1];
+    for (size_t a = 0; a < n; a += run) {
+        size_t end = n - a > run ? a + run : n;
+        for (size_t i = a + L; i < end; i++) {
+            uint64_t s = 0;
+            for (int t = 0; t < nterms; t++)
+                s += c[t] * j[i - lags[t]];
+            uint64_t e = j[i] - ekz2_asr(s, shift);
+            hh[i & 3][ekz2_token((e << 1) ^ (0u - (e >> 63)))]++;
+        }
+    }
+    for (int t = 0; t < 256; t++)
+        h[t] = hh[0][t] + hh[1][t] + hh[2][t] + hh[3][t];
     return EKZ_OK;
 }

@@ -29,8 +29,10 @@ int ekz2_unpredict(const uint64_t *e, size_t n, uint64_t j0, const uint32_t *lag
 int ekz2_gather(const uint8_t *table, size_t tlen, size_t width, const uint64_t *idx,
                 size_t n, uint8_t *out);
 /* Autocorrelations r[0..p] of the first difference d of the int64 j[0..n) (as double,
- * wrapping, mean removed: work[0..n-1) holds it), each r[k] = sum_{i >= k} d_i d_{i-k}
- * summed in index order; n >= 2, p < n - 1.  The LPC fit's input. */
+ * wrapping, mean removed: work[0..n-1) holds it), r[k] = sum_{i >= k} d_i d_{i-k}; every
+ * sum (the mean's too) taken as four interleaved sums in index order, combined as
+ * (s0 + s1) + (s2 + s3), so the reference gives the same bits.  n >= 2, p < n - 1,
+ * p <= 32.  The LPC fit's input. */
 int ekz2_autocorr(const int64_t *j, size_t n, int p, double *work, double *r);
 /* same[k-1] = #{i >= k: j[i] == j[i-k]} for k = 1..maxlag (lookback search). */
 int ekz2_lag_matches(const uint64_t *j, size_t n, int maxlag, uint32_t *same);
@@ -38,6 +40,11 @@ int ekz2_lag_matches(const uint64_t *j, size_t n, int maxlag, uint32_t *same);
  * from the previous value's position outwards (smooth series: a step or two per value);
  * EKZ_ECORRUPT (idx incomplete) when a key is not in the table. */
 int ekz2_rank(const int64_t *u, size_t T, const int64_t *key, size_t n, uint64_t *idx);
+/* Token histogram (tokens as in compress.h) of the zigzagged residuals of j under the
+ * predictor, run by run: j is cut into runs of `run` values (a sample of separate runs)
+ * and the first lags[P-1] values of each run are skipped.  h[256] is overwritten. */
+int ekz2_pred_hist(const uint64_t *j, size_t n, size_t run, const uint32_t *lags,
+                   const int64_t *coefs, int nterms, int shift, uint32_t *h);
 /* cdef: end */
 
 #endif

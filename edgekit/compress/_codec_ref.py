@@ -545,15 +545,26 @@ def gather(table: np.ndarray, idx: np.ndarray) -> tuple[int, np.ndarray | None]:
     return OK, table[idx.astype(np.intp)]
 
 
+def _sum4(x: np.ndarray) -> float:
+    """Sum as ``ekz2_sum4``: four interleaved sums in index order (cumsum is sequential),
+    combined as (s0 + s1) + (s2 + s3)."""
+    full = x.size - x.size % 4
+    s = (np.cumsum(x[:full].reshape(-1, 4), axis=0)[-1].tolist() if full
+         else [0.0, 0.0, 0.0, 0.0])
+    for i in range(full, x.size):
+        s[i & 3] += float(x[i])
+    return (s[0] + s[1]) + (s[2] + s[3])
+
+
 def autocorr(j: np.ndarray, p: int) -> tuple[int, np.ndarray | None]:
     """``ekz2_autocorr``: r[0..p] of the mean-removed first difference d of int64 j, every
-    sum taken in index order (cumsum, as the C loop does), so both give the same bits."""
-    if j.size < 2 or not 0 <= p < j.size - 1:
+    sum taken as the C kernel takes it (``_sum4``), so both give the same bits."""
+    if j.size < 2 or not 0 <= p < j.size - 1 or p > MAX_TERMS:
         return EINVAL, None
     with np.errstate(over="ignore"):
         d = np.diff(j).astype(np.float64)
-    d -= np.cumsum(d)[-1] / d.size
-    return OK, np.array([np.cumsum(d[k:] * d[: d.size - k])[-1] for k in range(p + 1)])
+    d -= _sum4(d) / d.size
+    return OK, np.array([_sum4(d[k:] * d[: d.size - k]) for k in range(p + 1)])
 
 
 def lag_matches(j: np.ndarray, maxlag: int) -> tuple[int, np.ndarray | None]:
@@ -573,3 +584,20 @@ def rank(u: np.ndarray, key: np.ndarray) -> tuple[int, np.ndarray | None]:
     if key.size and (pos.min() < 0 or not np.array_equal(u[np.maximum(pos, 0)], key)):
         return ECORRUPT, None
     return OK, pos.astype(np.uint64)
+
+
+def pred_hist(j: np.ndarray, run: int, lags: list[int], coefs: list[int],
+              shift: int) -> tuple[int, np.ndarray | None]:
+    """``ekz2_pred_hist``: token histogram of the predictor's residuals, run by run (the
+    first lags[-1] values of each run of ``run`` values skipped)."""
+    if not (1 <= len(lags) <= MAX_TERMS and 0 <= shift <= 32 and run >= 1 and lags[0] >= 1
+            and all(b > a for a, b in zip(lags, lags[1:], strict=False))):
+        return EINVAL, None
+    h = np.zeros(256, dtype=np.uint32)
+    for a in range(0, j.size, run):
+        part = j[a: a + run]
+        if part.size > lags[-1]:
+            e = predict(part, lags, coefs, shift)[1]
+            assert e is not None
+            h += hist3(e[lags[-1] - 1:])[:256]
+    return OK, h

@@ -113,6 +113,25 @@ def autocorr(j: np.ndarray, p: int) -> np.ndarray | None:
     return r
 
 
+def pred_hist(j: np.ndarray, run: int, lags: list[int], coefs: list[int],
+              shift: int) -> np.ndarray:
+    """Token histogram (uint32[256]) of the predictor's residuals of j, run by run (see
+    ``ekz2_pred_hist``): what a predictor costs, without writing its residuals."""
+    lib = _backend.lib
+    if lib is None:
+        h = ref.pred_hist(j, run, lags, coefs, shift)[1]
+        assert h is not None
+        return h
+    h = np.empty(256, dtype=np.uint32)
+    status = lib.ekz2_pred_hist(_ptr("uint64_t", j), j.size, run,
+                                _ptr("uint32_t", np.array(lags, dtype=np.uint32)),
+                                _ptr("int64_t", np.array(coefs, dtype=np.int64)),
+                                len(lags), shift, _ptr("uint32_t", h))
+    if status != ref.OK:
+        raise RuntimeError(f"ekz2_pred_hist returned status {status}")
+    return h
+
+
 def lag_matches(j: np.ndarray, maxlag: int) -> np.ndarray:
     """How many values of j equal the one k back, for k = 1..maxlag."""
     lib = _backend.lib
@@ -227,17 +246,14 @@ def _stream_bits(j: np.ndarray) -> float:
     return min(C._cost_bits(h[o]) for o in range(3))
 
 
-def dict_candidate(x: np.ndarray, level: int, small_bits: float,
-                   best: C._Candidate) -> C._Candidate | None:
+def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
     """The dictionary coding of block x, or None when it is not worth computing: the block
     is short, its small sample (see :func:`_small`) has too many distinct values, or the
-    sample's index stream would not code well below ``small_bits`` (the best coding's
-    estimate on the same sample)."""
+    sample's index stream would not code well below best's streams on the same sample."""
     n = x.size
     if n < C._T_DICT_MIN_LEN:
         return None
-    key = _keys(x)
-    small = _small(key)
+    small = _keys(_small(x))
     us = _distinct(small)
     if us.size > small.size * C._T_DICT_SHARE:
         return None
@@ -245,8 +261,12 @@ def dict_candidate(x: np.ndarray, level: int, small_bits: float,
         return None  # integers that fill their range: the indices would be the values
     ranks = rank(us, small)
     assert ranks is not None
+    small_bits = C._cost_bits(K.hist3(_small(best.j))[256 * best.order: 256 * (best.order + 1)])
+    if best.r is not None:
+        small_bits += C._cost_bits(K.hist3(_small(best.r))[:256])
     if _stream_bits(ranks) > small_bits * C._T_DICT_GAIN:
         return None
+    key = _keys(x)
     idx = rank(us, key)
     if idx is None:  # values the sample missed
         us = _distinct(key)
@@ -322,41 +342,53 @@ def _small(j: np.ndarray) -> np.ndarray:
     return np.concatenate([j[a: a + _SMALL_RUN] for a in (0, last // 3, 2 * last // 3, last)])
 
 
-def _lpc_option(js: np.ndarray, run: int) -> tuple[list[int], list[int], int] | None:
-    """The LPC predictor (fitted on the first difference of js by Levinson-Durbin) whose
-    order minimises the estimated size: half the log of the prediction error per value,
-    plus about 3 bytes per coefficient."""
-    pmax = min(int(C._T_LPC_MAX), MAX_TERMS - 1, js.size // 16)
-    if pmax < 1:
-        return None
-    r = [0.0] * (pmax + 1)
-    for a in range(0, js.size, run):  # per run of the sample: seams are no differences
-        rr = autocorr(js[a: a + run].view(np.int64), pmax)
+def _autocorr_runs(js: np.ndarray, run: int, p: int) -> list[float] | None:
+    """Autocorrelations r[0..p] of the first difference of js, summed over its runs of
+    ``run`` values (the seams of a sample are no differences)."""
+    r = [0.0] * (p + 1)
+    for a in range(0, js.size, run):
+        part = js[a: a + run]
+        if part.size <= p + 1:
+            continue
+        rr = autocorr(part.view(np.int64), p)
         if rr is None:
             return None
         r = [u + float(v) for u, v in zip(r, rr, strict=True)]
     if not (r[0] > 0 and all(map(math.isfinite, r))):
         return None
-    r = r[:1] + [v * (1.0 - 1e-9) for v in r[1:]]  # keeps exactly predictable data stable
-    best, found = 0.0, None
-    for p, (a, err) in enumerate(_levinson(r, pmax), 1):
-        size = 0.5 * js.size * math.log2(err / r[0]) + 24 * (p + 1)
-        if size < best:
-            best, found = size, a
-    return None if found is None else _quantise(found)
+    return r
 
 
 def _pred_options(js: np.ndarray, run: int,
                   order: int) -> list[tuple[list[int], list[int], int]]:
-    """Predictors worth costing on the sample js (runs of ``run`` consecutive values):
-    delta order 3 (after order 2), the LPC fit of the best order, and the best lookback
-    (alone and as a second difference)."""
+    """Predictors worth costing on the sample js (runs of ``run`` consecutive values): the
+    LPC fit (on the first difference, Levinson-Durbin) of the order that minimises the
+    estimated size, delta order 3, and the best lookback (alone and as a second
+    difference).  The first two only when the prediction errors the autocorrelations
+    promise beat the chosen delta order's by _T_PRED_MIN_GAIN bits per value."""
     opts: list[tuple[list[int], list[int], int]] = []
-    if order == 2:
-        opts.append(([1, 2, 3], [3, -3, 1], 0))
-    lpc = _lpc_option(js, run)
-    if lpc is not None:
-        opts.append(lpc)
+    pmax = min(int(C._T_LPC_MAX), MAX_TERMS - 1, js.size // 16)
+    r = _autocorr_runs(js, run, max(pmax, 2)) if pmax >= 1 else None
+    if r is not None:
+        # the error variance (of the first difference's scale) of the chosen order
+        base = {1: r[0], 2: 2.0 * (r[0] - r[1])}.get(order)
+        need = C._T_PRED_MIN_GAIN * 2.0  # log2 of a variance ratio: bits times two
+
+        def promising(var: float) -> bool:
+            return var > 0 and (base is None or math.log2(base / var) >= need)
+
+        r = r[:1] + [v * (1.0 - 1e-9) for v in r[1:]]  # keeps exact predictions stable
+        best, found = 0.0, None
+        for p, (a, err) in enumerate(_levinson(r, pmax), 1):
+            size = 0.5 * js.size * math.log2(err / r[0]) + 24 * (p + 1)
+            if size < best:
+                best, found = size, (a, err)
+        if found is not None and promising(found[1]):
+            q = _quantise(found[0])
+            if q is not None:
+                opts.append(q)
+        if order == 2 and promising(6.0 * r[0] - 8.0 * r[1] + 2.0 * r[2]):
+            opts.append(([1, 2, 3], [3, -3, 1], 0))
     lag = _lookback_lag(js)
     if lag:  # interleaved channels: each one's delta of order 1 or 2
         opts.append(([lag], [1], 0))
@@ -398,15 +430,16 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     scale = n / js.size
     found = None
     for lags, coefs, shift in _pred_options(js, run, best.order):
-        if lags[-1] >= js.size:
+        if lags[-1] * 4 >= run:
             continue
-        h = K.hist3(predict(js, lags, coefs, shift))[:256]
-        cost = C._cost_bits(h) + 8 * (len(descriptor(lags, coefs, shift)) + 10) / scale
+        h = pred_hist(js, run, lags, coefs, shift)
+        cost = C._cost_bits(h) * js.size / max(int(h.sum()), 1)
+        cost += 8 * (len(descriptor(lags, coefs, shift)) + 10) / scale
         if cost < base * C._T_PRED_GAIN and (found is None or cost < found[0]):
-            found = (cost, lags, coefs, shift, h)
+            found = (cost, lags, coefs, shift)
     if found is None:
         return None
-    cost, lags, coefs, shift, h = found
+    cost, lags, coefs, shift = found
     e = predict(j, lags, coefs, shift)
     es, _ = C._sample(e)
     pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
@@ -424,11 +457,7 @@ def improve(x: np.ndarray, best: C._Candidate, level: int, lossless: bool,
     if not v2 or x.size < min(C._T_DICT_MIN_LEN, C._T_PRED_MIN_LEN):
         return best
     if lossless and level >= 2:
-        js = _small(best.j)
-        base = C._cost_bits(K.hist3(js)[256 * best.order: 256 * (best.order + 1)])
-        if best.r is not None:
-            base += C._cost_bits(K.hist3(_small(best.r))[:256])
-        cand = dict_candidate(x, level, base, best)
+        cand = dict_candidate(x, level, best)
         if cand is not None and cand.cost < best.cost:
             best = cand
     cand = pred_candidate(best, level)

@@ -112,6 +112,7 @@ _T_DICT_SHARE = 0.125  # ... nor those whose sample has more distinct values tha
 _T_DICT_GAIN = 0.9  # ... nor when the sample's indices code no smaller than this share
 _T_PRED_MIN_LEN = 512  # blocks shorter than this never try a predictor
 _T_PRED_MIN_BITS = 2.0  # ... nor a stream that already codes in fewer bits per value
+_T_PRED_MIN_GAIN = 0.1  # ... nor LPC / delta 3 when their error variance promises less
 _T_PRED_GAIN = 0.97  # a predictor is taken when its estimate is this much smaller
 _T_LPC_MAX = 8  # LPC orders up to this are fitted (on the first difference; one is costed)
 _T_LPC_PREC = 13  # bits of the largest quantised LPC coefficient
@@ -129,6 +130,7 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DICT_GAIN": (0.8, 0.9, 1.0),
     "_T_PRED_MIN_LEN": (256, 512, 2048),
     "_T_PRED_MIN_BITS": (1.0, 2.0, 3.0),
+    "_T_PRED_MIN_GAIN": (0.05, 0.1, 0.2),
     "_T_PRED_GAIN": (0.93, 0.97, 1.0),
     "_T_LPC_MAX": (4, 8, 16),
     "_T_LPC_PREC": (11, 13, 15),
