@@ -112,10 +112,10 @@ _T_DICT_SHARE = 0.125  # ... nor those whose sample has more distinct values tha
 _T_DICT_GAIN = 0.9  # ... nor when the sample's indices code no smaller than this share
 _T_PRED_MIN_LEN = 512  # blocks shorter than this never try a predictor
 _T_PRED_MIN_BITS = 2.0  # ... nor a stream that already codes in fewer bits per value
-_T_PRED_MIN_GAIN = 0.1  # ... nor LPC / delta 3 when their error variance promises less
+_T_PRED_MIN_GAIN = 0.05  # ... nor LPC / delta 3 when their error variance promises less
 _T_PRED_GAIN = 0.97  # a predictor is taken when its estimate is this much smaller
 _T_LPC_MAX = 8  # LPC orders up to this are fitted (on the first difference; one is costed)
-_T_LPC_PREC = 13  # bits of the largest quantised LPC coefficient
+_T_LPC_PREC = 15  # bits of the largest quantised LPC coefficient
 _T_LOOK_MAX = 32  # largest lookback lag searched
 _T_LOOK_SHARE = 0.3  # a lag is costed when at least this share of values repeat at it
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
@@ -130,10 +130,10 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DICT_GAIN": (0.8, 0.9, 1.0),
     "_T_PRED_MIN_LEN": (256, 512, 2048),
     "_T_PRED_MIN_BITS": (1.0, 2.0, 3.0),
-    "_T_PRED_MIN_GAIN": (0.05, 0.1, 0.2),
+    "_T_PRED_MIN_GAIN": (0.02, 0.05, 0.1),
     "_T_PRED_GAIN": (0.93, 0.97, 1.0),
     "_T_LPC_MAX": (4, 8, 16),
-    "_T_LPC_PREC": (11, 13, 15),
+    "_T_LPC_PREC": (13, 15, 17),
     "_T_LOOK_MAX": (16, 32, 64),
     "_T_LOOK_SHARE": (0.2, 0.3, 0.5),
 }
@@ -697,7 +697,9 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
             infinities are kept exactly.  Integer, bool and float16 arrays are always coded
             losslessly (which meets any bound).
         level: effort 1..9; 1 skips the affine-grid search (faster on data without a fixed
-            decimal), 3 and above try it.  Decoding speed does not depend on it.
+            decimal), 3 and above try it; 2 and above try the dictionary model (format v2)
+            and 3 and above the predictors (delta order 3, LPC, lookback; format v2, whose
+            decoding costs about one multiply per predictor term and value).
 
     Returns:
         The frame (bytes); :func:`decode` restores dtype, shape, layout and values.
