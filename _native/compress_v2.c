@@ -42,6 +42,50 @@ static int ekz2_dense(const uint32_t *lags, int nterms)
     return 1;
 }
 
+/* The recurrence over i = L..n-1 of a predictor with coefficients c[] (uint64), STMT
+ * using the sum s of the terms: with dense lags 1..P and P a constant (2..17) the trip
+ * count is fixed and the loop unrolls into straight-line code; any other predictor runs
+ * the general loop.  Returns from the enclosing function. */
+#define EKZ2_DENSE_LOOP(P, STMT)                                             \
+    case P:                                                                  \
+        for (size_t i = L; i < n; i++) {                                     \
+            uint64_t s = 0;                                                  \
+            for (int t = 0; t < P; t++)                                      \
+                s += c[t] * j[i - 1 - t];                                    \
+            STMT;                                                            \
+        }                                                                    \
+        return EKZ_OK;
+#define EKZ2_RECURRENCE(STMT)                                                \
+    do {                                                                     \
+        if (ekz2_dense(lags, nterms)) {                                      \
+            switch (nterms) {                                                \
+            EKZ2_DENSE_LOOP(2, STMT) EKZ2_DENSE_LOOP(3, STMT)                \
+            EKZ2_DENSE_LOOP(4, STMT) EKZ2_DENSE_LOOP(5, STMT)                \
+            EKZ2_DENSE_LOOP(6, STMT) EKZ2_DENSE_LOOP(7, STMT)                \
+            EKZ2_DENSE_LOOP(8, STMT) EKZ2_DENSE_LOOP(9, STMT)                \
+            EKZ2_DENSE_LOOP(10, STMT) EKZ2_DENSE_LOOP(11, STMT)              \
+            EKZ2_DENSE_LOOP(12, STMT) EKZ2_DENSE_LOOP(13, STMT)              \
+            EKZ2_DENSE_LOOP(14, STMT) EKZ2_DENSE_LOOP(15, STMT)              \
+            EKZ2_DENSE_LOOP(16, STMT) EKZ2_DENSE_LOOP(17, STMT)              \
+            default:                                                         \
+                break;                                                       \
+            }                                                                \
+        }                                                                    \
+        for (size_t i = L; i < n; i++) {                                     \
+            uint64_t s = 0;                                                  \
+            for (int t = 0; t < nterms; t++)                                 \
+                s += c[t] * j[i - lags[t]];                                  \
+            STMT;                                                            \
+        }                                                                    \
+        return EKZ_OK;                                                       \
+    } while (0)
+
+static void ekz2_coefs(const int64_t *coefs, int nterms, uint64_t *c)
+{
+    for (int t = 0; t < nterms; t++)
+        c[t] = (uint64_t)coefs[t];
+}
+
 int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_t *coefs,
                  int nterms, int shift, uint64_t *e)
 {
@@ -52,35 +96,8 @@ int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_
     for (size_t i = 1; i < L; i++)
         e[i - 1] = j[i] - j[i - 1];
     uint64_t c[EKZ2_MAX_TERMS];
-    for (int t = 0; t < nterms; t++)
-        c[t] = (uint64_t)coefs[t];
-    if (ekz2_dense(lags, nterms)) {
-        switch (nterms) {
-#define EKZ2_PRED_CASE(P)                                                    \
-        case P:                                                              \
-            for (size_t i = L; i < n; i++) {                                 \
-                uint64_t s = 0;                                              \
-                for (int t = 0; t < P; t++)                                  \
-                    s += c[t] * j[i - 1 - t];                                \
-                e[i - 1] = j[i] - ekz2_asr(s, shift);                        \
-            }                                                                \
-            return EKZ_OK;
-        EKZ2_PRED_CASE(2) EKZ2_PRED_CASE(3) EKZ2_PRED_CASE(4) EKZ2_PRED_CASE(5)
-        EKZ2_PRED_CASE(6) EKZ2_PRED_CASE(7) EKZ2_PRED_CASE(8) EKZ2_PRED_CASE(9)
-        EKZ2_PRED_CASE(10) EKZ2_PRED_CASE(11) EKZ2_PRED_CASE(12) EKZ2_PRED_CASE(13)
-        EKZ2_PRED_CASE(14) EKZ2_PRED_CASE(15) EKZ2_PRED_CASE(16) EKZ2_PRED_CASE(17)
-#undef EKZ2_PRED_CASE
-        default:
-            break;
-        }
-    }
-    for (size_t i = L; i < n; i++) {
-        uint64_t s = 0;
-        for (int t = 0; t < nterms; t++)
-            s += c[t] * j[i - lags[t]];
-        e[i - 1] = j[i] - ekz2_asr(s, shift);
-    }
-    return EKZ_OK;
+    ekz2_coefs(coefs, nterms, c);
+    EKZ2_RECURRENCE(e[i - 1] = j[i] - ekz2_asr(s, shift));
 }
 
 int ekz2_unpredict(const uint64_t *e, size_t n, uint64_t j0, const uint32_t *lags,
@@ -99,35 +116,8 @@ int ekz2_unpredict(const uint64_t *e, size_t n, uint64_t j0, const uint32_t *lag
         return EKZ_OK;
     }
     uint64_t c[EKZ2_MAX_TERMS];
-    for (int t = 0; t < nterms; t++)
-        c[t] = (uint64_t)coefs[t];
-    if (ekz2_dense(lags, nterms)) {
-        switch (nterms) { /* fixed trip counts unroll into straight-line code */
-#define EKZ2_DENSE_CASE(P)                                                   \
-        case P:                                                              \
-            for (size_t i = L; i < n; i++) {                                 \
-                uint64_t s = 0;                                              \
-                for (int t = 0; t < P; t++)                                  \
-                    s += c[t] * j[i - 1 - t];                                \
-                j[i] = ekz2_asr(s, shift) + e[i - 1];                        \
-            }                                                                \
-            return EKZ_OK;
-        EKZ2_DENSE_CASE(2) EKZ2_DENSE_CASE(3) EKZ2_DENSE_CASE(4) EKZ2_DENSE_CASE(5)
-        EKZ2_DENSE_CASE(6) EKZ2_DENSE_CASE(7) EKZ2_DENSE_CASE(8) EKZ2_DENSE_CASE(9)
-        EKZ2_DENSE_CASE(10) EKZ2_DENSE_CASE(11) EKZ2_DENSE_CASE(12) EKZ2_DENSE_CASE(13)
-        EKZ2_DENSE_CASE(14) EKZ2_DENSE_CASE(15) EKZ2_DENSE_CASE(16) EKZ2_DENSE_CASE(17)
-#undef EKZ2_DENSE_CASE
-        default:
-            break;
-        }
-    }
-    for (size_t i = L; i < n; i++) {
-        uint64_t s = 0;
-        for (int t = 0; t < nterms; t++)
-            s += c[t] * j[i - lags[t]];
-        j[i] = ekz2_asr(s, shift) + e[i - 1];
-    }
-    return EKZ_OK;
+    ekz2_coefs(coefs, nterms, c);
+    EKZ2_RECURRENCE(j[i] = ekz2_asr(s, shift) + e[i - 1]);
 }
 
 #define EKZ2_GATHER(T)                                                       \

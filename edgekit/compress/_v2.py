@@ -50,6 +50,12 @@ def _ptr(ctype: str, arr: np.ndarray):
     return _backend.ffi.from_buffer(ctype + "[]", arr)
 
 
+def _terms(lags: list[int], coefs: list[int]):
+    """C pointers to the lags (uint32) and coefficients (int64) of a predictor."""
+    return (_ptr("uint32_t", np.array(lags, dtype=np.uint32)),
+            _ptr("int64_t", np.array(coefs, dtype=np.int64)))
+
+
 def predict(j: np.ndarray, lags: list[int], coefs: list[int], shift: int) -> np.ndarray:
     """Residuals (uint64[n - 1]) of j[1:] under the predictor (parameters valid)."""
     lib = _backend.lib
@@ -57,9 +63,7 @@ def predict(j: np.ndarray, lags: list[int], coefs: list[int], shift: int) -> np.
         status, e = ref.predict(j, lags, coefs, shift)
     else:
         e = np.empty(j.size - 1, dtype=np.uint64)
-        status = lib.ekz2_predict(_ptr("uint64_t", j), j.size,
-                                  _ptr("uint32_t", np.array(lags, dtype=np.uint32)),
-                                  _ptr("int64_t", np.array(coefs, dtype=np.int64)),
+        status = lib.ekz2_predict(_ptr("uint64_t", j), j.size, *_terms(lags, coefs),
                                   len(lags), shift, _ptr("uint64_t", e))
     if status != ref.OK or e is None:
         raise RuntimeError(f"ekz2_predict returned status {status}")
@@ -74,9 +78,7 @@ def unpredict(e: np.ndarray, n: int, j0: int, lags: list[int], coefs: list[int],
         status, j = ref.unpredict(e, n, j0, lags, coefs, shift)
     else:
         j = K.scratch(slot, n, np.uint64)
-        status = lib.ekz2_unpredict(_ptr("uint64_t", e), n, j0,
-                                    _ptr("uint32_t", np.array(lags, dtype=np.uint32)),
-                                    _ptr("int64_t", np.array(coefs, dtype=np.int64)),
+        status = lib.ekz2_unpredict(_ptr("uint64_t", e), n, j0, *_terms(lags, coefs),
                                     len(lags), shift, _ptr("uint64_t", j))
     if status != ref.OK or j is None:
         raise RuntimeError(f"ekz2_unpredict returned status {status}")
@@ -123,9 +125,7 @@ def pred_hist(j: np.ndarray, run: int, lags: list[int], coefs: list[int],
         assert h is not None
         return h
     h = np.empty(256, dtype=np.uint32)
-    status = lib.ekz2_pred_hist(_ptr("uint64_t", j), j.size, run,
-                                _ptr("uint32_t", np.array(lags, dtype=np.uint32)),
-                                _ptr("int64_t", np.array(coefs, dtype=np.int64)),
+    status = lib.ekz2_pred_hist(_ptr("uint64_t", j), j.size, run, *_terms(lags, coefs),
                                 len(lags), shift, _ptr("uint32_t", h))
     if status != ref.OK:
         raise RuntimeError(f"ekz2_pred_hist returned status {status}")
