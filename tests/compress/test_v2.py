@@ -212,3 +212,13 @@ def test_lpc_predictor_wins_on_seismic_and_ppg(name, monkeypatch):
     assert decode(blob).tobytes() == x.tobytes()
     _no_v2(monkeypatch)
     assert len(blob) < 0.92 * len(encode(x))
+
+
+def test_predictor_under_a_tolerance_keeps_the_bound():
+    x = np.load(GOLDEN_V2 / "lpc_decimal_f32_tohoku.npy", allow_pickle=False)
+    for tol in (0.5, 4.0):
+        blob = encode(x, tolerance=tol)
+        y = decode(blob)
+        assert y.dtype == x.dtype
+        assert np.max(np.abs(y.astype(np.float64) - x.astype(np.float64))) <= tol
+        assert any(h & 0x18 == 0x18 for h in _block_heads(blob))
