@@ -1,12 +1,13 @@
 """Format v2 of edgekit.compress: the dictionary model and the linear predictor.
 
-* **dictionary** (block model 5): a block with few distinct values is coded as a table of
-  its distinct values, sorted (itself a nested block: it finds its own grid and delta order,
-  so a table of 722 temperatures costs about a byte each), and the stream of each value's
-  index in the table.  Sorting keeps the order of the values, so the index stream of a
-  smooth series delta-codes as well as the values would, whatever grid (or none) they lie
-  on: averaged readings (k / 30 degC), logarithmic ADC steps (GOES X-ray fluxes) and
-  float32 values with a few hundred levels all become small integers.
+* **dictionary** (block model 5): a block is coded as a table of its distinct values,
+  sorted (itself a nested block: it finds its own grid and delta order, so a table of 722
+  temperatures costs about a byte each), and the stream of each value's index in the
+  table.  Sorting keeps the order of the values, so the index stream of a smooth series
+  delta-codes as well as the values would, whatever grid (or none) they lie on: averaged
+  readings (k / 30 degC), logarithmic ADC steps (GOES X-ray fluxes) and float32 values with
+  a few hundred levels all become small integers; and values no grid fits (decimals the
+  decimal search missed, float32 noise) become dense ranks, an exact adaptive binning.
 * **predictor** (head delta-order field 3, any non-raw model): the main stream codes the
   residuals of an integer linear predictor ``asr(sum c_t j[i - lag_t], s)`` in exact
   wrapping 64-bit arithmetic: delta order 3, a quantised least-squares (LPC) predictor
