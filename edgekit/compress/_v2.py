@@ -247,6 +247,30 @@ def _stream_bits(j: np.ndarray) -> float:
     return min(C._cost_bits(h[o]) for o in range(3))
 
 
+def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, ranks: np.ndarray,
+               level: int) -> float:
+    """Estimated bits of the dictionary coding of the small sample ``small`` (keys of x's
+    small sample, their distinct values us and ranks in them).  The block's table has more
+    entries than the sample's: T is estimated as the smaller of Chao's estimate (from the
+    values seen once and twice) and the linear extrapolation; the indices then spread by
+    T / len(us) (ranks scaled by it), and the table costs what the sample's own table block
+    costs per entry, less the log of that spread (a denser table has smaller steps), times
+    T, in the sample's share of the block."""
+    n = x.size
+    edges = np.flatnonzero(np.diff(small, prepend=small[0] - 1, append=small[-1] + 1) != 0)
+    counts = np.diff(edges)  # small is sorted: run lengths are the counts
+    f1, f2 = int(np.count_nonzero(counts == 1)), int(np.count_nonzero(counts == 2))
+    total = min(float(n), us.size + f1 * f1 / (2.0 * max(f2, 1)),
+                us.size * n / small.size)
+    factor = max(total / us.size, 1.0)
+    if factor > 1.25:
+        ranks = np.rint(ranks * factor).astype(np.int64)
+    vals = C._unsortable(us, x.dtype) if x.dtype.kind == "f" else us.astype(x.dtype)
+    table = len(C._encode_block(np.ascontiguousarray(vals), -1.0, level, False))
+    entry = max(8.0 * table / us.size - math.log2(factor), 1.0)
+    return _stream_bits(ranks) + entry * total * small.size / n
+
+
 def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
     """The dictionary coding of block x, or None when it is not worth computing: the block
     is short, its small sample (see :func:`_small`) has too many distinct values, or the
@@ -265,7 +289,14 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidat
     small_bits = C._cost_bits(K.hist3(_small(best.j))[256 * best.order: 256 * (best.order + 1)])
     if best.r is not None:
         small_bits += C._cost_bits(K.hist3(_small(best.r))[:256])
-    if _stream_bits(ranks) > small_bits * C._T_DICT_GAIN:
+    limit = small_bits * C._T_DICT_GAIN
+    if _stream_bits(ranks) > limit:  # not even the indices alone
+        return None
+    # the best coding's streams live in per-thread work arrays that a table's coding reuses
+    best.j = best.j.copy()
+    if best.r is not None:
+        best.r = best.r.copy()
+    if _dict_bits(x, np.sort(small), us, ranks, level) > limit:
         return None
     key = _keys(x)
     idx = rank(us, key)
@@ -276,10 +307,6 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidat
         idx = rank(us, key)
         assert idx is not None
     vals = C._unsortable(us, x.dtype) if x.dtype.kind == "f" else us.astype(x.dtype)
-    # the table's own coding reuses the per-thread work arrays best's streams live in
-    best.j = best.j.copy()
-    if best.r is not None:
-        best.r = best.r.copy()
     table = C._encode_block(np.ascontiguousarray(vals), -1.0, level, False)
     params = C._varint(us.size) + C._varint(len(table)) + table
     cand = C._int_candidate(idx, DICT, params)
