@@ -257,8 +257,8 @@ def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, ranks: np.ndarr
     costs per entry, less the log of that spread (a denser table has smaller steps), times
     T, in the sample's share of the block."""
     n = x.size
-    edges = np.flatnonzero(np.diff(small, prepend=small[0] - 1, append=small[-1] + 1) != 0)
-    counts = np.diff(edges)  # small is sorted: run lengths are the counts
+    starts = np.flatnonzero(small[1:] != small[:-1]) + 1
+    counts = np.diff(np.concatenate(([0], starts, [small.size])))  # sorted: run lengths
     f1, f2 = int(np.count_nonzero(counts == 1)), int(np.count_nonzero(counts == 2))
     total = min(float(n), us.size + f1 * f1 / (2.0 * max(f2, 1)),
                 us.size * n / small.size)
