@@ -99,6 +99,11 @@ def cases_v2() -> dict[str, tuple[bytes, np.ndarray]]:
         else a[:20000])
     add("lpc_i2_two_blocks_ppg", _corpus("heartpy_ppg_adc"))
     add("lpc_decimal_f32_tohoku", _corpus("seismic_ii_tly_bhz_tohoku_counts"))
+    # the dictionary as an exact binning: many distinct values, off-grid or float noise
+    iers = _corpus("iers_length_of_day_excess_s")
+    add("dict_binning_f64_iers_lod", None if iers is None else iers[:12000])
+    pv = _corpus("pv_system50_ac_power_W")
+    add("dict_binning_f32_pv_power", None if pv is None else pv[20000:40000])
     add("lpc_i4_knet_big_endian", None if (a := _corpus("knet_akt013_accel_ew_counts")) is None
         else a.astype(">i4"))
     return out
