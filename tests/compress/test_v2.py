@@ -226,3 +226,16 @@ def test_predictor_under_a_tolerance_keeps_the_bound():
         assert y.dtype == x.dtype
         assert np.max(np.abs(y.astype(np.float64) - x.astype(np.float64))) <= tol
         assert any(h & 0x18 == 0x18 for h in _block_heads(blob))
+
+
+@pytest.mark.parametrize(("name", "gain"), [("dict_binning_f64_iers_lod", 0.6),
+                                            ("dict_binning_f32_pv_power", 0.8)])
+def test_dictionary_as_exact_binning_of_many_distinct_values(name, gain, monkeypatch):
+    # real series (tests/golden/v2/PROVENANCE.md): off-grid decimals, float32 noise
+    x = np.load(GOLDEN_V2 / f"{name}.npy", allow_pickle=False)
+    assert np.unique(x).size > x.size // 4
+    blob = encode(x)
+    assert all(h & 7 == _v2.DICT for h in _block_heads(blob))
+    assert decode(blob).tobytes() == x.tobytes()
+    _no_v2(monkeypatch)
+    assert len(blob) < gain * len(encode(x))
