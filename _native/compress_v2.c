@@ -299,3 +299,55 @@ int ekz2_pred_hist(const uint64_t *j, size_t n, size_t run, const uint32_t *lags
         h[t] = hh[0][t] + hh[1][t] + hh[2][t] + hh[3][t];
     return EKZ_OK;
 }
+
+#define EKZ2_SPLIT(T, UNSORT)                                                \
+    do {                                                                     \
+        T *o = (T *)(void *)out;                                             \
+        for (size_t i = 0; i < n; i++) {                                     \
+            uint64_t k = idx[i], l = lo[i];                                  \
+            bad |= (uint64_t)(k >= tlen) | (l >> shift);                     \
+            uint64_t w = ((uint64_t)table[k < tlen ? k : 0] << shift) + l;   \
+            T v = (T)w;                                                      \
+            o[i] = UNSORT;                                                   \
+        }                                                                    \
+    } while (0)
+
+/* for a W-bit u: u ^ ((0 - (u >> (W-1))) >> 1), within W bits */
+#define EKZ2_UNSORT(T, W) (T)(v ^ ((T)(0u - (T)(v >> ((W) - 1))) >> 1))
+
+int ekz2_split_gather(const int64_t *table, size_t tlen, const uint64_t *idx,
+                      const uint64_t *lo, size_t n, int shift, size_t width, int is_float,
+                      uint8_t *out)
+{
+    if (shift < 1 || shift > 63 || tlen < 1)
+        return EKZ_EINVAL;
+    uint64_t bad = 0;
+    switch (width) {
+    case 1:
+        if (is_float)
+            return EKZ_EINVAL;
+        EKZ2_SPLIT(uint8_t, v);
+        break;
+    case 2:
+        if (is_float)
+            EKZ2_SPLIT(uint16_t, EKZ2_UNSORT(uint16_t, 16));
+        else
+            EKZ2_SPLIT(uint16_t, v);
+        break;
+    case 4:
+        if (is_float)
+            EKZ2_SPLIT(uint32_t, EKZ2_UNSORT(uint32_t, 32));
+        else
+            EKZ2_SPLIT(uint32_t, v);
+        break;
+    case 8:
+        if (is_float)
+            EKZ2_SPLIT(uint64_t, EKZ2_UNSORT(uint64_t, 64));
+        else
+            EKZ2_SPLIT(uint64_t, v);
+        break;
+    default:
+        return EKZ_EINVAL;
+    }
+    return bad ? EKZ_ECORRUPT : EKZ_OK;
+}

@@ -45,6 +45,13 @@ int ekz2_rank(const int64_t *u, size_t T, const int64_t *key, size_t n, uint64_t
  * and the first lags[P-1] values of each run are skipped.  h[256] is overwritten. */
 int ekz2_pred_hist(const uint64_t *j, size_t n, size_t run, const uint32_t *lags,
                    const int64_t *coefs, int nterms, int shift, uint32_t *h);
+/* Split dictionary: w = (table[idx[i]] << shift) + lo[i] (uint64, mod 2^64; lo[i] must be
+ * below 2^shift), written as `width` bytes (1, 2, 4, 8): the low bytes of w for integers,
+ * for floats (is_float) the IEEE bits unsortable(w truncated to the width).  EKZ_ECORRUPT
+ * when an index is >= tlen or a low part is too large; shift in 1..63. */
+int ekz2_split_gather(const int64_t *table, size_t tlen, const uint64_t *idx,
+                      const uint64_t *lo, size_t n, int shift, size_t width, int is_float,
+                      uint8_t *out);
 /* cdef: end */
 
 #endif

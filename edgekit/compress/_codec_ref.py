@@ -601,3 +601,20 @@ def pred_hist(j: np.ndarray, run: int, lags: list[int], coefs: list[int],
             assert e is not None
             h += hist3(e[lags[-1] - 1:])[:256]
     return OK, h
+
+
+def split_gather(table: np.ndarray, idx: np.ndarray, lo: np.ndarray, shift: int,
+                 dtype: np.dtype) -> tuple[int, np.ndarray | None]:
+    """``ekz2_split_gather``: values of ``dtype`` from w = (table[idx] << shift) + lo
+    (uint64): the low bytes of w for integers, unsortable(w) at the float's width."""
+    if not 1 <= shift <= 63 or table.size < 1:
+        return EINVAL, None
+    if idx.size and (int(idx.max()) >= table.size or int(lo.max()) >> shift):
+        return ECORRUPT, None
+    w = (table.view(np.uint64)[idx.astype(np.intp)] << np.uint64(shift)) + lo
+    width = np.dtype(dtype).itemsize
+    u = w.astype(f"u{width}")  # the low bytes
+    if np.dtype(dtype).kind == "f":
+        top = np.array(width * 8 - 1, dtype=u.dtype)
+        u = u ^ ((np.zeros(1, dtype=u.dtype) - (u >> top)) >> np.array(1, dtype=u.dtype))
+    return OK, u.view(dtype)

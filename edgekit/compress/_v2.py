@@ -36,6 +36,9 @@ DICT = 5
 PRED = 3
 """Head delta-order value (bits 3-4) that announces a predictor descriptor."""
 MAX_TERMS = ref.MAX_TERMS
+SPLIT = 0x20
+"""Dictionary head flag: the table holds the high parts (value >> s) and a stream of the
+low s bits follows the indices."""
 _ORDER_MASK = 0x18
 
 
@@ -158,6 +161,25 @@ def rank(u: np.ndarray, key: np.ndarray) -> np.ndarray | None:
     return idx if status == ref.OK else None
 
 
+def split_gather(table: np.ndarray, idx: np.ndarray, lo: np.ndarray, shift: int,
+                 out: np.ndarray) -> bool:
+    """out[...] = values from (table[idx] << shift) + lo; False when an index is outside
+    the table or a low part has more than ``shift`` bits."""
+    lib = _backend.lib
+    if lib is None:
+        status, vals = ref.split_gather(table, idx, lo, shift, out.dtype)
+        if status != ref.OK or vals is None:
+            return False
+        out[...] = vals
+        return True
+    status = lib.ekz2_split_gather(_ptr("int64_t", table), table.size, _ptr("uint64_t", idx),
+                                   _ptr("uint64_t", lo), idx.size, shift, out.dtype.itemsize,
+                                   int(out.dtype.kind == "f"), _ptr("uint8_t", out.view(np.uint8)))
+    if status not in (ref.OK, ref.ECORRUPT):
+        raise RuntimeError(f"ekz2_split_gather returned status {status}")
+    return status == ref.OK
+
+
 # ------------------------------------------------------------------------------ decode
 
 def descriptor(lags: list[int], coefs: list[int], shift: int) -> bytes:
@@ -199,18 +221,24 @@ def pred_decode(rd: C._Reader, n: int, slot: str = "j") -> np.ndarray:
 def decode_dict(rd: C._Reader, head: int, out: np.ndarray) -> None:
     """A dictionary block (after its head byte) into ``out``."""
     n = out.size
-    if head & 0xE0:
+    split = bool(head & SPLIT)
+    if head & 0xC0:
         raise C._corrupt(f"bad dictionary block header 0x{head:02x}", rd.pos - 1, "block")
     size = rd.varint()
     if not 1 <= size <= min(n, C.BLOCK_LEN):
         raise C._corrupt(f"dictionary of {size} values for {n}", rd.pos, "block")
+    shift = 0
+    if split:
+        shift = rd.u8()
+        if not 1 <= shift <= 63:
+            raise C._corrupt(f"dictionary split at bit {shift}", rd.pos - 1, "block")
     blen = rd.varint()
     sub = C._Reader(rd.buf, rd.pos, rd.pos + blen)
     if sub.end > rd.end:
         raise C._corrupt("dictionary table runs past the block", rd.pos, "truncated")
     if blen and rd.buf[rd.pos] & 7 == DICT:
         raise C._corrupt("nested dictionary", rd.pos, "block")
-    table = np.empty(size, dtype=out.dtype)
+    table = np.empty(size, dtype=np.int64 if split else out.dtype)
     C._decode_block(sub, table, True)
     if sub.pos != sub.end:
         raise C._corrupt("trailing bytes in a dictionary table", sub.pos, "block")
@@ -218,7 +246,12 @@ def decode_dict(rd: C._Reader, head: int, out: np.ndarray) -> None:
     order = (head >> 3) & 3
     idx = pred_decode(rd, n) if order == PRED else C._stream_decode(rd, order, n, "j")
     assert idx is not None
-    if not gather(table, idx, out):
+    if split:
+        lo = C._stream_decode(rd, 0, n, "lo")
+        assert lo is not None
+        if not split_gather(table, idx, lo, shift, out):
+            raise C._corrupt("dictionary index or low bits out of range", rd.pos, "block")
+    elif not gather(table, idx, out):
         raise C._corrupt("dictionary index out of the table", rd.pos, "block")
 
 
@@ -271,6 +304,23 @@ def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, ranks: np.ndarr
     return _stream_bits(ranks) + entry * total * small.size / n
 
 
+def _small_bits(best: C._Candidate) -> float:
+    """Estimated bits of best's streams on the small sample of the block."""
+    bits = C._cost_bits(K.hist3(_small(best.j))[256 * best.order: 256 * (best.order + 1)])
+    if best.r is not None:
+        bits += C._cost_bits(K.hist3(_small(best.r))[:256])
+    return bits
+
+
+def _own(best: C._Candidate) -> None:
+    """Copy best's streams out of the per-thread work arrays (a nested block's coding, the
+    dictionary's table, reuses them)."""
+    if best.j.base is not None:
+        best.j = best.j.copy()
+    if best.r is not None and best.r.base is not None:
+        best.r = best.r.copy()
+
+
 def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
     """The dictionary coding of block x, or None when it is not worth computing: the block
     is short, its small sample (see :func:`_small`) has too many distinct values, or the
@@ -286,16 +336,10 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidat
         return None  # integers that fill their range: the indices would be the values
     ranks = rank(us, small)
     assert ranks is not None
-    small_bits = C._cost_bits(K.hist3(_small(best.j))[256 * best.order: 256 * (best.order + 1)])
-    if best.r is not None:
-        small_bits += C._cost_bits(K.hist3(_small(best.r))[:256])
-    limit = small_bits * C._T_DICT_GAIN
+    limit = _small_bits(best) * C._T_DICT_GAIN
     if _stream_bits(ranks) > limit:  # not even the indices alone
         return None
-    # the best coding's streams live in per-thread work arrays that a table's coding reuses
-    best.j = best.j.copy()
-    if best.r is not None:
-        best.r = best.r.copy()
+    _own(best)
     if _dict_bits(x, np.sort(small), us, ranks, level) > limit:
         return None
     key = _keys(x)
@@ -312,6 +356,73 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidat
     cand = C._int_candidate(idx, DICT, params)
     if cand.head & C._H_GCD:  # indices 0..T-1 all occur: never, but the format has no GCD
         return None
+    return cand
+
+
+def _bins(h: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sorted distinct values, index of each) of int64 h whose range is small (a count
+    per value), or None when the range is too wide for that."""
+    lo, hi = K.minmax(h)
+    if hi - lo >= 1 << 22:
+        return None
+    present = np.bincount((h - lo).astype(np.intp), minlength=hi - lo + 1) > 0
+    lut = np.cumsum(present) - 1
+    return lo + np.flatnonzero(present), lut[(h - lo).astype(np.intp)].astype(np.int64)
+
+
+def split_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
+    """The split dictionary of block x: a table of the distinct high parts (value >> s, the
+    values' order-preserving integers), their indices and the low s bits: an exact binning
+    of a wide distribution into bins of 2**s (float noise that neither grids nor deltas
+    help).  None when best's streams already cost less than _T_SPLIT_MIN_BITS a value or
+    no split is estimated _T_DICT_GAIN smaller on the small sample."""
+    n = x.size
+    if n < C._T_DICT_MIN_LEN:
+        return None
+    small = _keys(_small(x))
+    small_bits = _small_bits(best)
+    if small_bits < small.size * C._T_SPLIT_MIN_BITS:
+        return None
+    lo, hi = K.minmax(small)
+    width = (hi - lo).bit_length()
+    found, limit = None, small_bits * C._T_DICT_GAIN
+    for bins in (6, 9, 12):  # 64, 512 or 4,096 bins over the sample's range
+        shift = width - bins
+        if not 1 <= shift <= 63:
+            continue
+        got = _bins(small >> shift)
+        if got is None:
+            continue
+        u, ranks = got
+        low = (small - ((small >> shift) << shift)).view(np.uint64)
+        est = (_stream_bits(ranks) + C._cost_bits(K.hist3(low)[:256])
+               + 16.0 * u.size * small.size / n)  # about two bytes a table entry
+        if est < limit:
+            found, limit = shift, est
+    if found is None:
+        return None
+    key = _keys(x)
+    high = key >> found
+    got = _bins(high)
+    if got is None:
+        u = _distinct(high)
+        idx = rank(u, high)
+        assert idx is not None
+    else:
+        u, idx = got
+    if u.size > C.BLOCK_LEN:
+        return None
+    low = key - (high << found)
+    _own(best)
+    table = C._encode_block(np.ascontiguousarray(u, dtype=np.int64), -1.0, level, False)
+    params = C._varint(u.size) + bytes((found,)) + C._varint(len(table)) + table
+    cand = C._int_candidate(idx, DICT, params)
+    if cand.head & C._H_GCD:  # the format has no GCD in a dictionary (never: 0..T-1 occur)
+        return None
+    cand.head |= SPLIT
+    ls, scale = C._sample(low.view(np.uint64))
+    cand.cost += C._cost_bits(K.hist3(ls)[:256]) * scale
+    cand.r = low
     return cand
 
 
@@ -486,6 +597,8 @@ def improve(x: np.ndarray, best: C._Candidate, level: int, lossless: bool,
         return best
     if lossless and level >= 2:
         cand = dict_candidate(x, level, best)
+        if cand is None or cand.cost >= best.cost:
+            cand = split_candidate(x, level, best)
         if cand is not None and cand.cost < best.cost:
             best = cand
     cand = pred_candidate(best, level)

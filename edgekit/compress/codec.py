@@ -110,6 +110,7 @@ _T_RUNS_DENSE = 0.85  # ... and, when most codes are nonzero, only when this muc
 _T_DICT_MIN_LEN = 256  # blocks shorter than this never try the dictionary
 _T_DICT_SHARE = 1.0  # ... nor those whose sample has more distinct values than this share
 _T_DICT_GAIN = 0.9  # ... nor when the sample's indices code no smaller than this share
+_T_SPLIT_MIN_BITS = 10.0  # the split dictionary only for streams costing this a value
 _T_PRED_MIN_LEN = 512  # blocks shorter than this never try a predictor
 _T_PRED_MIN_BITS = 2.0  # ... nor a stream that already codes in fewer bits per value
 _T_PRED_MIN_GAIN = 0.05  # ... nor LPC / delta 3 when their error variance promises less
@@ -128,6 +129,7 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DICT_MIN_LEN": (64, 256, 1024),
     "_T_DICT_SHARE": (0.25, 0.5, 1.0),
     "_T_DICT_GAIN": (0.8, 0.9, 1.0),
+    "_T_SPLIT_MIN_BITS": (6.0, 10.0, 14.0),
     "_T_PRED_MIN_LEN": (256, 512, 2048),
     "_T_PRED_MIN_BITS": (1.0, 2.0, 3.0),
     "_T_PRED_MIN_GAIN": (0.02, 0.05, 0.1),
