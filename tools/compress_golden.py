@@ -104,6 +104,11 @@ def cases_v2() -> dict[str, tuple[bytes, np.ndarray]]:
     add("dict_binning_f64_iers_lod", None if iers is None else iers[:12000])
     pv = _corpus("pv_system50_ac_power_W")
     add("dict_binning_f32_pv_power", None if pv is None else pv[20000:40000])
+    # the split dictionary: float32 noise binned by its high bits
+    pv4 = _corpus("pv_system4_module_temp_C")
+    add("split_f32_pv_module_temp", None if pv4 is None else pv4[:20000])
+    pv15 = _corpus("pv_system15_poa_irradiance_Wm2")
+    add("split_f32_pv_irradiance", None if pv15 is None else pv15[70000:90000])
     add("lpc_i4_knet_big_endian", None if (a := _corpus("knet_akt013_accel_ew_counts")) is None
         else a.astype(">i4"))
     return out

@@ -125,6 +125,14 @@ def _plain(vals: list[int], order: int = 0) -> bytes:
     return C._stream_encode(np.array(vals, dtype=np.int64).view(np.uint64), order)
 
 
+def test_hand_built_split_dictionary_decodes():
+    # high parts [5, 9, -3] at shift 4, indices 2 0 1 1, low bits 0 15 1 2
+    table = b"\x00" + np.array([5, 9, -3], dtype="<i8").tobytes()
+    blk = (bytes((_v2.DICT | _v2.SPLIT,)) + b"\x03" + b"\x04" + C._varint(len(table)) + table
+           + _plain([2, 0, 1, 1]) + _plain([0, 15, 1, 2]))
+    assert decode(_frame(blk, 4)).tolist() == [-48, 95, 145, 146]
+
+
 def test_hand_built_v2_blocks_decode():
     # dictionary: table [5, 9, -3] (a raw int64 block), indices 2 0 1 1
     table = b"\x00" + np.array([5, 9, -3], dtype="<i8").tobytes()
@@ -151,12 +159,16 @@ def _bad_blocks() -> dict[str, tuple[bytes, int]]:
         return bytes((C._INT | 0x18,)) + desc + b"\x02" + _plain([0, 0, 0, 0, 0])
 
     inner = dict_block(1, b"\x00" + np.array([5], dtype="<i8").tobytes()) + _plain([0])
+
+    def split_block(shift: int, low: list[int]) -> bytes:
+        return (bytes((_v2.DICT | _v2.SPLIT,)) + b"\x03" + bytes((shift,))
+                + C._varint(len(table)) + table + _plain([2, 0, 1, 1]) + _plain(low))
     return {
         "index past the table": (dict_block(3) + _plain([3, 0, 1, 1]), 4),
         "table size 0": (dict_block(0) + _plain([0, 0, 0, 0]), 4),
         "table longer than the block": (dict_block(5) + _plain([0, 0, 0, 0]), 4),
         "table count differs from its block": (dict_block(2) + _plain([0, 0, 0, 0]), 4),
-        "dictionary flag bits": (dict_block(3, head=_v2.DICT | 0x20) + _plain([0] * 4), 4),
+        "dictionary flag bits": (dict_block(3, head=_v2.DICT | 0x80) + _plain([0] * 4), 4),
         "nested dictionary": (dict_block(1, inner) + _plain([0] * 4), 4),
         "no terms": (pred_block(0, 0, []), 6),
         "too many terms": (pred_block(33, 0, [(i, 1) for i in range(1, 34)]), 6),
@@ -166,6 +178,10 @@ def _bad_blocks() -> dict[str, tuple[bytes, int]]:
         "lags not increasing": (pred_block(2, 0, [(2, 1), (1, 1)]), 6),
         "coefficient out of range": (pred_block(1, 0, [(1, 1 << 31)]), 6),
         "truncated descriptor": (bytes((C._INT | 0x18, 2, 0, 1)), 6),
+        "split at bit 0": (split_block(0, [0, 1, 2, 3]), 4),
+        "split at bit 64": (split_block(64, [0, 1, 2, 3]), 4),
+        "low part too wide": (split_block(2, [0, 1, 4, 3]), 4),
+        "dictionary flag bit 6": (dict_block(3, head=_v2.DICT | 0x40) + _plain([0] * 4), 4),
         "predictor on a value table": (bytes((C._DEC | 0x18, 0, 2, 0)) + _v2.descriptor(
             [1], [1], 0) + b"\x00" + _plain([0] * 5), 6),
     }
@@ -239,3 +255,15 @@ def test_dictionary_as_exact_binning_of_many_distinct_values(name, gain, monkeyp
     assert decode(blob).tobytes() == x.tobytes()
     _no_v2(monkeypatch)
     assert len(blob) < gain * len(encode(x))
+
+
+@pytest.mark.parametrize("name", ["split_f32_pv_module_temp", "split_f32_pv_irradiance"])
+def test_split_dictionary_on_float_noise(name, monkeypatch):
+    # real series (tests/golden/v2/PROVENANCE.md): float32 noise, most values distinct
+    x = np.load(GOLDEN_V2 / f"{name}.npy", allow_pickle=False)
+    blob = encode(x)
+    heads = _block_heads(blob)
+    assert all(h & 7 == _v2.DICT and h & _v2.SPLIT for h in heads)
+    assert decode(blob).tobytes() == x.tobytes()
+    _no_v2(monkeypatch)
+    assert len(blob) < 0.9 * len(encode(x))
