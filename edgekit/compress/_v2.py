@@ -8,6 +8,9 @@
   readings (k / 30 degC), logarithmic ADC steps (GOES X-ray fluxes) and float32 values with
   a few hundred levels all become small integers; and values no grid fits (decimals the
   decimal search missed, float32 noise) become dense ranks, an exact adaptive binning.
+  The split form (head flag 0x20) bins by the high bits: a table of the distinct
+  ``k >> s`` of the values' order-preserving integers k, their indices, and the low s bits
+  (float noise with most values distinct).
 * **predictor** (head delta-order field 3, any non-raw model): the main stream codes the
   residuals of an integer linear predictor ``asr(sum c_t j[i - lag_t], s)`` in exact
   wrapping 64-bit arithmetic: delta order 3, a quantised least-squares (LPC) predictor

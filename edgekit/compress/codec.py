@@ -9,8 +9,8 @@ block picks the model that codes it smallest:
 * **integer**: integer dtypes, coded as they are;
 * **bits**: float bit patterns as order-preserving integers, when no grid fits;
 * **raw**: the bytes as they are, when nothing above is smaller;
-* **dictionary** (format v2): few distinct values: a table of them (itself a block) and
-  each value's index in it.
+* **dictionary** (format v2): a table of the distinct values (itself a block) and each
+  value's index in it (or, split, of the distinct high bits, plus the low bits).
 
 k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block; format v2
 adds delta order 3, a quantised LPC predictor and a lookback), zigzagged, and entropy coded
