@@ -326,15 +326,13 @@ def _own(best: C._Candidate) -> None:
 
 def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
     """The dictionary coding of block x, or None when it is not worth computing: the block
-    is short, its small sample (see :func:`_small`) has too many distinct values, or the
-    sample's index stream would not code well below best's streams on the same sample."""
+    is short, or on its small sample (see :func:`_small`) the index stream, and then the
+    estimate of the whole dictionary coding, would not code well below best's streams."""
     n = x.size
     if n < C._T_DICT_MIN_LEN:
         return None
     small = _keys(_small(x))
     us = _distinct(small)
-    if us.size > small.size * C._T_DICT_SHARE:
-        return None
     if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
         return None  # integers that fill their range: the indices would be the values
     ranks = rank(us, small)
@@ -349,8 +347,6 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidat
     idx = rank(us, key)
     if idx is None:  # values the sample missed
         us = _distinct(key)
-        if us.size > n * C._T_DICT_SHARE:
-            return None
         idx = rank(us, key)
         assert idx is not None
     vals = C._unsortable(us, x.dtype) if x.dtype.kind == "f" else us.astype(x.dtype)

@@ -108,8 +108,7 @@ _T_RUNS_NEAR = 1.03  # ... or within this factor with 4x fewer codes
 _T_RUNS_DENSE = 0.85  # ... and, when most codes are nonzero, only when this much smaller
 # format v2 (edgekit/compress/_v2.py)
 _T_DICT_MIN_LEN = 256  # blocks shorter than this never try the dictionary
-_T_DICT_SHARE = 1.0  # ... nor those whose sample has more distinct values than this share
-_T_DICT_GAIN = 0.9  # ... nor when the sample's indices code no smaller than this share
+_T_DICT_GAIN = 0.9  # ... nor when its sample's indices code no smaller than this share
 _T_SPLIT_MIN_BITS = 10.0  # the split dictionary only for streams costing this a value
 _T_PRED_MIN_LEN = 512  # blocks shorter than this never try a predictor
 _T_PRED_MIN_BITS = 2.0  # ... nor a stream that already codes in fewer bits per value
@@ -127,7 +126,6 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_RUNS_NEAR": (1.0, 1.03, 1.06),
     "_T_RUNS_DENSE": (0.75, 0.85, 0.95),
     "_T_DICT_MIN_LEN": (64, 256, 1024),
-    "_T_DICT_SHARE": (0.25, 0.5, 1.0),
     "_T_DICT_GAIN": (0.8, 0.9, 1.0),
     "_T_SPLIT_MIN_BITS": (6.0, 10.0, 14.0),
     "_T_PRED_MIN_LEN": (256, 512, 2048),
