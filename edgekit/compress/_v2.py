@@ -283,28 +283,34 @@ def _stream_bits(j: np.ndarray) -> float:
     return min(C._cost_bits(h[o]) for o in range(3))
 
 
-def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, ranks: np.ndarray,
-               level: int) -> float:
-    """Estimated bits of the dictionary coding of the small sample ``small`` (keys of x's
-    small sample, their distinct values us and ranks in them).  The block's table has more
-    entries than the sample's: T is estimated as the smaller of Chao's estimate (from the
-    values seen once and twice) and the linear extrapolation; the indices then spread by
-    T / len(us) (ranks scaled by it), and the table costs what the sample's own table block
-    costs per entry, less the log of that spread (a denser table has smaller steps), times
-    T, in the sample's share of the block."""
-    n = x.size
+def _spread(small: np.ndarray, us: np.ndarray, n: int) -> tuple[float, float]:
+    """(T, T / len(us)): the estimated table size of the block of n values whose small
+    sample (sorted keys ``small``) has the distinct values us: the smaller of Chao's
+    estimate (from the values seen once and twice) and the linear extrapolation."""
     starts = np.flatnonzero(small[1:] != small[:-1]) + 1
     counts = np.diff(np.concatenate(([0], starts, [small.size])))  # sorted: run lengths
     f1, f2 = int(np.count_nonzero(counts == 1)), int(np.count_nonzero(counts == 2))
-    total = min(float(n), us.size + f1 * f1 / (2.0 * max(f2, 1)),
-                us.size * n / small.size)
-    factor = max(total / us.size, 1.0)
-    if factor > 1.25:
-        ranks = np.rint(ranks * factor).astype(np.int64)
-    vals = C._unsortable(us, x.dtype) if x.dtype.kind == "f" else us.astype(x.dtype)
+    total = min(float(n), us.size + f1 * f1 / (2.0 * max(f2, 1)), us.size * n / small.size)
+    return total, max(total / us.size, 1.0)
+
+
+_TABLE_PROBE = 512
+"""Table entries the dictionary's estimate codes to price the table."""
+
+
+def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, ranks: np.ndarray,
+               level: int, total: float, factor: float) -> float:
+    """Estimated bits of the dictionary coding of the small sample ``small`` (keys of x's
+    small sample, their distinct values us and ranks in them) when the block's table has
+    ``total`` entries (see :func:`_spread`): the indices (already spread by ``factor``),
+    and the table at what the sample's own table block costs per entry, less the log of
+    the spread (a denser table has smaller steps), in the sample's share of the block."""
+    part = us[:: max(1, us.size // _TABLE_PROBE)][:_TABLE_PROBE]  # evenly spaced entries
+    vals = C._unsortable(part, x.dtype) if x.dtype.kind == "f" else part.astype(x.dtype)
     table = len(C._encode_block(np.ascontiguousarray(vals), -1.0, level, False))
-    entry = max(8.0 * table / us.size - math.log2(factor), 1.0)
-    return _stream_bits(ranks) + entry * total * small.size / n
+    # a probe of every k-th entry has k times the steps: log2(k) bits more an entry
+    entry = max(8.0 * table / part.size - math.log2(us.size / part.size * factor), 1.0)
+    return _stream_bits(ranks) + entry * total * small.size / x.size
 
 
 def _small_bits(best: C._Candidate) -> float:
@@ -337,11 +343,14 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidat
         return None  # integers that fill their range: the indices would be the values
     ranks = rank(us, small)
     assert ranks is not None
+    total, factor = _spread(np.sort(small), us, n)
+    if factor > 1.25:  # the block's table is larger: its indices spread
+        ranks = np.rint(ranks * factor).astype(np.int64)
     limit = _small_bits(best) * C._T_DICT_GAIN
     if _stream_bits(ranks) > limit:  # not even the indices alone
         return None
     _own(best)
-    if _dict_bits(x, np.sort(small), us, ranks, level) > limit:
+    if _dict_bits(x, small, us, ranks, level, total, factor) > limit:
         return None
     key = _keys(x)
     idx = rank(us, key)
