@@ -1,16 +1,21 @@
-"""Write the golden frames of the current format version into tests/golden/v<N>/.
+"""Write the golden frames of each format version into tests/golden/v<N>/.
 
     python tools/compress_golden.py          # writes only the files that are missing
 
-Each case is NAME.ekz (the encoded bytes, as this version's encoder wrote them) and NAME.npy
+Each case is NAME.ekz (the encoded bytes, as that version's encoder wrote them) and NAME.npy
 (the array it must decode to, bit for bit); a record also has NAME.ts.npy (its
 timestamps).  Golden files are written once per format version and never rewritten: every
 later edgekit must decode them (tests/compress/test_golden.py).  A format change bumps
-FORMAT_VERSION and adds a new directory.
+FORMAT_VERSION and adds a new directory and a ``cases_v<N>`` function.
+
+Version 2 cases are frames that use a version-2 model (dictionary, predictor), made from
+real series: the shipped ones, and (when the sensor corpus is at $EDGEKIT_SENSORS,
+default /work/shared/data/sensors) corpus series the v2 models were built for.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -23,7 +28,7 @@ from edgekit.compress import FORMAT_VERSION, encode, encode_series  # noqa: E402
 from edgekit.data import load_series  # noqa: E402
 
 
-def cases() -> dict[str, tuple[bytes, np.ndarray]]:
+def cases_v1() -> dict[str, tuple[bytes, np.ndarray]]:
     rng = np.random.default_rng(20261127)
     out: dict[str, tuple[bytes, np.ndarray]] = {}
 
@@ -64,18 +69,71 @@ def cases() -> dict[str, tuple[bytes, np.ndarray]]:
     return out
 
 
+def _corpus(name: str) -> np.ndarray | None:
+    path = Path(os.environ.get("EDGEKIT_SENSORS", "/work/shared/data/sensors")) / f"{name}.npy"
+    return np.load(path, allow_pickle=False) if path.exists() else None
+
+
+def cases_v2() -> dict[str, tuple[bytes, np.ndarray]]:
+    out: dict[str, tuple[bytes, np.ndarray]] = {}
+
+    def add(name: str, arr: np.ndarray | None, **kw) -> None:
+        if arr is not None:
+            out[name] = (encode(np.ascontiguousarray(arr), **kw), np.ascontiguousarray(arr))
+
+    add("dict_f64_membrane", load_series("membrane_potential_f32")[:6000])
+    add("pred_decimal_seattle", load_series("seattle_temp_F"))
+    chans = [load_series(n)[:3000] for n in
+             ("payerne_temp_C", "payerne_pressure_hPa", "payerne_ghi_Wm2")]
+    add("lookback_interleaved_payerne", np.stack(chans, 1).ravel())
+    add("lookback_interleaved_i32", np.round(np.stack(chans, 1).ravel() * 10).astype(np.int32))
+    kitchen = _corpus("house_kitchen_temp_C")
+    add("dict_f64_kitchen", None if kitchen is None else kitchen[:8000])
+    short = _corpus("goes15_xrs_short_0p5_4ang_Wm2")
+    add("dict_f32_goes_short", None if short is None else short[:10000])
+    add("dict_pred_f32_goes_long", _corpus("goes15_xrs_long_1_8ang_Wm2"))
+    emg = _corpus("pysiology_emg_mV")
+    add("dict_pred_emg", None if emg is None else emg[70000:90000])
+    add("lpc_i2_apollo15", _corpus("apollo15_pse_spz_counts"))
+    add("lpc_i4_anmo", None if (a := _corpus("seismic_iu_anmo_lhz_counts")) is None
+        else a[:20000])
+    add("lpc_i2_two_blocks_ppg", _corpus("heartpy_ppg_adc"))
+    add("lpc_decimal_f32_tohoku", _corpus("seismic_ii_tly_bhz_tohoku_counts"))
+    # the dictionary as an exact binning: many distinct values, off-grid or float noise
+    iers = _corpus("iers_length_of_day_excess_s")
+    add("dict_binning_f64_iers_lod", None if iers is None else iers[:12000])
+    pv = _corpus("pv_system50_ac_power_W")
+    add("dict_binning_f32_pv_power", None if pv is None else pv[20000:40000])
+    # the split dictionary: float32 noise binned by its high bits
+    pv4 = _corpus("pv_system4_module_temp_C")
+    add("split_f32_pv_module_temp", None if pv4 is None else pv4[:20000])
+    pv15 = _corpus("pv_system15_poa_irradiance_Wm2")
+    add("split_f32_pv_irradiance", None if pv15 is None else pv15[70000:90000])
+    add("lpc_i4_knet_big_endian", None if (a := _corpus("knet_akt013_accel_ew_counts")) is None
+        else a.astype(">i4"))
+    return out
+
+
+CASES = {1: cases_v1, 2: cases_v2}
+
+
 def main() -> int:
-    d = ROOT / "tests" / "golden" / f"v{FORMAT_VERSION}"
-    d.mkdir(parents=True, exist_ok=True)
-    written = 0
-    for name, (blob, arr) in cases().items():
-        if (d / f"{name}.npy").exists():
-            continue
-        if blob:  # the ".ts" entries are the timestamps of a record: an .npy only
-            (d / f"{name}.ekz").write_bytes(blob)
-        np.save(d / f"{name}.npy", arr, allow_pickle=False)
-        written += 1
-    print(f"{written} golden cases written to {d}")
+    assert max(CASES) == FORMAT_VERSION, "add cases_v<N> for the new format version"
+    for version, make in CASES.items():
+        d = ROOT / "tests" / "golden" / f"v{version}"
+        d.mkdir(parents=True, exist_ok=True)
+        written = 0
+        for name, (blob, arr) in make().items():
+            if (d / f"{name}.npy").exists():
+                continue
+            if blob and blob[4] != version:
+                print(f"skipped {name}: this encoder writes it as version {blob[4]}")
+                continue
+            if blob:  # the ".ts" entries are the timestamps of a record: an .npy only
+                (d / f"{name}.ekz").write_bytes(blob)
+            np.save(d / f"{name}.npy", arr, allow_pickle=False)
+            written += 1
+        print(f"{written} golden cases written to {d}")
     return 0
 
 

@@ -514,3 +514,142 @@ def follow(x: np.ndarray, b: float, tol: float, order: int) -> np.ndarray:
         out[i] = v
         p2, p1 = p1, v
     return np.array(out, dtype=np.int64)
+# ------------------------------------------------------------------ format v2 (compress_v2.c)
+
+MAX_TERMS = 32
+
+
+def _pred_ok(n: int, lags: list[int], coefs: list[int], shift: int) -> bool:
+    return (1 <= len(lags) == len(coefs) <= MAX_TERMS and 0 <= shift <= 32 and n >= 1
+            and lags[0] >= 1 and all(b > a for a, b in zip(lags, lags[1:], strict=False))
+            and all(-(1 << 31) <= c < (1 << 31) for c in coefs) and lags[-1] < n)
+
+
+def predict(j: np.ndarray, lags: list[int], coefs: list[int],
+            shift: int) -> tuple[int, np.ndarray | None]:
+    """``ekz2_predict``: the residuals e[0..n-1) of j[1..n) (uint64) under the predictor
+    (vectorised: every prediction reads only j)."""
+    n = j.size
+    if not _pred_ok(n, lags, coefs, shift):
+        return EINVAL, None
+    big = lags[-1]
+    jj = j.view(np.int64)
+    e = np.empty(n - 1, dtype=np.uint64)
+    e[: big - 1] = np.diff(j[:big])
+    s = np.zeros(n - big, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        for lag, c in zip(lags, coefs, strict=True):
+            s += np.int64(c) * jj[big - lag: n - lag]
+    e[big - 1:] = j[big:] - (s >> np.int64(shift)).view(np.uint64)
+    return OK, e
+
+
+def unpredict(e: np.ndarray, n: int, j0: int, lags: list[int], coefs: list[int],
+              shift: int) -> tuple[int, np.ndarray | None]:
+    """``ekz2_unpredict``: j (uint64[n]) from j[0] and the residuals e[0..n-1).  The
+    recurrence is serial: a Python loop (a lookback is vectorised one lag at a time)."""
+    if not _pred_ok(n, lags, coefs, shift) or e.size != n - 1:
+        return EINVAL, None
+    big = lags[-1]
+    j = np.empty(n, dtype=np.uint64)
+    j[0] = j0
+    j[1:big] = np.uint64(j0) + np.cumsum(e[: big - 1], dtype=np.uint64)
+    if lags == [big] and coefs == [1] and shift == 0:
+        for a in range(big, n, big):
+            b = min(a + big, n)
+            j[a:b] = j[a - big: b - big] + e[a - 1: b - 1]
+        return OK, j
+    out = j[:big].tolist()
+    ev = e.tolist()
+    terms = list(zip(lags, coefs, strict=True))
+    for i in range(big, n):
+        s = 0
+        for lag, c in terms:
+            s += c * out[i - lag]
+        s &= _U64
+        if s >> 63:
+            s -= 1 << 64
+        out.append(((s >> shift) + ev[i - 1]) & _U64)
+    return OK, np.array(out, dtype=np.uint64)
+
+
+def gather(table: np.ndarray, idx: np.ndarray) -> tuple[int, np.ndarray | None]:
+    """``ekz2_gather``: table[idx], or ECORRUPT if an index is out of the table."""
+    if idx.size and (table.size == 0 or int(idx.max()) >= table.size):
+        return ECORRUPT, None
+    return OK, table[idx.astype(np.intp)]
+
+
+def _sum4(x: np.ndarray) -> float:
+    """Sum as ``ekz2_sum4``: four interleaved sums in index order (cumsum is sequential),
+    combined as (s0 + s1) + (s2 + s3)."""
+    full = x.size - x.size % 4
+    s = (np.cumsum(x[:full].reshape(-1, 4), axis=0)[-1].tolist() if full
+         else [0.0, 0.0, 0.0, 0.0])
+    for i in range(full, x.size):
+        s[i & 3] += float(x[i])
+    return (s[0] + s[1]) + (s[2] + s[3])
+
+
+def autocorr(j: np.ndarray, p: int) -> tuple[int, np.ndarray | None]:
+    """``ekz2_autocorr``: r[0..p] of the mean-removed first difference d of int64 j, every
+    sum taken as the C kernel takes it (``_sum4``), so both give the same bits."""
+    if j.size < 2 or not 0 <= p < j.size - 1 or p > MAX_TERMS:
+        return EINVAL, None
+    with np.errstate(over="ignore"):
+        d = np.diff(j).astype(np.float64)
+    d -= _sum4(d) / d.size
+    return OK, np.array([_sum4(d[k:] * d[: d.size - k]) for k in range(p + 1)])
+
+
+def lag_matches(j: np.ndarray, maxlag: int) -> tuple[int, np.ndarray | None]:
+    """``ekz2_lag_matches``: how many values equal the one k back, k = 1..maxlag."""
+    if maxlag < 1:
+        return EINVAL, None
+    return OK, np.array([np.count_nonzero(j[k:] == j[:-k]) if k < j.size else 0
+                         for k in range(1, maxlag + 1)], dtype=np.uint32)
+
+
+def rank(u: np.ndarray, key: np.ndarray) -> tuple[int, np.ndarray | None]:
+    """``ekz2_rank``: each key's position in the sorted distinct int64 table u, or
+    ECORRUPT when a key is not in it."""
+    if u.size < 1:
+        return EINVAL, None
+    pos = np.searchsorted(u, key, side="right") - 1
+    if key.size and (pos.min() < 0 or not np.array_equal(u[np.maximum(pos, 0)], key)):
+        return ECORRUPT, None
+    return OK, pos.astype(np.uint64)
+
+
+def pred_hist(j: np.ndarray, run: int, lags: list[int], coefs: list[int],
+              shift: int) -> tuple[int, np.ndarray | None]:
+    """``ekz2_pred_hist``: token histogram of the predictor's residuals, run by run (the
+    first lags[-1] values of each run of ``run`` values skipped)."""
+    if not (1 <= len(lags) <= MAX_TERMS and 0 <= shift <= 32 and run >= 1 and lags[0] >= 1
+            and all(b > a for a, b in zip(lags, lags[1:], strict=False))):
+        return EINVAL, None
+    h = np.zeros(256, dtype=np.uint32)
+    for a in range(0, j.size, run):
+        part = j[a: a + run]
+        if part.size > lags[-1]:
+            e = predict(part, lags, coefs, shift)[1]
+            assert e is not None
+            h += hist3(e[lags[-1] - 1:])[:256]
+    return OK, h
+
+
+def split_gather(table: np.ndarray, idx: np.ndarray, lo: np.ndarray, shift: int,
+                 dtype: np.dtype) -> tuple[int, np.ndarray | None]:
+    """``ekz2_split_gather``: values of ``dtype`` from w = (table[idx] << shift) + lo
+    (uint64): the low bytes of w for integers, unsortable(w) at the float's width."""
+    if not 1 <= shift <= 63 or table.size < 1:
+        return EINVAL, None
+    if idx.size and (int(idx.max()) >= table.size or int(lo.max()) >> shift):
+        return ECORRUPT, None
+    w = (table.view(np.uint64)[idx.astype(np.intp)] << np.uint64(shift)) + lo
+    width = np.dtype(dtype).itemsize
+    u = w.astype(f"u{width}")  # the low bytes
+    if np.dtype(dtype).kind == "f":
+        top = np.array(width * 8 - 1, dtype=u.dtype)
+        u = u ^ ((np.zeros(1, dtype=u.dtype) - (u >> top)) >> np.array(1, dtype=u.dtype))
+    return OK, u.view(dtype)

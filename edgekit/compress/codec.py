@@ -8,10 +8,13 @@ block picks the model that codes it smallest:
   float arithmetic does not land exactly, a residual in units of the float's last place;
 * **integer**: integer dtypes, coded as they are;
 * **bits**: float bit patterns as order-preserving integers, when no grid fits;
-* **raw**: the bytes as they are, when nothing above is smaller.
+* **raw**: the bytes as they are, when nothing above is smaller;
+* **dictionary** (format v2): a table of the distinct values (itself a block) and each
+  value's index in it (or, split, of the distinct high bits, plus the low bits).
 
-k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block), zigzagged,
-and entropy coded (tokens with a static rANS coder, extra bits raw).  Everything is exact:
+k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block; format v2
+adds delta order 3, a quantised LPC predictor and a lookback), zigzagged, and entropy coded
+(tokens with a static rANS coder, extra bits raw).  Everything is exact:
 a residual stream carries whatever the model misses, NaN payloads, -0.0 and infinities
 included.  With ``tolerance=eps`` lossy affine grids of step about ``2*eps`` join the
 candidates (:func:`_lossy_candidates`), and the residual stream carries only the values the
@@ -64,8 +67,11 @@ __all__ = [
 ]
 
 MAGIC = b"\x89EKZ"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 2
+"""The newest frame version this edgekit writes: a frame is written as version 2 only when
+one of its blocks uses a version-2 model (dictionary, predictor); otherwise as version 1,
+byte for byte as edgekit's v1 encoder wrote it."""
+SUPPORTED_VERSIONS = (1, 2)
 BLOCK_LEN = 65536
 """Values per block (the last block of a frame may be shorter); also the decoder's cap."""
 MAX_NDIM = 32
@@ -117,6 +123,18 @@ _T_LOSSY_HALF = 0.4999  # lossy: a value this many grid steps from its grid poin
 _T_LOSSY_ULPS = 8.0  # the narrow lossy grid is 2 tol less this many units of the last place
 _T_LOSSY_SMOOTH = 2.0  # the prediction-following lossy grid is tried below this many bits/value
 _T_LOSSY_FINE = 1.5  # ... on a grid this many times finer than 2 tol
+# format v2 (edgekit/compress/_v2.py)
+_T_DICT_MIN_LEN = 256  # blocks shorter than this never try the dictionary
+_T_DICT_GAIN = 0.9  # ... nor when its sample's indices code no smaller than this share
+_T_SPLIT_MIN_BITS = 10.0  # the split dictionary only for streams costing this a value
+_T_PRED_MIN_LEN = 512  # blocks shorter than this never try a predictor
+_T_PRED_MIN_BITS = 2.0  # ... nor a stream that already codes in fewer bits per value
+_T_PRED_MIN_GAIN = 0.05  # ... nor LPC / delta 3 when their error variance promises less
+_T_PRED_GAIN = 0.97  # a predictor is taken when its estimate is this much smaller
+_T_LPC_MAX = 8  # LPC orders up to this are fitted (on the first difference; one is costed)
+_T_LPC_PREC = 15  # bits of the largest quantised LPC coefficient
+_T_LOOK_MAX = 32  # largest lookback lag searched
+_T_LOOK_SHARE = 0.3  # a lag is costed when at least this share of values repeat at it
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (64, 256, 1024),
     "_T_DEC_FINE": (1, 2, 4),
@@ -139,6 +157,17 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_LOSSY_ULPS": (4.0, 8.0, 32.0),
     "_T_LOSSY_SMOOTH": (2.0, 3.0, 4.0),
     "_T_LOSSY_FINE": (1.5, 2.0, 3.0),
+    "_T_DICT_MIN_LEN": (64, 256, 1024),
+    "_T_DICT_GAIN": (0.8, 0.9, 1.0),
+    "_T_SPLIT_MIN_BITS": (6.0, 10.0, 14.0),
+    "_T_PRED_MIN_LEN": (256, 512, 2048),
+    "_T_PRED_MIN_BITS": (1.0, 2.0, 3.0),
+    "_T_PRED_MIN_GAIN": (0.02, 0.05, 0.1),
+    "_T_PRED_GAIN": (0.93, 0.97, 1.0),
+    "_T_LPC_MAX": (4, 8, 16),
+    "_T_LPC_PREC": (13, 15, 17),
+    "_T_LOOK_MAX": (16, 32, 64),
+    "_T_LOOK_SHARE": (0.2, 0.3, 0.5),
 }
 
 
@@ -394,6 +423,7 @@ class _Candidate:
     r: np.ndarray | None = None
     sample: np.ndarray | None = None  # the sample of j (see _sample), when j is long
     jrange: tuple[int, int] | None = None  # (min, max) of j as int64, when known
+    pre: bytes = b""  # format v2: written just before the main stream (predictor)
 
 
 def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | None = None,
@@ -814,8 +844,9 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     return cands, good
 
 
-def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
-    """One block of 1-D native-order values (float16/32/64 or int64/uint64 view)."""
+def _encode_block(x: np.ndarray, tol: float, level: int, v2: bool = True) -> bytes:
+    """One block of 1-D native-order values (float16/32/64 or int64/uint64 view); ``v2``
+    lets it use the format-v2 models (not in a dictionary's own table)."""
     dt = x.dtype
     if dt.kind == "f" and dt.itemsize in (4, 8):
         cands, _ = _float_candidates(x, tol, level, dt.itemsize == 8 and level >= 2)
@@ -825,12 +856,14 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
         k = x.astype(np.int64) if dt.kind == "i" else x.astype(np.uint64).view(np.int64)
         cands = [_int_candidate(k, _INT, b"")]
     best = min(cands, key=lambda c: c.cost)
+    best = _v2.improve(x, best, level, tol < 0, v2)
     raw_cost = 8 * (x.nbytes + 1)
     if best.cost >= raw_cost:
         return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
     out = [bytes((best.head,)), best.params]
     if best.head & 7 in (_DEC, _AFF):
-        out.append(_table_field(best.j, best.jrange))
+        out.append(b"\x00" if best.pre else _table_field(best.j, best.jrange))
+    out.append(best.pre)
     out.append(_stream_encode(best.j, best.order, best.sample_h, best.sample))
     if best.r is not None:
         out.append(_stream_encode(best.r.view(np.uint64), 0))
@@ -852,8 +885,9 @@ def _table_field(j: np.ndarray, jrange: tuple[int, int] | None = None) -> bytes:
     return _varint(span + 1) + _varint(_zz(lo))
 
 
-def _decode_block(rd: _Reader, out: np.ndarray) -> None:
-    """Decode one block into ``out`` (1-D, C-contiguous, the block's native dtype)."""
+def _decode_block(rd: _Reader, out: np.ndarray, v2: bool = False) -> None:
+    """Decode one block into ``out`` (1-D, C-contiguous, the block's native dtype);
+    ``v2``: a version-2 frame's block (dictionary and predictor allowed)."""
     n, dt = out.size, out.dtype
     head = rd.u8()
     model = head & 7
@@ -862,8 +896,11 @@ def _decode_block(rd: _Reader, out: np.ndarray) -> None:
             raise _corrupt(f"bad raw block header 0x{head:02x}", rd.pos - 1, "block")
         out[...] = np.frombuffer(rd.take(n * dt.itemsize), dtype=dt.newbyteorder("<"))
         return
+    if v2 and model == _v2.DICT:
+        _v2.decode_dict(rd, head, out)
+        return
     order = (head >> 3) & 3
-    if order > 2 or (head & _H_F32 and (dt != np.float64 or model == _INT)):
+    if (order > 2 and not v2) or (head & _H_F32 and (dt != np.float64 or model == _INT)):
         raise _corrupt(f"bad block header 0x{head:02x}", rd.pos - 1, "block")
     if head & _H_F32:
         tmp = K.scratch("f32", n, np.float32)
@@ -903,7 +940,12 @@ def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
                 raise _corrupt("value table longer than allowed", rd.pos, "block")
             lo = _unzz(rd.varint())
             fused = (mode, p, a, b, g, off, lo, span1 - 1, out)
-    j = _stream_decode(rd, order, n, "j", fused)
+    if order == _v2.PRED:  # format v2: a predictor; no value table (fused decode)
+        if fused is not None:
+            raise _corrupt("value table in a predictor block", rd.pos, "block")
+        j = _v2.pred_decode(rd, n)
+    else:
+        j = _stream_decode(rd, order, n, "j", fused)
     r = None
     if head & _H_RESID:
         if model in (_INT, _BITS):
@@ -959,7 +1001,9 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
             infinities are kept exactly.  Integer, bool and float16 arrays are always coded
             losslessly (which meets any bound).
         level: effort 1..9; 1 skips the affine-grid search (faster on data without a fixed
-            decimal), 3 and above try it.  Decoding speed does not depend on it.
+            decimal), 3 and above try it; 2 and above try the dictionary model (format v2)
+            and 3 and above the predictors (delta order 3, LPC, lookback; format v2, whose
+            decoding costs about one multiply per predictor term and value).
 
     Returns:
         The frame (bytes); :func:`decode` restores dtype, shape, layout and values.
@@ -997,12 +1041,15 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
     if lossy:
         parts.append(struct.pack("<d", tol))
     parts.append(_varint(BLOCK_LEN))
+    version = 1
     for i in range(0, flat.size, BLOCK_LEN):
         blk = _encode_block(flat[i: i + BLOCK_LEN], tol if lossy else -1.0, level)
         parts.append(_varint(len(blk)))
         parts.append(blk)
+        if _v2.uses_v2(blk):
+            version = 2
     body = b"".join(parts)
-    head = _HEADER.pack(MAGIC, FORMAT_VERSION, _CODES[native], flags, array.ndim,
+    head = _HEADER.pack(MAGIC, version, _CODES[native], flags, array.ndim,
                         len(body) + 4)
     frame = head + body
     frame += struct.pack("<I", zlib.crc32(frame))
@@ -1120,6 +1167,7 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
     if nblocks * 2 > rd.end - rd.pos:
         raise _corrupt(f"frame claims {n} values in {rd.end - rd.pos} bytes", rd.pos,
                        "header")
+    v2 = buf[pos + 4] >= 2
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
     for i in range(nblocks):
@@ -1128,7 +1176,7 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         sub = _Reader(buf, rd.pos, rd.pos + size)
         if sub.end > rd.end:
             raise _corrupt("block runs past the frame", rd.pos, "truncated")
-        _decode_block(sub, out[i * blen: i * blen + m])
+        _decode_block(sub, out[i * blen: i * blen + m], v2)
         if sub.pos != sub.end:
             raise _corrupt("trailing bytes in a block", sub.pos, "block")
         rd.pos = sub.end
@@ -1202,3 +1250,6 @@ def decode_stream(blob: bytes) -> np.ndarray:
         _telemetry.emit("compress.decode", bytes_in=len(buf), bytes_out=out.nbytes,
                         seconds=time.perf_counter() - t0)
     return out
+
+
+from edgekit.compress import _v2  # noqa: E402  (format v2 models; it imports this module)

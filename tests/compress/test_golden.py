@@ -9,15 +9,22 @@ import numpy as np
 import pytest
 
 from edgekit.compress import FORMAT_VERSION, decode, decode_series, iter_frames
+from edgekit.compress.codec import SUPPORTED_VERSIONS
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 CASES = sorted(GOLDEN.glob("v*/*.ekz"))
 
 
-def test_golden_files_exist_for_the_current_version():
+def test_golden_files_exist_for_every_version():
     names = {p.parent.name for p in CASES}
+    assert {f"v{v}" for v in SUPPORTED_VERSIONS} <= names
     assert f"v{FORMAT_VERSION}" in names
-    assert len([p for p in CASES if p.parent.name == f"v{FORMAT_VERSION}"]) >= 20
+    assert len([p for p in CASES if p.parent.name == "v1"]) >= 20
+    # version 2 adds models: its cases are the frames that use them, from real series
+    assert len([p for p in CASES if p.parent.name == "v2"]) >= 10
+    for p in CASES:
+        if not p.stem.startswith("record_"):
+            assert p.read_bytes()[4] == int(p.parent.name[1:]), p.name
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")

@@ -199,3 +199,139 @@ def test_decimal_quantizer_exact_path_equals_reference(dtype, ints, d):
     rk, rr, rnz = ref.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0)
     assert np.array_equal(k, rk) and np.array_equal(r, rr) and nz == rnz
     assert krange == (int(rk.min()), int(rk.max()))
+
+
+# ------------------------------------------------------------------ format v2 kernels
+
+from pathlib import Path  # noqa: E402
+
+from edgekit.compress import _v2  # noqa: E402
+
+
+@st.composite
+def _predictors(draw, n: int):
+    """Valid (lags, coefs, shift) for a stream of n values: dense LPC, sparse or a lookback,
+    coefficients over the whole allowed range."""
+    p = draw(st.integers(1, min(_v2.MAX_TERMS, max(1, n - 1))))
+    kind = draw(st.sampled_from(["dense", "sparse", "lookback"]))
+    if kind == "dense":
+        lags = list(range(1, p + 1))
+    elif kind == "sparse":
+        lags = sorted(draw(st.sets(st.integers(1, n - 1), min_size=1, max_size=p)))
+    else:
+        lags = [draw(st.integers(1, n - 1))]
+    coefs = draw(st.lists(st.one_of(st.integers(-(2 ** 31), 2 ** 31 - 1),
+                                    st.integers(-9, 9)),
+                          min_size=len(lags), max_size=len(lags)))
+    if kind == "lookback" and draw(st.booleans()):
+        coefs = [1]
+    shift = draw(st.integers(0, 32))
+    return lags, coefs, shift if kind != "lookback" or coefs != [1] else 0
+
+
+@needs_native
+@given(st.data())
+def test_predictor_kernels_native_equal_reference(data):
+    k = data.draw(_int64s().filter(lambda a: a.size >= 2))
+    j = k.view(np.uint64)
+    lags, coefs, shift = data.draw(_predictors(j.size))
+    e = _v2.predict(j, lags, coefs, shift)
+    status, re = ref.predict(j, lags, coefs, shift)
+    assert status == ref.OK and np.array_equal(e, re)
+    back = _v2.unpredict(e, j.size, int(j[0]), lags, coefs, shift, "t")
+    assert np.array_equal(back, j)
+    status, rback = ref.unpredict(e, j.size, int(j[0]), lags, coefs, shift)
+    assert status == ref.OK and np.array_equal(rback, j)
+    # the C kernels refuse what the decoder's parser refuses
+    lib = _backend.lib
+    bad = np.array(lags[:-1] + [j.size], dtype=np.uint32)
+    assert lib.ekz2_unpredict(_v2._ptr("uint64_t", e), j.size, 0, _v2._ptr("uint32_t", bad),
+                              _v2._ptr("int64_t", np.array(coefs, dtype=np.int64)),
+                              len(coefs), shift, _v2._ptr("uint64_t", back)) == ref.EINVAL
+
+
+@needs_native
+@given(st.data())
+def test_dictionary_kernels_native_equal_reference(data):
+    dt = np.dtype(data.draw(st.sampled_from(["u1", "i2", "f4", "f8"])))
+    table = data.draw(hnp.arrays(dt, st.integers(1, 50)))
+    idx = data.draw(hnp.arrays(np.uint64, st.integers(0, 200),
+                               elements=st.integers(0, table.size + 2)))
+    out = np.empty(idx.size, dtype=dt)
+    ok = _v2.gather(table, idx, out)
+    status, want = ref.gather(table, idx)
+    assert ok == (status == ref.OK) == bool(np.all(idx < table.size))
+    if ok:
+        assert want is not None and out.tobytes() == want.tobytes()
+    keys = data.draw(hnp.arrays(np.int64, st.integers(1, 300),
+                                elements=st.integers(-(2 ** 63), 2 ** 63 - 1)))
+    u = np.unique(keys)
+    drop = data.draw(st.booleans()) and u.size > 1
+    if drop:  # a key the table does not hold
+        u = np.delete(u, data.draw(st.integers(0, u.size - 1)))
+    got = _v2.rank(u, keys)
+    status, want = ref.rank(u, keys)
+    if drop:
+        assert got is None and status == ref.ECORRUPT
+    else:
+        assert got is not None and want is not None
+        assert np.array_equal(got, want.view(np.int64)) and np.array_equal(u[got], keys)
+
+
+@needs_native
+@given(_int64s().filter(lambda a: a.size >= 2), st.integers(0, 31), st.integers(1, 40))
+def test_predictor_search_kernels_native_equal_reference(k, p, maxlag):
+    if p < k.size - 1:
+        r = _v2.autocorr(k, p)
+        status, want = ref.autocorr(k, p)
+        assert status == ref.OK and r is not None
+        assert r.tobytes() == want.tobytes()  # same bits: frames are backend-independent
+    same = _v2.lag_matches(k.view(np.uint64), maxlag)
+    assert np.array_equal(same, ref.lag_matches(k.view(np.uint64), maxlag)[1])
+
+
+_GOLDEN_V2 = Path(__file__).resolve().parent.parent / "golden" / "v2"
+
+
+@needs_native
+@pytest.mark.parametrize(("name", "n"), [("goes15_xrs_short_0p5_4ang_Wm2", 12000),
+                                       ("seattle_temp_F", 8759),
+                                       ("lpc_i2_apollo15", 5184),
+                                       ("dict_binning_f64_iers_lod", 12000),
+                                       ("lookback_interleaved_i32", 9000)])
+def test_v2_frames_are_identical_on_both_backends(name, n, monkeypatch):
+    # real series (tests/golden/v2/PROVENANCE.md, tests/data/corpus/README.md)
+    path = _GOLDEN_V2 / f"{name}.npy"
+    corpus = _GOLDEN_V2.parent.parent / "data" / "corpus" / f"{name}.npy"
+    if not path.exists():
+        path = corpus
+    x = (np.load(path, allow_pickle=False) if path.exists() else load_series(name))[:n]
+    blob = C.encode(x)
+    assert blob[4] == 2
+    monkeypatch.setattr(_backend, "lib", None)
+    assert C.encode(x) == blob
+    assert C.decode(blob).tobytes() == x.tobytes()
+
+
+@needs_native
+@given(st.data())
+def test_split_dictionary_kernel_native_equals_reference(data):
+    dt = np.dtype(data.draw(st.sampled_from(["u1", "i2", "f2", "i4", "f4", "u8", "f8"])))
+    shift = data.draw(st.integers(1, 63))
+    table = data.draw(hnp.arrays(np.int64, st.integers(1, 40),
+                                 elements=st.integers(-(2 ** 63), 2 ** 63 - 1)))
+    n = data.draw(st.integers(0, 200))
+    idx = data.draw(hnp.arrays(np.uint64, n, elements=st.integers(0, table.size)))
+    lo = data.draw(hnp.arrays(np.uint64, n, elements=st.integers(0, (1 << shift) + 1)))
+    out = np.empty(n, dtype=dt)
+    ok = _v2.split_gather(table, idx, lo, shift, out)
+    status, want = ref.split_gather(table, idx, lo, shift, dt)
+    valid = bool(np.all(idx < table.size) and np.all(lo < (1 << shift)))
+    assert ok == (status == ref.OK) == valid
+    if ok:
+        assert want is not None and out.tobytes() == want.tobytes()
+        if dt.kind == "f":  # the inverse of the encoder's keys
+            w = (table.view(np.uint64)[idx.astype(np.intp)] << np.uint64(shift)) + lo
+            keys = C._sortable(out).view(np.uint64)
+            mask = np.uint64((1 << (8 * dt.itemsize)) - 1) if dt.itemsize < 8 else None
+            assert np.array_equal(keys & mask if mask else keys, w & mask if mask else w)

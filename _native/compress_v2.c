@@ -1,0 +1,353 @@
+/* Format v2 kernels of edgekit.compress: see compress_v2.h. */
+#include "compress_v2.h"
+
+#include <string.h>
+
+#include "compress.h"
+
+/* floor(s / 2^sh) of s read as int64, in unsigned arithmetic (no implementation-defined
+ * signed shift). */
+static inline uint64_t ekz2_asr(uint64_t s, int sh)
+{
+#if defined(__GNUC__) || defined(_MSC_VER)
+    /* these compilers shift a negative int64 arithmetically (documented behaviour) */
+    return (uint64_t)((int64_t)s >> sh);
+#else
+    return (s >> 63) ? ~((~s) >> sh) : (s >> sh);
+#endif
+}
+
+static int ekz2_check(size_t n, const uint32_t *lags, const int64_t *coefs, int nterms,
+                      int shift)
+{
+    if (nterms < 1 || nterms > EKZ2_MAX_TERMS || shift < 0 || shift > 32 || n < 1)
+        return EKZ_EINVAL;
+    for (int t = 0; t < nterms; t++) {
+        if (lags[t] < 1 || (t && lags[t] <= lags[t - 1]))
+            return EKZ_EINVAL;
+        if (coefs[t] < -2147483648LL || coefs[t] > 2147483647LL)
+            return EKZ_EINVAL;
+    }
+    if ((size_t)lags[nterms - 1] >= n)
+        return EKZ_EINVAL;
+    return EKZ_OK;
+}
+
+/* dense lags 1..P: the common LPC form */
+static int ekz2_dense(const uint32_t *lags, int nterms)
+{
+    for (int t = 0; t < nterms; t++)
+        if (lags[t] != (uint32_t)(t + 1))
+            return 0;
+    return 1;
+}
+
+/* The recurrence over i = L..n-1 of a predictor with coefficients c[] (uint64), STMT
+ * using the sum s of the terms: with dense lags 1..P and P a constant (2..17) the trip
+ * count is fixed and the loop unrolls into straight-line code; any other predictor runs
+ * the general loop.  Returns from the enclosing function. */
+#define EKZ2_DENSE_LOOP(P, STMT)                                             \
+    case P:                                                                  \
+        for (size_t i = L; i < n; i++) {                                     \
+            uint64_t s = 0;                                                  \
+            for (int t = 0; t < P; t++)                                      \
+                s += c[t] * j[i - 1 - t];                                    \
+            STMT;                                                            \
+        }                                                                    \
+        return EKZ_OK;
+#define EKZ2_RECURRENCE(STMT)                                                \
+    do {                                                                     \
+        if (ekz2_dense(lags, nterms)) {                                      \
+            switch (nterms) {                                                \
+            EKZ2_DENSE_LOOP(2, STMT) EKZ2_DENSE_LOOP(3, STMT)                \
+            EKZ2_DENSE_LOOP(4, STMT) EKZ2_DENSE_LOOP(5, STMT)                \
+            EKZ2_DENSE_LOOP(6, STMT) EKZ2_DENSE_LOOP(7, STMT)                \
+            EKZ2_DENSE_LOOP(8, STMT) EKZ2_DENSE_LOOP(9, STMT)                \
+            EKZ2_DENSE_LOOP(10, STMT) EKZ2_DENSE_LOOP(11, STMT)              \
+            EKZ2_DENSE_LOOP(12, STMT) EKZ2_DENSE_LOOP(13, STMT)              \
+            EKZ2_DENSE_LOOP(14, STMT) EKZ2_DENSE_LOOP(15, STMT)              \
+            EKZ2_DENSE_LOOP(16, STMT) EKZ2_DENSE_LOOP(17, STMT)              \
+            default:                                                         \
+                break;                                                       \
+            }                                                                \
+        }                                                                    \
+        for (size_t i = L; i < n; i++) {                                     \
+            uint64_t s = 0;                                                  \
+            for (int t = 0; t < nterms; t++)                                 \
+                s += c[t] * j[i - lags[t]];                                  \
+            STMT;                                                            \
+        }                                                                    \
+        return EKZ_OK;                                                       \
+    } while (0)
+
+static void ekz2_coefs(const int64_t *coefs, int nterms, uint64_t *c)
+{
+    for (int t = 0; t < nterms; t++)
+        c[t] = (uint64_t)coefs[t];
+}
+
+int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_t *coefs,
+                 int nterms, int shift, uint64_t *e)
+{
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    size_t L = lags[nterms - 1];
+    for (size_t i = 1; i < L; i++)
+        e[i - 1] = j[i] - j[i - 1];
+    uint64_t c[EKZ2_MAX_TERMS];
+    ekz2_coefs(coefs, nterms, c);
+    EKZ2_RECURRENCE(e[i - 1] = j[i] - ekz2_asr(s, shift));
+}
+
+int ekz2_unpredict(const uint64_t *e, size_t n, uint64_t j0, const uint32_t *lags,
+                   const int64_t *coefs, int nterms, int shift, uint64_t *j)
+{
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    size_t L = lags[nterms - 1];
+    j[0] = j0;
+    for (size_t i = 1; i < L; i++)
+        j[i] = j[i - 1] + e[i - 1];
+    if (nterms == 1 && coefs[0] == 1 && shift == 0) { /* lookback */
+        for (size_t i = L; i < n; i++)
+            j[i] = j[i - L] + e[i - 1];
+        return EKZ_OK;
+    }
+    uint64_t c[EKZ2_MAX_TERMS];
+    ekz2_coefs(coefs, nterms, c);
+    EKZ2_RECURRENCE(j[i] = ekz2_asr(s, shift) + e[i - 1]);
+}
+
+#define EKZ2_GATHER(T)                                                       \
+    do {                                                                     \
+        const T *tb = (const T *)(const void *)table;                        \
+        T *o = (T *)(void *)out;                                             \
+        uint64_t bad = 0;                                                    \
+        for (size_t i = 0; i < n; i++) {                                     \
+            uint64_t k = idx[i];                                             \
+            bad |= (uint64_t)(k >= tlen);                                    \
+            o[i] = tb[k < tlen ? k : 0];                                     \
+        }                                                                    \
+        return bad ? EKZ_ECORRUPT : EKZ_OK;                                  \
+    } while (0)
+
+int ekz2_gather(const uint8_t *table, size_t tlen, size_t width, const uint64_t *idx,
+                size_t n, uint8_t *out)
+{
+    if (tlen == 0)
+        return n ? EKZ_ECORRUPT : EKZ_OK;
+    switch (width) {
+    case 1: EKZ2_GATHER(uint8_t);
+    case 2: EKZ2_GATHER(uint16_t);
+    case 4: EKZ2_GATHER(uint32_t);
+    case 8: EKZ2_GATHER(uint64_t);
+    default: return EKZ_EINVAL;
+    }
+}
+
+/* sum of x[0..m) as four interleaved sums (lane i mod 4, each in index order), combined
+ * as (s0 + s1) + (s2 + s3): four independent chains, and the reference's bits */
+static double ekz2_sum4(const double *x, size_t m)
+{
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        s[0] += x[i];
+        s[1] += x[i + 1];
+        s[2] += x[i + 2];
+        s[3] += x[i + 3];
+    }
+    for (; i < m; i++)
+        s[i & 3] += x[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+int ekz2_autocorr(const int64_t *j, size_t n, int p, double *work, double *r)
+{
+    if (n < 2 || p < 0 || (size_t)p >= n - 1 || p > EKZ2_MAX_TERMS)
+        return EKZ_EINVAL;
+    size_t m = n - 1;
+    for (size_t i = 0; i < m; i++)
+        work[i] = (double)(int64_t)((uint64_t)j[i + 1] - (uint64_t)j[i]);
+    double mean = ekz2_sum4(work, m) / (double)m;
+    for (size_t i = 0; i < m; i++)
+        work[i] -= mean;
+    /* r[k] = sum over i >= k of work[i] * work[i - k], as ekz2_sum4 sums the products */
+    for (int k = 0; k <= p; k++) {
+        const double *a = work + k, *b = work;
+        size_t len = m - (size_t)k, i = 0;
+        double s[4] = {0.0, 0.0, 0.0, 0.0};
+        for (; i + 4 <= len; i += 4) {
+            s[0] += a[i] * b[i];
+            s[1] += a[i + 1] * b[i + 1];
+            s[2] += a[i + 2] * b[i + 2];
+            s[3] += a[i + 3] * b[i + 3];
+        }
+        for (; i < len; i++)
+            s[i & 3] += a[i] * b[i];
+        r[k] = (s[0] + s[1]) + (s[2] + s[3]);
+    }
+    return EKZ_OK;
+}
+
+int ekz2_lag_matches(const uint64_t *j, size_t n, int maxlag, uint32_t *same)
+{
+    if (maxlag < 1)
+        return EKZ_EINVAL;
+    for (int k = 1; k <= maxlag; k++) {
+        uint32_t c = 0;
+        for (size_t i = (size_t)k; i < n; i++)
+            c += j[i] == j[i - k];
+        same[k - 1] = c;
+    }
+    return EKZ_OK;
+}
+
+int ekz2_rank(const int64_t *u, size_t T, const int64_t *key, size_t n, uint64_t *idx)
+{
+    if (T < 1)
+        return EKZ_EINVAL;
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = key[i];
+        size_t lo, hi; /* the answer is in [lo, hi) */
+        if (u[pos] <= k) { /* gallop up from pos */
+            size_t step = 1;
+            lo = pos;
+            hi = pos + 1;
+            while (hi < T && u[hi] <= k) {
+                lo = hi;
+                hi = (T - hi > step) ? hi + step : T;
+                step <<= 1;
+            }
+        } else { /* gallop down */
+            size_t step = 1;
+            hi = pos;
+            lo = pos;
+            while (lo > 0 && u[lo - 1] > k) {
+                hi = lo - 1;
+                lo = (lo - 1 > step) ? lo - 1 - step : 0;
+                step <<= 1;
+            }
+            if (lo > 0 || u[0] <= k) {
+                /* u[lo - 1] <= k (or lo == 0 with u[0] <= k): search [lo-1 or 0, hi) */
+                lo = lo ? lo - 1 : 0;
+            } else {
+                return EKZ_ECORRUPT; /* below the table */
+            }
+        }
+        /* largest p in [lo, hi) with u[p] <= k */
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (u[mid] <= k)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (u[lo] != k)
+            return EKZ_ECORRUPT;
+        idx[i] = lo;
+        pos = lo;
+    }
+    return EKZ_OK;
+}
+
+static inline unsigned ekz2_token(uint64_t z)
+{
+    if (z < 16)
+        return (unsigned)z;
+#if defined(__GNUC__)
+    unsigned b = 64u - (unsigned)__builtin_clzll(z);
+#else
+    unsigned b = 0;
+    for (uint64_t v = z; v; v >>= 1)
+        b++;
+#endif
+    return 16u + 4u * (b - 5u) + (unsigned)((z >> (b - 3u)) & 3u);
+}
+
+int ekz2_pred_hist(const uint64_t *j, size_t n, size_t run, const uint32_t *lags,
+                   const int64_t *coefs, int nterms, int shift, uint32_t *h)
+{
+    if (nterms < 1 || nterms > EKZ2_MAX_TERMS || shift < 0 || shift > 32 || run < 1)
+        return EKZ_EINVAL;
+    for (int t = 1; t < nterms; t++)
+        if (lags[t] <= lags[t - 1])
+            return EKZ_EINVAL;
+    if (lags[0] < 1)
+        return EKZ_EINVAL;
+    uint64_t c[EKZ2_MAX_TERMS];
+    for (int t = 0; t < nterms; t++)
+        c[t] = (uint64_t)coefs[t];
+    /* four sub-histograms: a run of equal tokens does not wait on one counter */
+    uint32_t hh[4][256];
+    memset(hh, 0, sizeof hh);
+    size_t L = lags[nterms - 1];
+    for (size_t a = 0; a < n; a += run) {
+        size_t end = n - a > run ? a + run : n;
+        for (size_t i = a + L; i < end; i++) {
+            uint64_t s = 0;
+            for (int t = 0; t < nterms; t++)
+                s += c[t] * j[i - lags[t]];
+            uint64_t e = j[i] - ekz2_asr(s, shift);
+            hh[i & 3][ekz2_token((e << 1) ^ (0u - (e >> 63)))]++;
+        }
+    }
+    for (int t = 0; t < 256; t++)
+        h[t] = hh[0][t] + hh[1][t] + hh[2][t] + hh[3][t];
+    return EKZ_OK;
+}
+
+#define EKZ2_SPLIT(T, UNSORT)                                                \
+    do {                                                                     \
+        T *o = (T *)(void *)out;                                             \
+        for (size_t i = 0; i < n; i++) {                                     \
+            uint64_t k = idx[i], l = lo[i];                                  \
+            bad |= (uint64_t)(k >= tlen) | (l >> shift);                     \
+            uint64_t w = ((uint64_t)table[k < tlen ? k : 0] << shift) + l;   \
+            T v = (T)w;                                                      \
+            o[i] = UNSORT;                                                   \
+        }                                                                    \
+    } while (0)
+
+/* for a W-bit u: u ^ ((0 - (u >> (W-1))) >> 1), within W bits */
+#define EKZ2_UNSORT(T, W) (T)(v ^ ((T)(0u - (T)(v >> ((W) - 1))) >> 1))
+
+int ekz2_split_gather(const int64_t *table, size_t tlen, const uint64_t *idx,
+                      const uint64_t *lo, size_t n, int shift, size_t width, int is_float,
+                      uint8_t *out)
+{
+    if (shift < 1 || shift > 63 || tlen < 1)
+        return EKZ_EINVAL;
+    uint64_t bad = 0;
+    switch (width) {
+    case 1:
+        if (is_float)
+            return EKZ_EINVAL;
+        EKZ2_SPLIT(uint8_t, v);
+        break;
+    case 2:
+        if (is_float)
+            EKZ2_SPLIT(uint16_t, EKZ2_UNSORT(uint16_t, 16));
+        else
+            EKZ2_SPLIT(uint16_t, v);
+        break;
+    case 4:
+        if (is_float)
+            EKZ2_SPLIT(uint32_t, EKZ2_UNSORT(uint32_t, 32));
+        else
+            EKZ2_SPLIT(uint32_t, v);
+        break;
+    case 8:
+        if (is_float)
+            EKZ2_SPLIT(uint64_t, EKZ2_UNSORT(uint64_t, 64));
+        else
+            EKZ2_SPLIT(uint64_t, v);
+        break;
+    default:
+        return EKZ_EINVAL;
+    }
+    return bad ? EKZ_ECORRUPT : EKZ_OK;
+}

@@ -1,0 +1,57 @@
+/* Kernels of edgekit.compress format v2 (docs/compress/format.md, "Version 2").
+ *
+ * Linear predictor: a list of P terms (lag_t, coef_t), lags strictly increasing, and a
+ * shift s.  For j (uint64, wrapping two's complement) and L = the largest lag:
+ *   pred_i = j[i-1]                                    for 1 <= i < L (warm-up: delta 1)
+ *   pred_i = asr(sum_t coef_t * j[i - lag_t] mod 2^64, s)   for i >= L
+ * asr is the arithmetic (floor) right shift of the sum read as int64.  The residual of
+ * value i >= 1 is e[i-1] = j[i] - pred_i mod 2^64; j[0] is stored apart.
+ *
+ * Dictionary: out[i] = table[idx[i]] for items of 1, 2, 4 or 8 bytes.
+ *
+ * numpy references: edgekit/compress/_codec_ref.py (predict, unpredict, gather).
+ */
+#ifndef EDGEKIT_COMPRESS_V2_H
+#define EDGEKIT_COMPRESS_V2_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* cdef: begin */
+#define EKZ2_MAX_TERMS 32
+
+/* e[0..n-1) = the residuals of j[1..n) under the predictor (n >= 1, lags[P-1] < n). */
+int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_t *coefs,
+                 int nterms, int shift, uint64_t *e);
+/* Inverse: j[0] = j0, then j[i] = pred_i + e[i-1].  EKZ_EINVAL on bad parameters. */
+int ekz2_unpredict(const uint64_t *e, size_t n, uint64_t j0, const uint32_t *lags,
+                   const int64_t *coefs, int nterms, int shift, uint64_t *j);
+/* out[i] = table[idx[i]] (items of `width` bytes); EKZ_ECORRUPT if an index >= tlen. */
+int ekz2_gather(const uint8_t *table, size_t tlen, size_t width, const uint64_t *idx,
+                size_t n, uint8_t *out);
+/* Autocorrelations r[0..p] of the first difference d of the int64 j[0..n) (as double,
+ * wrapping, mean removed: work[0..n-1) holds it), r[k] = sum_{i >= k} d_i d_{i-k}; every
+ * sum (the mean's too) taken as four interleaved sums in index order, combined as
+ * (s0 + s1) + (s2 + s3), so the reference gives the same bits.  n >= 2, p < n - 1,
+ * p <= 32.  The LPC fit's input. */
+int ekz2_autocorr(const int64_t *j, size_t n, int p, double *work, double *r);
+/* same[k-1] = #{i >= k: j[i] == j[i-k]} for k = 1..maxlag (lookback search). */
+int ekz2_lag_matches(const uint64_t *j, size_t n, int maxlag, uint32_t *same);
+/* idx[i] = the position of key[i] in the sorted distinct table u[0..T) (T >= 1), searched
+ * from the previous value's position outwards (smooth series: a step or two per value);
+ * EKZ_ECORRUPT (idx incomplete) when a key is not in the table. */
+int ekz2_rank(const int64_t *u, size_t T, const int64_t *key, size_t n, uint64_t *idx);
+/* Token histogram (tokens as in compress.h) of the zigzagged residuals of j under the
+ * predictor, run by run: j is cut into runs of `run` values (a sample of separate runs)
+ * and the first lags[P-1] values of each run are skipped.  h[256] is overwritten. */
+int ekz2_pred_hist(const uint64_t *j, size_t n, size_t run, const uint32_t *lags,
+                   const int64_t *coefs, int nterms, int shift, uint32_t *h);
+/* Split dictionary: w = (table[idx[i]] << shift) + lo[i] (uint64, mod 2^64; lo[i] must be
+ * below 2^shift), written as `width` bytes (1, 2, 4, 8): the low bytes of w for integers,
+ * for floats (is_float) the IEEE bits unsortable(w truncated to the width).  EKZ_ECORRUPT
+ * when an index is >= tlen or a low part is too large; shift in 1..63. */
+int ekz2_split_gather(const int64_t *table, size_t tlen, const uint64_t *idx,
+                      const uint64_t *lo, size_t n, int shift, size_t width, int is_float,
+                      uint8_t *out);
+/* cdef: end */
+
+#endif

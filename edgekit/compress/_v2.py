@@ -1,0 +1,613 @@
+"""Format v2 of edgekit.compress: the dictionary model and the linear predictor.
+
+* **dictionary** (block model 5): a block is coded as a table of its distinct values,
+  sorted (itself a nested block: it finds its own grid and delta order, so a table of 722
+  temperatures costs about a byte each), and the stream of each value's index in the
+  table.  Sorting keeps the order of the values, so the index stream of a smooth series
+  delta-codes as well as the values would, whatever grid (or none) they lie on: averaged
+  readings (k / 30 degC), logarithmic ADC steps (GOES X-ray fluxes) and float32 values with
+  a few hundred levels all become small integers; and values no grid fits (decimals the
+  decimal search missed, float32 noise) become dense ranks, an exact adaptive binning.
+  The split form (head flag 0x20) bins by the high bits: a table of the distinct
+  ``k >> s`` of the values' order-preserving integers k, their indices, and the low s bits
+  (float noise with most values distinct).
+* **predictor** (head delta-order field 3, any non-raw model): the main stream codes the
+  residuals of an integer linear predictor ``asr(sum c_t j[i - lag_t], s)`` in exact
+  wrapping 64-bit arithmetic: delta order 3, a quantised least-squares (LPC) predictor
+  fitted on a sample, or a lookback (the value ``k`` samples back).
+
+Everything the encoder decides is decided on a sample (``codec._sample``) and taken only
+when its estimated coded size, header included, is smaller; thresholds are the ``_T_*``
+constants in :mod:`edgekit.compress.codec`.  The byte layout is in
+``docs/compress/format.md`` ("Version 2"); kernels in ``_native/compress_v2.c`` with numpy
+references in :mod:`edgekit.compress._codec_ref`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgekit import _backend
+from edgekit.compress import _codec_ref as ref
+from edgekit.compress import _kernels as K
+from edgekit.compress import codec as C
+
+DICT = 5
+"""Block model number of the dictionary (head bits 0-2)."""
+PRED = 3
+"""Head delta-order value (bits 3-4) that announces a predictor descriptor."""
+MAX_TERMS = ref.MAX_TERMS
+SPLIT = 0x20
+"""Dictionary head flag: the table holds the high parts (value >> s) and a stream of the
+low s bits follows the indices."""
+_ORDER_MASK = 0x18
+
+
+def uses_v2(block: bytes) -> bool:
+    """Whether an encoded block needs a version-2 decoder (raw blocks have head 0)."""
+    head = block[0]
+    return head & 7 == DICT or (head & _ORDER_MASK) == _ORDER_MASK
+
+
+# ------------------------------------------------------------------------------ kernels
+
+def _ptr(ctype: str, arr: np.ndarray):
+    return _backend.ffi.from_buffer(ctype + "[]", arr)
+
+
+def _terms(lags: list[int], coefs: list[int]):
+    """C pointers to the lags (uint32) and coefficients (int64) of a predictor."""
+    return (_ptr("uint32_t", np.array(lags, dtype=np.uint32)),
+            _ptr("int64_t", np.array(coefs, dtype=np.int64)))
+
+
+def predict(j: np.ndarray, lags: list[int], coefs: list[int], shift: int) -> np.ndarray:
+    """Residuals (uint64[n - 1]) of j[1:] under the predictor (parameters valid)."""
+    lib = _backend.lib
+    if lib is None:
+        status, e = ref.predict(j, lags, coefs, shift)
+    else:
+        e = np.empty(j.size - 1, dtype=np.uint64)
+        status = lib.ekz2_predict(_ptr("uint64_t", j), j.size, *_terms(lags, coefs),
+                                  len(lags), shift, _ptr("uint64_t", e))
+    if status != ref.OK or e is None:
+        raise RuntimeError(f"ekz2_predict returned status {status}")
+    return e
+
+
+def unpredict(e: np.ndarray, n: int, j0: int, lags: list[int], coefs: list[int],
+              shift: int, slot: str = "j") -> np.ndarray:
+    """j (uint64[n], scratch ``slot``) from j[0] and the residuals (parameters valid)."""
+    lib = _backend.lib
+    if lib is None:
+        status, j = ref.unpredict(e, n, j0, lags, coefs, shift)
+    else:
+        j = K.scratch(slot, n, np.uint64)
+        status = lib.ekz2_unpredict(_ptr("uint64_t", e), n, j0, *_terms(lags, coefs),
+                                    len(lags), shift, _ptr("uint64_t", j))
+    if status != ref.OK or j is None:
+        raise RuntimeError(f"ekz2_unpredict returned status {status}")
+    return j
+
+
+def gather(table: np.ndarray, idx: np.ndarray, out: np.ndarray) -> bool:
+    """out[...] = table[idx]; False when an index is outside the table."""
+    lib = _backend.lib
+    if lib is None:
+        status, vals = ref.gather(table, idx)
+        if status != ref.OK or vals is None:
+            return False
+        out[...] = vals
+        return True
+    status = lib.ekz2_gather(_ptr("uint8_t", table.view(np.uint8)), table.size,
+                             table.dtype.itemsize, _ptr("uint64_t", idx), idx.size,
+                             _ptr("uint8_t", out.view(np.uint8)))
+    if status not in (ref.OK, ref.ECORRUPT):
+        raise RuntimeError(f"ekz2_gather returned status {status}")
+    return status == ref.OK
+
+
+def autocorr(j: np.ndarray, p: int) -> np.ndarray | None:
+    """r[0..p] of the mean-removed first difference of int64 j (len(j) > p + 1)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.autocorr(j, p)[1]
+    r = np.empty(p + 1, dtype=np.float64)
+    work = K.scratch("acorr", j.size, np.float64)
+    if lib.ekz2_autocorr(_ptr("int64_t", j), j.size, p, _ptr("double", work),
+                         _ptr("double", r)) != ref.OK:
+        return None
+    return r
+
+
+def pred_hist(j: np.ndarray, run: int, lags: list[int], coefs: list[int],
+              shift: int) -> np.ndarray:
+    """Token histogram (uint32[256]) of the predictor's residuals of j, run by run (see
+    ``ekz2_pred_hist``): what a predictor costs, without writing its residuals."""
+    lib = _backend.lib
+    if lib is None:
+        h = ref.pred_hist(j, run, lags, coefs, shift)[1]
+        assert h is not None
+        return h
+    h = np.empty(256, dtype=np.uint32)
+    status = lib.ekz2_pred_hist(_ptr("uint64_t", j), j.size, run, *_terms(lags, coefs),
+                                len(lags), shift, _ptr("uint32_t", h))
+    if status != ref.OK:
+        raise RuntimeError(f"ekz2_pred_hist returned status {status}")
+    return h
+
+
+def lag_matches(j: np.ndarray, maxlag: int) -> np.ndarray:
+    """How many values of j equal the one k back, for k = 1..maxlag."""
+    lib = _backend.lib
+    if lib is None:
+        same = ref.lag_matches(j, maxlag)[1]
+        assert same is not None
+        return same
+    same = np.empty(maxlag, dtype=np.uint32)
+    lib.ekz2_lag_matches(_ptr("uint64_t", j), j.size, maxlag, _ptr("uint32_t", same))
+    return same
+
+
+def rank(u: np.ndarray, key: np.ndarray) -> np.ndarray | None:
+    """Positions (int64) of the int64 keys in the sorted distinct table u, or None when
+    a key is not in it."""
+    lib = _backend.lib
+    if lib is None:
+        status, idx = ref.rank(u, key)
+        return None if idx is None else idx.view(np.int64)
+    idx = np.empty(key.size, dtype=np.int64)
+    status = lib.ekz2_rank(_ptr("int64_t", u), u.size, _ptr("int64_t", key), key.size,
+                           _ptr("uint64_t", idx))
+    return idx if status == ref.OK else None
+
+
+def split_gather(table: np.ndarray, idx: np.ndarray, lo: np.ndarray, shift: int,
+                 out: np.ndarray) -> bool:
+    """out[...] = values from (table[idx] << shift) + lo; False when an index is outside
+    the table or a low part has more than ``shift`` bits."""
+    lib = _backend.lib
+    if lib is None:
+        status, vals = ref.split_gather(table, idx, lo, shift, out.dtype)
+        if status != ref.OK or vals is None:
+            return False
+        out[...] = vals
+        return True
+    status = lib.ekz2_split_gather(_ptr("int64_t", table), table.size, _ptr("uint64_t", idx),
+                                   _ptr("uint64_t", lo), idx.size, shift, out.dtype.itemsize,
+                                   int(out.dtype.kind == "f"), _ptr("uint8_t", out.view(np.uint8)))
+    if status not in (ref.OK, ref.ECORRUPT):
+        raise RuntimeError(f"ekz2_split_gather returned status {status}")
+    return status == ref.OK
+
+
+# ------------------------------------------------------------------------------ decode
+
+def descriptor(lags: list[int], coefs: list[int], shift: int) -> bytes:
+    """u8 P, u8 shift, then P pairs (varint lag, varint zz(coef))."""
+    out = bytearray((len(lags), shift))
+    for lag, c in zip(lags, coefs, strict=True):
+        out += C._varint(lag) + C._varint(C._zz(c))
+    return bytes(out)
+
+
+def read_descriptor(rd: C._Reader, n: int) -> tuple[list[int], list[int], int]:
+    start = rd.pos
+    p, shift = rd.u8(), rd.u8()
+    if not 1 <= p <= MAX_TERMS or shift > 32:
+        raise C._corrupt(f"bad predictor: {p} terms, shift {shift}", start, "predictor")
+    lags, coefs = [], []
+    for _ in range(p):
+        lag = rd.varint()
+        c = C._unzz(rd.varint())
+        c = c - (1 << 64) if c >> 63 else c
+        if lag < 1 or (lags and lag <= lags[-1]) or lag >= n or not -(1 << 31) <= c < 1 << 31:
+            raise C._corrupt("predictor lag or coefficient out of range", rd.pos,
+                             "predictor")
+        lags.append(lag)
+        coefs.append(c)
+    return lags, coefs, shift
+
+
+def pred_decode(rd: C._Reader, n: int, slot: str = "j") -> np.ndarray:
+    """The main stream of a predictor block: descriptor, varint zz(j[0]), the order-0
+    stream of the n - 1 residuals; returns j (uint64, scratch ``slot``)."""
+    lags, coefs, shift = read_descriptor(rd, n)
+    j0 = C._unzz(rd.varint())
+    e = C._stream_decode(rd, 0, n - 1, slot + "P")
+    assert e is not None
+    return unpredict(e, n, j0, lags, coefs, shift, slot)
+
+
+def decode_dict(rd: C._Reader, head: int, out: np.ndarray) -> None:
+    """A dictionary block (after its head byte) into ``out``."""
+    n = out.size
+    split = bool(head & SPLIT)
+    if head & 0xC0:
+        raise C._corrupt(f"bad dictionary block header 0x{head:02x}", rd.pos - 1, "block")
+    size = rd.varint()
+    if not 1 <= size <= min(n, C.BLOCK_LEN):
+        raise C._corrupt(f"dictionary of {size} values for {n}", rd.pos, "block")
+    shift = 0
+    if split:
+        shift = rd.u8()
+        if not 1 <= shift <= 63:
+            raise C._corrupt(f"dictionary split at bit {shift}", rd.pos - 1, "block")
+    blen = rd.varint()
+    sub = C._Reader(rd.buf, rd.pos, rd.pos + blen)
+    if sub.end > rd.end:
+        raise C._corrupt("dictionary table runs past the block", rd.pos, "truncated")
+    if blen and rd.buf[rd.pos] & 7 == DICT:
+        raise C._corrupt("nested dictionary", rd.pos, "block")
+    table = np.empty(size, dtype=np.int64 if split else out.dtype)
+    C._decode_block(sub, table, True)
+    if sub.pos != sub.end:
+        raise C._corrupt("trailing bytes in a dictionary table", sub.pos, "block")
+    rd.pos = sub.end
+    order = (head >> 3) & 3
+    idx = pred_decode(rd, n) if order == PRED else C._stream_decode(rd, order, n, "j")
+    assert idx is not None
+    if split:
+        lo = C._stream_decode(rd, 0, n, "lo")
+        assert lo is not None
+        if not split_gather(table, idx, lo, shift, out):
+            raise C._corrupt("dictionary index or low bits out of range", rd.pos, "block")
+    elif not gather(table, idx, out):
+        raise C._corrupt("dictionary index out of the table", rd.pos, "block")
+
+
+# ------------------------------------------------------------------------------ encode
+
+def _keys(x: np.ndarray) -> np.ndarray:
+    """Values as int64 in value order (floats: sortable bits, so NaN payloads and -0.0 are
+    entries of their own; uint64: two's complement order, which only costs smoothness)."""
+    if x.dtype.kind == "f":
+        return C._sortable(x)
+    return x.view(np.int64) if x.dtype.itemsize == 8 else x.astype(np.int64)
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a (np.unique's hashing is slower on these sizes)."""
+    s = np.sort(a)
+    keep = np.empty(s.size, dtype=bool)
+    keep[:1] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
+def _stream_bits(j: np.ndarray) -> float:
+    """Estimated bits of j's stream at its best delta order (0..2)."""
+    h = K.hist3(j.view(np.uint64)).reshape(3, 256)
+    return min(C._cost_bits(h[o]) for o in range(3))
+
+
+def _spread(small: np.ndarray, us: np.ndarray, n: int) -> tuple[float, float]:
+    """(T, T / len(us)): the estimated table size of the block of n values whose small
+    sample (sorted keys ``small``) has the distinct values us: the smaller of Chao's
+    estimate (from the values seen once and twice) and the linear extrapolation."""
+    starts = np.flatnonzero(small[1:] != small[:-1]) + 1
+    counts = np.diff(np.concatenate(([0], starts, [small.size])))  # sorted: run lengths
+    f1, f2 = int(np.count_nonzero(counts == 1)), int(np.count_nonzero(counts == 2))
+    total = min(float(n), us.size + f1 * f1 / (2.0 * max(f2, 1)), us.size * n / small.size)
+    return total, max(total / us.size, 1.0)
+
+
+_TABLE_PROBE = 512
+"""Table entries the dictionary's estimate codes to price the table."""
+
+
+def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, ranks: np.ndarray,
+               level: int, total: float, factor: float) -> float:
+    """Estimated bits of the dictionary coding of the small sample ``small`` (keys of x's
+    small sample, their distinct values us and ranks in them) when the block's table has
+    ``total`` entries (see :func:`_spread`): the indices (already spread by ``factor``),
+    and the table at what the sample's own table block costs per entry, less the log of
+    the spread (a denser table has smaller steps), in the sample's share of the block."""
+    part = us[:: max(1, us.size // _TABLE_PROBE)][:_TABLE_PROBE]  # evenly spaced entries
+    vals = C._unsortable(part, x.dtype) if x.dtype.kind == "f" else part.astype(x.dtype)
+    table = len(C._encode_block(np.ascontiguousarray(vals), -1.0, level, False))
+    # a probe of every k-th entry has k times the steps: log2(k) bits more an entry
+    entry = max(8.0 * table / part.size - math.log2(us.size / part.size * factor), 1.0)
+    return _stream_bits(ranks) + entry * total * small.size / x.size
+
+
+def _small_bits(best: C._Candidate) -> float:
+    """Estimated bits of best's streams on the small sample of the block."""
+    bits = C._cost_bits(K.hist3(_small(best.j))[256 * best.order: 256 * (best.order + 1)])
+    if best.r is not None:
+        bits += C._cost_bits(K.hist3(_small(best.r))[:256])
+    return bits
+
+
+def _own(best: C._Candidate) -> None:
+    """Copy best's streams out of the per-thread work arrays (a nested block's coding, the
+    dictionary's table, reuses them)."""
+    if best.j.base is not None:
+        best.j = best.j.copy()
+    if best.r is not None and best.r.base is not None:
+        best.r = best.r.copy()
+
+
+def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
+    """The dictionary coding of block x, or None when it is not worth computing: the block
+    is short, or on its small sample (see :func:`_small`) the index stream, and then the
+    estimate of the whole dictionary coding, would not code well below best's streams."""
+    n = x.size
+    if n < C._T_DICT_MIN_LEN:
+        return None
+    small = _keys(_small(x))
+    us = _distinct(small)
+    if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
+        return None  # integers that fill their range: the indices would be the values
+    ranks = rank(us, small)
+    assert ranks is not None
+    total, factor = _spread(np.sort(small), us, n)
+    if factor > 1.25:  # the block's table is larger: its indices spread
+        ranks = np.rint(ranks * factor).astype(np.int64)
+    limit = _small_bits(best) * C._T_DICT_GAIN
+    if _stream_bits(ranks) > limit:  # not even the indices alone
+        return None
+    _own(best)
+    if _dict_bits(x, small, us, ranks, level, total, factor) > limit:
+        return None
+    key = _keys(x)
+    idx = rank(us, key)
+    if idx is None:  # values the sample missed
+        us = _distinct(key)
+        idx = rank(us, key)
+        assert idx is not None
+    vals = C._unsortable(us, x.dtype) if x.dtype.kind == "f" else us.astype(x.dtype)
+    table = C._encode_block(np.ascontiguousarray(vals), -1.0, level, False)
+    params = C._varint(us.size) + C._varint(len(table)) + table
+    cand = C._int_candidate(idx, DICT, params)
+    if cand.head & C._H_GCD:  # indices 0..T-1 all occur: never, but the format has no GCD
+        return None
+    return cand
+
+
+def _bins(h: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sorted distinct values, index of each) of int64 h whose range is small (a count
+    per value), or None when the range is too wide for that."""
+    lo, hi = K.minmax(h)
+    if hi - lo >= 1 << 22:
+        return None
+    present = np.bincount((h - lo).astype(np.intp), minlength=hi - lo + 1) > 0
+    lut = np.cumsum(present) - 1
+    return lo + np.flatnonzero(present), lut[(h - lo).astype(np.intp)].astype(np.int64)
+
+
+def split_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
+    """The split dictionary of block x: a table of the distinct high parts (value >> s, the
+    values' order-preserving integers), their indices and the low s bits: an exact binning
+    of a wide distribution into bins of 2**s (float noise that neither grids nor deltas
+    help).  None when best's streams already cost less than _T_SPLIT_MIN_BITS a value or
+    no split is estimated _T_DICT_GAIN smaller on the small sample."""
+    n = x.size
+    if n < C._T_DICT_MIN_LEN:
+        return None
+    small = _keys(_small(x))
+    small_bits = _small_bits(best)
+    if small_bits < small.size * C._T_SPLIT_MIN_BITS:
+        return None
+    lo, hi = K.minmax(small)
+    width = (hi - lo).bit_length()
+    found, limit = None, small_bits * C._T_DICT_GAIN
+    for bins in (6, 9, 12):  # 64, 512 or 4,096 bins over the sample's range
+        shift = width - bins
+        if not 1 <= shift <= 63:
+            continue
+        got = _bins(small >> shift)
+        if got is None:
+            continue
+        u, ranks = got
+        low = (small - ((small >> shift) << shift)).view(np.uint64)
+        est = (_stream_bits(ranks) + C._cost_bits(K.hist3(low)[:256])
+               + 16.0 * u.size * small.size / n)  # about two bytes a table entry
+        if est < limit:
+            found, limit = shift, est
+    if found is None:
+        return None
+    key = _keys(x)
+    high = key >> found
+    got = _bins(high)
+    if got is None:
+        u = _distinct(high)
+        idx = rank(u, high)
+        assert idx is not None
+    else:
+        u, idx = got
+    if u.size > C.BLOCK_LEN:
+        return None
+    low = key - (high << found)
+    _own(best)
+    table = C._encode_block(np.ascontiguousarray(u, dtype=np.int64), -1.0, level, False)
+    params = C._varint(u.size) + bytes((found,)) + C._varint(len(table)) + table
+    cand = C._int_candidate(idx, DICT, params)
+    if cand.head & C._H_GCD:  # the format has no GCD in a dictionary (never: 0..T-1 occur)
+        return None
+    cand.head |= SPLIT
+    ls, scale = C._sample(low.view(np.uint64))
+    cand.cost += C._cost_bits(K.hist3(ls)[:256]) * scale
+    cand.r = low
+    return cand
+
+
+def _levinson(r: list[float], p: int) -> list[tuple[list[float], float]]:
+    """(coefficients, prediction error) of the predictors of orders 1..p from the
+    autocorrelations r[0..p] (Levinson-Durbin, in Python floats: a few hundred operations);
+    fewer when the recursion degenerates."""
+    a: list[float] = []
+    err = r[0]
+    out = []
+    for m in range(1, p + 1):
+        acc = r[m]
+        for t in range(m - 1):
+            acc -= a[t] * r[m - 1 - t]
+        k = acc / err
+        a = [a[t] - k * a[m - 2 - t] for t in range(m - 1)] + [k]
+        err *= 1.0 - k * k
+        if not err > 0:
+            break
+        out.append((a, err))
+    return out
+
+
+def _quantise(a: list[float]) -> tuple[list[int], list[int], int] | None:
+    """Predictor on j from coefficients ``a`` fitted on the first difference d of j
+    (pred d_i = sum a_t d_{i-t}): j-form terms (lags 1..P+1) and shift; None if
+    degenerate."""
+    big = max(abs(v) for v in a)
+    if not math.isfinite(big) or big == 0:
+        return None
+    shift = int(C._T_LPC_PREC) - 1 - max(0, math.ceil(math.log2(big + 1e-12)))
+    shift = max(0, min(shift, 24))
+    q = [round(v * (1 << shift)) for v in a]
+    if not any(q):
+        return None
+    p = len(q)
+    coefs = [(1 << shift) + q[0]] + [q[t] - q[t - 1] for t in range(1, p)] + [-q[-1]]
+    lags = list(range(1, p + 2))
+    while coefs and coefs[-1] == 0:  # trailing zero terms cost bytes and time
+        coefs.pop()
+        lags.pop()
+    if not coefs or max(abs(c) for c in coefs) >= 1 << 31:
+        return None
+    return lags, coefs, shift
+
+
+_SMALL_RUN = 1024
+
+
+def _small(j: np.ndarray) -> np.ndarray:
+    """At most four evenly spaced runs of 1,024 consecutive values of j (j itself when it
+    is short): what the predictor search and the dictionary's first test read."""
+    if j.size <= 4 * _SMALL_RUN:
+        return j
+    last = j.size - _SMALL_RUN
+    return np.concatenate([j[a: a + _SMALL_RUN] for a in (0, last // 3, 2 * last // 3, last)])
+
+
+def _autocorr_runs(js: np.ndarray, run: int, p: int) -> list[float] | None:
+    """Autocorrelations r[0..p] of the first difference of js, summed over its runs of
+    ``run`` values (the seams of a sample are no differences)."""
+    r = [0.0] * (p + 1)
+    for a in range(0, js.size, run):
+        part = js[a: a + run]
+        if part.size <= p + 1:
+            continue
+        rr = autocorr(part.view(np.int64), p)
+        if rr is None:
+            return None
+        r = [u + float(v) for u, v in zip(r, rr, strict=True)]
+    if not (r[0] > 0 and all(map(math.isfinite, r))):
+        return None
+    return r
+
+
+def _pred_options(js: np.ndarray, run: int,
+                  order: int) -> list[tuple[list[int], list[int], int]]:
+    """Predictors worth costing on the sample js (runs of ``run`` consecutive values): the
+    LPC fit (on the first difference, Levinson-Durbin) of the order that minimises the
+    estimated size, delta order 3, and the best lookback (alone and as a second
+    difference).  The first two only when the prediction errors the autocorrelations
+    promise beat the chosen delta order's by _T_PRED_MIN_GAIN bits per value."""
+    opts: list[tuple[list[int], list[int], int]] = []
+    pmax = min(int(C._T_LPC_MAX), MAX_TERMS - 1, js.size // 16)
+    r = _autocorr_runs(js, run, max(pmax, 2)) if pmax >= 1 else None
+    if r is not None:
+        # the error variance (of the first difference's scale) of the chosen order
+        base = {1: r[0], 2: 2.0 * (r[0] - r[1])}.get(order)
+        need = C._T_PRED_MIN_GAIN * 2.0  # log2 of a variance ratio: bits times two
+
+        def promising(var: float) -> bool:
+            return var > 0 and (base is None or math.log2(base / var) >= need)
+
+        r = r[:1] + [v * (1.0 - 1e-9) for v in r[1:]]  # keeps exact predictions stable
+        best, found = 0.0, None
+        for p, (a, err) in enumerate(_levinson(r, pmax), 1):
+            size = 0.5 * js.size * math.log2(err / r[0]) + 24 * (p + 1)
+            if size < best:
+                best, found = size, (a, err)
+        if found is not None and promising(found[1]):
+            q = _quantise(found[0])
+            if q is not None:
+                opts.append(q)
+        if order == 2 and promising(6.0 * r[0] - 8.0 * r[1] + 2.0 * r[2]):
+            opts.append(([1, 2, 3], [3, -3, 1], 0))
+    lag = _lookback_lag(js)
+    if lag:  # interleaved channels: each one's delta of order 1 or 2
+        opts.append(([lag], [1], 0))
+        opts.append(([lag, 2 * lag], [2, -1], 0))
+    return opts
+
+
+def _lookback_lag(js: np.ndarray) -> int:
+    """The lag 2.._T_LOOK_MAX at which most values repeat exactly, if it beats lag 1 by
+    the margin (periodic or multiplexed sensors), else 0."""
+    top = int(C._T_LOOK_MAX)
+    if top < 2 or js.size < 4 * top:
+        return 0
+    js = js[:_SMALL_RUN]
+    same = lag_matches(js, top).tolist()
+    k = max(range(2, top + 1), key=lambda lag: same[lag - 1])
+    if same[k - 1] >= js.size * C._T_LOOK_SHARE and same[k - 1] > 2 * same[0]:
+        return k
+    return 0
+
+
+def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
+    """The best predictor coding of best's main stream when it is smaller (header
+    included) than best's; decided on best's sample (see ``codec._sample``)."""
+    j = best.j
+    n = j.size
+    if n < C._T_PRED_MIN_LEN or level < 3:
+        return None
+    if best.sample is not None:
+        js, run = best.sample, C._SAMPLE_PART
+    else:
+        js, run = j, n
+    h = best.sample_h
+    if h is None:
+        h = K.hist3(js)[256 * best.order: 256 * (best.order + 1)]
+    base = C._cost_bits(h)
+    if base < js.size * C._T_PRED_MIN_BITS:  # little left to predict
+        return None
+    scale = n / js.size
+    found = None
+    for lags, coefs, shift in _pred_options(js, run, best.order):
+        if lags[-1] * 4 >= run:
+            continue
+        h = pred_hist(js, run, lags, coefs, shift)
+        cost = C._cost_bits(h) * js.size / max(int(h.sum()), 1)
+        cost += 8 * (len(descriptor(lags, coefs, shift)) + 10) / scale
+        if cost < base * C._T_PRED_GAIN and (found is None or cost < found[0]):
+            found = (cost, lags, coefs, shift)
+    if found is None:
+        return None
+    cost, lags, coefs, shift = found
+    e = predict(j, lags, coefs, shift)
+    es, _ = C._sample(e)
+    pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
+    cand = C._Candidate(best.cost - (base - cost) * scale, best.head | _ORDER_MASK,
+                        best.params, e, 0, K.hist3(es)[:256] if es is not e else None,
+                        r=best.r, sample=es if es is not e else None)
+    cand.pre = pre
+    return cand
+
+
+def improve(x: np.ndarray, best: C._Candidate, level: int, lossless: bool,
+            v2: bool) -> C._Candidate:
+    """best, or a smaller v2 coding of block x: the dictionary (lossless only), then a
+    predictor on the chosen main stream."""
+    if not v2 or x.size < min(C._T_DICT_MIN_LEN, C._T_PRED_MIN_LEN):
+        return best
+    if lossless and level >= 2:
+        cand = dict_candidate(x, level, best)
+        if cand is None or cand.cost >= best.cost:
+            cand = split_candidate(x, level, best)
+        if cand is not None and cand.cost < best.cost:
+            best = cand
+    cand = pred_candidate(best, level)
+    return best if cand is None else cand
