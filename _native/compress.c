@@ -332,56 +332,11 @@ static inline void ekz_put_wide(ekz_bw *w, uint64_t v, unsigned nb) /* nb <= 64 
     }
 }
 
-typedef struct {
-    const uint8_t *p, *end;
-    uint64_t acc;
-    unsigned cnt;
-} ekz_br;
-
 static inline uint64_t ekz_ld64(const uint8_t *p)
 {
     return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
            ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
            ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
-}
-
-static inline void ekz_refill(ekz_br *r)
-{
-    if (r->end - r->p >= 8) {
-        r->acc |= ekz_ld64(r->p) << r->cnt;
-        r->p += (63u - r->cnt) >> 3;
-        r->cnt |= 56u;
-    } else {
-        while (r->cnt <= 56u && r->p < r->end) {
-            r->acc |= (uint64_t)*r->p++ << r->cnt;
-            r->cnt += 8u;
-        }
-    }
-}
-
-/* nb <= 32; returns -1 past the end of the stream */
-static inline int ekz_get(ekz_br *r, unsigned nb, uint64_t *v)
-{
-    if (r->cnt < nb) {
-        ekz_refill(r);
-        if (r->cnt < nb)
-            return -1;
-    }
-    *v = r->acc & ((((uint64_t)1) << nb) - 1u);
-    r->acc = nb < 64u ? r->acc >> nb : 0;
-    r->cnt -= nb;
-    return 0;
-}
-
-static inline int ekz_get_wide(ekz_br *r, unsigned nb, uint64_t *v)
-{
-    uint64_t lo, hi;
-    if (nb <= 32u)
-        return ekz_get(r, nb, v);
-    if (ekz_get(r, 32u, &lo) || ekz_get(r, nb - 32u, &hi))
-        return -1;
-    *v = lo | (hi << 32);
-    return 0;
 }
 
 /* ------------------------------------------------------------------ rANS coder */
@@ -536,197 +491,384 @@ static inline uint32_t ekz_ld32(const uint8_t *p)
            ((uint32_t)p[3] << 24);
 }
 
+/* ------------------------------------------------------------------ stream decoder
+ *
+ * A stream is decoded in chunks of EKZ_CHUNK codes, each in three passes that keep their
+ * data in L1: (A) the rANS states give the chunk's tokens (four interleaved states, a
+ * branch-free renormalisation: the loads of the next words do not wait on a guess);
+ * (B) each token's extra bits are read at a running bit position (one unaligned 64-bit
+ * load per code, no refill branch), unzigzagged and summed back to j (delta order 0..2);
+ * (C) the chunk's j go to the sink: the output dtype itself (integers, float bits, floats
+ * from the value table, residuals added to floats), with no uint64 array in between.
+ * Every read is bounds-checked per chunk: pass A reads words branch-free only while the
+ * chunk cannot run out of them (a code takes at most one 16-bit word), pass B reads bits
+ * straight from the stream only while the chunk cannot pass its end (a code takes at most
+ * EKZ_MAXNB bits) and from a zero-padded copy of the stream's tail after that. */
+
+#define EKZ_CHUNK 256u
+#define EKZ_MAXNB 61u                                   /* extra bits of token 255 */
+#define EKZ_TAILB (EKZ_CHUNK * EKZ_MAXNB / 8u + 16u)    /* bytes a chunk may read */
+
+static inline uint32_t ekz_ld16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
+
 typedef struct {
     uint64_t base[256];
+    uint64_t mask[256]; /* (1 << nbits) - 1, for nbits <= 56 */
     uint8_t nbits[256];
     uint32_t tbl[EKZ_M];
 } ekz_dtab;
 
-/* Where decoded values go: the integers j themselves, or (the fused path) the float whose
- * j - lo indexes a table of span + 1 precomputed values; a j outside the table is corrupt
- * data. */
+/* where decoded values go (see EKZ_SINK_* in compress.h) */
 typedef struct {
-    uint64_t *j;
-    double *o64;
-    float *o32;
-    const double *t64;
-    const float *t32;
+    int kind;
+    void *out;
+    uint64_t g, off;
+    const void *tab;
     uint64_t lo, span;
 } ekz_sink;
 
-#define EKZ_OUT_J(CUR)                                                                       \
+static inline uint16_t ekz_unsort16(uint16_t u) { return (uint16_t)(u ^ ((uint16_t)(0u - (u >> 15)) >> 1)); }
+static inline uint32_t ekz_flip32(uint32_t u) { return u ^ ((0u - (u >> 31)) >> 1); }
+static inline uint64_t ekz_flip64(uint64_t u) { return u ^ ((0u - (u >> 63)) >> 1); }
+
+/* pass C: j[0..cnt) -> positions at..at+cnt of the sink; -1 if a j is outside the value
+ * table (corrupt data) */
+static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
+{
+    size_t i;
+    const uint64_t g = s->g, off = s->off;
+    uint64_t bad = 0;
+    switch (s->kind) {
+    case EKZ_SINK_J:
+        memcpy((uint64_t *)s->out + at, j, cnt * sizeof *j);
+        return 0;
+    case EKZ_SINK_I8: {
+        uint8_t *o = (uint8_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = (uint8_t)(off + g * j[i]);
+        return 0;
+    }
+    case EKZ_SINK_I16: {
+        uint16_t *o = (uint16_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = (uint16_t)(off + g * j[i]);
+        return 0;
+    }
+    case EKZ_SINK_I32: {
+        uint32_t *o = (uint32_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = (uint32_t)(off + g * j[i]);
+        return 0;
+    }
+    case EKZ_SINK_I64: {
+        uint64_t *o = (uint64_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = off + g * j[i];
+        return 0;
+    }
+    case EKZ_SINK_B16: {
+        uint16_t *o = (uint16_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = ekz_unsort16((uint16_t)(off + g * j[i]));
+        return 0;
+    }
+    case EKZ_SINK_B32: {
+        uint32_t *o = (uint32_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = ekz_flip32((uint32_t)(off + g * j[i]));
+        return 0;
+    }
+    case EKZ_SINK_B64: {
+        uint64_t *o = (uint64_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = ekz_flip64(off + g * j[i]);
+        return 0;
+    }
+    case EKZ_SINK_T64: {
+        double *o = (double *)s->out + at;
+        const double *tab = (const double *)s->tab;
+        for (i = 0; i < cnt; i++) {
+            uint64_t ix = j[i] - s->lo;
+            bad |= (uint64_t)(ix > s->span);
+            o[i] = tab[ix > s->span ? 0u : ix];
+        }
+        return bad ? -1 : 0;
+    }
+    case EKZ_SINK_T32: {
+        float *o = (float *)s->out + at;
+        const float *tab = (const float *)s->tab;
+        for (i = 0; i < cnt; i++) {
+            uint64_t ix = j[i] - s->lo;
+            bad |= (uint64_t)(ix > s->span);
+            o[i] = tab[ix > s->span ? 0u : ix];
+        }
+        return bad ? -1 : 0;
+    }
+    case EKZ_SINK_R64: { /* float64 bits: unsortable(sortable(y) + r) (r = 0: y itself) */
+        uint64_t *o = (uint64_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = ekz_flip64(ekz_flip64(o[i]) + j[i]);
+        return 0;
+    }
+    case EKZ_SINK_R32: { /* the low 32 bits of the sign-extended sum are the 32-bit sum */
+        uint32_t *o = (uint32_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = ekz_flip32(ekz_flip32(o[i]) + (uint32_t)j[i]);
+        return 0;
+    }
+    default:
+        return -2;
+    }
+}
+
+/* one rANS step of state X, branch-free renormalisation (the caller guarantees 2 readable
+ * bytes at wp) */
+/* x = c ? y : x as a conditional move: a branch here is taken at random (about one code in
+ * three renormalises), and a mispredicted branch costs more than the whole step */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define EKZ_SEL(C, Y, X) __asm__("cmpl %2, %3\n\tcmovb %1, %0" : "+r"(X) : "r"(Y), "r"((uint32_t)EKZ_L), "r"(C) : "cc")
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+#define EKZ_SEL(C, Y, X) __asm__("cmp %w3, %w2\n\tcsel %w0, %w1, %w0, lo" : "+r"(X) : "r"(Y), "r"((uint32_t)EKZ_L), "r"(C) : "cc")
+#else
+#define EKZ_SEL(C, Y, X) ((X) ^= ((X) ^ (Y)) & (0u - (uint32_t)((C) < EKZ_L)))
+#endif
+#define EKZ_A_FAST(X, K)                                                                     \
     do {                                                                                     \
-        out->j[i] = (CUR);                                                                   \
-    } while (0)
-#define EKZ_OUT_F64(CUR)                                                                     \
-    do {                                                                                     \
-        uint64_t ix_ = (CUR) - out->lo;                                                      \
-        if (ix_ > out->span)                                                                 \
-            return -1;                                                                       \
-        out->o64[i] = out->t64[ix_];                                                         \
-    } while (0)
-#define EKZ_OUT_F32(CUR)                                                                     \
-    do {                                                                                     \
-        uint64_t ix_ = (CUR) - out->lo;                                                      \
-        if (ix_ > out->span)                                                                 \
-            return -1;                                                                       \
-        out->o32[i] = out->t32[ix_];                                                         \
+        uint32_t ent_ = tbl[(X) & EKZ_MASK], y_;                                             \
+        tok[K] = (uint8_t)ent_;                                                              \
+        (X) = (ent_ >> 20) * ((X) >> EKZ_PROB_BITS) + ((ent_ >> 8) & EKZ_MASK);             \
+        y_ = ((X) << 16) | ekz_ld16(wp);                                                     \
+        wp += (uint32_t)((X) < EKZ_L) << 1;                                                  \
+        EKZ_SEL(X, y_, X);                                                                   \
     } while (0)
 
-/* value v (the unzigzagged code of position i) -> next j, sent to OUT */
-#define EKZ_EMIT(V, ORDER, OUT)                                                              \
+/* pass B for code K: its extra bits at bit position pos of bp, unzigzagged and summed
+ * back (delta order ORDER) into jb[K] */
+#define EKZ_B1(K, ORDER)                                                                     \
     do {                                                                                     \
-        if ((ORDER) == 0) {                                                                  \
-            OUT(V);                                                                          \
-        } else if ((ORDER) == 1) {                                                           \
-            acc += (V);                                                                      \
-            OUT(acc);                                                                        \
+        unsigned t_ = tok[K], nb_ = tb->nbits[t_];                                           \
+        uint64_t e_ = ekz_ld64(bp + (pos >> 3)) >> (pos & 7u), v_;                           \
+        if (nb_ <= 56u) {                                                                    \
+            e_ &= tb->mask[t_];                                                              \
         } else {                                                                             \
-            step += (V);                                                                     \
+            size_t p2_ = pos + 32u;                                                          \
+            e_ = (e_ & 0xffffffffu) |                                                        \
+                 (((ekz_ld64(bp + (p2_ >> 3)) >> (p2_ & 7u)) &                               \
+                   (((uint64_t)1 << (nb_ - 32u)) - 1u)) << 32);                              \
+        }                                                                                    \
+        pos += nb_;                                                                          \
+        v_ = ekz_unzz(tb->base[t_] + e_);                                                    \
+        if ((ORDER) == 0) {                                                                  \
+            jb[K] = v_;                                                                      \
+        } else if ((ORDER) == 1) {                                                           \
+            acc += v_;                                                                       \
+            jb[K] = acc;                                                                     \
+        } else {                                                                             \
+            step += v_;                                                                      \
             acc += step;                                                                     \
-            OUT(acc);                                                                        \
+            jb[K] = acc;                                                                     \
         }                                                                                    \
-        i++;                                                                                 \
     } while (0)
 
-/* decode one token with state X; returns -1 (corrupt) from the enclosing function */
-#define EKZ_STEP(X, ORDER, OUT)                                                              \
-    do {                                                                                     \
-        uint32_t ent_ = tb->tbl[(X) & EKZ_MASK];                                             \
-        unsigned t_ = ent_ & 255u;                                                           \
-        (X) = ((ent_ >> 8) & EKZ_MASK) * ((X) >> EKZ_PROB_BITS) + (ent_ >> 20);             \
-        if ((X) < EKZ_L) {                                                                   \
-            if (wend - wp < 2)                                                               \
-                return -1;                                                                   \
-            (X) = ((X) << 16) | (uint32_t)wp[0] | ((uint32_t)wp[1] << 8);                    \
-            wp += 2;                                                                         \
-        }                                                                                    \
-        z = tb->base[t_];                                                                    \
-        if (tb->nbits[t_]) {                                                                 \
-            if (ekz_get_wide(r, tb->nbits[t_], &e))                                          \
-                return -1;                                                                   \
-            z += e;                                                                          \
-        }                                                                                    \
-        v = ekz_unzz(z);                                                                     \
-        EKZ_EMIT(v, ORDER, OUT);                                                             \
-    } while (0)
+#define EKZ_PASS_B(ORDER)                                                                    \
+    for (k = 0; k < cnt; k++)                                                                \
+        EKZ_B1(k, ORDER);
 
-/* the loop over positions order..n-1; acc/step start from the stored first values */
-#define EKZ_DEFINE_LOOP(NAME, ORDER, OUT)                                                    \
-    static int NAME(const ekz_dtab *tb, const uint8_t *words, size_t wlen, ekz_br *r,        \
-                    const ekz_sink *out, uint64_t acc, uint64_t step, size_t n, int single)  \
-    {                                                                                        \
-        const uint8_t *wp = words + 16, *wend = words + wlen;                                \
-        uint32_t x0, x1, x2, x3;                                                             \
-        uint64_t z, e, v;                                                                    \
-        size_t i = ORDER;                                                                    \
-        if (single >= 0) {                                                                   \
-            unsigned nb = tb->nbits[single];                                                 \
-            while (i < n) {                                                                  \
-                z = tb->base[single];                                                        \
-                if (nb) {                                                                    \
-                    if (ekz_get_wide(r, nb, &e))                                             \
-                        return -1;                                                           \
-                    z += e;                                                                  \
-                }                                                                            \
-                v = ekz_unzz(z);                                                             \
-                EKZ_EMIT(v, ORDER, OUT);                                                     \
-            }                                                                                \
-            return 0;                                                                        \
-        }                                                                                    \
-        if (n - i < 1024u) { /* one state (EKZ_NSTATES) */                                  \
-            if (wlen < 4u)                                                                   \
-                return -1;                                                                   \
-            x0 = ekz_ld32(words);                                                            \
-            wp = words + 4;                                                                  \
-            if (x0 < EKZ_L)                                                                  \
-                return -1;                                                                   \
-            while (i < n)                                                                    \
-                EKZ_STEP(x0, ORDER, OUT);                                                    \
-            return (wp != wend || x0 != EKZ_L) ? -1 : 0;                                     \
-        }                                                                                    \
-        if (wlen < 16u)                                                                      \
-            return -1;                                                                       \
-        x0 = ekz_ld32(words);                                                                \
-        x1 = ekz_ld32(words + 4);                                                            \
-        x2 = ekz_ld32(words + 8);                                                            \
-        x3 = ekz_ld32(words + 12);                                                           \
-        if (x0 < EKZ_L || x1 < EKZ_L || x2 < EKZ_L || x3 < EKZ_L)                            \
-            return -1;                                                                       \
-        while (n - i >= 4) {                                                                 \
-            EKZ_STEP(x0, ORDER, OUT);                                                        \
-            EKZ_STEP(x1, ORDER, OUT);                                                        \
-            EKZ_STEP(x2, ORDER, OUT);                                                        \
-            EKZ_STEP(x3, ORDER, OUT);                                                        \
-        }                                                                                    \
-        if (i < n)                                                                           \
-            EKZ_STEP(x0, ORDER, OUT);                                                        \
-        if (i < n)                                                                           \
-            EKZ_STEP(x1, ORDER, OUT);                                                        \
-        if (i < n)                                                                           \
-            EKZ_STEP(x2, ORDER, OUT);                                                        \
-        if (wp != wend || x0 != EKZ_L || x1 != EKZ_L || x2 != EKZ_L || x3 != EKZ_L)          \
-            return -1;                                                                       \
-        return 0;                                                                            \
+/* passes A and B in one loop (four states, a full chunk, words and bits in reach): the
+ * extra-bit work fills the cycles the rANS states wait on their table loads */
+#define EKZ_FUSED(ORDER)                                                                     \
+    for (k = 0; k < EKZ_CHUNK; k += 4) {                                                     \
+        EKZ_A_FAST(x0, k);                                                                   \
+        EKZ_A_FAST(x1, k + 1);                                                               \
+        EKZ_A_FAST(x2, k + 2);                                                               \
+        EKZ_A_FAST(x3, k + 3);                                                               \
+        EKZ_B1(k, ORDER);                                                                    \
+        EKZ_B1(k + 1, ORDER);                                                                \
+        EKZ_B1(k + 2, ORDER);                                                                \
+        EKZ_B1(k + 3, ORDER);                                                                \
     }
 
-EKZ_DEFINE_LOOP(ekz_loop_j0, 0, EKZ_OUT_J)
-EKZ_DEFINE_LOOP(ekz_loop_j1, 1, EKZ_OUT_J)
-EKZ_DEFINE_LOOP(ekz_loop_j2, 2, EKZ_OUT_J)
-EKZ_DEFINE_LOOP(ekz_loop_d0, 0, EKZ_OUT_F64)
-EKZ_DEFINE_LOOP(ekz_loop_d1, 1, EKZ_OUT_F64)
-EKZ_DEFINE_LOOP(ekz_loop_d2, 2, EKZ_OUT_F64)
-EKZ_DEFINE_LOOP(ekz_loop_f0, 0, EKZ_OUT_F32)
-EKZ_DEFINE_LOOP(ekz_loop_f1, 1, EKZ_OUT_F32)
-EKZ_DEFINE_LOOP(ekz_loop_f2, 2, EKZ_OUT_F32)
-
-typedef int (*ekz_loop_fn)(const ekz_dtab *, const uint8_t *, size_t, ekz_br *,
-                           const ekz_sink *, uint64_t, uint64_t, size_t, int);
-
-static int ekz_decode_any(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
-                          const uint16_t *freq, int single, int order, const uint64_t *first,
-                          const ekz_sink *out, int kind, size_t n)
+static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bits,
+                           size_t blen, const uint16_t *freq, int single, int order,
+                           const uint64_t *first, size_t n, const ekz_sink *s, ekz_dtab *tb)
 {
-    static const ekz_loop_fn loops[3][3] = {
-        {ekz_loop_j0, ekz_loop_j1, ekz_loop_j2},
-        {ekz_loop_d0, ekz_loop_d1, ekz_loop_d2},
-        {ekz_loop_f0, ekz_loop_f1, ekz_loop_f2},
-    };
-    ekz_dtab tb;
+    uint64_t jb[EKZ_CHUNK];
+    uint8_t tok[EKZ_CHUNK];
+    uint8_t tail[2u * EKZ_TAILB];
+    uint32_t x[4] = {0, 0, 0, 0};
     uint32_t start[256];
-    ekz_br r;
-    size_t consumed;
+    const uint32_t *tbl = tb->tbl;
+    const uint8_t *wp = words, *wend = words + wlen, *bp = bits;
+    size_t pos = 0, avail = blen, skipped = 0, ncodes, k0, cnt, k, m;
+    unsigned ns = 1, u;
+    int in_tail = 0, rc;
     uint64_t acc = 0, step = 0;
 
     if (order < 0 || order > 2 || single > 255)
         return EKZ_EINVAL;
+    m = n < (size_t)order ? n : (size_t)order;
+    if (m) {
+        for (k = 0; k < m; k++)
+            jb[k] = first[k];
+        rc = ekz_sink_put(s, jb, 0, m);
+        if (rc)
+            return rc == -1 ? EKZ_ECORRUPT : EKZ_EINVAL;
+    }
     if (n <= (size_t)order)
         return (wlen || blen || single >= 0) ? EKZ_ECORRUPT : EKZ_OK;
     if (order >= 1)
         acc = first[order - 1];
     if (order == 2)
         step = first[1] - first[0];
-    ekz_token_tables(tb.base, tb.nbits);
-    r.p = bits;
-    r.end = bits + blen;
-    r.acc = 0;
-    r.cnt = 0;
+    ncodes = n - (size_t)order;
+    ekz_token_tables(tb->base, tb->nbits);
+    for (u = 0; u < 256u; u++)
+        tb->mask[u] = tb->nbits[u] <= 56u ? ((uint64_t)1 << tb->nbits[u]) - 1u : 0u;
     if (single >= 0) {
         if (wlen != 0)
             return EKZ_ECORRUPT;
     } else {
-        uint32_t s, t;
+        uint32_t t, sl;
         if (ekz_check_freq(freq, start) != EKZ_OK)
             return EKZ_ECORRUPT;
-        for (t = 0; t < 256u; t++)
-            for (s = 0; s < freq[t]; s++)
-                tb.tbl[start[t] + s] = t | ((uint32_t)freq[t] << 8) | (s << 20);
+        for (t = 0; t < 256u; t++) {
+            uint32_t *dst = tb->tbl + start[t], f = freq[t], ent = t | (f << 20);
+            for (sl = 0; sl < f; sl++)
+                dst[sl] = ent | (sl << 8);
+        }
+        ns = EKZ_NSTATES(ncodes);
+        if (wlen < 4u * ns)
+            return EKZ_ECORRUPT;
+        for (u = 0; u < ns; u++) {
+            x[u] = ekz_ld32(words + 4u * u);
+            if (x[u] < EKZ_L)
+                return EKZ_ECORRUPT;
+        }
+        wp = words + 4u * ns;
     }
-    if (loops[kind][order](&tb, words, wlen, &r, out, acc, step, n, single))
+    for (k0 = 0; k0 < ncodes; k0 += cnt) {
+        cnt = ncodes - k0 < EKZ_CHUNK ? ncodes - k0 : EKZ_CHUNK;
+        /* extra bits from a padded copy of the tail once the chunk could reach the end */
+        if (!in_tail && (pos >> 3) + EKZ_TAILB > avail) {
+            size_t from = pos >> 3, rem = avail - from;
+            memcpy(tail, bp + from, rem);
+            memset(tail + rem, 0, sizeof tail - rem);
+            bp = tail;
+            pos -= 8u * from;
+            avail = rem;
+            skipped = from;
+            in_tail = 1;
+        }
+        if (single < 0 && ns == 4u && cnt == EKZ_CHUNK && (size_t)(wend - wp) >= 2u * cnt) {
+            uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+            if (order == 0) {
+                EKZ_FUSED(0)
+            } else if (order == 1) {
+                EKZ_FUSED(1)
+            } else {
+                EKZ_FUSED(2)
+            }
+            x[0] = x0;
+            x[1] = x1;
+            x[2] = x2;
+            x[3] = x3;
+        } else {
+            /* pass A */
+            if (single >= 0) {
+                memset(tok, single, cnt);
+            } else if (ns == 1u && (size_t)(wend - wp) >= 2u * cnt) {
+                uint32_t x0 = x[0];
+                for (k = 0; k < cnt; k++)
+                    EKZ_A_FAST(x0, k);
+                x[0] = x0;
+            } else {
+                for (k = 0; k < cnt; k++) {
+                    uint32_t *xs = &x[(k0 + k) & (ns - 1u)];
+                    uint32_t ent = tbl[*xs & EKZ_MASK];
+                    tok[k] = (uint8_t)ent;
+                    *xs = (ent >> 20) * (*xs >> EKZ_PROB_BITS) + ((ent >> 8) & EKZ_MASK);
+                    if (*xs < EKZ_L) {
+                        if (wend - wp < 2)
+                            return EKZ_ECORRUPT;
+                        *xs = (*xs << 16) | ekz_ld16(wp);
+                        wp += 2;
+                    }
+                }
+            }
+            /* pass B */
+            if (order == 0) {
+                EKZ_PASS_B(0)
+            } else if (order == 1) {
+                EKZ_PASS_B(1)
+            } else {
+                EKZ_PASS_B(2)
+            }
+        }
+        if (pos > 8u * avail) /* read past the end of the extra bits */
+            return EKZ_ECORRUPT;
+        /* pass C */
+        rc = ekz_sink_put(s, jb, (size_t)order + k0, cnt);
+        if (rc)
+            return rc == -1 ? EKZ_ECORRUPT : EKZ_EINVAL;
+    }
+    if (single < 0) {
+        if (wp != wend)
+            return EKZ_ECORRUPT;
+        for (u = 0; u < ns; u++)
+            if (x[u] != EKZ_L)
+                return EKZ_ECORRUPT;
+    }
+    if (skipped + (pos + 7u) / 8u != blen)
         return EKZ_ECORRUPT;
-    consumed = (size_t)(r.p - bits) * 8u - r.cnt;
-    if ((consumed + 7u) / 8u != blen)
-        return EKZ_ECORRUPT;
+    return EKZ_OK;
+}
+
+#undef EKZ_A_FAST
+#undef EKZ_PASS_B
+#undef EKZ_B1
+#undef EKZ_FUSED
+#undef EKZ_SEL
+
+int ekz_decode_into(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                    const uint16_t *freq, int single, int order, const uint64_t *first,
+                    size_t n, int sink, void *out, uint64_t g, uint64_t off, const void *tab,
+                    uint64_t lo, uint64_t span)
+{
+    ekz_dtab tb;
+    ekz_sink s;
+    s.kind = sink;
+    s.out = out;
+    s.g = g;
+    s.off = off;
+    s.tab = tab;
+    s.lo = lo;
+    s.span = span;
+    if (sink < 0 || sink > EKZ_SINK_R32 ||
+        ((sink == EKZ_SINK_T64 || sink == EKZ_SINK_T32) && (tab == NULL || span >= EKZ_TAB_LEN)))
+        return EKZ_EINVAL;
+    return ekz_decode_core(words, wlen, bits, blen, freq, single, order, first, n, &s, &tb);
+}
+
+int ekz_put_j(const uint64_t *j, size_t n, int sink, void *out, uint64_t g, uint64_t off,
+              const void *tab, uint64_t lo, uint64_t span)
+{
+    ekz_sink s;
+    size_t at;
+    s.kind = sink;
+    s.out = out;
+    s.g = g;
+    s.off = off;
+    s.tab = tab;
+    s.lo = lo;
+    s.span = span;
+    if (sink < 0 || sink > EKZ_SINK_R32 ||
+        ((sink == EKZ_SINK_T64 || sink == EKZ_SINK_T32) && (tab == NULL || span >= EKZ_TAB_LEN)))
+        return EKZ_EINVAL;
+    for (at = 0; at < n; at += EKZ_CHUNK) {
+        int rc = ekz_sink_put(&s, j + at, at, n - at < EKZ_CHUNK ? n - at : EKZ_CHUNK);
+        if (rc)
+            return rc == -1 ? EKZ_ECORRUPT : EKZ_EINVAL;
+    }
     return EKZ_OK;
 }
 
@@ -734,56 +876,29 @@ static int ekz_decode_any(const uint8_t *words, size_t wlen, const uint8_t *bits
 int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                const uint16_t *freq, int single, int order, uint64_t *j, size_t n)
 {
-    ekz_sink out;
-    memset(&out, 0, sizeof out);
-    out.j = j;
-    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, j, &out, 0, n);
+    uint64_t first[2] = {0, 0};
+    size_t i;
+    for (i = 0; i < 2u && i < (size_t)(order > 0 ? order : 0) && i < n; i++)
+        first[i] = j[i];
+    return ekz_decode_into(words, wlen, bits, blen, freq, single, order, first, n, EKZ_SINK_J,
+                           j, 1, 0, NULL, 0, 0);
 }
 
 int ekz_decode_tab_f64(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                        const uint16_t *freq, int single, int order, const uint64_t *first,
                        uint64_t lo, uint64_t span, const double *tab, double *o, size_t n)
 {
-    ekz_sink out;
-    size_t i;
-    memset(&out, 0, sizeof out);
-    out.o64 = o;
-    out.t64 = tab;
-    out.lo = lo;
-    out.span = span;
-    for (i = 0; i < (size_t)order && i < n; i++) {
-        if (first[i] - lo > span)
-            return EKZ_ECORRUPT;
-        o[i] = tab[first[i] - lo];
-    }
-    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, first, &out, 1, n);
+    return ekz_decode_into(words, wlen, bits, blen, freq, single, order, first, n,
+                           EKZ_SINK_T64, o, 1, 0, tab, lo, span);
 }
 
 int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                        const uint16_t *freq, int single, int order, const uint64_t *first,
                        uint64_t lo, uint64_t span, const float *tab, float *o, size_t n)
 {
-    ekz_sink out;
-    size_t i;
-    memset(&out, 0, sizeof out);
-    out.o32 = o;
-    out.t32 = tab;
-    out.lo = lo;
-    out.span = span;
-    for (i = 0; i < (size_t)order && i < n; i++) {
-        if (first[i] - lo > span)
-            return EKZ_ECORRUPT;
-        o[i] = tab[first[i] - lo];
-    }
-    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, first, &out, 2, n);
+    return ekz_decode_into(words, wlen, bits, blen, freq, single, order, first, n,
+                           EKZ_SINK_T32, o, 1, 0, tab, lo, span);
 }
-
-#undef EKZ_STEP
-#undef EKZ_EMIT
-#undef EKZ_DEFINE_LOOP
-#undef EKZ_OUT_J
-#undef EKZ_OUT_F64
-#undef EKZ_OUT_F32
 
 #define EKZ_RUNS_SPLIT_LOOP(ORDER)                                                           \
     for (i = (size_t)(ORDER); i < n; i++) {                                                  \

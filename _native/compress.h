@@ -78,6 +78,34 @@ int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint
 int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                const uint16_t *freq, int single, int order, uint64_t *j, size_t n);
 
+/* Where ekz_decode_into / ekz_put_j write value i (k = off + g * j[i], wrapping):
+ * J: the uint64 j itself (g, off unused); I8..I64: k truncated to the width (integer
+ * model); B16..B64: unsortable(k truncated to the width), the float bits model;
+ * T64/T32: tab[j - lo] (float64/float32 value table of span + 1 <= EKZ_TAB_LEN entries,
+ * EKZ_ECORRUPT if j - lo > span; g, off unused: they are in the table); R64/R32: the
+ * residual, out[i] = unsortable(sortable(out[i]) + j[i]) on the float's bits. */
+#define EKZ_SINK_J 0
+#define EKZ_SINK_I8 1
+#define EKZ_SINK_I16 2
+#define EKZ_SINK_I32 3
+#define EKZ_SINK_I64 4
+#define EKZ_SINK_B16 5
+#define EKZ_SINK_B32 6
+#define EKZ_SINK_B64 7
+#define EKZ_SINK_T64 8
+#define EKZ_SINK_T32 9
+#define EKZ_SINK_R64 10
+#define EKZ_SINK_R32 11
+/* ekz_decode straight into a sink: first[0..order) are the stored first values (they go to
+ * the sink too); out holds n items of the sink's type. */
+int ekz_decode_into(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                    const uint16_t *freq, int single, int order, const uint64_t *first,
+                    size_t n, int sink, void *out, uint64_t g, uint64_t off, const void *tab,
+                    uint64_t lo, uint64_t span);
+/* j[0..n) to a sink, as ekz_decode_into would write them */
+int ekz_put_j(const uint64_t *j, size_t n, int sink, void *out, uint64_t g, uint64_t off,
+              const void *tab, uint64_t lo, uint64_t span);
+
 /* Zero-run form of the stream (the values i >= order): runs[0..m] are the numbers of zero
  * codes before each nonzero code and after the last; vals[0..m) are the nonzero codes minus
  * one.  Both are stored as unzigzag(value), so that coding them with ekz_encode at order 0

@@ -160,6 +160,64 @@ def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
     return j
 
 
+SINK_J, SINK_I8, SINK_B16, SINK_T64, SINK_T32, SINK_R64, SINK_R32 = (
+    ref.SINK_J, ref.SINK_I8, ref.SINK_B16, ref.SINK_T64, ref.SINK_T32, ref.SINK_R64, ref.SINK_R32)
+_SINK_CTYPE = {8: "uint8_t *", 16: "uint16_t *", 32: "uint32_t *", 64: "uint64_t *"}
+
+
+def _sink_args(ffi, sink: int, out: np.ndarray, tab: np.ndarray | None):
+    if out.dtype.kind == "f":
+        op = ffi.from_buffer("double[]" if out.itemsize == 8 else "float[]", out)
+    else:
+        op = ffi.from_buffer(_SINK_CTYPE[out.itemsize * 8][:-2] + "[]", out)
+    tp = ffi.NULL if tab is None else ffi.from_buffer(
+        "double[]" if tab.itemsize == 8 else "float[]", tab)
+    return op, tp
+
+
+def decode_into(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int, n: int,
+                first: list[int], sink: int, out: np.ndarray, g: int = 1, off: int = 0,
+                tab: np.ndarray | None = None, lo: int = 0, span: int = 0) -> bool:
+    """Decode a stream straight into ``out`` (C-contiguous, n items of the sink's width: an
+    unsigned view for the integer, float-bits and residual sinks, the float array for the
+    value-table sinks, see ``ekz_decode_into``); False if the stream is corrupt."""
+    lib = _backend.lib
+    if lib is None:
+        status = ref.decode_into(words, bits, freq, single, order, n, first, sink, out, g, off,
+                                 tab, lo, span)
+    else:
+        ffi = _backend.ffi
+        op, tp = _sink_args(ffi, sink, out, tab)
+        fp = ffi.new("uint64_t[2]", [int(v) for v in first[:2]] + [0] * (2 - len(first[:2])))
+        status = lib.ekz_decode_into(ffi.from_buffer(words), len(words), ffi.from_buffer(bits),
+                                     len(bits), _ptr(ffi, "uint16_t *", freq), single, order,
+                                     fp, n, sink, op, g, off, tp, lo, span)
+    if status == ECORRUPT:
+        return False
+    if status != OK:
+        raise RuntimeError(f"ekz_decode_into returned status {status}")
+    return True
+
+
+def put_j(j: np.ndarray, sink: int, out: np.ndarray, g: int = 1, off: int = 0,
+          tab: np.ndarray | None = None, lo: int = 0, span: int = 0) -> bool:
+    """Write decoded j (uint64) to ``out`` as ``decode_into`` would; False if a j lies
+    outside the value table (corrupt)."""
+    lib = _backend.lib
+    if lib is None:
+        status = ref.put_j(j, sink, out, g, off, tab, lo, span)
+    else:
+        ffi = _backend.ffi
+        op, tp = _sink_args(ffi, sink, out, tab)
+        status = lib.ekz_put_j(_ptr(ffi, "uint64_t *", j), j.size, sink, op, g, off, tp, lo,
+                               span)
+    if status == ECORRUPT:
+        return False
+    if status != OK:
+        raise RuntimeError(f"ekz_put_j returned status {status}")
+    return True
+
+
 def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     lib = _backend.lib
     if lib is None:

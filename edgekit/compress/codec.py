@@ -88,6 +88,7 @@ _RAW, _INT, _DEC, _AFF, _BITS = 0, 1, 2, 3, 4
 _H_GCD, _H_RESID, _H_F32 = 0x20, 0x40, 0x80
 _MAXD = 12
 _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
+_UVIEW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 # ------------------------------------------------------------------------------ tuning
 # Every threshold the encoder's choices depend on is a module constant named _T_*, with the
@@ -301,16 +302,18 @@ def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray
 
 
 def _stream_decode(rd: _Reader, order: int, n: int, slot: str = "j",
-                   fused: tuple | None = None) -> np.ndarray | None:
+                   fused: tuple | None = None, sink: tuple | None = None) -> np.ndarray | None:
     """Decode a stream into j (scratch ``slot``); with ``fused`` = (mode, p, a, b, g, off,
     lo, span, out), plain streams are decoded and dequantized straight into ``out`` and
-    None is returned."""
+    None is returned; with ``sink`` = (sink, out, g, off) (see ``K.decode_into``) every
+    stream is written straight into ``out`` and None is returned."""
     first = [_unzz(rd.varint()) for _ in range(min(order, n))] if order else []
-    return _body_decode(rd, order, n, first, slot, True, fused)
+    return _body_decode(rd, order, n, first, slot, True, fused, sink)
 
 
 def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
-                 runs_ok: bool, fused: tuple | None = None) -> np.ndarray | None:
+                 runs_ok: bool, fused: tuple | None = None,
+                 sink: tuple | None = None) -> np.ndarray | None:
     kind = rd.u8()
     if kind in (0, 1):
         if kind == 0:
@@ -322,6 +325,10 @@ def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
             wlen = rd.varint()
             bits = rd.take(blen)
             words = rd.take(wlen)
+        if sink is not None:
+            if not K.decode_into(words, bits, f, t, order, n, first, *sink):
+                raise _corrupt("entropy-coded stream is inconsistent", rd.pos, "stream")
+            return None
         if fused is not None:
             if not K.decode_tab(words, bits, f, t, order, n, first, *fused):
                 raise _corrupt("entropy-coded stream is inconsistent", rd.pos, "stream")
@@ -346,6 +353,9 @@ def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
         raise _corrupt(f"unknown stream kind {kind}", rd.pos - 1, "stream")
     if j is None:
         raise _corrupt("entropy-coded stream is inconsistent", rd.pos, "stream")
+    if sink is not None:
+        K.put_j(j, *sink)
+        return None
     return j
 
 
@@ -599,28 +609,22 @@ def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
                 raise _corrupt("value table longer than allowed", rd.pos, "block")
             lo = _unzz(rd.varint())
             fused = (mode, p, a, b, g, off, lo, span1 - 1, out)
-    j = _stream_decode(rd, order, n, "j", fused)
-    r = None
-    if head & _H_RESID:
-        if model in (_INT, _BITS):
+    if model in (_INT, _BITS):
+        if head & _H_RESID:
             raise _corrupt("residual stream in an integer block", rd.pos, "block")
-        r = _stream_decode(rd, 0, n, "r")
-        assert r is not None
-        r = r.view(np.int64)
-    if model in (_DEC, _AFF):
-        if j is None:  # decoded into out already
-            if r is not None:
-                K.add_resid(r, out)
-        else:
-            K.dequant(j, r, mode, p, a, b, g, off, dt, out)
+        # straight into out: k = off + g * j truncated to the width (float bits unsorted)
+        w = dt.itemsize
+        kind = (K.SINK_I8 + w.bit_length() - 1 if model == _INT
+                else K.SINK_B16 + w.bit_length() - 2)
+        _stream_decode(rd, order, n, "j", sink=(kind, out.view(_UVIEW[w]), g, off))
         return
-    assert j is not None
-    if g != 1 or off:
-        j = np.uint64(off) + np.uint64(g) * j
-    if model == _BITS:
-        out[...] = _unsortable(j.view(np.int64), dt)
-    else:
-        out[...] = j.view(np.int64).astype(dt)
+    j = _stream_decode(rd, order, n, "j", fused)
+    if j is not None:
+        K.dequant(j, None, mode, p, a, b, g, off, dt, out)
+    if head & _H_RESID:  # added to out's float bits as it is decoded
+        w = dt.itemsize
+        _stream_decode(rd, 0, n, "r", sink=(K.SINK_R64 if w == 8 else K.SINK_R32,
+                                            out.view(_UVIEW[w]), 1, 0))
 
 
 # ------------------------------------------------------------------------------ frames

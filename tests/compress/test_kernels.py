@@ -199,3 +199,114 @@ def test_decimal_quantizer_exact_path_equals_reference(dtype, ints, d):
     rk, rr, rnz = ref.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0)
     assert np.array_equal(k, rk) and np.array_equal(r, rr) and nz == rnz
     assert krange == (int(rk.min()), int(rk.max()))
+
+
+def _long_int64s():
+    """Streams long enough for four rANS states, several decoder chunks and the tail copy of
+    the extra bits (up to 6,000 codes), with narrow and wide alphabets."""
+    n = st.integers(900, 6000)
+    return st.one_of(
+        st.tuples(n, st.integers(0, 2 ** 32)).map(lambda t: np.cumsum(
+            np.random.default_rng(t[1]).integers(-40, 40, t[0]))),
+        st.tuples(n, st.integers(0, 2 ** 32), st.integers(1, 63)).map(
+            lambda t: np.random.default_rng(t[1]).integers(
+                -(2 ** t[2]), 2 ** t[2], t[0], dtype=np.int64)),
+        st.tuples(n, st.integers(0, 2 ** 32)).map(lambda t: np.random.default_rng(t[1]).choice(
+            np.array([0, 0, 0, 1, -1, 2 ** 62, -(2 ** 63)], dtype=np.int64), t[0])),
+    )
+
+
+def _stream_of(j: np.ndarray, order: int):
+    hs = K.hist3(j)[256 * order: 256 * (order + 1)]
+    present = np.flatnonzero(hs)
+    if present.size == 1:
+        freq, single = C._EMPTY_FREQ, int(present[0])
+    else:
+        freq, single = C._normalize(hs), -1
+    blob = K.encode(j, order, freq, single, 10 * j.size + 64)
+    blen = (int((hs.astype(np.int64) * C._NBITS).sum()) + 7) // 8
+    return blob[blen:], blob[:blen], freq, single
+
+
+_SINK_OUT = {ref.SINK_J: np.uint64, ref.SINK_I8: np.uint8, ref.SINK_I16: np.uint16,
+             ref.SINK_I32: np.uint32, ref.SINK_I64: np.uint64, ref.SINK_B16: np.uint16,
+             ref.SINK_B32: np.uint32, ref.SINK_B64: np.uint64, ref.SINK_R64: np.uint64,
+             ref.SINK_R32: np.uint32}
+
+
+@needs_native
+@given(_long_int64s(), st.integers(0, 2), st.sampled_from(sorted(_SINK_OUT)),
+       st.integers(1, 2 ** 64 - 1), st.integers(0, 2 ** 64 - 1))
+def test_decode_into_native_equals_reference(k, order, sink, g, off):
+    """The chunked C decoder (four states, fused passes, tail copy) writes the same bits
+    into every sink as the numpy reference, on long streams."""
+    j = k.view(np.uint64)
+    words, bits, freq, single = _stream_of(j, order)
+    first = [int(v) for v in j[:order]]
+    start = np.random.default_rng(int(j[0]) & 0xFFFF).integers(
+        0, 2 ** 63, j.size, dtype=np.uint64).astype(_SINK_OUT[sink])
+    got, want = start.copy(), start.copy()
+    assert K.decode_into(words, bits, freq, single, order, j.size, first, sink, got, g, off)
+    assert ref.decode_into(words, bits, freq, single, order, j.size, first, sink, want, g,
+                           off) == ref.OK
+    assert np.array_equal(got, want)
+    if sink == ref.SINK_J:
+        assert np.array_equal(got, j)
+    put = start.copy()
+    assert K.put_j(j, sink, put, g, off) and np.array_equal(put, want)
+
+
+@needs_native
+@given(_long_int64s(), st.integers(0, 2), st.sampled_from(["f64", "f32"]))
+def test_decode_into_value_table_equals_reference(k, order, kind):
+    """The value-table sinks: every j in the table decodes to the same floats; a j outside
+    it is refused by both."""
+    j = k.view(np.uint64)
+    words, bits, freq, single = _stream_of(j, order)
+    first = [int(v) for v in j[:order]]
+    dt = np.float64 if kind == "f64" else np.float32
+    sink = ref.SINK_T64 if kind == "f64" else ref.SINK_T32
+    lo, hi = int(k.min()), int(k.max())
+    span = min(hi - lo, K.TAB_LEN - 1)
+    tab = np.arange(span + 1, dtype=dt) * dt(0.25) - dt(3.0)
+    lo_u = lo % 2 ** 64
+    got, want = np.zeros(j.size, dt), np.zeros(j.size, dt)
+    ok = K.decode_into(words, bits, freq, single, order, j.size, first, sink, got, 1, 0, tab,
+                       lo_u, span)
+    status = ref.decode_into(words, bits, freq, single, order, j.size, first, sink, want, 1, 0,
+                             tab, lo_u, span)
+    assert ok == (status == ref.OK) == (hi - lo < K.TAB_LEN)
+    if ok:
+        assert np.array_equal(got, want)
+
+
+@needs_native
+@given(st.data())
+def test_corrupt_long_streams_are_refused_by_both(data):
+    """Damage to a long stream (both rANS paths, chunk boundaries, the extra bits' tail)
+    is refused by the C decoder exactly when the reference refuses it, and what both
+    accept decodes the same."""
+    k = data.draw(_long_int64s())
+    order = data.draw(st.integers(0, 2))
+    j = k.view(np.uint64)
+    words, bits, freq, single = _stream_of(j, order)
+    words, bits = bytearray(words), bytearray(bits)
+    target = data.draw(st.sampled_from(["bits", "words", "cut words", "cut bits", "grow"]))
+    if target == "bits" and bits:
+        bits[data.draw(st.integers(0, len(bits) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    elif target == "words" and words:
+        words[data.draw(st.integers(0, len(words) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    elif target == "cut words" and words:
+        words = words[: data.draw(st.integers(0, len(words) - 1))]
+    elif target == "cut bits" and bits:
+        bits = bits[: data.draw(st.integers(0, len(bits) - 1))]
+    else:
+        bits += bytes(data.draw(st.integers(1, 9)))
+    first = [int(v) for v in j[:order]]
+    got = np.zeros(j.size, np.uint64)
+    ok = K.decode_into(bytes(words), bytes(bits), freq, single, order, j.size, first,
+                       ref.SINK_J, got)
+    status, rj = ref.decode(bytes(words), bytes(bits), freq, single, order, j.size, first)
+    assert ok == (status == ref.OK)
+    if ok:
+        assert np.array_equal(got, rj)
