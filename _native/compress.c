@@ -509,13 +509,27 @@ static inline uint32_t ekz_ld32(const uint8_t *p)
 #define EKZ_MAXNB 61u                                   /* extra bits of token 255 */
 #define EKZ_TAILB (EKZ_CHUNK * EKZ_MAXNB / 8u + 16u)    /* bytes a chunk may read */
 
-static inline uint32_t ekz_ld16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
+static inline uint32_t ekz_ld16(const uint8_t *p)
+{
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint16_t v; /* one load (compilers do not always merge the two byte loads) */
+    memcpy(&v, p, 2);
+    return v;
+#else
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+#endif
+}
 
 typedef struct {
     uint64_t base[256];
     uint64_t mask[256]; /* (1 << nbits) - 1, for nbits <= 56 */
     uint8_t nbits[256];
-    uint32_t tbl[EKZ_M];
+    /* per slot of the rANS state: frequency, slot - start of its token, token (three
+     * arrays: each is a load of its own, no shift or mask on the state's critical path) */
+    uint16_t f[EKZ_M];
+    uint16_t b[EKZ_M];
+    uint8_t t[EKZ_M];
 } ekz_dtab;
 
 /* where decoded values go (see EKZ_SINK_* in compress.h) */
@@ -623,30 +637,40 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
 
 /* one rANS step of state X, branch-free renormalisation (the caller guarantees 2 readable
  * bytes at wp) */
-/* x = c ? y : x as a conditional move: a branch here is taken at random (about one code in
- * three renormalises), and a mispredicted branch costs more than the whole step */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define EKZ_SEL(C, Y, X) __asm__("cmpl %2, %3\n\tcmovb %1, %0" : "+r"(X) : "r"(Y), "r"((uint32_t)EKZ_L), "r"(C) : "cc")
-#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
-#define EKZ_SEL(C, Y, X) __asm__("cmp %w3, %w2\n\tcsel %w0, %w1, %w0, lo" : "+r"(X) : "r"(Y), "r"((uint32_t)EKZ_L), "r"(C) : "cc")
+/* One rANS step of state X (token to T), with a branch-free renormalisation: whether a
+ * code takes a word is random (about one code in three), and a mispredicted branch costs
+ * more than the whole step.  wi counts the words taken since wp (the caller guarantees
+ * two readable bytes at wp + 2 wi).  On x86-64 the select and the count are one compare,
+ * a conditional move and an add-with-carry. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_ASM)
+#define EKZ_RENORM(X, Y)                                                                     \
+    __asm__("cmpl %[l], %[x]\n\tcmovb %[y], %[x]\n\tadcq $0, %[i]"                          \
+            : [x] "+r"(X), [i] "+r"(wi)                                                      \
+            : [y] "r"(Y), [l] "i"(EKZ_L)                                                     \
+            : "cc")
 #else
-#define EKZ_SEL(C, Y, X) ((X) ^= ((X) ^ (Y)) & (0u - (uint32_t)((C) < EKZ_L)))
-#endif
-#define EKZ_A_FAST(X, K)                                                                     \
+#define EKZ_RENORM(X, Y)                                                                     \
     do {                                                                                     \
-        uint32_t ent_ = tbl[(X) & EKZ_MASK], y_;                                             \
-        tok[K] = (uint8_t)ent_;                                                              \
-        (X) = (ent_ >> 20) * ((X) >> EKZ_PROB_BITS) + ((ent_ >> 8) & EKZ_MASK);             \
-        y_ = ((X) << 16) | ekz_ld16(wp);                                                     \
-        wp += (uint32_t)((X) < EKZ_L) << 1;                                                  \
-        EKZ_SEL(X, y_, X);                                                                   \
+        uint32_t nd_ = (X) < EKZ_L;                                                          \
+        wi += nd_;                                                                           \
+        (X) ^= ((X) ^ (Y)) & (0u - nd_);                                                     \
+    } while (0)
+#endif
+#define EKZ_A_FAST(X, T)                                                                     \
+    do {                                                                                     \
+        uint32_t s_ = (X) & EKZ_MASK, q_ = (X) >> EKZ_PROB_BITS, f_ = tb->f[s_],            \
+                 b_ = tb->b[s_], y_;                                                         \
+        (T) = tb->t[s_];                                                                     \
+        (X) = f_ * q_ + b_;                                                                  \
+        y_ = ((X) << 16) | ekz_ld16(wp + 2u * wi);                                           \
+        EKZ_RENORM(X, y_);                                                                   \
     } while (0)
 
-/* pass B for code K: its extra bits at bit position pos of bp, unzigzagged and summed
- * back (delta order ORDER) into jb[K] */
-#define EKZ_B1(K, ORDER)                                                                     \
+/* pass B for code K of token T: its extra bits at bit position pos of bp, unzigzagged
+ * and summed back (delta order ORDER) into jb[K] */
+#define EKZ_B1(K, T, ORDER)                                                                  \
     do {                                                                                     \
-        unsigned t_ = tok[K], nb_ = tb->nbits[t_];                                           \
+        unsigned t_ = (T), nb_ = tb->nbits[t_];                                              \
         uint64_t e_ = ekz_ld64(bp + (pos >> 3)) >> (pos & 7u), v_;                           \
         if (nb_ <= 56u) {                                                                    \
             e_ &= tb->mask[t_];                                                              \
@@ -672,20 +696,21 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
 
 #define EKZ_PASS_B(ORDER)                                                                    \
     for (k = 0; k < cnt; k++)                                                                \
-        EKZ_B1(k, ORDER);
+        EKZ_B1(k, tok[k], ORDER);
 
 /* passes A and B in one loop (four states, a full chunk, words and bits in reach): the
  * extra-bit work fills the cycles the rANS states wait on their table loads */
 #define EKZ_FUSED(ORDER)                                                                     \
     for (k = 0; k < EKZ_CHUNK; k += 4) {                                                     \
-        EKZ_A_FAST(x0, k);                                                                   \
-        EKZ_A_FAST(x1, k + 1);                                                               \
-        EKZ_A_FAST(x2, k + 2);                                                               \
-        EKZ_A_FAST(x3, k + 3);                                                               \
-        EKZ_B1(k, ORDER);                                                                    \
-        EKZ_B1(k + 1, ORDER);                                                                \
-        EKZ_B1(k + 2, ORDER);                                                                \
-        EKZ_B1(k + 3, ORDER);                                                                \
+        unsigned t0;                                                                         \
+        EKZ_A_FAST(x0, t0);                                                                  \
+        EKZ_B1(k, t0, ORDER);                                                                \
+        EKZ_A_FAST(x1, t0);                                                                  \
+        EKZ_B1(k + 1, t0, ORDER);                                                            \
+        EKZ_A_FAST(x2, t0);                                                                  \
+        EKZ_B1(k + 2, t0, ORDER);                                                            \
+        EKZ_A_FAST(x3, t0);                                                                  \
+        EKZ_B1(k + 3, t0, ORDER);                                                            \
     }
 
 static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bits,
@@ -697,7 +722,6 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
     uint8_t tail[2u * EKZ_TAILB];
     uint32_t x[4] = {0, 0, 0, 0};
     uint32_t start[256];
-    const uint32_t *tbl = tb->tbl;
     const uint8_t *wp = words, *wend = words + wlen, *bp = bits;
     size_t pos = 0, avail = blen, skipped = 0, ncodes, k0, cnt, k, m;
     unsigned ns = 1, u;
@@ -732,9 +756,15 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
         if (ekz_check_freq(freq, start) != EKZ_OK)
             return EKZ_ECORRUPT;
         for (t = 0; t < 256u; t++) {
-            uint32_t *dst = tb->tbl + start[t], f = freq[t], ent = t | (f << 20);
+            uint32_t s0 = start[t], f = freq[t];
+            uint16_t *fp = tb->f + s0, *bp2 = tb->b + s0;
+            if (f == 0)
+                continue;
+            memset(tb->t + s0, (int)t, f);
+            for (sl = 0; sl < f; sl++) /* separate loops: each vectorizes */
+                fp[sl] = (uint16_t)f;
             for (sl = 0; sl < f; sl++)
-                dst[sl] = ent | (sl << 8);
+                bp2[sl] = (uint16_t)sl;
         }
         ns = EKZ_NSTATES(ncodes);
         if (wlen < 4u * ns)
@@ -761,6 +791,7 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
         }
         if (single < 0 && ns == 4u && cnt == EKZ_CHUNK && (size_t)(wend - wp) >= 2u * cnt) {
             uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+            size_t wi = 0;
             if (order == 0) {
                 EKZ_FUSED(0)
             } else if (order == 1) {
@@ -768,6 +799,7 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
             } else {
                 EKZ_FUSED(2)
             }
+            wp += 2u * wi;
             x[0] = x0;
             x[1] = x1;
             x[2] = x2;
@@ -778,15 +810,20 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
                 memset(tok, single, cnt);
             } else if (ns == 1u && (size_t)(wend - wp) >= 2u * cnt) {
                 uint32_t x0 = x[0];
-                for (k = 0; k < cnt; k++)
-                    EKZ_A_FAST(x0, k);
+                unsigned t0;
+                size_t wi = 0;
+                for (k = 0; k < cnt; k++) {
+                    EKZ_A_FAST(x0, t0);
+                    tok[k] = (uint8_t)t0;
+                }
                 x[0] = x0;
+                wp += 2u * wi;
             } else {
                 for (k = 0; k < cnt; k++) {
                     uint32_t *xs = &x[(k0 + k) & (ns - 1u)];
-                    uint32_t ent = tbl[*xs & EKZ_MASK];
-                    tok[k] = (uint8_t)ent;
-                    *xs = (ent >> 20) * (*xs >> EKZ_PROB_BITS) + ((ent >> 8) & EKZ_MASK);
+                    uint32_t s_ = *xs & EKZ_MASK;
+                    tok[k] = tb->t[s_];
+                    *xs = tb->f[s_] * (*xs >> EKZ_PROB_BITS) + tb->b[s_];
                     if (*xs < EKZ_L) {
                         if (wend - wp < 2)
                             return EKZ_ECORRUPT;
@@ -827,7 +864,7 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
 #undef EKZ_PASS_B
 #undef EKZ_B1
 #undef EKZ_FUSED
-#undef EKZ_SEL
+#undef EKZ_RENORM
 
 int ekz_decode_into(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                     const uint16_t *freq, int single, int order, const uint64_t *first,
@@ -1506,3 +1543,320 @@ static inline uint64_t ekz_unsort64(uint64_t s) { return ekz_sort64(s); }
 
 EKZ_DEFINE_DEQUANT(f64, double, 64, ekz_sort64, ekz_unsort64)
 EKZ_DEFINE_DEQUANT(f32, float, 32, ekz_sort32, ekz_unsort32)
+
+/* ------------------------------------------------------------------ whole blocks
+ *
+ * One block of a frame (docs/compress/format.md, "Block" and "Stream") decoded in one
+ * call: codec._decode_block without a Python step per stream.  It accepts only what the
+ * Python decoder accepts, with the same values; anything else (corrupt data, and block
+ * models it does not know) returns a status and the caller decodes the block in Python,
+ * which raises the precise error (or decodes a model added there). */
+
+typedef struct {
+    const uint8_t *p, *end;
+    int bad;
+} ekz_rd;
+
+static uint8_t ekz_rd_u8(ekz_rd *r)
+{
+    if (r->p >= r->end) {
+        r->bad = 1;
+        return 0;
+    }
+    return *r->p++;
+}
+
+/* LEB128, at most 10 bytes, below 2**64, minimal (codec._Reader.varint) */
+static uint64_t ekz_rd_varint(ekz_rd *r)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    for (;;) {
+        uint8_t b = ekz_rd_u8(r);
+        if (r->bad || (shift == 63u && b > 1u)) {
+            r->bad = 1;
+            return 0;
+        }
+        v |= (uint64_t)(b & 0x7fu) << shift;
+        if (!(b & 0x80u)) {
+            if (shift && b == 0)
+                r->bad = 1;
+            return v;
+        }
+        shift += 7u;
+    }
+}
+
+static const uint8_t *ekz_rd_take(ekz_rd *r, uint64_t n)
+{
+    const uint8_t *p = r->p;
+    if (r->bad || n > (uint64_t)(r->end - r->p)) {
+        r->bad = 1;
+        return NULL;
+    }
+    r->p += n;
+    return p;
+}
+
+typedef struct {
+    uint64_t *j, *runs, *vals;
+    void *tab;
+    float *f32;
+    ekz_dtab *tb;
+} ekz_work;
+
+#define EKZ_BAD(r) ((r)->bad ? EKZ_ECORRUPT : EKZ_OK)
+
+/* a kind 0/1 body (codec._body_decode) into sink s */
+static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const uint64_t *first,
+                         const ekz_sink *s, ekz_work *w)
+{
+    uint16_t freq[256];
+    const uint8_t *bits, *words = NULL;
+    uint64_t blen, wlen = 0;
+    int single = -1;
+    if (kind == 0u) {
+        single = ekz_rd_u8(r);
+        blen = ekz_rd_varint(r);
+        bits = ekz_rd_take(r, blen);
+        memset(freq, 0, sizeof freq);
+    } else {
+        unsigned maxtok = ekz_rd_u8(r), packed = ekz_rd_u8(r), pb = packed >> 4,
+                 nbits = packed & 15u, count = maxtok + 1u;
+        size_t tl = (count * nbits + 7u) / 8u;
+        const uint8_t *raw;
+        if (r->bad || nbits < 1u || nbits > 12u || pb < 4u || pb > 12u)
+            return EKZ_ECORRUPT;
+        raw = ekz_rd_take(r, tl);
+        if (raw == NULL || ekz_unpack_freq(raw, tl, count, nbits, pb, freq) != EKZ_OK)
+            return EKZ_ECORRUPT;
+        blen = ekz_rd_varint(r);
+        wlen = ekz_rd_varint(r);
+        bits = ekz_rd_take(r, blen);
+        words = ekz_rd_take(r, wlen);
+    }
+    if (r->bad)
+        return EKZ_ECORRUPT;
+    return ekz_decode_core(words ? words : bits, (size_t)wlen, bits, (size_t)blen, freq,
+                           single, order, first, n, s, w->tb);
+}
+
+/* a stream (codec._stream_decode): first values, then a kind 0..3 body, into sink s */
+static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz_work *w)
+{
+    uint64_t first[2] = {0, 0}, m;
+    size_t i, nf = n < (size_t)order ? n : (size_t)order;
+    unsigned kind;
+    int rc;
+    for (i = 0; i < nf; i++)
+        first[i] = ekz_unzz(ekz_rd_varint(r));
+    kind = ekz_rd_u8(r);
+    if (r->bad)
+        return EKZ_ECORRUPT;
+    if (kind <= 1u)
+        return ekz_blk_plain(r, kind, order, n, first, s, w);
+    if (kind == 2u && n <= (size_t)order)
+        return ekz_sink_put(s, first, 0, n) ? EKZ_ECORRUPT : EKZ_OK;
+    if (kind != 3u || n <= (size_t)order)
+        return EKZ_ECORRUPT;
+    m = ekz_rd_varint(r);
+    if (r->bad || m > (uint64_t)(n - (size_t)order))
+        return EKZ_ECORRUPT;
+    {
+        ekz_sink rs;
+        unsigned sub;
+        memset(&rs, 0, sizeof rs);
+        rs.kind = EKZ_SINK_J;
+        rs.g = 1;
+        rs.out = w->runs;
+        sub = ekz_rd_u8(r);
+        if (r->bad || sub > 1u)
+            return EKZ_ECORRUPT;
+        rc = ekz_blk_plain(r, sub, 0, (size_t)m + 1u, NULL, &rs, w);
+        if (rc != EKZ_OK)
+            return rc;
+        if (m) {
+            rs.out = w->vals;
+            sub = ekz_rd_u8(r);
+            if (r->bad || sub > 1u)
+                return EKZ_ECORRUPT;
+            rc = ekz_blk_plain(r, sub, 0, (size_t)m, NULL, &rs, w);
+            if (rc != EKZ_OK)
+                return rc;
+        }
+    }
+    if (s->kind == EKZ_SINK_T64)
+        return ekz_runs_expand_tab_f64(w->runs, w->vals, (size_t)m, order, first, s->lo,
+                                       s->span, (const double *)s->tab, (double *)s->out, n);
+    if (s->kind == EKZ_SINK_T32)
+        return ekz_runs_expand_tab_f32(w->runs, w->vals, (size_t)m, order, first, s->lo,
+                                       s->span, (const float *)s->tab, (float *)s->out, n);
+    {
+        uint64_t *j = s->kind == EKZ_SINK_J ? (uint64_t *)s->out : w->j;
+        for (i = 0; i < (size_t)order; i++)
+            j[i] = first[i];
+        rc = ekz_runs_expand(w->runs, w->vals, (size_t)m, order, j, n);
+        if (rc != EKZ_OK)
+            return EKZ_ECORRUPT;
+        if (s->kind != EKZ_SINK_J) {
+            for (i = 0; i < n; i += EKZ_CHUNK)
+                if (ekz_sink_put(s, j + i, i, n - i < EKZ_CHUNK ? n - i : EKZ_CHUNK))
+                    return EKZ_ECORRUPT;
+        }
+    }
+    return EKZ_OK;
+}
+
+static double ekz_rd_f64(ekz_rd *r)
+{
+    const uint8_t *p = ekz_rd_take(r, 8);
+    uint64_t u;
+    double v;
+    if (p == NULL)
+        return 0.0;
+    u = ekz_ld64(p);
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+/* the block body after its head byte (codec._decode_block_body); float: the dtype is a
+ * float type of `width` bytes (else an integer-like dtype) */
+static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, void *out,
+                        size_t n, ekz_work *w)
+{
+    unsigned model = head & 7u;
+    int order = (int)((head >> 3) & 3u), mode = model == 2u ? 0 : 1, rc;
+    double p = 1.0, a = 0.0, b = 1.0;
+    uint64_t g = 1, off = 0, span1, lo = 0;
+    ekz_sink s;
+    memset(&s, 0, sizeof s);
+    if (model == 2u) {
+        unsigned d = ekz_rd_u8(r);
+        if (r->bad || d > 22u)
+            return EKZ_ECORRUPT;
+        p = ekz_pow10((int)d);
+    } else if (model == 3u) {
+        a = ekz_rd_f64(r);
+        b = ekz_rd_f64(r);
+    } else if (model != 1u && model != 4u) {
+        return EKZ_EUNSUP; /* a model this kernel does not know */
+    }
+    if (r->bad || (model == 1u) == isfloat || ((model == 2u || model == 3u) && width < 4u))
+        return EKZ_ECORRUPT;
+    if (head & 0x20u) {
+        g = ekz_rd_varint(r);
+        off = ekz_rd_varint(r);
+        if (r->bad || g < 2u || off >= g)
+            return EKZ_ECORRUPT;
+    }
+    s.out = out;
+    s.g = g;
+    s.off = off;
+    if (model == 1u || model == 4u) {
+        if (head & 0x40u)
+            return EKZ_ECORRUPT;
+        if (model == 1u)
+            s.kind = width == 1u ? EKZ_SINK_I8 : width == 2u ? EKZ_SINK_I16
+                   : width == 4u ? EKZ_SINK_I32 : EKZ_SINK_I64;
+        else
+            s.kind = width == 2u ? EKZ_SINK_B16 : width == 4u ? EKZ_SINK_B32 : EKZ_SINK_B64;
+        return ekz_blk_stream(r, order, n, &s, w);
+    }
+    span1 = ekz_rd_varint(r);
+    if (r->bad || span1 > EKZ_TAB_LEN)
+        return EKZ_ECORRUPT;
+    if (span1) {
+        lo = ekz_unzz(ekz_rd_varint(r));
+        if (r->bad)
+            return EKZ_ECORRUPT;
+        rc = width == 8u ? ekz_build_tab_f64(mode, p, a, b, g, off, lo, (size_t)span1,
+                                             (double *)w->tab)
+                         : ekz_build_tab_f32(mode, p, a, b, g, off, lo, (size_t)span1,
+                                             (float *)w->tab);
+        if (rc != EKZ_OK)
+            return rc;
+        s.kind = width == 8u ? EKZ_SINK_T64 : EKZ_SINK_T32;
+        s.tab = w->tab;
+        s.lo = lo;
+        s.span = span1 - 1u;
+        rc = ekz_blk_stream(r, order, n, &s, w);
+    } else {
+        s.kind = EKZ_SINK_J;
+        s.out = w->j;
+        rc = ekz_blk_stream(r, order, n, &s, w);
+        if (rc == EKZ_OK)
+            rc = width == 8u ? ekz_dequant_f64(w->j, NULL, n, mode, p, a, b, g, off,
+                                               (double *)w->tab, (double *)out)
+                             : ekz_dequant_f32(w->j, NULL, n, mode, p, a, b, g, off,
+                                               (float *)w->tab, (float *)out);
+    }
+    if (rc != EKZ_OK || !(head & 0x40u))
+        return rc;
+    memset(&s, 0, sizeof s);
+    s.kind = width == 8u ? EKZ_SINK_R64 : EKZ_SINK_R32;
+    s.out = out;
+    s.g = 1;
+    return ekz_blk_stream(r, 0, n, &s, w);
+}
+
+size_t ekz_block_work_size(size_t n)
+{
+    return 8u * (3u * n + 1u) + 8u * EKZ_TAB_LEN + 4u * n + 64u + sizeof(ekz_dtab);
+}
+
+int ekz_decode_block(const uint8_t *src, size_t len, int isfloat, size_t width, void *out,
+                     size_t n, void *work, size_t wsize)
+{
+    ekz_rd r;
+    ekz_work w;
+    unsigned head;
+    uint8_t *base = (uint8_t *)work;
+    size_t o = 0;
+    int rc;
+    const uint16_t one = 1;
+    if (n == 0 || n > EKZ_TAB_LEN || wsize < ekz_block_work_size(n) ||
+        (width != 1u && width != 2u && width != 4u && width != 8u) || (isfloat && width == 1u))
+        return EKZ_EINVAL;
+    if (*(const uint8_t *)&one != 1u)
+        return EKZ_EUNSUP; /* raw blocks and f64 fields are little-endian: Python does those */
+    o = (8u - ((uintptr_t)base & 7u)) & 7u;
+    w.tb = (ekz_dtab *)(void *)(base + o);
+    o += (sizeof(ekz_dtab) + 7u) & ~(size_t)7u;
+    w.j = (uint64_t *)(void *)(base + o);
+    o += 8u * n;
+    w.runs = (uint64_t *)(void *)(base + o);
+    o += 8u * (n + 1u);
+    w.vals = (uint64_t *)(void *)(base + o);
+    o += 8u * n;
+    w.tab = base + o;
+    o += 8u * EKZ_TAB_LEN;
+    w.f32 = (float *)(void *)(base + o);
+    r.p = src;
+    r.end = src + len;
+    r.bad = 0;
+    head = ekz_rd_u8(&r);
+    if (r.bad)
+        return EKZ_ECORRUPT;
+    if ((head & 7u) == 0u) {
+        if (head != 0u || len - 1u != n * width)
+            return EKZ_ECORRUPT;
+        memcpy(out, src + 1, n * width);
+        return EKZ_OK;
+    }
+    if (((head >> 3) & 3u) > 2u)
+        return EKZ_ECORRUPT;
+    if (head & 0x80u) {
+        size_t i;
+        if (!isfloat || width != 8u || (head & 7u) == 1u)
+            return EKZ_ECORRUPT;
+        rc = ekz_blk_body(&r, head, 1, 4u, w.f32, n, &w);
+        if (rc == EKZ_OK)
+            for (i = 0; i < n; i++)
+                ((double *)out)[i] = (double)w.f32[i];
+    } else {
+        rc = ekz_blk_body(&r, head, isfloat, width, out, n, &w);
+    }
+    if (rc == EKZ_OK && r.p != r.end)
+        return EKZ_ECORRUPT;
+    return rc;
+}

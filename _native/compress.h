@@ -35,6 +35,7 @@
 #define EKZ_EINVAL -1
 #define EKZ_ECORRUPT -2
 #define EKZ_ENOSPC -3
+#define EKZ_EUNSUP -4
 #define EKZ_PROB_BITS 12
 #define EKZ_TAB_LEN 65536
 
@@ -180,6 +181,14 @@ int ekz_dequant_f64(const uint64_t *j, const int64_t *r, size_t n, int mode, dou
                     double a, double b, uint64_t g, uint64_t off, double *tab, double *out);
 int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
                     double a, double b, uint64_t g, uint64_t off, float *tab, float *out);
+/* One block of a frame (its `len` bytes, after the size varint) into out[n] (the frame's
+ * storage dtype: float of `width` bytes when isfloat, else integer-like), n <= 65536; work:
+ * scratch of ekz_block_work_size(n) bytes.  EKZ_OK only when the block decodes as the
+ * format says and its bytes are consumed exactly; EKZ_ECORRUPT, or EKZ_EUNSUP for a block
+ * model it does not know (or a big-endian host), leave the block to the Python decoder. */
+size_t ekz_block_work_size(size_t n);
+int ekz_decode_block(const uint8_t *src, size_t len, int isfloat, size_t width, void *out,
+                     size_t n, void *work, size_t wsize);
 /* cdef: end */
 
 #endif

@@ -13,6 +13,7 @@ from edgekit import _backend
 from edgekit.compress import _codec_ref as ref
 
 OK, EINVAL, ECORRUPT, ENOSPC = ref.OK, ref.EINVAL, ref.ECORRUPT, ref.ENOSPC
+EUNSUP = -4  # EKZ_EUNSUP: a block the C block decoder leaves to Python
 TAB_LEN = 65536
 
 
@@ -216,6 +217,38 @@ def put_j(j: np.ndarray, sink: int, out: np.ndarray, g: int = 1, off: int = 0,
     if status != OK:
         raise RuntimeError(f"ekz_put_j returned status {status}")
     return True
+
+
+def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray) -> bool:
+    """Decode the block at ``buf[pos:pos + size]`` into ``out`` (1-D, C-contiguous, the
+    frame's storage dtype) in one C call (``ekz_decode_block``).  False when the C decoder
+    leaves the block to codec._decode_block: no compiled kernels, damaged data (the Python
+    decoder then raises the precise error) or a block model the kernel does not know."""
+    lib = _backend.lib
+    if lib is None:
+        return False
+    ffi = _backend.ffi
+    n = out.size
+    wsize = _work_size(n)
+    work = scratch("blk", wsize, np.uint8)
+    status = lib.ekz_decode_block(ffi.from_buffer("uint8_t[]", buf) + pos, size,
+                                  out.dtype.kind == "f", out.itemsize, ffi.from_buffer(out), n,
+                                  ffi.from_buffer(work), wsize)
+    if status == OK:
+        return True
+    if status in (ECORRUPT, EUNSUP):
+        return False
+    raise RuntimeError(f"ekz_decode_block returned status {status}")
+
+
+_WORK: dict[int, int] = {}
+
+
+def _work_size(n: int) -> int:
+    w = _WORK.get(n)
+    if w is None:
+        w = _WORK[n] = int(_backend.lib.ekz_block_work_size(n))
+    return w
 
 
 def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
