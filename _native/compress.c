@@ -55,6 +55,160 @@ static void ekz_token_tables(uint64_t *base, uint8_t *nbits)
     }
 }
 
+/* base value, extra bits and extra-bit mask (bits <= 56, else 0) of each token, as
+ * ekz_token_tables computes them (generated from the token definition; the decoder's
+ * round-trip tests use every token): constant, so a decode call does not rebuild them */
+static const uint64_t ekz_tok_base[256] = {
+    0x0u, 0x1u, 0x2u, 0x3u,
+    0x4u, 0x5u, 0x6u, 0x7u,
+    0x8u, 0x9u, 0xau, 0xbu,
+    0xcu, 0xdu, 0xeu, 0xfu,
+    0x10u, 0x14u, 0x18u, 0x1cu,
+    0x20u, 0x28u, 0x30u, 0x38u,
+    0x40u, 0x50u, 0x60u, 0x70u,
+    0x80u, 0xa0u, 0xc0u, 0xe0u,
+    0x100u, 0x140u, 0x180u, 0x1c0u,
+    0x200u, 0x280u, 0x300u, 0x380u,
+    0x400u, 0x500u, 0x600u, 0x700u,
+    0x800u, 0xa00u, 0xc00u, 0xe00u,
+    0x1000u, 0x1400u, 0x1800u, 0x1c00u,
+    0x2000u, 0x2800u, 0x3000u, 0x3800u,
+    0x4000u, 0x5000u, 0x6000u, 0x7000u,
+    0x8000u, 0xa000u, 0xc000u, 0xe000u,
+    0x10000u, 0x14000u, 0x18000u, 0x1c000u,
+    0x20000u, 0x28000u, 0x30000u, 0x38000u,
+    0x40000u, 0x50000u, 0x60000u, 0x70000u,
+    0x80000u, 0xa0000u, 0xc0000u, 0xe0000u,
+    0x100000u, 0x140000u, 0x180000u, 0x1c0000u,
+    0x200000u, 0x280000u, 0x300000u, 0x380000u,
+    0x400000u, 0x500000u, 0x600000u, 0x700000u,
+    0x800000u, 0xa00000u, 0xc00000u, 0xe00000u,
+    0x1000000u, 0x1400000u, 0x1800000u, 0x1c00000u,
+    0x2000000u, 0x2800000u, 0x3000000u, 0x3800000u,
+    0x4000000u, 0x5000000u, 0x6000000u, 0x7000000u,
+    0x8000000u, 0xa000000u, 0xc000000u, 0xe000000u,
+    0x10000000u, 0x14000000u, 0x18000000u, 0x1c000000u,
+    0x20000000u, 0x28000000u, 0x30000000u, 0x38000000u,
+    0x40000000u, 0x50000000u, 0x60000000u, 0x70000000u,
+    0x80000000u, 0xa0000000u, 0xc0000000u, 0xe0000000u,
+    0x100000000u, 0x140000000u, 0x180000000u, 0x1c0000000u,
+    0x200000000u, 0x280000000u, 0x300000000u, 0x380000000u,
+    0x400000000u, 0x500000000u, 0x600000000u, 0x700000000u,
+    0x800000000u, 0xa00000000u, 0xc00000000u, 0xe00000000u,
+    0x1000000000u, 0x1400000000u, 0x1800000000u, 0x1c00000000u,
+    0x2000000000u, 0x2800000000u, 0x3000000000u, 0x3800000000u,
+    0x4000000000u, 0x5000000000u, 0x6000000000u, 0x7000000000u,
+    0x8000000000u, 0xa000000000u, 0xc000000000u, 0xe000000000u,
+    0x10000000000u, 0x14000000000u, 0x18000000000u, 0x1c000000000u,
+    0x20000000000u, 0x28000000000u, 0x30000000000u, 0x38000000000u,
+    0x40000000000u, 0x50000000000u, 0x60000000000u, 0x70000000000u,
+    0x80000000000u, 0xa0000000000u, 0xc0000000000u, 0xe0000000000u,
+    0x100000000000u, 0x140000000000u, 0x180000000000u, 0x1c0000000000u,
+    0x200000000000u, 0x280000000000u, 0x300000000000u, 0x380000000000u,
+    0x400000000000u, 0x500000000000u, 0x600000000000u, 0x700000000000u,
+    0x800000000000u, 0xa00000000000u, 0xc00000000000u, 0xe00000000000u,
+    0x1000000000000u, 0x1400000000000u, 0x1800000000000u, 0x1c00000000000u,
+    0x2000000000000u, 0x2800000000000u, 0x3000000000000u, 0x3800000000000u,
+    0x4000000000000u, 0x5000000000000u, 0x6000000000000u, 0x7000000000000u,
+    0x8000000000000u, 0xa000000000000u, 0xc000000000000u, 0xe000000000000u,
+    0x10000000000000u, 0x14000000000000u, 0x18000000000000u, 0x1c000000000000u,
+    0x20000000000000u, 0x28000000000000u, 0x30000000000000u, 0x38000000000000u,
+    0x40000000000000u, 0x50000000000000u, 0x60000000000000u, 0x70000000000000u,
+    0x80000000000000u, 0xa0000000000000u, 0xc0000000000000u, 0xe0000000000000u,
+    0x100000000000000u, 0x140000000000000u, 0x180000000000000u, 0x1c0000000000000u,
+    0x200000000000000u, 0x280000000000000u, 0x300000000000000u, 0x380000000000000u,
+    0x400000000000000u, 0x500000000000000u, 0x600000000000000u, 0x700000000000000u,
+    0x800000000000000u, 0xa00000000000000u, 0xc00000000000000u, 0xe00000000000000u,
+    0x1000000000000000u, 0x1400000000000000u, 0x1800000000000000u, 0x1c00000000000000u,
+    0x2000000000000000u, 0x2800000000000000u, 0x3000000000000000u, 0x3800000000000000u,
+    0x4000000000000000u, 0x5000000000000000u, 0x6000000000000000u, 0x7000000000000000u,
+    0x8000000000000000u, 0xa000000000000000u, 0xc000000000000000u, 0xe000000000000000u,
+};
+static const uint8_t ekz_tok_nbits[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5,
+    6, 6, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9, 9,
+    10, 10, 10, 10, 11, 11, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13,
+    14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 17, 17, 17, 17,
+    18, 18, 18, 18, 19, 19, 19, 19, 20, 20, 20, 20, 21, 21, 21, 21,
+    22, 22, 22, 22, 23, 23, 23, 23, 24, 24, 24, 24, 25, 25, 25, 25,
+    26, 26, 26, 26, 27, 27, 27, 27, 28, 28, 28, 28, 29, 29, 29, 29,
+    30, 30, 30, 30, 31, 31, 31, 31, 32, 32, 32, 32, 33, 33, 33, 33,
+    34, 34, 34, 34, 35, 35, 35, 35, 36, 36, 36, 36, 37, 37, 37, 37,
+    38, 38, 38, 38, 39, 39, 39, 39, 40, 40, 40, 40, 41, 41, 41, 41,
+    42, 42, 42, 42, 43, 43, 43, 43, 44, 44, 44, 44, 45, 45, 45, 45,
+    46, 46, 46, 46, 47, 47, 47, 47, 48, 48, 48, 48, 49, 49, 49, 49,
+    50, 50, 50, 50, 51, 51, 51, 51, 52, 52, 52, 52, 53, 53, 53, 53,
+    54, 54, 54, 54, 55, 55, 55, 55, 56, 56, 56, 56, 57, 57, 57, 57,
+    58, 58, 58, 58, 59, 59, 59, 59, 60, 60, 60, 60, 61, 61, 61, 61,
+};
+static const uint64_t ekz_tok_mask[256] = {
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x3u, 0x3u, 0x3u, 0x3u,
+    0x7u, 0x7u, 0x7u, 0x7u,
+    0xfu, 0xfu, 0xfu, 0xfu,
+    0x1fu, 0x1fu, 0x1fu, 0x1fu,
+    0x3fu, 0x3fu, 0x3fu, 0x3fu,
+    0x7fu, 0x7fu, 0x7fu, 0x7fu,
+    0xffu, 0xffu, 0xffu, 0xffu,
+    0x1ffu, 0x1ffu, 0x1ffu, 0x1ffu,
+    0x3ffu, 0x3ffu, 0x3ffu, 0x3ffu,
+    0x7ffu, 0x7ffu, 0x7ffu, 0x7ffu,
+    0xfffu, 0xfffu, 0xfffu, 0xfffu,
+    0x1fffu, 0x1fffu, 0x1fffu, 0x1fffu,
+    0x3fffu, 0x3fffu, 0x3fffu, 0x3fffu,
+    0x7fffu, 0x7fffu, 0x7fffu, 0x7fffu,
+    0xffffu, 0xffffu, 0xffffu, 0xffffu,
+    0x1ffffu, 0x1ffffu, 0x1ffffu, 0x1ffffu,
+    0x3ffffu, 0x3ffffu, 0x3ffffu, 0x3ffffu,
+    0x7ffffu, 0x7ffffu, 0x7ffffu, 0x7ffffu,
+    0xfffffu, 0xfffffu, 0xfffffu, 0xfffffu,
+    0x1fffffu, 0x1fffffu, 0x1fffffu, 0x1fffffu,
+    0x3fffffu, 0x3fffffu, 0x3fffffu, 0x3fffffu,
+    0x7fffffu, 0x7fffffu, 0x7fffffu, 0x7fffffu,
+    0xffffffu, 0xffffffu, 0xffffffu, 0xffffffu,
+    0x1ffffffu, 0x1ffffffu, 0x1ffffffu, 0x1ffffffu,
+    0x3ffffffu, 0x3ffffffu, 0x3ffffffu, 0x3ffffffu,
+    0x7ffffffu, 0x7ffffffu, 0x7ffffffu, 0x7ffffffu,
+    0xfffffffu, 0xfffffffu, 0xfffffffu, 0xfffffffu,
+    0x1fffffffu, 0x1fffffffu, 0x1fffffffu, 0x1fffffffu,
+    0x3fffffffu, 0x3fffffffu, 0x3fffffffu, 0x3fffffffu,
+    0x7fffffffu, 0x7fffffffu, 0x7fffffffu, 0x7fffffffu,
+    0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu,
+    0x1ffffffffu, 0x1ffffffffu, 0x1ffffffffu, 0x1ffffffffu,
+    0x3ffffffffu, 0x3ffffffffu, 0x3ffffffffu, 0x3ffffffffu,
+    0x7ffffffffu, 0x7ffffffffu, 0x7ffffffffu, 0x7ffffffffu,
+    0xfffffffffu, 0xfffffffffu, 0xfffffffffu, 0xfffffffffu,
+    0x1fffffffffu, 0x1fffffffffu, 0x1fffffffffu, 0x1fffffffffu,
+    0x3fffffffffu, 0x3fffffffffu, 0x3fffffffffu, 0x3fffffffffu,
+    0x7fffffffffu, 0x7fffffffffu, 0x7fffffffffu, 0x7fffffffffu,
+    0xffffffffffu, 0xffffffffffu, 0xffffffffffu, 0xffffffffffu,
+    0x1ffffffffffu, 0x1ffffffffffu, 0x1ffffffffffu, 0x1ffffffffffu,
+    0x3ffffffffffu, 0x3ffffffffffu, 0x3ffffffffffu, 0x3ffffffffffu,
+    0x7ffffffffffu, 0x7ffffffffffu, 0x7ffffffffffu, 0x7ffffffffffu,
+    0xfffffffffffu, 0xfffffffffffu, 0xfffffffffffu, 0xfffffffffffu,
+    0x1fffffffffffu, 0x1fffffffffffu, 0x1fffffffffffu, 0x1fffffffffffu,
+    0x3fffffffffffu, 0x3fffffffffffu, 0x3fffffffffffu, 0x3fffffffffffu,
+    0x7fffffffffffu, 0x7fffffffffffu, 0x7fffffffffffu, 0x7fffffffffffu,
+    0xffffffffffffu, 0xffffffffffffu, 0xffffffffffffu, 0xffffffffffffu,
+    0x1ffffffffffffu, 0x1ffffffffffffu, 0x1ffffffffffffu, 0x1ffffffffffffu,
+    0x3ffffffffffffu, 0x3ffffffffffffu, 0x3ffffffffffffu, 0x3ffffffffffffu,
+    0x7ffffffffffffu, 0x7ffffffffffffu, 0x7ffffffffffffu, 0x7ffffffffffffu,
+    0xfffffffffffffu, 0xfffffffffffffu, 0xfffffffffffffu, 0xfffffffffffffu,
+    0x1fffffffffffffu, 0x1fffffffffffffu, 0x1fffffffffffffu, 0x1fffffffffffffu,
+    0x3fffffffffffffu, 0x3fffffffffffffu, 0x3fffffffffffffu, 0x3fffffffffffffu,
+    0x7fffffffffffffu, 0x7fffffffffffffu, 0x7fffffffffffffu, 0x7fffffffffffffu,
+    0xffffffffffffffu, 0xffffffffffffffu, 0xffffffffffffffu, 0xffffffffffffffu,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+};
+
 static inline uint64_t ekz_zz(uint64_t v) { return (v << 1) ^ (0u - (v >> 63)); }
 static inline uint64_t ekz_unzz(uint64_t z) { return (z >> 1) ^ (0u - (z & 1u)); }
 
@@ -260,11 +414,12 @@ int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbi
         return EKZ_ECORRUPT;
     memset(freq, 0, 256u * sizeof *freq);
     for (t = 0; t < count; t++) {
-        size_t bit = (size_t)t * nbits;
-        uint32_t v = 0;
-        unsigned b;
-        for (b = 0; b < nbits; b++, bit++)
-            v |= (uint32_t)((src[bit >> 3] >> (bit & 7u)) & 1u) << b;
+        size_t bit = (size_t)t * nbits, at = bit >> 3;
+        /* a field of <= 12 bits spans at most 3 bytes, all below need <= len but the last
+         * two, which may lie past the table */
+        uint32_t v = (uint32_t)src[at] | (at + 1u < need ? (uint32_t)src[at + 1u] << 8 : 0u) |
+                     (at + 2u < need ? (uint32_t)src[at + 2u] << 16 : 0u);
+        v = (v >> (bit & 7u)) & ((1u << nbits) - 1u);
         if (v >= (1u << pb))
             return EKZ_ECORRUPT;
         freq[t] = (uint16_t)(v << (EKZ_PROB_BITS - pb));
@@ -522,9 +677,6 @@ static inline uint32_t ekz_ld16(const uint8_t *p)
 }
 
 typedef struct {
-    uint64_t base[256];
-    uint64_t mask[256]; /* (1 << nbits) - 1, for nbits <= 56 */
-    uint8_t nbits[256];
     /* per slot of the rANS state: frequency, slot - start of its token, token (three
      * arrays: each is a load of its own, no shift or mask on the state's critical path) */
     uint16_t f[EKZ_M];
@@ -670,10 +822,10 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
  * and summed back (delta order ORDER) into jb[K] */
 #define EKZ_B1(K, T, ORDER)                                                                  \
     do {                                                                                     \
-        unsigned t_ = (T), nb_ = tb->nbits[t_];                                              \
+        unsigned t_ = (T), nb_ = ekz_tok_nbits[t_];                                              \
         uint64_t e_ = ekz_ld64(bp + (pos >> 3)) >> (pos & 7u), v_;                           \
         if (nb_ <= 56u) {                                                                    \
-            e_ &= tb->mask[t_];                                                              \
+            e_ &= ekz_tok_mask[t_];                                                            \
         } else {                                                                             \
             size_t p2_ = pos + 32u;                                                          \
             e_ = (e_ & 0xffffffffu) |                                                        \
@@ -681,7 +833,7 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
                    (((uint64_t)1 << (nb_ - 32u)) - 1u)) << 32);                              \
         }                                                                                    \
         pos += nb_;                                                                          \
-        v_ = ekz_unzz(tb->base[t_] + e_);                                                    \
+        v_ = ekz_unzz(ekz_tok_base[t_] + e_);                                                  \
         if ((ORDER) == 0) {                                                                  \
             jb[K] = v_;                                                                      \
         } else if ((ORDER) == 1) {                                                           \
@@ -745,9 +897,6 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
     if (order == 2)
         step = first[1] - first[0];
     ncodes = n - (size_t)order;
-    ekz_token_tables(tb->base, tb->nbits);
-    for (u = 0; u < 256u; u++)
-        tb->mask[u] = tb->nbits[u] <= 56u ? ((uint64_t)1 << tb->nbits[u]) - 1u : 0u;
     if (single >= 0) {
         if (wlen != 0)
             return EKZ_ECORRUPT;
@@ -1859,4 +2008,34 @@ int ekz_decode_block(const uint8_t *src, size_t len, int isfloat, size_t width, 
     if (rc == EKZ_OK && r.p != r.end)
         return EKZ_ECORRUPT;
     return rc;
+}
+
+int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int isfloat, size_t width,
+                      void *out, size_t n, void *work, size_t wsize, size_t *done)
+{
+    ekz_rd r;
+    size_t i = 0;
+    r.p = body;
+    r.end = body + len;
+    r.bad = 0;
+    done[0] = 0;
+    done[1] = 0;
+    if (blen == 0 || blen > EKZ_TAB_LEN)
+        return EKZ_EINVAL;
+    while (i < n) {
+        size_t m = n - i < blen ? n - i : blen;
+        uint64_t size = ekz_rd_varint(&r);
+        int rc;
+        if (r.bad || size > (uint64_t)(r.end - r.p))
+            return EKZ_ECORRUPT;
+        rc = ekz_decode_block(r.p, (size_t)size, isfloat, width, (uint8_t *)out + i * width, m,
+                              work, wsize);
+        if (rc != EKZ_OK)
+            return rc;
+        r.p += size;
+        i += m;
+        done[0]++;
+        done[1] = (size_t)(r.p - body);
+    }
+    return r.p == r.end ? EKZ_OK : EKZ_ECORRUPT;
 }

@@ -189,6 +189,12 @@ int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, dou
 size_t ekz_block_work_size(size_t n);
 int ekz_decode_block(const uint8_t *src, size_t len, int isfloat, size_t width, void *out,
                      size_t n, void *work, size_t wsize);
+/* The blocks of a frame (its body from the first block's size varint to the checksum, len
+ * bytes; blocks of blen values) into out[n]: ekz_decode_block on each.  done[0] = blocks
+ * decoded, done[1] = bytes of body they took; EKZ_OK when all were decoded and the body
+ * consumed exactly, else the caller decodes from block done[0] at done[1] itself. */
+int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int isfloat, size_t width,
+                      void *out, size_t n, void *work, size_t wsize, size_t *done);
 /* cdef: end */
 
 #endif

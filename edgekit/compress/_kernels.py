@@ -229,16 +229,44 @@ def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray) -> bool:
         return False
     ffi = _backend.ffi
     n = out.size
-    wsize = _work_size(n)
-    work = scratch("blk", wsize, np.uint8)
+    work = _block_work(n)
     status = lib.ekz_decode_block(ffi.from_buffer("uint8_t[]", buf) + pos, size,
                                   out.dtype.kind == "f", out.itemsize, ffi.from_buffer(out), n,
-                                  ffi.from_buffer(work), wsize)
+                                  work[0], work[1])
     if status == OK:
         return True
     if status in (ECORRUPT, EUNSUP):
         return False
     raise RuntimeError(f"ekz_decode_block returned status {status}")
+
+
+def decode_blocks(buf: bytes, pos: int, end: int, blen: int, out: np.ndarray) -> tuple[int, int]:
+    """Decode the blocks of a frame body ``buf[pos:end]`` (blocks of ``blen`` values) into
+    ``out`` in one C call (``ekz_decode_blocks``): (blocks decoded, position after them).
+    The caller decodes the rest (from a block the C decoder leaves, see decode_block)."""
+    lib = _backend.lib
+    if lib is None or out.size == 0:
+        return 0, pos
+    ffi = _backend.ffi
+    work = _block_work(out.size if out.size < blen else blen)
+    done = work[3]
+    status = lib.ekz_decode_blocks(ffi.from_buffer("uint8_t[]", buf) + pos, end - pos, blen,
+                                   out.dtype.kind == "f", out.itemsize, ffi.from_buffer(out),
+                                   out.size, work[0], work[1], done)
+    if status not in (OK, ECORRUPT, EUNSUP):
+        raise RuntimeError(f"ekz_decode_blocks returned status {status}")
+    return int(done[0]), pos + int(done[1])
+
+
+def _block_work(n: int) -> tuple:
+    """This thread's work area for ekz_decode_block on n values: (pointer, size, array,
+    size_t[2]); grow-only."""
+    work = getattr(_TLS, "blkwork", None)
+    if work is None or work[1] < _work_size(n):
+        arr = np.empty(_work_size(n), dtype=np.uint8)
+        work = _TLS.blkwork = (_backend.ffi.from_buffer(arr), arr.size, arr,
+                               _backend.ffi.new("size_t[2]"))
+    return work
 
 
 _WORK: dict[int, int] = {}

@@ -822,14 +822,15 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
                        "header")
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
-    for i in range(nblocks):
+    # all blocks in one C call; from a block it leaves (damage, a model it does not know)
+    # the Python decoder decodes or refuses with the precise error
+    start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out)
+    for i in range(start, nblocks):
         m = min(blen, n - i * blen)
         size = rd.varint()
         if rd.pos + size > rd.end:
             raise _corrupt("block runs past the frame", rd.pos, "truncated")
         blk = out[i * blen: i * blen + m]
-        # one C call per block; what it leaves (damage, a model it does not know) the
-        # Python decoder decodes or refuses with the precise error
         if not K.decode_block(buf, rd.pos, size, blk):
             sub = _Reader(buf, rd.pos, rd.pos + size)
             _decode_block(sub, blk)

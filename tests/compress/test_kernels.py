@@ -366,7 +366,15 @@ class _Patched:
 
 
 def _python_decode(blob: bytes) -> np.ndarray:
-    with _Patched(K, "decode_block", lambda *a: False):
+    """Decode with the Python block decoder only."""
+    with _Patched(K, "decode_block", lambda *a: False), \
+            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
+        return C.decode(blob)
+
+
+def _block_decode(blob: bytes) -> np.ndarray:
+    """Decode with ekz_decode_block on each block (the Python loop over blocks)."""
+    with _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
         return C.decode(blob)
 
 
@@ -384,10 +392,21 @@ def test_block_decoder_equals_python_decoder(x, tol, blen):
 
     with _Patched(C, "BLOCK_LEN", blen):
         blob = C.encode(x, tolerance=tol)
-    with _Patched(K, "decode_block", spy):
+    with _Patched(K, "decode_block", spy), \
+            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
         fast = C.decode(blob)
     assert taken and all(taken)
     assert fast.dtype == x.dtype and fast.tobytes() == _python_decode(blob).tobytes()
+    # ekz_decode_blocks takes them all too (nothing left to the Python loop)
+    nblocks = -(-x.size // blen)
+    length, rd, *_ = C._frame_at(blob, 0)
+    if C._DTYPES[blob[5]].kind == "f" and blob[6] & 2:
+        rd.f64()
+    assert rd.varint() == blen
+    out = np.empty_like(fast.reshape(-1).view(
+        np.uint8 if x.dtype == bool else (np.int64 if x.dtype.kind == "M" else x.dtype)))
+    assert K.decode_blocks(blob, rd.pos, rd.end, blen, out) == (nblocks, rd.end)
+    assert out.tobytes() == fast.tobytes() == C.decode(blob).tobytes()
     if tol is None:
         assert fast.tobytes() == x.tobytes()
 
@@ -412,9 +431,9 @@ def test_block_decoder_accepts_only_what_python_accepts(x, data):
         blob[i] ^= 1 << data.draw(st.integers(0, 7))
     blob[-4:] = struct.pack("<I", zlib.crc32(bytes(blob[:-4])))
     outcomes = []
-    for decoder in (C.decode, _python_decode):
+    for decoder in (C.decode, _block_decode, _python_decode):
         try:
             outcomes.append(decoder(bytes(blob)).tobytes())
         except CorruptDataError:
             outcomes.append(None)
-    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
