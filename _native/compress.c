@@ -691,7 +691,50 @@ typedef struct {
     uint64_t g, off;
     const void *tab;
     uint64_t lo, span;
+    int mode; /* EKZ_SINK_Q*: y = k / p (mode 0) or a + k * b (1), as ekz_dequant_* */
+    double p, a, b;
 } ekz_sink;
+
+/* sinks of the block decoder only: the dequantize formula (ekz_dequant_*) per value, for a
+ * decimal or affine block without a value table */
+#define EKZ_SINK_Q64 12
+#define EKZ_SINK_Q32 13
+
+/* k as a double: exact, by the 1.5 * 2^52 trick for |k| < 2^51 (a loop of these
+ * vectorizes; int64 -> double does not before AVX-512) */
+static inline double ekz_i2d(uint64_t k)
+{
+    uint64_t u = k + 0x4338000000000000u;
+    double d;
+    memcpy(&d, &u, 8);
+    return d - 6755399441055744.0;
+}
+
+/* the dequantize formula over a chunk: k = off + g j as int64, y = k / p or a + k b
+ * (double, no contraction), rounded to T */
+#define EKZ_Q_LOOP(T)                                                                        \
+    do {                                                                                     \
+        T *o = (T *)s->out + at;                                                             \
+        uint64_t k_[EKZ_CHUNK], far = 0;                                                     \
+        const double p_ = s->p, a_ = s->a, b_ = s->b;                                        \
+        for (i = 0; i < cnt; i++) {                                                          \
+            k_[i] = off + g * j[i];                                                          \
+            far |= (k_[i] + ((uint64_t)1 << 51)) >> 52; /* outside (-2^51, 2^51) */          \
+        }                                                                                    \
+        if (far) {                                                                           \
+            for (i = 0; i < cnt; i++) {                                                      \
+                int64_t ks;                                                                  \
+                memcpy(&ks, &k_[i], 8);                                                      \
+                o[i] = (T)(s->mode == 0 ? (double)ks / p_ : a_ + (double)ks * b_);          \
+            }                                                                                \
+        } else if (s->mode == 0) {                                                           \
+            for (i = 0; i < cnt; i++)                                                        \
+                o[i] = (T)(ekz_i2d(k_[i]) / p_);                                             \
+        } else {                                                                             \
+            for (i = 0; i < cnt; i++)                                                        \
+                o[i] = (T)(a_ + ekz_i2d(k_[i]) * b_);                                        \
+        }                                                                                    \
+    } while (0)
 
 static inline uint16_t ekz_unsort16(uint16_t u) { return (uint16_t)(u ^ ((uint16_t)(0u - (u >> 15)) >> 1)); }
 static inline uint32_t ekz_flip32(uint32_t u) { return u ^ ((0u - (u >> 31)) >> 1); }
@@ -782,10 +825,17 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
             o[i] = ekz_flip32(ekz_flip32(o[i]) + (uint32_t)j[i]);
         return 0;
     }
+    case EKZ_SINK_Q64:
+        EKZ_Q_LOOP(double);
+        return 0;
+    case EKZ_SINK_Q32:
+        EKZ_Q_LOOP(float);
+        return 0;
     default:
         return -2;
     }
 }
+#undef EKZ_Q_LOOP
 
 /* one rANS step of state X, branch-free renormalisation (the caller guarantees 2 readable
  * bytes at wp) */
@@ -1929,15 +1979,13 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
         s.lo = lo;
         s.span = span1 - 1u;
         rc = ekz_blk_stream(r, order, n, &s, w);
-    } else {
-        s.kind = EKZ_SINK_J;
-        s.out = w->j;
+    } else { /* the formula per value as it is decoded: the bits of ekz_dequant_* */
+        s.kind = width == 8u ? EKZ_SINK_Q64 : EKZ_SINK_Q32;
+        s.mode = mode;
+        s.p = p;
+        s.a = a;
+        s.b = b;
         rc = ekz_blk_stream(r, order, n, &s, w);
-        if (rc == EKZ_OK)
-            rc = width == 8u ? ekz_dequant_f64(w->j, NULL, n, mode, p, a, b, g, off,
-                                               (double *)w->tab, (double *)out)
-                             : ekz_dequant_f32(w->j, NULL, n, mode, p, a, b, g, off,
-                                               (float *)w->tab, (float *)out);
     }
     if (rc != EKZ_OK || !(head & 0x40u))
         return rc;
