@@ -717,9 +717,16 @@ static inline double ekz_i2d(uint64_t k)
         T *o = (T *)s->out + at;                                                             \
         uint64_t k_[EKZ_CHUNK], far = 0;                                                     \
         const double p_ = s->p, a_ = s->a, b_ = s->b;                                        \
-        for (i = 0; i < cnt; i++) {                                                          \
-            k_[i] = off + g * j[i];                                                          \
-            far |= (k_[i] + ((uint64_t)1 << 51)) >> 52; /* outside (-2^51, 2^51) */          \
+        if (g == 1u) { /* (no 64-bit multiply: SSE2 has none) */                              \
+            for (i = 0; i < cnt; i++) {                                                      \
+                k_[i] = off + j[i];                                                          \
+                far |= (k_[i] + ((uint64_t)1 << 51)) >> 52; /* outside (-2^51, 2^51) */      \
+            }                                                                                \
+        } else {                                                                             \
+            for (i = 0; i < cnt; i++) {                                                      \
+                k_[i] = off + g * j[i];                                                      \
+                far |= (k_[i] + ((uint64_t)1 << 51)) >> 52;                                  \
+            }                                                                                \
         }                                                                                    \
         if (far) {                                                                           \
             for (i = 0; i < cnt; i++) {                                                      \
@@ -753,26 +760,42 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
         return 0;
     case EKZ_SINK_I8: {
         uint8_t *o = (uint8_t *)s->out + at;
-        for (i = 0; i < cnt; i++)
-            o[i] = (uint8_t)(off + g * j[i]);
+        if (g == 1u)
+            for (i = 0; i < cnt; i++)
+                o[i] = (uint8_t)(off + j[i]);
+        else
+            for (i = 0; i < cnt; i++)
+                o[i] = (uint8_t)(off + g * j[i]);
         return 0;
     }
     case EKZ_SINK_I16: {
         uint16_t *o = (uint16_t *)s->out + at;
-        for (i = 0; i < cnt; i++)
-            o[i] = (uint16_t)(off + g * j[i]);
+        if (g == 1u)
+            for (i = 0; i < cnt; i++)
+                o[i] = (uint16_t)(off + j[i]);
+        else
+            for (i = 0; i < cnt; i++)
+                o[i] = (uint16_t)(off + g * j[i]);
         return 0;
     }
     case EKZ_SINK_I32: {
         uint32_t *o = (uint32_t *)s->out + at;
-        for (i = 0; i < cnt; i++)
-            o[i] = (uint32_t)(off + g * j[i]);
+        if (g == 1u)
+            for (i = 0; i < cnt; i++)
+                o[i] = (uint32_t)(off + j[i]);
+        else
+            for (i = 0; i < cnt; i++)
+                o[i] = (uint32_t)(off + g * j[i]);
         return 0;
     }
     case EKZ_SINK_I64: {
         uint64_t *o = (uint64_t *)s->out + at;
-        for (i = 0; i < cnt; i++)
-            o[i] = off + g * j[i];
+        if (g == 1u)
+            for (i = 0; i < cnt; i++)
+                o[i] = off + j[i];
+        else
+            for (i = 0; i < cnt; i++)
+                o[i] = off + g * j[i];
         return 0;
     }
     case EKZ_SINK_B16: {
@@ -1883,6 +1906,27 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
             if (rc != EKZ_OK)
                 return rc;
         }
+    }
+    if ((s->kind == EKZ_SINK_R64 || s->kind == EKZ_SINK_R32) && order == 0) {
+        /* a residual in zero-run form: only the nonzero residuals touch the output (as
+         * ekz_runs_expand then the sink, which leaves a value with r = 0 as it is) */
+        size_t at = 0, q;
+        for (q = 0; q <= (size_t)m; q++) {
+            uint64_t run = ekz_zz(w->runs[q]), z, v;
+            if (run > (uint64_t)(n - at))
+                return EKZ_ECORRUPT;
+            at += (size_t)run;
+            if (q == (size_t)m)
+                break;
+            z = ekz_zz(w->vals[q]) + 1u;
+            if (z == 0 || at >= n)
+                return EKZ_ECORRUPT;
+            v = ekz_unzz(z);
+            if (ekz_sink_put(s, &v, at, 1))
+                return EKZ_ECORRUPT;
+            at++;
+        }
+        return at == n ? EKZ_OK : EKZ_ECORRUPT;
     }
     if (s->kind == EKZ_SINK_T64)
         return ekz_runs_expand_tab_f64(w->runs, w->vals, (size_t)m, order, first, s->lo,
