@@ -926,7 +926,7 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
 /* passes A and B in one loop (four states, a full chunk, words and bits in reach): the
  * extra-bit work fills the cycles the rANS states wait on their table loads */
 #define EKZ_FUSED(ORDER)                                                                     \
-    for (k = 0; k < EKZ_CHUNK; k += 4) {                                                     \
+    for (k = 0; k < cnt4; k += 4) {                                                          \
         unsigned t0;                                                                         \
         EKZ_A_FAST(x0, t0);                                                                  \
         EKZ_B1(k, t0, ORDER);                                                                \
@@ -945,12 +945,13 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
     uint64_t jb[EKZ_CHUNK];
     uint8_t tok[EKZ_CHUNK];
     uint8_t tail[2u * EKZ_TAILB];
+    uint8_t wtail[4u * EKZ_CHUNK + 16u];
     uint32_t x[4] = {0, 0, 0, 0};
     uint32_t start[256];
     const uint8_t *wp = words, *wend = words + wlen, *bp = bits;
     size_t pos = 0, avail = blen, skipped = 0, ncodes, k0, cnt, k, m;
     unsigned ns = 1, u;
-    int in_tail = 0, rc;
+    int in_tail = 0, w_in_tail = 0, rc;
     uint64_t acc = 0, step = 0;
 
     if (order < 0 || order > 2 || single > 255)
@@ -1011,9 +1012,20 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
             skipped = from;
             in_tail = 1;
         }
-        if (single < 0 && ns == 4u && cnt == EKZ_CHUNK && (size_t)(wend - wp) >= 2u * cnt) {
+        /* rANS words likewise: a code takes at most one 16-bit word, so a chunk reads at
+         * most 2 EKZ_CHUNK bytes past wp (the branch-free step reads a candidate word even
+         * when it takes none) */
+        if (single < 0 && !w_in_tail && (size_t)(wend - wp) < 2u * EKZ_CHUNK) {
+            size_t rem = (size_t)(wend - wp);
+            memcpy(wtail, wp, rem);
+            memset(wtail + rem, 0, sizeof wtail - rem);
+            wp = wtail;
+            wend = wtail + rem;
+            w_in_tail = 1;
+        }
+        if (single < 0 && ns == 4u) {
+            size_t cnt4 = cnt & ~(size_t)3u, wi = 0;
             uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
-            size_t wi = 0;
             if (order == 0) {
                 EKZ_FUSED(0)
             } else if (order == 1) {
@@ -1021,16 +1033,29 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
             } else {
                 EKZ_FUSED(2)
             }
-            wp += 2u * wi;
             x[0] = x0;
             x[1] = x1;
             x[2] = x2;
             x[3] = x3;
+            for (k = cnt4; k < cnt; k++) { /* the last one to three codes (state k % 4) */
+                unsigned t0;
+                EKZ_A_FAST(x[k & 3u], t0);
+                tok[k] = (uint8_t)t0;
+            }
+            wp += 2u * wi;
+            for (k = cnt4; k < cnt; k++) {
+                if (order == 0)
+                    EKZ_B1(k, tok[k], 0);
+                else if (order == 1)
+                    EKZ_B1(k, tok[k], 1);
+                else
+                    EKZ_B1(k, tok[k], 2);
+            }
         } else {
             /* pass A */
             if (single >= 0) {
                 memset(tok, single, cnt);
-            } else if (ns == 1u && (size_t)(wend - wp) >= 2u * cnt) {
+            } else {
                 uint32_t x0 = x[0];
                 unsigned t0;
                 size_t wi = 0;
@@ -1040,19 +1065,6 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
                 }
                 x[0] = x0;
                 wp += 2u * wi;
-            } else {
-                for (k = 0; k < cnt; k++) {
-                    uint32_t *xs = &x[(k0 + k) & (ns - 1u)];
-                    uint32_t s_ = *xs & EKZ_MASK;
-                    tok[k] = tb->t[s_];
-                    *xs = tb->f[s_] * (*xs >> EKZ_PROB_BITS) + tb->b[s_];
-                    if (*xs < EKZ_L) {
-                        if (wend - wp < 2)
-                            return EKZ_ECORRUPT;
-                        *xs = (*xs << 16) | ekz_ld16(wp);
-                        wp += 2;
-                    }
-                }
             }
             /* pass B */
             if (order == 0) {
@@ -1063,6 +1075,8 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
                 EKZ_PASS_B(2)
             }
         }
+        if (wp > wend) /* took words past the end of the stream */
+            return EKZ_ECORRUPT;
         if (pos > 8u * avail) /* read past the end of the extra bits */
             return EKZ_ECORRUPT;
         /* pass C */
