@@ -195,6 +195,10 @@ int ekz_decode_block(const uint8_t *src, size_t len, int isfloat, size_t width, 
  * consumed exactly, else the caller decodes from block done[0] at done[1] itself. */
 int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int isfloat, size_t width,
                       void *out, size_t n, void *work, size_t wsize, size_t *done);
+/* CRC-32 (zlib's) of a prefix of buf[len]: continues *crc (zlib.crc32's running value)
+ * over the first returned number of bytes (a multiple of 16, or 0 when the CPU lacks
+ * carry-less multiply or len < 64); the caller finishes the rest with zlib. */
+size_t ekz_crc32_fold(const uint8_t *buf, size_t len, uint32_t *crc);
 /* cdef: end */
 
 #endif

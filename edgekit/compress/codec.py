@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 import struct
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -705,7 +704,7 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
     head = _HEADER.pack(MAGIC, FORMAT_VERSION, _CODES[native], flags, array.ndim,
                         len(body) + 4)
     frame = head + body
-    frame += struct.pack("<I", zlib.crc32(frame))
+    frame += struct.pack("<I", K.crc32(frame, 0, len(frame)))
     if _telemetry.enabled():
         _telemetry.emit("compress.encode", bytes_in=array.nbytes, bytes_out=len(frame),
                         seconds=time.perf_counter() - t0, lossless=not lossy)
@@ -771,7 +770,7 @@ def _frame_at(buf: bytes, pos: int) -> tuple[int, _Reader, int, int, tuple[int, 
         raise _corrupt(f"truncated: frame says {body_len} body bytes, "
                        f"{len(buf) - pos - _HEADER.size} present", pos, "truncated")
     stored = struct.unpack_from("<I", buf, end - 4)[0]
-    got = zlib.crc32(memoryview(buf)[pos: end - 4])
+    got = K.crc32(buf, pos, end - 4)
     if stored != got:
         _telemetry.emit("compress.corrupt", reason="checksum")
         raise ChecksumError("frame checksum mismatch (damaged or altered data)", offset=pos,

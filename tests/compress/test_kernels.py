@@ -437,3 +437,14 @@ def test_block_decoder_accepts_only_what_python_accepts(x, data):
         except CorruptDataError:
             outcomes.append(None)
     assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+@given(st.binary(min_size=0, max_size=3000), st.integers(0, 40), st.integers(0, 40))
+def test_frame_checksum_equals_zlib(raw, lead, trail):
+    """The frame checksum (carry-less-multiply folding in C where the CPU has it) is
+    zlib's CRC-32 of any slice."""
+    import zlib
+
+    lead, trail = min(lead, len(raw)), min(trail, len(raw))
+    stop = max(lead, len(raw) - trail)
+    assert K.crc32(raw, lead, stop) == zlib.crc32(raw[lead:stop])
