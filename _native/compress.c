@@ -753,6 +753,19 @@ static inline uint16_t ekz_unsort16(uint16_t u) { return (uint16_t)(u ^ ((uint16
 static inline uint32_t ekz_flip32(uint32_t u) { return u ^ ((0u - (u >> 31)) >> 1); }
 static inline uint64_t ekz_flip64(uint64_t u) { return u ^ ((0u - (u >> 63)) >> 1); }
 
+/* k = off + g j truncated to T (no 64-bit multiply without a common step: SSE2 has none) */
+#define EKZ_INT_SINK(T)                                                                      \
+    do {                                                                                     \
+        T *o = (T *)s->out + at;                                                             \
+        if (g == 1u)                                                                         \
+            for (i = 0; i < cnt; i++)                                                        \
+                o[i] = (T)(off + j[i]);                                                      \
+        else                                                                                 \
+            for (i = 0; i < cnt; i++)                                                        \
+                o[i] = (T)(off + g * j[i]);                                                  \
+        return 0;                                                                            \
+    } while (0)
+
 /* pass C: j[0..cnt) -> positions at..at+cnt of the sink; -1 if a j is outside the value
  * table (corrupt data) */
 static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
@@ -764,46 +777,14 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
     case EKZ_SINK_J:
         memcpy((uint64_t *)s->out + at, j, cnt * sizeof *j);
         return 0;
-    case EKZ_SINK_I8: {
-        uint8_t *o = (uint8_t *)s->out + at;
-        if (g == 1u)
-            for (i = 0; i < cnt; i++)
-                o[i] = (uint8_t)(off + j[i]);
-        else
-            for (i = 0; i < cnt; i++)
-                o[i] = (uint8_t)(off + g * j[i]);
-        return 0;
-    }
-    case EKZ_SINK_I16: {
-        uint16_t *o = (uint16_t *)s->out + at;
-        if (g == 1u)
-            for (i = 0; i < cnt; i++)
-                o[i] = (uint16_t)(off + j[i]);
-        else
-            for (i = 0; i < cnt; i++)
-                o[i] = (uint16_t)(off + g * j[i]);
-        return 0;
-    }
-    case EKZ_SINK_I32: {
-        uint32_t *o = (uint32_t *)s->out + at;
-        if (g == 1u)
-            for (i = 0; i < cnt; i++)
-                o[i] = (uint32_t)(off + j[i]);
-        else
-            for (i = 0; i < cnt; i++)
-                o[i] = (uint32_t)(off + g * j[i]);
-        return 0;
-    }
-    case EKZ_SINK_I64: {
-        uint64_t *o = (uint64_t *)s->out + at;
-        if (g == 1u)
-            for (i = 0; i < cnt; i++)
-                o[i] = off + j[i];
-        else
-            for (i = 0; i < cnt; i++)
-                o[i] = off + g * j[i];
-        return 0;
-    }
+    case EKZ_SINK_I8:
+        EKZ_INT_SINK(uint8_t);
+    case EKZ_SINK_I16:
+        EKZ_INT_SINK(uint16_t);
+    case EKZ_SINK_I32:
+        EKZ_INT_SINK(uint32_t);
+    case EKZ_SINK_I64:
+        EKZ_INT_SINK(uint64_t);
     case EKZ_SINK_B16: {
         uint16_t *o = (uint16_t *)s->out + at;
         for (i = 0; i < cnt; i++)
@@ -865,6 +846,7 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
     }
 }
 #undef EKZ_Q_LOOP
+#undef EKZ_INT_SINK
 
 /* one rANS step of state X, branch-free renormalisation (the caller guarantees 2 readable
  * bytes at wp) */
@@ -1108,6 +1090,23 @@ static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bit
 #undef EKZ_FUSED
 #undef EKZ_RENORM
 
+/* a public sink (EKZ_SINK_J..R32) from its fields; 0 if they are not valid */
+static int ekz_sink_init(ekz_sink *s, int sink, void *out, uint64_t g, uint64_t off,
+                         const void *tab, uint64_t lo, uint64_t span)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = sink;
+    s->out = out;
+    s->g = g;
+    s->off = off;
+    s->tab = tab;
+    s->lo = lo;
+    s->span = span;
+    return sink >= 0 && sink <= EKZ_SINK_R32 &&
+           !((sink == EKZ_SINK_T64 || sink == EKZ_SINK_T32) &&
+             (tab == NULL || span >= EKZ_TAB_LEN));
+}
+
 int ekz_decode_into(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                     const uint16_t *freq, int single, int order, const uint64_t *first,
                     size_t n, int sink, void *out, uint64_t g, uint64_t off, const void *tab,
@@ -1115,15 +1114,7 @@ int ekz_decode_into(const uint8_t *words, size_t wlen, const uint8_t *bits, size
 {
     ekz_dtab tb;
     ekz_sink s;
-    s.kind = sink;
-    s.out = out;
-    s.g = g;
-    s.off = off;
-    s.tab = tab;
-    s.lo = lo;
-    s.span = span;
-    if (sink < 0 || sink > EKZ_SINK_R32 ||
-        ((sink == EKZ_SINK_T64 || sink == EKZ_SINK_T32) && (tab == NULL || span >= EKZ_TAB_LEN)))
+    if (!ekz_sink_init(&s, sink, out, g, off, tab, lo, span))
         return EKZ_EINVAL;
     return ekz_decode_core(words, wlen, bits, blen, freq, single, order, first, n, &s, &tb);
 }
@@ -1133,15 +1124,7 @@ int ekz_put_j(const uint64_t *j, size_t n, int sink, void *out, uint64_t g, uint
 {
     ekz_sink s;
     size_t at;
-    s.kind = sink;
-    s.out = out;
-    s.g = g;
-    s.off = off;
-    s.tab = tab;
-    s.lo = lo;
-    s.span = span;
-    if (sink < 0 || sink > EKZ_SINK_R32 ||
-        ((sink == EKZ_SINK_T64 || sink == EKZ_SINK_T32) && (tab == NULL || span >= EKZ_TAB_LEN)))
+    if (!ekz_sink_init(&s, sink, out, g, off, tab, lo, span))
         return EKZ_EINVAL;
     for (at = 0; at < n; at += EKZ_CHUNK) {
         int rc = ekz_sink_put(&s, j + at, at, n - at < EKZ_CHUNK ? n - at : EKZ_CHUNK);

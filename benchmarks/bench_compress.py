@@ -79,24 +79,23 @@ DECODE_SPEED = [
 ]
 
 
-@pytest.mark.parametrize(("name", "dec_min"), DECODE_SPEED)
-def test_decode_speed_against_pcodec_more_series(ratio, name, dec_min):
+def _decode_against_pcodec(ratio, name: str, minimum: float, inner: int) -> None:
     pcodec = _pcodec()
     x = load_series(name)
     blob = encode(x)
     pc = pcodec.standalone.simple_compress(x, pcodec.ChunkConfig())
     ratio(f"decode {name}: edgekit vs pcodec", lambda: decode(blob),
-          lambda: pcodec.standalone.simple_decompress(pc), minimum=dec_min, inner=20)
+          lambda: pcodec.standalone.simple_decompress(pc), minimum=minimum, inner=inner)
+
+
+@pytest.mark.parametrize(("name", "dec_min"), DECODE_SPEED)
+def test_decode_speed_against_pcodec_more_series(ratio, name, dec_min):
+    _decode_against_pcodec(ratio, name, dec_min, inner=20)
 
 
 @pytest.mark.parametrize(("name", "dec_min", "enc_min"), SPEED)
 def test_decode_speed_against_pcodec(ratio, name, dec_min, enc_min):
-    pcodec = _pcodec()
-    x = load_series(name)
-    blob = encode(x)
-    pc = pcodec.standalone.simple_compress(x, pcodec.ChunkConfig())
-    ratio(f"decode {name}: edgekit vs pcodec", lambda: decode(blob),
-          lambda: pcodec.standalone.simple_decompress(pc), minimum=dec_min, inner=5)
+    _decode_against_pcodec(ratio, name, dec_min, inner=5)
 
 
 @pytest.mark.parametrize(("name", "dec_min", "enc_min"), SPEED)
