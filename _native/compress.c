@@ -517,23 +517,87 @@ static int ekz_check_freq(const uint16_t *freq, uint32_t *start)
 
 /* Pass 1 of the encoder, forward: tokens of positions order..n-1 into tok[i], their extra
  * bits into out (LSB-first, padded to a byte), the token histogram added to hist. */
+/* token of z without a branch (z < 16 and larger codes mix at random in real data) */
+static inline unsigned ekz_token_bf(uint64_t z)
+{
+    unsigned b = ekz_bitlen(z | 16u), tb = 16u + 4u * (b - 5u) + (unsigned)((z >> (b - 3u)) & 3u);
+    return z < 16u ? (unsigned)z : tb;
+}
+
+static inline void ekz_st64(uint8_t *p, uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
+    unsigned k;
+    for (k = 0; k < 8u; k++)
+        p[k] = (uint8_t)(v >> (8u * k));
+#endif
+}
+
+/* one code of the tokenizer, fast path: the bit writer keeps < 8 pending bits and stores 8
+ * bytes at a time (the caller guarantees 16 writable bytes at p) */
+#define EKZ_TOKENIZE_STEP(Z)                                                                 \
+    do {                                                                                     \
+        uint64_t z_ = (Z), e_;                                                               \
+        unsigned t_ = ekz_token_bf(z_), nb_ = ekz_tok.nbits[t_];                             \
+        tok[i] = (uint8_t)t_;                                                                \
+        h4[i & 3u][t_]++; /* four counters: a repeated token is no store-to-load chain */    \
+        e_ = z_ - ekz_tok.base[t_];                                                          \
+        if (nb_ > 56u) { /* the low 32 bits first */                                         \
+            acc |= (e_ & 0xffffffffu) << cnt;                                                \
+            cnt += 32u;                                                                      \
+            ekz_st64(p, acc);                                                                \
+            p += cnt >> 3;                                                                   \
+            acc >>= cnt & ~7u;                                                               \
+            cnt &= 7u;                                                                       \
+            e_ >>= 32;                                                                       \
+            nb_ -= 32u;                                                                      \
+        }                                                                                    \
+        acc |= e_ << cnt;                                                                    \
+        cnt += nb_;                                                                          \
+        ekz_st64(p, acc);                                                                    \
+        p += cnt >> 3;                                                                       \
+        acc >>= cnt & ~7u;                                                                   \
+        cnt &= 7u;                                                                           \
+    } while (0)
+
 int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *out,
                  size_t cap, uint32_t *hist, size_t *blen)
 {
     uint64_t base[256];
     uint8_t nbits[256];
     ekz_bw w;
-    size_t i;
+    size_t i = (size_t)order;
+    uint8_t *p = out, *end = out + cap;
+    uint64_t acc = 0;
+    unsigned cnt = 0, u;
+    uint32_t h4[4][256];
 
     if (order < 0 || order > 2)
         return EKZ_EINVAL;
+    memset(h4, 0, sizeof h4);
+    /* fast path while 16 bytes are free; the checked writer below finishes */
+    if (order == 0) {
+        for (; i < n && end - p >= 16; i++)
+            EKZ_TOKENIZE_STEP(ekz_zz(j[i]));
+    } else if (order == 1) {
+        for (; i < n && end - p >= 16; i++)
+            EKZ_TOKENIZE_STEP(ekz_zz(j[i] - j[i - 1]));
+    } else {
+        for (; i < n && end - p >= 16; i++)
+            EKZ_TOKENIZE_STEP(ekz_zz(j[i] - (j[i - 1] << 1) + j[i - 2]));
+    }
+    for (u = 0; u < 256u; u++)
+        hist[u] += h4[0][u] + h4[1][u] + h4[2][u] + h4[3][u];
     ekz_token_tables(base, nbits);
-    w.p = out;
-    w.end = out + cap;
-    w.acc = 0;
-    w.cnt = 0;
+    w.p = p;
+    w.end = end;
+    w.acc = acc & (((uint64_t)1 << cnt) - 1u);
+    w.cnt = cnt;
     w.err = 0;
-    for (i = (size_t)order; i < n; i++) {
+    for (; i < n; i++) {
         uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
         unsigned t = ekz_token(z);
         tok[i] = (uint8_t)t;
@@ -553,6 +617,7 @@ int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *
     *blen = (size_t)(w.p - out);
     return EKZ_OK;
 }
+#undef EKZ_TOKENIZE_STEP
 
 /* Pass 2, backward: the rANS words of tok[order..n) (freq sums to 4096, each token used has
  * a nonzero frequency below 4096), placed at out[blen..blen + *wlen). */
