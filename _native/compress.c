@@ -991,7 +991,16 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
         EKZ_B1(k + 3, t0, ORDER);                                                            \
     }
 
-static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bits,
+/* A second copy of the decoder for CPUs with BMI2 (shifts by a register without a flags
+ * merge: a few percent), picked at load time, where the toolchain supports that (GCC on
+ * glibc x86-64) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
+#define EKZ_CLONES __attribute__((target_clones("default", "bmi2")))
+#else
+#define EKZ_CLONES
+#endif
+EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bits,
                            size_t blen, const uint16_t *freq, int single, int order,
                            const uint64_t *first, size_t n, const ekz_sink *s, ekz_dtab *tb)
 {
