@@ -950,8 +950,8 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
     do {                                                                                     \
         unsigned t_ = (T), nb_ = ekz_tok.nbits[t_];                                              \
         uint64_t e_ = ekz_ld64(bp + (pos >> 3)) >> (pos & 7u), v_;                           \
-        if (nb_ <= 56u) {                                                                    \
-            e_ &= ekz_tok.mask[t_];                                                            \
+        if (!wide || nb_ <= 56u) { /* wide: the table has tokens of 57..61 extra bits */    \
+            e_ &= ekz_tok.mask[t_];                                                          \
         } else {                                                                             \
             size_t p2_ = pos + 32u;                                                          \
             e_ = (e_ & 0xffffffffu) |                                                        \
@@ -1013,7 +1013,8 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     const uint8_t *wp = words, *wend = words + wlen, *bp = bits;
     size_t pos = 0, avail = blen, skipped = 0, ncodes, k0, cnt, k, m;
     unsigned ns = 1, u;
-    int in_tail = 0, w_in_tail = 0, rc;
+    int in_tail = 0, w_in_tail = 0, rc, wide_tab = 1;
+    const int wide = 1;
     uint64_t acc = 0, step = 0;
 
     if (order < 0 || order > 2 || single > 255)
@@ -1051,6 +1052,8 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
             for (sl = 0; sl < f; sl++)
                 bp2[sl] = (uint16_t)sl;
         }
+        for (t = 232u, wide_tab = 0; t < 256u; t++)
+            wide_tab |= freq[t] != 0;
         ns = EKZ_NSTATES(ncodes);
         if (wlen < 4u * ns)
             return EKZ_ECORRUPT;
@@ -1088,7 +1091,16 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         if (single < 0 && ns == 4u) {
             size_t cnt4 = cnt & ~(size_t)3u, wi = 0;
             uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
-            if (order == 0) {
+            if (!wide_tab) { /* no wide token: the loop without the test */
+                const int wide = 0;
+                if (order == 0) {
+                    EKZ_FUSED(0)
+                } else if (order == 1) {
+                    EKZ_FUSED(1)
+                } else {
+                    EKZ_FUSED(2)
+                }
+            } else if (order == 0) {
                 EKZ_FUSED(0)
             } else if (order == 1) {
                 EKZ_FUSED(1)
