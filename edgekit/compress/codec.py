@@ -821,9 +821,11 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
                        "header")
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
-    # all blocks in one C call; from a block it leaves (damage, a model it does not know)
-    # the Python decoder decodes or refuses with the precise error
-    start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out)
+    # all blocks in one C call (it knows format version 1); from a block it leaves (damage,
+    # a model it does not know) the Python decoder decodes or refuses with the precise error
+    start = 0
+    if buf[pos + 4] == 1:
+        start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out)
     for i in range(start, nblocks):
         m = min(blen, n - i * blen)
         size = rd.varint()
