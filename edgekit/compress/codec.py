@@ -823,8 +823,8 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
     out = np.empty(n, dtype=store)
     # all blocks in one C call (it knows format version 1); from a block it leaves (damage,
     # a model it does not know) the Python decoder decodes or refuses with the precise error
-    start = 0
-    if buf[pos + 4] == 1:
+    start, v1 = 0, buf[pos + 4] == 1
+    if v1:
         start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out)
     for i in range(start, nblocks):
         m = min(blen, n - i * blen)
@@ -832,7 +832,7 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         if rd.pos + size > rd.end:
             raise _corrupt("block runs past the frame", rd.pos, "truncated")
         blk = out[i * blen: i * blen + m]
-        if not K.decode_block(buf, rd.pos, size, blk):
+        if not (v1 and K.decode_block(buf, rd.pos, size, blk)):
             sub = _Reader(buf, rd.pos, rd.pos + size)
             _decode_block(sub, blk)
             if sub.pos != sub.end:
