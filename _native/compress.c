@@ -55,6 +55,166 @@ static void ekz_token_tables(uint64_t *base, uint8_t *nbits)
     }
 }
 
+/* base value, extra bits and extra-bit mask (bits <= 56, else 0) of each token, as
+ * ekz_token_tables computes them (generated from the token definition; the decoder's
+ * round-trip tests use every token): constant, so a decode call does not rebuild them */
+static const struct {
+    uint64_t base[256];
+    uint64_t mask[256];
+    uint8_t nbits[256];
+} ekz_tok = {
+    {
+    0x0u, 0x1u, 0x2u, 0x3u,
+    0x4u, 0x5u, 0x6u, 0x7u,
+    0x8u, 0x9u, 0xau, 0xbu,
+    0xcu, 0xdu, 0xeu, 0xfu,
+    0x10u, 0x14u, 0x18u, 0x1cu,
+    0x20u, 0x28u, 0x30u, 0x38u,
+    0x40u, 0x50u, 0x60u, 0x70u,
+    0x80u, 0xa0u, 0xc0u, 0xe0u,
+    0x100u, 0x140u, 0x180u, 0x1c0u,
+    0x200u, 0x280u, 0x300u, 0x380u,
+    0x400u, 0x500u, 0x600u, 0x700u,
+    0x800u, 0xa00u, 0xc00u, 0xe00u,
+    0x1000u, 0x1400u, 0x1800u, 0x1c00u,
+    0x2000u, 0x2800u, 0x3000u, 0x3800u,
+    0x4000u, 0x5000u, 0x6000u, 0x7000u,
+    0x8000u, 0xa000u, 0xc000u, 0xe000u,
+    0x10000u, 0x14000u, 0x18000u, 0x1c000u,
+    0x20000u, 0x28000u, 0x30000u, 0x38000u,
+    0x40000u, 0x50000u, 0x60000u, 0x70000u,
+    0x80000u, 0xa0000u, 0xc0000u, 0xe0000u,
+    0x100000u, 0x140000u, 0x180000u, 0x1c0000u,
+    0x200000u, 0x280000u, 0x300000u, 0x380000u,
+    0x400000u, 0x500000u, 0x600000u, 0x700000u,
+    0x800000u, 0xa00000u, 0xc00000u, 0xe00000u,
+    0x1000000u, 0x1400000u, 0x1800000u, 0x1c00000u,
+    0x2000000u, 0x2800000u, 0x3000000u, 0x3800000u,
+    0x4000000u, 0x5000000u, 0x6000000u, 0x7000000u,
+    0x8000000u, 0xa000000u, 0xc000000u, 0xe000000u,
+    0x10000000u, 0x14000000u, 0x18000000u, 0x1c000000u,
+    0x20000000u, 0x28000000u, 0x30000000u, 0x38000000u,
+    0x40000000u, 0x50000000u, 0x60000000u, 0x70000000u,
+    0x80000000u, 0xa0000000u, 0xc0000000u, 0xe0000000u,
+    0x100000000u, 0x140000000u, 0x180000000u, 0x1c0000000u,
+    0x200000000u, 0x280000000u, 0x300000000u, 0x380000000u,
+    0x400000000u, 0x500000000u, 0x600000000u, 0x700000000u,
+    0x800000000u, 0xa00000000u, 0xc00000000u, 0xe00000000u,
+    0x1000000000u, 0x1400000000u, 0x1800000000u, 0x1c00000000u,
+    0x2000000000u, 0x2800000000u, 0x3000000000u, 0x3800000000u,
+    0x4000000000u, 0x5000000000u, 0x6000000000u, 0x7000000000u,
+    0x8000000000u, 0xa000000000u, 0xc000000000u, 0xe000000000u,
+    0x10000000000u, 0x14000000000u, 0x18000000000u, 0x1c000000000u,
+    0x20000000000u, 0x28000000000u, 0x30000000000u, 0x38000000000u,
+    0x40000000000u, 0x50000000000u, 0x60000000000u, 0x70000000000u,
+    0x80000000000u, 0xa0000000000u, 0xc0000000000u, 0xe0000000000u,
+    0x100000000000u, 0x140000000000u, 0x180000000000u, 0x1c0000000000u,
+    0x200000000000u, 0x280000000000u, 0x300000000000u, 0x380000000000u,
+    0x400000000000u, 0x500000000000u, 0x600000000000u, 0x700000000000u,
+    0x800000000000u, 0xa00000000000u, 0xc00000000000u, 0xe00000000000u,
+    0x1000000000000u, 0x1400000000000u, 0x1800000000000u, 0x1c00000000000u,
+    0x2000000000000u, 0x2800000000000u, 0x3000000000000u, 0x3800000000000u,
+    0x4000000000000u, 0x5000000000000u, 0x6000000000000u, 0x7000000000000u,
+    0x8000000000000u, 0xa000000000000u, 0xc000000000000u, 0xe000000000000u,
+    0x10000000000000u, 0x14000000000000u, 0x18000000000000u, 0x1c000000000000u,
+    0x20000000000000u, 0x28000000000000u, 0x30000000000000u, 0x38000000000000u,
+    0x40000000000000u, 0x50000000000000u, 0x60000000000000u, 0x70000000000000u,
+    0x80000000000000u, 0xa0000000000000u, 0xc0000000000000u, 0xe0000000000000u,
+    0x100000000000000u, 0x140000000000000u, 0x180000000000000u, 0x1c0000000000000u,
+    0x200000000000000u, 0x280000000000000u, 0x300000000000000u, 0x380000000000000u,
+    0x400000000000000u, 0x500000000000000u, 0x600000000000000u, 0x700000000000000u,
+    0x800000000000000u, 0xa00000000000000u, 0xc00000000000000u, 0xe00000000000000u,
+    0x1000000000000000u, 0x1400000000000000u, 0x1800000000000000u, 0x1c00000000000000u,
+    0x2000000000000000u, 0x2800000000000000u, 0x3000000000000000u, 0x3800000000000000u,
+    0x4000000000000000u, 0x5000000000000000u, 0x6000000000000000u, 0x7000000000000000u,
+    0x8000000000000000u, 0xa000000000000000u, 0xc000000000000000u, 0xe000000000000000u,
+    },
+    {
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x3u, 0x3u, 0x3u, 0x3u,
+    0x7u, 0x7u, 0x7u, 0x7u,
+    0xfu, 0xfu, 0xfu, 0xfu,
+    0x1fu, 0x1fu, 0x1fu, 0x1fu,
+    0x3fu, 0x3fu, 0x3fu, 0x3fu,
+    0x7fu, 0x7fu, 0x7fu, 0x7fu,
+    0xffu, 0xffu, 0xffu, 0xffu,
+    0x1ffu, 0x1ffu, 0x1ffu, 0x1ffu,
+    0x3ffu, 0x3ffu, 0x3ffu, 0x3ffu,
+    0x7ffu, 0x7ffu, 0x7ffu, 0x7ffu,
+    0xfffu, 0xfffu, 0xfffu, 0xfffu,
+    0x1fffu, 0x1fffu, 0x1fffu, 0x1fffu,
+    0x3fffu, 0x3fffu, 0x3fffu, 0x3fffu,
+    0x7fffu, 0x7fffu, 0x7fffu, 0x7fffu,
+    0xffffu, 0xffffu, 0xffffu, 0xffffu,
+    0x1ffffu, 0x1ffffu, 0x1ffffu, 0x1ffffu,
+    0x3ffffu, 0x3ffffu, 0x3ffffu, 0x3ffffu,
+    0x7ffffu, 0x7ffffu, 0x7ffffu, 0x7ffffu,
+    0xfffffu, 0xfffffu, 0xfffffu, 0xfffffu,
+    0x1fffffu, 0x1fffffu, 0x1fffffu, 0x1fffffu,
+    0x3fffffu, 0x3fffffu, 0x3fffffu, 0x3fffffu,
+    0x7fffffu, 0x7fffffu, 0x7fffffu, 0x7fffffu,
+    0xffffffu, 0xffffffu, 0xffffffu, 0xffffffu,
+    0x1ffffffu, 0x1ffffffu, 0x1ffffffu, 0x1ffffffu,
+    0x3ffffffu, 0x3ffffffu, 0x3ffffffu, 0x3ffffffu,
+    0x7ffffffu, 0x7ffffffu, 0x7ffffffu, 0x7ffffffu,
+    0xfffffffu, 0xfffffffu, 0xfffffffu, 0xfffffffu,
+    0x1fffffffu, 0x1fffffffu, 0x1fffffffu, 0x1fffffffu,
+    0x3fffffffu, 0x3fffffffu, 0x3fffffffu, 0x3fffffffu,
+    0x7fffffffu, 0x7fffffffu, 0x7fffffffu, 0x7fffffffu,
+    0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu,
+    0x1ffffffffu, 0x1ffffffffu, 0x1ffffffffu, 0x1ffffffffu,
+    0x3ffffffffu, 0x3ffffffffu, 0x3ffffffffu, 0x3ffffffffu,
+    0x7ffffffffu, 0x7ffffffffu, 0x7ffffffffu, 0x7ffffffffu,
+    0xfffffffffu, 0xfffffffffu, 0xfffffffffu, 0xfffffffffu,
+    0x1fffffffffu, 0x1fffffffffu, 0x1fffffffffu, 0x1fffffffffu,
+    0x3fffffffffu, 0x3fffffffffu, 0x3fffffffffu, 0x3fffffffffu,
+    0x7fffffffffu, 0x7fffffffffu, 0x7fffffffffu, 0x7fffffffffu,
+    0xffffffffffu, 0xffffffffffu, 0xffffffffffu, 0xffffffffffu,
+    0x1ffffffffffu, 0x1ffffffffffu, 0x1ffffffffffu, 0x1ffffffffffu,
+    0x3ffffffffffu, 0x3ffffffffffu, 0x3ffffffffffu, 0x3ffffffffffu,
+    0x7ffffffffffu, 0x7ffffffffffu, 0x7ffffffffffu, 0x7ffffffffffu,
+    0xfffffffffffu, 0xfffffffffffu, 0xfffffffffffu, 0xfffffffffffu,
+    0x1fffffffffffu, 0x1fffffffffffu, 0x1fffffffffffu, 0x1fffffffffffu,
+    0x3fffffffffffu, 0x3fffffffffffu, 0x3fffffffffffu, 0x3fffffffffffu,
+    0x7fffffffffffu, 0x7fffffffffffu, 0x7fffffffffffu, 0x7fffffffffffu,
+    0xffffffffffffu, 0xffffffffffffu, 0xffffffffffffu, 0xffffffffffffu,
+    0x1ffffffffffffu, 0x1ffffffffffffu, 0x1ffffffffffffu, 0x1ffffffffffffu,
+    0x3ffffffffffffu, 0x3ffffffffffffu, 0x3ffffffffffffu, 0x3ffffffffffffu,
+    0x7ffffffffffffu, 0x7ffffffffffffu, 0x7ffffffffffffu, 0x7ffffffffffffu,
+    0xfffffffffffffu, 0xfffffffffffffu, 0xfffffffffffffu, 0xfffffffffffffu,
+    0x1fffffffffffffu, 0x1fffffffffffffu, 0x1fffffffffffffu, 0x1fffffffffffffu,
+    0x3fffffffffffffu, 0x3fffffffffffffu, 0x3fffffffffffffu, 0x3fffffffffffffu,
+    0x7fffffffffffffu, 0x7fffffffffffffu, 0x7fffffffffffffu, 0x7fffffffffffffu,
+    0xffffffffffffffu, 0xffffffffffffffu, 0xffffffffffffffu, 0xffffffffffffffu,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    0x0u, 0x0u, 0x0u, 0x0u,
+    },
+    {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5,
+    6, 6, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9, 9,
+    10, 10, 10, 10, 11, 11, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13,
+    14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 17, 17, 17, 17,
+    18, 18, 18, 18, 19, 19, 19, 19, 20, 20, 20, 20, 21, 21, 21, 21,
+    22, 22, 22, 22, 23, 23, 23, 23, 24, 24, 24, 24, 25, 25, 25, 25,
+    26, 26, 26, 26, 27, 27, 27, 27, 28, 28, 28, 28, 29, 29, 29, 29,
+    30, 30, 30, 30, 31, 31, 31, 31, 32, 32, 32, 32, 33, 33, 33, 33,
+    34, 34, 34, 34, 35, 35, 35, 35, 36, 36, 36, 36, 37, 37, 37, 37,
+    38, 38, 38, 38, 39, 39, 39, 39, 40, 40, 40, 40, 41, 41, 41, 41,
+    42, 42, 42, 42, 43, 43, 43, 43, 44, 44, 44, 44, 45, 45, 45, 45,
+    46, 46, 46, 46, 47, 47, 47, 47, 48, 48, 48, 48, 49, 49, 49, 49,
+    50, 50, 50, 50, 51, 51, 51, 51, 52, 52, 52, 52, 53, 53, 53, 53,
+    54, 54, 54, 54, 55, 55, 55, 55, 56, 56, 56, 56, 57, 57, 57, 57,
+    58, 58, 58, 58, 59, 59, 59, 59, 60, 60, 60, 60, 61, 61, 61, 61,
+    },
+};
+
 static inline uint64_t ekz_zz(uint64_t v) { return (v << 1) ^ (0u - (v >> 63)); }
 static inline uint64_t ekz_unzz(uint64_t z) { return (z >> 1) ^ (0u - (z & 1u)); }
 
@@ -260,11 +420,12 @@ int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbi
         return EKZ_ECORRUPT;
     memset(freq, 0, 256u * sizeof *freq);
     for (t = 0; t < count; t++) {
-        size_t bit = (size_t)t * nbits;
-        uint32_t v = 0;
-        unsigned b;
-        for (b = 0; b < nbits; b++, bit++)
-            v |= (uint32_t)((src[bit >> 3] >> (bit & 7u)) & 1u) << b;
+        size_t bit = (size_t)t * nbits, at = bit >> 3;
+        /* a field of <= 12 bits spans at most 3 bytes, all below need <= len but the last
+         * two, which may lie past the table */
+        uint32_t v = (uint32_t)src[at] | (at + 1u < need ? (uint32_t)src[at + 1u] << 8 : 0u) |
+                     (at + 2u < need ? (uint32_t)src[at + 2u] << 16 : 0u);
+        v = (v >> (bit & 7u)) & ((1u << nbits) - 1u);
         if (v >= (1u << pb))
             return EKZ_ECORRUPT;
         freq[t] = (uint16_t)(v << (EKZ_PROB_BITS - pb));
@@ -332,56 +493,11 @@ static inline void ekz_put_wide(ekz_bw *w, uint64_t v, unsigned nb) /* nb <= 64 
     }
 }
 
-typedef struct {
-    const uint8_t *p, *end;
-    uint64_t acc;
-    unsigned cnt;
-} ekz_br;
-
 static inline uint64_t ekz_ld64(const uint8_t *p)
 {
     return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
            ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
            ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
-}
-
-static inline void ekz_refill(ekz_br *r)
-{
-    if (r->end - r->p >= 8) {
-        r->acc |= ekz_ld64(r->p) << r->cnt;
-        r->p += (63u - r->cnt) >> 3;
-        r->cnt |= 56u;
-    } else {
-        while (r->cnt <= 56u && r->p < r->end) {
-            r->acc |= (uint64_t)*r->p++ << r->cnt;
-            r->cnt += 8u;
-        }
-    }
-}
-
-/* nb <= 32; returns -1 past the end of the stream */
-static inline int ekz_get(ekz_br *r, unsigned nb, uint64_t *v)
-{
-    if (r->cnt < nb) {
-        ekz_refill(r);
-        if (r->cnt < nb)
-            return -1;
-    }
-    *v = r->acc & ((((uint64_t)1) << nb) - 1u);
-    r->acc = nb < 64u ? r->acc >> nb : 0;
-    r->cnt -= nb;
-    return 0;
-}
-
-static inline int ekz_get_wide(ekz_br *r, unsigned nb, uint64_t *v)
-{
-    uint64_t lo, hi;
-    if (nb <= 32u)
-        return ekz_get(r, nb, v);
-    if (ekz_get(r, 32u, &lo) || ekz_get(r, nb - 32u, &hi))
-        return -1;
-    *v = lo | (hi << 32);
-    return 0;
 }
 
 /* ------------------------------------------------------------------ rANS coder */
@@ -401,23 +517,87 @@ static int ekz_check_freq(const uint16_t *freq, uint32_t *start)
 
 /* Pass 1 of the encoder, forward: tokens of positions order..n-1 into tok[i], their extra
  * bits into out (LSB-first, padded to a byte), the token histogram added to hist. */
+/* token of z without a branch (z < 16 and larger codes mix at random in real data) */
+static inline unsigned ekz_token_bf(uint64_t z)
+{
+    unsigned b = ekz_bitlen(z | 16u), tb = 16u + 4u * (b - 5u) + (unsigned)((z >> (b - 3u)) & 3u);
+    return z < 16u ? (unsigned)z : tb;
+}
+
+static inline void ekz_st64(uint8_t *p, uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
+    unsigned k;
+    for (k = 0; k < 8u; k++)
+        p[k] = (uint8_t)(v >> (8u * k));
+#endif
+}
+
+/* one code of the tokenizer, fast path: the bit writer keeps < 8 pending bits and stores 8
+ * bytes at a time (the caller guarantees 16 writable bytes at p) */
+#define EKZ_TOKENIZE_STEP(Z)                                                                 \
+    do {                                                                                     \
+        uint64_t z_ = (Z), e_;                                                               \
+        unsigned t_ = ekz_token_bf(z_), nb_ = ekz_tok.nbits[t_];                             \
+        tok[i] = (uint8_t)t_;                                                                \
+        h4[i & 3u][t_]++; /* four counters: a repeated token is no store-to-load chain */    \
+        e_ = z_ - ekz_tok.base[t_];                                                          \
+        if (nb_ > 56u) { /* the low 32 bits first */                                         \
+            acc |= (e_ & 0xffffffffu) << cnt;                                                \
+            cnt += 32u;                                                                      \
+            ekz_st64(p, acc);                                                                \
+            p += cnt >> 3;                                                                   \
+            acc >>= cnt & ~7u;                                                               \
+            cnt &= 7u;                                                                       \
+            e_ >>= 32;                                                                       \
+            nb_ -= 32u;                                                                      \
+        }                                                                                    \
+        acc |= e_ << cnt;                                                                    \
+        cnt += nb_;                                                                          \
+        ekz_st64(p, acc);                                                                    \
+        p += cnt >> 3;                                                                       \
+        acc >>= cnt & ~7u;                                                                   \
+        cnt &= 7u;                                                                           \
+    } while (0)
+
 int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *out,
                  size_t cap, uint32_t *hist, size_t *blen)
 {
     uint64_t base[256];
     uint8_t nbits[256];
     ekz_bw w;
-    size_t i;
+    size_t i = (size_t)order;
+    uint8_t *p = out, *end = out + cap;
+    uint64_t acc = 0;
+    unsigned cnt = 0, u;
+    uint32_t h4[4][256];
 
     if (order < 0 || order > 2)
         return EKZ_EINVAL;
+    memset(h4, 0, sizeof h4);
+    /* fast path while 16 bytes are free; the checked writer below finishes */
+    if (order == 0) {
+        for (; i < n && end - p >= 16; i++)
+            EKZ_TOKENIZE_STEP(ekz_zz(j[i]));
+    } else if (order == 1) {
+        for (; i < n && end - p >= 16; i++)
+            EKZ_TOKENIZE_STEP(ekz_zz(j[i] - j[i - 1]));
+    } else {
+        for (; i < n && end - p >= 16; i++)
+            EKZ_TOKENIZE_STEP(ekz_zz(j[i] - (j[i - 1] << 1) + j[i - 2]));
+    }
+    for (u = 0; u < 256u; u++)
+        hist[u] += h4[0][u] + h4[1][u] + h4[2][u] + h4[3][u];
     ekz_token_tables(base, nbits);
-    w.p = out;
-    w.end = out + cap;
-    w.acc = 0;
-    w.cnt = 0;
+    w.p = p;
+    w.end = end;
+    w.acc = acc & (((uint64_t)1 << cnt) - 1u);
+    w.cnt = cnt;
     w.err = 0;
-    for (i = (size_t)order; i < n; i++) {
+    for (; i < n; i++) {
         uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
         unsigned t = ekz_token(z);
         tok[i] = (uint8_t)t;
@@ -437,6 +617,7 @@ int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *
     *blen = (size_t)(w.p - out);
     return EKZ_OK;
 }
+#undef EKZ_TOKENIZE_STEP
 
 /* Pass 2, backward: the rANS words of tok[order..n) (freq sums to 4096, each token used has
  * a nonzero frequency below 4096), placed at out[blen..blen + *wlen). */
@@ -536,197 +717,506 @@ static inline uint32_t ekz_ld32(const uint8_t *p)
            ((uint32_t)p[3] << 24);
 }
 
+/* ------------------------------------------------------------------ stream decoder
+ *
+ * A stream is decoded in chunks of EKZ_CHUNK codes, each in three passes that keep their
+ * data in L1: (A) the rANS states give the chunk's tokens (four interleaved states, a
+ * branch-free renormalisation: the loads of the next words do not wait on a guess);
+ * (B) each token's extra bits are read at a running bit position (one unaligned 64-bit
+ * load per code, no refill branch), unzigzagged and summed back to j (delta order 0..2);
+ * (C) the chunk's j go to the sink: the output dtype itself (integers, float bits, floats
+ * from the value table, residuals added to floats), with no uint64 array in between.
+ * Every read is bounds-checked per chunk: pass A reads words branch-free only while the
+ * chunk cannot run out of them (a code takes at most one 16-bit word), pass B reads bits
+ * straight from the stream only while the chunk cannot pass its end (a code takes at most
+ * EKZ_MAXNB bits) and from a zero-padded copy of the stream's tail after that. */
+
+#define EKZ_CHUNK 256u
+#define EKZ_MAXNB 61u                                   /* extra bits of token 255 */
+#define EKZ_TAILB (EKZ_CHUNK * EKZ_MAXNB / 8u + 16u)    /* bytes a chunk may read */
+
+static inline uint32_t ekz_ld16(const uint8_t *p)
+{
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint16_t v; /* one load (compilers do not always merge the two byte loads) */
+    memcpy(&v, p, 2);
+    return v;
+#else
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+#endif
+}
+
 typedef struct {
-    uint64_t base[256];
-    uint8_t nbits[256];
-    uint32_t tbl[EKZ_M];
+    /* per slot of the rANS state: frequency, slot - start of its token, token (three
+     * arrays: each is a load of its own, no shift or mask on the state's critical path) */
+    uint16_t f[EKZ_M];
+    uint16_t b[EKZ_M];
+    uint8_t t[EKZ_M];
 } ekz_dtab;
 
-/* Where decoded values go: the integers j themselves, or (the fused path) the float whose
- * j - lo indexes a table of span + 1 precomputed values; a j outside the table is corrupt
- * data. */
+/* where decoded values go (see EKZ_SINK_* in compress.h) */
 typedef struct {
-    uint64_t *j;
-    double *o64;
-    float *o32;
-    const double *t64;
-    const float *t32;
+    int kind;
+    void *out;
+    uint64_t g, off;
+    const void *tab;
     uint64_t lo, span;
+    int mode; /* EKZ_SINK_Q*: y = k / p (mode 0) or a + k * b (1), as ekz_dequant_* */
+    double p, a, b;
 } ekz_sink;
 
-#define EKZ_OUT_J(CUR)                                                                       \
-    do {                                                                                     \
-        out->j[i] = (CUR);                                                                   \
-    } while (0)
-#define EKZ_OUT_F64(CUR)                                                                     \
-    do {                                                                                     \
-        uint64_t ix_ = (CUR) - out->lo;                                                      \
-        if (ix_ > out->span)                                                                 \
-            return -1;                                                                       \
-        out->o64[i] = out->t64[ix_];                                                         \
-    } while (0)
-#define EKZ_OUT_F32(CUR)                                                                     \
-    do {                                                                                     \
-        uint64_t ix_ = (CUR) - out->lo;                                                      \
-        if (ix_ > out->span)                                                                 \
-            return -1;                                                                       \
-        out->o32[i] = out->t32[ix_];                                                         \
-    } while (0)
+/* sinks of the block decoder only: the dequantize formula (ekz_dequant_*) per value, for a
+ * decimal or affine block without a value table */
+#define EKZ_SINK_Q64 12
+#define EKZ_SINK_Q32 13
 
-/* value v (the unzigzagged code of position i) -> next j, sent to OUT */
-#define EKZ_EMIT(V, ORDER, OUT)                                                              \
-    do {                                                                                     \
-        if ((ORDER) == 0) {                                                                  \
-            OUT(V);                                                                          \
-        } else if ((ORDER) == 1) {                                                           \
-            acc += (V);                                                                      \
-            OUT(acc);                                                                        \
-        } else {                                                                             \
-            step += (V);                                                                     \
-            acc += step;                                                                     \
-            OUT(acc);                                                                        \
-        }                                                                                    \
-        i++;                                                                                 \
-    } while (0)
+/* k as a double: exact, by the 1.5 * 2^52 trick for |k| < 2^51 (a loop of these
+ * vectorizes; int64 -> double does not before AVX-512) */
+static inline double ekz_i2d(uint64_t k)
+{
+    uint64_t u = k + 0x4338000000000000u;
+    double d;
+    memcpy(&d, &u, 8);
+    return d - 6755399441055744.0;
+}
 
-/* decode one token with state X; returns -1 (corrupt) from the enclosing function */
-#define EKZ_STEP(X, ORDER, OUT)                                                              \
+/* the dequantize formula over a chunk: k = off + g j as int64, y = k / p or a + k b
+ * (double, no contraction), rounded to T */
+#define EKZ_Q_LOOP(T)                                                                        \
     do {                                                                                     \
-        uint32_t ent_ = tb->tbl[(X) & EKZ_MASK];                                             \
-        unsigned t_ = ent_ & 255u;                                                           \
-        (X) = ((ent_ >> 8) & EKZ_MASK) * ((X) >> EKZ_PROB_BITS) + (ent_ >> 20);             \
-        if ((X) < EKZ_L) {                                                                   \
-            if (wend - wp < 2)                                                               \
-                return -1;                                                                   \
-            (X) = ((X) << 16) | (uint32_t)wp[0] | ((uint32_t)wp[1] << 8);                    \
-            wp += 2;                                                                         \
-        }                                                                                    \
-        z = tb->base[t_];                                                                    \
-        if (tb->nbits[t_]) {                                                                 \
-            if (ekz_get_wide(r, tb->nbits[t_], &e))                                          \
-                return -1;                                                                   \
-            z += e;                                                                          \
-        }                                                                                    \
-        v = ekz_unzz(z);                                                                     \
-        EKZ_EMIT(v, ORDER, OUT);                                                             \
-    } while (0)
-
-/* the loop over positions order..n-1; acc/step start from the stored first values */
-#define EKZ_DEFINE_LOOP(NAME, ORDER, OUT)                                                    \
-    static int NAME(const ekz_dtab *tb, const uint8_t *words, size_t wlen, ekz_br *r,        \
-                    const ekz_sink *out, uint64_t acc, uint64_t step, size_t n, int single)  \
-    {                                                                                        \
-        const uint8_t *wp = words + 16, *wend = words + wlen;                                \
-        uint32_t x0, x1, x2, x3;                                                             \
-        uint64_t z, e, v;                                                                    \
-        size_t i = ORDER;                                                                    \
-        if (single >= 0) {                                                                   \
-            unsigned nb = tb->nbits[single];                                                 \
-            while (i < n) {                                                                  \
-                z = tb->base[single];                                                        \
-                if (nb) {                                                                    \
-                    if (ekz_get_wide(r, nb, &e))                                             \
-                        return -1;                                                           \
-                    z += e;                                                                  \
-                }                                                                            \
-                v = ekz_unzz(z);                                                             \
-                EKZ_EMIT(v, ORDER, OUT);                                                     \
+        T *o = (T *)s->out + at;                                                             \
+        uint64_t k_[EKZ_CHUNK], far = 0;                                                     \
+        const double p_ = s->p, a_ = s->a, b_ = s->b;                                        \
+        if (g == 1u) { /* (no 64-bit multiply: SSE2 has none) */                              \
+            for (i = 0; i < cnt; i++) {                                                      \
+                k_[i] = off + j[i];                                                          \
+                far |= (k_[i] + ((uint64_t)1 << 51)) >> 52; /* outside (-2^51, 2^51) */      \
             }                                                                                \
-            return 0;                                                                        \
+        } else {                                                                             \
+            for (i = 0; i < cnt; i++) {                                                      \
+                k_[i] = off + g * j[i];                                                      \
+                far |= (k_[i] + ((uint64_t)1 << 51)) >> 52;                                  \
+            }                                                                                \
         }                                                                                    \
-        if (n - i < 1024u) { /* one state (EKZ_NSTATES) */                                  \
-            if (wlen < 4u)                                                                   \
-                return -1;                                                                   \
-            x0 = ekz_ld32(words);                                                            \
-            wp = words + 4;                                                                  \
-            if (x0 < EKZ_L)                                                                  \
-                return -1;                                                                   \
-            while (i < n)                                                                    \
-                EKZ_STEP(x0, ORDER, OUT);                                                    \
-            return (wp != wend || x0 != EKZ_L) ? -1 : 0;                                     \
+        if (far) {                                                                           \
+            for (i = 0; i < cnt; i++) {                                                      \
+                int64_t ks;                                                                  \
+                memcpy(&ks, &k_[i], 8);                                                      \
+                o[i] = (T)(s->mode == 0 ? (double)ks / p_ : a_ + (double)ks * b_);          \
+            }                                                                                \
+        } else if (s->mode == 0) {                                                           \
+            for (i = 0; i < cnt; i++)                                                        \
+                o[i] = (T)(ekz_i2d(k_[i]) / p_);                                             \
+        } else {                                                                             \
+            for (i = 0; i < cnt; i++)                                                        \
+                o[i] = (T)(a_ + ekz_i2d(k_[i]) * b_);                                        \
         }                                                                                    \
-        if (wlen < 16u)                                                                      \
-            return -1;                                                                       \
-        x0 = ekz_ld32(words);                                                                \
-        x1 = ekz_ld32(words + 4);                                                            \
-        x2 = ekz_ld32(words + 8);                                                            \
-        x3 = ekz_ld32(words + 12);                                                           \
-        if (x0 < EKZ_L || x1 < EKZ_L || x2 < EKZ_L || x3 < EKZ_L)                            \
-            return -1;                                                                       \
-        while (n - i >= 4) {                                                                 \
-            EKZ_STEP(x0, ORDER, OUT);                                                        \
-            EKZ_STEP(x1, ORDER, OUT);                                                        \
-            EKZ_STEP(x2, ORDER, OUT);                                                        \
-            EKZ_STEP(x3, ORDER, OUT);                                                        \
-        }                                                                                    \
-        if (i < n)                                                                           \
-            EKZ_STEP(x0, ORDER, OUT);                                                        \
-        if (i < n)                                                                           \
-            EKZ_STEP(x1, ORDER, OUT);                                                        \
-        if (i < n)                                                                           \
-            EKZ_STEP(x2, ORDER, OUT);                                                        \
-        if (wp != wend || x0 != EKZ_L || x1 != EKZ_L || x2 != EKZ_L || x3 != EKZ_L)          \
-            return -1;                                                                       \
+    } while (0)
+
+static inline uint16_t ekz_unsort16(uint16_t u) { return (uint16_t)(u ^ ((uint16_t)(0u - (u >> 15)) >> 1)); }
+static inline uint32_t ekz_flip32(uint32_t u) { return u ^ ((0u - (u >> 31)) >> 1); }
+static inline uint64_t ekz_flip64(uint64_t u) { return u ^ ((0u - (u >> 63)) >> 1); }
+
+/* k = off + g j truncated to T (no 64-bit multiply without a common step: SSE2 has none) */
+#define EKZ_INT_SINK(T)                                                                      \
+    do {                                                                                     \
+        T *o = (T *)s->out + at;                                                             \
+        if (g == 1u)                                                                         \
+            for (i = 0; i < cnt; i++)                                                        \
+                o[i] = (T)(off + j[i]);                                                      \
+        else                                                                                 \
+            for (i = 0; i < cnt; i++)                                                        \
+                o[i] = (T)(off + g * j[i]);                                                  \
         return 0;                                                                            \
+    } while (0)
+
+/* pass C: j[0..cnt) -> positions at..at+cnt of the sink; -1 if a j is outside the value
+ * table (corrupt data) */
+static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
+{
+    size_t i;
+    const uint64_t g = s->g, off = s->off;
+    uint64_t bad = 0;
+    switch (s->kind) {
+    case EKZ_SINK_J:
+        memcpy((uint64_t *)s->out + at, j, cnt * sizeof *j);
+        return 0;
+    case EKZ_SINK_I8:
+        EKZ_INT_SINK(uint8_t);
+    case EKZ_SINK_I16:
+        EKZ_INT_SINK(uint16_t);
+    case EKZ_SINK_I32:
+        EKZ_INT_SINK(uint32_t);
+    case EKZ_SINK_I64:
+        EKZ_INT_SINK(uint64_t);
+    case EKZ_SINK_B16: {
+        uint16_t *o = (uint16_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = ekz_unsort16((uint16_t)(off + g * j[i]));
+        return 0;
+    }
+    case EKZ_SINK_B32: {
+        uint32_t *o = (uint32_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = ekz_flip32((uint32_t)(off + g * j[i]));
+        return 0;
+    }
+    case EKZ_SINK_B64: {
+        uint64_t *o = (uint64_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = ekz_flip64(off + g * j[i]);
+        return 0;
+    }
+    case EKZ_SINK_T64: {
+        double *o = (double *)s->out + at;
+        const double *tab = (const double *)s->tab;
+        for (i = 0; i < cnt; i++) {
+            uint64_t ix = j[i] - s->lo;
+            bad |= (uint64_t)(ix > s->span);
+            o[i] = tab[ix > s->span ? 0u : ix];
+        }
+        return bad ? -1 : 0;
+    }
+    case EKZ_SINK_T32: {
+        float *o = (float *)s->out + at;
+        const float *tab = (const float *)s->tab;
+        for (i = 0; i < cnt; i++) {
+            uint64_t ix = j[i] - s->lo;
+            bad |= (uint64_t)(ix > s->span);
+            o[i] = tab[ix > s->span ? 0u : ix];
+        }
+        return bad ? -1 : 0;
+    }
+    case EKZ_SINK_R64: { /* float64 bits: unsortable(sortable(y) + r) (r = 0: y itself) */
+        uint64_t *o = (uint64_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = ekz_flip64(ekz_flip64(o[i]) + j[i]);
+        return 0;
+    }
+    case EKZ_SINK_R32: { /* the low 32 bits of the sign-extended sum are the 32-bit sum */
+        uint32_t *o = (uint32_t *)s->out + at;
+        for (i = 0; i < cnt; i++)
+            o[i] = ekz_flip32(ekz_flip32(o[i]) + (uint32_t)j[i]);
+        return 0;
+    }
+    case EKZ_SINK_Q64:
+        EKZ_Q_LOOP(double);
+        return 0;
+    case EKZ_SINK_Q32:
+        EKZ_Q_LOOP(float);
+        return 0;
+    default:
+        return -2;
+    }
+}
+#undef EKZ_Q_LOOP
+#undef EKZ_INT_SINK
+
+/* one rANS step of state X, branch-free renormalisation (the caller guarantees 2 readable
+ * bytes at wp) */
+/* One rANS step of state X (token to T), with a branch-free renormalisation: whether a
+ * code takes a word is random (about one code in three), and a mispredicted branch costs
+ * more than the whole step.  wi counts the words taken since wp (the caller guarantees
+ * two readable bytes at wp + 2 wi).  On x86-64 the select and the count are one compare,
+ * a conditional move and an add-with-carry. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_ASM)
+#define EKZ_RENORM(X, Y)                                                                     \
+    __asm__("cmpl %[l], %[x]\n\tcmovb %[y], %[x]\n\tadcq $0, %[i]"                          \
+            : [x] "+r"(X), [i] "+r"(wi)                                                      \
+            : [y] "r"(Y), [l] "i"(EKZ_L)                                                     \
+            : "cc")
+#else
+#define EKZ_RENORM(X, Y)                                                                     \
+    do {                                                                                     \
+        uint32_t nd_ = (X) < EKZ_L;                                                          \
+        wi += nd_;                                                                           \
+        (X) ^= ((X) ^ (Y)) & (0u - nd_);                                                     \
+    } while (0)
+#endif
+#define EKZ_A_FAST(X, T)                                                                     \
+    do {                                                                                     \
+        uint32_t s_ = (X) & EKZ_MASK, q_ = (X) >> EKZ_PROB_BITS, f_ = tb->f[s_],            \
+                 b_ = tb->b[s_], y_;                                                         \
+        (T) = tb->t[s_];                                                                     \
+        (X) = f_ * q_ + b_;                                                                  \
+        y_ = ((X) << 16) | ekz_ld16(wp + 2u * wi);                                           \
+        EKZ_RENORM(X, y_);                                                                   \
+    } while (0)
+
+/* pass B for code K of token T: its extra bits at bit position pos of bp, unzigzagged
+ * and summed back (delta order ORDER) into jb[K] */
+#define EKZ_B1(K, T, ORDER)                                                                  \
+    do {                                                                                     \
+        unsigned t_ = (T), nb_ = ekz_tok.nbits[t_];                                              \
+        uint64_t e_ = ekz_ld64(bp + (pos >> 3)) >> (pos & 7u), v_;                           \
+        if (!wide || nb_ <= 56u) { /* wide: the table has tokens of 57..61 extra bits */    \
+            e_ &= ekz_tok.mask[t_];                                                          \
+        } else {                                                                             \
+            size_t p2_ = pos + 32u;                                                          \
+            e_ = (e_ & 0xffffffffu) |                                                        \
+                 (((ekz_ld64(bp + (p2_ >> 3)) >> (p2_ & 7u)) &                               \
+                   (((uint64_t)1 << (nb_ - 32u)) - 1u)) << 32);                              \
+        }                                                                                    \
+        pos += nb_;                                                                          \
+        v_ = ekz_unzz(ekz_tok.base[t_] + e_);                                                  \
+        if ((ORDER) == 0) {                                                                  \
+            jb[K] = v_;                                                                      \
+        } else if ((ORDER) == 1) {                                                           \
+            acc += v_;                                                                       \
+            jb[K] = acc;                                                                     \
+        } else {                                                                             \
+            step += v_;                                                                      \
+            acc += step;                                                                     \
+            jb[K] = acc;                                                                     \
+        }                                                                                    \
+    } while (0)
+
+#define EKZ_PASS_B(ORDER)                                                                    \
+    for (k = 0; k < cnt; k++)                                                                \
+        EKZ_B1(k, tok[k], ORDER);
+
+/* passes A and B in one loop (four states, a full chunk, words and bits in reach): the
+ * extra-bit work fills the cycles the rANS states wait on their table loads */
+#define EKZ_FUSED(ORDER)                                                                     \
+    for (k = 0; k < cnt4; k += 4) {                                                          \
+        unsigned t0;                                                                         \
+        EKZ_A_FAST(x0, t0);                                                                  \
+        EKZ_B1(k, t0, ORDER);                                                                \
+        EKZ_A_FAST(x1, t0);                                                                  \
+        EKZ_B1(k + 1, t0, ORDER);                                                            \
+        EKZ_A_FAST(x2, t0);                                                                  \
+        EKZ_B1(k + 2, t0, ORDER);                                                            \
+        EKZ_A_FAST(x3, t0);                                                                  \
+        EKZ_B1(k + 3, t0, ORDER);                                                            \
     }
 
-EKZ_DEFINE_LOOP(ekz_loop_j0, 0, EKZ_OUT_J)
-EKZ_DEFINE_LOOP(ekz_loop_j1, 1, EKZ_OUT_J)
-EKZ_DEFINE_LOOP(ekz_loop_j2, 2, EKZ_OUT_J)
-EKZ_DEFINE_LOOP(ekz_loop_d0, 0, EKZ_OUT_F64)
-EKZ_DEFINE_LOOP(ekz_loop_d1, 1, EKZ_OUT_F64)
-EKZ_DEFINE_LOOP(ekz_loop_d2, 2, EKZ_OUT_F64)
-EKZ_DEFINE_LOOP(ekz_loop_f0, 0, EKZ_OUT_F32)
-EKZ_DEFINE_LOOP(ekz_loop_f1, 1, EKZ_OUT_F32)
-EKZ_DEFINE_LOOP(ekz_loop_f2, 2, EKZ_OUT_F32)
-
-typedef int (*ekz_loop_fn)(const ekz_dtab *, const uint8_t *, size_t, ekz_br *,
-                           const ekz_sink *, uint64_t, uint64_t, size_t, int);
-
-static int ekz_decode_any(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
-                          const uint16_t *freq, int single, int order, const uint64_t *first,
-                          const ekz_sink *out, int kind, size_t n)
+/* A second copy of the decoder for CPUs with BMI2 (shifts by a register without a flags
+ * merge: a few percent), picked at load time, where the toolchain supports that (GCC on
+ * glibc x86-64) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
+#define EKZ_CLONES __attribute__((target_clones("default", "bmi2")))
+#else
+#define EKZ_CLONES
+#endif
+EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const uint8_t *bits,
+                           size_t blen, const uint16_t *freq, int single, int order,
+                           const uint64_t *first, size_t n, const ekz_sink *s, ekz_dtab *tb)
 {
-    static const ekz_loop_fn loops[3][3] = {
-        {ekz_loop_j0, ekz_loop_j1, ekz_loop_j2},
-        {ekz_loop_d0, ekz_loop_d1, ekz_loop_d2},
-        {ekz_loop_f0, ekz_loop_f1, ekz_loop_f2},
-    };
-    ekz_dtab tb;
+    uint64_t jb[EKZ_CHUNK];
+    uint8_t tok[EKZ_CHUNK];
+    uint8_t tail[2u * EKZ_TAILB];
+    uint8_t wtail[4u * EKZ_CHUNK + 16u];
+    uint32_t x[4] = {0, 0, 0, 0};
     uint32_t start[256];
-    ekz_br r;
-    size_t consumed;
+    const uint8_t *wp = words, *wend = words + wlen, *bp = bits;
+    size_t pos = 0, avail = blen, skipped = 0, ncodes, k0, cnt, k, m;
+    unsigned ns = 1, u;
+    int in_tail = 0, w_in_tail = 0, rc, wide_tab = 1;
+    const int wide = 1;
     uint64_t acc = 0, step = 0;
 
     if (order < 0 || order > 2 || single > 255)
         return EKZ_EINVAL;
+    m = n < (size_t)order ? n : (size_t)order;
+    if (m) {
+        for (k = 0; k < m; k++)
+            jb[k] = first[k];
+        rc = ekz_sink_put(s, jb, 0, m);
+        if (rc)
+            return rc == -1 ? EKZ_ECORRUPT : EKZ_EINVAL;
+    }
     if (n <= (size_t)order)
         return (wlen || blen || single >= 0) ? EKZ_ECORRUPT : EKZ_OK;
     if (order >= 1)
         acc = first[order - 1];
     if (order == 2)
         step = first[1] - first[0];
-    ekz_token_tables(tb.base, tb.nbits);
-    r.p = bits;
-    r.end = bits + blen;
-    r.acc = 0;
-    r.cnt = 0;
+    ncodes = n - (size_t)order;
     if (single >= 0) {
         if (wlen != 0)
             return EKZ_ECORRUPT;
     } else {
-        uint32_t s, t;
+        uint32_t t, sl;
         if (ekz_check_freq(freq, start) != EKZ_OK)
             return EKZ_ECORRUPT;
-        for (t = 0; t < 256u; t++)
-            for (s = 0; s < freq[t]; s++)
-                tb.tbl[start[t] + s] = t | ((uint32_t)freq[t] << 8) | (s << 20);
+        for (t = 0; t < 256u; t++) {
+            uint32_t s0 = start[t], f = freq[t];
+            uint16_t *fp = tb->f + s0, *bp2 = tb->b + s0;
+            if (f == 0)
+                continue;
+            memset(tb->t + s0, (int)t, f);
+            for (sl = 0; sl < f; sl++) /* separate loops: each vectorizes */
+                fp[sl] = (uint16_t)f;
+            for (sl = 0; sl < f; sl++)
+                bp2[sl] = (uint16_t)sl;
+        }
+        for (t = 232u, wide_tab = 0; t < 256u; t++)
+            wide_tab |= freq[t] != 0;
+        ns = EKZ_NSTATES(ncodes);
+        if (wlen < 4u * ns)
+            return EKZ_ECORRUPT;
+        for (u = 0; u < ns; u++) {
+            x[u] = ekz_ld32(words + 4u * u);
+            if (x[u] < EKZ_L)
+                return EKZ_ECORRUPT;
+        }
+        wp = words + 4u * ns;
     }
-    if (loops[kind][order](&tb, words, wlen, &r, out, acc, step, n, single))
+    for (k0 = 0; k0 < ncodes; k0 += cnt) {
+        cnt = ncodes - k0 < EKZ_CHUNK ? ncodes - k0 : EKZ_CHUNK;
+        /* extra bits from a padded copy of the tail once the chunk could reach the end */
+        if (!in_tail && (pos >> 3) + EKZ_TAILB > avail) {
+            size_t from = pos >> 3, rem = avail - from;
+            memcpy(tail, bp + from, rem);
+            memset(tail + rem, 0, sizeof tail - rem);
+            bp = tail;
+            pos -= 8u * from;
+            avail = rem;
+            skipped = from;
+            in_tail = 1;
+        }
+        /* rANS words likewise: a code takes at most one 16-bit word, so a chunk reads at
+         * most 2 EKZ_CHUNK bytes past wp (the branch-free step reads a candidate word even
+         * when it takes none) */
+        if (single < 0 && !w_in_tail && (size_t)(wend - wp) < 2u * EKZ_CHUNK) {
+            size_t rem = (size_t)(wend - wp);
+            memcpy(wtail, wp, rem);
+            memset(wtail + rem, 0, sizeof wtail - rem);
+            wp = wtail;
+            wend = wtail + rem;
+            w_in_tail = 1;
+        }
+        if (single < 0 && ns == 4u) {
+            size_t cnt4 = cnt & ~(size_t)3u, wi = 0;
+            uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+            if (!wide_tab) { /* no wide token: the loop without the test */
+                const int wide = 0;
+                if (order == 0) {
+                    EKZ_FUSED(0)
+                } else if (order == 1) {
+                    EKZ_FUSED(1)
+                } else {
+                    EKZ_FUSED(2)
+                }
+            } else if (order == 0) {
+                EKZ_FUSED(0)
+            } else if (order == 1) {
+                EKZ_FUSED(1)
+            } else {
+                EKZ_FUSED(2)
+            }
+            x[0] = x0;
+            x[1] = x1;
+            x[2] = x2;
+            x[3] = x3;
+            for (k = cnt4; k < cnt; k++) { /* the last one to three codes (state k % 4) */
+                unsigned t0;
+                EKZ_A_FAST(x[k & 3u], t0);
+                tok[k] = (uint8_t)t0;
+            }
+            wp += 2u * wi;
+            for (k = cnt4; k < cnt; k++) {
+                if (order == 0)
+                    EKZ_B1(k, tok[k], 0);
+                else if (order == 1)
+                    EKZ_B1(k, tok[k], 1);
+                else
+                    EKZ_B1(k, tok[k], 2);
+            }
+        } else {
+            /* pass A */
+            if (single >= 0) {
+                memset(tok, single, cnt);
+            } else {
+                uint32_t x0 = x[0];
+                unsigned t0;
+                size_t wi = 0;
+                for (k = 0; k < cnt; k++) {
+                    EKZ_A_FAST(x0, t0);
+                    tok[k] = (uint8_t)t0;
+                }
+                x[0] = x0;
+                wp += 2u * wi;
+            }
+            /* pass B */
+            if (order == 0) {
+                EKZ_PASS_B(0)
+            } else if (order == 1) {
+                EKZ_PASS_B(1)
+            } else {
+                EKZ_PASS_B(2)
+            }
+        }
+        if (wp > wend) /* took words past the end of the stream */
+            return EKZ_ECORRUPT;
+        if (pos > 8u * avail) /* read past the end of the extra bits */
+            return EKZ_ECORRUPT;
+        /* pass C */
+        rc = ekz_sink_put(s, jb, (size_t)order + k0, cnt);
+        if (rc)
+            return rc == -1 ? EKZ_ECORRUPT : EKZ_EINVAL;
+    }
+    if (single < 0) {
+        if (wp != wend)
+            return EKZ_ECORRUPT;
+        for (u = 0; u < ns; u++)
+            if (x[u] != EKZ_L)
+                return EKZ_ECORRUPT;
+    }
+    if (skipped + (pos + 7u) / 8u != blen)
         return EKZ_ECORRUPT;
-    consumed = (size_t)(r.p - bits) * 8u - r.cnt;
-    if ((consumed + 7u) / 8u != blen)
-        return EKZ_ECORRUPT;
+    return EKZ_OK;
+}
+
+#undef EKZ_A_FAST
+#undef EKZ_PASS_B
+#undef EKZ_B1
+#undef EKZ_FUSED
+#undef EKZ_RENORM
+
+/* a public sink (EKZ_SINK_J..R32) from its fields; 0 if they are not valid */
+static int ekz_sink_init(ekz_sink *s, int sink, void *out, uint64_t g, uint64_t off,
+                         const void *tab, uint64_t lo, uint64_t span)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = sink;
+    s->out = out;
+    s->g = g;
+    s->off = off;
+    s->tab = tab;
+    s->lo = lo;
+    s->span = span;
+    return sink >= 0 && sink <= EKZ_SINK_R32 &&
+           !((sink == EKZ_SINK_T64 || sink == EKZ_SINK_T32) &&
+             (tab == NULL || span >= EKZ_TAB_LEN));
+}
+
+int ekz_decode_into(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                    const uint16_t *freq, int single, int order, const uint64_t *first,
+                    size_t n, int sink, void *out, uint64_t g, uint64_t off, const void *tab,
+                    uint64_t lo, uint64_t span)
+{
+    ekz_dtab tb;
+    ekz_sink s;
+    if (!ekz_sink_init(&s, sink, out, g, off, tab, lo, span))
+        return EKZ_EINVAL;
+    return ekz_decode_core(words, wlen, bits, blen, freq, single, order, first, n, &s, &tb);
+}
+
+int ekz_put_j(const uint64_t *j, size_t n, int sink, void *out, uint64_t g, uint64_t off,
+              const void *tab, uint64_t lo, uint64_t span)
+{
+    ekz_sink s;
+    size_t at;
+    if (!ekz_sink_init(&s, sink, out, g, off, tab, lo, span))
+        return EKZ_EINVAL;
+    for (at = 0; at < n; at += EKZ_CHUNK) {
+        int rc = ekz_sink_put(&s, j + at, at, n - at < EKZ_CHUNK ? n - at : EKZ_CHUNK);
+        if (rc)
+            return rc == -1 ? EKZ_ECORRUPT : EKZ_EINVAL;
+    }
     return EKZ_OK;
 }
 
@@ -734,56 +1224,29 @@ static int ekz_decode_any(const uint8_t *words, size_t wlen, const uint8_t *bits
 int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                const uint16_t *freq, int single, int order, uint64_t *j, size_t n)
 {
-    ekz_sink out;
-    memset(&out, 0, sizeof out);
-    out.j = j;
-    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, j, &out, 0, n);
+    uint64_t first[2] = {0, 0};
+    size_t i;
+    for (i = 0; i < 2u && i < (size_t)(order > 0 ? order : 0) && i < n; i++)
+        first[i] = j[i];
+    return ekz_decode_into(words, wlen, bits, blen, freq, single, order, first, n, EKZ_SINK_J,
+                           j, 1, 0, NULL, 0, 0);
 }
 
 int ekz_decode_tab_f64(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                        const uint16_t *freq, int single, int order, const uint64_t *first,
                        uint64_t lo, uint64_t span, const double *tab, double *o, size_t n)
 {
-    ekz_sink out;
-    size_t i;
-    memset(&out, 0, sizeof out);
-    out.o64 = o;
-    out.t64 = tab;
-    out.lo = lo;
-    out.span = span;
-    for (i = 0; i < (size_t)order && i < n; i++) {
-        if (first[i] - lo > span)
-            return EKZ_ECORRUPT;
-        o[i] = tab[first[i] - lo];
-    }
-    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, first, &out, 1, n);
+    return ekz_decode_into(words, wlen, bits, blen, freq, single, order, first, n,
+                           EKZ_SINK_T64, o, 1, 0, tab, lo, span);
 }
 
 int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                        const uint16_t *freq, int single, int order, const uint64_t *first,
                        uint64_t lo, uint64_t span, const float *tab, float *o, size_t n)
 {
-    ekz_sink out;
-    size_t i;
-    memset(&out, 0, sizeof out);
-    out.o32 = o;
-    out.t32 = tab;
-    out.lo = lo;
-    out.span = span;
-    for (i = 0; i < (size_t)order && i < n; i++) {
-        if (first[i] - lo > span)
-            return EKZ_ECORRUPT;
-        o[i] = tab[first[i] - lo];
-    }
-    return ekz_decode_any(words, wlen, bits, blen, freq, single, order, first, &out, 2, n);
+    return ekz_decode_into(words, wlen, bits, blen, freq, single, order, first, n,
+                           EKZ_SINK_T32, o, 1, 0, tab, lo, span);
 }
-
-#undef EKZ_STEP
-#undef EKZ_EMIT
-#undef EKZ_DEFINE_LOOP
-#undef EKZ_OUT_J
-#undef EKZ_OUT_F64
-#undef EKZ_OUT_F32
 
 #define EKZ_RUNS_SPLIT_LOOP(ORDER)                                                           \
     for (i = (size_t)(ORDER); i < n; i++) {                                                  \
@@ -1376,3 +1839,475 @@ static inline uint64_t ekz_unsort64(uint64_t s) { return ekz_sort64(s); }
 
 EKZ_DEFINE_DEQUANT(f64, double, 64, ekz_sort64, ekz_unsort64)
 EKZ_DEFINE_DEQUANT(f32, float, 32, ekz_sort32, ekz_unsort32)
+
+/* ------------------------------------------------------------------ whole blocks
+ *
+ * One block of a frame (docs/compress/format.md, "Block" and "Stream") decoded in one
+ * call: codec._decode_block without a Python step per stream.  It accepts only what the
+ * Python decoder accepts, with the same values; anything else (corrupt data, and block
+ * models it does not know) returns a status and the caller decodes the block in Python,
+ * which raises the precise error (or decodes a model added there). */
+
+typedef struct {
+    const uint8_t *p, *end;
+    int bad;
+} ekz_rd;
+
+static uint8_t ekz_rd_u8(ekz_rd *r)
+{
+    if (r->p >= r->end) {
+        r->bad = 1;
+        return 0;
+    }
+    return *r->p++;
+}
+
+/* LEB128, at most 10 bytes, below 2**64, minimal (codec._Reader.varint) */
+static uint64_t ekz_rd_varint(ekz_rd *r)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    for (;;) {
+        uint8_t b = ekz_rd_u8(r);
+        if (r->bad || (shift == 63u && b > 1u)) {
+            r->bad = 1;
+            return 0;
+        }
+        v |= (uint64_t)(b & 0x7fu) << shift;
+        if (!(b & 0x80u)) {
+            if (shift && b == 0)
+                r->bad = 1;
+            return v;
+        }
+        shift += 7u;
+    }
+}
+
+static const uint8_t *ekz_rd_take(ekz_rd *r, uint64_t n)
+{
+    const uint8_t *p = r->p;
+    if (r->bad || n > (uint64_t)(r->end - r->p)) {
+        r->bad = 1;
+        return NULL;
+    }
+    r->p += n;
+    return p;
+}
+
+typedef struct {
+    uint64_t *j, *runs, *vals;
+    void *tab;
+    float *f32;
+    ekz_dtab *tb;
+} ekz_work;
+
+#define EKZ_BAD(r) ((r)->bad ? EKZ_ECORRUPT : EKZ_OK)
+
+/* a kind 0/1 body (codec._body_decode) into sink s */
+static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const uint64_t *first,
+                         const ekz_sink *s, ekz_work *w)
+{
+    uint16_t freq[256];
+    const uint8_t *bits, *words = NULL;
+    uint64_t blen, wlen = 0;
+    int single = -1;
+    if (kind == 0u) {
+        single = ekz_rd_u8(r);
+        blen = ekz_rd_varint(r);
+        bits = ekz_rd_take(r, blen);
+        memset(freq, 0, sizeof freq);
+    } else {
+        unsigned maxtok = ekz_rd_u8(r), packed = ekz_rd_u8(r), pb = packed >> 4,
+                 nbits = packed & 15u, count = maxtok + 1u;
+        size_t tl = (count * nbits + 7u) / 8u;
+        const uint8_t *raw;
+        if (r->bad || nbits < 1u || nbits > 12u || pb < 4u || pb > 12u)
+            return EKZ_ECORRUPT;
+        raw = ekz_rd_take(r, tl);
+        if (raw == NULL || ekz_unpack_freq(raw, tl, count, nbits, pb, freq) != EKZ_OK)
+            return EKZ_ECORRUPT;
+        blen = ekz_rd_varint(r);
+        wlen = ekz_rd_varint(r);
+        bits = ekz_rd_take(r, blen);
+        words = ekz_rd_take(r, wlen);
+    }
+    if (r->bad)
+        return EKZ_ECORRUPT;
+    return ekz_decode_core(words ? words : bits, (size_t)wlen, bits, (size_t)blen, freq,
+                           single, order, first, n, s, w->tb);
+}
+
+/* a stream (codec._stream_decode): first values, then a kind 0..3 body, into sink s */
+static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz_work *w)
+{
+    uint64_t first[2] = {0, 0}, m;
+    size_t i, nf = n < (size_t)order ? n : (size_t)order;
+    unsigned kind;
+    int rc;
+    for (i = 0; i < nf; i++)
+        first[i] = ekz_unzz(ekz_rd_varint(r));
+    kind = ekz_rd_u8(r);
+    if (r->bad)
+        return EKZ_ECORRUPT;
+    if (kind <= 1u)
+        return ekz_blk_plain(r, kind, order, n, first, s, w);
+    if (kind == 2u && n <= (size_t)order)
+        return ekz_sink_put(s, first, 0, n) ? EKZ_ECORRUPT : EKZ_OK;
+    if (kind != 3u || n <= (size_t)order)
+        return EKZ_ECORRUPT;
+    m = ekz_rd_varint(r);
+    if (r->bad || m > (uint64_t)(n - (size_t)order))
+        return EKZ_ECORRUPT;
+    {
+        ekz_sink rs;
+        unsigned sub;
+        memset(&rs, 0, sizeof rs);
+        rs.kind = EKZ_SINK_J;
+        rs.g = 1;
+        rs.out = w->runs;
+        sub = ekz_rd_u8(r);
+        if (r->bad || sub > 1u)
+            return EKZ_ECORRUPT;
+        rc = ekz_blk_plain(r, sub, 0, (size_t)m + 1u, NULL, &rs, w);
+        if (rc != EKZ_OK)
+            return rc;
+        if (m) {
+            rs.out = w->vals;
+            sub = ekz_rd_u8(r);
+            if (r->bad || sub > 1u)
+                return EKZ_ECORRUPT;
+            rc = ekz_blk_plain(r, sub, 0, (size_t)m, NULL, &rs, w);
+            if (rc != EKZ_OK)
+                return rc;
+        }
+    }
+    if ((s->kind == EKZ_SINK_R64 || s->kind == EKZ_SINK_R32) && order == 0) {
+        /* a residual in zero-run form: only the nonzero residuals touch the output (as
+         * ekz_runs_expand then the sink, which leaves a value with r = 0 as it is) */
+        size_t at = 0, q;
+        for (q = 0; q <= (size_t)m; q++) {
+            uint64_t run = ekz_zz(w->runs[q]), z, v;
+            if (run > (uint64_t)(n - at))
+                return EKZ_ECORRUPT;
+            at += (size_t)run;
+            if (q == (size_t)m)
+                break;
+            z = ekz_zz(w->vals[q]) + 1u;
+            if (z == 0 || at >= n)
+                return EKZ_ECORRUPT;
+            v = ekz_unzz(z);
+            if (s->kind == EKZ_SINK_R64) {
+                uint64_t *o = (uint64_t *)s->out + at;
+                *o = ekz_flip64(ekz_flip64(*o) + v);
+            } else {
+                uint32_t *o = (uint32_t *)s->out + at;
+                *o = ekz_flip32(ekz_flip32(*o) + (uint32_t)v);
+            }
+            at++;
+        }
+        return at == n ? EKZ_OK : EKZ_ECORRUPT;
+    }
+    if (s->kind == EKZ_SINK_T64)
+        return ekz_runs_expand_tab_f64(w->runs, w->vals, (size_t)m, order, first, s->lo,
+                                       s->span, (const double *)s->tab, (double *)s->out, n);
+    if (s->kind == EKZ_SINK_T32)
+        return ekz_runs_expand_tab_f32(w->runs, w->vals, (size_t)m, order, first, s->lo,
+                                       s->span, (const float *)s->tab, (float *)s->out, n);
+    {
+        uint64_t *j = s->kind == EKZ_SINK_J ? (uint64_t *)s->out : w->j;
+        for (i = 0; i < (size_t)order; i++)
+            j[i] = first[i];
+        rc = ekz_runs_expand(w->runs, w->vals, (size_t)m, order, j, n);
+        if (rc != EKZ_OK)
+            return EKZ_ECORRUPT;
+        if (s->kind != EKZ_SINK_J) {
+            for (i = 0; i < n; i += EKZ_CHUNK)
+                if (ekz_sink_put(s, j + i, i, n - i < EKZ_CHUNK ? n - i : EKZ_CHUNK))
+                    return EKZ_ECORRUPT;
+        }
+    }
+    return EKZ_OK;
+}
+
+static double ekz_rd_f64(ekz_rd *r)
+{
+    const uint8_t *p = ekz_rd_take(r, 8);
+    uint64_t u;
+    double v;
+    if (p == NULL)
+        return 0.0;
+    u = ekz_ld64(p);
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+/* the block body after its head byte (codec._decode_block_body); float: the dtype is a
+ * float type of `width` bytes (else an integer-like dtype) */
+static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, void *out,
+                        size_t n, ekz_work *w)
+{
+    unsigned model = head & 7u;
+    int order = (int)((head >> 3) & 3u), mode = model == 2u ? 0 : 1, rc;
+    double p = 1.0, a = 0.0, b = 1.0;
+    uint64_t g = 1, off = 0, span1, lo = 0;
+    ekz_sink s;
+    memset(&s, 0, sizeof s);
+    if (model == 2u) {
+        unsigned d = ekz_rd_u8(r);
+        if (r->bad || d > 22u)
+            return EKZ_ECORRUPT;
+        p = ekz_pow10((int)d);
+    } else if (model == 3u) {
+        a = ekz_rd_f64(r);
+        b = ekz_rd_f64(r);
+    } else if (model != 1u && model != 4u) {
+        return EKZ_EUNSUP; /* a model this kernel does not know */
+    }
+    if (r->bad || (model == 1u) == isfloat || ((model == 2u || model == 3u) && width < 4u))
+        return EKZ_ECORRUPT;
+    if (head & 0x20u) {
+        g = ekz_rd_varint(r);
+        off = ekz_rd_varint(r);
+        if (r->bad || g < 2u || off >= g)
+            return EKZ_ECORRUPT;
+    }
+    s.out = out;
+    s.g = g;
+    s.off = off;
+    if (model == 1u || model == 4u) {
+        if (head & 0x40u)
+            return EKZ_ECORRUPT;
+        if (model == 1u)
+            s.kind = width == 1u ? EKZ_SINK_I8 : width == 2u ? EKZ_SINK_I16
+                   : width == 4u ? EKZ_SINK_I32 : EKZ_SINK_I64;
+        else
+            s.kind = width == 2u ? EKZ_SINK_B16 : width == 4u ? EKZ_SINK_B32 : EKZ_SINK_B64;
+        return ekz_blk_stream(r, order, n, &s, w);
+    }
+    span1 = ekz_rd_varint(r);
+    if (r->bad || span1 > EKZ_TAB_LEN)
+        return EKZ_ECORRUPT;
+    if (span1) {
+        lo = ekz_unzz(ekz_rd_varint(r));
+        if (r->bad)
+            return EKZ_ECORRUPT;
+        rc = width == 8u ? ekz_build_tab_f64(mode, p, a, b, g, off, lo, (size_t)span1,
+                                             (double *)w->tab)
+                         : ekz_build_tab_f32(mode, p, a, b, g, off, lo, (size_t)span1,
+                                             (float *)w->tab);
+        if (rc != EKZ_OK)
+            return rc;
+        s.kind = width == 8u ? EKZ_SINK_T64 : EKZ_SINK_T32;
+        s.tab = w->tab;
+        s.lo = lo;
+        s.span = span1 - 1u;
+        rc = ekz_blk_stream(r, order, n, &s, w);
+    } else { /* the formula per value as it is decoded: the bits of ekz_dequant_* */
+        s.kind = width == 8u ? EKZ_SINK_Q64 : EKZ_SINK_Q32;
+        s.mode = mode;
+        s.p = p;
+        s.a = a;
+        s.b = b;
+        rc = ekz_blk_stream(r, order, n, &s, w);
+    }
+    if (rc != EKZ_OK || !(head & 0x40u))
+        return rc;
+    memset(&s, 0, sizeof s);
+    s.kind = width == 8u ? EKZ_SINK_R64 : EKZ_SINK_R32;
+    s.out = out;
+    s.g = 1;
+    return ekz_blk_stream(r, 0, n, &s, w);
+}
+
+size_t ekz_block_work_size(size_t n)
+{
+    return 8u * (3u * n + 1u) + 8u * EKZ_TAB_LEN + 4u * n + 64u + sizeof(ekz_dtab);
+}
+
+int ekz_decode_block(const uint8_t *src, size_t len, int isfloat, size_t width, void *out,
+                     size_t n, void *work, size_t wsize)
+{
+    ekz_rd r;
+    ekz_work w;
+    unsigned head;
+    uint8_t *base = (uint8_t *)work;
+    size_t o = 0;
+    int rc;
+    const uint16_t one = 1;
+    if (n == 0 || n > EKZ_TAB_LEN || wsize < ekz_block_work_size(n) ||
+        (width != 1u && width != 2u && width != 4u && width != 8u) || (isfloat && width == 1u))
+        return EKZ_EINVAL;
+    if (*(const uint8_t *)&one != 1u)
+        return EKZ_EUNSUP; /* raw blocks and f64 fields are little-endian: Python does those */
+    o = (8u - ((uintptr_t)base & 7u)) & 7u;
+    w.tb = (ekz_dtab *)(void *)(base + o);
+    o += (sizeof(ekz_dtab) + 7u) & ~(size_t)7u;
+    w.j = (uint64_t *)(void *)(base + o);
+    o += 8u * n;
+    w.runs = (uint64_t *)(void *)(base + o);
+    o += 8u * (n + 1u);
+    w.vals = (uint64_t *)(void *)(base + o);
+    o += 8u * n;
+    w.tab = base + o;
+    o += 8u * EKZ_TAB_LEN;
+    w.f32 = (float *)(void *)(base + o);
+    r.p = src;
+    r.end = src + len;
+    r.bad = 0;
+    head = ekz_rd_u8(&r);
+    if (r.bad)
+        return EKZ_ECORRUPT;
+    if ((head & 7u) == 0u) {
+        if (head != 0u || len - 1u != n * width)
+            return EKZ_ECORRUPT;
+        memcpy(out, src + 1, n * width);
+        return EKZ_OK;
+    }
+    if (((head >> 3) & 3u) > 2u)
+        return EKZ_ECORRUPT;
+    if (head & 0x80u) {
+        size_t i;
+        if (!isfloat || width != 8u || (head & 7u) == 1u)
+            return EKZ_ECORRUPT;
+        rc = ekz_blk_body(&r, head, 1, 4u, w.f32, n, &w);
+        if (rc == EKZ_OK)
+            for (i = 0; i < n; i++)
+                ((double *)out)[i] = (double)w.f32[i];
+    } else {
+        rc = ekz_blk_body(&r, head, isfloat, width, out, n, &w);
+    }
+    if (rc == EKZ_OK && r.p != r.end)
+        return EKZ_ECORRUPT;
+    return rc;
+}
+
+int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int isfloat, size_t width,
+                      void *out, size_t n, void *work, size_t wsize, size_t *done)
+{
+    ekz_rd r;
+    size_t i = 0;
+    r.p = body;
+    r.end = body + len;
+    r.bad = 0;
+    done[0] = 0;
+    done[1] = 0;
+    if (blen == 0 || blen > EKZ_TAB_LEN)
+        return EKZ_EINVAL;
+    while (i < n) {
+        size_t m = n - i < blen ? n - i : blen;
+        uint64_t size = ekz_rd_varint(&r);
+        int rc;
+        if (r.bad || size > (uint64_t)(r.end - r.p))
+            return EKZ_ECORRUPT;
+        rc = ekz_decode_block(r.p, (size_t)size, isfloat, width, (uint8_t *)out + i * width, m,
+                              work, wsize);
+        if (rc != EKZ_OK)
+            return rc;
+        r.p += size;
+        i += m;
+        done[0]++;
+        done[1] = (size_t)(r.p - body);
+    }
+    return r.p == r.end ? EKZ_OK : EKZ_ECORRUPT;
+}
+
+/* ------------------------------------------------------------------ frame checksum
+ *
+ * CRC-32 (the zlib polynomial, reflected) of a frame: the 16-byte folding of Gopal et al.,
+ * "Fast CRC computation for generic polynomials using PCLMULQDQ" (Intel, 2009), with the
+ * constants of the reflected polynomial 0x104C11DB7 given there; used on x86-64 when the
+ * CPU has PCLMULQDQ and SSE4.1 (checked at run time), else the caller uses zlib. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_CLMUL)
+#include <immintrin.h>
+
+__attribute__((target("pclmul,sse4.1"))) static uint32_t
+ekz_crc_fold(uint32_t crc, const uint8_t *buf, size_t len) /* len >= 64, multiple of 16 */
+{
+    static const uint64_t k1k2[2] = {0x0154442bd4u, 0x01c6e41596u};
+    static const uint64_t k3k4[2] = {0x01751997d0u, 0x00ccaa009eu};
+    static const uint64_t k5k0[2] = {0x0163cd6124u, 0x0000000000u};
+    static const uint64_t poly[2] = {0x01db710641u, 0x01f7011641u};
+    __m128i x0, x1, x2, x3, x4, x5, x6, x7, x8, y5, y6, y7, y8;
+
+    x1 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x00));
+    x2 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x10));
+    x3 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x20));
+    x4 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x30));
+    x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
+    x0 = _mm_loadu_si128((const __m128i *)(const void *)k1k2);
+    buf += 64;
+    len -= 64;
+    while (len >= 64) { /* fold four lanes by 512 bits */
+        x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+        x6 = _mm_clmulepi64_si128(x2, x0, 0x00);
+        x7 = _mm_clmulepi64_si128(x3, x0, 0x00);
+        x8 = _mm_clmulepi64_si128(x4, x0, 0x00);
+        x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+        x2 = _mm_clmulepi64_si128(x2, x0, 0x11);
+        x3 = _mm_clmulepi64_si128(x3, x0, 0x11);
+        x4 = _mm_clmulepi64_si128(x4, x0, 0x11);
+        y5 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x00));
+        y6 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x10));
+        y7 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x20));
+        y8 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x30));
+        x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), y5);
+        x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), y6);
+        x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), y7);
+        x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), y8);
+        buf += 64;
+        len -= 64;
+    }
+    x0 = _mm_loadu_si128((const __m128i *)(const void *)k3k4); /* four lanes into one */
+    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x3), x5);
+    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x4), x5);
+    while (len >= 16) { /* fold by 128 bits */
+        x2 = _mm_loadu_si128((const __m128i *)(const void *)buf);
+        x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+        x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+        x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+        buf += 16;
+        len -= 16;
+    }
+    /* 128 bits to 64, then Barrett reduction to 32 */
+    x2 = _mm_clmulepi64_si128(x1, x0, 0x10);
+    x3 = _mm_setr_epi32(~0, 0, ~0, 0);
+    x1 = _mm_srli_si128(x1, 8);
+    x1 = _mm_xor_si128(x1, x2);
+    x0 = _mm_loadl_epi64((const __m128i *)(const void *)k5k0);
+    x2 = _mm_srli_si128(x1, 4);
+    x1 = _mm_and_si128(x1, x3);
+    x1 = _mm_clmulepi64_si128(x1, x0, 0x00);
+    x1 = _mm_xor_si128(x1, x2);
+    x0 = _mm_loadu_si128((const __m128i *)(const void *)poly);
+    x2 = _mm_and_si128(x1, x3);
+    x2 = _mm_clmulepi64_si128(x2, x0, 0x10);
+    x2 = _mm_and_si128(x2, x3);
+    x2 = _mm_clmulepi64_si128(x2, x0, 0x00);
+    x1 = _mm_xor_si128(x1, x2);
+    return (uint32_t)_mm_extract_epi32(x1, 1);
+}
+
+size_t ekz_crc32_fold(const uint8_t *buf, size_t len, uint32_t *crc)
+{
+    size_t done = len & ~(size_t)15u;
+    if (len < 64u || !__builtin_cpu_supports("pclmul") || !__builtin_cpu_supports("sse4.1"))
+        return 0;
+    *crc = ~ekz_crc_fold(~*crc, buf, done);
+    return done;
+}
+#else
+size_t ekz_crc32_fold(const uint8_t *buf, size_t len, uint32_t *crc)
+{
+    (void)buf;
+    (void)len;
+    (void)crc;
+    return 0;
+}
+#endif

@@ -35,6 +35,7 @@
 #define EKZ_EINVAL -1
 #define EKZ_ECORRUPT -2
 #define EKZ_ENOSPC -3
+#define EKZ_EUNSUP -4
 #define EKZ_PROB_BITS 12
 #define EKZ_TAB_LEN 65536
 
@@ -77,6 +78,34 @@ int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint
  * not consumed exactly, final rANS state wrong, a token absent from the table). */
 int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
                const uint16_t *freq, int single, int order, uint64_t *j, size_t n);
+
+/* Where ekz_decode_into / ekz_put_j write value i (k = off + g * j[i], wrapping):
+ * J: the uint64 j itself (g, off unused); I8..I64: k truncated to the width (integer
+ * model); B16..B64: unsortable(k truncated to the width), the float bits model;
+ * T64/T32: tab[j - lo] (float64/float32 value table of span + 1 <= EKZ_TAB_LEN entries,
+ * EKZ_ECORRUPT if j - lo > span; g, off unused: they are in the table); R64/R32: the
+ * residual, out[i] = unsortable(sortable(out[i]) + j[i]) on the float's bits. */
+#define EKZ_SINK_J 0
+#define EKZ_SINK_I8 1
+#define EKZ_SINK_I16 2
+#define EKZ_SINK_I32 3
+#define EKZ_SINK_I64 4
+#define EKZ_SINK_B16 5
+#define EKZ_SINK_B32 6
+#define EKZ_SINK_B64 7
+#define EKZ_SINK_T64 8
+#define EKZ_SINK_T32 9
+#define EKZ_SINK_R64 10
+#define EKZ_SINK_R32 11
+/* ekz_decode straight into a sink: first[0..order) are the stored first values (they go to
+ * the sink too); out holds n items of the sink's type. */
+int ekz_decode_into(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
+                    const uint16_t *freq, int single, int order, const uint64_t *first,
+                    size_t n, int sink, void *out, uint64_t g, uint64_t off, const void *tab,
+                    uint64_t lo, uint64_t span);
+/* j[0..n) to a sink, as ekz_decode_into would write them */
+int ekz_put_j(const uint64_t *j, size_t n, int sink, void *out, uint64_t g, uint64_t off,
+              const void *tab, uint64_t lo, uint64_t span);
 
 /* Zero-run form of the stream (the values i >= order): runs[0..m] are the numbers of zero
  * codes before each nonzero code and after the last; vals[0..m) are the nonzero codes minus
@@ -153,6 +182,24 @@ int ekz_dequant_f64(const uint64_t *j, const int64_t *r, size_t n, int mode, dou
                     double a, double b, uint64_t g, uint64_t off, double *tab, double *out);
 int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
                     double a, double b, uint64_t g, uint64_t off, float *tab, float *out);
+/* One block of a frame (its `len` bytes, after the size varint) into out[n] (the frame's
+ * storage dtype: float of `width` bytes when isfloat, else integer-like), n <= 65536; work:
+ * scratch of ekz_block_work_size(n) bytes.  EKZ_OK only when the block decodes as the
+ * format says and its bytes are consumed exactly; EKZ_ECORRUPT, or EKZ_EUNSUP for a block
+ * model it does not know (or a big-endian host), leave the block to the Python decoder. */
+size_t ekz_block_work_size(size_t n);
+int ekz_decode_block(const uint8_t *src, size_t len, int isfloat, size_t width, void *out,
+                     size_t n, void *work, size_t wsize);
+/* The blocks of a frame (its body from the first block's size varint to the checksum, len
+ * bytes; blocks of blen values) into out[n]: ekz_decode_block on each.  done[0] = blocks
+ * decoded, done[1] = bytes of body they took; EKZ_OK when all were decoded and the body
+ * consumed exactly, else the caller decodes from block done[0] at done[1] itself. */
+int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int isfloat, size_t width,
+                      void *out, size_t n, void *work, size_t wsize, size_t *done);
+/* CRC-32 (zlib's) of a prefix of buf[len]: continues *crc (zlib.crc32's running value)
+ * over the first returned number of bytes (a multiple of 16, or 0 when the CPU lacks
+ * carry-less multiply or len < 64); the caller finishes the rest with zlib. */
+size_t ekz_crc32_fold(const uint8_t *buf, size_t len, uint32_t *crc);
 /* cdef: end */
 
 #endif

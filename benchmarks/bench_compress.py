@@ -62,18 +62,40 @@ def test_lossless_ratio_beats_the_articles_method(series):
 SPEED = [
     ("payerne_temp_C", 1.0, 1.5),
     ("payerne_pressure_hPa", 1.0, 1.3),
-    ("payerne_ghi_Wm2", 0.7, 0.8),
+    ("payerne_ghi_Wm2", 0.8, 0.8),
 ]
 
 
-@pytest.mark.parametrize(("name", "dec_min", "enc_min"), SPEED)
-def test_decode_speed_against_pcodec(ratio, name, dec_min, enc_min):
+# Decode only, on more shipped series (issue #16: decode at least as fast as pcodec on every
+# series).  Measured (CPU time, interleaved medians, 2-core shared machine) after the chunked
+# C decoder: ecg_mitdb_mV 1.2x, seattle_temp_F 1.1-1.2x, payerne_ghi_Wm2 1.0x,
+# membrane_potential_f32 0.4-0.45x (three streams per block: affine float32 values, a
+# residual in zero-run form); the minima leave about 25 % for noise and guard the rest
+# against regressions.
+DECODE_SPEED = [
+    ("ecg_mitdb_mV", 0.9),
+    ("seattle_temp_F", 0.85),
+    ("membrane_potential_f32", 0.3),
+]
+
+
+def _decode_against_pcodec(ratio, name: str, minimum: float, inner: int) -> None:
     pcodec = _pcodec()
     x = load_series(name)
     blob = encode(x)
     pc = pcodec.standalone.simple_compress(x, pcodec.ChunkConfig())
     ratio(f"decode {name}: edgekit vs pcodec", lambda: decode(blob),
-          lambda: pcodec.standalone.simple_decompress(pc), minimum=dec_min, inner=5)
+          lambda: pcodec.standalone.simple_decompress(pc), minimum=minimum, inner=inner)
+
+
+@pytest.mark.parametrize(("name", "dec_min"), DECODE_SPEED)
+def test_decode_speed_against_pcodec_more_series(ratio, name, dec_min):
+    _decode_against_pcodec(ratio, name, dec_min, inner=20)
+
+
+@pytest.mark.parametrize(("name", "dec_min", "enc_min"), SPEED)
+def test_decode_speed_against_pcodec(ratio, name, dec_min, enc_min):
+    _decode_against_pcodec(ratio, name, dec_min, inner=5)
 
 
 @pytest.mark.parametrize(("name", "dec_min", "enc_min"), SPEED)

@@ -240,6 +240,62 @@ def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
     return OK, undelta(d, order)
 
 
+# Sinks of ``decode_into`` / ``put_j`` (EKZ_SINK_* in _native/compress.h): where value i of a
+# decoded stream goes, with k = off + g * j (mod 2**64).
+SINK_J, SINK_I8, SINK_I16, SINK_I32, SINK_I64 = 0, 1, 2, 3, 4
+SINK_B16, SINK_B32, SINK_B64 = 5, 6, 7
+SINK_T64, SINK_T32, SINK_R64, SINK_R32 = 8, 9, 10, 11
+_UINT = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
+
+
+def _flip(u: np.ndarray) -> np.ndarray:
+    """u XOR ((0 - (u >> (W-1))) >> 1) in u's own unsigned width: sortable <-> bits."""
+    w = u.dtype.itemsize * 8
+    t = u.dtype.type
+    return u ^ ((t(0) - (u >> t(w - 1))) >> t(1))
+
+
+def put_j(j: np.ndarray, sink: int, out: np.ndarray, g: int, off: int,
+          tab: np.ndarray | None, lo: int, span: int) -> int:
+    """Write j (uint64) to ``out`` as sink ``sink`` does (``ekz_put_j``); ``out`` is a
+    uint view of the output of the sink's width (float tables: the float array)."""
+    j = j.view(np.uint64)
+    with np.errstate(over="ignore"):
+        if sink == SINK_J:
+            out[...] = j
+        elif SINK_I8 <= sink <= SINK_I64:
+            k = np.uint64(off) + np.uint64(g) * j
+            out[...] = k.astype(_UINT[8 << (sink - SINK_I8)])
+        elif SINK_B16 <= sink <= SINK_B64:
+            k = np.uint64(off) + np.uint64(g) * j
+            out[...] = _flip(k.astype(_UINT[16 << (sink - SINK_B16)]))
+        elif sink in (SINK_T64, SINK_T32):
+            assert tab is not None
+            ix = j - np.uint64(lo)
+            if np.any(ix > np.uint64(span)):
+                return ECORRUPT
+            out[...] = tab[ix.astype(np.int64)]
+        elif sink == SINK_R64:
+            out[...] = _flip(_flip(out.view(np.uint64)) + j)
+        elif sink == SINK_R32:
+            u = out.view(np.uint32)
+            out[...] = _flip(_flip(u) + j.astype(np.uint32))
+        else:
+            return EINVAL
+    return OK
+
+
+def decode_into(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
+                n: int, first: list[int], sink: int, out: np.ndarray, g: int, off: int,
+                tab: np.ndarray | None = None, lo: int = 0, span: int = 0) -> int:
+    """``decode`` straight into a sink (``ekz_decode_into``): the status."""
+    status, j = decode(words, bits, freq, single, order, n, first)
+    if status != OK:
+        return status
+    assert j is not None
+    return put_j(j, sink, out, g, off, tab, lo, span)
+
+
 def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     """(runs, vals) as in ``ekz_runs_split`` (already in unzigzag form)."""
     z = zigzag(delta(j, order)[order:])

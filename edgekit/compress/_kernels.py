@@ -6,6 +6,7 @@ caller's to turn into :class:`~edgekit.errors.CorruptDataError`."""
 from __future__ import annotations
 
 import threading
+import zlib
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from edgekit import _backend
 from edgekit.compress import _codec_ref as ref
 
 OK, EINVAL, ECORRUPT, ENOSPC = ref.OK, ref.EINVAL, ref.ECORRUPT, ref.ENOSPC
+EUNSUP = -4  # EKZ_EUNSUP: a block the C block decoder leaves to Python
 TAB_LEN = 65536
 
 
@@ -158,6 +160,140 @@ def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
     if status != OK:
         raise RuntimeError(f"ekz_decode returned status {status}")
     return j
+
+
+SINK_J, SINK_I8, SINK_B16, SINK_T64, SINK_T32, SINK_R64, SINK_R32 = (
+    ref.SINK_J, ref.SINK_I8, ref.SINK_B16, ref.SINK_T64, ref.SINK_T32, ref.SINK_R64, ref.SINK_R32)
+_SINK_CTYPE = {8: "uint8_t *", 16: "uint16_t *", 32: "uint32_t *", 64: "uint64_t *"}
+
+
+def _sink_args(ffi, sink: int, out: np.ndarray, tab: np.ndarray | None):
+    if out.dtype.kind == "f":
+        op = ffi.from_buffer("double[]" if out.itemsize == 8 else "float[]", out)
+    else:
+        op = ffi.from_buffer(_SINK_CTYPE[out.itemsize * 8][:-2] + "[]", out)
+    tp = ffi.NULL if tab is None else ffi.from_buffer(
+        "double[]" if tab.itemsize == 8 else "float[]", tab)
+    return op, tp
+
+
+def decode_into(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int, n: int,
+                first: list[int], sink: int, out: np.ndarray, g: int = 1, off: int = 0,
+                tab: np.ndarray | None = None, lo: int = 0, span: int = 0) -> bool:
+    """Decode a stream straight into ``out`` (C-contiguous, n items of the sink's width: an
+    unsigned view for the integer, float-bits and residual sinks, the float array for the
+    value-table sinks, see ``ekz_decode_into``); False if the stream is corrupt."""
+    lib = _backend.lib
+    if lib is None:
+        status = ref.decode_into(words, bits, freq, single, order, n, first, sink, out, g, off,
+                                 tab, lo, span)
+    else:
+        ffi = _backend.ffi
+        op, tp = _sink_args(ffi, sink, out, tab)
+        fp = ffi.new("uint64_t[2]", [int(v) for v in first[:2]] + [0] * (2 - len(first[:2])))
+        status = lib.ekz_decode_into(ffi.from_buffer(words), len(words), ffi.from_buffer(bits),
+                                     len(bits), _ptr(ffi, "uint16_t *", freq), single, order,
+                                     fp, n, sink, op, g, off, tp, lo, span)
+    if status == ECORRUPT:
+        return False
+    if status != OK:
+        raise RuntimeError(f"ekz_decode_into returned status {status}")
+    return True
+
+
+def put_j(j: np.ndarray, sink: int, out: np.ndarray, g: int = 1, off: int = 0,
+          tab: np.ndarray | None = None, lo: int = 0, span: int = 0) -> bool:
+    """Write decoded j (uint64) to ``out`` as ``decode_into`` would; False if a j lies
+    outside the value table (corrupt)."""
+    lib = _backend.lib
+    if lib is None:
+        status = ref.put_j(j, sink, out, g, off, tab, lo, span)
+    else:
+        ffi = _backend.ffi
+        op, tp = _sink_args(ffi, sink, out, tab)
+        status = lib.ekz_put_j(_ptr(ffi, "uint64_t *", j), j.size, sink, op, g, off, tp, lo,
+                               span)
+    if status == ECORRUPT:
+        return False
+    if status != OK:
+        raise RuntimeError(f"ekz_put_j returned status {status}")
+    return True
+
+
+def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray) -> bool:
+    """Decode the block at ``buf[pos:pos + size]`` into ``out`` (1-D, C-contiguous, the
+    frame's storage dtype) in one C call (``ekz_decode_block``).  False when the C decoder
+    leaves the block to codec._decode_block: no compiled kernels, damaged data (the Python
+    decoder then raises the precise error) or a block model the kernel does not know."""
+    lib = _backend.lib
+    if lib is None:
+        return False
+    ffi = _backend.ffi
+    n = out.size
+    work = _block_work(n)
+    status = lib.ekz_decode_block(ffi.from_buffer("uint8_t[]", buf) + pos, size,
+                                  out.dtype.kind == "f", out.itemsize, ffi.from_buffer(out), n,
+                                  work[0], work[1])
+    if status == OK:
+        return True
+    if status in (ECORRUPT, EUNSUP):
+        return False
+    raise RuntimeError(f"ekz_decode_block returned status {status}")
+
+
+def decode_blocks(buf: bytes, pos: int, end: int, blen: int, out: np.ndarray) -> tuple[int, int]:
+    """Decode the blocks of a frame body ``buf[pos:end]`` (blocks of ``blen`` values) into
+    ``out`` in one C call (``ekz_decode_blocks``): (blocks decoded, position after them).
+    The caller decodes the rest (from a block the C decoder leaves, see decode_block)."""
+    lib = _backend.lib
+    if lib is None or out.size == 0:
+        return 0, pos
+    ffi = _backend.ffi
+    work = _block_work(out.size if out.size < blen else blen)
+    done = work[3]
+    status = lib.ekz_decode_blocks(ffi.from_buffer("uint8_t[]", buf) + pos, end - pos, blen,
+                                   out.dtype.kind == "f", out.itemsize, ffi.from_buffer(out),
+                                   out.size, work[0], work[1], done)
+    if status not in (OK, ECORRUPT, EUNSUP):
+        raise RuntimeError(f"ekz_decode_blocks returned status {status}")
+    return int(done[0]), pos + int(done[1])
+
+
+def _block_work(n: int) -> tuple:
+    """This thread's work area for ekz_decode_block on n values: (pointer, size, array,
+    size_t[2]); grow-only."""
+    work = getattr(_TLS, "blkwork", None)
+    if work is None or work[1] < _work_size(n):
+        arr = np.empty(_work_size(n), dtype=np.uint8)
+        work = _TLS.blkwork = (_backend.ffi.from_buffer(arr), arr.size, arr,
+                               _backend.ffi.new("size_t[2]"))
+    return work
+
+
+_WORK: dict[int, int] = {}
+
+
+def _work_size(n: int) -> int:
+    w = _WORK.get(n)
+    if w is None:
+        w = _WORK[n] = int(_backend.lib.ekz_block_work_size(n))
+    return w
+
+
+def crc32(buf: bytes, start: int, stop: int) -> int:
+    """zlib.crc32 of buf[start:stop]: most of it by carry-less multiplication in C where the
+    CPU has it (``ekz_crc32_fold``, about 5x zlib's speed), the rest (and everything on
+    other CPUs or without the compiled kernels) by zlib."""
+    lib = _backend.lib
+    if lib is None or stop - start < 64:
+        return zlib.crc32(memoryview(buf)[start:stop])
+    ffi = _backend.ffi
+    c = getattr(_TLS, "crc", None)
+    if c is None:
+        c = _TLS.crc = ffi.new("uint32_t *")
+    c[0] = 0
+    done = lib.ekz_crc32_fold(ffi.from_buffer("uint8_t[]", buf) + start, stop - start, c)
+    return zlib.crc32(memoryview(buf)[start + done: stop], c[0])
 
 
 def runs_split(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import struct
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -95,6 +94,7 @@ _RAW, _INT, _DEC, _AFF, _BITS = 0, 1, 2, 3, 4
 _H_GCD, _H_RESID, _H_F32 = 0x20, 0x40, 0x80
 _MAXD = 22  # 10**d is exact up to 22 (and the decoder allows no more)
 _EMPTY_FREQ = np.zeros(256, dtype=np.uint16)
+_UVIEW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 # ------------------------------------------------------------------------------ tuning
 # Every threshold the encoder's choices depend on is a module constant named _T_*, with the
@@ -362,16 +362,18 @@ def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray
 
 
 def _stream_decode(rd: _Reader, order: int, n: int, slot: str = "j",
-                   fused: tuple | None = None) -> np.ndarray | None:
+                   fused: tuple | None = None, sink: tuple | None = None) -> np.ndarray | None:
     """Decode a stream into j (scratch ``slot``); with ``fused`` = (mode, p, a, b, g, off,
     lo, span, out), plain streams are decoded and dequantized straight into ``out`` and
-    None is returned."""
+    None is returned; with ``sink`` = (sink, out, g, off) (see ``K.decode_into``) every
+    stream is written straight into ``out`` and None is returned."""
     first = [_unzz(rd.varint()) for _ in range(min(order, n))] if order else []
-    return _body_decode(rd, order, n, first, slot, True, fused)
+    return _body_decode(rd, order, n, first, slot, True, fused, sink)
 
 
 def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
-                 runs_ok: bool, fused: tuple | None = None) -> np.ndarray | None:
+                 runs_ok: bool, fused: tuple | None = None,
+                 sink: tuple | None = None) -> np.ndarray | None:
     kind = rd.u8()
     if kind in (0, 1):
         if kind == 0:
@@ -383,6 +385,10 @@ def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
             wlen = rd.varint()
             bits = rd.take(blen)
             words = rd.take(wlen)
+        if sink is not None:
+            if not K.decode_into(words, bits, f, t, order, n, first, *sink):
+                raise _corrupt("entropy-coded stream is inconsistent", rd.pos, "stream")
+            return None
         if fused is not None:
             if not K.decode_tab(words, bits, f, t, order, n, first, *fused):
                 raise _corrupt("entropy-coded stream is inconsistent", rd.pos, "stream")
@@ -407,6 +413,9 @@ def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
         raise _corrupt(f"unknown stream kind {kind}", rd.pos - 1, "stream")
     if j is None:
         raise _corrupt("entropy-coded stream is inconsistent", rd.pos, "stream")
+    if sink is not None:
+        K.put_j(j, *sink)
+        return None
     return j
 
 
@@ -940,33 +949,40 @@ def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
                 raise _corrupt("value table longer than allowed", rd.pos, "block")
             lo = _unzz(rd.varint())
             fused = (mode, p, a, b, g, off, lo, span1 - 1, out)
+    if head & _H_RESID and model in (_INT, _BITS):
+        raise _corrupt("residual stream in an integer block", rd.pos, "block")
     if order == _v2.PRED:  # format v2: a predictor; no value table (fused decode)
         if fused is not None:
             raise _corrupt("value table in a predictor block", rd.pos, "block")
         j = _v2.pred_decode(rd, n)
-    else:
-        j = _stream_decode(rd, order, n, "j", fused)
-    r = None
-    if head & _H_RESID:
         if model in (_INT, _BITS):
-            raise _corrupt("residual stream in an integer block", rd.pos, "block")
-        r = _stream_decode(rd, 0, n, "r")
-        assert r is not None
-        r = r.view(np.int64)
-    if model in (_DEC, _AFF):
-        if j is None:  # decoded into out already
-            if r is not None:
-                K.add_resid(r, out)
-        else:
-            K.dequant(j, r, mode, p, a, b, g, off, dt, out)
+            if g != 1 or off:
+                j = np.uint64(off) + np.uint64(g) * j
+            if model == _BITS:
+                out[...] = _unsortable(j.view(np.int64), dt)
+            else:
+                out[...] = j.view(np.int64).astype(dt)
+            return
+        K.dequant(j, None, mode, p, a, b, g, off, dt, out)
+        if head & _H_RESID:  # added to out's float bits as it is decoded
+            w = dt.itemsize
+            _stream_decode(rd, 0, n, "r", sink=(K.SINK_R64 if w == 8 else K.SINK_R32,
+                                                out.view(_UVIEW[w]), 1, 0))
         return
-    assert j is not None
-    if g != 1 or off:
-        j = np.uint64(off) + np.uint64(g) * j
-    if model == _BITS:
-        out[...] = _unsortable(j.view(np.int64), dt)
-    else:
-        out[...] = j.view(np.int64).astype(dt)
+    if model in (_INT, _BITS):
+        # straight into out: k = off + g * j truncated to the width (float bits unsorted)
+        w = dt.itemsize
+        kind = (K.SINK_I8 + w.bit_length() - 1 if model == _INT
+                else K.SINK_B16 + w.bit_length() - 2)
+        _stream_decode(rd, order, n, "j", sink=(kind, out.view(_UVIEW[w]), g, off))
+        return
+    j = _stream_decode(rd, order, n, "j", fused)
+    if j is not None:
+        K.dequant(j, None, mode, p, a, b, g, off, dt, out)
+    if head & _H_RESID:  # added to out's float bits as it is decoded
+        w = dt.itemsize
+        _stream_decode(rd, 0, n, "r", sink=(K.SINK_R64 if w == 8 else K.SINK_R32,
+                                            out.view(_UVIEW[w]), 1, 0))
 
 
 # ------------------------------------------------------------------------------ frames
@@ -1052,7 +1068,7 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
     head = _HEADER.pack(MAGIC, version, _CODES[native], flags, array.ndim,
                         len(body) + 4)
     frame = head + body
-    frame += struct.pack("<I", zlib.crc32(frame))
+    frame += struct.pack("<I", K.crc32(frame, 0, len(frame)))
     if _telemetry.enabled():
         _telemetry.emit("compress.encode", bytes_in=array.nbytes, bytes_out=len(frame),
                         seconds=time.perf_counter() - t0, lossless=not lossy)
@@ -1118,7 +1134,7 @@ def _frame_at(buf: bytes, pos: int) -> tuple[int, _Reader, int, int, tuple[int, 
         raise _corrupt(f"truncated: frame says {body_len} body bytes, "
                        f"{len(buf) - pos - _HEADER.size} present", pos, "truncated")
     stored = struct.unpack_from("<I", buf, end - 4)[0]
-    got = zlib.crc32(memoryview(buf)[pos: end - 4])
+    got = K.crc32(buf, pos, end - 4)
     if stored != got:
         _telemetry.emit("compress.corrupt", reason="checksum")
         raise ChecksumError("frame checksum mismatch (damaged or altered data)", offset=pos,
@@ -1170,16 +1186,23 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
     v2 = buf[pos + 4] >= 2
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
-    for i in range(nblocks):
+    # all blocks in one C call (it knows format version 1); from a block it leaves (damage,
+    # a model it does not know) the Python decoder decodes or refuses with the precise error
+    start, v1 = 0, buf[pos + 4] == 1
+    if v1:
+        start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out)
+    for i in range(start, nblocks):
         m = min(blen, n - i * blen)
         size = rd.varint()
-        sub = _Reader(buf, rd.pos, rd.pos + size)
-        if sub.end > rd.end:
+        if rd.pos + size > rd.end:
             raise _corrupt("block runs past the frame", rd.pos, "truncated")
-        _decode_block(sub, out[i * blen: i * blen + m], v2)
-        if sub.pos != sub.end:
-            raise _corrupt("trailing bytes in a block", sub.pos, "block")
-        rd.pos = sub.end
+        blk = out[i * blen: i * blen + m]
+        if not (v1 and K.decode_block(buf, rd.pos, size, blk)):
+            sub = _Reader(buf, rd.pos, rd.pos + size)
+            _decode_block(sub, blk, v2)
+            if sub.pos != sub.end:
+                raise _corrupt("trailing bytes in a block", sub.pos, "block")
+        rd.pos += size
     if rd.pos != rd.end:
         raise _corrupt("trailing bytes in a frame", rd.pos, "frame")
     if dt.kind == "b":

@@ -248,6 +248,83 @@ def test_predictor_kernels_native_equal_reference(data):
     assert lib.ekz2_unpredict(_v2._ptr("uint64_t", e), j.size, 0, _v2._ptr("uint32_t", bad),
                               _v2._ptr("int64_t", np.array(coefs, dtype=np.int64)),
                               len(coefs), shift, _v2._ptr("uint64_t", back)) == ref.EINVAL
+def _long_int64s():
+    """Streams long enough for four rANS states, several decoder chunks and the tail copy of
+    the extra bits (up to 6,000 codes), with narrow and wide alphabets."""
+    n = st.integers(900, 6000)
+    return st.one_of(
+        st.tuples(n, st.integers(0, 2 ** 32)).map(lambda t: np.cumsum(
+            np.random.default_rng(t[1]).integers(-40, 40, t[0]))),
+        st.tuples(n, st.integers(0, 2 ** 32), st.integers(1, 63)).map(
+            lambda t: np.random.default_rng(t[1]).integers(
+                -(2 ** t[2]), 2 ** t[2], t[0], dtype=np.int64)),
+        st.tuples(n, st.integers(0, 2 ** 32)).map(lambda t: np.random.default_rng(t[1]).choice(
+            np.array([0, 0, 0, 1, -1, 2 ** 62, -(2 ** 63)], dtype=np.int64), t[0])),
+    )
+
+
+def _stream_of(j: np.ndarray, order: int):
+    hs = K.hist3(j)[256 * order: 256 * (order + 1)]
+    present = np.flatnonzero(hs)
+    if present.size == 1:
+        freq, single = C._EMPTY_FREQ, int(present[0])
+    else:
+        freq, single = C._normalize(hs), -1
+    blob = K.encode(j, order, freq, single, 10 * j.size + 64)
+    blen = (int((hs.astype(np.int64) * C._NBITS).sum()) + 7) // 8
+    return blob[blen:], blob[:blen], freq, single
+
+
+_SINK_OUT = {ref.SINK_J: np.uint64, ref.SINK_I8: np.uint8, ref.SINK_I16: np.uint16,
+             ref.SINK_I32: np.uint32, ref.SINK_I64: np.uint64, ref.SINK_B16: np.uint16,
+             ref.SINK_B32: np.uint32, ref.SINK_B64: np.uint64, ref.SINK_R64: np.uint64,
+             ref.SINK_R32: np.uint32}
+
+
+@needs_native
+@given(_long_int64s(), st.integers(0, 2), st.sampled_from(sorted(_SINK_OUT)),
+       st.integers(1, 2 ** 64 - 1), st.integers(0, 2 ** 64 - 1))
+def test_decode_into_native_equals_reference(k, order, sink, g, off):
+    """The chunked C decoder (four states, fused passes, tail copy) writes the same bits
+    into every sink as the numpy reference, on long streams."""
+    j = k.view(np.uint64)
+    words, bits, freq, single = _stream_of(j, order)
+    first = [int(v) for v in j[:order]]
+    start = np.random.default_rng(int(j[0]) & 0xFFFF).integers(
+        0, 2 ** 63, j.size, dtype=np.uint64).astype(_SINK_OUT[sink])
+    got, want = start.copy(), start.copy()
+    assert K.decode_into(words, bits, freq, single, order, j.size, first, sink, got, g, off)
+    assert ref.decode_into(words, bits, freq, single, order, j.size, first, sink, want, g,
+                           off) == ref.OK
+    assert np.array_equal(got, want)
+    if sink == ref.SINK_J:
+        assert np.array_equal(got, j)
+    put = start.copy()
+    assert K.put_j(j, sink, put, g, off) and np.array_equal(put, want)
+
+
+@needs_native
+@given(_long_int64s(), st.integers(0, 2), st.sampled_from(["f64", "f32"]))
+def test_decode_into_value_table_equals_reference(k, order, kind):
+    """The value-table sinks: every j in the table decodes to the same floats; a j outside
+    it is refused by both."""
+    j = k.view(np.uint64)
+    words, bits, freq, single = _stream_of(j, order)
+    first = [int(v) for v in j[:order]]
+    dt = np.float64 if kind == "f64" else np.float32
+    sink = ref.SINK_T64 if kind == "f64" else ref.SINK_T32
+    lo, hi = int(k.min()), int(k.max())
+    span = min(hi - lo, K.TAB_LEN - 1)
+    tab = np.arange(span + 1, dtype=dt) * dt(0.25) - dt(3.0)
+    lo_u = lo % 2 ** 64
+    got, want = np.zeros(j.size, dt), np.zeros(j.size, dt)
+    ok = K.decode_into(words, bits, freq, single, order, j.size, first, sink, got, 1, 0, tab,
+                       lo_u, span)
+    status = ref.decode_into(words, bits, freq, single, order, j.size, first, sink, want, 1, 0,
+                             tab, lo_u, span)
+    assert ok == (status == ref.OK) == (hi - lo < K.TAB_LEN)
+    if ok:
+        assert np.array_equal(got, want)
 
 
 @needs_native
@@ -335,3 +412,177 @@ def test_split_dictionary_kernel_native_equals_reference(data):
             keys = C._sortable(out).view(np.uint64)
             mask = np.uint64((1 << (8 * dt.itemsize)) - 1) if dt.itemsize < 8 else None
             assert np.array_equal(keys & mask if mask else keys, w & mask if mask else w)
+
+
+@needs_native
+@given(st.data())
+def test_corrupt_long_streams_are_refused_by_both(data):
+    """Damage to a long stream (both rANS paths, chunk boundaries, the extra bits' tail)
+    is refused by the C decoder exactly when the reference refuses it, and what both
+    accept decodes the same."""
+    k = data.draw(_long_int64s())
+    order = data.draw(st.integers(0, 2))
+    j = k.view(np.uint64)
+    words, bits, freq, single = _stream_of(j, order)
+    words, bits = bytearray(words), bytearray(bits)
+    target = data.draw(st.sampled_from(["bits", "words", "cut words", "cut bits", "grow"]))
+    if target == "bits" and bits:
+        bits[data.draw(st.integers(0, len(bits) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    elif target == "words" and words:
+        words[data.draw(st.integers(0, len(words) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    elif target == "cut words" and words:
+        words = words[: data.draw(st.integers(0, len(words) - 1))]
+    elif target == "cut bits" and bits:
+        bits = bits[: data.draw(st.integers(0, len(bits) - 1))]
+    else:
+        bits += bytes(data.draw(st.integers(1, 9)))
+    first = [int(v) for v in j[:order]]
+    got = np.zeros(j.size, np.uint64)
+    ok = K.decode_into(bytes(words), bytes(bits), freq, single, order, j.size, first,
+                       ref.SINK_J, got)
+    status, rj = ref.decode(bytes(words), bytes(bits), freq, single, order, j.size, first)
+    assert ok == (status == ref.OK)
+    if ok:
+        assert np.array_equal(got, rj)
+
+
+def _frame_kinds():
+    """Arrays that make every block model: integers, float bits, decimal, affine (with and
+    without a residual), float32-in-float64, zero runs, raw, several blocks."""
+    rng_seed = st.integers(0, 2 ** 32 - 1)
+    n = st.integers(1, 3000)
+
+    def build(kind, size, seed):
+        rng = np.random.default_rng(seed)
+        walk = np.cumsum(rng.integers(-30, 31, size))
+        if kind == "int":
+            dt = rng.choice(["int8", "int16", "int32", "int64", "uint8", "uint16",
+                             "uint32", "uint64"])
+            return (walk % 100 if dt.startswith("u") else walk).astype(dt)
+        if kind == "bool":
+            return rng.random(size) < 0.1
+        if kind == "time":
+            return (np.int64(1_700_000_000) * 10 ** 9 + walk * 10 ** 6).astype("M8[ns]")
+        if kind == "dec":
+            return (walk / 100).astype(rng.choice(["float32", "float64"]))
+        if kind == "dec-resid":
+            x = walk / 10
+            x[rng.integers(0, size, max(1, size // 50))] = np.nan
+            return x
+        if kind == "affine":
+            return 3.0 + walk * (10 / 4095)
+        if kind == "f32in64":
+            return (rng.standard_normal(size).astype(np.float32)).astype(np.float64)
+        if kind == "runs":
+            return np.repeat(walk[: max(1, size // 20)] / 4, 20)[:size]
+        if kind == "f16":
+            return rng.standard_normal(size).astype(np.float16)
+        return rng.standard_normal(size) * 1e3  # float bits
+
+    kinds = st.sampled_from(["int", "bool", "time", "dec", "dec-resid", "affine", "f32in64",
+                             "runs", "f16", "bits"])
+    return st.builds(build, kinds, n, rng_seed)
+
+
+class _Patched:
+    """Set an attribute for the duration of a with block (monkeypatch is a function-scoped
+    fixture, which hypothesis examples must not share)."""
+
+    def __init__(self, obj, name, value):
+        self.obj, self.name, self.value = obj, name, value
+
+    def __enter__(self):
+        self.old = getattr(self.obj, self.name)
+        setattr(self.obj, self.name, self.value)
+
+    def __exit__(self, *exc):
+        setattr(self.obj, self.name, self.old)
+
+
+def _python_decode(blob: bytes) -> np.ndarray:
+    """Decode with the Python block decoder only."""
+    with _Patched(K, "decode_block", lambda *a: False), \
+            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
+        return C.decode(blob)
+
+
+def _block_decode(blob: bytes) -> np.ndarray:
+    """Decode with ekz_decode_block on each block (the Python loop over blocks)."""
+    with _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
+        return C.decode(blob)
+
+
+@needs_native
+@given(x=_frame_kinds(), tol=st.sampled_from([None, 0.01]), blen=st.sampled_from([65536, 700]))
+def test_block_decoder_equals_python_decoder(x, tol, blen):
+    """ekz_decode_block takes every block of edgekit's own version-1 frames (no fallback)
+    and gives the bits the Python block decoder gives; version-2 frames (dictionary and
+    predictor models) are decoded by the Python block decoder alone."""
+    taken = []
+    real = K.decode_block
+
+    def spy(*a):
+        taken.append(real(*a))
+        return taken[-1]
+
+    with _Patched(C, "BLOCK_LEN", blen):
+        blob = C.encode(x, tolerance=tol)
+    with _Patched(K, "decode_block", spy), \
+            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
+        fast = C.decode(blob)
+    assert fast.dtype == x.dtype and fast.tobytes() == _python_decode(blob).tobytes()
+    if blob[4] != 1:
+        assert not taken
+        return
+    assert taken and all(taken)
+    # ekz_decode_blocks takes them all too (nothing left to the Python loop)
+    nblocks = -(-x.size // blen)
+    length, rd, *_ = C._frame_at(blob, 0)
+    if C._DTYPES[blob[5]].kind == "f" and blob[6] & 2:
+        rd.f64()
+    assert rd.varint() == blen
+    out = np.empty_like(fast.reshape(-1).view(
+        np.uint8 if x.dtype == bool else (np.int64 if x.dtype.kind == "M" else x.dtype)))
+    assert K.decode_blocks(blob, rd.pos, rd.end, blen, out) == (nblocks, rd.end)
+    assert out.tobytes() == fast.tobytes() == C.decode(blob).tobytes()
+    if tol is None:
+        assert fast.tobytes() == x.tobytes()
+
+
+@needs_native
+@given(x=_frame_kinds(), data=st.data())
+def test_block_decoder_accepts_only_what_python_accepts(x, data):
+    """Damaged blocks (checksum fixed, so the block decoders see the damage): whatever the C
+    block decoder accepts, the Python decoder accepts with the same values; what it
+    refuses falls back to Python, which raises CorruptDataError or decodes."""
+    import struct
+    import zlib
+
+    from edgekit.errors import CorruptDataError
+
+    blob = bytearray(C.encode(x))
+    body_start = 12
+    if len(blob) <= body_start + 5:
+        return
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(body_start, len(blob) - 5))
+        blob[i] ^= 1 << data.draw(st.integers(0, 7))
+    blob[-4:] = struct.pack("<I", zlib.crc32(bytes(blob[:-4])))
+    outcomes = []
+    for decoder in (C.decode, _block_decode, _python_decode):
+        try:
+            outcomes.append(decoder(bytes(blob)).tobytes())
+        except CorruptDataError:
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+@given(st.binary(min_size=0, max_size=3000), st.integers(0, 40), st.integers(0, 40))
+def test_frame_checksum_equals_zlib(raw, lead, trail):
+    """The frame checksum (carry-less-multiply folding in C where the CPU has it) is
+    zlib's CRC-32 of any slice."""
+    import zlib
+
+    lead, trail = min(lead, len(raw)), min(trail, len(raw))
+    stop = max(lead, len(raw) - trail)
+    assert K.crc32(raw, lead, stop) == zlib.crc32(raw[lead:stop])
