@@ -129,8 +129,10 @@ def test_leftover_temporary_file_is_ignored(tmp_path):
 
 def test_deleted_spill_file_is_an_error_not_a_silent_gap(tmp_path):
     t, v, q = readings("payerne_temp_C")
-    s = ReadingStore(opts(tmp_path))
+    # small segments at the smallest budget: 169 segments do not all fit, some are spilled
+    s = ReadingStore(opts(tmp_path, segment_size=256, budget_bytes=2 * 256 * 17 + 4096))
     s.extend(t, v, q)
+    assert s.stats().spilled_segments > 0
     victim = sorted(tmp_path.glob("seg-*.eks"))[0]
     victim.unlink()
     with pytest.raises(CorruptDataError, match="missing"):
@@ -243,8 +245,10 @@ def test_a_failing_spill_loses_nothing_and_keeps_order(tmp_path, monkeypatch):
     from edgekit.memory import _segment
 
     t, v, q = readings("payerne_temp_C")
-    s = ReadingStore(opts(tmp_path))
+    small = opts(tmp_path, segment_size=256, budget_bytes=2 * 256 * 17 + 4096)
+    s = ReadingStore(small)  # spills as it goes: ~80 segments of 256 do not fit
     s.extend(t[:20_000], v[:20_000], q[:20_000])
+    assert s.stats().spilled_segments > 0
     real = _segment.write_file
 
     def full_disk(path, blob):
@@ -262,7 +266,7 @@ def test_a_failing_spill_loses_nothing_and_keeps_order(tmp_path, monkeypatch):
     monkeypatch.setattr(_segment, "write_file", real)
     s.extend(t[stored:], v[stored:], q[stored:])  # the disk is back: carry on
     s.close()
-    again = ReadingStore(opts(tmp_path))
+    again = ReadingStore(small)
     assert np.array_equal(again.query().values.view(np.uint64), v.view(np.uint64))
     again.close()
 

@@ -282,6 +282,9 @@ def test_value_dtype_option_accepts_numpy_spellings():
 def test_options_object_or_keywords():
     opts = StoreOptions(segment_size=64)
     assert ReadingStore(opts).options is opts
+    kw = {"segment_size": 64, "budget_bytes": 1 << 20, "policy": "drop_oldest",
+          "value_dtype": np.float32}
+    assert ReadingStore(**kw).options == StoreOptions(**kw)  # kept as fields, rebuilt
     with pytest.raises(OptionsError):
         ReadingStore(opts, segment_size=32)
     with pytest.raises(InputTypeError):
