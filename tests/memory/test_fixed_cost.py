@@ -31,9 +31,13 @@ def warmed():
 
 
 def _held(build) -> tuple[ReadingStore, int]:
+    """What ``build()``'s store holds: the smaller of two measured runs after a warm-up, as
+    an interpreter table that grows in one of them (the interned strings' dict, which pathlib
+    fills with file names) is no part of the store."""
     build()  # warm-up: what the codec caches per thread is made now
-    store, m = measure(build)
-    return store, m.held_bytes
+    a, ma = measure(build)
+    b, mb = measure(build)
+    return (a, ma.held_bytes) if ma.held_bytes <= mb.held_bytes else (b, mb.held_bytes)
 
 
 def _blob_bytes(store: ReadingStore) -> int:
@@ -86,7 +90,7 @@ def test_a_spilled_segment_keeps_its_header_only(tmp_path):
         n = SEG * segments
         ts = T0 + np.arange(n, dtype=np.int64) * 60 * 10**9
         values = np.round(20 + np.sin(np.arange(n) / 9.0), 1)
-        runs = iter(range(2))
+        runs = iter(range(3))
 
         def build() -> ReadingStore:
             s = ReadingStore(segment_size=SEG, policy="spill",
@@ -97,7 +101,6 @@ def test_a_spilled_segment_keeps_its_header_only(tmp_path):
         store, held = _held(build)
         assert store.stats().spilled_segments == segments
         assert np.array_equal(store.query().timestamps_ns, ts)
-        store.close()
         return held
 
     per_segment = (spilled(401, "many") - spilled(1, "one")) / 400
