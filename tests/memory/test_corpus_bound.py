@@ -44,9 +44,10 @@ def test_the_shipped_bound_series_are_the_expected_ones():
 @pytest.mark.parametrize("name", BOUND_SERIES)
 def test_sealed_float64_series_meets_the_bound(warmed, name):
     """Every one, river_waterflow_ls included: 1,268 readings, so the store's own fixed cost
-    (the store, its channel, one segment's header: about 0.9 kB, 0.75 B a reading there)
-    weighs; today 1.81 B a reading sealed by the tool, 1.91 under pytest (whose context
-    variables make numpy's errstate leave ~120 B more behind in the measured window)."""
+    (the store, its channel, one segment's header: about 0.9 kB, 0.74 B a reading there)
+    weighs; today 1.82 B a reading sealed by the tool, about 1.91 under pytest (whose context
+    variables make numpy's errstate leave ~120 B more behind in the measured window); 2.19
+    before the store's fixed cost was cut."""
     pytest.importorskip("pcodec")
     values, meta = _corpus.load(SHIPPED, name)
     f = _corpus.footprint(name, values, meta)  # raises unless every reading comes back exact
