@@ -272,9 +272,7 @@ class _Channel:
 # fields of a segment's header (see edgekit.memory._segment), read from an index entry
 _N_AT = struct.Struct("<I")  # readings, at offset 8
 _T_AT = struct.Struct("<q")  # first timestamp at offset 16, last at 24
-_SPAN = struct.Struct("<qq")  # both, at offset 16
 _SEQ = struct.Struct("<q")  # a spilled entry's sequence number, after the header
-_SPILLED_SIZE = _segment.HEADER.size + _SEQ.size
 
 
 def _count(entry: bytes) -> int:
