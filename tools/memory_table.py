@@ -8,6 +8,7 @@
     python tools/memory_table.py --corpus   # every corpus series kept as given, against
                                             # the issue #16 bound (pcodec beside)
     python tools/memory_table.py --corpus edgekit/data/sensors   # another series directory
+    python tools/memory_table.py --fixed    # the store's fixed costs: store, channel, segment
 """
 
 from __future__ import annotations
@@ -158,12 +159,33 @@ def _fleet_table() -> None:
               f"{st.hot_nbytes / 1e6:.2f} MB | {st.sealed_nbytes / 1e6:.2f} MB |")
 
 
+def _fixed_table() -> None:
+    """What a store holds besides its segments' bytes (edgekit.memory._fixed)."""
+    from edgekit.memory import _fixed
+    from edgekit.memory._layouts import warm_up
+
+    warm_up()
+    print(f"Python {platform.python_version()}; bytes held beside the segments' bytes, "
+          f"measured (tracemalloc), segments of {_fixed.SEG} float64 readings\n")
+    print("| fixed cost | bytes |")
+    print("|---|---:|")
+    for label, value in (
+            ("an empty store", _fixed.empty_store()),
+            ("a store with one channel and one sealed segment", _fixed.sealed(1, 1)),
+            ("each further channel (one sealed segment each)", _fixed.per_channel()),
+            ("each further sealed segment, resident", _fixed.per_segment()),
+            ("each further segment, spilled", _fixed.per_spilled_segment())):
+        print(f"| {label} | {value:,.0f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--one", nargs=3, metavar=("LAYOUT", "N", "METHOD"), help=argparse.SUPPRESS)
     ap.add_argument("--sealed", action="store_true", help="the per-series sealed table")
     ap.add_argument("--fleet", action="store_true", help="100 sensors x 6 h, by segment_size")
+    ap.add_argument("--fixed", action="store_true",
+                    help="the store's fixed costs: store, channel, sealed and spilled segment")
     ap.add_argument("--corpus", nargs="?", const="", metavar="DIR",
                     help=f"every series of DIR (default {CORPUS} if present, else the shipped "
                          "ones) kept as given, against the issue #16 bound")
@@ -173,6 +195,9 @@ def main() -> None:
         return
     if args.fleet:
         _fleet_table()
+        return
+    if args.fixed:
+        _fixed_table()
         return
     if args.sealed:
         _sealed_table()

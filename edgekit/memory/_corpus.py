@@ -115,9 +115,8 @@ def _frame_bytes(store: ReadingStore) -> tuple[int, int, int]:
     """Bytes of the timestamp, value and quality frames over the store's resident segments."""
     sizes = [0, 0, 0]
     for ch in store._channels.values():
-        for seg in ch.segments:
-            assert seg.blob is not None
-            payload = memoryview(seg.blob)[_segment.HEADER.size:-4]
+        for blob in ch.segments[ch.first_resident:]:
+            payload = memoryview(blob)[_segment.HEADER.size:-4]
             for i, size in enumerate(_seal_codec.section_sizes(payload)):
                 sizes[i] += size
     return sizes[0], sizes[1], sizes[2]

@@ -41,24 +41,6 @@ _DTYPE_CODE: dict[np.dtype, int] = {np.dtype(np.float32): 1, np.dtype(np.float64
 _CODE_DTYPE: dict[int, np.dtype] = {v: k for k, v in _DTYPE_CODE.items()}
 
 
-class Segment:
-    """Index entry of one sealed segment; ``blob`` is its bytes while in memory, ``path``
-    its file name (in the store's directory) once spilled: exactly one of the two is set."""
-
-    __slots__ = ("blob", "channel", "n", "path", "seq", "size", "t_first", "t_last")
-
-    def __init__(self, *, channel: int, n: int, t_first: int, t_last: int, size: int,
-                 seq: int, blob: bytes | None = None, path: str | None = None) -> None:
-        self.channel = channel
-        self.n = n
-        self.t_first = t_first
-        self.t_last = t_last
-        self.size = size
-        self.seq = seq
-        self.blob = blob
-        self.path = path
-
-
 def pack(channel: int, timestamps_ns: np.ndarray, values: np.ndarray,
          qualities: np.ndarray, codec: int | None = None) -> bytes:
     """One segment's bytes for a non-empty run of one channel (``codec``: default

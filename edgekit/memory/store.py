@@ -62,7 +62,6 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-import operator
 import os
 import struct
 import sys
@@ -85,7 +84,6 @@ from edgekit.errors import (
     OptionsError,
 )
 from edgekit.memory import _seal_codec, _segment
-from edgekit.memory._segment import Segment
 from edgekit.types import SensorReading
 
 __all__ = [
@@ -110,7 +108,6 @@ _F32_MAX = float(np.finfo(np.float32).max)
 _MIN_GROW = 64
 _SUFFIX = ".eks"
 _LOCK_NAME = "LOCK"
-_t_last = operator.attrgetter("t_last")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,31 +231,110 @@ _EMPTY = {dt: (np.empty(0, np.int64), np.empty(0, dt), np.empty(0, np.uint8))
 
 
 class _Channel:
-    __slots__ = ("cid", "dtype", "first_resident", "last", "n", "q", "rb", "segments", "ts",
-                 "val")
+    """One channel: its hot columns and its index of sealed segments.
+
+    The index is ``segments``, a list in time order of bytes objects, one per segment, and
+    nothing else: a resident segment is its own bytes (whose header holds its reading count
+    and time span), a spilled one the 36-byte header of its file followed by its sequence
+    number (int64, which names the file).  The first ``first_resident`` entries are spilled.
+    A sealed segment thus costs its bytes and a list slot, no Python object of its own."""
+
+    __slots__ = ("cid", "dtype", "first_resident", "last", "n", "q", "segments", "ts", "val")
 
     def __init__(self, cid: int, dtype: np.dtype) -> None:
         self.cid = cid
         self.dtype = dtype  # fixed for the channel's life
-        self.rb = 9 + dtype.itemsize  # bytes of one hot reading
         self.ts, self.val, self.q = _EMPTY[dtype]  # shared until the first append
         self.n = 0
-        self.last: int | None = None  # newest timestamp ever accepted (even if dropped since)
-        self.segments: list[Segment] = []  # time order; spilled ones first
+        # newest timestamp ever accepted (even if dropped since), or None when that is the
+        # last segment's last one (then read from its header: no int kept per sealed channel)
+        self.last: int | None = None
+        self.segments: list[bytes] = []  # time order; spilled ones first
         self.first_resident = 0  # index of the first segment still in memory
 
     @property
     def cap(self) -> int:
         return self.ts.size
 
+    @property
+    def rb(self) -> int:
+        """Bytes of one hot reading."""
+        return 9 + self.dtype.itemsize
 
-def _entry_bytes(seg: Segment) -> int:
-    """What one segment's index entry holds: the object, its int fields, its slot in the
-    channel's list, and its bytes (resident) or file name (spilled)."""
-    fields = (sys.getsizeof(seg.t_first) + sys.getsizeof(seg.t_last) + sys.getsizeof(seg.n)
-              + sys.getsizeof(seg.seq) + sys.getsizeof(seg.size))
-    return (sys.getsizeof(seg) + fields + 8
-            + sys.getsizeof(seg.blob if seg.blob is not None else seg.path))
+    def newest(self) -> int | None:
+        """The newest timestamp this channel accepted, or None."""
+        last = self.last
+        if last is None and self.segments:
+            return _t_last(self.segments[-1])
+        return last
+
+
+# fields of a segment's header (see edgekit.memory._segment), read from an index entry
+_N_AT = struct.Struct("<I")  # readings, at offset 8
+_T_AT = struct.Struct("<q")  # first timestamp at offset 16, last at 24
+_SEQ = struct.Struct("<q")  # a spilled entry's sequence number, after the header
+
+
+def _count(entry: bytes) -> int:
+    """Readings of the segment an index entry stands for."""
+    return _N_AT.unpack_from(entry, 8)[0]
+
+
+def _t_first(entry: bytes) -> int:
+    return _T_AT.unpack_from(entry, 16)[0]
+
+
+def _t_last(entry: bytes) -> int:
+    return _T_AT.unpack_from(entry, 24)[0]
+
+
+def _seg_size(entry: bytes) -> int:
+    """Bytes of the segment (in memory or in its file) an index entry stands for."""
+    return _segment.OVERHEAD + _N_AT.unpack_from(entry, 32)[0]
+
+
+def _seg_name(seq: int) -> str:
+    return f"seg-{seq:012d}{_SUFFIX}"
+
+
+def _spilled_name(entry: bytes) -> str:
+    return _seg_name(_SEQ.unpack_from(entry, _segment.HEADER.size)[0])
+
+
+def _entry_bytes(entry: bytes) -> int:
+    """What one segment's index entry holds: its bytes object (the whole segment while
+    resident, header and sequence number once spilled) and its slot in the channel's list."""
+    return sys.getsizeof(entry) + 8
+
+
+class _SpillDir:
+    """A store's spill directory (policy "spill" only) and what it counts there."""
+
+    __slots__ = ("disk_bytes", "given", "lockfd", "path", "seq", "spilled_readings")
+
+    def __init__(self, path: Path, given: str | os.PathLike[str]) -> None:
+        self.path = path
+        self.given = given  # spill_dir as the options gave it
+        self.lockfd: int | None = None
+        self.seq = 0  # the next spill file's sequence number
+        self.disk_bytes = 0
+        self.spilled_readings = 0
+
+
+def _lock_dir(directory: Path) -> int | None:
+    """Lock ``directory`` for this process (an advisory lock); returns the lock's fd."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    fd = os.open(directory / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        raise OptionsError(f"{directory} is in use by another open ReadingStore",
+                           name="spill_dir") from err
+    return fd
 
 
 # --- value dtypes -----------------------------------------------------------------------------
@@ -370,12 +446,16 @@ class ReadingStore:
     [21.600000381469727]
     """
 
-    __slots__ = ("__weakref__", "_budget", "_channels", "_closed", "_dir", "_disk_bytes",
-                 "_dropped", "_entry_bytes", "_fixed", "_hot_bytes", "_hot_readings",
-                 "_lock", "_lockfd", "_opts", "_rounds", "_sealed_readings", "_seals", "_seg",
-                 "_segments", "_seq", "_spilled_readings", "_spilled_segments", "_total")
+    # counts that stats() can derive from the channels (hot, sealed, segments) are not kept
+    # options given as keywords are kept as their fields (``options`` rebuilds them), the
+    # spill state only with policy "spill": the store's own fixed cost stays small beside a
+    # short series
+    __slots__ = ("__weakref__", "_budget", "_channels", "_closed", "_dropped", "_entry_bytes",
+                 "_fixed", "_given", "_hot_bytes", "_lock", "_policy", "_seals", "_seg", "_sp",
+                 "_total")
 
     def __init__(self, options: StoreOptions | None = None, /, **kwargs: Any) -> None:
+        self._given = options  # the caller's StoreOptions, returned as they are by ``options``
         if options is None:
             options = StoreOptions(**kwargs)
         elif kwargs:
@@ -383,38 +463,37 @@ class ReadingStore:
         elif not isinstance(options, StoreOptions):
             raise InputTypeError("options must be a StoreOptions", name="options",
                                  got=type(options).__name__)
-        self._opts = options
-        # the value dtype of every channel when the options fix one, else None (per channel)
+        # the value dtype of every channel when the options fix one, else None (per channel);
+        # float32 is the one mode that may round, on purpose
         self._fixed = (None if options.value_dtype is None else
                        _VALUE_DTYPES[options.value_dtype])
-        self._rounds = self._fixed is _F32  # the one mode that may round, on purpose
         self._seg = options.segment_size
         self._budget = options.budget_bytes
+        self._policy = options.policy
         self._lock = threading.Lock()
         self._channels: dict[int, _Channel] = {}
         self._total = 0
-        self._hot_readings = 0
         self._hot_bytes = 0
-        self._entry_bytes = 0  # index entries + resident blobs
-        self._sealed_readings = 0
-        self._spilled_readings = 0
-        self._spilled_segments = 0
-        self._segments = 0
-        self._disk_bytes = 0
+        self._entry_bytes = 0  # index entries (resident segments included)
         self._dropped = 0
         self._seals = 0
-        self._seq = 0
-        self._dir: Path | None = None
-        self._lockfd: int | None = None
+        self._sp: _SpillDir | None = None
         self._closed = False
         if options.policy == "spill":
-            self._open_dir(Path(os.fspath(options.spill_dir)))  # type: ignore[arg-type]
+            self._open_dir(options.spill_dir)  # type: ignore[arg-type]
 
     # --- properties -----------------------------------------------------------------------
 
     @property
     def options(self) -> StoreOptions:
-        return self._opts
+        """The options the store was made with: the :class:`StoreOptions` given, or (when
+        given as keywords) an equal one."""
+        if self._given is not None:
+            return self._given
+        return StoreOptions(segment_size=self._seg, budget_bytes=self._budget,
+                            policy=self._policy,
+                            spill_dir=None if self._sp is None else self._sp.given,
+                            value_dtype=None if self._fixed is None else self._fixed.name)
 
     @property
     def nbytes(self) -> int:
@@ -434,13 +513,17 @@ class ReadingStore:
 
     def stats(self) -> StoreStats:
         with self._lock:
+            chans = self._channels.values()
+            hot = sum(ch.n for ch in chans)
+            sp = self._sp
             return StoreStats(
-                readings=self._total, hot_readings=self._hot_readings,
-                sealed_readings=self._sealed_readings, spilled_readings=self._spilled_readings,
-                channels=len(self._channels), segments=self._segments,
-                spilled_segments=self._spilled_segments, seals=self._seals,
+                readings=self._total, hot_readings=hot,
+                sealed_readings=self._total - hot,
+                spilled_readings=0 if sp is None else sp.spilled_readings,
+                channels=len(self._channels), segments=sum(len(ch.segments) for ch in chans),
+                spilled_segments=sum(ch.first_resident for ch in chans), seals=self._seals,
                 dropped_readings=self._dropped, nbytes=self.nbytes, hot_nbytes=self._hot_bytes,
-                sealed_nbytes=self._entry_bytes, disk_bytes=self._disk_bytes,
+                sealed_nbytes=self._entry_bytes, disk_bytes=0 if sp is None else sp.disk_bytes,
             )
 
     def channel(self, channel: int) -> ChannelView:
@@ -480,23 +563,27 @@ class ReadingStore:
                                      got=type(value).__name__) from err
             except OverflowError as err:  # an int beyond float64's range
                 raise InputError("value does not fit in a float64", name="value") from err
-        if self._rounds and (v > _F32_MAX or v < -_F32_MAX) and math.isfinite(v):
+        if self._fixed is _F32 and (v > _F32_MAX or v < -_F32_MAX) and math.isfinite(v):
             raise InputError(f"value {v!r} is outside float32's range; use "
                              f"value_dtype='float64' or None", name="value", got=v)
         with self._lock:
             self._check_open()
             ch = self._channels.get(channel)
+            new = ch is None
             if ch is None:  # registered once the reading is accepted
                 ch = self._new_channel(channel, _stored_dtype(value.dtype) if isinstance(
                     value, np.generic) else _F64, register=False)
-            if not self._rounds and (ch.dtype is _F32 or type(value) is not float) and (
+            if self._fixed is not _F32 and (ch.dtype is _F32 or type(value) is not float) and (
                     not _scalar_exact(value, v, ch.dtype)):
                 raise _rounding_error("value", value, ch, "value")
-            if ch.last is not None and timestamp_ns < ch.last:
+            last = ch.last
+            if last is None:
+                last = ch.newest()
+            if last is not None and timestamp_ns < last:
                 raise InputError(
                     f"timestamp_ns {timestamp_ns} is older than channel {channel}'s last "
-                    f"reading ({ch.last}); readings of a channel must come in time order",
-                    name="timestamp_ns", expected=f">= {ch.last}", got=timestamp_ns)
+                    f"reading ({last}); readings of a channel must come in time order",
+                    name="timestamp_ns", expected=f">= {last}", got=timestamp_ns)
             n = ch.n
             grew = False
             if n == ch.cap:
@@ -508,11 +595,10 @@ class ReadingStore:
             ch.val[n] = v
             ch.q[n] = quality
             ch.n = n + 1
-            if ch.last is None:
+            if new:
                 self._channels[channel] = ch
             ch.last = timestamp_ns
             self._total += 1
-            self._hot_readings += 1
             if grew:
                 self._enforce(ch)
         _telemetry.emit("memory.append", readings=1)
@@ -536,7 +622,7 @@ class ReadingStore:
             raise InputTypeError(f"values must be real numbers, got dtype {vals.dtype}",
                                  name="values", got=str(vals.dtype))
         v = vals
-        if self._rounds and n and vals.dtype != _F32:  # rounds on purpose, never to inf
+        if self._fixed is _F32 and n and vals.dtype != _F32:  # rounds on purpose, never to inf
             with np.errstate(over="ignore"):
                 v = vals.astype(_F32)
             if vals.dtype.kind == "f":
@@ -568,7 +654,7 @@ class ReadingStore:
             chans = []
             for cid, gts, gv, gq in groups:
                 ch = self._channels.get(cid)
-                last = ch.last if ch is not None else None
+                last = ch.newest() if ch is not None else None
                 if (last is not None and int(gts[0]) < last) or (
                         gts.size > 1 and bool(np.any(gts[1:] < gts[:-1]))):
                     raise InputError(f"timestamps of channel {cid} must be non-decreasing and "
@@ -577,7 +663,7 @@ class ReadingStore:
                 if ch is None:
                     ch = self._new_channel(cid, _stored_dtype(vals.dtype), register=False)
                 if gv.dtype != ch.dtype:
-                    if not self._rounds and not _exact_cast(gv, ch.dtype):
+                    if self._fixed is not _F32 and not _exact_cast(gv, ch.dtype):
                         i = _first_inexact(gv, ch.dtype)
                         raise _rounding_error("value", gv[i].item(), ch, "values")
                     gv = gv.astype(ch.dtype)
@@ -598,12 +684,11 @@ class ReadingStore:
             self._check_open()
             chans = list(self._channels.values())
             blobs = {ch.cid: self._pack(ch) for ch in chans if ch.n}
-            if self._budget is not None and self._opts.policy == "refuse":
+            if self._budget is not None and self._policy == "refuse":
                 # a tiny segment can cost more than its hot readings (its index entry):
                 # refuse the seal rather than exceed the budget; nothing changes then
-                after = self.nbytes + sum(
-                    _entry_bytes(self._segment_for(ch, blobs[ch.cid])) for ch in chans
-                    if ch.cid in blobs) - sum(ch.cap * ch.rb for ch in chans)
+                after = self.nbytes + sum(_entry_bytes(b) for b in blobs.values()) - sum(
+                    ch.cap * ch.rb for ch in chans)
                 if after > self._budget:
                     raise CapacityError(
                         f"sealing now would take the store to {after} bytes, over its budget "
@@ -624,7 +709,7 @@ class ReadingStore:
         readings are *acknowledged*: they survive a crash.  Returns the segments written."""
         with self._lock:
             self._check_open()
-            if self._dir is None:
+            if self._sp is None:
                 raise OptionsError("flush() needs policy='spill' and a spill_dir",
                                    name="policy")
             written = self._flush()
@@ -636,24 +721,24 @@ class ReadingStore:
         for ch in self._channels.values():
             self._seal_channel(ch)
             self._release(ch)
-        written = 0
-        for seg in sorted((s for ch in self._channels.values()
-                           for s in ch.segments[ch.first_resident:]),
-                          key=lambda s: (s.t_first, s.seq)):
-            self._spill(seg)
-            written += 1
-        return written
+        order = sorted((_t_first(ch.segments[i]), ch.cid, i, ch)
+                       for ch in self._channels.values()
+                       for i in range(ch.first_resident, len(ch.segments)))
+        for _, _, i, ch in order:  # oldest first; in a channel, in its order
+            assert ch.first_resident == i
+            self._spill(ch)
+        return len(order)
 
     def close(self) -> None:
         """Flush (policy ``"spill"``) and release the directory; the store is then closed."""
         with self._lock:
             if self._closed:
                 return
-            if self._dir is not None:
+            if self._sp is not None:
                 self._flush()
-                if self._lockfd is not None:
-                    os.close(self._lockfd)
-                    self._lockfd = None
+                if self._sp.lockfd is not None:
+                    os.close(self._sp.lockfd)
+                    self._sp.lockfd = None
             self._closed = True
 
     def __enter__(self) -> ReadingStore:
@@ -663,7 +748,8 @@ class ReadingStore:
         self.close()
 
     def __del__(self) -> None:  # release the directory lock if the user forgot close()
-        fd = getattr(self, "_lockfd", None)
+        sp = getattr(self, "_sp", None)
+        fd = None if sp is None else sp.lockfd
         if fd is not None:
             try:
                 os.close(fd)
@@ -686,23 +772,28 @@ class ReadingStore:
                 chans = [self._channels[cid]] if cid in self._channels else []
             dropped = 0
             for ch in chans:
-                while ch.segments and ch.segments[0].t_last < before:
-                    seg = ch.segments.pop(0)
-                    self._entry_bytes -= _entry_bytes(seg)
-                    if seg.blob is None:
-                        assert self._dir is not None
-                        (self._dir / str(seg.path)).unlink(missing_ok=True)
-                        ch.first_resident -= 1
-                        self._spilled_readings -= seg.n
-                        self._spilled_segments -= 1
-                        self._disk_bytes -= seg.size
-                    self._segments -= 1
-                    self._sealed_readings -= seg.n
-                    self._total -= seg.n
-                    self._dropped += seg.n
-                    dropped += seg.n
-            if dropped and self._dir is not None:
-                fsync_dir(self._dir)
+                k = 0  # the segments to go: a prefix (t_last never decreases along the list)
+                while k < len(ch.segments) and _t_last(ch.segments[k]) < before:
+                    entry = ch.segments[k]
+                    n = _count(entry)
+                    self._entry_bytes -= _entry_bytes(entry)
+                    if k < ch.first_resident:
+                        sp = self._sp
+                        assert sp is not None
+                        (sp.path / _spilled_name(entry)).unlink(missing_ok=True)
+                        sp.spilled_readings -= n
+                        sp.disk_bytes -= _seg_size(entry)
+                    self._total -= n
+                    self._dropped += n
+                    dropped += n
+                    k += 1
+                if k:
+                    if ch.last is None and k == len(ch.segments):
+                        ch.last = ch.newest()  # the newest timestamp outlives its segment
+                    del ch.segments[:k]
+                    ch.first_resident = max(0, ch.first_resident - k)
+            if dropped and self._sp is not None:
+                fsync_dir(self._sp.path)
         if dropped:
             _telemetry.emit("memory.drop", readings=dropped, reason="discard")
             _telemetry.emit("memory.usage", nbytes=self.nbytes)
@@ -784,21 +875,18 @@ class ReadingStore:
             pos += take
             ch.last = int(ch.ts[b - 1])  # before _enforce, which may fail (a full disk)
             self._total += take
-            self._hot_readings += take
             self._enforce(ch)
 
     def _worst_segment_bytes(self, dtype: np.dtype) -> int:
         """The most one sealed segment can add to nbytes: incompressible payload plus the
         largest index entry (int fields of the widest values)."""
-        big = 1 << 62
-        entry = _entry_bytes(Segment(channel=0, n=big, t_first=-big, t_last=big, size=big,
-                                     seq=big, blob=b""))
-        return entry + _segment.OVERHEAD + _seal_codec.max_payload(self._seg, dtype.itemsize)
+        return (_entry_bytes(b"") + _segment.OVERHEAD
+                + _seal_codec.max_payload(self._seg, dtype.itemsize))
 
     def _refuse_check(self, plan) -> None:
         """Policy "refuse": raise before anything is stored unless ``plan`` ((channel,
         readings) pairs) fits the budget even if nothing it seals compresses."""
-        if self._budget is None or self._opts.policy != "refuse":
+        if self._budget is None or self._policy != "refuse":
             return
         added = 0
         for ch, k in plan:
@@ -821,48 +909,46 @@ class ReadingStore:
         n = ch.n
         return _segment.pack(ch.cid, ch.ts[:n], ch.val[:n], ch.q[:n])
 
-    def _segment_for(self, ch: _Channel, blob: bytes) -> Segment:
-        return Segment(channel=ch.cid, n=ch.n, t_first=int(ch.ts[0]),
-                       t_last=int(ch.ts[ch.n - 1]), size=len(blob), seq=self._seq, blob=blob)
-
     def _seal_channel(self, ch: _Channel, blob: bytes | None = None) -> None:
         n = ch.n
         if n == 0:
             return
-        seg = self._segment_for(ch, self._pack(ch) if blob is None else blob)
-        blob = seg.blob
-        assert blob is not None
-        self._seq += 1
-        ch.segments.append(seg)
+        if blob is None:
+            blob = self._pack(ch)
+        if ch.segments:
+            ch.segments.append(blob)
+        else:  # a list of exactly one: most channels of a small store never seal again
+            ch.segments = [blob]
         ch.n = 0
-        self._hot_readings -= n
-        self._sealed_readings += n
-        self._segments += 1
+        ch.last = None  # the newest timestamp is the new segment's last: read from its header
         self._seals += 1
-        self._entry_bytes += _entry_bytes(seg)
+        self._entry_bytes += _entry_bytes(blob)
         _telemetry.emit("memory.seal", readings=n, bytes_in=n * ch.rb, bytes_out=len(blob))
 
-    def _oldest_resident(self) -> Segment | None:
-        best: Segment | None = None
+    def _oldest_resident(self) -> _Channel | None:
+        """The channel whose first resident segment is the oldest (by first timestamp, then
+        channel id), or None when no segment is resident."""
+        best: _Channel | None = None
+        best_key = (0, 0)
         for ch in self._channels.values():
             if ch.first_resident < len(ch.segments):
-                s = ch.segments[ch.first_resident]
-                if best is None or (s.t_first, s.seq) < (best.t_first, best.seq):
-                    best = s
+                key = (_t_first(ch.segments[ch.first_resident]), ch.cid)
+                if best is None or key < best_key:
+                    best, best_key = ch, key
         return best
 
     def _enforce(self, protect: _Channel | None) -> None:
         """Bring nbytes within the budget by the policy (drop_oldest, spill)."""
-        if self._budget is None or self._opts.policy == "refuse":
+        if self._budget is None or self._policy == "refuse":
             return
         dropped = 0
         while self.nbytes > self._budget:
-            seg = self._oldest_resident()
-            if seg is not None:
-                if self._dir is not None:
-                    self._spill(seg)
+            oldest = self._oldest_resident()
+            if oldest is not None:
+                if self._sp is not None:
+                    self._spill(oldest)
                 else:
-                    dropped += self._drop(seg)
+                    dropped += self._drop(oldest)
                 continue
             # only hot buffers are left: seal the one holding the oldest reading
             victims = [ch for ch in self._channels.values() if ch is not protect and ch.cap]
@@ -875,46 +961,57 @@ class ReadingStore:
             _telemetry.emit("memory.drop", readings=dropped, reason="budget")
             _telemetry.emit("memory.usage", nbytes=self.nbytes)
 
-    def _drop(self, seg: Segment) -> int:
-        ch = self._channels[seg.channel]
-        assert ch.segments[ch.first_resident] is seg
-        del ch.segments[ch.first_resident]
-        self._entry_bytes -= _entry_bytes(seg)
-        self._segments -= 1
-        self._sealed_readings -= seg.n
-        self._total -= seg.n
-        self._dropped += seg.n
-        return seg.n
+    def _drop(self, ch: _Channel) -> int:
+        """Drop ``ch``'s first resident segment; returns its readings."""
+        if ch.last is None and ch.first_resident == len(ch.segments) - 1:
+            ch.last = ch.newest()  # the newest timestamp outlives its segment
+        blob = ch.segments.pop(ch.first_resident)
+        n = _count(blob)
+        self._entry_bytes -= _entry_bytes(blob)
+        self._total -= n
+        self._dropped += n
+        return n
 
-    def _spill(self, seg: Segment) -> None:
-        assert self._dir is not None and seg.blob is not None
-        name = f"seg-{seg.seq:012d}{_SUFFIX}"
-        _segment.write_file(self._dir / name, seg.blob)
-        self._entry_bytes -= _entry_bytes(seg)
-        seg.blob = None
-        seg.path = name
-        self._entry_bytes += _entry_bytes(seg)
-        self._channels[seg.channel].first_resident += 1
-        self._spilled_readings += seg.n
-        self._spilled_segments += 1
-        self._disk_bytes += seg.size
+    def _spill(self, ch: _Channel) -> None:
+        """Write ``ch``'s first resident segment to the directory (file ``seg-<seq>.eks``, seq
+        counting up, so a channel's files sort in its order) and keep its header only."""
+        sp = self._sp
+        assert sp is not None
+        i = ch.first_resident
+        blob = ch.segments[i]
+        _segment.write_file(sp.path / _seg_name(sp.seq), blob)
+        entry = blob[:_segment.HEADER.size] + _SEQ.pack(sp.seq)
+        sp.seq += 1
+        ch.segments[i] = entry
+        ch.first_resident = i + 1
+        self._entry_bytes += _entry_bytes(entry) - _entry_bytes(blob)
+        sp.spilled_readings += _count(entry)
+        sp.disk_bytes += len(blob)
 
-    def _open_dir(self, directory: Path) -> None:
+    def _open_dir(self, given: str | os.PathLike[str]) -> None:
+        directory = Path(os.fspath(given))
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as err:
             raise OptionsError(f"spill_dir {directory} exists and is not a directory",
                                name="spill_dir", got=str(directory)) from err
-        self._dir = directory
-        self._lock_dir(directory)
+        sp = self._sp = _SpillDir(directory, given)
+        sp.lockfd = _lock_dir(directory)
         for leftover in directory.glob(f".*{_SUFFIX}.tmp*"):  # never acknowledged
             leftover.unlink()
-        found: list[Segment] = []
-        seg_dtypes: dict[int, np.dtype] = {}
+        found: list[tuple[int, int, bytes, np.dtype]] = []  # (channel, seq, entry, dtype)
+        renamed = False
         for path in directory.glob(f"seg-*{_SUFFIX}"):
             stem = path.name[4:-len(_SUFFIX)]
             if not stem.isdigit():
                 continue
+            seq = int(stem)
+            if path.name != _seg_name(seq):  # seg-7.eks: the index names files by seq alone
+                if (directory / _seg_name(seq)).exists():
+                    raise CorruptDataError(f"{path} and {_seg_name(seq)} in {directory} have "
+                                           f"the same sequence number", reason="inconsistent")
+                path = path.rename(directory / _seg_name(seq))
+                renamed = True
             size = path.stat().st_size
             with open(path, "rb") as f:
                 head = f.read(_segment.HEADER.size)
@@ -927,46 +1024,28 @@ class ReadingStore:
                                        reason=err.reason) from err
             if self._fixed is not None and dtype != self._fixed:
                 raise OptionsError(f"{path} holds {dtype} values but value_dtype is "
-                                   f"{self._opts.value_dtype}", name="value_dtype")
-            found.append(Segment(channel=cid, n=n, t_first=t0, t_last=t1, size=size,
-                                 seq=int(stem), path=path.name))
-            seg_dtypes[int(stem)] = dtype
-        found.sort(key=lambda s: (s.channel, s.seq))
-        for seg in found:
-            dtype = _VALUE_DTYPES[seg_dtypes.pop(seg.seq).name]
-            ch = self._channels.get(seg.channel) or self._new_channel(seg.channel, dtype)
+                                   f"{self._fixed.name}", name="value_dtype")
+            found.append((cid, seq, head + _SEQ.pack(seq), _VALUE_DTYPES[dtype.name]))
+        if renamed:
+            fsync_dir(directory)
+        found.sort(key=lambda f: f[:2])
+        for cid, seq, entry, dtype in found:
+            ch = self._channels.get(cid) or self._new_channel(cid, dtype)
             if ch.dtype != dtype:
-                raise CorruptDataError(f"segments of channel {seg.channel} in {directory} hold "
+                raise CorruptDataError(f"segments of channel {cid} in {directory} hold "
                                        f"both {ch.dtype} and {dtype} values",
                                        reason="inconsistent")
-            if ch.segments and seg.t_first < ch.segments[-1].t_last:
-                raise CorruptDataError(f"segments of channel {seg.channel} overlap in time in "
+            if ch.segments and _t_first(entry) < _t_last(ch.segments[-1]):
+                raise CorruptDataError(f"segments of channel {cid} overlap in time in "
                                        f"{directory}", reason="inconsistent")
-            ch.segments.append(seg)
-            ch.first_resident = len(ch.segments)
-            ch.last = seg.t_last
-            self._total += seg.n
-            self._sealed_readings += seg.n
-            self._spilled_readings += seg.n
-            self._segments += 1
-            self._spilled_segments += 1
-            self._disk_bytes += seg.size
-            self._entry_bytes += _entry_bytes(seg)
-            self._seq = max(self._seq, seg.seq + 1)
-
-    def _lock_dir(self, directory: Path) -> None:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return
-        fd = os.open(directory / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            os.close(fd)
-            raise OptionsError(f"{directory} is in use by another open ReadingStore",
-                               name="spill_dir") from err
-        self._lockfd = fd
+            ch.segments.append(entry)
+            ch.first_resident = len(ch.segments)  # ch.last stays None: read from the entry
+            n = _count(entry)
+            self._total += n
+            sp.spilled_readings += n
+            sp.disk_bytes += _seg_size(entry)
+            self._entry_bytes += _entry_bytes(entry)
+            sp.seq = max(sp.seq, seq + 1)
 
     # --- internals: reading ------------------------------------------------------------------
 
@@ -977,11 +1056,12 @@ class ReadingStore:
         parts: list[Any] = []
         segs = ch.segments  # in time order: t_first and t_last never decrease along it
         start = 0 if t0 is None else bisect.bisect_left(segs, t0, key=_t_last)
+        spilled = ch.first_resident
         for i in range(start, len(segs)):
-            seg = segs[i]
-            if t1 is not None and seg.t_first >= t1:
+            entry = segs[i]
+            if t1 is not None and _t_first(entry) >= t1:
                 break
-            parts.append(seg.blob if seg.blob is not None else self._dir / str(seg.path))  # type: ignore[operator]
+            parts.append(entry if i >= spilled else self._sp.path / _spilled_name(entry))  # type: ignore[union-attr]
         if ch.n:
             ts = ch.ts[:ch.n]
             a = 0 if t0 is None else int(np.searchsorted(ts, t0, "left"))
@@ -1090,14 +1170,14 @@ class ChannelView:
         """The newest timestamp this channel accepted, or None."""
         with self._store._lock:
             ch = self._store._channels.get(self._id)
-            return None if ch is None else ch.last
+            return None if ch is None else ch.newest()
 
     def __len__(self) -> int:
         with self._store._lock:
             ch = self._store._channels.get(self._id)
             if ch is None:
                 return 0
-            return ch.n + sum(s.n for s in ch.segments)
+            return ch.n + sum(map(_count, ch.segments))
 
     def __iter__(self) -> Iterator[SensorReading]:
         store = self._store

@@ -129,8 +129,10 @@ def test_leftover_temporary_file_is_ignored(tmp_path):
 
 def test_deleted_spill_file_is_an_error_not_a_silent_gap(tmp_path):
     t, v, q = readings("payerne_temp_C")
-    s = ReadingStore(opts(tmp_path))
+    # small segments at the smallest budget: 169 segments do not all fit, some are spilled
+    s = ReadingStore(opts(tmp_path, segment_size=256, budget_bytes=2 * 256 * 17 + 4096))
     s.extend(t, v, q)
+    assert s.stats().spilled_segments > 0
     victim = sorted(tmp_path.glob("seg-*.eks"))[0]
     victim.unlink()
     with pytest.raises(CorruptDataError, match="missing"):
@@ -243,8 +245,10 @@ def test_a_failing_spill_loses_nothing_and_keeps_order(tmp_path, monkeypatch):
     from edgekit.memory import _segment
 
     t, v, q = readings("payerne_temp_C")
-    s = ReadingStore(opts(tmp_path))
+    small = opts(tmp_path, segment_size=256, budget_bytes=2 * 256 * 17 + 4096)
+    s = ReadingStore(small)  # spills as it goes: ~80 segments of 256 do not fit
     s.extend(t[:20_000], v[:20_000], q[:20_000])
+    assert s.stats().spilled_segments > 0
     real = _segment.write_file
 
     def full_disk(path, blob):
@@ -262,7 +266,7 @@ def test_a_failing_spill_loses_nothing_and_keeps_order(tmp_path, monkeypatch):
     monkeypatch.setattr(_segment, "write_file", real)
     s.extend(t[stored:], v[stored:], q[stored:])  # the disk is back: carry on
     s.close()
-    again = ReadingStore(opts(tmp_path))
+    again = ReadingStore(small)
     assert np.array_equal(again.query().values.view(np.uint64), v.view(np.uint64))
     again.close()
 
@@ -272,3 +276,37 @@ def test_spill_dir_that_is_a_file_is_an_options_error(tmp_path):
     f.write_bytes(b"x")
     with pytest.raises(OptionsError, match="not a directory"):
         ReadingStore(opts(f))
+
+
+def test_a_segment_file_named_without_padding_is_renamed_and_reopened(tmp_path):
+    """Spilled segments are found by sequence number alone (the index keeps no file name):
+    a store's file copied in as seg-7.eks is renamed seg-000000000007.eks and read; two files
+    with the same number are an error, not a silent pick."""
+    t, v, q = readings("payerne_temp_C")
+    with ReadingStore(opts(tmp_path / "a")) as s:
+        s.extend(t[:2000], v[:2000], q[:2000], channels=4)
+    (first, *_) = sorted((tmp_path / "a").glob("seg-*.eks"))
+    (tmp_path / "b").mkdir()
+    first.rename(tmp_path / "b" / "seg-7.eks")
+    with ReadingStore(opts(tmp_path / "b")) as s:
+        assert sorted(p.name for p in (tmp_path / "b").glob("seg-*.eks")) == [
+            "seg-000000000007.eks"]
+        r = s.query(channel=4)
+        assert r.timestamps_ns.size == 1024 and np.array_equal(r.timestamps_ns, t[:1024])
+    (tmp_path / "b" / "seg-07.eks").write_bytes((tmp_path / "b" / "seg-000000000007.eks")
+                                                .read_bytes())
+    with pytest.raises(CorruptDataError, match="same sequence number"):
+        ReadingStore(opts(tmp_path / "b"))
+
+
+def test_a_reopened_channel_refuses_older_readings_and_knows_its_last(tmp_path):
+    t, v, q = readings("payerne_temp_C")
+    with ReadingStore(opts(tmp_path)) as s:
+        s.extend(t[:3000], v[:3000], q[:3000], channels=2)
+    with ReadingStore(opts(tmp_path)) as s:  # every segment spilled: the last is on disk
+        assert s.channel(2).last_timestamp_ns == int(t[2999])
+        with pytest.raises(InputError, match="older"):
+            s.append(int(t[2999]) - 1, 1.0, channel=2)
+        s.append(int(t[2999]), 1.0, channel=2)  # equal is in order
+        assert s.discard(int(t[2999]) + 1) == 3000  # every sealed segment goes
+        assert len(s) == 1 and s.channel(2).last_timestamp_ns == int(t[2999])

@@ -282,6 +282,9 @@ def test_value_dtype_option_accepts_numpy_spellings():
 def test_options_object_or_keywords():
     opts = StoreOptions(segment_size=64)
     assert ReadingStore(opts).options is opts
+    kw = {"segment_size": 64, "budget_bytes": 1 << 20, "policy": "drop_oldest",
+          "value_dtype": np.float32}
+    assert ReadingStore(**kw).options == StoreOptions(**kw)  # kept as fields, rebuilt
     with pytest.raises(OptionsError):
         ReadingStore(opts, segment_size=32)
     with pytest.raises(InputTypeError):
@@ -495,3 +498,36 @@ def test_later_input_is_stored_exactly_or_refused(first, later, one):
     assert got.dtype == dtype and len(got) == len(later)
     for g, x in zip(got.tolist(), later, strict=True):
         assert (g != g and x != x) or g == x  # exact: int == float compares exactly in Python
+
+
+def test_the_newest_timestamp_outlives_sealing_and_dropping():
+    """A sealed channel reads its newest timestamp from its last segment's header; once
+    that segment is dropped (discard, or drop_oldest) the channel still refuses older
+    readings."""
+    s = ReadingStore(segment_size=16)
+    s.extend(np.arange(40) * 10, np.arange(40.0), channels=1)
+    s.seal()
+    assert s.channel(1).last_timestamp_ns == 390 and s.stats().hot_readings == 0
+    with pytest.raises(InputError, match="older"):
+        s.append(389, 0.0, channel=1)
+    with pytest.raises(InputError):
+        s.extend([380], [0.0], channels=1)
+    assert s.discard(10**9) == 40 and len(s) == 0
+    assert s.channel(1).last_timestamp_ns == 390
+    with pytest.raises(InputError, match="older"):
+        s.append(389, 0.0, channel=1)
+    s.append(390, 1.5, channel=1)
+    assert s.query(channel=1).values.tolist() == [1.5]
+
+    d = ReadingStore(segment_size=16, budget_bytes=2 * 16 * 17 + 4096, policy="drop_oldest")
+    rng = np.random.default_rng(5)
+    n = 0
+    for c in range(400):  # each channel sealed by the budget, its segment dropped later
+        d.extend([c, c + 1], rng.random(2), channels=c)
+        n += 2
+    st = d.stats()
+    assert st.dropped_readings > 0 and len(d) + st.dropped_readings == n
+    assert d.query(channel=0).timestamps_ns.size == 0  # its one segment was dropped
+    with pytest.raises(InputError, match="older"):
+        d.append(0, 0.0, channel=0)
+    assert d.channel(0).last_timestamp_ns == 1
