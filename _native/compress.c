@@ -1195,6 +1195,63 @@ static inline uint32_t ekz_unsort32(uint64_t s)
     return v ^ ((0u - (v >> 31)) >> 1);
 }
 
+/* q[i] = (j[i] - off) / g when that is exact for every i (as int64, the values wrapping no
+ * further than int64 does: off + g * q[i] == j[i]); returns 1 then, 0 (q untouched) when
+ * some value is not, EKZ_EINVAL unless 2 <= g < 2**63 and off < g.  Division by
+ * multiplication: g = m * 2**s with m odd, m's inverse mod 2**64, and |d| divides exactly
+ * iff its low s bits are 0 and (|d| >> s) * inverse <= (2**64 - 1) / m. */
+int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off, uint64_t *q)
+{
+    uint64_t m = g, inv, lim, mask, bad = 0;
+    unsigned s = 0, it;
+    size_t i;
+    if (g < 2u || g >> 63 || off >= g)
+        return EKZ_EINVAL;
+    while (!(m & 1u)) {
+        m >>= 1;
+        s++;
+    }
+    inv = m; /* m * m = 1 mod 8: 3 bits, doubled by each Newton step */
+    for (it = 0; it < 5u; it++)
+        inv *= 2u - m * inv;
+    lim = UINT64_MAX / m;
+    mask = ((uint64_t)1 << s) - 1u;
+    for (i = 0; i < n; i++) {
+        uint64_t d = j[i] - off, neg = 0u - (d >> 63), u = (d ^ neg) - neg;
+        bad |= (u & mask) | (uint64_t)(((u >> s) * inv) > lim);
+    }
+    if (bad)
+        return 0;
+    for (i = 0; i < n; i++) {
+        uint64_t d = j[i] - off, neg = 0u - (d >> 63), u = (d ^ neg) - neg;
+        q[i] = (((u >> s) * inv) ^ neg) - neg;
+    }
+    return 1;
+}
+
+/* Float bits as order-preserving int64 (float32 sign-extended from 32 bits). */
+int ekz_sortable_f64(const double *x, size_t n, int64_t *out)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint64_t b;
+        memcpy(&b, &x[i], 8);
+        out[i] = ekz_s64(ekz_sort64(b));
+    }
+    return EKZ_OK;
+}
+
+int ekz_sortable_f32(const float *x, size_t n, int64_t *out)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], 4);
+        out[i] = ekz_s64(ekz_sort32(b));
+    }
+    return EKZ_OK;
+}
+
 static double ekz_pow10(int d)
 {
     double p = 1.0;

@@ -129,6 +129,14 @@ int ekz_minmax(const int64_t *x, size_t n, int64_t *out);
  * do not wrap, the gcd of every j[i] - j[0] (the caller verifies the split). */
 uint64_t ekz_gcd(const uint64_t *j, size_t n);
 
+/* q[i] = (j[i] - off) / g (as int64) when exact for every i: returns 1; 0 (q untouched)
+ * when some value is not; EKZ_EINVAL unless 2 <= g < 2**63 and off < g. */
+int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off, uint64_t *q);
+
+/* Float bits as order-preserving int64 (float32 sign-extended from 32 bits). */
+int ekz_sortable_f64(const double *x, size_t n, int64_t *out);
+int ekz_sortable_f32(const float *x, size_t n, int64_t *out);
+
 /* Smallest d in 0..maxd such that at most `allow` of the finite values among `sample`
  * evenly spaced ones of x (positions floor(s * n / m), m = min(sample, n)) are not exactly
  * k / 10**d for an integer k; -1 if none (0 when n = 0). */

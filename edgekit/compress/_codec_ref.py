@@ -287,6 +287,22 @@ def gcd(j: np.ndarray) -> int:
     return int(np.gcd.reduce(a)) if a.size else 0
 
 
+def gcd_split(j: np.ndarray, g: int, off: int) -> np.ndarray | None:
+    """(j - off) // g as uint64 (int64 arithmetic) when off + g * that is j again for every
+    value (2 <= g < 2**63, 0 <= off < g), else None."""
+    q = (j.view(np.int64) - np.int64(off)) // np.int64(g)
+    qj = q.view(np.uint64)
+    return qj if np.array_equal(np.uint64(off) + np.uint64(g) * qj, j) else None
+
+
+def sortable(x: np.ndarray) -> np.ndarray:
+    """Float bits as order-preserving int64 (sign-extended from the float's width)."""
+    bits = x.view(f"i{x.dtype.itemsize}")
+    s = bits ^ ((bits >> (x.dtype.itemsize * 8 - 1)) & np.array(
+        np.iinfo(bits.dtype).max, dtype=bits.dtype))
+    return s.astype(np.int64)
+
+
 def sample_positions(n: int, sample: int) -> np.ndarray:
     """min(sample, n) evenly spaced positions floor(s * n / m) of an n-value array."""
     m = min(sample, n)

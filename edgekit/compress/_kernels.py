@@ -214,6 +214,35 @@ def gcd(j: np.ndarray) -> int:
     return int(lib.ekz_gcd(_ptr(_backend.ffi, "uint64_t *", j), j.size))
 
 
+def gcd_split(j: np.ndarray, g: int, off: int) -> np.ndarray | None:
+    """(j - off) / g (a new uint64 array) when exact for every value, else None; see
+    ``ekz_gcd_split`` (2 <= g < 2**63, 0 <= off < g)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.gcd_split(j, g, off)
+    ffi = _backend.ffi
+    q = np.empty(j.size, dtype=np.uint64)
+    status = lib.ekz_gcd_split(_ptr(ffi, "uint64_t *", j), j.size, g, off,
+                               _ptr(ffi, "uint64_t *", q))
+    if status < 0:
+        raise RuntimeError(f"ekz_gcd_split returned status {status}")
+    return q if status == 1 else None
+
+
+def sortable(x: np.ndarray) -> np.ndarray:
+    """Float bits of float16/32/64 x as order-preserving int64 (a new array)."""
+    lib = _backend.lib
+    if lib is None or x.dtype.itemsize == 2:
+        return ref.sortable(x)
+    ffi = _backend.ffi
+    out = np.empty(x.size, dtype=np.int64)
+    if x.dtype == np.float64:
+        lib.ekz_sortable_f64(_ptr(ffi, "double *", x), x.size, _ptr(ffi, "int64_t *", out))
+    else:
+        lib.ekz_sortable_f32(_ptr(ffi, "float *", x), x.size, _ptr(ffi, "int64_t *", out))
+    return out
+
+
 def find_decimals(x: np.ndarray, sample: int, maxd: int, allow: int = 0) -> int:
     lib = _backend.lib
     if lib is None:

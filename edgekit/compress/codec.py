@@ -398,10 +398,9 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
         g = K.gcd(j)
         if 1 < g < (1 << 63):
             off = int(k[0]) % g
-            q = (k - np.int64(off)) // np.int64(g)
-            qj = q.view(np.uint64)
             # exact unless the values span more than int64 (then the split is skipped)
-            if np.array_equal(np.uint64(off) + np.uint64(g) * qj, j):
+            qj = K.gcd_split(j, g, off)
+            if qj is not None:
                 j = qj
                 head |= _H_GCD
                 gparams = _varint(g) + _varint(off)
@@ -436,12 +435,7 @@ def _sample(j: np.ndarray) -> tuple[np.ndarray, float]:
     return s, j.size / s.size
 
 
-def _sortable(x: np.ndarray) -> np.ndarray:
-    """Float bits as order-preserving int64 (sign-extended from the float's width)."""
-    bits = x.view(f"i{x.dtype.itemsize}")
-    s = bits ^ ((bits >> (x.dtype.itemsize * 8 - 1)) & np.array(
-        np.iinfo(bits.dtype).max, dtype=bits.dtype))
-    return s.astype(np.int64)
+_sortable = _ref.sortable  # float bits as order-preserving int64 (small arrays)
 
 
 _SIGNED = {w: (np.dtype(f"i{w}"), np.array(np.iinfo(f"i{w}").max, dtype=f"i{w}"))
@@ -653,7 +647,7 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
             cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz, kr))
             good = good or nz <= n // _T_GOOD_RESID
     if not good or not cands:
-        cands.append(_int_candidate(_sortable(x), _BITS, b""))
+        cands.append(_int_candidate(K.sortable(x), _BITS, b""))
     return cands, good
 
 
@@ -663,7 +657,7 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
     if dt.kind == "f" and dt.itemsize in (4, 8):
         cands, _ = _float_candidates(x, tol, level, dt.itemsize == 8 and level >= 2)
     elif dt.kind == "f":
-        cands = [_int_candidate(_sortable(x), _BITS, b"")]
+        cands = [_int_candidate(K.sortable(x), _BITS, b"")]
     else:
         k = x.astype(np.int64) if dt.kind == "i" else x.astype(np.uint64).view(np.int64)
         cands = [_int_candidate(k, _INT, b"")]
