@@ -260,22 +260,29 @@ def _unzz(z: int) -> int:
 
 
 def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None,
-                   sample: np.ndarray | None = None) -> bytes:
+                   sample: np.ndarray | None = None, zeros: int | None = None) -> bytes:
     """One entropy stream of j[order:] at delta order ``order``: the first ``order`` values,
     then the coded body (plain or zero-run form, whichever is smaller).  ``sample_h``: the
     token histogram of j's stream on ``sample`` (j's sample when j is long, see
-    :func:`_sample`; None when j is short and the histogram is of all of j)."""
+    :func:`_sample`; None when j is short and the histogram is of all of j).  ``zeros``
+    (with a sample): the number of zero codes in all of j's stream, which then decides
+    whether the zero-run form is tried (the sample only whether it pays)."""
     first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
     if j.size <= order:
         return first + b"\x02"
     long = sample_h is not None and sample is not None
-    if long:  # decide the form on the sample first: no wasted pass over a long stream
+    if long and zeros is not None:  # the counts of all of j are known: no pass to count
         assert sample_h is not None
-        h = sample_h
+        h, h0, total = sample_h, zeros, j.size - order
     else:
-        tok, buf, blen, h = K.tokenize(j, order)
-    total = int(h.sum())
-    if h[0] >= total * _T_RUNS_ZEROS and total >= 64 and _runs_pay(j, order, h, sample_h, sample):
+        if long:  # decide the form on the sample first: no wasted pass over a long stream
+            assert sample_h is not None
+            h = sample_h
+        else:
+            tok, buf, blen, h = K.tokenize(j, order)
+        h0, total = int(h[0]), int(h.sum())
+    if h0 >= total * _T_RUNS_ZEROS and total >= 64 and _runs_pay(j, order, h, sample_h,
+                                                                 sample):
         runs, vals = K.runs_split(j, order)
         runs, vals = runs.copy(), vals.copy()  # scratch, and tokenize reuses scratch
         body = b"\x03" + _varint(vals.size) + _stream_body(runs)
@@ -383,6 +390,9 @@ class _Candidate:
     sample_h: np.ndarray | None = None  # token histogram of the order's stream on the sample
     r: np.ndarray | None = None
     sample: np.ndarray | None = None  # the sample of j (see _sample), when j is long
+    r_sample_h: np.ndarray | None = None  # the same three for the residual stream r
+    r_sample: np.ndarray | None = None
+    r_zeros: int = 0  # (number of zero residuals)
     jrange: tuple[int, int] | None = None  # (min, max) of j as int64, when known
 
 
@@ -415,10 +425,14 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
     cand = _Candidate(cost, head | (order << 3), params + gparams, j, order, h3[order],
                       sample=js if js is not j else None, jrange=jrange)
     if r is not None and nonzero:
-        rs, rscale = _sample(r.view(np.uint64))
-        cand.cost += _cost_bits(K.hist3(rs)[:256]) * rscale
+        rj = r.view(np.uint64)
+        rs, rscale = _sample(rj)
+        rh = K.hist3(rs)[:256]
+        cand.cost += _cost_bits(rh) * rscale
         cand.head |= _H_RESID
         cand.r = r
+        if rs is not rj:
+            cand.r_sample_h, cand.r_sample, cand.r_zeros = rh, rs, r.size - nonzero
     return cand
 
 
@@ -670,7 +684,8 @@ def _encode_block(x: np.ndarray, tol: float, level: int) -> bytes:
         out.append(_table_field(best.j, best.jrange))
     out.append(_stream_encode(best.j, best.order, best.sample_h, best.sample))
     if best.r is not None:
-        out.append(_stream_encode(best.r.view(np.uint64), 0))
+        out.append(_stream_encode(best.r.view(np.uint64), 0, best.r_sample_h, best.r_sample,
+                                  best.r_zeros))
     blob = b"".join(out)
     if len(blob) > x.nbytes + 1:
         return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
