@@ -1318,6 +1318,8 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
         lo = hi = rint((double)x[0] * p);                                                    \
         for (i = 0; i < n; i++) {                                                            \
             T xi = x[i], y;                                                                  \
+            if ((i & 1023u) == 1023u && (!ok || diff))                                       \
+                return 0; /* not exact: the general loop takes over, a block early */        \
             double t = (double)xi * p, s = t + magic, rt = s - magic;                        \
             uint64_t sb;                                                                     \
             uint##W##_t xb, yb;                                                              \
@@ -1414,23 +1416,10 @@ EKZ_DEFINE_QUANT_AFFINE_FAST(f32, float)
                 /* branch-free: half the values of a noisy grid have one */              \
                 res = (SORT(xb) - SORT(yb)) &                                                \
                       (0u - (uint64_t)!(tol >= 0.0 && fabs((double)y - (double)xi) <= tol));  \
+                r[i] = ekz_s64(res); /* (exact data took the fast path: r untouched) */     \
                 nz += res != 0;                                                              \
                 if (i == 0)                                                                  \
                     lo = hi = ki;                                                            \
-            }                                                                                \
-            /* the residuals are written only when there are some (exact decimal data,    \
-             * the common case, then touches no residual memory) */                        \
-            for (i = 0; nz && i < n; i++) {                                                  \
-                T xi = x[i];                                                                 \
-                T y = unit ? (T)(double)k[i] : (T)((double)k[i] / p);                        \
-                uint##W##_t xb, yb;                                                          \
-                uint64_t res = 0;                                                            \
-                memcpy(&xb, &xi, sizeof(T));                                                 \
-                memcpy(&yb, &y, sizeof(T));                                                  \
-                /* branch-free: half the values of a noisy grid have one */              \
-                res = (SORT(xb) - SORT(yb)) &                                                \
-                      (0u - (uint64_t)!(tol >= 0.0 && fabs((double)y - (double)xi) <= tol));  \
-                r[i] = ekz_s64(res);                                                         \
             }                                                                                \
             range[0] = lo;                                                                   \
             range[1] = hi;                                                                   \

@@ -144,9 +144,9 @@ int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd, si
 int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd, size_t allow);
 
 /* Quantize (see above).  Returns the number of nonzero residuals in *nonzero and the
- * smallest and largest k in range[0..2) (0, 0 when n = 0).  r is written only when
- * *nonzero > 0 (all zero otherwise, and left as it was).  tab: scratch of EKZ_TAB_LEN
- * items. */
+ * smallest and largest k in range[0..2) (0, 0 when n = 0).  r is left as it was when every
+ * value is exactly k / p (the decimal model's common case); otherwise it is written (all
+ * zero when *nonzero = 0).  tab: scratch of EKZ_TAB_LEN items. */
 int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, double b,
                   double tol, double *tab, int64_t *k, int64_t *r, size_t *nonzero,
                   int64_t *range);

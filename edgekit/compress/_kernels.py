@@ -274,7 +274,7 @@ def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
                 _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz, rng)
     if status != OK:
         raise RuntimeError(f"ekz_quant returned status {status}")
-    if nz[0] == 0:  # the kernel left r alone: hand back zeros that cost no writes
+    if nz[0] == 0:  # r may be untouched: hand back zeros that cost no writes
         r = _zeros(x.size)
     return k, r, int(nz[0]), (int(rng[0]), int(rng[1]))
 
