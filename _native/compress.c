@@ -1157,6 +1157,185 @@ uint64_t ekz_gcd(const uint64_t *j, size_t n)
     return g;
 }
 
+/* ------------------------------------------------------------------ affine-grid search
+ * The hot steps of codec._affine_guess_raw, on a sample's distinct values (about a
+ * thousand): the same float operations as the numpy references _codec_ref.float_gcd and
+ * _codec_ref.grid_origin, in the same order, so the same bits. */
+
+/* Python's float floor division a // b (CPython's float_divmod), b > 0 finite */
+static double ekz_py_floordiv(double vx, double wx)
+{
+    double mod = fmod(vx, wx), div = (vx - mod) / wx, fl;
+    if (mod != 0.0 && ((wx < 0.0) != (mod < 0.0)))
+        div -= 1.0;
+    if (div != 0.0) {
+        fl = floor(div);
+        if (div - fl > 0.5)
+            fl += 1.0;
+    } else {
+        fl = copysign(0.0, vx / wx);
+    }
+    return fl;
+}
+
+/* Approximate gcd of the positive floats d (see _codec_ref.float_gcd): the divisors met,
+ * coarsest first, into seen (room for n); their number, 0 when more than `skips` values
+ * were passed over. */
+size_t ekz_float_gcd(const double *d, size_t n, double tol, double floor_, long skips,
+                     double *seen)
+{
+    double g = 0.0;
+    size_t i, m = 0;
+    for (i = 0; i < n; i++) {
+        double v = d[i], a, b;
+        if (g > v) {
+            a = g;
+            b = v;
+        } else {
+            a = v;
+            b = g;
+        }
+        while (b > tol) {
+            double r = fmod(a, b), e = tol * (ekz_py_floordiv(a, b) + 1.0);
+            a = b;
+            b = (r <= e || a - r <= e) ? 0.0 : r;
+        }
+        if (a > floor_) {
+            if (m == 0 || a < seen[m - 1] - tol)
+                seen[m++] = a;
+            g = a;
+        } else if (--skips < 0) {
+            return 0;
+        }
+    }
+    return m;
+}
+
+/* stable merge sort of idx[0..n) by key[idx] (no NaN keys); tmp: room for n */
+static void ekz_argsort(const double *key, size_t *idx, size_t *tmp, size_t n)
+{
+    size_t width, i;
+    for (width = 1; width < n; width *= 2) {
+        for (i = 0; i < n; i += 2 * width) {
+            size_t lo = i, mid = i + width < n ? i + width : n;
+            size_t hi = i + 2 * width < n ? i + 2 * width : n, p = lo, q = mid, o = lo;
+            while (p < mid && q < hi)
+                tmp[o++] = key[idx[q]] < key[idx[p]] ? idx[q++] : idx[p++];
+            while (p < mid)
+                tmp[o++] = idx[p++];
+            while (q < hi)
+                tmp[o++] = idx[q++];
+        }
+        memcpy(idx, tmp, n * sizeof *idx);
+    }
+}
+
+/* (a, b) of the grid of step about b0 through distinct values u seen counts times (see
+ * _codec_ref.grid_origin): returns 1 with out[0] = a, out[1] = b; 0 when no origin fits;
+ * -1 when the reference must decide (a NaN on the way).  work: room for 3 * sweep
+ * doubles; iwork: room for 5 * sweep size_t. */
+int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, size_t n,
+                    double b0, double frac, int64_t offn, size_t sweep, double *work,
+                    size_t *iwork, double *out)
+{
+    double origins[3], total, best_neg = 0.0, best_a = 0.0, best_b = 0.0;
+    int64_t sum = 0, cmax;
+    size_t i, imax = 0, o;
+    int found = 0;
+    if (n == 0 || sweep < 2)
+        return 0;
+    for (i = 0; i < n; i++)
+        sum += counts[i];
+    cmax = counts[0];
+    for (i = 1; i < n; i++) {
+        if (counts[i] > cmax) {
+            cmax = counts[i];
+            imax = i;
+        }
+    }
+    total = (double)sum;
+    origins[0] = 0.0;
+    origins[1] = u[0];
+    origins[2] = u[imax];
+    for (o = 0; o < 3; o++) {
+        double a = origins[o], at_a = 0.0, *pos = work, *kv = work + 2 * sweep, b1, hit;
+        int64_t off = 0, at = 0, c, cbest;
+        size_t m = 0, sel, *idx = iwork, *ord = iwork + sweep, *tmp = iwork + 3 * sweep;
+        size_t ib = 0, len;
+        for (i = 0; i < n; i++) {
+            double t = (u[i] - a) / b0, k = rint(t);
+            int on = fabs(t - k) <= frac && (k != 0.0 || fabs(u[i] - a) <= half[i]);
+            if (t != t)
+                return -1;
+            off += on ? 0 : counts[i];
+            at += (on && k == 0.0) ? counts[i] : 0;
+            m += on && k != 0.0;
+        }
+        if ((double)(off * offn) > total)
+            continue;
+        at_a = (double)at;
+        if (m == 0)
+            continue;
+        sel = m > sweep ? sweep : m;
+        /* the selected positions among the m on the grid off a: all, or sweep of them
+         * evenly spaced, (s * (m - 1)) // (sweep - 1) */
+        {
+            size_t s = 0, r = 0;
+            for (i = 0; i < n && s < sel; i++) {
+                double t = (u[i] - a) / b0, k = rint(t);
+                int on = fabs(t - k) <= frac && (k != 0.0 || fabs(u[i] - a) <= half[i]);
+                if (!(on && k != 0.0))
+                    continue;
+                if (m <= sweep || r == (size_t)(((uint64_t)s * (m - 1u)) / (sweep - 1u))) {
+                    idx[s] = i;
+                    kv[s] = k;
+                    s++;
+                }
+                r++;
+            }
+        }
+        len = 2 * sel;
+        for (i = 0; i < sel; i++) {
+            double xa = u[idx[i]] - a, hh = half[idx[i]];
+            double lo = (xa - hh) / kv[i], hi = (xa + hh) / kv[i];
+            if (lo != lo || hi != hi)
+                return -1;
+            pos[i] = lo < hi ? lo : hi; /* np.minimum / np.maximum (no NaN here) */
+            pos[sel + i] = lo > hi ? lo : hi;
+            if (!(lo < hi) && !(lo > hi)) { /* equal: numpy returns the first operand */
+                pos[i] = lo;
+                pos[sel + i] = lo;
+            }
+        }
+        for (i = 0; i < len; i++)
+            ord[i] = i;
+        ekz_argsort(pos, ord, tmp, len);
+        c = 0;
+        cbest = 0;
+        for (i = 0; i < len; i++) {
+            size_t q = ord[i]; /* weights: counts, then their negatives */
+            c += q < sel ? counts[idx[q]] : -counts[idx[q - sel]];
+            if (i == 0 || c > cbest) {
+                cbest = c;
+                ib = i;
+            }
+        }
+        b1 = (pos[ord[ib]] + pos[ord[ib + 1 < len ? ib + 1 : len - 1]]) / 2.0;
+        hit = (double)cbest + at_a;
+        if (b1 > 0.0 && isfinite(b1) && (!found || -hit < best_neg)) {
+            found = 1;
+            best_neg = -hit;
+            best_a = a;
+            best_b = b1;
+        }
+    }
+    if (!found)
+        return 0;
+    out[0] = best_a;
+    out[1] = best_b;
+    return 1;
+}
+
 /* ------------------------------------------------------------------ quantizers */
 
 #define EKZ_TWO53 9007199254740992.0

@@ -133,6 +133,18 @@ uint64_t ekz_gcd(const uint64_t *j, size_t n);
  * when some value is not; EKZ_EINVAL unless 2 <= g < 2**63 and off < g. */
 int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off, uint64_t *q);
 
+/* The affine-grid search's hot steps (codec._affine_guess_raw), the same bits as the
+ * numpy references _codec_ref.float_gcd and _codec_ref.grid_origin.  ekz_float_gcd: the
+ * divisors met, coarsest first, into seen (room for n), and their number (0: none, or too
+ * many values passed over).  ekz_grid_origin: 1 and out = (a, b), 0 when no origin fits,
+ * -1 when the reference must decide (NaN on the way); work: 3 * sweep doubles, iwork:
+ * 5 * sweep size_t. */
+size_t ekz_float_gcd(const double *d, size_t n, double tol, double floor_, long skips,
+                     double *seen);
+int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, size_t n,
+                    double b0, double frac, int64_t offn, size_t sweep, double *work,
+                    size_t *iwork, double *out);
+
 /* Float bits as order-preserving int64 (float32 sign-extended from 32 bits). */
 int ekz_sortable_f64(const double *x, size_t n, int64_t *out);
 int ekz_sortable_f32(const float *x, size_t n, int64_t *out);

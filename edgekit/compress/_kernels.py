@@ -243,6 +243,44 @@ def sortable(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[float]:
+    """The approximate gcd's divisors, coarsest first (see ``_codec_ref.float_gcd``);
+    d: float64."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.float_gcd(d, tol, floor, skips)
+    ffi = _backend.ffi
+    d = np.ascontiguousarray(d, dtype=np.float64)
+    seen = np.empty(max(d.size, 1), dtype=np.float64)
+    m = lib.ekz_float_gcd(_ptr(ffi, "double *", d), d.size, tol, floor, skips,
+                          _ptr(ffi, "double *", seen))
+    return seen[:m].tolist()
+
+
+def grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray, b0: float,
+                frac: float, offn: int, sweep: int) -> tuple[float, float] | None:
+    """(a, b) of the grid of step about b0 through the distinct values u (float64, seen
+    ``counts`` (int64) times, rounding intervals +-half), or None (see
+    ``_codec_ref.grid_origin``)."""
+    lib = _backend.lib
+    if lib is None or sweep < 2:
+        return ref.grid_origin(u, counts, half, b0, frac, offn, sweep)
+    ffi = _backend.ffi
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    half = np.ascontiguousarray(half, dtype=np.float64)
+    work = scratch("gwork", 3 * sweep, np.float64)
+    iwork = scratch("giwork", 5 * sweep, np.uintp)
+    out = ffi.new("double[2]")
+    status = lib.ekz_grid_origin(_ptr(ffi, "double *", u), _ptr(ffi, "int64_t *", counts),
+                                 _ptr(ffi, "double *", half), u.size, b0, frac, offn, sweep,
+                                 _ptr(ffi, "double *", work), _ptr(ffi, "size_t *", iwork),
+                                 out)
+    if status < 0:  # a NaN on the way: numpy's rules decide
+        return ref.grid_origin(u, counts, half, b0, frac, offn, sweep)
+    return (out[0], out[1]) if status == 1 else None
+
+
 def find_decimals(x: np.ndarray, sample: int, maxd: int, allow: int = 0) -> int:
     lib = _backend.lib
     if lib is None:

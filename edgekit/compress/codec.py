@@ -480,23 +480,7 @@ def _float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[floa
     at most ``skips`` of them.  Returns the divisors met on the way, coarsest first (a rare
     value may divide a common step: the caller picks the coarsest that fits); [] when there
     is nothing above the floor or more than ``skips`` values were passed over."""
-    g = 0.0
-    seen: list[float] = []
-    for v in d.tolist():
-        a, b = (g, v) if g > v else (v, g)
-        while b > tol:
-            r = math.fmod(a, b)
-            e = tol * (a // b + 1)  # a - q*b: b's error q times, plus a's
-            a, b = b, (0.0 if r <= e or b - r <= e else r)
-        if a > floor:
-            if not seen or a < seen[-1] - tol:
-                seen.append(a)
-            g = a
-        else:
-            skips -= 1
-            if skips < 0:
-                return []
-    return seen
+    return K.float_gcd(d, tol, floor, skips)
 
 
 def _grid_costs(ux: np.ndarray, sx: np.ndarray, w: np.ndarray, a: float,
@@ -520,37 +504,9 @@ def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
     """(a, b) for distinct sample values u seen ``counts`` times (rounding intervals +-half)
     on a grid of step about b0, or None when more than 1 / _T_GRID_OFF of them are off it.
     The origin: 0 (values that are multiples of the step), the lowest or the commonest
-    value, whichever rounds most values exactly with its best step."""
-    found: tuple[float, float, float] | None = None  # (-values rounded exactly, a, step)
-    total = float(np.sum(counts))
-    for a in (0.0, float(u[0]), float(u[int(np.argmax(counts))])):
-        t = (u - a) / b0
-        k = np.rint(t)
-        # (a value far below the step is no multiple of it: k = 0 only for a itself)
-        on = (np.abs(t - k) <= _T_GRID_FRAC) & ((k != 0) | (np.abs(u - a) <= half))
-        if np.dot(counts, ~on) * _T_GRID_OFF > total:
-            continue
-        at_a = float(np.dot(counts, on & (k == 0)))  # a itself: any step
-        idx = np.flatnonzero(on & (k != 0))
-        if idx.size == 0:
-            continue
-        if idx.size > _T_GRID_SWEEP:  # evenly spaced by value, so the extremes (largest
-            # |k|, narrowest intervals below) stay
-            idx = idx[(np.arange(_T_GRID_SWEEP) * (idx.size - 1)) // (_T_GRID_SWEEP - 1)]
-        # a + k*b rounds to x for b in [(x - h - a) / k, (x + h - a) / k] (swapped for
-        # k < 0): the step inside the most (weighted) of these intervals misses fewest values
-        kk, xa, hh, w = k[idx], u[idx] - a, half[idx], counts[idx]
-        ends = np.concatenate([(xa - hh) / kk, (xa + hh) / kk])
-        pos = np.concatenate([np.minimum(ends[: kk.size], ends[kk.size:]),
-                              np.maximum(ends[: kk.size], ends[kk.size:])])
-        order = np.argsort(pos, kind="stable")
-        cover = np.cumsum(np.concatenate([w, -w])[order])
-        i = int(np.argmax(cover))
-        b1 = float(pos[order[i]] + pos[order[min(i + 1, pos.size - 1)]]) / 2
-        hit = float(cover[i]) + at_a
-        if b1 > 0 and math.isfinite(b1) and (found is None or -hit < found[0]):
-            found = (-hit, a, b1)
-    return None if found is None else (found[1], found[2])
+    value, whichever rounds most values exactly with its best step (see
+    ``_codec_ref.grid_origin``)."""
+    return K.grid_origin(u, counts, half, b0, _T_GRID_FRAC, _T_GRID_OFF, _T_GRID_SWEEP)
 
 
 def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
