@@ -1431,6 +1431,85 @@ int ekz_sortable_f32(const float *x, size_t n, int64_t *out)
     return EKZ_OK;
 }
 
+/* The commonest gaps between consecutive distinct values u (ascending) above floor_, at
+ * most maxg, commonest first (see _codec_ref.common_gaps): a gap's class is rint(gap /
+ * tol); classes in ascending order, each represented by its first gap, then stably by
+ * descending count.  Returns their number, or -1 when the reference must decide (a NaN
+ * class).  work: room for 3 * n doubles, iwork: 4 * n size_t. */
+long ekz_common_gaps(const double *u, size_t n, double floor_, double tol, size_t maxg,
+                     double *work, size_t *iwork, double *out)
+{
+    double *gaps = work, *v = work + n, *key = work + 2 * n;
+    size_t *perm = iwork, *tmp = iwork + n, *first = iwork + 2 * n, *ord = iwork + 3 * n;
+    size_t i, m = 0, runs = 0, start = 0;
+    for (i = 0; i + 1 < n; i++) {
+        double g = u[i + 1] - u[i];
+        if (g > floor_)
+            gaps[m++] = g;
+    }
+    for (i = 0; i < m; i++) {
+        v[i] = rint(gaps[i] / tol);
+        if (v[i] != v[i])
+            return -1;
+        perm[i] = i;
+    }
+    ekz_argsort(v, perm, tmp, m);
+    for (i = 1; i <= m; i++) {
+        if (i == m || v[perm[i]] != v[perm[i - 1]]) {
+            first[runs] = perm[start];
+            key[runs] = -(double)(i - start);
+            runs++;
+            start = i;
+        }
+    }
+    for (i = 0; i < runs; i++)
+        ord[i] = i;
+    ekz_argsort(key, ord, tmp, runs);
+    if (runs > maxg)
+        runs = maxg;
+    for (i = 0; i < runs; i++)
+        out[i] = gaps[first[ord[i]]];
+    return (long)runs;
+}
+
+/* For each of ns steps b: the weighted share of the distinct values ux (weights w) off
+ * the grid a + k * b by more than frac of a step, and the weighted bits of their
+ * residuals (see _codec_ref.grid_costs). */
+#define EKZ_DEFINE_GRID_COSTS(SUF, T, W, SORT)                                               \
+    int ekz_grid_costs_##SUF(const T *ux, size_t n, const double *w, double a,              \
+                             const double *steps, size_t ns, double frac, double *off,      \
+                             double *bits)                                                   \
+    {                                                                                        \
+        double wsum = 0.0;                                                                   \
+        size_t i, s;                                                                         \
+        for (i = 0; i < n; i++)                                                              \
+            wsum += w[i];                                                                    \
+        for (s = 0; s < ns; s++) {                                                           \
+            double o = 0.0, bs = 0.0, b = steps[s];                                          \
+            for (i = 0; i < n; i++) {                                                        \
+                double t = ((double)ux[i] - a) / b, k = rint(t);                             \
+                T y = (T)(a + k * b);                                                        \
+                uint##W##_t xb, yb;                                                          \
+                uint64_t z;                                                                  \
+                int e;                                                                       \
+                if (!(fabs(t - k) <= frac))                                                  \
+                    o += w[i];                                                               \
+                memcpy(&xb, &ux[i], sizeof(T));                                              \
+                memcpy(&yb, &y, sizeof(T));                                                  \
+                z = ekz_zz(SORT(xb) - SORT(yb));                                             \
+                frexp((double)z, &e);                                                        \
+                bs += (double)(e + (z != 0)) * w[i];                                         \
+            }                                                                                \
+            off[s] = o / wsum;                                                               \
+            bits[s] = bs;                                                                    \
+        }                                                                                    \
+        return EKZ_OK;                                                                       \
+    }
+
+EKZ_DEFINE_GRID_COSTS(f64, double, 64, ekz_sort64)
+EKZ_DEFINE_GRID_COSTS(f32, float, 32, ekz_sort32)
+#undef EKZ_DEFINE_GRID_COSTS
+
 static double ekz_pow10(int d)
 {
     double p = 1.0;

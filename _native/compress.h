@@ -145,6 +145,18 @@ int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, 
                     double b0, double frac, int64_t offn, size_t sweep, double *work,
                     size_t *iwork, double *out);
 
+/* More of the affine-grid search (references _codec_ref.common_gaps and grid_costs):
+ * ekz_common_gaps: the commonest gaps between the distinct values u, at most maxg, into out
+ * (room for maxg); their number, -1 when the reference must decide; work: 3 * n doubles,
+ * iwork: 4 * n size_t.  ekz_grid_costs_*: per step, the weighted share of values off the
+ * grid and the weighted bits of their residuals. */
+long ekz_common_gaps(const double *u, size_t n, double floor_, double tol, size_t maxg,
+                     double *work, size_t *iwork, double *out);
+int ekz_grid_costs_f64(const double *ux, size_t n, const double *w, double a,
+                       const double *steps, size_t ns, double frac, double *off, double *bits);
+int ekz_grid_costs_f32(const float *ux, size_t n, const double *w, double a,
+                       const double *steps, size_t ns, double frac, double *off, double *bits);
+
 /* Float bits as order-preserving int64 (float32 sign-extended from 32 bits). */
 int ekz_sortable_f64(const double *x, size_t n, int64_t *out);
 int ekz_sortable_f32(const float *x, size_t n, int64_t *out);

@@ -368,6 +368,33 @@ def grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray, b0: float,
     return None if found is None else (found[1], found[2])
 
 
+def common_gaps(u: np.ndarray, floor: float, tol: float, maxg: int) -> np.ndarray:
+    """The commonest gaps (at most maxg, commonest first) between consecutive distinct values
+    u (ascending) above ``floor``: gaps of one class rint(gap / tol) count together and are
+    represented by their first; classes of equal count in ascending order."""
+    gaps = np.diff(u)
+    gaps = gaps[gaps > floor]
+    _, first, gcount = np.unique(np.rint(gaps / tol), return_index=True, return_counts=True)
+    return gaps[first[np.argsort(-gcount, kind="stable")[:maxg]]]
+
+
+def grid_costs(ux: np.ndarray, w: np.ndarray, a: float, steps: np.ndarray,
+               frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """For distinct values ux (x's dtype) seen w times and each step b:
+    (share of them off the grid a + k*b by more than frac of a step, bits of their
+    residuals) as the codec computes them: k = rint((x - a) / b), y = a + k*b in float64
+    rounded to x's dtype, residual = x - y in units of the last place."""
+    sx = sortable(ux)
+    t = (ux.astype(np.float64) - a)[None, :] / steps[:, None]
+    k = np.rint(t)
+    off = (~(np.abs(t - k) <= frac)) @ w / float(np.sum(w))
+    y = (a + k * steps[:, None]).astype(ux.dtype)
+    r = (sx[None, :] - sortable(y)).view(np.uint64)
+    z = (r << np.uint64(1)) ^ (np.uint64(0) - (r >> np.uint64(63)))  # zigzag
+    _, e = np.frexp(z.astype(np.float64))  # bit length; a residual token costs ~1 bit more
+    return off, (e + (z != 0)) @ w
+
+
 def sample_positions(n: int, sample: int) -> np.ndarray:
     """min(sample, n) evenly spaced positions floor(s * n / m) of an n-value array."""
     m = min(sample, n)

@@ -257,6 +257,48 @@ def float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[float
     return seen[:m].tolist()
 
 
+def common_gaps(u: np.ndarray, floor: float, tol: float, maxg: int) -> np.ndarray:
+    """The commonest gaps between the distinct values u (float64, ascending), commonest
+    first (see ``_codec_ref.common_gaps``)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.common_gaps(u, floor, tol, maxg)
+    ffi = _backend.ffi
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    n = u.size
+    work = scratch("gwork", 3 * n, np.float64)
+    iwork = scratch("giwork", 4 * n, np.uintp)
+    out = np.empty(max(maxg, 1), dtype=np.float64)
+    m = lib.ekz_common_gaps(_ptr(ffi, "double *", u), n, floor, tol, maxg,
+                            _ptr(ffi, "double *", work), _ptr(ffi, "size_t *", iwork),
+                            _ptr(ffi, "double *", out))
+    if m < 0:  # a NaN on the way: numpy's rules decide
+        return ref.common_gaps(u, floor, tol, maxg)
+    return out[:m]
+
+
+def grid_costs(ux: np.ndarray, w: np.ndarray, a: float, steps: np.ndarray,
+               frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per step: (weighted share of the distinct values ux off the grid, weighted bits of
+    their residuals); see ``_codec_ref.grid_costs``.  ux: float32/float64, w and steps:
+    float64."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.grid_costs(ux, w, a, steps, frac)
+    ffi = _backend.ffi
+    ux = np.ascontiguousarray(ux)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    steps = np.ascontiguousarray(steps, dtype=np.float64)
+    off = np.empty(steps.size, dtype=np.float64)
+    bits = np.empty(steps.size, dtype=np.float64)
+    fn, ctype = ((lib.ekz_grid_costs_f64, "double *") if ux.dtype == np.float64
+                 else (lib.ekz_grid_costs_f32, "float *"))
+    fn(_ptr(ffi, ctype, ux), ux.size, _ptr(ffi, "double *", w), a,
+       _ptr(ffi, "double *", steps), steps.size, frac, _ptr(ffi, "double *", off),
+       _ptr(ffi, "double *", bits))
+    return off, bits
+
+
 def grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray, b0: float,
                 frac: float, offn: int, sweep: int) -> tuple[float, float] | None:
     """(a, b) of the grid of step about b0 through the distinct values u (float64, seen

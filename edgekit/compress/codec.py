@@ -449,7 +449,6 @@ def _sample(j: np.ndarray) -> tuple[np.ndarray, float]:
     return s, j.size / s.size
 
 
-_sortable = _ref.sortable  # float bits as order-preserving int64 (small arrays)
 
 
 _SIGNED = {w: (np.dtype(f"i{w}"), np.array(np.iinfo(f"i{w}").max, dtype=f"i{w}"))
@@ -483,20 +482,12 @@ def _float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[floa
     return K.float_gcd(d, tol, floor, skips)
 
 
-def _grid_costs(ux: np.ndarray, sx: np.ndarray, w: np.ndarray, a: float,
+def _grid_costs(ux: np.ndarray, w: np.ndarray, a: float,
                 steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For distinct values ux (x's dtype; sx = _sortable(ux)) seen w times and each step b:
-    (share of them off the grid a + k*b by more than _T_GRID_FRAC of a step, bits of their
-    residuals) as the codec computes them: k = rint((x - a) / b), y = a + k*b in float64
-    rounded to x's dtype, residual = x - y in units of the last place."""
-    t = (ux.astype(np.float64) - a)[None, :] / steps[:, None]
-    k = np.rint(t)
-    off = (~(np.abs(t - k) <= _T_GRID_FRAC)) @ w / float(np.sum(w))
-    y = (a + k * steps[:, None]).astype(ux.dtype)
-    r = (sx[None, :] - _sortable(y)).view(np.uint64)
-    z = (r << np.uint64(1)) ^ (np.uint64(0) - (r >> np.uint64(63)))  # zigzag
-    _, e = np.frexp(z.astype(np.float64))  # bit length; a residual token costs ~1 bit more
-    return off, (e + (z != 0)) @ w
+    """For distinct values ux (x's dtype) seen w times and each step b: (share of them off
+    the grid a + k*b by more than _T_GRID_FRAC of a step, bits of their residuals) as the
+    codec computes them (see ``_codec_ref.grid_costs``)."""
+    return K.grid_costs(ux, w, a, steps, _T_GRID_FRAC)
 
 
 def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
@@ -530,10 +521,7 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     # grid value computed two ways; the gaps to a fill value or two, or to 1 / _T_GRID_OFF
     # of the values, are passed over)
     floor = tol * 2.0 ** _T_GRID_COARSE
-    gaps = np.diff(u)
-    gaps = gaps[gaps > floor]
-    _, first, gcount = np.unique(np.rint(gaps / tol), return_index=True, return_counts=True)
-    common = gaps[first[np.argsort(-gcount, kind="stable")[: _T_GRID_GAPS]]]
+    common = K.common_gaps(u, floor, tol, _T_GRID_GAPS)
     ux = u.astype(s.dtype)
     half = np.spacing(np.abs(ux)).astype(np.float64) / 2  # x's rounding interval, +-
     found = None
@@ -554,7 +542,7 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
             steps.append(1.0 / recip)
             break
     b = np.array([v for v in steps if v > 0 and math.isfinite(v)])
-    off, bits = _grid_costs(ux, _sortable(ux), counts.astype(np.float64), a, b)
+    off, bits = _grid_costs(ux, counts.astype(np.float64), a, b)
     ok = np.flatnonzero(off * _T_GRID_OFF <= 1)
     if ok.size == 0:
         return None
