@@ -1211,32 +1211,70 @@ size_t ekz_float_gcd(const double *d, size_t n, double tol, double floor_, long 
     return m;
 }
 
-/* stable merge sort of idx[0..n) by key[idx] (no NaN keys); tmp: room for n */
-static void ekz_argsort(const double *key, size_t *idx, size_t *tmp, size_t n)
+/* rint without a libm call (round half to even, the sign of zero kept) */
+static inline double ekz_rintd(double t)
 {
-    size_t width, i;
-    for (width = 1; width < n; width *= 2) {
-        for (i = 0; i < n; i += 2 * width) {
-            size_t lo = i, mid = i + width < n ? i + width : n;
-            size_t hi = i + 2 * width < n ? i + 2 * width : n, p = lo, q = mid, o = lo;
-            while (p < mid && q < hi)
-                tmp[o++] = key[idx[q]] < key[idx[p]] ? idx[q++] : idx[p++];
-            while (p < mid)
-                tmp[o++] = idx[p++];
-            while (q < hi)
-                tmp[o++] = idx[q++];
-        }
-        memcpy(idx, tmp, n * sizeof *idx);
+    const double magic = 6755399441055744.0; /* 1.5 * 2**52 */
+    double m = fabs(t);
+    return m < 2251799813685248.0 ? copysign((m + magic) - magic, t) : rint(t);
+}
+
+/* stable sort of the permutation idx[0..n) by key[idx[i]] (no NaN keys): an LSD radix sort
+ * on the keys' order-preserving bits (-0.0 counted as 0.0, equal as the comparison has it),
+ * the eight byte histograms made in one pass, passes whose byte is the same for every key
+ * skipped; no data-dependent branch (a comparison sort mispredicts on every other
+ * element).  tmp, kb, kt: room for n each. */
+static void ekz_argsort(const double *key, uint64_t *idx, uint64_t *tmp, uint64_t *kb,
+                        uint64_t *kt, size_t n)
+{
+    size_t cnt[8][256], i;
+    uint64_t *src = idx, *dst = tmp, *ks = kb, *kd = kt, *sw;
+    unsigned pass;
+    memset(cnt, 0, sizeof cnt);
+    for (i = 0; i < n; i++) {
+        double v = key[idx[i]] == 0.0 ? 0.0 : key[idx[i]];
+        uint64_t b;
+        memcpy(&b, &v, 8);
+        b ^= (0u - (b >> 63)) | ((uint64_t)1 << 63);
+        kb[i] = b;
+        for (pass = 0; pass < 8u; pass++)
+            cnt[pass][(b >> (8u * pass)) & 255u]++;
     }
+    for (pass = 0; pass < 8u; pass++) {
+        unsigned sh = 8u * pass;
+        size_t sum = 0, *c = cnt[pass];
+        for (i = 0; i < 256u; i++) {
+            size_t ci = c[i];
+            if (ci == n)
+                break;
+            c[i] = sum;
+            sum += ci;
+        }
+        if (i < 256u)
+            continue; /* one bucket holds every key: nothing to reorder */
+        for (i = 0; i < n; i++) {
+            size_t at = c[(ks[i] >> sh) & 255u]++;
+            dst[at] = src[i];
+            kd[at] = ks[i];
+        }
+        sw = src;
+        src = dst;
+        dst = sw;
+        sw = ks;
+        ks = kd;
+        kd = sw;
+    }
+    if (src != idx)
+        memcpy(idx, src, n * sizeof *idx);
 }
 
 /* (a, b) of the grid of step about b0 through distinct values u seen counts times (see
  * _codec_ref.grid_origin): returns 1 with out[0] = a, out[1] = b; 0 when no origin fits;
  * -1 when the reference must decide (a NaN on the way).  work: room for 3 * sweep
- * doubles; iwork: room for 5 * sweep size_t. */
+ * doubles; iwork: room for 9 * sweep. */
 int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, size_t n,
                     double b0, double frac, int64_t offn, size_t sweep, double *work,
-                    size_t *iwork, double *out)
+                    uint64_t *iwork, double *out)
 {
     double origins[3], total, best_neg = 0.0, best_a = 0.0, best_b = 0.0;
     int64_t sum = 0, cmax;
@@ -1260,10 +1298,11 @@ int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, 
     for (o = 0; o < 3; o++) {
         double a = origins[o], at_a = 0.0, *pos = work, *kv = work + 2 * sweep, b1, hit;
         int64_t off = 0, at = 0, c, cbest;
-        size_t m = 0, sel, *idx = iwork, *ord = iwork + sweep, *tmp = iwork + 3 * sweep;
-        size_t ib = 0, len;
+        size_t m = 0, sel, ib = 0, len;
+        uint64_t *idx = iwork, *ord = iwork + sweep, *tmp = iwork + 3 * sweep;
+        uint64_t *kb = iwork + 5 * sweep, *kt = iwork + 7 * sweep;
         for (i = 0; i < n; i++) {
-            double t = (u[i] - a) / b0, k = rint(t);
+            double t = (u[i] - a) / b0, k = ekz_rintd(t);
             int on = fabs(t - k) <= frac && (k != 0.0 || fabs(u[i] - a) <= half[i]);
             if (t != t)
                 return -1;
@@ -1282,7 +1321,7 @@ int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, 
         {
             size_t s = 0, r = 0;
             for (i = 0; i < n && s < sel; i++) {
-                double t = (u[i] - a) / b0, k = rint(t);
+                double t = (u[i] - a) / b0, k = ekz_rintd(t);
                 int on = fabs(t - k) <= frac && (k != 0.0 || fabs(u[i] - a) <= half[i]);
                 if (!(on && k != 0.0))
                     continue;
@@ -1309,11 +1348,11 @@ int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, 
         }
         for (i = 0; i < len; i++)
             ord[i] = i;
-        ekz_argsort(pos, ord, tmp, len);
+        ekz_argsort(pos, ord, tmp, kb, kt, len);
         c = 0;
         cbest = 0;
         for (i = 0; i < len; i++) {
-            size_t q = ord[i]; /* weights: counts, then their negatives */
+            size_t q = (size_t)ord[i]; /* weights: counts, then their negatives */
             c += q < sel ? counts[idx[q]] : -counts[idx[q - sel]];
             if (i == 0 || c > cbest) {
                 cbest = c;
@@ -1435,12 +1474,13 @@ int ekz_sortable_f32(const float *x, size_t n, int64_t *out)
  * most maxg, commonest first (see _codec_ref.common_gaps): a gap's class is rint(gap /
  * tol); classes in ascending order, each represented by its first gap, then stably by
  * descending count.  Returns their number, or -1 when the reference must decide (a NaN
- * class).  work: room for 3 * n doubles, iwork: 4 * n size_t. */
+ * class).  work: room for 3 * n doubles, iwork: 6 * n. */
 long ekz_common_gaps(const double *u, size_t n, double floor_, double tol, size_t maxg,
-                     double *work, size_t *iwork, double *out)
+                     double *work, uint64_t *iwork, double *out)
 {
     double *gaps = work, *v = work + n, *key = work + 2 * n;
-    size_t *perm = iwork, *tmp = iwork + n, *first = iwork + 2 * n, *ord = iwork + 3 * n;
+    uint64_t *perm = iwork, *tmp = iwork + n, *first = iwork + 2 * n, *ord = iwork + 3 * n;
+    uint64_t *kb = iwork + 4 * n, *kt = iwork + 5 * n;
     size_t i, m = 0, runs = 0, start = 0;
     for (i = 0; i + 1 < n; i++) {
         double g = u[i + 1] - u[i];
@@ -1448,12 +1488,12 @@ long ekz_common_gaps(const double *u, size_t n, double floor_, double tol, size_
             gaps[m++] = g;
     }
     for (i = 0; i < m; i++) {
-        v[i] = rint(gaps[i] / tol);
+        v[i] = ekz_rintd(gaps[i] / tol);
         if (v[i] != v[i])
             return -1;
         perm[i] = i;
     }
-    ekz_argsort(v, perm, tmp, m);
+    ekz_argsort(v, perm, tmp, kb, kt, m);
     for (i = 1; i <= m; i++) {
         if (i == m || v[perm[i]] != v[perm[i - 1]]) {
             first[runs] = perm[start];
@@ -1464,7 +1504,7 @@ long ekz_common_gaps(const double *u, size_t n, double floor_, double tol, size_
     }
     for (i = 0; i < runs; i++)
         ord[i] = i;
-    ekz_argsort(key, ord, tmp, runs);
+    ekz_argsort(key, ord, tmp, kb, kt, runs);
     if (runs > maxg)
         runs = maxg;
     for (i = 0; i < runs; i++)
@@ -1487,17 +1527,20 @@ long ekz_common_gaps(const double *u, size_t n, double floor_, double tol, size_
         for (s = 0; s < ns; s++) {                                                           \
             double o = 0.0, bs = 0.0, b = steps[s];                                          \
             for (i = 0; i < n; i++) {                                                        \
-                double t = ((double)ux[i] - a) / b, k = rint(t);                             \
+                double t = ((double)ux[i] - a) / b, k = ekz_rintd(t);                        \
                 T y = (T)(a + k * b);                                                        \
                 uint##W##_t xb, yb;                                                          \
-                uint64_t z;                                                                  \
+                uint64_t z, zb;                                                              \
+                double zd;                                                                   \
                 int e;                                                                       \
                 if (!(fabs(t - k) <= frac))                                                  \
                     o += w[i];                                                               \
                 memcpy(&xb, &ux[i], sizeof(T));                                              \
                 memcpy(&yb, &y, sizeof(T));                                                  \
                 z = ekz_zz(SORT(xb) - SORT(yb));                                             \
-                frexp((double)z, &e);                                                        \
+                zd = (double)z; /* frexp's exponent, from the bits (zd is 0 or normal) */    \
+                memcpy(&zb, &zd, 8);                                                         \
+                e = z ? (int)((zb >> 52) & 2047u) - 1022 : 0;                                \
                 bs += (double)(e + (z != 0)) * w[i];                                         \
             }                                                                                \
             off[s] = o / wsum;                                                               \

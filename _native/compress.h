@@ -138,20 +138,20 @@ int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off, uint64_
  * divisors met, coarsest first, into seen (room for n), and their number (0: none, or too
  * many values passed over).  ekz_grid_origin: 1 and out = (a, b), 0 when no origin fits,
  * -1 when the reference must decide (NaN on the way); work: 3 * sweep doubles, iwork:
- * 5 * sweep size_t. */
+ * 9 * sweep. */
 size_t ekz_float_gcd(const double *d, size_t n, double tol, double floor_, long skips,
                      double *seen);
 int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, size_t n,
                     double b0, double frac, int64_t offn, size_t sweep, double *work,
-                    size_t *iwork, double *out);
+                    uint64_t *iwork, double *out);
 
 /* More of the affine-grid search (references _codec_ref.common_gaps and grid_costs):
  * ekz_common_gaps: the commonest gaps between the distinct values u, at most maxg, into out
  * (room for maxg); their number, -1 when the reference must decide; work: 3 * n doubles,
- * iwork: 4 * n size_t.  ekz_grid_costs_*: per step, the weighted share of values off the
+ * iwork: 6 * n.  ekz_grid_costs_*: per step, the weighted share of values off the
  * grid and the weighted bits of their residuals. */
 long ekz_common_gaps(const double *u, size_t n, double floor_, double tol, size_t maxg,
-                     double *work, size_t *iwork, double *out);
+                     double *work, uint64_t *iwork, double *out);
 int ekz_grid_costs_f64(const double *ux, size_t n, const double *w, double a,
                        const double *steps, size_t ns, double frac, double *off, double *bits);
 int ekz_grid_costs_f32(const float *ux, size_t n, const double *w, double a,

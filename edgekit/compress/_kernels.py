@@ -267,10 +267,10 @@ def common_gaps(u: np.ndarray, floor: float, tol: float, maxg: int) -> np.ndarra
     u = np.ascontiguousarray(u, dtype=np.float64)
     n = u.size
     work = scratch("gwork", 3 * n, np.float64)
-    iwork = scratch("giwork", 4 * n, np.uintp)
+    iwork = scratch("giwork", 6 * n, np.uint64)
     out = np.empty(max(maxg, 1), dtype=np.float64)
     m = lib.ekz_common_gaps(_ptr(ffi, "double *", u), n, floor, tol, maxg,
-                            _ptr(ffi, "double *", work), _ptr(ffi, "size_t *", iwork),
+                            _ptr(ffi, "double *", work), _ptr(ffi, "uint64_t *", iwork),
                             _ptr(ffi, "double *", out))
     if m < 0:  # a NaN on the way: numpy's rules decide
         return ref.common_gaps(u, floor, tol, maxg)
@@ -312,11 +312,11 @@ def grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray, b0: float,
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     half = np.ascontiguousarray(half, dtype=np.float64)
     work = scratch("gwork", 3 * sweep, np.float64)
-    iwork = scratch("giwork", 5 * sweep, np.uintp)
+    iwork = scratch("giwork", 9 * sweep, np.uint64)
     out = ffi.new("double[2]")
     status = lib.ekz_grid_origin(_ptr(ffi, "double *", u), _ptr(ffi, "int64_t *", counts),
                                  _ptr(ffi, "double *", half), u.size, b0, frac, offn, sweep,
-                                 _ptr(ffi, "double *", work), _ptr(ffi, "size_t *", iwork),
+                                 _ptr(ffi, "double *", work), _ptr(ffi, "uint64_t *", iwork),
                                  out)
     if status < 0:  # a NaN on the way: numpy's rules decide
         return ref.grid_origin(u, counts, half, b0, frac, offn, sweep)
