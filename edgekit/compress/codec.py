@@ -264,20 +264,21 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
     """One entropy stream of j[order:] at delta order ``order``: the first ``order`` values,
     then the coded body (plain or zero-run form, whichever is smaller).  ``sample_h``: the
     token histogram of j's stream on ``sample`` (j's sample when j is long, see
-    :func:`_sample`; None when j is short and the histogram is of all of j).  ``zeros``
+    :func:`_sample`; None when j is short and the histogram, when given, is of all of j:
+    the tokens are then made only for the plain form).  ``zeros``
     (with a sample): the number of zero codes in all of j's stream, which then decides
     whether the zero-run form is tried (the sample only whether it pays)."""
     first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
     if j.size <= order:
         return first + b"\x02"
     long = sample_h is not None and sample is not None
+    tok = None
     if long and zeros is not None:  # the counts of all of j are known: no pass to count
         assert sample_h is not None
         h, h0, total = sample_h, zeros, j.size - order
     else:
-        if long:  # decide the form on the sample first: no wasted pass over a long stream
-            assert sample_h is not None
-            h = sample_h
+        if sample_h is not None:  # j's sample (long j) or all of j (short): the tokens
+            h = sample_h  # wait until the plain form is chosen
         else:
             tok, buf, blen, h = K.tokenize(j, order)
         h0, total = int(h[0]), int(h.sum())
@@ -289,7 +290,7 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
         if vals.size:
             body += _stream_body(vals)
         return first + body
-    if long:
+    if tok is None:
         tok, buf, blen, h = K.tokenize(j, order)
     return first + _body_from_tokens(tok, buf, blen, h, order)
 
@@ -390,9 +391,9 @@ class _Candidate:
     sample_h: np.ndarray | None = None  # token histogram of the order's stream on the sample
     r: np.ndarray | None = None
     sample: np.ndarray | None = None  # the sample of j (see _sample), when j is long
-    r_sample_h: np.ndarray | None = None  # the same three for the residual stream r
+    r_sample_h: np.ndarray | None = None  # the same two for the residual stream r
     r_sample: np.ndarray | None = None
-    r_zeros: int = 0  # (number of zero residuals)
+    r_zeros: int = 0  # (and its number of zero codes)
     jrange: tuple[int, int] | None = None  # (min, max) of j as int64, when known
 
 
@@ -431,8 +432,9 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
         cand.cost += _cost_bits(rh) * rscale
         cand.head |= _H_RESID
         cand.r = r
+        cand.r_sample_h, cand.r_zeros = rh, r.size - nonzero
         if rs is not rj:
-            cand.r_sample_h, cand.r_sample, cand.r_zeros = rh, rs, r.size - nonzero
+            cand.r_sample = rs
     return cand
 
 
