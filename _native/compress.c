@@ -352,6 +352,25 @@ int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist)
     return EKZ_OK;
 }
 
+/* hist[0..256) += the order-0 token histogram of j (ekz_hist3's first row alone: a
+ * residual stream is coded at order 0). */
+int ekz_hist1(const uint64_t *j, size_t n, uint32_t *hist)
+{
+    uint32_t h[256];
+    size_t i;
+    unsigned t;
+    memset(h, 0, sizeof h);
+    for (i = 0; i + 1 < n; i += 2) {
+        hist[ekz_token(ekz_zz(j[i]))]++;
+        h[ekz_token(ekz_zz(j[i + 1]))]++;
+    }
+    if (i < n)
+        hist[ekz_token(ekz_zz(j[i]))]++;
+    for (t = 0; t < 256u; t++)
+        hist[t] += h[t];
+    return EKZ_OK;
+}
+
 /* ------------------------------------------------------------------ bit streams */
 
 typedef struct {

@@ -58,6 +58,8 @@ int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbi
 /* Token histograms of the zigzagged order-0, 1 and 2 deltas of j (order k from index k):
  * hist[768], added to. */
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);
+/* hist[0..256) += the order-0 token histogram of j (ekz_hist3's first row). */
+int ekz_hist1(const uint64_t *j, size_t n, uint32_t *hist);
 
 /* Encode the order-`order` delta-zigzag stream of j.  freq[256] sums to 4096 (each <= 4095)
  * unless single >= 0.  tok: scratch of n bytes.  Writes the rANS words then the extra bits

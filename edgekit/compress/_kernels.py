@@ -37,10 +37,16 @@ def release_scratch() -> None:
     _TLS.__dict__.clear()
 
 
+_ARRAY_TYPE: dict[str, str] = {}
+
+
 def _ptr(ffi, ctype: str, arr: np.ndarray):
     """A C pointer into arr's buffer (``ffi.from_buffer`` is much cheaper than
     ``arr.ctypes``; arrays here are C-contiguous)."""
-    return ffi.from_buffer(ctype[:-2] + "[]", arr)
+    at = _ARRAY_TYPE.get(ctype)
+    if at is None:
+        at = _ARRAY_TYPE[ctype] = ctype[:-2] + "[]"
+    return ffi.from_buffer(at, arr)
 
 
 def cost(h: np.ndarray) -> float:
@@ -49,6 +55,15 @@ def cost(h: np.ndarray) -> float:
     if lib is None:
         return ref.cost(h)
     return float(lib.ekz_cost(_ptr(_backend.ffi, "uint32_t *", h)))
+
+
+def cost3(h3: np.ndarray) -> list[float]:
+    """``cost`` of each row of h3 (uint32[3, 256], C-contiguous), in one call."""
+    lib = _backend.lib
+    if lib is None:
+        return [ref.cost(h3[o]) for o in range(3)]
+    p = _backend.ffi.from_buffer("uint32_t[]", h3)
+    return [lib.ekz_cost(p), lib.ekz_cost(p + 256), lib.ekz_cost(p + 512)]
 
 
 def unpack_freq(raw: bytes, count: int, nbits: int, pb: int) -> np.ndarray | None:
@@ -71,6 +86,17 @@ def hist3(j: np.ndarray) -> np.ndarray:
     ffi = _backend.ffi
     h = np.zeros(768, dtype=np.uint32)
     lib.ekz_hist3(_ptr(ffi, "uint64_t *", j), j.size, _ptr(ffi, "uint32_t *", h))
+    return h
+
+
+def hist1(j: np.ndarray) -> np.ndarray:
+    """The order-0 token histogram of j (uint32[256]): ``hist3(j)[:256]``."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.hist3(j)[:256]
+    ffi = _backend.ffi
+    h = np.zeros(256, dtype=np.uint32)
+    lib.ekz_hist1(_ptr(ffi, "uint64_t *", j), j.size, _ptr(ffi, "uint32_t *", h))
     return h
 
 

@@ -268,7 +268,8 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
     the tokens are then made only for the plain form).  ``zeros``
     (with a sample): the number of zero codes in all of j's stream, which then decides
     whether the zero-run form is tried (the sample only whether it pays)."""
-    first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
+    first = b"".join([_varint(_zz(v)) for v in j[: min(order, j.size)].tolist()]) if order \
+        else b""
     if j.size <= order:
         return first + b"\x02"
     long = sample_h is not None and sample is not None
@@ -322,9 +323,8 @@ def _stream_body(j: np.ndarray) -> bytes:
 
 def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray,
                       order: int) -> bytes:
-    present = np.flatnonzero(h)
-    if present.size == 1:
-        return bytes((0, int(present[0]))) + _varint(blen) + buf[:blen].tobytes()
+    if np.count_nonzero(h) == 1:
+        return bytes((0, int(h.argmax()))) + _varint(blen) + buf[:blen].tobytes()
     f, table = _table(h)
     body = K.rans(tok, order, f, buf, blen)
     return b"\x01" + table + _varint(blen) + _varint(len(body) - blen) + body
@@ -420,7 +420,7 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
                     (krange[0] - off) // g, (krange[1] - off) // g)
     js, scale = _sample(j)
     h3 = K.hist3(js).reshape(3, 256)
-    costs = [_cost_bits(h3[o]) * scale for o in range(3)]
+    costs = [c * scale for c in K.cost3(h3)]
     order = min(range(3), key=costs.__getitem__)  # the first of equal costs, as argmin
     cost = costs[order] + 8 * (len(params) + len(gparams) + 2)
     cand = _Candidate(cost, head | (order << 3), params + gparams, j, order, h3[order],
@@ -428,7 +428,7 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
     if r is not None and nonzero:
         rj = r.view(np.uint64)
         rs, rscale = _sample(rj)
-        rh = K.hist3(rs)[:256]
+        rh = K.hist1(rs)
         cand.cost += _cost_bits(rh) * rscale
         cand.head |= _H_RESID
         cand.r = r

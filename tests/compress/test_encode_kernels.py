@@ -46,6 +46,9 @@ def test_long_streams_native_equal_reference(k, order):
     j = k.view(np.uint64)
     h = K.hist3(j)
     assert np.array_equal(h, ref.hist3(j))
+    assert np.array_equal(K.hist1(j), h[:256]) and np.array_equal(K.hist1(j[:7]), ref.hist3(
+        j[:7])[:256])
+    assert K.cost3(h.reshape(3, 256)) == [ref.cost(h[256 * o: 256 * (o + 1)]) for o in range(3)]
     hs = h[256 * order: 256 * (order + 1)]
     if np.count_nonzero(hs) < 2:
         return
