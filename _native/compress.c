@@ -1352,8 +1352,8 @@ static void ekz_argsort(const double *key, uint64_t *idx, uint64_t *tmp, uint64_
 
 /* (a, b) of the grid of step about b0 through distinct values u seen counts times (see
  * _codec_ref.grid_origin): returns 1 with out[0] = a, out[1] = b; 0 when no origin fits;
- * -1 when the reference must decide (a NaN on the way).  work: room for 3 * sweep
- * doubles; iwork: room for 9 * sweep. */
+ * -1 when the reference must decide (a NaN on the way).  work: room for 3 * sweep + n
+ * doubles; iwork: room for 9 * sweep + n. */
 int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, size_t n,
                     double b0, double frac, int64_t offn, size_t sweep, double *work,
                     uint64_t *iwork, double *out)
@@ -1379,10 +1379,17 @@ int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, 
     origins[2] = u[imax];
     for (o = 0; o < 3; o++) {
         double a = origins[o], at_a = 0.0, *pos = work, *kv = work + 2 * sweep, b1, hit;
+        double *kall = work + 3 * sweep;
         int64_t off = 0, at = 0, c, cbest;
         size_t m = 0, sel, ib = 0, len;
         uint64_t *idx = iwork, *ord = iwork + sweep, *tmp = iwork + 3 * sweep;
-        uint64_t *kb = iwork + 5 * sweep, *kt = iwork + 7 * sweep;
+        uint64_t *kb = iwork + 5 * sweep, *kt = iwork + 7 * sweep, *iall = iwork + 9 * sweep;
+        uint64_t ab, pb;
+        memcpy(&ab, &a, 8);
+        if (o > 0 && (memcpy(&pb, &origins[o - 1], 8), pb == ab))
+            continue; /* the same origin again: the same result, which cannot do better */
+        if (o > 1 && (memcpy(&pb, &origins[0], 8), pb == ab))
+            continue;
         for (i = 0; i < n; i++) {
             double t = (u[i] - a) / b0, k = ekz_rintd(t);
             int on = fabs(t - k) <= frac && (k != 0.0 || fabs(u[i] - a) <= half[i]);
@@ -1390,7 +1397,11 @@ int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, 
                 return -1;
             off += on ? 0 : counts[i];
             at += (on && k == 0.0) ? counts[i] : 0;
-            m += on && k != 0.0;
+            if (on && k != 0.0) { /* kept for the sweep below: one division a value */
+                iall[m] = i;
+                kall[m] = k;
+                m++;
+            }
         }
         if ((double)(off * offn) > total)
             continue;
@@ -1400,20 +1411,10 @@ int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, 
         sel = m > sweep ? sweep : m;
         /* the selected positions among the m on the grid off a: all, or sweep of them
          * evenly spaced, (s * (m - 1)) // (sweep - 1) */
-        {
-            size_t s = 0, r = 0;
-            for (i = 0; i < n && s < sel; i++) {
-                double t = (u[i] - a) / b0, k = ekz_rintd(t);
-                int on = fabs(t - k) <= frac && (k != 0.0 || fabs(u[i] - a) <= half[i]);
-                if (!(on && k != 0.0))
-                    continue;
-                if (m <= sweep || r == (size_t)(((uint64_t)s * (m - 1u)) / (sweep - 1u))) {
-                    idx[s] = i;
-                    kv[s] = k;
-                    s++;
-                }
-                r++;
-            }
+        for (i = 0; i < sel; i++) {
+            size_t r = m <= sweep ? i : (size_t)(((uint64_t)i * (m - 1u)) / (sweep - 1u));
+            idx[i] = iall[r];
+            kv[i] = kall[r];
         }
         len = 2 * sel;
         for (i = 0; i < sel; i++) {

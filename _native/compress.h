@@ -139,8 +139,8 @@ int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off, uint64_
  * numpy references _codec_ref.float_gcd and _codec_ref.grid_origin.  ekz_float_gcd: the
  * divisors met, coarsest first, into seen (room for n), and their number (0: none, or too
  * many values passed over).  ekz_grid_origin: 1 and out = (a, b), 0 when no origin fits,
- * -1 when the reference must decide (NaN on the way); work: 3 * sweep doubles, iwork:
- * 9 * sweep. */
+ * -1 when the reference must decide (NaN on the way); work: 3 * sweep + n doubles,
+ * iwork: 9 * sweep + n. */
 size_t ekz_float_gcd(const double *d, size_t n, double tol, double floor_, long skips,
                      double *seen);
 int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, size_t n,

@@ -337,8 +337,8 @@ def grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray, b0: float,
     u = np.ascontiguousarray(u, dtype=np.float64)
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     half = np.ascontiguousarray(half, dtype=np.float64)
-    work = scratch("gwork", 3 * sweep, np.float64)
-    iwork = scratch("giwork", 9 * sweep, np.uint64)
+    work = scratch("gwork", 3 * sweep + u.size, np.float64)
+    iwork = scratch("giwork", 9 * sweep + u.size, np.uint64)
     out = ffi.new("double[2]")
     status = lib.ekz_grid_origin(_ptr(ffi, "double *", u), _ptr(ffi, "int64_t *", counts),
                                  _ptr(ffi, "double *", half), u.size, b0, frac, offn, sweep,
