@@ -1689,21 +1689,27 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
  * k read from the rounded double's bits), so the compiler can vectorize it. */
 #define EKZ_DEFINE_QUANT_EXACT(SUF, T, W)                                                    \
     static int ekz_quant_exact_##SUF(const T *x, size_t n, double p, int unit, int64_t *k,   \
-                                     int64_t *range)                                         \
+                                     int64_t *range, size_t *done)                           \
     {                                                                                        \
         const double magic = 6755399441055744.0, lim = 2251799813685248.0;                   \
         uint64_t mb, diff = 0;                                                               \
         int ok = 1;                                                                          \
-        double lo, hi;                                                                       \
-        size_t i;                                                                            \
+        double lo, hi, slo = 0.0, shi = 0.0;                                                 \
+        size_t i, sdone = 0;                                                                 \
+        *done = 0;                                                                           \
         if (n == 0)                                                                          \
             return 0;                                                                        \
         memcpy(&mb, &magic, 8);                                                              \
         lo = hi = rint((double)x[0] * p);                                                    \
         for (i = 0; i < n; i++) {                                                            \
             T xi = x[i], y;                                                                  \
-            if ((i & 1023u) == 1023u && (!ok || diff))                                       \
-                return 0; /* not exact: the general loop takes over, a block early */        \
+            if ((i & 1023u) == 1023u) { /* every 1024 values: still exact? */               \
+                if (!ok || diff)                                                             \
+                    break; /* no: the general loop takes over after the exact prefix */     \
+                sdone = i;                                                                   \
+                slo = lo;                                                                    \
+                shi = hi;                                                                    \
+            }                                                                                \
             double t = (double)xi * p, s = t + magic, rt = s - magic;                        \
             uint64_t sb;                                                                     \
             uint##W##_t xb, yb;                                                              \
@@ -1717,8 +1723,12 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
             lo = rt < lo ? rt : lo;                                                          \
             hi = rt > hi ? rt : hi;                                                          \
         }                                                                                    \
-        if (!ok || diff)                                                                     \
+        if (!ok || diff) {                                                                   \
+            *done = sdone;                                                                   \
+            range[0] = (int64_t)slo; /* of the exact prefix k[0..*done) */                  \
+            range[1] = (int64_t)shi;                                                         \
             return 0;                                                                        \
+        }                                                                                    \
         range[0] = (int64_t)lo;                                                              \
         range[1] = (int64_t)hi;                                                              \
         return 1;                                                                            \
@@ -1780,11 +1790,18 @@ EKZ_DEFINE_QUANT_AFFINE_FAST(f32, float)
             /* decimal: one pass; y = k / p is a single correctly rounded division, the    \
              * same bits as the table would hold (and k itself when p is 1) */             \
             int unit = p == 1.0;                                                             \
-            if (ekz_quant_exact_##SUF(x, n, p, unit, k, range)) {                            \
+            size_t start;                                                                    \
+            if (ekz_quant_exact_##SUF(x, n, p, unit, k, range, &start)) {                    \
                 *nonzero = 0; /* every value is exactly k / p: no residual */                \
                 return EKZ_OK;                                                               \
             }                                                                                \
-            for (i = 0; i < n; i++) {                                                        \
+            if (start) { /* k[0..start) exact: their residuals are 0 */                      \
+                lo = range[0];                                                               \
+                hi = range[1];                                                               \
+                prev = k[start - 1];                                                         \
+                memset(r, 0, start * sizeof *r);                                             \
+            }                                                                                \
+            for (i = start; i < n; i++) {                                                    \
                 T xi = x[i], y;                                                              \
                 double t = (double)xi * p;                                                   \
                 int64_t ki = fabs(t) < EKZ_TWO53 ? ekz_rint(t) : prev;                       \
