@@ -1531,27 +1531,21 @@ int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off, uint64_
 }
 
 /* Float bits as order-preserving int64 (float32 sign-extended from 32 bits). */
-int ekz_sortable_f64(const double *x, size_t n, int64_t *out)
-{
-    size_t i;
-    for (i = 0; i < n; i++) {
-        uint64_t b;
-        memcpy(&b, &x[i], 8);
-        out[i] = ekz_s64(ekz_sort64(b));
+#define EKZ_DEFINE_SORTABLE(SUF, T, W, SORT)                                                 \
+    int ekz_sortable_##SUF(const T *x, size_t n, int64_t *out)                               \
+    {                                                                                        \
+        size_t i;                                                                            \
+        for (i = 0; i < n; i++) {                                                            \
+            uint##W##_t b;                                                                   \
+            memcpy(&b, &x[i], sizeof b);                                                     \
+            out[i] = ekz_s64(SORT(b));                                                       \
+        }                                                                                    \
+        return EKZ_OK;                                                                       \
     }
-    return EKZ_OK;
-}
 
-int ekz_sortable_f32(const float *x, size_t n, int64_t *out)
-{
-    size_t i;
-    for (i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &x[i], 4);
-        out[i] = ekz_s64(ekz_sort32(b));
-    }
-    return EKZ_OK;
-}
+EKZ_DEFINE_SORTABLE(f64, double, 64, ekz_sort64)
+EKZ_DEFINE_SORTABLE(f32, float, 32, ekz_sort32)
+#undef EKZ_DEFINE_SORTABLE
 
 /* The commonest gaps between consecutive distinct values u (ascending) above floor_, at
  * most maxg, commonest first (see _codec_ref.common_gaps): a gap's class is rint(gap /

@@ -474,13 +474,8 @@ def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
 
 
 def _float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[float]:
-    """Approximate greatest common divisor of the positive floats d (each exact to ``tol``):
-    Euclid's algorithm where a remainder of a / b within (a // b + 1) * tol of 0 or of b
-    counts as 0.  A value that would
-    take the divisor to ``floor`` or below (a gap to a value off the grid) is passed over,
-    at most ``skips`` of them.  Returns the divisors met on the way, coarsest first (a rare
-    value may divide a common step: the caller picks the coarsest that fits); [] when there
-    is nothing above the floor or more than ``skips`` values were passed over."""
+    """The divisors of an approximate gcd of the step candidates d, coarsest first (the
+    definition: ``_codec_ref.float_gcd``)."""
     return K.float_gcd(d, tol, floor, skips)
 
 
