@@ -1530,6 +1530,30 @@ int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off, uint64_
     return 1;
 }
 
+/* 1 and out[i] = (float)x[i] when every x[i] is a float32 value (its float64 bits come
+ * back from the float32, NaN payloads included); else 0, at the first value that is not
+ * (out partly written).  A finite value beyond float32's range is not one (its conversion
+ * would be undefined in C). */
+int ekz_f32_exact(const double *x, size_t n, float *out)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double v = x[i], back;
+        float f;
+        uint64_t a, b;
+        if (fabs(v) > 3.4028234663852886e38 && isfinite(v))
+            return 0;
+        f = (float)v;
+        back = (double)f;
+        memcpy(&a, &v, 8);
+        memcpy(&b, &back, 8);
+        if (a != b)
+            return 0;
+        out[i] = f;
+    }
+    return 1;
+}
+
 /* Float bits as order-preserving int64 (float32 sign-extended from 32 bits). */
 #define EKZ_DEFINE_SORTABLE(SUF, T, W, SORT)                                                 \
     int ekz_sortable_##SUF(const T *x, size_t n, int64_t *out)                               \

@@ -159,6 +159,10 @@ int ekz_grid_costs_f64(const double *ux, size_t n, const double *w, double a,
 int ekz_grid_costs_f32(const float *ux, size_t n, const double *w, double a,
                        const double *steps, size_t ns, double frac, double *off, double *bits);
 
+/* 1 and out = x as float32 when every value of x is a float32 value (bits and all), else 0
+ * (out partly written). */
+int ekz_f32_exact(const double *x, size_t n, float *out);
+
 /* Float bits as order-preserving int64 (float32 sign-extended from 32 bits). */
 int ekz_sortable_f64(const double *x, size_t n, int64_t *out);
 int ekz_sortable_f32(const float *x, size_t n, int64_t *out);

@@ -295,6 +295,15 @@ def gcd_split(j: np.ndarray, g: int, off: int) -> np.ndarray | None:
     return qj if np.array_equal(np.uint64(off) + np.uint64(g) * qj, j) else None
 
 
+def f32_exact(x: np.ndarray) -> np.ndarray | None:
+    """float64 x as float32 when every value is a float32 value (bits and all), else None."""
+    with np.errstate(all="ignore"):
+        x32 = x.astype(np.float32)
+    if np.array_equal(x32.astype(np.float64).view(np.uint64), x.view(np.uint64)):
+        return x32
+    return None
+
+
 def sortable(x: np.ndarray) -> np.ndarray:
     """Float bits as order-preserving int64 (sign-extended from the float's width)."""
     bits = x.view(f"i{x.dtype.itemsize}")

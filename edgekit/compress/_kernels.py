@@ -255,6 +255,18 @@ def gcd_split(j: np.ndarray, g: int, off: int) -> np.ndarray | None:
     return q if status == 1 else None
 
 
+def f32_exact(x: np.ndarray) -> np.ndarray | None:
+    """float64 x as a new float32 array when every value is a float32 value (bits and all),
+    else None (found at the first value that is not)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.f32_exact(x)
+    ffi = _backend.ffi
+    out = np.empty(x.size, dtype=np.float32)
+    ok = lib.ekz_f32_exact(_ptr(ffi, "double *", x), x.size, _ptr(ffi, "float *", out))
+    return out if ok == 1 else None
+
+
 def sortable(x: np.ndarray) -> np.ndarray:
     """Float bits of float16/32/64 x as order-preserving int64 (a new array)."""
     lib = _backend.lib

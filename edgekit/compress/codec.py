@@ -586,9 +586,8 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
                 good = nz <= n // _T_GOOD_RESID
     if not good and f32_ok:
         # float32 readings stored as float64: model the float32 values
-        with np.errstate(all="ignore"):
-            x32 = x.astype(np.float32)
-        if np.array_equal(x32.astype(np.float64).view(np.uint64), x.view(np.uint64)):
+        x32 = K.f32_exact(x)
+        if x32 is not None:
             c32, good = _float_candidates(x32, tol, level)
             for c in c32:
                 c.head |= _H_F32

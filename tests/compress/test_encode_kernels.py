@@ -91,6 +91,19 @@ def test_sortable_native_equals_reference(dtype, bits):
     assert np.array_equal(K.sortable(x), ref.sortable(x))
 
 
+@needs_native
+@given(hnp.arrays(np.float32, st.integers(0, 300), elements=st.floats(width=32)),
+       st.integers(-1, 299), st.sampled_from([1e300, -1e39, 0.1, np.nan, 3.4028235677973366e38]))
+def test_f32_check_native_equals_reference(x32, at, other):
+    x = x32.astype(np.float64)
+    if 0 <= at < x.size:
+        x[at] = other  # beyond float32's range, between float32 values, or a quiet NaN
+    got, exp = K.f32_exact(x), ref.f32_exact(x)
+    assert (got is None) == (exp is None)
+    if got is not None:
+        assert got.tobytes() == exp.tobytes()
+
+
 _grid_floats = st.floats(1e-6, 1e6, allow_nan=False, allow_infinity=False)
 
 
