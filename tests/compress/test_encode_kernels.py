@@ -18,11 +18,11 @@ from tests.common import needs_native
 
 @st.composite
 def _long_int64s(draw):
-    """1,000 to 5,000 values: slow walks, noise across the token lookup's 1024 edge, and
-    rare huge jumps (extra bits wider than 56)."""
+    """1,000 to 5,000 values: slow walks, noise across the token lookup's 1024 edge, rare
+    huge jumps (extra bits wider than 56), mostly zeros, small and large codes mixed."""
     n = draw(st.integers(1000, 5000))
     seed = draw(st.integers(0, 2 ** 32 - 1))
-    kind = draw(st.sampled_from(["walk", "edge", "huge", "zeros"]))
+    kind = draw(st.sampled_from(["walk", "edge", "huge", "zeros", "mixed"]))
     rng = np.random.default_rng(seed)
     if kind == "walk":
         return np.cumsum(rng.integers(-3, 4, n)).astype(np.int64)
@@ -33,6 +33,10 @@ def _long_int64s(draw):
         hit = rng.random(n) < 0.05
         k[hit] = rng.integers(-(2 ** 63), 2 ** 63 - 1, int(hit.sum()), dtype=np.int64)
         return k
+    if kind == "mixed":  # codes with and without extra bits switching at random: the
+        # tokenizer's branch-free put
+        small = rng.random(n) < draw(st.sampled_from([0.5, 0.9]))
+        return np.where(small, rng.integers(0, 8, n), rng.integers(100, 2 ** 40, n))
     k = np.zeros(n, dtype=np.int64)
     hit = rng.random(n) < 0.2
     k[hit] = rng.integers(-5, 6, int(hit.sum()))
