@@ -59,6 +59,8 @@ int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbi
 /* Token histograms of the zigzagged order-0, 1 and 2 deltas of j (order k from index k):
  * hist[768], added to. */
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);
+/* hist[0..256) += the order-0 token histogram of j (ekz_hist3's first row). */
+int ekz_hist1(const uint64_t *j, size_t n, uint32_t *hist);
 
 /* Encode the order-`order` delta-zigzag stream of j.  freq[256] sums to 4096 (each <= 4095)
  * unless single >= 0.  tok: scratch of n bytes.  Writes the rANS words then the extra bits
@@ -158,6 +160,42 @@ int ekz_minmax(const int64_t *x, size_t n, int64_t *out);
  * do not wrap, the gcd of every j[i] - j[0] (the caller verifies the split). */
 uint64_t ekz_gcd(const uint64_t *j, size_t n);
 
+/* q[i] = (j[i] - off) / g (as int64) when exact for every i: returns 1; 0 (q untouched)
+ * when some value is not; EKZ_EINVAL unless 2 <= g < 2**63 and off < g. */
+int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off, uint64_t *q);
+
+/* The affine-grid search's hot steps (codec._affine_guess_raw), the same bits as the
+ * numpy references _codec_ref.float_gcd and _codec_ref.grid_origin.  ekz_float_gcd: the
+ * divisors met, coarsest first, into seen (room for n), and their number (0: none, or too
+ * many values passed over).  ekz_grid_origin: 1 and out = (a, b), 0 when no origin fits,
+ * -1 when the reference must decide (NaN on the way); work: 3 * sweep + n doubles,
+ * iwork: 9 * sweep + n. */
+size_t ekz_float_gcd(const double *d, size_t n, double tol, double floor_, long skips,
+                     double *seen);
+int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, size_t n,
+                    double b0, double frac, int64_t offn, size_t sweep, double *work,
+                    uint64_t *iwork, double *out);
+
+/* More of the affine-grid search (references _codec_ref.common_gaps and grid_costs):
+ * ekz_common_gaps: the commonest gaps between the distinct values u, at most maxg, into out
+ * (room for maxg); their number, -1 when the reference must decide; work: 3 * n doubles,
+ * iwork: 6 * n.  ekz_grid_costs_*: per step, the weighted share of values off the
+ * grid and the weighted bits of their residuals. */
+long ekz_common_gaps(const double *u, size_t n, double floor_, double tol, size_t maxg,
+                     double *work, uint64_t *iwork, double *out);
+int ekz_grid_costs_f64(const double *ux, size_t n, const double *w, double a,
+                       const double *steps, size_t ns, double frac, double *off, double *bits);
+int ekz_grid_costs_f32(const float *ux, size_t n, const double *w, double a,
+                       const double *steps, size_t ns, double frac, double *off, double *bits);
+
+/* 1 and out = x as float32 when every value of x is a float32 value (bits and all), else 0
+ * (out partly written). */
+int ekz_f32_exact(const double *x, size_t n, float *out);
+
+/* Float bits as order-preserving int64 (float32 sign-extended from 32 bits). */
+int ekz_sortable_f64(const double *x, size_t n, int64_t *out);
+int ekz_sortable_f32(const float *x, size_t n, int64_t *out);
+
 /* Smallest d in 0..maxd such that at most `allow` of the finite values among `sample`
  * evenly spaced ones of x (positions floor(s * n / m), m = min(sample, n)) are not exactly
  * k / 10**d for an integer k; -1 if none (0 when n = 0). */
@@ -165,9 +203,9 @@ int ekz_find_decimals_f64(const double *x, size_t n, size_t sample, int maxd, si
 int ekz_find_decimals_f32(const float *x, size_t n, size_t sample, int maxd, size_t allow);
 
 /* Quantize (see above).  Returns the number of nonzero residuals in *nonzero and the
- * smallest and largest k in range[0..2) (0, 0 when n = 0).  r is written only when
- * *nonzero > 0 (all zero otherwise, and left as it was).  tab: scratch of EKZ_TAB_LEN
- * items. */
+ * smallest and largest k in range[0..2) (0, 0 when n = 0).  r is left as it was when every
+ * value is exactly k / p (the decimal model's common case); otherwise it is written (all
+ * zero when *nonzero = 0).  tab: scratch of EKZ_TAB_LEN items. */
 int ekz_quant_f64(const double *x, size_t n, int mode, double p, double a, double b,
                   double tol, double *tab, int64_t *k, int64_t *r, size_t *nonzero,
                   int64_t *range);

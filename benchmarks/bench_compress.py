@@ -8,6 +8,8 @@ docs/compress/benchmarks.md.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -103,6 +105,39 @@ def test_encode_speed_against_pcodec(ratio, name, dec_min, enc_min):
     pcodec = _pcodec()
     x = load_series(name)
     ratio(f"encode {name}: edgekit vs pcodec", lambda: encode(x),
+          lambda: pcodec.standalone.simple_compress(x, pcodec.ChunkConfig()),
+          minimum=enc_min, inner=3)
+
+
+# Encode speed against pcodec on every shipped series of 5,000 values or more, and the two
+# real slices in tests/data (issue #16's target: 1.5x on every series of 5,000 values or
+# more).  Measured here (wall time, alternating, warm caches, load average 8 on 2 cores):
+# payerne temp 4.9-8.8x, pressure 2.0-2.7x, ghi 3.2-7.8x, seattle 1.9-2.0x, ecg 1.4-1.5x,
+# membrane 0.17-0.36x, the pysiology slice 0.23-0.80x, the iers slice 3.6-12x (CPU time in
+# one run of all 41 corpus series: see the branch report).  The minima sit under the lowest
+# of those: membrane, ecg and the pysiology slice are below the target, and their checks
+# guard against regressions only.
+_SLICES = Path(__file__).resolve().parents[1] / "tests" / "data"
+ENCODE_SPEED = [
+    ("payerne_temp_C", 1.5),
+    ("payerne_pressure_hPa", 1.3),
+    ("payerne_ghi_Wm2", 1.0),
+    ("seattle_temp_F", 1.2),
+    ("ecg_mitdb_mV", 0.9),
+    ("membrane_potential_f32", 0.15),
+    ("slice:pysiology_emg_mV_head16384", 0.2),
+    ("slice:iers_length_of_day_excess_s_6144_10240", 1.5),
+]
+
+
+@pytest.mark.parametrize(("name", "enc_min"), ENCODE_SPEED)
+def test_encode_speed_against_pcodec_on_shipped_series(ratio, name, enc_min):
+    pcodec = _pcodec()
+    if name.startswith("slice:"):
+        x = np.load(_SLICES / f"{name[6:]}.npy")
+    else:
+        x = load_series(name)
+    ratio(f"encode {name[:40]}: edgekit vs pcodec", lambda: encode(x),
           lambda: pcodec.standalone.simple_compress(x, pcodec.ChunkConfig()),
           minimum=enc_min, inner=3)
 

@@ -343,6 +343,123 @@ def gcd(j: np.ndarray) -> int:
     return int(np.gcd.reduce(a)) if a.size else 0
 
 
+def gcd_split(j: np.ndarray, g: int, off: int) -> np.ndarray | None:
+    """(j - off) // g as uint64 (int64 arithmetic) when off + g * that is j again for every
+    value (2 <= g < 2**63, 0 <= off < g), else None."""
+    q = (j.view(np.int64) - np.int64(off)) // np.int64(g)
+    qj = q.view(np.uint64)
+    return qj if np.array_equal(np.uint64(off) + np.uint64(g) * qj, j) else None
+
+
+def f32_exact(x: np.ndarray) -> np.ndarray | None:
+    """float64 x as float32 when every value is a float32 value (bits and all), else None."""
+    with np.errstate(all="ignore"):
+        x32 = x.astype(np.float32)
+    if np.array_equal(x32.astype(np.float64).view(np.uint64), x.view(np.uint64)):
+        return x32
+    return None
+
+
+def sortable(x: np.ndarray) -> np.ndarray:
+    """Float bits as order-preserving int64 (sign-extended from the float's width)."""
+    bits = x.view(f"i{x.dtype.itemsize}")
+    s = bits ^ ((bits >> (x.dtype.itemsize * 8 - 1)) & np.array(
+        np.iinfo(bits.dtype).max, dtype=bits.dtype))
+    return s.astype(np.int64)
+
+
+def float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[float]:
+    """Approximate greatest common divisor of the positive floats d (each exact to ``tol``):
+    Euclid's algorithm where a remainder of a / b within (a // b + 1) * tol of 0 or of b
+    counts as 0.  A value that would
+    take the divisor to ``floor`` or below (a gap to a value off the grid) is passed over,
+    at most ``skips`` of them.  Returns the divisors met on the way, coarsest first (a rare
+    value may divide a common step: the caller picks the coarsest that fits); [] when there
+    is nothing above the floor or more than ``skips`` values were passed over."""
+    g = 0.0
+    seen: list[float] = []
+    for v in d.tolist():
+        a, b = (g, v) if g > v else (v, g)
+        while b > tol:
+            r = math.fmod(a, b)
+            e = tol * (a // b + 1)  # a - q*b: b's error q times, plus a's
+            a, b = b, (0.0 if r <= e or b - r <= e else r)
+        if a > floor:
+            if not seen or a < seen[-1] - tol:
+                seen.append(a)
+            g = a
+        else:
+            skips -= 1
+            if skips < 0:
+                return []
+    return seen
+
+
+def grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray, b0: float,
+                frac: float, offn: int, sweep: int) -> tuple[float, float] | None:
+    """(a, b) for distinct sample values u seen ``counts`` times (rounding intervals +-half)
+    on a grid of step about b0, or None when more than 1 / offn of them are off it.
+    The origin: 0 (values that are multiples of the step), the lowest or the commonest
+    value, whichever rounds most values exactly with its best step."""
+    found: tuple[float, float, float] | None = None  # (-values rounded exactly, a, step)
+    total = float(np.sum(counts))
+    for a in (0.0, float(u[0]), float(u[int(np.argmax(counts))])):
+        t = (u - a) / b0
+        k = np.rint(t)
+        # (a value far below the step is no multiple of it: k = 0 only for a itself)
+        on = (np.abs(t - k) <= frac) & ((k != 0) | (np.abs(u - a) <= half))
+        if np.dot(counts, ~on) * offn > total:
+            continue
+        at_a = float(np.dot(counts, on & (k == 0)))  # a itself: any step
+        idx = np.flatnonzero(on & (k != 0))
+        if idx.size == 0:
+            continue
+        if idx.size > sweep:  # evenly spaced by value, so the extremes (largest
+            # |k|, narrowest intervals below) stay
+            idx = idx[(np.arange(sweep) * (idx.size - 1)) // (sweep - 1)]
+        # a + k*b rounds to x for b in [(x - h - a) / k, (x + h - a) / k] (swapped for
+        # k < 0): the step inside the most (weighted) of these intervals misses fewest values
+        kk, xa, hh, w = k[idx], u[idx] - a, half[idx], counts[idx]
+        ends = np.concatenate([(xa - hh) / kk, (xa + hh) / kk])
+        pos = np.concatenate([np.minimum(ends[: kk.size], ends[kk.size:]),
+                              np.maximum(ends[: kk.size], ends[kk.size:])])
+        order = np.argsort(pos, kind="stable")
+        cover = np.cumsum(np.concatenate([w, -w])[order])
+        i = int(np.argmax(cover))
+        b1 = float(pos[order[i]] + pos[order[min(i + 1, pos.size - 1)]]) / 2
+        hit = float(cover[i]) + at_a
+        if b1 > 0 and math.isfinite(b1) and (found is None or -hit < found[0]):
+            found = (-hit, a, b1)
+    return None if found is None else (found[1], found[2])
+
+
+def common_gaps(u: np.ndarray, floor: float, tol: float, maxg: int) -> np.ndarray:
+    """The commonest gaps (at most maxg, commonest first) between consecutive distinct values
+    u (ascending) above ``floor``: gaps of one class rint(gap / tol) count together and are
+    represented by their first; classes of equal count in ascending order."""
+    gaps = np.diff(u)
+    gaps = gaps[gaps > floor]
+    _, first, gcount = np.unique(np.rint(gaps / tol), return_index=True, return_counts=True)
+    return gaps[first[np.argsort(-gcount, kind="stable")[:maxg]]]
+
+
+def grid_costs(ux: np.ndarray, w: np.ndarray, a: float, steps: np.ndarray,
+               frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """For distinct values ux (x's dtype) seen w times and each step b:
+    (share of them off the grid a + k*b by more than frac of a step, bits of their
+    residuals) as the codec computes them: k = rint((x - a) / b), y = a + k*b in float64
+    rounded to x's dtype, residual = x - y in units of the last place."""
+    sx = sortable(ux)
+    t = (ux.astype(np.float64) - a)[None, :] / steps[:, None]
+    k = np.rint(t)
+    off = (~(np.abs(t - k) <= frac)) @ w / float(np.sum(w))
+    y = (a + k * steps[:, None]).astype(ux.dtype)
+    r = (sx[None, :] - sortable(y)).view(np.uint64)
+    z = (r << np.uint64(1)) ^ (np.uint64(0) - (r >> np.uint64(63)))  # zigzag
+    _, e = np.frexp(z.astype(np.float64))  # bit length; a residual token costs ~1 bit more
+    return off, (e + (z != 0)) @ w
+
+
 def sample_positions(n: int, sample: int) -> np.ndarray:
     """min(sample, n) evenly spaced positions floor(s * n / m) of an n-value array."""
     m = min(sample, n)

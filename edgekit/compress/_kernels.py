@@ -39,10 +39,16 @@ def release_scratch() -> None:
     _TLS.__dict__.clear()
 
 
+_ARRAY_TYPE: dict[str, str] = {}
+
+
 def _ptr(ffi, ctype: str, arr: np.ndarray):
     """A C pointer into arr's buffer (``ffi.from_buffer`` is much cheaper than
     ``arr.ctypes``; arrays here are C-contiguous)."""
-    return ffi.from_buffer(ctype[:-2] + "[]", arr)
+    at = _ARRAY_TYPE.get(ctype)
+    if at is None:
+        at = _ARRAY_TYPE[ctype] = ctype[:-2] + "[]"
+    return ffi.from_buffer(at, arr)
 
 
 def cost(h: np.ndarray) -> float:
@@ -51,6 +57,15 @@ def cost(h: np.ndarray) -> float:
     if lib is None:
         return ref.cost(h)
     return float(lib.ekz_cost(_ptr(_backend.ffi, "uint32_t *", h)))
+
+
+def cost3(h3: np.ndarray) -> list[float]:
+    """``cost`` of each row of h3 (uint32[3, 256], C-contiguous), in one call."""
+    lib = _backend.lib
+    if lib is None:
+        return [ref.cost(h3[o]) for o in range(3)]
+    p = _backend.ffi.from_buffer("uint32_t[]", h3)
+    return [lib.ekz_cost(p), lib.ekz_cost(p + 256), lib.ekz_cost(p + 512)]
 
 
 def unpack_freq(raw: bytes, count: int, nbits: int, pb: int) -> np.ndarray | None:
@@ -73,6 +88,17 @@ def hist3(j: np.ndarray) -> np.ndarray:
     ffi = _backend.ffi
     h = np.zeros(768, dtype=np.uint32)
     lib.ekz_hist3(_ptr(ffi, "uint64_t *", j), j.size, _ptr(ffi, "uint32_t *", h))
+    return h
+
+
+def hist1(j: np.ndarray) -> np.ndarray:
+    """The order-0 token histogram of j (uint32[256]): ``hist3(j)[:256]``."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.hist3(j)[:256]
+    ffi = _backend.ffi
+    h = np.zeros(256, dtype=np.uint32)
+    lib.ekz_hist1(_ptr(ffi, "uint64_t *", j), j.size, _ptr(ffi, "uint32_t *", h))
     return h
 
 
@@ -350,6 +376,127 @@ def gcd(j: np.ndarray) -> int:
     return int(lib.ekz_gcd(_ptr(_backend.ffi, "uint64_t *", j), j.size))
 
 
+def gcd_split(j: np.ndarray, g: int, off: int) -> np.ndarray | None:
+    """(j - off) / g (a new uint64 array) when exact for every value, else None; see
+    ``ekz_gcd_split`` (2 <= g < 2**63, 0 <= off < g)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.gcd_split(j, g, off)
+    ffi = _backend.ffi
+    q = np.empty(j.size, dtype=np.uint64)
+    status = lib.ekz_gcd_split(_ptr(ffi, "uint64_t *", j), j.size, g, off,
+                               _ptr(ffi, "uint64_t *", q))
+    if status < 0:
+        raise RuntimeError(f"ekz_gcd_split returned status {status}")
+    return q if status == 1 else None
+
+
+def f32_exact(x: np.ndarray) -> np.ndarray | None:
+    """float64 x as a new float32 array when every value is a float32 value (bits and all),
+    else None (found at the first value that is not)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.f32_exact(x)
+    ffi = _backend.ffi
+    out = np.empty(x.size, dtype=np.float32)
+    ok = lib.ekz_f32_exact(_ptr(ffi, "double *", x), x.size, _ptr(ffi, "float *", out))
+    return out if ok == 1 else None
+
+
+def sortable(x: np.ndarray) -> np.ndarray:
+    """Float bits of float16/32/64 x as order-preserving int64 (a new array)."""
+    lib = _backend.lib
+    if lib is None or x.dtype.itemsize == 2:
+        return ref.sortable(x)
+    ffi = _backend.ffi
+    out = np.empty(x.size, dtype=np.int64)
+    if x.dtype == np.float64:
+        lib.ekz_sortable_f64(_ptr(ffi, "double *", x), x.size, _ptr(ffi, "int64_t *", out))
+    else:
+        lib.ekz_sortable_f32(_ptr(ffi, "float *", x), x.size, _ptr(ffi, "int64_t *", out))
+    return out
+
+
+def float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[float]:
+    """The approximate gcd's divisors, coarsest first (see ``_codec_ref.float_gcd``);
+    d: float64."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.float_gcd(d, tol, floor, skips)
+    ffi = _backend.ffi
+    d = np.ascontiguousarray(d, dtype=np.float64)
+    seen = np.empty(max(d.size, 1), dtype=np.float64)
+    m = lib.ekz_float_gcd(_ptr(ffi, "double *", d), d.size, tol, floor, skips,
+                          _ptr(ffi, "double *", seen))
+    return seen[:m].tolist()
+
+
+def common_gaps(u: np.ndarray, floor: float, tol: float, maxg: int) -> np.ndarray:
+    """The commonest gaps between the distinct values u (float64, ascending), commonest
+    first (see ``_codec_ref.common_gaps``)."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.common_gaps(u, floor, tol, maxg)
+    ffi = _backend.ffi
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    n = u.size
+    work = scratch("gwork", 3 * n, np.float64)
+    iwork = scratch("giwork", 6 * n, np.uint64)
+    out = np.empty(max(maxg, 1), dtype=np.float64)
+    m = lib.ekz_common_gaps(_ptr(ffi, "double *", u), n, floor, tol, maxg,
+                            _ptr(ffi, "double *", work), _ptr(ffi, "uint64_t *", iwork),
+                            _ptr(ffi, "double *", out))
+    if m < 0:  # a NaN on the way: numpy's rules decide
+        return ref.common_gaps(u, floor, tol, maxg)
+    return out[:m]
+
+
+def grid_costs(ux: np.ndarray, w: np.ndarray, a: float, steps: np.ndarray,
+               frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per step: (weighted share of the distinct values ux off the grid, weighted bits of
+    their residuals); see ``_codec_ref.grid_costs``.  ux: float32/float64, w and steps:
+    float64."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.grid_costs(ux, w, a, steps, frac)
+    ffi = _backend.ffi
+    ux = np.ascontiguousarray(ux)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    steps = np.ascontiguousarray(steps, dtype=np.float64)
+    off = np.empty(steps.size, dtype=np.float64)
+    bits = np.empty(steps.size, dtype=np.float64)
+    fn, ctype = ((lib.ekz_grid_costs_f64, "double *") if ux.dtype == np.float64
+                 else (lib.ekz_grid_costs_f32, "float *"))
+    fn(_ptr(ffi, ctype, ux), ux.size, _ptr(ffi, "double *", w), a,
+       _ptr(ffi, "double *", steps), steps.size, frac, _ptr(ffi, "double *", off),
+       _ptr(ffi, "double *", bits))
+    return off, bits
+
+
+def grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray, b0: float,
+                frac: float, offn: int, sweep: int) -> tuple[float, float] | None:
+    """(a, b) of the grid of step about b0 through the distinct values u (float64, seen
+    ``counts`` (int64) times, rounding intervals +-half), or None (see
+    ``_codec_ref.grid_origin``)."""
+    lib = _backend.lib
+    if lib is None or sweep < 2:
+        return ref.grid_origin(u, counts, half, b0, frac, offn, sweep)
+    ffi = _backend.ffi
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    half = np.ascontiguousarray(half, dtype=np.float64)
+    work = scratch("gwork", 3 * sweep + u.size, np.float64)
+    iwork = scratch("giwork", 9 * sweep + u.size, np.uint64)
+    out = ffi.new("double[2]")
+    status = lib.ekz_grid_origin(_ptr(ffi, "double *", u), _ptr(ffi, "int64_t *", counts),
+                                 _ptr(ffi, "double *", half), u.size, b0, frac, offn, sweep,
+                                 _ptr(ffi, "double *", work), _ptr(ffi, "uint64_t *", iwork),
+                                 out)
+    if status < 0:  # a NaN on the way: numpy's rules decide
+        return ref.grid_origin(u, counts, half, b0, frac, offn, sweep)
+    return (out[0], out[1]) if status == 1 else None
+
+
 def find_decimals(x: np.ndarray, sample: int, maxd: int, allow: int = 0) -> int:
     lib = _backend.lib
     if lib is None:
@@ -381,7 +528,7 @@ def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
                 _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz, rng)
     if status != OK:
         raise RuntimeError(f"ekz_quant returned status {status}")
-    if nz[0] == 0:  # the kernel left r alone: hand back zeros that cost no writes
+    if nz[0] == 0:  # r may be untouched: hand back zeros that cost no writes
         r = _zeros(x.size)
     return k, r, int(nz[0]), (int(rng[0]), int(rng[1]))
 

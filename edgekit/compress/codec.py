@@ -299,29 +299,38 @@ def _unzz(z: int) -> int:
 
 
 def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None,
-                   sample: np.ndarray | None = None) -> bytes:
+                   sample: np.ndarray | None = None, zeros: int | None = None) -> bytes:
     """One entropy stream of j[order:] at delta order ``order``: the first ``order`` values,
     then the coded body (plain or zero-run form, whichever is smaller).  ``sample_h``: the
     token histogram of j's stream on ``sample`` (j's sample when j is long, see
-    :func:`_sample`; None when j is short and the histogram is of all of j)."""
-    first = b"".join(_varint(_zz(int(v))) for v in j[: min(order, j.size)])
+    :func:`_sample`; None when j is short and the histogram, when given, is of all of j:
+    the tokens are then made only for the plain form).  ``zeros``
+    (with a sample): the number of zero codes in all of j's stream, which then decides
+    whether the zero-run form is tried (the sample only whether it pays)."""
+    first = b"".join([_varint(_zz(v)) for v in j[: min(order, j.size)].tolist()]) if order \
+        else b""
     if j.size <= order:
         return first + b"\x02"
     long = sample_h is not None and sample is not None
-    if long:  # decide the form on the sample first: no wasted pass over a long stream
+    tok = None
+    if long and zeros is not None:  # the counts of all of j are known: no pass to count
         assert sample_h is not None
-        h = sample_h
+        h, h0, total = sample_h, zeros, j.size - order
     else:
-        tok, buf, blen, h = K.tokenize(j, order)
-    total = int(h.sum())
-    if h[0] >= total * _T_RUNS_ZEROS and total >= 64 and _runs_pay(j, order, h, sample_h, sample):
+        if sample_h is not None:  # j's sample (long j) or all of j (short): the tokens
+            h = sample_h  # wait until the plain form is chosen
+        else:
+            tok, buf, blen, h = K.tokenize(j, order)
+        h0, total = int(h[0]), int(h.sum())
+    if h0 >= total * _T_RUNS_ZEROS and total >= 64 and _runs_pay(j, order, h, sample_h,
+                                                                 sample):
         runs, vals = K.runs_split(j, order)
         runs, vals = runs.copy(), vals.copy()  # scratch, and tokenize reuses scratch
         body = b"\x03" + _varint(vals.size) + _stream_body(runs)
         if vals.size:
             body += _stream_body(vals)
         return first + body
-    if long:
+    if tok is None:
         tok, buf, blen, h = K.tokenize(j, order)
     return first + _body_from_tokens(tok, buf, blen, h, order)
 
@@ -353,9 +362,8 @@ def _stream_body(j: np.ndarray) -> bytes:
 
 def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray,
                       order: int) -> bytes:
-    present = np.flatnonzero(h)
-    if present.size == 1:
-        return bytes((0, int(present[0]))) + _varint(blen) + buf[:blen].tobytes()
+    if np.count_nonzero(h) == 1:
+        return bytes((0, int(h.argmax()))) + _varint(blen) + buf[:blen].tobytes()
     f, table = _table(h)
     body = K.rans(tok, order, f, buf, blen)
     return b"\x01" + table + _varint(blen) + _varint(len(body) - blen) + body
@@ -431,6 +439,9 @@ class _Candidate:
     sample_h: np.ndarray | None = None  # token histogram of the order's stream on the sample
     r: np.ndarray | None = None
     sample: np.ndarray | None = None  # the sample of j (see _sample), when j is long
+    r_sample_h: np.ndarray | None = None  # the same two for the residual stream r
+    r_sample: np.ndarray | None = None
+    r_zeros: int = 0  # (and its number of zero codes)
     jrange: tuple[int, int] | None = None  # (min, max) of j as int64, when known
     pre: bytes = b""  # format v2: written just before the main stream (predictor)
 
@@ -447,10 +458,9 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
         g = K.gcd(j)
         if 1 < g < (1 << 63):
             off = int(k[0]) % g
-            q = (k - np.int64(off)) // np.int64(g)
-            qj = q.view(np.uint64)
             # exact unless the values span more than int64 (then the split is skipped)
-            if np.array_equal(np.uint64(off) + np.uint64(g) * qj, j):
+            qj = K.gcd_split(j, g, off)
+            if qj is not None:
                 j = qj
                 head |= _H_GCD
                 gparams = _varint(g) + _varint(off)
@@ -459,16 +469,21 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
                     (krange[0] - off) // g, (krange[1] - off) // g)
     js, scale = _sample(j)
     h3 = K.hist3(js).reshape(3, 256)
-    costs = [_cost_bits(h3[o]) * scale for o in range(3)]
+    costs = [c * scale for c in K.cost3(h3)]
     order = min(range(3), key=costs.__getitem__)  # the first of equal costs, as argmin
     cost = costs[order] + 8 * (len(params) + len(gparams) + 2)
     cand = _Candidate(cost, head | (order << 3), params + gparams, j, order, h3[order],
                       sample=js if js is not j else None, jrange=jrange)
     if r is not None and nonzero:
-        rs, rscale = _sample(r.view(np.uint64))
-        cand.cost += _cost_bits(K.hist3(rs)[:256]) * rscale
+        rj = r.view(np.uint64)
+        rs, rscale = _sample(rj)
+        rh = K.hist1(rs)
+        cand.cost += _cost_bits(rh) * rscale
         cand.head |= _H_RESID
         cand.r = r
+        cand.r_sample_h, cand.r_zeros = rh, r.size - nonzero
+        if rs is not rj:
+            cand.r_sample = rs
     return cand
 
 
@@ -485,16 +500,16 @@ def _sample(j: np.ndarray) -> tuple[np.ndarray, float]:
     return s, j.size / s.size
 
 
-def _sortable(x: np.ndarray) -> np.ndarray:
-    """Float bits as order-preserving int64 (sign-extended from the float's width)."""
-    bits = x.view(f"i{x.dtype.itemsize}")
-    s = bits ^ ((bits >> (x.dtype.itemsize * 8 - 1)) & np.array(
-        np.iinfo(bits.dtype).max, dtype=bits.dtype))
-    return s.astype(np.int64)
 
 
 _SIGNED = {w: (np.dtype(f"i{w}"), np.array(np.iinfo(f"i{w}").max, dtype=f"i{w}"))
            for w in (2, 4, 8)}
+
+
+def _sortable(x: np.ndarray) -> np.ndarray:
+    """Float bits as order-preserving int64 (sign-extended from the float's width); a new
+    array (see ``K.sortable``)."""
+    return K.sortable(x)
 
 
 def _unsortable(k: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -514,46 +529,17 @@ def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
 
 
 def _float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[float]:
-    """Approximate greatest common divisor of the positive floats d (each exact to ``tol``):
-    Euclid's algorithm where a remainder of a / b within (a // b + 1) * tol of 0 or of b
-    counts as 0.  A value that would
-    take the divisor to ``floor`` or below (a gap to a value off the grid) is passed over,
-    at most ``skips`` of them.  Returns the divisors met on the way, coarsest first (a rare
-    value may divide a common step: the caller picks the coarsest that fits); [] when there
-    is nothing above the floor or more than ``skips`` values were passed over."""
-    g = 0.0
-    seen: list[float] = []
-    for v in d.tolist():
-        a, b = (g, v) if g > v else (v, g)
-        while b > tol:
-            r = math.fmod(a, b)
-            e = tol * (a // b + 1)  # a - q*b: b's error q times, plus a's
-            a, b = b, (0.0 if r <= e or b - r <= e else r)
-        if a > floor:
-            if not seen or a < seen[-1] - tol:
-                seen.append(a)
-            g = a
-        else:
-            skips -= 1
-            if skips < 0:
-                return []
-    return seen
+    """The divisors of an approximate gcd of the step candidates d, coarsest first (the
+    definition: ``_codec_ref.float_gcd``)."""
+    return K.float_gcd(d, tol, floor, skips)
 
 
-def _grid_costs(ux: np.ndarray, sx: np.ndarray, w: np.ndarray, a: float,
+def _grid_costs(ux: np.ndarray, w: np.ndarray, a: float,
                 steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For distinct values ux (x's dtype; sx = _sortable(ux)) seen w times and each step b:
-    (share of them off the grid a + k*b by more than _T_GRID_FRAC of a step, bits of their
-    residuals) as the codec computes them: k = rint((x - a) / b), y = a + k*b in float64
-    rounded to x's dtype, residual = x - y in units of the last place."""
-    t = (ux.astype(np.float64) - a)[None, :] / steps[:, None]
-    k = np.rint(t)
-    off = (~(np.abs(t - k) <= _T_GRID_FRAC)) @ w / float(np.sum(w))
-    y = (a + k * steps[:, None]).astype(ux.dtype)
-    r = (sx[None, :] - _sortable(y)).view(np.uint64)
-    z = (r << np.uint64(1)) ^ (np.uint64(0) - (r >> np.uint64(63)))  # zigzag
-    _, e = np.frexp(z.astype(np.float64))  # bit length; a residual token costs ~1 bit more
-    return off, (e + (z != 0)) @ w
+    """For distinct values ux (x's dtype) seen w times and each step b: (share of them off
+    the grid a + k*b by more than _T_GRID_FRAC of a step, bits of their residuals) as the
+    codec computes them (see ``_codec_ref.grid_costs``)."""
+    return K.grid_costs(ux, w, a, steps, _T_GRID_FRAC)
 
 
 def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
@@ -561,37 +547,9 @@ def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
     """(a, b) for distinct sample values u seen ``counts`` times (rounding intervals +-half)
     on a grid of step about b0, or None when more than 1 / _T_GRID_OFF of them are off it.
     The origin: 0 (values that are multiples of the step), the lowest or the commonest
-    value, whichever rounds most values exactly with its best step."""
-    found: tuple[float, float, float] | None = None  # (-values rounded exactly, a, step)
-    total = float(np.sum(counts))
-    for a in (0.0, float(u[0]), float(u[int(np.argmax(counts))])):
-        t = (u - a) / b0
-        k = np.rint(t)
-        # (a value far below the step is no multiple of it: k = 0 only for a itself)
-        on = (np.abs(t - k) <= _T_GRID_FRAC) & ((k != 0) | (np.abs(u - a) <= half))
-        if np.dot(counts, ~on) * _T_GRID_OFF > total:
-            continue
-        at_a = float(np.dot(counts, on & (k == 0)))  # a itself: any step
-        idx = np.flatnonzero(on & (k != 0))
-        if idx.size == 0:
-            continue
-        if idx.size > _T_GRID_SWEEP:  # evenly spaced by value, so the extremes (largest
-            # |k|, narrowest intervals below) stay
-            idx = idx[(np.arange(_T_GRID_SWEEP) * (idx.size - 1)) // (_T_GRID_SWEEP - 1)]
-        # a + k*b rounds to x for b in [(x - h - a) / k, (x + h - a) / k] (swapped for
-        # k < 0): the step inside the most (weighted) of these intervals misses fewest values
-        kk, xa, hh, w = k[idx], u[idx] - a, half[idx], counts[idx]
-        ends = np.concatenate([(xa - hh) / kk, (xa + hh) / kk])
-        pos = np.concatenate([np.minimum(ends[: kk.size], ends[kk.size:]),
-                              np.maximum(ends[: kk.size], ends[kk.size:])])
-        order = np.argsort(pos, kind="stable")
-        cover = np.cumsum(np.concatenate([w, -w])[order])
-        i = int(np.argmax(cover))
-        b1 = float(pos[order[i]] + pos[order[min(i + 1, pos.size - 1)]]) / 2
-        hit = float(cover[i]) + at_a
-        if b1 > 0 and math.isfinite(b1) and (found is None or -hit < found[0]):
-            found = (-hit, a, b1)
-    return None if found is None else (found[1], found[2])
+    value, whichever rounds most values exactly with its best step (see
+    ``_codec_ref.grid_origin``)."""
+    return K.grid_origin(u, counts, half, b0, _T_GRID_FRAC, _T_GRID_OFF, _T_GRID_SWEEP)
 
 
 def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
@@ -615,10 +573,7 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     # grid value computed two ways; the gaps to a fill value or two, or to 1 / _T_GRID_OFF
     # of the values, are passed over)
     floor = tol * 2.0 ** _T_GRID_COARSE
-    gaps = np.diff(u)
-    gaps = gaps[gaps > floor]
-    _, first, gcount = np.unique(np.rint(gaps / tol), return_index=True, return_counts=True)
-    common = gaps[first[np.argsort(-gcount, kind="stable")[: _T_GRID_GAPS]]]
+    common = K.common_gaps(u, floor, tol, _T_GRID_GAPS)
     ux = u.astype(s.dtype)
     half = np.spacing(np.abs(ux)).astype(np.float64) / 2  # x's rounding interval, +-
     found = None
@@ -639,7 +594,7 @@ def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
             steps.append(1.0 / recip)
             break
     b = np.array([v for v in steps if v > 0 and math.isfinite(v)])
-    off, bits = _grid_costs(ux, _sortable(ux), counts.astype(np.float64), a, b)
+    off, bits = _grid_costs(ux, counts.astype(np.float64), a, b)
     ok = np.flatnonzero(off * _T_GRID_OFF <= 1)
     if ok.size == 0:
         return None
@@ -833,9 +788,8 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
                 good = nz <= n // _T_GOOD_RESID
     if not good and f32_ok:
         # float32 readings stored as float64: model the float32 values
-        with np.errstate(all="ignore"):
-            x32 = x.astype(np.float32)
-        if np.array_equal(x32.astype(np.float64).view(np.uint64), x.view(np.uint64)):
+        x32 = K.f32_exact(x)
+        if x32 is not None:
             c32, good = _float_candidates(x32, tol, level)
             for c in c32:
                 c.head |= _H_F32
@@ -849,7 +803,7 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
             cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz, kr))
             good = good or nz <= n // _T_GOOD_RESID
     if not good or not cands:
-        cands.append(_int_candidate(_sortable(x), _BITS, b""))
+        cands.append(_int_candidate(K.sortable(x), _BITS, b""))
     return cands, good
 
 
@@ -860,7 +814,7 @@ def _encode_block(x: np.ndarray, tol: float, level: int, v2: bool = True) -> byt
     if dt.kind == "f" and dt.itemsize in (4, 8):
         cands, _ = _float_candidates(x, tol, level, dt.itemsize == 8 and level >= 2)
     elif dt.kind == "f":
-        cands = [_int_candidate(_sortable(x), _BITS, b"")]
+        cands = [_int_candidate(K.sortable(x), _BITS, b"")]
     else:
         k = x.astype(np.int64) if dt.kind == "i" else x.astype(np.uint64).view(np.int64)
         cands = [_int_candidate(k, _INT, b"")]
@@ -875,7 +829,8 @@ def _encode_block(x: np.ndarray, tol: float, level: int, v2: bool = True) -> byt
     out.append(best.pre)
     out.append(_stream_encode(best.j, best.order, best.sample_h, best.sample))
     if best.r is not None:
-        out.append(_stream_encode(best.r.view(np.uint64), 0))
+        out.append(_stream_encode(best.r.view(np.uint64), 0, best.r_sample_h, best.r_sample,
+                                  best.r_zeros))
     blob = b"".join(out)
     if len(blob) > x.nbytes + 1:
         return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
