@@ -418,7 +418,8 @@ int ek_sched_online_admit(const double *demands, const double *values, size_t n_
                           const double *icl, const double *edges, size_t n_edges,
                           int64_t *hist, int64_t *count, double *khi, uint8_t *has,
                           double *grow, int64_t seen, double strand_weight, double fill,
-                          double quantile, int64_t warmup, int reroute, int64_t *out,
+                          double quantile, int64_t warmup, int reroute,
+                          int64_t after_refusals, int64_t *refused, int64_t *out,
                           int64_t *declined)
 {
     size_t t, r, k;
@@ -436,7 +437,9 @@ int ek_sched_online_admit(const double *demands, const double *values, size_t n_
         seen++;
         j = select_one(free_, cap, inv_cap, tol, n_nodes, n_res, d, norm, weights, any_weight,
                        shape_x, shape_y, n_shape, seed + (uint64_t)t * G1, row, NULL);
-        if (j >= 0 && seen > warmup) {
+        if (j < 0)
+            (*refused)++;
+        else if (seen > warmup && *refused >= after_refusals) {
             double net;
             admit_ratios(hist, count, n_res, edges, n_edges, quantile, khi, has);
             net = admit_net(free_ + (size_t)j * n_res, cap + (size_t)j * n_res,

@@ -18,7 +18,12 @@ also picks the node by sampled futures of the tasks seen so far.
 runs seeded arrivals, departures and failures.  See ``docs/schedule.md``.
 """
 
-from edgekit.schedule.admission import Admission, SampledAdmission, get_admission
+from edgekit.schedule.admission import (
+    AUTO_REFUSALS,
+    Admission,
+    SampledAdmission,
+    get_admission,
+)
 from edgekit.schedule.batch import place_batch
 from edgekit.schedule.optimal import OptimalResult, optimal_placement
 from edgekit.schedule.plan import Plan
@@ -35,6 +40,7 @@ from edgekit.schedule.workloads import (
 )
 
 __all__ = [
+    "AUTO_REFUSALS",
     "DEFAULT_POLICY",
     "EDGE_CLUSTER_10",
     "Admission",

@@ -167,7 +167,7 @@ class AdmitState:
     cluster's total capacity per resource (0 where it has none)."""
 
     def __init__(self, icl: np.ndarray, weight: float, fill: float, quantile: float,
-                 warmup: int, reroute: bool) -> None:
+                 warmup: int, reroute: bool, after_refusals: int = 0) -> None:
         n_res = icl.size
         self.icl = icl
         self.hist = np.zeros((n_res * n_res, ADMIT_EDGES.size + 1), dtype=np.int64)
@@ -175,11 +175,23 @@ class AdmitState:
         self.seen = 0
         self.weight, self.fill, self.quantile = weight, fill, quantile
         self.warmup, self.reroute = warmup, reroute
+        # the test judges nothing until this many tasks of the stream fitted on no node
+        self.after_refusals, self.refused = after_refusals, 0
+
+    @property
+    def armed(self) -> bool:
+        """Whether the test judges tasks now (enough refusals seen)."""
+        return self.refused >= self.after_refusals
+
+    def refuse(self) -> None:
+        """A task of the stream fitted on no node."""
+        self.refused += 1
 
     def copy(self) -> AdmitState:
         other = AdmitState(self.icl, self.weight, self.fill, self.quantile, self.warmup,
-                           self.reroute)
+                           self.reroute, self.after_refusals)
         other.hist, other.count, other.seen = self.hist.copy(), self.count.copy(), self.seen
+        other.refused = self.refused
         return other
 
     def observe(self, d: np.ndarray) -> None:
@@ -223,7 +235,7 @@ class AdmitState:
         """(node, stranded resource): the node to use (``j``, another node when ``reroute``,
         or -1 to decline) and, when declined, the resource whose stranded amount on ``j``
         would grow the most (-1 otherwise).  ``j`` is the policy's choice (>= 0)."""
-        if self.seen <= self.warmup:
+        if self.seen <= self.warmup or self.refused < self.after_refusals:
             return j, -1
         khi, has = self.ratios()
         net_j, grow = self.net(free[j:j + 1], cap[j:j + 1], inv[j:j + 1], d, value, khi, has)
@@ -285,7 +297,9 @@ def greedy_admit(demands: np.ndarray, values: np.ndarray, cap: np.ndarray, inv: 
         d = demands[t]
         state.observe(d)
         j, _ = select(free, cap, inv, tol, d, norm, weights, sx, sy, seed, t, row)
-        if j >= 0:
+        if j < 0:
+            state.refuse()
+        else:
             j, strand = state.decide(free, cap, inv, tol, d, float(values[t]), j, row)
             if j < 0:
                 declined[t] = 1 + strand

@@ -40,7 +40,10 @@ from dataclasses import dataclass
 
 from edgekit.errors import OptionsError
 
-__all__ = ["Admission", "SampledAdmission", "get_admission"]
+__all__ = ["AUTO_REFUSALS", "Admission", "SampledAdmission", "get_admission"]
+
+# admission="auto": the strand test is armed once this many tasks have fitted on no node
+AUTO_REFUSALS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,10 @@ class Admission:
         warmup: tasks seen before the first decline (>= 0).
         reroute: when the policy's node loses, try the other feasible nodes before
             declining.
+        after_refusals: the test judges no task until this many tasks of the stream fitted
+            on no node (>= 0; 0: from the start).  ``admission="auto"`` sets
+            :data:`AUTO_REFUSALS`: a stream that has already met a full cluster is asking
+            for more than fits, which is when declining a stranding task pays.
     """
 
     strand_weight: float = 3.0
@@ -63,6 +70,7 @@ class Admission:
     quantile: float = 0.2
     warmup: int = 20
     reroute: bool = True
+    after_refusals: int = 0
 
     def __post_init__(self) -> None:
         for name in ("strand_weight", "fill_threshold", "quantile"):
@@ -85,6 +93,12 @@ class Admission:
             raise OptionsError("Admission.warmup must be an int >= 0", name="warmup",
                                got=self.warmup)
         object.__setattr__(self, "warmup", int(self.warmup))
+        if isinstance(self.after_refusals, bool) \
+                or not isinstance(self.after_refusals, numbers.Integral) \
+                or self.after_refusals < 0:
+            raise OptionsError("Admission.after_refusals must be an int >= 0",
+                               name="after_refusals", got=self.after_refusals)
+        object.__setattr__(self, "after_refusals", int(self.after_refusals))
         if not isinstance(self.reroute, bool):
             raise OptionsError("Admission.reroute must be a bool", name="reroute",
                                got=self.reroute)
@@ -159,12 +173,14 @@ def get_admission(admission: str | Admission | SampledAdmission | None, *,
         return admission
     if admission == "strand":
         return Admission()
+    if admission == "auto":
+        return Admission(after_refusals=AUTO_REFUSALS)
     if admission == "sample" or isinstance(admission, SampledAdmission):
         if not allow_sample:
             raise OptionsError("admission='sample' is only supported by place_batch (online "
                                "mode), not by place, Scheduler or simulate",
                                name="admission", got=admission)
         return SampledAdmission() if admission == "sample" else admission
-    raise OptionsError("admission must be None, 'strand', 'sample' (place_batch only), an "
+    raise OptionsError("admission must be None, 'strand', 'auto', 'sample' (place_batch only), an "
                        f"Admission or a SampledAdmission, got {admission!r}",
                        name="admission", got=admission)

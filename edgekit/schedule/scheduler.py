@@ -272,6 +272,11 @@ class Scheduler:
                 self._plan.classify(d)
         ok, why, ever = self._verdicts(task, d)
         if not ok.any():
+            if admit and ever.any():  # a new task refused for want of room, not of a match
+                if state is not None:
+                    state.refuse()
+                if self._plan is not None:
+                    self._plan.refuse()
             return -1, self._summary(why, len(self.nodes)), bool(ever.any()), d
         self._key += 1
         pref = None if self._plan is None else self._plan.route(

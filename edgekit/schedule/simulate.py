@@ -135,6 +135,10 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
                 m = pref.view(np.uint8)
         j, _ = _kernel.select(prep, free, d[t], t, m)
         if j < 0:
+            if judge and state is not None:
+                state.refuse()
+            if judge and plan is not None:
+                plan.refuse()
             return False
         if judge and state is not None:
             j, _ = state.decide(free, cap, prep.inv, prep.tol, d[t], float(values[t]), j,
