@@ -62,7 +62,7 @@ int ek_sched_online_admit(const double *demands, const double *values, size_t n_
                           int64_t *hist, int64_t *count, double *khi, uint8_t *has,
                           double *grow, int64_t seen, double strand_weight, double fill,
                           double quantile, int64_t warmup, int reroute,
-                          int64_t after_refusals, int64_t *refused, int64_t *out,
+                          double arm_load, double *offered, int64_t *out,
                           int64_t *declined);
 /* Sampled futures of the default policy's plan (edgekit.schedule.plan; numpy reference:
  * futures in _schedule_ref.py).  For each candidate node cands[c] and each future s: the

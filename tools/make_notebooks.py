@@ -606,10 +606,12 @@ def _schedule() -> list:
         *adds* the two free ratios, so a node rich in one resource looks roomy even when the
         other is exhausted: nodes end full in one dimension and idle in the other, and the
         tasks that arrive later are refused.  edgekit's default keeps the two in step
-        (Kubernetes' `balanced_allocation` score), among the nodes that an LP plan of the
-        free capacity, learned from the tasks seen so far, keeps for tasks of that shape;
-        on this stream of cpu-heavy and mem-heavy tasks, once the cluster is 60% full, it
-        takes the node whose sampled futures (resamples of the recent tasks) place the most.
+        (Kubernetes' `balanced_allocation` score).  Once the stream has asked for more than
+        the whole cluster (the loads above 1.0), it chooses among the nodes that an LP plan
+        of the free capacity, learned from the tasks seen so far, keeps for tasks of that
+        shape (and on this stream of cpu-heavy and mem-heavy tasks, the node whose sampled
+        futures place the most); before that it is `balanced_allocation` alone, because on
+        workloads it was not tuned on the plan's stages did harm there (last section).
         """),
         code("""
         d = workload("mix", 1.0, cap, seed=1)

@@ -19,7 +19,7 @@ runs seeded arrivals, departures and failures.  See ``docs/schedule.md``.
 """
 
 from edgekit.schedule.admission import (
-    AUTO_REFUSALS,
+    AUTO_ARM_LOAD,
     Admission,
     SampledAdmission,
     get_admission,
@@ -40,7 +40,7 @@ from edgekit.schedule.workloads import (
 )
 
 __all__ = [
-    "AUTO_REFUSALS",
+    "AUTO_ARM_LOAD",
     "DEFAULT_POLICY",
     "EDGE_CLUSTER_10",
     "Admission",

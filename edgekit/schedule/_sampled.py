@@ -62,10 +62,6 @@ def sampled_online(prep: _kernel.Prepared, d: np.ndarray, values: np.ndarray,
                 row = pref.view(np.uint8)
         j, n_ok = _kernel.select(prep, free, dt, t, row)
         if j < 0:
-            if state is not None:
-                state.refuse()
-            if st is not None:
-                st.refuse()
             continue
         n_ok = n_ok if st is None else int(ok.sum())
         if t >= adm.warmup and n_ok > 1 and has.any() and \

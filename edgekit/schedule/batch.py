@@ -212,9 +212,6 @@ def planned_online(prep: _kernel.Prepared, d: np.ndarray, values: np.ndarray,
         if mask is not None:
             ok &= mask[t if classes is None else classes[t]].astype(bool)
         if not ok.any():
-            st.refuse()
-            if judge is not None:
-                judge.refuse()
             continue
         pref = st.route(k, ok, free)
         j, _ = _kernel.select(prep, free, dt, t, (ok if pref is None else pref).view(np.uint8))

@@ -147,7 +147,7 @@ class Policy:
 # Ungated, the plan's stages won on edgekit's own workloads and lost up to 12 points on
 # other families (docs/schedule.md, "Held-out families"); gated, they never lost more than
 # 0.2 points there.  Batch mode ignores the plan and reorders and repairs instead.
-DEFAULT_POLICY = Policy("default", {"balanced_allocation": 1.0}, plan=Plan(after_refusals=1))
+DEFAULT_POLICY = Policy("default", {"balanced_allocation": 1.0}, plan=Plan(arm_load=1.0))
 
 POLICIES: Mapping[str, Policy] = MappingProxyType({
     "default": DEFAULT_POLICY,

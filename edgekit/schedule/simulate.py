@@ -135,10 +135,6 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
                 m = pref.view(np.uint8)
         j, _ = _kernel.select(prep, free, d[t], t, m)
         if j < 0:
-            if judge and state is not None:
-                state.refuse()
-            if judge and plan is not None:
-                plan.refuse()
             return False
         if judge and state is not None:
             j, _ = state.decide(free, cap, prep.inv, prep.tol, d[t], float(values[t]), j,
@@ -191,6 +187,10 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
                 continue
             free[where[t]] = np.minimum(free[where[t]] + d[t], cap[where[t]])
             where[t] = -2  # finished
+            if plan is not None:
+                plan.release(d[t])
+            if state is not None:
+                state.release(d[t])
             drain(now)
         elif kind == 2:  # node failure
             j = ident
@@ -205,6 +205,10 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
                     if queue == "reject":
                         lost += 1
                         where[t] = -3
+                        if plan is not None:
+                            plan.release(d[t])
+                        if state is not None:
+                            state.release(d[t])
                     else:
                         waiting.append(t)
             heapq.heappush(events, (now + repair_s, 0, 3, j))

@@ -36,7 +36,7 @@ admissions = st.builds(
     Admission, strand_weight=st.sampled_from([0.0, 0.5, 3.0, 20.0]),
     fill_threshold=st.sampled_from([0.0, 0.3, 0.9]),
     quantile=st.sampled_from([0.0, 0.2, 0.45]), warmup=st.integers(0, 4),
-    reroute=st.booleans(), after_refusals=st.integers(0, 3))
+    reroute=st.booleans(), arm_load=st.sampled_from([0.0, 0.3, 1.0]))
 
 
 @st.composite
@@ -75,7 +75,7 @@ def test_admission_native_matches_reference(inst, adm):
         state = _kernel.admit_state(cap, adm)
         out, declined = _kernel.greedy_admit(p, dem, vals, free, state, m, use_native=native)
         runs.append((out, declined, free, state.hist, state.count, state.seen,
-                     state.refused))
+                     state.offered))
     for a, b in zip(*runs, strict=True):
         assert np.array_equal(a, b)
 

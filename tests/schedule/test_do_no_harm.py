@@ -1,6 +1,6 @@
 """Issue #17: the default does no harm against Kubernetes BalancedAllocation alone on
 workload families it was not tuned on, and ``admission="auto"`` arms the strand test only
-once the stream has met a full cluster."""
+once the stream has asked for more than the cluster."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from edgekit.errors import OptionsError
 from edgekit.schedule import (
-    AUTO_REFUSALS,
+    AUTO_ARM_LOAD,
     DEFAULT_POLICY,
     Admission,
     Plan,
@@ -17,6 +17,7 @@ from edgekit.schedule import (
     Scheduler,
     get_admission,
     place_batch,
+    task_values,
     utilization,
 )
 from edgekit.schedule.families import HELD_OUT, HELD_OUT_SEEDS, Family, family_instance
@@ -56,47 +57,62 @@ def test_the_same_check_fails_the_ungated_stages():
     assert _worst_cell(UNGATED, [Family("lognormal", "random", "small40")], (0, 1, 2)) > 1.0
 
 
-def test_default_is_balanced_allocation_until_a_task_is_refused():
+def _armed_at(d: np.ndarray, c: np.ndarray, load: float = 1.0) -> int:
+    """Index of the first task at which the value offered so far exceeds ``load``."""
+    return int(np.searchsorted(np.cumsum(task_values(d, c)), load, side="right"))
+
+
+def test_default_is_balanced_allocation_until_the_stream_asks_for_the_cluster():
     d, c = family_instance(Family("uniform", "random", "edge10"), 1.5, 7)
     ba = place_batch(d, c, policy=BA)
     out = place_batch(d, c)
-    first = int(np.flatnonzero(ba < 0)[0])  # BA refuses its first task here
-    assert np.array_equal(out[: first + 1], ba[: first + 1])
+    k = _armed_at(d, c)
+    assert 0 < k < len(d)
+    assert np.array_equal(out[:k], ba[:k])
     assert not np.array_equal(out, ba)  # the plan takes over after it
-    assert DEFAULT_POLICY.plan is not None and DEFAULT_POLICY.plan.after_refusals == 1
+    assert DEFAULT_POLICY.plan is not None and DEFAULT_POLICY.plan.arm_load == 1.0
+    # a stream that never asks for more than the cluster is placed by BalancedAllocation
+    d1, c1 = family_instance(Family("pareto", "random", "small40"), 1.0, 2)
+    assert np.array_equal(place_batch(d1, c1), place_batch(d1, c1, policy=BA))
 
 
-def test_auto_arms_the_strand_test_after_the_first_refusal():
-    assert get_admission("auto") == Admission(after_refusals=AUTO_REFUSALS)
-    d, c = family_instance(Family("bimodal", "random", "edge10"), 1.5, 3)
+def test_auto_arms_the_strand_test_once_the_stream_asks_for_the_cluster():
+    assert get_admission("auto") == Admission(arm_load=AUTO_ARM_LOAD)
+    d, c = family_instance(Family("uniform", "random", "edge10"), 1.5, 2)
     off = place_batch(d, c, policy=BA)
     auto = place_batch(d, c, policy=BA, admission="auto")
     strand = place_batch(d, c, policy=BA, admission="strand")
-    first = int(np.flatnonzero(off < 0)[0])
-    assert np.array_equal(auto[: first + 1], off[: first + 1])  # nothing judged before
-    assert not np.array_equal(strand[: first + 1], off[: first + 1])  # strand judges early
+    k = _armed_at(d, c)
+    assert np.array_equal(auto[:k], off[:k])  # nothing judged before
+    assert not np.array_equal(strand[:k], off[:k])  # strand judges early
     assert not np.array_equal(auto, off)  # and auto does judge after it
-    # a stream that never meets a full cluster is never judged
-    d1, c1 = family_instance(Family("bimodal", "random", "edge10"), 0.6, 3)
+    d1, c1 = family_instance(Family("bimodal", "random", "edge10"), 1.0, 3)
     assert np.array_equal(place_batch(d1, c1, admission="auto"), place_batch(d1, c1))
 
 
-def test_scheduler_auto_counts_only_refusals_for_want_of_room():
-    nodes = [Node("a", {"cpu": 4, "mem": 4}), Node("b", {"cpu": 4, "mem": 4},
-                                                   labels={"zone": "x"})]
-    s = Scheduler(nodes, admission=Admission(after_refusals=1, warmup=0))
-    # no node matches the selector: refused, but not for want of room
-    assert not s.submit(Task("sel", {"cpu": 1}, node_selector={"zone": "y"})).placed
-    assert s._admit.refused == 0
-    s.submit(Task("big1", {"cpu": 4, "mem": 1}))
-    s.submit(Task("big2", {"cpu": 4, "mem": 1}))
-    assert not s.submit(Task("full", {"cpu": 1, "mem": 1})).placed  # fits nowhere now
-    assert s._admit.refused == 1
+def test_scheduler_counts_what_is_offered_minus_what_left():
+    """In a Scheduler, tasks come and go: the signal is the value of the tasks submitted
+    minus that of the tasks released (or withdrawn from the queue)."""
+    nodes = [Node("a", {"cpu": 4, "mem": 4}), Node("b", {"cpu": 4, "mem": 4})]
+    s = Scheduler(nodes, queue="backfill", admission="auto")
+    s.submit(Task("x", {"cpu": 4, "mem": 4}))
+    s.submit(Task("y", {"cpu": 2, "mem": 2}))
+    assert s._admit.offered == pytest.approx(0.75) and s._plan.offered == pytest.approx(0.75)
+    s.submit(Task("z", {"cpu": 4, "mem": 4}))  # queued: offered all the same
+    assert s._admit.offered == pytest.approx(1.25) and s._admit.armed
+    s.release("x")  # z is placed from the queue; x left
+    s.release("z")
+    assert s._admit.offered == pytest.approx(0.25) and not s._admit.armed
+    assert s._plan.offered == pytest.approx(0.25)
+    s.submit(Task("w", {"cpu": 4, "mem": 4}))
+    s.submit(Task("v", {"cpu": 4, "mem": 4}))  # queued
+    s.release("v")  # withdrawn from the queue
+    assert s._admit.offered == pytest.approx(0.75)
 
 
-def test_after_refusals_is_validated():
-    for bad in (-1, 1.5, True, "1"):
+def test_arm_load_is_validated():
+    for bad in (-1, float("nan"), float("inf"), True, "1"):
         with pytest.raises(OptionsError):
-            Admission(after_refusals=bad)
+            Admission(arm_load=bad)
         with pytest.raises(OptionsError):
-            Plan(after_refusals=bad)
+            Plan(arm_load=bad)

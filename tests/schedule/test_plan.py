@@ -33,7 +33,7 @@ from tests.common import needs_native
 
 C = EDGE_CLUSTER_10
 PLAIN = "balanced_allocation"  # the default's scorer without the plan
-# the default's stages without its gate (Plan(after_refusals=1)): what these tests measure
+# the default's stages without its gate (Plan(arm_load=1.0)): what these tests measure
 STAGES = Policy("stages", {"balanced_allocation": 1.0}, plan=Plan())
 
 
