@@ -155,7 +155,8 @@ def table(records: list[dict], runs: list[str], baseline: str = "balanced_alloca
                          f"x {baseline}'s")
     n = len(next(iter(cells.values()))) if cells else 0
     return "\n".join(lines) + f"\n\nCells: mean gap to the best known placement over {n} " \
-        "seeds (in brackets: to the MILP bound).\n" + "\n".join(notes) + "\n"
+        "seeds (in brackets: to the bound, the smaller of the MILP's and the LP " \
+        "relaxation's).\n" + "\n".join(notes) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
