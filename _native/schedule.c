@@ -418,7 +418,8 @@ int ek_sched_online_admit(const double *demands, const double *values, size_t n_
                           const double *icl, const double *edges, size_t n_edges,
                           int64_t *hist, int64_t *count, double *khi, uint8_t *has,
                           double *grow, int64_t seen, double strand_weight, double fill,
-                          double quantile, int64_t warmup, int reroute, int64_t *out,
+                          double quantile, int64_t warmup, int reroute,
+                          double arm_load, double *offered, int64_t *out,
                           int64_t *declined)
 {
     size_t t, r, k;
@@ -434,9 +435,15 @@ int ek_sched_online_admit(const double *demands, const double *values, size_t n_
             return EK_EINVAL;
         admit_observe(d, n_res, icl, edges, n_edges, hist, count);
         seen++;
+        {
+            double v = 0.0;
+            for (r = 0; r < n_res; r++)
+                v += d[r] * icl[r];
+            *offered += v / (double)n_res;
+        }
         j = select_one(free_, cap, inv_cap, tol, n_nodes, n_res, d, norm, weights, any_weight,
                        shape_x, shape_y, n_shape, seed + (uint64_t)t * G1, row, NULL);
-        if (j >= 0 && seen > warmup) {
+        if (j >= 0 && seen > warmup && (arm_load == 0.0 || *offered > arm_load)) {
             double net;
             admit_ratios(hist, count, n_res, edges, n_edges, quantile, khi, has);
             net = admit_net(free_ + (size_t)j * n_res, cap + (size_t)j * n_res,

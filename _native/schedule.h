@@ -61,7 +61,8 @@ int ek_sched_online_admit(const double *demands, const double *values, size_t n_
                           const double *icl, const double *edges, size_t n_edges,
                           int64_t *hist, int64_t *count, double *khi, uint8_t *has,
                           double *grow, int64_t seen, double strand_weight, double fill,
-                          double quantile, int64_t warmup, int reroute, int64_t *out,
+                          double quantile, int64_t warmup, int reroute,
+                          double arm_load, double *offered, int64_t *out,
                           int64_t *declined);
 /* Sampled futures of the default policy's plan (edgekit.schedule.plan; numpy reference:
  * futures in _schedule_ref.py).  For each candidate node cands[c] and each future s: the

@@ -11,14 +11,22 @@ Two tiers:
 
 Online, ``admission="strand"`` (an :class:`Admission`) lets the placer move or decline a
 task that fits when placing it would strand capacity (opt-in: it trades acceptance for
-utilization); ``admission="sample"`` (a :class:`SampledAdmission`, ``place_batch`` only)
+utilization); ``admission="auto"`` does so only once the stream has asked for more than
+the whole cluster; ``admission="sample"`` (a :class:`SampledAdmission`, ``place_batch`` only)
 also picks the node by sampled futures of the tasks seen so far.
 
 :func:`optimal_placement` (extra ``schedule``: scipy) is the yardstick; :func:`simulate`
-runs seeded arrivals, departures and failures.  See ``docs/schedule.md``.
+runs seeded arrivals, departures and failures; :mod:`edgekit.schedule.families` draws
+workload families and holds the held-out list the default is judged on.  See
+``docs/schedule.md``.
 """
 
-from edgekit.schedule.admission import Admission, SampledAdmission, get_admission
+from edgekit.schedule.admission import (
+    AUTO_ARM_LOAD,
+    Admission,
+    SampledAdmission,
+    get_admission,
+)
 from edgekit.schedule.batch import place_batch
 from edgekit.schedule.optimal import OptimalResult, optimal_placement
 from edgekit.schedule.plan import Plan
@@ -35,6 +43,7 @@ from edgekit.schedule.workloads import (
 )
 
 __all__ = [
+    "AUTO_ARM_LOAD",
     "DEFAULT_POLICY",
     "EDGE_CLUSTER_10",
     "Admission",

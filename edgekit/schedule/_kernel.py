@@ -232,7 +232,8 @@ def admit_state(cap: np.ndarray, adm: Admission) -> _schedule_ref.AdmitState:
     total = cap.sum(axis=0)
     icl = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
     return _schedule_ref.AdmitState(np.ascontiguousarray(icl), adm.strand_weight,
-                                    adm.fill_threshold, adm.quantile, adm.warmup, adm.reroute)
+                                    adm.fill_threshold, adm.quantile, adm.warmup, adm.reroute,
+                                    adm.arm_load)
 
 
 def greedy_admit(p: Prepared, demands: np.ndarray, values: np.ndarray, free: np.ndarray,
@@ -263,6 +264,7 @@ def greedy_admit(p: Prepared, demands: np.ndarray, values: np.ndarray, free: np.
     khi = np.zeros(r * r)
     has = np.zeros(r * r, dtype=np.uint8)
     grow = np.zeros(r)
+    offered = np.array([state.offered], dtype=np.float64)
     status = lib.ek_sched_online_admit(
         _ptr(ffi, "double *", demands), _ptr(ffi, "double *", values), n_t,
         _ptr(ffi, "double *", p.cap), _ptr(ffi, "double *", p.inv),
@@ -275,8 +277,10 @@ def greedy_admit(p: Prepared, demands: np.ndarray, values: np.ndarray, free: np.
         _ptr(ffi, "int64_t *", state.count), _ptr(ffi, "double *", khi),
         _ptr(ffi, "uint8_t *", has), _ptr(ffi, "double *", grow), state.seen,
         state.weight, state.fill, state.quantile, state.warmup, int(state.reroute),
-        _ptr(ffi, "int64_t *", out), _ptr(ffi, "int64_t *", declined))
+        state.arm_load, _ptr(ffi, "double *", offered), _ptr(ffi, "int64_t *", out),
+        _ptr(ffi, "int64_t *", declined))
     if status != 0:
         raise RuntimeError(f"ek_sched_online_admit returned status {status}")
     state.seen += n_t
+    state.offered = float(offered[0])
     return out, declined

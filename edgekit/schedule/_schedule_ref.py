@@ -167,7 +167,7 @@ class AdmitState:
     cluster's total capacity per resource (0 where it has none)."""
 
     def __init__(self, icl: np.ndarray, weight: float, fill: float, quantile: float,
-                 warmup: int, reroute: bool) -> None:
+                 warmup: int, reroute: bool, arm_load: float = 0.0) -> None:
         n_res = icl.size
         self.icl = icl
         self.hist = np.zeros((n_res * n_res, ADMIT_EDGES.size + 1), dtype=np.int64)
@@ -175,16 +175,36 @@ class AdmitState:
         self.seen = 0
         self.weight, self.fill, self.quantile = weight, fill, quantile
         self.warmup, self.reroute = warmup, reroute
+        # the test judges no task until the value offered (seen, minus released) exceeds this
+        self.arm_load, self.offered = arm_load, 0.0
+
+    @property
+    def armed(self) -> bool:
+        """Whether the test judges tasks now."""
+        return self.arm_load == 0.0 or self.offered > self.arm_load
+
+    def value(self, d: np.ndarray) -> float:
+        """``d``'s value (cluster units, mean over resources), as the C loop sums it."""
+        v = 0.0
+        for r in range(self.icl.size):
+            v += float(d[r]) * float(self.icl[r])
+        return v / self.icl.size
+
+    def release(self, d: np.ndarray) -> None:
+        """A task observed earlier left (or was withdrawn): it no longer counts as offered."""
+        self.offered -= self.value(d)
 
     def copy(self) -> AdmitState:
         other = AdmitState(self.icl, self.weight, self.fill, self.quantile, self.warmup,
-                           self.reroute)
+                           self.reroute, self.arm_load)
         other.hist, other.count, other.seen = self.hist.copy(), self.count.copy(), self.seen
+        other.offered = self.offered
         return other
 
     def observe(self, d: np.ndarray) -> None:
         n_res = self.icl.size
         self.seen += 1
+        self.offered += self.value(d)
         for r in range(n_res):
             for s in range(r + 1, n_res):
                 if not (self.icl[r] > 0 and self.icl[s] > 0):
@@ -223,7 +243,7 @@ class AdmitState:
         """(node, stranded resource): the node to use (``j``, another node when ``reroute``,
         or -1 to decline) and, when declined, the resource whose stranded amount on ``j``
         would grow the most (-1 otherwise).  ``j`` is the policy's choice (>= 0)."""
-        if self.seen <= self.warmup:
+        if self.seen <= self.warmup or not self.armed:
             return j, -1
         khi, has = self.ratios()
         net_j, grow = self.net(free[j:j + 1], cap[j:j + 1], inv[j:j + 1], d, value, khi, has)

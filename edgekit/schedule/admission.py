@@ -40,7 +40,11 @@ from dataclasses import dataclass
 
 from edgekit.errors import OptionsError
 
-__all__ = ["Admission", "SampledAdmission", "get_admission"]
+__all__ = ["AUTO_ARM_LOAD", "Admission", "SampledAdmission", "get_admission"]
+
+# admission="auto": the strand test judges once the stream has offered more than this many
+# times the cluster (value units)
+AUTO_ARM_LOAD = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,12 @@ class Admission:
         warmup: tasks seen before the first decline (>= 0).
         reroute: when the policy's node loses, try the other feasible nodes before
             declining.
+        arm_load: the test judges no task until the value *offered* (the values of the
+            tasks seen, minus those of the tasks released: the cluster's share they asked
+            for, mean over resources) exceeds this (>= 0; 0: from the start).
+            ``admission="auto"`` sets :data:`AUTO_ARM_LOAD` = 1: once the stream has asked
+            for more than the whole cluster, declining a task that strands capacity pays
+            (more tasks keep coming); before, it only loses what it declines.
     """
 
     strand_weight: float = 3.0
@@ -63,9 +73,10 @@ class Admission:
     quantile: float = 0.2
     warmup: int = 20
     reroute: bool = True
+    arm_load: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("strand_weight", "fill_threshold", "quantile"):
+        for name in ("strand_weight", "fill_threshold", "quantile", "arm_load"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise OptionsError(f"Admission.{name} must be a finite number, got {v!r}",
@@ -85,6 +96,9 @@ class Admission:
             raise OptionsError("Admission.warmup must be an int >= 0", name="warmup",
                                got=self.warmup)
         object.__setattr__(self, "warmup", int(self.warmup))
+        if self.arm_load < 0:
+            raise OptionsError("Admission.arm_load must be >= 0", name="arm_load",
+                               got=self.arm_load)
         if not isinstance(self.reroute, bool):
             raise OptionsError("Admission.reroute must be a bool", name="reroute",
                                got=self.reroute)
@@ -159,12 +173,14 @@ def get_admission(admission: str | Admission | SampledAdmission | None, *,
         return admission
     if admission == "strand":
         return Admission()
+    if admission == "auto":
+        return Admission(arm_load=AUTO_ARM_LOAD)
     if admission == "sample" or isinstance(admission, SampledAdmission):
         if not allow_sample:
             raise OptionsError("admission='sample' is only supported by place_batch (online "
                                "mode), not by place, Scheduler or simulate",
                                name="admission", got=admission)
         return SampledAdmission() if admission == "sample" else admission
-    raise OptionsError("admission must be None, 'strand', 'sample' (place_batch only), an "
+    raise OptionsError("admission must be None, 'strand', 'auto', 'sample' (place_batch only), an "
                        f"Admission or a SampledAdmission, got {admission!r}",
                        name="admission", got=admission)

@@ -118,6 +118,13 @@ class Plan:
             at the defaults when the futures are 512 tasks long).
         seed: seed of the sampled futures (an int >= 0); a decision's futures depend only
             on it, the tasks seen and the task's position in the stream.
+        arm_load: the plan routes no task (the scorers choose among all eligible nodes)
+            until the value *offered* (the values of the tasks observed, minus those of the
+            tasks released: what the stream has asked of the cluster, mean over resources)
+            exceeds this (>= 0; 0: from the warm-up on).  It learns from every task all the
+            same.  The default policy uses 1.0: on workload families it was not tuned on,
+            the stages gained where the stream asked for more than the cluster holds and
+            lost where it did not (docs/schedule.md, "Held-out families").
     """
 
     bins: int = 16
@@ -137,6 +144,7 @@ class Plan:
     sample_gate: float = 0.6
     sample_nodes: int = 16
     seed: int = 0
+    arm_load: float = 0.0
 
     def __post_init__(self) -> None:
         for name, low in (("bins", 1), ("replan_every", 1), ("warmup", 0), ("max_groups", 1),
@@ -152,7 +160,7 @@ class Plan:
             object.__setattr__(self, name, int(v))
         for name, low in (("supply", 0.0), ("align", 0.0), ("replan_share", 0.0),
                           ("skew_threshold", 0.0), ("fill_gate", 0.0), ("horizon", 0.0),
-                          ("sample_gate", 0.0)):
+                          ("sample_gate", 0.0), ("arm_load", 0.0)):
             v = getattr(self, name)
             positive = name in ("supply", "horizon")
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) \
@@ -265,12 +273,17 @@ class PlanState:
         self.n_recent = 0  # ... the current one (the last observed)
         self.current: np.ndarray | None = None
         self.skew_sum = 0.0
+        self.offered = 0.0  # value of the tasks observed minus that of the ones released
+
+    def release(self, demand: np.ndarray) -> None:
+        """A task observed earlier left (or was withdrawn): it no longer counts as offered."""
+        self.offered -= float((np.asarray(demand, dtype=np.float64) * self.icl).mean())
 
     def copy(self) -> PlanState:
         new = PlanState.__new__(PlanState)
         for k in ("plan", "icl", "n_res", "live_res", "n_live", "steps", "group_steps",
                   "seen", "since", "since_value", "due_value", "total", "_cap", "n_recent",
-                  "skew_sum"):  # the arrays here are never written after __init__
+                  "skew_sum", "offered"):  # the arrays here are never written after __init__
             setattr(new, k, getattr(self, k))
         new.current = None if self.current is None else self.current.copy()
         new.keys = dict(self.keys)
@@ -303,6 +316,7 @@ class PlanState:
                 self.since >= p.replan_every and self.since_value >= self.due_value)):
             self._replan(free, usable)
         self.seen += 1
+        self.offered += float((np.asarray(demand, dtype=np.float64) * self.icl).mean())
         if self.current is not None:  # the previous task joins the window and the skew
             w = self.plan.fit_window
             if w:
@@ -340,6 +354,8 @@ class PlanState:
         task is the last one observed, or ``demand`` when another one is placed (a queued
         or evicted task retried: the filter must weigh what *it* takes from a node)."""
         p = self.plan
+        if p.arm_load > 0 and not self.offered > p.arm_load:
+            return None
         cur = self.current if demand is None else np.asarray(demand, dtype=np.float64)
         base = self._route(k, ok, free, usable, cur)
         if not p.scenarios or cur is None or self.seen - 1 < p.warmup or int(ok.sum()) < 2 \

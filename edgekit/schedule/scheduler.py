@@ -345,18 +345,28 @@ class Scheduler:
         if task_name not in self._placed:
             queued = [i for i, q in enumerate(self.queue) if q.name == task_name]
             if queued:
+                self._forget(self.demand_vector(self.queue[queued[0]]))
                 del self.queue[queued[0]]
                 return self._drain(t0) if self.queue_policy == "fifo" and queued[0] == 0 \
                     else []
             raise InputError(f"task {task_name!r} is neither placed nor queued",
                              name="task_name", got=task_name)
         j, task, d = self._placed.pop(task_name)
+        self._forget(d)
         self.free[j] = np.minimum(self.free[j] + d, self.capacity[j])
         if task.group is not None:
             self._groups[j][task.group] -= 1
         for g in task.anti_affinity:
             self._anti[j][g] -= 1
         return self._drain(t0)
+
+    def _forget(self, d: np.ndarray) -> None:
+        """A task left the system: it no longer counts in the value offered (the signal
+        that arms the default's plan and ``admission="auto"``)."""
+        if self._plan is not None:
+            self._plan.release(d)
+        if self._admit is not None:
+            self._admit.release(d)
 
     def _drain(self, t0: float) -> list[Placement]:
         """Try the queue; report the queued tasks placed now as one telemetry event (none
@@ -411,6 +421,7 @@ class Scheduler:
                 out.append(Placement(t.name, None, f"queued: {reason}"))
             else:
                 out.append(Placement(t.name, None, reason))
+                self._forget(d)  # dropped: gone from the system
         if out:  # the tasks it dropped are what an operator most needs to see counted
             placed = sum(p.placed for p in out)
             queued = sum(1 for p in out if not p.placed and p.reason.startswith("queued"))

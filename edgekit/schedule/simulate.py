@@ -187,6 +187,10 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
                 continue
             free[where[t]] = np.minimum(free[where[t]] + d[t], cap[where[t]])
             where[t] = -2  # finished
+            if plan is not None:
+                plan.release(d[t])
+            if state is not None:
+                state.release(d[t])
             drain(now)
         elif kind == 2:  # node failure
             j = ident
@@ -201,6 +205,10 @@ def simulate(workload: str = "uniform", *, policy: str | Policy = "default",
                     if queue == "reject":
                         lost += 1
                         where[t] = -3
+                        if plan is not None:
+                            plan.release(d[t])
+                        if state is not None:
+                            state.release(d[t])
                     else:
                         waiting.append(t)
             heapq.heappush(events, (now + repair_s, 0, 3, j))

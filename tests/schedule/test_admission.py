@@ -28,6 +28,7 @@ from edgekit.schedule.policy import get_policy
 from edgekit.types import Node, Task
 from tests.common import needs_native
 from tests.schedule.test_kernel import instances
+from tests.schedule.test_plan import STAGES
 
 C = EDGE_CLUSTER_10
 
@@ -35,7 +36,7 @@ admissions = st.builds(
     Admission, strand_weight=st.sampled_from([0.0, 0.5, 3.0, 20.0]),
     fill_threshold=st.sampled_from([0.0, 0.3, 0.9]),
     quantile=st.sampled_from([0.0, 0.2, 0.45]), warmup=st.integers(0, 4),
-    reroute=st.booleans())
+    reroute=st.booleans(), arm_load=st.sampled_from([0.0, 0.3, 1.0]))
 
 
 @st.composite
@@ -73,7 +74,8 @@ def test_admission_native_matches_reference(inst, adm):
         free = cap.copy()
         state = _kernel.admit_state(cap, adm)
         out, declined = _kernel.greedy_admit(p, dem, vals, free, state, m, use_native=native)
-        runs.append((out, declined, free, state.hist, state.count, state.seen))
+        runs.append((out, declined, free, state.hist, state.count, state.seen,
+                     state.offered))
     for a, b in zip(*runs, strict=True):
         assert np.array_equal(a, b)
 
@@ -148,14 +150,14 @@ def test_scheduler_with_admission_matches_place_batch_and_says_why():
              for j, c in enumerate(C)]
     tasks = [Task(f"t{i}", {"cpu": float(x[0]), "mem_gib": float(x[1])})
              for i, x in enumerate(d)]
-    arr = place_batch(d, C, admission="strand")
-    res = place(tasks, nodes, admission="strand")
+    arr = place_batch(d, C, policy=STAGES, admission="strand")
+    res = place(tasks, nodes, policy=STAGES, admission="strand")
     assert [-1 if p.node is None else int(p.node[1:]) for p in res] == arr.tolist()
     declined = [p for p in res if p.reason and p.reason.startswith("declined:")]
     assert declined and all("would strand" in p.reason for p in declined)
-    assert utilization(arr, d, C) > utilization(place_batch(d, C), d, C)
+    assert utilization(arr, d, C) > utilization(place_batch(d, C, policy=STAGES), d, C)
     # a declined task is not queued, and explain() predicts submit()
-    s = Scheduler(nodes, queue="backfill", admission=Admission())
+    s = Scheduler(nodes, policy=STAGES, queue="backfill", admission=Admission())
     for t in tasks:
         e = s.explain(t)
         r = s.submit(t)

@@ -26,7 +26,7 @@ from edgekit.schedule import (
 from edgekit.schedule._kernel import TOL_REL
 from edgekit.types import Node, Task
 from tests.common import needs_native
-from tests.schedule.test_plan import _mean
+from tests.schedule.test_plan import STAGES, _mean
 
 C = EDGE_CLUSTER_10
 OFF = Policy("no futures", {"balanced_allocation": 1.0}, plan=Plan(scenarios=0))
@@ -99,7 +99,7 @@ def test_futures_gain_on_mix():
     """mix at load 1.0, mean over seeds 0-9: +0.69 points over the same plan without
     futures (``Plan(scenarios=0)``), better or equal on 8 of the 10 instances.
     docs/schedule.md has seeds 0-49, the tuning seeds 100-149 and the holdout 200-249."""
-    assert _mean("mix", 1.0, range(10), "default") >= _mean("mix", 1.0, range(10), OFF) + 0.004
+    assert _mean("mix", 1.0, range(10), STAGES) >= _mean("mix", 1.0, range(10), OFF) + 0.004
 
 
 @pytest.mark.parametrize("wl", ["uniform", "heavy_tailed"])
@@ -108,13 +108,13 @@ def test_futures_stay_out_of_unskewed_streams(wl):
     those of the plan and filter alone."""
     for s in range(3):
         d = workload(wl, 1.0, C, seed=s)
-        assert np.array_equal(place_batch(d, C), place_batch(d, C, policy=OFF))
+        assert np.array_equal(place_batch(d, C, policy=STAGES), place_batch(d, C, policy=OFF))
 
 
 def test_futures_are_reproducible_from_the_seed():
     d = workload("mix", 1.0, C, seed=4)
-    a = place_batch(d, C)
-    assert np.array_equal(a, place_batch(d, C))
+    a = place_batch(d, C, policy=STAGES)
+    assert np.array_equal(a, place_batch(d, C, policy=STAGES))
     other = [place_batch(d, C, policy=Policy("s", {"balanced_allocation": 1.0},
                                              plan=Plan(seed=s))) for s in (1, 2, 3)]
     assert any(not np.array_equal(a, o) for o in other)
@@ -125,7 +125,7 @@ def test_futures_never_decline_and_keep_eligibility(seed):
     d = workload("mix", 1.0, C, seed=seed)
     rng = np.random.default_rng(seed)
     eligible = rng.random((d.shape[0], C.shape[0])) < 0.7
-    out = place_batch(d, C, eligible=eligible)
+    out = place_batch(d, C, policy=STAGES, eligible=eligible)
     assert not np.array_equal(out, place_batch(d, C, eligible=eligible, policy=OFF))
     free = C.astype(np.float64).copy()
     for t in range(d.shape[0]):
@@ -142,7 +142,7 @@ def test_futures_avoid_failed_nodes_and_explain_predicts_submit():
     d = workload("mix", 1.0, C, seed=3)
     nodes = [Node(f"n{j}", {"cpu": float(c[0]), "mem_gib": float(c[1])})
              for j, c in enumerate(C)]
-    s = Scheduler(nodes)
+    s = Scheduler(nodes, policy=STAGES)
     placed = {}
     for i, x in enumerate(d):
         if i == 30:

@@ -16,6 +16,7 @@ from edgekit.schedule import POLICIES, Plan, Scheduler, _kernel
 from edgekit.schedule.plan import _MAX_FUTURE, PlanState
 from edgekit.types import Node, Task
 from tests.common import needs_native
+from tests.schedule.test_plan import STAGES
 
 TINY = float(np.finfo(np.float64).tiny)
 # amounts of every magnitude the validated inputs allow (and some they do not: the kernel
@@ -186,7 +187,7 @@ def test_sample_nodes_counts_the_usable_nodes(monkeypatch, n_nodes, down, runs):
     which one failed; the failed node is never a candidate."""
     cap = np.tile([[4.0, 4.0]], (n_nodes, 1))
     nodes = [Node(f"n{j}", {"cpu": 4.0, "mem": 4.0}) for j in range(n_nodes)]
-    s = Scheduler(nodes)
+    s = Scheduler(nodes, policy=STAGES)
     for j in range(down):
         s.fail_node(f"n{j}")
     spy = _Spy(monkeypatch)

@@ -33,6 +33,8 @@ from tests.common import needs_native
 
 C = EDGE_CLUSTER_10
 PLAIN = "balanced_allocation"  # the default's scorer without the plan
+# the default's stages without its gate (Plan(arm_load=1.0)): what these tests measure
+STAGES = Policy("stages", {"balanced_allocation": 1.0}, plan=Plan())
 
 
 def _replay_never_declines(d: np.ndarray, cap: np.ndarray, out: np.ndarray,
@@ -103,7 +105,7 @@ def test_plan_gains_on_heavy_tailed(load):
     mem-rich nodes get decides the optimum: measured on seeds 0-9 +2.3 points (load 1.0)
     and +2.5 (load 1.5) over BalancedAllocation alone; docs/schedule.md has seeds 0-49."""
     plain = _mean("heavy_tailed", load, range(10), PLAIN)
-    planned = _mean("heavy_tailed", load, range(10), "default")
+    planned = _mean("heavy_tailed", load, range(10), STAGES)
     assert planned >= plain + 0.015, (plain, planned)
 
 
@@ -114,7 +116,7 @@ def test_fit_loss_filter_gains_where_fragmentation_costs(wl, load, gain):
     futures run in both), mean over seeds 0-9, measured (points): uniform at load 1.0
     +0.76, mix +2.07 at 1.0 and +2.42 at 1.5."""
     alone = Policy("plan alone", {"balanced_allocation": 1.0}, plan=Plan(fit_window=0))
-    assert _mean(wl, load, range(10), "default") >= _mean(wl, load, range(10), alone) + gain
+    assert _mean(wl, load, range(10), STAGES) >= _mean(wl, load, range(10), alone) + gain
 
 
 def test_fit_loss_keeps_the_nodes_that_lose_the_fewest_copies():
@@ -150,10 +152,10 @@ def test_the_skew_of_the_stream_is_learned():
 @pytest.mark.parametrize("wl", ["uniform", "heavy_tailed", "mix"])
 def test_a_plan_never_declines_a_task_that_fits(wl):
     d = workload(wl, 1.5, C, seed=3)
-    _replay_never_declines(d, C, place_batch(d, C))
+    _replay_never_declines(d, C, place_batch(d, C, policy=STAGES))
     rng = np.random.default_rng(0)
     eligible = rng.random((d.shape[0], C.shape[0])) < 0.6
-    out = place_batch(d, C, eligible=eligible)
+    out = place_batch(d, C, policy=STAGES, eligible=eligible)
     _replay_never_declines(d, C, out, eligible)
 
 
@@ -162,7 +164,7 @@ def test_plan_routes_classes_to_nodes_that_suit_them():
     end on the mem-rich nodes (4 GiB per core) more often with the plan than without."""
     rich = np.flatnonzero(C[:, 1] / C[:, 0] >= 4)
     share = {}
-    for pol in ("default", PLAIN):
+    for pol in (STAGES, PLAIN):
         hits = total = 0.0
         for s in range(4):
             d = workload("heavy_tailed", 1.0, C, seed=s)
@@ -170,18 +172,18 @@ def test_plan_routes_classes_to_nodes_that_suit_them():
             heavy_mem = (d[:, 1] / d[:, 0] >= 2.5) & (out >= 0)
             hits += np.isin(out[heavy_mem], rich).sum()
             total += heavy_mem.sum()
-        share[pol] = hits / total
-    assert share["default"] > share[PLAIN] + 0.05, share
+        share[pol if isinstance(pol, str) else "stages"] = hits / total
+    assert share["stages"] > share[PLAIN] + 0.05, share
 
 
 @needs_native
 def test_planned_placement_is_the_same_on_both_backends(monkeypatch):
     d = workload("mix", 1.0, C, seed=5)
-    native = place_batch(d, C)
-    strand = place_batch(d, C, admission="strand")
+    native = place_batch(d, C, policy=STAGES)
+    strand = place_batch(d, C, policy=STAGES, admission="strand")
     monkeypatch.setattr(_backend, "lib", None)
-    assert np.array_equal(place_batch(d, C), native)
-    assert np.array_equal(place_batch(d, C, admission="strand"), strand)
+    assert np.array_equal(place_batch(d, C, policy=STAGES), native)
+    assert np.array_equal(place_batch(d, C, policy=STAGES, admission="strand"), strand)
 
 
 # -- every entry point plans the same way --------------------------------------------------
@@ -194,12 +196,12 @@ def _nodes_tasks(d: np.ndarray):
 
 def test_scheduler_place_and_explain_follow_the_plan():
     d = workload("heavy_tailed", 1.0, C, seed=7)
-    ref = place_batch(d, C)
+    ref = place_batch(d, C, policy=STAGES)
     assert not np.array_equal(ref, place_batch(d, C, policy=PLAIN))  # the plan matters here
     nodes, tasks = _nodes_tasks(d)
-    got = [p.node for p in place(tasks, nodes)]
+    got = [p.node for p in place(tasks, nodes, policy=STAGES)]
     assert got == [None if j < 0 else f"n{j}" for j in ref]
-    sched = Scheduler(nodes)
+    sched = Scheduler(nodes, policy=STAGES)
     seen_planned = 0
     for task, j in zip(tasks, ref, strict=True):
         ex = sched.explain(task)
@@ -214,8 +216,8 @@ def test_scheduler_place_and_explain_follow_the_plan():
 
 
 def test_simulate_plans_and_is_reproducible():
-    a = simulate("heavy_tailed", tasks=600, queue="reject", seed=2)
-    assert a == simulate("heavy_tailed", tasks=600, queue="reject", seed=2)
+    a = simulate("heavy_tailed", policy=STAGES, tasks=600, queue="reject", seed=2)
+    assert a == simulate("heavy_tailed", policy=STAGES, tasks=600, queue="reject", seed=2)
     plain = simulate("heavy_tailed", policy=PLAIN, tasks=600, queue="reject", seed=2)
     assert a != plain  # the plan changed where tasks went
 
@@ -262,7 +264,7 @@ def test_retried_tasks_are_filtered_by_their_own_demand(monkeypatch):
     *its* demand: the fit-loss filter used to weigh the last task submitted instead."""
     d = workload("mix", 1.0, C, seed=4)[:60]
     nodes, tasks = _nodes_tasks(d)
-    sched = Scheduler(nodes, queue="backfill")
+    sched = Scheduler(nodes, policy=STAGES, queue="backfill")
     for t in tasks:
         sched.submit(t)
     weighed = []
@@ -303,16 +305,17 @@ def test_plan_is_unit_invariant_and_ignores_a_resource_no_node_has():
     on demands made the filter depend on them) nor on a resource column of zeros (it used
     to change the class grid, the skew and the filter)."""
     d = workload("mix", 1.5, C, seed=1)
-    ref = place_batch(d, C)
+    ref = place_batch(d, C, policy=STAGES)
     for s in (2.0 ** -40, 2.0 ** -990, 2.0 ** 990):
-        assert np.array_equal(place_batch(d * s, C * s), ref), s
+        assert np.array_equal(place_batch(d * s, C * s, policy=STAGES), ref), s
     zero = np.zeros((1, 1))
     assert np.array_equal(place_batch(np.column_stack([d, zero.repeat(len(d), 0)]),
-                                      np.column_stack([C, zero.repeat(len(C), 0)])), ref)
+                                      np.column_stack([C, zero.repeat(len(C), 0)]),
+                                      policy=STAGES), ref)
     nodes = [Node(f"n{j}", {"cpu": float(c[0]), "mem": float(c[1]), "gpu": 0.0})
              for j, c in enumerate(C)]
     _, tasks = _nodes_tasks(d)
-    got = [p.node for p in place(tasks, nodes)]
+    got = [p.node for p in place(tasks, nodes, policy=STAGES)]
     assert got == [None if j < 0 else f"n{j}" for j in ref]
 
 
@@ -378,7 +381,7 @@ def test_entry_points_agree_and_never_decline_on_random_clusters(n_res, n_nodes,
     cap, d, label, cls = _random_instance(n_res, n_nodes, n_tasks, seed)
     pol = Policy("small", {"balanced_allocation": 1.0},
                  plan=Plan(warmup=2, replan_every=1, max_groups=3, fit_window=5)) \
-        if small else "default"
+        if small else STAGES
     adm = "strand" if strand else None
     allowed = np.array([[label[j] != c for j in range(n_nodes)] for c in range(3)],
                        dtype=bool).reshape(3, n_nodes)

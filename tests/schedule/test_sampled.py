@@ -23,6 +23,7 @@ from edgekit.schedule import (
 )
 from edgekit.schedule._kernel import TOL_REL
 from edgekit.types import Node
+from tests.schedule.test_plan import STAGES
 
 C = EDGE_CLUSTER_10
 SMALL = SampledAdmission(scenarios=3)  # cheap enough for the numpy reference backend
@@ -32,7 +33,8 @@ def _mean(wl: str, load: float, seeds: range, admission) -> float:
     out = []
     for s in seeds:
         d = workload(wl, load, C, seed=s)
-        out.append(utilization(place_batch(d, C, admission=admission, seed=s), d, C))
+        out.append(utilization(place_batch(d, C, policy=STAGES, admission=admission, seed=s),
+                               d, C))
     return float(np.mean(out))
 
 
