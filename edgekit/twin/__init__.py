@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from edgekit.errors import ShadowError
 from edgekit.twin._document import ShadowLimits
-from edgekit.twin.shadows import Shadows, document
+from edgekit.twin.shadows import Shadows, UpdateResult, document
 from edgekit.twin.store import HistoryEntry, ShadowStore, SQLiteShadowStore, StoredShadow
 
 __all__ = [
@@ -27,5 +27,6 @@ __all__ = [
     "ShadowStore",
     "Shadows",
     "StoredShadow",
+    "UpdateResult",
     "document",
 ]

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from edgekit.errors import ShadowError
@@ -15,11 +16,40 @@ from edgekit.twin import _document as _doc
 from edgekit.twin._document import ShadowLimits
 from edgekit.twin.store import HistoryEntry, ShadowStore, SQLiteShadowStore, StoredShadow
 
-__all__ = ["Shadows"]
+__all__ = ["Shadows", "UpdateResult", "document"]
 
 _SECTIONS = ("desired", "reported")
 # how often an update without a version is retried when another process commits first
 _MAX_RETRIES = 16
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """Everything an accepted update produces, for a transport that publishes it.
+
+    Attributes:
+        accepted: the ``/update/accepted`` document (what :meth:`Shadows.update` returns).
+        previous: the shadow's document before the update (``state``, ``metadata``,
+            ``version``), ``None`` when it did not exist or was deleted.
+        current: the document after it.
+        delta: the ``/update/delta`` document when the update had a ``desired`` section and
+            desired now differs from reported (``state`` is the whole delta, ``metadata`` its
+            desired metadata), else ``None``.
+    """
+
+    accepted: dict[str, Any]
+    previous: dict[str, Any] | None
+    current: dict[str, Any]
+    delta: dict[str, Any] | None
+
+    def documents(self) -> dict[str, Any]:
+        """The ``/update/documents`` message: ``previous``, ``current``, ``timestamp`` and
+        ``clientToken`` when the request had one."""
+        doc: dict[str, Any] = {"previous": self.previous, "current": self.current,
+                               "timestamp": self.accepted["timestamp"]}
+        if "clientToken" in self.accepted:
+            doc["clientToken"] = self.accepted["clientToken"]
+        return doc
 
 
 class Shadows:
@@ -69,6 +99,13 @@ class Shadows:
         request), 409 (``version`` given and not the current one), 413 (request or resulting
         state too large), 415 (not UTF-8).
         """
+        return self.apply_update(thing, request, name=name).accepted
+
+    def apply_update(self, thing: str, request: str | bytes, *, name: str | None = None
+                     ) -> UpdateResult:
+        """:meth:`update`, returning also the documents before and after and the delta
+        message, which an MQTT service publishes on ``/update/documents`` and
+        ``/update/delta``.  Same refusals as :meth:`update`."""
         key = _doc.check_names(thing, name)
         req = _doc.parse_request(request, self._limits)
         with self._lock:
@@ -83,7 +120,23 @@ class Shadows:
                     raise _doc.conflict(req.client_token)
             else:
                 raise _doc.conflict(req.client_token)
-        return self._accepted(req, record)
+        accepted = self._accepted(req, record)
+        previous = (document(current) if current is not None and not current.deleted
+                    else None)
+        now_doc = document(record)
+        for doc in (previous, now_doc):
+            if doc is not None:
+                del doc["timestamp"]
+        delta = None
+        if req.state is not None and req.state.get("desired") is not None \
+                and "delta" in now_doc["state"]:
+            delta = {"state": now_doc["state"]["delta"],
+                     "metadata": _doc.delta_metadata(now_doc["state"]["delta"],
+                                                     record.metadata.get("desired", {})),
+                     "version": record.version, "timestamp": record.timestamp}
+            if req.client_token is not None:
+                delta["clientToken"] = req.client_token
+        return UpdateResult(accepted, previous, now_doc, delta)
 
     def _apply(self, current: StoredShadow | None, req: _doc.Request, now: int
                ) -> StoredShadow:

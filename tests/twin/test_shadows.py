@@ -497,3 +497,33 @@ def test_shadow_error_is_an_edgekit_value_error():
     error = ShadowError(409, "Version conflict", client_token="t")
     assert isinstance(error, EdgekitError) and isinstance(error, ValueError)
     assert str(error) == "Version conflict" and error.code == 409
+
+
+# --- what a transport publishes --------------------------------------------------------------
+
+
+def test_apply_update_gives_previous_and_current_documents(shadows):
+    up(shadows, {"desired": {"a": 1}})
+    result = shadows.apply_update("pump-1", '{"state": {"reported": {"a": 0}}, "clientToken": "k"}')
+    assert result.previous == {"state": {"desired": {"a": 1}, "delta": {"a": 1}},
+                               "metadata": {"desired": {"a": {"timestamp": 1_700_000_000}}},
+                               "version": 1}
+    assert result.current["state"] == {"desired": {"a": 1}, "reported": {"a": 0},
+                                       "delta": {"a": 1}}
+    assert result.current["version"] == 2
+    docs = result.documents()
+    assert docs["clientToken"] == "k" and docs["previous"]["version"] == 1
+    assert result.delta is None  # no desired in the request: no delta message
+
+
+def test_delta_message_only_when_desired_changed_and_differs(shadows, clock):
+    first = shadows.apply_update("pump-1", '{"state": {"desired": {"a": 1, "b": {"c": 2}}}}')
+    assert first.previous is None
+    assert first.delta == {"state": {"a": 1, "b": {"c": 2}},
+                           "metadata": {"a": {"timestamp": int(clock.now)},
+                                        "b": {"c": {"timestamp": int(clock.now)}}},
+                           "version": 1, "timestamp": int(clock.now)}
+    up(shadows, {"reported": {"a": 1, "b": {"c": 2}}})
+    assert shadows.apply_update("pump-1", '{"state": {"desired": {"a": 1}}}').delta is None
+    assert shadows.apply_update("pump-1", '{"state": {"desired": {"b": {"c": 3}}}}').delta[
+        "state"] == {"b": {"c": 3}}
