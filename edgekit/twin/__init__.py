@@ -8,8 +8,12 @@
   change, a gapless version history); :class:`ShadowStore` is the interface another database
   implements.
 
-No dependency beyond the standard library.  See ``docs/twin.md`` for every rule and its
-reference.
+* :mod:`edgekit.twin.mqtt` (extra ``[twin]``: paho-mqtt): :class:`~edgekit.twin.mqtt.ShadowService`
+  serves the AWS shadow topics from a ``Shadows``; :class:`~edgekit.twin.mqtt.ShadowClient` is
+  the device side, with a persistent offline queue.  Imported on demand, so the core needs
+  nothing beyond the standard library.
+
+See ``docs/twin.md`` for every rule and its reference.
 """
 
 from __future__ import annotations
