@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,4 +25,5 @@ def test_core_imports_no_mqtt_client():
 
     code = ("import sys, edgekit.twin; assert 'paho' not in sys.modules; "
             "s = edgekit.twin.Shadows(); s.update('t', '{\"state\": {}}')")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=Path(__file__).resolve().parents[2])
