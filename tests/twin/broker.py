@@ -84,6 +84,7 @@ class Broker:
         (directory / "acl").write_text(ACL)
         (directory / "mosquitto.conf").write_text(f"""\
 per_listener_settings false
+set_tcp_nodelay true
 user {getpass.getuser()}
 allow_anonymous false
 persistence false
