@@ -66,6 +66,16 @@ class Fleet:
         (self.directory / "server.key").write_bytes(private_key_pem(key))
         self._contexts: dict[str, object] = {}
 
+    def write_identity(self, identity: str) -> tuple[Path, Path, Path]:
+        """Issue a certificate for ``identity`` into PEM files: (certificate, key, CA)."""
+        key = generate_key()
+        cert = self.ca.issue_device(create_csr(key, identity))
+        cert_path, key_path = (self.directory / f"{identity}.pem",
+                               self.directory / f"{identity}.key")
+        cert_path.write_bytes(certificate_pem(cert))
+        key_path.write_bytes(private_key_pem(key))
+        return cert_path, key_path, self.directory / "ca.pem"
+
     def context(self, identity: str):
         """A TLS client context presenting a certificate for ``identity``."""
         if identity not in self._contexts:
