@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,55 @@ class Shadows:
                     raise _doc.conflict(req.client_token)
             else:
                 raise _doc.conflict(req.client_token)
+        return self._result(req, current, record)
+
+    def apply_updates(self, updates: Sequence[tuple[str, str | bytes, str | None]]
+                      ) -> list[UpdateResult | ShadowError]:
+        """Apply several updates, given as (thing, request, name), in one store transaction
+        when the store has ``commit_many`` (group commit: one fsync for all of them).
+
+        Returns one entry per update, in order: its :class:`UpdateResult`, or the
+        :class:`ShadowError` that refused it (a refusal does not affect the others).  Updates
+        of one shadow apply in the order given, each on top of the previous one.
+        """
+        commit_many = getattr(self._store, "commit_many", None)
+        if commit_many is None or len(updates) < 2:
+            return [self._attempt(thing, request, name) for thing, request, name in updates]
+        results: list[UpdateResult | ShadowError | None] = [None] * len(updates)
+        staged = []
+        with self._lock:
+            now = self._now()
+            overlay: dict[tuple[str, str], StoredShadow | None] = {}
+            for i, (thing, request, name) in enumerate(updates):
+                try:
+                    key = _doc.check_names(thing, name)
+                    req = _doc.parse_request(request, self._limits)
+                    current = (overlay[thing, key] if (thing, key) in overlay
+                               else self._store.load(thing, key))
+                    record = self._apply(current, req, now)
+                except ShadowError as error:
+                    results[i] = error
+                    continue
+                overlay[thing, key] = record
+                staged.append((i, thing, key, req, current, record))
+            committed = commit_many([(thing, key, record, "update", _canonical(req))
+                                     for _, thing, key, req, _, record in staged])
+        for (i, thing, _key, req, current, record), ok in zip(staged, committed, strict=True):
+            if ok:
+                results[i] = self._result(req, current, record)
+            else:  # another writer got there first: apply this one alone, on the fresh state
+                results[i] = self._attempt(thing, updates[i][1], updates[i][2])
+        return results  # type: ignore[return-value]
+
+    def _attempt(self, thing: str, request: str | bytes, name: str | None
+                 ) -> UpdateResult | ShadowError:
+        try:
+            return self.apply_update(thing, request, name=name)
+        except ShadowError as error:
+            return error
+
+    def _result(self, req: _doc.Request, current: StoredShadow | None, record: StoredShadow
+                ) -> UpdateResult:
         accepted = self._accepted(req, record)
         previous = (document(current) if current is not None and not current.deleted
                     else None)

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -152,25 +152,48 @@ class SQLiteShadowStore:
 
     def commit(self, thing: str, shadow: str, record: StoredShadow, *, operation: str,
                request: str) -> bool:
+        with self._lock, self._transaction():
+            return self._commit_one(thing, shadow, record, operation, request)
+
+    def commit_many(self, items: Sequence[tuple[str, str, StoredShadow, str, str]]
+                    ) -> list[bool]:
+        """Several :meth:`commit` in one transaction (one fsync: group commit).  Each item is
+        (thing, shadow, record, operation, request) and is checked in order, so consecutive
+        versions of one shadow chain.  A refused item stores nothing, and neither do the
+        later items of the same shadow (they were computed on top of it); the other shadows'
+        items are still stored.  Returns one bool per item.  (Optional for other stores:
+        ``Shadows`` uses it when present.)"""
+        refused: set[tuple[str, str]] = set()
+        out = []
+        with self._lock, self._transaction():
+            for thing, shadow, record, operation, request in items:
+                ok = ((thing, shadow) not in refused
+                      and self._commit_one(thing, shadow, record, operation, request))
+                if not ok:
+                    refused.add((thing, shadow))
+                out.append(ok)
+        return out
+
+    def _commit_one(self, thing: str, shadow: str, record: StoredShadow, operation: str,
+                    request: str) -> bool:
         document = json.dumps({"desired": record.desired, "reported": record.reported,
                                "metadata": record.metadata},
                               separators=(",", ":"), ensure_ascii=False)
-        with self._lock, self._transaction():
-            row = self._conn.execute("SELECT version FROM shadow WHERE thing = ? AND name = ?",
-                                     (thing, shadow)).fetchone()
-            if (row[0] if row else 0) != record.version - 1:
-                return False
-            self._conn.execute(
-                "INSERT INTO shadow (thing, name, version, timestamp, deleted, document) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thing, name) DO UPDATE SET "
-                "version = excluded.version, timestamp = excluded.timestamp, "
-                "deleted = excluded.deleted, document = excluded.document",
-                (thing, shadow, record.version, record.timestamp, int(record.deleted), document))
-            self._conn.execute(
-                "INSERT INTO history (thing, name, version, timestamp, operation, request) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (thing, shadow, record.version, record.timestamp, operation, request))
-            return True
+        row = self._conn.execute("SELECT version FROM shadow WHERE thing = ? AND name = ?",
+                                 (thing, shadow)).fetchone()
+        if (row[0] if row else 0) != record.version - 1:
+            return False
+        self._conn.execute(
+            "INSERT INTO shadow (thing, name, version, timestamp, deleted, document) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thing, name) DO UPDATE SET "
+            "version = excluded.version, timestamp = excluded.timestamp, "
+            "deleted = excluded.deleted, document = excluded.document",
+            (thing, shadow, record.version, record.timestamp, int(record.deleted), document))
+        self._conn.execute(
+            "INSERT INTO history (thing, name, version, timestamp, operation, request) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (thing, shadow, record.version, record.timestamp, operation, request))
+        return True
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)

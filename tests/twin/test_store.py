@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edgekit.errors import InputError, ShadowError
 from edgekit.twin import (
@@ -192,3 +194,87 @@ def _single(thing: str, record: StoredShadow) -> DictStore:
     store = DictStore()
     store.rows[thing, ""] = record
     return store
+
+
+# --- group commit ----------------------------------------------------------------------------
+
+_BATCH = [
+    ("t1", '{"state": {"desired": {"a": 1}}}', None),
+    ("t1", '{"state": {"reported": {"a": 1}}, "clientToken": "r"}', None),
+    ("t2", '{"state": {"desired": {"x": [1, 2]}}}', "cfg"),
+    ("t1", '{"state": 7}', None),                                   # refused: 400
+    ("t1", '{"state": {"desired": {"a": 2}}, "version": 1}', None),  # stale: 409
+    ("t1", '{"state": {"desired": {"a": 3}}, "version": 2}', None),  # current: accepted
+    ("bad/name", '{"state": {}}', None),                             # refused: 400
+]
+
+
+def _outcomes(results) -> list:
+    return [r.code if isinstance(r, ShadowError) else r.accepted["version"] for r in results]
+
+
+def test_group_commit_gives_what_sequential_updates_give_in_one_transaction():
+    batched, sequential = Shadows(clock=lambda: 9), Shadows(clock=lambda: 9)
+    statements: list[str] = []
+    batched.store._conn.set_trace_callback(statements.append)
+    results = batched.apply_updates(_BATCH)
+    assert sum(s.startswith("BEGIN") for s in statements) == 1
+    assert _outcomes(results) == [1, 2, 1, 400, 409, 3, 400]
+    assert _outcomes(results) == _outcomes(sequential._attempt(*u) for u in _BATCH)
+    for thing, name in (("t1", None), ("t2", "cfg")):
+        assert batched.get(thing, name=name) == sequential.get(thing, name=name)
+        assert batched.history(thing, name=name) == sequential.history(thing, name=name)
+    assert results[1].accepted["clientToken"] == "r"
+    assert results[1].previous["state"]["desired"] == {"a": 1}
+
+
+def test_group_commit_retries_an_update_another_writer_overtook(tmp_path):
+    path = tmp_path / "race.db"
+    other = Shadows(SQLiteShadowStore(path))
+
+    class Racing(SQLiteShadowStore):
+        def commit_many(self, items):
+            other.update("t1", '{"state": {"reported": {"other": 1}}}')  # lands in between
+            return super().commit_many(items)
+
+    shadows = Shadows(Racing(path))
+    shadows.update("t1", '{"state": {"desired": {"a": 0}}}')
+    results = shadows.apply_updates([("t1", '{"state": {"desired": {"a": 1}}}', None),
+                                     ("t2", '{"state": {"desired": {"b": 1}}}', None),
+                                     ("t1", '{"state": {}, "version": 2}', None)])
+    # t1's first update was computed on version 1, overtaken, and re-applied on version 2;
+    # the one that named version 2 is then stale
+    assert _outcomes(results) == [3, 1, 409]
+    assert shadows.get("t1")["state"]["desired"] == {"a": 1}
+    assert shadows.get("t1")["state"]["reported"] == {"other": 1}
+    assert [h.version for h in shadows.history("t1")] == [1, 2, 3]
+
+
+def test_group_commit_without_commit_many_commits_one_by_one():
+    shadows = Shadows(DictStore())
+    assert _outcomes(shadows.apply_updates(_BATCH)) == [1, 2, 1, 400, 409, 3, 400]
+
+
+_small = st.dictionaries(st.sampled_from("abc"), st.none() | st.integers(0, 3)
+                         | st.dictionaries(st.sampled_from("xy"), st.integers(0, 3) | st.none(),
+                                           max_size=2), max_size=3)
+_batch = st.lists(st.tuples(
+    st.sampled_from(["t1", "t2"]), st.sampled_from([None, "n"]),
+    st.fixed_dictionaries({}, optional={"desired": _small, "reported": _small}),
+    st.none() | st.integers(0, 4)), min_size=1, max_size=12)
+
+
+@given(batches=st.lists(_batch, min_size=1, max_size=3))
+def test_group_commit_equals_sequential_updates(batches):
+    batched, sequential = Shadows(clock=lambda: 9), Shadows(clock=lambda: 9)
+    for batch in batches:
+        updates = [(thing, json.dumps({"state": state} | ({} if v is None else {"version": v})),
+                    name) for thing, name, state, v in batch]
+        assert _outcomes(batched.apply_updates(updates)) == _outcomes(
+            sequential._attempt(*u) for u in updates)
+    for thing in ("t1", "t2"):
+        for name in (None, "n"):
+            assert batched.store.history(thing, name or "") == \
+                sequential.store.history(thing, name or "")
+            if batched.store.load(thing, name or "") is not None:
+                assert batched.get(thing, name=name) == sequential.get(thing, name=name)
