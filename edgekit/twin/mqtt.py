@@ -12,6 +12,7 @@ import collections
 import json
 import logging
 import os
+import queue
 import socket
 import sqlite3
 import ssl
@@ -84,13 +85,18 @@ class ShadowService:
         dedupe: how many recent (thing, shadow, clientToken) results to remember; an update
             repeating one of them (a device retrying after a lost acknowledgement) is answered
             with the first answer and not applied again.  0 disables it.
+        batch: most messages handled together: the messages that arrived while the previous
+            batch was being committed are applied in one transaction (group commit), so a
+            durable store pays one fsync per batch, not per update.
         keepalive_s: MQTT keepalive, seconds.
     """
 
     def __init__(self, shadows: Shadows, host: str, port: int, *,
                  tls: ssl.SSLContext | None = None, client_id: str = "edgekit-shadow-service",
                  authorize: Callable[[str], bool] | None = None, dedupe: int = 4096,
-                 keepalive_s: int = 30) -> None:
+                 batch: int = 256, keepalive_s: int = 30) -> None:
+        if batch < 1:
+            raise InputError("batch must be >= 1", name="batch", got=batch)
         self._shadows = shadows
         self._host, self._port, self._keepalive = host, port, keepalive_s
         self._authorize = authorize
@@ -102,6 +108,9 @@ class ShadowService:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._subscribed = threading.Event()
+        self._batch = batch
+        self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
         self.handled = 0  #: request messages handled
 
     # --- transport-free -------------------------------------------------------------------
@@ -109,49 +118,81 @@ class ShadowService:
     def handle(self, topic: str, payload: bytes) -> list[tuple[str, bytes]]:
         """The (topic, payload) messages the service publishes in answer to one message;
         empty for a topic that is not a shadow request."""
-        parsed = parse_request_topic(topic)
-        if parsed is None:
-            return []
-        thing, name, op = parsed
-        token = _token_of(payload)
-        if self._authorize is not None and not self._authorize(thing):
-            return [self._rejected(thing, name, op, ShadowError(403, "Forbidden",
-                                                                client_token=token))]
-        if op == "update" and token is not None and self._dedupe_size:
-            key = (thing, name, token)
-            if key in self._recent:
-                return self._recent[key]
-        try:
+        return self.handle_batch([(topic, payload)])
+
+    def handle_batch(self, messages: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+        """The answers to several messages, in order.  Consecutive updates are applied with
+        one store transaction (group commit); a get or delete sees every update before it."""
+        out: list[tuple[str, bytes]] = []
+        group: list[tuple[str, str | None, str | None, bytes]] = []
+
+        def flush() -> None:
+            if group:
+                out.extend(self._updates(group))
+                group.clear()
+
+        for topic, payload in messages:
+            parsed = parse_request_topic(topic)
+            if parsed is None:
+                continue
+            thing, name, op = parsed
+            token = _token_of(payload)
+            if self._authorize is not None and not self._authorize(thing):
+                out.append(self._rejected(thing, name, op, ShadowError(
+                    403, "Forbidden", client_token=token)))
+                continue
             if op == "update":
-                out = self._update(thing, name, payload)
-            else:
-                if payload.strip():
-                    request = json.loads(payload)
-                    if not isinstance(request, dict):
-                        raise ValueError("not an object")
-                if op == "get":
-                    answer = self._shadows.get(thing, name=name, client_token=token)
+                key = (thing, name, token)
+                if token is not None and self._dedupe_size and (
+                        key in self._recent or any(g[:3] == key for g in group)):
+                    flush()
+                    out.extend(self._recent.get(key, []))
                 else:
-                    answer = self._shadows.delete(thing, name=name, client_token=token)
-                out = [(shadow_topic(thing, op, "accepted", name=name), _dumps(answer))]
-        except ShadowError as error:
-            return [self._rejected(thing, name, op, error)]
-        except (ValueError, UnicodeDecodeError):
-            return [self._rejected(thing, name, op, ShadowError(400, "Invalid JSON"))]
-        if op == "update" and token is not None and self._dedupe_size:
-            self._recent[(thing, name, token)] = out
-            while len(self._recent) > self._dedupe_size:
-                self._recent.popitem(last=False)
+                    group.append((thing, name, token, payload))
+                continue
+            flush()
+            out.extend(self._get_or_delete(thing, name, op, token, payload))
+        flush()
         return out
 
-    def _update(self, thing: str, name: str | None, payload: bytes) -> list[tuple[str, bytes]]:
-        result = self._shadows.apply_update(thing, payload, name=name)
-        out = [(shadow_topic(thing, "update", "accepted", name=name), _dumps(result.accepted)),
-               (shadow_topic(thing, "update", "documents", name=name),
-                _dumps(result.documents()))]
-        if result.delta is not None:
-            out.append((shadow_topic(thing, "update", "delta", name=name),
-                        _dumps(result.delta)))
+    def _get_or_delete(self, thing: str, name: str | None, op: str, token: str | None,
+                       payload: bytes) -> list[tuple[str, bytes]]:
+        try:
+            if payload.strip():
+                request = json.loads(payload)
+                if not isinstance(request, dict):
+                    raise ValueError("not an object")
+            if op == "get":
+                answer = self._shadows.get(thing, name=name, client_token=token)
+            else:
+                answer = self._shadows.delete(thing, name=name, client_token=token)
+        except ShadowError as error:
+            return [self._rejected(thing, name, op, error)]
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return [self._rejected(thing, name, op, ShadowError(400, "Invalid JSON",
+                                                                client_token=token))]
+        return [(shadow_topic(thing, op, "accepted", name=name), _dumps(answer))]
+
+    def _updates(self, group: list[tuple[str, str | None, str | None, bytes]]
+                 ) -> list[tuple[str, bytes]]:
+        results = self._shadows.apply_updates([(t, p, n) for t, n, _, p in group])
+        out: list[tuple[str, bytes]] = []
+        for (thing, name, token, _), result in zip(group, results, strict=True):
+            if isinstance(result, ShadowError):
+                answer = [self._rejected(thing, name, "update", result)]
+            else:
+                answer = [(shadow_topic(thing, "update", "accepted", name=name),
+                           _dumps(result.accepted)),
+                          (shadow_topic(thing, "update", "documents", name=name),
+                           _dumps(result.documents()))]
+                if result.delta is not None:
+                    answer.append((shadow_topic(thing, "update", "delta", name=name),
+                                   _dumps(result.delta)))
+            if token is not None and self._dedupe_size:
+                self._recent[(thing, name, token)] = answer
+                while len(self._recent) > self._dedupe_size:
+                    self._recent.popitem(last=False)
+            out.extend(answer)
         return out
 
     def _rejected(self, thing: str, name: str | None, op: str, error: ShadowError
@@ -164,6 +205,9 @@ class ShadowService:
     def start(self, timeout_s: float = 10.0) -> None:
         """Connect (reconnecting by itself after a loss) and wait until subscribed.
         Raises ``TimeoutError`` when not subscribed within ``timeout_s``."""
+        self._worker = threading.Thread(target=self._work, name="shadow-service",
+                                        daemon=True)
+        self._worker.start()
         self._client.reconnect_delay_set(min_delay=1, max_delay=5)
         self._client.connect_async(self._host, self._port, self._keepalive)
         self._client.loop_start()
@@ -173,9 +217,39 @@ class ShadowService:
                                f"{self._port} within {timeout_s} s")
 
     def stop(self) -> None:
-        """Disconnect and stop the network thread."""
+        """Disconnect and stop the network and worker threads (messages not yet handled are
+        dropped: their senders get no answer and retry)."""
         self._client.disconnect()
         self._client.loop_stop()
+        if self._worker is not None:
+            self._inbox.put(None)
+            self._worker.join()
+            self._worker = None
+
+    def _work(self) -> None:
+        """The worker thread: take what arrived (up to ``batch`` messages), answer it."""
+        while True:
+            first = self._inbox.get()
+            if first is None:
+                return
+            messages = [first]
+            while len(messages) < self._batch:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._inbox.put(None)
+                    break
+                messages.append(item)
+            try:
+                out = self.handle_batch(messages)
+            except Exception:  # a store failure: no answers, the devices retry
+                _log.exception("shadow service: failed on a batch of %d", len(messages))
+                continue
+            self.handled += len(messages)
+            for topic, payload in out:
+                self._client.publish(topic, payload, qos=_QOS)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
@@ -192,14 +266,7 @@ class ShadowService:
             _log.error("shadow service: the broker refused a subscription: %s", reasons)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        try:
-            out = self.handle(message.topic, message.payload)
-        except Exception:  # a store failure: no answer, the device retries
-            _log.exception("shadow service: failed on %s", message.topic)
-            return
-        self.handled += 1
-        for topic, payload in out:
-            client.publish(topic, payload, qos=_QOS)
+        self._inbox.put((message.topic, message.payload))
 
     def __enter__(self) -> ShadowService:
         self.start()
@@ -262,12 +329,13 @@ class _PendingQueue:
 
 class ShadowClient:
     """The device side of one shadow: applies desired deltas through a callback, reports
-    state, and keeps reported changes in a bounded persistent queue while the broker is
-    unreachable.
+    state, and keeps reported changes in a bounded persistent queue while the broker or the
+    service is unreachable.
 
     On every (re)connection it subscribes, fetches the shadow (``/get``), hands a pending
     delta to ``on_delta`` and then sends the queued reports one at a time, each removed when
-    its ``/update/accepted`` arrives.  Reports carry no ``version`` (they merge, so they never
+    its ``/update/accepted`` arrives; a get or report left unanswered for ``retry_s`` is sent
+    again.  Reports carry no ``version`` (they merge, so they never
     conflict) and a unique ``clientToken``; a report re-sent after a lost acknowledgement is
     recognised by the service (``dedupe``) and not applied twice.
 
@@ -282,15 +350,20 @@ class ShadowClient:
         queue_path: the pending-report queue's SQLite file (``":memory:"`` loses it on a
             restart).
         max_pending: most queued reports; :meth:`report` raises ``CapacityError`` beyond.
+        retry_s: a get or a report unanswered for this long (the service was down or
+            restarting while the broker stayed up) is sent again, seconds.
     """
 
     def __init__(self, thing: str, host: str, port: int, *, tls: ssl.SSLContext | None = None,
                  name: str | None = None,
                  on_delta: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
                  queue_path: str | os.PathLike[str] = ":memory:", max_pending: int = 1000,
-                 client_id: str | None = None, keepalive_s: int = 30) -> None:
+                 client_id: str | None = None, keepalive_s: int = 30,
+                 retry_s: float = 2.0) -> None:
         if max_pending < 1:
             raise InputError("max_pending must be >= 1", name="max_pending", got=max_pending)
+        if not retry_s > 0:
+            raise InputError("retry_s must be > 0", name="retry_s", got=retry_s)
         self.thing, self.name = thing, name
         self._host, self._port, self._keepalive = host, port, keepalive_s
         self._on_delta = on_delta
@@ -301,6 +374,10 @@ class ShadowClient:
         self._idle = threading.Event()        # nothing queued, nothing in flight
         self._inflight: str | None = None
         self._get_token: str | None = None
+        self._retry_s = retry_s
+        self._sent_at = 0.0                   # when the unanswered get or report was sent
+        self._stopping = threading.Event()
+        self._retrier: threading.Thread | None = None
         self._delta_version = 0               # the last shadow version whose delta was applied
         self.version = 0                      #: the last shadow version this device saw
         self.rejections: list[dict[str, Any]] = []  #: error documents of refused reports
@@ -322,12 +399,39 @@ class ShadowClient:
         self._client.reconnect_delay_set(min_delay=1, max_delay=5)
         self._client.connect_async(self._host, self._port, self._keepalive)
         self._client.loop_start()
+        self._retrier = threading.Thread(target=self._retry_loop, name=f"{self.thing}-retry",
+                                         daemon=True)
+        self._retrier.start()
 
     def stop(self) -> None:
         """Disconnect; queued reports stay in the queue."""
+        self._stopping.set()
+        if self._retrier is not None:
+            self._retrier.join()
         self._client.disconnect()
         self._client.loop_stop()
         self._queue.close()
+
+    def _retry_loop(self) -> None:
+        """Re-send a get or a report that got no answer within ``retry_s`` (same clientToken:
+        the service answers a repeated report without applying it twice)."""
+        while not self._stopping.wait(min(0.25, self._retry_s / 4)):
+            with self._lock:
+                if not self._connected or time.monotonic() - self._sent_at < self._retry_s:
+                    continue
+                if not self._fetched.is_set():
+                    self._send_get()
+                elif self._inflight is not None:
+                    head = self._queue.head()
+                    if head is not None and head[0] == self._inflight:
+                        self._sent_at = time.monotonic()
+                        self._client.publish(self._topic("update"), head[1], qos=_QOS)
+
+    def _send_get(self) -> None:
+        self._get_token = uuid.uuid4().hex
+        self._sent_at = time.monotonic()
+        self._client.publish(self._topic("get"), _dumps({"clientToken": self._get_token}),
+                             qos=_QOS)
 
     def report(self, reported: dict[str, Any]) -> str:
         """Queue a reported-state change (``null`` deletes a key) and send it when connected.
@@ -375,9 +479,7 @@ class ShadowClient:
             return
         with self._lock:
             self._connected = True
-            self._get_token = uuid.uuid4().hex
-            client.publish(self._topic("get"), _dumps({"clientToken": self._get_token}),
-                           qos=_QOS)
+            self._send_get()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
@@ -441,6 +543,7 @@ class ShadowClient:
             self._idle.set()
             return
         self._inflight, request = head
+        self._sent_at = time.monotonic()
         self._client.publish(self._topic("update"), request, qos=_QOS)
 
     def __enter__(self) -> ShadowClient:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from edgekit.errors import ShadowError
 from edgekit.twin import Shadows
 from edgekit.twin.topics import SERVICE_SUBSCRIPTIONS, parse_request_topic, shadow_topic
 from tests.twin.broker import OPERATOR, SERVICE, Broker, Fleet, needs_mosquitto
@@ -92,6 +93,25 @@ def test_handler_applies_a_retried_update_once():
     assert service._shadows.get("p")["version"] == 1
     assert json.loads(service.handle("$aws/things/p/shadow/update", request.replace(
         b"retry-me", b"other"))[0][1])["version"] == 2
+
+
+def test_handler_batches_updates_and_keeps_the_order_of_gets():
+    service = _service()
+    up = "$aws/things/p/shadow/update"
+    out = service.handle_batch([
+        (up, b'{"state": {"reported": {"n": 1}}, "clientToken": "a"}'),
+        (up, b'{"state": {"reported": {"n": 2}}, "clientToken": "b"}'),
+        ("$aws/things/p/shadow/get", b'{"clientToken": "g"}'),
+        (up, b'{"state": {"reported": {"n": 2}}, "clientToken": "b"}'),   # a retry
+        (up, b'{"state": {"reported": {"n": 3}}}'),
+        ("$aws/things/q/shadow/update", b'{"state": "no"}'),
+    ])
+    assert _topics(out) == ["update/accepted", "update/documents"] * 2 + ["get/accepted"] + [
+        "update/accepted", "update/documents"] * 2 + ["update/rejected"]
+    docs = [json.loads(p) for _, p in out]
+    assert docs[4]["state"]["reported"] == {"n": 2} and docs[4]["version"] == 2
+    assert docs[5]["version"] == 2 and docs[5]["clientToken"] == "b"  # answered, not applied
+    assert docs[7]["version"] == 3
 
 
 # --- end to end through mosquitto -------------------------------------------------------------
@@ -184,13 +204,21 @@ def test_desired_change_reaches_the_device_callback_and_the_device_reports_it(
         app.publish(shadow_topic("pump-b", "update"),
                     b'{"state": {"desired": {"speed": 7, "mode": "eco"}}}')
         deadline = time.monotonic() + 10
-        while "delta" in service._shadows.get("pump-b")["state"] or not applied:
+        while not (applied and _converged(service._shadows, "pump-b")):
             assert time.monotonic() < deadline, "the shadow did not converge"
             time.sleep(0.02)
         assert dev.wait_synced(10)
     app.close()
     assert applied == [{"speed": 7, "mode": "eco"}]
     assert service._shadows.get("pump-b")["state"]["reported"] == {"speed": 7, "mode": "eco"}
+
+
+def _converged(shadows: Shadows, thing: str) -> bool:
+    """The shadow exists and has no delta (False while the update is still on its way)."""
+    try:
+        return "delta" not in shadows.get(thing)["state"]
+    except ShadowError:
+        return False
 
 
 @needs_mosquitto
@@ -327,3 +355,32 @@ def test_offline_device_reconverges_with_both_changes_applied_once(tmp_path, fle
               if h.request]
     device_tokens = [t for t in tokens if t]
     assert len(device_tokens) == len(set(device_tokens)) == 3  # 2 reports + 1 after the delta
+
+
+@needs_mosquitto
+def test_device_resends_what_a_down_service_missed_and_it_is_applied_once(tmp_path, fleet):
+    broker = Broker(fleet.directory)
+    broker.start()
+    shadows = Shadows()
+    service = ShadowService(shadows, "127.0.0.1", broker.port, tls=fleet.context(SERVICE),
+                            client_id="svc-late")
+    dev = ShadowClient("pump-b", "127.0.0.1", broker.port, tls=fleet.context("pump-b"),
+                       retry_s=0.3)
+    try:
+        dev.start()
+        deadline = time.monotonic() + 10
+        while not dev.connected:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        dev.report({"boot": 1})
+        time.sleep(1.0)                     # gets and reports go unanswered, and are resent
+        assert dev.pending == 1 and not dev.wait_synced(0)
+        service.start()
+        assert dev.wait_synced(10)
+        time.sleep(0.7)                     # a resend racing the first answer is deduped
+    finally:
+        dev.stop()
+        service.stop()
+        broker.stop()
+    assert shadows.get("pump-b")["state"]["reported"] == {"boot": 1}
+    assert shadows.get("pump-b")["version"] == 1
