@@ -142,9 +142,9 @@ class ShadowService:
                     403, "Forbidden", client_token=token)))
                 continue
             if op == "update":
-                key = (thing, name, token)
                 if token is not None and self._dedupe_size and (
-                        key in self._recent or any(g[:3] == key for g in group)):
+                        (key := (thing, name, token)) in self._recent
+                        or any(g[:3] == key for g in group)):
                     flush()
                     out.extend(self._recent.get(key, []))
                 else:
@@ -512,12 +512,12 @@ class ShadowClient:
                 self._apply_delta(doc.get("state", {}), doc.get("version", 0))
             elif topic == self._topic("update", "accepted"):
                 self.version = max(self.version, doc.get("version", 0))
-                if doc.get("clientToken") is not None and doc["clientToken"] == self._inflight:
+                if self._inflight is not None and doc.get("clientToken") == self._inflight:
                     self._queue.remove(self._inflight)
                     self._inflight = None
                     self._send_next()
             elif topic == self._topic("update", "rejected"):
-                if doc.get("clientToken") is not None and doc["clientToken"] == self._inflight:
+                if self._inflight is not None and doc.get("clientToken") == self._inflight:
                     self.rejections.append(doc)
                     self._queue.remove(self._inflight)  # a refused report is never accepted
                     self._inflight = None

@@ -192,9 +192,9 @@ class Shadows:
         version = current.version if current is not None else 0
         if req.version is not None and req.version != version:
             raise _doc.conflict(req.client_token)
-        live = current is not None and not current.deleted
-        sections = {s: getattr(current, s) if live else {} for s in _SECTIONS}
-        meta = {s: current.metadata.get(s, {}) if live else {} for s in _SECTIONS}
+        live = current if current is not None and not current.deleted else None
+        sections = {s: getattr(live, s) if live else {} for s in _SECTIONS}
+        meta = {s: live.metadata.get(s, {}) if live else {} for s in _SECTIONS}
         if req.state is None:
             sections = {s: {} for s in _SECTIONS}
             meta = {s: {} for s in _SECTIONS}
