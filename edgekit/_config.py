@@ -21,6 +21,7 @@ OPTIONAL_DEPENDENCIES: tuple[tuple[str, str, str], ...] = (
     ("aiohttp", "aiohttp", "aio: HTTP fan-in [aio]"),
     ("prometheus_client", "prometheus-client", "metrics: Prometheus [metrics]"),
     ("zstandard", "zstandard", "update: zstd streams [update]"),
+    ("paho", "paho-mqtt", "twin: shadows over MQTT [twin]"),
 )
 CORE_DEPENDENCIES = ("numpy", "cryptography", "cffi")
 

@@ -37,6 +37,7 @@ __all__ = [
     "RollbackError",
     "RuntimeUnavailableError",
     "SecurityError",
+    "ShadowError",
     "SignatureError",
     "UpdateDataError",
     "UpdateError",
@@ -309,3 +310,34 @@ class WrongBaseError(UpdateError):
         super().__init__(message)
         self.expected = expected
         self.got = got
+
+
+# --- twin -------------------------------------------------------------------------------------
+
+
+class ShadowError(EdgekitError, ValueError):
+    """A device-shadow request was refused, as the AWS IoT Device Shadow service refuses it.
+
+    Attributes:
+        code: the service's numeric error code, an HTTP status: 400 (bad request: invalid JSON,
+            missing or malformed node, bad version or clientToken, too deep), 404 (no such
+            shadow), 409 (version conflict), 413 (document or request too large), 415 (not
+            UTF-8).
+        message: the service's message (also ``str(error)``).
+        client_token: the request's ``clientToken`` when it had a valid one, else ``None``.
+    """
+
+    def __init__(self, code: int, message: str, *, client_token: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.client_token = client_token
+
+    def to_document(self, timestamp: int) -> dict[str, Any]:
+        """The error response document (``/rejected`` payload): ``code``, ``message``,
+        ``timestamp`` (epoch seconds) and ``clientToken`` when the request had one."""
+        doc: dict[str, Any] = {"code": self.code, "message": self.message,
+                               "timestamp": timestamp}
+        if self.client_token is not None:
+            doc["clientToken"] = self.client_token
+        return doc

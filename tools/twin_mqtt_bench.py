@@ -1,0 +1,169 @@
+"""Measure shadow updates end to end through mosquitto (docs/twin.md, "Over MQTT").
+
+    python tools/twin_mqtt_bench.py [--devices 1 100] [--updates 2000] [--window 1]
+                                    [--store memory|NORMAL|FULL]
+
+Starts mosquitto on 127.0.0.1 (mutual TLS 1.3, the per-device ACL of the tests), one
+``ShadowService`` in this process and N device connections (raw paho clients, each with its
+own certificate) in a child process.
+Every device publishes its share of ``--updates`` reported-state updates (QoS 1) with at most
+``--window`` unacknowledged; an update counts when its ``/update/accepted`` (committed to the
+store) reaches the device.  Prints acknowledged updates per second (wall) and p50 / p99
+latency (publish to accepted), and the service process's CPU time per acknowledged
+update (which neighbours on a shared machine disturb less than wall time), per device
+count.  Needs the mosquitto binary and paho-mqtt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+
+from edgekit.twin import Shadows, SQLiteShadowStore  # noqa: E402
+from edgekit.twin.mqtt import ShadowService, _no_delay  # noqa: E402
+from edgekit.twin.topics import shadow_topic  # noqa: E402
+from tests.twin.broker import SERVICE, Broker, Fleet  # noqa: E402
+
+
+class Device:
+    """One connection publishing updates with a bounded window and timing their accepts."""
+
+    def __init__(self, thing: str, fleet: Fleet, port: int, count: int, window: int,
+                 done: threading.Barrier) -> None:
+        self.thing, self.count, self.window = thing, count, window
+        self.sent: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.next = 0
+        self.lock = threading.Lock()
+        self.finished = threading.Event()
+        self.ready = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=thing,
+                                  protocol=mqtt.MQTTv311)
+        self.client.tls_set_context(fleet.context(thing))
+        self.client.on_socket_open = _no_delay
+        self.client.on_connect = lambda c, *a: c.subscribe(
+            shadow_topic(thing, "update", "accepted"), 1)
+        self.client.on_subscribe = lambda *a: self.ready.set()
+        self.client.on_message = self.on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def send(self) -> None:
+        with self.lock:
+            while self.next < self.count and len(self.sent) < self.window:
+                token = f"{self.thing}-{self.next}"
+                self.next += 1
+                self.sent[token] = time.perf_counter()
+                self.client.publish(shadow_topic(self.thing, "update"), json.dumps(
+                    {"state": {"reported": {"seq": self.next, "temp_C": 21.5}},
+                     "clientToken": token}), qos=1)
+
+    def on_message(self, client, userdata, message) -> None:
+        token = json.loads(message.payload).get("clientToken")
+        with self.lock:
+            started = self.sent.pop(token, None)
+            if started is not None:
+                self.latencies.append(time.perf_counter() - started)
+        if len(self.latencies) == self.count:
+            self.finished.set()
+        else:
+            self.send()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _devices_process(devices: int, per: int, window: int, fleet: Fleet, port: int,
+                     ready, go, results) -> None:
+    """The device side, in its own process (so the service does not share a GIL with the
+    simulated devices): connect, wait for ``go``, publish, report the latencies."""
+    fleet_devices = [Device(f"dev-{i:05d}", fleet, port, per, window, None)
+                     for i in range(devices)]
+    for d in fleet_devices:
+        assert d.ready.wait(60), "a device did not subscribe"
+    ready.set()
+    go.wait()
+    started = time.perf_counter()
+    for d in fleet_devices:
+        d.send()
+    for d in fleet_devices:
+        assert d.finished.wait(600), f"{d.thing} did not finish"
+    wall = time.perf_counter() - started
+    results.put((wall, [x for d in fleet_devices for x in d.latencies]))
+    for d in fleet_devices:
+        d.close()
+
+
+def run(devices: int, updates: int, window: int, store: str, fleet: Fleet, port: int,
+        directory: Path) -> tuple[float, float, float, float]:
+    ctx = multiprocessing.get_context("fork")  # the child inherits the fleet's CA
+    ready, go, results = ctx.Event(), ctx.Event(), ctx.Queue()
+    per = max(1, updates // devices)
+    child = ctx.Process(target=_devices_process,
+                        args=(devices, per, window, fleet, port, ready, go, results))
+    child.start()
+    if store == "memory":
+        shadows = Shadows()
+    else:
+        shadows = Shadows(SQLiteShadowStore(directory / f"bench-{devices}-{store}.db",
+                                            synchronous=store))
+    service = ShadowService(shadows, "127.0.0.1", port, tls=fleet.context(SERVICE),
+                            client_id=f"svc-{devices}", dedupe=0)
+    service.start()
+    try:
+        assert ready.wait(120), "the devices did not connect"
+        cpu = time.process_time()
+        go.set()
+        wall, latencies = results.get(timeout=900)
+        cpu = time.process_time() - cpu
+    finally:
+        child.join(60)
+        service.stop()
+        shadows.close()
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    return (len(latencies) / wall, statistics.median(latencies) * 1e3, p99 * 1e3,
+            cpu / len(latencies) * 1e6)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, nargs="+", default=[1, 100])
+    parser.add_argument("--updates", type=int, default=2000)
+    parser.add_argument("--window", type=int, default=1)
+    parser.add_argument("--store", default="memory", choices=["memory", "NORMAL", "FULL"])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        fleet = Fleet(directory)
+        broker = Broker(directory)
+        broker.start()
+        try:
+            print(f"store={args.store} window={args.window} updates={args.updates}")
+            print("| devices | acknowledged updates/s | p50 latency | p99 latency "
+                  "| service CPU per update |")
+            print("|---|---|---|---|---|")
+            for devices in args.devices:
+                rate, p50, p99, cpu = run(devices, args.updates, args.window, args.store,
+                                          fleet, broker.port, directory)
+                print(f"| {devices} | {rate:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {cpu:.0f} us |",
+                      flush=True)
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
