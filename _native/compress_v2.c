@@ -351,3 +351,52 @@ int ekz2_split_gather(const int64_t *table, size_t tlen, const uint64_t *idx,
     }
     return bad ? EKZ_ECORRUPT : EKZ_OK;
 }
+
+/* ---------------------------------------------------------------- encode-side kernels */
+
+int ekz2_rank_bs(const int64_t *u, size_t T, const int64_t *key, size_t n, uint32_t *lut,
+                 size_t L, uint64_t *idx)
+{
+    if (T < 1 || T > 0xffffffffu || (L & (L - 1)) != 0)
+        return EKZ_EINVAL;
+    /* buckets: b = (k - u[0]) >> sh < L; lut[b] = first p with bucket(u[p]) >= b */
+    uint64_t span = (uint64_t)u[T - 1] - (uint64_t)u[0];
+    int sh = 0;
+    if (L >= 2) {
+        while (sh < 64 && (span >> sh) >= L)
+            sh++;
+        size_t p = 0;
+        for (size_t b = 0; b <= L; b++) {
+            while (p < T && (((uint64_t)u[p] - (uint64_t)u[0]) >> sh) < b)
+                p++;
+            lut[b] = (uint32_t)p;
+        }
+    }
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = key[i];
+        if (u[pos] != k) { /* not the previous value again */
+            const int64_t *base = u;
+            size_t len = T;
+            if (L >= 2) {
+                if (k < u[0] || k > u[T - 1])
+                    return EKZ_ECORRUPT;
+                uint64_t b = ((uint64_t)k - (uint64_t)u[0]) >> sh;
+                base = u + lut[b];
+                len = lut[b + 1] - lut[b];
+                if (len == 0)
+                    return EKZ_ECORRUPT;
+            }
+            while (len > 1) { /* branch-free binary search */
+                size_t half = len / 2;
+                base = (base[half] <= k) ? base + half : base;
+                len -= half;
+            }
+            if (*base != k)
+                return EKZ_ECORRUPT;
+            pos = (size_t)(base - u);
+        }
+        idx[i] = pos;
+    }
+    return EKZ_OK;
+}

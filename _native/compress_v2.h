@@ -52,6 +52,12 @@ int ekz2_pred_hist(const uint64_t *j, size_t n, size_t run, const uint32_t *lags
 int ekz2_split_gather(const int64_t *table, size_t tlen, const uint64_t *idx,
                       const uint64_t *lo, size_t n, int shift, size_t width, int is_float,
                       uint8_t *out);
+/* ekz2_rank's results (same idx, same status) faster on noisy keys: unless a key repeats
+ * the previous one, a branch-free binary search within its bucket of a lookup table
+ * lut[0..L] (L a power of two, 0 for none: the whole table is searched) over the value
+ * range [u[0], u[T-1]], which this fills. */
+int ekz2_rank_bs(const int64_t *u, size_t T, const int64_t *key, size_t n, uint32_t *lut,
+                 size_t L, uint64_t *idx);
 /* cdef: end */
 
 #endif

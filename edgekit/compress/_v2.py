@@ -159,8 +159,10 @@ def rank(u: np.ndarray, key: np.ndarray) -> np.ndarray | None:
         status, idx = ref.rank(u, key)
         return None if idx is None else idx.view(np.int64)
     idx = np.empty(key.size, dtype=np.int64)
-    status = lib.ekz2_rank(_ptr("int64_t", u), u.size, _ptr("int64_t", key), key.size,
-                           _ptr("uint64_t", idx))
+    size = 1 << min(u.size.bit_length(), 16)  # buckets: about one table entry each
+    lut = np.empty(size + 1, dtype=np.uint32)
+    status = lib.ekz2_rank_bs(_ptr("int64_t", u), u.size, _ptr("int64_t", key), key.size,
+                              _ptr("uint32_t", lut), size, _ptr("uint64_t", idx))
     return idx if status == ref.OK else None
 
 
@@ -270,11 +272,16 @@ def _keys(x: np.ndarray) -> np.ndarray:
 
 def _distinct(a: np.ndarray) -> np.ndarray:
     """The sorted distinct values of a (np.unique's hashing is slower on these sizes)."""
+    return _distinct_sorted(a)[0]
+
+
+def _distinct_sorted(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the sorted distinct values of a, a sorted)."""
     s = np.sort(a)
     keep = np.empty(s.size, dtype=bool)
     keep[:1] = True
     np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep]
+    return s[keep], s
 
 
 def _stream_bits(j: np.ndarray) -> float:
@@ -285,7 +292,7 @@ def _stream_bits(j: np.ndarray) -> float:
 
 def _spread(small: np.ndarray, us: np.ndarray, n: int) -> tuple[float, float]:
     """(T, T / len(us)): the estimated table size of the block of n values whose small
-    sample (sorted keys ``small``) has the distinct values us: the smaller of Chao's
+    sample (sorted keys ``small``, sorted) has the distinct values us: the smaller of Chao's
     estimate (from the values seen once and twice) and the linear extrapolation."""
     starts = np.flatnonzero(small[1:] != small[:-1]) + 1
     counts = np.diff(np.concatenate(([0], starts, [small.size])))  # sorted: run lengths
@@ -338,12 +345,12 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidat
     if n < C._T_DICT_MIN_LEN:
         return None
     small = _keys(_small(x))
-    us = _distinct(small)
+    us, ssmall = _distinct_sorted(small)
     if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
         return None  # integers that fill their range: the indices would be the values
     ranks = rank(us, small)
     assert ranks is not None
-    total, factor = _spread(np.sort(small), us, n)
+    total, factor = _spread(ssmall, us, n)
     if factor > 1.25:  # the block's table is larger: its indices spread
         ranks = np.rint(ranks * factor).astype(np.int64)
     limit = _small_bits(best) * C._T_DICT_GAIN

@@ -586,3 +586,29 @@ def test_frame_checksum_equals_zlib(raw, lead, trail):
     lead, trail = min(lead, len(raw)), min(trail, len(raw))
     stop = max(lead, len(raw) - trail)
     assert K.crc32(raw, lead, stop) == zlib.crc32(raw[lead:stop])
+
+
+@needs_native
+@given(st.data())
+def test_rank_bucketed_search_equals_reference(data):
+    """ekz2_rank_bs (the bucketed binary search of the dictionary's encoder) on clustered
+    keys (a few narrow clusters far apart: float bits, values near int64's ends), keys
+    outside the table's range and keys between its entries, against the reference."""
+    base = data.draw(st.sampled_from([-(2 ** 63), -(2 ** 40), 0, 2 ** 62, 2 ** 63 - 2 ** 20]))
+    width = data.draw(st.sampled_from([1, 16, 2 ** 10, 2 ** 20]))
+    offs = data.draw(hnp.arrays(np.int64, st.integers(1, 400), elements=st.integers(0, width)))
+    far = data.draw(st.sampled_from([0, 2 ** 30, 2 ** 61]))
+    keys = base + offs
+    if far and base <= 2 ** 62:  # a second cluster far above the first
+        keys = np.where(offs % 3 == 0, keys + far, keys)
+    u = np.unique(keys)
+    how = data.draw(st.sampled_from(["all", "first", "last", "inner"]))
+    if how != "all" and u.size > 1:  # a key the table does not hold, at its ends or inside
+        u = np.delete(u, {"first": 0, "last": u.size - 1}.get(how, u.size // 2))
+    got = _v2.rank(u, keys)
+    status, want = ref.rank(u, keys)
+    if status == ref.OK:
+        assert got is not None and want is not None
+        assert np.array_equal(got, want.view(np.int64)) and np.array_equal(u[got], keys)
+    else:
+        assert got is None and status == ref.ECORRUPT and not np.isin(keys, u).all()
