@@ -337,14 +337,16 @@ def _own(best: C._Candidate) -> None:
         best.r = best.r.copy()
 
 
-def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
+def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
+                   small: np.ndarray | None = None) -> C._Candidate | None:
     """The dictionary coding of block x, or None when it is not worth computing: the block
     is short, or on its small sample (see :func:`_small`) the index stream, and then the
     estimate of the whole dictionary coding, would not code well below best's streams."""
     n = x.size
     if n < C._T_DICT_MIN_LEN:
         return None
-    small = _keys(_small(x))
+    if small is None:
+        small = _keys(_small(x))
     us, ssmall = _distinct_sorted(small)
     if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
         return None  # integers that fill their range: the indices would be the values
@@ -385,7 +387,8 @@ def _bins(h: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return lo + np.flatnonzero(present), lut[(h - lo).astype(np.intp)].astype(np.int64)
 
 
-def split_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
+def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
+                    small: np.ndarray | None = None) -> C._Candidate | None:
     """The split dictionary of block x: a table of the distinct high parts (value >> s, the
     values' order-preserving integers), their indices and the low s bits: an exact binning
     of a wide distribution into bins of 2**s (float noise that neither grids nor deltas
@@ -394,7 +397,8 @@ def split_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candida
     n = x.size
     if n < C._T_DICT_MIN_LEN:
         return None
-    small = _keys(_small(x))
+    if small is None:
+        small = _keys(_small(x))
     small_bits = _small_bits(best)
     if small_bits < small.size * C._T_SPLIT_MIN_BITS:
         return None
@@ -582,19 +586,24 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     if base < js.size * C._T_PRED_MIN_BITS:  # little left to predict
         return None
     scale = n / js.size
-    found = None
+    found, e = None, None
     for lags, coefs, shift in _pred_options(js, run, best.order):
         if lags[-1] * 4 >= run:
             continue
-        h = pred_hist(js, run, lags, coefs, shift)
+        if js is j:  # no sample: the residuals themselves, kept for the winner
+            ej = predict(j, lags, coefs, shift)
+            h = K.hist1(ej[lags[-1] - 1:])  # = pred_hist(j, n, ...)
+        else:
+            ej, h = None, pred_hist(js, run, lags, coefs, shift)
         cost = C._cost_bits(h) * js.size / max(int(h.sum()), 1)
         cost += 8 * (len(descriptor(lags, coefs, shift)) + 10) / scale
         if cost < base * C._T_PRED_GAIN and (found is None or cost < found[0]):
-            found = (cost, lags, coefs, shift)
+            found, e = (cost, lags, coefs, shift), ej
     if found is None:
         return None
     cost, lags, coefs, shift = found
-    e = predict(j, lags, coefs, shift)
+    if e is None:
+        e = predict(j, lags, coefs, shift)
     es, _ = C._sample(e)
     pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
     cand = C._Candidate(best.cost - (base - cost) * scale, best.head | _ORDER_MASK,
@@ -611,9 +620,10 @@ def improve(x: np.ndarray, best: C._Candidate, level: int, lossless: bool,
     if not v2 or x.size < min(C._T_DICT_MIN_LEN, C._T_PRED_MIN_LEN):
         return best
     if lossless and level >= 2:
-        cand = dict_candidate(x, level, best)
+        small = _keys(_small(x)) if x.size >= C._T_DICT_MIN_LEN else None
+        cand = dict_candidate(x, level, best, small)
         if cand is None or cand.cost >= best.cost:
-            cand = split_candidate(x, level, best)
+            cand = split_candidate(x, level, best, small)
         if cand is not None and cand.cost < best.cost:
             best = cand
     cand = pred_candidate(best, level)

@@ -552,13 +552,25 @@ def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
     return K.grid_origin(u, counts, half, b0, _T_GRID_FRAC, _T_GRID_OFF, _T_GRID_SWEEP)
 
 
+def _unique_counts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, return_counts=True)`` of 1-D finite a (the same sort and the same
+    first-of-each-run values, -0.0 against 0.0 included), without its general-case
+    overhead."""
+    s = np.sort(a)
+    keep = np.empty(s.size + 1, dtype=bool)
+    keep[0] = keep[-1] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:-1])
+    starts = np.flatnonzero(keep)
+    return s[starts[:-1]], np.diff(starts)
+
+
 def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     s = x[_ref.sample_positions(x.size, _T_GRID_SAMPLE)]
     s = s[np.isfinite(s)]
     if s.size < 8:
         return None
     s64 = s.astype(np.float64)
-    u, counts = np.unique(s64, return_counts=True)
+    u, counts = _unique_counts(s64)
     if u.size < 3:
         return None
     # the step: an approximate float gcd of the commonest gaps between distinct values (a
