@@ -314,7 +314,7 @@ def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, ranks: np.ndarr
     the spread (a denser table has smaller steps), in the sample's share of the block."""
     part = us[:: max(1, us.size // _TABLE_PROBE)][:_TABLE_PROBE]  # evenly spaced entries
     vals = C._unsortable(part, x.dtype) if x.dtype.kind == "f" else part.astype(x.dtype)
-    table = len(C._encode_block(np.ascontiguousarray(vals), -1.0, level, False))
+    table = len(C._encode_block(np.ascontiguousarray(vals), -1.0, min(level, 2), False))
     # a probe of every k-th entry has k times the steps: log2(k) bits more an entry
     entry = max(8.0 * table / part.size - math.log2(us.size / part.size * factor), 1.0)
     return _stream_bits(ranks) + entry * total * small.size / x.size
@@ -338,7 +338,8 @@ def _own(best: C._Candidate) -> None:
 
 
 def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
-                   small: np.ndarray | None = None) -> C._Candidate | None:
+                   small: np.ndarray | None = None,
+                   bits: list[float] | None = None) -> C._Candidate | None:
     """The dictionary coding of block x, or None when it is not worth computing: the block
     is short, or on its small sample (see :func:`_small`) the index stream, and then the
     estimate of the whole dictionary coding, would not code well below best's streams."""
@@ -355,7 +356,11 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
     total, factor = _spread(ssmall, us, n)
     if factor > 1.25:  # the block's table is larger: its indices spread
         ranks = np.rint(ranks * factor).astype(np.int64)
-    limit = _small_bits(best) * C._T_DICT_GAIN
+    if bits is None:
+        bits = []
+    if not bits:  # computed once for both dictionaries (improve passes the list)
+        bits.append(_small_bits(best))
+    limit = bits[0] * C._T_DICT_GAIN
     if _stream_bits(ranks) > limit:  # not even the indices alone
         return None
     _own(best)
@@ -388,7 +393,8 @@ def _bins(h: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
-                    small: np.ndarray | None = None) -> C._Candidate | None:
+                    small: np.ndarray | None = None,
+                    bits: list[float] | None = None) -> C._Candidate | None:
     """The split dictionary of block x: a table of the distinct high parts (value >> s, the
     values' order-preserving integers), their indices and the low s bits: an exact binning
     of a wide distribution into bins of 2**s (float noise that neither grids nor deltas
@@ -399,7 +405,7 @@ def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
         return None
     if small is None:
         small = _keys(_small(x))
-    small_bits = _small_bits(best)
+    small_bits = bits[0] if bits else _small_bits(best)
     if small_bits < small.size * C._T_SPLIT_MIN_BITS:
         return None
     lo, hi = K.minmax(small)
@@ -561,9 +567,9 @@ def _lookback_lag(js: np.ndarray) -> int:
     if top < 2 or js.size < 4 * top:
         return 0
     js = js[:_SMALL_RUN]
-    same = lag_matches(js, top).tolist()
-    k = max(range(2, top + 1), key=lambda lag: same[lag - 1])
-    if same[k - 1] >= js.size * C._T_LOOK_SHARE and same[k - 1] > 2 * same[0]:
+    same = lag_matches(js, top)
+    k = 2 + int(np.argmax(same[1:]))  # the first of equal counts, as max() would
+    if int(same[k - 1]) >= js.size * C._T_LOOK_SHARE and int(same[k - 1]) > 2 * int(same[0]):
         return k
     return 0
 
@@ -595,17 +601,18 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
             h = K.hist1(ej[lags[-1] - 1:])  # = pred_hist(j, n, ...)
         else:
             ej, h = None, pred_hist(js, run, lags, coefs, shift)
+        desc = descriptor(lags, coefs, shift)
         cost = C._cost_bits(h) * js.size / max(int(h.sum()), 1)
-        cost += 8 * (len(descriptor(lags, coefs, shift)) + 10) / scale
+        cost += 8 * (len(desc) + 10) / scale
         if cost < base * C._T_PRED_GAIN and (found is None or cost < found[0]):
-            found, e = (cost, lags, coefs, shift), ej
+            found, e = (cost, lags, coefs, shift, desc), ej
     if found is None:
         return None
-    cost, lags, coefs, shift = found
+    cost, lags, coefs, shift, desc = found
     if e is None:
         e = predict(j, lags, coefs, shift)
     es, _ = C._sample(e)
-    pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
+    pre = desc + C._varint(C._zz(int(j[0])))
     cand = C._Candidate(best.cost - (base - cost) * scale, best.head | _ORDER_MASK,
                         best.params, e, 0, K.hist3(es)[:256] if es is not e else None,
                         r=best.r, sample=es if es is not e else None)
@@ -621,9 +628,10 @@ def improve(x: np.ndarray, best: C._Candidate, level: int, lossless: bool,
         return best
     if lossless and level >= 2:
         small = _keys(_small(x)) if x.size >= C._T_DICT_MIN_LEN else None
-        cand = dict_candidate(x, level, best, small)
+        bits: list[float] = []  # _small_bits(best), once dict_candidate needed it
+        cand = dict_candidate(x, level, best, small, bits)
         if cand is None or cand.cost >= best.cost:
-            cand = split_candidate(x, level, best, small)
+            cand = split_candidate(x, level, best, small, bits)
         if cand is not None and cand.cost < best.cost:
             best = cand
     cand = pred_candidate(best, level)
