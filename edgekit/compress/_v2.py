@@ -593,9 +593,20 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
         return None
     scale = n / js.size
     found, e = None, None
+    # a whole stream longer than the small sample: an option that does not even beat the
+    # delta order on the small sample (by _T_PRED_EARLY) is not costed in full
+    early = js is j and js.size > 4 * _SMALL_RUN
+    if early:
+        jsmall = _small(js)
+        hsmall = K.hist3(jsmall)[256 * best.order: 256 * (best.order + 1)]
+        base_small = C._cost_bits(hsmall) / jsmall.size * C._T_PRED_EARLY
     for lags, coefs, shift in _pred_options(js, run, best.order):
         if lags[-1] * 4 >= run:
             continue
+        if early:
+            h = pred_hist(jsmall, _SMALL_RUN, lags, coefs, shift)
+            if C._cost_bits(h) >= base_small * max(int(h.sum()), 1):
+                continue
         if js is j:  # no sample: the residuals themselves, kept for the winner
             ej = predict(j, lags, coefs, shift)
             h = K.hist1(ej[lags[-1] - 1:])  # = pred_hist(j, n, ...)
