@@ -286,8 +286,7 @@ def _distinct_sorted(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _stream_bits(j: np.ndarray) -> float:
     """Estimated bits of j's stream at its best delta order (0..2)."""
-    h = K.hist3(j.view(np.uint64)).reshape(3, 256)
-    return min(C._cost_bits(h[o]) for o in range(3))
+    return min(K.cost3(K.hist3(j.view(np.uint64)).reshape(3, 256)))
 
 
 def _spread(small: np.ndarray, us: np.ndarray, n: int) -> tuple[float, float]:
@@ -305,19 +304,21 @@ _TABLE_PROBE = 512
 """Table entries the dictionary's estimate codes to price the table."""
 
 
-def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, ranks: np.ndarray,
+def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, rank_bits: float,
                level: int, total: float, factor: float) -> float:
     """Estimated bits of the dictionary coding of the small sample ``small`` (keys of x's
-    small sample, their distinct values us and ranks in them) when the block's table has
-    ``total`` entries (see :func:`_spread`): the indices (already spread by ``factor``),
-    and the table at what the sample's own table block costs per entry, less the log of
-    the spread (a denser table has smaller steps), in the sample's share of the block."""
+    small sample, their distinct values us; ``rank_bits`` the estimated bits of their
+    ranks, already spread by ``factor``) when the block's table has ``total`` entries (see
+    :func:`_spread`): the indices, and the table at what the sample's own table block costs
+    per entry (coded at level 2 at most: the affine grid search is not worth its time on
+    an estimate), less the log of the spread (a denser table has smaller steps), in the
+    sample's share of the block."""
     part = us[:: max(1, us.size // _TABLE_PROBE)][:_TABLE_PROBE]  # evenly spaced entries
     vals = C._unsortable(part, x.dtype) if x.dtype.kind == "f" else part.astype(x.dtype)
     table = len(C._encode_block(np.ascontiguousarray(vals), -1.0, min(level, 2), False))
     # a probe of every k-th entry has k times the steps: log2(k) bits more an entry
     entry = max(8.0 * table / part.size - math.log2(us.size / part.size * factor), 1.0)
-    return _stream_bits(ranks) + entry * total * small.size / x.size
+    return rank_bits + entry * total * small.size / x.size
 
 
 def _small_bits(best: C._Candidate) -> float:
@@ -361,10 +362,11 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
     if not bits:  # computed once for both dictionaries (improve passes the list)
         bits.append(_small_bits(best))
     limit = bits[0] * C._T_DICT_GAIN
-    if _stream_bits(ranks) > limit:  # not even the indices alone
+    rank_bits = _stream_bits(ranks)
+    if rank_bits > limit:  # not even the indices alone
         return None
     _own(best)
-    if _dict_bits(x, small, us, ranks, level, total, factor) > limit:
+    if _dict_bits(x, small, us, rank_bits, level, total, factor) > limit:
         return None
     key = _keys(x)
     idx = rank(us, key)
