@@ -417,13 +417,19 @@ def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
         shift = width - bins
         if not 1 <= shift <= 63:
             continue
-        got = _bins(small >> shift)
+        high = small >> shift
+        low = (small - (high << shift)).view(np.uint64)
+        low_bits = C._cost_bits(K.hist1(low))
+        if low_bits >= limit:  # the low bits alone (all terms are >= 0, sums monotone)
+            continue
+        got = _bins(high)
         if got is None:
             continue
         u, ranks = got
-        low = (small - ((small >> shift) << shift)).view(np.uint64)
-        est = (_stream_bits(ranks) + C._cost_bits(K.hist3(low)[:256])
-               + 16.0 * u.size * small.size / n)  # about two bytes a table entry
+        table = 16.0 * u.size * small.size / n  # about two bytes a table entry
+        if low_bits + table >= limit:
+            continue
+        est = _stream_bits(ranks) + low_bits + table
         if est < limit:
             found, limit = shift, est
     if found is None:
