@@ -354,47 +354,64 @@ int ekz2_split_gather(const int64_t *table, size_t tlen, const uint64_t *idx,
 
 /* ---------------------------------------------------------------- encode-side kernels */
 
-int ekz2_rank_bs(const int64_t *u, size_t T, const int64_t *key, size_t n, uint32_t *lut,
+#define EKZ2_RANK_PROBES 32
+
+static inline size_t ekz2_rank_hash(int64_t k, int bits)
+{
+    return (size_t)(((uint64_t)k * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+}
+
+int ekz2_rank_bs(const int64_t *u, size_t T, const int64_t *key, size_t n, uint32_t *tab,
                  size_t L, uint64_t *idx)
 {
-    if (T < 1 || T > 0xffffffffu || (L & (L - 1)) != 0)
+    if (T < 1 || T >= 0xffffffffu || (L & (L - 1)) != 0 || (L && L < 2 * T))
         return EKZ_EINVAL;
-    /* buckets: b = (k - u[0]) >> sh < L; lut[b] = first p with bucket(u[p]) >= b */
-    uint64_t span = (uint64_t)u[T - 1] - (uint64_t)u[0];
-    int sh = 0;
-    if (L >= 2) {
-        while (sh < 64 && (span >> sh) >= L)
-            sh++;
-        size_t p = 0;
-        for (size_t b = 0; b <= L; b++) {
-            while (p < T && (((uint64_t)u[p] - (uint64_t)u[0]) >> sh) < b)
-                p++;
-            lut[b] = (uint32_t)p;
+    int bits = 0;
+    while (((size_t)1 << bits) < L)
+        bits++;
+    if (L) { /* open addressing: entry p + 1 in the first free of 32 slots from its hash */
+        memset(tab, 0, L * sizeof *tab);
+        for (size_t p = 0; p < T; p++) {
+            size_t h = ekz2_rank_hash(u[p], bits);
+            for (int s = 0; s < EKZ2_RANK_PROBES; s++) {
+                uint32_t *e = &tab[(h + (size_t)s) & (L - 1)];
+                if (*e == 0) {
+                    *e = (uint32_t)(p + 1);
+                    break;
+                } /* else: all 32 taken, the key is found by the binary search below */
+            }
         }
     }
     size_t pos = 0;
     for (size_t i = 0; i < n; i++) {
         int64_t k = key[i];
-        if (u[pos] != k) { /* not the previous value again */
-            const int64_t *base = u;
-            size_t len = T;
-            if (L >= 2) {
-                if (k < u[0] || k > u[T - 1])
-                    return EKZ_ECORRUPT;
-                uint64_t b = ((uint64_t)k - (uint64_t)u[0]) >> sh;
-                base = u + lut[b];
-                len = lut[b + 1] - lut[b];
-                if (len == 0)
-                    return EKZ_ECORRUPT;
+        if (L || u[pos] != k) { /* (without a hash: not the previous value again) */
+            int found = 0;
+            if (L) {
+                size_t h = ekz2_rank_hash(k, bits);
+                for (int s = 0; s < EKZ2_RANK_PROBES; s++) {
+                    uint32_t e = tab[(h + (size_t)s) & (L - 1)];
+                    if (e == 0)
+                        break;
+                    if (u[e - 1] == k) {
+                        pos = e - 1;
+                        found = 1;
+                        break;
+                    }
+                }
             }
-            while (len > 1) { /* branch-free binary search */
-                size_t half = len / 2;
-                base = (base[half] <= k) ? base + half : base;
-                len -= half;
+            if (!found) { /* a branch-free binary search of the whole table */
+                const int64_t *base = u;
+                size_t len = T;
+                while (len > 1) {
+                    size_t half = len / 2;
+                    base = (base[half] <= k) ? base + half : base;
+                    len -= half;
+                }
+                if (*base != k)
+                    return EKZ_ECORRUPT;
+                pos = (size_t)(base - u);
             }
-            if (*base != k)
-                return EKZ_ECORRUPT;
-            pos = (size_t)(base - u);
         }
         idx[i] = pos;
     }

@@ -53,9 +53,10 @@ int ekz2_split_gather(const int64_t *table, size_t tlen, const uint64_t *idx,
                       const uint64_t *lo, size_t n, int shift, size_t width, int is_float,
                       uint8_t *out);
 /* ekz2_rank's results (same idx, same status) faster on noisy keys: unless a key repeats
- * the previous one, a branch-free binary search within its bucket of a lookup table
- * lut[0..L] (L a power of two, 0 for none: the whole table is searched) over the value
- * range [u[0], u[T-1]], which this fills. */
+ * the previous one, it is looked up in a hash table tab[0..L) (L a power of two >= 2 T, or
+ * 0 for none) of the entries, which this fills (linear probing, at most 32 probes), and
+ * found by a branch-free binary search of u when it is not there (a key the table lacks,
+ * or an entry that found no free slot). */
 int ekz2_rank_bs(const int64_t *u, size_t T, const int64_t *key, size_t n, uint32_t *lut,
                  size_t L, uint64_t *idx);
 /* cdef: end */

@@ -159,8 +159,11 @@ def rank(u: np.ndarray, key: np.ndarray) -> np.ndarray | None:
         status, idx = ref.rank(u, key)
         return None if idx is None else idx.view(np.int64)
     idx = np.empty(key.size, dtype=np.int64)
-    size = 1 << min(u.size.bit_length(), 16)  # buckets: about one table entry each
-    lut = np.empty(size + 1, dtype=np.uint32)
+    # a hash table of 8 slots an entry (few collisions: first probes hit, predictably), at
+    # least 2 and 2**17 at most, when there are keys enough to pay for it
+    size = 1 << min((8 * u.size - 1).bit_length(), max(17, (2 * u.size - 1).bit_length()))
+    size = size if key.size >= u.size else 0
+    lut = np.empty(max(size, 1), dtype=np.uint32)
     status = lib.ekz2_rank_bs(_ptr("int64_t", u), u.size, _ptr("int64_t", key), key.size,
                               _ptr("uint32_t", lut), size, _ptr("uint64_t", idx))
     return idx if status == ref.OK else None
