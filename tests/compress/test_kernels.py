@@ -590,8 +590,8 @@ def test_frame_checksum_equals_zlib(raw, lead, trail):
 
 @needs_native
 @given(st.data())
-def test_rank_bucketed_search_equals_reference(data):
-    """ekz2_rank_bs (the bucketed binary search of the dictionary's encoder) on clustered
+def test_rank_hashed_search_equals_reference(data):
+    """ekz2_rank_bs (the hashed search of the dictionary's encoder) on clustered
     keys (a few narrow clusters far apart: float bits, values near int64's ends), keys
     outside the table's range and keys between its entries, against the reference."""
     base = data.draw(st.sampled_from([-(2 ** 63), -(2 ** 40), 0, 2 ** 62, 2 ** 63 - 2 ** 20]))
