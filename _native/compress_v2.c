@@ -417,3 +417,24 @@ int ekz2_rank_bs(const int64_t *u, size_t T, const int64_t *key, size_t n, uint3
     }
     return EKZ_OK;
 }
+
+int ekz2_pred_hist_runs(const uint64_t *j, size_t n, size_t run, const uint32_t *lags,
+                        const int64_t *coefs, int nterms, int shift, uint64_t *work,
+                        uint32_t *h)
+{
+    if (run < 1 || nterms < 1 || nterms > EKZ2_MAX_TERMS)
+        return EKZ_EINVAL;
+    memset(h, 0, 256 * sizeof *h);
+    size_t L = lags[nterms - 1];
+    for (size_t a = 0; a < n; a += run) {
+        size_t len = n - a > run ? run : n - a;
+        if (len <= L)
+            continue;
+        /* the run's residuals (ekz2_predict's unrolled recurrences), then their tokens */
+        int st = ekz2_predict(j + a, len, lags, coefs, nterms, shift, work);
+        if (st != EKZ_OK)
+            return st;
+        ekz_hist1(work + (L - 1), len - L, h);
+    }
+    return EKZ_OK;
+}

@@ -132,8 +132,14 @@ def pred_hist(j: np.ndarray, run: int, lags: list[int], coefs: list[int],
         assert h is not None
         return h
     h = np.empty(256, dtype=np.uint32)
-    status = lib.ekz2_pred_hist(_ptr("uint64_t", j), j.size, run, *_terms(lags, coefs),
-                                len(lags), shift, _ptr("uint32_t", h))
+    if len(lags) >= 2 and lags[-1] == len(lags):  # dense LPC: the unrolled recurrences
+        work = np.empty(max(min(run, j.size), 1), dtype=np.uint64)
+        status = lib.ekz2_pred_hist_runs(_ptr("uint64_t", j), j.size, run,
+                                         *_terms(lags, coefs), len(lags), shift,
+                                         _ptr("uint64_t", work), _ptr("uint32_t", h))
+    else:
+        status = lib.ekz2_pred_hist(_ptr("uint64_t", j), j.size, run, *_terms(lags, coefs),
+                                    len(lags), shift, _ptr("uint32_t", h))
     if status != ref.OK:
         raise RuntimeError(f"ekz2_pred_hist returned status {status}")
     return h
