@@ -351,3 +351,90 @@ int ekz2_split_gather(const int64_t *table, size_t tlen, const uint64_t *idx,
     }
     return bad ? EKZ_ECORRUPT : EKZ_OK;
 }
+
+/* ---------------------------------------------------------------- encode-side kernels */
+
+#define EKZ2_RANK_PROBES 32
+
+static inline size_t ekz2_rank_hash(int64_t k, int bits)
+{
+    return (size_t)(((uint64_t)k * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+}
+
+int ekz2_rank_bs(const int64_t *u, size_t T, const int64_t *key, size_t n, uint32_t *tab,
+                 size_t L, uint64_t *idx)
+{
+    if (T < 1 || T >= 0xffffffffu || (L & (L - 1)) != 0 || (L && L < 2 * T))
+        return EKZ_EINVAL;
+    int bits = 0;
+    while (((size_t)1 << bits) < L)
+        bits++;
+    if (L) { /* open addressing: entry p + 1 in the first free of 32 slots from its hash */
+        memset(tab, 0, L * sizeof *tab);
+        for (size_t p = 0; p < T; p++) {
+            size_t h = ekz2_rank_hash(u[p], bits);
+            for (int s = 0; s < EKZ2_RANK_PROBES; s++) {
+                uint32_t *e = &tab[(h + (size_t)s) & (L - 1)];
+                if (*e == 0) {
+                    *e = (uint32_t)(p + 1);
+                    break;
+                } /* else: all 32 taken, the key is found by the binary search below */
+            }
+        }
+    }
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = key[i];
+        if (L || u[pos] != k) { /* (without a hash: not the previous value again) */
+            int found = 0;
+            if (L) {
+                size_t h = ekz2_rank_hash(k, bits);
+                for (int s = 0; s < EKZ2_RANK_PROBES; s++) {
+                    uint32_t e = tab[(h + (size_t)s) & (L - 1)];
+                    if (e == 0)
+                        break;
+                    if (u[e - 1] == k) {
+                        pos = e - 1;
+                        found = 1;
+                        break;
+                    }
+                }
+            }
+            if (!found) { /* a branch-free binary search of the whole table */
+                const int64_t *base = u;
+                size_t len = T;
+                while (len > 1) {
+                    size_t half = len / 2;
+                    base = (base[half] <= k) ? base + half : base;
+                    len -= half;
+                }
+                if (*base != k)
+                    return EKZ_ECORRUPT;
+                pos = (size_t)(base - u);
+            }
+        }
+        idx[i] = pos;
+    }
+    return EKZ_OK;
+}
+
+int ekz2_pred_hist_runs(const uint64_t *j, size_t n, size_t run, const uint32_t *lags,
+                        const int64_t *coefs, int nterms, int shift, uint64_t *work,
+                        uint32_t *h)
+{
+    if (run < 1 || nterms < 1 || nterms > EKZ2_MAX_TERMS)
+        return EKZ_EINVAL;
+    memset(h, 0, 256 * sizeof *h);
+    size_t L = lags[nterms - 1];
+    for (size_t a = 0; a < n; a += run) {
+        size_t len = n - a > run ? run : n - a;
+        if (len <= L)
+            continue;
+        /* the run's residuals (ekz2_predict's unrolled recurrences), then their tokens */
+        int st = ekz2_predict(j + a, len, lags, coefs, nterms, shift, work);
+        if (st != EKZ_OK)
+            return st;
+        ekz_hist1(work + (L - 1), len - L, h);
+    }
+    return EKZ_OK;
+}

@@ -52,6 +52,19 @@ int ekz2_pred_hist(const uint64_t *j, size_t n, size_t run, const uint32_t *lags
 int ekz2_split_gather(const int64_t *table, size_t tlen, const uint64_t *idx,
                       const uint64_t *lo, size_t n, int shift, size_t width, int is_float,
                       uint8_t *out);
+/* ekz2_rank's results (same idx, same status) faster on noisy keys: unless a key repeats
+ * the previous one, it is looked up in a hash table tab[0..L) (L a power of two >= 2 T, or
+ * 0 for none) of the entries, which this fills (linear probing, at most 32 probes), and
+ * found by a branch-free binary search of u when it is not there (a key the table lacks,
+ * or an entry that found no free slot). */
+int ekz2_rank_bs(const int64_t *u, size_t T, const int64_t *key, size_t n, uint32_t *lut,
+                 size_t L, uint64_t *idx);
+/* ekz2_pred_hist's h (overwritten), run by run through ekz2_predict (its unrolled
+ * recurrences) into work[0..min(run, n)) and ekz_hist1: the same histogram, faster for
+ * dense LPC predictors.  Parameters as ekz2_predict's (EKZ_EINVAL otherwise). */
+int ekz2_pred_hist_runs(const uint64_t *j, size_t n, size_t run, const uint32_t *lags,
+                        const int64_t *coefs, int nterms, int shift, uint64_t *work,
+                        uint32_t *h);
 /* cdef: end */
 
 #endif

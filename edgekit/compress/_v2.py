@@ -132,8 +132,14 @@ def pred_hist(j: np.ndarray, run: int, lags: list[int], coefs: list[int],
         assert h is not None
         return h
     h = np.empty(256, dtype=np.uint32)
-    status = lib.ekz2_pred_hist(_ptr("uint64_t", j), j.size, run, *_terms(lags, coefs),
-                                len(lags), shift, _ptr("uint32_t", h))
+    if len(lags) >= 2 and lags[-1] == len(lags):  # dense LPC: the unrolled recurrences
+        work = np.empty(max(min(run, j.size), 1), dtype=np.uint64)
+        status = lib.ekz2_pred_hist_runs(_ptr("uint64_t", j), j.size, run,
+                                         *_terms(lags, coefs), len(lags), shift,
+                                         _ptr("uint64_t", work), _ptr("uint32_t", h))
+    else:
+        status = lib.ekz2_pred_hist(_ptr("uint64_t", j), j.size, run, *_terms(lags, coefs),
+                                    len(lags), shift, _ptr("uint32_t", h))
     if status != ref.OK:
         raise RuntimeError(f"ekz2_pred_hist returned status {status}")
     return h
@@ -159,8 +165,13 @@ def rank(u: np.ndarray, key: np.ndarray) -> np.ndarray | None:
         status, idx = ref.rank(u, key)
         return None if idx is None else idx.view(np.int64)
     idx = np.empty(key.size, dtype=np.int64)
-    status = lib.ekz2_rank(_ptr("int64_t", u), u.size, _ptr("int64_t", key), key.size,
-                           _ptr("uint64_t", idx))
+    # a hash table of 8 slots an entry (few collisions: first probes hit, predictably), at
+    # least 2 and 2**17 at most, when there are keys enough to pay for it
+    size = 1 << min((8 * u.size - 1).bit_length(), max(17, (2 * u.size - 1).bit_length()))
+    size = size if key.size >= u.size else 0
+    lut = np.empty(max(size, 1), dtype=np.uint32)
+    status = lib.ekz2_rank_bs(_ptr("int64_t", u), u.size, _ptr("int64_t", key), key.size,
+                              _ptr("uint32_t", lut), size, _ptr("uint64_t", idx))
     return idx if status == ref.OK else None
 
 
@@ -270,22 +281,26 @@ def _keys(x: np.ndarray) -> np.ndarray:
 
 def _distinct(a: np.ndarray) -> np.ndarray:
     """The sorted distinct values of a (np.unique's hashing is slower on these sizes)."""
+    return _distinct_sorted(a)[0]
+
+
+def _distinct_sorted(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the sorted distinct values of a, a sorted)."""
     s = np.sort(a)
     keep = np.empty(s.size, dtype=bool)
     keep[:1] = True
     np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep]
+    return s[keep], s
 
 
 def _stream_bits(j: np.ndarray) -> float:
     """Estimated bits of j's stream at its best delta order (0..2)."""
-    h = K.hist3(j.view(np.uint64)).reshape(3, 256)
-    return min(C._cost_bits(h[o]) for o in range(3))
+    return min(K.cost3(K.hist3(j.view(np.uint64)).reshape(3, 256)))
 
 
 def _spread(small: np.ndarray, us: np.ndarray, n: int) -> tuple[float, float]:
     """(T, T / len(us)): the estimated table size of the block of n values whose small
-    sample (sorted keys ``small``) has the distinct values us: the smaller of Chao's
+    sample (sorted keys ``small``, sorted) has the distinct values us: the smaller of Chao's
     estimate (from the values seen once and twice) and the linear extrapolation."""
     starts = np.flatnonzero(small[1:] != small[:-1]) + 1
     counts = np.diff(np.concatenate(([0], starts, [small.size])))  # sorted: run lengths
@@ -298,19 +313,21 @@ _TABLE_PROBE = 512
 """Table entries the dictionary's estimate codes to price the table."""
 
 
-def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, ranks: np.ndarray,
+def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, rank_bits: float,
                level: int, total: float, factor: float) -> float:
     """Estimated bits of the dictionary coding of the small sample ``small`` (keys of x's
-    small sample, their distinct values us and ranks in them) when the block's table has
-    ``total`` entries (see :func:`_spread`): the indices (already spread by ``factor``),
-    and the table at what the sample's own table block costs per entry, less the log of
-    the spread (a denser table has smaller steps), in the sample's share of the block."""
+    small sample, their distinct values us; ``rank_bits`` the estimated bits of their
+    ranks, already spread by ``factor``) when the block's table has ``total`` entries (see
+    :func:`_spread`): the indices, and the table at what the sample's own table block costs
+    per entry (coded at level 2 at most: the affine grid search is not worth its time on
+    an estimate), less the log of the spread (a denser table has smaller steps), in the
+    sample's share of the block."""
     part = us[:: max(1, us.size // _TABLE_PROBE)][:_TABLE_PROBE]  # evenly spaced entries
     vals = C._unsortable(part, x.dtype) if x.dtype.kind == "f" else part.astype(x.dtype)
-    table = len(C._encode_block(np.ascontiguousarray(vals), -1.0, level, False))
+    table = len(C._encode_block(np.ascontiguousarray(vals), -1.0, min(level, 2), False))
     # a probe of every k-th entry has k times the steps: log2(k) bits more an entry
     entry = max(8.0 * table / part.size - math.log2(us.size / part.size * factor), 1.0)
-    return _stream_bits(ranks) + entry * total * small.size / x.size
+    return rank_bits + entry * total * small.size / x.size
 
 
 def _small_bits(best: C._Candidate) -> float:
@@ -330,27 +347,35 @@ def _own(best: C._Candidate) -> None:
         best.r = best.r.copy()
 
 
-def dict_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
+def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
+                   small: np.ndarray | None = None,
+                   bits: list[float] | None = None) -> C._Candidate | None:
     """The dictionary coding of block x, or None when it is not worth computing: the block
     is short, or on its small sample (see :func:`_small`) the index stream, and then the
     estimate of the whole dictionary coding, would not code well below best's streams."""
     n = x.size
     if n < C._T_DICT_MIN_LEN:
         return None
-    small = _keys(_small(x))
-    us = _distinct(small)
+    if small is None:
+        small = _keys(_small(x))
+    us, ssmall = _distinct_sorted(small)
     if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
         return None  # integers that fill their range: the indices would be the values
     ranks = rank(us, small)
     assert ranks is not None
-    total, factor = _spread(np.sort(small), us, n)
+    total, factor = _spread(ssmall, us, n)
     if factor > 1.25:  # the block's table is larger: its indices spread
         ranks = np.rint(ranks * factor).astype(np.int64)
-    limit = _small_bits(best) * C._T_DICT_GAIN
-    if _stream_bits(ranks) > limit:  # not even the indices alone
+    if bits is None:
+        bits = []
+    if not bits:  # computed once for both dictionaries (improve passes the list)
+        bits.append(_small_bits(best))
+    limit = bits[0] * C._T_DICT_GAIN
+    rank_bits = _stream_bits(ranks)
+    if rank_bits > limit:  # not even the indices alone
         return None
     _own(best)
-    if _dict_bits(x, small, us, ranks, level, total, factor) > limit:
+    if _dict_bits(x, small, us, rank_bits, level, total, factor) > limit:
         return None
     key = _keys(x)
     idx = rank(us, key)
@@ -378,7 +403,9 @@ def _bins(h: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return lo + np.flatnonzero(present), lut[(h - lo).astype(np.intp)].astype(np.int64)
 
 
-def split_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candidate | None:
+def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
+                    small: np.ndarray | None = None,
+                    bits: list[float] | None = None) -> C._Candidate | None:
     """The split dictionary of block x: a table of the distinct high parts (value >> s, the
     values' order-preserving integers), their indices and the low s bits: an exact binning
     of a wide distribution into bins of 2**s (float noise that neither grids nor deltas
@@ -387,8 +414,9 @@ def split_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candida
     n = x.size
     if n < C._T_DICT_MIN_LEN:
         return None
-    small = _keys(_small(x))
-    small_bits = _small_bits(best)
+    if small is None:
+        small = _keys(_small(x))
+    small_bits = bits[0] if bits else _small_bits(best)
     if small_bits < small.size * C._T_SPLIT_MIN_BITS:
         return None
     lo, hi = K.minmax(small)
@@ -398,13 +426,19 @@ def split_candidate(x: np.ndarray, level: int, best: C._Candidate) -> C._Candida
         shift = width - bins
         if not 1 <= shift <= 63:
             continue
-        got = _bins(small >> shift)
+        high = small >> shift
+        low = (small - (high << shift)).view(np.uint64)
+        low_bits = C._cost_bits(K.hist1(low))
+        if low_bits >= limit:  # the low bits alone (all terms are >= 0, sums monotone)
+            continue
+        got = _bins(high)
         if got is None:
             continue
         u, ranks = got
-        low = (small - ((small >> shift) << shift)).view(np.uint64)
-        est = (_stream_bits(ranks) + C._cost_bits(K.hist3(low)[:256])
-               + 16.0 * u.size * small.size / n)  # about two bytes a table entry
+        table = 16.0 * u.size * small.size / n  # about two bytes a table entry
+        if low_bits + table >= limit:
+            continue
+        est = _stream_bits(ranks) + low_bits + table
         if est < limit:
             found, limit = shift, est
     if found is None:
@@ -550,9 +584,9 @@ def _lookback_lag(js: np.ndarray) -> int:
     if top < 2 or js.size < 4 * top:
         return 0
     js = js[:_SMALL_RUN]
-    same = lag_matches(js, top).tolist()
-    k = max(range(2, top + 1), key=lambda lag: same[lag - 1])
-    if same[k - 1] >= js.size * C._T_LOOK_SHARE and same[k - 1] > 2 * same[0]:
+    same = lag_matches(js, top)
+    k = 2 + int(np.argmax(same[1:]))  # the first of equal counts, as max() would
+    if int(same[k - 1]) >= js.size * C._T_LOOK_SHARE and int(same[k - 1]) > 2 * int(same[0]):
         return k
     return 0
 
@@ -575,21 +609,38 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     if base < js.size * C._T_PRED_MIN_BITS:  # little left to predict
         return None
     scale = n / js.size
-    found = None
+    found, e = None, None
+    # a whole stream longer than the small sample: an option that does not even beat the
+    # delta order on the small sample (by _T_PRED_EARLY) is not costed in full
+    early = js is j and js.size > 4 * _SMALL_RUN
+    if early:
+        jsmall = _small(js)
+        hsmall = K.hist3(jsmall)[256 * best.order: 256 * (best.order + 1)]
+        base_small = C._cost_bits(hsmall) / jsmall.size * C._T_PRED_EARLY
     for lags, coefs, shift in _pred_options(js, run, best.order):
         if lags[-1] * 4 >= run:
             continue
-        h = pred_hist(js, run, lags, coefs, shift)
+        if early:
+            h = pred_hist(jsmall, _SMALL_RUN, lags, coefs, shift)
+            if C._cost_bits(h) >= base_small * max(int(h.sum()), 1):
+                continue
+        if js is j:  # no sample: the residuals themselves, kept for the winner
+            ej = predict(j, lags, coefs, shift)
+            h = K.hist1(ej[lags[-1] - 1:])  # = pred_hist(j, n, ...)
+        else:
+            ej, h = None, pred_hist(js, run, lags, coefs, shift)
+        desc = descriptor(lags, coefs, shift)
         cost = C._cost_bits(h) * js.size / max(int(h.sum()), 1)
-        cost += 8 * (len(descriptor(lags, coefs, shift)) + 10) / scale
+        cost += 8 * (len(desc) + 10) / scale
         if cost < base * C._T_PRED_GAIN and (found is None or cost < found[0]):
-            found = (cost, lags, coefs, shift)
+            found, e = (cost, lags, coefs, shift, desc), ej
     if found is None:
         return None
-    cost, lags, coefs, shift = found
-    e = predict(j, lags, coefs, shift)
+    cost, lags, coefs, shift, desc = found
+    if e is None:
+        e = predict(j, lags, coefs, shift)
     es, _ = C._sample(e)
-    pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
+    pre = desc + C._varint(C._zz(int(j[0])))
     cand = C._Candidate(best.cost - (base - cost) * scale, best.head | _ORDER_MASK,
                         best.params, e, 0, K.hist3(es)[:256] if es is not e else None,
                         r=best.r, sample=es if es is not e else None)
@@ -604,9 +655,11 @@ def improve(x: np.ndarray, best: C._Candidate, level: int, lossless: bool,
     if not v2 or x.size < min(C._T_DICT_MIN_LEN, C._T_PRED_MIN_LEN):
         return best
     if lossless and level >= 2:
-        cand = dict_candidate(x, level, best)
+        small = _keys(_small(x)) if x.size >= C._T_DICT_MIN_LEN else None
+        bits: list[float] = []  # _small_bits(best), once dict_candidate needed it
+        cand = dict_candidate(x, level, best, small, bits)
         if cand is None or cand.cost >= best.cost:
-            cand = split_candidate(x, level, best)
+            cand = split_candidate(x, level, best, small, bits)
         if cand is not None and cand.cost < best.cost:
             best = cand
     cand = pred_candidate(best, level)

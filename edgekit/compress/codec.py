@@ -131,6 +131,9 @@ _T_PRED_MIN_LEN = 512  # blocks shorter than this never try a predictor
 _T_PRED_MIN_BITS = 2.0  # ... nor a stream that already codes in fewer bits per value
 _T_PRED_MIN_GAIN = 0.05  # ... nor LPC / delta 3 when their error variance promises less
 _T_PRED_GAIN = 0.97  # a predictor is taken when its estimate is this much smaller
+_T_PRED_EARLY = 1.0  # ... and costed on the whole stream only when on the small sample it
+# codes below this share of the delta order's bits (an option that does not win there is
+# passed over)
 _T_LPC_MAX = 8  # LPC orders up to this are fitted (on the first difference; one is costed)
 _T_LPC_PREC = 15  # bits of the largest quantised LPC coefficient
 _T_LOOK_MAX = 32  # largest lookback lag searched
@@ -164,6 +167,7 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_PRED_MIN_BITS": (1.0, 2.0, 3.0),
     "_T_PRED_MIN_GAIN": (0.02, 0.05, 0.1),
     "_T_PRED_GAIN": (0.93, 0.97, 1.0),
+    "_T_PRED_EARLY": (0.97, 1.0, 1.05),
     "_T_LPC_MAX": (4, 8, 16),
     "_T_LPC_PREC": (13, 15, 17),
     "_T_LOOK_MAX": (16, 32, 64),
@@ -552,13 +556,25 @@ def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
     return K.grid_origin(u, counts, half, b0, _T_GRID_FRAC, _T_GRID_OFF, _T_GRID_SWEEP)
 
 
+def _unique_counts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, return_counts=True)`` of 1-D finite a (the same sort and the same
+    first-of-each-run values, -0.0 against 0.0 included), without its general-case
+    overhead."""
+    s = np.sort(a)
+    keep = np.empty(s.size + 1, dtype=bool)
+    keep[0] = keep[-1] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:-1])
+    starts = np.flatnonzero(keep)
+    return s[starts[:-1]], np.diff(starts)
+
+
 def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
     s = x[_ref.sample_positions(x.size, _T_GRID_SAMPLE)]
     s = s[np.isfinite(s)]
     if s.size < 8:
         return None
     s64 = s.astype(np.float64)
-    u, counts = np.unique(s64, return_counts=True)
+    u, counts = _unique_counts(s64)
     if u.size < 3:
         return None
     # the step: an approximate float gcd of the commonest gaps between distinct values (a

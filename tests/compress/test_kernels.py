@@ -586,3 +586,56 @@ def test_frame_checksum_equals_zlib(raw, lead, trail):
     lead, trail = min(lead, len(raw)), min(trail, len(raw))
     stop = max(lead, len(raw) - trail)
     assert K.crc32(raw, lead, stop) == zlib.crc32(raw[lead:stop])
+
+
+@needs_native
+@given(st.data())
+def test_rank_hashed_search_equals_reference(data):
+    """ekz2_rank_bs (the hashed search of the dictionary's encoder) on clustered
+    keys (a few narrow clusters far apart: float bits, values near int64's ends), keys
+    outside the table's range and keys between its entries, against the reference."""
+    base = data.draw(st.sampled_from([-(2 ** 63), -(2 ** 40), 0, 2 ** 62, 2 ** 63 - 2 ** 20]))
+    width = data.draw(st.sampled_from([1, 16, 2 ** 10, 2 ** 20]))
+    offs = data.draw(hnp.arrays(np.int64, st.integers(1, 400), elements=st.integers(0, width)))
+    far = data.draw(st.sampled_from([0, 2 ** 30, 2 ** 61]))
+    keys = base + offs
+    if far and base <= 2 ** 62:  # a second cluster far above the first
+        keys = np.where(offs % 3 == 0, keys + far, keys)
+    u = np.unique(keys)
+    how = data.draw(st.sampled_from(["all", "first", "last", "inner"]))
+    if how != "all" and u.size > 1:  # a key the table does not hold, at its ends or inside
+        u = np.delete(u, {"first": 0, "last": u.size - 1}.get(how, u.size // 2))
+    got = _v2.rank(u, keys)
+    status, want = ref.rank(u, keys)
+    if status == ref.OK:
+        assert got is not None and want is not None
+        assert np.array_equal(got, want.view(np.int64)) and np.array_equal(u[got], keys)
+    else:
+        assert got is None and status == ref.ECORRUPT and not np.isin(keys, u).all()
+
+
+@needs_native
+@given(_int64s().filter(lambda a: a.size >= 2), st.data())
+def test_pred_hist_equals_reference(k, data):
+    """The predictor search's histogram (ekz2_pred_hist_runs through ekz2_predict for
+    dense LPC predictors: the unrolled recurrences; ekz2_pred_hist for lookbacks and sparse
+    lags) gives the reference's histogram, and the general kernel's, run by run."""
+    j = k.view(np.uint64)
+    dense = data.draw(st.booleans())
+    if dense:
+        lags = list(range(1, data.draw(st.integers(1, 17)) + 1))
+    else:
+        lags = sorted(data.draw(st.sets(st.integers(1, 40), min_size=1, max_size=4)))
+    coefs = data.draw(st.lists(st.integers(-(2 ** 31), 2 ** 31 - 1), min_size=len(lags),
+                               max_size=len(lags)))
+    shift = data.draw(st.integers(0, 32))
+    run = data.draw(st.integers(1, k.size + 3))
+    got = _v2.pred_hist(j, run, lags, coefs, shift)
+    status, want = ref.pred_hist(j, run, lags, coefs, shift)
+    assert status == ref.OK and want is not None
+    assert np.array_equal(got, want)
+    lib = _backend.lib
+    old = np.empty(256, dtype=np.uint32)
+    assert lib.ekz2_pred_hist(_v2._ptr("uint64_t", j), j.size, run, *_v2._terms(lags, coefs),
+                              len(lags), shift, _v2._ptr("uint32_t", old)) == ref.OK
+    assert np.array_equal(got, old)
