@@ -100,24 +100,91 @@ int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_
     EKZ2_RECURRENCE(e[i - 1] = j[i] - ekz2_asr(s, shift));
 }
 
+/* The dense recurrence j[i] = asr(sum_t c[t] j[i-1-t], sh) + e for P terms (a constant:
+ * straight-line code).  The serial path is j[i-1] -> one multiply, one add, the shift, the
+ * add of e -> j[i]: j[i-1] and j[i-2] stay in registers (no store-to-load forwarding on the
+ * path) and the sum adds their products last, so the older terms (loaded from memory,
+ * stored at least two steps back) are summed while the previous value is computed. */
+#define EKZ2_UNPRED_DENSE(P)                                                 \
+    case P: {                                                                \
+        uint64_t p1 = j[from - 1], p2 = j[from - 2];                         \
+        for (size_t i = from; i < to; i++) {                                 \
+            uint64_t s = 0;                                                  \
+            for (int t = 2; t < P; t++)                                      \
+                s += c[t] * j[i - 1 - t];                                    \
+            s += c[1] * p2;                                                  \
+            s += c[0] * p1;                                                  \
+            p2 = p1;                                                         \
+            p1 = ekz2_asr(s, shift) + e[i - from];                           \
+            j[i] = p1;                                                       \
+        }                                                                    \
+        return;                                                              \
+    }
+
+void ekz2_unpredict_span(uint64_t *j, const uint64_t *e, size_t from, size_t to,
+                         const uint32_t *lags, const uint64_t *c, int nterms, int shift)
+{
+    size_t L = lags[nterms - 1], i = from;
+    for (; i < to && i < L; i++) /* warm-up: delta 1 */
+        j[i] = j[i - 1] + e[i - from];
+    if (i >= to)
+        return;
+    e += i - from;
+    from = i;
+    if (nterms == 1) {
+        if (c[0] == 1u && shift == 0) { /* lookback */
+            for (i = from; i < to; i++)
+                j[i] = j[i - L] + e[i - from];
+        } else {
+            const uint64_t c0 = c[0];
+            for (i = from; i < to; i++)
+                j[i] = ekz2_asr(c0 * j[i - L], shift) + e[i - from];
+        }
+        return;
+    }
+    if (ekz2_dense(lags, nterms)) {
+        switch (nterms) {
+        EKZ2_UNPRED_DENSE(2) EKZ2_UNPRED_DENSE(3) EKZ2_UNPRED_DENSE(4)
+        EKZ2_UNPRED_DENSE(5) EKZ2_UNPRED_DENSE(6) EKZ2_UNPRED_DENSE(7)
+        EKZ2_UNPRED_DENSE(8) EKZ2_UNPRED_DENSE(9) EKZ2_UNPRED_DENSE(10)
+        EKZ2_UNPRED_DENSE(11) EKZ2_UNPRED_DENSE(12) EKZ2_UNPRED_DENSE(13)
+        default:
+            break;
+        }
+    }
+    if (nterms == 2) { /* two lags (a lookback as a second difference, delta-free) */
+        const uint64_t c0 = c[0], c1 = c[1];
+        const size_t l0 = lags[0], l1 = lags[1];
+        for (i = from; i < to; i++)
+            j[i] = ekz2_asr(c0 * j[i - l0] + c1 * j[i - l1], shift) + e[i - from];
+        return;
+    }
+    for (i = from; i < to; i++) {
+        uint64_t s = 0;
+        for (int t = 0; t < nterms; t++)
+            s += c[t] * j[i - lags[t]];
+        j[i] = ekz2_asr(s, shift) + e[i - from];
+    }
+}
+#undef EKZ2_UNPRED_DENSE
+
 int ekz2_unpredict(const uint64_t *e, size_t n, uint64_t j0, const uint32_t *lags,
                    const int64_t *coefs, int nterms, int shift, uint64_t *j)
 {
     int st = ekz2_check(n, lags, coefs, nterms, shift);
     if (st != EKZ_OK)
         return st;
-    size_t L = lags[nterms - 1];
-    j[0] = j0;
-    for (size_t i = 1; i < L; i++)
-        j[i] = j[i - 1] + e[i - 1];
-    if (nterms == 1 && coefs[0] == 1 && shift == 0) { /* lookback */
-        for (size_t i = L; i < n; i++)
-            j[i] = j[i - L] + e[i - 1];
-        return EKZ_OK;
-    }
     uint64_t c[EKZ2_MAX_TERMS];
     ekz2_coefs(coefs, nterms, c);
-    EKZ2_RECURRENCE(j[i] = ekz2_asr(s, shift) + e[i - 1]);
+    j[0] = j0;
+    ekz2_unpredict_span(j, e, 1, n, lags, c, nterms, shift);
+    return EKZ_OK;
+}
+
+int ekz2_pred_check(size_t n, const uint32_t *lags, const int64_t *coefs, int nterms,
+                    int shift)
+{
+    return ekz2_check(n, lags, coefs, nterms, shift);
 }
 
 #define EKZ2_GATHER(T)                                                       \

@@ -246,9 +246,11 @@ def put_j(j: np.ndarray, sink: int, out: np.ndarray, g: int = 1, off: int = 0,
     return True
 
 
-def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray) -> bool:
-    """Decode the block at ``buf[pos:pos + size]`` into ``out`` (1-D, C-contiguous, the
-    frame's storage dtype) in one C call (``ekz_decode_block``).  False when the C decoder
+def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray, version: int = 1) -> bool:
+    """Decode the block at ``buf[pos:pos + size]`` of a frame of format ``version`` into
+    ``out`` (1-D, C-contiguous, the frame's storage dtype) in one C call
+    (``ekz_decode_block``; version 2: the dictionary and the predictor too).  False when the
+    C decoder
     leaves the block to codec._decode_block: no compiled kernels, damaged data (the Python
     decoder then raises the precise error) or a block model the kernel does not know."""
     lib = _backend.lib
@@ -257,7 +259,7 @@ def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray) -> bool:
     ffi = _backend.ffi
     n = out.size
     work = _block_work(n)
-    status = lib.ekz_decode_block(ffi.from_buffer("uint8_t[]", buf) + pos, size,
+    status = lib.ekz_decode_block(ffi.from_buffer("uint8_t[]", buf) + pos, size, version,
                                   out.dtype.kind == "f", out.itemsize, ffi.from_buffer(out), n,
                                   work[0], work[1])
     if status == OK:
@@ -267,8 +269,10 @@ def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray) -> bool:
     raise RuntimeError(f"ekz_decode_block returned status {status}")
 
 
-def decode_blocks(buf: bytes, pos: int, end: int, blen: int, out: np.ndarray) -> tuple[int, int]:
-    """Decode the blocks of a frame body ``buf[pos:end]`` (blocks of ``blen`` values) into
+def decode_blocks(buf: bytes, pos: int, end: int, blen: int, out: np.ndarray,
+                  version: int = 1) -> tuple[int, int]:
+    """Decode the blocks of a frame body ``buf[pos:end]`` (format ``version``, blocks of
+    ``blen`` values) into
     ``out`` in one C call (``ekz_decode_blocks``): (blocks decoded, position after them).
     The caller decodes the rest (from a block the C decoder leaves, see decode_block)."""
     lib = _backend.lib
@@ -278,8 +282,8 @@ def decode_blocks(buf: bytes, pos: int, end: int, blen: int, out: np.ndarray) ->
     work = _block_work(out.size if out.size < blen else blen)
     done = work[3]
     status = lib.ekz_decode_blocks(ffi.from_buffer("uint8_t[]", buf) + pos, end - pos, blen,
-                                   out.dtype.kind == "f", out.itemsize, ffi.from_buffer(out),
-                                   out.size, work[0], work[1], done)
+                                   version, out.dtype.kind == "f", out.itemsize,
+                                   ffi.from_buffer(out), out.size, work[0], work[1], done)
     if status not in (OK, ECORRUPT, EUNSUP):
         raise RuntimeError(f"ekz_decode_blocks returned status {status}")
     return int(done[0]), pos + int(done[1])

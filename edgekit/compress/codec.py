@@ -1138,21 +1138,21 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
     if nblocks * 2 > rd.end - rd.pos:
         raise _corrupt(f"frame claims {n} values in {rd.end - rd.pos} bytes", rd.pos,
                        "header")
-    v2 = buf[pos + 4] >= 2
+    version = buf[pos + 4]
+    v2 = version >= 2
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
-    # all blocks in one C call (it knows format version 1); from a block it leaves (damage,
-    # a model it does not know) the Python decoder decodes or refuses with the precise error
-    start, v1 = 0, buf[pos + 4] == 1
-    if v1:
-        start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out)
+    # all blocks in one C call (it knows format versions 1 and 2); from a block it leaves
+    # (damage, a model it does not know) the Python decoder decodes or refuses with the
+    # precise error
+    start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out, version)
     for i in range(start, nblocks):
         m = min(blen, n - i * blen)
         size = rd.varint()
         if rd.pos + size > rd.end:
             raise _corrupt("block runs past the frame", rd.pos, "truncated")
         blk = out[i * blen: i * blen + m]
-        if not (v1 and K.decode_block(buf, rd.pos, size, blk)):
+        if not K.decode_block(buf, rd.pos, size, blk, version):
             sub = _Reader(buf, rd.pos, rd.pos + size)
             _decode_block(sub, blk, v2)
             if sub.pos != sub.end:
