@@ -310,12 +310,18 @@ def _work_size(n: int) -> int:
     return w
 
 
+_CRC_FOLD_MIN = 4096
+"""Bytes below which zlib alone is faster than the C call (its fixed cost, about 1 us)."""
+
+
 def crc32(buf: bytes, start: int, stop: int) -> int:
     """zlib.crc32 of buf[start:stop]: most of it by carry-less multiplication in C where the
     CPU has it (``ekz_crc32_fold``, about 5x zlib's speed), the rest (and everything on
-    other CPUs or without the compiled kernels) by zlib."""
+    other CPUs, short spans or without the compiled kernels) by zlib."""
     lib = _backend.lib
-    if lib is None or stop - start < 64:
+    if lib is None or stop - start < _CRC_FOLD_MIN:
+        if start == 0 and stop == len(buf):
+            return zlib.crc32(buf)
         return zlib.crc32(memoryview(buf)[start:stop])
     ffi = _backend.ffi
     c = getattr(_TLS, "crc", None)

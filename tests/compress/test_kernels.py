@@ -356,6 +356,30 @@ def test_dictionary_kernels_native_equal_reference(data):
 
 
 @needs_native
+@given(st.integers(1, 14), st.integers(2, 700), st.integers(0, 32), st.integers(0, 2 ** 32),
+       st.sampled_from([8, 40, 64]))
+def test_unpredict_specialised_loops_equal_reference(p, n, shift, seed, bits):
+    """ekz2_unpredict's loops for each dense term count (the AVX-512 accumulator for 5..12
+    terms where the CPU has it, straight-line code otherwise), one and two lags, on random
+    residuals and coefficients (values wrap modulo 2**64): the reference's bits."""
+    rng = np.random.default_rng(seed)
+    p = min(p, n - 1)
+    kind = rng.integers(3)
+    if kind == 0:
+        lags = list(range(1, p + 1))
+    else:
+        lags = sorted(rng.choice(np.arange(1, n), size=min(kind, n - 1), replace=False).tolist())
+    coefs = rng.integers(-(2 ** 31), 2 ** 31, len(lags)).tolist()
+    if rng.integers(2):
+        coefs = rng.integers(-9, 10, len(lags)).tolist()
+    e = rng.integers(0, 2 ** 63, n - 1, dtype=np.uint64) >> np.uint64(63 - min(bits, 63))
+    j0 = int(rng.integers(0, 2 ** 63))
+    got = _v2.unpredict(e, n, j0, lags, coefs, shift, "t")
+    status, want = ref.unpredict(e, n, j0, lags, coefs, shift)
+    assert status == ref.OK and np.array_equal(got, want)
+
+
+@needs_native
 @given(_int64s().filter(lambda a: a.size >= 2), st.integers(0, 31), st.integers(1, 40))
 def test_predictor_search_kernels_native_equal_reference(k, p, maxlag):
     if p < k.size - 1:
@@ -648,7 +672,7 @@ def test_damaged_v2_frames_same_on_c_and_python_decoders(path, data):
     assert outcomes[0] == outcomes[1] == outcomes[2]
 
 
-@given(st.binary(min_size=0, max_size=3000), st.integers(0, 40), st.integers(0, 40))
+@given(st.binary(min_size=0, max_size=12000), st.integers(0, 40), st.integers(0, 40))
 def test_frame_checksum_equals_zlib(raw, lead, trail):
     """The frame checksum (carry-less-multiply folding in C where the CPU has it) is
     zlib's CRC-32 of any slice."""
