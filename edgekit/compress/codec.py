@@ -75,6 +75,7 @@ BLOCK_LEN = 65536
 """Values per block (the last block of a frame may be shorter); also the decoder's cap."""
 MAX_NDIM = 32
 _HEADER = struct.Struct("<4sBBBBI")  # magic, version, dtype, flags, ndim, body length
+_CRC_FIELD = struct.Struct("<I")
 _PROB = 1 << 12
 _NBITS = np.array(_NBITS_LIST, dtype=np.int64)
 
@@ -1088,7 +1089,7 @@ def _frame_at(buf: bytes, pos: int) -> tuple[int, _Reader, int, int, tuple[int, 
     if body_len < 4 or end > len(buf):
         raise _corrupt(f"truncated: frame says {body_len} body bytes, "
                        f"{len(buf) - pos - _HEADER.size} present", pos, "truncated")
-    stored = struct.unpack_from("<I", buf, end - 4)[0]
+    stored = _CRC_FIELD.unpack_from(buf, end - 4)[0]
     got = K.crc32(buf, pos, end - 4)
     if stored != got:
         _telemetry.emit("compress.corrupt", reason="checksum")
@@ -1168,6 +1169,8 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         out = out.view(dt)
     if flags & _F_BIGENDIAN:
         out = out.astype(dt.newbyteorder(">"))
+    if len(shape) == 1:  # out is the array already
+        return out, length
     arr = out.reshape(shape, order="F" if flags & _F_FORTRAN else "C")
     return arr, length
 
