@@ -3,6 +3,7 @@
  * to, bit for bit.  Everything that can overflow is done on unsigned types (wrapping is
  * defined behaviour there); every read of encoded bytes is bounds-checked. */
 #include "compress.h"
+#include "compress_v2.h"
 
 #include <math.h>
 #include <string.h>
@@ -910,6 +911,7 @@ typedef struct {
 } ekz_dtab;
 
 /* where decoded values go (see EKZ_SINK_* in compress.h) */
+typedef struct ekz_pred_s ekz_pred;
 typedef struct {
     int kind;
     void *out;
@@ -918,12 +920,30 @@ typedef struct {
     uint64_t lo, span;
     int mode; /* EKZ_SINK_Q*: y = k / p (mode 0) or a + k * b (1), as ekz_dequant_* */
     double p, a, b;
+    const ekz_pred *pred; /* EKZ_SINK_P */
 } ekz_sink;
+
+/* format v2's predictor as a sink (EKZ_SINK_P): the values are the residuals of j[at + 1..]
+ * (j[0] is stored apart), turned into j[] by the recurrence and passed on to `inner` */
+struct ekz_pred_s {
+    uint64_t *j; /* the block's j: the recurrence's history */
+    const uint32_t *lags;
+    const uint64_t *c;
+    int nterms, shift;
+    const ekz_sink *inner;
+};
 
 /* sinks of the block decoder only: the dequantize formula (ekz_dequant_*) per value, for a
  * decimal or affine block without a value table */
 #define EKZ_SINK_Q64 12
 #define EKZ_SINK_Q32 13
+/* format v2: the predictor (see ekz_pred), and the dictionary's gather out[i] = tab[j]
+ * (items of 1, 2, 4, 8 bytes; span = the table's length, -1 when j is past it) */
+#define EKZ_SINK_P 14
+#define EKZ_SINK_G8 15
+#define EKZ_SINK_G16 16
+#define EKZ_SINK_G32 17
+#define EKZ_SINK_G64 18
 
 /* k as a double: exact, by the 1.5 * 2^52 trick for |k| < 2^51 (a loop of these
  * vectorizes; int64 -> double does not before AVX-512) */
@@ -983,6 +1003,19 @@ static inline uint64_t ekz_flip64(uint64_t u) { return u ^ ((0u - (u >> 63)) >> 
             for (i = 0; i < cnt; i++)                                                        \
                 o[i] = (T)(off + g * j[i]);                                                  \
         return 0;                                                                            \
+    } while (0)
+
+#define EKZ_GATHER_SINK(T)                                                                   \
+    do {                                                                                     \
+        T *o = (T *)s->out + at;                                                             \
+        const T *tb = (const T *)s->tab;                                                     \
+        const uint64_t len = s->span;                                                        \
+        for (i = 0; i < cnt; i++) {                                                          \
+            uint64_t ix = j[i];                                                              \
+            bad |= (uint64_t)(ix >= len);                                                    \
+            o[i] = tb[ix < len ? ix : 0u];                                                   \
+        }                                                                                    \
+        return bad ? -1 : 0;                                                                 \
     } while (0)
 
 /* pass C: j[0..cnt) -> positions at..at+cnt of the sink; -1 if a j is outside the value
@@ -1060,10 +1093,25 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
     case EKZ_SINK_Q32:
         EKZ_Q_LOOP(float);
         return 0;
+    case EKZ_SINK_P: {
+        const ekz_pred *pr = s->pred;
+        ekz2_unpredict_span(pr->j, j, at + 1u, at + 1u + cnt, pr->lags, pr->c, pr->nterms,
+                            pr->shift);
+        return ekz_sink_put(pr->inner, pr->j + at + 1u, at + 1u, cnt);
+    }
+    case EKZ_SINK_G8:
+        EKZ_GATHER_SINK(uint8_t);
+    case EKZ_SINK_G16:
+        EKZ_GATHER_SINK(uint16_t);
+    case EKZ_SINK_G32:
+        EKZ_GATHER_SINK(uint32_t);
+    case EKZ_SINK_G64:
+        EKZ_GATHER_SINK(uint64_t);
     default:
         return -2;
     }
 }
+#undef EKZ_GATHER_SINK
 #undef EKZ_Q_LOOP
 #undef EKZ_INT_SINK
 
@@ -2475,6 +2523,9 @@ typedef struct {
     void *tab;
     float *f32;
     ekz_dtab *tb;
+    uint64_t *pj, *idx; /* format v2: the predictor's j, the split dictionary's indices */
+    void *dict;         /* format v2: the dictionary's table */
+    int v2;             /* a version-2 frame's block (dictionary and predictor allowed) */
 } ekz_work;
 
 #define EKZ_BAD(r) ((r)->bad ? EKZ_ECORRUPT : EKZ_OK)
@@ -2617,6 +2668,50 @@ static double ekz_rd_f64(ekz_rd *r)
     return v;
 }
 
+/* format v2's predictor stream (_v2.pred_decode) of n values into sink `inner`: the
+ * descriptor (u8 P, u8 shift, P pairs varint lag, varint zz(coef)), varint zz(j[0]), then
+ * the order-0 stream of the n - 1 residuals, run through the recurrence chunk by chunk as
+ * they are decoded (EKZ_SINK_P) */
+static int ekz_blk_pred(ekz_rd *r, size_t n, const ekz_sink *inner, ekz_work *w)
+{
+    uint32_t lags[EKZ2_MAX_TERMS];
+    int64_t coefs[EKZ2_MAX_TERMS];
+    uint64_t c[EKZ2_MAX_TERMS], j0;
+    unsigned np = ekz_rd_u8(r), shift = ekz_rd_u8(r), t;
+    ekz_pred pr;
+    ekz_sink ps;
+    if (r->bad || np < 1u || np > EKZ2_MAX_TERMS || shift > 32u)
+        return EKZ_ECORRUPT;
+    for (t = 0; t < np; t++) {
+        uint64_t lag = ekz_rd_varint(r), cv = ekz_unzz(ekz_rd_varint(r));
+        int64_t cs;
+        memcpy(&cs, &cv, 8);
+        if (r->bad || lag < 1u || (t && lag <= lags[t - 1]) || lag >= (uint64_t)n ||
+            cs < -2147483648LL || cs > 2147483647LL)
+            return EKZ_ECORRUPT;
+        lags[t] = (uint32_t)lag;
+        coefs[t] = cs;
+        c[t] = cv;
+    }
+    j0 = ekz_unzz(ekz_rd_varint(r));
+    if (r->bad || ekz2_pred_check(n, lags, coefs, (int)np, (int)shift) != EKZ_OK)
+        return EKZ_ECORRUPT;
+    pr.j = w->pj;
+    pr.lags = lags;
+    pr.c = c;
+    pr.nterms = (int)np;
+    pr.shift = (int)shift;
+    pr.inner = inner;
+    pr.j[0] = j0;
+    if (ekz_sink_put(inner, pr.j, 0, 1))
+        return EKZ_ECORRUPT;
+    memset(&ps, 0, sizeof ps);
+    ps.kind = EKZ_SINK_P;
+    ps.g = 1;
+    ps.pred = &pr;
+    return ekz_blk_stream(r, 0, n - 1u, &ps, w);
+}
+
 /* the block body after its head byte (codec._decode_block_body); float: the dtype is a
  * float type of `width` bytes (else an integer-like dtype) */
 static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, void *out,
@@ -2658,14 +2753,14 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
                    : width == 4u ? EKZ_SINK_I32 : EKZ_SINK_I64;
         else
             s.kind = width == 2u ? EKZ_SINK_B16 : width == 4u ? EKZ_SINK_B32 : EKZ_SINK_B64;
-        return ekz_blk_stream(r, order, n, &s, w);
+        return order == 3 ? ekz_blk_pred(r, n, &s, w) : ekz_blk_stream(r, order, n, &s, w);
     }
     span1 = ekz_rd_varint(r);
     if (r->bad || span1 > EKZ_TAB_LEN)
         return EKZ_ECORRUPT;
     if (span1) {
         lo = ekz_unzz(ekz_rd_varint(r));
-        if (r->bad)
+        if (r->bad || order == 3) /* no value table in a predictor block */
             return EKZ_ECORRUPT;
         rc = width == 8u ? ekz_build_tab_f64(mode, p, a, b, g, off, lo, (size_t)span1,
                                              (double *)w->tab)
@@ -2684,7 +2779,7 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
         s.p = p;
         s.a = a;
         s.b = b;
-        rc = ekz_blk_stream(r, order, n, &s, w);
+        rc = order == 3 ? ekz_blk_pred(r, n, &s, w) : ekz_blk_stream(r, order, n, &s, w);
     }
     if (rc != EKZ_OK || !(head & 0x40u))
         return rc;
@@ -2695,38 +2790,70 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
     return ekz_blk_stream(r, 0, n, &s, w);
 }
 
-size_t ekz_block_work_size(size_t n)
+static int ekz_blk_any(const uint8_t *src, size_t len, int isfloat, size_t width, void *out,
+                       size_t n, ekz_work *w, int nested);
+
+/* format v2's dictionary block (_v2.decode_dict) after its head byte: the table (a nested
+ * block of `size` values, no dictionary itself) into w->dict, then the index stream (a
+ * predictor's when the order field is 3) gathered straight into out; the split form keeps
+ * the indices, decodes the low bits and combines them (ekz2_split_gather) */
+static int ekz_blk_dict(ekz_rd *r, unsigned head, int isfloat, size_t width, void *out,
+                        size_t n, ekz_work *w)
 {
-    return 8u * (3u * n + 1u) + 8u * EKZ_TAB_LEN + 4u * n + 64u + sizeof(ekz_dtab);
+    int split = (head & 0x20u) != 0, order = (int)((head >> 3) & 3u), rc;
+    unsigned shift = 0;
+    uint64_t size, blen;
+    ekz_sink s;
+    if (head & 0xC0u)
+        return EKZ_ECORRUPT;
+    size = ekz_rd_varint(r);
+    if (r->bad || size < 1u || size > (uint64_t)n)
+        return EKZ_ECORRUPT;
+    if (split) {
+        shift = ekz_rd_u8(r);
+        if (r->bad || shift < 1u || shift > 63u)
+            return EKZ_ECORRUPT;
+    }
+    blen = ekz_rd_varint(r);
+    if (r->bad || blen > (uint64_t)(r->end - r->p) || (blen && (r->p[0] & 7u) == 5u))
+        return EKZ_ECORRUPT;
+    rc = ekz_blk_any(r->p, (size_t)blen, split ? 0 : isfloat, split ? 8u : width, w->dict,
+                     (size_t)size, w, 1);
+    if (rc != EKZ_OK)
+        return EKZ_ECORRUPT;
+    r->p += blen;
+    memset(&s, 0, sizeof s);
+    s.g = 1;
+    if (split) {
+        s.kind = EKZ_SINK_J;
+        s.out = w->idx;
+    } else {
+        s.kind = width == 1u ? EKZ_SINK_G8 : width == 2u ? EKZ_SINK_G16
+               : width == 4u ? EKZ_SINK_G32 : EKZ_SINK_G64;
+        s.out = out;
+        s.tab = w->dict;
+        s.span = size;
+    }
+    rc = order == 3 ? ekz_blk_pred(r, n, &s, w) : ekz_blk_stream(r, order, n, &s, w);
+    if (rc != EKZ_OK || !split)
+        return rc;
+    s.out = w->pj; /* the low bits (the predictor's j is done with) */
+    rc = ekz_blk_stream(r, 0, n, &s, w);
+    if (rc != EKZ_OK)
+        return rc;
+    rc = ekz2_split_gather((const int64_t *)w->dict, (size_t)size, w->idx, w->pj, n,
+                           (int)shift, width, isfloat, (uint8_t *)out);
+    return rc == EKZ_OK ? EKZ_OK : EKZ_ECORRUPT;
 }
 
-int ekz_decode_block(const uint8_t *src, size_t len, int isfloat, size_t width, void *out,
-                     size_t n, void *work, size_t wsize)
+/* one block, its bytes src[len] consumed exactly (codec._decode_block); nested: a
+ * dictionary's table (no dictionary) */
+static int ekz_blk_any(const uint8_t *src, size_t len, int isfloat, size_t width, void *out,
+                       size_t n, ekz_work *w, int nested)
 {
     ekz_rd r;
-    ekz_work w;
     unsigned head;
-    uint8_t *base = (uint8_t *)work;
-    size_t o = 0;
     int rc;
-    const uint16_t one = 1;
-    if (n == 0 || n > EKZ_TAB_LEN || wsize < ekz_block_work_size(n) ||
-        (width != 1u && width != 2u && width != 4u && width != 8u) || (isfloat && width == 1u))
-        return EKZ_EINVAL;
-    if (*(const uint8_t *)&one != 1u)
-        return EKZ_EUNSUP; /* raw blocks and f64 fields are little-endian: Python does those */
-    o = (8u - ((uintptr_t)base & 7u)) & 7u;
-    w.tb = (ekz_dtab *)(void *)(base + o);
-    o += (sizeof(ekz_dtab) + 7u) & ~(size_t)7u;
-    w.j = (uint64_t *)(void *)(base + o);
-    o += 8u * n;
-    w.runs = (uint64_t *)(void *)(base + o);
-    o += 8u * (n + 1u);
-    w.vals = (uint64_t *)(void *)(base + o);
-    o += 8u * n;
-    w.tab = base + o;
-    o += 8u * EKZ_TAB_LEN;
-    w.f32 = (float *)(void *)(base + o);
     r.p = src;
     r.end = src + len;
     r.bad = 0;
@@ -2739,26 +2866,79 @@ int ekz_decode_block(const uint8_t *src, size_t len, int isfloat, size_t width, 
         memcpy(out, src + 1, n * width);
         return EKZ_OK;
     }
-    if (((head >> 3) & 3u) > 2u)
+    if ((head & 7u) == 5u) {
+        if (!w->v2)
+            return EKZ_EUNSUP; /* version 1: Python names the unknown model */
+        if (nested)
+            return EKZ_ECORRUPT;
+        rc = ekz_blk_dict(&r, head, isfloat, width, out, n, w);
+    } else if (((head >> 3) & 3u) > 2u && !w->v2) {
         return EKZ_ECORRUPT;
-    if (head & 0x80u) {
+    } else if (head & 0x80u) {
         size_t i;
         if (!isfloat || width != 8u || (head & 7u) == 1u)
             return EKZ_ECORRUPT;
-        rc = ekz_blk_body(&r, head, 1, 4u, w.f32, n, &w);
+        rc = ekz_blk_body(&r, head, 1, 4u, w->f32, n, w);
         if (rc == EKZ_OK)
             for (i = 0; i < n; i++)
-                ((double *)out)[i] = (double)w.f32[i];
+                ((double *)out)[i] = (double)w->f32[i];
     } else {
-        rc = ekz_blk_body(&r, head, isfloat, width, out, n, &w);
+        rc = ekz_blk_body(&r, head, isfloat, width, out, n, w);
     }
     if (rc == EKZ_OK && r.p != r.end)
         return EKZ_ECORRUPT;
     return rc;
 }
 
-int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int isfloat, size_t width,
-                      void *out, size_t n, void *work, size_t wsize, size_t *done)
+size_t ekz_block_work_size(size_t n)
+{
+    return 8u * (6u * n + 1u) + 8u * EKZ_TAB_LEN + 4u * n + 64u + sizeof(ekz_dtab);
+}
+
+/* the work areas of ekz_decode_block in work[wsize]; 0 if too small */
+static int ekz_work_init(ekz_work *w, void *work, size_t wsize, size_t n, int version)
+{
+    uint8_t *base = (uint8_t *)work;
+    size_t o = (8u - ((uintptr_t)base & 7u)) & 7u;
+    if (wsize < ekz_block_work_size(n))
+        return 0;
+    w->tb = (ekz_dtab *)(void *)(base + o);
+    o += (sizeof(ekz_dtab) + 7u) & ~(size_t)7u;
+    w->j = (uint64_t *)(void *)(base + o);
+    o += 8u * n;
+    w->runs = (uint64_t *)(void *)(base + o);
+    o += 8u * (n + 1u);
+    w->vals = (uint64_t *)(void *)(base + o);
+    o += 8u * n;
+    w->pj = (uint64_t *)(void *)(base + o);
+    o += 8u * n;
+    w->idx = (uint64_t *)(void *)(base + o);
+    o += 8u * n;
+    w->dict = base + o;
+    o += 8u * n;
+    w->tab = base + o;
+    o += 8u * EKZ_TAB_LEN;
+    w->f32 = (float *)(void *)(base + o);
+    w->v2 = version >= 2;
+    return 1;
+}
+
+int ekz_decode_block(const uint8_t *src, size_t len, int version, int isfloat, size_t width,
+                     void *out, size_t n, void *work, size_t wsize)
+{
+    ekz_work w;
+    const uint16_t one = 1;
+    if (n == 0 || n > EKZ_TAB_LEN || (version != 1 && version != 2) ||
+        (width != 1u && width != 2u && width != 4u && width != 8u) || (isfloat && width == 1u) ||
+        !ekz_work_init(&w, work, wsize, n, version))
+        return EKZ_EINVAL;
+    if (*(const uint8_t *)&one != 1u)
+        return EKZ_EUNSUP; /* raw blocks and f64 fields are little-endian: Python does those */
+    return ekz_blk_any(src, len, isfloat, width, out, n, &w, 0);
+}
+
+int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int version, int isfloat,
+                      size_t width, void *out, size_t n, void *work, size_t wsize, size_t *done)
 {
     ekz_rd r;
     size_t i = 0;
@@ -2775,8 +2955,8 @@ int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int isfloat,
         int rc;
         if (r.bad || size > (uint64_t)(r.end - r.p))
             return EKZ_ECORRUPT;
-        rc = ekz_decode_block(r.p, (size_t)size, isfloat, width, (uint8_t *)out + i * width, m,
-                              work, wsize);
+        rc = ekz_decode_block(r.p, (size_t)size, version, isfloat, width,
+                              (uint8_t *)out + i * width, m, work, wsize);
         if (rc != EKZ_OK)
             return rc;
         r.p += size;

@@ -220,20 +220,23 @@ int ekz_dequant_f64(const uint64_t *j, const int64_t *r, size_t n, int mode, dou
                     double a, double b, uint64_t g, uint64_t off, double *tab, double *out);
 int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
                     double a, double b, uint64_t g, uint64_t off, float *tab, float *out);
-/* One block of a frame (its `len` bytes, after the size varint) into out[n] (the frame's
- * storage dtype: float of `width` bytes when isfloat, else integer-like), n <= 65536; work:
- * scratch of ekz_block_work_size(n) bytes.  EKZ_OK only when the block decodes as the
- * format says and its bytes are consumed exactly; EKZ_ECORRUPT, or EKZ_EUNSUP for a block
- * model it does not know (or a big-endian host), leave the block to the Python decoder. */
+/* One block of a frame of format `version` (1 or 2; its `len` bytes, after the size
+ * varint) into out[n] (the frame's storage dtype: float of `width` bytes when isfloat, else
+ * integer-like), n <= 65536; work: scratch of ekz_block_work_size(n) bytes.  Version 2 adds
+ * the dictionary (model 5, split form too) and the predictor (order field 3).  EKZ_OK only
+ * when the block decodes as the format says and its bytes are consumed exactly;
+ * EKZ_ECORRUPT, or EKZ_EUNSUP for a block model it does not know (or a big-endian host),
+ * leave the block to the Python decoder. */
 size_t ekz_block_work_size(size_t n);
-int ekz_decode_block(const uint8_t *src, size_t len, int isfloat, size_t width, void *out,
-                     size_t n, void *work, size_t wsize);
+int ekz_decode_block(const uint8_t *src, size_t len, int version, int isfloat, size_t width,
+                     void *out, size_t n, void *work, size_t wsize);
 /* The blocks of a frame (its body from the first block's size varint to the checksum, len
  * bytes; blocks of blen values) into out[n]: ekz_decode_block on each.  done[0] = blocks
  * decoded, done[1] = bytes of body they took; EKZ_OK when all were decoded and the body
  * consumed exactly, else the caller decodes from block done[0] at done[1] itself. */
-int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int isfloat, size_t width,
-                      void *out, size_t n, void *work, size_t wsize, size_t *done);
+int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int version, int isfloat,
+                      size_t width, void *out, size_t n, void *work, size_t wsize,
+                      size_t *done);
 /* CRC-32 (zlib's) of a prefix of buf[len]: continues *crc (zlib.crc32's running value)
  * over the first returned number of bytes (a multiple of 16, or 0 when the CPU lacks
  * carry-less multiply or len < 64); the caller finishes the rest with zlib. */

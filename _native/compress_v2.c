@@ -100,24 +100,149 @@ int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_
     EKZ2_RECURRENCE(e[i - 1] = j[i] - ekz2_asr(s, shift));
 }
 
+/* The dense recurrence j[i] = asr(sum_t c[t] j[i-1-t], sh) + e for P terms (a constant:
+ * straight-line code).  The serial path is j[i-1] -> one multiply, one add, the shift, the
+ * add of e -> j[i]: j[i-1] and j[i-2] stay in registers (no store-to-load forwarding on the
+ * path) and the sum adds their products last, so the older terms (loaded from memory,
+ * stored at least two steps back) are summed while the previous value is computed. */
+#define EKZ2_UNPRED_DENSE(P)                                                 \
+    case P: {                                                                \
+        uint64_t p1 = j[from - 1], p2 = j[from - 2];                         \
+        for (size_t i = from; i < to; i++) {                                 \
+            uint64_t s = 0;                                                  \
+            for (int t = 2; t < P; t++)                                      \
+                s += c[t] * j[i - 1 - t];                                    \
+            s += c[1] * p2;                                                  \
+            s += c[0] * p1;                                                  \
+            p2 = p1;                                                         \
+            p1 = ekz2_asr(s, shift) + e[i - from];                           \
+            j[i] = p1;                                                       \
+        }                                                                    \
+        return;                                                              \
+    }
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
+#include <immintrin.h>
+#define EKZ2_AVX512 1
+/* The dense recurrence for 5..12 terms with the terms t >= 5 in an eight-lane accumulator
+ * (AVX-512F/DQ: 64-bit multiplies, wrapping, the same bits): the scalar loop is bound by
+ * its P multiplies a value (one port); here four are scalar (t = 1..4: j[i-1] .. j[i-4]
+ * in registers) and the rest one vector multiply.  Lane m of A holds, for value i + m, the
+ * sum of c_t j[i + m - t] over t >= 5 and the values up to i - 5; each step adds
+ * j[i - 4] times (c_5 .. c_12) and shifts A down one lane.  j[i - 4] is four steps old when
+ * it is added: the vector multiply's latency is off the serial path. */
+__attribute__((target("avx512f,avx512dq"))) static void
+ekz2_unpred_dense_avx512(uint64_t *j, const uint64_t *e, size_t from, size_t to,
+                         const uint64_t *c, int nterms, int shift)
+{
+    uint64_t init[8], cv[8];
+    for (int m = 0; m < 8; m++) {
+        uint64_t a = 0;
+        for (int t = 5; t <= nterms; t++) /* values up to from - 5 */
+            if ((size_t)t >= (size_t)m + 5u)
+                a += c[t - 1] * j[from + (size_t)m - (size_t)t];
+        init[m] = a;
+        cv[m] = m + 5 <= nterms ? c[m + 4] : 0u;
+    }
+    __m512i A = _mm512_loadu_si512((const void *)init);
+    const __m512i C = _mm512_loadu_si512((const void *)cv), Z = _mm512_setzero_si512();
+    const uint64_t c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];
+    uint64_t p1 = j[from - 1], p2 = j[from - 2], p3 = j[from - 3], p4 = j[from - 4];
+    for (size_t i = from; i < to; i++) {
+        uint64_t s = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(A));
+        s += c3 * p4;
+        s += c2 * p3;
+        s += c1 * p2;
+        s += c0 * p1;
+        A = _mm512_add_epi64(_mm512_alignr_epi64(Z, A, 1),
+                             _mm512_mullo_epi64(C, _mm512_set1_epi64((long long)p4)));
+        p4 = p3;
+        p3 = p2;
+        p2 = p1;
+        p1 = ekz2_asr(s, shift) + e[i - from];
+        j[i] = p1;
+    }
+}
+
+static int ekz2_have_avx512(void)
+{
+    static int have = -1; /* a benign race: every thread writes the same answer */
+    if (have < 0)
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    return have;
+}
+#endif
+
+void ekz2_unpredict_span(uint64_t *j, const uint64_t *e, size_t from, size_t to,
+                         const uint32_t *lags, const uint64_t *c, int nterms, int shift)
+{
+    size_t L = lags[nterms - 1], i = from;
+    for (; i < to && i < L; i++) /* warm-up: delta 1 */
+        j[i] = j[i - 1] + e[i - from];
+    if (i >= to)
+        return;
+    e += i - from;
+    from = i;
+    if (nterms == 1) {
+        if (c[0] == 1u && shift == 0) { /* lookback */
+            for (i = from; i < to; i++)
+                j[i] = j[i - L] + e[i - from];
+        } else {
+            const uint64_t c0 = c[0];
+            for (i = from; i < to; i++)
+                j[i] = ekz2_asr(c0 * j[i - L], shift) + e[i - from];
+        }
+        return;
+    }
+    if (ekz2_dense(lags, nterms)) {
+#ifdef EKZ2_AVX512
+        if (nterms >= 5 && nterms <= 12 && to - from >= 16u && ekz2_have_avx512()) {
+            ekz2_unpred_dense_avx512(j, e, from, to, c, nterms, shift);
+            return;
+        }
+#endif
+        switch (nterms) {
+        EKZ2_UNPRED_DENSE(2) EKZ2_UNPRED_DENSE(3) EKZ2_UNPRED_DENSE(4)
+        EKZ2_UNPRED_DENSE(5) EKZ2_UNPRED_DENSE(6) EKZ2_UNPRED_DENSE(7)
+        EKZ2_UNPRED_DENSE(8) EKZ2_UNPRED_DENSE(9) EKZ2_UNPRED_DENSE(10)
+        EKZ2_UNPRED_DENSE(11) EKZ2_UNPRED_DENSE(12) EKZ2_UNPRED_DENSE(13)
+        default:
+            break;
+        }
+    }
+    if (nterms == 2) { /* two lags (a lookback as a second difference, delta-free) */
+        const uint64_t c0 = c[0], c1 = c[1];
+        const size_t l0 = lags[0], l1 = lags[1];
+        for (i = from; i < to; i++)
+            j[i] = ekz2_asr(c0 * j[i - l0] + c1 * j[i - l1], shift) + e[i - from];
+        return;
+    }
+    for (i = from; i < to; i++) {
+        uint64_t s = 0;
+        for (int t = 0; t < nterms; t++)
+            s += c[t] * j[i - lags[t]];
+        j[i] = ekz2_asr(s, shift) + e[i - from];
+    }
+}
+#undef EKZ2_UNPRED_DENSE
+
 int ekz2_unpredict(const uint64_t *e, size_t n, uint64_t j0, const uint32_t *lags,
                    const int64_t *coefs, int nterms, int shift, uint64_t *j)
 {
     int st = ekz2_check(n, lags, coefs, nterms, shift);
     if (st != EKZ_OK)
         return st;
-    size_t L = lags[nterms - 1];
-    j[0] = j0;
-    for (size_t i = 1; i < L; i++)
-        j[i] = j[i - 1] + e[i - 1];
-    if (nterms == 1 && coefs[0] == 1 && shift == 0) { /* lookback */
-        for (size_t i = L; i < n; i++)
-            j[i] = j[i - L] + e[i - 1];
-        return EKZ_OK;
-    }
     uint64_t c[EKZ2_MAX_TERMS];
     ekz2_coefs(coefs, nterms, c);
-    EKZ2_RECURRENCE(j[i] = ekz2_asr(s, shift) + e[i - 1]);
+    j[0] = j0;
+    ekz2_unpredict_span(j, e, 1, n, lags, c, nterms, shift);
+    return EKZ_OK;
+}
+
+int ekz2_pred_check(size_t n, const uint32_t *lags, const int64_t *coefs, int nterms,
+                    int shift)
+{
+    return ekz2_check(n, lags, coefs, nterms, shift);
 }
 
 #define EKZ2_GATHER(T)                                                       \

@@ -67,4 +67,13 @@ int ekz2_pred_hist_runs(const uint64_t *j, size_t n, size_t run, const uint32_t 
                         uint32_t *h);
 /* cdef: end */
 
+/* For the block decoder (compress.c), not bound by cffi: j[from..to) of ekz2_unpredict
+ * from j[0..from) (from >= 1) and e[0..to - from) (the residuals of those values), the
+ * coefficients as uint64 (parameters already checked by ekz2_pred_check, which is
+ * ekz2_unpredict's check). */
+void ekz2_unpredict_span(uint64_t *j, const uint64_t *e, size_t from, size_t to,
+                         const uint32_t *lags, const uint64_t *c, int nterms, int shift);
+int ekz2_pred_check(size_t n, const uint32_t *lags, const int64_t *coefs, int nterms,
+                    int shift);
+
 #endif

@@ -246,9 +246,11 @@ def put_j(j: np.ndarray, sink: int, out: np.ndarray, g: int = 1, off: int = 0,
     return True
 
 
-def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray) -> bool:
-    """Decode the block at ``buf[pos:pos + size]`` into ``out`` (1-D, C-contiguous, the
-    frame's storage dtype) in one C call (``ekz_decode_block``).  False when the C decoder
+def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray, version: int = 1) -> bool:
+    """Decode the block at ``buf[pos:pos + size]`` of a frame of format ``version`` into
+    ``out`` (1-D, C-contiguous, the frame's storage dtype) in one C call
+    (``ekz_decode_block``; version 2: the dictionary and the predictor too).  False when the
+    C decoder
     leaves the block to codec._decode_block: no compiled kernels, damaged data (the Python
     decoder then raises the precise error) or a block model the kernel does not know."""
     lib = _backend.lib
@@ -257,7 +259,7 @@ def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray) -> bool:
     ffi = _backend.ffi
     n = out.size
     work = _block_work(n)
-    status = lib.ekz_decode_block(ffi.from_buffer("uint8_t[]", buf) + pos, size,
+    status = lib.ekz_decode_block(ffi.from_buffer("uint8_t[]", buf) + pos, size, version,
                                   out.dtype.kind == "f", out.itemsize, ffi.from_buffer(out), n,
                                   work[0], work[1])
     if status == OK:
@@ -267,8 +269,10 @@ def decode_block(buf: bytes, pos: int, size: int, out: np.ndarray) -> bool:
     raise RuntimeError(f"ekz_decode_block returned status {status}")
 
 
-def decode_blocks(buf: bytes, pos: int, end: int, blen: int, out: np.ndarray) -> tuple[int, int]:
-    """Decode the blocks of a frame body ``buf[pos:end]`` (blocks of ``blen`` values) into
+def decode_blocks(buf: bytes, pos: int, end: int, blen: int, out: np.ndarray,
+                  version: int = 1) -> tuple[int, int]:
+    """Decode the blocks of a frame body ``buf[pos:end]`` (format ``version``, blocks of
+    ``blen`` values) into
     ``out`` in one C call (``ekz_decode_blocks``): (blocks decoded, position after them).
     The caller decodes the rest (from a block the C decoder leaves, see decode_block)."""
     lib = _backend.lib
@@ -278,8 +282,8 @@ def decode_blocks(buf: bytes, pos: int, end: int, blen: int, out: np.ndarray) ->
     work = _block_work(out.size if out.size < blen else blen)
     done = work[3]
     status = lib.ekz_decode_blocks(ffi.from_buffer("uint8_t[]", buf) + pos, end - pos, blen,
-                                   out.dtype.kind == "f", out.itemsize, ffi.from_buffer(out),
-                                   out.size, work[0], work[1], done)
+                                   version, out.dtype.kind == "f", out.itemsize,
+                                   ffi.from_buffer(out), out.size, work[0], work[1], done)
     if status not in (OK, ECORRUPT, EUNSUP):
         raise RuntimeError(f"ekz_decode_blocks returned status {status}")
     return int(done[0]), pos + int(done[1])
@@ -306,12 +310,18 @@ def _work_size(n: int) -> int:
     return w
 
 
+_CRC_FOLD_MIN = 4096
+"""Bytes below which zlib alone is faster than the C call (its fixed cost, about 1 us)."""
+
+
 def crc32(buf: bytes, start: int, stop: int) -> int:
     """zlib.crc32 of buf[start:stop]: most of it by carry-less multiplication in C where the
     CPU has it (``ekz_crc32_fold``, about 5x zlib's speed), the rest (and everything on
-    other CPUs or without the compiled kernels) by zlib."""
+    other CPUs, short spans or without the compiled kernels) by zlib."""
     lib = _backend.lib
-    if lib is None or stop - start < 64:
+    if lib is None or stop - start < _CRC_FOLD_MIN:
+        if start == 0 and stop == len(buf):
+            return zlib.crc32(buf)
         return zlib.crc32(memoryview(buf)[start:stop])
     ffi = _backend.ffi
     c = getattr(_TLS, "crc", None)

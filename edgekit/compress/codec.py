@@ -75,6 +75,7 @@ BLOCK_LEN = 65536
 """Values per block (the last block of a frame may be shorter); also the decoder's cap."""
 MAX_NDIM = 32
 _HEADER = struct.Struct("<4sBBBBI")  # magic, version, dtype, flags, ndim, body length
+_CRC_FIELD = struct.Struct("<I")
 _PROB = 1 << 12
 _NBITS = np.array(_NBITS_LIST, dtype=np.int64)
 
@@ -1104,7 +1105,7 @@ def _frame_at(buf: bytes, pos: int) -> tuple[int, _Reader, int, int, tuple[int, 
     if body_len < 4 or end > len(buf):
         raise _corrupt(f"truncated: frame says {body_len} body bytes, "
                        f"{len(buf) - pos - _HEADER.size} present", pos, "truncated")
-    stored = struct.unpack_from("<I", buf, end - 4)[0]
+    stored = _CRC_FIELD.unpack_from(buf, end - 4)[0]
     got = K.crc32(buf, pos, end - 4)
     if stored != got:
         _telemetry.emit("compress.corrupt", reason="checksum")
@@ -1154,21 +1155,21 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
     if nblocks * 2 > rd.end - rd.pos:
         raise _corrupt(f"frame claims {n} values in {rd.end - rd.pos} bytes", rd.pos,
                        "header")
-    v2 = buf[pos + 4] >= 2
+    version = buf[pos + 4]
+    v2 = version >= 2
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
-    # all blocks in one C call (it knows format version 1); from a block it leaves (damage,
-    # a model it does not know) the Python decoder decodes or refuses with the precise error
-    start, v1 = 0, buf[pos + 4] == 1
-    if v1:
-        start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out)
+    # all blocks in one C call (it knows format versions 1 and 2); from a block it leaves
+    # (damage, a model it does not know) the Python decoder decodes or refuses with the
+    # precise error
+    start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out, version)
     for i in range(start, nblocks):
         m = min(blen, n - i * blen)
         size = rd.varint()
         if rd.pos + size > rd.end:
             raise _corrupt("block runs past the frame", rd.pos, "truncated")
         blk = out[i * blen: i * blen + m]
-        if not (v1 and K.decode_block(buf, rd.pos, size, blk)):
+        if not K.decode_block(buf, rd.pos, size, blk, version):
             sub = _Reader(buf, rd.pos, rd.pos + size)
             _decode_block(sub, blk, v2)
             if sub.pos != sub.end:
@@ -1184,6 +1185,8 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         out = out.view(dt)
     if flags & _F_BIGENDIAN:
         out = out.astype(dt.newbyteorder(">"))
+    if len(shape) == 1:  # out is the array already
+        return out, length
     arr = out.reshape(shape, order="F" if flags & _F_FORTRAN else "C")
     return arr, length
 

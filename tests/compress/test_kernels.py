@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -356,6 +356,30 @@ def test_dictionary_kernels_native_equal_reference(data):
 
 
 @needs_native
+@given(st.integers(1, 14), st.integers(2, 700), st.integers(0, 32), st.integers(0, 2 ** 32),
+       st.sampled_from([8, 40, 64]))
+def test_unpredict_specialised_loops_equal_reference(p, n, shift, seed, bits):
+    """ekz2_unpredict's loops for each dense term count (the AVX-512 accumulator for 5..12
+    terms where the CPU has it, straight-line code otherwise), one and two lags, on random
+    residuals and coefficients (values wrap modulo 2**64): the reference's bits."""
+    rng = np.random.default_rng(seed)
+    p = min(p, n - 1)
+    kind = rng.integers(3)
+    if kind == 0:
+        lags = list(range(1, p + 1))
+    else:
+        lags = sorted(rng.choice(np.arange(1, n), size=min(kind, n - 1), replace=False).tolist())
+    coefs = rng.integers(-(2 ** 31), 2 ** 31, len(lags)).tolist()
+    if rng.integers(2):
+        coefs = rng.integers(-9, 10, len(lags)).tolist()
+    e = rng.integers(0, 2 ** 63, n - 1, dtype=np.uint64) >> np.uint64(63 - min(bits, 63))
+    j0 = int(rng.integers(0, 2 ** 63))
+    got = _v2.unpredict(e, n, j0, lags, coefs, shift, "t")
+    status, want = ref.unpredict(e, n, j0, lags, coefs, shift)
+    assert status == ref.OK and np.array_equal(got, want)
+
+
+@needs_native
 @given(_int64s().filter(lambda a: a.size >= 2), st.integers(0, 31), st.integers(1, 40))
 def test_predictor_search_kernels_native_equal_reference(k, p, maxlag):
     if p < k.size - 1:
@@ -477,10 +501,24 @@ def _frame_kinds():
             return np.repeat(walk[: max(1, size // 20)] / 4, 20)[:size]
         if kind == "f16":
             return rng.standard_normal(size).astype(np.float16)
+        if kind == "ar":  # a resonance: the LPC predictor (format v2)
+            x = np.zeros(size)
+            noise = rng.normal(0, 20, size)
+            for i in range(2, size):
+                x[i] = 1.9 * x[i - 1] - 0.95 * x[i - 2] + noise[i]
+            dt = rng.choice(["int16", "int32", "int64"])
+            return np.clip(np.rint(x), -30000, 30000).astype(dt)
+        if kind == "few":  # few distinct values off any grid: the dictionary (format v2)
+            pool = np.sort(rng.standard_normal(int(rng.integers(2, 60))))
+            idx = np.clip(walk // 8 - walk.min() // 8, 0, pool.size - 1)
+            return pool[idx].astype(rng.choice(["float32", "float64"]))
+        if kind == "multiplex":  # interleaved channels: a lookback (format v2)
+            chans = np.cumsum(rng.integers(-3, 4, (size // 3 + 1, 3)), axis=0)
+            return (chans * [1, 100, 10000]).ravel()[:size].astype(np.int32)
         return rng.standard_normal(size) * 1e3  # float bits
 
     kinds = st.sampled_from(["int", "bool", "time", "dec", "dec-resid", "affine", "f32in64",
-                             "runs", "f16", "bits"])
+                             "runs", "f16", "bits", "ar", "few", "multiplex"])
     return st.builds(build, kinds, n, rng_seed)
 
 
@@ -512,12 +550,10 @@ def _block_decode(blob: bytes) -> np.ndarray:
         return C.decode(blob)
 
 
-@needs_native
-@given(x=_frame_kinds(), tol=st.sampled_from([None, 0.01]), blen=st.sampled_from([65536, 700]))
-def test_block_decoder_equals_python_decoder(x, tol, blen):
-    """ekz_decode_block takes every block of edgekit's own version-1 frames (no fallback)
-    and gives the bits the Python block decoder gives; version-2 frames (dictionary and
-    predictor models) are decoded by the Python block decoder alone."""
+def _c_takes_every_block(blob: bytes, blen: int | None = None) -> np.ndarray:
+    """Decode with ekz_decode_block on each block, asserting it takes every one (no Python
+    fallback) and gives the Python block decoder's bits; then ekz_decode_blocks on the
+    whole body: it takes them all too, with the same bits."""
     taken = []
     real = K.decode_block
 
@@ -525,28 +561,58 @@ def test_block_decoder_equals_python_decoder(x, tol, blen):
         taken.append(real(*a))
         return taken[-1]
 
-    with _Patched(C, "BLOCK_LEN", blen):
-        blob = C.encode(x, tolerance=tol)
     with _Patched(K, "decode_block", spy), \
             _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
         fast = C.decode(blob)
-    assert fast.dtype == x.dtype and fast.tobytes() == _python_decode(blob).tobytes()
-    if blob[4] != 1:
-        assert not taken
-        return
+    assert fast.tobytes() == _python_decode(blob).tobytes()
     assert taken and all(taken)
-    # ekz_decode_blocks takes them all too (nothing left to the Python loop)
-    nblocks = -(-x.size // blen)
-    length, rd, *_ = C._frame_at(blob, 0)
-    if C._DTYPES[blob[5]].kind == "f" and blob[6] & 2:
+    length, rd, code, flags, shape = C._frame_at(blob, 0)
+    if flags & C._F_LOSSY:
         rd.f64()
-    assert rd.varint() == blen
-    out = np.empty_like(fast.reshape(-1).view(
-        np.uint8 if x.dtype == bool else (np.int64 if x.dtype.kind == "M" else x.dtype)))
-    assert K.decode_blocks(blob, rd.pos, rd.end, blen, out) == (nblocks, rd.end)
-    assert out.tobytes() == fast.tobytes() == C.decode(blob).tobytes()
+    stored = rd.varint()
+    assert blen is None or stored == blen
+    blen = stored
+    n = int(np.prod(shape))
+    dt = C._DTYPES[code]
+    out = np.empty(n, np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt))
+    assert K.decode_blocks(blob, rd.pos, rd.end, blen, out, blob[4]) == (-(-n // blen), rd.end)
+    want = fast.ravel(order="K")
+    if want.dtype.byteorder == ">":
+        want = want.astype(want.dtype.newbyteorder("="))
+    assert out.tobytes() == want.tobytes()
+    assert C.decode(blob).tobytes() == fast.tobytes()
+    return fast
+
+
+@needs_native
+@given(x=_frame_kinds(), tol=st.sampled_from([None, 0.01]), blen=st.sampled_from([65536, 700]))
+def test_block_decoder_equals_python_decoder(x, tol, blen):
+    """ekz_decode_block takes every block of edgekit's own frames, version 1 and version 2
+    (dictionary, split dictionary, predictors: no fallback) and gives the bits the Python
+    block decoder gives."""
+    with _Patched(C, "BLOCK_LEN", blen):
+        blob = C.encode(x, tolerance=tol)
+    fast = _c_takes_every_block(blob, blen)
+    assert fast.dtype == x.dtype
     if tol is None:
         assert fast.tobytes() == x.tobytes()
+
+
+_GOLDEN_V2_FRAMES = sorted(
+    (Path(__file__).resolve().parent.parent / "golden" / "v2").glob("*.ekz"))
+
+
+@needs_native
+@pytest.mark.parametrize("path", _GOLDEN_V2_FRAMES, ids=lambda p: p.stem)
+def test_block_decoder_takes_every_v2_golden_frame(path):
+    """The version-2 golden frames (real series: LPC, delta 3, lookbacks, dictionaries with
+    and without a predictor, split dictionaries) decode in C, block for block, with the
+    Python decoder's bits and the stored values."""
+    blob = path.read_bytes()
+    assert blob[4] == 2
+    fast = _c_takes_every_block(blob)
+    want = np.load(path.with_suffix(".npy"), allow_pickle=False)
+    assert fast.dtype == want.dtype and fast.tobytes() == want.tobytes()
 
 
 @needs_native
@@ -577,7 +643,36 @@ def test_block_decoder_accepts_only_what_python_accepts(x, data):
     assert outcomes[0] == outcomes[1] == outcomes[2]
 
 
-@given(st.binary(min_size=0, max_size=3000), st.integers(0, 40), st.integers(0, 40))
+@needs_native
+@settings(max_examples=300)
+@given(path=st.sampled_from(_GOLDEN_V2_FRAMES), data=st.data())
+def test_damaged_v2_frames_same_on_c_and_python_decoders(path, data):
+    """Damaged version-2 golden frames (real series; checksum fixed, so the damage reaches
+    the dictionary, predictor and stream parsers): the C block decoder accepts exactly what
+    the Python decoder accepts, with the same values."""
+    import struct
+    import zlib
+
+    from edgekit.errors import CorruptDataError
+
+    blob = bytearray(path.read_bytes())
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(12, len(blob) - 5))
+        if data.draw(st.booleans()):
+            blob[i] ^= 1 << data.draw(st.integers(0, 7))
+        else:
+            blob[i] = data.draw(st.integers(0, 255))
+    blob[-4:] = struct.pack("<I", zlib.crc32(bytes(blob[:-4])))
+    outcomes = []
+    for decoder in (C.decode, _block_decode, _python_decode):
+        try:
+            outcomes.append(decoder(bytes(blob)).tobytes())
+        except CorruptDataError:
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+@given(st.binary(min_size=0, max_size=12000), st.integers(0, 40), st.integers(0, 40))
 def test_frame_checksum_equals_zlib(raw, lead, trail):
     """The frame checksum (carry-less-multiply folding in C where the CPU has it) is
     zlib's CRC-32 of any slice."""
