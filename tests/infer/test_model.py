@@ -14,6 +14,7 @@ import pytest
 from edgekit.errors import InputError, ModelError, OptionsError, SignatureError
 from edgekit.infer import Detector, Model
 from edgekit.infer._flatbuffer import read_model
+from tests._env import child_env
 from tests.common import mutations
 from tests.infer.helpers import ASTRONAUT, FACE, PALM_MODEL, ROOT, SSD, needs_runtime
 
@@ -150,7 +151,7 @@ def test_damaged_models_never_crash_the_process(seed):
     the test session.  (Seeds 1 and 6 found two shape flips that crashed XNNPACK before
     edgekit checked constant-tensor and element-wise-op shapes.)"""
     r = subprocess.run([sys.executable, "-c", _FUZZ, str(FACE), str(seed), "300"],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=child_env())
     assert r.returncode == 0, r.stderr[-2000:]
     loaded, refused = map(int, r.stdout.split())
     assert refused >= 64 and loaded > 0
