@@ -30,6 +30,7 @@ import pytest
 
 from edgekit import _backend
 from edgekit.update import PatchOptions, apply_patch, make_patch
+from tests._env import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("EDGEKIT_UPDATE_CORPUS")
@@ -80,13 +81,13 @@ _CLI = textwrap.dedent("""
 
 def _py(*args: str) -> dict:
     out = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True,
-                         text=True, check=True, cwd=ROOT)
+                         text=True, check=True, cwd=ROOT, env=child_env())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _cli(*args: str) -> dict:
     out = subprocess.run([sys.executable, "-c", _CLI, *args], capture_output=True, text=True,
-                         check=True)
+                         check=True, env=child_env())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

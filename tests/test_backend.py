@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import os
 import shutil
 import subprocess
 import sys
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -14,33 +17,71 @@ import pytest
 import edgekit
 from edgekit import _backend
 from edgekit._config import config
+from tests._env import EDGEKIT_VARIABLES, child_env
 
 ROOT = Path(__file__).resolve().parents[1]
+BUILT = importlib.util.find_spec("edgekit._edgekit_native") is not None
 
 
-def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+def _python(code: str, backend: str | None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-        env={**os.environ, **env},
+        env=child_env(backend),
     )
 
 
 def test_reference_backend_can_be_forced():
-    r = _python("from edgekit import _backend; print(_backend.NAME, _backend.lib)",
-                EDGEKIT_BACKEND="reference")
+    r = _python("from edgekit import _backend; print(_backend.NAME, _backend.lib)", "reference")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["reference", "None"]
 
 
 def test_unknown_backend_is_refused():
-    r = _python("import edgekit.compress", EDGEKIT_BACKEND="gpu")
+    r = _python("import edgekit.compress", "gpu")
     assert r.returncode != 0 and "BackendError" in r.stderr and "EDGEKIT_BACKEND" in r.stderr
 
 
-@pytest.mark.skipif(not _backend.is_native(), reason="needs the built extension")
-def test_native_backend_loads_when_built():
-    r = _python("from edgekit import _backend; print(_backend.NAME)", EDGEKIT_BACKEND="native")
+@pytest.mark.skipif(not BUILT, reason="needs the built extension")
+@pytest.mark.parametrize("backend", ["native", "auto", None])
+def test_native_backend_loads_when_built(backend):
+    r = _python("from edgekit import _backend; print(_backend.NAME)", backend)
     assert r.stdout.strip() == "native", r.stderr
+
+
+def test_children_get_the_backend_of_the_suite_not_the_callers_environment(monkeypatch):
+    """What a test's child process runs on is set by the test: by default the backend this
+    process asked for, whatever the caller's environment says now."""
+    monkeypatch.setenv(_backend.ENV_VAR, "gpu")
+    assert child_env()[_backend.ENV_VAR] == _backend.REQUESTED
+    assert _backend.ENV_VAR not in child_env(None)
+    assert child_env("reference", CC="false")[_backend.ENV_VAR] == "reference"
+
+
+def _environment_reads() -> tuple[set[str], set[str]]:
+    """The ``EDGEKIT_*`` names edgekit's sources spell as a whole string, and the files that
+    touch the environment."""
+    names: set[str] = set()
+    files: set[str] = set()
+    for path in sorted((ROOT / "edgekit").rglob("*.py")):
+        text = path.read_text()
+        if "environ" in text or "getenv" in text:
+            files.add(path.relative_to(ROOT / "edgekit").as_posix())
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.STRING:
+                word = tok.string.strip("rbuRBU").strip("\"'")
+                if word.startswith("EDGEKIT_") and word[8:].replace("_", "").isalnum():
+                    names.add(word)
+    return names, files
+
+
+def test_child_env_controls_every_variable_edgekit_reads():
+    """tests/_env.py must set or clear every variable edgekit reads: a new one (a string
+    ``EDGEKIT_...`` in the sources, or a new file that reads the environment) fails here
+    until it is added there."""
+    names, files = _environment_reads()
+    assert names == set(EDGEKIT_VARIABLES), names
+    # _backend reads EDGEKIT_BACKEND; the loopback server passes it on to its child
+    assert files == {"_backend.py", "aio/_loopback.py"}, files
 
 
 def test_show_config_lists_backend_and_dependencies(capsys):
@@ -61,7 +102,7 @@ def test_cli_info_into_a_closed_pipe_is_quiet():
     os.close(read)  # the reader is gone before edgekit writes a byte
     try:
         done = subprocess.run([sys.executable, "-m", "edgekit", "info"], stdout=write,
-                              stderr=subprocess.PIPE, timeout=60)
+                              stderr=subprocess.PIPE, timeout=60, env=child_env())
     finally:
         os.close(write)
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode()
@@ -69,10 +110,11 @@ def test_cli_info_into_a_closed_pipe_is_quiet():
 
 def test_cli_info_and_demo_run():
     info = subprocess.run([sys.executable, "-m", "edgekit", "info"], capture_output=True,
-                          text=True, timeout=120)
-    assert info.returncode == 0 and "backend:" in info.stdout
+                          text=True, timeout=120, env=child_env())
+    assert info.returncode == 0, info.stderr
+    assert f"backend:  {_backend.NAME} (EDGEKIT_BACKEND={_backend.REQUESTED})" in info.stdout
     demo = subprocess.run([sys.executable, "-m", "edgekit", "demo", "compress"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=child_env())
     assert demo.returncode == 0, demo.stderr
     assert "round trip exact: True" in demo.stdout and "summary" in demo.stdout
 
@@ -100,7 +142,7 @@ def test_install_without_a_compiler_gives_the_reference_backend(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
          str(wheels), str(src)], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "CC": "false", "CXX": "false"},
+        env=child_env(CC="false", CXX="false"),
     )
     assert r.returncode == 0, r.stdout + r.stderr
     (wheel,) = wheels.glob("edgekit-*.whl")
@@ -118,11 +160,13 @@ def test_install_without_a_compiler_gives_the_reference_backend(tmp_path):
             "x = np.arange(1000, dtype=np.int64) ** 2;"
             "assert (c.delta_zigzag_decode(c.delta_zigzag_encode(x, 2), np.int64, 2) == x).all();"
             "print(_backend.NAME)")
-    r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                       timeout=120, cwd=tmp_path, env={**os.environ, "PYTHONPATH": path})
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "reference"
+    # unset (auto) and reference: the numpy references; native: a BackendError saying why
+    for backend in (None, "auto", "reference"):
+        r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                           timeout=120, cwd=tmp_path, env=child_env(backend, PYTHONPATH=path))
+        assert r.returncode == 0, (backend, r.stderr)
+        assert r.stdout.strip() == "reference", backend
     r = subprocess.run([sys.executable, "-S", "-c", "import edgekit.compress"],
                        capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                       env={**os.environ, "PYTHONPATH": path, "EDGEKIT_BACKEND": "native"})
+                       env=child_env("native", PYTHONPATH=path))
     assert r.returncode != 0 and "BackendError" in r.stderr and "C compiler" in r.stderr

@@ -37,6 +37,8 @@ import urllib.request
 from collections import Counter
 from typing import Any
 
+from edgekit import _backend
+
 DEFAULT_LIFETIME_S = 300.0
 DEFAULT_MAX_REQUESTS = 200_000
 DEFAULT_MAX_DELAY_S = 30.0
@@ -193,6 +195,7 @@ class LoopbackServer:
 
     def start(self) -> LoopbackServer:
         env = dict(os.environ)
+        env[_backend.ENV_VAR] = _backend.REQUESTED  # the backend of the process starting it
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         self._proc = subprocess.Popen(self._cmd, stdout=subprocess.PIPE, text=True, env=env)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._env import child_env
+
 pytest.importorskip("aiohttp")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,6 +23,7 @@ def _child(server, n: int, how: str) -> dict:
     out = subprocess.run(
         [sys.executable, "-m", "tests.aio.fd_child", str(server.port), str(n), str(FD_LIMIT),
          how], capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+        env=child_env(),
     )
     return json.loads(out.stdout)
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests._env import child_env
+
 CHILD = """
 import sys
 sys.modules["aiohttp"] = None  # import aiohttp -> ImportError
@@ -31,5 +33,5 @@ print("ok")
 
 def test_without_aiohttp():
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[2], timeout=60)
+                         cwd=Path(__file__).resolve().parents[2], timeout=60, env=child_env())
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -48,6 +48,7 @@ from edgekit.secure import (  # noqa: E402
     generate_key,
     private_key_pem,
 )
+from tests._env import child_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_DIR = ROOT / "examples" / "edge_service"
@@ -518,8 +519,8 @@ def test_the_process_serves_and_flushes_the_store_on_sigterm(pki, tmp_path):
     path = _config(pki, tmp_path, store={"segment_size": 256, "policy": "spill",
                                          "spill_dir": str(spill),
                                          "budget_bytes": 64 << 10})
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(SERVICE_DIR), os.environ.get("PYTHONPATH", "")])}
+    env = child_env(PYTHONPATH=os.pathsep.join(
+        [str(SERVICE_DIR), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen([sys.executable, "-m", "edge_service", str(path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -23,5 +23,7 @@ FACE_BOX = (179.0, 81.0, 93.0, 93.0)  # x, y, w, h in pixels
 RIGHT_EYE = (203.0, 101.0)
 LEFT_EYE = (246.0, 103.0)
 
-RUNTIMES = available_runtimes()
+RUNTIMES = available_runtimes()  # --infer-runtime=NAME leaves only NAME
+RUNTIME = RUNTIMES[0] if RUNTIMES else "auto"
+"""The runtime ``runtime="auto"`` takes in this session: a child process is told it."""
 needs_runtime = pytest.mark.skipif(not RUNTIMES, reason="no TFLite runtime installed")

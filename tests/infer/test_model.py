@@ -14,8 +14,17 @@ import pytest
 from edgekit.errors import InputError, ModelError, OptionsError, SignatureError
 from edgekit.infer import Detector, Model
 from edgekit.infer._flatbuffer import read_model
+from tests._env import child_env
 from tests.common import mutations
-from tests.infer.helpers import ASTRONAUT, FACE, PALM_MODEL, ROOT, SSD, needs_runtime
+from tests.infer.helpers import (
+    ASTRONAUT,
+    FACE,
+    PALM_MODEL,
+    ROOT,
+    RUNTIME,
+    SSD,
+    needs_runtime,
+)
 
 FACE_BYTES = FACE.read_bytes()
 
@@ -132,7 +141,7 @@ blob = open(sys.argv[1], "rb").read()
 refused = loaded = 0
 for b in mutations(blob, np.random.default_rng(int(sys.argv[2])), flips=int(sys.argv[3])):
     try:
-        m = Model.load(b)
+        m = Model.load(b, runtime=sys.argv[4])
         m.set_input(m.input_buffer())
         m.invoke()
         loaded += 1
@@ -149,8 +158,8 @@ def test_damaged_models_never_crash_the_process(seed):
     child process, so that a crash in the runtime's C++ fails this test instead of killing
     the test session.  (Seeds 1 and 6 found two shape flips that crashed XNNPACK before
     edgekit checked constant-tensor and element-wise-op shapes.)"""
-    r = subprocess.run([sys.executable, "-c", _FUZZ, str(FACE), str(seed), "300"],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    r = subprocess.run([sys.executable, "-c", _FUZZ, str(FACE), str(seed), "300", RUNTIME],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=child_env())
     assert r.returncode == 0, r.stderr[-2000:]
     loaded, refused = map(int, r.stdout.split())
     assert refused >= 64 and loaded > 0

@@ -3,7 +3,6 @@ readings survive kill -9 in the middle of writing, damaged files are reported.""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from edgekit.errors import (
 )
 from edgekit.memory import ReadingStore, StoreOptions
 from edgekit.memory._series import readings
+from tests._env import child_env
 
 
 def opts(path, **kw) -> StoreOptions:
@@ -168,7 +168,7 @@ def test_kill_mid_write_loses_nothing_acknowledged(tmp_path, kill_after):
     bit for bit, and nothing that was not sent (a per-channel prefix of what was sent)."""
     d = tmp_path / "spill"
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(d)], stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+                            text=True, env=child_env(PYTHONHASHSEED="0"))
     acked = 0
     acks = 0
     deadline = time.monotonic() + 60

@@ -25,6 +25,7 @@ from edgekit.metrics import (  # noqa: E402
     start_metrics_server,
 )
 from edgekit.metrics._table import HANDLERS, INSTRUMENTS  # noqa: E402
+from tests._env import child_env  # noqa: E402
 
 
 def telemetry_table() -> dict[str, set[str]]:
@@ -298,7 +299,7 @@ print("ok")
 
 def test_without_prometheus_client_it_is_a_no_op():
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[2], timeout=60)
+                         cwd=Path(__file__).resolve().parents[2], timeout=60, env=child_env())
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
     assert out.stderr.count("pip install 'edgekit[metrics]'") == 1  # warned once
 

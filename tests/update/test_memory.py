@@ -13,6 +13,7 @@ import pytest
 
 from edgekit import _backend
 from edgekit.update import PatchOptions, make_patch_file, patch_info
+from tests._env import child_env
 from tests.update.pairs import edited, real_blob
 
 SIZE = 24_000_000
@@ -53,7 +54,8 @@ def measure_apply(old, patch, new, tmp) -> dict:
     make_patch_file(warm + ".old", warm + ".new", warm + ".patch",
                     PatchOptions(level=3, methods=(info.method,), apply_memory=None))
     out = subprocess.run([sys.executable, "-c", _CHILD, str(old), str(patch), str(new), warm],
-                         capture_output=True, text=True, check=True, timeout=300)
+                         capture_output=True, text=True, check=True, timeout=300,
+                         env=child_env())
     r = json.loads(out.stdout)
     r["above"] = r["peak"] - r["base"]
     return r
