@@ -146,3 +146,53 @@ def test_a_queue_file_from_before_the_lag_column_still_opens(tmp_path):
     queued_at, depth = queue.remove("t1")
     assert queued_at is not None and depth == 0
     queue.close()
+
+
+def test_queue_depth_and_sync_lag_through_mosquitto_across_an_outage(scrape, tmp_path):
+    """End to end: a device on a real broker (mutual TLS, ACL) reports once while connected,
+    then once while the broker is down; during the outage the gauge shows the queued report,
+    after the broker returns the queue drains and the late report's lag covers the outage."""
+    pytest.importorskip("paho.mqtt")
+    import time
+
+    from edgekit.twin.mqtt import ShadowClient, ShadowService
+    from tests.twin.broker import SERVICE, Broker, Fleet, needs_mosquitto
+
+    if needs_mosquitto.args[0]:
+        pytest.skip(needs_mosquitto.kwargs["reason"])
+    fleet = Fleet(tmp_path)
+    broker = Broker(fleet.directory)
+    broker.start()
+    shadows = Shadows()
+    service = ShadowService(shadows, "127.0.0.1", broker.port, tls=fleet.context(SERVICE),
+                            client_id="svc-metrics")
+    service.start()
+    dev = ShadowClient("pump-a", "127.0.0.1", broker.port, tls=fleet.context("pump-a"),
+                       queue_path=str(tmp_path / "queue.db"))
+    outage_s = 0.5
+    try:
+        dev.start()
+        assert dev.wait_synced(10)
+        dev.report({"fw": "1.0"})
+        assert dev.wait_synced(10)
+        broker.stop()
+        deadline = time.monotonic() + 10
+        while dev.connected:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        dev.report({"fw": "1.1"})
+        assert _v(scrape(), "edgekit_twin_queue_depth") == 1
+        time.sleep(outage_s)
+        broker.start()
+        assert dev.wait_synced(20)
+    finally:
+        dev.stop()
+        service.stop()
+        broker.stop()
+    assert shadows.get("pump-a")["state"]["reported"] == {"fw": "1.1"}
+    s = scrape()
+    assert _v(s, "edgekit_twin_queue_depth") == 0
+    assert _v(s, "edgekit_twin_sync_lag_seconds_count") == 2
+    assert _v(s, "edgekit_twin_sync_lag_seconds_sum") >= outage_s
+    assert _v(s, "edgekit_twin_sync_lag_seconds_bucket", le="0.25") <= 1  # the late one
+    assert _v(s, "edgekit_twin_updates_total") == 2
