@@ -27,6 +27,11 @@ event                         fields
 ``aio.request``               ``outcome`` (``"ok"``, ``"error"``, ``"timeout"``,
                               ``"cancelled"``), ``seconds``, ``attempts``
 ``update.apply``              ``method`` (str), ``bytes``, ``outcome`` (``"ok"`` or a reason)
+``twin.update``               ``accepted`` (shadow updates committed by one call)
+``twin.reject``               ``op`` (``"update"``, ``"get"``, ``"delete"``), ``code`` (the
+                              service's numeric code; 409 is a version conflict)
+``twin.queue``                ``depth`` (reports a device has queued, not yet accepted)
+``twin.sync``                 ``lag_s`` (from a report being queued to its acceptance)
 ============================  ================================================================
 """
 

@@ -1629,6 +1629,163 @@ def _update() -> list:
 
 
 # --------------------------------------------------------------------------------------
+@notebook("08_twin")
+def _twin() -> list:
+    return [
+        md("""
+        # Device shadows: the twin, its telemetry and its metrics
+
+        The article names digital twins as a future trend and gives no code.  `edgekit.twin`
+        keeps a *shadow* of each device with the AWS IoT Device Shadow contract (desired /
+        reported / delta, versions, the service's limits), in a durable SQLite store, served
+        over MQTT by `edgekit.twin.mqtt` (see docs/twin.md; that part needs a broker and is
+        not run here).  This notebook runs the transport-free core, the way the MQTT service
+        does:
+
+        1. a fleet of stations on a file store: the cloud changes desired state, each device
+           gets its delta, applies it and reports; stale versions are refused;
+        2. what a delta report saves on the wire against publishing the whole document;
+        3. a week of real readings beside the twin: frames for the bulk channel, a summary in
+           the shadow, checked and decoded on the cloud side;
+        4. the twin's metrics as Prometheus sees them.
+        """),
+        code(SETUP),
+        code("""
+        import json
+        import tempfile
+        from pathlib import Path
+
+        import prometheus_client
+
+        from edgekit.errors import ShadowError
+        from edgekit.metrics import enable_metrics
+        from edgekit.twin import Shadows, SQLiteShadowStore
+
+        registry = prometheus_client.CollectorRegistry()
+        metrics = enable_metrics(registry, required=True)
+        tmp = Path(tempfile.mkdtemp(prefix="edgekit-twin-"))
+        shadows = Shadows(SQLiteShadowStore(str(tmp / "shadows.db")))
+        fleet = [f"station-{i:03d}" for i in range(50)]
+
+        # every device reports what it runs; the cloud then asks half of them for a new rate
+        shadows.apply_updates([(d, json.dumps({"state": {"reported": {
+            "sample_s": 60, "fw": "1.4.2"}}}), None) for d in fleet])
+        shadows.apply_updates([(d, json.dumps({"state": {"desired": {"sample_s": 10}}}), None)
+                               for d in fleet[::2]])
+        pending = {d: shadows.get(d)["state"].get("delta") for d in fleet}
+        print(sum(v is not None for v in pending.values()), "devices have a delta:",
+              pending[fleet[0]])
+        # each device applies its delta and reports the new state: the deltas disappear
+        shadows.apply_updates([(d, json.dumps({"state": {"reported": delta}}), None)
+                               for d, delta in pending.items() if delta])
+        print("deltas left:", sum("delta" in shadows.get(d)["state"] for d in fleet))
+        doc = shadows.get(fleet[0])
+        try:
+            shadows.update(fleet[0], json.dumps({"state": {"desired": {"sample_s": 5}},
+                                                 "version": doc["version"] - 1}))
+        except ShadowError as err:
+            print("stale version refused:", err.code, err.message)
+        print("history of", fleet[0], [(h.version, h.operation) for h in
+                                       shadows.history(fleet[0])])
+        """),
+        md("""
+        ## Bytes on the wire: delta report against the whole document
+
+        A gateway with N reported fields changes one or two readings and its uptime per
+        update.  Per update: the MQTT 3.1.1 bytes of the request and of the `/update/accepted`
+        answer the device receives, PUBACKs included (the same count that
+        `benchmarks/bench_twin.py` asserts).
+        """),
+        code("""
+        from edgekit.twin._wire import gateway_bytes_per_update
+
+        fields = [8, 16, 32, 64, 128]
+        delta = [gateway_bytes_per_update("delta", fields=n, updates=200) for n in fields]
+        full = [gateway_bytes_per_update("full", fields=n, updates=200) for n in fields]
+        for n, d, f in zip(fields, delta, full, strict=True):
+            print(f"{n:4d} fields: delta {d:5.0f} B, full document {f:6.0f} B ({f / d:4.1f}x)")
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        ax.plot(fields, full, "o-", label="full document every update")
+        ax.plot(fields, delta, "o-", label="delta report (edgekit.twin)")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(fields, [str(n) for n in fields])
+        ax.set_xlabel("reported fields")
+        ax.set_ylabel("MQTT bytes per update")
+        ax.set_title("A delta report costs the same whatever the state's size", fontsize=10)
+        ax.legend()
+        plt.show()
+        """),
+        md("""
+        ## Telemetry beside the twin
+
+        A shadow's state is limited to 8 KiB: a day of one-minute readings does not belong in
+        it.  `summarize_store` turns a day of an `edgekit.memory.ReadingStore` into an
+        `edgekit.compress` frame (the bulk channel) and a summary for `state.reported`; the
+        cloud checks each frame against the summary (`open_frame`: size, SHA-256, count, span)
+        and decodes it exactly.  Real data: air temperature at Payerne, June 2016.
+        """),
+        code("""
+        from edgekit.data import load_series
+        from edgekit.memory import ReadingStore
+        from edgekit.twin import open_frame, summarize_store
+
+        x = load_series("payerne_temp_C")
+        DAY = 86_400 * 10**9
+        t = 1_464_739_200 * 10**9 + np.arange(x.size, dtype=np.int64) * 60 * 10**9
+        store = ReadingStore()
+        store.extend(t, x)
+        store.seal()
+        bulk = {}
+        for d in range(7):
+            batch = summarize_store(store, int(t[0]) + d * DAY, int(t[0]) + (d + 1) * DAY,
+                                    decimals=2)
+            bulk[d] = batch.frame
+            shadows.update("station-pay", json.dumps(
+                {"state": {"reported": {"air_temp_C": {"day": d, **batch.summary}}}}))
+        print("the shadow's summary:", json.dumps(
+            shadows.get("station-pay")["state"]["reported"]["air_temp_C"]))
+        # the cloud side: the history has every day's summary; each frame checks and decodes
+        days = [json.loads(h.request)["state"]["reported"]["air_temp_C"]
+                for h in shadows.history("station-pay")]
+        decoded = {s["day"]: open_frame(bulk[s["day"]], s) for s in days}
+        raw = sum(s["raw_bytes"] for s in days)
+        sent = sum(s["frame_bytes"] for s in days)
+        per_summary = np.mean([len(json.dumps(s)) for s in days])
+        print(f"7 days: {raw:,} B raw -> {sent:,} B of frames ({raw / sent:.0f}x), "
+              f"{per_summary:.0f} B of summary per day in the shadow")
+
+        fig, ax = plt.subplots(figsize=(11, 3.8))
+        for s in days:
+            tt, vv = decoded[s["day"]]
+            hours = (tt - t[0]) / 3.6e12
+            ax.plot(hours, vv, lw=0.6, color="#1f77b4")
+            h0, h1 = (s["t0_ms"] * 10**6 - t[0]) / 3.6e12, (s["t1_ms"] * 10**6 - t[0]) / 3.6e12
+            ax.fill_between([h0, h1], s["min"], s["max"], color="#ff7f0e", alpha=0.15)
+            ax.hlines(s["mean"], h0, h1, color="#d62728")
+        ax.set_xlabel("hours since 2016-06-01 00:00 UTC")
+        ax.set_ylabel("air temperature (degC)")
+        ax.set_title("Blue: readings decoded from the bulk frames.  Orange band and red line: "
+                     "min / max / mean the twin carries", fontsize=10)
+        plt.show()
+        """),
+        md("""
+        ## The twin's metrics
+
+        `Shadows` emits accepted updates and refusals by code (409: version conflict); a
+        device's `ShadowClient` adds its offline queue depth and the sync lag of each report.
+        Prometheus reads them from `edgekit.metrics` like every other subsystem's.
+        """),
+        code("""
+        text = prometheus_client.generate_latest(registry).decode()
+        print("\\n".join(line for line in text.splitlines()
+                        if line.startswith("edgekit_twin_") and "_created" not in line))
+        metrics.close()
+        shadows.close()
+        """),
+    ]
+
+
+# --------------------------------------------------------------------------------------
 def build(name: str) -> nbformat.NotebookNode:
     nb = new_notebook(cells=NOTEBOOKS[name]())
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",

@@ -34,6 +34,8 @@ class Instrument:
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                     2.5, 5.0, 10.0, 30.0)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+SYNC_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                60.0, 300.0, 3600.0)
 RATIO_BUCKETS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0, 64.0)
 
 INSTRUMENTS: tuple[Instrument, ...] = (
@@ -85,6 +87,18 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     Instrument("counter", "update_applies", "Updates applied or refused, by method and "
                "outcome.", ("method", "outcome")),
     Instrument("counter", "update_bytes", "Bytes of update artifacts applied.", ("method",)),
+    # twin
+    Instrument("counter", "twin_updates", "Shadow updates accepted (committed)."),
+    Instrument("counter", "twin_rejections", "Shadow requests refused, by operation and the "
+               "service's code.", ("op", "code")),
+    Instrument("counter", "twin_version_conflicts",
+               "Shadow updates refused because their version was stale (409)."),
+    Instrument("gauge", "twin_queue_depth",
+               "Reported changes a device has queued and not yet had accepted (the device "
+               "that reported last)."),
+    Instrument("histogram", "twin_sync_lag_seconds",
+               "Time from a device queueing a reported change to its acceptance.", (),
+               SYNC_BUCKETS),
 )
 
 
@@ -193,6 +207,35 @@ def _apply(m: Recorder, f: Mapping[str, Any]) -> None:
         m.inc("update_bytes", n, method=method)
 
 
+def _twin_update(m: Recorder, f: Mapping[str, Any]) -> None:
+    n = m.num(f, "accepted")
+    if n is not None:
+        m.inc("twin_updates", n)
+
+
+_TWIN_CODES = frozenset({"400", "401", "403", "404", "409", "413", "415", "429", "500", "503"})
+
+
+def _twin_reject(m: Recorder, f: Mapping[str, Any]) -> None:
+    code = str(f.get("code"))
+    # the service's codes are a short documented list; anything else is one value
+    m.inc("twin_rejections", op=m.label(f, "op"), code=code if code in _TWIN_CODES else "other")
+    if code == "409":
+        m.inc("twin_version_conflicts")
+
+
+def _twin_queue(m: Recorder, f: Mapping[str, Any]) -> None:
+    n = m.num(f, "depth")
+    if n is not None:
+        m.set("twin_queue_depth", n)
+
+
+def _twin_sync(m: Recorder, f: Mapping[str, Any]) -> None:
+    seconds = m.num(f, "lag_s")
+    if seconds is not None:
+        m.observe("twin_sync_lag_seconds", seconds)
+
+
 Handler = Callable[[Recorder, Mapping[str, Any]], None]
 
 # event -> (the fields it reads, the handler); the test holds this to _telemetry's table
@@ -212,4 +255,8 @@ HANDLERS: dict[str, tuple[tuple[str, ...], Handler]] = {
     "memory.usage": (("nbytes",), _usage),
     "aio.request": (("outcome", "seconds", "attempts"), _request),
     "update.apply": (("method", "bytes", "outcome"), _apply),
+    "twin.update": (("accepted",), _twin_update),
+    "twin.reject": (("op", "code"), _twin_reject),
+    "twin.queue": (("depth",), _twin_queue),
+    "twin.sync": (("lag_s",), _twin_sync),
 }

@@ -8,6 +8,10 @@
   change, a gapless version history); :class:`ShadowStore` is the interface another database
   implements.
 
+* :func:`summarize_readings` / :func:`summarize_store`: bulk readings as an
+  :mod:`edgekit.compress` frame for a bulk channel and a small summary for ``state.reported``;
+  :func:`open_frame` checks a received frame against the summary and decodes it.
+
 * :mod:`edgekit.twin.mqtt` (extra ``[twin]``: paho-mqtt): :class:`~edgekit.twin.mqtt.ShadowService`
   serves the AWS shadow topics from a ``Shadows``; :class:`~edgekit.twin.mqtt.ShadowClient` is
   the device side, with a persistent offline queue.  Imported on demand, so the core needs
@@ -22,6 +26,12 @@ from edgekit.errors import ShadowError
 from edgekit.twin._document import ShadowLimits
 from edgekit.twin.shadows import Shadows, UpdateResult, document
 from edgekit.twin.store import HistoryEntry, ShadowStore, SQLiteShadowStore, StoredShadow
+from edgekit.twin.telemetry import (
+    TelemetryBatch,
+    open_frame,
+    summarize_readings,
+    summarize_store,
+)
 
 __all__ = [
     "HistoryEntry",
@@ -31,6 +41,10 @@ __all__ = [
     "ShadowStore",
     "Shadows",
     "StoredShadow",
+    "TelemetryBatch",
     "UpdateResult",
     "document",
+    "open_frame",
+    "summarize_readings",
+    "summarize_store",
 ]

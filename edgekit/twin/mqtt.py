@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from edgekit import _telemetry
 from edgekit.errors import CapacityError, InputError, RuntimeUnavailableError, ShadowError
 from edgekit.twin.shadows import Shadows
 from edgekit.twin.topics import SERVICE_SUBSCRIPTIONS, parse_request_topic, shadow_topic
@@ -138,8 +139,9 @@ class ShadowService:
             thing, name, op = parsed
             token = _token_of(payload)
             if self._authorize is not None and not self._authorize(thing):
-                out.append(self._rejected(thing, name, op, ShadowError(
-                    403, "Forbidden", client_token=token)))
+                error = ShadowError(403, "Forbidden", client_token=token)
+                _telemetry.emit("twin.reject", op=op, code=error.code)
+                out.append(self._rejected(thing, name, op, error))
                 continue
             if op == "update":
                 if token is not None and self._dedupe_size and (
@@ -169,6 +171,7 @@ class ShadowService:
         except ShadowError as error:
             return [self._rejected(thing, name, op, error)]
         except (ValueError, UnicodeDecodeError, RecursionError):
+            _telemetry.emit("twin.reject", op=op, code=400)
             return [self._rejected(thing, name, op, ShadowError(400, "Invalid JSON",
                                                                 client_token=token))]
         return [(shadow_topic(thing, op, "accepted", name=name), _dumps(answer))]
@@ -295,18 +298,24 @@ class _PendingQueue:
         if path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY "
-                           "AUTOINCREMENT, token TEXT NOT NULL, request BLOB NOT NULL)")
+                           "AUTOINCREMENT, token TEXT NOT NULL, request BLOB NOT NULL, "
+                           "queued_at REAL)")
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(pending)")}
+        if "queued_at" not in columns:  # a queue file written before the column existed
+            self._conn.execute("ALTER TABLE pending ADD COLUMN queued_at REAL")
         self._capacity = capacity
         self._lock = threading.Lock()
 
-    def push(self, token: str, request: bytes) -> None:
+    def push(self, token: str, request: bytes) -> int:
+        """Append a report; returns the queue's depth after it."""
         with self._lock:
             depth = self._conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
             if depth >= self._capacity:
                 raise CapacityError(f"{depth} reported changes are already waiting for the "
                                     "broker", capacity=self._capacity, requested=depth + 1)
-            self._conn.execute("INSERT INTO pending (token, request) VALUES (?, ?)",
-                               (token, request))
+            self._conn.execute("INSERT INTO pending (token, request, queued_at) "
+                               "VALUES (?, ?, ?)", (token, request, time.time()))
+            return depth + 1
 
     def head(self) -> tuple[str, bytes] | None:
         with self._lock:
@@ -314,9 +323,15 @@ class _PendingQueue:
                 "SELECT token, request FROM pending ORDER BY seq LIMIT 1").fetchone()
         return None if row is None else (row[0], bytes(row[1]))
 
-    def remove(self, token: str) -> None:
+    def remove(self, token: str) -> tuple[float | None, int]:
+        """Remove a report; returns when it was queued (epoch seconds, ``None`` if unknown)
+        and the queue's depth after."""
         with self._lock:
+            row = self._conn.execute("SELECT queued_at FROM pending WHERE token = ?",
+                                     (token,)).fetchone()
             self._conn.execute("DELETE FROM pending WHERE token = ?", (token,))
+            depth = self._conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+        return (row[0] if row is not None else None), depth
 
     def __len__(self) -> int:
         with self._lock:
@@ -439,7 +454,8 @@ class ShadowClient:
         token = uuid.uuid4().hex
         request = _dumps({"state": {"reported": reported}, "clientToken": token})
         with self._lock:
-            self._queue.push(token, request)
+            depth = self._queue.push(token, request)
+            _telemetry.emit("twin.queue", depth=depth)
             self._idle.clear()
             self._send_next()
         return token
@@ -513,13 +529,18 @@ class ShadowClient:
             elif topic == self._topic("update", "accepted"):
                 self.version = max(self.version, doc.get("version", 0))
                 if self._inflight is not None and doc.get("clientToken") == self._inflight:
-                    self._queue.remove(self._inflight)
+                    queued_at, depth = self._queue.remove(self._inflight)
+                    if _telemetry.enabled():
+                        lag = None if queued_at is None else max(0.0, time.time() - queued_at)
+                        _telemetry.emit("twin.sync", lag_s=lag)
+                        _telemetry.emit("twin.queue", depth=depth)
                     self._inflight = None
                     self._send_next()
             elif topic == self._topic("update", "rejected"):
                 if self._inflight is not None and doc.get("clientToken") == self._inflight:
                     self.rejections.append(doc)
-                    self._queue.remove(self._inflight)  # a refused report is never accepted
+                    # a refused report is never accepted: it leaves the queue
+                    _telemetry.emit("twin.queue", depth=self._queue.remove(self._inflight)[1])
                     self._inflight = None
                     self._send_next()
 

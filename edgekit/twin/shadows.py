@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edgekit import _telemetry
 from edgekit.errors import ShadowError
 from edgekit.twin import _document as _doc
 from edgekit.twin._document import ShadowLimits
@@ -106,6 +107,16 @@ class Shadows:
         """:meth:`update`, returning also the documents before and after and the delta
         message, which an MQTT service publishes on ``/update/documents`` and
         ``/update/delta``.  Same refusals as :meth:`update`."""
+        try:
+            result = self._apply_update(thing, request, name)
+        except ShadowError as error:
+            _rejected("update", error)
+            raise
+        _telemetry.emit("twin.update", accepted=1)
+        return result
+
+    def _apply_update(self, thing: str, request: str | bytes, name: str | None
+                      ) -> UpdateResult:
         key = _doc.check_names(thing, name)
         req = _doc.parse_request(request, self._limits)
         with self._lock:
@@ -148,16 +159,21 @@ class Shadows:
                     record = self._apply(current, req, now)
                 except ShadowError as error:
                     results[i] = error
+                    _rejected("update", error)
                     continue
                 overlay[thing, key] = record
                 staged.append((i, thing, key, req, current, record))
             committed = commit_many([(thing, key, record, "update", _canonical(req))
                                      for _, thing, key, req, _, record in staged])
+        accepted = 0
         for (i, thing, _key, req, current, record), ok in zip(staged, committed, strict=True):
             if ok:
                 results[i] = self._result(req, current, record)
+                accepted += 1
             else:  # another writer got there first: apply this one alone, on the fresh state
                 results[i] = self._attempt(thing, updates[i][1], updates[i][2])
+        if accepted:
+            _telemetry.emit("twin.update", accepted=accepted)
         return results  # type: ignore[return-value]
 
     def _attempt(self, thing: str, request: str | bytes, name: str | None
@@ -230,6 +246,13 @@ class Shadows:
         and ``delta`` (each only when not empty), ``metadata``, ``version``, ``timestamp``
         (now) and ``clientToken`` when given.  Raises :class:`ShadowError` 404 when the shadow
         does not exist or was deleted."""
+        try:
+            return self._get(thing, name, client_token)
+        except ShadowError as error:
+            _rejected("get", error)
+            raise
+
+    def _get(self, thing: str, name: str | None, client_token: str | None) -> dict[str, Any]:
         key = _doc.check_names(thing, name)
         token = self._token(client_token)
         current = self._store.load(thing, key)
@@ -249,6 +272,14 @@ class Shadows:
         The delete is a version of its own (the stored version + 1) in the history, and the
         shadow's next update continues from it: versions never repeat.  Raises
         :class:`ShadowError` 404 when the shadow does not exist or is already deleted."""
+        try:
+            return self._delete(thing, name, client_token)
+        except ShadowError as error:
+            _rejected("delete", error)
+            raise
+
+    def _delete(self, thing: str, name: str | None, client_token: str | None
+                ) -> dict[str, Any]:
         key = _doc.check_names(thing, name)
         token = self._token(client_token)
         with self._lock:
@@ -307,6 +338,11 @@ def document(record: StoredShadow) -> dict[str, Any]:
             state["delta"] = delta
     return {"state": state, "metadata": metadata, "version": record.version,
             "timestamp": record.timestamp}
+
+
+def _rejected(op: str, error: ShadowError) -> None:
+    """Telemetry for a refusal (``twin.reject``); a 409 is a version conflict."""
+    _telemetry.emit("twin.reject", op=op, code=error.code)
 
 
 def _canonical(req: _doc.Request) -> str:

@@ -116,6 +116,15 @@ CASES: dict[str, tuple[dict, list[tuple[str, dict, float]]]] = {
     "update.apply": ({"method": "bsdiff", "bytes": 2048, "outcome": "ok"},
                      [("edgekit_update_applies_total", {"method": "bsdiff", "outcome": "ok"}, 1),
                       ("edgekit_update_bytes_total", {"method": "bsdiff"}, 2048)]),
+    "twin.update": ({"accepted": 12}, [("edgekit_twin_updates_total", {}, 12)]),
+    "twin.reject": ({"op": "update", "code": 409},
+                    [("edgekit_twin_rejections_total", {"op": "update", "code": "409"}, 1),
+                     ("edgekit_twin_version_conflicts_total", {}, 1)]),
+    "twin.queue": ({"depth": 7}, [("edgekit_twin_queue_depth", {}, 7)]),
+    "twin.sync": ({"lag_s": 0.03},
+                  [("edgekit_twin_sync_lag_seconds_bucket", {"le": "0.025"}, 0),
+                   ("edgekit_twin_sync_lag_seconds_bucket", {"le": "0.05"}, 1),
+                   ("edgekit_twin_sync_lag_seconds_sum", {}, 0.03)]),
 }
 
 
