@@ -89,6 +89,11 @@ def _python_equal_json_different(a: Any, b: Any) -> bool:
     return a == b and not json_equal(a, b)
 
 
+def _only_empty_objects(v: object) -> bool:
+    """{} or an object of such objects: what moto keeps of a subtree that matches all down."""
+    return isinstance(v, dict) and all(_only_empty_objects(x) for x in v.values())
+
+
 def delta_agrees(ours: dict, motos: dict, desired: dict, reported: dict) -> bool:
     """True when edgekit's delta equals moto's up to the two known departures: moto keeps an
     object whose desired members all match as ``{}``, and moto treats booleans as numbers."""
@@ -101,8 +106,9 @@ def delta_agrees(ours: dict, motos: dict, desired: dict, reported: dict) -> bool
                     return False
             elif canonical(ours[key]) != canonical(motos[key]):
                 return False
-        elif key in motos:  # moto only: an all-matching object kept as {}
-            if not (motos[key] == {} and isinstance(want, dict) and isinstance(have, dict)):
+        elif key in motos:  # moto only: an all-matching object kept as {} (at any depth)
+            if not (_only_empty_objects(motos[key]) and isinstance(want, dict)
+                    and isinstance(have, dict)):
                 return False
         elif not (key in reported and _python_equal_json_different(want, have)):
             return False  # edgekit only: must be a boolean/number mismatch moto cannot see
