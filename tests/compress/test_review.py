@@ -37,7 +37,7 @@ def _arrays(draw) -> np.ndarray:
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     kind = draw(st.sampled_from(["dec", "dec_miss", "f32", "levels", "periodic", "walk",
-                                 "grid", "noise", "f32noise", "int"]))
+                                 "grid", "noise", "f32noise", "int", "small"]))
     t = np.arange(n)
     if kind == "dec":
         x = np.round(np.cumsum(rng.normal(0, 0.3, n)) + 20.0, draw(st.integers(0, 4)))
@@ -59,15 +59,24 @@ def _arrays(draw) -> np.ndarray:
         x = rng.normal(0, 1, n)
     elif kind == "f32noise":  # float noise the split dictionary bins
         x = (rng.normal(0, 1, n) * 10.0 ** draw(st.integers(-3, 3))).astype(np.float32)
-    else:
+    elif kind == "int":
         x = np.cumsum(rng.integers(-3, 4, n)).astype(draw(st.sampled_from(
             ["int16", "int32", "int64", "uint64"])))
+    else:  # float16, bool, bytes, timestamps: few levels, the dictionary's ground
+        dt = draw(st.sampled_from(["float16", "bool", "uint8", "int8", "datetime64[ns]"]))
+        x = rng.choice(rng.integers(-100, 100, 30), n).astype(np.int64)
+        x = (x > 0) if dt == "bool" else (x * 10**9 if dt[0] == "d" else x).astype(dt)
     if x.dtype.kind == "f" and n and draw(st.booleans()):
         specials = np.array([np.nan, -np.inf, np.inf, -0.0, 5e-324])
         m = max(1, n // 100)
         x[rng.integers(0, n, m)] = rng.choice(specials, m)
-    if x.dtype.kind == "f" and draw(st.booleans()):
+    if x.dtype == np.float64 and draw(st.booleans()):
         x = x.astype(np.float32)
+    layout = draw(st.sampled_from(["1d", "1d", "C", "F", ">"]))
+    if layout in "CF" and n % 2 == 0:
+        x = x.reshape(n // 2, 2, order=layout)
+    elif layout == ">":
+        x = x.astype(x.dtype.newbyteorder(">"))
     return x
 
 
@@ -99,13 +108,18 @@ def test_native_and_reference_encode_the_same_bytes(x, block, level, tol, eager,
     assert fast == slow
     for lib in (_backend.lib, None):
         y = _with_backend(lib, lambda: decode(fast))
-        if tol is None or x.dtype.kind != "f":
-            assert y.tobytes() == x.tobytes()
+        assert y.dtype == x.dtype and y.shape == x.shape
+        assert y.flags.c_contiguous == x.flags.c_contiguous
+        assert y.flags.f_contiguous == x.flags.f_contiguous
+        if tol is None or x.dtype.kind != "f" or x.dtype.itemsize == 2:
+            assert y.tobytes(order="A") == x.tobytes(order="A")
         else:
-            fin = np.isfinite(x)
-            assert np.array_equal(np.isnan(y), np.isnan(x))
-            assert np.array_equal(y[~fin & ~np.isnan(x)], x[~fin & ~np.isnan(x)])
-            assert np.all(np.abs(y[fin].astype(np.float64) - x[fin]) <= tol)
+            xs = x.ravel(order="A").astype(np.float64)
+            ys = y.ravel(order="A").astype(np.float64)
+            fin = np.isfinite(xs)
+            assert np.array_equal(np.isnan(ys), np.isnan(xs))
+            assert np.array_equal(ys[~fin & ~np.isnan(xs)], xs[~fin & ~np.isnan(xs)])
+            assert np.all(np.abs(ys[fin] - xs[fin]) <= tol)
 
 
 # ------------------------------------------------------------------------------ hostile frames
