@@ -72,6 +72,13 @@ def _arrays(draw) -> np.ndarray:
         x[rng.integers(0, n, m)] = rng.choice(specials, m)
     if x.dtype == np.float64 and draw(st.booleans()):
         x = x.astype(np.float32)
+    if x.dtype.kind == "f" and x.dtype.itemsize >= 4 and n and draw(st.booleans()):
+        # NaN payloads and signalling NaNs (which a float conversion would quiet)
+        u = np.dtype(f"u{x.dtype.itemsize}")
+        pats = (np.array([0x7F800001, 0xFFC00123, 0x7FBFFFFF], dtype=u) if u.itemsize == 4
+                else np.array([0x7FF0000000000001, 0xFFF8000000000123, 0x7FF00000E0000000],
+                              dtype=u))
+        x.view(u)[rng.integers(0, n, 3)] = pats
     layout = draw(st.sampled_from(["1d", "1d", "C", "F", ">"]))
     if layout in "CF" and n % 2 == 0:
         x = x.reshape(n // 2, 2, order=layout)
@@ -114,12 +121,13 @@ def test_native_and_reference_encode_the_same_bytes(x, block, level, tol, eager,
         if tol is None or x.dtype.kind != "f" or x.dtype.itemsize == 2:
             assert y.tobytes(order="A") == x.tobytes(order="A")
         else:
-            xs = x.ravel(order="A").astype(np.float64)
-            ys = y.ravel(order="A").astype(np.float64)
-            fin = np.isfinite(xs)
-            assert np.array_equal(np.isnan(ys), np.isnan(xs))
-            assert np.array_equal(ys[~fin & ~np.isnan(xs)], xs[~fin & ~np.isnan(xs)])
-            assert np.all(np.abs(ys[fin] - xs[fin]) <= tol)
+            xr, yr = x.ravel(order="A"), y.ravel(order="A")
+            fin = np.isfinite(xr)
+            u = np.dtype(f"u{x.dtype.itemsize}")
+            # NaN (payload and all) and infinities exactly, finite values within tol
+            assert np.array_equal(yr[~fin].view(u), xr[~fin].view(u))
+            err = np.abs(yr[fin].astype(np.float64) - xr[fin].astype(np.float64))
+            assert np.all(err <= tol)
 
 
 # ------------------------------------------------------------------------------ hostile frames
