@@ -1187,7 +1187,10 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         out = out.astype(dt.newbyteorder(">"))
     if len(shape) == 1:  # out is the array already
         return out, length
-    arr = out.reshape(shape, order="F" if flags & _F_FORTRAN else "C")
+    try:  # no values, but a dimension numpy cannot make (2**63, or past its size limit)
+        arr = out.reshape(shape, order="F" if flags & _F_FORTRAN else "C")
+    except ValueError:
+        raise _corrupt(f"shape {shape} is not a possible array shape", pos, "header") from None
     return arr, length
 
 
