@@ -12,6 +12,7 @@ import pytest
 
 from edgekit.memory import _corpus
 from edgekit.memory._layouts import warm_up
+from tests.memory._fresh import fresh
 
 SHIPPED = Path(__file__).resolve().parents[2] / "edgekit" / "data" / "sensors"
 NAMES = _corpus.series_names(SHIPPED)
@@ -49,8 +50,13 @@ def test_sealed_float64_series_meets_the_bound(warmed, name):
     variables make numpy's errstate leave ~120 B more behind in the measured window); 2.19
     before the store's fixed cost was cut."""
     pytest.importorskip("pcodec")
-    values, meta = _corpus.load(SHIPPED, name)
-    f = _corpus.footprint(name, values, meta)  # raises unless every reading comes back exact
+    # in a fresh interpreter (tests/memory/_fresh.py): late in a long session tracemalloc
+    # also counts what other tests left in numpy's and pytest's context variables
+    d = fresh(f"dataclasses.asdict(_corpus.footprint({name!r}, *_corpus.load(SHIPPED, {name!r})))",
+              setup=f"import dataclasses\nfrom pathlib import Path\nfrom edgekit.memory import "
+                    f"_corpus\nSHIPPED = Path({str(SHIPPED)!r})")
+    assert isinstance(d, dict)
+    f = _corpus.Footprint(**d)  # footprint raises unless every reading comes back exact
     assert f.stored == "float64" and f.bound_applies
     assert 17.0 <= f.hot <= 18.0  # 8 + 8 + 1 bytes, plus the store's constant
     assert f.sealed <= f.bound, (f"{name}: {f.sealed:.3f} B/reading sealed, bound "

@@ -13,35 +13,37 @@ Python object per segment."""
 
 from __future__ import annotations
 
-import pytest
+from tests.memory._fresh import fresh
 
-from edgekit.memory import _fixed
-from edgekit.memory._layouts import warm_up
+_SETUP = "from pathlib import Path\nfrom edgekit.memory import _fixed"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def warmed():
-    warm_up()
+def _fixed(expr: str) -> float:
+    """A figure of edgekit.memory._fixed, measured in a fresh interpreter (see _fresh.py)."""
+    value = fresh(expr, setup=_SETUP)
+    assert isinstance(value, (int, float))
+    return float(value)
 
 
 def test_an_empty_store_is_small():
-    assert 100 < _fixed.empty_store() <= 400  # 352 B: the object, its lock, its channel dict
+    # 352 B: the object, its lock, its channel dict
+    assert 100 < _fixed("_fixed.empty_store()") <= 400
 
 
 def test_a_store_with_one_sealed_segment_is_small():
-    assert 300 < _fixed.sealed(1, 1) <= 1100  # 824 B; was 1,228 B
+    assert 300 < _fixed("_fixed.sealed(1, 1)") <= 1100  # 824 B; was 1,228 B
 
 
 def test_a_sealed_segment_costs_a_list_slot_beside_its_bytes():
-    per_segment = _fixed.per_segment()
+    per_segment = _fixed("_fixed.per_segment()")
     assert 0 < per_segment <= 24, per_segment  # 8 B; was 188 B with an object per segment
 
 
 def test_a_channel_costs_a_few_hundred_bytes():
-    per_channel = _fixed.per_channel()
+    per_channel = _fixed("_fixed.per_channel()")
     assert 100 < per_channel <= 320, per_channel  # 246 B; was 482 B
 
 
 def test_a_spilled_segment_keeps_its_header_only(tmp_path):
-    per_segment = _fixed.per_spilled_segment(directory=tmp_path)
+    per_segment = _fixed(f"_fixed.per_spilled_segment(directory=Path({str(tmp_path)!r}))")
     assert 0 < per_segment <= 120, per_segment  # 86 B; was 257 B
