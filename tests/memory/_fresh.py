@@ -13,17 +13,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edgekit import _backend
 from tests._env import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def fresh(expr: str, *, setup: str = "") -> object:
+def fresh(expr: str, *, setup: str = "", backend: str | None = _backend.REQUESTED) -> object:
     """The JSON value of ``expr``, evaluated in a new interpreter after ``setup`` (both Python
-    source; the warm-up of ``edgekit.memory._layouts`` runs first)."""
+    source; the warm-up of ``edgekit.memory._layouts`` runs first); ``backend``: the child's
+    EDGEKIT_BACKEND (this process's by default; None: the install's default, ``auto``)."""
     code = ("import json\nfrom edgekit.memory._layouts import warm_up\nwarm_up()\n"
             f"{setup}\nprint(json.dumps({expr}))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(),
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(backend),
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
