@@ -21,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 _WORKER = r'''
 import sys, time, json
@@ -65,7 +66,8 @@ def main() -> None:
     ap.add_argument("before")
     ap.add_argument("after")
     ap.add_argument("names", nargs="*", help="substrings of the series to run (default all)")
-    ap.add_argument("--data", default="/work/shared/data/sensors")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"
+                                                    / "sensors"))
     args = ap.parse_args()
     before, after = _start(args.before), _start(args.after)
     print(f"{'series':34s} {'n':>7s} {'pc_ms':>7s} {'before_ms':>9s} {'after_ms':>8s} "

@@ -14,6 +14,7 @@ import argparse
 import glob
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +27,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["save", "check"])
     ap.add_argument("out")
-    ap.add_argument("--data", default="/work/shared/data/sensors")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"
+                                                    / "sensors"))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     bad = total = 0

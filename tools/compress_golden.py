@@ -10,7 +10,7 @@ FORMAT_VERSION and adds a new directory and a ``cases_v<N>`` function.
 
 Version 2 cases are frames that use a version-2 model (dictionary, predictor), made from
 real series: the shipped ones, and (when the sensor corpus is at $EDGEKIT_SENSORS,
-default /work/shared/data/sensors) corpus series the v2 models were built for.
+default ../shared/data/sensors beside the repository) corpus series the v2 models were built for.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def cases_v1() -> dict[str, tuple[bytes, np.ndarray]]:
 
 
 def _corpus(name: str) -> np.ndarray | None:
-    path = Path(os.environ.get("EDGEKIT_SENSORS", "/work/shared/data/sensors")) / f"{name}.npy"
+    corpus = os.environ.get("EDGEKIT_SENSORS", str(ROOT.parent / "shared" / "data" / "sensors"))
+    path = Path(corpus) / f"{name}.npy"
     return np.load(path, allow_pickle=False) if path.exists() else None
 
 

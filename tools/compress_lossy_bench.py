@@ -55,6 +55,15 @@ from edgekit.data._corpus import SHIPPED_DIR  # noqa: E402
 from edgekit.data._corpus import load_corpus as _load_corpus  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "data" / "sensors"  # the 41-series corpus, not shipped
+
+
+def _shown(path: object) -> str:
+    """``path`` as the docs name it: relative to the repository, not this machine."""
+    p = Path(str(path)).resolve()
+    for base, name in ((ROOT, ""), (ROOT.parent, "../")):
+        if p.is_relative_to(base):
+            return name + str(p.relative_to(base))
+    return p.name
 BOUNDS = ("last", "range")
 PEERS = ("SZ3", "zfp", "round+pcodec")
 _LOSSY_KNOBS = tuple(k for k in ("_T_LOSSY_HALF", "_T_LOSSY_ULPS", "_T_LOSSY_SMOOTH",
@@ -329,7 +338,7 @@ def _write(parts: list, data: Path) -> None:
     (_, ftext, fbad, nf), (_, itext, ibad, ni) = parts
     body = ["# Error-bounded lossy coding: edgekit against SZ3, zfp and round-then-pcodec\n",
             "Reproduce: `python tools/compress_lossy_bench.py --write` (corpus: the "
-            f"{nf} float and {ni} integer series of `{data}`; peers: {_versions()}).\n",
+            f"{nf} float and {ni} integer series of `{_shown(data)}`; peers: {_versions()}).\n",
             head.strip(), "", ENCODER,
             "In the tables, `held-out` is the ratio with the lossy thresholds chosen without "
             "the series' source; a `*` marks a ratio whose codec broke the bound somewhere "

@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path("/work/shared/data/sensors")  # the 41-series corpus, when present
+# the 41-series corpus, beside the repository when present
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sensors"
 SHIPPED = ROOT / "edgekit" / "data" / "sensors"
 sys.path.insert(0, str(ROOT))  # this checkout's edgekit, not an installed one
 
