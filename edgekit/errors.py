@@ -30,9 +30,11 @@ __all__ = [
     "HTTPStatusError",
     "InputError",
     "InputTypeError",
+    "InvalidUpdateError",
     "ModelError",
     "OptionsError",
     "ReplayError",
+    "RoundAbortedError",
     "RequestTimeoutError",
     "RollbackError",
     "RuntimeUnavailableError",
@@ -341,3 +343,36 @@ class ShadowError(EdgekitError, ValueError):
         if self.client_token is not None:
             doc["clientToken"] = self.client_token
         return doc
+
+
+# --- federated --------------------------------------------------------------------------------
+
+
+class InvalidUpdateError(InputError):
+    """A federated client's update was refused: arrays of the wrong count, shape or dtype,
+    non-finite values, an undecodable payload, or a second answer in the same round.  The
+    round goes on without it.
+
+    Attributes (besides ``name``/``expected``/``got``): ``client`` (the client's id) and
+    ``server_round``."""
+
+    def __init__(self, message: str, *, client: str | None = None,
+                 server_round: int | None = None, **facts: Any) -> None:
+        super().__init__(message, **facts)
+        self.client = client
+        self.server_round = server_round
+
+
+class RoundAbortedError(EdgekitError):
+    """A federated round could not complete: fewer clients than its threshold answered (secure
+    aggregation cannot unmask the sum below its threshold, by design), or fewer than the
+    strategy's minimum were available.
+
+    Attributes: ``server_round``, ``needed`` and ``got`` (client counts)."""
+
+    def __init__(self, message: str, *, server_round: int | None = None,
+                 needed: int | None = None, got: int | None = None) -> None:
+        super().__init__(message)
+        self.server_round = server_round
+        self.needed = needed
+        self.got = got

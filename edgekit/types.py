@@ -11,9 +11,10 @@ Subsystems add types in their own section below.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from edgekit.errors import InputError
 
@@ -21,6 +22,8 @@ __all__ = [
     "BoundingBox",
     "Category",
     "Detection",
+    "EvaluateResult",
+    "FitResult",
     "Keypoint",
     "Node",
     "Placement",
@@ -251,3 +254,52 @@ class SensorReading:
             raise InputError("quality must be an int in 0..255", name="quality")
         if not isinstance(self.channel, int) or self.channel < 0:
             raise InputError("channel must be a non-negative int", name="channel")
+
+
+# --- federated --------------------------------------------------------------------------------
+
+
+def _metrics(owner: object, metrics: Mapping[str, float]) -> None:
+    if not isinstance(metrics, Mapping) or not all(isinstance(k, str) for k in metrics):
+        raise InputError("metrics must map str to a number", name="metrics")
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"metrics[{key!r}] must be a number, got {value!r}", name="metrics")
+    object.__setattr__(owner, "metrics", MappingProxyType(dict(metrics)))
+
+
+def _count(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{name} must be a non-negative int, got {value!r}", name=name, got=value)
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    """What a federated client returns from ``fit``: its locally trained ``parameters`` (a
+    sequence of numpy arrays, the same shapes and dtypes as it was sent: Flower's NDArrays),
+    the number of training examples it used (the aggregation weight), and metrics
+    (name -> number, e.g. ``{"loss": 0.31}``)."""
+
+    parameters: Sequence[Any]
+    num_examples: int
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parameters", list(self.parameters))
+        _count("num_examples", self.num_examples)
+        _metrics(self, self.metrics)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluateResult:
+    """What a federated client returns from ``evaluate``: the loss of the parameters it was
+    sent on its local data, the number of examples, and metrics (``{"accuracy": 0.93}``)."""
+
+    loss: float
+    num_examples: int
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _finite("loss", self.loss)
+        _count("num_examples", self.num_examples)
+        _metrics(self, self.metrics)
