@@ -19,7 +19,10 @@ from typing import Any
 from edgekit.errors import InputError
 
 __all__ = [
+    "Ask",
+    "Bid",
     "BoundingBox",
+    "Clearing",
     "Category",
     "Detection",
     "EvaluateResult",
@@ -303,3 +306,98 @@ class EvaluateResult:
         _finite("loss", self.loss)
         _count("num_examples", self.num_examples)
         _metrics(self, self.metrics)
+
+
+# --- market -----------------------------------------------------------------------------------
+
+
+def _ident(name: str, value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{name} must be a non-empty string, got {value!r}", name=name, got=value)
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A node's offer to a compute market: its ``capacity`` (resource name -> units, as a
+    :class:`Node`'s: cores, GiB, any named resource) and its ``unit_cost`` (resource name ->
+    cost per unit per hour, in the market's currency).  A resource missing from
+    ``unit_cost`` costs 0.  ``labels`` and ``taints`` are matched against a bid's
+    ``node_selector`` and ``tolerations`` as :mod:`edgekit.schedule` matches them."""
+
+    id: str
+    capacity: Mapping[str, float]
+    unit_cost: Mapping[str, float] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _ident("id", self.id)
+        _frozen_amounts(self, "capacity", self.capacity)
+        _frozen_amounts(self, "unit_cost", self.unit_cost)
+        unknown = set(self.unit_cost) - set(self.capacity)
+        if unknown:
+            raise InputError(f"ask {self.id!r} prices resources it does not offer: "
+                             f"{sorted(unknown)}", name="unit_cost", got=sorted(unknown))
+        _frozen_labels(self, "labels", self.labels)
+        _str_tuple(self, "taints", self.taints)
+
+    def cost_of(self, demand: Mapping[str, float]) -> float:
+        """The node's cost per hour of holding ``demand``."""
+        return float(sum(self.unit_cost.get(r, 0.0) * q for r, q in demand.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class Bid:
+    """An application's bid for one task: its ``demand`` (resource name -> units, all on one
+    node) and ``value``, what running it is worth per hour.  ``eligible`` (ask ids), when
+    given, restricts the nodes it may run on; ``node_selector`` / ``tolerations`` filter
+    nodes by labels and taints, as :class:`Task`'s do."""
+
+    id: str
+    demand: Mapping[str, float]
+    value: float
+    eligible: tuple[str, ...] | None = None
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _ident("id", self.id)
+        _frozen_amounts(self, "demand", self.demand)
+        _finite("value", self.value, minimum=0.0)
+        if self.eligible is not None:
+            _str_tuple(self, "eligible", self.eligible)
+        _frozen_labels(self, "node_selector", self.node_selector)
+        _str_tuple(self, "tolerations", self.tolerations)
+
+
+@dataclass(frozen=True, slots=True)
+class Clearing:
+    """A cleared market.  ``trades`` are ``(bid_id, ask_id)`` pairs (a bid trades at most
+    once); ``payments`` maps every traded bid to what its application pays per hour,
+    ``receipts`` every ask that sells to what its node receives per hour; ``prices`` are
+    per-unit resource prices where the mechanism has them (else empty); ``welfare`` is the
+    sum over trades of the bid's value less the node's cost of its demand (per hour, at the
+    reported values).  ``surplus`` = payments - receipts: the market never runs a deficit
+    when it is >= 0."""
+
+    mechanism: str
+    trades: tuple[tuple[str, str], ...]
+    payments: Mapping[str, float]
+    receipts: Mapping[str, float]
+    welfare: float
+    prices: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trades", tuple((str(b), str(a)) for b, a in self.trades))
+        for name in ("payments", "receipts", "prices"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    @property
+    def surplus(self) -> float:
+        """What the market keeps per hour: payments less receipts (negative: a deficit)."""
+        return float(sum(self.payments.values()) - sum(self.receipts.values()))
+
+    def placements(self) -> list[Placement]:
+        """The trades as :class:`Placement` s (task = bid id, node = ask id), so a cleared
+        market runs as a schedule."""
+        return [Placement(task=b, node=a, reason=None) for b, a in self.trades]
