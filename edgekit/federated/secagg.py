@@ -31,9 +31,13 @@ machines (bytes in, bytes out) that any transport can carry; :func:`secure_sum` 
 in one process for simulation and counts every message's bytes.  The message format and the
 byte costs are in ``docs/federated_secagg.md``.
 
-Not covered (as in the paper's semi-honest variant): a server that lies about who is in the
-round (sybils, a forged roster) needs client authentication (signed keys, e.g. edgekit.secure
-device certificates), which a runtime adds around these messages.
+Threat model (the paper's honest-but-curious server): the messages carry a CRC-32 against
+accidental damage, and the shares are end-to-end authenticated between clients, but the
+messages themselves must travel over an authenticated transport (edgekit's mutual TLS): an
+attacker who can rewrite them can swap a client's mask public key, which no client can detect
+without a PKI, and the sum is then wrong.  Likewise a server that lies about who is in the
+round (sybils, a forged roster) is stopped only by client authentication (signed keys, e.g.
+edgekit.secure device certificates), which a runtime adds around these messages.
 """
 
 from __future__ import annotations
@@ -102,6 +106,14 @@ class SecAggConfig:
         max_clients: the most clients a round may have; with ``clip`` and ``frac_bits`` it
             bounds the sum: ``max_clients * clip * 2^frac_bits <= 2^31 - 1``, so the 32-bit
             ring never wraps (checked here).
+        neighbors: ``None`` (default): every pair of clients masks and every client shares
+            its secrets with all others (Bonawitz et al.), bytes per client grow with the
+            round's size.  An even ``k >= 2``: SecAgg+ (Bell et al., CCS 2020): each client
+            masks with and shares with ``k`` neighbours in a random k-regular (Harary) graph
+            that the session fixes, so bytes per client grow with ``k`` (``~2 log2 n`` is
+            the paper's order).  A fractional threshold then also sets how many of a client's
+            ``k + 1`` neighbourhood rebuild its secrets (``floor(threshold * (k+1)) + 1``);
+            rounds of at most ``k + 1`` clients use the complete graph.
 
     The defaults fit :func:`secure_sum` of ``concat(n_k * delta_k, [n_k])`` (what the
     simulation sends) for up to 100 clients of up to 10,000 examples with ``|delta| <= 1``:
@@ -112,6 +124,7 @@ class SecAggConfig:
     clip: float = 1e4
     frac_bits: int = 11
     max_clients: int = 100
+    neighbors: int | None = None
 
     def __post_init__(self) -> None:
         t = self.threshold
@@ -127,6 +140,14 @@ class SecAggConfig:
                                name="frac_bits")
         if not isinstance(self.max_clients, int) or not 2 <= self.max_clients <= 65535:
             raise OptionsError("max_clients must be an int in 2..65535", name="max_clients")
+        k = self.neighbors
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 2 or k % 2
+                              or k > 65534):
+            raise OptionsError(f"neighbors must be None or an even int >= 2, got {k!r}",
+                               name="neighbors")
+        if k is not None and not isinstance(t, float):
+            raise OptionsError("a neighbour graph needs a fractional threshold (it applies to "
+                               "each neighbourhood)", name="threshold")
         if not (isinstance(self.clip, (int, float)) and math.isfinite(self.clip)
                 and self.clip > 0):
             raise OptionsError(f"clip must be a positive finite number, got {self.clip!r}",
@@ -138,7 +159,8 @@ class SecAggConfig:
 
     @classmethod
     def for_updates(cls, *, max_examples: int = 10_000, max_abs_delta: float = 1.0,
-                    max_clients: int = 100, threshold: float | int = 0.5) -> SecAggConfig:
+                    max_clients: int = 100, threshold: float | int = 0.5,
+                    neighbors: int | None = None) -> SecAggConfig:
         """The config for vectors ``concat(n_k * delta_k, [n_k])`` with ``n_k <= max_examples``
         and ``|delta| <= max_abs_delta``: ``clip = max_examples * max(1, max_abs_delta)`` and
         the finest ``frac_bits`` that cannot overflow for ``max_clients``."""
@@ -146,7 +168,7 @@ class SecAggConfig:
         for bits in range(30, -1, -1):
             if max_clients * math.ceil(clip * 2.0 ** bits) <= _RING_MAX:
                 return cls(threshold=threshold, clip=clip, frac_bits=bits,
-                           max_clients=max_clients)
+                           max_clients=max_clients, neighbors=neighbors)
         raise OptionsError(f"{max_clients} clients x {clip} cannot fit the 32-bit ring",
                            name="max_clients")
 
@@ -155,6 +177,37 @@ class SecAggConfig:
         if isinstance(self.threshold, float):
             return max(2, math.floor(self.threshold * n) + 1)
         return self.threshold
+
+    def _graph_degree(self, n1: int) -> int:
+        """How many neighbours each of ``n1`` clients has (``n1 - 1``: the complete graph)."""
+        k = self.neighbors
+        return n1 - 1 if k is None or k >= n1 - 1 else k
+
+    def _share_threshold(self, n: int, n1: int) -> int:
+        """How many shares rebuild a secret in a round of ``n`` clients, ``n1`` of which
+        advertised keys."""
+        k = self._graph_degree(n1)
+        return self.threshold_for(n) if k == n1 - 1 else self.threshold_for(k + 1)
+
+
+def _graph(n1: int, k: int, session: bytes) -> list[list[int]]:
+    """Each client's neighbours (sorted indices): all others when ``k == n1 - 1``, else the
+    Harary graph H(k, n1) (each node joined to the ``k/2`` nearest on either side of a ring)
+    over a random permutation of the clients drawn from the session."""
+    if k >= n1 - 1:
+        return [[j for j in range(n1) if j != i] for i in range(n1)]
+    rnd = _Drbg(_hkdf(session, b"", _GRAPH_INFO))
+    perm = list(range(n1))
+    for i in range(n1 - 1, 0, -1):  # Fisher-Yates, unbiased by rejection
+        bound = (1 << 32) - (1 << 32) % (i + 1)
+        while (r := int.from_bytes(rnd(4), "little")) >= bound:
+            pass
+        j = r % (i + 1)
+        perm[i], perm[j] = perm[j], perm[i]
+    pos = {node: p for p, node in enumerate(perm)}
+    half = k // 2
+    return [sorted(perm[(pos[i] + d) % n1] for d in range(-half, half + 1) if d)
+            for i in range(n1)]
 
 
 def _to_fixed(vector: np.ndarray, config: SecAggConfig) -> np.ndarray:
@@ -206,6 +259,7 @@ _PAIR_INFO = b"edgekit secagg v1 pair mask"
 _SELF_INFO = b"edgekit secagg v1 self mask"
 _SKEY_INFO = b"edgekit secagg v1 mask key"
 _COMMIT_TAG = b"edgekit secagg v1 commit"
+_GRAPH_INFO = b"edgekit secagg v1 graph"
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
@@ -260,7 +314,8 @@ _HELLO, _ADVERTISE, _ROSTER, _SHARES, _FORWARD, _MASKED, _UNMASK_REQ, _UNMASK = 
 _KIND_NAMES = {_HELLO: "hello", _ADVERTISE: "advertise keys", _ROSTER: "key roster",
                _SHARES: "encrypted shares", _FORWARD: "forwarded shares",
                _MASKED: "masked input", _UNMASK_REQ: "unmask request", _UNMASK: "unmask shares"}
-_HELLO_BODY = struct.Struct("<HHIBd")  # clients, threshold, vector length, frac_bits, clip
+# clients, threshold, neighbours (0: all), vector length, frac_bits, clip
+_HELLO_BODY = struct.Struct("<HHHIBd")
 _KEYS = 64  # two X25519 public keys
 _CT = 2 * _shamir.SHARE_BYTES + 16  # two shares + the Poly1305 tag
 _SESSION = 8
@@ -373,7 +428,7 @@ class SecAggClient:
     def _on_hello(self, session: bytes, payload: bytes) -> bytes:
         if len(payload) != _HELLO_BODY.size:
             raise CorruptDataError("malformed hello", reason="length")
-        n, t, length, frac_bits, clip = _HELLO_BODY.unpack(payload)
+        n, t, k, length, frac_bits, clip = _HELLO_BODY.unpack(payload)
         cfg = self._config
         if frac_bits != cfg.frac_bits or clip != cfg.clip:
             raise SecurityError(f"the server's fixed point (2^-{frac_bits}, clip {clip}) is not "
@@ -382,6 +437,9 @@ class SecAggClient:
             raise SecurityError(f"the server asks for a threshold of {t} of {n} clients; this "
                                 f"client needs {cfg.threshold_for(n)} of at most "
                                 f"{cfg.max_clients}")
+        if k != (cfg.neighbors or 0):
+            raise SecurityError(f"the server asks for {k or 'all'} neighbours, this client's "
+                                f"config has {cfg.neighbors or 'all'}")
         if length != self._x.size:
             raise InvalidUpdateError(f"the round sums vectors of {length} entries, this client "
                                      f"has {self._x.size}", name="vector", expected=length,
@@ -399,29 +457,35 @@ class SecAggClient:
         if len(payload) < 4:
             raise CorruptDataError("malformed key roster", reason="length")
         me, n1 = struct.unpack_from("<HH", payload)
-        if len(payload) != 4 + _KEYS * n1:
-            raise CorruptDataError("malformed key roster", reason="length")
         if not self._t <= n1 <= self._n or me >= n1:
             raise SecurityError(f"the key roster has {n1} clients, the round needs "
                                 f"{self._t} of {self._n}")
-        keys = [payload[4 + _KEYS * i: 4 + _KEYS * (i + 1)] for i in range(n1)]
-        if keys[me] != _raw_public(self._c_key) + _raw_public(self._s_key):
-            raise SecurityError("the key roster does not hold this client's keys at its index")
-        halves = {k[:32] for k in keys} | {k[32:] for k in keys}
-        if len(halves) != 2 * n1:
+        nbrs = _graph(n1, self._config._graph_degree(n1), session)[me]
+        if len(payload) != 4 + (2 + _KEYS) * len(nbrs):
+            raise CorruptDataError("malformed key roster", reason="length")
+        keys: dict[int, bytes] = {}
+        for i in range(len(nbrs)):
+            off = 4 + (2 + _KEYS) * i
+            (idx,) = struct.unpack_from("<H", payload, off)
+            keys[idx] = payload[off + 2:off + 2 + _KEYS]
+        if sorted(keys) != nbrs:
+            raise SecurityError("the key roster does not list this client's neighbours")
+        own = _raw_public(self._c_key) + _raw_public(self._s_key)
+        halves = {k[:32] for k in keys.values()} | {k[32:] for k in keys.values()}
+        if len(halves) != 2 * len(keys) or own[:32] in halves or own[32:] in halves:
             raise SecurityError("the key roster repeats a public key")
-        self._me, self._n1, self._keys = me, n1, keys
-        xs = list(range(1, n1 + 1))
-        b_shares = _shamir.split(self._b_seed, xs, self._t, self._random)
-        s_shares = _shamir.split(self._s_seed, xs, self._t, self._random)
-        self._own_shares = (b_shares[me], s_shares[me])
-        parts = []
-        for v in range(n1):
-            if v == me:
-                continue
-            aead = ChaCha20Poly1305(self._channel_key(v))
-            parts.append(aead.encrypt(_nonce(me, v), _shamir.to_bytes(b_shares[v])
-                                      + _shamir.to_bytes(s_shares[v]), _aad(session, me, v)))
+        self._me, self._n1, self._keys, self._nbrs = me, n1, keys, nbrs
+        self._ts = self._config._share_threshold(self._n, n1)
+        xs = [v + 1 for v in sorted([*nbrs, me])]
+        b_shares = dict(zip(xs, _shamir.split(self._b_seed, xs, self._ts, self._random),
+                            strict=True))
+        s_shares = dict(zip(xs, _shamir.split(self._s_seed, xs, self._ts, self._random),
+                            strict=True))
+        self._own_shares = (b_shares[me + 1], s_shares[me + 1])
+        self._channels = {v: self._channel_key(v) for v in nbrs}
+        parts = [ChaCha20Poly1305(self._channels[v]).encrypt(
+            _nonce(me, v), _shamir.to_bytes(b_shares[v + 1]) + _shamir.to_bytes(s_shares[v + 1]),
+            _aad(session, me, v)) for v in nbrs]
         self._expect = _FORWARD
         return self._reply(_SHARES, b"".join(parts))
 
@@ -440,28 +504,23 @@ class SecAggClient:
             raise SecurityError(f"{len(u2)} clients shared keys (this one "
                                 f"{'in' if self._me in u2 else 'not in'} them); the round "
                                 f"needs {self._t}")
-        if len(payload) != nb + _CT * (len(u2) - 1):
+        peers = [u for u in self._nbrs if u in set(u2)]
+        if len(payload) != nb + _CT * len(peers):
             raise CorruptDataError("malformed forwarded shares", reason="length")
         shares: dict[int, tuple[int, int]] = {self._me: self._own_shares}
-        pos = nb
-        for u in u2:
-            if u == self._me:
-                continue
-            aead = ChaCha20Poly1305(self._channel_key(u))
+        for i, u in enumerate(peers):
+            ct = payload[nb + _CT * i:nb + _CT * (i + 1)]
             try:
-                plain = aead.decrypt(_nonce(u, self._me), payload[pos:pos + _CT],
-                                     _aad(session, u, self._me))
+                plain = ChaCha20Poly1305(self._channels[u]).decrypt(
+                    _nonce(u, self._me), ct, _aad(session, u, self._me))
                 shares[u] = (_shamir.from_bytes(plain[:16]), _shamir.from_bytes(plain[16:]))
             except (InvalidTag, ValueError):
                 raise AuthenticationError("a forwarded share did not authenticate") from None
-            pos += _CT
         self._u2, self._shares = u2, shares
         y = _to_fixed(self._x, self._config)
         np.add(y, _mask_stream(_hkdf(_shamir.to_bytes(self._b_seed), session, _SELF_INFO),
                                y.size), out=y)
-        for v in u2:
-            if v == self._me:
-                continue
+        for v in peers:
             try:
                 m = _mask_stream(_pair_key(self._s_key, self._keys[v][32:], session,
                                            self._me, v), y.size)
@@ -480,7 +539,7 @@ class SecAggClient:
             raise SecurityError(f"the unmask request names {len(u3)} senders, the round needs "
                                 f"{self._t} of those that shared keys, this one among them")
         out = [_shamir.to_bytes(self._shares[u][0] if u in u3 else self._shares[u][1])
-               for u in self._u2]
+               for u in sorted(self._shares)]
         self._expect = 0
         self._shares = {}
         return self._reply(_UNMASK, b"".join(out))
@@ -551,8 +610,8 @@ class SecAggServer:
             raise SecurityError("the round has already started")
         self._abort_if(len(self.client_ids), "selected")
         msg = _frame(_HELLO, self.session, _HELLO_BODY.pack(
-            len(self.client_ids), self.threshold, self.vector_length, self.config.frac_bits,
-            float(self.config.clip)))
+            len(self.client_ids), self.threshold, self.config.neighbors or 0, self.vector_length,
+            self.config.frac_bits, float(self.config.clip)))
         self._stage = _ADVERTISE
         return dict.fromkeys(self.client_ids, msg)
 
@@ -647,16 +706,17 @@ class SecAggServer:
                 except ValueError as exc:
                     raise self._refuse(client, "advertised an invalid X25519 key") from exc
         elif stage == _SHARES:
-            if len(p) != _CT * (len(self._roster) - 1):
+            if len(p) != _CT * len(self._nbrs[self._index[client]]):
                 raise CorruptDataError("encrypted shares of the wrong length", reason="length")
         elif stage == _MASKED:
             if len(p) != 4 * self.vector_length:
                 raise CorruptDataError(f"masked input of {len(p)} bytes, expected "
                                        f"{4 * self.vector_length}", reason="length")
         elif stage == _UNMASK:
-            if len(p) != _shamir.SHARE_BYTES * len(self._u2):
+            held = self._held[self._index[client]]
+            if len(p) != _shamir.SHARE_BYTES * len(held):
                 raise CorruptDataError("unmask shares of the wrong length", reason="length")
-            for i in range(len(self._u2)):
+            for i in range(len(held)):
                 _shamir.from_bytes(p[16 * i:16 * (i + 1)])
 
     def _after_keys(self, inbox: dict[str, bytes]) -> dict[str, bytes]:
@@ -666,26 +726,33 @@ class SecAggServer:
         self._keys = [inbox[c][:_KEYS] for c in self._roster]
         self._commits = [inbox[c][_KEYS:] for c in self._roster]
         n1 = len(self._roster)
-        table = b"".join(self._keys)
+        self._nbrs = _graph(n1, self.config._graph_degree(n1), self.session)
+        self._share_t = self.config._share_threshold(len(self.client_ids), n1)
+        out = {}
+        for i, c in enumerate(self._roster):
+            table = b"".join(struct.pack("<H", j) + self._keys[j] for j in self._nbrs[i])
+            out[c] = _frame(_ROSTER, self.session, struct.pack("<HH", i, n1) + table)
         self._stage = _SHARES
-        return {c: _frame(_ROSTER, self.session, struct.pack("<HH", i, n1) + table)
-                for i, c in enumerate(self._roster)}
+        return out
 
     def _after_shares(self, inbox: dict[str, bytes]) -> dict[str, bytes]:
         self._abort_if(len(inbox), "shared their keys")
         n1 = len(self._roster)
         self._u2 = [i for i, c in enumerate(self._roster) if c in inbox]
+        in_u2 = set(self._u2)
         bits = _bitmap(self._u2, n1)
-        # the ciphertext from u to v sits at position v (v < u) or v - 1 (v > u) of u's list
-        cts = {u: inbox[self._roster[u]] for u in self._u2}
         out = {}
         for v in self._u2:
             parts = [bits]
-            for u in self._u2:
-                if u != v:
-                    k = v if v < u else v - 1
-                    parts.append(cts[u][_CT * k:_CT * (k + 1)])
+            for u in self._nbrs[v]:
+                if u in in_u2:  # u's ciphertext for v sits at v's place among u's neighbours
+                    k = self._nbrs[u].index(v)
+                    parts.append(inbox[self._roster[u]][_CT * k:_CT * (k + 1)])
             out[self._roster[v]] = _frame(_FORWARD, self.session, b"".join(parts))
+        # whose shares each client holds (and returns, in this order): itself and its
+        # neighbours that shared
+        self._held = {v: sorted([v, *(u for u in self._nbrs[v] if u in in_u2)])
+                      for v in self._u2}
         self._stage = _MASKED
         return out
 
@@ -703,14 +770,21 @@ class SecAggServer:
     def _after_unmask(self, inbox: dict[str, bytes]) -> None:
         self._abort_if(len(inbox), "sent unmask shares")
         responders = [v for v in self._u3 if self._roster[v] in inbox]
-        col = {u: k for k, u in enumerate(self._u2)}
         shares = {v: inbox[self._roster[v]] for v in responders}
 
         def secret(u: int, check: Callable[[int], bool]) -> int:
-            k = col[u]
-            pts = [(v + 1, _shamir.from_bytes(shares[v][16 * k:16 * (k + 1)]))
-                   for v in responders]
-            for tries, subset in enumerate(itertools.combinations(pts, self.threshold)):
+            pts = []
+            for w in responders:
+                if w == u or u in self._nbrs[w]:
+                    k = self._held[w].index(u)
+                    pts.append((w + 1, _shamir.from_bytes(shares[w][16 * k:16 * (k + 1)])))
+            if len(pts) < self._share_t:
+                self._stage = -1
+                raise RoundAbortedError(
+                    f"round {self.server_round}: {len(pts)} clients returned shares of client "
+                    f"{self._roster[u]!r}'s secrets, {self._share_t} are needed",
+                    server_round=self.server_round, needed=self._share_t, got=len(pts))
+            for tries, subset in enumerate(itertools.combinations(pts, self._share_t)):
                 if tries >= _SUBSET_TRIES:
                     break
                 xs, ys = zip(*subset, strict=True)
@@ -719,9 +793,10 @@ class SecAggServer:
                     return s
             self._stage = -1
             raise RoundAbortedError(
-                f"round {self.server_round}: the unmask shares for client "
-                f"{self._roster[u]!r} do not rebuild the secret it committed to",
-                server_round=self.server_round, needed=self.threshold, got=len(responders))
+                f"round {self.server_round}: {len(pts)} unmask shares for client "
+                f"{self._roster[u]!r} do not rebuild the secret it committed to "
+                f"({self._share_t} good ones needed)", server_round=self.server_round,
+                needed=self._share_t, got=len(pts))
 
         total = self._masked_sum
         L, session = self.vector_length, self.session
@@ -736,10 +811,11 @@ class SecAggServer:
             s_pk = self._keys[u][32:]
             seed = secret(u, lambda s, pk=s_pk: _raw_public(_mask_key(s, session)) == pk)
             key = _mask_key(seed, session)
-            for v in self._u3:
-                m = _mask_stream(_pair_key(key, self._keys[v][32:], session, u, v), L)
-                # v added +m if v < u, else -m: take it back out
-                (np.subtract if v < u else np.add)(total, m, out=total)
+            for v in self._nbrs[u]:
+                if v in u3:
+                    m = _mask_stream(_pair_key(key, self._keys[v][32:], session, u, v), L)
+                    # v added +m if v < u, else -m: take it back out
+                    (np.subtract if v < u else np.add)(total, m, out=total)
         self._total = total
         self.senders = tuple(self._roster[u] for u in self._u3)
         self._stage = -1
