@@ -79,8 +79,10 @@ __all__ = [
     "SecAggConfig",
     "SecAggServer",
     "SecureSum",
+    "mean_update",
     "plain_fixed_point_sum",
     "secure_sum",
+    "update_vector",
 ]
 
 _RING_MAX = (1 << 31) - 1  # the largest |sum| a signed 32-bit total holds
@@ -819,6 +821,45 @@ class SecAggServer:
         self._total = total
         self.senders = tuple(self._roster[u] for u in self._u3)
         self._stage = -1
+
+
+# --- what a runtime sums: weighted updates and their example counts ---------------------------
+
+
+def update_vector(update: Sequence[np.ndarray], num_examples: int) -> np.ndarray:
+    """The vector a client contributes to a secure sum of updates:
+    ``concat(num_examples * flat(update), [num_examples])`` (float64), where ``update`` is the
+    client's delta (its parameters minus the global ones).  :func:`mean_update` turns the sum
+    back into the example-weighted mean delta that ``Strategy.aggregate_mean`` takes."""
+    if isinstance(num_examples, bool) or not isinstance(num_examples, (int, np.integer)) \
+            or num_examples < 0:
+        raise InputError(f"num_examples must be a non-negative int, got {num_examples!r}",
+                         name="num_examples", got=num_examples)
+    flat = [np.asarray(a, dtype=np.float64).ravel() for a in update]
+    return np.concatenate([float(num_examples) * np.concatenate(flat) if flat else np.zeros(0),
+                           [float(num_examples)]])
+
+
+def mean_update(total: np.ndarray, like: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """``(mean_update, total_examples)`` from the secure sum of :func:`update_vector` s: the
+    example-weighted mean delta, shaped and typed like ``like`` (the global parameters), and
+    the total number of examples.  Raises :class:`~edgekit.errors.RoundAbortedError` when the
+    senders had no examples."""
+    total = np.asarray(total, dtype=np.float64)
+    sizes = [int(np.asarray(a).size) for a in like]
+    if total.ndim != 1 or total.size != sum(sizes) + 1:
+        raise InputError(f"a sum of {total.size} entries for parameters of {sum(sizes)}",
+                         name="total", expected=sum(sizes) + 1, got=total.size)
+    n_total = int(round(total[-1]))
+    if n_total <= 0:
+        raise RoundAbortedError("the secure sum holds no examples", needed=1, got=n_total)
+    mean = total[:-1] / total[-1]
+    out, pos = [], 0
+    for a, size in zip(like, sizes, strict=True):
+        a = np.asarray(a)
+        out.append(mean[pos:pos + size].reshape(a.shape).astype(a.dtype))
+        pos += size
+    return out, n_total
 
 
 # --- simulation --------------------------------------------------------------------------------

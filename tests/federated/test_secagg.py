@@ -590,3 +590,27 @@ def test_shamir_any_threshold_subset_rebuilds_the_secret():
     assert _shamir.combine(xs[:3], shares[:3]) != secret  # too few shares: another value
     with pytest.raises(ValueError):
         _shamir.from_bytes(b"\xff" * 16)
+
+
+def test_update_vector_and_mean_update_give_the_weighted_mean_delta():
+    rng = np.random.default_rng(0)
+    like = [np.zeros((64, 10), np.float32), np.zeros(10, np.float32)]
+    deltas = {f"c{i}": [rng.normal(0, 0.05, (64, 10)).astype(np.float32),
+                        rng.normal(0, 0.05, 10).astype(np.float32)] for i in range(5)}
+    counts = {"c0": 120, "c1": 7, "c2": 300, "c3": 55, "c4": 1}
+    vectors = {c: secagg.update_vector(d, counts[c]) for c, d in deltas.items()}
+    assert vectors["c1"].shape == (651,) and vectors["c1"][-1] == 7
+    result = secure_sum(vectors, config=SecAggConfig(), seed=3, drop_after_send=["c4"])
+    mean, n_total = secagg.mean_update(result.total, like)
+    assert n_total == 483
+    assert [m.shape for m in mean] == [(64, 10), (10,)] and mean[0].dtype == np.float32
+    exact = [sum(counts[c] * deltas[c][j].astype(np.float64) for c in deltas) / 483
+             for j in range(2)]
+    for m, e in zip(mean, exact, strict=True):
+        assert np.max(np.abs(m - e)) <= 5 * 2.0 ** -12 / 483 + 1e-7  # fixed point + float32
+    with pytest.raises(InputError):
+        secagg.mean_update(result.total[:-1], like)
+    with pytest.raises(RoundAbortedError):
+        secagg.mean_update(np.zeros(651), like)
+    with pytest.raises(InputError):
+        secagg.update_vector(like, -1)
