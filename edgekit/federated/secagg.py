@@ -547,6 +547,21 @@ class SecAggClient:
         return self._reply(_UNMASK, b"".join(out))
 
 
+def _subsets(pts: list, t: int) -> Iterable[tuple]:
+    """Subsets of ``t`` of ``pts`` to rebuild a secret from, the likeliest good first: all of
+    the first ``t``, then the cyclic windows (one of them avoids any single bad share), then
+    other combinations, ``_SUBSET_TRIES`` in all."""
+    m = len(pts)
+    seen = set()
+    windows = (tuple(pts[(i + j) % m] for j in range(t)) for i in range(m))
+    for subset in itertools.islice(itertools.chain(windows, itertools.combinations(pts, t)),
+                                   _SUBSET_TRIES):
+        key = tuple(sorted(x for x, _ in subset))
+        if key not in seen:
+            seen.add(key)
+            yield subset
+
+
 # --- the server ----------------------------------------------------------------------------------
 
 _STAGES = {_ADVERTISE: "keys", _SHARES: "shares", _MASKED: "masked inputs", _UNMASK: "unmask"}
@@ -786,9 +801,7 @@ class SecAggServer:
                     f"round {self.server_round}: {len(pts)} clients returned shares of client "
                     f"{self._roster[u]!r}'s secrets, {self._share_t} are needed",
                     server_round=self.server_round, needed=self._share_t, got=len(pts))
-            for tries, subset in enumerate(itertools.combinations(pts, self._share_t)):
-                if tries >= _SUBSET_TRIES:
-                    break
+            for subset in _subsets(pts, self._share_t):
                 xs, ys = zip(*subset, strict=True)
                 s = _shamir.combine(xs, ys)
                 if check(s):

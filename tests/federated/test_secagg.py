@@ -614,3 +614,19 @@ def test_update_vector_and_mean_update_give_the_weighted_mean_delta():
         secagg.mean_update(np.zeros(651), like)
     with pytest.raises(InputError):
         secagg.update_vector(like, -1)
+
+
+def test_a_lying_first_responder_in_a_larger_round_is_outvoted():
+    rng = np.random.default_rng(8)
+    vectors = {f"c{i:02d}": rng.normal(0, 30, 651) for i in range(12)}
+    config = SecAggConfig()  # 7 of 12
+
+    def lie(stage, c, msg):  # c00 answers first and corrupts every share it returns
+        if stage == 3 and c == "c00":
+            body = bytearray(msg[12:-4])
+            for i in range(0, len(body), 16):
+                body[i] ^= 0x5A
+            return _recrc(msg[:12] + bytes(body) + msg[-4:])
+        return msg
+    server = _drive(vectors, config, up=lie)
+    assert server.total.tobytes() == plain_fixed_point_sum(vectors, config).tobytes()
