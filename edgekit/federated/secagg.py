@@ -295,6 +295,16 @@ def _raw_public(key: x25519.X25519PrivateKey) -> bytes:
     return key.public_key().public_bytes_raw()
 
 
+def _opens(commitment: bytes, session: bytes) -> Callable[[int], bool]:
+    """Whether a rebuilt self-mask seed is the one its owner committed to."""
+    return lambda seed: _commit(seed, session) == commitment
+
+
+def _makes_key(public: bytes, session: bytes) -> Callable[[int], bool]:
+    """Whether a rebuilt mask-key seed gives the public key its owner advertised."""
+    return lambda seed: _raw_public(_mask_key(seed, session)) == public
+
+
 class _Drbg:
     """A deterministic cryptographic byte source (the ChaCha20 keystream of a key), for
     reproducible simulations; deployments use ``os.urandom``."""
@@ -816,7 +826,7 @@ class SecAggServer:
         total = self._masked_sum
         L, session = self.vector_length, self.session
         for u in self._u3:
-            b = secret(u, lambda s, u=u: _commit(s, session) == self._commits[u])
+            b = secret(u, _opens(self._commits[u], session))
             np.subtract(total, _mask_stream(_hkdf(_shamir.to_bytes(b), session, _SELF_INFO), L),
                         out=total)
         u3 = set(self._u3)
@@ -824,7 +834,7 @@ class SecAggServer:
             if u in u3:
                 continue
             s_pk = self._keys[u][32:]
-            seed = secret(u, lambda s, pk=s_pk: _raw_public(_mask_key(s, session)) == pk)
+            seed = secret(u, _makes_key(s_pk, session))
             key = _mask_key(seed, session)
             for v in self._nbrs[u]:
                 if v in u3:
@@ -929,14 +939,15 @@ def secure_sum(vectors: Mapping[str, np.ndarray], *, config: SecAggConfig,
     if after & before:
         raise InputError("a client cannot drop both before and after sending",
                          name="drop_before_send", got=sorted(after & before))
-    if seed is None:
-        def source(_: str) -> RandomBytes:
-            return os.urandom
-    else:
-        root = hashlib.sha256(b"edgekit secagg simulation" + struct.pack("<q", seed)).digest()
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise InputTypeError(f"seed must be an int or None, got {seed!r}", name="seed")
+    root = None if seed is None else hashlib.sha256(
+        b"edgekit secagg simulation %d" % int(seed)).digest()
 
-        def source(name: str) -> RandomBytes:
-            return _Drbg(_hkdf(name.encode(), root, b"edgekit secagg drbg"))
+    def source(name: str) -> RandomBytes:
+        if root is None:
+            return os.urandom
+        return _Drbg(_hkdf(name.encode(), root, b"edgekit secagg drbg"))
     clients = {c: SecAggClient(_check_vector(vectors[c], client=c, length=length), config,
                                random_bytes=source("client:" + c)) for c in ids}
     server = SecAggServer(ids, vector_length=length, config=config,
