@@ -918,7 +918,9 @@ def secure_sum(vectors: Mapping[str, np.ndarray], *, config: SecAggConfig,
     real messages, counted in ``bytes_up`` / ``bytes_down``.
 
     ``drop_before_send`` clients share their keys, then vanish before sending their masked
-    input (their masks are removed from the others' through their shares);
+    input (their masks are removed from the others' through their shares); they need no
+    vector (a runtime's client that dropped out before training has none), and they count
+    towards the round's size, so its threshold is taken over everyone selected;
     ``drop_after_send`` clients send their masked input, then vanish before unmasking (their
     input stays in the sum).  ``total`` equals :func:`plain_fixed_point_sum` over the senders,
     bit for bit.  ``seed`` makes the secrets reproducible (simulation only; None draws them
@@ -929,12 +931,15 @@ def secure_sum(vectors: Mapping[str, np.ndarray], *, config: SecAggConfig,
     if not isinstance(vectors, Mapping) or not vectors:
         raise InputError("vectors must be a non-empty mapping of client id to vector",
                          name="vectors")
-    ids = list(vectors)
-    length = _check_vector(vectors[ids[0]], client=ids[0]).size
+    first = next(iter(vectors))
+    length = _check_vector(vectors[first], client=first).size
     after, before = set(drop_after_send), set(drop_before_send)
-    unknown = (after | before) - set(ids)
+    if not all(isinstance(c, str) for c in after | before):
+        raise InputError("dropped client ids must be strings", name="drop_before_send")
+    ids = list(vectors) + sorted(before - set(vectors))
+    unknown = after - set(vectors)
     if unknown:
-        raise InputError(f"dropped clients not in the round: {sorted(unknown)}",
+        raise InputError(f"clients dropping after sending have no vector: {sorted(unknown)}",
                          name="drop_after_send", got=sorted(unknown))
     if after & before:
         raise InputError("a client cannot drop both before and after sending",
@@ -948,7 +953,8 @@ def secure_sum(vectors: Mapping[str, np.ndarray], *, config: SecAggConfig,
         if root is None:
             return os.urandom
         return _Drbg(_hkdf(name.encode(), root, b"edgekit secagg drbg"))
-    clients = {c: SecAggClient(_check_vector(vectors[c], client=c, length=length), config,
+    clients = {c: SecAggClient(_check_vector(vectors[c], client=c, length=length)
+                               if c in vectors else np.zeros(length), config,
                                random_bytes=source("client:" + c)) for c in ids}
     server = SecAggServer(ids, vector_length=length, config=config,
                           session=source("server")(_SESSION), server_round=server_round)

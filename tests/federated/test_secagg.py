@@ -688,3 +688,17 @@ def test_server_arguments_are_checked():
         server.advance()  # nobody advertised
     assert (info.value.needed, info.value.got) == (2, 0)
     assert server.stage == "done"
+
+
+def test_clients_that_drop_before_training_need_no_vector_and_count_for_the_threshold():
+    updates = _digits_updates(10, seed=4)
+    ids = list(updates)
+    answered = {c: updates[c] for c in ids[:3]}
+    config = SecAggConfig()  # 5 selected: 3 needed
+    result = secure_sum(answered, config=config, seed=0, drop_before_send=ids[3:5])
+    assert result.senders == tuple(ids[:3])
+    assert result.total.tobytes() == plain_fixed_point_sum(answered, config).tobytes()
+    assert result.bytes_up[ids[3]] > 0 and result.bytes_down[ids[4]] > result.bytes_up[ids[4]]
+    with pytest.raises(RoundAbortedError) as info:  # 6 selected: 4 needed, 3 sent
+        secure_sum(answered, config=config, seed=0, drop_before_send=ids[3:6])
+    assert (info.value.needed, info.value.got) == (4, 3)
