@@ -37,7 +37,9 @@ messages themselves must travel over an authenticated transport (edgekit's mutua
 attacker who can rewrite them can swap a client's mask public key, which no client can detect
 without a PKI, and the sum is then wrong.  Likewise a server that lies about who is in the
 round (sybils, a forged roster) is stopped only by client authentication (signed keys, e.g.
-edgekit.secure device certificates), which a runtime adds around these messages.
+edgekit.secure device certificates), which a runtime adds around these messages; and a server
+that sends different clients different unmask requests could collect both kinds of shares of
+one client (the paper's signed consistency round, which stops it, is not built).
 """
 
 from __future__ import annotations
