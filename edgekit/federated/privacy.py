@@ -250,18 +250,21 @@ class CentralDP(Strategy):
         if not results:
             return [np.array(p, copy=True) for p in parameters], {"epsilon": self.epsilon}
         m = self.expected_clients or len(results)
-        total = [np.zeros(np.shape(p), np.float64) for p in parameters]
+        # the clients' deltas are against what they were sent (the parameters, and any
+        # arrays the strategy appends, such as SCAFFOLD's control variates)
+        sent = self.strategy.configure_fit(server_round, parameters).parameters
+        total = [np.zeros(np.shape(p), np.float64) for p in sent]
         clipped = 0
         for _, res in results:
             delta = [np.asarray(w, np.float64) - np.asarray(g, np.float64)
-                     for w, g in zip(res.parameters, parameters, strict=True)]
+                     for w, g in zip(res.parameters, sent, strict=True)]
             delta, was = clip_update(delta, self.clip_norm)
             clipped += was
             for t, d in zip(total, delta, strict=True):
                 t += d
         std = self.noise_multiplier * self.clip_norm / m
         mean = []
-        for t, p in zip(total, parameters, strict=True):
+        for t, p in zip(total, sent, strict=True):
             noisy = t / m + (self._rng.normal(0.0, std, t.shape) if std > 0 else 0.0)
             mean.append(noisy.astype(np.asarray(p).dtype))
         n_examples = sum(int(r.num_examples) for _, r in results)

@@ -20,7 +20,6 @@ from edgekit.federated.compression import (
     Float32Codec,
     QuantizedCodec,
     TopKCodec,
-    UpdateCodec,
 )
 
 # --- real deltas: softmax regression on sklearn's digits, a few SGD steps per client ----------
@@ -86,7 +85,8 @@ ALL = [Float32Codec(), QuantizedCodec(8), QuantizedCodec(4), QuantizedCodec(2),
 
 @pytest.mark.parametrize("codec", ALL, ids=repr)
 def test_codecs_follow_the_contract(codec):
-    assert isinstance(codec, UpdateCodec)
+    assert isinstance(codec.name, str) and codec.name
+    assert callable(codec.encode) and callable(codec.decode)
     rng = np.random.default_rng(0)
     for d in real_deltas()[:4]:
         data = codec.encode(d, client="c0", rng=rng)

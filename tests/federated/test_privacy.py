@@ -19,7 +19,7 @@ from tests.federated.test_compression import _digits, sgd
 pytest.importorskip("dp_accounting")
 
 
-class MeanStrategy(Strategy):
+class PlainMean(Strategy):
     """FedAvg reduced to the contract's mean interface (the test's own, independent of the
     strategies module): new = old + mean update."""
 
@@ -122,7 +122,7 @@ def test_missing_dp_accounting_is_a_clear_error(monkeypatch):
         privacy_spent(1.0, 0.1, 10)
     assert info.value.extra == "federated"
     with pytest.raises(RuntimeUnavailableError):
-        CentralDP(MeanStrategy(_params()), clip_norm=1.0, noise_multiplier=1.0)
+        CentralDP(PlainMean(_params()), clip_norm=1.0, noise_multiplier=1.0)
     assert issubclass(RuntimeUnavailableError, ImportError)
 
 
@@ -147,7 +147,7 @@ def test_clipping_bounds_each_clients_contribution():
     """Without noise, a client sending a huge update moves the model by at most clip / m,
     whatever its example count claims."""
     params = _params()
-    dp = CentralDP(MeanStrategy(params), clip_norm=1.0, noise_multiplier=0.0, seed=0)
+    dp = CentralDP(PlainMean(params), clip_norm=1.0, noise_multiplier=0.0, seed=0)
     honest = _result(params, [0.001, 0.001], n=10)
     attacker = _result(params, [1e6, -1e6], n=1_000_000)
     new, metrics = dp.aggregate_fit(1, params, [("h", honest), ("a", attacker)])
@@ -161,7 +161,7 @@ def test_clipping_bounds_each_clients_contribution():
 
 def test_noise_has_the_stated_standard_deviation():
     params = [np.zeros(20000, np.float32)]
-    dp = CentralDP(MeanStrategy(params), clip_norm=0.5, noise_multiplier=1.3, seed=3,
+    dp = CentralDP(PlainMean(params), clip_norm=0.5, noise_multiplier=1.3, seed=3,
                    expected_clients=8)
     results = [(str(i), FitResult([np.zeros(20000, np.float32)], 5)) for i in range(4)]
     new, metrics = dp.aggregate_fit(1, params, results)
@@ -173,7 +173,7 @@ def test_noise_has_the_stated_standard_deviation():
 
 def test_epsilon_is_reported_every_round_and_matches_the_accountant():
     params = _params()
-    dp = CentralDP(MeanStrategy(params, fraction_fit=0.5), clip_norm=1.0,
+    dp = CentralDP(PlainMean(params, fraction_fit=0.5), clip_norm=1.0,
                    noise_multiplier=1.1, num_clients=10, seed=0)
     assert dp.sampling_rate == 0.5
     eps = []
@@ -188,7 +188,7 @@ def test_epsilon_is_reported_every_round_and_matches_the_accountant():
 
 
 def test_central_dp_delegates_and_refuses_what_it_cannot_protect():
-    inner = MeanStrategy(_params(), fraction_fit=0.3, min_fit_clients=3)
+    inner = PlainMean(_params(), fraction_fit=0.3, min_fit_clients=3)
     dp = CentralDP(inner, clip_norm=1.0, noise_multiplier=1.0, num_clients=20)
     assert dp.sampling_rate == pytest.approx(6 / 20)
     assert dp.fraction_fit == 0.3 and dp.min_fit_clients == 3
@@ -275,7 +275,7 @@ def test_central_dp_training_on_digits_learns_and_spends_the_reported_budget():
     clients = [DigitsClient(x[s], y[s], seed=i, lr=0.5, epochs=3) for i, s in enumerate(shards)]
     out = {}
     for z in (0.3, 3.0):
-        dp = CentralDP(MeanStrategy(_params(), fraction_fit=0.4), clip_norm=0.5,
+        dp = CentralDP(PlainMean(_params(), fraction_fit=0.4), clip_norm=0.5,
                        noise_multiplier=z, num_clients=50, seed=1)
         params = dp.initialize_parameters()
         pick = np.random.default_rng(2)
