@@ -277,6 +277,25 @@ def test_misfit_updates_are_refused(codec):
         codec.decode(other.encode(d, client="c", rng=rng), like=like())
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_updates_for_another_model_are_refused(data):
+    """Any model the update was not made for (other array count, shapes or dtypes) is refused
+    with InvalidUpdateError (CorruptDataError when an array is larger than the whole model)."""
+    codec = data.draw(st.sampled_from(FUZZED))()
+    sent = codec.encode(real_deltas()[1], client="m", rng=np.random.default_rng(0))
+    shapes = st.lists(st.integers(0, 70), min_size=0, max_size=3).map(tuple)
+    other = data.draw(st.lists(st.tuples(shapes, st.sampled_from(["<f4", "<f8", "<i4"])),
+                               min_size=0, max_size=3))
+    model = [np.zeros(shape, dtype) for shape, dtype in other]
+    if [(a.shape, a.dtype) for a in model] == [((64, 10), np.float32), ((10,), np.float32)]:
+        return
+    with pytest.raises((InvalidUpdateError, CorruptDataError)) as info:
+        codec.decode(sent, like=model)
+    if isinstance(info.value, CorruptDataError):
+        assert max((a.size for a in model), default=0) < 640
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(InputError):
         QuantizedCodec(3)
