@@ -83,8 +83,11 @@ def _rows(clip: float) -> list[tuple[str, dict[str, Any]]]:
         return lambda s: CentralDP(s, clip_norm=clip, noise_multiplier=z, delta=DELTA,
                                    num_clients=N_CLIENTS)
 
-    for z in (0.1, 0.3, 1.0):
+    for z in (0.0, 0.1, 0.3, 1.0):  # z = 0: the cost of clipping and equal weights alone
         rows.append((f"CentralDP(clip={clip:g}, z={z:g})", {"wrap": central(z)}))
+    rows.append(("CentralDP(adaptive clip from 0.1 to the median, z=0.3)", {"wrap": (
+        lambda s: CentralDP(s, clip_norm=0.1, noise_multiplier=0.3, delta=DELTA,
+                            num_clients=N_CLIENTS, target_quantile=0.5))}))
     rows.append((f"LocalDP(clip={clip:g}, z=0.1) on every client",
                  {"local": {"clip_norm": clip, "noise_multiplier": 0.1, "delta": DELTA}}))
     return rows
