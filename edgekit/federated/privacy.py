@@ -173,13 +173,15 @@ def clip_update(update: Sequence[np.ndarray], clip_norm: float) -> tuple[Paramet
 
 class CentralDP(Strategy):
     """A strategy wrapper that makes each round's aggregate (epsilon, delta)-differentially
-    private at the client level, with the coordinator trusted (DP-FedAvg, fixed clipping).
+    private at the client level, with the coordinator trusted (DP-FedAvg, fixed or adaptive
+    clipping).
 
     Each round: every client's update ``w_k - w`` is clipped to L2 norm ``clip_norm``; the
     clipped updates are summed and divided by ``m`` (``expected_clients`` when given, else
     the number of results), Gaussian noise ``N(0, (noise_multiplier * clip_norm / m)**2)`` is
     added to each coordinate, and the wrapped strategy's ``aggregate_mean`` applies the noisy
-    mean (a server optimiser such as FedAdam works on it unchanged).  Updates are weighted
+    mean (a server optimiser such as FedAdam works on it unchanged); with adaptive clipping
+    the update's share of the noise is ``update_noise_multiplier``.  Updates are weighted
     equally, not by example counts: one client's data then moves the mean by at most
     ``clip_norm / m``, the sensitivity the noise is calibrated to.
 
