@@ -4,14 +4,14 @@
   norm of ``clip_norm``, averages the clipped updates with equal weights over the round's
   clients, and adds Gaussian noise of standard deviation ``noise_multiplier * clip_norm / m``
   to each coordinate of the mean (``m`` clients), before the wrapped strategy applies it --
-  DP-FedAvg with fixed clipping (McMahan et al. 2018, "Learning Differentially Private
+  DP-FedAvg with fixed or adaptive clipping (McMahan et al. 2018, "Learning Differentially Private
   Recurrent Language Models"; Flower's ``DifferentialPrivacyServerSideFixedClipping``).  The
   coordinator is trusted with the raw updates; whoever sees the models it releases (clients,
   the deployed model) learns at most what (epsilon, delta)-DP allows about any one client's
   participation.  Each round's metrics carry ``epsilon``, the privacy spent so far.
 * :class:`LocalDP` wraps a client: it clips and noises its own update before sending, so the
-  coordinator needs no trust; the noise is ``sqrt(m)`` times larger in the mean than central
-  DP's for the same epsilon.
+  coordinator needs no trust; for the same noise multiplier the noise in the mean of ``m``
+  updates is ``sqrt(m)`` times central DP's.
 * :func:`privacy_spent`: epsilon after ``rounds`` rounds at a client sampling rate, from
   dp-accounting's Renyi-DP accountant (Mironov 2017; Mironov, Talwar, Zhang 2019).
 
