@@ -195,3 +195,30 @@ def test_scaffold_runs_through_simulate_with_double_arrays(digits):
     assert set(h.rounds[0].bytes_up.values()) == {raw}
     assert len(h.parameters) == 2 and h.parameters[0].dtype == np.float32
     assert float(np.abs(strat.control[0]).max()) > 0
+
+
+def test_secure_aggregation_matches_the_plain_round(digits):
+    """One round (the secure sum draws its seed from the run's generator, so later rounds
+    sample differently): the same clients, the same model up to the fixed-point resolution,
+    and every protocol message counted."""
+    secagg = pytest.importorskip("edgekit.federated.secagg")
+    runs = {}
+    for label, kw in (("plain", {}), ("secure", {"secure_aggregation": secagg.SecAggConfig()})):
+        clients, init = fleet(digits, seed=0)
+        runs[label] = simulate(Scaffold(init, num_clients=10), clients, rounds=1, fraction=1.0,
+                               seed=4, dropout=0.3, **kw)
+    p, s = runs["plain"].rounds[0], runs["secure"].rounds[0]
+    assert sorted(p.accepted) == sorted(s.accepted) and 0 < len(s.accepted) < 10
+    assert p.failures == s.failures
+    for a, b in zip(runs["plain"].parameters, runs["secure"].parameters, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-3)  # 2^-11 on n_k * delta_k
+    # the clients that dropped out had advertised their keys: they sent bytes too
+    assert set(s.bytes_up) == set(s.selected) and set(p.bytes_up) == set(p.accepted)
+    assert all(s.bytes_down[c] > p.bytes_down[c] for c in s.selected)
+    assert all(s.bytes_up[c] > p.bytes_up[c] for c in s.accepted)
+    # below the threshold (strict majority of the 10 selected) the round aborts, model kept
+    clients, init = fleet(digits, seed=0)
+    h = simulate(Scaffold(init, num_clients=10), clients, rounds=1, fraction=1.0, seed=4,
+                 dropout=0.9, secure_aggregation=secagg.SecAggConfig())
+    assert h.rounds[0].aborted and not h.rounds[0].accepted
+    assert all(np.array_equal(a, b) for a, b in zip(h.parameters, init, strict=True))
