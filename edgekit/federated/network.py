@@ -1,0 +1,898 @@
+"""Federated learning over the network: a coordinator and its clients in separate processes,
+over HTTPS with mutual TLS (:mod:`edgekit.secure`), on aiohttp (extra ``[aio]``).
+
+* :class:`Coordinator` drives a :class:`~edgekit.federated.Strategy`: clients register,
+  long-poll for their round's task (the strategy's :class:`~edgekit.federated.FitIns` as
+  :mod:`edgekit.federated._wire` bytes), and post their result.  A round closes when every
+  selected client has answered (or was refused), or at ``round_timeout_s``; it goes on with the
+  answers it has when they are at least ``min_clients``, else the round is tried again with a
+  fresh sample (``retries`` times), then :class:`~edgekit.errors.RoundAbortedError`.
+* :func:`run_client` is the device's side: register, poll, train, post; it reconnects with a
+  jittered exponential backoff, every wait has a timeout, and it gives up after
+  ``give_up_after_s`` without reaching the coordinator.
+
+Identity: a client is the ``device_id`` of the certificate it presented in the TLS handshake
+(:func:`edgekit.secure.peer_identity`, verified again after OpenSSL): there is no id field to
+claim another device's.  A device without a certificate, or with one from another CA, never
+gets past the handshake.
+
+Every answer is validated before the strategy sees it (count, shapes, dtypes, finite values,
+examples > 0, one answer per round): a refused answer is recorded in the round
+(:attr:`NetworkRound.refused`) and the round goes on without it.  Bytes up and down are the
+``len()`` of the HTTP bodies really sent (the HTTP headers and TLS records around them are not
+counted).  See ``docs/federated_network.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import ssl
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from edgekit.errors import (
+    CertificateError,
+    CorruptDataError,
+    FetchError,
+    InputError,
+    InputTypeError,
+    InvalidUpdateError,
+    RoundAbortedError,
+    RuntimeUnavailableError,
+    SecurityError,
+)
+from edgekit.federated import _net_proto as proto
+from edgekit.federated._core import Client, Parameters, Strategy, sample_clients
+from edgekit.federated._wire import pack_arrays, unpack_arrays
+from edgekit.secure.identity import TrustStore
+from edgekit.secure.tls import peer_identity
+from edgekit.types import FitResult
+
+__all__ = [
+    "ClientReport",
+    "Coordinator",
+    "NetworkHistory",
+    "NetworkRound",
+    "UpdateCodec",
+    "run_client",
+]
+
+
+class UpdateCodec(Protocol):
+    """An update codec (``edgekit.federated.compression``): encodes a client's delta
+    (its parameters minus the global ones) into wire bytes, and decodes them."""
+
+    name: str
+
+    def encode(self, update: Parameters, *, client: str, rng: np.random.Generator) -> bytes: ...
+
+    def decode(self, data: bytes, *, like: Parameters) -> Parameters: ...
+
+
+EvaluateFn = Callable[[int, Parameters], "Mapping[str, float] | None"]
+
+
+@dataclass(frozen=True)
+class NetworkRound:
+    """One attempt at a round, as the coordinator saw it.
+
+    Attributes:
+        server_round: the round number (1-based); a retried round keeps its number.
+        attempt: 0 for the first attempt, 1... for retries after too few answers.
+        selected: the clients sampled, in the order drawn.
+        accepted: the clients whose results went to the strategy (in ``selected`` order).
+        refused: client -> why its answer was left out (wrong shapes, NaN, undecodable...).
+        missing: selected clients with no answer at ``round_timeout_s``.
+        aborted: fewer than ``min_clients`` accepted: the parameters did not change.
+        metrics: the strategy's aggregation metrics and ``evaluate_fn``'s.
+        bytes_up, bytes_down: client -> bytes of the bodies received from it / sent to it
+            during this attempt (refused and late answers included: they were sent).
+        rejected: every refused message as ``(client, reason)``, including second answers
+            and answers to a closed round (whose first answer, if any, stands).
+        wall_s: seconds from the round's start to its aggregate.
+    """
+
+    server_round: int
+    attempt: int
+    selected: tuple[str, ...]
+    accepted: tuple[str, ...]
+    refused: Mapping[str, str]
+    missing: tuple[str, ...]
+    aborted: bool
+    metrics: Mapping[str, float]
+    bytes_up: Mapping[str, int]
+    bytes_down: Mapping[str, int]
+    rejected: tuple[tuple[str, str], ...]
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class NetworkHistory:
+    """What :meth:`Coordinator.run` returns.
+
+    Attributes:
+        rounds: every round attempt, in order (retries included).
+        parameters: the final global parameters.
+        clients: every client id that registered.
+        wall_s: seconds from the first registration wait to the last aggregate.
+    """
+
+    rounds: tuple[NetworkRound, ...]
+    parameters: Parameters
+    clients: tuple[str, ...]
+    wall_s: float
+
+    @property
+    def bytes_up(self) -> int:
+        """Bytes received from clients over the whole run."""
+        return sum(sum(r.bytes_up.values()) for r in self.rounds)
+
+    @property
+    def bytes_down(self) -> int:
+        """Bytes sent to clients over the whole run."""
+        return sum(sum(r.bytes_down.values()) for r in self.rounds)
+
+
+@dataclass(frozen=True)
+class ClientReport:
+    """What :func:`run_client` returns when the coordinator says training is over.
+
+    Attributes:
+        client_id: this device's id, from its certificate (as the coordinator read it).
+        rounds: the rounds this client trained in.
+        refused: round -> the coordinator's reason, for answers it refused.
+        bytes_up, bytes_down: bodies sent / received.
+        reconnects: how many times a request failed and was retried.
+    """
+
+    client_id: str
+    rounds: tuple[int, ...]
+    refused: Mapping[int, str]
+    bytes_up: int
+    bytes_down: int
+    reconnects: int
+
+
+def _aiohttp() -> Any:
+    try:
+        import aiohttp
+        import aiohttp.web  # noqa: F401
+    except ImportError:  # pragma: no cover - the [aio] extra is missing
+        raise RuntimeUnavailableError("the networked federated runtime needs aiohttp",
+                                      feature="edgekit.federated.network", extra="aio") from None
+    return aiohttp
+
+
+def _seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputTypeError(f"{name} must be a number of seconds", name=name, got=value)
+    if not 0 < value < float("inf"):
+        raise InputError(f"{name} must be a finite number of seconds > 0", name=name,
+                         got=value)
+    return float(value)
+
+
+def _require_mutual_tls(ctx: object, name: str) -> ssl.SSLContext:
+    if not isinstance(ctx, ssl.SSLContext):
+        raise InputTypeError(f"{name} must be an ssl.SSLContext (edgekit.secure."
+                             f"{'server' if 'server' in name else 'client'}_context)",
+                             name=name, got=type(ctx).__name__)
+    if ctx.verify_mode != ssl.CERT_REQUIRED:
+        raise InputError(f"{name} must verify the peer's certificate (CERT_REQUIRED): the "
+                         "runtime identifies clients by their certificates", name=name)
+    return ctx
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def _validate_arrays(arrays: Sequence[np.ndarray], like: Sequence[np.ndarray], *, client: str,
+                     server_round: int) -> list[np.ndarray]:
+    """``arrays`` if they match ``like`` in count, shape and dtype and are finite; else
+    InvalidUpdateError."""
+    def refuse(msg: str, **facts: Any) -> InvalidUpdateError:
+        return InvalidUpdateError(f"client {client!r}, round {server_round}: {msg}",
+                                  client=client, server_round=server_round, **facts)
+
+    if len(arrays) != len(like):
+        raise refuse(f"{len(arrays)} arrays, expected {len(like)}", name="parameters",
+                     expected=len(like), got=len(arrays))
+    for i, (a, ref) in enumerate(zip(arrays, like, strict=True)):
+        if a.shape != ref.shape or a.dtype != ref.dtype:
+            raise refuse(f"array {i} is {a.dtype}{list(a.shape)}, expected "
+                         f"{ref.dtype}{list(ref.shape)}", name=f"parameters[{i}]",
+                         expected=f"{ref.dtype}{list(ref.shape)}",
+                         got=f"{a.dtype}{list(a.shape)}")
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            raise refuse(f"array {i} holds NaN or infinite values", name=f"parameters[{i}]")
+    return list(arrays)
+
+
+# --- coordinator --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Peer:
+    registered: float
+    last_seen: float
+    polling: int = 0
+    told: bool = False  # has been answered "training is over"
+
+
+@dataclass
+class _Task:
+    task_id: int
+    server_round: int
+    attempt: int
+    body: bytes
+    like: Parameters
+    selected: tuple[str, ...]
+    done: asyncio.Event
+    started: float
+    results: dict[str, FitResult] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    bytes_up: dict[str, int] = field(default_factory=dict)
+    bytes_down: dict[str, int] = field(default_factory=dict)
+
+    def answered(self, cid: str) -> bool:
+        return cid in self.results or cid in self.refused
+
+    def check_done(self) -> None:
+        if all(self.answered(c) for c in self.selected):
+            self.done.set()
+
+
+class Coordinator:
+    """Serves federated rounds of ``strategy`` to clients over mutual TLS.
+
+    Args:
+        strategy: what each round sends and how answers are aggregated.
+        ssl_context: a server context that requires client certificates
+            (:func:`edgekit.secure.server_context`).
+        trust: the trust store the client certificates are verified against again after the
+            handshake (:func:`edgekit.secure.peer_identity`); before Python 3.13 it must list
+            the intermediates, as the server only sees the client's leaf.
+        rounds: how many rounds to complete.
+        host, port: where to listen (``port=0``: any free port; see :attr:`url`).
+        fraction: the fraction of available clients selected each round (default the
+            strategy's ``fraction_fit``).
+        min_clients: a round needs at least this many accepted answers, and a round starts
+            only with at least this many clients available (default the strategy's
+            ``min_fit_clients``).
+        start_clients: wait for this many registered clients before round 1 (default
+            ``min_clients``), at most ``registration_timeout_s``.
+        seed: seeds the client sampling (``numpy.random.default_rng(seed)``).
+        round_timeout_s: seconds a round waits for its answers.
+        registration_timeout_s: seconds to wait for enough clients, before round 1 and
+            before any round that has too few available; then RoundAbortedError.
+        poll_wait_s: seconds a client's long poll is held before "no task yet" (204).
+        liveness_s: a client is available for sampling while it is polling, or when its
+            last request ended less than this many seconds ago.
+        retries: how many times a round with too few answers is tried again (fresh sample,
+            same parameters) before :class:`~edgekit.errors.RoundAbortedError`.
+        evaluate_fn: ``evaluate_fn(server_round, parameters) -> {metric: value}`` run on the
+            coordinator after each aggregate (e.g. accuracy on a held-out set); its metrics go
+            into the round's.
+        codec: the update codec clients encode their deltas with (``None``: clients send
+            their parameters as float32 arrays).
+        max_message_bytes: the largest result body accepted (HTTP 413 above).
+        linger_s: after the last round, seconds to keep answering "training is over" (410)
+            to clients that poll, so they stop by themselves.
+        progress: called with each :class:`NetworkRound` as it completes.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        *,
+        ssl_context: ssl.SSLContext,
+        trust: TrustStore,
+        rounds: int,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        fraction: float | None = None,
+        min_clients: int | None = None,
+        start_clients: int | None = None,
+        seed: int | None = 0,
+        round_timeout_s: float = 60.0,
+        registration_timeout_s: float = 60.0,
+        poll_wait_s: float = 10.0,
+        liveness_s: float = 10.0,
+        retries: int = 1,
+        evaluate_fn: EvaluateFn | None = None,
+        codec: UpdateCodec | None = None,
+        max_message_bytes: int = 64 << 20,
+        linger_s: float = 5.0,
+        progress: Callable[[NetworkRound], None] | None = None,
+    ) -> None:
+        if not isinstance(strategy, Strategy):
+            raise InputTypeError("strategy must be an edgekit.federated.Strategy",
+                                 name="strategy", got=type(strategy).__name__)
+        self.strategy = strategy
+        self.ssl_context = _require_mutual_tls(ssl_context, "ssl_context")
+        self.trust = TrustStore.of(trust)
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+            raise InputError("rounds must be an integer >= 1", name="rounds", got=rounds)
+        self.rounds = rounds
+        self.host, self.port = host, int(port)
+        self.fraction = float(strategy.fraction_fit if fraction is None else fraction)
+        if not 0.0 < self.fraction <= 1.0:
+            raise InputError("fraction must be in (0, 1]", name="fraction", got=fraction)
+        self.min_clients = int(strategy.min_fit_clients if min_clients is None
+                               else min_clients)
+        if self.min_clients < 1:
+            raise InputError("min_clients must be >= 1", name="min_clients", got=min_clients)
+        self.start_clients = max(self.min_clients, int(start_clients or 0))
+        self.seed = seed
+        self.round_timeout_s = _seconds(round_timeout_s, "round_timeout_s")
+        self.registration_timeout_s = _seconds(registration_timeout_s,
+                                               "registration_timeout_s")
+        self.poll_wait_s = _seconds(poll_wait_s, "poll_wait_s")
+        self.liveness_s = _seconds(liveness_s, "liveness_s")
+        self.linger_s = _seconds(linger_s, "linger_s")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise InputError("retries must be an integer >= 0", name="retries", got=retries)
+        self.retries = retries
+        self.evaluate_fn = evaluate_fn
+        self.codec = codec
+        self.max_message_bytes = int(max_message_bytes)
+        self.progress = progress
+        self.url: str | None = None
+        self._peers: dict[str, _Peer] = {}
+        self._ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        self._task: _Task | None = None
+        self._next_task = 1
+        self._finished = False
+        self._changed: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[Any] | None = None
+
+    # --- running ------------------------------------------------------------------------
+
+    def run(self, ready: Callable[[str], None] | None = None) -> NetworkHistory:
+        """Serve until ``rounds`` rounds are complete; returns the history.  ``ready(url)``
+        is called once the coordinator listens (``url``: ``https://host:port``)."""
+        return asyncio.run(self.serve(ready))
+
+    def stop(self) -> None:
+        """Stop a running :meth:`run` from another thread (it raises CancelledError)."""
+        loop, main = self._loop, self._main
+        if loop is not None and main is not None:
+            loop.call_soon_threadsafe(main.cancel)
+
+    async def serve(self, ready: Callable[[str], None] | None = None) -> NetworkHistory:
+        """:meth:`run` in a running event loop."""
+        aiohttp = _aiohttp()
+        web = aiohttp.web
+        self._loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        self._changed = asyncio.Event()
+        app = web.Application(client_max_size=self.max_message_bytes)
+        app.router.add_post(f"{proto.API}/register", self._h_register)
+        app.router.add_get(f"{proto.API}/task", self._h_task)
+        app.router.add_post(f"{proto.API}/result", self._h_result)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1]
+            self.url = f"https://{self.host}:{port}"
+            if ready is not None:
+                ready(self.url)
+            history = await self._run_rounds()
+            self._finish()
+            await self._linger()
+            return history
+        finally:
+            self._finish()
+            await runner.cleanup()
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def _linger(self) -> None:
+        """Answer 410 to polling clients until each registered client was told, or linger_s."""
+        deadline = time.monotonic() + self.linger_s
+        while time.monotonic() < deadline and any(
+                p.polling or time.monotonic() - p.last_seen < self.liveness_s
+                for p in self._peers.values() if not p.told):
+            await asyncio.sleep(0.05)
+
+    # --- rounds -------------------------------------------------------------------------
+
+    def _available(self) -> list[str]:
+        now = time.monotonic()
+        return sorted(c for c, p in self._peers.items()
+                      if p.polling or now - p.last_seen < self.liveness_s)
+
+    async def _wait_for_clients(self, needed: int, server_round: int) -> list[str]:
+        deadline = time.monotonic() + self.registration_timeout_s
+        while True:
+            available = self._available()
+            if len(available) >= needed:
+                return available
+            if time.monotonic() >= deadline:
+                raise RoundAbortedError(
+                    f"round {server_round}: {len(available)} clients available after "
+                    f"{self.registration_timeout_s:g} s, at least {needed} needed",
+                    server_round=server_round, needed=needed, got=len(available))
+            await asyncio.sleep(0.05)
+
+    async def _run_rounds(self) -> NetworkHistory:
+        start = time.monotonic()
+        rng = np.random.default_rng(self.seed)
+        params = self.strategy.initialize_parameters()
+        records: list[NetworkRound] = []
+        await self._wait_for_clients(self.start_clients, 1)
+        for server_round in range(1, self.rounds + 1):
+            for attempt in range(self.retries + 1):
+                record, new_params = await self._round(server_round, attempt, params, rng)
+                records.append(record)
+                if self.progress is not None:
+                    self.progress(record)
+                if not record.aborted:
+                    params = new_params
+                    break
+            else:
+                raise RoundAbortedError(
+                    f"round {server_round}: fewer than {self.min_clients} accepted answers in "
+                    f"{self.retries + 1} attempts", server_round=server_round,
+                    needed=self.min_clients, got=len(records[-1].accepted))
+        return NetworkHistory(rounds=tuple(records), parameters=params,
+                              clients=tuple(sorted(self._peers)),
+                              wall_s=time.monotonic() - start)
+
+    async def _round(self, server_round: int, attempt: int, params: Parameters,
+                     rng: np.random.Generator) -> tuple[NetworkRound, Parameters]:
+        available = await self._wait_for_clients(self.min_clients, server_round)
+        selected = tuple(sample_clients(available, fraction=self.fraction,
+                                        minimum=self.min_clients, rng=rng,
+                                        server_round=server_round))
+        fit_ins = self.strategy.configure_fit(server_round, params)
+        like = [np.asarray(a) for a in fit_ins.parameters]
+        header = {"type": proto.FIT, "task": self._next_task, "round": server_round,
+                  "config": dict(fit_ins.config)}
+        try:
+            body = proto.pack_message(header, pack_arrays(like))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"round {server_round}: the strategy's config cannot be sent: "
+                             f"{exc}", name="config") from exc
+        task = _Task(task_id=self._next_task, server_round=server_round, attempt=attempt,
+                     body=body, like=like, selected=selected, done=asyncio.Event(),
+                     started=time.monotonic())
+        self._next_task += 1
+        self._task = task
+        self._notify()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(task.done.wait(), self.round_timeout_s)
+        self._task = None  # answers from now on are late
+        accepted = tuple(c for c in selected if c in task.results)
+        missing = tuple(c for c in selected if not task.answered(c))
+        metrics: dict[str, float] = {}
+        aborted = len(accepted) < self.min_clients
+        new_params = params
+        if not aborted:
+            results = [(c, task.results[c]) for c in accepted]
+            new_params, metrics = await asyncio.to_thread(
+                self.strategy.aggregate_fit, server_round, params, results)
+            metrics = dict(metrics)
+            if self.evaluate_fn is not None:
+                extra = await asyncio.to_thread(self.evaluate_fn, server_round, new_params)
+                metrics.update(extra or {})
+        record = NetworkRound(
+            server_round=server_round, attempt=attempt, selected=selected, accepted=accepted,
+            refused=dict(task.refused), missing=missing, aborted=aborted, metrics=metrics,
+            bytes_up=dict(task.bytes_up), bytes_down=dict(task.bytes_down),
+            rejected=tuple(task.rejected), wall_s=time.monotonic() - task.started)
+        return record, new_params
+
+    # --- HTTP handlers --------------------------------------------------------------------
+
+    def _identify(self, request: Any) -> str:
+        """The client's device id, from the certificate it presented (verified again)."""
+        transport = request.transport
+        cid = self._ids.get(transport) if transport is not None else None
+        if cid is None:
+            ident = peer_identity(transport, self.trust)
+            if not ident.device_id:
+                raise CertificateError("the client certificate names no device",
+                                       reason="purpose")
+            cid = ident.device_id
+            self._ids[transport] = cid
+        now = time.monotonic()
+        peer = self._peers.get(cid)
+        if peer is None:
+            self._peers[cid] = _Peer(registered=now, last_seen=now)
+        else:
+            peer.last_seen = now
+        return cid
+
+    def _refusal(self, err: Exception) -> Any:
+        web = _aiohttp().web
+        return web.json_response({"error": type(err).__name__, "message": str(err)},
+                                 status=403)
+
+    async def _h_register(self, request: Any) -> Any:
+        web = _aiohttp().web
+        try:
+            cid = self._identify(request)
+        except SecurityError as err:
+            return self._refusal(err)
+        return web.json_response({"client_id": cid, "poll_wait_s": self.poll_wait_s,
+                                  "finished": self._finished})
+
+    async def _h_task(self, request: Any) -> Any:
+        web = _aiohttp().web
+        try:
+            cid = self._identify(request)
+        except SecurityError as err:
+            return self._refusal(err)
+        try:
+            wait = min(float(request.query.get("wait", self.poll_wait_s)), self.poll_wait_s)
+        except ValueError:
+            wait = self.poll_wait_s
+        peer = self._peers[cid]
+        deadline = time.monotonic() + max(wait, 0.0)
+        peer.polling += 1
+        try:
+            while True:
+                if self._finished:
+                    peer.told = True
+                    return web.Response(status=410, text="training is over")
+                task = self._task
+                if task is not None and cid in task.selected and not task.answered(cid):
+                    task.bytes_down[cid] = task.bytes_down.get(cid, 0) + len(task.body)
+                    return web.Response(body=task.body,
+                                        content_type="application/octet-stream")
+                left = deadline - time.monotonic()
+                if left <= 0 or self._changed is None:
+                    return web.Response(status=204)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), left)
+        finally:
+            peer.polling -= 1
+            peer.last_seen = time.monotonic()
+
+    async def _h_result(self, request: Any) -> Any:
+        web = _aiohttp().web
+        try:
+            cid = self._identify(request)
+        except SecurityError as err:
+            return self._refusal(err)
+        body = await request.read()
+        self._peers[cid].last_seen = time.monotonic()
+        status, reason = self._take_result(cid, body)
+        return web.json_response({"accepted": status == 200, "reason": reason}, status=status)
+
+    def _take_result(self, cid: str, body: bytes) -> tuple[int, str]:
+        task = self._task
+        if task is not None:
+            task.bytes_up[cid] = task.bytes_up.get(cid, 0) + len(body)
+        expected = task is not None and cid in task.selected and not task.answered(cid)
+        try:
+            header, payload = proto.unpack_message(body)
+            task_id = proto.header_int(header, "task", minimum=1)
+        except CorruptDataError as err:
+            if expected:  # its one answer for this round, and it is unreadable
+                return self._refuse(task, cid, f"undecodable answer: {err}", 400)
+            return 400, f"undecodable answer: {err}"
+        if task is None or task_id != task.task_id:
+            if task is not None:
+                task.rejected.append((cid, f"answer to closed task {task_id}"))
+            return 410, f"task {task_id} is closed"
+        if cid not in task.selected:
+            task.rejected.append((cid, "not selected for this round"))
+            return 403, "not selected for this round"
+        if task.answered(cid):
+            msg = str(InvalidUpdateError(
+                f"client {cid!r} answered round {task.server_round} twice: the first answer "
+                "stands", client=cid, server_round=task.server_round))
+            task.rejected.append((cid, msg))
+            return 409, msg
+        try:
+            result = self._decode_result(cid, task, header, payload)
+        except (InvalidUpdateError, CorruptDataError) as err:
+            return self._refuse(task, cid, str(err), 422)
+        task.results[cid] = result
+        task.check_done()
+        return 200, "accepted"
+
+    def _refuse(self, task: _Task, cid: str, reason: str, status: int) -> tuple[int, str]:
+        task.refused[cid] = reason
+        task.rejected.append((cid, reason))
+        task.check_done()
+        return status, reason
+
+    def _decode_result(self, cid: str, task: _Task, header: dict[str, Any],
+                       payload: bytes) -> FitResult:
+        r = task.server_round
+        num_examples = proto.header_int(header, "num_examples", minimum=1)
+        metrics = proto.header_metrics(header)
+        if header.get("update"):
+            if self.codec is None:
+                raise InvalidUpdateError("an encoded update, but this coordinator has no codec",
+                                         client=cid, server_round=r, name="update")
+            delta = self.codec.decode(payload, like=task.like)
+            delta = _validate_arrays([np.asarray(d) for d in delta], task.like, client=cid,
+                                     server_round=r)
+            arrays = [(g + d).astype(g.dtype, copy=False) for g, d in zip(task.like, delta,
+                                                                           strict=True)]
+        else:
+            arrays, _codec = unpack_arrays(payload)
+            if _codec != 0:
+                raise InvalidUpdateError(f"parameters packed with wire codec {_codec}, "
+                                         "expected raw arrays", client=cid, server_round=r)
+        arrays = _validate_arrays(arrays, task.like, client=cid, server_round=r)
+        return FitResult(parameters=arrays, num_examples=num_examples, metrics=metrics)
+
+
+# --- client -------------------------------------------------------------------------------------
+
+
+def run_client(
+    client: Client,
+    url: str,
+    *,
+    ssl_context: ssl.SSLContext,
+    server_hostname: str | None = None,
+    codec: UpdateCodec | None = None,
+    poll_wait_s: float = 10.0,
+    request_timeout_s: float = 30.0,
+    backoff_s: float = 0.2,
+    backoff_max_s: float = 5.0,
+    give_up_after_s: float = 60.0,
+    seed: int | None = None,
+) -> ClientReport:
+    """Take part in a :class:`Coordinator`'s training until it says training is over.
+
+    Args:
+        client: trains on this device's data (``fit``).
+        url: the coordinator's ``https://host:port``.
+        ssl_context: a client context with this device's certificate
+            (:func:`edgekit.secure.client_context`).
+        server_hostname: the name the coordinator's certificate must carry (default the
+            URL's host).
+        codec: encode this client's update (its parameters minus the global ones) with an
+            update codec; the coordinator must use the same codec.
+        poll_wait_s: how long each long poll may be held by the coordinator.
+        request_timeout_s: seconds for any request beyond the poll's own wait.
+        backoff_s, backoff_max_s: before retry k the wait is uniform in
+            ``[0, min(backoff_max_s, backoff_s * 2**(k-1))]``.
+        give_up_after_s: raise :class:`~edgekit.errors.FetchError` after this many seconds
+            without reaching the coordinator.
+        seed: seeds the backoff jitter and a stochastic codec.
+
+    Raises:
+        CertificateError: the coordinator refused this device's certificate, or the device
+            does not trust the coordinator's (neither is retried).
+        FetchError: the coordinator could not be reached for ``give_up_after_s``.
+    """
+    return asyncio.run(serve_client(
+        client, url, ssl_context=ssl_context, server_hostname=server_hostname, codec=codec,
+        poll_wait_s=poll_wait_s, request_timeout_s=request_timeout_s, backoff_s=backoff_s,
+        backoff_max_s=backoff_max_s, give_up_after_s=give_up_after_s, seed=seed))
+
+
+def _certificate_refusal(err: BaseException) -> CertificateError | None:
+    """A CertificateError when ``err`` (or its causes) says the device does not trust the
+    coordinator's certificate, else None."""
+    seen: BaseException | None = err
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return CertificateError(f"the coordinator's certificate is refused: "
+                                    f"{seen.verify_message}", reason="untrusted")
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "os_error", None)
+    return None
+
+
+def _probe_refusal(url: str, ctx: ssl.SSLContext, server_hostname: str | None,
+                   timeout_s: float) -> CertificateError | None:
+    """Whether the coordinator refuses this device's certificate.
+
+    In TLS 1.3 the client's handshake completes before the server has checked the client's
+    certificate, and an asyncio server that refuses it closes the connection without an
+    alert: aiohttp only sees "server disconnected", as for a crash.  So after such a failure
+    on first contact the device asks again on a plain socket: a coordinator that completes the
+    handshake and then closes without answering an HTTP request has refused the certificate
+    (an accepted device gets an HTTP answer, a coordinator that is down refuses the TCP
+    connection)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    request = (f"GET {proto.API}/register HTTP/1.1\r\nHost: {host}\r\n"
+               "Connection: close\r\n\r\n").encode("ascii")
+    try:
+        with socket.create_connection((host, parts.port or 443), timeout=timeout_s) as raw, \
+                ctx.wrap_socket(raw, server_hostname=server_hostname or host) as tls:
+            tls.sendall(request)
+            answer = tls.recv(64)
+    except ssl.SSLCertVerificationError as err:
+        return CertificateError(f"the coordinator's certificate is refused: "
+                                f"{err.verify_message}", reason="untrusted")
+    except ssl.SSLError as err:  # an alert after the handshake: refused
+        return CertificateError(f"the coordinator refused this device's certificate: {err}",
+                                reason="untrusted")
+    except OSError:
+        return None  # not reachable: not a refusal
+    if answer:
+        return None
+    return CertificateError("the coordinator closed the connection after the TLS handshake "
+                            "without answering: it refuses this device's certificate (not "
+                            "issued by the fleet's CA, expired, revoked or absent)",
+                            reason="untrusted")
+
+
+class _Session:
+    """Requests with retries, backoff, byte counts and a give-up deadline."""
+
+    def __init__(self, http: Any, url: str, *, backoff_s: float, backoff_max_s: float,
+                 give_up_after_s: float, request_timeout_s: float, rng: random.Random,
+                 server_hostname: str | None) -> None:
+        self.http, self.url = http, url.rstrip("/")
+        self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
+        self.give_up_after_s, self.request_timeout_s = give_up_after_s, request_timeout_s
+        self.rng = rng
+        self.server_hostname = server_hostname
+        self.ssl_context: ssl.SSLContext | None = None
+        self.contacted = False  # a request was answered: the certificate is accepted
+        self.reconnects = 0
+        self.bytes_up = 0
+        self.bytes_down = 0
+
+    async def request(self, method: str, path: str, *, data: bytes | None = None,
+                      params: Mapping[str, str] | None = None,
+                      extra_s: float = 0.0) -> tuple[int, bytes]:
+        aiohttp = _aiohttp()
+        last_contact = time.monotonic()
+        failures = 0
+        while True:
+            try:
+                timeout = aiohttp.ClientTimeout(total=self.request_timeout_s + extra_s)
+                kw: dict[str, Any] = {"timeout": timeout}
+                if self.server_hostname is not None:
+                    kw["server_hostname"] = self.server_hostname
+                if data is not None:
+                    self.bytes_up += len(data)
+                async with self.http.request(method, self.url + path, data=data,
+                                             params=params, **kw) as resp:
+                    body = await resp.read()
+                self.bytes_down += len(body)
+                self.contacted = True
+                if resp.status >= 500:
+                    raise aiohttp.ClientResponseError(resp.request_info, (),
+                                                      status=resp.status)
+                return resp.status, body
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+                refusal = _certificate_refusal(err)
+                if refusal is None and not self.contacted and self.ssl_context is not None \
+                        and isinstance(err, aiohttp.ServerDisconnectedError):
+                    refusal = await asyncio.to_thread(
+                        _probe_refusal, self.url, self.ssl_context, self.server_hostname,
+                        self.request_timeout_s)
+                if refusal is not None:
+                    raise refusal from err
+                failures += 1
+                self.reconnects += 1
+                if time.monotonic() - last_contact > self.give_up_after_s:
+                    raise FetchError(f"the coordinator at {self.url} was not reachable for "
+                                     f"{self.give_up_after_s:g} s: {err}", url=self.url,
+                                     method=method) from err
+                cap = min(self.backoff_max_s, self.backoff_s * 2 ** (failures - 1))
+                await asyncio.sleep(self.rng.uniform(0, cap))
+
+
+async def serve_client(
+    client: Client,
+    url: str,
+    *,
+    ssl_context: ssl.SSLContext,
+    server_hostname: str | None = None,
+    codec: UpdateCodec | None = None,
+    poll_wait_s: float = 10.0,
+    request_timeout_s: float = 30.0,
+    backoff_s: float = 0.2,
+    backoff_max_s: float = 5.0,
+    give_up_after_s: float = 60.0,
+    seed: int | None = None,
+) -> ClientReport:
+    """:func:`run_client` in a running event loop."""
+    aiohttp = _aiohttp()
+    if not callable(getattr(client, "fit", None)):
+        raise InputTypeError("client must have a fit(parameters, config) method",
+                             name="client", got=type(client).__name__)
+    _require_mutual_tls(ssl_context, "ssl_context")
+    poll_wait_s = _seconds(poll_wait_s, "poll_wait_s")
+    rng = random.Random(seed)
+    np_rng = np.random.default_rng(seed)
+    rounds: list[int] = []
+    refused: dict[int, str] = {}
+    connector = aiohttp.TCPConnector(ssl=ssl_context, limit=2)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        s = _Session(http, url, backoff_s=_seconds(backoff_s, "backoff_s"),
+                     backoff_max_s=_seconds(backoff_max_s, "backoff_max_s"),
+                     give_up_after_s=_seconds(give_up_after_s, "give_up_after_s"),
+                     request_timeout_s=_seconds(request_timeout_s, "request_timeout_s"),
+                     rng=rng, server_hostname=server_hostname)
+        s.ssl_context = ssl_context
+        status, body = await s.request("POST", f"{proto.API}/register", data=b"")
+        if status != 200:
+            raise _refused_by_coordinator(status, body)
+        import json
+
+        client_id = str(json.loads(body)["client_id"])
+        while True:
+            status, body = await s.request("GET", f"{proto.API}/task",
+                                           params={"wait": f"{poll_wait_s:g}"},
+                                           extra_s=poll_wait_s)
+            if status == 410:
+                break
+            if status == 204:
+                continue
+            if status != 200:
+                raise _refused_by_coordinator(status, body)
+            header, payload = proto.unpack_message(body)
+            task_id = proto.header_int(header, "task", minimum=1)
+            server_round = proto.header_int(header, "round", minimum=1)
+            config = proto.header_config(header)
+            params, _ = unpack_arrays(payload)
+            result = await asyncio.to_thread(client.fit, params, config)
+            up = _encode_result(result, params, task_id, server_round, codec, client_id,
+                                np_rng)
+            status, answer = await s.request("POST", f"{proto.API}/result", data=up)
+            rounds.append(server_round)
+            if status != 200:
+                refused[server_round] = _reason(answer)
+    return ClientReport(client_id=client_id, rounds=tuple(rounds), refused=refused,
+                        bytes_up=s.bytes_up, bytes_down=s.bytes_down, reconnects=s.reconnects)
+
+
+def _reason(body: bytes) -> str:
+    import json
+
+    try:
+        return str(json.loads(body).get("reason") or json.loads(body).get("message"))
+    except (ValueError, AttributeError):
+        return body[:200].decode("utf-8", "replace")
+
+
+def _refused_by_coordinator(status: int, body: bytes) -> SecurityError | FetchError:
+    if status == 403:
+        return CertificateError(f"the coordinator refused this device: {_reason(body)}",
+                                reason="untrusted")
+    return FetchError(f"unexpected answer {status} from the coordinator: {_reason(body)}")
+
+
+def _encode_result(result: FitResult, params: Parameters, task_id: int, server_round: int,
+                   codec: UpdateCodec | None, client_id: str,
+                   rng: np.random.Generator) -> bytes:
+    if not isinstance(result, FitResult):
+        raise InputTypeError("client.fit must return an edgekit.types.FitResult",
+                             name="fit", got=type(result).__name__)
+    header: dict[str, Any] = {"task": task_id, "round": server_round,
+                              "num_examples": int(result.num_examples),
+                              "metrics": {k: float(v) for k, v in result.metrics.items()}}
+    arrays = [np.asarray(a) for a in result.parameters]
+    if codec is None:
+        return proto.pack_message(header, pack_arrays(arrays))
+    header["update"] = True
+    delta = [np.asarray(a, dtype=g.dtype) - g for a, g in zip(arrays, params, strict=False)]
+    return proto.pack_message(header, codec.encode(delta, client=client_id, rng=rng))
