@@ -18,7 +18,7 @@ gets past the handshake.
 
 Every answer is validated before the strategy sees it (count, shapes, dtypes, finite values,
 examples > 0, one answer per round): a refused answer is recorded in the round
-(:attr:`NetworkRound.refused`) and the round goes on without it.  Bytes up and down are the
+(:attr:`NetworkRoundRecord.failures`) and the round goes on without it.  Bytes up and down are the
 ``len()`` of the HTTP bodies really sent (the HTTP headers and TLS records around them are not
 counted).  See ``docs/federated_network.md``.
 """
@@ -33,7 +33,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +50,9 @@ from edgekit.errors import (
 )
 from edgekit.federated import _net_proto as proto
 from edgekit.federated._core import Client, Parameters, Strategy, sample_clients
+from edgekit.federated._validate import check_fit_result, check_parameters
 from edgekit.federated._wire import pack_arrays, unpack_arrays
+from edgekit.federated.simulation import History, RoundRecord, UpdateCodec
 from edgekit.secure.identity import TrustStore
 from edgekit.secure.tls import peer_identity
 from edgekit.types import FitResult
@@ -59,85 +61,42 @@ __all__ = [
     "ClientReport",
     "Coordinator",
     "NetworkHistory",
-    "NetworkRound",
-    "UpdateCodec",
+    "NetworkRoundRecord",
     "run_client",
+    "serve_client",
 ]
 
 
-class UpdateCodec(Protocol):
-    """An update codec (``edgekit.federated.compression``): encodes a client's delta
-    (its parameters minus the global ones) into wire bytes, and decodes them."""
-
-    name: str
-
-    def encode(self, update: Parameters, *, client: str, rng: np.random.Generator) -> bytes: ...
-
-    def decode(self, data: bytes, *, like: Parameters) -> Parameters: ...
+EvaluateFn = Callable[[int, Parameters], Mapping[str, float]]
 
 
-EvaluateFn = Callable[[int, Parameters], "Mapping[str, float] | None"]
+@dataclass
+class NetworkRoundRecord(RoundRecord):
+    """A :class:`~edgekit.federated.RoundRecord` of one attempt at a networked round.
 
+    ``failures`` names every selected client that is not in ``accepted``: refused answers
+    (their reason) and clients with no answer by ``round_timeout_s``.  ``aborted`` says why the
+    model did not change (fewer than ``min_clients`` answers; the round is then tried again).
 
-@dataclass(frozen=True)
-class NetworkRound:
-    """One attempt at a round, as the coordinator saw it.
-
-    Attributes:
-        server_round: the round number (1-based); a retried round keeps its number.
-        attempt: 0 for the first attempt, 1... for retries after too few answers.
-        selected: the clients sampled, in the order drawn.
-        accepted: the clients whose results went to the strategy (in ``selected`` order).
-        refused: client -> why its answer was left out (wrong shapes, NaN, undecodable...).
-        missing: selected clients with no answer at ``round_timeout_s``.
-        aborted: fewer than ``min_clients`` accepted: the parameters did not change.
-        metrics: the strategy's aggregation metrics and ``evaluate_fn``'s.
-        bytes_up, bytes_down: client -> bytes of the bodies received from it / sent to it
-            during this attempt (refused and late answers included: they were sent).
-        rejected: every refused message as ``(client, reason)``, including second answers
-            and answers to a closed round (whose first answer, if any, stands).
-        wall_s: seconds from the round's start to its aggregate.
+    Attributes (besides :class:`~edgekit.federated.RoundRecord`'s):
+        attempt: 0, or 1, 2... for the retries of a round that had too few answers.
+        missing: the selected clients with no answer by ``round_timeout_s``.
+        rejected: every refused message ``(client, reason)``, including a second answer
+            (the first stands) and answers to a round already closed.
     """
 
-    server_round: int
-    attempt: int
-    selected: tuple[str, ...]
-    accepted: tuple[str, ...]
-    refused: Mapping[str, str]
-    missing: tuple[str, ...]
-    aborted: bool
-    metrics: Mapping[str, float]
-    bytes_up: Mapping[str, int]
-    bytes_down: Mapping[str, int]
-    rejected: tuple[tuple[str, str], ...]
-    wall_s: float
+    attempt: int = 0
+    missing: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class NetworkHistory:
-    """What :meth:`Coordinator.run` returns.
+@dataclass
+class NetworkHistory(History):
+    """What :meth:`Coordinator.run` returns: a :class:`~edgekit.federated.History` (one
+    record per round attempt, retries included) and ``clients``, every device id that
+    registered."""
 
-    Attributes:
-        rounds: every round attempt, in order (retries included).
-        parameters: the final global parameters.
-        clients: every client id that registered.
-        wall_s: seconds from the first registration wait to the last aggregate.
-    """
-
-    rounds: tuple[NetworkRound, ...]
-    parameters: Parameters
-    clients: tuple[str, ...]
-    wall_s: float
-
-    @property
-    def bytes_up(self) -> int:
-        """Bytes received from clients over the whole run."""
-        return sum(sum(r.bytes_up.values()) for r in self.rounds)
-
-    @property
-    def bytes_down(self) -> int:
-        """Bytes sent to clients over the whole run."""
-        return sum(sum(r.bytes_down.values()) for r in self.rounds)
+    clients: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -190,31 +149,6 @@ def _require_mutual_tls(ctx: object, name: str) -> ssl.SSLContext:
     return ctx
 
 
-# --- validation ---------------------------------------------------------------------------------
-
-
-def _validate_arrays(arrays: Sequence[np.ndarray], like: Sequence[np.ndarray], *, client: str,
-                     server_round: int) -> list[np.ndarray]:
-    """``arrays`` if they match ``like`` in count, shape and dtype and are finite; else
-    InvalidUpdateError."""
-    def refuse(msg: str, **facts: Any) -> InvalidUpdateError:
-        return InvalidUpdateError(f"client {client!r}, round {server_round}: {msg}",
-                                  client=client, server_round=server_round, **facts)
-
-    if len(arrays) != len(like):
-        raise refuse(f"{len(arrays)} arrays, expected {len(like)}", name="parameters",
-                     expected=len(like), got=len(arrays))
-    for i, (a, ref) in enumerate(zip(arrays, like, strict=True)):
-        if a.shape != ref.shape or a.dtype != ref.dtype:
-            raise refuse(f"array {i} is {a.dtype}{list(a.shape)}, expected "
-                         f"{ref.dtype}{list(ref.shape)}", name=f"parameters[{i}]",
-                         expected=f"{ref.dtype}{list(ref.shape)}",
-                         got=f"{a.dtype}{list(a.shape)}")
-        if a.dtype.kind in "fc" and not np.isfinite(a).all():
-            raise refuse(f"array {i} holds NaN or infinite values", name=f"parameters[{i}]")
-    return list(arrays)
-
-
 # --- coordinator --------------------------------------------------------------------------------
 
 
@@ -231,7 +165,7 @@ class _Task:
     task_id: int
     server_round: int
     attempt: int
-    body: bytes
+    bodies: dict[str, bytes]  # client -> its task message (the config carries its seed)
     like: Parameters
     selected: tuple[str, ...]
     done: asyncio.Event
@@ -286,7 +220,7 @@ class Coordinator:
         max_message_bytes: the largest result body accepted (HTTP 413 above).
         linger_s: after the last round, seconds to keep answering "training is over" (410)
             to clients that poll, so they stop by themselves.
-        progress: called with each :class:`NetworkRound` as it completes.
+        progress: called with each :class:`NetworkRoundRecord` as it completes.
     """
 
     def __init__(
@@ -311,7 +245,7 @@ class Coordinator:
         codec: UpdateCodec | None = None,
         max_message_bytes: int = 64 << 20,
         linger_s: float = 5.0,
-        progress: Callable[[NetworkRound], None] | None = None,
+        progress: Callable[[NetworkRoundRecord], None] | None = None,
     ) -> None:
         if not isinstance(strategy, Strategy):
             raise InputTypeError("strategy must be an edgekit.federated.Strategy",
@@ -434,10 +368,10 @@ class Coordinator:
             await asyncio.sleep(0.05)
 
     async def _run_rounds(self) -> NetworkHistory:
-        start = time.monotonic()
+        start = time.perf_counter()
         rng = np.random.default_rng(self.seed)
         params = self.strategy.initialize_parameters()
-        records: list[NetworkRound] = []
+        records: list[RoundRecord] = []
         await self._wait_for_clients(self.start_clients, 1)
         for server_round in range(1, self.rounds + 1):
             for attempt in range(self.retries + 1):
@@ -445,7 +379,7 @@ class Coordinator:
                 records.append(record)
                 if self.progress is not None:
                     self.progress(record)
-                if not record.aborted:
+                if record.aborted is None:
                     params = new_params
                     break
             else:
@@ -453,27 +387,43 @@ class Coordinator:
                     f"round {server_round}: fewer than {self.min_clients} accepted answers in "
                     f"{self.retries + 1} attempts", server_round=server_round,
                     needed=self.min_clients, got=len(records[-1].accepted))
-        return NetworkHistory(rounds=tuple(records), parameters=params,
-                              clients=tuple(sorted(self._peers)),
-                              wall_s=time.monotonic() - start)
+        return NetworkHistory(rounds=records, parameters=params,
+                              wall_time_s=time.perf_counter() - start,
+                              clients=sorted(self._peers))
+
+    def _messages(self, server_round: int, params: Parameters, selected: Sequence[str],
+                  rng: np.random.Generator) -> tuple[Parameters, dict[str, bytes]]:
+        """What was sent, and each selected client's task message.  The random draws are
+        :func:`~edgekit.federated.simulate`'s, in its order (a seed per client, sent in the
+        config; its dropout draw; its codec generator), so that with the same seed and the
+        same clients available a round sends what the simulation's sends."""
+        fit_ins = self.strategy.configure_fit(server_round, params)
+        like = [np.asarray(a) for a in fit_ins.parameters]
+        arrays = pack_arrays(like)
+        client_seeds = rng.integers(0, 2**31, size=len(selected))
+        rng.random(len(selected))  # simulate's dropout draw
+        rng.integers(0, 2**63)  # simulate's codec generator
+        bodies = {}
+        for cid, seed in zip(selected, client_seeds, strict=True):
+            header = {"type": proto.FIT, "task": self._next_task, "round": server_round,
+                      "config": {**fit_ins.config, "seed": int(seed)}}
+            try:
+                bodies[cid] = proto.pack_message(header, arrays)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"round {server_round}: the strategy's config cannot be "
+                                 f"sent: {exc}", name="config") from exc
+        return like, bodies
 
     async def _round(self, server_round: int, attempt: int, params: Parameters,
-                     rng: np.random.Generator) -> tuple[NetworkRound, Parameters]:
+                     rng: np.random.Generator) -> tuple[NetworkRoundRecord, Parameters]:
         available = await self._wait_for_clients(self.min_clients, server_round)
+        t0 = time.perf_counter()
         selected = tuple(sample_clients(available, fraction=self.fraction,
                                         minimum=self.min_clients, rng=rng,
                                         server_round=server_round))
-        fit_ins = self.strategy.configure_fit(server_round, params)
-        like = [np.asarray(a) for a in fit_ins.parameters]
-        header = {"type": proto.FIT, "task": self._next_task, "round": server_round,
-                  "config": dict(fit_ins.config)}
-        try:
-            body = proto.pack_message(header, pack_arrays(like))
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"round {server_round}: the strategy's config cannot be sent: "
-                             f"{exc}", name="config") from exc
+        like, bodies = self._messages(server_round, params, selected, rng)
         task = _Task(task_id=self._next_task, server_round=server_round, attempt=attempt,
-                     body=body, like=like, selected=selected, done=asyncio.Event(),
+                     bodies=bodies, like=like, selected=selected, done=asyncio.Event(),
                      started=time.monotonic())
         self._next_task += 1
         self._task = task
@@ -481,25 +431,28 @@ class Coordinator:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(task.done.wait(), self.round_timeout_s)
         self._task = None  # answers from now on are late
-        accepted = tuple(c for c in selected if c in task.results)
-        missing = tuple(c for c in selected if not task.answered(c))
-        metrics: dict[str, float] = {}
-        aborted = len(accepted) < self.min_clients
+        rec = NetworkRoundRecord(server_round, list(selected), attempt=attempt)
+        rec.accepted = [c for c in selected if c in task.results]
+        rec.missing = [c for c in selected if not task.answered(c)]
+        rec.failures = {**task.refused, **{c: f"no answer within {self.round_timeout_s:g} s"
+                                           for c in rec.missing}}
+        rec.bytes_up, rec.bytes_down = dict(task.bytes_up), dict(task.bytes_down)
+        rec.rejected = list(task.rejected)
         new_params = params
-        if not aborted:
-            results = [(c, task.results[c]) for c in accepted]
+        if len(rec.accepted) < self.min_clients:
+            rec.aborted = (f"{len(rec.accepted)} accepted answers, at least "
+                           f"{self.min_clients} needed")
+        else:
+            results = [(c, task.results[c]) for c in rec.accepted]
             new_params, metrics = await asyncio.to_thread(
                 self.strategy.aggregate_fit, server_round, params, results)
-            metrics = dict(metrics)
-            if self.evaluate_fn is not None:
-                extra = await asyncio.to_thread(self.evaluate_fn, server_round, new_params)
-                metrics.update(extra or {})
-        record = NetworkRound(
-            server_round=server_round, attempt=attempt, selected=selected, accepted=accepted,
-            refused=dict(task.refused), missing=missing, aborted=aborted, metrics=metrics,
-            bytes_up=dict(task.bytes_up), bytes_down=dict(task.bytes_down),
-            rejected=tuple(task.rejected), wall_s=time.monotonic() - task.started)
-        return record, new_params
+            rec.metrics.update(metrics)
+        rec.metrics["clients"] = float(len(rec.accepted))
+        if self.evaluate_fn is not None and rec.aborted is None:
+            extra = await asyncio.to_thread(self.evaluate_fn, server_round, new_params)
+            rec.metrics.update({k: float(v) for k, v in extra.items()})
+        rec.wall_time_s = time.perf_counter() - t0
+        return rec, new_params
 
     # --- HTTP handlers --------------------------------------------------------------------
 
@@ -556,8 +509,9 @@ class Coordinator:
                     return web.Response(status=410, text="training is over")
                 task = self._task
                 if task is not None and cid in task.selected and not task.answered(cid):
-                    task.bytes_down[cid] = task.bytes_down.get(cid, 0) + len(task.body)
-                    return web.Response(body=task.body,
+                    body = task.bodies[cid]
+                    task.bytes_down[cid] = task.bytes_down.get(cid, 0) + len(body)
+                    return web.Response(body=body,
                                         content_type="application/octet-stream")
                 left = deadline - time.monotonic()
                 if left <= 0 or self._changed is None:
@@ -606,7 +560,7 @@ class Coordinator:
             return 409, msg
         try:
             result = self._decode_result(cid, task, header, payload)
-        except (InvalidUpdateError, CorruptDataError) as err:
+        except (InputError, CorruptDataError) as err:  # InvalidUpdateError is an InputError
             return self._refuse(task, cid, str(err), 422)
         task.results[cid] = result
         task.check_done()
@@ -620,25 +574,29 @@ class Coordinator:
 
     def _decode_result(self, cid: str, task: _Task, header: dict[str, Any],
                        payload: bytes) -> FitResult:
+        """The client's answer as a FitResult, checked by the validator :func:`simulate`
+        uses; an update is decoded and added to what was sent as the simulation does."""
         r = task.server_round
-        num_examples = proto.header_int(header, "num_examples", minimum=1)
+        num_examples = proto.header_int(header, "num_examples", minimum=0)
         metrics = proto.header_metrics(header)
         if header.get("update"):
             if self.codec is None:
-                raise InvalidUpdateError("an encoded update, but this coordinator has no codec",
-                                         client=cid, server_round=r, name="update")
-            delta = self.codec.decode(payload, like=task.like)
-            delta = _validate_arrays([np.asarray(d) for d in delta], task.like, client=cid,
-                                     server_round=r)
-            arrays = [(g + d).astype(g.dtype, copy=False) for g, d in zip(task.like, delta,
-                                                                           strict=True)]
+                raise InvalidUpdateError(f"round {r}, client {cid!r}: an encoded update, but "
+                                         "this coordinator has no codec", client=cid,
+                                         server_round=r, name="update")
+            delta = check_parameters(list(self.codec.decode(payload, like=task.like)),
+                                     task.like, client=cid, server_round=r)
+            arrays = [(np.asarray(s, np.float64) + np.asarray(d, np.float64)).astype(s.dtype)
+                      for s, d in zip(task.like, delta, strict=True)]
         else:
-            arrays, _codec = unpack_arrays(payload)
-            if _codec != 0:
-                raise InvalidUpdateError(f"parameters packed with wire codec {_codec}, "
-                                         "expected raw arrays", client=cid, server_round=r)
-        arrays = _validate_arrays(arrays, task.like, client=cid, server_round=r)
-        return FitResult(parameters=arrays, num_examples=num_examples, metrics=metrics)
+            arrays, codec_id = unpack_arrays(payload)
+            if codec_id != 0:
+                raise InvalidUpdateError(f"round {r}, client {cid!r}: parameters packed with "
+                                         f"wire codec {codec_id}, expected raw arrays",
+                                         client=cid, server_round=r, name="codec",
+                                         got=codec_id)
+        return check_fit_result(FitResult(arrays, num_examples, metrics), task.like,
+                                client=cid, server_round=r)
 
 
 # --- client -------------------------------------------------------------------------------------
@@ -894,5 +852,6 @@ def _encode_result(result: FitResult, params: Parameters, task_id: int, server_r
     if codec is None:
         return proto.pack_message(header, pack_arrays(arrays))
     header["update"] = True
-    delta = [np.asarray(a, dtype=g.dtype) - g for a, g in zip(arrays, params, strict=False)]
+    delta = [(np.asarray(r, np.float64) - np.asarray(s, np.float64)).astype(s.dtype)
+             for r, s in zip(arrays, params, strict=False)]
     return proto.pack_message(header, codec.encode(delta, client=client_id, rng=rng))
