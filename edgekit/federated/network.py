@@ -172,6 +172,7 @@ class _Task:
     started: float
     results: dict[str, FitResult] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
+    lost: dict[str, str] = field(default_factory=dict)  # silent past liveness_s (may return)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     bytes_up: dict[str, int] = field(default_factory=dict)
     bytes_down: dict[str, int] = field(default_factory=dict)
@@ -180,7 +181,7 @@ class _Task:
         return cid in self.results or cid in self.refused
 
     def check_done(self) -> None:
-        if all(self.answered(c) for c in self.selected):
+        if all(self.answered(c) or c in self.lost for c in self.selected):
             self.done.set()
 
 
@@ -209,7 +210,12 @@ class Coordinator:
             before any round that has too few available; then RoundAbortedError.
         poll_wait_s: seconds a client's long poll is held before "no task yet" (204).
         liveness_s: a client is available for sampling while it is polling, or when its
-            last request ended less than this many seconds ago.
+            last request ended less than this many seconds ago; a selected client that is
+            training sends a heartbeat every ``heartbeat_s``, and one silent for
+            ``liveness_s`` is lost: the round stops waiting for it (its answer is still
+            taken if it comes before the round closes).
+        heartbeat_s: how often a training client says it is alive (told to clients with
+            each task); must be less than ``liveness_s``.
         retries: how many times a round with too few answers is tried again (fresh sample,
             same parameters) before :class:`~edgekit.errors.RoundAbortedError`.
         evaluate_fn: ``evaluate_fn(server_round, parameters) -> {metric: value}`` run on the
@@ -240,6 +246,7 @@ class Coordinator:
         registration_timeout_s: float = 60.0,
         poll_wait_s: float = 10.0,
         liveness_s: float = 10.0,
+        heartbeat_s: float = 2.0,
         retries: int = 1,
         evaluate_fn: EvaluateFn | None = None,
         codec: UpdateCodec | None = None,
@@ -271,6 +278,10 @@ class Coordinator:
                                                "registration_timeout_s")
         self.poll_wait_s = _seconds(poll_wait_s, "poll_wait_s")
         self.liveness_s = _seconds(liveness_s, "liveness_s")
+        self.heartbeat_s = _seconds(heartbeat_s, "heartbeat_s")
+        if self.heartbeat_s >= self.liveness_s:
+            raise InputError("heartbeat_s must be less than liveness_s", name="heartbeat_s",
+                             expected=f"< {self.liveness_s:g}", got=heartbeat_s)
         self.linger_s = _seconds(linger_s, "linger_s")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InputError("retries must be an integer >= 0", name="retries", got=retries)
@@ -313,6 +324,7 @@ class Coordinator:
         app.router.add_post(f"{proto.API}/register", self._h_register)
         app.router.add_get(f"{proto.API}/task", self._h_task)
         app.router.add_post(f"{proto.API}/result", self._h_result)
+        app.router.add_post(f"{proto.API}/heartbeat", self._h_heartbeat)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         try:
@@ -322,10 +334,14 @@ class Coordinator:
             self.url = f"https://{self.host}:{port}"
             if ready is not None:
                 ready(self.url)
-            history = await self._run_rounds()
-            self._finish()
-            await self._linger()
-            return history
+            try:
+                return await self._run_rounds()
+            except RoundAbortedError:
+                raise
+            finally:  # tell the clients that poll that training is over (also after an abort)
+                self._finish()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._linger()
         finally:
             self._finish()
             await runner.cleanup()
@@ -406,6 +422,7 @@ class Coordinator:
         bodies = {}
         for cid, seed in zip(selected, client_seeds, strict=True):
             header = {"type": proto.FIT, "task": self._next_task, "round": server_round,
+                      "heartbeat_s": self.heartbeat_s,
                       "config": {**fit_ins.config, "seed": int(seed)}}
             try:
                 bodies[cid] = proto.pack_message(header, arrays)
@@ -413,6 +430,24 @@ class Coordinator:
                 raise InputError(f"round {server_round}: the strategy's config cannot be "
                                  f"sent: {exc}", name="config") from exc
         return like, bodies
+
+    async def _wait_for_answers(self, task: _Task) -> None:
+        """Until every selected client answered or is lost, or ``round_timeout_s``."""
+        deadline = task.started + self.round_timeout_s
+        while not task.done.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(task.done.wait(), min(left, 0.25))
+            now = time.monotonic()
+            for c in task.selected:
+                peer = self._peers.get(c)
+                if (not task.answered(c) and c not in task.lost and peer is not None
+                        and not peer.polling and now - peer.last_seen > self.liveness_s):
+                    task.lost[c] = (f"lost: nothing heard from it for {self.liveness_s:g} s "
+                                    "while it trained")
+            task.check_done()
 
     async def _round(self, server_round: int, attempt: int, params: Parameters,
                      rng: np.random.Generator) -> tuple[NetworkRoundRecord, Parameters]:
@@ -428,14 +463,14 @@ class Coordinator:
         self._next_task += 1
         self._task = task
         self._notify()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(task.done.wait(), self.round_timeout_s)
+        await self._wait_for_answers(task)
         self._task = None  # answers from now on are late
         rec = NetworkRoundRecord(server_round, list(selected), attempt=attempt)
         rec.accepted = [c for c in selected if c in task.results]
         rec.missing = [c for c in selected if not task.answered(c)]
-        rec.failures = {**task.refused, **{c: f"no answer within {self.round_timeout_s:g} s"
-                                           for c in rec.missing}}
+        rec.failures = {**task.refused, **{
+            c: task.lost.get(c, f"no answer within {self.round_timeout_s:g} s")
+            for c in rec.missing}}
         rec.bytes_up, rec.bytes_down = dict(task.bytes_up), dict(task.bytes_down)
         rec.rejected = list(task.rejected)
         new_params = params
@@ -522,6 +557,14 @@ class Coordinator:
             peer.polling -= 1
             peer.last_seen = time.monotonic()
 
+    async def _h_heartbeat(self, request: Any) -> Any:
+        web = _aiohttp().web
+        try:
+            self._identify(request)  # refreshes last_seen
+        except SecurityError as err:
+            return self._refusal(err)
+        return web.Response(status=204)
+
     async def _h_result(self, request: Any) -> Any:
         web = _aiohttp().web
         try:
@@ -563,6 +606,7 @@ class Coordinator:
         except (InputError, CorruptDataError) as err:  # InvalidUpdateError is an InputError
             return self._refuse(task, cid, str(err), 422)
         task.results[cid] = result
+        task.lost.pop(cid, None)
         task.check_done()
         return 200, "accepted"
 
@@ -718,7 +762,7 @@ class _Session:
 
     async def request(self, method: str, path: str, *, data: bytes | None = None,
                       params: Mapping[str, str] | None = None,
-                      extra_s: float = 0.0) -> tuple[int, bytes]:
+                      extra_s: float = 0.0, retry: bool = True) -> tuple[int, bytes]:
         aiohttp = _aiohttp()
         last_contact = time.monotonic()
         failures = 0
@@ -750,7 +794,7 @@ class _Session:
                     raise refusal from err
                 failures += 1
                 self.reconnects += 1
-                if time.monotonic() - last_contact > self.give_up_after_s:
+                if not retry or time.monotonic() - last_contact > self.give_up_after_s:
                     raise FetchError(f"the coordinator at {self.url} was not reachable for "
                                      f"{self.give_up_after_s:g} s: {err}", url=self.url,
                                      method=method) from err
@@ -812,7 +856,15 @@ async def serve_client(
             server_round = proto.header_int(header, "round", minimum=1)
             config = proto.header_config(header)
             params, _ = unpack_arrays(payload)
-            result = await asyncio.to_thread(client.fit, params, config)
+            beat = _heartbeat_s(header)
+            beating = asyncio.create_task(_heartbeats(s, beat)) if beat else None
+            try:
+                result = await asyncio.to_thread(client.fit, params, config)
+            finally:
+                if beating is not None:
+                    beating.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await beating
             up = _encode_result(result, params, task_id, server_round, codec, client_id,
                                 np_rng)
             status, answer = await s.request("POST", f"{proto.API}/result", data=up)
@@ -821,6 +873,21 @@ async def serve_client(
                 refused[server_round] = _reason(answer)
     return ClientReport(client_id=client_id, rounds=tuple(rounds), refused=refused,
                         bytes_up=s.bytes_up, bytes_down=s.bytes_down, reconnects=s.reconnects)
+
+
+def _heartbeat_s(header: dict[str, Any]) -> float | None:
+    value = header.get("heartbeat_s")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 3600:
+        return float(value)
+    return None
+
+
+async def _heartbeats(s: _Session, every_s: float) -> None:
+    """Tell the coordinator this client is alive while it trains (empty bodies)."""
+    while True:
+        await asyncio.sleep(every_s)
+        with contextlib.suppress(FetchError):
+            await s.request("POST", f"{proto.API}/heartbeat", data=b"", retry=False)
 
 
 def _reason(body: bytes) -> str:
