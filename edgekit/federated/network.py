@@ -423,6 +423,7 @@ class Coordinator:
         for cid, seed in zip(selected, client_seeds, strict=True):
             header = {"type": proto.FIT, "task": self._next_task, "round": server_round,
                       "heartbeat_s": self.heartbeat_s,
+                      "codec": None if self.codec is None else str(self.codec.name),
                       "config": {**fit_ins.config, "seed": int(seed)}}
             try:
                 bodies[cid] = proto.pack_message(header, arrays)
@@ -856,6 +857,11 @@ async def serve_client(
             server_round = proto.header_int(header, "round", minimum=1)
             config = proto.header_config(header)
             params, _ = unpack_arrays(payload)
+            wanted = header.get("codec")
+            if wanted != (None if codec is None else codec.name):
+                raise InputError(f"the coordinator takes updates encoded with {wanted!r}, this "
+                                 f"client has codec {None if codec is None else codec.name!r}",
+                                 name="codec", expected=wanted)
             beat = _heartbeat_s(header)
             beating = asyncio.create_task(_heartbeats(s, beat)) if beat else None
             try:

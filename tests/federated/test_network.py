@@ -344,3 +344,46 @@ def test_message_round_trip():
     assert header == {"task": 3, "config": {"lr": 0.1}} and payload == b"payload"
     with pytest.raises(ValueError):  # NaN cannot be sent (JSON has none)
         proto.pack_message({"metrics": {"loss": float("nan")}})
+
+
+def test_a_codec_carries_updates_as_simulate_does(pki, tmp_path):
+    """Top-k with error feedback is deterministic and keeps its residual per client: each
+    client process holds its own, simulate holds them all, and the runs are the same bits."""
+    from edgekit.federated.compression import TopKCodec
+
+    _net_child.save_fleet(tmp_path / "fleet.npz")
+    task, fleet, init = _net_child.fleet(tmp_path / "fleet.npz")
+    ids = sorted(fleet)
+    net_pki = make_fleet(tmp_path / "pki", ids)
+    srv = _Served(net_pki, strategy=_net_child.strategy(init), rounds=3, fraction=1.0,
+                  min_clients=2, start_clients=len(ids), seed=3, codec=TopKCodec(0.1),
+                  evaluate_fn=_tasks_evaluator(task))
+    results: dict = {}
+    threads = [_client(net_pki, cid, fleet[cid], srv.url, results, codec=TopKCodec(0.1))
+               for cid in ids]
+    for t in threads:
+        t.join(30)
+    net = srv.join().history
+    assert all(results[c].rounds == (1, 2, 3) for c in ids), results
+    _task, fleet, init = _net_child.fleet(tmp_path / "fleet.npz")
+    sim = simulate(_net_child.strategy(init), fleet, rounds=3, fraction=1.0, min_clients=2,
+                   seed=3, codec=TopKCodec(0.1), evaluate_fn=_tasks_evaluator(task))
+    for a, b in zip(net.parameters, sim.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
+    # what went up is the codec's bytes plus this runtime's message header (< 200 B)
+    extra = net.bytes_up() - sim.bytes_up()
+    assert np.all(extra > 0) and np.all(extra < 200 * len(ids)), extra
+    assert np.all(net.bytes_up() < 0.5 * net.bytes_down())  # top-10% vs the raw model
+
+
+def test_a_client_without_the_coordinators_codec_stops_with_a_clear_error(pki):
+    from edgekit.federated.compression import TopKCodec
+
+    srv = _Served(pki, start_clients=2, rounds=1, codec=TopKCodec(0.1),
+                  round_timeout_s=2.0, retries=0)
+    results: dict = {}
+    threads = [_client(pki, cid, _Const(), srv.url, results) for cid in ("a", "b")]
+    for t in threads:
+        t.join(20)
+    assert isinstance(results["a"], InputError) and "top0.1" in str(results["a"])
+    assert isinstance(srv.join().error, RoundAbortedError)
