@@ -30,6 +30,7 @@ API = "/edgekit/fl/v1"
 
 # task kinds in a task header
 FIT = "fit"
+SECAGG = "secagg"  # a secure-aggregation message after the fit task
 
 
 def pack_message(header: dict[str, Any], payload: bytes = b"") -> bytes:

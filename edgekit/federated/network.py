@@ -26,6 +26,7 @@ counted).  See ``docs/federated_network.md``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import random
 import ssl
@@ -170,7 +171,8 @@ class _Task:
     selected: tuple[str, ...]
     done: asyncio.Event
     started: float
-    results: dict[str, FitResult] = field(default_factory=dict)
+    handle: Callable[[str, dict[str, Any], bytes], Any]  # an answer -> what is kept, or raise
+    results: dict[str, Any] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     lost: dict[str, str] = field(default_factory=dict)  # silent past liveness_s (may return)
     rejected: list[tuple[str, str]] = field(default_factory=list)
@@ -223,6 +225,13 @@ class Coordinator:
             into the round's.
         codec: the update codec clients encode their deltas with (``None``: clients send
             their parameters as float32 arrays).
+        secure_aggregation: a :class:`~edgekit.federated.secagg.SecAggConfig`: the
+            coordinator learns only the sum of ``concat(n_k * delta_k, [n_k])`` over the
+            clients whose masked input arrived (the secagg helper's protocol, its messages
+            carried as tasks and answers), and calls ``strategy.aggregate_mean``; the strategy
+            must have ``supports_mean``, and there is no codec.  Each of the protocol's four
+            exchanges waits for its answers as a round does (``round_timeout_s``, lost
+            clients); below the config's threshold the attempt is aborted.
         max_message_bytes: the largest result body accepted (HTTP 413 above).
         linger_s: after the last round, seconds to keep answering "training is over" (410)
             to clients that poll, so they stop by themselves.
@@ -250,6 +259,7 @@ class Coordinator:
         retries: int = 1,
         evaluate_fn: EvaluateFn | None = None,
         codec: UpdateCodec | None = None,
+        secure_aggregation: Any = None,
         max_message_bytes: int = 64 << 20,
         linger_s: float = 5.0,
         progress: Callable[[NetworkRoundRecord], None] | None = None,
@@ -288,6 +298,20 @@ class Coordinator:
         self.retries = retries
         self.evaluate_fn = evaluate_fn
         self.codec = codec
+        if secure_aggregation is not None:
+            from edgekit.federated.secagg import SecAggConfig
+
+            if not isinstance(secure_aggregation, SecAggConfig):
+                raise InputTypeError("secure_aggregation must be a SecAggConfig",
+                                     name="secure_aggregation",
+                                     got=type(secure_aggregation).__name__)
+            if codec is not None:
+                raise InputError("secure aggregation sums raw fixed-point updates: no codec",
+                                 name="codec")
+            if not getattr(strategy, "supports_mean", False):
+                raise InputError(f"{type(strategy).__name__} needs every update; secure "
+                                 "aggregation gives only their sum", name="strategy")
+        self.secure_aggregation = secure_aggregation
         self.max_message_bytes = int(max_message_bytes)
         self.progress = progress
         self.url: str | None = None
@@ -407,30 +431,54 @@ class Coordinator:
                               wall_time_s=time.perf_counter() - start,
                               clients=sorted(self._peers))
 
-    def _messages(self, server_round: int, params: Parameters, selected: Sequence[str],
-                  rng: np.random.Generator) -> tuple[Parameters, dict[str, bytes]]:
-        """What was sent, and each selected client's task message.  The random draws are
-        :func:`~edgekit.federated.simulate`'s, in its order (a seed per client, sent in the
-        config; its dropout draw; its codec generator), so that with the same seed and the
-        same clients available a round sends what the simulation's sends."""
+    def _draws(self, server_round: int, params: Parameters, selected: Sequence[str],
+               rng: np.random.Generator) -> tuple[Parameters, dict[str, Any], list[int]]:
+        """What is sent, its config, and a seed per client.  The random draws are
+        :func:`~edgekit.federated.simulate`'s, in its order (the client seeds, its dropout
+        draw, its codec generator), so that with the same seed and the same clients available
+        a round sends what the simulation's sends."""
         fit_ins = self.strategy.configure_fit(server_round, params)
         like = [np.asarray(a) for a in fit_ins.parameters]
-        arrays = pack_arrays(like)
         client_seeds = rng.integers(0, 2**31, size=len(selected))
         rng.random(len(selected))  # simulate's dropout draw
         rng.integers(0, 2**63)  # simulate's codec generator
+        return like, dict(fit_ins.config), [int(x) for x in client_seeds]
+
+    def _fit_bodies(self, server_round: int, like: Parameters, config: dict[str, Any],
+                    selected: Sequence[str], seeds: Sequence[int],
+                    hello: bytes | None) -> dict[str, bytes]:
+        arrays = pack_arrays(like)
         bodies = {}
-        for cid, seed in zip(selected, client_seeds, strict=True):
+        for cid, seed in zip(selected, seeds, strict=True):
             header = {"type": proto.FIT, "task": self._next_task, "round": server_round,
                       "heartbeat_s": self.heartbeat_s,
                       "codec": None if self.codec is None else str(self.codec.name),
-                      "config": {**fit_ins.config, "seed": int(seed)}}
+                      "config": {**config, "seed": seed}}
+            if hello is not None:
+                header["secagg_hello"] = base64.b64encode(hello).decode("ascii")
             try:
                 bodies[cid] = proto.pack_message(header, arrays)
             except (TypeError, ValueError) as exc:
                 raise InputError(f"round {server_round}: the strategy's config cannot be "
                                  f"sent: {exc}", name="config") from exc
-        return like, bodies
+        return bodies
+
+    async def _run_task(self, server_round: int, attempt: int, like: Parameters,
+                        bodies: dict[str, bytes],
+                        handle: Callable[[_Task, str, dict[str, Any], bytes], Any]) -> _Task:
+        """Offer ``bodies`` to their clients and collect the answers (see
+        :meth:`_wait_for_answers`)."""
+        task = _Task(task_id=self._next_task, server_round=server_round, attempt=attempt,
+                     bodies=bodies, like=like, selected=tuple(bodies), done=asyncio.Event(),
+                     started=time.monotonic(), handle=lambda *a: handle(task, *a))
+        self._next_task += 1
+        self._task = task
+        self._notify()
+        try:
+            await self._wait_for_answers(task)
+        finally:
+            self._task = None  # answers from now on are late
+        return task
 
     async def _wait_for_answers(self, task: _Task) -> None:
         """Until every selected client answered or is lost, or ``round_timeout_s``."""
@@ -457,38 +505,116 @@ class Coordinator:
         selected = tuple(sample_clients(available, fraction=self.fraction,
                                         minimum=self.min_clients, rng=rng,
                                         server_round=server_round))
-        like, bodies = self._messages(server_round, params, selected, rng)
-        task = _Task(task_id=self._next_task, server_round=server_round, attempt=attempt,
-                     bodies=bodies, like=like, selected=selected, done=asyncio.Event(),
-                     started=time.monotonic())
-        self._next_task += 1
-        self._task = task
-        self._notify()
-        await self._wait_for_answers(task)
-        self._task = None  # answers from now on are late
+        like, config, seeds = self._draws(server_round, params, selected, rng)
         rec = NetworkRoundRecord(server_round, list(selected), attempt=attempt)
-        rec.accepted = [c for c in selected if c in task.results]
-        rec.missing = [c for c in selected if not task.answered(c)]
-        rec.failures = {**task.refused, **{
-            c: task.lost.get(c, f"no answer within {self.round_timeout_s:g} s")
-            for c in rec.missing}}
-        rec.bytes_up, rec.bytes_down = dict(task.bytes_up), dict(task.bytes_down)
-        rec.rejected = list(task.rejected)
         new_params = params
-        if len(rec.accepted) < self.min_clients:
-            rec.aborted = (f"{len(rec.accepted)} accepted answers, at least "
-                           f"{self.min_clients} needed")
+        if self.secure_aggregation is None:
+            bodies = self._fit_bodies(server_round, like, config, selected, seeds, None)
+            task = await self._run_task(server_round, attempt, like, bodies,
+                                        self._decode_result)
+            self._close(rec, task)
+            rec.accepted = [c for c in selected if c in task.results]
+            if len(rec.accepted) < self.min_clients:
+                rec.aborted = (f"{len(rec.accepted)} accepted answers, at least "
+                               f"{self.min_clients} needed")
+            else:
+                results = [(c, task.results[c]) for c in rec.accepted]
+                new_params, metrics = await asyncio.to_thread(
+                    self.strategy.aggregate_fit, server_round, params, results)
+                rec.metrics.update(metrics)
         else:
-            results = [(c, task.results[c]) for c in rec.accepted]
-            new_params, metrics = await asyncio.to_thread(
-                self.strategy.aggregate_fit, server_round, params, results)
-            rec.metrics.update(metrics)
+            new_params = await self._secure_round(rec, attempt, params, like, config, seeds,
+                                                  rng)
         rec.metrics["clients"] = float(len(rec.accepted))
         if self.evaluate_fn is not None and rec.aborted is None:
             extra = await asyncio.to_thread(self.evaluate_fn, server_round, new_params)
             rec.metrics.update({k: float(v) for k, v in extra.items()})
         rec.wall_time_s = time.perf_counter() - t0
         return rec, new_params
+
+    def _close(self, rec: NetworkRoundRecord, task: _Task) -> None:
+        """Add a finished task's failures, bytes and refusals to the round's record."""
+        missing = [c for c in task.selected if not task.answered(c)]
+        rec.missing += [c for c in missing if c not in rec.missing]
+        for c in missing:
+            rec.failures.setdefault(c, task.lost.get(
+                c, f"no answer within {self.round_timeout_s:g} s"))
+        for c, why in task.refused.items():
+            rec.failures.setdefault(c, why)
+        for c, n in task.bytes_up.items():
+            rec.bytes_up[c] = rec.bytes_up.get(c, 0) + n
+        for c, n in task.bytes_down.items():
+            rec.bytes_down[c] = rec.bytes_down.get(c, 0) + n
+        rec.rejected += task.rejected
+
+    async def _secure_round(self, rec: NetworkRoundRecord, attempt: int, params: Parameters,
+                            like: Parameters, config: dict[str, Any], seeds: list[int],
+                            rng: np.random.Generator) -> Parameters:
+        """A round through the secure-aggregation protocol: the fit task carries the hello,
+        the answers carry each client's keys, three more exchanges give the sum of
+        ``concat(n_k * flat(delta_k), [n_k])`` over the clients whose masked input arrived, and
+        the strategy gets the mean delta (:meth:`aggregate_mean`), as in
+        :func:`~edgekit.federated.simulate`."""
+        from edgekit.federated.secagg import SecAggServer
+
+        r, selected = rec.server_round, tuple(rec.selected)
+        session = int(rng.integers(0, 2**63)).to_bytes(8, "little")  # simulate's secagg draw
+        length = sum(int(a.size) for a in like) + 1
+        server = SecAggServer(selected, vector_length=length, config=self.secure_aggregation,
+                              session=session, server_round=r)
+        hello = server.start()[selected[0]]
+        bodies = self._fit_bodies(r, like, config, selected, seeds, hello)
+
+        def take(stage: int) -> Callable[[_Task, str, dict[str, Any], bytes], Any]:
+            def handle(task: _Task, cid: str, header: dict[str, Any], payload: bytes) -> Any:
+                if header.get("secagg") != stage:
+                    raise InvalidUpdateError(f"round {r}, client {cid!r}: expected its "
+                                             f"secure-aggregation message {stage}",
+                                             client=cid, server_round=r, name="secagg")
+                kept = (proto.header_int(header, "num_examples"), proto.header_metrics(header)
+                        ) if stage == 0 else None
+                server.receive(cid, payload)
+                return kept
+            return handle
+
+        try:
+            task = await self._run_task(r, attempt, like, bodies, take(0))
+            self._close(rec, task)
+            for stage in (1, 2, 3):
+                outbox = server.advance()
+                bodies = {c: proto.pack_message({"type": proto.SECAGG, "task": self._next_task,
+                                                 "round": r, "stage": stage}, msg)
+                          for c, msg in outbox.items()}
+                task = await self._run_task(r, attempt, like, bodies, take(stage))
+                self._close(rec, task)
+            server.advance()
+        except RoundAbortedError as err:
+            rec.aborted = str(err)
+            return params
+        rec.accepted = list(server.senders)
+        for c in rec.accepted:  # in the sum, even if it vanished before unmasking
+            rec.failures.pop(c, None)
+            if c in rec.missing:
+                rec.missing.remove(c)
+        if len(rec.accepted) < self.min_clients:
+            rec.aborted = (f"{len(rec.accepted)} inputs in the secure sum, at least "
+                           f"{self.min_clients} needed")
+            return params
+        total = np.asarray(server.total, np.float64)
+        n_total = float(total[-1])
+        if int(round(n_total)) <= 0:
+            rec.aborted = "the secure sum holds no examples"
+            return params
+        mean_flat, mean, pos = total[:-1] / n_total, [], 0
+        for a in like:
+            mean.append(mean_flat[pos:pos + a.size].reshape(a.shape))
+            pos += a.size
+        if hasattr(self.strategy, "set_answered"):
+            self.strategy.set_answered(len(rec.accepted))
+        new, metrics = await asyncio.to_thread(self.strategy.aggregate_mean, r, params, mean,
+                                               int(round(n_total)))
+        rec.metrics.update(metrics)
+        return new
 
     # --- HTTP handlers --------------------------------------------------------------------
 
@@ -603,7 +729,7 @@ class Coordinator:
             task.rejected.append((cid, msg))
             return 409, msg
         try:
-            result = self._decode_result(cid, task, header, payload)
+            result = task.handle(cid, header, payload)
         except (InputError, CorruptDataError) as err:  # InvalidUpdateError is an InputError
             return self._refuse(task, cid, str(err), 422)
         task.results[cid] = result
@@ -617,7 +743,7 @@ class Coordinator:
         task.check_done()
         return status, reason
 
-    def _decode_result(self, cid: str, task: _Task, header: dict[str, Any],
+    def _decode_result(self, task: _Task, cid: str, header: dict[str, Any],
                        payload: bytes) -> FitResult:
         """The client's answer as a FitResult, checked by the validator :func:`simulate`
         uses; an update is decoded and added to what was sent as the simulation does."""
@@ -654,6 +780,7 @@ def run_client(
     ssl_context: ssl.SSLContext,
     server_hostname: str | None = None,
     codec: UpdateCodec | None = None,
+    secure_aggregation: Any = None,
     poll_wait_s: float = 10.0,
     request_timeout_s: float = 30.0,
     backoff_s: float = 0.2,
@@ -672,6 +799,9 @@ def run_client(
             URL's host).
         codec: encode this client's update (its parameters minus the global ones) with an
             update codec; the coordinator must use the same codec.
+        secure_aggregation: this client's own :class:`~edgekit.federated.secagg.SecAggConfig`
+            (it refuses a coordinator that asks for another scale, clip or a lower
+            threshold); needed when the coordinator aggregates securely.
         poll_wait_s: how long each long poll may be held by the coordinator.
         request_timeout_s: seconds for any request beyond the poll's own wait.
         backoff_s, backoff_max_s: before retry k the wait is uniform in
@@ -687,8 +817,9 @@ def run_client(
     """
     return asyncio.run(serve_client(
         client, url, ssl_context=ssl_context, server_hostname=server_hostname, codec=codec,
-        poll_wait_s=poll_wait_s, request_timeout_s=request_timeout_s, backoff_s=backoff_s,
-        backoff_max_s=backoff_max_s, give_up_after_s=give_up_after_s, seed=seed))
+        secure_aggregation=secure_aggregation, poll_wait_s=poll_wait_s,
+        request_timeout_s=request_timeout_s, backoff_s=backoff_s, backoff_max_s=backoff_max_s,
+        give_up_after_s=give_up_after_s, seed=seed))
 
 
 def _certificate_refusal(err: BaseException) -> CertificateError | None:
@@ -810,6 +941,7 @@ async def serve_client(
     ssl_context: ssl.SSLContext,
     server_hostname: str | None = None,
     codec: UpdateCodec | None = None,
+    secure_aggregation: Any = None,
     poll_wait_s: float = 10.0,
     request_timeout_s: float = 30.0,
     backoff_s: float = 0.2,
@@ -828,6 +960,7 @@ async def serve_client(
     np_rng = np.random.default_rng(seed)
     rounds: list[int] = []
     refused: dict[int, str] = {}
+    secure: dict[int, Any] = {}  # round -> its SecAggClient, until it has unmasked
     connector = aiohttp.TCPConnector(ssl=ssl_context, limit=2)
     async with aiohttp.ClientSession(connector=connector) as http:
         s = _Session(http, url, backoff_s=_seconds(backoff_s, "backoff_s"),
@@ -855,30 +988,79 @@ async def serve_client(
             header, payload = proto.unpack_message(body)
             task_id = proto.header_int(header, "task", minimum=1)
             server_round = proto.header_int(header, "round", minimum=1)
-            config = proto.header_config(header)
-            params, _ = unpack_arrays(payload)
-            wanted = header.get("codec")
-            if wanted != (None if codec is None else codec.name):
-                raise InputError(f"the coordinator takes updates encoded with {wanted!r}, this "
-                                 f"client has codec {None if codec is None else codec.name!r}",
-                                 name="codec", expected=wanted)
-            beat = _heartbeat_s(header)
-            beating = asyncio.create_task(_heartbeats(s, beat)) if beat else None
-            try:
-                result = await asyncio.to_thread(client.fit, params, config)
-            finally:
-                if beating is not None:
-                    beating.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await beating
-            up = _encode_result(result, params, task_id, server_round, codec, client_id,
-                                np_rng)
+            if header.get("type") == proto.SECAGG:
+                stage = proto.header_int(header, "stage", minimum=1)
+                agg = secure.get(server_round)
+                if agg is None:  # e.g. this client restarted mid-round: it cannot take part
+                    continue
+                up = proto.pack_message({"task": task_id, "round": server_round,
+                                         "secagg": stage}, agg.handle(payload))
+                if agg.done:
+                    secure.pop(server_round, None)
+            else:
+                up = await _fit(client, header, payload, task_id, server_round, s, codec,
+                                secure_aggregation, secure, client_id, np_rng)
+                rounds.append(server_round)
             status, answer = await s.request("POST", f"{proto.API}/result", data=up)
-            rounds.append(server_round)
             if status != 200:
                 refused[server_round] = _reason(answer)
     return ClientReport(client_id=client_id, rounds=tuple(rounds), refused=refused,
                         bytes_up=s.bytes_up, bytes_down=s.bytes_down, reconnects=s.reconnects)
+
+
+async def _fit(client: Client, header: dict[str, Any], payload: bytes, task_id: int,
+               server_round: int, s: _Session, codec: UpdateCodec | None,
+               secure_aggregation: Any, secure: dict[int, Any], client_id: str,
+               rng: np.random.Generator) -> bytes:
+    """Train on a fit task (heartbeats going meanwhile) and make the answer: the parameters,
+    the codec's update, or this client's first secure-aggregation message."""
+    config = proto.header_config(header)
+    params, _ = unpack_arrays(payload)
+    wanted = header.get("codec")
+    if wanted != (None if codec is None else codec.name):
+        raise InputError(f"the coordinator takes updates encoded with {wanted!r}, this "
+                         f"client has codec {None if codec is None else codec.name!r}",
+                         name="codec", expected=wanted)
+    hello = header.get("secagg_hello")
+    if (hello is None) != (secure_aggregation is None):
+        raise InputError("the coordinator aggregates securely and this client has no "
+                         "SecAggConfig" if hello is not None else "this client expects "
+                         "secure aggregation, the coordinator does not offer it",
+                         name="secure_aggregation")
+    beat = _heartbeat_s(header)
+    beating = asyncio.create_task(_heartbeats(s, beat)) if beat else None
+    try:
+        result = await asyncio.to_thread(client.fit, params, config)
+    finally:
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await beating
+    if hello is None:
+        return _encode_result(result, params, task_id, server_round, codec, client_id, rng)
+    from edgekit.federated.secagg import SecAggClient, update_vector
+
+    if not isinstance(result, FitResult):
+        raise InputTypeError("client.fit must return an edgekit.types.FitResult",
+                             name="fit", got=type(result).__name__)
+    # the client's own check: a masked input cannot be checked by the coordinator
+    sent = check_parameters(list(result.parameters), params, client=client_id,
+                            server_round=server_round)
+    delta = [np.asarray(r, np.float64) - np.asarray(g, np.float64)
+             for r, g in zip(sent, params, strict=True)]
+    agg = SecAggClient(update_vector(delta, result.num_examples), secure_aggregation)
+    try:
+        first = agg.handle(base64.b64decode(str(hello), validate=True))
+    except ValueError as exc:  # binascii.Error is a ValueError
+        raise CorruptDataError(f"undecodable secure-aggregation hello: {exc}",
+                               reason="header") from exc
+    secure[server_round] = agg
+    for old in [r for r in secure if r < server_round]:  # a round that ended without us
+        del secure[old]
+    header_up = {"task": task_id, "round": server_round, "secagg": 0,
+                 "num_examples": int(result.num_examples),
+                 "metrics": {k: float(v) for k, v in result.metrics.items()}}
+    return proto.pack_message(header_up, first)
 
 
 def _heartbeat_s(header: dict[str, Any]) -> float | None:

@@ -203,7 +203,7 @@ def _client(pki: Path, cid: str, client, url: str, results: dict, **kw) -> threa
                                       **{"poll_wait_s": 1.0, "give_up_after_s": 10.0, **kw})
         except Exception as err:  # recorded for the test
             results[cid] = err
-    t = threading.Thread(target=go, daemon=True)
+    t = threading.Thread(target=go, daemon=True, name=f"fl-client-{cid}")
     t.start()
     return t
 
@@ -387,3 +387,52 @@ def test_a_client_without_the_coordinators_codec_stops_with_a_clear_error(pki):
         t.join(20)
     assert isinstance(results["a"], InputError) and "top0.1" in str(results["a"])
     assert isinstance(srv.join().error, RoundAbortedError)
+
+
+def test_secure_aggregation_over_the_network_with_a_client_gone_before_its_masked_input(
+        pki, tmp_path, monkeypatch):
+    """The secagg protocol's messages carried as tasks and answers.  In round 2, c1 vanishes
+    after sharing its keys, before sending its masked input: the others' shares remove its
+    masks and the sum is over the four others, which is what simulate computes when c1 fails
+    in round 2 (a secure sum is exactly the plain fixed-point sum of its senders)."""
+    from edgekit.federated import secagg
+
+    _net_child.save_fleet(tmp_path / "fleet.npz")
+    task, fleet, init = _net_child.fleet(tmp_path / "fleet.npz")
+    ids = sorted(fleet)
+    net_pki = make_fleet(tmp_path / "pki", ids)
+    config = secagg.SecAggConfig(threshold=3)
+    calls: dict[str, int] = {}
+    real = secagg.SecAggClient.handle
+
+    def handle(self, data):
+        name = threading.current_thread().name
+        calls[name] = calls.get(name, 0) + 1
+        if name == "fl-client-c1" and calls[name] == 7:  # round 2: the forwarded shares
+            raise ConnectionAbortedError("c1 is gone")
+        return real(self, data)
+
+    monkeypatch.setattr(secagg.SecAggClient, "handle", handle)
+    srv = _Served(net_pki, strategy=_net_child.strategy(init), rounds=2, fraction=1.0,
+                  min_clients=2, start_clients=len(ids), seed=5, secure_aggregation=config,
+                  evaluate_fn=_tasks_evaluator(task))
+    results: dict = {}
+    threads = [_client(net_pki, cid, fleet[cid], srv.url, results, secure_aggregation=config)
+               for cid in ids]
+    for t in threads:
+        t.join(40)
+    net = srv.join().history
+    assert isinstance(results["c1"], ConnectionAbortedError)
+    assert all(results[c].rounds == (1, 2) for c in ids if c != "c1")
+    r2 = net.rounds[1]
+    assert sorted(r2.accepted) == ["c0", "c2", "c3", "c4"] and r2.missing == ["c1"]
+    assert r2.aborted is None and "lost" in r2.failures["c1"]
+    _task, fleet, init = _net_child.fleet(tmp_path / "fleet.npz")
+    fleet["c1"] = _DiesAt(fleet["c1"], 2)
+    sim = simulate(_net_child.strategy(init), fleet, rounds=2, fraction=1.0, min_clients=2,
+                   seed=5, secure_aggregation=config, evaluate_fn=_tasks_evaluator(task))
+    assert sim.rounds[1].accepted == r2.accepted
+    for a, b in zip(net.parameters, sim.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
+    # every protocol message is counted: the secure round costs more than the model alone
+    assert all(net.rounds[0].bytes_up[c] > 2600 for c in ids)
