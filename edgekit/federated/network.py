@@ -64,7 +64,6 @@ __all__ = [
     "NetworkHistory",
     "NetworkRoundRecord",
     "run_client",
-    "serve_client",
 ]
 
 
@@ -815,11 +814,34 @@ def run_client(
             does not trust the coordinator's (neither is retried).
         FetchError: the coordinator could not be reached for ``give_up_after_s``.
     """
-    return asyncio.run(serve_client(
-        client, url, ssl_context=ssl_context, server_hostname=server_hostname, codec=codec,
-        secure_aggregation=secure_aggregation, poll_wait_s=poll_wait_s,
-        request_timeout_s=request_timeout_s, backoff_s=backoff_s, backoff_max_s=backoff_max_s,
-        give_up_after_s=give_up_after_s, seed=seed))
+    if not callable(getattr(client, "fit", None)):
+        raise InputTypeError("client must have a fit(parameters, config) method",
+                             name="client", got=type(client).__name__)
+    settings = _ClientSettings(
+        ssl_context=_require_mutual_tls(ssl_context, "ssl_context"),
+        server_hostname=server_hostname, codec=codec, secure_aggregation=secure_aggregation,
+        poll_wait_s=_seconds(poll_wait_s, "poll_wait_s"),
+        request_timeout_s=_seconds(request_timeout_s, "request_timeout_s"),
+        backoff_s=_seconds(backoff_s, "backoff_s"),
+        backoff_max_s=_seconds(backoff_max_s, "backoff_max_s"),
+        give_up_after_s=_seconds(give_up_after_s, "give_up_after_s"), seed=seed)
+    return asyncio.run(_client_loop(client, url, settings))
+
+
+@dataclass(frozen=True)
+class _ClientSettings:
+    """:func:`run_client`'s options, checked."""
+
+    ssl_context: ssl.SSLContext
+    server_hostname: str | None
+    codec: UpdateCodec | None
+    secure_aggregation: Any
+    poll_wait_s: float
+    request_timeout_s: float
+    backoff_s: float
+    backoff_max_s: float
+    give_up_after_s: float
+    seed: int | None
 
 
 def _certificate_refusal(err: BaseException) -> CertificateError | None:
@@ -878,15 +900,13 @@ def _probe_refusal(url: str, ctx: ssl.SSLContext, server_hostname: str | None,
 class _Session:
     """Requests with retries, backoff, byte counts and a give-up deadline."""
 
-    def __init__(self, http: Any, url: str, *, backoff_s: float, backoff_max_s: float,
-                 give_up_after_s: float, request_timeout_s: float, rng: random.Random,
-                 server_hostname: str | None) -> None:
+    def __init__(self, http: Any, url: str, o: _ClientSettings) -> None:
         self.http, self.url = http, url.rstrip("/")
-        self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
-        self.give_up_after_s, self.request_timeout_s = give_up_after_s, request_timeout_s
-        self.rng = rng
-        self.server_hostname = server_hostname
-        self.ssl_context: ssl.SSLContext | None = None
+        self.backoff_s, self.backoff_max_s = o.backoff_s, o.backoff_max_s
+        self.give_up_after_s, self.request_timeout_s = o.give_up_after_s, o.request_timeout_s
+        self.rng = random.Random(o.seed)
+        self.server_hostname = o.server_hostname
+        self.ssl_context = o.ssl_context
         self.contacted = False  # a request was answered: the certificate is accepted
         self.reconnects = 0
         self.bytes_up = 0
@@ -934,41 +954,16 @@ class _Session:
                 await asyncio.sleep(self.rng.uniform(0, cap))
 
 
-async def serve_client(
-    client: Client,
-    url: str,
-    *,
-    ssl_context: ssl.SSLContext,
-    server_hostname: str | None = None,
-    codec: UpdateCodec | None = None,
-    secure_aggregation: Any = None,
-    poll_wait_s: float = 10.0,
-    request_timeout_s: float = 30.0,
-    backoff_s: float = 0.2,
-    backoff_max_s: float = 5.0,
-    give_up_after_s: float = 60.0,
-    seed: int | None = None,
-) -> ClientReport:
-    """:func:`run_client` in a running event loop."""
+async def _client_loop(client: Client, url: str, o: _ClientSettings) -> ClientReport:
+    """:func:`run_client`'s loop: register, poll, answer, until told training is over."""
     aiohttp = _aiohttp()
-    if not callable(getattr(client, "fit", None)):
-        raise InputTypeError("client must have a fit(parameters, config) method",
-                             name="client", got=type(client).__name__)
-    _require_mutual_tls(ssl_context, "ssl_context")
-    poll_wait_s = _seconds(poll_wait_s, "poll_wait_s")
-    rng = random.Random(seed)
-    np_rng = np.random.default_rng(seed)
+    np_rng = np.random.default_rng(o.seed)
     rounds: list[int] = []
     refused: dict[int, str] = {}
     secure: dict[int, Any] = {}  # round -> its SecAggClient, until it has unmasked
-    connector = aiohttp.TCPConnector(ssl=ssl_context, limit=2)
+    connector = aiohttp.TCPConnector(ssl=o.ssl_context, limit=2)
     async with aiohttp.ClientSession(connector=connector) as http:
-        s = _Session(http, url, backoff_s=_seconds(backoff_s, "backoff_s"),
-                     backoff_max_s=_seconds(backoff_max_s, "backoff_max_s"),
-                     give_up_after_s=_seconds(give_up_after_s, "give_up_after_s"),
-                     request_timeout_s=_seconds(request_timeout_s, "request_timeout_s"),
-                     rng=rng, server_hostname=server_hostname)
-        s.ssl_context = ssl_context
+        s = _Session(http, url, o)
         status, body = await s.request("POST", f"{proto.API}/register", data=b"")
         if status != 200:
             raise _refused_by_coordinator(status, body)
@@ -977,8 +972,8 @@ async def serve_client(
         client_id = str(json.loads(body)["client_id"])
         while True:
             status, body = await s.request("GET", f"{proto.API}/task",
-                                           params={"wait": f"{poll_wait_s:g}"},
-                                           extra_s=poll_wait_s)
+                                           params={"wait": f"{o.poll_wait_s:g}"},
+                                           extra_s=o.poll_wait_s)
             if status == 410:
                 break
             if status == 204:
@@ -998,8 +993,8 @@ async def serve_client(
                 if agg.done:
                     secure.pop(server_round, None)
             else:
-                up = await _fit(client, header, payload, task_id, server_round, s, codec,
-                                secure_aggregation, secure, client_id, np_rng)
+                up = await _fit(client, header, payload, task_id, server_round, s, o,
+                                secure, client_id, np_rng)
                 rounds.append(server_round)
             status, answer = await s.request("POST", f"{proto.API}/result", data=up)
             if status != 200:
@@ -1009,11 +1004,11 @@ async def serve_client(
 
 
 async def _fit(client: Client, header: dict[str, Any], payload: bytes, task_id: int,
-               server_round: int, s: _Session, codec: UpdateCodec | None,
-               secure_aggregation: Any, secure: dict[int, Any], client_id: str,
-               rng: np.random.Generator) -> bytes:
+               server_round: int, s: _Session, o: _ClientSettings, secure: dict[int, Any],
+               client_id: str, rng: np.random.Generator) -> bytes:
     """Train on a fit task (heartbeats going meanwhile) and make the answer: the parameters,
     the codec's update, or this client's first secure-aggregation message."""
+    codec, secure_aggregation = o.codec, o.secure_aggregation
     config = proto.header_config(header)
     params, _ = unpack_arrays(payload)
     wanted = header.get("codec")
