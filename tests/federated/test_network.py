@@ -9,10 +9,6 @@ answer, undecodable bytes."""
 from __future__ import annotations
 
 import asyncio
-import json
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,48 +21,17 @@ pytest.importorskip("sklearn")
 
 from edgekit.errors import CertificateError, InputError, RoundAbortedError  # noqa: E402
 from edgekit.federated import FedAvg, simulate  # noqa: E402
+from edgekit.federated import _net_demo as _net_child  # noqa: E402
 from edgekit.federated import _net_proto as proto  # noqa: E402
+from edgekit.federated._net_demo import make_pki as make_fleet  # noqa: E402
 from edgekit.federated._wire import pack_arrays  # noqa: E402
 from edgekit.federated.network import Coordinator, run_client  # noqa: E402
 from edgekit.secure import TrustStore, client_context, server_context  # noqa: E402
 from edgekit.types import EvaluateResult, FitResult  # noqa: E402
 from tests._env import child_env  # noqa: E402
-from tests.federated import _net_child  # noqa: E402
-from tests.federated._net_fleet import make_fleet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 50.0  # seconds for the whole multi-process run
-
-
-def _spawn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.federated._net_child", *args],
-                            cwd=ROOT, env=child_env(PYTHONPATH=str(ROOT)),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-def _wait_for(path: Path, procs: list[subprocess.Popen], deadline: float) -> None:
-    while not path.exists():
-        for p in procs:
-            if p.poll() not in (None, 0):
-                raise AssertionError(f"a child failed: {p.stdout.read().decode()[-2000:]}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path.name} did not appear in time")
-        time.sleep(0.05)
-
-
-class _DiesAt:
-    """The simulated twin of the killed client: no answer from round ``r`` on."""
-
-    def __init__(self, client, r: int) -> None:
-        self.client, self.r = client, r
-
-    def fit(self, parameters, config):
-        if int(config["server_round"]) >= self.r:
-            raise ConnectionError("killed")
-        return self.client.fit(parameters, config)
-
-    def evaluate(self, parameters, config):
-        return self.client.evaluate(parameters, config)
 
 
 def test_processes_over_mutual_tls_match_simulate_with_a_client_killed_mid_round(tmp_path):
@@ -74,36 +39,15 @@ def test_processes_over_mutual_tls_match_simulate_with_a_client_killed_mid_round
     ids = [f"c{k}" for k in range(_net_child.FLEET["n_clients"])]
     d = make_fleet(tmp_path / "pki", ids)
     _net_child.save_fleet(d / "fleet.npz")
-    deadline = time.monotonic() + TIMEOUT
-    coord = _spawn("coordinator", "--dir", str(d), "--rounds", str(rounds), "--seed", "7")
-    procs = [coord]
-    try:
-        clients = {cid: _spawn("client", "--dir", str(d), "--id", cid,
-                               *(["--stall-round", str(kill_round)] if cid == victim else []))
-                   for cid in ids}
-        procs += clients.values()
-        _wait_for(d / f"stalled-{victim}", procs, deadline)
-        clients[victim].send_signal(signal.SIGKILL)  # inside fit, holding round 3's task
-        clients[victim].wait(10)
-        coord.wait(max(1.0, deadline - time.monotonic()))
-        out = coord.stdout.read().decode()
-        assert coord.returncode == 0, out[-3000:]
-        for cid, p in clients.items():
-            if cid != victim:
-                assert p.wait(10) == 0, p.stdout.read().decode()[-3000:]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(5)
-            p.stdout.close()
-    history = json.loads((d / "history.json").read_text())
-    params = list(np.load(d / "params.npz").values())
+    out = _net_child.run_fleet(d, rounds=rounds, seed=7, kill_round=kill_round,
+                               victim=victim, timeout_s=TIMEOUT,
+                               env=child_env(PYTHONPATH=str(ROOT)))
+    history, params, reports = out["history"], out["params"], out["reports"]
     net = history["rounds"]
 
     # the same run in one process: the killed client fails from the kill round on
     task, sim_clients, init = _net_child.fleet(d / "fleet.npz")
-    sim_clients[victim] = _DiesAt(sim_clients[victim], kill_round)
+    sim_clients[victim] = _net_child.DiesAt(sim_clients[victim], kill_round)
     sim = simulate(_net_child.strategy(init), sim_clients, rounds=rounds, fraction=1.0,
                    min_clients=2, seed=7, evaluate_fn=_tasks_evaluator(task))
 
@@ -131,8 +75,7 @@ def test_processes_over_mutual_tls_match_simulate_with_a_client_killed_mid_round
     # bytes are the bodies really sent: per task the model (2,600 B raw) plus the header
     down = [b for r in net for b in r["bytes_down"].values()]
     assert all(2600 < b < 2900 for b in down)
-    reports = {cid: json.loads((d / f"report-{cid}.json").read_text())
-               for cid in ids if cid != victim}
+    assert sorted(reports) == [c for c in ids if c != victim]
     assert all(rep["rounds"] == list(range(1, rounds + 1)) for rep in reports.values())
     for cid, rep in reports.items():  # what each client sent is what the coordinator counted
         assert rep["bytes_up"] == sum(r["bytes_up"].get(cid, 0) for r in net)
@@ -428,7 +371,7 @@ def test_secure_aggregation_over_the_network_with_a_client_gone_before_its_maske
     assert sorted(r2.accepted) == ["c0", "c2", "c3", "c4"] and r2.missing == ["c1"]
     assert r2.aborted is None and "lost" in r2.failures["c1"]
     _task, fleet, init = _net_child.fleet(tmp_path / "fleet.npz")
-    fleet["c1"] = _DiesAt(fleet["c1"], 2)
+    fleet["c1"] = _net_child.DiesAt(fleet["c1"], 2)
     sim = simulate(_net_child.strategy(init), fleet, rounds=2, fraction=1.0, min_clients=2,
                    seed=5, secure_aggregation=config, evaluate_fn=_tasks_evaluator(task))
     assert sim.rounds[1].accepted == r2.accepted
