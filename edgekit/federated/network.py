@@ -107,6 +107,8 @@ class ClientReport:
         client_id: this device's id, from its certificate (as the coordinator read it).
         rounds: the rounds this client trained in.
         refused: round -> the coordinator's reason, for answers it refused.
+        failed: round -> the error ``client.fit`` raised (reported to the coordinator, which
+            leaves the client out of that round; the client stays in the fleet).
         bytes_up, bytes_down: bodies sent / received.
         reconnects: how many times a request failed and was retried.
     """
@@ -114,6 +116,7 @@ class ClientReport:
     client_id: str
     rounds: tuple[int, ...]
     refused: Mapping[int, str]
+    failed: Mapping[int, str]
     bytes_up: int
     bytes_down: int
     reconnects: int
@@ -697,10 +700,22 @@ class Coordinator:
             cid = self._identify(request)
         except SecurityError as err:
             return self._refusal(err)
-        body = await request.read()
-        self._peers[cid].last_seen = time.monotonic()
-        status, reason = self._take_result(cid, body)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            status, reason = self._too_large(cid, request.content_length)
+        else:
+            self._peers[cid].last_seen = time.monotonic()
+            status, reason = self._take_result(cid, body)
         return web.json_response({"accepted": status == 200, "reason": reason}, status=status)
+
+    def _too_large(self, cid: str, length: int | None) -> tuple[int, str]:
+        msg = (f"an answer of {length if length is not None else 'more than'} bytes: this "
+               f"coordinator takes at most {self.max_message_bytes}")
+        task = self._task
+        if task is not None and cid in task.selected and not task.answered(cid):
+            return self._refuse(task, cid, msg, 413)
+        return 413, msg
 
     def _take_result(self, cid: str, body: bytes) -> tuple[int, str]:
         task = self._task
@@ -721,6 +736,9 @@ class Coordinator:
         if cid not in task.selected:
             task.rejected.append((cid, "not selected for this round"))
             return 403, "not selected for this round"
+        if not task.answered(cid) and isinstance(header.get("error"), str):
+            self._refuse(task, cid, f"the client failed: {header['error'][:500]}", 200)
+            return 200, "noted"
         if task.answered(cid):
             msg = str(InvalidUpdateError(
                 f"client {cid!r} answered round {task.server_round} twice: the first answer "
@@ -960,6 +978,7 @@ async def _client_loop(client: Client, url: str, o: _ClientSettings) -> ClientRe
     np_rng = np.random.default_rng(o.seed)
     rounds: list[int] = []
     refused: dict[int, str] = {}
+    failed: dict[int, str] = {}
     secure: dict[int, Any] = {}  # round -> its SecAggClient, until it has unmasked
     connector = aiohttp.TCPConnector(ssl=o.ssl_context, limit=2)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -994,18 +1013,20 @@ async def _client_loop(client: Client, url: str, o: _ClientSettings) -> ClientRe
                     secure.pop(server_round, None)
             else:
                 up = await _fit(client, header, payload, task_id, server_round, s, o,
-                                secure, client_id, np_rng)
-                rounds.append(server_round)
+                                secure, client_id, np_rng, failed)
+                if server_round not in failed:
+                    rounds.append(server_round)
             status, answer = await s.request("POST", f"{proto.API}/result", data=up)
             if status != 200:
                 refused[server_round] = _reason(answer)
     return ClientReport(client_id=client_id, rounds=tuple(rounds), refused=refused,
-                        bytes_up=s.bytes_up, bytes_down=s.bytes_down, reconnects=s.reconnects)
+                        failed=failed, bytes_up=s.bytes_up, bytes_down=s.bytes_down,
+                        reconnects=s.reconnects)
 
 
 async def _fit(client: Client, header: dict[str, Any], payload: bytes, task_id: int,
                server_round: int, s: _Session, o: _ClientSettings, secure: dict[int, Any],
-               client_id: str, rng: np.random.Generator) -> bytes:
+               client_id: str, rng: np.random.Generator, failed: dict[int, str]) -> bytes:
     """Train on a fit task (heartbeats going meanwhile) and make the answer: the parameters,
     the codec's update, or this client's first secure-aggregation message."""
     codec, secure_aggregation = o.codec, o.secure_aggregation
@@ -1026,6 +1047,10 @@ async def _fit(client: Client, header: dict[str, Any], payload: bytes, task_id: 
     beating = asyncio.create_task(_heartbeats(s, beat)) if beat else None
     try:
         result = await asyncio.to_thread(client.fit, params, config)
+    except Exception as err:  # the device's training failed: say so, stay in the fleet
+        failed[server_round] = f"{type(err).__name__}: {err}"
+        return proto.pack_message({"task": task_id, "round": server_round,
+                                   "error": failed[server_round]})
     finally:
         if beating is not None:
             beating.cancel()

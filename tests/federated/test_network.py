@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytest.importorskip("aiohttp")
 pytest.importorskip("sklearn")
@@ -379,3 +381,86 @@ def test_secure_aggregation_over_the_network_with_a_client_gone_before_its_maske
         assert a.tobytes() == b.tobytes()
     # every protocol message is counted: the secure round costs more than the model alone
     assert all(net.rounds[0].bytes_up[c] > 2600 for c in ids)
+
+
+class _FailsOnce:
+    """Raises in round 1's fit (a device out of memory, say), trains normally after."""
+
+    def fit(self, parameters, config):
+        if config["server_round"] == 1:
+            raise MemoryError("no room for the batch")
+        return FitResult([a + np.float32(1) for a in parameters], 10)
+
+    def evaluate(self, parameters, config):
+        return EvaluateResult(0.0, 1)
+
+
+def test_a_client_whose_fit_fails_says_so_and_stays_in_the_fleet(pki):
+    srv = _Served(pki, start_clients=2, rounds=2, min_clients=1, round_timeout_s=20.0)
+    results: dict = {}
+    t0 = time.monotonic()
+    threads = [_client(pki, "a", _Const(1.0), srv.url, results),
+               _client(pki, "b", _FailsOnce(), srv.url, results)]
+    for t in threads:
+        t.join(30)
+    h = srv.join().history
+    assert time.monotonic() - t0 < 10  # the failure was reported, not waited for
+    assert "MemoryError" in h.rounds[0].failures["b"] and h.rounds[0].accepted == ["a"]
+    assert sorted(h.rounds[1].accepted) == ["a", "b"]
+    assert results["b"].failed == {1: "MemoryError: no room for the batch"}
+    assert results["b"].rounds == (2,)
+
+
+def test_an_answer_over_the_size_limit_is_refused_without_a_retry_loop(pki):
+    big = _Const(make=lambda p: FitResult([np.zeros((2, 3), np.float32)] * 2000, 5))
+    srv = _Served(pki, start_clients=2, rounds=1, min_clients=1, round_timeout_s=20.0,
+                  max_message_bytes=16_384)
+    results: dict = {}
+    t0 = time.monotonic()
+    threads = [_client(pki, "a", _Const(1.0), srv.url, results),
+               _client(pki, "b", big, srv.url, results)]
+    for t in threads:
+        t.join(30)
+    rec = srv.join().history.rounds[0]
+    assert time.monotonic() - t0 < 10
+    assert rec.accepted == ["a"] and "at most 16384" in rec.failures["b"]
+    assert results["b"].refused[1].startswith("an answer of")
+
+
+def test_a_client_started_before_the_coordinator_reconnects_with_backoff(pki):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    results: dict = {}
+    threads = [_client(pki, c, _Const(1.0), f"https://127.0.0.1:{port}", results,
+                       give_up_after_s=20.0, backoff_s=0.1, backoff_max_s=0.5)
+               for c in ("a", "b")]
+    time.sleep(1.0)  # nobody listens yet: connections are refused, the clients back off
+    srv = _Served(pki, start_clients=2, rounds=1, port=port)
+    for t in threads:
+        t.join(30)
+    assert srv.join().history.rounds[0].accepted
+    assert all(results[c].reconnects > 0 and results[c].rounds == (1,) for c in ("a", "b"))
+
+
+@given(st.binary(max_size=64) | st.builds(
+    lambda head, cut, flip: _damaged(head, cut, flip), st.dictionaries(
+        st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+    st.integers(0, 80), st.integers(0, 8 * 80)))
+def test_message_decoding_refuses_or_returns_never_crashes(data):
+    from edgekit.errors import CorruptDataError
+
+    try:
+        header, payload = proto.unpack_message(data)
+    except CorruptDataError:
+        return
+    assert isinstance(header, dict) and isinstance(payload, bytes)
+
+
+def _damaged(header: dict, cut: int, flip: int) -> bytes:
+    data = bytearray(proto.pack_message(header, b"\x01\x02\x03"))
+    if flip < 8 * len(data):
+        data[flip // 8] ^= 1 << (flip % 8)
+    return bytes(data[:cut]) if cut < len(data) else bytes(data)
