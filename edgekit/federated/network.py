@@ -7,6 +7,8 @@ over HTTPS with mutual TLS (:mod:`edgekit.secure`), on aiohttp (extra ``[aio]``)
   selected client has answered (or was refused), or at ``round_timeout_s``; it goes on with the
   answers it has when they are at least ``min_clients``, else the round is tried again with a
   fresh sample (``retries`` times), then :class:`~edgekit.errors.RoundAbortedError`.
+* A selected client sends heartbeats while it trains; one silent for ``liveness_s`` (killed,
+  cut off) is lost and its round stops waiting for it.
 * :func:`run_client` is the device's side: register, poll, train, post; it reconnects with a
   jittered exponential backoff, every wait has a timeout, and it gives up after
   ``give_up_after_s`` without reaching the coordinator.
@@ -17,7 +19,7 @@ claim another device's.  A device without a certificate, or with one from anothe
 gets past the handshake.
 
 Every answer is validated before the strategy sees it (count, shapes, dtypes, finite values,
-examples > 0, one answer per round): a refused answer is recorded in the round
+examples >= 0, one answer per round): a refused answer is recorded in the round
 (:attr:`NetworkRoundRecord.failures`) and the round goes on without it.  Bytes up and down are the
 ``len()`` of the HTTP bodies really sent (the HTTP headers and TLS records around them are not
 counted).  See ``docs/federated_network.md``.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import math
 import random
 import ssl
 import time
@@ -660,9 +663,10 @@ class Coordinator:
         except SecurityError as err:
             return self._refusal(err)
         try:
-            wait = min(float(request.query.get("wait", self.poll_wait_s)), self.poll_wait_s)
+            wait = float(request.query.get("wait", self.poll_wait_s))
         except ValueError:
             wait = self.poll_wait_s
+        wait = min(wait, self.poll_wait_s) if math.isfinite(wait) else self.poll_wait_s
         peer = self._peers[cid]
         deadline = time.monotonic() + max(wait, 0.0)
         peer.polling += 1

@@ -464,3 +464,15 @@ def _damaged(header: dict, cut: int, flip: int) -> bytes:
     if flip < 8 * len(data):
         data[flip // 8] ^= 1 << (flip % 8)
     return bytes(data[:cut]) if cut < len(data) else bytes(data)
+
+
+def test_stop_ends_a_coordinator_that_waits_for_clients(pki):
+    srv = _Served(pki, start_clients=3, registration_timeout_s=60.0)
+    status, _ = _post(srv.url, client_context(pki / "a.pem", pki / "a.key", pki / "root.pem"),
+                      f"{proto.API}/task?wait=nan")  # a bad wait is the default wait, not a hang
+    assert status == 204
+    t0 = time.monotonic()
+    srv.coord.stop()
+    srv.join()
+    assert time.monotonic() - t0 < 10
+    assert isinstance(srv.error, asyncio.CancelledError)
