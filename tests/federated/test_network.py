@@ -476,3 +476,29 @@ def test_stop_ends_a_coordinator_that_waits_for_clients(pki):
     srv.join()
     assert time.monotonic() - t0 < 10
     assert isinstance(srv.error, asyncio.CancelledError)
+
+
+def test_a_device_cannot_answer_in_the_place_of_another(pki):
+    """One of two devices is selected; the other, with its own valid certificate, posts an
+    answer to that task: it is refused (the sender is who its certificate says), and the
+    selected device's own answer is taken."""
+    srv = _Served(pki, start_clients=2, rounds=1, min_clients=1, fraction=0.5, seed=1)
+    ctx = {c: client_context(pki / f"{c}.pem", pki / f"{c}.key", pki / "root.pem")
+           for c in ("a", "b")}
+    for c in ("a", "b"):
+        _post(srv.url, ctx[c], f"{proto.API}/register", b"")
+    got = {c: _post(srv.url, ctx[c], f"{proto.API}/task?wait=3") for c in ("a", "b")}
+    chosen = next(c for c, (status, _) in got.items() if status == 200)
+    other = "b" if chosen == "a" else "a"
+    assert got[other][0] == 204
+    task_id = proto.unpack_message(got[chosen][1])[0]["task"]
+    forged = proto.pack_message({"task": task_id, "num_examples": 3},
+                                pack_arrays([np.full((2, 3), 9.0, np.float32)]))
+    status, body = _post(srv.url, ctx[other], f"{proto.API}/result", forged)
+    assert status == 403 and b"not selected" in body
+    honest = proto.pack_message({"task": task_id, "num_examples": 3},
+                                pack_arrays([np.ones((2, 3), np.float32)]))
+    assert _post(srv.url, ctx[chosen], f"{proto.API}/result", honest)[0] == 200
+    h = srv.join().history
+    assert h.rounds[0].accepted == [chosen] and h.parameters[0].tolist() == [[1.0] * 3] * 2
+    assert (other, "not selected for this round") in h.rounds[0].rejected
