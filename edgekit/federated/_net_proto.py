@@ -31,6 +31,7 @@ API = "/edgekit/fl/v1"
 # task kinds in a task header
 FIT = "fit"
 SECAGG = "secagg"  # a secure-aggregation message after the fit task
+EVALUATE = "evaluate"  # evaluate the parameters on the client's data
 
 
 def pack_message(header: dict[str, Any], payload: bytes = b"") -> bytes:

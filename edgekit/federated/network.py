@@ -59,7 +59,7 @@ from edgekit.federated._wire import pack_arrays, unpack_arrays
 from edgekit.federated.simulation import History, RoundRecord, UpdateCodec
 from edgekit.secure.identity import TrustStore
 from edgekit.secure.tls import peer_identity
-from edgekit.types import FitResult
+from edgekit.types import EvaluateResult, FitResult
 
 __all__ = [
     "ClientReport",
@@ -110,8 +110,9 @@ class ClientReport:
         client_id: this device's id, from its certificate (as the coordinator read it).
         rounds: the rounds this client trained in.
         refused: round -> the coordinator's reason, for answers it refused.
-        failed: round -> the error ``client.fit`` raised (reported to the coordinator, which
-            leaves the client out of that round; the client stays in the fleet).
+        failed: round -> the error ``client.fit`` (or ``client.evaluate``, prefixed
+            ``evaluate:``) raised, reported to the coordinator, which leaves the client out of
+            that round's aggregate; the client stays in the fleet.
         bytes_up, bytes_down: bodies sent / received.
         reconnects: how many times a request failed and was retried.
     """
@@ -228,6 +229,11 @@ class Coordinator:
         evaluate_fn: ``evaluate_fn(server_round, parameters) -> {metric: value}`` run on the
             coordinator after each aggregate (e.g. accuracy on a held-out set); its metrics go
             into the round's.
+        fraction_evaluate: after each aggregate, this share of the available clients (at
+            least one) evaluates the new parameters on its own data (``client.evaluate``;
+            0: none).  The strategy's ``aggregate_evaluate`` combines their answers into the
+            round's metrics as ``client_loss`` and ``client_<metric>``; the clients are drawn
+            from a generator of their own, so the training rounds draw what they would without.
         codec: the update codec clients encode their deltas with (``None``: clients send
             their parameters as float32 arrays).
         secure_aggregation: a :class:`~edgekit.federated.secagg.SecAggConfig`: the
@@ -263,6 +269,7 @@ class Coordinator:
         heartbeat_s: float = 2.0,
         retries: int = 1,
         evaluate_fn: EvaluateFn | None = None,
+        fraction_evaluate: float = 0.0,
         codec: UpdateCodec | None = None,
         secure_aggregation: Any = None,
         max_message_bytes: int = 64 << 20,
@@ -302,6 +309,11 @@ class Coordinator:
             raise InputError("retries must be an integer >= 0", name="retries", got=retries)
         self.retries = retries
         self.evaluate_fn = evaluate_fn
+        if isinstance(fraction_evaluate, bool) or not isinstance(fraction_evaluate, (int, float)) \
+                or not 0.0 <= fraction_evaluate <= 1.0:
+            raise InputError("fraction_evaluate must be in [0, 1]", name="fraction_evaluate",
+                             got=fraction_evaluate)
+        self.fraction_evaluate = float(fraction_evaluate)
         self.codec = codec
         if secure_aggregation is not None:
             from edgekit.federated.secagg import SecAggConfig
@@ -415,6 +427,7 @@ class Coordinator:
     async def _run_rounds(self) -> NetworkHistory:
         start = time.perf_counter()
         rng = np.random.default_rng(self.seed)
+        self._eval_rng = np.random.default_rng(None if self.seed is None else [self.seed, 1])
         params = self.strategy.initialize_parameters()
         records: list[RoundRecord] = []
         await self._wait_for_clients(self.start_clients, 1)
@@ -534,8 +547,48 @@ class Coordinator:
         if self.evaluate_fn is not None and rec.aborted is None:
             extra = await asyncio.to_thread(self.evaluate_fn, server_round, new_params)
             rec.metrics.update({k: float(v) for k, v in extra.items()})
+        if self.fraction_evaluate and rec.aborted is None:
+            await self._evaluate_on_clients(rec, attempt, new_params)
         rec.wall_time_s = time.perf_counter() - t0
         return rec, new_params
+
+    async def _evaluate_on_clients(self, rec: NetworkRoundRecord, attempt: int,
+                                   params: Parameters) -> None:
+        """Ask ``fraction_evaluate`` of the available clients to evaluate ``params``."""
+        available = self._available()
+        if not available:
+            return
+        r = rec.server_round
+        selected = sample_clients(available, fraction=self.fraction_evaluate, minimum=1,
+                                  rng=self._eval_rng, server_round=r)
+        arrays = pack_arrays(params)
+        bodies = {c: proto.pack_message({"type": proto.EVALUATE, "task": self._next_task,
+                                         "round": r, "heartbeat_s": self.heartbeat_s,
+                                         "config": {"server_round": r}}, arrays)
+                  for c in selected}
+
+        def handle(task: _Task, cid: str, header: dict[str, Any], payload: bytes) -> Any:
+            loss = header.get("loss")
+            if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+                raise InvalidUpdateError(f"round {r}, client {cid!r}: an evaluation without "
+                                         "a loss", client=cid, server_round=r, name="loss")
+            return EvaluateResult(float(loss), proto.header_int(header, "num_examples"),
+                                  proto.header_metrics(header))  # InputError when not finite
+
+        task = await self._run_task(r, attempt, params, bodies, handle)
+        for c, n in task.bytes_up.items():
+            rec.bytes_up[c] = rec.bytes_up.get(c, 0) + n
+        for c, n in task.bytes_down.items():
+            rec.bytes_down[c] = rec.bytes_down.get(c, 0) + n
+        rec.rejected += [(c, f"evaluate: {why}") for c, why in task.rejected]
+        rec.rejected += [(c, f"evaluate: {task.lost.get(c, 'no answer')}")
+                         for c in selected if not task.answered(c)]
+        results = [(c, task.results[c]) for c in selected if c in task.results]
+        if results:
+            loss, metrics = self.strategy.aggregate_evaluate(r, results)
+            if loss is not None:
+                rec.metrics["client_loss"] = float(loss)
+            rec.metrics.update({f"client_{k}": float(v) for k, v in metrics.items()})
 
     def _close(self, rec: NetworkRoundRecord, task: _Task) -> None:
         """Add a finished task's failures, bytes and refusals to the round's record."""
@@ -1006,7 +1059,9 @@ async def _client_loop(client: Client, url: str, o: _ClientSettings) -> ClientRe
             header, payload = proto.unpack_message(body)
             task_id = proto.header_int(header, "task", minimum=1)
             server_round = proto.header_int(header, "round", minimum=1)
-            if header.get("type") == proto.SECAGG:
+            if header.get("type") == proto.EVALUATE:
+                up = await _evaluate(client, header, payload, task_id, server_round, s, failed)
+            elif header.get("type") == proto.SECAGG:
                 stage = proto.header_int(header, "stage", minimum=1)
                 agg = secure.get(server_round)
                 if agg is None:  # e.g. this client restarted mid-round: it cannot take part
@@ -1047,19 +1102,12 @@ async def _fit(client: Client, header: dict[str, Any], payload: bytes, task_id: 
                          "SecAggConfig" if hello is not None else "this client expects "
                          "secure aggregation, the coordinator does not offer it",
                          name="secure_aggregation")
-    beat = _heartbeat_s(header)
-    beating = asyncio.create_task(_heartbeats(s, beat)) if beat else None
     try:
-        result = await asyncio.to_thread(client.fit, params, config)
+        result = await _with_heartbeats(s, header, client.fit, params, config)
     except Exception as err:  # the device's training failed: say so, stay in the fleet
         failed[server_round] = f"{type(err).__name__}: {err}"
         return proto.pack_message({"task": task_id, "round": server_round,
                                    "error": failed[server_round]})
-    finally:
-        if beating is not None:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await beating
     if hello is None:
         return _encode_result(result, params, task_id, server_round, codec, client_id, rng)
     from edgekit.federated.secagg import SecAggClient, update_vector
@@ -1085,6 +1133,40 @@ async def _fit(client: Client, header: dict[str, Any], payload: bytes, task_id: 
                  "num_examples": int(result.num_examples),
                  "metrics": {k: float(v) for k, v in result.metrics.items()}}
     return proto.pack_message(header_up, first)
+
+
+async def _with_heartbeats(s: _Session, header: dict[str, Any], fn: Callable[..., Any],
+                           *args: Any) -> Any:
+    """``fn(*args)`` in a thread, with a heartbeat to the coordinator every period the task
+    asks for."""
+    beat = _heartbeat_s(header)
+    beating = asyncio.create_task(_heartbeats(s, beat)) if beat else None
+    try:
+        return await asyncio.to_thread(fn, *args)
+    finally:
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await beating
+
+
+async def _evaluate(client: Client, header: dict[str, Any], payload: bytes, task_id: int,
+                    server_round: int, s: _Session, failed: dict[int, str]) -> bytes:
+    """Evaluate the task's parameters on this device's data; the answer (or the error)."""
+    params, _ = unpack_arrays(payload)
+    try:
+        res = await _with_heartbeats(s, header, client.evaluate, params,
+                                     proto.header_config(header))
+        if not isinstance(res, EvaluateResult):
+            raise InputTypeError("client.evaluate must return an edgekit.types.EvaluateResult",
+                                 name="evaluate", got=type(res).__name__)
+        return proto.pack_message({"task": task_id, "round": server_round,
+                                   "loss": float(res.loss), "num_examples": res.num_examples,
+                                   "metrics": {k: float(v) for k, v in res.metrics.items()}})
+    except Exception as err:  # say so, stay in the fleet
+        failed.setdefault(server_round, f"evaluate: {type(err).__name__}: {err}")
+        return proto.pack_message({"task": task_id, "round": server_round,
+                                   "error": f"{type(err).__name__}: {err}"})
 
 
 def _heartbeat_s(header: dict[str, Any]) -> float | None:

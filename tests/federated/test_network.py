@@ -502,3 +502,32 @@ def test_a_device_cannot_answer_in_the_place_of_another(pki):
     h = srv.join().history
     assert h.rounds[0].accepted == [chosen] and h.parameters[0].tolist() == [[1.0] * 3] * 2
     assert (other, "not selected for this round") in h.rounds[0].rejected
+
+
+def test_clients_evaluate_the_model_on_their_own_data(pki, tmp_path):
+    """fraction_evaluate=1: every client evaluates each round's model; the round's
+    client_accuracy is the example-weighted mean of their accuracies, and the training
+    (drawn from its own generator) is still simulate()'s, bit for bit."""
+    _net_child.save_fleet(tmp_path / "fleet.npz")
+    task, fleet, init = _net_child.fleet(tmp_path / "fleet.npz")
+    ids = sorted(fleet)
+    net_pki = make_fleet(tmp_path / "pki", ids)
+    srv = _Served(net_pki, strategy=_net_child.strategy(init), rounds=2, fraction=1.0,
+                  min_clients=2, start_clients=len(ids), seed=4, fraction_evaluate=1.0)
+    results: dict = {}
+    threads = [_client(net_pki, cid, fleet[cid], srv.url, results) for cid in ids]
+    for t in threads:
+        t.join(30)
+    net = srv.join().history
+    last = net.rounds[-1].metrics
+    evals = [fleet[c].evaluate(net.parameters, {}) for c in ids]
+    n = sum(e.num_examples for e in evals)
+    assert last["client_accuracy"] == pytest.approx(
+        sum(e.metrics["accuracy"] * e.num_examples for e in evals) / n, rel=1e-12)
+    assert last["client_loss"] == pytest.approx(
+        sum(e.loss * e.num_examples for e in evals) / n, rel=1e-12)
+    _task, fleet, init = _net_child.fleet(tmp_path / "fleet.npz")
+    sim = simulate(_net_child.strategy(init), fleet, rounds=2, fraction=1.0, min_clients=2,
+                   seed=4)
+    for a, b in zip(net.parameters, sim.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
