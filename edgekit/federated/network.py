@@ -362,10 +362,10 @@ class Coordinator:
         self._main = asyncio.current_task()
         self._changed = asyncio.Event()
         app = web.Application(client_max_size=self.max_message_bytes)
-        app.router.add_post(f"{proto.API}/register", self._h_register)
-        app.router.add_get(f"{proto.API}/task", self._h_task)
-        app.router.add_post(f"{proto.API}/result", self._h_result)
-        app.router.add_post(f"{proto.API}/heartbeat", self._h_heartbeat)
+        app.router.add_post(f"{proto.API}/register", self._authenticated(self._h_register))
+        app.router.add_get(f"{proto.API}/task", self._authenticated(self._h_task))
+        app.router.add_post(f"{proto.API}/result", self._authenticated(self._h_result))
+        app.router.add_post(f"{proto.API}/heartbeat", self._authenticated(self._h_heartbeat))
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         try:
@@ -695,26 +695,25 @@ class Coordinator:
             peer.last_seen = now
         return cid
 
-    def _refusal(self, err: Exception) -> Any:
-        web = _aiohttp().web
-        return web.json_response({"error": type(err).__name__, "message": str(err)},
-                                 status=403)
+    def _authenticated(self, handler: Callable[[Any, str], Any]) -> Callable[[Any], Any]:
+        """``handler(request, client_id)``, or 403 when the peer's certificate names no
+        device (the TLS handshake has already refused any other CA's)."""
+        async def route(request: Any) -> Any:
+            try:
+                cid = self._identify(request)
+            except SecurityError as err:
+                return _aiohttp().web.json_response(
+                    {"error": type(err).__name__, "message": str(err)}, status=403)
+            return await handler(request, cid)
+        return route
 
-    async def _h_register(self, request: Any) -> Any:
+    async def _h_register(self, request: Any, cid: str) -> Any:
         web = _aiohttp().web
-        try:
-            cid = self._identify(request)
-        except SecurityError as err:
-            return self._refusal(err)
         return web.json_response({"client_id": cid, "poll_wait_s": self.poll_wait_s,
                                   "finished": self._finished})
 
-    async def _h_task(self, request: Any) -> Any:
+    async def _h_task(self, request: Any, cid: str) -> Any:
         web = _aiohttp().web
-        try:
-            cid = self._identify(request)
-        except SecurityError as err:
-            return self._refusal(err)
         try:
             wait = float(request.query.get("wait", self.poll_wait_s))
         except ValueError:
@@ -743,20 +742,11 @@ class Coordinator:
             peer.polling -= 1
             peer.last_seen = time.monotonic()
 
-    async def _h_heartbeat(self, request: Any) -> Any:
-        web = _aiohttp().web
-        try:
-            self._identify(request)  # refreshes last_seen
-        except SecurityError as err:
-            return self._refusal(err)
-        return web.Response(status=204)
+    async def _h_heartbeat(self, request: Any, cid: str) -> Any:
+        return _aiohttp().web.Response(status=204)  # _identify refreshed last_seen
 
-    async def _h_result(self, request: Any) -> Any:
+    async def _h_result(self, request: Any, cid: str) -> Any:
         web = _aiohttp().web
-        try:
-            cid = self._identify(request)
-        except SecurityError as err:
-            return self._refusal(err)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
