@@ -46,7 +46,7 @@ def _sklearn() -> Any:
         import sklearn.model_selection
     except ImportError as err:  # pragma: no cover - the test extra has it
         raise RuntimeUnavailableError("the federated study's datasets come with scikit-learn",
-                                      feature="federated study", extra="test") from err
+                                      feature="federated study", extra="examples") from err
     return sklearn
 
 
