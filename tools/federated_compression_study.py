@@ -9,6 +9,8 @@ each client sent (the wire format), per client per round.
     python tools/federated_compression_study.py              # the table (markdown)
     python tools/federated_compression_study.py --tune       # the quantiser's chunk grid
     python tools/federated_compression_study.py --seeds 3 --rounds 30   # quicker
+    python tools/federated_compression_study.py --entropy    # does zlib/edgekit.compress pay?
+    python tools/federated_compression_study.py --profile    # encode+decode CPU time
 
 ``--tune`` measures ``_T_QUANT_CHUNK``'s grid on real client deltas: tuned on the softmax
 model on digits, checked on models it was not tuned on (a 2,410-parameter MLP on digits, and
@@ -81,8 +83,11 @@ def _rows(clip: float) -> list[tuple[str, dict[str, Any]]]:
         return lambda s: CentralDP(s, clip_norm=clip, noise_multiplier=z, delta=DELTA,
                                    num_clients=N_CLIENTS)
 
-    for z in (0.1, 0.3, 1.0):
+    for z in (0.0, 0.1, 0.3, 1.0):  # z = 0: the cost of clipping and equal weights alone
         rows.append((f"CentralDP(clip={clip:g}, z={z:g})", {"wrap": central(z)}))
+    rows.append(("CentralDP(adaptive clip from 0.1 to the median, z=0.3)", {"wrap": (
+        lambda s: CentralDP(s, clip_norm=0.1, noise_multiplier=0.3, delta=DELTA,
+                            num_clients=N_CLIENTS, target_quantile=0.5))}))
     rows.append((f"LocalDP(clip={clip:g}, z=0.1) on every client",
                  {"local": {"clip_norm": clip, "noise_multiplier": 0.1, "delta": DELTA}}))
     return rows
@@ -189,14 +194,75 @@ def tune(rounds: int) -> str:
     return "\n".join(out)
 
 
+def entropy(rounds: int) -> str:
+    """Does a general compressor shrink what the codecs send?  Median bytes over the digits
+    softmax deltas: the 8-bit codes of the (64, 10) weights, and top-k's index stream."""
+    import zlib
+
+    import edgekit.compress as ec
+    from edgekit.federated.compression import _pack_codes, _varint_encode
+
+    deltas = _deltas(load_task("digits"), "softmax", range(3), rounds)[::3]
+    rows: dict[str, list[int]] = {}
+    for d in deltas:
+        w = d[0].ravel().astype(np.float64)
+        for bits in (8, 4):
+            codes = np.round((w - w.min()) / (np.ptp(w) or 1.0) * ((1 << bits) - 1))
+            packed = _pack_codes(codes.astype(np.uint8), bits)
+            rows.setdefault(f"{bits}-bit codes: packed", []).append(len(packed))
+            rows.setdefault(f"{bits}-bit codes: zlib", []).append(len(zlib.compress(packed, 6)))
+            rows.setdefault(f"{bits}-bit codes: edgekit.compress", []).append(
+                len(ec.encode(codes.astype(np.uint8))))
+        for frac in (0.02, 0.1, 0.3):
+            k = max(1, math.ceil(frac * w.size))
+            idx = np.sort(np.argpartition(-np.abs(w), k - 1)[:k])
+            var = _varint_encode(np.diff(idx, prepend=-1) - 1)
+            rows.setdefault(f"top-{frac:g} indices: varint gaps", []).append(len(var))
+            rows.setdefault(f"top-{frac:g} indices: bitmap", []).append(-(-w.size // 8))
+            rows.setdefault(f"top-{frac:g} indices: zlib(varint)", []).append(
+                len(zlib.compress(var, 9)))
+            rows.setdefault(f"top-{frac:g} indices: edgekit.compress", []).append(
+                len(ec.encode(idx.astype(np.int32))))
+    out = [f"| stream (640 weights, {len(deltas)} client deltas) | median bytes |", "|---|---:|"]
+    out += [f"| {k} | {np.median(v):.0f} |" for k, v in rows.items()]
+    return "\n".join(out)
+
+
+def profile() -> str:
+    """CPU time of encode + decode (median of interleaved repeats, time.thread_time)."""
+    rng = np.random.default_rng(0)
+    out = ["| parameters | codec | encode+decode ms (CPU) |", "|---:|---|---:|"]
+    for n in (650, 1_000_000):
+        upd = [rng.normal(0, 0.01, n).astype(np.float32)]
+        codecs = [Float32Codec(), QuantizedCodec(8), QuantizedCodec(4), TopKCodec(0.1)]
+        times: dict[str, list[float]] = {repr(c): [] for c in codecs}
+        for _ in range(7 if n > 1000 else 200):
+            for c in codecs:
+                t = time.thread_time()
+                c.decode(c.encode(upd, client="p", rng=rng), like=upd)
+                times[repr(c)].append(time.thread_time() - t)
+        out += [f"| {n:,} | {k} | {1000 * np.median(v):.2f} |" for k, v in times.items()]
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=50)
     ap.add_argument("--tune", action="store_true", help="the quantiser's chunk grid")
+    ap.add_argument("--entropy", action="store_true",
+                    help="zlib / edgekit.compress on the codes and index streams")
+    ap.add_argument("--profile", action="store_true", help="encode+decode CPU time")
     args = ap.parse_args(argv)
     logging.getLogger("absl").setLevel(logging.ERROR)
-    print(tune(args.rounds) if args.tune else table(args.seeds, args.rounds))
+    if args.tune:
+        print(tune(args.rounds))
+    elif args.entropy:
+        print(entropy(args.rounds))
+    elif args.profile:
+        print(profile())
+    else:
+        print(table(args.seeds, args.rounds))
     return 0
 
 

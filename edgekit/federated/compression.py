@@ -71,7 +71,13 @@ CODEC_TOPK = 17
 # 8-bit and 0.20 at 4-bit; held out (MLP on digits / breast_cancer) 1024 is within 0.12 bits
 # of the best and 64-256 lose 0.2-1.4 bits.
 _T_QUANT_CHUNK = 1024
-_TUNING_GRID = {"_T_QUANT_CHUNK": (64, 128, 256, 512, 1024, 4096)}
+# Codes are deflated (zlib) only when deflating their first _T_DEFLATE_SAMPLE bytes saves
+# 1 - _T_DEFLATE_GAIN of them: noise-like codes (most of a large model's) do not deflate, and
+# zlib costs ~20 ms a MB for nothing; dead inputs (digits' border pixels) give runs that do.
+_T_DEFLATE_SAMPLE = 4096
+_T_DEFLATE_GAIN = 0.97
+_TUNING_GRID = {"_T_QUANT_CHUNK": (64, 128, 256, 512, 1024, 4096),
+                "_T_DEFLATE_SAMPLE": (1024, 4096, 16384), "_T_DEFLATE_GAIN": (0.9, 0.97, 1.0)}
 
 _MAX_ELEMENTS = 1 << 27  # an array larger than this is refused unless the model is that large
 _FLOATS = frozenset(np.dtype(t) for t in ("float16", "float32", "float64"))
@@ -287,8 +293,12 @@ def _quant_payload(a: np.ndarray, s: _QuantSettings) -> bytes:
     codes[step == 0] = 0
     codes = codes.astype(np.uint8).ravel()[:n]
     packed = _pack_codes(codes, s.bits)
-    deflated = zlib.compress(packed, 6)
-    form, body = (2, deflated) if len(deflated) < len(packed) else (1, packed)
+    form, body = 1, packed
+    sample = packed[:_T_DEFLATE_SAMPLE]
+    if len(zlib.compress(sample, 6)) < _T_DEFLATE_GAIN * len(sample):
+        deflated = zlib.compress(packed, 6)
+        if len(deflated) < len(packed):
+            form, body = 2, deflated
     scales = np.empty(2 * nchunks, "<f4")
     scales[0::2], scales[1::2] = lo, step
     payload = struct.pack("<BBI", form, s.bits, chunk) + scales.tobytes() + body
@@ -327,9 +337,9 @@ def _quant_decode(payload: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np
     if len(packed) != size:
         raise CorruptDataError(f"{len(packed)} bytes of codes, expected {size}",
                                reason="length")
-    codes = _unpack_codes(packed, bits, n).astype(np.float64)
-    which = np.arange(n) // chunk
-    values = lo[which] + codes * step[which]
+    codes = np.zeros(nchunks * chunk, np.float64)
+    codes[:n] = _unpack_codes(packed, bits, n)
+    values = (lo[:, None] + codes.reshape(nchunks, chunk) * step[:, None]).ravel()[:n]
     with np.errstate(over="ignore"):
         out = values.astype(dtype.newbyteorder("="))
     if not np.isfinite(out).all():

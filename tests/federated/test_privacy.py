@@ -96,6 +96,20 @@ def test_abadi_et_al_moments_accountant_figure():
     assert eps == pytest.approx(1.035, abs=0.01)
 
 
+@pytest.mark.parametrize(("z", "q", "rounds"), [(1.1, 0.5, 37), (0.8, 0.01, 1000),
+                                               (2.0, 1.0, 5)])
+def test_the_per_round_curve_composes_like_the_accountant(z, q, rounds):
+    """privacy_spent multiplies one round's RDP curve by the rounds; dp-accounting composing
+    the event ``rounds`` times gives the same epsilon."""
+    import dp_accounting
+    from dp_accounting.rdp import RdpAccountant
+
+    acc = RdpAccountant()
+    event = dp_accounting.GaussianDpEvent(z)
+    acc.compose(event if q == 1.0 else dp_accounting.PoissonSampledDpEvent(q, event), rounds)
+    assert privacy_spent(z, q, rounds) == pytest.approx(acc.get_epsilon(1e-5), rel=1e-9)
+
+
 def test_epsilon_moves_the_right_way():
     base = privacy_spent(1.0, 0.1, 100)
     assert privacy_spent(2.0, 0.1, 100) < base
@@ -197,6 +211,10 @@ def test_central_dp_delegates_and_refuses_what_it_cannot_protect():
                                         ("b", EvaluateResult(3.0, 3))])
     assert loss == 2.5
     assert not CentralDP.supports_mean
+    ints = CentralDP(PlainMean([np.zeros(3, np.int64)]), clip_norm=1.0, noise_multiplier=1.0)
+    with pytest.raises(InputTypeError):
+        ints.aggregate_fit(1, [np.zeros(3, np.int64)],
+                           [("a", FitResult([np.ones(3, np.int64)], 1))])
     with pytest.raises(InputError):
         CentralDP(Robust(_params()), clip_norm=1.0, noise_multiplier=1.0)
     with pytest.raises(InputTypeError):
@@ -288,3 +306,44 @@ def test_central_dp_training_on_digits_learns_and_spends_the_reported_budget():
     assert out[3.0][1] < out[0.3][1]
     assert out[3.0][0] < out[0.3][0]
     assert out[3.0][1] == pytest.approx(privacy_spent(3.0, 0.4, 30))
+
+
+def test_central_dp_in_simulate_reports_epsilon_each_round():
+    from edgekit.federated import FedAvg, simulate
+    from edgekit.federated._tasks import evaluator, fleet, load_task
+
+    task = load_task("digits")
+    clients, init = fleet(task, n_clients=10, alpha=0.1, seed=0)
+    dp = CentralDP(FedAvg(init, fraction_fit=0.5), clip_norm=1.0, noise_multiplier=0.5,
+                   num_clients=10, seed=0)
+    hist = simulate(dp, clients, rounds=6, fraction=0.5, seed=0, evaluate_fn=evaluator(task),
+                    progress=False)
+    eps = hist.metric("epsilon")
+    assert eps.tolist() == pytest.approx([privacy_spent(0.5, 0.5, r) for r in range(1, 7)])
+    assert hist.metric("dp_noise_std").tolist() == pytest.approx([0.5 * 1.0 / 5] * 6)
+    assert all(r.accepted for r in hist.rounds)
+
+
+def test_adaptive_clipping_tracks_the_target_quantile_of_update_norms():
+    """Updates with norms spread over [0.1, 2.0]: the clip norm moves from 0.05 to near their
+    median (1.05) and, with target 0.8, near their 80th percentile."""
+    params = [np.zeros(4, np.float32)]
+    norms = np.linspace(0.1, 2.0, 20)
+    results = [(str(i), FitResult([np.float32([n, 0, 0, 0])], 10)) for i, n in enumerate(norms)]
+    for quantile, want in ((0.5, np.quantile(norms, 0.5)), (0.8, np.quantile(norms, 0.8))):
+        dp = CentralDP(PlainMean(params), clip_norm=0.05, noise_multiplier=1.0,
+                       target_quantile=quantile, expected_clients=20, seed=4)
+        assert dp.clipped_count_std == 1.0  # m / 20
+        assert dp.update_noise_multiplier == pytest.approx((1.0 - 0.25) ** -0.5)
+        clips = []
+        for r in range(1, 301):
+            _, metrics = dp.aggregate_fit(r, params, results)
+            clips.append(metrics["dp_clip_norm"])
+        assert metrics["dp_noise_std"] == pytest.approx(
+            dp.update_noise_multiplier * clips[-1] / 20)
+        assert np.median(clips[-100:]) == pytest.approx(want, rel=0.15)
+    with pytest.raises(InputError):  # the count's noise cannot carry half the budget
+        CentralDP(PlainMean(params), clip_norm=1.0, noise_multiplier=3.0, target_quantile=0.5,
+                  expected_clients=20)
+    with pytest.raises(InputError):
+        CentralDP(PlainMean(params), clip_norm=1.0, noise_multiplier=1.0, target_quantile=1.0)
