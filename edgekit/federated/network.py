@@ -356,6 +356,8 @@ class Coordinator:
 
     async def serve(self, ready: Callable[[str], None] | None = None) -> NetworkHistory:
         """:meth:`run` in a running event loop."""
+        if self._loop is not None:
+            raise InputError("a Coordinator serves one run: make a new one", name="run")
         aiohttp = _aiohttp()
         web = aiohttp.web
         self._loop = asyncio.get_running_loop()

@@ -476,6 +476,8 @@ def test_stop_ends_a_coordinator_that_waits_for_clients(pki):
     srv.join()
     assert time.monotonic() - t0 < 10
     assert isinstance(srv.error, asyncio.CancelledError)
+    with pytest.raises(InputError, match="one run"):
+        srv.coord.run()
 
 
 def test_a_device_cannot_answer_in_the_place_of_another(pki):
