@@ -30,7 +30,7 @@ def main() -> None:
     p.add_argument("--victim", default="c2")
     p.add_argument("--seed", type=int, default=7)
     a = p.parse_args()
-    ids = [f"c{k}" for k in range(_net_demo.FLEET["n_clients"])]
+    ids = list(_net_demo.CLIENT_IDS)
     with tempfile.TemporaryDirectory(prefix="edgekit-fl-") as tmp:
         d = _net_demo.make_pki(Path(tmp), ids)
         _net_demo.save_fleet(d / "fleet.npz")

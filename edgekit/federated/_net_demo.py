@@ -66,18 +66,21 @@ def make_pki(directory: Path, client_ids: list[str], *, rogue: tuple[str, ...] =
     return directory
 
 
-FLEET = {"n_clients": 5, "alpha": 0.5, "seed": 0}
+N_CLIENTS = 5
+"""The demo fleet: 5 digits clients, Dirichlet(0.5) label skew, partition seed 0."""
+_ALPHA, _SEED = 0.5, 0
+CLIENT_IDS = [f"c{k}" for k in range(N_CLIENTS)]
 
 
 def save_fleet(path: Path) -> None:
     """The digits fleet and test set as arrays, so that a child does not import sklearn
     (0.8 s of CPU each on the test machine)."""
     task = _tasks.load_task("digits")
-    clients, _init = _tasks.fleet(task, **FLEET)
+    clients, _init = _tasks.fleet(task, n_clients=N_CLIENTS, alpha=_ALPHA, seed=_SEED)
     arrays = {"x_test": task.x_test, "y_test": task.y_test}
     for cid, c in clients.items():
         arrays[f"x_{cid}"], arrays[f"y_{cid}"] = c.x, c.y
-    np.savez(path, **arrays)
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
 
 
 def fleet(path: Path):
@@ -87,13 +90,13 @@ def fleet(path: Path):
     task = _tasks.Task("digits", a["x_test"][:0], a["y_test"][:0], a["x_test"], a["y_test"],
                        10)
     clients = {f"c{k}": SoftmaxClient(a[f"x_c{k}"], a[f"y_c{k}"], n_classes=10,
-                                      seed=FLEET["seed"] + k)
-               for k in range(FLEET["n_clients"])}
+                                      seed=_SEED + k)
+               for k in range(N_CLIENTS)}
     return task, clients, softmax_parameters(task.x_test.shape[1], 10)
 
 
 def strategy(init):
-    return _tasks.make_strategy("fedavg", init, n_clients=FLEET["n_clients"],
+    return _tasks.make_strategy("fedavg", init, n_clients=N_CLIENTS,
                                 min_fit_clients=2)
 
 
@@ -136,7 +139,7 @@ def coordinator(a: argparse.Namespace) -> None:
     coord = Coordinator(
         strategy(init), ssl_context=server_context(d / "server.pem", d / "server.key", trust),
         trust=trust, rounds=a.rounds, seed=a.seed, fraction=1.0, min_clients=2,
-        start_clients=FLEET["n_clients"], round_timeout_s=a.round_timeout,
+        start_clients=N_CLIENTS, round_timeout_s=a.round_timeout,
         registration_timeout_s=45.0, poll_wait_s=2.0, liveness_s=3.0, heartbeat_s=0.5,
         linger_s=5.0,
         evaluate_fn=_tasks.evaluator(task))
@@ -149,8 +152,8 @@ def coordinator(a: argparse.Namespace) -> None:
     cpu_s = time.process_time()
     rounds = [{"round": r.server_round, "selected": r.selected, "accepted": r.accepted,
                "failures": r.failures, "metrics": r.metrics, "bytes_up": r.bytes_up,
-               "bytes_down": r.bytes_down, "aborted": r.aborted, "missing": r.missing,
-               "wall_time_s": r.wall_time_s}
+               "bytes_down": r.bytes_down, "aborted": r.aborted,
+               "missing": getattr(r, "missing", []), "wall_time_s": r.wall_time_s}
               for r in history.rounds]
     (d / "history.json").write_text(json.dumps({"rounds": rounds, "clients": history.clients,
                                                 "wall_time_s": history.wall_time_s,
@@ -168,7 +171,7 @@ def client(a: argparse.Namespace) -> None:
     me = clients[a.id]
     if a.stall_round:
         me = _Stalling(me, a.stall_round, d / f"stalled-{a.id}")
-    ctx = client_context(d / f"{a.id}.pem", d / f"{a.id}.key", d / "root.pem")
+    ctx = client_context(d / f"{a.id}.pem", d / f"{a.id}.key", TrustStore.of(d / "root.pem"))
     report = run_client(me, (d / "url").read_text(), ssl_context=ctx, poll_wait_s=2.0,
                         give_up_after_s=20.0, seed=1)
     (d / f"report-{a.id}.json").write_text(json.dumps(
@@ -179,7 +182,7 @@ def client(a: argparse.Namespace) -> None:
 def run_fleet(directory: Path, *, rounds: int, seed: int, kill_round: int = 0,
               victim: str = "c2", timeout_s: float = 50.0,
               env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Start the coordinator and every client of :data:`FLEET` as processes over
+    """Start the coordinator and every client of :data:`CLIENT_IDS` as processes over
     ``directory`` (made by :func:`make_pki` and :func:`save_fleet`); with ``kill_round``,
     SIGKILL ``victim`` inside its ``fit`` of that round.  Returns ``{"history", "params",
     "reports", "wall_s"}`` once the coordinator is done; raises RuntimeError when a process
@@ -197,7 +200,7 @@ def run_fleet(directory: Path, *, rounds: int, seed: int, kill_round: int = 0,
         out = p.stdout.read().decode(errors="replace") if p.stdout else ""
         return RuntimeError(f"{what} (exit {p.returncode}): {out[-3000:]}")
 
-    ids = [f"c{k}" for k in range(FLEET["n_clients"])]
+    ids = CLIENT_IDS
     coord = spawn("coordinator", "--rounds", str(rounds), "--seed", str(seed))
     procs = {"coordinator": coord}
     try:

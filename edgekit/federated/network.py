@@ -671,7 +671,8 @@ class Coordinator:
             pos += a.size
         if hasattr(self.strategy, "set_answered"):
             self.strategy.set_answered(len(rec.accepted))
-        new, metrics = await asyncio.to_thread(self.strategy.aggregate_mean, r, params, mean,
+        mean_strategy: Any = self.strategy  # supports_mean, checked in __init__
+        new, metrics = await asyncio.to_thread(mean_strategy.aggregate_mean, r, params, mean,
                                                int(round(n_total)))
         rec.metrics.update(metrics)
         return new
@@ -775,7 +776,7 @@ class Coordinator:
             header, payload = proto.unpack_message(body)
             task_id = proto.header_int(header, "task", minimum=1)
         except CorruptDataError as err:
-            if expected:  # its one answer for this round, and it is unreadable
+            if expected and task is not None:  # its one answer this round, unreadable
                 return self._refuse(task, cid, f"undecodable answer: {err}", 400)
             return 400, f"undecodable answer: {err}"
         if task is None or task_id != task.task_id:

@@ -38,7 +38,7 @@ TIMEOUT = 50.0  # seconds for the whole multi-process run
 
 def test_processes_over_mutual_tls_match_simulate_with_a_client_killed_mid_round(tmp_path):
     rounds, kill_round, victim = 10, 3, "c2"
-    ids = [f"c{k}" for k in range(_net_child.FLEET["n_clients"])]
+    ids = list(_net_child.CLIENT_IDS)
     d = make_fleet(tmp_path / "pki", ids)
     _net_child.save_fleet(d / "fleet.npz")
     out = _net_child.run_fleet(d, rounds=rounds, seed=7, kill_round=kill_round,
