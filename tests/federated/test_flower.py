@@ -1,0 +1,394 @@
+"""edgekit.federated.flower: edgekit strategies, clients and codecs on Flower (flwr 1.42).
+
+Two levels:
+
+* in process: :class:`FlowerStrategy` and :func:`client_app` talk through a loopback
+  ``Grid`` (Flower's own Message objects, no transport): a run equals
+  :func:`~edgekit.federated.simulate` bit for bit (raw and top-k uplinks), bad replies are
+  refused and the round goes on, codec bytes are counted;
+* a real local deployment (``slow``): a SuperLink and three SuperNodes as processes on
+  127.0.0.1 and ``flwr run`` of tests/federated/flower_app, whose accuracy per round must
+  equal simulate()'s for the same rounds.
+
+Flower pins its own cryptography and packaging versions, so it lives in a venv of its own
+(.ci/run builds it): where ``flwr`` is not importable the whole file skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flwr", reason="Flower is not installed in this environment (CI runs "
+                    "this file in Flower's own venv: see .ci/run)")
+pytest.importorskip("sklearn", reason="the digits task ships with scikit-learn")
+
+from flwr.app import (  # noqa: E402
+    ArrayRecord,
+    Context,
+    Error,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
+from flwr.serverapp import Grid  # noqa: E402
+from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
+
+from edgekit.errors import CorruptDataError, InputError  # noqa: E402
+from edgekit.federated import _tasks, simulate  # noqa: E402
+from edgekit.federated._wire import pack_arrays  # noqa: E402
+from edgekit.federated.compression import QuantizedCodec, TopKCodec  # noqa: E402
+from edgekit.federated.flower import (  # noqa: E402
+    STYPE_PARAMS,
+    FlowerStrategy,
+    client_app,
+    from_arrayrecord,
+    to_arrayrecord,
+)
+
+APP = Path(__file__).with_name("flower_app")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _server_identity():
+    """Messages built outside a Flower process need a run and node identity."""
+    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
+    yield
+    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+
+
+@pytest.fixture(scope="module")
+def digits():
+    task = _tasks.load_task("digits")
+    clients, init = _tasks.fleet(task, n_clients=4, alpha=0.5, seed=3)
+    return task, clients, init
+
+
+class _LoopbackGrid(Grid):
+    """Flower's Grid with each node's ClientApp called in process (node ids are large random
+    ints, as in a deployment).  ``tamper(msg, reply) -> replies`` may alter what comes back."""
+
+    def __init__(self, app, client_ids, tamper=None) -> None:
+        rng = np.random.default_rng(7)
+        self.app = app
+        self.contexts = {}
+        for cid in client_ids:
+            node = int(rng.integers(1, 2**62))
+            self.contexts[node] = Context(run_id=1, node_id=node,
+                                          node_config={"client-id": cid}, state=RecordDict(),
+                                          run_config={})
+        self.tamper = tamper
+        self.queries = 0
+
+    def set_run(self, run) -> None:
+        pass
+
+    @property
+    def run(self):
+        return None
+
+    def create_message(self, content, message_type, dst_node_id, group_id, ttl=None):
+        raise NotImplementedError
+
+    def get_node_ids(self):
+        return list(self.contexts)
+
+    def push_messages(self, messages):
+        raise NotImplementedError
+
+    def pull_messages(self, message_ids):
+        raise NotImplementedError
+
+    def send_and_receive(self, messages, *, timeout=None):
+        out = []
+        for msg in messages:
+            msg.metadata.__dict__["_message_id"] = uuid.uuid4().hex
+            self.queries += msg.metadata.message_type == "query"
+            try:
+                reply = self.app(msg, self.contexts[msg.metadata.dst_node_id])
+            except Exception as exc:  # what a SuperNode does with a ClientApp's exception
+                reply = Message(Error(code=0, reason=f"{type(exc).__name__}: {exc}"),
+                                reply_to=msg)
+            out.extend(self.tamper(msg, reply) if self.tamper else [reply])
+        return out
+
+
+def _cid(grid: _LoopbackGrid, msg: Message) -> str:
+    return grid.contexts[msg.metadata.dst_node_id].node_config["client-id"]
+
+
+def _by_id(clients):
+    return lambda context: clients[context.node_config["client-id"]]
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+def test_arrayrecord_round_trip_and_refusals():
+    rng = np.random.default_rng(0)
+    params = [rng.normal(size=(64, 10)).astype(np.float32),
+              rng.normal(size=10).astype(np.float32)]
+    rec = to_arrayrecord(params)
+    (arr,) = rec.values()
+    assert arr.stype == STYPE_PARAMS and arr.data == pack_arrays(params)
+    assert len(arr.data) == 2600 + 8 + 4 + (2 + 8 + 4) + (2 + 4 + 4)  # raw + headers + CRC
+    for a, b in zip(from_arrayrecord(rec), params, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    # Flower's own numpy arrays are read too
+    for a, b in zip(from_arrayrecord(ArrayRecord(params)), params, strict=True):
+        assert np.array_equal(a, b)
+    arr.data = arr.data[:100] + bytes([arr.data[100] ^ 1]) + arr.data[101:]
+    with pytest.raises(CorruptDataError):
+        from_arrayrecord(rec)
+    arr.data = arr.data[:-7]
+    with pytest.raises(CorruptDataError):
+        from_arrayrecord(rec)
+
+
+# --- in process ----------------------------------------------------------------------------------
+
+
+def _run_both(digits, *, rounds, codec_factory=None, fraction=0.5, strategy="fedavg"):
+    task, clients, init = digits
+    evaluate = _tasks.evaluator(task)
+    sim = simulate(_tasks.make_strategy(strategy, init, n_clients=4), clients, rounds=rounds,
+                   fraction=fraction, min_clients=2, seed=11, evaluate_fn=evaluate,
+                   codec=codec_factory() if codec_factory else None, progress=False)
+    app = client_app(_by_id(clients), codec=codec_factory() if codec_factory else None)
+    grid = _LoopbackGrid(app, list(clients))
+    adapter = FlowerStrategy(_tasks.make_strategy(strategy, init, n_clients=4),
+                             fraction=fraction, seed=11,
+                             codec=codec_factory() if codec_factory else None)
+    fl = adapter.run(grid, rounds=rounds, evaluate_fn=evaluate)
+    return sim, fl, grid
+
+
+def test_loopback_run_equals_simulate(digits):
+    sim, fl, grid = _run_both(digits, rounds=6)
+    assert grid.queries == 4  # each node asked its client id once
+    for s, f in zip(sim.rounds, fl.rounds, strict=True):
+        assert f.selected == s.selected and f.accepted == s.accepted and not f.failures
+        assert f.bytes_down == s.bytes_down and f.bytes_up == s.bytes_up
+        assert f.metrics["accuracy"] == s.metrics["accuracy"]
+    for a, b in zip(fl.parameters, sim.parameters, strict=True):
+        assert a.dtype == np.float32 and np.array_equal(a, b)
+    assert fl.final("accuracy") > 0.6  # it learns (6 rounds, 2 of 4 skewed clients a round)
+
+
+def test_topk_error_feedback_survives_a_new_process_per_message(digits):
+    """Flower runs each message in a fresh ClientApp process: the residual must come from
+    context.state.  The loopback run equals simulate() with the same (deterministic) top-k
+    codec only if the residual is carried from round to round."""
+    sim, fl, grid = _run_both(digits, rounds=5, codec_factory=lambda: TopKCodec(0.1),
+                              fraction=1.0)
+    for a, b in zip(fl.parameters, sim.parameters, strict=True):
+        assert np.array_equal(a, b)
+    assert [r.bytes_up for r in fl.rounds] == [r.bytes_up for r in sim.rounds]
+    assert all(0 < n < 2600 / 3 for r in fl.rounds for n in r.bytes_up.values())
+    for ctx in grid.contexts.values():
+        (residual,) = [ctx.state.array_records["edgekit.codec-residual"]]
+        assert any(np.abs(a).sum() > 0 for a in residual.to_numpy_ndarrays())
+
+
+def test_int8_uplink_cuts_bytes_and_keeps_accuracy(digits):
+    sim, fl, _ = _run_both(digits, rounds=12, codec_factory=lambda: QuantizedCodec(8),
+                           fraction=1.0)
+    raw, _, _ = _run_both(digits, rounds=12, fraction=1.0)
+    up = [n for r in fl.rounds for n in r.bytes_up.values()]
+    raw_up = [n for r in raw.rounds for n in r.bytes_up.values()]
+    assert np.mean(raw_up) / np.mean(up) >= 3.5
+    # stochastic rounding draws differ between the two runtimes: compare with a tolerance
+    assert abs(fl.final("accuracy") - sim.final("accuracy")) <= 0.02
+    assert abs(fl.final("accuracy") - raw.final("accuracy")) <= 0.02
+
+
+def test_bad_replies_are_refused_and_the_round_goes_on(digits):
+    task, clients, init = digits
+
+    sent_config = {}
+
+    def tamper(msg, reply):
+        cid = _cid(grid, msg)
+        if msg.metadata.message_type != "train":
+            return [reply]
+        sent_config[cid] = dict(msg.content["config"].items())
+        if cid == "c1":  # NaN parameters
+            bad = [np.full((64, 10), np.nan, np.float32), np.zeros(10, np.float32)]
+            return [Message(RecordDict({"arrays": to_arrayrecord(bad), "metrics":
+                                        MetricRecord({"num-examples": 50})}), reply_to=msg)]
+        if cid == "c2":  # wrong shape
+            bad = [np.zeros((10, 64), np.float32), np.zeros(10, np.float32)]
+            return [Message(RecordDict({"arrays": to_arrayrecord(bad), "metrics":
+                                        MetricRecord({"num-examples": 50})}), reply_to=msg)]
+        if cid == "c3":  # a second answer
+            return [reply, reply]
+        return [reply]
+
+    def client_fn(context):
+        if context.node_config["client-id"] == "c0":
+            raise RuntimeError("disk full")
+        return clients[context.node_config["client-id"]]
+
+    grid = _LoopbackGrid(client_app(client_fn), list(clients), tamper)
+    adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0)
+    hist = adapter.run(grid, rounds=1, evaluate_fn=_tasks.evaluator(task))
+    rec = hist.rounds[0]
+    assert rec.selected and sorted(rec.selected) == ["c0", "c1", "c2", "c3"]
+    assert rec.accepted == ["c3"] and rec.aborted is None
+    assert "disk full" in rec.failures["c0"]
+    assert "NaN" in rec.failures["c1"] and "shape" in rec.failures["c2"]
+    assert "twice" in rec.failures["c3"]
+    # the model is c3's alone (FedAvg of one client), trained on what it was sent
+    expected = clients["c3"].fit(init, sent_config["c3"]).parameters
+    for a, b in zip(hist.parameters, expected, strict=True):
+        assert np.allclose(a, b, rtol=0, atol=1e-7)
+    assert not np.allclose(hist.parameters[0], init[0])
+
+
+def test_codec_update_refused_by_a_server_without_codec(digits):
+    _, clients, init = digits
+    grid = _LoopbackGrid(client_app(_by_id(clients), codec=QuantizedCodec(8)), list(clients))
+    adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0)
+    hist = adapter.run(grid, rounds=1)
+    rec = hist.rounds[0]
+    assert rec.accepted == [] and rec.aborted == "no client answered"
+    assert all("no codec" in why for why in rec.failures.values())
+    for a, b in zip(hist.parameters, init, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_node_without_enough_clients_aborts(digits):
+    from edgekit.errors import RoundAbortedError
+
+    _, clients, init = digits
+    grid = _LoopbackGrid(client_app(_by_id(clients)), ["c0"])
+    adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init, min_fit_clients=2),
+                             node_wait_s=0.6)
+    with pytest.raises(RoundAbortedError) as err:
+        adapter.run(grid, rounds=1)
+    assert err.value.needed == 2 and err.value.got == 1
+
+
+def test_bad_arguments():
+    from edgekit.federated.models import softmax_parameters
+
+    with pytest.raises(InputError):
+        FlowerStrategy(object())
+    with pytest.raises(InputError):
+        FlowerStrategy(_tasks.make_strategy("fedavg", softmax_parameters(4, 2)), fraction=0.0)
+
+
+# --- a real local deployment ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@pytest.mark.slow
+def test_flower_deployment_reaches_simulate_accuracy(tmp_path):
+    """SuperLink + 3 SuperNodes on 127.0.0.1 (insecure transport), ``flwr run`` of the
+    test app: FedAvg on digits, 3 clients (Dirichlet 0.5), all of them each round, 4 rounds.
+    The held-out accuracy of every round equals simulate()'s for the same setup and seed
+    (tolerance: 1e-9 on accuracy, 1e-6 on every parameter); bytes are those of edgekit's
+    wire format."""
+    bindir = Path(sys.executable).parent
+    if not (bindir / "flower-superlink").exists():
+        pytest.skip(f"flower-superlink is not in {bindir}")
+    home = tmp_path / "flwr-home"
+    home.mkdir()
+    link = _free_port()
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{link}"\n'
+        "insecure = true\n")
+    env = {**os.environ, "FLWR_HOME": str(home), "FLWR_TELEMETRY_ENABLED": "0",
+           "FLWR_DISABLE_UPDATE_CHECK": "1", "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    procs: list[subprocess.Popen] = []
+    logs = []
+
+    def start(name: str, *args: str) -> None:
+        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed below
+        logs.append(log)
+        procs.append(subprocess.Popen([str(bindir / args[0]), *args[1:]], env=env, stdout=log,
+                                      stderr=subprocess.STDOUT, cwd=tmp_path,
+                                      start_new_session=True))
+
+    app = tmp_path / "app"
+    shutil.copytree(APP, app, ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path / "history.json"
+    rounds = 4
+    try:
+        start("superlink", "flower-superlink", "--insecure", "--host", "127.0.0.1", "--port",
+              str(link), "--disable-runtime-dependency-installation")
+        _wait_port(link, time.monotonic() + 30)
+        for k in range(3):
+            start(f"supernode{k}", "flower-supernode", "--insecure", "--superlink",
+                  f"127.0.0.1:{link}", "--port", str(_free_port()), "--node-config",
+                  f'client-id="c{k}"', "--max-wait-time", "60")
+        run = subprocess.run(
+            [str(bindir / "flwr"), "run", str(app), "local", "--stream", "--run-config",
+             f'out="{out}" num-server-rounds={rounds} n-clients=3 alpha=0.5 seed=0 '
+             'fraction=1.0 min-clients=3'],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=150)
+        deadline = time.monotonic() + 20
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if not out.exists():
+            tails = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}"
+                              for p in sorted(tmp_path.glob("*.log")))
+            pytest.fail(f"the run wrote no history; flwr run said:\n{run.stdout[-4000:]}\n"
+                        f"{run.stderr[-2000:]}\n{tails}")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+        for log in logs:
+            log.close()
+    doc = json.loads(out.read_text())
+
+    task = _tasks.load_task("digits")
+    clients, init = _tasks.fleet(task, n_clients=3, alpha=0.5, seed=0)
+    sim = simulate(_tasks.make_strategy("fedavg", init, n_clients=3, min_fit_clients=3),
+                   clients, rounds=rounds, fraction=1.0, min_clients=3, seed=0,
+                   evaluate_fn=_tasks.evaluator(task), progress=False)
+    assert len(doc["rounds"]) == rounds
+    for f, s in zip(doc["rounds"], sim.rounds, strict=True):
+        assert f["selected"] == s.selected and f["accepted"] == s.accepted, f["failures"]
+        assert f["bytes_up"] == s.bytes_up and f["bytes_down"] == s.bytes_down
+        assert f["metrics"]["accuracy"] == pytest.approx(s.metrics["accuracy"], abs=1e-9)
+    for a, dt, b in zip(doc["parameters"], doc["dtypes"], sim.parameters, strict=True):
+        assert dt == "float32"
+        assert np.max(np.abs(np.asarray(a, np.float32) - b)) <= 1e-6
+    assert doc["rounds"][-1]["metrics"]["accuracy"] > 0.8
