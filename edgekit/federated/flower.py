@@ -37,6 +37,7 @@ of ``cryptography`` and ``packaging``, so it usually gets a virtual environment 
 
 from __future__ import annotations
 
+import os
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -67,10 +68,17 @@ except ImportError as _exc:  # pragma: no cover - exercised where flwr is absent
         "its own cryptography and packaging versions: give it a virtual environment of its "
         "own)") from _exc
 
-from edgekit.errors import CorruptDataError, InputError, InvalidUpdateError, RoundAbortedError
+from edgekit.errors import (
+    CorruptDataError,
+    InputError,
+    InvalidUpdateError,
+    RoundAbortedError,
+    SecurityError,
+)
 from edgekit.federated._core import Client, Parameters, Strategy, sample_clients
 from edgekit.federated._validate import RoundCollector, check_parameters
 from edgekit.federated._wire import pack_arrays, unpack_arrays
+from edgekit.federated.secagg import SecAggClient, SecAggConfig, SecAggServer, _Drbg
 from edgekit.federated.simulation import History, RoundRecord, UpdateCodec
 from edgekit.types import EvaluateResult, FitResult
 
@@ -80,6 +88,7 @@ __all__ = [
     "FlowerStrategy",
     "client_app",
     "from_arrayrecord",
+    "secagg_mod",
     "to_arrayrecord",
     "update_codec_mod",
 ]
@@ -95,6 +104,10 @@ _METRICS = "metrics"
 _NUM_EXAMPLES = "num-examples"  # Flower's weighting key
 _CLIENT_ID = "client-id"
 _CODEC_STATE = "edgekit.codec-residual"
+_SECAGG = "secagg"  # the ConfigRecord carrying a secure-aggregation protocol message ("msg")
+_SECAGG_ACTION = "secagg"  # message type "train.secagg": the protocol's later stages
+_SECAGG_STATE = "edgekit.secagg"
+_SECAGG_VECTOR = "edgekit.secagg-vector"
 
 
 # --- arrays <-> Flower records -----------------------------------------------------------------
@@ -219,11 +232,19 @@ class FlowerStrategy(_FlowerStrategy):
             (0: none; server-side evaluation goes through :meth:`run`'s ``evaluate_fn``).
         node_wait_s: how long a round waits for ``min_fit_clients`` nodes to be connected
             before raising :class:`~edgekit.errors.RoundAbortedError`, in seconds.
+        secure_aggregation: a :class:`~edgekit.federated.secagg.SecAggConfig`: the clients
+            (with :func:`secagg_mod`) send ``concat(n_k * flat(delta_k), [n_k])`` only inside
+            the secure-aggregation protocol (three more message exchanges a round, type
+            ``train.secagg``); the server learns the sum and calls
+            ``strategy.aggregate_mean`` (the strategy needs ``supports_mean``; no codec).
+            A round below the threshold keeps the model (``aborted`` says why).
+        stage_timeout_s: how long each secure-aggregation stage waits for replies, seconds.
     """
 
     def __init__(self, strategy: Strategy, *, fraction: float | None = None, seed: int = 0,
                  codec: UpdateCodec | None = None, fraction_evaluate: float = 0.0,
-                 node_wait_s: float = 120.0) -> None:
+                 node_wait_s: float = 120.0, secure_aggregation: SecAggConfig | None = None,
+                 stage_timeout_s: float = 120.0) -> None:
         if not isinstance(strategy, Strategy):
             raise InputError("strategy must be an edgekit.federated.Strategy",
                              name="strategy", got=type(strategy).__name__)
@@ -235,6 +256,21 @@ class FlowerStrategy(_FlowerStrategy):
         if not 0.0 <= fraction_evaluate <= 1.0:
             raise InputError(f"fraction_evaluate must be in [0, 1], got {fraction_evaluate!r}",
                              name="fraction_evaluate", got=fraction_evaluate)
+        if secure_aggregation is not None:
+            if not isinstance(secure_aggregation, SecAggConfig):
+                raise InputError("secure_aggregation must be a SecAggConfig",
+                                 name="secure_aggregation",
+                                 got=type(secure_aggregation).__name__)
+            if codec is not None:
+                raise InputError("secure aggregation sums raw fixed-point updates: no codec",
+                                 name="codec")
+            if not getattr(strategy, "supports_mean", False):
+                raise InputError(f"{type(strategy).__name__} needs every update; secure "
+                                 "aggregation gives only their sum", name="strategy")
+        self.secure_aggregation = secure_aggregation
+        self.stage_timeout_s = float(stage_timeout_s)
+        self._secagg: SecAggServer | None = None
+        self._grid: Grid | None = None
         self.min_clients = int(strategy.min_fit_clients)
         self.codec = codec
         self.fraction_evaluate = float(fraction_evaluate)
@@ -282,11 +318,25 @@ class FlowerStrategy(_FlowerStrategy):
         payload = to_arrayrecord(self._sent)
         size = len(next(iter(payload.values())).data)
         base = {**_config(config), **dict(fitins.config), "server-round": server_round}
+        hello: dict[str, bytes] = {}
+        self._grid = grid
+        if self.secure_aggregation is not None:
+            length = sum(int(a.size) for a in self._sent) + 1
+            self._secagg = SecAggServer(selected, vector_length=length,
+                                        config=self.secure_aggregation,
+                                        server_round=server_round)
+            try:
+                hello = self._secagg.start()
+            except RoundAbortedError as err:
+                self._round.aborted = str(err)
+                self._secagg = None
         messages = []
         for cid, seed in zip(selected, client_seeds, strict=True):
-            self._round.bytes_down[cid] = size
+            self._round.bytes_down[cid] = size + len(hello.get(cid, b""))
             content = RecordDict({_ARRAYS: payload,
                                   _CONFIG: ConfigRecord({**base, "seed": int(seed)})})
+            if cid in hello:
+                content[_SECAGG] = ConfigRecord({"msg": hello[cid]})
             messages.append(Message(content=content, dst_node_id=by_cid[cid],
                                     message_type=MessageType.TRAIN))
         return messages
@@ -303,6 +353,8 @@ class FlowerStrategy(_FlowerStrategy):
         for msg in replies:
             cid = self._ids.get(msg.metadata.src_node_id, str(msg.metadata.src_node_id))
             by_cid.setdefault(cid, []).append(msg)
+        if self.secure_aggregation is not None:
+            return self._secure_round(server_round, rec, by_cid)
         for cid in [c for c in rec.selected if c in by_cid] + [c for c in by_cid
                                                                if c not in rec.selected]:
             for msg in by_cid[cid]:
@@ -322,6 +374,10 @@ class FlowerStrategy(_FlowerStrategy):
             rec.metrics.update(metrics)
         else:
             rec.aborted = "no client answered"
+        return self._close_round(rec, new)
+
+    def _close_round(self, rec: RoundRecord, new: Sequence[np.ndarray]
+                     ) -> tuple[ArrayRecord, MetricRecord]:
         rec.metrics["clients"] = float(len(rec.accepted))
         rec.wall_time_s = time.perf_counter() - self._t0
         self._params = [np.asarray(a) for a in new]
@@ -413,6 +469,90 @@ class FlowerStrategy(_FlowerStrategy):
         params = result.arrays.to_numpy_ndarrays() if len(result.arrays) else self._params
         return History(list(self.records), params, time.perf_counter() - t_run)
 
+    # -- secure aggregation --------------------------------------------------------------------
+
+    def _secure_round(self, server_round: int, rec: RoundRecord,
+                      by_cid: dict[str, list[Message]]) -> tuple[ArrayRecord, MetricRecord]:
+        """The protocol's remaining three exchanges, then ``aggregate_mean`` of the sum."""
+        server, grid = self._secagg, self._grid
+        if server is None or grid is None:  # aborted when it started
+            rec.aborted = rec.aborted or "secure aggregation did not start"
+            return self._close_round(rec, self._params)
+        if any(not m.has_error() for msgs in by_cid.values() for m in msgs):
+            self._rng.integers(0, 2**63)  # simulate's secure-sum seed draw (keeps sampling equal)
+        nodes = {cid: node for node, cid in self._ids.items()}
+        outbox: dict[str, bytes] = {}
+        try:
+            for stage in range(4):
+                if stage:
+                    by_cid = {}
+                    for msg in grid.send_and_receive(self._secagg_messages(outbox, nodes, rec),
+                                                     timeout=self.stage_timeout_s):
+                        cid = self._ids.get(msg.metadata.src_node_id,
+                                            str(msg.metadata.src_node_id))
+                        by_cid.setdefault(cid, []).append(msg)
+                for cid, msgs in by_cid.items():
+                    for msg in msgs:
+                        try:
+                            data = self._secagg_reply(msg, cid, server_round)
+                            rec.bytes_up[cid] = rec.bytes_up.get(cid, 0) + len(data)
+                            server.receive(cid, data)
+                        except (InvalidUpdateError, CorruptDataError, InputError) as err:
+                            rec.failures.setdefault(cid, str(err))
+                            log(WARNING, "round %d: client %s refused: %s", server_round, cid,
+                                err)
+                outbox = server.advance()
+        except RoundAbortedError as err:
+            rec.aborted = str(err)
+            return self._close_round(rec, self._params)
+        finally:
+            self._secagg = None
+        rec.accepted = list(server.senders)
+        for cid in rec.selected:
+            if cid not in rec.accepted:
+                rec.failures.setdefault(cid, "dropped out before its masked input")
+        total = np.asarray(server.total, np.float64)
+        n_total = float(total[-1])
+        n_int = int(round(n_total))
+        if n_int <= 0:
+            rec.aborted = "the secure sum holds no examples"
+            return self._close_round(rec, self._params)
+        mean_flat = total[:-1] / n_total
+        mean, pos = [], 0
+        for s in self._sent:
+            mean.append(mean_flat[pos:pos + s.size].reshape(s.shape))
+            pos += s.size
+        if callable(getattr(self.strategy, "set_answered", None)):
+            self.strategy.set_answered(len(server.senders))  # type: ignore[attr-defined]
+        new, metrics = self.strategy.aggregate_mean(  # type: ignore[attr-defined]
+            server_round, self._params, mean, n_int)
+        rec.metrics.update(metrics)
+        return self._close_round(rec, new)
+
+    def _secagg_messages(self, outbox: Mapping[str, bytes], nodes: Mapping[str, int],
+                         rec: RoundRecord) -> list[Message]:
+        out = []
+        for cid, data in outbox.items():
+            rec.bytes_down[cid] = rec.bytes_down.get(cid, 0) + len(data)
+            out.append(Message(content=RecordDict({_SECAGG: ConfigRecord({"msg": data})}),
+                               dst_node_id=nodes[cid],
+                               message_type=f"{MessageType.TRAIN}.{_SECAGG_ACTION}"))
+        return out
+
+    @staticmethod
+    def _secagg_reply(msg: Message, cid: str, server_round: int) -> bytes:
+        if msg.has_error():
+            raise InvalidUpdateError(f"round {server_round}, client {cid!r}: the client "
+                                     f"failed: {msg.error.reason}", client=cid,
+                                     server_round=server_round)
+        rec = msg.content.config_records.get(_SECAGG)
+        data = rec.get("msg") if rec is not None else None
+        if not isinstance(data, bytes) or msg.content.array_records:
+            raise InvalidUpdateError(f"round {server_round}, client {cid!r}: expected a "
+                                     "secure-aggregation message and nothing else",
+                                     client=cid, server_round=server_round)
+        return data
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _client_ids(self, grid: Grid, needed: int, server_round: int) -> dict[int, str]:
@@ -488,20 +628,28 @@ def _client_id(context: Context) -> str:
 
 
 def client_app(client_fn: Callable[[Context], Client], *,
-               codec: UpdateCodec | None = None, mods: Sequence[Callable[..., Message]] = ()
-               ) -> ClientApp:
+               codec: UpdateCodec | None = None,
+               secure_aggregation: SecAggConfig | None = None,
+               mods: Sequence[Callable[..., Message]] = ()) -> ClientApp:
     """A Flower ``ClientApp`` around the edgekit :class:`~edgekit.federated.Client` that
     ``client_fn(context)`` builds (e.g. from ``context.node_config["partition-id"]``).
 
     It answers ``train`` (``client.fit``), ``evaluate`` (``client.evaluate``) and the
     ``query`` :class:`FlowerStrategy` uses to learn the node's client id (the node config's
     ``client-id``, else its ``partition-id``, else Flower's node id).  With ``codec`` the
-    training reply is the encoded update (:func:`update_codec_mod`); ``mods`` are further
-    Flower mods, outermost first.
+    training reply is the encoded update (:func:`update_codec_mod`); with
+    ``secure_aggregation`` it goes only masked, through the protocol (:func:`secagg_mod`);
+    ``mods`` are further Flower mods, outermost first (they may also be these two, chosen
+    per run).
     """
+    if codec is not None and secure_aggregation is not None:
+        raise InputError("secure aggregation sums raw fixed-point updates: no codec",
+                         name="codec")
     app = ClientApp(mods=list(mods))
+    train_mods = ([update_codec_mod(codec)] if codec is not None else
+                  [secagg_mod(secure_aggregation)] if secure_aggregation is not None else None)
 
-    @app.train(mods=[update_codec_mod(codec)] if codec is not None else None)
+    @app.train(mods=train_mods)
     def _train(msg: Message, context: Context) -> Message:
         params = from_arrayrecord(_the_arrayrecord(msg.content)[1])
         config = _config(msg.content.config_records.get(_CONFIG))
@@ -515,6 +663,11 @@ def client_app(client_fn: Callable[[Context], Client], *,
                                 _NUM_EXAMPLES: int(result.num_examples)})
         return Message(RecordDict({_ARRAYS: to_arrayrecord(result.parameters),
                                    _METRICS: metrics}), reply_to=msg)
+
+    @app.train(_SECAGG_ACTION, mods=train_mods)
+    def _secagg_stage(msg: Message, context: Context) -> Message:
+        raise SecurityError("a secure-aggregation message, but this client runs no "
+                            "secagg_mod: give client_app secure_aggregation=")
 
     @app.evaluate()
     def _evaluate(msg: Message, context: Context) -> Message:
@@ -597,3 +750,87 @@ def update_codec_mod(codec: UpdateCodec) -> Callable[[Message, Context, Callable
 
     return mod
 
+
+
+def _flat(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.asarray(a, np.float64).ravel() for a in arrays])
+
+
+def secagg_mod(config: SecAggConfig) -> Callable[[Message, Context, Callable[..., Message]],
+                                                 Message]:
+    """A Flower client mod that sends a ``train`` reply only through edgekit's secure
+    aggregation (:mod:`edgekit.federated.secagg`; the server side is
+    :class:`FlowerStrategy` with ``secure_aggregation=``).
+
+    The training reply's parameters become the vector ``concat(n_k * flat(trained - sent),
+    [n_k])`` (as in :func:`~edgekit.federated.simulate`), given to a
+    :class:`~edgekit.federated.secagg.SecAggClient` with the server's hello; the reply carries
+    the client's key advertisement and nothing else, and the protocol's later messages
+    (``train.secagg``) are answered here without calling the app.  A ``train`` message
+    without a hello is refused (:class:`~edgekit.errors.SecurityError`): this client never
+    sends its update in the clear.
+
+    Flower may run each message in a new process, so the client's protocol state lives in
+    ``context.state`` between messages: a 32-byte secret seeding the client's random bytes,
+    the vector, and the server messages so far, which are replayed (deterministically) into
+    a fresh :class:`SecAggClient` before the next one is handled; a replayed client refuses a
+    second unmask request as the original would.  ``context.state`` stays on the node (the
+    SuperNode's memory), as a long-lived client's keys would.
+
+    Args:
+        config: this client's own :class:`SecAggConfig` (it refuses a server asking for
+            another scale or clip, or a lower threshold).
+    """
+    if not isinstance(config, SecAggConfig):
+        raise InputError("config must be a SecAggConfig", name="config",
+                         got=type(config).__name__)
+
+    def restore(state: RecordDict) -> tuple[SecAggClient, list[bytes]]:
+        saved = state.config_records.get(_SECAGG_STATE)
+        vec = state.array_records.get(_SECAGG_VECTOR)
+        if saved is None or vec is None:
+            raise SecurityError("no secure-aggregation round in progress on this node")
+        seed, msgs = saved["seed"], list(saved["msgs"])
+        client = SecAggClient(vec.to_numpy_ndarrays()[0], config,
+                              random_bytes=_Drbg(seed))  # type: ignore[arg-type]
+        for old in msgs:
+            client.handle(old)
+        return client, msgs
+
+    def mod(msg: Message, context: Context, call_next: Callable[..., Message]) -> Message:
+        kind = msg.metadata.message_type
+        if kind == f"{MessageType.TRAIN}.{_SECAGG_ACTION}":
+            rec = msg.content.config_records.get(_SECAGG)
+            data = rec.get("msg") if rec is not None else None
+            if not isinstance(data, bytes):
+                raise CorruptDataError("a secure-aggregation message without its bytes",
+                                       reason="content")
+            client, msgs = restore(context.state)
+            out = client.handle(data)
+            context.state[_SECAGG_STATE] = ConfigRecord(
+                {"seed": context.state.config_records[_SECAGG_STATE]["seed"],
+                 "msgs": [*msgs, data]})
+            return Message(RecordDict({_SECAGG: ConfigRecord({"msg": out})}), reply_to=msg)
+        if kind != MessageType.TRAIN and not kind.startswith(f"{MessageType.TRAIN}."):
+            return call_next(msg, context)
+        rec = msg.content.config_records.get(_SECAGG)
+        hello = rec.get("msg") if rec is not None else None
+        if not isinstance(hello, bytes):
+            raise SecurityError("the server did not start secure aggregation: this client "
+                                "sends its update only masked")
+        sent = from_arrayrecord(_the_arrayrecord(msg.content)[1])
+        reply = call_next(msg, context)
+        if reply.has_error():
+            return reply
+        trained = from_arrayrecord(_the_arrayrecord(reply.content)[1])
+        check_parameters(trained, sent, client=_client_id(context), server_round=None)
+        n = _num_examples(_the_metrics(reply.content))
+        vector = np.concatenate([n * (_flat(trained) - _flat(sent)), [float(n)]])
+        seed = os.urandom(32)
+        client = SecAggClient(vector, config, random_bytes=_Drbg(seed))
+        out = client.handle(hello)
+        context.state[_SECAGG_STATE] = ConfigRecord({"seed": seed, "msgs": [hello]})
+        context.state[_SECAGG_VECTOR] = ArrayRecord([vector])
+        return Message(RecordDict({_SECAGG: ConfigRecord({"msg": out})}), reply_to=msg)
+
+    return mod

@@ -59,6 +59,7 @@ from edgekit.federated.flower import (  # noqa: E402
     from_arrayrecord,
     to_arrayrecord,
 )
+from edgekit.federated.secagg import SecAggConfig, plain_fixed_point_sum  # noqa: E402
 
 APP = Path(__file__).with_name("flower_app")
 REPO = Path(__file__).resolve().parents[2]
@@ -164,17 +165,21 @@ def test_arrayrecord_round_trip_and_refusals():
 # --- in process ----------------------------------------------------------------------------------
 
 
-def _run_both(digits, *, rounds, codec_factory=None, fraction=0.5, strategy="fedavg"):
+def _run_both(digits, *, rounds, codec_factory=None, fraction=0.5, strategy="fedavg",
+              secagg=None, tamper=None):
     task, clients, init = digits
     evaluate = _tasks.evaluator(task)
     sim = simulate(_tasks.make_strategy(strategy, init, n_clients=4), clients, rounds=rounds,
                    fraction=fraction, min_clients=2, seed=11, evaluate_fn=evaluate,
-                   codec=codec_factory() if codec_factory else None, progress=False)
-    app = client_app(_by_id(clients), codec=codec_factory() if codec_factory else None)
-    grid = _LoopbackGrid(app, list(clients))
+                   codec=codec_factory() if codec_factory else None,
+                   secure_aggregation=secagg, progress=False)
+    app = client_app(_by_id(clients), codec=codec_factory() if codec_factory else None,
+                     secure_aggregation=secagg)
+    grid = _LoopbackGrid(app, list(clients), tamper)
     adapter = FlowerStrategy(_tasks.make_strategy(strategy, init, n_clients=4),
                              fraction=fraction, seed=11,
-                             codec=codec_factory() if codec_factory else None)
+                             codec=codec_factory() if codec_factory else None,
+                             secure_aggregation=secagg)
     fl = adapter.run(grid, rounds=rounds, evaluate_fn=evaluate)
     return sim, fl, grid
 
@@ -194,6 +199,97 @@ def test_loopback_run_equals_simulate(digits, strategy):
         assert a.dtype == np.float32 and np.array_equal(a, b)
     assert fl.final("accuracy") > 0.3  # it learns (chance: 0.1; 6 rounds, 2 of 4 skewed
     # clients a round)
+
+
+def test_secure_aggregation_equals_simulate_and_hides_updates(digits):
+    """The protocol's four exchanges over Flower messages (a fresh SecAggClient replayed
+    from context.state for each): the model equals simulate()'s secure run bit for bit
+    (the secure sum is the plain fixed-point sum whatever the masks), every protocol byte is
+    counted, and no reply carries an array or an example count."""
+    seen = []
+
+    def spy(msg, reply):
+        seen.append(reply)
+        return [reply]
+
+    cfg = SecAggConfig()
+    sim, fl, grid = _run_both(digits, rounds=3, secagg=cfg, fraction=0.75, tamper=spy,
+                              strategy="scaffold")
+    for s, f in zip(sim.rounds, fl.rounds, strict=True):
+        assert f.selected == s.selected and f.accepted == s.accepted and f.aborted is None
+        assert f.bytes_up == s.bytes_up and f.bytes_down == s.bytes_down
+        assert f.metrics["accuracy"] == s.metrics["accuracy"]
+    for a, b in zip(fl.parameters, sim.parameters, strict=True):
+        assert np.array_equal(a, b)
+    train = [r for r in seen if r.metadata.message_type.startswith("train")]
+    assert len(train) == 3 * 3 * 4  # 3 rounds x 3 clients x 4 protocol messages
+    for reply in train:
+        assert not reply.content.array_records and not reply.content.metric_records
+    # the masked input alone is 4 bytes a vector entry (model + control variates + n_k)
+    assert all(n > 4 * (2 * 650 + 1) for r in fl.rounds for n in r.bytes_up.values())
+
+
+def test_secure_aggregation_survives_a_dropout_after_sending(digits):
+    """A client whose unmask reply never comes stays in the sum (its masked input arrived);
+    one that vanishes before its masked input is left out, its masks removed through the
+    others' shares.  The model is FedAvg of exactly the senders."""
+    task, clients, init = digits
+    sent_config = {}
+
+    def tamper(msg, reply):
+        cid = _cid(grid, msg)
+        if msg.metadata.message_type == "train":
+            sent_config[cid] = dict(msg.content["config"].items())
+        stage = len(grid.contexts[msg.metadata.dst_node_id].state.config_records
+                    ["edgekit.secagg"]["msgs"]) if msg.metadata.message_type != "query" else 0
+        if cid == "c1" and stage == 3:  # answered the forwarded shares: drops before masking
+            return []
+        if cid == "c2" and stage == 4:  # sent its masked input, then drops
+            return []
+        return [reply]
+
+    cfg = SecAggConfig(threshold=2)
+    grid = _LoopbackGrid(client_app(_by_id(clients), secure_aggregation=cfg), list(clients),
+                         tamper)
+    adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0,
+                             secure_aggregation=cfg)
+    hist = adapter.run(grid, rounds=1)
+    rec = hist.rounds[0]
+    assert sorted(rec.accepted) == ["c0", "c2", "c3"] and rec.aborted is None
+    flat = np.concatenate([a.ravel().astype(np.float64) for a in init])
+    vectors = {}
+    for cid in rec.accepted:
+        r = clients[cid].fit(init, sent_config[cid])
+        got = np.concatenate([a.ravel().astype(np.float64) for a in r.parameters])
+        vectors[cid] = np.concatenate([r.num_examples * (got - flat), [r.num_examples]])
+    total = plain_fixed_point_sum(vectors, cfg)
+    want = flat + total[:-1] / total[-1]
+    have = np.concatenate([a.ravel().astype(np.float64) for a in hist.parameters])
+    assert np.allclose(have, want, rtol=0, atol=1e-6)
+
+
+def test_secagg_client_refuses_a_plain_round_and_a_second_unmask(digits):
+    _, clients, init = digits
+    cfg = SecAggConfig()
+    grid = _LoopbackGrid(client_app(_by_id(clients), secure_aggregation=cfg), list(clients))
+    adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0)
+    hist = adapter.run(grid, rounds=1)  # the server asks for plain updates: nobody sends one
+    assert hist.rounds[0].accepted == [] and all(
+        "only masked" in why for why in hist.rounds[0].failures.values())
+    # replay a finished client's last request: refused, as the original client would
+    secure = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0,
+                            secure_aggregation=cfg)
+    last = {}
+
+    def keep(msg, reply):
+        last[msg.metadata.dst_node_id] = msg
+        return [reply]
+
+    grid.tamper = keep
+    assert secure.run(grid, rounds=1).rounds[0].aborted is None
+    node, msg = next(iter(last.items()))
+    with pytest.raises(Exception, match="answers no more"):
+        grid.app(msg, grid.contexts[node])
 
 
 def test_client_side_evaluation(digits):
