@@ -10,6 +10,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from edgekit.federated import _tasks
 from edgekit.federated.flower import FlowerStrategy
+from edgekit.federated.secagg import SecAggConfig
 from ekflower.task import codec, fleet, settings
 
 app = ServerApp()
@@ -23,7 +24,9 @@ def main(grid: Grid, context: Context) -> None:
                                     n_clients=int(cfg["n-clients"]),
                                     min_fit_clients=int(cfg["min-clients"]))
     adapter = FlowerStrategy(strategy, fraction=float(cfg["fraction"]), seed=int(cfg["seed"]),
-                             codec=codec(str(cfg["codec"])), node_wait_s=60.0)
+                             codec=codec(str(cfg["codec"])), node_wait_s=60.0,
+                             secure_aggregation=SecAggConfig() if cfg["secagg"] else None,
+                             stage_timeout_s=60.0)
     history = adapter.run(grid, rounds=int(cfg["num-server-rounds"]),
                           evaluate_fn=_tasks.evaluator(task), timeout_s=120.0)
     if cfg["out"]:
