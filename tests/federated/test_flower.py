@@ -24,7 +24,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -37,19 +36,11 @@ else:
                         "this file in Flower's own venv: see .ci/run)")
 pytest.importorskip("sklearn", reason="the digits task ships with scikit-learn")
 
-from flwr.app import (  # noqa: E402
-    ArrayRecord,
-    Context,
-    Error,
-    Message,
-    MetricRecord,
-    RecordDict,
-)
-from flwr.serverapp import Grid  # noqa: E402
-from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
+from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict  # noqa: E402
 
 from edgekit.errors import CorruptDataError, InputError  # noqa: E402
 from edgekit.federated import _tasks, simulate  # noqa: E402
+from edgekit.federated._flower_loopback import LoopbackGrid, server_identity  # noqa: E402
 from edgekit.federated._wire import pack_arrays  # noqa: E402
 from edgekit.federated.compression import QuantizedCodec, TopKCodec  # noqa: E402
 from edgekit.federated.flower import (  # noqa: E402
@@ -67,11 +58,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def _server_identity():
-    """Messages built outside a Flower process need a run and node identity."""
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+    with server_identity():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -81,56 +69,7 @@ def digits():
     return task, clients, init
 
 
-class _LoopbackGrid(Grid):
-    """Flower's Grid with each node's ClientApp called in process (node ids are large random
-    ints, as in a deployment).  ``tamper(msg, reply) -> replies`` may alter what comes back."""
-
-    def __init__(self, app, client_ids, tamper=None) -> None:
-        rng = np.random.default_rng(7)
-        self.app = app
-        self.contexts = {}
-        for cid in client_ids:
-            node = int(rng.integers(1, 2**62))
-            self.contexts[node] = Context(run_id=1, node_id=node,
-                                          node_config={"client-id": cid}, state=RecordDict(),
-                                          run_config={})
-        self.tamper = tamper
-        self.queries = 0
-
-    def set_run(self, run) -> None:
-        pass
-
-    @property
-    def run(self):
-        return None
-
-    def create_message(self, content, message_type, dst_node_id, group_id, ttl=None):
-        raise NotImplementedError
-
-    def get_node_ids(self):
-        return list(self.contexts)
-
-    def push_messages(self, messages):
-        raise NotImplementedError
-
-    def pull_messages(self, message_ids):
-        raise NotImplementedError
-
-    def send_and_receive(self, messages, *, timeout=None):
-        out = []
-        for msg in messages:
-            msg.metadata.__dict__["_message_id"] = uuid.uuid4().hex
-            self.queries += msg.metadata.message_type == "query"
-            try:
-                reply = self.app(msg, self.contexts[msg.metadata.dst_node_id])
-            except Exception as exc:  # what a SuperNode does with a ClientApp's exception
-                reply = Message(Error(code=0, reason=f"{type(exc).__name__}: {exc}"),
-                                reply_to=msg)
-            out.extend(self.tamper(msg, reply) if self.tamper else [reply])
-        return out
-
-
-def _cid(grid: _LoopbackGrid, msg: Message) -> str:
+def _cid(grid: LoopbackGrid, msg: Message) -> str:
     return grid.contexts[msg.metadata.dst_node_id].node_config["client-id"]
 
 
@@ -175,7 +114,7 @@ def _run_both(digits, *, rounds, codec_factory=None, fraction=0.5, strategy="fed
                    secure_aggregation=secagg, progress=False)
     app = client_app(_by_id(clients), codec=codec_factory() if codec_factory else None,
                      secure_aggregation=secagg)
-    grid = _LoopbackGrid(app, list(clients), tamper)
+    grid = LoopbackGrid(app, list(clients), tamper)
     adapter = FlowerStrategy(_tasks.make_strategy(strategy, init, n_clients=4),
                              fraction=fraction, seed=11,
                              codec=codec_factory() if codec_factory else None,
@@ -249,7 +188,7 @@ def test_secure_aggregation_survives_a_dropout_after_sending(digits):
         return [reply]
 
     cfg = SecAggConfig(threshold=2)
-    grid = _LoopbackGrid(client_app(_by_id(clients), secure_aggregation=cfg), list(clients),
+    grid = LoopbackGrid(client_app(_by_id(clients), secure_aggregation=cfg), list(clients),
                          tamper)
     adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0,
                              secure_aggregation=cfg)
@@ -271,7 +210,7 @@ def test_secure_aggregation_survives_a_dropout_after_sending(digits):
 def test_secagg_client_refuses_a_plain_round_and_a_second_unmask(digits):
     _, clients, init = digits
     cfg = SecAggConfig()
-    grid = _LoopbackGrid(client_app(_by_id(clients), secure_aggregation=cfg), list(clients))
+    grid = LoopbackGrid(client_app(_by_id(clients), secure_aggregation=cfg), list(clients))
     adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0)
     hist = adapter.run(grid, rounds=1)  # the server asks for plain updates: nobody sends one
     assert hist.rounds[0].accepted == [] and all(
@@ -294,7 +233,7 @@ def test_secagg_client_refuses_a_plain_round_and_a_second_unmask(digits):
 
 def test_client_side_evaluation(digits):
     task, clients, init = digits
-    grid = _LoopbackGrid(client_app(_by_id(clients)), list(clients))
+    grid = LoopbackGrid(client_app(_by_id(clients)), list(clients))
     adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0,
                              fraction_evaluate=1.0)
     hist = adapter.run(grid, rounds=2)
@@ -361,7 +300,7 @@ def test_bad_replies_are_refused_and_the_round_goes_on(digits):
             raise RuntimeError("disk full")
         return clients[context.node_config["client-id"]]
 
-    grid = _LoopbackGrid(client_app(client_fn), list(clients), tamper)
+    grid = LoopbackGrid(client_app(client_fn), list(clients), tamper)
     adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0)
     hist = adapter.run(grid, rounds=1, evaluate_fn=_tasks.evaluator(task))
     rec = hist.rounds[0]
@@ -379,7 +318,7 @@ def test_bad_replies_are_refused_and_the_round_goes_on(digits):
 
 def test_codec_update_refused_by_a_server_without_codec(digits):
     _, clients, init = digits
-    grid = _LoopbackGrid(client_app(_by_id(clients), codec=QuantizedCodec(8)), list(clients))
+    grid = LoopbackGrid(client_app(_by_id(clients), codec=QuantizedCodec(8)), list(clients))
     adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0)
     hist = adapter.run(grid, rounds=1)
     rec = hist.rounds[0]
@@ -393,7 +332,7 @@ def test_node_without_enough_clients_aborts(digits):
     from edgekit.errors import RoundAbortedError
 
     _, clients, init = digits
-    grid = _LoopbackGrid(client_app(_by_id(clients)), ["c0"])
+    grid = LoopbackGrid(client_app(_by_id(clients)), ["c0"])
     adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init, min_fit_clients=2),
                              node_wait_s=0.6)
     with pytest.raises(RoundAbortedError) as err:
