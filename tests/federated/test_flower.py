@@ -7,8 +7,8 @@ Two levels:
   :func:`~edgekit.federated.simulate` bit for bit (raw and top-k uplinks), bad replies are
   refused and the round goes on, codec bytes are counted;
 * a real local deployment (``slow``): a SuperLink and three SuperNodes as processes on
-  127.0.0.1 and ``flwr run`` of tests/federated/flower_app, whose accuracy per round must
-  equal simulate()'s for the same rounds.
+  127.0.0.1, over TLS, and ``flwr run`` of tests/federated/flower_app, whose accuracy per
+  round must equal simulate()'s for the same rounds (plain FedAvg, and secure aggregation).
 
 Flower pins its own cryptography and packaging versions, so it lives in a venv of its own
 (.ci/run builds it): where ``flwr`` is not importable the whole file skips.
@@ -16,6 +16,7 @@ Flower pins its own cryptography and packaging versions, so it lives in a venv o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -367,21 +368,57 @@ def _wait_port(port: int, deadline: float) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def _descendants(pid: int) -> set[int]:
+    """The ids of ``pid``'s living descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 class _Deployment:
     """A SuperLink and three SuperNodes (``client-id`` c0, c1, c2) as processes on
-    127.0.0.1 (Flower's insecure transport), offline: runtime dependency installation,
-    telemetry and update checks off; the apps import this checkout's edgekit (PYTHONPATH).
-    Every process is started in its own session and its group is killed at the end."""
+    127.0.0.1 over TLS (a CA and the SuperLink's certificate for 127.0.0.1 made with
+    edgekit.secure.pki), offline: runtime dependency installation, telemetry and update
+    checks off; the apps import this checkout's edgekit (PYTHONPATH).  Every process is
+    started in its own session and its group is killed at the end."""
 
     def __init__(self, tmp: Path) -> None:
+        from edgekit.secure.keys import generate_key, private_key_pem
+        from edgekit.secure.pki import CertificateAuthority, certificate_pem
+
         self.tmp = tmp
         self.bindir = Path(sys.executable).parent
+        ca = CertificateAuthority.create_root("edgekit flower test CA")
+        key = generate_key()
+        cert = ca.issue_server(key.public_key(), ip_addresses=["127.0.0.1"])
+        self.ca = tmp / "ca.pem"
+        self.ca.write_bytes(certificate_pem(ca.certificate))
+        (tmp / "superlink.pem").write_bytes(certificate_pem([cert]))
+        (tmp / "superlink.key").write_bytes(private_key_pem(key))
         home = tmp / "flwr-home"
         home.mkdir()
         self.link = _free_port()
         (home / "config.toml").write_text(
             f'[superlink]\ndefault = "local"\n\n[superlink.local]\n'
-            f'address = "127.0.0.1:{self.link}"\ninsecure = true\n')
+            f'address = "127.0.0.1:{self.link}"\nroot-certificates = "{self.ca}"\n')
         self.env = {
             **os.environ, "FLWR_HOME": str(home), "FLWR_TELEMETRY_ENABLED": "0",
             "FLWR_DISABLE_UPDATE_CHECK": "1", "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
@@ -401,24 +438,36 @@ class _Deployment:
             stderr=subprocess.STDOUT, cwd=self.tmp, start_new_session=True))
 
     def start(self) -> None:
-        self._start("superlink", "flower-superlink", "--insecure", "--host", "127.0.0.1",
-                    "--port", str(self.link), "--disable-runtime-dependency-installation")
+        self._start("superlink", "flower-superlink", "--ssl-certfile", "superlink.pem",
+                    "--ssl-keyfile", "superlink.key", "--ssl-ca-certfile", "ca.pem",
+                    "--host", "127.0.0.1", "--port", str(self.link),
+                    "--disable-runtime-dependency-installation")
         _wait_port(self.link, time.monotonic() + 30)
         for k in range(3):
-            self._start(f"supernode{k}", "flower-supernode", "--insecure", "--superlink",
-                        f"127.0.0.1:{self.link}", "--port", str(_free_port()),
+            self._start(f"supernode{k}", "flower-supernode", "--root-certificates", "ca.pem",
+                        "--superlink", f"127.0.0.1:{self.link}", "--port", str(_free_port()),
                         "--node-config", f'client-id="c{k}"', "--max-wait-time", "60")
 
     def stop(self) -> None:
+        """SIGTERM to every process started here and to their descendants (Flower's
+        SuperExec detaches into a session of its own), SIGKILL to what is left after 10 s."""
+        pids = {p.pid for p in self.procs if p.poll() is None}
+        pids |= {d for p in self.procs for d in _descendants(p.pid)}
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
         for p in self.procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.2)
+        for pid in pids:
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=10)
+            p.wait(timeout=10)
         for log in self.logs:
             log.close()
 
