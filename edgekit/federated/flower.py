@@ -37,6 +37,7 @@ of ``cryptography`` and ``packaging``, so it usually gets a virtual environment 
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import zlib
@@ -70,6 +71,7 @@ except ImportError as _exc:  # pragma: no cover - exercised where flwr is absent
 
 from edgekit.errors import (
     CorruptDataError,
+    EdgekitError,
     InputError,
     InvalidUpdateError,
     RoundAbortedError,
@@ -170,13 +172,9 @@ def _config(record: ConfigRecord | None) -> dict[str, Any]:
 
 
 def _metric_values(metrics: Mapping[str, Any]) -> dict[str, float]:
-    out = {}
-    for k, v in metrics.items():
-        if isinstance(v, (bool, np.bool_)):
-            out[k] = float(v)
-        elif isinstance(v, (int, float, np.integer, np.floating)):
-            out[k] = float(v)
-    return out
+    """The finite scalar metrics as floats (lists and non-finite values are dropped)."""
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v)}
 
 
 def _the_metrics(content: RecordDict) -> MetricRecord:
@@ -189,10 +187,22 @@ def _the_metrics(content: RecordDict) -> MetricRecord:
 
 def _num_examples(metrics: MetricRecord) -> int:
     n = metrics.get(_NUM_EXAMPLES)
-    if isinstance(n, bool) or not isinstance(n, (int, float)) or n < 0 or n != int(n):
+    if (isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n)
+            or n < 0 or n != int(n)):
         raise InputError(f"the reply's {_NUM_EXAMPLES!r} must be a count, got {n!r}",
                          name=_NUM_EXAMPLES, got=n)
     return int(n)
+
+
+# what a client's reply may raise when it is checked: refused, recorded, the round goes on
+_REFUSED = (EdgekitError, ValueError, TypeError)
+
+
+def _why(err: Exception, server_round: int, cid: str) -> str:
+    """The reason a reply was refused, as a RoundRecord's ``failures`` records it."""
+    if isinstance(err, InvalidUpdateError):
+        return str(err)
+    return f"round {server_round}, client {cid!r}: {type(err).__name__}: {err}"
 
 
 def _natural(cid: str) -> tuple[int, int | str]:
@@ -360,8 +370,8 @@ class FlowerStrategy(_FlowerStrategy):
             for msg in by_cid[cid]:
                 try:
                     collector.accept(cid, self._fit_result(msg, cid, server_round, rec))
-                except (InvalidUpdateError, CorruptDataError, InputError) as err:
-                    rec.failures.setdefault(cid, str(err))
+                except _REFUSED as err:
+                    rec.failures.setdefault(cid, _why(err, server_round, cid))
                     log(WARNING, "round %d: client %s refused: %s", server_round, cid, err)
         for cid in rec.selected:
             if cid not in by_cid:
@@ -417,7 +427,7 @@ class FlowerStrategy(_FlowerStrategy):
                 rest = {k: v for k, v in m.items() if k not in (_NUM_EXAMPLES, "loss")}
                 results.append((cid, EvaluateResult(float(m["loss"]), _num_examples(m),
                                                     _metric_values(rest))))
-            except (KeyError, TypeError, ValueError) as err:
+            except (KeyError, *_REFUSED) as err:
                 log(WARNING, "round %d: client %s's evaluation refused: %s", server_round, cid,
                     err)
         if not results:
@@ -497,8 +507,8 @@ class FlowerStrategy(_FlowerStrategy):
                             data = self._secagg_reply(msg, cid, server_round)
                             rec.bytes_up[cid] = rec.bytes_up.get(cid, 0) + len(data)
                             server.receive(cid, data)
-                        except (InvalidUpdateError, CorruptDataError, InputError) as err:
-                            rec.failures.setdefault(cid, str(err))
+                        except _REFUSED as err:
+                            rec.failures.setdefault(cid, _why(err, server_round, cid))
                             log(WARNING, "round %d: client %s refused: %s", server_round, cid,
                                 err)
                 outbox = server.advance()

@@ -37,7 +37,7 @@ else:
                         "this file in Flower's own venv: see .ci/run)")
 pytest.importorskip("sklearn", reason="the digits task ships with scikit-learn")
 
-from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict  # noqa: E402
+from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict  # noqa: E402
 
 from edgekit.errors import CorruptDataError, InputError  # noqa: E402
 from edgekit.federated import _tasks, simulate  # noqa: E402
@@ -46,6 +46,7 @@ from edgekit.federated._wire import pack_arrays  # noqa: E402
 from edgekit.federated.compression import QuantizedCodec, TopKCodec  # noqa: E402
 from edgekit.federated.flower import (  # noqa: E402
     STYPE_PARAMS,
+    STYPE_UPDATE,
     FlowerStrategy,
     client_app,
     from_arrayrecord,
@@ -315,6 +316,61 @@ def test_bad_replies_are_refused_and_the_round_goes_on(digits):
     for a, b in zip(hist.parameters, expected, strict=True):
         assert np.allclose(a, b, rtol=0, atol=1e-7)
     assert not np.allclose(hist.parameters[0], init[0])
+
+
+def _reply(msg, **records):
+    return Message(RecordDict(records), reply_to=msg)
+
+
+_GOOD_ARRAYS = [np.zeros((64, 10), np.float32), np.zeros(10, np.float32)]
+_BAD_REPLIES = {
+    "random bytes": lambda m: _reply(m, arrays=ArrayRecord({"ekfa": Array(
+        dtype="uint8", shape=(64,), stype=STYPE_PARAMS,
+        data=np.random.default_rng(0).bytes(64))}), metrics=MetricRecord({"num-examples": 5})),
+    "truncated": lambda m: _reply(m, arrays=ArrayRecord({"ekfa": Array(
+        dtype="uint8", shape=(100,), stype=STYPE_PARAMS,
+        data=pack_arrays(_GOOD_ARRAYS)[:100])}), metrics=MetricRecord({"num-examples": 5})),
+    "NaN count": lambda m: _reply(m, arrays=to_arrayrecord(_GOOD_ARRAYS),
+                                  metrics=MetricRecord({"num-examples": float("nan")})),
+    "infinite count": lambda m: _reply(m, arrays=to_arrayrecord(_GOOD_ARRAYS),
+                                       metrics=MetricRecord({"num-examples": float("inf")})),
+    "negative count": lambda m: _reply(m, arrays=to_arrayrecord(_GOOD_ARRAYS),
+                                       metrics=MetricRecord({"num-examples": -3})),
+    "no count": lambda m: _reply(m, arrays=to_arrayrecord(_GOOD_ARRAYS),
+                                 metrics=MetricRecord({"loss": 1.0})),
+    "no metrics": lambda m: _reply(m, arrays=to_arrayrecord(_GOOD_ARRAYS)),
+    "two array records": lambda m: _reply(m, a=to_arrayrecord(_GOOD_ARRAYS),
+                                          b=to_arrayrecord(_GOOD_ARRAYS),
+                                          metrics=MetricRecord({"num-examples": 5})),
+    "float64 arrays": lambda m: _reply(m, arrays=ArrayRecord(
+        [a.astype(np.float64) for a in _GOOD_ARRAYS]), metrics=MetricRecord({"num-examples": 5})),
+    "not numpy": lambda m: _reply(m, arrays=ArrayRecord({"x": Array(
+        dtype="float32", shape=(3,), stype="torch.raw", data=bytes(12))}),
+        metrics=MetricRecord({"num-examples": 5})),
+    "one array": lambda m: _reply(m, arrays=to_arrayrecord(_GOOD_ARRAYS[:1]),
+                                  metrics=MetricRecord({"num-examples": 5})),
+    "an update, no codec": lambda m: _reply(m, arrays=ArrayRecord({"u": Array(
+        dtype="uint8", shape=(4,), stype=STYPE_UPDATE, data=bytes(4))}),
+        metrics=MetricRecord({"num-examples": 5})),
+}
+
+
+@pytest.mark.parametrize("bad", list(_BAD_REPLIES))
+def test_malformed_replies_are_refused(digits, bad):
+    """Whatever one client sends back, the server refuses it with a reason and aggregates the
+    other three."""
+    task, clients, init = digits
+
+    def tamper(msg, reply):
+        if msg.metadata.message_type == "train" and _cid(grid, msg) == "c1":
+            return [_BAD_REPLIES[bad](msg)]
+        return [reply]
+
+    grid = LoopbackGrid(client_app(_by_id(clients)), list(clients), tamper)
+    adapter = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=0)
+    rec = adapter.run(grid, rounds=1).rounds[0]
+    assert sorted(rec.accepted) == ["c0", "c2", "c3"] and list(rec.failures) == ["c1"]
+    assert rec.failures["c1"]
 
 
 def test_codec_update_refused_by_a_server_without_codec(digits):
