@@ -13,6 +13,10 @@ module lets an edgekit user keep their :class:`~edgekit.federated.Strategy`, the
   parameters by ``codec.encode(trained - global)`` (8-bit, 4-bit, top-k... from
   :mod:`edgekit.federated.compression`), persisting a stateful codec's error-feedback
   residual in the node's ``context.state`` between rounds.
+* :func:`secagg_mod` sends a training reply only through edgekit's secure aggregation
+  (:mod:`edgekit.federated.secagg`), its protocol state kept in ``context.state``.
+* :func:`numpy_arrays_mod` lets a ClientApp written for Flower's own numpy arrays take part
+  (and, with :func:`update_codec_mod`, compress its updates).
 
 Parameters travel as one Flower ``Array`` per message whose ``stype`` is :data:`STYPE_PARAMS`
 (or :data:`STYPE_UPDATE` for a codec's update) and whose ``data`` are edgekit's checksummed
@@ -90,6 +94,7 @@ __all__ = [
     "FlowerStrategy",
     "client_app",
     "from_arrayrecord",
+    "numpy_arrays_mod",
     "secagg_mod",
     "to_arrayrecord",
     "update_codec_mod",
@@ -697,6 +702,20 @@ def client_app(client_fn: Callable[[Context], Client], *,
                        reply_to=msg)
 
     return app
+
+
+def numpy_arrays_mod(msg: Message, context: Context, call_next: Callable[..., Message]
+                     ) -> Message:
+    """A Flower client mod that lets a ClientApp written for Flower's own numpy arrays (one
+    that calls ``msg.content["arrays"].to_numpy_ndarrays()``) take part in a
+    :class:`FlowerStrategy` run: the incoming edgekit wire Array becomes ordinary numpy
+    Arrays (same key, one per parameter).  Replies need no conversion (the server reads numpy
+    Arrays).  Put it before :func:`update_codec_mod` to compress such an app's updates."""
+    for key, record in list(msg.content.array_records.items()):
+        found = _payload(record)
+        if found is not None and found[0] == STYPE_PARAMS:
+            msg.content[key] = ArrayRecord(from_arrayrecord(record))
+    return call_next(msg, context)
 
 
 def _set_residual(codec: Any, client: str, residual: Parameters) -> None:

@@ -37,7 +37,15 @@ else:
                         "this file in Flower's own venv: see .ci/run)")
 pytest.importorskip("sklearn", reason="the digits task ships with scikit-learn")
 
-from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict  # noqa: E402
+from flwr.app import (  # noqa: E402
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
+from flwr.clientapp import ClientApp  # noqa: E402
 
 from edgekit.errors import CorruptDataError, InputError  # noqa: E402
 from edgekit.federated import _tasks, simulate  # noqa: E402
@@ -50,7 +58,9 @@ from edgekit.federated.flower import (  # noqa: E402
     FlowerStrategy,
     client_app,
     from_arrayrecord,
+    numpy_arrays_mod,
     to_arrayrecord,
+    update_codec_mod,
 )
 from edgekit.federated.secagg import SecAggConfig, plain_fixed_point_sum  # noqa: E402
 
@@ -261,6 +271,35 @@ def test_topk_error_feedback_survives_a_new_process_per_message(digits):
     for ctx in grid.contexts.values():
         (residual,) = [ctx.state.array_records["edgekit.codec-residual"]]
         assert any(np.abs(a).sum() > 0 for a in residual.to_numpy_ndarrays())
+
+
+def test_a_plain_flower_clientapp_with_edgekit_mods(digits):
+    """A ClientApp written the Flower way (numpy ArrayRecords in and out), given
+    numpy_arrays_mod and update_codec_mod: its top-k updates give simulate()'s model."""
+    task, clients, init = digits
+    app = ClientApp(mods=[numpy_arrays_mod, update_codec_mod(TopKCodec(0.1))])
+
+    @app.train()
+    def train(msg, context):
+        arrays = msg.content["arrays"].to_numpy_ndarrays()
+        res = clients[context.node_config["client-id"]].fit(arrays, dict(msg.content["config"]))
+        return Message(RecordDict({"arrays": ArrayRecord(res.parameters), "metrics":
+                                   MetricRecord({"num-examples": res.num_examples})}),
+                       reply_to=msg)
+
+    @app.query()
+    def query(msg, context):
+        return Message(RecordDict({"config": ConfigRecord(
+            {"client-id": context.node_config["client-id"]})}), reply_to=msg)
+
+    grid = LoopbackGrid(app, list(clients))
+    fl = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0, seed=5,
+                        codec=TopKCodec(0.1)).run(grid, rounds=4)
+    sim = simulate(_tasks.make_strategy("fedavg", init), clients, rounds=4, fraction=1.0,
+                   seed=5, codec=TopKCodec(0.1), progress=False)
+    assert [r.bytes_up for r in fl.rounds] == [r.bytes_up for r in sim.rounds]
+    for a, b in zip(fl.parameters, sim.parameters, strict=True):
+        assert np.array_equal(a, b)
 
 
 def test_int8_uplink_cuts_bytes_and_keeps_accuracy(digits):
