@@ -33,16 +33,21 @@ class LoopbackGrid(Grid):
 
     def __init__(self, app: Callable[[Message, Context], Message], client_ids: Sequence[str],
                  tamper: Tamper | None = None, *, seed: int = 7) -> None:
-        rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(seed)
         self.app = app
         self.contexts: dict[int, Context] = {}
         for cid in client_ids:
-            node = int(rng.integers(1, 2**62))
-            self.contexts[node] = Context(run_id=1, node_id=node,
-                                          node_config={"client-id": cid}, state=RecordDict(),
-                                          run_config={})
+            self.add_node(cid)
         self.tamper = tamper
         self.queries = 0
+
+    def add_node(self, client_id: str) -> int:
+        """A node joins (as a SuperNode connecting mid-run); its node id."""
+        node = int(self._rng.integers(1, 2**62))
+        self.contexts[node] = Context(run_id=1, node_id=node,
+                                      node_config={"client-id": client_id},
+                                      state=RecordDict(), run_config={})
+        return node
 
     def set_run(self, run: Any) -> None:
         pass

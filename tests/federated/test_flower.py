@@ -243,6 +243,22 @@ def test_secagg_client_refuses_a_plain_round_and_a_second_unmask(digits):
         grid.app(msg, grid.contexts[node])
 
 
+def test_a_node_joining_mid_run_is_named_and_sampled(digits):
+    _, clients, init = digits
+
+    def tamper(msg, reply):
+        if msg.metadata.message_type == "train" and len(grid.contexts) == 3:
+            grid.add_node("c3")  # connects while round 1 trains
+        return [reply]
+
+    grid = LoopbackGrid(client_app(_by_id(clients)), ["c0", "c1", "c2"], tamper)
+    hist = FlowerStrategy(_tasks.make_strategy("fedavg", init), fraction=1.0,
+                          seed=0).run(grid, rounds=2)
+    assert sorted(hist.rounds[0].selected) == ["c0", "c1", "c2"]
+    assert sorted(hist.rounds[1].accepted) == ["c0", "c1", "c2", "c3"]
+    assert grid.queries == 4  # the three at the start, the newcomer once
+
+
 def test_client_side_evaluation(digits):
     task, clients, init = digits
     grid = LoopbackGrid(client_app(_by_id(clients)), list(clients))
