@@ -37,7 +37,9 @@ messages themselves must travel over an authenticated transport (edgekit's mutua
 attacker who can rewrite them can swap a client's mask public key, which no client can detect
 without a PKI, and the sum is then wrong.  Likewise a server that lies about who is in the
 round (sybils, a forged roster) is stopped only by client authentication (signed keys, e.g.
-edgekit.secure device certificates), which a runtime adds around these messages.
+edgekit.secure device certificates), which a runtime adds around these messages; and a server
+that sends different clients different unmask requests could collect both kinds of shares of
+one client (the paper's signed consistency round, which stops it, is not built).
 """
 
 from __future__ import annotations
@@ -293,6 +295,16 @@ def _commit(b_seed: int, session: bytes) -> bytes:
 
 def _raw_public(key: x25519.X25519PrivateKey) -> bytes:
     return key.public_key().public_bytes_raw()
+
+
+def _opens(commitment: bytes, session: bytes) -> Callable[[int], bool]:
+    """Whether a rebuilt self-mask seed is the one its owner committed to."""
+    return lambda seed: _commit(seed, session) == commitment
+
+
+def _makes_key(public: bytes, session: bytes) -> Callable[[int], bool]:
+    """Whether a rebuilt mask-key seed gives the public key its owner advertised."""
+    return lambda seed: _raw_public(_mask_key(seed, session)) == public
 
 
 class _Drbg:
@@ -816,7 +828,7 @@ class SecAggServer:
         total = self._masked_sum
         L, session = self.vector_length, self.session
         for u in self._u3:
-            b = secret(u, lambda s, u=u: _commit(s, session) == self._commits[u])
+            b = secret(u, _opens(self._commits[u], session))
             np.subtract(total, _mask_stream(_hkdf(_shamir.to_bytes(b), session, _SELF_INFO), L),
                         out=total)
         u3 = set(self._u3)
@@ -824,7 +836,7 @@ class SecAggServer:
             if u in u3:
                 continue
             s_pk = self._keys[u][32:]
-            seed = secret(u, lambda s, pk=s_pk: _raw_public(_mask_key(s, session)) == pk)
+            seed = secret(u, _makes_key(s_pk, session))
             key = _mask_key(seed, session)
             for v in self._nbrs[u]:
                 if v in u3:
@@ -908,7 +920,9 @@ def secure_sum(vectors: Mapping[str, np.ndarray], *, config: SecAggConfig,
     real messages, counted in ``bytes_up`` / ``bytes_down``.
 
     ``drop_before_send`` clients share their keys, then vanish before sending their masked
-    input (their masks are removed from the others' through their shares);
+    input (their masks are removed from the others' through their shares); they need no
+    vector (a runtime's client that dropped out before training has none), and they count
+    towards the round's size, so its threshold is taken over everyone selected;
     ``drop_after_send`` clients send their masked input, then vanish before unmasking (their
     input stays in the sum).  ``total`` equals :func:`plain_fixed_point_sum` over the senders,
     bit for bit.  ``seed`` makes the secrets reproducible (simulation only; None draws them
@@ -919,25 +933,30 @@ def secure_sum(vectors: Mapping[str, np.ndarray], *, config: SecAggConfig,
     if not isinstance(vectors, Mapping) or not vectors:
         raise InputError("vectors must be a non-empty mapping of client id to vector",
                          name="vectors")
-    ids = list(vectors)
-    length = _check_vector(vectors[ids[0]], client=ids[0]).size
+    first = next(iter(vectors))
+    length = _check_vector(vectors[first], client=first).size
     after, before = set(drop_after_send), set(drop_before_send)
-    unknown = (after | before) - set(ids)
+    if not all(isinstance(c, str) for c in after | before):
+        raise InputError("dropped client ids must be strings", name="drop_before_send")
+    ids = list(vectors) + sorted(before - set(vectors))
+    unknown = after - set(vectors)
     if unknown:
-        raise InputError(f"dropped clients not in the round: {sorted(unknown)}",
+        raise InputError(f"clients dropping after sending have no vector: {sorted(unknown)}",
                          name="drop_after_send", got=sorted(unknown))
     if after & before:
         raise InputError("a client cannot drop both before and after sending",
                          name="drop_before_send", got=sorted(after & before))
-    if seed is None:
-        def source(_: str) -> RandomBytes:
-            return os.urandom
-    else:
-        root = hashlib.sha256(b"edgekit secagg simulation" + struct.pack("<q", seed)).digest()
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise InputTypeError(f"seed must be an int or None, got {seed!r}", name="seed")
+    root = None if seed is None else hashlib.sha256(
+        b"edgekit secagg simulation %d" % int(seed)).digest()
 
-        def source(name: str) -> RandomBytes:
-            return _Drbg(_hkdf(name.encode(), root, b"edgekit secagg drbg"))
-    clients = {c: SecAggClient(_check_vector(vectors[c], client=c, length=length), config,
+    def source(name: str) -> RandomBytes:
+        if root is None:
+            return os.urandom
+        return _Drbg(_hkdf(name.encode(), root, b"edgekit secagg drbg"))
+    clients = {c: SecAggClient(_check_vector(vectors[c], client=c, length=length)
+                               if c in vectors else np.zeros(length), config,
                                random_bytes=source("client:" + c)) for c in ids}
     server = SecAggServer(ids, vector_length=length, config=config,
                           session=source("server")(_SESSION), server_round=server_round)

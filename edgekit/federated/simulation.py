@@ -272,43 +272,42 @@ def _carry_up(result: object, sent: list[np.ndarray], cid: str, server_round: in
 def _secure_round(strategy: Any, params: Parameters, sent: list[np.ndarray],
                   results: list[tuple[str, FitResult]], config: Any,
                   rng: np.random.Generator, rec: RoundRecord) -> Parameters:
-    """Aggregate through a secure sum of ``concat(n_k * flat(delta_k), [n_k])``."""
-    from edgekit.federated.secagg import secure_sum  # the secagg helper's module
+    """Aggregate through a secure sum of ``concat(n_k * flat(delta_k), [n_k])``: the clients
+    that were selected but have no valid update drop out before sending their masked input
+    (they still count towards the threshold, taken over everyone selected)."""
+    from edgekit.federated.secagg import secure_sum, update_vector
 
-    vectors = {}
-    flat_sent = np.concatenate([s.astype(np.float64).ravel() for s in sent])
-    for cid, r in results:
-        flat = np.concatenate([np.asarray(a, np.float64).ravel() for a in r.parameters])
-        vectors[cid] = np.concatenate([r.num_examples * (flat - flat_sent),
-                                       [float(r.num_examples)]])
-    dropped_before = tuple(c for c in rec.selected if c not in vectors)
+    vectors = {cid: update_vector([np.asarray(a, np.float64) - np.asarray(s, np.float64)
+                                   for a, s in zip(r.parameters, sent, strict=True)],
+                                  r.num_examples) for cid, r in results}
+    if not vectors:
+        rec.aborted = "no client answered"
+        return params
     try:
-        if len(vectors) == 0:
-            raise RoundAbortedError("no client answered", server_round=rec.server_round,
-                                    needed=1, got=0)
-        out = secure_sum(vectors, config=config, seed=int(rng.integers(0, 2**63)))
+        out = secure_sum(vectors, config=config, seed=int(rng.integers(0, 2**63)),
+                         server_round=rec.server_round,
+                         drop_before_send=[c for c in rec.selected if c not in vectors])
     except RoundAbortedError as err:
         rec.aborted = str(err)
+        rec.accepted = []
         return params
     for cid, n in out.bytes_up.items():
         rec.bytes_up[cid] = rec.bytes_up.get(cid, 0) + int(n)
     for cid, n in out.bytes_down.items():
         rec.bytes_down[cid] = rec.bytes_down.get(cid, 0) + int(n)
     rec.accepted = list(out.senders)
-    del dropped_before
     total = np.asarray(out.total, np.float64)
-    n_total = float(total[-1])
-    n_int = int(round(n_total))
-    if n_int <= 0:
+    n_total = int(round(float(total[-1])))
+    if n_total <= 0:
         rec.aborted = "the secure sum holds no examples"
         return params
-    mean_flat = total[:-1] / n_total
-    mean, pos = [], 0
+    # the mean in float64 (the strategy casts its result), as the networked runtimes do
+    mean_flat, mean, pos = total[:-1] / float(total[-1]), [], 0
     for s in sent:
         mean.append(mean_flat[pos:pos + s.size].reshape(s.shape))
         pos += s.size
     if hasattr(strategy, "set_answered"):
         strategy.set_answered(len(out.senders))
-    new, metrics = strategy.aggregate_mean(rec.server_round, params, mean, n_int)
+    new, metrics = strategy.aggregate_mean(rec.server_round, params, mean, n_total)
     rec.metrics.update(metrics)
     return new

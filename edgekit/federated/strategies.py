@@ -50,7 +50,7 @@ __all__ = [
     "weighted_mean_update",
 ]
 
-DEFAULT_FIT_CONFIG: Mapping[str, Any] = {"lr": 0.1, "local_epochs": 1, "batch_size": 32}
+DEFAULT_FIT_CONFIG: Mapping[str, Any] = {"lr": 0.1, "local_epochs": 1, "batch_size": 8}
 """What clients are told when a strategy is given no ``fit_config`` (tuned on sklearn's digits
 with the softmax client; see docs/federated.md)."""
 
@@ -104,14 +104,23 @@ class _Configured(Strategy):
     supports_mean: ClassVar[bool] = False
 
     def __init__(self, initial_parameters: Sequence[np.ndarray], *, fraction_fit: float = 1.0,
-                 min_fit_clients: int = 2, fit_config: Mapping[str, Any] | None = None) -> None:
+                 min_fit_clients: int = 2, fit_config: Mapping[str, Any] | None = None,
+                 lr_decay: float = 1.0) -> None:
         super().__init__(initial_parameters, fraction_fit=fraction_fit,
                          min_fit_clients=min_fit_clients)
         self.fit_config = dict(DEFAULT_FIT_CONFIG if fit_config is None else fit_config)
+        if not 0.0 < lr_decay <= 1.0:
+            raise InputError("lr_decay must be in (0, 1]", name="lr_decay", got=lr_decay)
+        self.lr_decay = float(lr_decay)
+
+    def _round_config(self, server_round: int) -> dict[str, Any]:
+        cfg = {**self.fit_config, "server_round": server_round}
+        if self.lr_decay != 1.0 and "lr" in cfg:
+            cfg["lr"] = float(cfg["lr"]) * self.lr_decay ** (server_round - 1)
+        return cfg
 
     def configure_fit(self, server_round: int, parameters: Parameters) -> FitIns:
-        return FitIns(parameters=list(parameters),
-                      config={**self.fit_config, "server_round": server_round})
+        return FitIns(parameters=list(parameters), config=self._round_config(server_round))
 
 
 class MeanStrategy(_Configured):
@@ -148,9 +157,10 @@ class FedAvg(MeanStrategy):
 
     def __init__(self, initial_parameters: Sequence[np.ndarray], *, fraction_fit: float = 1.0,
                  min_fit_clients: int = 2, fit_config: Mapping[str, Any] | None = None,
-                 server_lr: float = 1.0) -> None:
+                 lr_decay: float = 1.0, server_lr: float = 1.0) -> None:
         super().__init__(initial_parameters, fraction_fit=fraction_fit,
-                         min_fit_clients=min_fit_clients, fit_config=fit_config)
+                         min_fit_clients=min_fit_clients, fit_config=fit_config,
+                         lr_decay=lr_decay)
         self.server_lr = _positive("server_lr", server_lr)
 
     def aggregate_mean(self, server_round: int, parameters: Parameters,
@@ -216,10 +226,11 @@ class FedOpt(MeanStrategy):
 
     def __init__(self, initial_parameters: Sequence[np.ndarray], *, fraction_fit: float = 1.0,
                  min_fit_clients: int = 2, fit_config: Mapping[str, Any] | None = None,
-                 eta: float = 0.03, beta_1: float = 0.9, beta_2: float = 0.99,
-                 tau: float = 1e-3) -> None:
+                 lr_decay: float = 1.0, eta: float = 0.1, beta_1: float = 0.9,
+                 beta_2: float = 0.99, tau: float = 1e-3) -> None:
         super().__init__(initial_parameters, fraction_fit=fraction_fit,
-                         min_fit_clients=min_fit_clients, fit_config=fit_config)
+                         min_fit_clients=min_fit_clients, fit_config=fit_config,
+                         lr_decay=lr_decay)
         self.eta = _positive("eta", eta)
         self.tau = _positive("tau", tau)
         for name, b in (("beta_1", beta_1), ("beta_2", beta_2)):
@@ -293,9 +304,11 @@ class Scaffold(MeanStrategy):
 
     def __init__(self, initial_parameters: Sequence[np.ndarray], *, num_clients: int,
                  fraction_fit: float = 1.0, min_fit_clients: int = 2,
-                 fit_config: Mapping[str, Any] | None = None, server_lr: float = 1.0) -> None:
+                 fit_config: Mapping[str, Any] | None = None, lr_decay: float = 1.0,
+                 server_lr: float = 1.0) -> None:
         super().__init__(initial_parameters, fraction_fit=fraction_fit,
-                         min_fit_clients=min_fit_clients, fit_config=fit_config)
+                         min_fit_clients=min_fit_clients, fit_config=fit_config,
+                         lr_decay=lr_decay)
         if num_clients < 1:
             raise InputError("num_clients must be >= 1", name="num_clients", got=num_clients)
         self.num_clients = int(num_clients)
@@ -311,8 +324,8 @@ class Scaffold(MeanStrategy):
 
     def configure_fit(self, server_round: int, parameters: Parameters) -> FitIns:
         return FitIns(parameters=list(parameters) + [c.copy() for c in self.control],
-                      config={**self.fit_config, "server_round": server_round,
-                              "scaffold": True, "scaffold_id": self._run})
+                      config={**self._round_config(server_round), "scaffold": True,
+                              "scaffold_id": self._run})
 
     def aggregate_fit(self, server_round: int, parameters: Parameters,
                       results: Sequence[tuple[str, FitResult]]

@@ -630,3 +630,75 @@ def test_a_lying_first_responder_in_a_larger_round_is_outvoted():
         return msg
     server = _drive(vectors, config, up=lie)
     assert server.total.tobytes() == plain_fixed_point_sum(vectors, config).tobytes()
+
+
+def test_the_server_gets_one_kind_of_share_per_client_never_both():
+    """The consistency rule: for a client whose input arrived, the survivors return shares of
+    its self-mask seed only; for one that dropped before sending, of its mask key only."""
+    rng = np.random.default_rng(9)
+    vectors = {f"c{i}": rng.normal(0, 5, 40) for i in range(6)}  # 4 of 6 needed
+    answers = {}
+
+    def grab(stage, c, msg):
+        if stage == 3:
+            answers[c] = msg[12:-4]
+        return msg
+    parties: dict = {}
+
+    def vanish(stage, c, msg):  # c5 shares its keys, then never sends its input
+        return None if stage == 2 and c == "c5" else msg
+    server = _drive(vectors, SecAggConfig(), down=vanish, up=grab, parties=parties)
+    assert server.senders == ("c0", "c1", "c2", "c3", "c4")
+    session = server.session
+    roster = list(vectors)
+    for u in range(6):
+        xs, ys = [], []
+        for c, body in answers.items():
+            w = roster.index(c)
+            k = server._held[w].index(u)
+            xs.append(w + 1)
+            ys.append(_shamir.from_bytes(body[16 * k:16 * (k + 1)]))
+        value = _shamir.combine(xs[:4], ys[:4])
+        opens_b = secagg._opens(server._commits[u], session)(value)
+        makes_s = secagg._makes_key(server._keys[u][32:], session)(value)
+        assert (opens_b, makes_s) == ((True, False) if u < 5 else (False, True))
+    assert server.total.tobytes() == plain_fixed_point_sum(
+        {c: vectors[c] for c in server.senders}, SecAggConfig()).tobytes()
+
+
+def test_server_arguments_are_checked():
+    cfg = SecAggConfig(max_clients=4)
+    with pytest.raises(InputError):
+        SecAggServer(["a", "a"], vector_length=3, config=cfg)
+    with pytest.raises(InputError):
+        SecAggServer(list("abcde"), vector_length=3, config=cfg)
+    with pytest.raises(InputError):
+        SecAggServer(["a", "b"], vector_length=0, config=cfg)
+    with pytest.raises(InputError):
+        SecAggServer(["a", "b"], vector_length=3, config=cfg, session=b"short")
+    server = SecAggServer(["a", "b"], vector_length=3, config=cfg)
+    assert server.stage == "new"
+    with pytest.raises(SecurityError):
+        server.total  # noqa: B018 - no sum before the round ends
+    server.start()
+    assert server.stage == "keys"
+    with pytest.raises(SecurityError):
+        server.start()
+    with pytest.raises(RoundAbortedError) as info:
+        server.advance()  # nobody advertised
+    assert (info.value.needed, info.value.got) == (2, 0)
+    assert server.stage == "done"
+
+
+def test_clients_that_drop_before_training_need_no_vector_and_count_for_the_threshold():
+    updates = _digits_updates(10, seed=4)
+    ids = list(updates)
+    answered = {c: updates[c] for c in ids[:3]}
+    config = SecAggConfig()  # 5 selected: 3 needed
+    result = secure_sum(answered, config=config, seed=0, drop_before_send=ids[3:5])
+    assert result.senders == tuple(ids[:3])
+    assert result.total.tobytes() == plain_fixed_point_sum(answered, config).tobytes()
+    assert result.bytes_up[ids[3]] > 0 and result.bytes_down[ids[4]] > result.bytes_up[ids[4]]
+    with pytest.raises(RoundAbortedError) as info:  # 6 selected: 4 needed, 3 sent
+        secure_sum(answered, config=config, seed=0, drop_before_send=ids[3:6])
+    assert (info.value.needed, info.value.got) == (4, 3)
