@@ -84,7 +84,13 @@ from edgekit.errors import (
 from edgekit.federated._core import Client, Parameters, Strategy, sample_clients
 from edgekit.federated._validate import RoundCollector, check_parameters
 from edgekit.federated._wire import pack_arrays, unpack_arrays
-from edgekit.federated.secagg import SecAggClient, SecAggConfig, SecAggServer, _Drbg
+from edgekit.federated.secagg import (
+    SecAggClient,
+    SecAggConfig,
+    SecAggServer,
+    _Drbg,
+    update_vector,
+)
 from edgekit.federated.simulation import History, RoundRecord, UpdateCodec
 from edgekit.types import EvaluateResult, FitResult
 
@@ -781,10 +787,6 @@ def update_codec_mod(codec: UpdateCodec) -> Callable[[Message, Context, Callable
 
 
 
-def _flat(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate([np.asarray(a, np.float64).ravel() for a in arrays])
-
-
 def secagg_mod(config: SecAggConfig) -> Callable[[Message, Context, Callable[..., Message]],
                                                  Message]:
     """A Flower client mod that sends a ``train`` reply only through edgekit's secure
@@ -854,7 +856,8 @@ def secagg_mod(config: SecAggConfig) -> Callable[[Message, Context, Callable[...
         trained = from_arrayrecord(_the_arrayrecord(reply.content)[1])
         check_parameters(trained, sent, client=_client_id(context), server_round=None)
         n = _num_examples(_the_metrics(reply.content))
-        vector = np.concatenate([n * (_flat(trained) - _flat(sent)), [float(n)]])
+        vector = update_vector([np.asarray(t, np.float64) - np.asarray(s, np.float64)
+                                for t, s in zip(trained, sent, strict=True)], n)
         seed = os.urandom(32)
         client = SecAggClient(vector, config, random_bytes=_Drbg(seed))
         out = client.handle(hello)
