@@ -117,6 +117,7 @@ _METRICS = "metrics"
 _NUM_EXAMPLES = "num-examples"  # Flower's weighting key
 _CLIENT_ID = "client-id"
 _CODEC_STATE = "edgekit.codec-residual"
+_CLIENT_STATE = "edgekit.client-state"
 _SECAGG = "secagg"  # the ConfigRecord carrying a secure-aggregation protocol message ("msg")
 _SECAGG_ACTION = "secagg"  # message type "train.secagg": the protocol's later stages
 _SECAGG_STATE = "edgekit.secagg"
@@ -648,6 +649,36 @@ def _client_id(context: Context) -> str:
     return str(context.node_id)
 
 
+def _load_client_state(client: Any, state: RecordDict) -> None:
+    if not callable(getattr(client, "set_state", None)):
+        return
+    saved: dict[str, Any] = {}
+    scalars = state.config_records.get(_CLIENT_STATE)
+    if scalars is not None:
+        saved.update(scalars.items())
+    for key, record in state.array_records.items():
+        if key.startswith(_CLIENT_STATE + "."):
+            saved[key[len(_CLIENT_STATE) + 1:]] = record.to_numpy_ndarrays()
+    if saved:
+        client.set_state(saved)
+
+
+def _save_client_state(client: Any, state: RecordDict) -> None:
+    if not callable(getattr(client, "get_state", None)):
+        return
+    scalars: dict[str, Any] = {}
+    for key in [k for k in state.array_records if k.startswith(_CLIENT_STATE + ".")]:
+        del state[key]
+    for name, value in dict(client.get_state()).items():
+        if value is None:
+            continue
+        if isinstance(value, (bool, int, float, str, bytes, np.integer, np.floating)):
+            scalars[name] = value.item() if isinstance(value, np.generic) else value
+        else:
+            state[f"{_CLIENT_STATE}.{name}"] = ArrayRecord([np.asarray(a) for a in value])
+    state[_CLIENT_STATE] = ConfigRecord(scalars)
+
+
 def client_app(client_fn: Callable[[Context], Client], *,
                codec: UpdateCodec | None = None,
                secure_aggregation: SecAggConfig | None = None,
@@ -662,6 +693,13 @@ def client_app(client_fn: Callable[[Context], Client], *,
     ``secure_aggregation`` it goes only masked, through the protocol (:func:`secagg_mod`);
     ``mods`` are further Flower mods, outermost first (they may also be these two, chosen
     per run).
+
+    Flower may run each message in a new process, so ``client_fn`` builds the client every
+    time.  A client that keeps state between rounds (SCAFFOLD's control variate ``c_i``, an
+    optimiser's moments) keeps it if it has ``get_state() -> dict`` and ``set_state(dict)``:
+    the dict (values: lists of numpy arrays, or ints, floats, strings, bytes, bools; ``None``
+    values are dropped) is saved in ``context.state`` after every ``fit`` and given back to
+    the next client built on the node before it trains.
     """
     if codec is not None and secure_aggregation is not None:
         raise InputError("secure aggregation sums raw fixed-point updates: no codec",
@@ -674,7 +712,10 @@ def client_app(client_fn: Callable[[Context], Client], *,
     def _train(msg: Message, context: Context) -> Message:
         params = from_arrayrecord(_the_arrayrecord(msg.content)[1])
         config = _config(msg.content.config_records.get(_CONFIG))
-        result = client_fn(context).fit(params, config)
+        client = client_fn(context)
+        _load_client_state(client, context.state)
+        result = client.fit(params, config)
+        _save_client_state(client, context.state)
         if not isinstance(result, FitResult):
             raise InputError(f"fit returned a {type(result).__name__}, not a FitResult",
                              name="result", got=type(result).__name__)

@@ -259,6 +259,50 @@ def test_a_node_joining_mid_run_is_named_and_sampled(digits):
     assert grid.queries == 4  # the three at the start, the newcomer once
 
 
+class _ScaffoldState:
+    """SoftmaxClient with its SCAFFOLD control variate as get_state/set_state (what
+    client_app persists between Flower's per-message processes)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def fit(self, parameters, config):
+        return self.inner.fit(parameters, config)
+
+    def evaluate(self, parameters, config):
+        return self.inner.evaluate(parameters, config)
+
+    def get_state(self):
+        return {"c_i": self.inner._c_i, "scaffold_id": self.inner._scaffold_id}
+
+    def set_state(self, state):
+        self.inner._c_i = [a.astype(np.float64) for a in state.get("c_i", [])] or None
+        self.inner._scaffold_id = state.get("scaffold_id")
+
+
+@pytest.mark.parametrize("keep_state", [True, False])
+def test_client_state_survives_a_new_client_per_message(digits, keep_state):
+    """A new client object for every message, as in a deployment: SCAFFOLD equals
+    simulate() when the client's state goes through context.state, and not without it."""
+    import copy
+
+    _, clients, init = digits
+
+    def fresh(context):
+        client = copy.deepcopy(clients[context.node_config["client-id"]])
+        client._c_i, client._scaffold_id = None, None
+        return _ScaffoldState(client) if keep_state else client
+
+    sim = simulate(_tasks.make_strategy("scaffold", init, n_clients=4),
+                   copy.deepcopy(clients), rounds=4, fraction=1.0, seed=2, progress=False)
+    grid = LoopbackGrid(client_app(fresh), list(clients))
+    fl = FlowerStrategy(_tasks.make_strategy("scaffold", init, n_clients=4), fraction=1.0,
+                        seed=2).run(grid, rounds=4)
+    same = all(np.array_equal(a, b) for a, b in zip(fl.parameters, sim.parameters,
+                                                    strict=True))
+    assert same is keep_state
+
+
 def test_client_side_evaluation(digits):
     task, clients, init = digits
     grid = LoopbackGrid(client_app(_by_id(clients)), list(clients))
