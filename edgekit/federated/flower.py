@@ -183,6 +183,18 @@ def _config(record: ConfigRecord | None) -> dict[str, Any]:
     return dict(record.items()) if record is not None else {}
 
 
+def _config_values(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A strategy's config as ConfigRecord values (numpy scalars as Python ones)."""
+    out = {}
+    for k, v in config.items():
+        v = v.item() if isinstance(v, np.generic) else v
+        if not isinstance(v, (bool, int, float, str, bytes)):
+            raise InputError(f"config[{k!r}] = {v!r}: a client config holds numbers, strings "
+                             "and bytes", name="config", got=type(v).__name__)
+        out[str(k)] = v
+    return out
+
+
 def _metric_values(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The finite scalar metrics as floats (lists and non-finite values are dropped)."""
     return {k: float(v) for k, v in metrics.items()
@@ -301,7 +313,7 @@ class FlowerStrategy(_FlowerStrategy):
         self._rng = np.random.default_rng(self.seed)
         self._eval_rng = np.random.default_rng([self.seed, 1])
         self._ids: dict[int, str] = {}  # Flower node id -> edgekit client id
-        self._params: Parameters = strategy.initialize_parameters()
+        self._params: Parameters = []  # the current global model, set by configure_train
         self._round: RoundRecord | None = None
         self._sent: list[np.ndarray] = []
         self._collector: RoundCollector | None = None
@@ -316,7 +328,9 @@ class FlowerStrategy(_FlowerStrategy):
         log(INFO, "\t├──> edgekit strategy: %s", type(self.strategy).__name__)
         log(INFO, "\t├──> fraction %.2f, at least %d clients, seed %d", self.fraction,
             self.min_clients, self.seed)
-        log(INFO, "\t└──> uplink: %s", getattr(self.codec, "name", "parameters (float32)"))
+        uplink = ("secure aggregation" if self.secure_aggregation is not None
+                  else getattr(self.codec, "name", "parameters"))
+        log(INFO, "\t└──> uplink: %s", uplink)
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:
@@ -339,7 +353,8 @@ class FlowerStrategy(_FlowerStrategy):
         self._collector = RoundCollector(server_round, selected, self._sent)
         payload = to_arrayrecord(self._sent)
         size = len(next(iter(payload.values())).data)
-        base = {**_config(config), **dict(fitins.config), "server-round": server_round}
+        base = {**_config(config), **_config_values(fitins.config),
+                "server-round": server_round}
         hello: dict[str, bytes] = {}
         self._grid = grid
         if self.secure_aggregation is not None:
