@@ -488,6 +488,8 @@ class FlowerStrategy(_FlowerStrategy):
                              got=rounds)
         t_run = time.perf_counter()
         self.records = []
+        self._rng = np.random.default_rng(self.seed)  # every run repeats from the seed
+        self._eval_rng = np.random.default_rng([self.seed, 1])
         initial = ArrayRecord([np.asarray(a) for a in self.strategy.initialize_parameters()])
 
         def server_eval(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
