@@ -591,6 +591,70 @@ def _lookback_lag(js: np.ndarray) -> int:
     return 0
 
 
+def _pred_search_py(js: np.ndarray, run: int, order: int, base: float,
+                    jsmall: np.ndarray | None, base_small: float, scale: float
+                    ) -> tuple[float, list[int], list[int], int, np.ndarray | None] | None:
+    """The reference of :func:`_pred_search` (and the search without the kernels):
+    (cost, lags, coefs, shift, residuals of js when js is a whole stream, else None)."""
+    found, e = None, None
+    whole = run >= js.size  # no sample: the residuals themselves, kept for the winner
+    for lags, coefs, shift in _pred_options(js, run, order):
+        if lags[-1] * 4 >= run:
+            continue
+        if jsmall is not None:
+            h = pred_hist(jsmall, _SMALL_RUN, lags, coefs, shift)
+            if C._cost_bits(h) >= base_small * max(int(h.sum()), 1):
+                continue
+        if whole:
+            ej = predict(js, lags, coefs, shift)
+            h = K.hist1(ej[lags[-1] - 1:])  # = pred_hist(js, js.size, ...)
+        else:
+            ej, h = None, pred_hist(js, run, lags, coefs, shift)
+        desc = descriptor(lags, coefs, shift)
+        cost = C._cost_bits(h) * js.size / max(int(h.sum()), 1)
+        cost += 8 * (len(desc) + 10) / scale
+        if cost < base * C._T_PRED_GAIN and (found is None or cost < found[0]):
+            found, e = (cost, lags, coefs, shift), ej
+    return None if found is None else (*found, e)
+
+
+def _pred_search(js: np.ndarray, run: int, order: int, base: float,
+                 jsmall: np.ndarray | None, base_small: float, scale: float
+                 ) -> tuple[float, list[int], list[int], int, np.ndarray | None] | None:
+    """The predictor options of the sample js (runs of ``run`` values; see
+    :func:`_pred_options`), each costed on js (after the early test on ``jsmall`` when
+    given: runs of 1,024 values against ``base_small`` bits a value) with its descriptor;
+    the cheapest below ``base * _T_PRED_GAIN`` bits as (cost, lags, coefs, shift, its
+    residuals or None), or None.  One C call (``ekz2_pred_search``) when the kernels are
+    built: the same choice, bit for bit (tests compare it with :func:`_pred_search_py`)."""
+    lib = _backend.lib
+    look = int(C._T_LOOK_MAX)
+    if lib is None or look > 8 * MAX_TERMS:
+        return _pred_search_py(js, run, order, base, jsmall, base_small, scale)
+    thr = np.array([C._T_LPC_MAX, C._T_LPC_PREC, C._T_PRED_MIN_GAIN, C._T_PRED_GAIN, look,
+                    C._T_LOOK_SHARE], dtype=np.float64)
+    nsmall = 0 if jsmall is None else jsmall.size
+    work = K.scratch("pswork", max(min(run, js.size), min(_SMALL_RUN, nsmall), 1), np.uint64)
+    dwork = K.scratch("psdwork", max(min(run, js.size), 1), np.float64)
+    lags = np.empty(MAX_TERMS, dtype=np.uint32)
+    coefs = np.empty(MAX_TERMS, dtype=np.int64)
+    info = np.zeros(2, dtype=np.int32)
+    cost = np.zeros(1, dtype=np.float64)
+    ffi = _backend.ffi
+    status = lib.ekz2_pred_search(
+        _ptr("uint64_t", js), js.size, run, order, base,
+        ffi.NULL if jsmall is None else _ptr("uint64_t", jsmall), nsmall, base_small, scale,
+        _ptr("double", thr), _ptr("uint64_t", work), _ptr("double", dwork),
+        _ptr("uint32_t", lags), _ptr("int64_t", coefs), _ptr("int32_t", info),
+        _ptr("double", cost))
+    if status < 0:
+        raise RuntimeError(f"ekz2_pred_search returned status {status}")
+    if status == 0:
+        return None
+    p = int(info[0])
+    return float(cost[0]), lags[:p].tolist(), coefs[:p].tolist(), int(info[1]), None
+
+
 def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     """The best predictor coding of best's main stream when it is smaller (header
     included) than best's; decided on best's sample (see ``codec._sample``)."""
@@ -609,38 +673,21 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     if base < js.size * C._T_PRED_MIN_BITS:  # little left to predict
         return None
     scale = n / js.size
-    found, e = None, None
     # a whole stream longer than the small sample: an option that does not even beat the
     # delta order on the small sample (by _T_PRED_EARLY) is not costed in full
-    early = js is j and js.size > 4 * _SMALL_RUN
-    if early:
+    jsmall, base_small = None, 0.0
+    if js is j and js.size > 4 * _SMALL_RUN:
         jsmall = _small(js)
         hsmall = K.hist3(jsmall)[256 * best.order: 256 * (best.order + 1)]
         base_small = C._cost_bits(hsmall) / jsmall.size * C._T_PRED_EARLY
-    for lags, coefs, shift in _pred_options(js, run, best.order):
-        if lags[-1] * 4 >= run:
-            continue
-        if early:
-            h = pred_hist(jsmall, _SMALL_RUN, lags, coefs, shift)
-            if C._cost_bits(h) >= base_small * max(int(h.sum()), 1):
-                continue
-        if js is j:  # no sample: the residuals themselves, kept for the winner
-            ej = predict(j, lags, coefs, shift)
-            h = K.hist1(ej[lags[-1] - 1:])  # = pred_hist(j, n, ...)
-        else:
-            ej, h = None, pred_hist(js, run, lags, coefs, shift)
-        desc = descriptor(lags, coefs, shift)
-        cost = C._cost_bits(h) * js.size / max(int(h.sum()), 1)
-        cost += 8 * (len(desc) + 10) / scale
-        if cost < base * C._T_PRED_GAIN and (found is None or cost < found[0]):
-            found, e = (cost, lags, coefs, shift, desc), ej
+    found = _pred_search(js, run, best.order, base, jsmall, base_small, scale)
     if found is None:
         return None
-    cost, lags, coefs, shift, desc = found
+    cost, lags, coefs, shift, e = found
     if e is None:
         e = predict(j, lags, coefs, shift)
     es, _ = C._sample(e)
-    pre = desc + C._varint(C._zz(int(j[0])))
+    pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
     cand = C._Candidate(best.cost - (base - cost) * scale, best.head | _ORDER_MASK,
                         best.params, e, 0, K.hist3(es)[:256] if es is not e else None,
                         r=best.r, sample=es if es is not e else None)
