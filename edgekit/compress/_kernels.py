@@ -102,6 +102,18 @@ def hist1(j: np.ndarray) -> np.ndarray:
     return h
 
 
+def hist_order(j: np.ndarray, order: int) -> np.ndarray:
+    """Row ``order`` (0..2) of ``hist3(j)`` alone (uint32[256]): the token histogram of the
+    one delta order a caller costs."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.hist3(j)[256 * order: 256 * (order + 1)]
+    ffi = _backend.ffi
+    h = np.zeros(256, dtype=np.uint32)
+    lib.ekz_hist_order(_ptr(ffi, "uint64_t *", j), j.size, order, _ptr(ffi, "uint32_t *", h))
+    return h
+
+
 def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int, cap: int) -> bytes:
     """bits + words of the entropy-coded stream (freq: uint16[256])."""
     lib = _backend.lib

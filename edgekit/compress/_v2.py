@@ -332,9 +332,9 @@ def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, rank_bits: floa
 
 def _small_bits(best: C._Candidate) -> float:
     """Estimated bits of best's streams on the small sample of the block."""
-    bits = C._cost_bits(K.hist3(_small(best.j))[256 * best.order: 256 * (best.order + 1)])
+    bits = C._cost_bits(K.hist_order(_small(best.j), best.order))
     if best.r is not None:
-        bits += C._cost_bits(K.hist3(_small(best.r))[:256])
+        bits += C._cost_bits(K.hist1(_small(best.r)))
     return bits
 
 
@@ -463,7 +463,7 @@ def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
         return None
     cand.head |= SPLIT
     ls, scale = C._sample(low.view(np.uint64))
-    cand.cost += C._cost_bits(K.hist3(ls)[:256]) * scale
+    cand.cost += C._cost_bits(K.hist1(ls)) * scale
     cand.r = low
     return cand
 
@@ -668,7 +668,7 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
         js, run = j, n
     h = best.sample_h
     if h is None:
-        h = K.hist3(js)[256 * best.order: 256 * (best.order + 1)]
+        h = K.hist_order(js, best.order)
     base = C._cost_bits(h)
     if base < js.size * C._T_PRED_MIN_BITS:  # little left to predict
         return None
@@ -678,7 +678,7 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     jsmall, base_small = None, 0.0
     if js is j and js.size > 4 * _SMALL_RUN:
         jsmall = _small(js)
-        hsmall = K.hist3(jsmall)[256 * best.order: 256 * (best.order + 1)]
+        hsmall = K.hist_order(jsmall, best.order)
         base_small = C._cost_bits(hsmall) / jsmall.size * C._T_PRED_EARLY
     found = _pred_search(js, run, best.order, base, jsmall, base_small, scale)
     if found is None:
@@ -689,7 +689,7 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     es, _ = C._sample(e)
     pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
     cand = C._Candidate(best.cost - (base - cost) * scale, best.head | _ORDER_MASK,
-                        best.params, e, 0, K.hist3(es)[:256] if es is not e else None,
+                        best.params, e, 0, K.hist1(es) if es is not e else None,
                         r=best.r, sample=es if es is not e else None)
     cand.pre = pre
     return cand

@@ -350,7 +350,7 @@ def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
     Judged on the sample of a long stream (see :func:`_sample`), on all of a short one."""
     js = sample if sample is not None else _sample(j)[0]
     if js is not j:
-        h = sample_h if sample_h is not None else K.hist3(js)[256 * order: 256 * (order + 1)]
+        h = sample_h if sample_h is not None else K.hist_order(js, order)
     total = int(h.sum())
     hh, m = K.runs_hist(js, order, h[0] * 10 > total * 9)
     plain, rle = _cost_bits(h), _cost_bits(hh[:256]) + _cost_bits(hh[256:]) + 16

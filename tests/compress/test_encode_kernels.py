@@ -52,6 +52,9 @@ def test_long_streams_native_equal_reference(k, order):
     assert np.array_equal(h, ref.hist3(j))
     assert np.array_equal(K.hist1(j), h[:256]) and np.array_equal(K.hist1(j[:7]), ref.hist3(
         j[:7])[:256])
+    for o in range(3):  # one order's row alone, on the whole stream and on short prefixes
+        for m in (j.size, 0, 1, 2, 3, 8):
+            assert np.array_equal(K.hist_order(j[:m], o), ref.hist3(j[:m])[256 * o: 256 * (o + 1)])
     assert K.cost3(h.reshape(3, 256)) == [ref.cost(h[256 * o: 256 * (o + 1)]) for o in range(3)]
     hs = h[256 * order: 256 * (order + 1)]
     if np.count_nonzero(hs) < 2:
