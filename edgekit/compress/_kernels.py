@@ -34,6 +34,14 @@ def scratch(name: str, n: int, dtype: type | np.dtype) -> np.ndarray:
     return buf[:nbytes].view(dt)[:n]
 
 
+def in_scratch(a: np.ndarray) -> bool:
+    """Whether a is (a view of) one of this thread's work arrays: a later kernel call may
+    overwrite it."""
+    while a.base is not None and isinstance(a.base, np.ndarray):
+        a = a.base
+    return any(a is buf for buf in _TLS.__dict__.values())
+
+
 def release_scratch() -> None:
     """Drop this thread's work arrays (they are made again when next needed)."""
     _TLS.__dict__.clear()

@@ -341,9 +341,9 @@ def _small_bits(best: C._Candidate) -> float:
 def _own(best: C._Candidate) -> None:
     """Copy best's streams out of the per-thread work arrays (a nested block's coding, the
     dictionary's table, reuses them)."""
-    if best.j.base is not None:
+    if K.in_scratch(best.j):
         best.j = best.j.copy()
-    if best.r is not None and best.r.base is not None:
+    if best.r is not None and K.in_scratch(best.r):
         best.r = best.r.copy()
 
 
