@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.compress import decode, encode
 from edgekit.compress import codec as C
+from edgekit.compress import decode, encode
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "corpus"
 
