@@ -25,13 +25,25 @@ def scratch(name: str, n: int, dtype: type | np.dtype) -> np.ndarray:
     """A per-thread reusable work array of n items (contents undefined).  Reusing work
     memory matters: touching freshly mapped pages costs more than the kernels themselves.
     Never hand a scratch array (or a view of one) to the user."""
+    views = _TLS.__dict__.get("_views")
+    if views is None:
+        views = _TLS._views = {}
+    key = (name, n, dtype)
+    got = views.get(key)
+    if got is not None:  # the same request as before: its view (a view costs ~3 us)
+        return got
     dt = np.dtype(dtype)
     nbytes = max(n * dt.itemsize, 8)
     buf = getattr(_TLS, name, None)
     if buf is None or buf.size < nbytes:
         buf = np.empty(nbytes, dtype=np.uint8)
         setattr(_TLS, name, buf)
-    return buf[:nbytes].view(dt)[:n]
+        for k in [k for k in views if k[0] == name]:  # views of the array it replaces
+            del views[k]
+    if len(views) >= 256:
+        views.clear()
+    got = views[key] = buf[:nbytes].view(dt)[:n]
+    return got
 
 
 def in_scratch(a: np.ndarray) -> bool:
