@@ -848,3 +848,22 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
     *cost_out = fcost;
     return 1;
 }
+
+int ekz2_distinct_sorted(const int64_t *s, size_t n, int64_t *u, uint64_t *out)
+{
+    size_t t = 0, i = 0;
+    uint64_t f1 = 0, f2 = 0;
+    while (i < n) {
+        size_t k = i + 1;
+        while (k < n && s[k] == s[i])
+            k++;
+        u[t++] = s[i];
+        f1 += k - i == 1;
+        f2 += k - i == 2;
+        i = k;
+    }
+    out[0] = t;
+    out[1] = f1;
+    out[2] = f2;
+    return EKZ_OK;
+}

@@ -77,6 +77,9 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
                      const uint64_t *jsmall, size_t nsmall, double base_small,
                      double scale, const double *thr, uint64_t *work, double *dwork,
                      uint32_t *lags_out, int64_t *coefs_out, int32_t *info, double *cost_out);
+/* The distinct values of the sorted s[0..n) into u (in order), and out = (their number,
+ * how many occur once, how many twice): the dictionary's estimate of its table size. */
+int ekz2_distinct_sorted(const int64_t *s, size_t n, int64_t *u, uint64_t *out);
 /* cdef: end */
 
 /* For the block decoder (compress.c), not bound by cffi: j[from..to) of ekz2_unpredict

@@ -280,17 +280,28 @@ def _keys(x: np.ndarray) -> np.ndarray:
 
 
 def _distinct(a: np.ndarray) -> np.ndarray:
-    """The sorted distinct values of a (np.unique's hashing is slower on these sizes)."""
-    return _distinct_sorted(a)[0]
+    """The sorted distinct values of int64 a (np.unique's hashing is slower on these
+    sizes)."""
+    return _distinct_counts(a)[0]
 
 
-def _distinct_sorted(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the sorted distinct values of a, a sorted)."""
+def _distinct_counts(a: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """(the sorted distinct values of int64 a, how many of them occur once, how many
+    twice): one C pass over the sorted values (``ekz2_distinct_sorted``)."""
     s = np.sort(a)
-    keep = np.empty(s.size, dtype=bool)
-    keep[:1] = True
-    np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep], s
+    lib = _backend.lib
+    if lib is None:
+        keep = np.empty(s.size, dtype=bool)
+        keep[:1] = True
+        np.not_equal(s[1:], s[:-1], out=keep[1:])
+        counts = np.diff(np.append(np.flatnonzero(keep), s.size))  # run lengths
+        return (s[keep], int(np.count_nonzero(counts == 1)),
+                int(np.count_nonzero(counts == 2)))
+    u = np.empty(s.size, dtype=np.int64)
+    out = np.empty(3, dtype=np.uint64)
+    lib.ekz2_distinct_sorted(_ptr("int64_t", s), s.size, _ptr("int64_t", u),
+                             _ptr("uint64_t", out))
+    return u[: int(out[0])], int(out[1]), int(out[2])
 
 
 def _stream_bits(j: np.ndarray) -> float:
@@ -298,15 +309,12 @@ def _stream_bits(j: np.ndarray) -> float:
     return min(K.cost3(K.hist3(j.view(np.uint64)).reshape(3, 256)))
 
 
-def _spread(small: np.ndarray, us: np.ndarray, n: int) -> tuple[float, float]:
-    """(T, T / len(us)): the estimated table size of the block of n values whose small
-    sample (sorted keys ``small``, sorted) has the distinct values us: the smaller of Chao's
-    estimate (from the values seen once and twice) and the linear extrapolation."""
-    starts = np.flatnonzero(small[1:] != small[:-1]) + 1
-    counts = np.diff(np.concatenate(([0], starts, [small.size])))  # sorted: run lengths
-    f1, f2 = int(np.count_nonzero(counts == 1)), int(np.count_nonzero(counts == 2))
-    total = min(float(n), us.size + f1 * f1 / (2.0 * max(f2, 1)), us.size * n / small.size)
-    return total, max(total / us.size, 1.0)
+def _spread(size: int, f1: int, f2: int, m: int, n: int) -> tuple[float, float]:
+    """(T, T / size): the estimated table size of the block of n values whose small sample
+    of m values has ``size`` distinct values, f1 of them seen once and f2 twice: the smaller
+    of Chao's estimate and the linear extrapolation."""
+    total = min(float(n), size + f1 * f1 / (2.0 * max(f2, 1)), size * n / m)
+    return total, max(total / size, 1.0)
 
 
 _TABLE_PROBE = 512
@@ -358,12 +366,12 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
         return None
     if small is None:
         small = _keys(_small(x))
-    us, ssmall = _distinct_sorted(small)
+    us, f1, f2 = _distinct_counts(small)
     if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
         return None  # integers that fill their range: the indices would be the values
     ranks = rank(us, small)
     assert ranks is not None
-    total, factor = _spread(ssmall, us, n)
+    total, factor = _spread(us.size, f1, f2, small.size, n)
     if factor > 1.25:  # the block's table is larger: its indices spread
         ranks = np.rint(ranks * factor).astype(np.int64)
     if bits is None:

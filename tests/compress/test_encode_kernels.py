@@ -183,3 +183,29 @@ def test_long_quantizer_paths_native_equal_reference(dtype, n, seed, d, kind):
         rk, rr, rnz = ref.quant(x, mode, p, a, b, -1.0)
         assert np.array_equal(k, rk) and np.array_equal(r, rr) and nz == rnz
         assert krange == (int(rk.min()), int(rk.max()))
+
+
+@needs_native
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 3000), st.integers(1, 2 ** 62), st.integers(0, 2 ** 32 - 1))
+def test_distinct_counts_native_equal_numpy(n, spread, seed):
+    """The dictionary estimate's distinct values and singleton / doubleton counts
+    (ekz2_distinct_sorted) against numpy's."""
+    from edgekit import _backend
+    from edgekit.compress import _v2
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-spread, spread, n, dtype=np.int64) if n else np.zeros(0, np.int64)
+    if n > 10:
+        a[rng.integers(0, n, n // 3)] = a[0]  # repeats
+    u, f1, f2 = _v2._distinct_counts(a)
+    want, counts = np.unique(a, return_counts=True)
+    assert np.array_equal(u, want)
+    assert (f1, f2) == (int(np.sum(counts == 1)), int(np.sum(counts == 2)))
+    lib = _backend.lib
+    try:  # the numpy path (no kernels) gives the same
+        _backend.lib = None
+        u2, g1, g2 = _v2._distinct_counts(a)
+    finally:
+        _backend.lib = lib
+    assert np.array_equal(u2, want) and (g1, g2) == (f1, f2)
