@@ -822,9 +822,10 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     d = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, _T_DEC_SAMPLE // _T_GOOD_RESID)
     good = fine = costly = False
     if d >= 0:
-        # every sampled value on the grid: a good fit most likely, quantized in full at
-        # once; misses: costed on the block's sample first
-        strict = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, 0)
+        # a long block: every sampled value on the grid, a good fit most likely, quantized
+        # in full at once; misses: costed on the block's sample first
+        strict = (K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, 0)
+                  if n > 4 * _SAMPLE_PART * 1.5 else None)
         cand, nz, kr = _quant_candidate(x, 0, 10.0 ** d, 0.0, 1.0, _DEC, bytes((d,)),
                                         f"dec{w}", strict != d)
         if cand.make is not None and nz <= n // _T_GOOD_RESID:
@@ -842,7 +843,7 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
         good = nz <= n // _T_GOOD_RESID and not fine
         if not good and not fine and nz:
             # the sample's few misses were many: the exponent that fits the whole sample
-            d2 = strict
+            d2 = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, 0) if strict is None else strict
             if d2 > d:
                 cand, nz, kr = _quant_candidate(x, 0, 10.0 ** d2, 0.0, 1.0, _DEC,
                                                 bytes((d2,)), f"dec2{w}")
