@@ -283,18 +283,31 @@ static unsigned ekz_bitlen32(uint32_t v)
  * streams under 8192 codes with at most 2**pb / 2 tokens; each costs a table of
  * (maxtok + 1) fields of the bit length of the largest scaled frequency, plus the codes at
  * -log2 of their scaled frequencies. */
+/* log2(i) for i = 0..4096 (log2(1) at 0), filled once when the library loads: ekz_cost's
+ * frequencies are whole numbers up to 4096, and a lookup gives log2's own bits */
+static double ekz_log2_tab[EKZ_M + 1u];
+static int ekz_log2_ready;
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((constructor)) static void ekz_log2_init(void)
+{
+    unsigned i;
+    ekz_log2_tab[0] = 0.0;
+    for (i = 1; i <= EKZ_M; i++)
+        ekz_log2_tab[i] = log2((double)i);
+    ekz_log2_ready = 1;
+}
+#endif
+
 double ekz_cost(const uint32_t *h)
 {
     unsigned t, present = 0, maxtok = 0, pb;
     double n = 0.0, extra = 0.0, best = -1.0;
     uint32_t hmax = 0;
-    uint64_t base[256];
-    uint8_t nbits[256];
-    ekz_token_tables(base, nbits);
+    const int tab = ekz_log2_ready;
     for (t = 0; t < 256u; t++) {
         if (h[t]) {
             n += (double)h[t];
-            extra += (double)h[t] * nbits[t];
+            extra += (double)h[t] * ekz_tok.nbits[t];
             present++;
             maxtok = t;
             hmax = h[t] > hmax ? h[t] : hmax;
@@ -314,7 +327,9 @@ double ekz_cost(const uint32_t *h)
         for (t = 0; t <= maxtok; t++) {
             if (h[t]) {
                 double f = floor((double)h[t] * scale / n + 0.5);
-                bits += (double)h[t] * ((double)pb - log2(f < 1.0 ? 1.0 : f));
+                bits += (double)h[t] *
+                        ((double)pb - (tab && f <= (double)EKZ_M ? ekz_log2_tab[(unsigned)f]
+                                                                : log2(f < 1.0 ? 1.0 : f)));
             }
         }
         if (best < 0.0 || bits < best)
@@ -528,6 +543,40 @@ int ekz_hist1(const uint64_t *j, size_t n, uint32_t *hist)
     }
     if (i < n)
         hist[ekz_token(ekz_zz(j[i]))]++;
+    for (t = 0; t < 256u; t++)
+        hist[t] += h[t];
+    return EKZ_OK;
+}
+
+/* hist[0..256) += row `order` of ekz_hist3 alone (the histogram of the one delta order a
+ * caller costs: a third of the work) */
+int ekz_hist_order(const uint64_t *j, size_t n, int order, uint32_t *hist)
+{
+    uint32_t h[256];
+    size_t i;
+    unsigned t;
+    if (order < 0 || order > 2)
+        return EKZ_EINVAL;
+    if (order == 0)
+        return ekz_hist1(j, n, hist);
+    if (n <= (size_t)order)
+        return EKZ_OK;
+    memset(h, 0, sizeof h);
+    if (order == 1) {
+        for (i = 1; i + 1 < n; i += 2) {
+            hist[ekz_token(ekz_zz(j[i] - j[i - 1]))]++;
+            h[ekz_token(ekz_zz(j[i + 1] - j[i]))]++;
+        }
+        if (i < n)
+            hist[ekz_token(ekz_zz(j[i] - j[i - 1]))]++;
+    } else {
+        for (i = 2; i + 1 < n; i += 2) {
+            hist[ekz_token(ekz_zz(j[i] - (j[i - 1] << 1) + j[i - 2]))]++;
+            h[ekz_token(ekz_zz(j[i + 1] - (j[i] << 1) + j[i - 1]))]++;
+        }
+        if (i < n)
+            hist[ekz_token(ekz_zz(j[i] - (j[i - 1] << 1) + j[i - 2]))]++;
+    }
     for (t = 0; t < 256u; t++)
         hist[t] += h[t];
     return EKZ_OK;

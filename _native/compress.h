@@ -61,6 +61,8 @@ int ekz_unpack_freq(const uint8_t *src, size_t len, unsigned count, unsigned nbi
 int ekz_hist3(const uint64_t *j, size_t n, uint32_t *hist);
 /* hist[0..256) += the order-0 token histogram of j (ekz_hist3's first row). */
 int ekz_hist1(const uint64_t *j, size_t n, uint32_t *hist);
+/* hist[0..256) += row `order` (0..2) of ekz_hist3: one delta order's token histogram. */
+int ekz_hist_order(const uint64_t *j, size_t n, int order, uint32_t *hist);
 
 /* Encode the order-`order` delta-zigzag stream of j.  freq[256] sums to 4096 (each <= 4095)
  * unless single >= 0.  tok: scratch of n bytes.  Writes the rANS words then the extra bits

@@ -1,6 +1,7 @@
 /* Format v2 kernels of edgekit.compress: see compress_v2.h. */
 #include "compress_v2.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "compress.h"
@@ -80,6 +81,45 @@ static int ekz2_dense(const uint32_t *lags, int nterms)
         return EKZ_OK;                                                       \
     } while (0)
 
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
+#include <immintrin.h>
+#define EKZ2_AVX512 1
+static int ekz2_have_avx512(void)
+{
+    static int have = -1; /* a benign race: every thread writes the same answer */
+    if (have < 0)
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    return have;
+}
+
+/* ekz2_predict's dense recurrence (lags 1..P) for i = L..n-1, eight values at a time: the
+ * residuals do not depend on each other, so each term is one 64-bit vector multiply
+ * (AVX-512DQ, wrapping: the same bits) of eight consecutive values; the tail is scalar. */
+__attribute__((target("avx512f,avx512dq"))) static void
+ekz2_predict_dense_avx512(const uint64_t *j, size_t n, size_t L, const uint64_t *c,
+                          int nterms, int shift, uint64_t *e)
+{
+    size_t i = L;
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    for (; i + 8u <= n; i += 8u) {
+        __m512i s = _mm512_setzero_si512();
+        for (int t = 0; t < nterms; t++)
+            s = _mm512_add_epi64(s, _mm512_mullo_epi64(
+                                        _mm512_set1_epi64((long long)c[t]),
+                                        _mm512_loadu_si512((const void *)(j + i - 1u - t))));
+        s = _mm512_sra_epi64(s, sh);
+        _mm512_storeu_si512((void *)(e + i - 1u),
+                            _mm512_sub_epi64(_mm512_loadu_si512((const void *)(j + i)), s));
+    }
+    for (; i < n; i++) {
+        uint64_t s = 0;
+        for (int t = 0; t < nterms; t++)
+            s += c[t] * j[i - 1 - t];
+        e[i - 1] = j[i] - ekz2_asr(s, shift);
+    }
+}
+#endif
+
 static void ekz2_coefs(const int64_t *coefs, int nterms, uint64_t *c)
 {
     for (int t = 0; t < nterms; t++)
@@ -97,6 +137,12 @@ int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_
         e[i - 1] = j[i] - j[i - 1];
     uint64_t c[EKZ2_MAX_TERMS];
     ekz2_coefs(coefs, nterms, c);
+#ifdef EKZ2_AVX512
+    if (nterms >= 2 && ekz2_dense(lags, nterms) && n - L >= 16u && ekz2_have_avx512()) {
+        ekz2_predict_dense_avx512(j, n, L, c, nterms, shift, e);
+        return EKZ_OK;
+    }
+#endif
     EKZ2_RECURRENCE(e[i - 1] = j[i] - ekz2_asr(s, shift));
 }
 
@@ -121,9 +167,7 @@ int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_
         return;                                                              \
     }
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
-#include <immintrin.h>
-#define EKZ2_AVX512 1
+#ifdef EKZ2_AVX512
 /* The dense recurrence for 5..12 terms with the terms t >= 5 in an eight-lane accumulator
  * (AVX-512F/DQ: 64-bit multiplies, wrapping, the same bits): the scalar loop is bound by
  * its P multiplies a value (one port); here four are scalar (t = 1..4: j[i-1] .. j[i-4]
@@ -164,13 +208,6 @@ ekz2_unpred_dense_avx512(uint64_t *j, const uint64_t *e, size_t from, size_t to,
     }
 }
 
-static int ekz2_have_avx512(void)
-{
-    static int have = -1; /* a benign race: every thread writes the same answer */
-    if (have < 0)
-        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    return have;
-}
 #endif
 
 void ekz2_unpredict_span(uint64_t *j, const uint64_t *e, size_t from, size_t to,
@@ -272,6 +309,16 @@ int ekz2_gather(const uint8_t *table, size_t tlen, size_t width, const uint64_t 
     }
 }
 
+/* an AVX2 copy of the encoder's search loops, picked at load time where the toolchain
+ * supports it (GCC on glibc x86-64): the compiler vectorizes them; no reassociation, so
+ * the same bits */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
+#define EKZ2_CLONES __attribute__((target_clones("default", "avx2")))
+#else
+#define EKZ2_CLONES
+#endif
+
 /* sum of x[0..m) as four interleaved sums (lane i mod 4, each in index order), combined
  * as (s0 + s1) + (s2 + s3): four independent chains, and the reference's bits */
 static double ekz2_sum4(const double *x, size_t m)
@@ -289,7 +336,7 @@ static double ekz2_sum4(const double *x, size_t m)
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-int ekz2_autocorr(const int64_t *j, size_t n, int p, double *work, double *r)
+EKZ2_CLONES int ekz2_autocorr(const int64_t *j, size_t n, int p, double *work, double *r)
 {
     if (n < 2 || p < 0 || (size_t)p >= n - 1 || p > EKZ2_MAX_TERMS)
         return EKZ_EINVAL;
@@ -317,7 +364,7 @@ int ekz2_autocorr(const int64_t *j, size_t n, int p, double *work, double *r)
     return EKZ_OK;
 }
 
-int ekz2_lag_matches(const uint64_t *j, size_t n, int maxlag, uint32_t *same)
+EKZ2_CLONES int ekz2_lag_matches(const uint64_t *j, size_t n, int maxlag, uint32_t *same)
 {
     if (maxlag < 1)
         return EKZ_EINVAL;
@@ -561,5 +608,262 @@ int ekz2_pred_hist_runs(const uint64_t *j, size_t n, size_t run, const uint32_t 
             return st;
         ekz_hist1(work + (L - 1), len - L, h);
     }
+    return EKZ_OK;
+}
+
+/* ------------------------------------------------------------------ predictor search
+ *
+ * _v2._pred_search in one call: the same options in the same order (LPC, delta order 3,
+ * the lookback as a first and a second difference), the same floating-point operations in
+ * the same order (Python floats are IEEE doubles; no contraction), so both pick the same
+ * predictor bit for bit.  The Python version is the reference (tests compare them). */
+
+static size_t ekz2_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80u) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* the histogram of one option's residuals on j (runs of `run`): the unrolled recurrences
+ * for dense LPC, the general loop otherwise (the same histogram either way) */
+static int ekz2_opt_hist(const uint64_t *j, size_t n, size_t run, const uint32_t *lags,
+                         const int64_t *coefs, int nterms, int shift, uint64_t *work,
+                         uint32_t *h)
+{
+    if (nterms >= 2 && lags[nterms - 1] == (uint32_t)nterms)
+        return ekz2_pred_hist_runs(j, n, run, lags, coefs, nterms, shift, work, h);
+    return ekz2_pred_hist(j, n, run, lags, coefs, nterms, shift, h);
+}
+
+/* _v2._quantise: 1 and the terms, or 0 when degenerate */
+static int ekz2_quantise(const double *a, int p, int prec, uint32_t *lags, int64_t *coefs,
+                         int *nterms, int *shift_out)
+{
+    double big = fabs(a[0]), q[EKZ2_MAX_TERMS];
+    int64_t qi[EKZ2_MAX_TERMS], cf[EKZ2_MAX_TERMS + 1];
+    int any = 0, shift, t, m;
+    for (t = 1; t < p; t++) /* Python's max(): the first, replaced only by a larger one */
+        if (fabs(a[t]) > big)
+            big = fabs(a[t]);
+    if (!isfinite(big) || big == 0.0)
+        return 0;
+    {
+        double c = ceil(log2(big + 1e-12));
+        int up = c > 0.0 ? (c > 4096.0 ? 4096 : (int)c) : 0;
+        shift = prec - 1 - up;
+    }
+    shift = shift < 24 ? shift : 24;
+    shift = shift > 0 ? shift : 0;
+    for (t = 0; t < p; t++) {
+        q[t] = nearbyint(a[t] * (double)((int64_t)1 << shift)); /* round half to even */
+        /* |q| >= 2**40: a coefficient of 2**31 or more whatever the others (each q_t is
+         * minus a sum of at most 32 of them), so no predictor */
+        if (!(fabs(q[t]) < 1099511627776.0))
+            return 0;
+        qi[t] = (int64_t)q[t];
+        any |= qi[t] != 0;
+    }
+    if (!any)
+        return 0;
+    cf[0] = ((int64_t)1 << shift) + qi[0];
+    for (t = 1; t < p; t++)
+        cf[t] = qi[t] - qi[t - 1];
+    cf[p] = -qi[p - 1];
+    m = p + 1;
+    while (m > 0 && cf[m - 1] == 0)
+        m--;
+    if (m == 0 || m > EKZ2_MAX_TERMS)
+        return 0;
+    for (t = 0; t < m; t++) {
+        if (cf[t] >= 2147483648LL || cf[t] <= -2147483648LL)
+            return 0;
+        lags[t] = (uint32_t)(t + 1);
+        coefs[t] = cf[t];
+    }
+    *nterms = m;
+    *shift_out = shift;
+    return 1;
+}
+
+int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, double base,
+                     const uint64_t *jsmall, size_t nsmall, double base_small,
+                     double scale, const double *thr, uint64_t *work, double *dwork,
+                     uint32_t *lags_out, int64_t *coefs_out, int32_t *info, double *cost_out)
+{
+    /* the options: at most LPC, delta 3 and two lookbacks */
+    uint32_t olags[4][EKZ2_MAX_TERMS];
+    int64_t ocoefs[4][EKZ2_MAX_TERMS];
+    int onterms[4], oshift[4], nopt = 0, found = -1, st;
+    double fcost = 0.0;
+    uint32_t h[256];
+    const int lpc_max = (int)thr[0], prec = (int)thr[1], look_max = (int)thr[4];
+    const double min_gain = thr[2], gain = thr[3], look_share = thr[5];
+    if (run < 1 || ns < 1 || order < 0 || order > 2)
+        return EKZ_EINVAL;
+    { /* _pred_options */
+        int pmax = lpc_max, pr;
+        double r[EKZ2_MAX_TERMS + 1];
+        int have_r = 0;
+        if (pmax > EKZ2_MAX_TERMS - 1)
+            pmax = EKZ2_MAX_TERMS - 1;
+        if ((size_t)pmax > ns / 16u)
+            pmax = (int)(ns / 16u);
+        pr = pmax > 2 ? pmax : 2;
+        if (pmax >= 1) { /* _autocorr_runs */
+            double rr[EKZ2_MAX_TERMS + 1];
+            int k, ok = 1;
+            for (k = 0; k <= pr; k++)
+                r[k] = 0.0;
+            for (size_t a = 0; a < ns; a += run) {
+                size_t len = ns - a < run ? ns - a : run;
+                if (len <= (size_t)pr + 1u)
+                    continue;
+                if (ekz2_autocorr((const int64_t *)(js + a), len, pr, dwork, rr) != EKZ_OK) {
+                    ok = 0;
+                    break;
+                }
+                for (k = 0; k <= pr; k++)
+                    r[k] = r[k] + rr[k];
+            }
+            if (ok && r[0] > 0.0) {
+                have_r = 1;
+                for (k = 0; k <= pr; k++)
+                    if (!isfinite(r[k]))
+                        have_r = 0;
+            }
+        }
+        if (have_r) {
+            double bvar = order == 1 ? r[0] : 2.0 * (r[0] - r[1]);
+            const int has_base = order != 0;
+            const double need = min_gain * 2.0;
+            double a[EKZ2_MAX_TERMS], na[EKZ2_MAX_TERMS], err = r[0], best = 0.0;
+            double fa[EKZ2_MAX_TERMS], ferr = 0.0;
+            int fp = 0, m, t;
+            for (m = 1; m <= pr; m++)
+                r[m] = r[m] * (1.0 - 1e-9);
+            /* _levinson(r, pmax), each order's size as it comes */
+            for (m = 1; m <= pmax; m++) {
+                double acc = r[m], k, size;
+                for (t = 0; t < m - 1; t++)
+                    acc -= a[t] * r[m - 1 - t];
+                k = acc / err;
+                for (t = 0; t < m - 1; t++)
+                    na[t] = a[t] - k * a[m - 2 - t];
+                na[m - 1] = k;
+                memcpy(a, na, (size_t)m * sizeof *a);
+                err *= 1.0 - k * k;
+                if (!(err > 0.0))
+                    break;
+                size = 0.5 * (double)ns * log2(err / r[0]) + (double)(24 * (m + 1));
+                if (size < best) {
+                    best = size;
+                    memcpy(fa, a, (size_t)m * sizeof *a);
+                    fp = m;
+                    ferr = err;
+                }
+            }
+            if (fp && ferr > 0.0 && (!has_base || log2(bvar / ferr) >= need) &&
+                ekz2_quantise(fa, fp, prec, olags[nopt], ocoefs[nopt], &onterms[nopt],
+                              &oshift[nopt]))
+                nopt++;
+            if (order == 2) {
+                double var = 6.0 * r[0] - 8.0 * r[1] + 2.0 * r[2];
+                if (var > 0.0 && log2(bvar / var) >= need) {
+                    olags[nopt][0] = 1, olags[nopt][1] = 2, olags[nopt][2] = 3;
+                    ocoefs[nopt][0] = 3, ocoefs[nopt][1] = -3, ocoefs[nopt][2] = 1;
+                    onterms[nopt] = 3;
+                    oshift[nopt] = 0;
+                    nopt++;
+                }
+            }
+        }
+        if (look_max >= 2 && ns >= 4u * (size_t)look_max) { /* _lookback_lag */
+            uint32_t same[EKZ2_MAX_TERMS * 8];
+            size_t m1 = ns < 1024u ? ns : 1024u;
+            int k = 2, top = look_max;
+            if (top > (int)(sizeof same / sizeof *same))
+                return EKZ_EINVAL;
+            ekz2_lag_matches(js, m1, top, same);
+            for (int q = 3; q <= top; q++)
+                if (same[q - 1] > same[k - 1])
+                    k = q;
+            if ((double)same[k - 1] >= (double)m1 * look_share &&
+                same[k - 1] > 2u * same[0]) {
+                olags[nopt][0] = (uint32_t)k;
+                ocoefs[nopt][0] = 1;
+                onterms[nopt] = 1;
+                oshift[nopt] = 0;
+                nopt++;
+                olags[nopt][0] = (uint32_t)k, olags[nopt][1] = (uint32_t)(2 * k);
+                ocoefs[nopt][0] = 2, ocoefs[nopt][1] = -1;
+                onterms[nopt] = 2;
+                oshift[nopt] = 0;
+                nopt++;
+            }
+        }
+    }
+    for (int o = 0; o < nopt; o++) {
+        const uint32_t *lg = olags[o];
+        const int64_t *cf = ocoefs[o];
+        int P = onterms[o];
+        double cost, hs;
+        size_t dlen = 2;
+        if ((size_t)lg[P - 1] * 4u >= run)
+            continue;
+        if (jsmall != NULL) {
+            st = ekz2_opt_hist(jsmall, nsmall, 1024u, lg, cf, P, oshift[o], work, h);
+            if (st != EKZ_OK)
+                return st;
+            hs = 0.0;
+            for (int t = 0; t < 256; t++)
+                hs += h[t];
+            if (ekz_cost(h) >= base_small * (hs > 1.0 ? hs : 1.0))
+                continue;
+        }
+        st = ekz2_opt_hist(js, ns, run, lg, cf, P, oshift[o], work, h);
+        if (st != EKZ_OK)
+            return st;
+        hs = 0.0;
+        for (int t = 0; t < 256; t++)
+            hs += h[t];
+        for (int t = 0; t < P; t++)
+            dlen += ekz2_varint_len(lg[t]) + ekz2_varint_len(((uint64_t)cf[t] << 1) ^ (0u - ((uint64_t)cf[t] >> 63)));
+        cost = ekz_cost(h) * (double)ns / (hs > 1.0 ? hs : 1.0);
+        cost += (double)(8u * (dlen + 10u)) / scale;
+        if (cost < base * gain && (found < 0 || cost < fcost)) {
+            found = o;
+            fcost = cost;
+        }
+    }
+    if (found < 0)
+        return 0;
+    memcpy(lags_out, olags[found], (size_t)onterms[found] * sizeof *lags_out);
+    memcpy(coefs_out, ocoefs[found], (size_t)onterms[found] * sizeof *coefs_out);
+    info[0] = onterms[found];
+    info[1] = oshift[found];
+    *cost_out = fcost;
+    return 1;
+}
+
+int ekz2_distinct_sorted(const int64_t *s, size_t n, int64_t *u, uint64_t *out)
+{
+    size_t t = 0, i = 0;
+    uint64_t f1 = 0, f2 = 0;
+    while (i < n) {
+        size_t k = i + 1;
+        while (k < n && s[k] == s[i])
+            k++;
+        u[t++] = s[i];
+        f1 += k - i == 1;
+        f2 += k - i == 2;
+        i = k;
+    }
+    out[0] = t;
+    out[1] = f1;
+    out[2] = f2;
     return EKZ_OK;
 }

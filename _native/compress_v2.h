@@ -65,6 +65,21 @@ int ekz2_rank_bs(const int64_t *u, size_t T, const int64_t *key, size_t n, uint3
 int ekz2_pred_hist_runs(const uint64_t *j, size_t n, size_t run, const uint32_t *lags,
                         const int64_t *coefs, int nterms, int shift, uint64_t *work,
                         uint32_t *h);
+/* _v2._pred_search in one call (the same choice, bit for bit): the predictor options of
+ * the sample js[0..ns) (runs of `run` values; `order` the chosen delta order, `base` its
+ * estimated bits on js) costed as _v2.pred_candidate does, with the early test on
+ * jsmall[0..nsmall) (runs of 1,024; NULL for none) against base_small bits a value;
+ * thr = (_T_LPC_MAX, _T_LPC_PREC, _T_PRED_MIN_GAIN, _T_PRED_GAIN, _T_LOOK_MAX,
+ * _T_LOOK_SHARE); work: max(min(run, ns), min(1024, nsmall)) uint64, dwork: min(run, ns)
+ * doubles.  Returns 1 with the winner in lags/coefs (info = nterms, shift; cost = its
+ * estimate), 0 when no option is taken, or an error status. */
+int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, double base,
+                     const uint64_t *jsmall, size_t nsmall, double base_small,
+                     double scale, const double *thr, uint64_t *work, double *dwork,
+                     uint32_t *lags_out, int64_t *coefs_out, int32_t *info, double *cost_out);
+/* The distinct values of the sorted s[0..n) into u (in order), and out = (their number,
+ * how many occur once, how many twice): the dictionary's estimate of its table size. */
+int ekz2_distinct_sorted(const int64_t *s, size_t n, int64_t *u, uint64_t *out);
 /* cdef: end */
 
 /* For the block decoder (compress.c), not bound by cffi: j[from..to) of ekz2_unpredict

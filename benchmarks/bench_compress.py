@@ -153,6 +153,11 @@ ENCODE_SPEED = [
     ("membrane_potential_f32", 0.22),
     ("slice:pysiology_emg_mV_head16384", 0.27),
     ("slice:iers_length_of_day_excess_s_6144_10240", 0.7),
+    # the predictor search in one C call (docs/compress/speed.md), measured 2026-12-07 on
+    # tests/data/corpus: bitalino ECG (9-term LPC) 0.47x -> 0.56x, IU ANMO seismogram
+    # (50,000 values, LPC) 1.06x -> 1.24x; minima about 25 % under
+    ("slice:corpus/bitalino_ecg_adc", 0.42),
+    ("slice:corpus/seismic_iu_anmo_lhz_counts", 0.93),
 ]
 
 

@@ -25,13 +25,33 @@ def scratch(name: str, n: int, dtype: type | np.dtype) -> np.ndarray:
     """A per-thread reusable work array of n items (contents undefined).  Reusing work
     memory matters: touching freshly mapped pages costs more than the kernels themselves.
     Never hand a scratch array (or a view of one) to the user."""
+    views = _TLS.__dict__.get("_views")
+    if views is None:
+        views = _TLS._views = {}
+    key = (name, n, dtype)
+    got = views.get(key)
+    if got is not None:  # the same request as before: its view (a view costs ~3 us)
+        return got
     dt = np.dtype(dtype)
     nbytes = max(n * dt.itemsize, 8)
     buf = getattr(_TLS, name, None)
     if buf is None or buf.size < nbytes:
         buf = np.empty(nbytes, dtype=np.uint8)
         setattr(_TLS, name, buf)
-    return buf[:nbytes].view(dt)[:n]
+        for k in [k for k in views if k[0] == name]:  # views of the array it replaces
+            del views[k]
+    if len(views) >= 256:
+        views.clear()
+    got = views[key] = buf[:nbytes].view(dt)[:n]
+    return got
+
+
+def in_scratch(a: np.ndarray) -> bool:
+    """Whether a is (a view of) one of this thread's work arrays: a later kernel call may
+    overwrite it."""
+    while a.base is not None and isinstance(a.base, np.ndarray):
+        a = a.base
+    return any(a is buf for buf in _TLS.__dict__.values())
 
 
 def release_scratch() -> None:
@@ -99,6 +119,18 @@ def hist1(j: np.ndarray) -> np.ndarray:
     ffi = _backend.ffi
     h = np.zeros(256, dtype=np.uint32)
     lib.ekz_hist1(_ptr(ffi, "uint64_t *", j), j.size, _ptr(ffi, "uint32_t *", h))
+    return h
+
+
+def hist_order(j: np.ndarray, order: int) -> np.ndarray:
+    """Row ``order`` (0..2) of ``hist3(j)`` alone (uint32[256]): the token histogram of the
+    one delta order a caller costs."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.hist3(j)[256 * order: 256 * (order + 1)]
+    ffi = _backend.ffi
+    h = np.zeros(256, dtype=np.uint32)
+    lib.ekz_hist_order(_ptr(ffi, "uint64_t *", j), j.size, order, _ptr(ffi, "uint32_t *", h))
     return h
 
 

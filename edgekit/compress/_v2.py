@@ -280,17 +280,28 @@ def _keys(x: np.ndarray) -> np.ndarray:
 
 
 def _distinct(a: np.ndarray) -> np.ndarray:
-    """The sorted distinct values of a (np.unique's hashing is slower on these sizes)."""
-    return _distinct_sorted(a)[0]
+    """The sorted distinct values of int64 a (np.unique's hashing is slower on these
+    sizes)."""
+    return _distinct_counts(a)[0]
 
 
-def _distinct_sorted(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the sorted distinct values of a, a sorted)."""
+def _distinct_counts(a: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """(the sorted distinct values of int64 a, how many of them occur once, how many
+    twice): one C pass over the sorted values (``ekz2_distinct_sorted``)."""
     s = np.sort(a)
-    keep = np.empty(s.size, dtype=bool)
-    keep[:1] = True
-    np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep], s
+    lib = _backend.lib
+    if lib is None:
+        keep = np.empty(s.size, dtype=bool)
+        keep[:1] = True
+        np.not_equal(s[1:], s[:-1], out=keep[1:])
+        counts = np.diff(np.append(np.flatnonzero(keep), s.size))  # run lengths
+        return (s[keep], int(np.count_nonzero(counts == 1)),
+                int(np.count_nonzero(counts == 2)))
+    u = np.empty(s.size, dtype=np.int64)
+    out = np.empty(3, dtype=np.uint64)
+    lib.ekz2_distinct_sorted(_ptr("int64_t", s), s.size, _ptr("int64_t", u),
+                             _ptr("uint64_t", out))
+    return u[: int(out[0])], int(out[1]), int(out[2])
 
 
 def _stream_bits(j: np.ndarray) -> float:
@@ -298,15 +309,12 @@ def _stream_bits(j: np.ndarray) -> float:
     return min(K.cost3(K.hist3(j.view(np.uint64)).reshape(3, 256)))
 
 
-def _spread(small: np.ndarray, us: np.ndarray, n: int) -> tuple[float, float]:
-    """(T, T / len(us)): the estimated table size of the block of n values whose small
-    sample (sorted keys ``small``, sorted) has the distinct values us: the smaller of Chao's
-    estimate (from the values seen once and twice) and the linear extrapolation."""
-    starts = np.flatnonzero(small[1:] != small[:-1]) + 1
-    counts = np.diff(np.concatenate(([0], starts, [small.size])))  # sorted: run lengths
-    f1, f2 = int(np.count_nonzero(counts == 1)), int(np.count_nonzero(counts == 2))
-    total = min(float(n), us.size + f1 * f1 / (2.0 * max(f2, 1)), us.size * n / small.size)
-    return total, max(total / us.size, 1.0)
+def _spread(size: int, f1: int, f2: int, m: int, n: int) -> tuple[float, float]:
+    """(T, T / size): the estimated table size of the block of n values whose small sample
+    of m values has ``size`` distinct values, f1 of them seen once and f2 twice: the smaller
+    of Chao's estimate and the linear extrapolation."""
+    total = min(float(n), size + f1 * f1 / (2.0 * max(f2, 1)), size * n / m)
+    return total, max(total / size, 1.0)
 
 
 _TABLE_PROBE = 512
@@ -332,18 +340,18 @@ def _dict_bits(x: np.ndarray, small: np.ndarray, us: np.ndarray, rank_bits: floa
 
 def _small_bits(best: C._Candidate) -> float:
     """Estimated bits of best's streams on the small sample of the block."""
-    bits = C._cost_bits(K.hist3(_small(best.j))[256 * best.order: 256 * (best.order + 1)])
+    bits = C._cost_bits(K.hist_order(_small(best.j), best.order))
     if best.r is not None:
-        bits += C._cost_bits(K.hist3(_small(best.r))[:256])
+        bits += C._cost_bits(K.hist1(_small(best.r)))
     return bits
 
 
 def _own(best: C._Candidate) -> None:
     """Copy best's streams out of the per-thread work arrays (a nested block's coding, the
     dictionary's table, reuses them)."""
-    if best.j.base is not None:
+    if K.in_scratch(best.j):
         best.j = best.j.copy()
-    if best.r is not None and best.r.base is not None:
+    if best.r is not None and K.in_scratch(best.r):
         best.r = best.r.copy()
 
 
@@ -358,12 +366,12 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
         return None
     if small is None:
         small = _keys(_small(x))
-    us, ssmall = _distinct_sorted(small)
+    us, f1, f2 = _distinct_counts(small)
     if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
         return None  # integers that fill their range: the indices would be the values
     ranks = rank(us, small)
     assert ranks is not None
-    total, factor = _spread(ssmall, us, n)
+    total, factor = _spread(us.size, f1, f2, small.size, n)
     if factor > 1.25:  # the block's table is larger: its indices spread
         ranks = np.rint(ranks * factor).astype(np.int64)
     if bits is None:
@@ -463,7 +471,7 @@ def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
         return None
     cand.head |= SPLIT
     ls, scale = C._sample(low.view(np.uint64))
-    cand.cost += C._cost_bits(K.hist3(ls)[:256]) * scale
+    cand.cost += C._cost_bits(K.hist1(ls)) * scale
     cand.r = low
     return cand
 
@@ -591,6 +599,70 @@ def _lookback_lag(js: np.ndarray) -> int:
     return 0
 
 
+def _pred_search_py(js: np.ndarray, run: int, order: int, base: float,
+                    jsmall: np.ndarray | None, base_small: float, scale: float
+                    ) -> tuple[float, list[int], list[int], int, np.ndarray | None] | None:
+    """The reference of :func:`_pred_search` (and the search without the kernels):
+    (cost, lags, coefs, shift, residuals of js when js is a whole stream, else None)."""
+    found, e = None, None
+    whole = run >= js.size  # no sample: the residuals themselves, kept for the winner
+    for lags, coefs, shift in _pred_options(js, run, order):
+        if lags[-1] * 4 >= run:
+            continue
+        if jsmall is not None:
+            h = pred_hist(jsmall, _SMALL_RUN, lags, coefs, shift)
+            if C._cost_bits(h) >= base_small * max(int(h.sum()), 1):
+                continue
+        if whole:
+            ej = predict(js, lags, coefs, shift)
+            h = K.hist1(ej[lags[-1] - 1:])  # = pred_hist(js, js.size, ...)
+        else:
+            ej, h = None, pred_hist(js, run, lags, coefs, shift)
+        desc = descriptor(lags, coefs, shift)
+        cost = C._cost_bits(h) * js.size / max(int(h.sum()), 1)
+        cost += 8 * (len(desc) + 10) / scale
+        if cost < base * C._T_PRED_GAIN and (found is None or cost < found[0]):
+            found, e = (cost, lags, coefs, shift), ej
+    return None if found is None else (*found, e)
+
+
+def _pred_search(js: np.ndarray, run: int, order: int, base: float,
+                 jsmall: np.ndarray | None, base_small: float, scale: float
+                 ) -> tuple[float, list[int], list[int], int, np.ndarray | None] | None:
+    """The predictor options of the sample js (runs of ``run`` values; see
+    :func:`_pred_options`), each costed on js (after the early test on ``jsmall`` when
+    given: runs of 1,024 values against ``base_small`` bits a value) with its descriptor;
+    the cheapest below ``base * _T_PRED_GAIN`` bits as (cost, lags, coefs, shift, its
+    residuals or None), or None.  One C call (``ekz2_pred_search``) when the kernels are
+    built: the same choice, bit for bit (tests compare it with :func:`_pred_search_py`)."""
+    lib = _backend.lib
+    look = int(C._T_LOOK_MAX)
+    if lib is None or look > 8 * MAX_TERMS:
+        return _pred_search_py(js, run, order, base, jsmall, base_small, scale)
+    thr = np.array([C._T_LPC_MAX, C._T_LPC_PREC, C._T_PRED_MIN_GAIN, C._T_PRED_GAIN, look,
+                    C._T_LOOK_SHARE], dtype=np.float64)
+    nsmall = 0 if jsmall is None else jsmall.size
+    work = K.scratch("pswork", max(min(run, js.size), min(_SMALL_RUN, nsmall), 1), np.uint64)
+    dwork = K.scratch("psdwork", max(min(run, js.size), 1), np.float64)
+    lags = np.empty(MAX_TERMS, dtype=np.uint32)
+    coefs = np.empty(MAX_TERMS, dtype=np.int64)
+    info = np.zeros(2, dtype=np.int32)
+    cost = np.zeros(1, dtype=np.float64)
+    ffi = _backend.ffi
+    status = lib.ekz2_pred_search(
+        _ptr("uint64_t", js), js.size, run, order, base,
+        ffi.NULL if jsmall is None else _ptr("uint64_t", jsmall), nsmall, base_small, scale,
+        _ptr("double", thr), _ptr("uint64_t", work), _ptr("double", dwork),
+        _ptr("uint32_t", lags), _ptr("int64_t", coefs), _ptr("int32_t", info),
+        _ptr("double", cost))
+    if status < 0:
+        raise RuntimeError(f"ekz2_pred_search returned status {status}")
+    if status == 0:
+        return None
+    p = int(info[0])
+    return float(cost[0]), lags[:p].tolist(), coefs[:p].tolist(), int(info[1]), None
+
+
 def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     """The best predictor coding of best's main stream when it is smaller (header
     included) than best's; decided on best's sample (see ``codec._sample``)."""
@@ -604,45 +676,28 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
         js, run = j, n
     h = best.sample_h
     if h is None:
-        h = K.hist3(js)[256 * best.order: 256 * (best.order + 1)]
+        h = K.hist_order(js, best.order)
     base = C._cost_bits(h)
     if base < js.size * C._T_PRED_MIN_BITS:  # little left to predict
         return None
     scale = n / js.size
-    found, e = None, None
     # a whole stream longer than the small sample: an option that does not even beat the
     # delta order on the small sample (by _T_PRED_EARLY) is not costed in full
-    early = js is j and js.size > 4 * _SMALL_RUN
-    if early:
+    jsmall, base_small = None, 0.0
+    if js is j and js.size > 4 * _SMALL_RUN:
         jsmall = _small(js)
-        hsmall = K.hist3(jsmall)[256 * best.order: 256 * (best.order + 1)]
+        hsmall = K.hist_order(jsmall, best.order)
         base_small = C._cost_bits(hsmall) / jsmall.size * C._T_PRED_EARLY
-    for lags, coefs, shift in _pred_options(js, run, best.order):
-        if lags[-1] * 4 >= run:
-            continue
-        if early:
-            h = pred_hist(jsmall, _SMALL_RUN, lags, coefs, shift)
-            if C._cost_bits(h) >= base_small * max(int(h.sum()), 1):
-                continue
-        if js is j:  # no sample: the residuals themselves, kept for the winner
-            ej = predict(j, lags, coefs, shift)
-            h = K.hist1(ej[lags[-1] - 1:])  # = pred_hist(j, n, ...)
-        else:
-            ej, h = None, pred_hist(js, run, lags, coefs, shift)
-        desc = descriptor(lags, coefs, shift)
-        cost = C._cost_bits(h) * js.size / max(int(h.sum()), 1)
-        cost += 8 * (len(desc) + 10) / scale
-        if cost < base * C._T_PRED_GAIN and (found is None or cost < found[0]):
-            found, e = (cost, lags, coefs, shift, desc), ej
+    found = _pred_search(js, run, best.order, base, jsmall, base_small, scale)
     if found is None:
         return None
-    cost, lags, coefs, shift, desc = found
+    cost, lags, coefs, shift, e = found
     if e is None:
         e = predict(j, lags, coefs, shift)
     es, _ = C._sample(e)
-    pre = desc + C._varint(C._zz(int(j[0])))
+    pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
     cand = C._Candidate(best.cost - (base - cost) * scale, best.head | _ORDER_MASK,
-                        best.params, e, 0, K.hist3(es)[:256] if es is not e else None,
+                        best.params, e, 0, K.hist1(es) if es is not e else None,
                         r=best.r, sample=es if es is not e else None)
     cand.pre = pre
     return cand

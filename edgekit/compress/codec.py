@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -350,7 +350,7 @@ def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
     Judged on the sample of a long stream (see :func:`_sample`), on all of a short one."""
     js = sample if sample is not None else _sample(j)[0]
     if js is not j:
-        h = sample_h if sample_h is not None else K.hist3(js)[256 * order: 256 * (order + 1)]
+        h = sample_h if sample_h is not None else K.hist_order(js, order)
     total = int(h.sum())
     hh, m = K.runs_hist(js, order, h[0] * 10 > total * 9)
     plain, rle = _cost_bits(h), _cost_bits(hh[:256]) + _cost_bits(hh[256:]) + 16
@@ -449,12 +449,18 @@ class _Candidate:
     r_zeros: int = 0  # (and its number of zero codes)
     jrange: tuple[int, int] | None = None  # (min, max) of j as int64, when known
     pre: bytes = b""  # format v2: written just before the main stream (predictor)
+    # a candidate costed on its block's sample only (see _quant_candidate): makes the full
+    # candidate once chosen
+    make: Callable[[], _Candidate] | None = None
 
 
 def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | None = None,
-                   nonzero: int = 0, krange: tuple[int, int] | None = None) -> _Candidate:
+                   nonzero: int = 0, krange: tuple[int, int] | None = None,
+                   scale: float = 0.0) -> _Candidate:
     """Best (order, gcd) coding of int64 k (+ residual r when nonzero); ``krange`` the
-    (min, max) of k when the caller knows it."""
+    (min, max) of k when the caller knows it.  ``scale`` > 0: k and r are a block's sample
+    (``_sample``'s positions), costed as the block's (the common step then is the
+    sample's)."""
     head = model
     j = k.view(np.uint64)
     gparams = b""
@@ -472,7 +478,11 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
                 # (k - off) // g is monotone unless k - off wrapped below int64
                 jrange = None if krange is None or krange[0] - off < -(1 << 63) else (
                     (krange[0] - off) // g, (krange[1] - off) // g)
-    js, scale = _sample(j)
+    sampled = scale > 0
+    if sampled:
+        js = j
+    else:
+        js, scale = _sample(j)
     h3 = K.hist3(js).reshape(3, 256)
     costs = [c * scale for c in K.cost3(h3)]
     order = min(range(3), key=costs.__getitem__)  # the first of equal costs, as argmin
@@ -481,7 +491,7 @@ def _int_candidate(k: np.ndarray, model: int, params: bytes, r: np.ndarray | Non
                       sample=js if js is not j else None, jrange=jrange)
     if r is not None and nonzero:
         rj = r.view(np.uint64)
-        rs, rscale = _sample(rj)
+        rs, rscale = (rj, scale) if sampled else _sample(rj)
         rh = K.hist1(rs)
         cand.cost += _cost_bits(rh) * rscale
         cand.head |= _H_RESID
@@ -771,6 +781,32 @@ def _pick_sides(k: np.ndarray, pos: np.ndarray, side: np.ndarray) -> None:
         alt[swap] = cur[swap]
 
 
+def _quant_candidate(x: np.ndarray, mode: int, p: float, a: float, b: float, model: int,
+                     params: bytes, slot: str,
+                     lazy: bool = True) -> tuple[_Candidate, float, tuple[int, int]]:
+    """The decimal (mode 0) or affine (mode 1) candidate of float x: (candidate, its
+    number of residuals, its k range).  A long block (one ``_sample`` reads) is quantized
+    on the sample's positions only when ``lazy``: the candidate then costs what the full
+    one's sample costs (the same values: quantization is value by value), unless the
+    sample's common step is coarser than the block's, the residual count and k range are
+    the sample's (the count scaled to the block), and ``make`` quantizes the whole block
+    once the candidate is chosen.  The grids that lose (most of the float search on noisy
+    blocks) are then never computed in full."""
+    n = x.size
+    if not lazy or n <= 4 * _SAMPLE_PART * 1.5:
+        k, r, nz, kr = K.quant(x, mode, p, a, b, -1.0, slot)
+        return _int_candidate(k, model, params, r, nz, kr), nz, kr
+    xs, scale = _sample(x)
+    k, r, nz, kr = K.quant(xs, mode, p, a, b, -1.0, slot + "s")
+    cand = _int_candidate(k, model, params, r, nz, kr, scale)
+
+    def make() -> _Candidate:
+        return _quant_candidate(x, mode, p, a, b, model, params, slot, False)[0]
+
+    cand.make = make
+    return cand, nz * scale, kr
+
+
 def _float_candidates(x: np.ndarray, tol: float, level: int,
                       f32_ok: bool = False) -> tuple[list[_Candidate], bool]:
     """Candidate codings of float32/64 x, and whether one of them is a good grid fit.
@@ -786,8 +822,17 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     d = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, _T_DEC_SAMPLE // _T_GOOD_RESID)
     good = fine = costly = False
     if d >= 0:
-        k, r, nz, kr = K.quant(x, 0, 10.0 ** d, 0.0, 1.0, -1.0, f"dec{w}")
-        cands.append(_int_candidate(k, _DEC, bytes((d,)), r, nz, kr))
+        # a long block: every sampled value on the grid, a good fit most likely, quantized
+        # in full at once; misses: costed on the block's sample first
+        strict = (K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, 0)
+                  if n > 4 * _SAMPLE_PART * 1.5 else None)
+        cand, nz, kr = _quant_candidate(x, 0, 10.0 ** d, 0.0, 1.0, _DEC, bytes((d,)),
+                                        f"dec{w}", strict != d)
+        if cand.make is not None and nz <= n // _T_GOOD_RESID:
+            # the sample fits: the grid is probably the block's, and decided on all of it
+            cand, nz, kr = _quant_candidate(x, 0, 10.0 ** d, 0.0, 1.0, _DEC, bytes((d,)),
+                                            f"dec{w}", False)
+        cands.append(cand)
         # a decimal grid about as fine as the floats themselves fits by construction (any
         # float32 below 1 is some k / 10**8): no grid fit, the other models are tried too
         kbits = math.log2(max(-kr[0], kr[1], 1)) - np.finfo(x.dtype).nmant - 1
@@ -798,10 +843,11 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
         good = nz <= n // _T_GOOD_RESID and not fine
         if not good and not fine and nz:
             # the sample's few misses were many: the exponent that fits the whole sample
-            d2 = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, 0)
+            d2 = K.find_decimals(x, _T_DEC_SAMPLE, _MAXD, 0) if strict is None else strict
             if d2 > d:
-                k, r, nz, kr = K.quant(x, 0, 10.0 ** d2, 0.0, 1.0, -1.0, f"dec2{w}")
-                cands.append(_int_candidate(k, _DEC, bytes((d2,)), r, nz, kr))
+                cand, nz, kr = _quant_candidate(x, 0, 10.0 ** d2, 0.0, 1.0, _DEC,
+                                                bytes((d2,)), f"dec2{w}")
+                cands.append(cand)
                 good = nz <= n // _T_GOOD_RESID
     if not good and f32_ok:
         # float32 readings stored as float64: model the float32 values
@@ -816,8 +862,9 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
         # a step that is a whole number of 10**-d is the decimal grid again (its gcd)
         if guess is not None and (d < 0 or fine or _off_decimal(guess[1], d)):
             a, b = guess
-            k, r, nz, kr = K.quant(x, 1, 1.0, a, b, -1.0, f"aff{w}")
-            cands.append(_int_candidate(k, _AFF, struct.pack("<dd", a, b), r, nz, kr))
+            cand, nz, kr = _quant_candidate(x, 1, 1.0, a, b, _AFF, struct.pack("<dd", a, b),
+                                            f"aff{w}")
+            cands.append(cand)
             good = good or nz <= n // _T_GOOD_RESID
     if not good or not cands:
         cands.append(_int_candidate(K.sortable(x), _BITS, b""))
@@ -836,6 +883,10 @@ def _encode_block(x: np.ndarray, tol: float, level: int, v2: bool = True) -> byt
         k = x.astype(np.int64) if dt.kind == "i" else x.astype(np.uint64).view(np.int64)
         cands = [_int_candidate(k, _INT, b"")]
     best = min(cands, key=lambda c: c.cost)
+    if best.make is not None:  # costed on the sample: now the whole block
+        f32 = best.head & _H_F32
+        best = best.make()
+        best.head |= f32
     best = _v2.improve(x, best, level, tol < 0, v2)
     raw_cost = 8 * (x.nbytes + 1)
     if best.cost >= raw_cost:

@@ -52,6 +52,9 @@ def test_long_streams_native_equal_reference(k, order):
     assert np.array_equal(h, ref.hist3(j))
     assert np.array_equal(K.hist1(j), h[:256]) and np.array_equal(K.hist1(j[:7]), ref.hist3(
         j[:7])[:256])
+    for o in range(3):  # one order's row alone, on the whole stream and on short prefixes
+        for m in (j.size, 0, 1, 2, 3, 8):
+            assert np.array_equal(K.hist_order(j[:m], o), ref.hist3(j[:m])[256 * o: 256 * (o + 1)])
     assert K.cost3(h.reshape(3, 256)) == [ref.cost(h[256 * o: 256 * (o + 1)]) for o in range(3)]
     hs = h[256 * order: 256 * (order + 1)]
     if np.count_nonzero(hs) < 2:
@@ -180,3 +183,29 @@ def test_long_quantizer_paths_native_equal_reference(dtype, n, seed, d, kind):
         rk, rr, rnz = ref.quant(x, mode, p, a, b, -1.0)
         assert np.array_equal(k, rk) and np.array_equal(r, rr) and nz == rnz
         assert krange == (int(rk.min()), int(rk.max()))
+
+
+@needs_native
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 3000), st.integers(1, 2 ** 62), st.integers(0, 2 ** 32 - 1))
+def test_distinct_counts_native_equal_numpy(n, spread, seed):
+    """The dictionary estimate's distinct values and singleton / doubleton counts
+    (ekz2_distinct_sorted) against numpy's."""
+    from edgekit import _backend
+    from edgekit.compress import _v2
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-spread, spread, n, dtype=np.int64) if n else np.zeros(0, np.int64)
+    if n > 10:
+        a[rng.integers(0, n, n // 3)] = a[0]  # repeats
+    u, f1, f2 = _v2._distinct_counts(a)
+    want, counts = np.unique(a, return_counts=True)
+    assert np.array_equal(u, want)
+    assert (f1, f2) == (int(np.sum(counts == 1)), int(np.sum(counts == 2)))
+    lib = _backend.lib
+    try:  # the numpy path (no kernels) gives the same
+        _backend.lib = None
+        u2, g1, g2 = _v2._distinct_counts(a)
+    finally:
+        _backend.lib = lib
+    assert np.array_equal(u2, want) and (g1, g2) == (f1, f2)
