@@ -222,3 +222,24 @@ def test_secure_aggregation_matches_the_plain_round(digits):
                  dropout=0.9, secure_aggregation=secagg.SecAggConfig())
     assert h.rounds[0].aborted and not h.rounds[0].accepted
     assert all(np.array_equal(a, b) for a, b in zip(h.parameters, init, strict=True))
+
+
+def test_demo_section_prints_measured_figures():
+    import io
+    import re
+
+    from edgekit import _demo as demo
+    from edgekit.federated import _demo
+
+    assert "federated" in demo.SECTIONS
+    out = io.StringIO()
+    rows = _demo.run(out)
+    text = out.getvalue()
+    accs = dict(re.findall(r"(\w+) +held-out accuracy ([\d.]+)%", text))
+    assert set(accs) == {"fedavg", "fedadam", "scaffold"}
+    assert float(accs["scaffold"]) > float(accs["fedavg"]) > 80
+    assert "2,636 B up per client per round" in text
+    fedavg, median = map(float, re.findall(r"FedAvg ([\d.]+)%, coordinate median ([\d.]+)%",
+                                           text)[0])
+    assert fedavg < 20 and median > 80
+    assert len(rows) == 2
