@@ -220,7 +220,7 @@ def train_centralised(client: _NumpyClient, parameters: Parameters, *, epochs: i
         cfg["lr"] = lr
     if batch_size is not None:
         cfg["batch_size"] = batch_size
-    return client.fit(parameters, cfg).parameters
+    return list(client.fit(parameters, cfg).parameters)
 
 
 class PoisonedClient:

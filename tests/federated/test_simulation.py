@@ -243,3 +243,18 @@ def test_demo_section_prints_measured_figures():
                                            text)[0])
     assert fedavg < 20 and median > 80
     assert len(rows) == 2
+
+
+def test_progress_without_tqdm_prints_a_line_per_round(digits, capsys):
+    clients, init = fleet(digits, seed=0)
+    simulate(FedAvg(init, lr_decay=0.5), clients, rounds=2, fraction=0.5, seed=0,
+             progress=True, evaluate_fn=evaluator(digits))
+    err = capsys.readouterr().err
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        assert "round 1/2 accuracy" in err and "round 2/2 accuracy" in err
+    else:
+        assert "2/2" in err
+    strat = FedAvg(init, lr_decay=0.5)
+    assert strat.configure_fit(3, init).config["lr"] == pytest.approx(0.1 * 0.25)
