@@ -47,7 +47,7 @@ TARGET = 0.90
 
 
 def _run(task: Any, seed: int, rounds: int, *, codec: Any = None,
-         wrap: Callable[[Any], Any] | None = None, local: dict[str, float] | None = None,
+         wrap: Callable[[Any, int], Any] | None = None, local: dict[str, float] | None = None,
          model: str = "softmax") -> dict[str, float]:
     clients, init = fleet(task, n_clients=N_CLIENTS, alpha=ALPHA, seed=seed, model=model)
     if local is not None:
@@ -55,7 +55,7 @@ def _run(task: Any, seed: int, rounds: int, *, codec: Any = None,
                    for i, (cid, c) in enumerate(clients.items())}
     strategy = FedAvg(init, fraction_fit=FRACTION)
     if wrap is not None:
-        strategy = wrap(strategy)
+        strategy = wrap(strategy, seed)
     hist = simulate(strategy, clients, rounds=rounds, fraction=FRACTION, seed=seed,
                     evaluate_fn=evaluator(task, model), codec=codec, progress=False)
     ups = [n for r in hist.rounds for n in r.bytes_up.values()]
@@ -79,15 +79,15 @@ def _rows(clip: float) -> list[tuple[str, dict[str, Any]]]:
          {"codec": lambda: TopKCodec(0.1, error_feedback=False)}),
         ("TopKCodec(0.02)", {"codec": lambda: TopKCodec(0.02)}),
     ]
-    def central(z: float) -> Callable[[Any], Any]:
-        return lambda s: CentralDP(s, clip_norm=clip, noise_multiplier=z, delta=DELTA,
-                                   num_clients=N_CLIENTS)
+    def central(z: float) -> Callable[[Any, int], Any]:
+        return lambda s, seed: CentralDP(s, clip_norm=clip, noise_multiplier=z, delta=DELTA,
+                                         num_clients=N_CLIENTS, seed=seed)
 
     for z in (0.0, 0.1, 0.3, 1.0):  # z = 0: the cost of clipping and equal weights alone
         rows.append((f"CentralDP(clip={clip:g}, z={z:g})", {"wrap": central(z)}))
     rows.append(("CentralDP(adaptive clip from 0.1 to the median, z=0.3)", {"wrap": (
-        lambda s: CentralDP(s, clip_norm=0.1, noise_multiplier=0.3, delta=DELTA,
-                            num_clients=N_CLIENTS, target_quantile=0.5))}))
+        lambda s, seed: CentralDP(s, clip_norm=0.1, noise_multiplier=0.3, delta=DELTA,
+                                  num_clients=N_CLIENTS, target_quantile=0.5, seed=seed))}))
     rows.append((f"LocalDP(clip={clip:g}, z=0.1) on every client",
                  {"local": {"clip_norm": clip, "noise_multiplier": 0.1, "delta": DELTA}}))
     return rows
@@ -117,7 +117,8 @@ def table(seeds: int, rounds: int) -> str:
            f"{int(FRACTION * N_CLIENTS)} a round, 1 local epoch, FedAvg, {rounds} rounds, "
            f"medians over {seeds} seeds; DP clip = median update norm without DP ({clip:g})",
            "",
-           "| uplink | bytes up / client / round | vs raw | accuracy | Δ accuracy (points) "
+           "| uplink | bytes up / client / round | vs raw | accuracy "
+           "| Δ accuracy, points (range over seeds) "
            f"| rounds to {TARGET:.0%} | ε (δ={DELTA:g}) |",
            "|---|---:|---:|---:|---:|---:|---:|"]
     base: dict[int, dict[str, float]] = {}
@@ -132,8 +133,8 @@ def table(seeds: int, rounds: int) -> str:
             base = runs
         med = {k: float(np.median([r[k] for r in runs.values()]))
                for k in ("bytes_up", "accuracy", "rounds_to")}
-        diff = float(np.median([100 * (runs[s]["accuracy"] - base[s]["accuracy"])
-                                for s in seed_list]))
+        diffs = [100 * (runs[s]["accuracy"] - base[s]["accuracy"]) for s in seed_list]
+        diff = float(np.median(diffs))
         eps = runs[0]["epsilon"]
         if "local" in spec:
             eps = privacy_spent(spec["local"]["noise_multiplier"] / 2, 1.0,
@@ -142,7 +143,8 @@ def table(seeds: int, rounds: int) -> str:
         rt = "never" if math.isinf(med["rounds_to"]) else f"{med['rounds_to']:g}"
         eps_s = "" if math.isnan(eps) else f"{eps:.3g}"
         out.append(f"| {name} | {med['bytes_up']:,.0f} | {raw / med['bytes_up']:.2f}x | "
-                   f"{med['accuracy']:.4f} | {diff:+.2f} | {rt} | {eps_s} |")
+                   f"{med['accuracy']:.4f} | {diff:+.2f} ({min(diffs):+.2f} to "
+                   f"{max(diffs):+.2f}) | {rt} | {eps_s} |")
         print(out[-1], file=sys.stderr, flush=True)
     out += ["", f"({time.perf_counter() - t0:.0f} s wall; LocalDP's ε is per client over "
             f"{rounds} rounds without sampling amplification)"]

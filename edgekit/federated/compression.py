@@ -67,9 +67,9 @@ CODEC_TOPK = 17
 # Encoder thresholds (tools/federated_compression_study.py --tune measures the grid).
 # _T_QUANT_CHUNK: values sharing one (lo, step) pair.  Chosen on the softmax model's digits
 # deltas by total bits a parameter + log2(relative RMS error) (one more bit halves the error,
-# so the sum is the cost at equal accuracy): 1024 (= 4096 there) beats 256 by 0.26 bits at
-# 8-bit and 0.20 at 4-bit; held out (MLP on digits / breast_cancer) 1024 is within 0.12 bits
-# of the best and 64-256 lose 0.2-1.4 bits.
+# so the sum is the cost at equal accuracy): 1024 (= 4096 there) beats 256 by 0.24 bits at
+# 8-bit and 0.19 at 4-bit; held out (MLP on digits / breast_cancer) 1024 is within 0.14 bits
+# of the best and 64-256 lose 0.25-1.35 bits.
 _T_QUANT_CHUNK = 1024
 # Codes are deflated (zlib) only when deflating their first _T_DEFLATE_SAMPLE bytes saves
 # 1 - _T_DEFLATE_GAIN of them: noise-like codes (most of a large model's) do not deflate, and

@@ -4,14 +4,14 @@
   norm of ``clip_norm``, averages the clipped updates with equal weights over the round's
   clients, and adds Gaussian noise of standard deviation ``noise_multiplier * clip_norm / m``
   to each coordinate of the mean (``m`` clients), before the wrapped strategy applies it --
-  DP-FedAvg with fixed clipping (McMahan et al. 2018, "Learning Differentially Private
+  DP-FedAvg with fixed or adaptive clipping (McMahan et al. 2018, "Learning Differentially Private
   Recurrent Language Models"; Flower's ``DifferentialPrivacyServerSideFixedClipping``).  The
   coordinator is trusted with the raw updates; whoever sees the models it releases (clients,
   the deployed model) learns at most what (epsilon, delta)-DP allows about any one client's
   participation.  Each round's metrics carry ``epsilon``, the privacy spent so far.
 * :class:`LocalDP` wraps a client: it clips and noises its own update before sending, so the
-  coordinator needs no trust; the noise is ``sqrt(m)`` times larger in the mean than central
-  DP's for the same epsilon.
+  coordinator needs no trust; for the same noise multiplier the noise in the mean of ``m``
+  updates is ``sqrt(m)`` times central DP's.
 * :func:`privacy_spent`: epsilon after ``rounds`` rounds at a client sampling rate, from
   dp-accounting's Renyi-DP accountant (Mironov 2017; Mironov, Talwar, Zhang 2019).
 
@@ -173,13 +173,15 @@ def clip_update(update: Sequence[np.ndarray], clip_norm: float) -> tuple[Paramet
 
 class CentralDP(Strategy):
     """A strategy wrapper that makes each round's aggregate (epsilon, delta)-differentially
-    private at the client level, with the coordinator trusted (DP-FedAvg, fixed clipping).
+    private at the client level, with the coordinator trusted (DP-FedAvg, fixed or adaptive
+    clipping).
 
     Each round: every client's update ``w_k - w`` is clipped to L2 norm ``clip_norm``; the
     clipped updates are summed and divided by ``m`` (``expected_clients`` when given, else
     the number of results), Gaussian noise ``N(0, (noise_multiplier * clip_norm / m)**2)`` is
     added to each coordinate, and the wrapped strategy's ``aggregate_mean`` applies the noisy
-    mean (a server optimiser such as FedAdam works on it unchanged).  Updates are weighted
+    mean (a server optimiser such as FedAdam works on it unchanged); with adaptive clipping
+    the update's share of the noise is ``update_noise_multiplier``.  Updates are weighted
     equally, not by example counts: one client's data then moves the mean by at most
     ``clip_norm / m``, the sensitivity the noise is calibrated to.
 

@@ -1,0 +1,1 @@
+"""edgekit on Flower: the test app's ServerApp and ClientApp."""
