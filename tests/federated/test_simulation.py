@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.errors import CorruptDataError, InputError, InvalidUpdateError, RoundAbortedError
+from edgekit.errors import (
+    CorruptDataError,
+    InputError,
+    InputTypeError,
+    InvalidUpdateError,
+    RoundAbortedError,
+)
 from edgekit.federated import (
     FedAvg,
     FedMedian,
@@ -142,9 +148,16 @@ def test_progress_callback_and_bad_arguments(digits):
                                                 **kwargs})
     with pytest.raises(InputError):
         simulate(FedAvg(init), "abc", rounds=1, fraction=0.5, seed=0)
+    secagg = pytest.importorskip("edgekit.federated.secagg")
     with pytest.raises(InputError, match="needs every update"):
         simulate(FedMedian(init), clients, rounds=1, fraction=0.5, seed=0,
-                 secure_aggregation=object())
+                 secure_aggregation=secagg.SecAggConfig())
+    with pytest.raises(InputError, match="no codec"):
+        simulate(FedAvg(init), clients, rounds=1, fraction=0.5, seed=0, codec=HalfCodec(),
+                 secure_aggregation=secagg.SecAggConfig())
+    with pytest.raises(InputTypeError):
+        simulate(FedAvg(init), clients, rounds=1, fraction=0.5, seed=0,
+                 secure_aggregation={"threshold": 3})
 
 
 class HalfCodec:
