@@ -7,14 +7,15 @@ the round) and is left out of the round; the round goes on with the others.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from edgekit.errors import InvalidUpdateError
+from edgekit.errors import InputError, InputTypeError, InvalidUpdateError
 from edgekit.federated._core import Parameters
 from edgekit.types import FitResult
 
-__all__ = ["RoundCollector", "check_parameters", "check_fit_result"]
+__all__ = ["RoundCollector", "check_fit_result", "check_parameters", "check_secure_options"]
 
 
 def check_parameters(arrays: Sequence[object], like: Sequence[np.ndarray], *, client: str,
@@ -61,6 +62,27 @@ def check_fit_result(result: object, like: Sequence[np.ndarray], *, client: str,
             server_round=server_round, name="result", got=type(result).__name__)
     params = check_parameters(result.parameters, like, client=client, server_round=server_round)
     return FitResult(params, result.num_examples, result.metrics)
+
+
+def check_secure_options(strategy: object, codec: object, secure_aggregation: Any) -> None:
+    """What every runtime refuses before a secure-aggregation run: a config that is not a
+    :class:`~edgekit.federated.secagg.SecAggConfig` (:class:`~edgekit.errors.InputTypeError`),
+    a codec beside it, or a strategy that needs every update (``supports_mean`` false)
+    (:class:`~edgekit.errors.InputError`).  Nothing to check when ``secure_aggregation`` is
+    ``None``."""
+    if secure_aggregation is None:
+        return
+    from edgekit.federated.secagg import SecAggConfig
+
+    if not isinstance(secure_aggregation, SecAggConfig):
+        raise InputTypeError("secure_aggregation must be a SecAggConfig",
+                             name="secure_aggregation", got=type(secure_aggregation).__name__)
+    if codec is not None:
+        raise InputError("secure aggregation sums raw fixed-point updates: no codec",
+                         name="codec")
+    if not getattr(strategy, "supports_mean", False):
+        raise InputError(f"{type(strategy).__name__} needs every update; secure "
+                         "aggregation gives only their sum", name="strategy")
 
 
 class RoundCollector:

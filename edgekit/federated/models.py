@@ -158,8 +158,9 @@ class _NumpyClient:
         params = [np.asarray(a, np.float64) for a in parameters[:self.n_arrays]]
         if len(self.y) == 0:
             return EvaluateResult(0.0, 0, {"accuracy": 0.0})
-        loss, _ = _softmax_xent(self._forward(params, self.x), self.y)
-        acc = float(np.mean(np.argmax(self._forward(params, self.x), axis=1) == self.y))
+        logits = self._forward(params, self.x)
+        loss, _ = _softmax_xent(logits, self.y)
+        acc = float(np.mean(np.argmax(logits, axis=1) == self.y))
         return EvaluateResult(loss, len(self.y), {"accuracy": acc})
 
 
@@ -220,7 +221,7 @@ def train_centralised(client: _NumpyClient, parameters: Parameters, *, epochs: i
         cfg["lr"] = lr
     if batch_size is not None:
         cfg["batch_size"] = batch_size
-    return client.fit(parameters, cfg).parameters
+    return list(client.fit(parameters, cfg).parameters)
 
 
 class PoisonedClient:

@@ -24,7 +24,11 @@ import numpy as np
 
 from edgekit.errors import CorruptDataError, InputError, InvalidUpdateError, RoundAbortedError
 from edgekit.federated._core import Client, Parameters, Strategy, sample_clients
-from edgekit.federated._validate import RoundCollector, check_parameters
+from edgekit.federated._validate import (
+    RoundCollector,
+    check_parameters,
+    check_secure_options,
+)
 from edgekit.federated._wire import pack_arrays, unpack_arrays
 from edgekit.types import FitResult
 
@@ -179,13 +183,7 @@ def simulate(strategy: Strategy, clients: Mapping[str, Client] | Sequence[Client
     if not 0.0 <= dropout < 1.0:
         raise InputError(f"dropout must be in [0, 1), got {dropout!r}", name="dropout",
                          got=dropout)
-    if secure_aggregation is not None:
-        if codec is not None:
-            raise InputError("secure aggregation sums raw fixed-point updates: no codec",
-                             name="codec")
-        if not getattr(strategy, "supports_mean", False):
-            raise InputError(f"{type(strategy).__name__} needs every update; secure "
-                             "aggregation gives only their sum", name="strategy")
+    check_secure_options(strategy, codec, secure_aggregation)
     rng = np.random.default_rng(seed)
     tick = _progress(rounds, progress)
     order = list(ids)

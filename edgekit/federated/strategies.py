@@ -152,6 +152,7 @@ class FedAvg(MeanStrategy):
         initial_parameters: the starting model.
         fraction_fit, min_fit_clients: client sampling (see :class:`Strategy`).
         fit_config: what clients are told (``lr``, ``local_epochs``, ``batch_size``...).
+        lr_decay: the clients' ``lr`` is multiplied by ``lr_decay ** (round - 1)``, in (0, 1].
         server_lr: the server's step on the mean delta.
     """
 

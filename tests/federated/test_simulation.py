@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.errors import CorruptDataError, InputError, InvalidUpdateError, RoundAbortedError
+from edgekit.errors import (
+    CorruptDataError,
+    InputError,
+    InputTypeError,
+    InvalidUpdateError,
+    RoundAbortedError,
+)
 from edgekit.federated import (
     FedAvg,
     FedMedian,
@@ -142,9 +148,16 @@ def test_progress_callback_and_bad_arguments(digits):
                                                 **kwargs})
     with pytest.raises(InputError):
         simulate(FedAvg(init), "abc", rounds=1, fraction=0.5, seed=0)
+    secagg = pytest.importorskip("edgekit.federated.secagg")
     with pytest.raises(InputError, match="needs every update"):
         simulate(FedMedian(init), clients, rounds=1, fraction=0.5, seed=0,
-                 secure_aggregation=object())
+                 secure_aggregation=secagg.SecAggConfig())
+    with pytest.raises(InputError, match="no codec"):
+        simulate(FedAvg(init), clients, rounds=1, fraction=0.5, seed=0, codec=HalfCodec(),
+                 secure_aggregation=secagg.SecAggConfig())
+    with pytest.raises(InputTypeError):
+        simulate(FedAvg(init), clients, rounds=1, fraction=0.5, seed=0,
+                 secure_aggregation={"threshold": 3})
 
 
 class HalfCodec:
@@ -222,3 +235,39 @@ def test_secure_aggregation_matches_the_plain_round(digits):
                  dropout=0.9, secure_aggregation=secagg.SecAggConfig())
     assert h.rounds[0].aborted and not h.rounds[0].accepted
     assert all(np.array_equal(a, b) for a, b in zip(h.parameters, init, strict=True))
+
+
+def test_demo_section_prints_measured_figures():
+    import io
+    import re
+
+    from edgekit import _demo as demo
+    from edgekit.federated import _demo
+
+    assert "federated" in demo.SECTIONS
+    out = io.StringIO()
+    rows = _demo.run(out)
+    text = out.getvalue()
+    accs = dict(re.findall(r"(\w+) +held-out accuracy ([\d.]+)%", text))
+    assert set(accs) == {"fedavg", "fedadam", "scaffold"}
+    assert float(accs["scaffold"]) > float(accs["fedavg"]) > 80
+    assert "2,636 B up per client per round" in text
+    fedavg, median = map(float, re.findall(r"FedAvg ([\d.]+)%, coordinate median ([\d.]+)%",
+                                           text)[0])
+    assert fedavg < 20 and median > 80
+    assert len(rows) == 2
+
+
+def test_progress_without_tqdm_prints_a_line_per_round(digits, capsys):
+    clients, init = fleet(digits, seed=0)
+    simulate(FedAvg(init, lr_decay=0.5), clients, rounds=2, fraction=0.5, seed=0,
+             progress=True, evaluate_fn=evaluator(digits))
+    err = capsys.readouterr().err
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        assert "round 1/2 accuracy" in err and "round 2/2 accuracy" in err
+    else:
+        assert "2/2" in err
+    strat = FedAvg(init, lr_decay=0.5)
+    assert strat.configure_fit(3, init).config["lr"] == pytest.approx(0.1 * 0.25)
