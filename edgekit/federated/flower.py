@@ -517,8 +517,6 @@ class FlowerStrategy(_FlowerStrategy):
         if server is None or grid is None:  # aborted when it started
             rec.aborted = rec.aborted or "secure aggregation did not start"
             return self._close_round(rec, self._params)
-        if any(not m.has_error() for msgs in by_cid.values() for m in msgs):
-            self._rng.integers(0, 2**63)  # simulate's secure-sum seed draw (keeps sampling equal)
         nodes = {cid: node for node, cid in self._ids.items()}
         outbox: dict[str, bytes] = {}
         try:

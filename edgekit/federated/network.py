@@ -31,6 +31,7 @@ import asyncio
 import base64
 import contextlib
 import math
+import os
 import random
 import ssl
 import time
@@ -618,7 +619,7 @@ class Coordinator:
         from edgekit.federated.secagg import SecAggServer
 
         r, selected = rec.server_round, tuple(rec.selected)
-        session = int(rng.integers(0, 2**63)).to_bytes(8, "little")  # simulate's secagg draw
+        session = os.urandom(8)  # masks cancel in the sum: the session only has to be fresh
         length = sum(int(a.size) for a in like) + 1
         server = SecAggServer(selected, vector_length=length, config=self.secure_aggregation,
                               session=session, server_round=r)

@@ -220,7 +220,7 @@ def simulate(strategy: Strategy, clients: Mapping[str, Client] | Sequence[Client
         rec.accepted = [c for c, _ in collector.results]
         if secure_aggregation is not None:
             params = _secure_round(strategy, params, sent, collector.results,
-                                   secure_aggregation, rng, rec)
+                                   secure_aggregation, seed, rec)
         elif not collector.results:
             rec.aborted = "no client answered"
         else:
@@ -269,10 +269,12 @@ def _carry_up(result: object, sent: list[np.ndarray], cid: str, server_round: in
 
 def _secure_round(strategy: Any, params: Parameters, sent: list[np.ndarray],
                   results: list[tuple[str, FitResult]], config: Any,
-                  rng: np.random.Generator, rec: RoundRecord) -> Parameters:
+                  seed: int, rec: RoundRecord) -> Parameters:
     """Aggregate through a secure sum of ``concat(n_k * flat(delta_k), [n_k])``: the clients
     that were selected but have no valid update drop out before sending their masked input
-    (they still count towards the threshold, taken over everyone selected)."""
+    (they still count towards the threshold, taken over everyone selected).  The protocol's
+    keys come from their own generator (the run's seed and the round), not the sampling one,
+    so a secure run samples the same clients as the plain run with the same seed."""
     from edgekit.federated.secagg import secure_sum, update_vector
 
     vectors = {cid: update_vector([np.asarray(a, np.float64) - np.asarray(s, np.float64)
@@ -282,7 +284,8 @@ def _secure_round(strategy: Any, params: Parameters, sent: list[np.ndarray],
         rec.aborted = "no client answered"
         return params
     try:
-        out = secure_sum(vectors, config=config, seed=int(rng.integers(0, 2**63)),
+        protocol_seed = int(np.random.default_rng([seed, rec.server_round]).integers(0, 2**63))
+        out = secure_sum(vectors, config=config, seed=protocol_seed,
                          server_round=rec.server_round,
                          drop_before_send=[c for c in rec.selected if c not in vectors])
     except RoundAbortedError as err:

@@ -211,16 +211,18 @@ def test_scaffold_runs_through_simulate_with_double_arrays(digits):
 
 
 def test_secure_aggregation_matches_the_plain_round(digits):
-    """One round (the secure sum draws its seed from the run's generator, so later rounds
-    sample differently): the same clients, the same model up to the fixed-point resolution,
-    and every protocol message counted."""
+    """The secure sum's keys have their own generator, so a secure run samples the same
+    clients as the plain run in every round; the same model up to the fixed-point
+    resolution, and every protocol message counted."""
     secagg = pytest.importorskip("edgekit.federated.secagg")
     runs = {}
     for label, kw in (("plain", {}), ("secure", {"secure_aggregation": secagg.SecAggConfig()})):
         clients, init = fleet(digits, seed=0)
-        runs[label] = simulate(Scaffold(init, num_clients=10), clients, rounds=1, fraction=1.0,
+        runs[label] = simulate(Scaffold(init, num_clients=10), clients, rounds=4, fraction=0.5,
                                seed=4, dropout=0.3, **kw)
-    p, s = runs["plain"].rounds[0], runs["secure"].rounds[0]
+    assert [r.selected for r in runs["plain"].rounds] == [r.selected for r in
+                                                         runs["secure"].rounds]
+    p, s = runs["plain"].rounds[-1], runs["secure"].rounds[-1]
     assert sorted(p.accepted) == sorted(s.accepted) and 0 < len(s.accepted) < 10
     assert p.failures == s.failures
     for a, b in zip(runs["plain"].parameters, runs["secure"].parameters, strict=True):
