@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import selectors
 import statistics
 import sys
@@ -131,12 +132,16 @@ class SelectorLoop:
         except (KeyError, ValueError):  # already closed
             pass
 
-    def run_until(self, done, timeout_s: float) -> None:
-        """Serve every client until ``done()``; TimeoutError after ``timeout_s``."""
+    def run_until(self, done, timeout_s: float, tick=None) -> None:
+        """Serve every client until ``done()``, calling ``tick()`` (when given) every few
+        milliseconds; TimeoutError after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         misc_at = time.monotonic() + 1.0
+        wait = 0.05 if tick is None else 0.002
         while not done():
-            for key, mask in self.selector.select(0.05):
+            if tick is not None:
+                tick()
+            for key, mask in self.selector.select(wait):
                 client = key.data
                 if mask & selectors.EVENT_READ:
                     client.loop_read()
@@ -169,6 +174,7 @@ def _devices_process(devices: int, per: int, window: int, fleet: Fleet, port: in
         assert d.ready.wait(60), "a device did not subscribe"
     ready.set()
     go.wait()
+    cpu = time.process_time()
     started = time.perf_counter()
     for d in fleet_devices:
         d.send()
@@ -177,13 +183,17 @@ def _devices_process(devices: int, per: int, window: int, fleet: Fleet, port: in
     for d in fleet_devices:
         assert d.finished.wait(600), f"{d.thing} did not finish"
     wall = time.perf_counter() - started
-    results.put((wall, [x for d in fleet_devices for x in d.latencies]))
+    cpu = time.process_time() - cpu
+    results.put((wall, cpu, [x for d in fleet_devices for x in d.latencies]))
     for d in fleet_devices:
         d.close()
 
 
 def run(devices: int, updates: int, window: int, store: str, fleet: Fleet, port: int,
-        directory: Path, generator: str = "selector") -> tuple[float, float, float, float]:
+        directory: Path, generator: str = "selector", broker_pid: int = 0
+        ) -> tuple[float, float, float, float, float, float]:
+    """(acknowledged updates/s, p50 ms, p99 ms, and CPU microseconds per update of the
+    service, the broker and the devices' process)."""
     ctx = multiprocessing.get_context("fork")  # the child inherits the fleet's CA
     ready, go, results = ctx.Event(), ctx.Event(), ctx.Queue()
     per = max(1, updates // devices)
@@ -201,18 +211,28 @@ def run(devices: int, updates: int, window: int, store: str, fleet: Fleet, port:
     service.start()
     try:
         assert ready.wait(120), "the devices did not connect"
-        cpu = time.process_time()
+        cpu, broker_cpu = time.process_time(), _cpu_of(broker_pid)
         go.set()
-        wall, latencies = results.get(timeout=900)
-        cpu = time.process_time() - cpu
+        wall, devices_cpu, latencies = results.get(timeout=900)
+        cpu, broker_cpu = time.process_time() - cpu, _cpu_of(broker_pid) - broker_cpu
     finally:
         child.join(60)
         service.stop()
         shadows.close()
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-    return (len(latencies) / wall, statistics.median(latencies) * 1e3, p99 * 1e3,
-            cpu / len(latencies) * 1e6)
+    n = len(latencies)
+    return (n / wall, statistics.median(latencies) * 1e3, p99 * 1e3, cpu / n * 1e6,
+            broker_cpu / n * 1e6, devices_cpu / n * 1e6)
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of another process, from /proc (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -231,14 +251,16 @@ def main() -> None:
         try:
             print(f"store={args.store} window={args.window} updates={args.updates} "
                   f"generator={args.generator}")
+            print(f"load average before: {os.getloadavg()[0]:.1f}")
             print("| devices | acknowledged updates/s | p50 latency | p99 latency "
-                  "| service CPU per update |")
-            print("|---|---|---|---|---|")
+                  "| service CPU per update | broker CPU | devices' CPU |")
+            print("|---|---|---|---|---|---|---|")
             for devices in args.devices:
-                rate, p50, p99, cpu = run(devices, args.updates, args.window, args.store,
-                                          fleet, broker.port, directory, args.generator)
-                print(f"| {devices} | {rate:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {cpu:.0f} us |",
-                      flush=True)
+                rate, p50, p99, cpu, bcpu, dcpu = run(
+                    devices, args.updates, args.window, args.store, fleet, broker.port,
+                    directory, args.generator, broker.process.pid)
+                print(f"| {devices} | {rate:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {cpu:.0f} us "
+                      f"| {bcpu:.0f} us | {dcpu:.0f} us |", flush=True)
         finally:
             broker.stop()
 
