@@ -33,6 +33,10 @@ MSG_TOO_LARGE = "The payload exceeds the maximum size allowed"
 _MSG_ENCODING = "Unsupported documented encoding; supported encoding is UTF-8"
 _MSG_CONFLICT = "Version conflict"
 
+#: compact UTF-8 JSON text (``json.dumps(v, separators=(",", ":"), ensure_ascii=False)``), with
+#: the encoder built once: ``json.dumps`` with arguments builds a new one per call
+compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
 
 @dataclass(frozen=True)
 class ShadowLimits:
@@ -94,7 +98,7 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _decode(request: object, limits: ShadowLimits) -> Any:
+def _decode(request: object, limits: ShadowLimits) -> tuple[Any, bool]:
     if isinstance(request, (bytes, bytearray, memoryview)):
         raw = bytes(request)
         if len(raw) > limits.request_bytes:
@@ -116,11 +120,23 @@ def _decode(request: object, limits: ShadowLimits) -> Any:
                              f"{type(request).__name__}", name="request",
                              expected="str or bytes", got=type(request).__name__)
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_object)
+        doc = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_object)
     except RecursionError:
         raise ShadowError(400, nesting_message(limits)) from None
     except ValueError:
         raise ShadowError(400, _MSG_JSON) from None
+    return doc, "\\u" in text
+
+
+def _check_text(doc: Any, token: str | None) -> None:
+    """415 when the document holds a lone surrogate (an escape such as ``"\\ud800"``: valid
+    JSON, but no UTF-8 text, so it could be neither stored nor published)."""
+    try:
+        compact_json(doc).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ShadowError(415, _MSG_ENCODING, client_token=token) from None
+    except RecursionError:  # deeper than any limit allows
+        raise ShadowError(400, _MSG_JSON, client_token=token) from None
 
 
 def nesting_message(limits: ShadowLimits) -> str:
@@ -148,13 +164,21 @@ def _depth(value: Any) -> int:
 def parse_request(request: object, limits: ShadowLimits) -> Request:
     """Parse and validate an update request (JSON text or bytes); raise :class:`ShadowError`
     with the service's code and message when it is refused."""
-    doc = _decode(request, limits)
+    doc, escaped = _decode(request, limits)
     if not isinstance(doc, dict):
         raise ShadowError(400, _MSG_JSON + ": an update is a JSON object")
     token = doc.get("clientToken")
     if token is not None:
-        if not isinstance(token, str) or len(token.encode("utf-8")) > limits.client_token_bytes:
+        if not isinstance(token, str):
             raise ShadowError(400, MSG_TOKEN)
+        try:
+            size = len(token.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise ShadowError(415, _MSG_ENCODING) from None
+        if size > limits.client_token_bytes:
+            raise ShadowError(400, MSG_TOKEN)
+    if escaped:  # only an escape can put a lone surrogate in text decoded from UTF-8
+        _check_text(doc, token)
     if "state" not in doc:
         raise ShadowError(400, _MSG_NO_STATE, client_token=token)
     state = doc["state"]
@@ -264,4 +288,4 @@ def state_size(desired: dict[str, Any], reported: dict[str, Any]) -> int:
     state = {k: v for k, v in (("desired", desired), ("reported", reported)) if v}
     if not state:
         return 0
-    return len(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    return len(compact_json(state).encode("utf-8"))

@@ -24,6 +24,7 @@ from typing import Any
 
 from edgekit import _telemetry
 from edgekit.errors import CapacityError, InputError, RuntimeUnavailableError, ShadowError
+from edgekit.twin._document import compact_json
 from edgekit.twin.shadows import Shadows
 from edgekit.twin.topics import SERVICE_SUBSCRIPTIONS, parse_request_topic, shadow_topic
 
@@ -63,7 +64,7 @@ def _no_delay(client: Any, userdata: Any, sock: Any) -> None:
 
 
 def _dumps(doc: Any) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return compact_json(doc).encode("utf-8")
 
 
 class ShadowService:
@@ -286,7 +287,12 @@ def _token_of(payload: bytes) -> str | None:
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     token = doc.get("clientToken") if isinstance(doc, dict) else None
-    return token if isinstance(token, str) and len(token.encode("utf-8")) <= 64 else None
+    if not isinstance(token, str):
+        return None
+    try:
+        return token if len(token.encode("utf-8")) <= 64 else None
+    except UnicodeEncodeError:  # an escaped lone surrogate
+        return None
 
 
 class _PendingQueue:

@@ -4,7 +4,6 @@ requests with AWS IoT Device Shadow semantics and keeps the documents in a
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -140,22 +139,33 @@ class Shadows:
 
         Returns one entry per update, in order: its :class:`UpdateResult`, or the
         :class:`ShadowError` that refused it (a refusal does not affect the others).  Updates
-        of one shadow apply in the order given, each on top of the previous one.
+        of one shadow apply in the order given, each on top of the previous one.  The
+        results' documents may share dicts with the store's cache of current versions (see
+        ``SQLiteShadowStore.load_many``): read them, do not modify them.
         """
         commit_many = getattr(self._store, "commit_many", None)
         if commit_many is None or len(updates) < 2:
             return [self._attempt(thing, request, name) for thing, request, name in updates]
         results: list[UpdateResult | ShadowError | None] = [None] * len(updates)
+        parsed = []
+        for i, (thing, request, name) in enumerate(updates):
+            try:
+                parsed.append((i, thing, _doc.check_names(thing, name),
+                               _doc.parse_request(request, self._limits)))
+            except ShadowError as error:
+                results[i] = error
+                _rejected("update", error)
         staged = []
         with self._lock:
             now = self._now()
-            overlay: dict[tuple[str, str], StoredShadow | None] = {}
-            for i, (thing, request, name) in enumerate(updates):
+            keys = list(dict.fromkeys((thing, key) for _, thing, key, _ in parsed))
+            load_many = getattr(self._store, "load_many", None)
+            overlay: dict[tuple[str, str], StoredShadow | None] = dict(zip(
+                keys, load_many(keys) if load_many is not None
+                else [self._store.load(*k) for k in keys], strict=True))
+            for i, thing, key, req in parsed:
                 try:
-                    key = _doc.check_names(thing, name)
-                    req = _doc.parse_request(request, self._limits)
-                    current = (overlay[thing, key] if (thing, key) in overlay
-                               else self._store.load(thing, key))
+                    current = overlay[thing, key]
                     record = self._apply(current, req, now)
                 except ShadowError as error:
                     results[i] = error
@@ -351,4 +361,4 @@ def _canonical(req: _doc.Request) -> str:
         doc["version"] = req.version
     if req.client_token is not None:
         doc["clientToken"] = req.client_token
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return _doc.compact_json(doc)

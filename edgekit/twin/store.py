@@ -9,6 +9,7 @@ implement the interface (see docs/twin.md).
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import sqlite3
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from edgekit.errors import InputError
+from edgekit.twin._document import compact_json
 
 __all__ = ["HistoryEntry", "SQLiteShadowStore", "ShadowStore", "StoredShadow"]
 
@@ -112,15 +114,25 @@ class SQLiteShadowStore:
         path: the database file, or ``":memory:"`` (the default) for a private in-memory one.
         synchronous: SQLite's ``synchronous`` pragma, one of OFF, NORMAL, FULL, EXTRA.
         timeout_s: how long a writer waits for another process's lock, in seconds.
+        cache: how many shadows' current versions :meth:`load_many` keeps in memory (the
+            ones this store committed or read last); 0 disables it.  The cache is dropped
+            whenever another connection (another process) has committed to the file.
     """
 
     def __init__(self, path: str | os.PathLike[str] = ":memory:", *,
-                 synchronous: str = "FULL", timeout_s: float = 30.0) -> None:
+                 synchronous: str = "FULL", timeout_s: float = 30.0,
+                 cache: int = 65536) -> None:
         if synchronous.upper() not in _SYNCHRONOUS:
             raise InputError(f"synchronous must be one of {_SYNCHRONOUS}, got {synchronous!r}",
                              name="synchronous", expected=_SYNCHRONOUS, got=synchronous)
+        if isinstance(cache, bool) or not isinstance(cache, int) or cache < 0:
+            raise InputError("cache must be an int >= 0", name="cache", got=cache)
         self._path = os.fspath(path)
         self._lock = threading.Lock()
+        self._cache_size = cache
+        self._cache: collections.OrderedDict[tuple[str, str], StoredShadow | None] = (
+            collections.OrderedDict())
+        self._data_version = -1
         self._conn = sqlite3.connect(self._path, timeout=timeout_s, isolation_level=None,
                                      check_same_thread=False)
         try:
@@ -139,9 +151,45 @@ class SQLiteShadowStore:
 
     def load(self, thing: str, shadow: str) -> StoredShadow | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT version, timestamp, deleted, document FROM shadow "
-                "WHERE thing = ? AND name = ?", (thing, shadow)).fetchone()
+            return self._load(thing, shadow)
+
+    def load_many(self, keys: Sequence[tuple[str, str]]) -> list[StoredShadow | None]:
+        """:meth:`load` of several (thing, shadow), from the cache where it holds them (one
+        check that no other connection committed since, instead of a query and a JSON parse
+        each).  The records may be shared with the cache and with earlier answers: treat them
+        and their dicts as read-only.  (Optional for other stores: ``Shadows`` uses it when
+        present.)"""
+        with self._lock:
+            self._check_cache()
+            out = []
+            for key in keys:
+                if key in self._cache:
+                    out.append(self._cache[key])
+                else:
+                    record = self._load(*key)
+                    self._remember(key, record)
+                    out.append(record)
+            return out
+
+    def _check_cache(self) -> None:
+        """Drop the cache when another connection committed since the last look."""
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._cache.clear()
+            self._data_version = version
+
+    def _remember(self, key: tuple[str, str], record: StoredShadow | None) -> None:
+        if not self._cache_size:
+            return
+        self._cache.pop(key, None)
+        self._cache[key] = record
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _load(self, thing: str, shadow: str) -> StoredShadow | None:
+        row = self._conn.execute(
+            "SELECT version, timestamp, deleted, document FROM shadow "
+            "WHERE thing = ? AND name = ?", (thing, shadow)).fetchone()
         if row is None:
             return None
         version, timestamp, deleted, document = row
@@ -152,8 +200,7 @@ class SQLiteShadowStore:
 
     def commit(self, thing: str, shadow: str, record: StoredShadow, *, operation: str,
                request: str) -> bool:
-        with self._lock, self._transaction():
-            return self._commit_one(thing, shadow, record, operation, request)
+        return self._commit_items([(thing, shadow, record, operation, request)])[0]
 
     def commit_many(self, items: Sequence[tuple[str, str, StoredShadow, str, str]]
                     ) -> list[bool]:
@@ -163,22 +210,36 @@ class SQLiteShadowStore:
         later items of the same shadow (they were computed on top of it); the other shadows'
         items are still stored.  Returns one bool per item.  (Optional for other stores:
         ``Shadows`` uses it when present.)"""
+        return self._commit_items(items)
+
+    def _commit_items(self, items: Sequence[tuple[str, str, StoredShadow, str, str]]
+                      ) -> list[bool]:
         refused: set[tuple[str, str]] = set()
         out = []
-        with self._lock, self._transaction():
-            for thing, shadow, record, operation, request in items:
-                ok = ((thing, shadow) not in refused
-                      and self._commit_one(thing, shadow, record, operation, request))
-                if not ok:
-                    refused.add((thing, shadow))
-                out.append(ok)
+        with self._lock:
+            try:
+                with self._transaction():
+                    self._check_cache()
+                    for thing, shadow, record, operation, request in items:
+                        ok = ((thing, shadow) not in refused
+                              and self._commit_one(thing, shadow, record, operation, request))
+                        if not ok:
+                            refused.add((thing, shadow))
+                        out.append(ok)
+            except BaseException:
+                self._cache.clear()  # the transaction may or may not have reached the file
+                raise
+            for (thing, shadow, record, _, _), ok in zip(items, out, strict=True):
+                if ok:
+                    self._remember((thing, shadow), record)
+            for key in refused:  # another writer's version is in the file: read it next time
+                self._cache.pop(key, None)
         return out
 
     def _commit_one(self, thing: str, shadow: str, record: StoredShadow, operation: str,
                     request: str) -> bool:
-        document = json.dumps({"desired": record.desired, "reported": record.reported,
-                               "metadata": record.metadata},
-                              separators=(",", ":"), ensure_ascii=False)
+        document = compact_json({"desired": record.desired, "reported": record.reported,
+                                 "metadata": record.metadata})
         row = self._conn.execute("SELECT version FROM shadow WHERE thing = ? AND name = ?",
                                  (thing, shadow)).fetchone()
         if (row[0] if row else 0) != record.version - 1:

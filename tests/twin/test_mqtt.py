@@ -114,6 +114,25 @@ def test_handler_batches_updates_and_keeps_the_order_of_gets():
     assert docs[7]["version"] == 3
 
 
+def test_an_escaped_lone_surrogate_is_rejected_alone_and_the_batch_goes_on():
+    # "\ud800" is valid JSON but no UTF-8 text: before, encoding it raised inside the batch,
+    # every update of the batch went unanswered, and the device's retry did it again
+    service = _service()
+    up = "$aws/things/p/shadow/update"
+    out = service.handle_batch([
+        (up, rb'{"state": {"reported": {"a": "\ud800"}}, "clientToken": "bad"}'),
+        ("$aws/things/q/shadow/update", b'{"state": {"reported": {"n": 1}}, "clientToken": "ok"}'),
+        (up, rb'{"state": {"reported": {"\udfff": 1}}, "clientToken": "\ud800"}'),
+        ("$aws/things/q/shadow/get", rb'{"clientToken": "\ud800"}'),
+    ])
+    assert _topics(out) == ["update/rejected", "update/accepted", "update/documents",
+                            "update/rejected", "get/accepted"]
+    docs = [json.loads(p) for _, p in out]
+    assert docs[0]["code"] == 415 and docs[0]["clientToken"] == "bad"
+    assert docs[1]["clientToken"] == "ok" and docs[3]["code"] == 415
+    assert docs[4]["state"]["reported"] == {"n": 1} and "clientToken" not in docs[4]
+
+
 # --- end to end through mosquitto -------------------------------------------------------------
 
 

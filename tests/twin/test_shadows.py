@@ -459,6 +459,16 @@ def test_not_utf8_is_a_415(shadows):
     assert refused(shadows, b'{"state": {"desired": {"a": "\xff"}}}', 415).message == \
         "Unsupported documented encoding; supported encoding is UTF-8"
     refused(shadows, '{"state": {"desired": {"a": "\ud800"}}}', 415)
+    # the same as a JSON escape: valid JSON, not UTF-8 text (in a value, a key, the token)
+    for request in (rb'{"state": {"desired": {"a": "\ud800"}}}',
+                    rb'{"state": {"desired": {"\uDC00": 1}}}',
+                    rb'{"state": {"reported": {"a": ["x\ud83d"]}}}',
+                    rb'{"state": {}, "clientToken": "\ud800"}'):
+        refused(shadows, request, 415)
+        refused(shadows, request.decode(), 415)
+    # an escaped surrogate pair is one character: accepted
+    assert shadows.update("t", rb'{"state": {"desired": {"a": "\ud83d\ude00"}}}')[
+        "state"]["desired"] == {"a": "\U0001F600"}
 
 
 def test_custom_limits_apply(clock):

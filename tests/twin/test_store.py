@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -278,3 +279,72 @@ def test_group_commit_equals_sequential_updates(batches):
                 sequential.store.history(thing, name or "")
             if batched.store.load(thing, name or "") is not None:
                 assert batched.get(thing, name=name) == sequential.get(thing, name=name)
+
+
+# --- the cache of current versions (load_many) -------------------------------------------------
+
+
+def test_load_many_serves_this_stores_commits_and_sees_another_connections(tmp_path):
+    path = tmp_path / "cache.db"
+    mine, other = SQLiteShadowStore(path), SQLiteShadowStore(path)
+    shadows, elsewhere = Shadows(mine), Shadows(other)
+    shadows.update("t1", '{"state": {"reported": {"a": 1}}}')
+    first = mine.load_many([("t1", ""), ("t2", "")])
+    assert first[0].reported == {"a": 1} and first[1] is None
+    again = mine.load_many([("t1", ""), ("t2", "")])
+    assert again[0] is first[0]  # from the cache: no query, no parse
+    elsewhere.update("t1", '{"state": {"reported": {"a": 2}}}')  # another process's commit
+    elsewhere.update("t2", '{"state": {"reported": {"b": 1}}}')
+    fresh = mine.load_many([("t1", ""), ("t2", "")])
+    assert fresh[0].version == 2 and fresh[0].reported == {"a": 2}
+    assert fresh[1].reported == {"b": 1}
+    # and the batch path builds on the other writer's version, not a stale cached one
+    results = shadows.apply_updates([("t1", '{"state": {"reported": {"c": 3}}}', None),
+                                     ("t2", '{"state": {"reported": {"c": 3}}}', None)])
+    assert [r.accepted["version"] for r in results] == [3, 2]
+    assert shadows.get("t1")["state"]["reported"] == {"a": 2, "c": 3}
+    assert [h.version for h in elsewhere.history("t1")] == [1, 2, 3]
+    shadows.close()
+    elsewhere.close()
+
+
+def test_load_many_cache_is_bounded_and_can_be_off(tmp_path):
+    with pytest.raises(InputError):
+        SQLiteShadowStore(cache=-1)
+    small = Shadows(SQLiteShadowStore(tmp_path / "small.db", cache=2))
+    off = Shadows(SQLiteShadowStore(tmp_path / "off.db", cache=0))
+    for shadows in (small, off):
+        for n in range(5):
+            shadows.apply_updates([(f"t{n}", '{"state": {"reported": {"n": 1}}}', None),
+                                   (f"t{n}", '{"state": {"reported": {"n": 2}}}', None)])
+        store = shadows.store
+        assert len(store._cache) <= 2
+        loaded = store.load_many([(f"t{n}", "") for n in range(5)])
+        assert [r.version for r in loaded] == [2] * 5
+        assert [r.reported for r in loaded] == [{"n": 2}] * 5
+        assert len(store._cache) <= 2
+        shadows.close()
+    assert len(off.store._cache) == 0
+
+
+def test_a_failed_batch_stores_nothing_and_the_next_continues_from_the_file(tmp_path):
+    class Failing(SQLiteShadowStore):
+        fail = False
+
+        def _commit_one(self, *args):
+            if self.fail:
+                raise sqlite3.OperationalError("disk I/O error")
+            return super()._commit_one(*args)
+
+    store = Failing(tmp_path / "fail.db")
+    shadows = Shadows(store)
+    batch = [("t", '{"state": {"reported": {"n": 1}}}', None),
+             ("t", '{"state": {"reported": {"n": 2}}}', None)]
+    shadows.apply_updates(batch)
+    store.fail = True
+    with pytest.raises(sqlite3.OperationalError):
+        shadows.apply_updates(batch)
+    store.fail = False
+    assert store.load_many([("t", "")])[0].version == 2  # rolled back: still version 2
+    assert [r.accepted["version"] for r in shadows.apply_updates(batch)] == [3, 4]
+    shadows.close()
