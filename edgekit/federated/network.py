@@ -55,7 +55,11 @@ from edgekit.errors import (
 )
 from edgekit.federated import _net_proto as proto
 from edgekit.federated._core import Client, Parameters, Strategy, sample_clients
-from edgekit.federated._validate import check_fit_result, check_parameters
+from edgekit.federated._validate import (
+    check_fit_result,
+    check_parameters,
+    check_secure_options,
+)
 from edgekit.federated._wire import pack_arrays, unpack_arrays
 from edgekit.federated.simulation import History, RoundRecord, UpdateCodec
 from edgekit.secure.identity import TrustStore
@@ -316,19 +320,7 @@ class Coordinator:
                              got=fraction_evaluate)
         self.fraction_evaluate = float(fraction_evaluate)
         self.codec = codec
-        if secure_aggregation is not None:
-            from edgekit.federated.secagg import SecAggConfig
-
-            if not isinstance(secure_aggregation, SecAggConfig):
-                raise InputTypeError("secure_aggregation must be a SecAggConfig",
-                                     name="secure_aggregation",
-                                     got=type(secure_aggregation).__name__)
-            if codec is not None:
-                raise InputError("secure aggregation sums raw fixed-point updates: no codec",
-                                 name="codec")
-            if not getattr(strategy, "supports_mean", False):
-                raise InputError(f"{type(strategy).__name__} needs every update; secure "
-                                 "aggregation gives only their sum", name="strategy")
+        check_secure_options(strategy, codec, secure_aggregation)
         self.secure_aggregation = secure_aggregation
         self.max_message_bytes = int(max_message_bytes)
         self.progress = progress
