@@ -35,9 +35,16 @@ Config = Mapping[str, "bool | int | float | str"]
 class Client(Protocol):
     """A federated client: trains and evaluates on its own data."""
 
-    def fit(self, parameters: Parameters, config: Config) -> FitResult: ...
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        """Train from ``parameters`` (the arrays the strategy sent) as ``config`` says;
+        return the trained arrays (same count, shapes and dtypes), the number of examples
+        used and metrics."""
+        ...
 
-    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult: ...
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        """Loss and metrics of ``parameters`` on this client's data, with the number of
+        examples."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,7 @@ class PoisonedClient:
         self.factor = float(factor)
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        """The wrapped client's training, its update scaled by ``factor``."""
         res = self.client.fit(parameters, config)
         out = [(np.asarray(p, np.float64) + self.factor * (np.asarray(r, np.float64) - p)
                 ).astype(np.asarray(p).dtype) for p, r in zip(parameters, res.parameters,
@@ -314,4 +315,5 @@ class PoisonedClient:
         return FitResult(out, res.num_examples, res.metrics)
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        """The wrapped client's honest evaluation."""
         return self.client.evaluate(parameters, config)

@@ -38,7 +38,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -73,6 +73,9 @@ __all__ = [
     "NetworkRoundRecord",
     "run_client",
 ]
+
+if TYPE_CHECKING:
+    from edgekit.federated.secagg import SecAggConfig
 
 
 EvaluateFn = Callable[[int, Parameters], Mapping[str, float]]
@@ -276,7 +279,7 @@ class Coordinator:
         evaluate_fn: EvaluateFn | None = None,
         fraction_evaluate: float = 0.0,
         codec: UpdateCodec | None = None,
-        secure_aggregation: Any = None,
+        secure_aggregation: SecAggConfig | None = None,
         max_message_bytes: int = 64 << 20,
         linger_s: float = 5.0,
         progress: Callable[[NetworkRoundRecord], None] | None = None,
@@ -840,7 +843,7 @@ def run_client(
     ssl_context: ssl.SSLContext,
     server_hostname: str | None = None,
     codec: UpdateCodec | None = None,
-    secure_aggregation: Any = None,
+    secure_aggregation: SecAggConfig | None = None,
     poll_wait_s: float = 10.0,
     request_timeout_s: float = 30.0,
     backoff_s: float = 0.2,
@@ -896,7 +899,7 @@ class _ClientSettings:
     ssl_context: ssl.SSLContext
     server_hostname: str | None
     codec: UpdateCodec | None
-    secure_aggregation: Any
+    secure_aggregation: SecAggConfig | None
     poll_wait_s: float
     request_timeout_s: float
     backoff_s: float

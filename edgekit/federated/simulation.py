@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from edgekit.types import EvaluateResult, FitResult
 
 __all__ = ["History", "RoundRecord", "UpdateCodec", "simulate"]
 
+if TYPE_CHECKING:
+    from edgekit.federated.secagg import SecAggConfig
+
 
 class UpdateCodec(Protocol):
     """An update codec (see :mod:`edgekit.federated.compression`)."""
@@ -48,9 +51,16 @@ class UpdateCodec(Protocol):
     name: str
 
     def encode(self, update: Parameters, *, client: str, rng: np.random.Generator
-               ) -> bytes: ...
+               ) -> bytes:
+        """``client``'s update (its parameters minus the ones sent) as bytes for the uplink;
+        ``rng`` drives stochastic rounding."""
+        ...
 
-    def decode(self, data: bytes, *, like: Parameters) -> Parameters: ...
+    def decode(self, data: bytes, *, like: Parameters) -> Parameters:
+        """The update from ``data``, shaped and typed like ``like``; damaged bytes raise
+        :class:`~edgekit.errors.CorruptDataError`, an update that does not fit ``like``
+        :class:`~edgekit.errors.InvalidUpdateError`."""
+        ...
 
 
 @dataclass
@@ -161,7 +171,7 @@ def _client_ids(clients: Mapping[str, Client] | Sequence[Client]) -> dict[str, C
 def simulate(strategy: Strategy, clients: Mapping[str, Client] | Sequence[Client], *,
              rounds: int, fraction: float, min_clients: int = 2, seed: int,
              evaluate_fn: Callable[[int, Parameters], Mapping[str, float]] | None = None,
-             codec: UpdateCodec | None = None, secure_aggregation: Any = None,
+             codec: UpdateCodec | None = None, secure_aggregation: SecAggConfig | None = None,
              dropout: float = 0.0, fraction_evaluate: float = 0.0,
              progress: bool | Callable[[RoundRecord], None] | None = None) -> History:
     """Train ``strategy``'s model on ``clients`` for ``rounds`` rounds.
