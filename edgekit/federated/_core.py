@@ -56,14 +56,17 @@ class FitIns:
     config: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _fraction(value: object, name: str) -> float:
-    """``value`` as a float in (0, 1] (bools and non-numbers refused)."""
+def _fraction(value: object, name: str, *, zero: bool = False) -> float:
+    """``value`` as a float in (0, 1] (``zero``: [0, 1]); bools and non-numbers refused
+    (:class:`~edgekit.errors.InputTypeError`)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputTypeError(f"{name} must be a number, got {type(value).__name__}", name=name,
                              got=type(value).__name__)
-    if not 0.0 < float(value) <= 1.0:
-        raise InputError(f"{name} must be in (0, 1], got {value!r}", name=name, got=value)
-    return float(value)
+    v = float(value)
+    if not (0.0 <= v if zero else 0.0 < v) or not v <= 1.0:
+        raise InputError(f"{name} must be in {'[0' if zero else '(0'}, 1], got {value!r}",
+                         name=name, got=value)
+    return v
 
 
 def _model_arrays(arrays: object, name: str) -> Parameters:

@@ -54,7 +54,7 @@ from edgekit.errors import (
     SecurityError,
 )
 from edgekit.federated import _net_proto as proto
-from edgekit.federated._core import Client, Parameters, Strategy, sample_clients
+from edgekit.federated._core import Client, Parameters, Strategy, _fraction, sample_clients
 from edgekit.federated._validate import (
     check_fit_result,
     check_parameters,
@@ -294,9 +294,8 @@ class Coordinator:
             raise InputError("rounds must be an integer >= 1", name="rounds", got=rounds)
         self.rounds = rounds
         self.host, self.port = host, int(port)
-        self.fraction = float(strategy.fraction_fit if fraction is None else fraction)
-        if not 0.0 < self.fraction <= 1.0:
-            raise InputError("fraction must be in (0, 1]", name="fraction", got=fraction)
+        self.fraction = _fraction(strategy.fraction_fit if fraction is None else fraction,
+                                  "fraction")
         self.min_clients = int(strategy.min_fit_clients if min_clients is None
                                else min_clients)
         if self.min_clients < 1:
@@ -317,11 +316,7 @@ class Coordinator:
             raise InputError("retries must be an integer >= 0", name="retries", got=retries)
         self.retries = retries
         self.evaluate_fn = evaluate_fn
-        if isinstance(fraction_evaluate, bool) or not isinstance(fraction_evaluate, (int, float)) \
-                or not 0.0 <= fraction_evaluate <= 1.0:
-            raise InputError("fraction_evaluate must be in [0, 1]", name="fraction_evaluate",
-                             got=fraction_evaluate)
-        self.fraction_evaluate = float(fraction_evaluate)
+        self.fraction_evaluate = _fraction(fraction_evaluate, "fraction_evaluate", zero=True)
         self.codec = codec
         check_secure_options(strategy, codec, secure_aggregation)
         self.secure_aggregation = secure_aggregation

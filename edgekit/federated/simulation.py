@@ -231,10 +231,7 @@ def simulate(strategy: Strategy, clients: Mapping[str, Client] | Sequence[Client
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise InputTypeError("progress must be True, False, None or a callable",
                              name="progress", got=type(progress).__name__)
-    if isinstance(fraction_evaluate, bool) or not isinstance(fraction_evaluate, (int, float)) \
-            or not 0.0 <= fraction_evaluate <= 1.0:
-        raise InputError(f"fraction_evaluate must be in [0, 1], got {fraction_evaluate!r}",
-                         name="fraction_evaluate", got=fraction_evaluate)
+    fraction_evaluate = _fraction(fraction_evaluate, "fraction_evaluate", zero=True)
     check_secure_options(strategy, codec, secure_aggregation)
     rng = np.random.default_rng(seed)
     eval_rng = np.random.default_rng([seed, 1])  # as the networked and Flower runtimes

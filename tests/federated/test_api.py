@@ -87,7 +87,7 @@ _BAD_SIMULATE = [
     ({"clients": 5}, InputError), ({"clients": {1: None, "1": None}}, InputError),
     ({"codec": "q8"}, InputTypeError), ({"secure_aggregation": {}}, InputTypeError),
     ({"evaluate_fn": 3}, InputTypeError), ({"progress": 3}, InputTypeError),
-    ({"fraction_evaluate": 2}, InputError), ({"fraction_evaluate": "all"}, InputError),
+    ({"fraction_evaluate": 2}, InputError), ({"fraction_evaluate": "all"}, InputTypeError),
 ]
 
 
