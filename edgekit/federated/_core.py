@@ -18,7 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from edgekit.errors import InputError, RoundAbortedError
+from edgekit._validate import int_in_range
+from edgekit.errors import InputError, InputTypeError, RoundAbortedError
 from edgekit.types import EvaluateResult, FitResult
 
 __all__ = ["Client", "Config", "FitIns", "Parameters", "Strategy", "sample_clients"]
@@ -34,9 +35,16 @@ Config = Mapping[str, "bool | int | float | str"]
 class Client(Protocol):
     """A federated client: trains and evaluates on its own data."""
 
-    def fit(self, parameters: Parameters, config: Config) -> FitResult: ...
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        """Train from ``parameters`` (the arrays the strategy sent) as ``config`` says;
+        return the trained arrays (same count, shapes and dtypes), the number of examples
+        used and metrics."""
+        ...
 
-    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult: ...
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        """Loss and metrics of ``parameters`` on this client's data, with the number of
+        examples."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -48,17 +56,49 @@ class FitIns:
     config: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _fraction(value: object, name: str, *, zero: bool = False) -> float:
+    """``value`` as a float in (0, 1] (``zero``: [0, 1]); bools and non-numbers refused
+    (:class:`~edgekit.errors.InputTypeError`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputTypeError(f"{name} must be a number, got {type(value).__name__}", name=name,
+                             got=type(value).__name__)
+    v = float(value)
+    if not (0.0 <= v if zero else 0.0 < v) or not v <= 1.0:
+        raise InputError(f"{name} must be in {'[0' if zero else '(0'}, 1], got {value!r}",
+                         name=name, got=value)
+    return v
+
+
+def _model_arrays(arrays: object, name: str) -> Parameters:
+    """``arrays`` (a sequence of numeric, finite array-likes) as copied numpy arrays."""
+    if isinstance(arrays, (str, bytes, np.ndarray)) or not isinstance(arrays, Sequence):
+        raise InputTypeError(f"{name} must be a list of numpy arrays, got "
+                             f"{type(arrays).__name__}", name=name, got=type(arrays).__name__)
+    try:
+        out = [np.array(a, copy=True) for a in arrays]
+    except (TypeError, ValueError) as err:  # ragged nesting, unconvertible objects
+        raise InputTypeError(f"{name} must be a list of numpy arrays: {err}", name=name) from err
+    if not out:
+        raise InputError(f"{name} must hold at least one array", name=name)
+    for i, a in enumerate(out):
+        if a.dtype.kind not in "fiu":
+            raise InputTypeError(f"{name}[{i}] must be a numeric array, got dtype {a.dtype}",
+                                 name=f"{name}[{i}]", got=str(a.dtype))
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise InputError(f"{name}[{i}] holds NaN or infinite values", name=f"{name}[{i}]")
+    return out
+
+
 def sample_clients(client_ids: Sequence[str], *, fraction: float, minimum: int,
                    rng: np.random.Generator, server_round: int | None = None) -> list[str]:
     """``max(minimum, ceil(fraction * n))`` of ``client_ids`` drawn without replacement, in
     the order drawn.  Raises :class:`~edgekit.errors.RoundAbortedError` when fewer than
     ``minimum`` clients are available, and :class:`~edgekit.errors.InputError` for a fraction
-    outside (0, 1] or a negative minimum."""
-    if not 0.0 < fraction <= 1.0:
-        raise InputError(f"fraction must be in (0, 1], got {fraction!r}", name="fraction",
-                         got=fraction)
-    if minimum < 0:
-        raise InputError(f"minimum must be >= 0, got {minimum!r}", name="minimum", got=minimum)
+    outside (0, 1], a negative minimum or repeated ids."""
+    fraction = _fraction(fraction, "fraction")
+    minimum = int_in_range(minimum, "minimum", 0, 2**31)
+    if len(set(client_ids)) != len(client_ids):
+        raise InputError("client ids must be unique", name="client_ids")
     n = len(client_ids)
     if n < minimum or n == 0:
         raise RoundAbortedError(
@@ -75,18 +115,17 @@ class Strategy(ABC):
 
     Args:
         initial_parameters: the model's starting parameters (copied).
+        initial_parameters: numeric arrays; float arrays must be finite
+            (:class:`~edgekit.errors.InputError` / :class:`~edgekit.errors.InputTypeError`).
         fraction_fit: the fraction of available clients that train each round, in (0, 1].
-        min_fit_clients: train on at least this many clients each round.
+        min_fit_clients: train on at least this many clients each round (an int >= 0).
     """
 
     def __init__(self, initial_parameters: Sequence[np.ndarray], *, fraction_fit: float = 1.0,
                  min_fit_clients: int = 2) -> None:
-        self.initial_parameters: Parameters = [np.array(a, copy=True) for a in initial_parameters]
-        if not self.initial_parameters:
-            raise InputError("initial_parameters must hold at least one array",
-                             name="initial_parameters")
-        self.fraction_fit = float(fraction_fit)
-        self.min_fit_clients = int(min_fit_clients)
+        self.initial_parameters = _model_arrays(initial_parameters, "initial_parameters")
+        self.fraction_fit = _fraction(fraction_fit, "fraction_fit")
+        self.min_fit_clients = int_in_range(min_fit_clients, "min_fit_clients", 0, 2**31)
 
     def initialize_parameters(self) -> Parameters:
         """The parameters round 1 starts from."""

@@ -77,12 +77,17 @@ from edgekit.errors import (
     CorruptDataError,
     EdgekitError,
     InputError,
+    InputTypeError,
     InvalidUpdateError,
     RoundAbortedError,
     SecurityError,
 )
-from edgekit.federated._core import Client, Parameters, Strategy, sample_clients
-from edgekit.federated._validate import RoundCollector, check_parameters
+from edgekit.federated._core import Client, Parameters, Strategy, _fraction, sample_clients
+from edgekit.federated._validate import (
+    RoundCollector,
+    check_parameters,
+    check_secure_options,
+)
 from edgekit.federated._wire import pack_arrays, unpack_arrays
 from edgekit.federated.secagg import (
     SecAggClient,
@@ -280,27 +285,13 @@ class FlowerStrategy(_FlowerStrategy):
                  node_wait_s: float = 120.0, secure_aggregation: SecAggConfig | None = None,
                  stage_timeout_s: float = 120.0) -> None:
         if not isinstance(strategy, Strategy):
-            raise InputError("strategy must be an edgekit.federated.Strategy",
+            raise InputTypeError("strategy must be an edgekit.federated.Strategy",
                              name="strategy", got=type(strategy).__name__)
         self.strategy = strategy
-        self.fraction = float(strategy.fraction_fit if fraction is None else fraction)
-        if not 0.0 < self.fraction <= 1.0:
-            raise InputError(f"fraction must be in (0, 1], got {fraction!r}", name="fraction",
-                             got=fraction)
-        if not 0.0 <= fraction_evaluate <= 1.0:
-            raise InputError(f"fraction_evaluate must be in [0, 1], got {fraction_evaluate!r}",
-                             name="fraction_evaluate", got=fraction_evaluate)
-        if secure_aggregation is not None:
-            if not isinstance(secure_aggregation, SecAggConfig):
-                raise InputError("secure_aggregation must be a SecAggConfig",
-                                 name="secure_aggregation",
-                                 got=type(secure_aggregation).__name__)
-            if codec is not None:
-                raise InputError("secure aggregation sums raw fixed-point updates: no codec",
-                                 name="codec")
-            if not getattr(strategy, "supports_mean", False):
-                raise InputError(f"{type(strategy).__name__} needs every update; secure "
-                                 "aggregation gives only their sum", name="strategy")
+        self.fraction = _fraction(strategy.fraction_fit if fraction is None else fraction,
+                                  "fraction")
+        fraction_evaluate = _fraction(fraction_evaluate, "fraction_evaluate", zero=True)
+        check_secure_options(strategy, codec, secure_aggregation)
         self.secure_aggregation = secure_aggregation
         self.stage_timeout_s = float(stage_timeout_s)
         self._secagg: SecAggServer | None = None

@@ -20,12 +20,14 @@ client to send a malicious update (scaled or sign-flipped), for robustness exper
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from edgekit.errors import InputError
+from edgekit._validate import int_in_range
+from edgekit.errors import InputError, InputTypeError
 from edgekit.federated._core import Config, Parameters
 from edgekit.types import EvaluateResult, FitResult
 
@@ -36,17 +38,37 @@ __all__ = ["MLPClient", "PoisonedClient", "SoftmaxClient", "accuracy", "mlp_para
 def softmax_parameters(n_features: int, n_classes: int) -> Parameters:
     """Zero-initialised softmax-regression parameters ``[W (n_features, n_classes), b
     (n_classes,)]`` in float32 (64 features x 10 classes: 650 parameters, 2,600 bytes)."""
+    n_features = int_in_range(n_features, "n_features", 1, 2**31)
+    n_classes = int_in_range(n_classes, "n_classes", 1, 2**31)
     return [np.zeros((n_features, n_classes), np.float32), np.zeros(n_classes, np.float32)]
 
 
 def mlp_parameters(n_features: int, n_hidden: int, n_classes: int, *, seed: int = 0
                    ) -> Parameters:
     """He-initialised one-hidden-layer MLP parameters ``[W1, b1, W2, b2]`` in float32."""
+    n_features = int_in_range(n_features, "n_features", 1, 2**31)
+    n_hidden = int_in_range(n_hidden, "n_hidden", 1, 2**31)
+    n_classes = int_in_range(n_classes, "n_classes", 1, 2**31)
     rng = np.random.default_rng(seed)
     w1 = rng.normal(0, np.sqrt(2.0 / n_features), (n_features, n_hidden))
     w2 = rng.normal(0, np.sqrt(2.0 / n_hidden), (n_hidden, n_classes))
     return [w1.astype(np.float32), np.zeros(n_hidden, np.float32), w2.astype(np.float32),
             np.zeros(n_classes, np.float32)]
+
+
+def _number(cfg: Mapping[str, Any], key: str, *, integer: bool = False,
+            zero: bool = False) -> float:
+    """``cfg[key]`` as a finite number > 0 (>= 0 with ``zero``; whole with ``integer``)."""
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputTypeError(f"config {key!r} must be a number, got {type(value).__name__}",
+                             name=key, got=type(value).__name__)
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (v == 0 and not zero) or (integer and v != int(v)):
+        kind = "whole number" if integer else "number"
+        raise InputError(f"config {key!r} must be a finite {kind} "
+                         f"{'>= 0' if zero else '> 0'}, got {value!r}", name=key, got=value)
+    return v
 
 
 def _softmax_xent(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -78,8 +100,12 @@ class _NumpyClient:
         if not np.all(np.isfinite(x)):
             raise InputError("x must be finite", name="x")
         self.x, self.y = x, y.astype(np.int64)
-        self.n_classes = int(n_classes if n_classes is not None else (y.max() + 1 if len(y)
-                                                                         else 1))
+        self.n_classes = int_in_range(
+            n_classes if n_classes is not None else (int(y.max()) + 1 if len(y) else 1),
+            "n_classes", 1, 2**31)
+        if len(y) and int(y.max()) >= self.n_classes:
+            raise InputError(f"label {int(y.max())} is not below n_classes={self.n_classes}",
+                             name="y", got=int(y.max()))
         self.defaults: dict[str, Any] = {"lr": lr, "local_epochs": local_epochs,
                                          "batch_size": batch_size}
         self._rng = np.random.default_rng(seed)
@@ -90,29 +116,60 @@ class _NumpyClient:
     def _forward(self, params: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _shapes(self, params: Sequence[np.ndarray]) -> list[tuple[int, ...]]:
+        """The shapes this model's arrays must have (given the first array)."""
+        raise NotImplementedError
+
+    def _check(self, parameters: object, *, arrays: int | None = None) -> list[np.ndarray]:
+        """``parameters`` as numpy arrays if they are this model's (count, shapes, finite);
+        else :class:`~edgekit.errors.InputError`."""
+        if not isinstance(parameters, (list, tuple)):
+            raise InputTypeError("parameters must be a list of numpy arrays",
+                                 name="parameters", got=type(parameters).__name__)
+        k = self.n_arrays if arrays is None else arrays
+        if len(parameters) != k:
+            raise InputError(f"expected {k} arrays, got {len(parameters)}", name="parameters",
+                             expected=k, got=len(parameters))
+        sent = [np.asarray(a) for a in parameters]
+        if sent[0].ndim != 2:
+            raise InputError(f"array 0 must be 2-D, got shape {sent[0].shape}",
+                             name="parameters[0]", got=sent[0].shape)
+        want = self._shapes(sent)
+        for i, a in enumerate(sent):
+            if a.shape != want[i % self.n_arrays]:
+                raise InputError(f"array {i} has shape {a.shape}, this model needs "
+                                 f"{want[i % self.n_arrays]}", name=f"parameters[{i}]",
+                                 expected=want[i % self.n_arrays], got=a.shape)
+            if a.dtype.kind != "f" or not np.all(np.isfinite(a)):
+                raise InputError(f"array {i} must be finite floats", name=f"parameters[{i}]")
+        return sent
+
     def _loss_grad(self, params: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray
                    ) -> tuple[float, list[np.ndarray]]:
         raise NotImplementedError
 
     def predict(self, parameters: Parameters, x: np.ndarray) -> np.ndarray:
-        """Class labels for ``x`` under ``parameters``."""
-        return np.argmax(self._forward(parameters, np.asarray(x, np.float32)), axis=1)
+        """Class labels for ``x`` (n, features) under ``parameters``."""
+        params = self._check(parameters)
+        x = np.asarray(x, np.float32)
+        if x.ndim != 2 or x.shape[1] != self.x.shape[1]:
+            raise InputError(f"x must be (n, {self.x.shape[1]}), got {x.shape}", name="x",
+                             got=x.shape)
+        return np.argmax(self._forward(params, x), axis=1)
 
     # --- Client protocol --------------------------------------------------------------------
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         """Local SGD from ``parameters`` as ``config`` says (see the module's doc)."""
         cfg = {**self.defaults, **dict(config)}
-        lr = float(cfg["lr"])
-        epochs = int(cfg["local_epochs"])
-        bs = max(1, int(cfg["batch_size"]))
-        mu = float(cfg.get("proximal_mu", 0.0))
+        lr = _number(cfg, "lr")
+        epochs = int(_number(cfg, "local_epochs", integer=True))
+        bs = int(_number(cfg, "batch_size", integer=True))
+        mu = _number(cfg, "proximal_mu", zero=True) if "proximal_mu" in cfg else 0.0
         scaffold = bool(cfg.get("scaffold", False))
-        rng = (np.random.default_rng(int(cfg["seed"])) if "seed" in cfg else self._rng)
+        rng = (np.random.default_rng(int(_number(cfg, "seed", integer=True, zero=True)))
+               if "seed" in cfg else self._rng)
         k = self.n_arrays
-        sent = [np.asarray(a) for a in parameters]
-        expected = 2 * k if scaffold else k
-        if len(sent) != expected:
-            raise InputError(f"expected {expected} arrays, got {len(sent)}", name="parameters")
+        sent = self._check(parameters, arrays=2 * k if scaffold else k)
         w_global = [a.astype(np.float64) for a in sent[:k]]
         w = [a.copy() for a in w_global]
         correction = None
@@ -155,7 +212,7 @@ class _NumpyClient:
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
         """Cross-entropy and accuracy of ``parameters`` on this client's data."""
-        params = [np.asarray(a, np.float64) for a in parameters[:self.n_arrays]]
+        params = [np.asarray(a, np.float64) for a in self._check(parameters)]
         if len(self.y) == 0:
             return EvaluateResult(0.0, 0, {"accuracy": 0.0})
         logits = self._forward(params, self.x)
@@ -178,6 +235,9 @@ class SoftmaxClient(_NumpyClient):
 
     n_arrays = 2
 
+    def _shapes(self, params: Sequence[np.ndarray]) -> list[tuple[int, ...]]:
+        return [(self.x.shape[1], self.n_classes), (self.n_classes,)]
+
     def _forward(self, params: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
         return x @ params[0] + params[1]
 
@@ -192,6 +252,10 @@ class MLPClient(_NumpyClient):
     Arguments as :class:`SoftmaxClient`."""
 
     n_arrays = 4
+
+    def _shapes(self, params: Sequence[np.ndarray]) -> list[tuple[int, ...]]:
+        d, h = self.x.shape[1], params[0].shape[1]
+        return [(d, h), (h,), (h, self.n_classes), (self.n_classes,)]
 
     def _forward(self, params: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
         h = np.maximum(x @ params[0] + params[1], 0.0)
@@ -215,7 +279,9 @@ def accuracy(client: _NumpyClient, parameters: Parameters, x: np.ndarray, y: np.
 def train_centralised(client: _NumpyClient, parameters: Parameters, *, epochs: int,
                       lr: float | None = None, batch_size: int | None = None,
                       seed: int = 0) -> Parameters:
-    """The centralised baseline: ``epochs`` of the same SGD on all of ``client``'s data."""
+    """The centralised baseline: ``epochs`` (>= 1) of the same SGD on all of ``client``'s
+    data."""
+    epochs = int_in_range(epochs, "epochs", 1, 2**31)
     cfg: dict[str, Any] = {"local_epochs": epochs, "seed": seed}
     if lr is not None:
         cfg["lr"] = lr
@@ -230,10 +296,18 @@ class PoisonedClient:
     flips its sign (``-10``: both).  Evaluates honestly."""
 
     def __init__(self, client: Any, *, factor: float = -1.0) -> None:
+        if not callable(getattr(client, "fit", None)):
+            raise InputTypeError("client must have a fit method", name="client",
+                                 got=type(client).__name__)
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) \
+                or not math.isfinite(factor):
+            raise InputError(f"factor must be a finite number, got {factor!r}", name="factor",
+                             got=factor)
         self.client = client
         self.factor = float(factor)
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        """The wrapped client's training, its update scaled by ``factor``."""
         res = self.client.fit(parameters, config)
         out = [(np.asarray(p, np.float64) + self.factor * (np.asarray(r, np.float64) - p)
                 ).astype(np.asarray(p).dtype) for p, r in zip(parameters, res.parameters,
@@ -241,4 +315,5 @@ class PoisonedClient:
         return FitResult(out, res.num_examples, res.metrics)
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        """The wrapped client's honest evaluation."""
         return self.client.evaluate(parameters, config)

@@ -38,7 +38,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,8 +54,12 @@ from edgekit.errors import (
     SecurityError,
 )
 from edgekit.federated import _net_proto as proto
-from edgekit.federated._core import Client, Parameters, Strategy, sample_clients
-from edgekit.federated._validate import check_fit_result, check_parameters
+from edgekit.federated._core import Client, Parameters, Strategy, _fraction, sample_clients
+from edgekit.federated._validate import (
+    check_fit_result,
+    check_parameters,
+    check_secure_options,
+)
 from edgekit.federated._wire import pack_arrays, unpack_arrays
 from edgekit.federated.simulation import History, RoundRecord, UpdateCodec
 from edgekit.secure.identity import TrustStore
@@ -69,6 +73,9 @@ __all__ = [
     "NetworkRoundRecord",
     "run_client",
 ]
+
+if TYPE_CHECKING:
+    from edgekit.federated.secagg import SecAggConfig
 
 
 EvaluateFn = Callable[[int, Parameters], Mapping[str, float]]
@@ -272,7 +279,7 @@ class Coordinator:
         evaluate_fn: EvaluateFn | None = None,
         fraction_evaluate: float = 0.0,
         codec: UpdateCodec | None = None,
-        secure_aggregation: Any = None,
+        secure_aggregation: SecAggConfig | None = None,
         max_message_bytes: int = 64 << 20,
         linger_s: float = 5.0,
         progress: Callable[[NetworkRoundRecord], None] | None = None,
@@ -287,9 +294,8 @@ class Coordinator:
             raise InputError("rounds must be an integer >= 1", name="rounds", got=rounds)
         self.rounds = rounds
         self.host, self.port = host, int(port)
-        self.fraction = float(strategy.fraction_fit if fraction is None else fraction)
-        if not 0.0 < self.fraction <= 1.0:
-            raise InputError("fraction must be in (0, 1]", name="fraction", got=fraction)
+        self.fraction = _fraction(strategy.fraction_fit if fraction is None else fraction,
+                                  "fraction")
         self.min_clients = int(strategy.min_fit_clients if min_clients is None
                                else min_clients)
         if self.min_clients < 1:
@@ -310,25 +316,9 @@ class Coordinator:
             raise InputError("retries must be an integer >= 0", name="retries", got=retries)
         self.retries = retries
         self.evaluate_fn = evaluate_fn
-        if isinstance(fraction_evaluate, bool) or not isinstance(fraction_evaluate, (int, float)) \
-                or not 0.0 <= fraction_evaluate <= 1.0:
-            raise InputError("fraction_evaluate must be in [0, 1]", name="fraction_evaluate",
-                             got=fraction_evaluate)
-        self.fraction_evaluate = float(fraction_evaluate)
+        self.fraction_evaluate = _fraction(fraction_evaluate, "fraction_evaluate", zero=True)
         self.codec = codec
-        if secure_aggregation is not None:
-            from edgekit.federated.secagg import SecAggConfig
-
-            if not isinstance(secure_aggregation, SecAggConfig):
-                raise InputTypeError("secure_aggregation must be a SecAggConfig",
-                                     name="secure_aggregation",
-                                     got=type(secure_aggregation).__name__)
-            if codec is not None:
-                raise InputError("secure aggregation sums raw fixed-point updates: no codec",
-                                 name="codec")
-            if not getattr(strategy, "supports_mean", False):
-                raise InputError(f"{type(strategy).__name__} needs every update; secure "
-                                 "aggregation gives only their sum", name="strategy")
+        check_secure_options(strategy, codec, secure_aggregation)
         self.secure_aggregation = secure_aggregation
         self.max_message_bytes = int(max_message_bytes)
         self.progress = progress
@@ -848,7 +838,7 @@ def run_client(
     ssl_context: ssl.SSLContext,
     server_hostname: str | None = None,
     codec: UpdateCodec | None = None,
-    secure_aggregation: Any = None,
+    secure_aggregation: SecAggConfig | None = None,
     poll_wait_s: float = 10.0,
     request_timeout_s: float = 30.0,
     backoff_s: float = 0.2,
@@ -904,7 +894,7 @@ class _ClientSettings:
     ssl_context: ssl.SSLContext
     server_hostname: str | None
     codec: UpdateCodec | None
-    secure_aggregation: Any
+    secure_aggregation: SecAggConfig | None
     poll_wait_s: float
     request_timeout_s: float
     backoff_s: float

@@ -861,6 +861,8 @@ def update_vector(update: Sequence[np.ndarray], num_examples: int) -> np.ndarray
         raise InputError(f"num_examples must be a non-negative int, got {num_examples!r}",
                          name="num_examples", got=num_examples)
     flat = [np.asarray(a, dtype=np.float64).ravel() for a in update]
+    if not all(np.all(np.isfinite(f)) for f in flat):
+        raise InputError("update holds NaN or infinite values", name="update")
     return np.concatenate([float(num_examples) * np.concatenate(flat) if flat else np.zeros(0),
                            [float(num_examples)]])
 

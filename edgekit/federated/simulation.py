@@ -18,21 +18,31 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from edgekit.errors import CorruptDataError, InputError, InvalidUpdateError, RoundAbortedError
-from edgekit.federated._core import Client, Parameters, Strategy, sample_clients
+from edgekit._validate import int_in_range
+from edgekit.errors import (
+    CorruptDataError,
+    InputError,
+    InputTypeError,
+    InvalidUpdateError,
+    RoundAbortedError,
+)
+from edgekit.federated._core import Client, Parameters, Strategy, _fraction, sample_clients
 from edgekit.federated._validate import (
     RoundCollector,
     check_parameters,
     check_secure_options,
 )
 from edgekit.federated._wire import pack_arrays, unpack_arrays
-from edgekit.types import FitResult
+from edgekit.types import EvaluateResult, FitResult
 
 __all__ = ["History", "RoundRecord", "UpdateCodec", "simulate"]
+
+if TYPE_CHECKING:
+    from edgekit.federated.secagg import SecAggConfig
 
 
 class UpdateCodec(Protocol):
@@ -41,9 +51,16 @@ class UpdateCodec(Protocol):
     name: str
 
     def encode(self, update: Parameters, *, client: str, rng: np.random.Generator
-               ) -> bytes: ...
+               ) -> bytes:
+        """``client``'s update (its parameters minus the ones sent) as bytes for the uplink;
+        ``rng`` drives stochastic rounding."""
+        ...
 
-    def decode(self, data: bytes, *, like: Parameters) -> Parameters: ...
+    def decode(self, data: bytes, *, like: Parameters) -> Parameters:
+        """The update from ``data``, shaped and typed like ``like``; damaged bytes raise
+        :class:`~edgekit.errors.CorruptDataError`, an update that does not fit ``like``
+        :class:`~edgekit.errors.InvalidUpdateError`."""
+        ...
 
 
 @dataclass
@@ -59,6 +76,9 @@ class RoundRecord:
         bytes_up, bytes_down: client id -> bytes it sent / was sent this round.
         wall_time_s: the round's wall time, in seconds.
         aborted: why the model was not updated this round (``None``: it was).
+        evaluated: the clients whose evaluation of the new model (``fraction_evaluate``) was
+            combined into the round's ``client_loss`` and ``client_<metric>`` metrics.
+        evaluate_failures: client id -> why its evaluation is not in ``evaluated``.
     """
 
     server_round: int
@@ -70,6 +90,8 @@ class RoundRecord:
     bytes_down: dict[str, int] = field(default_factory=dict)
     wall_time_s: float = 0.0
     aborted: str | None = None
+    evaluated: list[str] = field(default_factory=list)
+    evaluate_failures: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,6 +159,9 @@ def _client_ids(clients: Mapping[str, Client] | Sequence[Client]) -> dict[str, C
     else:
         raise InputError("clients must be a mapping of id to client or a sequence of clients",
                          name="clients")
+    if len(out) != len(clients):
+        raise InputError("client ids must be unique as strings (e.g. not both 1 and '1')",
+                         name="clients")
     for cid, c in out.items():
         if not callable(getattr(c, "fit", None)):
             raise InputError(f"client {cid!r} has no fit method", name="clients", got=cid)
@@ -146,8 +171,8 @@ def _client_ids(clients: Mapping[str, Client] | Sequence[Client]) -> dict[str, C
 def simulate(strategy: Strategy, clients: Mapping[str, Client] | Sequence[Client], *,
              rounds: int, fraction: float, min_clients: int = 2, seed: int,
              evaluate_fn: Callable[[int, Parameters], Mapping[str, float]] | None = None,
-             codec: UpdateCodec | None = None, secure_aggregation: Any = None,
-             dropout: float = 0.0,
+             codec: UpdateCodec | None = None, secure_aggregation: SecAggConfig | None = None,
+             dropout: float = 0.0, fraction_evaluate: float = 0.0,
              progress: bool | Callable[[RoundRecord], None] | None = None) -> History:
     """Train ``strategy``'s model on ``clients`` for ``rounds`` rounds.
 
@@ -168,6 +193,14 @@ def simulate(strategy: Strategy, clients: Mapping[str, Client] | Sequence[Client
             ``supports_mean``.  Cannot be combined with ``codec``.
         dropout: probability that a selected client drops out after being sent the model
             (before it answers; with secure aggregation, before it sends its masked input).
+        fraction_evaluate: after each round that updated the model, this share of all
+            clients (at least one; 0: none) evaluates the new model on its own data
+            (``client.evaluate``), drawn by a generator of its own (the fit sampling is the
+            same as without it); ``strategy.aggregate_evaluate`` combines the answers into
+            the round's ``client_loss`` and ``client_<metric>`` metrics.  The model down and
+            each answer up count in the round's bytes.  A client that raises or does not
+            return an :class:`~edgekit.types.EvaluateResult` is left out
+            (:attr:`RoundRecord.evaluate_failures`).
         progress: ``True`` a progress bar (tqdm if installed, else a line per round),
             ``False`` none, a callable is called with each :class:`RoundRecord`; ``None``:
             a bar for runs of 20 rounds or more on a terminal.
@@ -176,15 +209,32 @@ def simulate(strategy: Strategy, clients: Mapping[str, Client] | Sequence[Client
         the :class:`History`.  A round where no client answered (or the secure sum aborted
         below its threshold) keeps the model and says why in ``aborted``.
     """
+    if not isinstance(strategy, Strategy):
+        raise InputTypeError("strategy must be an edgekit.federated.Strategy",
+                             name="strategy", got=type(strategy).__name__)
     ids = _client_ids(clients)
-    if not isinstance(rounds, int) or rounds < 1:
-        raise InputError(f"rounds must be a positive int, got {rounds!r}", name="rounds",
-                         got=rounds)
-    if not 0.0 <= dropout < 1.0:
+    rounds = int_in_range(rounds, "rounds", 1, 2**31)
+    seed = int_in_range(seed, "seed", 0, 2**63 - 1)
+    _fraction(fraction, "fraction")
+    int_in_range(min_clients, "min_clients", 0, 2**31)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+            or not 0.0 <= dropout < 1.0:
         raise InputError(f"dropout must be in [0, 1), got {dropout!r}", name="dropout",
                          got=dropout)
+    if evaluate_fn is not None and not callable(evaluate_fn):
+        raise InputTypeError("evaluate_fn must be callable (round, parameters) -> metrics",
+                             name="evaluate_fn", got=type(evaluate_fn).__name__)
+    if codec is not None and not (callable(getattr(codec, "encode", None))
+                                  and callable(getattr(codec, "decode", None))):
+        raise InputTypeError("codec must be an update codec (encode and decode), e.g. "
+                             "QuantizedCodec(bits=8)", name="codec", got=type(codec).__name__)
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise InputTypeError("progress must be True, False, None or a callable",
+                             name="progress", got=type(progress).__name__)
+    fraction_evaluate = _fraction(fraction_evaluate, "fraction_evaluate", zero=True)
     check_secure_options(strategy, codec, secure_aggregation)
     rng = np.random.default_rng(seed)
+    eval_rng = np.random.default_rng([seed, 1])  # as the networked and Flower runtimes
     tick = _progress(rounds, progress)
     order = list(ids)
     params = strategy.initialize_parameters()
@@ -227,6 +277,8 @@ def simulate(strategy: Strategy, clients: Mapping[str, Client] | Sequence[Client
             params, metrics = strategy.aggregate_fit(server_round, params, collector.results)
             rec.metrics.update(metrics)
         rec.metrics["clients"] = float(len(rec.accepted))
+        if fraction_evaluate and rec.aborted is None:
+            _evaluate_on_clients(strategy, ids, params, fraction_evaluate, eval_rng, rec)
         if evaluate_fn is not None:
             rec.metrics.update({k: float(v) for k, v in evaluate_fn(server_round,
                                                                     params).items()})
@@ -235,6 +287,44 @@ def simulate(strategy: Strategy, clients: Mapping[str, Client] | Sequence[Client
         if tick is not None:
             tick(rec)
     return History(records, params, time.perf_counter() - t_run)
+
+
+def _evaluate_on_clients(strategy: Strategy, ids: dict[str, Client], params: Parameters,
+                         fraction: float, rng: np.random.Generator, rec: RoundRecord) -> None:
+    """``fraction`` of the clients evaluate ``params``; their answers travel as the networked
+    runtime's evaluate reply and the strategy combines them into ``client_*`` metrics."""
+    from edgekit.federated import _net_proto as proto
+
+    r = rec.server_round
+    down = pack_arrays(params)
+    results: list[tuple[str, EvaluateResult]] = []
+    for cid in sample_clients(list(ids), fraction=fraction, minimum=1, rng=rng,
+                              server_round=r):
+        rec.bytes_down[cid] = rec.bytes_down.get(cid, 0) + len(down)
+        try:
+            arrays, _ = unpack_arrays(down)
+            res = ids[cid].evaluate(arrays, {"server_round": r})
+            if not isinstance(res, EvaluateResult):
+                raise InvalidUpdateError(
+                    f"round {r}, client {cid!r}: evaluate returned a {type(res).__name__}, "
+                    "not an EvaluateResult", client=cid, server_round=r, name="result",
+                    got=type(res).__name__)
+            up = proto.pack_message({"round": r, "loss": float(res.loss),
+                                     "num_examples": res.num_examples,
+                                     "metrics": {k: float(v) for k, v in res.metrics.items()}})
+            rec.bytes_up[cid] = rec.bytes_up.get(cid, 0) + len(up)
+            header, _ = proto.unpack_message(up)
+            results.append((cid, EvaluateResult(float(header["loss"]),
+                                                proto.header_int(header, "num_examples"),
+                                                proto.header_metrics(header))))
+        except Exception as err:  # a client's crash must not end the run
+            rec.evaluate_failures[cid] = f"{type(err).__name__}: {err}"
+    rec.evaluated = [c for c, _ in results]
+    if results:
+        loss, metrics = strategy.aggregate_evaluate(r, results)
+        if loss is not None:
+            rec.metrics["client_loss"] = float(loss)
+        rec.metrics.update({f"client_{k}": float(v) for k, v in metrics.items()})
 
 
 def _carry_up(result: object, sent: list[np.ndarray], cid: str, server_round: int,

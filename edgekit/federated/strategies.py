@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from edgekit._validate import int_in_range
 from edgekit.errors import InputError
 from edgekit.federated._core import FitIns, Parameters, Strategy
 from edgekit.types import FitResult
@@ -310,9 +311,7 @@ class Scaffold(MeanStrategy):
         super().__init__(initial_parameters, fraction_fit=fraction_fit,
                          min_fit_clients=min_fit_clients, fit_config=fit_config,
                          lr_decay=lr_decay)
-        if num_clients < 1:
-            raise InputError("num_clients must be >= 1", name="num_clients", got=num_clients)
-        self.num_clients = int(num_clients)
+        self.num_clients = int_in_range(num_clients, "num_clients", 1, 2**31)
         self.server_lr = _positive("server_lr", server_lr)
         self.control = [np.zeros_like(a) for a in self.initial_parameters]
         self._run = f"{id(self):x}-{next(self._ids)}"
@@ -441,11 +440,8 @@ class Krum(_Robust):
     def __init__(self, initial_parameters: Sequence[np.ndarray], *, num_malicious: int = 2,
                  num_selected: int = 1, **kwargs: Any) -> None:
         super().__init__(initial_parameters, **kwargs)
-        if num_malicious < 0 or num_selected < 1:
-            raise InputError("num_malicious must be >= 0 and num_selected >= 1",
-                             name="num_malicious", got=(num_malicious, num_selected))
-        self.num_malicious = int(num_malicious)
-        self.num_selected = int(num_selected)
+        self.num_malicious = int_in_range(num_malicious, "num_malicious", 0, 2**31)
+        self.num_selected = int_in_range(num_selected, "num_selected", 1, 2**31)
 
     def _combine(self, deltas: np.ndarray, weights: np.ndarray
                  ) -> tuple[np.ndarray, dict[str, float]]:

@@ -47,11 +47,11 @@ from flwr.app import (  # noqa: E402
 )
 from flwr.clientapp import ClientApp  # noqa: E402
 
-from edgekit.errors import CorruptDataError, InputError  # noqa: E402
+from edgekit.errors import CorruptDataError, InputError, InputTypeError  # noqa: E402
 from edgekit.federated import _tasks, simulate  # noqa: E402
 from edgekit.federated._flower_loopback import LoopbackGrid, server_identity  # noqa: E402
 from edgekit.federated._wire import pack_arrays  # noqa: E402
-from edgekit.federated.compression import QuantizedCodec, TopKCodec  # noqa: E402
+from edgekit.federated.compression import Float32Codec, QuantizedCodec, TopKCodec  # noqa: E402
 from edgekit.federated.flower import (  # noqa: E402
     STYPE_PARAMS,
     STYPE_UPDATE,
@@ -499,10 +499,18 @@ def test_node_without_enough_clients_aborts(digits):
 def test_bad_arguments():
     from edgekit.federated.models import softmax_parameters
 
-    with pytest.raises(InputError):
+    fedavg = _tasks.make_strategy("fedavg", softmax_parameters(4, 2))
+    with pytest.raises(InputTypeError):
         FlowerStrategy(object())
     with pytest.raises(InputError):
-        FlowerStrategy(_tasks.make_strategy("fedavg", softmax_parameters(4, 2)), fraction=0.0)
+        FlowerStrategy(fedavg, fraction=0.0)
+    with pytest.raises(InputTypeError):
+        FlowerStrategy(fedavg, fraction_evaluate="all")
+    # the same secure-aggregation checks as simulate() (_validate.check_secure_options)
+    with pytest.raises(InputTypeError):
+        FlowerStrategy(fedavg, secure_aggregation={})
+    with pytest.raises(InputError, match="no codec"):
+        FlowerStrategy(fedavg, secure_aggregation=SecAggConfig(), codec=Float32Codec())
 
 
 # --- a real local deployment ---------------------------------------------------------------------
