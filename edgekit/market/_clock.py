@@ -5,10 +5,8 @@
 * :func:`app_prefix`: the bids willing at a price, highest value density first, as long as
   their summed demand fits a fluid capacity; the first bid that does not fit sets the
   critical density every admitted bid pays (a prefix rule: monotone in each bid's value).
-* :func:`node_cover`: the cheapest willing nodes whose capacity covers a demand, and for
-  every node the cutoff computed from the *other* nodes (its leave-one-out critical cost).
-* :func:`pack`: admitted bids onto chosen nodes with :func:`edgekit.schedule.place_batch`
-  (online, largest first, least-allocated node), never looking at values.
+* :func:`pack`: admitted bids onto nodes with :func:`edgekit.schedule.place_batch`
+  (online, largest first, a value-blind policy), never looking at values.
 
 Units: demands and capacities in resource units, prices per unit per hour; a *density* is a
 bid's value over its demand's price, a node's *cost index* its cost of a reference mix over
@@ -84,50 +82,14 @@ def app_prefix(density: np.ndarray, demand: np.ndarray, room: np.ndarray,
     return order[:k], max(1.0, float(density[order[k]]))
 
 
-def node_cover(index: np.ndarray, capacity: np.ndarray, need: np.ndarray,
-               candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cheapest-first (by ``index``; ties lower node first) the candidate nodes whose summed
-    capacity covers ``need`` in every resource.  Returns (chosen nodes, cutoff per candidate
-    node): a node's cutoff is the cost index of the node at which the *other* candidates
-    alone cover ``need`` (inf when they never do), so no node's report moves its own
-    cutoff; a node is chosen iff its index is at most its cutoff (ties by position)."""
-    cut = np.full(capacity.shape[0], np.inf)
-    if candidates.size == 0:
-        return candidates, cut
-    order = candidates[np.lexsort((candidates, index[candidates]))]
-    cum = np.cumsum(capacity[order], axis=0)
-    w = order.size
-    active = need > 0
-    if not active.any():
-        cut[order] = index[order[0]]
-        return order[:0], cut
-
-    def first_cover(target: np.ndarray) -> np.ndarray:
-        # first position whose cumsum reaches target in every active resource (w: never)
-        pos = np.zeros(target.shape[0], dtype=np.int64)
-        for r in np.flatnonzero(active):
-            col = cum[:, r]
-            p = np.searchsorted(col, target[:, r] * (1 - _TOL) - _TOL, side="left")
-            pos = np.maximum(pos, p)
-        return pos
-
-    j = int(first_cover(need[None, :])[0])  # the marginal node (w: all of them fall short)
-    chosen = order[:min(j + 1, w)]
-    pos = np.arange(w)
-    # others cover at the first position p' (p' != p) with cum[p'] - cap[p] >= need if p' > p
-    after = first_cover(need[None, :] + capacity[order])  # positions counting the node itself
-    others = np.where(pos <= j, np.maximum(after, pos + 1), j)
-    with np.errstate(invalid="ignore"):
-        cut[order] = np.where(others < w, index[order[np.minimum(others, w - 1)]], np.inf)
-    return chosen, cut
-
-
 def pack(demand: np.ndarray, capacity: np.ndarray, eligible: np.ndarray, bids: np.ndarray,
-         nodes: np.ndarray, size: np.ndarray) -> np.ndarray:
+         nodes: np.ndarray, size: np.ndarray, *, policy: str = "least_allocated"
+         ) -> np.ndarray:
     """Place ``bids`` on ``nodes`` (indices into the arrays) largest ``size`` first, each on
-    the least-allocated eligible node where it fits (:func:`edgekit.schedule.place_batch`,
-    online).  Returns (len(bids),) node index per bid, -1 = not placed.  ``capacity`` rows
-    are what is left on each node."""
+    the eligible node where it fits chosen by ``policy`` (``"first_fit"``: the first of
+    ``nodes`` in the order given) with :func:`edgekit.schedule.place_batch`, online.  Returns
+    (len(bids),) node index per
+    bid, -1 = not placed.  ``capacity`` rows are what is left on each node."""
     out = np.full(bids.size, -1, dtype=np.int64)
     if bids.size == 0 or nodes.size == 0:
         return out
@@ -138,7 +100,7 @@ def pack(demand: np.ndarray, capacity: np.ndarray, eligible: np.ndarray, bids: n
     if not ok.any():
         return out
     got = place_batch(demand[b[ok]], capacity[nodes], mode="online",
-                      policy="least_allocated", eligible=mask[ok])
+                      policy=policy, eligible=mask[ok])
     where = np.full(b.size, -1, dtype=np.int64)
     where[np.flatnonzero(ok)] = np.where(got >= 0, nodes[np.maximum(got, 0)], -1)
     out[order] = where
