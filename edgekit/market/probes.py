@@ -51,24 +51,23 @@ NODE_KINDS: tuple[str, ...] = ("node-scale", "node-one", "node-withhold")
 Mechanism = Callable[[MarketArrays], Clearing]
 
 
-def get_mechanism(mechanism: str | Mechanism) -> tuple[str, Mechanism]:
-    """(name, function) of a mechanism given by name or as a callable on the compiled
-    market.  Names: ``"vcg"``, ``"pay-your-bid"`` and those of
-    :data:`edgekit.market.MECHANISMS` (when that module is present).
+def get_mechanism(mechanism: str | Mechanism | None = None) -> tuple[str, Mechanism]:
+    """(name, function) of a mechanism given by name, as a callable on the compiled market,
+    or ``None`` (the default of :func:`edgekit.market.clear`).  Names: those of
+    :data:`edgekit.market.MECHANISMS`, plus ``"vcg"`` and ``"pay-your-bid"``.
 
     Raises:
         OptionsError: an unknown name or something not callable."""
     if callable(mechanism) and not isinstance(mechanism, str):
         return getattr(mechanism, "__name__", "custom"), mechanism
     from edgekit.market.baselines import pay_your_bid
+    from edgekit.market.clear import DEFAULT_MECHANISM, MECHANISMS
     from edgekit.market.vcg import vcg
 
-    known: dict[str, Mechanism] = {"vcg": vcg, "pay-your-bid": pay_your_bid}
-    try:
-        from edgekit.market.clear import MECHANISMS
-        known = {**dict(MECHANISMS), **known}
-    except ImportError:  # pragma: no cover - the mechanisms live on another branch
-        pass
+    known: dict[str, Mechanism] = {**dict(MECHANISMS), "vcg": vcg,
+                                   "pay-your-bid": pay_your_bid}
+    if mechanism is None:
+        mechanism = DEFAULT_MECHANISM
     if not isinstance(mechanism, str) or mechanism not in known:
         raise OptionsError(f"unknown mechanism {mechanism!r}; known: {', '.join(known)}",
                            name="mechanism", got=mechanism)
