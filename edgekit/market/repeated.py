@@ -12,8 +12,8 @@ Every round (``round_h`` hours):
    costs, with ``mechanism``;
 5. each trade starts a task on its node for a geometric number of rounds (mean
    ``mean_duration_rounds``), at the clearing's payment and receipt per hour, fixed for its
-   run (a node's receipt is split over the tasks it took in proportion to its cost of each,
-   equally when they cost it nothing);
+   run (a node's receipt is split over the tasks it took in proportion to what each pays,
+   by its cost of each when they pay nothing, equally when both are 0);
 6. a bid not served within ``patience_rounds`` leaves.
 
 Per round (:class:`RoundMetrics`, money per hour): the welfare, payments and receipts of the
@@ -116,14 +116,15 @@ def _positive(name: str, v: object, *, integer: bool = False, zero: bool = False
     return v  # type: ignore[return-value]
 
 
-def _split(arr: MarketArrays, assignment: np.ndarray, receipts: Mapping[str, float]
-           ) -> np.ndarray:
-    """Each trade's share of its node's receipt (by the node's cost of it)."""
+def _split(arr: MarketArrays, assignment: np.ndarray, receipts: Mapping[str, float],
+           pay: np.ndarray) -> np.ndarray:
+    """Each trade's share of its node's receipt: by what it pays (a node paid no more than
+    its tasks pay leaves no task in deficit), by cost when they pay nothing."""
     share = np.zeros(len(arr.bids))
     placed = np.flatnonzero(assignment >= 0)
     for j in np.unique(assignment[placed]).tolist():
         rows = placed[assignment[placed] == j]
-        c = arr.cost[rows, j]
+        c = pay[rows] if pay[rows].sum() > 0 else arr.cost[rows, j]
         w = c / c.sum() if c.sum() > 0 else np.full(rows.size, 1.0 / rows.size)
         share[rows] = receipts.get(arr.asks[j].id, 0.0) * w
     return share
@@ -219,7 +220,8 @@ def repeated_market(mechanism: str | Mechanism | None = None, *, n_nodes: int = 
         arr = compile_market(round_asks, round_bids)
         clearing = fn(arr)
         assignment = assignment_of(arr, clearing.trades)
-        share = _split(arr, assignment, clearing.receipts)
+        pay_k = np.array([clearing.payments.get(b.id, 0.0) for b in round_bids])
+        share = _split(arr, assignment, clearing.receipts, pay_k)
         ask_pos = {a.id: int(up[k]) for k, a in enumerate(round_asks)}
         trades = 0
         for k in np.flatnonzero(assignment >= 0).tolist():
