@@ -48,8 +48,8 @@ OPT_LIMIT = {"small": 10.0, "medium": 5.0, "large": 8.0}
 # VCG needs one MILP per trader: small markets only
 VCG_SIZES = ("small",)
 # pay-your-bid solves the welfare MILP per clearing (0.1 s at small, ~1 s at medium, ~8 s
-# at large): its own small sample, none at large
-PYB_PROBE_SIZES = ("small", "medium")
+# at large): its own small sample, not run at large (its welfare there is the optimum's)
+PYB_SIZES = ("small", "medium")
 
 
 def _mechanisms(names: list[str] | None) -> list[str]:
@@ -66,19 +66,19 @@ def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
     print(f"{size}: {n_markets} optima in {time.perf_counter() - t0:.0f} s "
           f"(proven {sum(o.optimal for o in optima)}, max gap "
           f"{max(o.gap for o in optima):.4f})", flush=True)
-    best = sum(o.welfare for o in optima)
-    bound = sum(o.bound for o in optima)
     rows = {}
     for name in mechanisms:
-        if name == "vcg" and size not in VCG_SIZES:
+        if (name == "vcg" and size not in VCG_SIZES) or (
+                name == "pay-your-bid" and size not in PYB_SIZES):
             continue
         _, fn = get_mechanism(name)
+        mk = markets[: args.vcg_markets] if name == "vcg" else markets
         t0 = time.perf_counter()
         welfare = subsidy = 0.0
         deficits = violations = 0
         reasons: list[str] = []
         times = []
-        for m in markets:
+        for m in mk:
             t = time.thread_time()
             arr = compile_market(m.asks, m.bids)
             c = fn(arr)
@@ -95,18 +95,20 @@ def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
         if name == "vcg":
             n_app, n_node = args.vcg_app_probes, args.vcg_node_probes
         elif name == "pay-your-bid":
-            n_app, n_node = ((args.pyb_app_probes, args.pyb_node_probes)
-                             if size in PYB_PROBE_SIZES else (0, 0))
+            n_app, n_node = args.pyb_app_probes, args.pyb_node_probes
         else:
             n_app = args.app_probes if default else args.other_app_probes
             n_node = args.node_probes if default else args.other_node_probes
-        per_app = -(-n_app // n_markets)
-        per_node = -(-n_node // n_markets)
-        res = probe(fn, markets, app_probes=per_app, node_probes=per_node, seed=args.seed)
+        per_app = -(-n_app // len(mk))
+        per_node = -(-n_node // len(mk))
+        res = probe(fn, mk, app_probes=per_app, node_probes=per_node, seed=args.seed)
+        w_best = sum(o.welfare for o in optima[: len(mk)])
+        w_bound = sum(o.bound for o in optima[: len(mk)])
         rows[name] = {
-            "welfare_pct_best": 100 * welfare / best if best else 0.0,
-            "welfare_pct_bound": 100 * welfare / bound if bound else 0.0,
-            "deficits": deficits, "subsidy_pct": 100 * subsidy / best if best else 0.0,
+            "markets": len(mk),
+            "welfare_pct_best": 100 * welfare / w_best if w_best else 0.0,
+            "welfare_pct_bound": 100 * welfare / w_bound if w_bound else 0.0,
+            "deficits": deficits, "subsidy_pct": 100 * subsidy / w_best if w_best else 0.0,
             "violations": violations, "reasons": sorted(set(reasons))[:3],
             "app_probes": res.apps.probes, "app_profitable": res.apps.profitable,
             "app_max_gain": res.apps.max_gain, "app_worst": res.apps.worst,
@@ -164,6 +166,7 @@ def table(results: list[dict], meta: dict) -> str:
                     f"({100 * m['node_profitable'] / m['node_probes']:.1f}%)"
                     ) if m["node_probes"] else "not probed"
             gain = f"{m['node_max_gain']:.3g}" if m["node_profitable"] else "-"
+            name = name if m["markets"] == r["markets"] else f"{name} ({m['markets']} markets)"
             lines.append(f"| {name} | {m['welfare_pct_best']:.1f} ({m['welfare_pct_bound']:.1f})"
                          f" | {m['deficits']} ({m['subsidy_pct']:.1f}%) | {m['violations']} | "
                          f"{app} | {node} | {gain} | {m['clear_ms_median']:.1f} |")
@@ -185,10 +188,11 @@ def main() -> None:
     ap.add_argument("--node-probes", type=int, default=2_000)
     ap.add_argument("--other-app-probes", type=int, default=2_000)
     ap.add_argument("--other-node-probes", type=int, default=1_000)
-    ap.add_argument("--vcg-app-probes", type=int, default=100)
-    ap.add_argument("--vcg-node-probes", type=int, default=50)
-    ap.add_argument("--pyb-app-probes", type=int, default=300)
-    ap.add_argument("--pyb-node-probes", type=int, default=150)
+    ap.add_argument("--vcg-app-probes", type=int, default=40)
+    ap.add_argument("--vcg-node-probes", type=int, default=20)
+    ap.add_argument("--vcg-markets", type=int, default=20, help="VCG on the first N markets")
+    ap.add_argument("--pyb-app-probes", type=int, default=100)
+    ap.add_argument("--pyb-node-probes", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tuning", action="store_true",
                     help="markets from TUNING_SEEDS (for tuning) instead of HELD_OUT_SEEDS")
