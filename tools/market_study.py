@@ -53,9 +53,8 @@ PYB_SIZES = ("small", "medium")
 
 
 def _mechanisms(names: list[str] | None) -> list[str]:
-    all_names = [DEFAULT_MECHANISM] + [m for m in MECHANISMS if m != DEFAULT_MECHANISM] + [
-        "pay-your-bid", "vcg"]
-    return all_names if not names else names
+    all_names = [DEFAULT_MECHANISM, *MECHANISMS, "pay-your-bid", "vcg"]
+    return list(dict.fromkeys(names or all_names))  # in order, once each
 
 
 def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
