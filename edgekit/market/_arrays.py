@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.errors import InputError, InputTypeError
-from edgekit.types import Ask, Bid
+from edgekit.types import Ask, Bid, Clearing
 
 # A demand fits a capacity when d <= c * (1 + _FIT_TOL) (edgekit.schedule's tolerance).
 _FIT_TOL = 1e-9
@@ -167,3 +167,15 @@ def welfare_of(arr: MarketArrays, assignment: np.ndarray) -> float:
     """Sum over trades of value - the node's cost of the demand (at the arrays' values)."""
     placed = np.flatnonzero(assignment >= 0)
     return float((arr.value[placed] - arr.cost[placed, assignment[placed]]).sum())
+
+
+def clearing_of(name: str, arr: MarketArrays, assignment: np.ndarray, pay: np.ndarray,
+                get: np.ndarray, prices: dict[str, float] | None = None) -> Clearing:
+    """A :class:`Clearing` from arrays: ``pay`` (bids,) what each traded bid pays, ``get``
+    (asks,) what each node receives (only nodes that sell are listed)."""
+    placed = np.flatnonzero(assignment >= 0)
+    sellers = np.unique(assignment[placed])
+    return Clearing(name, trades_of(arr, assignment),
+                    {arr.bids[i].id: float(pay[i]) for i in placed.tolist()},
+                    {arr.asks[j].id: float(get[j]) for j in sellers.tolist()},
+                    welfare_of(arr, assignment), prices or {})

@@ -115,6 +115,9 @@ def _model(arr: MarketArrays, b: np.ndarray, a: np.ndarray, g: np.ndarray):
 # 100 nodes x 2,000 bids, ~100k pairs, where the dual simplex takes over 15 s); below it the
 # dual simplex (milliseconds on 20 x 200).
 _IPM_PAIRS = 20_000
+# The LP is the bound every figure is judged against: it gets at least this many seconds
+# whatever the MILP's limit (3-4 s of CPU at 100 x 2,000; a loaded machine stretches that).
+_LP_LIMIT_S = 60.0
 
 
 def _fill(arr: MarketArrays, out: np.ndarray, order: np.ndarray, b: np.ndarray,
@@ -159,7 +162,7 @@ def _lp(b: np.ndarray, g: np.ndarray, constraints: list, time_limit_s: float):
     method = "highs-ipm" if b.size > _IPM_PAIRS else "highs-ds"
     with _quiet_solver():
         lp = linprog(-g, A_ub=stack, b_ub=ub, bounds=(0, 1), method=method,
-                     options={"time_limit": max(time_limit_s, 5.0)})
+                     options={"time_limit": max(time_limit_s, _LP_LIMIT_S)})
     return lp if lp.status == 0 and lp.x is not None else None
 
 
