@@ -19,7 +19,7 @@ import numpy as np
 
 from edgekit.errors import InputError
 from edgekit.market import _clock
-from edgekit.market._arrays import MarketArrays
+from edgekit.market._arrays import MarketArrays, clearing_of
 from edgekit.types import Clearing
 
 __all__ = ["halves", "pivot_price", "posted_price", "trade_reduction"]
@@ -44,17 +44,6 @@ _TUNING_GRID: dict[str, tuple[float | str, ...]] = {
 
 # slack on IR filters: a node accepts a task whose price covers its cost within float noise
 _EPS = 1e-12
-
-
-def _clearing(name: str, arr: MarketArrays, assign: np.ndarray, pay: np.ndarray,
-              get: np.ndarray, prices: Mapping[str, float]) -> Clearing:
-    placed = np.flatnonzero(assign >= 0)
-    trades = tuple((arr.bids[i].id, arr.asks[int(assign[i])].id) for i in placed.tolist())
-    payments = {arr.bids[i].id: float(pay[i]) for i in placed.tolist()}
-    sellers = np.unique(assign[placed])
-    receipts = {arr.asks[j].id: float(get[j]) for j in sellers.tolist()}
-    welfare = float((arr.value[placed] - arr.cost[placed, assign[placed]]).sum())
-    return Clearing(name, trades, payments, receipts, welfare, prices)
 
 
 def _allocate(arr: MarketArrays, bids: np.ndarray, nodes: np.ndarray, price: np.ndarray,
@@ -192,7 +181,7 @@ def halves(arr: MarketArrays, *, seed: int = 0) -> Clearing:
         mix = arr.demand[other_b].sum(axis=0)
         _side(arr, np.flatnonzero(bid_half == h), np.flatnonzero(node_half == h), price, mix,
               assign=assign, pay=pay, get=get)
-    return _clearing("halves", arr, assign, pay, get, prices)
+    return clearing_of("halves", arr, assign, pay, get, prices)
 
 
 def trade_reduction(arr: MarketArrays) -> Clearing:
@@ -206,7 +195,7 @@ def trade_reduction(arr: MarketArrays) -> Clearing:
     if price is not None:
         _side(arr, bids, nodes, price, arr.demand.sum(axis=0), assign=assign, pay=pay,
               get=get)
-    return _clearing("trade-reduction", arr, assign, pay, get, _price_dict(arr, price))
+    return clearing_of("trade-reduction", arr, assign, pay, get, _price_dict(arr, price))
 
 
 def pivot_price(arr: MarketArrays) -> Clearing:
@@ -216,7 +205,7 @@ def pivot_price(arr: MarketArrays) -> Clearing:
     assign, pay, get = _empty(arr)
     n_a = len(arr.asks)
     if n_a == 0 or len(arr.bids) == 0:
-        return _clearing("pivot-price", arr, assign, pay, get, {})
+        return clearing_of("pivot-price", arr, assign, pay, get, {})
     per_node = np.zeros((n_a, arr.capacity.shape[1]))
     keep = np.ones(n_a, dtype=bool)
     for j in range(n_a):
@@ -227,7 +216,7 @@ def pivot_price(arr: MarketArrays) -> Clearing:
         keep[j] = True
     finite = np.isfinite(per_node).all(axis=1)
     if not finite.any():
-        return _clearing("pivot-price", arr, assign, pay, get, {})
+        return clearing_of("pivot-price", arr, assign, pay, get, {})
     app_price = per_node[finite].max(axis=0)
     mix = arr.demand.sum(axis=0)
     p = arr.demand @ app_price
@@ -237,7 +226,7 @@ def pivot_price(arr: MarketArrays) -> Clearing:
     willing = np.flatnonzero(finite & (arr.unit_cost @ mix
                                        <= np.einsum("nr,r->n", np.nan_to_num(per_node), mix)))
     if willing.size == 0:
-        return _clearing("pivot-price", arr, assign, pay, get, _price_dict(arr, app_price))
+        return clearing_of("pivot-price", arr, assign, pay, get, _price_dict(arr, app_price))
     elig = arr.eligible & (arr.cost <= node_p * (1 + _EPS) + _EPS)
     elig[:, np.setdiff1d(np.arange(n_a), willing)] = False
     cand = np.flatnonzero(elig.any(axis=1) & (density >= 1.0))
@@ -249,7 +238,7 @@ def pivot_price(arr: MarketArrays) -> Clearing:
     assign[a] = j
     pay[a] = crit * p[a]
     np.add.at(get, j, node_p[a, j])
-    return _clearing("pivot-price", arr, assign, pay, get, _price_dict(arr, app_price))
+    return clearing_of("pivot-price", arr, assign, pay, get, _price_dict(arr, app_price))
 
 
 def posted_price(arr: MarketArrays, *, prices: Mapping[str, float] | None = None
@@ -290,4 +279,4 @@ def posted_price(arr: MarketArrays, *, prices: Mapping[str, float] | None = None
         assign[a] = j
         pay[a] = p[a]
         np.add.at(get, j, p[a])
-    return _clearing("posted-price", arr, assign, pay, get, _price_dict(arr, price))
+    return clearing_of("posted-price", arr, assign, pay, get, _price_dict(arr, price))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgekit.errors import InputError, OptionsError
-from edgekit.market import DEFAULT_MECHANISM, MECHANISMS, clear
+from edgekit.market import DEFAULT_MECHANISM, MECHANISMS, REFERENCE_MECHANISMS, clear
 from edgekit.types import Ask, Bid
 
 
@@ -83,3 +83,16 @@ def test_empty_and_one_sided(mechanism: str) -> None:
     for a, b in (([], []), (asks, []), ([], bids)):
         c = clear(a, b, mechanism=mechanism)
         assert c.trades == () and c.welfare == 0.0 and c.surplus == 0.0
+
+
+def test_reference_mechanisms_through_clear() -> None:
+    # VCG on the hand market: efficient (both bids of 10 and 6 on each node: welfare 24),
+    # and it pays the nodes more than it collects (the deficit the default avoids)
+    asks, bids = _two_nodes()
+    assert set(REFERENCE_MECHANISMS) == {"vcg", "pay-your-bid"}
+    v = clear(asks, bids, mechanism="vcg", time_limit_s=10.0)
+    assert v.welfare == pytest.approx(24.0)
+    assert v.surplus < 0
+    p = clear(asks, bids, mechanism="pay-your-bid")
+    assert p.welfare == pytest.approx(24.0)
+    assert p.payments == {b: pytest.approx(float(b[1:])) for b in p.payments}
