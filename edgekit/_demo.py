@@ -20,7 +20,7 @@ from edgekit.errors import RuntimeUnavailableError
 # the order the demo runs them in
 SECTIONS: tuple[str, ...] = (
     "compress", "schedule", "infer", "secure", "memory", "aio", "metrics", "update", "twin",
-    "federated",
+    "federated", "market",
 )
 
 

@@ -32,6 +32,8 @@ event                         fields
                               service's numeric code; 409 is a version conflict)
 ``twin.queue``                ``depth`` (reports a device has queued, not yet accepted)
 ``twin.sync``                 ``lag_s`` (from a report being queued to its acceptance)
+``market.round``              ``mechanism`` (str), ``trades``, ``welfare_per_h``,
+                              ``payments_per_h``, ``receipts_per_h``, ``utilization``
 ============================  ================================================================
 """
 

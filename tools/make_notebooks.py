@@ -1876,6 +1876,130 @@ def _federated() -> list:
 
 
 # --------------------------------------------------------------------------------------
+@notebook("10_market")
+def _market() -> list:
+    return [
+        md("""
+        # A compute market for edge nodes
+
+        Edge nodes sell capacity (cores, GiB, any named resource), applications bid for
+        tasks, and `edgekit.market.clear` decides who runs where and who pays or receives
+        what. No mechanism is at once efficient, truthful for both sides, individually
+        rational and budget-balanced (Myerson-Satterthwaite): this notebook measures what
+        each mechanism gives up, on random markets from `edgekit.market.generate`. The
+        full tables (held-out seeds, 20,000 probes a size) are `docs/market_measured.md`.
+        """),
+        code(SETUP),
+        md("""
+        ## Welfare against the optimum
+
+        One market of 20 nodes and 200 bids. The yardstick is the welfare MILP (HiGHS,
+        time-limited; `bound` is a proven upper bound). VCG is left out here: it needs one
+        MILP per trader.
+        """),
+        code("""
+        from edgekit.market import DEFAULT_MECHANISM, MECHANISMS
+        from edgekit.market._arrays import compile_market
+        from edgekit.market.generate import sized_market
+        from edgekit.market.optimum import optimal_welfare
+        from edgekit.market.probes import check_clearing
+
+        m = sized_market("medium", 1)
+        arr = compile_market(m.asks, m.bids)
+        opt = optimal_welfare(m.asks, m.bids, time_limit_s=2.0)
+        print(f"optimum >= {opt.welfare:.3f}/h, bound {opt.bound:.3f}/h (gap {opt.gap:.2%})")
+        clearings = {name: fn(arr) for name, fn in MECHANISMS.items()}
+        for name, c in clearings.items():
+            assert check_clearing(arr, c) == [], name  # IR, capacity, no deficit
+        names = list(clearings)
+        pct = [100 * clearings[n].welfare / opt.bound for n in names]
+        kept = [clearings[n].surplus for n in names]
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
+        ax[0].barh(names, pct, color=["C3" if n == DEFAULT_MECHANISM else "C0" for n in names])
+        ax[0].axvline(100, color="k", lw=0.8)
+        ax[0].set_xlabel("welfare, % of the proven bound")
+        ax[1].barh(names, kept)
+        ax[1].set_xlabel("market keeps (payments - receipts) per hour")
+        plt.tight_layout()
+        """),
+        md("""
+        ## Prices
+
+        Per-unit prices of the clearings that have them, and how a repeated market's prices
+        and utilisation move over rounds as tasks arrive, run and leave.
+        """),
+        code("""
+        from edgekit.market.repeated import repeated_market
+
+        for name, c in clearings.items():
+            print(f"{name:<16}", {k: round(v, 4) for k, v in c.prices.items()})
+        runs = {n: repeated_market(n, n_nodes=10, rounds=16, arrivals=25, seed=0)
+                for n in ("halves", "trade-reduction", "posted-price")}
+        fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
+        for n, r in runs.items():
+            rounds = [k.round for k in r.rounds]
+            cpu = [np.mean([v for key, v in k.prices.items() if key.endswith("cpu")] or [np.nan])
+                   for k in r.rounds]
+            ax[0].plot(rounds, cpu, marker=".", label=n)
+            ax[1].plot(rounds, [k.utilization["cpu"] for k in r.rounds], label=n)
+            ax[2].plot(rounds, [k.welfare for k in r.rounds], label=n)
+        ax[0].set_ylabel("cpu price per core-hour")
+        ax[1].set_ylabel("cpu utilisation")
+        ax[2].set_ylabel("welfare of running tasks /h")
+        for a in ax:
+            a.set_xlabel("round")
+        ax[0].legend(fontsize=8)
+        plt.tight_layout()
+        """),
+        md("""
+        ## Manipulability
+
+        One trader at a time misreports (applications: value scaled or shifted; nodes:
+        costs scaled, one resource's cost moved, capacity withheld) and we check its
+        utility at its true values. A small sample here; the study probes 20,000
+        application misreports per size.
+        """),
+        code("""
+        from edgekit.market.probes import probe
+
+        small = [sized_market("small", s) for s in range(6)]
+        shares = {}
+        for name in list(MECHANISMS) + ["pay-your-bid"]:
+            n_app, n_node = (8, 4) if name == "pay-your-bid" else (60, 30)
+            res = probe(name, small, app_probes=n_app, node_probes=n_node, seed=0)
+            shares[name] = (100 * res.apps.share, 100 * res.nodes.share)
+            print(f"{name:<16} apps {res.apps.profitable}/{res.apps.probes}, nodes "
+                  f"{res.nodes.profitable}/{res.nodes.probes}, largest node gain "
+                  f"{res.nodes.max_gain:.3g}/h ({res.nodes.worst or '-'})")
+        x = np.arange(len(shares))
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        ax.bar(x - 0.2, [v[0] for v in shares.values()], 0.4, label="application misreports")
+        ax.bar(x + 0.2, [v[1] for v in shares.values()], 0.4, label="node misreports")
+        ax.set_xticks(x, list(shares), rotation=15)
+        ax.set_ylabel("% of probes that profit")
+        ax.legend()
+        plt.tight_layout()
+        """),
+        md("""
+        ## VCG: efficient and truthful, at a deficit
+
+        VCG on the exact allocation pays every trader its marginal contribution; on two
+        small markets the market has to subsidize the trades.
+        """),
+        code("""
+        from edgekit.market.vcg import vcg_detail
+
+        for mk in small[:2]:
+            v = vcg_detail(mk.asks, mk.bids)
+            print(f"seed {mk.seed}: welfare {v.clearing.welfare:.3f}/h, apps pay "
+                  f"{sum(v.clearing.payments.values()):.3f}, nodes receive "
+                  f"{sum(v.clearing.receipts.values()):.3f}: deficit {v.deficit:.3f}/h "
+                  f"({v.deficit / v.clearing.welfare:.0%}), exact {v.exact}")
+        """),
+    ]
+
+
+# --------------------------------------------------------------------------------------
 def build(name: str) -> nbformat.NotebookNode:
     nb = new_notebook(cells=NOTEBOOKS[name]())
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",

@@ -99,6 +99,19 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     Instrument("histogram", "twin_sync_lag_seconds",
                "Time from a device queueing a reported change to its acceptance.", (),
                SYNC_BUCKETS),
+    # market
+    Instrument("counter", "market_rounds", "Market clearing rounds.", ("mechanism",)),
+    Instrument("counter", "market_trades", "Trades made by market clearings.",
+               ("mechanism",)),
+    Instrument("gauge", "market_welfare_per_hour",
+               "Welfare (value - node cost) of the running trades, per hour.", ("mechanism",)),
+    Instrument("gauge", "market_payments_per_hour",
+               "What the applications of running trades pay, per hour.", ("mechanism",)),
+    Instrument("gauge", "market_receipts_per_hour",
+               "What the nodes of running trades receive, per hour.", ("mechanism",)),
+    Instrument("gauge", "market_utilization",
+               "Share of the up nodes' capacity held by running trades (mean over "
+               "resources).", ("mechanism",)),
 )
 
 
@@ -236,6 +249,21 @@ def _twin_sync(m: Recorder, f: Mapping[str, Any]) -> None:
         m.observe("twin_sync_lag_seconds", seconds)
 
 
+def _market_round(m: Recorder, f: Mapping[str, Any]) -> None:
+    mechanism = m.label(f, "mechanism")
+    m.inc("market_rounds", mechanism=mechanism)
+    n = m.num(f, "trades")
+    if n is not None:
+        m.inc("market_trades", n, mechanism=mechanism)
+    for field, name in (("welfare_per_h", "market_welfare_per_hour"),
+                        ("payments_per_h", "market_payments_per_hour"),
+                        ("receipts_per_h", "market_receipts_per_hour"),
+                        ("utilization", "market_utilization")):
+        x = m.num(f, field)
+        if x is not None:
+            m.set(name, x, mechanism=mechanism)
+
+
 Handler = Callable[[Recorder, Mapping[str, Any]], None]
 
 # event -> (the fields it reads, the handler); the test holds this to _telemetry's table
@@ -259,4 +287,6 @@ HANDLERS: dict[str, tuple[tuple[str, ...], Handler]] = {
     "twin.reject": (("op", "code"), _twin_reject),
     "twin.queue": (("depth",), _twin_queue),
     "twin.sync": (("lag_s",), _twin_sync),
+    "market.round": (("mechanism", "trades", "welfare_per_h", "payments_per_h",
+                      "receipts_per_h", "utilization"), _market_round),
 }

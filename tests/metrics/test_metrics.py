@@ -125,6 +125,14 @@ CASES: dict[str, tuple[dict, list[tuple[str, dict, float]]]] = {
                   [("edgekit_twin_sync_lag_seconds_bucket", {"le": "0.025"}, 0),
                    ("edgekit_twin_sync_lag_seconds_bucket", {"le": "0.05"}, 1),
                    ("edgekit_twin_sync_lag_seconds_sum", {}, 0.03)]),
+    "market.round": ({"mechanism": "halves", "trades": 7, "welfare_per_h": 2.5,
+                      "payments_per_h": 1.25, "receipts_per_h": 1.0, "utilization": 0.75},
+                     [("edgekit_market_rounds_total", {"mechanism": "halves"}, 1),
+                      ("edgekit_market_trades_total", {"mechanism": "halves"}, 7),
+                      ("edgekit_market_welfare_per_hour", {"mechanism": "halves"}, 2.5),
+                      ("edgekit_market_payments_per_hour", {"mechanism": "halves"}, 1.25),
+                      ("edgekit_market_receipts_per_hour", {"mechanism": "halves"}, 1.0),
+                      ("edgekit_market_utilization", {"mechanism": "halves"}, 0.75)]),
 }
 
 

@@ -1,0 +1,333 @@
+"""Market mechanisms: who trades with whom and who pays or receives what.
+
+Every function here takes the compiled market (:class:`~edgekit.market._arrays.MarketArrays`)
+and returns a :class:`~edgekit.types.Clearing`; :func:`edgekit.market.clear` is the public
+entry.  What each guarantees, for whom, and what it does not: ``docs/market.md``.
+
+* :func:`halves` (the default): prices from the other half of the market (MUDA-style).
+* :func:`trade_reduction`: a uniform-price clock with McAfee-style trade reduction.
+* :func:`pivot_price`: a clock whose price for each node is computed without it.
+* :func:`posted_price`: fixed per-unit prices, first come first served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import numpy as np
+
+from edgekit.errors import InputError
+from edgekit.market import _clock
+from edgekit.market._arrays import MarketArrays, clearing_of
+from edgekit.types import Clearing
+
+__all__ = ["halves", "pivot_price", "posted_price", "trade_reduction"]
+
+# Tuned thresholds (edgekit.market.generate's tuning seeds only, never the held-out list;
+# candidates in _TUNING_GRID).
+_T_APP_ROOM = 0.97  # admitted bids may ask for this share of the willing nodes' capacity
+_T_SCALES = (0.8, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0, 2.3)  # price search: clock price x these
+_T_STEPS = (0.8, 1.25)  # ... then each resource's price x these, kept when welfare rises
+_T_ROUNDS = 0  # ... for this many rounds (0: tuning seeds 100-109/100-102 gained nothing)
+# packing policy: "least_allocated" (spread) beat "first_fit" on the cheapest node on tuning
+# seeds 100-107 (20x200): +1.6 points of welfare, profitable node misreports 14% -> 8%
+_T_PACK = "least_allocated"
+# halves, tuning seeds 100-107 (20x200), 240 node probes each: a node may host a task its
+# price does not cover alone, individual rationality kept per node (its receipts cover its
+# cost of all it hosts): welfare 88.1% -> 88.7%, profitable node misreports 8.3% -> 5.8%
+# (its cost report then rarely changes what it hosts); packing first where the price covers
+# the task: 89.2%, 7.5%
+_T_AGGREGATE_IR = True
+_T_PROFITABLE_FIRST = False
+_T_POSTED_MARKUP = 0.25  # posted-price default: capacity-weighted mean unit cost x (1 + this)
+
+_TUNING_GRID: dict[str, tuple[float | str | bool, ...]] = {
+    "_T_APP_ROOM": (0.9, 0.94, 0.97, 0.99, 1.0),
+    "_T_ROUNDS": (0, 1, 2, 3),
+    "_T_PACK": ("least_allocated", "first_fit", "most_allocated"),
+    "_T_AGGREGATE_IR": (True, False),
+    "_T_PROFITABLE_FIRST": (False, True),
+    "_T_POSTED_MARKUP": (0.0, 0.25, 0.5),
+}
+
+# slack on IR filters: a node accepts a task whose price covers its cost within float noise
+_EPS = 1e-12
+
+
+def _allocate(arr: MarketArrays, bids: np.ndarray, nodes: np.ndarray, price: np.ndarray,
+              mix: np.ndarray, room_share: float
+              ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Clear ``bids`` against ``nodes`` at per-unit ``price`` (a vector over resources):
+
+    1. nodes take part when their cost index (cost of ``mix`` over its price) is <= 1; a
+       bid is a candidate when its value covers its demand's price and it fits some
+       eligible node (with ``_T_AGGREGATE_IR`` off: one whose cost of it the price covers);
+    2. candidates are admitted highest value density first while their summed demand fits
+       ``room_share`` of the capacity of the nodes whose cost index (cost of ``mix`` over
+       its price) is <= 1; all pay the first left-out candidate's density (>= 1) times
+       their demand's price (:func:`_clock.app_prefix`): their critical value;
+    3. admitted bids are packed largest first, each on the least-allocated node where it
+       fits (never looking at values); a node whose receipts would fall short of its cost
+       of what it hosts sheds its least profitable tasks until they do not.
+
+    Returns (admitted bids placed, their nodes, the critical density, per-bid price
+    ``demand @ price``)."""
+    d, cost = arr.demand, arr.cost
+    p = d @ price  # each bid's demand at the price, per hour
+    none = np.zeros(0, dtype=np.int64)
+    if bids.size == 0 or nodes.size == 0:
+        return none, none, 1.0, p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = np.where(p > 0, arr.value / np.where(p > 0, p, 1.0), np.inf)
+    kappa = _clock.cost_index(arr.unit_cost[nodes], price, mix)
+    if _T_AGGREGATE_IR:
+        nodes = nodes[kappa <= 1.0]
+        kappa = kappa[kappa <= 1.0]
+        if nodes.size == 0:
+            return none, none, 1.0, p
+        ok = arr.eligible[np.ix_(bids, nodes)]
+        elig = arr.eligible
+    else:
+        ok = arr.eligible[np.ix_(bids, nodes)] & (cost[np.ix_(bids, nodes)]
+                                                  <= p[bids, None] * (1 + _EPS) + _EPS)
+        elig = arr.eligible & (cost <= p[:, None] * (1 + _EPS) + _EPS)
+    cand = bids[ok.any(axis=1) & (density[bids] >= 1.0)]
+    room = room_share * arr.capacity[nodes[kappa <= 1.0]].sum(axis=0)
+    admitted, crit = _clock.app_prefix(density, d, room, cand)
+    if admitted.size == 0:
+        return none, none, crit, p
+    ranked = nodes[np.lexsort((nodes, kappa))]
+    if _T_AGGREGATE_IR and _T_PROFITABLE_FIRST:
+        # first where the price covers the node's cost of the task, then anywhere
+        first = elig & (cost <= p[:, None] * (1 + _EPS) + _EPS)
+        got = _clock.pack(d, arr.capacity, first, admitted, ranked, p, policy=_T_PACK)
+        left = got < 0
+        if left.any():
+            free = arr.capacity.copy()
+            np.subtract.at(free, got[~left], d[admitted[~left]])
+            got[left] = _clock.pack(d, np.maximum(free, 0.0), elig, admitted[left], ranked, p,
+                                    policy=_T_PACK)
+    else:
+        got = _clock.pack(d, arr.capacity, elig, admitted, ranked, p, policy=_T_PACK)
+    placed = got >= 0
+    a, j = admitted[placed], got[placed]
+    if _T_AGGREGATE_IR:
+        a, j = _node_ir(arr, a, j, p)
+    return a, j, crit, p
+
+
+def _node_ir(arr: MarketArrays, a: np.ndarray, j: np.ndarray, p: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Drop, on every node whose receipts (``p`` of its tasks) fall short of its cost of
+    them, its least profitable tasks until they do not (never looking at values)."""
+    margin = p[a] - arr.cost[a, j]
+    keep = np.ones(a.size, dtype=bool)
+    short = np.bincount(j, weights=margin, minlength=arr.capacity.shape[0])
+    for n in np.flatnonzero(short < -_EPS).tolist():
+        mine = np.flatnonzero(j == n)
+        total = float(margin[mine].sum())
+        for k in mine[np.lexsort((a[mine], margin[mine]))].tolist():
+            if total >= -_EPS:
+                break
+            keep[k] = False
+            total -= float(margin[k])
+    return a[keep], j[keep]
+
+
+def _side(arr: MarketArrays, bids: np.ndarray, nodes: np.ndarray, price: np.ndarray,
+          mix: np.ndarray, *, assign: np.ndarray, pay: np.ndarray, get: np.ndarray) -> None:
+    """:func:`_allocate` written into ``assign`` / ``pay`` (per bid) and ``get`` (per
+    node): every admitted bid pays its critical value, every node receives ``price`` times
+    each hosted demand."""
+    a, j, crit, p = _allocate(arr, bids, nodes, price, mix, _T_APP_ROOM)
+    assign[a] = j
+    pay[a] = crit * p[a]
+    np.add.at(get, j, p[a])
+
+
+def _searched_price(arr: MarketArrays, bids: np.ndarray, nodes: np.ndarray
+                    ) -> np.ndarray | None:
+    """The price at which :func:`_allocate` reaches the most welfare on ``bids`` and
+    ``nodes``: from the clock price, a scale search then per-resource steps."""
+    start = _clock.clock_prices(arr.demand[bids], arr.value[bids], arr.capacity[nodes],
+                                arr.unit_cost[nodes])
+    if start is None:
+        return None
+    mix = arr.demand[bids].sum(axis=0)
+
+    def welfare(pr: np.ndarray) -> float:
+        a, j, _, _ = _allocate(arr, bids, nodes, pr, mix, _T_APP_ROOM)
+        return float((arr.value[a] - arr.cost[a, j]).sum())
+
+    best, best_w = start, welfare(start)
+    for lam in _T_SCALES:
+        w = welfare(start * lam)
+        if w > best_w:
+            best, best_w = start * lam, w
+    for _ in range(_T_ROUNDS):
+        for r in range(start.size):
+            for step in _T_STEPS:
+                pr = best.copy()
+                pr[r] *= step
+                w = welfare(pr)
+                if w > best_w:
+                    best, best_w = pr, w
+    return best
+
+
+def _halves_of(arr: MarketArrays, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(node half, bid half): 0/1 each, from a keyed hash of the ids only (never of values,
+    costs or capacities), alternating in hash order so the halves differ by at most one
+    trader; a bid whose eligible nodes lie in one half goes there (-1: in neither)."""
+    def keys(ids: list[str]) -> np.ndarray:
+        h = [hashlib.blake2b(f"{seed}\x00{x}".encode(), digest_size=8).digest() for x in ids]
+        return np.argsort(np.array([int.from_bytes(x, "big") for x in h], dtype=np.uint64),
+                          kind="stable")
+
+    node_half = np.zeros(len(arr.asks), dtype=np.int64)
+    node_half[keys([a.id for a in arr.asks])[1::2]] = 1
+    bid_half = np.zeros(len(arr.bids), dtype=np.int64)
+    bid_half[keys([b.id for b in arr.bids])[1::2]] = 1
+    if len(arr.asks):
+        in0 = arr.eligible[:, node_half == 0].any(axis=1)
+        in1 = arr.eligible[:, node_half == 1].any(axis=1)
+        bid_half = np.where(in0 & in1, bid_half, np.where(in0, 0, np.where(in1, 1, -1)))
+    else:
+        bid_half[:] = -1
+    return node_half, bid_half
+
+
+def _price_dict(arr: MarketArrays, price: np.ndarray | None, prefix: str = ""
+                ) -> dict[str, float]:
+    if price is None:
+        return {}
+    return {prefix + r: float(x) for r, x in zip(arr.resources, price.tolist(), strict=True)}
+
+
+def _empty(arr: MarketArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (np.full(len(arr.bids), -1, dtype=np.int64), np.zeros(len(arr.bids)),
+            np.zeros(len(arr.asks)))
+
+
+def halves(arr: MarketArrays, *, seed: int = 0) -> Clearing:
+    """The default: split nodes and bids into two halves by a keyed hash of their ids
+    (``seed`` keys it); each half trades within itself at a price computed from the
+    *other* half only (its clock price scaled to where this rule reaches the most welfare
+    there), so no trader's report moves the price it faces (after MUDA, Segal-Halevi et
+    al. 2018).  In each half, bids are admitted by value density while they fit and pay
+    their critical value; nodes receive the price; packing never looks at values.
+    Prices are per unit per hour, keyed ``half0/<resource>`` (what half 0 trades at) and
+    ``half1/<resource>``."""
+    assign, pay, get = _empty(arr)
+    node_half, bid_half = _halves_of(arr, seed)
+    prices: dict[str, float] = {}
+    for h in (0, 1):
+        other_b = np.flatnonzero(bid_half == 1 - h)
+        other_n = np.flatnonzero(node_half == 1 - h)
+        price = _searched_price(arr, other_b, other_n)
+        prices.update(_price_dict(arr, price, f"half{h}/"))
+        if price is None:
+            continue
+        mix = arr.demand[other_b].sum(axis=0)
+        _side(arr, np.flatnonzero(bid_half == h), np.flatnonzero(node_half == h), price, mix,
+              assign=assign, pay=pay, get=get)
+    return clearing_of("halves", arr, assign, pay, get, prices)
+
+
+def trade_reduction(arr: MarketArrays) -> Clearing:
+    """One clock price for the whole market; bids admitted by value density while they fit
+    and all pay the first left-out bid's density times their demand's price (McAfee's
+    trade reduction, 1992, on the buying side of a bundle market); nodes receive the clock
+    price.  Every trader can move the clock price a little."""
+    assign, pay, get = _empty(arr)
+    bids, nodes = np.arange(len(arr.bids)), np.arange(len(arr.asks))
+    price = _clock.clock_prices(arr.demand, arr.value, arr.capacity, arr.unit_cost)
+    if price is not None:
+        _side(arr, bids, nodes, price, arr.demand.sum(axis=0), assign=assign, pay=pay,
+              get=get)
+    return clearing_of("trade-reduction", arr, assign, pay, get, _price_dict(arr, price))
+
+
+def pivot_price(arr: MarketArrays) -> Clearing:
+    """Each node's price is the clock price of the market without it; bids face the
+    highest of those prices per resource (so every trade leaves a surplus), admitted by
+    value density while they fit; tasks are packed without looking at values."""
+    assign, pay, get = _empty(arr)
+    n_a = len(arr.asks)
+    if n_a == 0 or len(arr.bids) == 0:
+        return clearing_of("pivot-price", arr, assign, pay, get, {})
+    per_node = np.zeros((n_a, arr.capacity.shape[1]))
+    keep = np.ones(n_a, dtype=bool)
+    for j in range(n_a):
+        keep[j] = False
+        pr = _clock.clock_prices(arr.demand, arr.value, arr.capacity[keep],
+                                 arr.unit_cost[keep])
+        per_node[j] = pr if pr is not None else np.inf
+        keep[j] = True
+    finite = np.isfinite(per_node).all(axis=1)
+    if not finite.any():
+        return clearing_of("pivot-price", arr, assign, pay, get, {})
+    app_price = per_node[finite].max(axis=0)
+    mix = arr.demand.sum(axis=0)
+    p = arr.demand @ app_price
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = np.where(p > 0, arr.value / np.where(p > 0, p, 1.0), np.inf)
+        node_p = arr.demand @ np.where(np.isfinite(per_node), per_node, 0.0).T  # (bids, nodes)
+    willing = np.flatnonzero(finite & (arr.unit_cost @ mix
+                                       <= np.einsum("nr,r->n", np.nan_to_num(per_node), mix)))
+    if willing.size == 0:
+        return clearing_of("pivot-price", arr, assign, pay, get, _price_dict(arr, app_price))
+    elig = arr.eligible & (arr.cost <= node_p * (1 + _EPS) + _EPS)
+    elig[:, np.setdiff1d(np.arange(n_a), willing)] = False
+    cand = np.flatnonzero(elig.any(axis=1) & (density >= 1.0))
+    room = _T_APP_ROOM * arr.capacity[willing].sum(axis=0)
+    admitted, crit = _clock.app_prefix(density, arr.demand, room, cand)
+    got = _clock.pack(arr.demand, arr.capacity.copy(), elig, admitted, willing, p)
+    placed = got >= 0
+    a, j = admitted[placed], got[placed]
+    assign[a] = j
+    pay[a] = crit * p[a]
+    np.add.at(get, j, node_p[a, j])
+    return clearing_of("pivot-price", arr, assign, pay, get, _price_dict(arr, app_price))
+
+
+def posted_price(arr: MarketArrays, *, prices: Mapping[str, float] | None = None
+                 ) -> Clearing:
+    """Fixed per-unit prices (``prices``: resource -> price per unit per hour; default: the
+    capacity-weighted mean unit cost of the nodes x 1.25): a bid trades when its value
+    covers its demand's price and it still fits, in the order given (first come, first
+    served); a node hosts only tasks whose price covers its cost.  Both sides pay and
+    receive exactly the posted price (budget balanced)."""
+    assign, pay, get = _empty(arr)
+    if prices is None:
+        cap = arr.capacity.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            price = np.where(cap > 0, (arr.unit_cost * arr.capacity).sum(axis=0) / cap, 0.0)
+        price = price * (1 + _T_POSTED_MARKUP)
+    else:
+        if not isinstance(prices, Mapping):
+            raise InputError("prices must map resource name to price", name="prices")
+        bad = {r: x for r, x in prices.items()
+               if not isinstance(x, (int, float)) or not np.isfinite(x) or x < 0}
+        if bad:
+            raise InputError(f"prices must be finite and >= 0, got {bad}", name="prices",
+                             got=bad)
+        missing = [r for r in arr.resources if r not in prices]
+        if missing:
+            raise InputError(f"prices lacks resources {missing}", name="prices", got=missing)
+        price = np.array([float(prices[r]) for r in arr.resources])
+    p = arr.demand @ price
+    elig = arr.eligible & (arr.cost <= p[:, None] * (1 + _EPS) + _EPS)
+    cand = np.flatnonzero((arr.value >= p) & elig.any(axis=1))
+    if cand.size and len(arr.asks):
+        # first come first served: the given order, never the values
+        got = _clock.pack(arr.demand, arr.capacity.copy(), elig, cand,
+                          np.arange(len(arr.asks)),
+                          -np.arange(len(arr.bids), dtype=float))
+        placed = got >= 0
+        a, j = cand[placed], got[placed]
+        assign[a] = j
+        pay[a] = p[a]
+        np.add.at(get, j, p[a])
+    return clearing_of("posted-price", arr, assign, pay, get, _price_dict(arr, price))
