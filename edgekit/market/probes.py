@@ -60,12 +60,9 @@ def get_mechanism(mechanism: str | Mechanism | None = None) -> tuple[str, Mechan
         OptionsError: an unknown name or something not callable."""
     if callable(mechanism) and not isinstance(mechanism, str):
         return getattr(mechanism, "__name__", "custom"), mechanism
-    from edgekit.market.baselines import pay_your_bid
-    from edgekit.market.clear import DEFAULT_MECHANISM, MECHANISMS
-    from edgekit.market.vcg import vcg
+    from edgekit.market.clear import DEFAULT_MECHANISM, MECHANISMS, REFERENCE_MECHANISMS
 
-    known: dict[str, Mechanism] = {**dict(MECHANISMS), "vcg": vcg,
-                                   "pay-your-bid": pay_your_bid}
+    known: dict[str, Mechanism] = {**dict(MECHANISMS), **dict(REFERENCE_MECHANISMS)}
     if mechanism is None:
         mechanism = DEFAULT_MECHANISM
     if not isinstance(mechanism, str) or mechanism not in known:
