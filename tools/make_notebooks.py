@@ -1808,7 +1808,7 @@ def _market() -> list:
         MILP per trader.
         """),
         code("""
-        from edgekit.market import MECHANISMS, DEFAULT_MECHANISM
+        from edgekit.market import DEFAULT_MECHANISM, MECHANISMS
         from edgekit.market._arrays import compile_market
         from edgekit.market.generate import sized_market
         from edgekit.market.optimum import optimal_welfare
