@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.errors import OptionsError
+from edgekit.errors import InputTypeError, OptionsError
 from edgekit.market._arrays import (
     _FIT_TOL,
     MarketArrays,
@@ -252,7 +252,13 @@ def probe(mechanism: str | Mechanism, markets: Iterable[Market | tuple[list[Ask]
     reasons: list[str] = []
     welfare = 0.0
     for m in markets:
-        asks, bids = (m.asks, m.bids) if isinstance(m, Market) else m
+        if isinstance(m, Market):
+            asks, bids = m.asks, m.bids
+        elif isinstance(m, tuple) and len(m) == 2:
+            asks, bids = m
+        else:
+            raise InputTypeError("markets must hold Market objects or (asks, bids) pairs",
+                                 name="markets", got=type(m).__name__)
         arr = compile_market(asks, bids)
         n_markets += 1
         base = fn(arr)
