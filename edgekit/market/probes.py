@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.errors import OptionsError
+from edgekit.errors import InputTypeError, OptionsError
 from edgekit.market._arrays import (
     _FIT_TOL,
     MarketArrays,
@@ -60,12 +60,9 @@ def get_mechanism(mechanism: str | Mechanism | None = None) -> tuple[str, Mechan
         OptionsError: an unknown name or something not callable."""
     if callable(mechanism) and not isinstance(mechanism, str):
         return getattr(mechanism, "__name__", "custom"), mechanism
-    from edgekit.market.baselines import pay_your_bid
-    from edgekit.market.clear import DEFAULT_MECHANISM, MECHANISMS
-    from edgekit.market.vcg import vcg
+    from edgekit.market.clear import DEFAULT_MECHANISM, MECHANISMS, REFERENCE_MECHANISMS
 
-    known: dict[str, Mechanism] = {**dict(MECHANISMS), "vcg": vcg,
-                                   "pay-your-bid": pay_your_bid}
+    known: dict[str, Mechanism] = {**dict(MECHANISMS), **dict(REFERENCE_MECHANISMS)}
     if mechanism is None:
         mechanism = DEFAULT_MECHANISM
     if not isinstance(mechanism, str) or mechanism not in known:
@@ -255,7 +252,13 @@ def probe(mechanism: str | Mechanism, markets: Iterable[Market | tuple[list[Ask]
     reasons: list[str] = []
     welfare = 0.0
     for m in markets:
-        asks, bids = (m.asks, m.bids) if isinstance(m, Market) else m
+        if isinstance(m, Market):
+            asks, bids = m.asks, m.bids
+        elif isinstance(m, tuple) and len(m) == 2:
+            asks, bids = m
+        else:
+            raise InputTypeError("markets must hold Market objects or (asks, bids) pairs",
+                                 name="markets", got=type(m).__name__)
         arr = compile_market(asks, bids)
         n_markets += 1
         base = fn(arr)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.errors import OptionsError
+from edgekit.errors import InputTypeError, OptionsError
 from edgekit.market._arrays import clearing_of, compile_market
 from edgekit.market.generate import random_market
 from edgekit.market.probes import APP_KINDS, NODE_KINDS, check_clearing, get_mechanism, probe
@@ -87,4 +87,8 @@ def test_bad_options():
         get_mechanism("no-such")
     with pytest.raises(OptionsError):
         probe(_fixed_price, MARKETS, app_probes=-1)
+    with pytest.raises(InputTypeError):
+        probe(_fixed_price, ["not a market"])
     assert get_mechanism("vcg")[0] == "vcg"
+    m = MARKETS[0]
+    assert probe(_fixed_price, [(list(m.asks), list(m.bids))], app_probes=2).apps.probes == 2
