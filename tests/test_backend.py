@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def _environment_reads() -> tuple[set[str], set[str]]:
     files: set[str] = set()
     for path in sorted((ROOT / "edgekit").rglob("*.py")):
         text = path.read_text()
-        if "environ" in text or "getenv" in text:
+        if re.search(r"\b(environ|getenv)\b", text):  # not the word "environment"
             files.add(path.relative_to(ROOT / "edgekit").as_posix())
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             if tok.type == tokenize.STRING:
