@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
 import numpy as np
+from _schedule_io import emit, load_cache
 from schedule_large import lp_bound
 
 from edgekit.schedule import optimal_placement, place_batch, utilization
@@ -64,13 +64,7 @@ def family_set(spec: str) -> list[Family]:
 
 
 def _load_cache(path: str | None) -> dict:
-    out: dict = {}
-    if path and os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                out[(r["family"], r["load"], r["seed"], r["milp_s"])] = r
-    return out
+    return load_cache(path, ("family", "load", "seed", "milp_s"))
 
 
 def milp(cache: dict, path: str | None, fam: Family, load: float, seed: int, d: np.ndarray,
@@ -189,11 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(recs, f)
     text = table(recs, runs)
-    if args.out == "-":
-        print(text)
-    else:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+    emit(text, args.out)
     return 0
 
 

@@ -20,6 +20,7 @@ import sys
 import time
 
 import numpy as np
+from _schedule_io import emit
 
 from edgekit.schedule import place_batch, task_values, utilization
 from edgekit.schedule.families import Family, family_instance
@@ -98,11 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + f"\n\n{args.seeds} seeds per row; batch budget " \
         f"{args.batch_s:g} s; decision time: CPU time (time.thread_time) of place_batch " \
         "online / tasks.\n"
-    if args.out == "-":
-        print(text)
-    else:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+    emit(text, args.out)
     return 0
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 import time
 
 import numpy as np
+from _schedule_io import emit, load_cache
 
 from edgekit.schedule import (
     EDGE_CLUSTER_10,
@@ -65,13 +65,7 @@ class _Opt:
 
 
 def _load_cache(path: str | None) -> dict:
-    out: dict = {}
-    if path and os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                out[(r["wl"], r["load"], r["seed"], r["milp_s"])] = r
-    return out
+    return load_cache(path, ("wl", "load", "seed", "milp_s"))
 
 
 def _milp(cache: dict, path: str | None, wl: str, load: float, seed: int, d: np.ndarray,
@@ -171,11 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "| workload | load | article | random among feasible | article vs it | random node, " \
         "reject if full | article vs it |\n|---|---|---|---|---|---|---|\n" + \
         "\n".join(claim) + "\n"
-    if args.out == "-":
-        print(text)
-    else:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+    emit(text, args.out)
     return 0
 
 
