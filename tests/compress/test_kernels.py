@@ -615,17 +615,31 @@ def test_block_decoder_takes_every_v2_golden_frame(path):
     assert fast.dtype == want.dtype and fast.tobytes() == want.tobytes()
 
 
+def _decode_with_checksum_fixed(blob: bytearray) -> list[bytes | None]:
+    """Refresh the damaged frame's CRC (so the damage reaches the block parsers) and decode
+    it with the C, the C-block and the Python decoder: each one's values, or None where it
+    raised CorruptDataError."""
+    import struct
+    import zlib
+
+    from edgekit.errors import CorruptDataError
+
+    blob[-4:] = struct.pack("<I", zlib.crc32(bytes(blob[:-4])))
+    outcomes: list[bytes | None] = []
+    for decoder in (C.decode, _block_decode, _python_decode):
+        try:
+            outcomes.append(decoder(bytes(blob)).tobytes())
+        except CorruptDataError:
+            outcomes.append(None)
+    return outcomes
+
+
 @needs_native
 @given(x=_frame_kinds(), data=st.data())
 def test_block_decoder_accepts_only_what_python_accepts(x, data):
     """Damaged blocks (checksum fixed, so the block decoders see the damage): whatever the C
     block decoder accepts, the Python decoder accepts with the same values; what it
     refuses falls back to Python, which raises CorruptDataError or decodes."""
-    import struct
-    import zlib
-
-    from edgekit.errors import CorruptDataError
-
     blob = bytearray(C.encode(x))
     body_start = 12
     if len(blob) <= body_start + 5:
@@ -633,13 +647,7 @@ def test_block_decoder_accepts_only_what_python_accepts(x, data):
     for _ in range(data.draw(st.integers(1, 3))):
         i = data.draw(st.integers(body_start, len(blob) - 5))
         blob[i] ^= 1 << data.draw(st.integers(0, 7))
-    blob[-4:] = struct.pack("<I", zlib.crc32(bytes(blob[:-4])))
-    outcomes = []
-    for decoder in (C.decode, _block_decode, _python_decode):
-        try:
-            outcomes.append(decoder(bytes(blob)).tobytes())
-        except CorruptDataError:
-            outcomes.append(None)
+    outcomes = _decode_with_checksum_fixed(blob)
     assert outcomes[0] == outcomes[1] == outcomes[2]
 
 
@@ -650,11 +658,6 @@ def test_damaged_v2_frames_same_on_c_and_python_decoders(path, data):
     """Damaged version-2 golden frames (real series; checksum fixed, so the damage reaches
     the dictionary, predictor and stream parsers): the C block decoder accepts exactly what
     the Python decoder accepts, with the same values."""
-    import struct
-    import zlib
-
-    from edgekit.errors import CorruptDataError
-
     blob = bytearray(path.read_bytes())
     for _ in range(data.draw(st.integers(1, 3))):
         i = data.draw(st.integers(12, len(blob) - 5))
@@ -662,13 +665,7 @@ def test_damaged_v2_frames_same_on_c_and_python_decoders(path, data):
             blob[i] ^= 1 << data.draw(st.integers(0, 7))
         else:
             blob[i] = data.draw(st.integers(0, 255))
-    blob[-4:] = struct.pack("<I", zlib.crc32(bytes(blob[:-4])))
-    outcomes = []
-    for decoder in (C.decode, _block_decode, _python_decode):
-        try:
-            outcomes.append(decoder(bytes(blob)).tobytes())
-        except CorruptDataError:
-            outcomes.append(None)
+    outcomes = _decode_with_checksum_fixed(blob)
     assert outcomes[0] == outcomes[1] == outcomes[2]
 
 
