@@ -49,7 +49,7 @@ from edgekit.schedule.families import HELD_OUT_SEEDS, family_instance
 SHORT = {"ba": "balanced_allocation", "ma": "most_allocated", "la": "least_allocated",
          "bf": "best_fit", "wf": "worst_fit", "tet": "tetris",
          "rtc": "requested_to_capacity_ratio"}
-EXTRA = ("used", "block", "bfdom", "fill", "grow15", "grow2", "grow3")
+EXTRA = ("used", "block", "bfdom", "fill", "grow15", "grow2", "grow3", "dba")
 NAMED = ("default", "planned", "first_fit", "worst_fit", "balanced_allocation", "kubernetes",
          "most_allocated", "best_fit", "tetris")
 SCORER_ORDER = ("article", "best_fit", "worst_fit", "least_allocated", "most_allocated",
@@ -76,6 +76,15 @@ def _copies(x: np.ndarray, big: np.ndarray) -> np.ndarray:
     if not pos.any():
         return np.zeros(x.shape[0])
     return np.floor(np.maximum(x[:, pos], 0) / big[pos] + 1e-9).min(axis=1)
+
+
+def _std_util(c: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Standard deviation of a node's utilizations over the resources it has."""
+    has = c > 0
+    u = np.divide(c - f, c, out=np.zeros_like(c), where=has)
+    n = has.sum(axis=1)
+    mean = u.sum(axis=1) / n
+    return np.sqrt((np.where(has, (u - mean[:, None]) ** 2, 0.0)).sum(axis=1) / n)
 
 
 def _scored(d: np.ndarray, c: np.ndarray, terms: dict[str, float]) -> np.ndarray:
@@ -118,6 +127,9 @@ def _scored(d: np.ndarray, c: np.ndarray, terms: dict[str, float]) -> np.ndarray
             u = (c[idx] - free[idx] + dt) * inv[idx]
             u = np.where(c[idx] > 0, u, np.inf)
             s = s + terms["fill"] * u.min(axis=1)
+        if "dba" in terms:
+            s = s + terms["dba"] * (_std_util(c[idx], free[idx]) - _std_util(c[idx],
+                                                                              free[idx] - dt))
         for g in ("grow15", "grow2", "grow3"):
             if g in terms:
                 big = dt * {"grow15": 1.5, "grow2": 2.0, "grow3": 3.0}[g]
