@@ -30,7 +30,11 @@ against it (points) and the cells more than 0.2 point worse: the criterion of is
 
 Usage: PYTHONPATH=. python tools/schedule_scorers.py [--set tuning|held-out|NAMES]
 [--seeds 2] [--first-seed 0] --candidates ba+0.5ma,ba+0.2used,... --records FILE
-[--cells] [--by-order]
+[--cells] [--by-order] [--select-from OTHER_RECORDS]
+
+``--select-from``: with the records of other seeds, also the best a per-family *selector*
+among the candidates can reach: per cell, the candidate chosen on the other seeds, judged
+on these (what a perfect signal of the family would give), and the in-sample oracle.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from edgekit.schedule.families import HELD_OUT_SEEDS, family_instance
 SHORT = {"ba": "balanced_allocation", "ma": "most_allocated", "la": "least_allocated",
          "bf": "best_fit", "wf": "worst_fit", "tet": "tetris",
          "rtc": "requested_to_capacity_ratio"}
-EXTRA = ("used", "block", "bfdom", "fill", "grow15", "grow2", "grow3", "dba")
+EXTRA = ("used", "block", "bfdom", "fill", "grow15", "grow2", "grow3", "dba", "cv")
 NAMED = ("default", "planned", "first_fit", "worst_fit", "balanced_allocation", "kubernetes",
          "most_allocated", "best_fit", "tetris")
 SCORER_ORDER = ("article", "best_fit", "worst_fit", "least_allocated", "most_allocated",
@@ -130,6 +134,12 @@ def _scored(d: np.ndarray, c: np.ndarray, terms: dict[str, float]) -> np.ndarray
         if "dba" in terms:
             s = s + terms["dba"] * (_std_util(c[idx], free[idx]) - _std_util(c[idx],
                                                                               free[idx] - dt))
+        if "cv" in terms:  # balance relative to the node's fill: a scale-free BalancedAllocation
+            ci, fa = c[idx], free[idx] - dt
+            has = ci > 0
+            u = np.divide(ci - fa, ci, out=np.zeros_like(ci), where=has)
+            mean = u.sum(axis=1) / has.sum(axis=1)
+            s = s - terms["cv"] * _std_util(ci, fa) / np.maximum(mean, 1e-12)
         for g in ("grow15", "grow2", "grow3"):
             if g in terms:
                 big = dt * {"grow15": 1.5, "grow2": 2.0, "grow3": 3.0}[g]
@@ -201,6 +211,34 @@ def report(recs: dict[tuple, dict[str, float]], cands: list[str], keys: set, *,
     return "\n".join(lines)
 
 
+def _cell_gaps(recs: dict[tuple, dict[str, float]], cands: list[str]
+               ) -> dict[tuple[str, float], dict[str, float]]:
+    cells: dict[tuple[str, float], dict[str, list[float]]] = {}
+    for key, u in recs.items():
+        best = max(u.values())
+        for cand in cands:
+            if cand in u:
+                cells.setdefault(key[:2], {}).setdefault(cand, []).append(1 - u[cand] / best)
+    return {k: {c: float(np.mean(v)) for c, v in d.items()} for k, d in cells.items()}
+
+
+def selector(choose: dict[tuple, dict[str, float]], judge: dict[tuple, dict[str, float]],
+             cands: list[str], base: str = "balanced_allocation") -> str:
+    """The best a per-family selector among ``cands`` can do: per cell, the candidate of the
+    smallest mean gap on the instances of ``choose`` (other seeds), measured on those of
+    ``judge``; and the in-sample oracle (chosen on ``judge`` itself: optimistic)."""
+    ga, gb = _cell_gaps(choose, cands), _cell_gaps(judge, cands)
+    cells = [k for k in gb if k in ga and all(c in ga[k] and c in gb[k] for c in cands)]
+    pick = np.array([gb[k][min(cands, key=lambda c: ga[k][c])] for k in cells])
+    orc = np.array([min(gb[k][c] for c in cands) for k in cells])
+    b = np.array([gb[k][base] for k in cells])
+    worse = int((100 * (pick - b) > 0.2).sum())
+    return (f"per-family selector over {len(cands)} candidates, {len(cells)} cells: chosen on "
+            f"other seeds {pick.mean() / b.mean():.3f}x {base} ({worse}"
+            f" cells > 0.2 point worse, worst {100 * (pick - b).max():+.2f}); chosen in sample "
+            f"(an oracle) {orc.mean() / b.mean():.3f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", default="tuning")
@@ -211,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", required=True, help="JSON lines of utilizations (reused)")
     ap.add_argument("--cells", action="store_true", help="list the cells > 0.2 point apart")
     ap.add_argument("--by-order", action="store_true", help="sub-means per order / cluster")
+    ap.add_argument("--select-from", default=None,
+                    help="records of other seeds: also report a per-family selector among "
+                         "the candidates, chosen on them and judged on these")
     a = ap.parse_args(argv)
     if a.set == "held-out":
         seeds = list(HELD_OUT_SEEDS[: a.seeds])
@@ -242,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     print(report(recs, ["balanced_allocation", *[x for x in cands
                                                   if x != "balanced_allocation"]], keys,
                  cells_out=a.cells, by_order=a.by_order))
+    if a.select_from:
+        pool = ["balanced_allocation", *[x for x in cands if x != "balanced_allocation"]]
+        judge = {k: v for k, v in recs.items() if k in keys}
+        print(selector(_read(a.select_from), judge, pool))
+        print(selector(_read(a.select_from), judge,
+                       [x for x in pool if x not in ("strand", "auto")]) + " (no admission)")
     return 0
 
 

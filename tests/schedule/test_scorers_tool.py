@@ -77,16 +77,29 @@ def test_parse_and_report(sc):
     assert "| x | 12.50% | 0.833x | -2.50" in text
 
 
+def test_selector(sc):
+    # cell A: x wins on the choosing seeds and on the judged ones; cell B: x wins on the
+    # choosing seeds only, so the selector takes it there and loses
+    choose = {("A", 1.0, 0): {"balanced_allocation": 0.8, "x": 0.9},
+              ("B", 1.0, 0): {"balanced_allocation": 0.8, "x": 0.9}}
+    judge = {("A", 1.0, 1): {"balanced_allocation": 0.8, "x": 1.0},
+             ("B", 1.0, 1): {"balanced_allocation": 1.0, "x": 0.9}}
+    text = sc.selector(choose, judge, ["balanced_allocation", "x"])
+    # judged gaps: BA (20% + 0%) / 2 = 10%; picked x: (0% + 10%) / 2 = 5%; oracle 0%
+    assert "chosen on other seeds 0.500x balanced_allocation (1 cells > 0.2 point worse, " \
+           "worst +10.00); chosen in sample (an oracle) 0.000x" in text, text
+
+
 def test_family_table(fb):
     milp = {("f/o/c", 1.0, s): {"bound": 1.0, "objective": 0.9} for s in (0, 1)}
     recs = [{"wl": "f/o/c", "load": 1.0, "seed": s, "F_ub": fub, "F_best": fbest,
              "best_online": 0.8, "batch": 0.95, "default": 0.8, "status": "FEASIBLE",
-             "online": {"balanced_allocation": 0.8}}
+             "online": {"balanced_allocation": 0.8}, "lp": 0.99}
             for s, fub, fbest in ((0, 0.97, 0.9), (1, 1.2, 0.95))]
     import io
     out = io.StringIO()
     fb._family_table(recs, milp, out)
     row = out.getvalue().splitlines()[2]
-    # K = 0.95 on both; BA 1 - 0.8/0.95 = 15.79%; proven >= mean(1 - 0.97/0.95,
-    # 1 - 1.0/0.95) = -3.68%; found: mean(1 - 0.9/0.95, 0) = 2.63%
-    assert row.startswith("| f/o/c | 1.0 | 2 | 15.79% | 15.79% | -3.68% | 2.63% |"), row
+    # K = 0.95 on both; B = min(MILP 1.0, LP 0.99, 1); BA 1 - 0.8/0.95 = 15.79%; proven
+    # >= mean(1 - 0.97/0.95, 1 - 0.99/0.95) = -3.16%; found: mean(1 - 0.9/0.95, 0) = 2.63%
+    assert row.startswith("| f/o/c | 1.0 | 2 | 15.79% | 15.79% | -3.16% | 2.63% |"), row
