@@ -146,23 +146,37 @@ int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_
     EKZ2_RECURRENCE(e[i - 1] = j[i] - ekz2_asr(s, shift));
 }
 
-/* The dense recurrence j[i] = asr(sum_t c[t] j[i-1-t], sh) + e for P terms (a constant:
- * straight-line code).  The serial path is j[i-1] -> one multiply, one add, the shift, the
- * add of e -> j[i]: j[i-1] and j[i-2] stay in registers (no store-to-load forwarding on the
- * path) and the sum adds their products last, so the older terms (loaded from memory,
- * stored at least two steps back) are summed while the previous value is computed. */
+/* An opaque copy of x: keeps the compiler from factoring c0 a + c0 e back into c0 (a + e),
+ * or from adding the other terms one by one to c0 a (either puts adds on the recurrence's
+ * serial path again). */
+#if defined(__GNUC__) || defined(__clang__)
+#define EKZ2_OPAQUE(x) __asm__("" : "+r"(x))
+#else
+#define EKZ2_OPAQUE(x) ((void)0)
+#endif
+
+/* The dense recurrence j[i] = asr(u_i, sh) + e_i, u_i = sum_t c[t] j[i-1-t], for P terms (a
+ * constant: straight-line code).  It carries u, not j: u_{i+1} = c[0] asr(u_i, sh) +
+ * (c[0] e_i + sum_{t >= 1} c[t] j[i-t]) (modulo 2^64, so the same bits), so the serial path
+ * is u_i -> shift -> one multiply -> one add -> u_{i+1} (5 cycles; through j it was 6: the
+ * add of e_i came before the multiply).  Everything in the parentheses is known a step
+ * early: j[i-1] stays in a register, the older terms are loaded from memory. */
 #define EKZ2_UNPRED_DENSE(P)                                                 \
     case P: {                                                                \
-        uint64_t p1 = j[from - 1], p2 = j[from - 2];                         \
+        uint64_t p1 = j[from - 1], u = 0;                                    \
+        for (int t = 0; t < P; t++)                                          \
+            u += c[t] * j[from - 1 - t];                                     \
         for (size_t i = from; i < to; i++) {                                 \
-            uint64_t s = 0;                                                  \
+            const uint64_t a = ekz2_asr(u, shift), ei = e[i - from];         \
+            uint64_t r = c[0] * ei;                                          \
+            EKZ2_OPAQUE(r);                                                  \
+            r += c[1] * p1; /* j[i-1] */                                     \
             for (int t = 2; t < P; t++)                                      \
-                s += c[t] * j[i - 1 - t];                                    \
-            s += c[1] * p2;                                                  \
-            s += c[0] * p1;                                                  \
-            p2 = p1;                                                         \
-            p1 = ekz2_asr(s, shift) + e[i - from];                           \
+                r += c[t] * j[i - t];                                        \
+            EKZ2_OPAQUE(r); /* summed before it meets c0 a */                \
+            p1 = a + ei;                                                     \
             j[i] = p1;                                                       \
+            u = c[0] * a + r;                                                \
         }                                                                    \
         return;                                                              \
     }
