@@ -81,6 +81,24 @@ static int ekz2_dense(const uint32_t *lags, int nterms)
         return EKZ_OK;                                                       \
     } while (0)
 
+void ekz2_dense_init(const uint64_t *j, size_t from, const uint64_t *c, int nterms,
+                     uint64_t *init, uint64_t *cv)
+{
+    for (int m = 0; m < 8; m++) {
+        uint64_t a = 0;
+        for (int t = 5; t <= nterms; t++) /* values up to from - 5 */
+            if ((size_t)t >= (size_t)m + 5u)
+                a += c[t - 1] * j[from + (size_t)m - (size_t)t];
+        init[m] = a;
+        cv[m] = m + 5 <= nterms ? c[m + 4] : 0u;
+    }
+}
+
+int ekz2_dense_lags(const uint32_t *lags, int nterms)
+{
+    return ekz2_dense(lags, nterms);
+}
+
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
 #include <immintrin.h>
 #define EKZ2_AVX512 1
@@ -90,6 +108,11 @@ static int ekz2_have_avx512(void)
     if (have < 0)
         have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
     return have;
+}
+
+int ekz2_cpu_avx512(void)
+{
+    return ekz2_have_avx512() && __builtin_cpu_supports("bmi2");
 }
 
 /* ekz2_predict's dense recurrence (lags 1..P) for i = L..n-1, eight values at a time: the
@@ -117,6 +140,11 @@ ekz2_predict_dense_avx512(const uint64_t *j, size_t n, size_t L, const uint64_t 
             s += c[t] * j[i - 1 - t];
         e[i - 1] = j[i] - ekz2_asr(s, shift);
     }
+}
+#else
+int ekz2_cpu_avx512(void)
+{
+    return 0;
 }
 #endif
 
@@ -194,14 +222,7 @@ ekz2_unpred_dense_avx512(uint64_t *j, const uint64_t *e, size_t from, size_t to,
                          const uint64_t *c, int nterms, int shift)
 {
     uint64_t init[8], cv[8];
-    for (int m = 0; m < 8; m++) {
-        uint64_t a = 0;
-        for (int t = 5; t <= nterms; t++) /* values up to from - 5 */
-            if ((size_t)t >= (size_t)m + 5u)
-                a += c[t - 1] * j[from + (size_t)m - (size_t)t];
-        init[m] = a;
-        cv[m] = m + 5 <= nterms ? c[m + 4] : 0u;
-    }
+    ekz2_dense_init(j, from, c, nterms, init, cv);
     __m512i A = _mm512_loadu_si512((const void *)init);
     const __m512i C = _mm512_loadu_si512((const void *)cv), Z = _mm512_setzero_si512();
     const uint64_t c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];

@@ -1,15 +1,19 @@
-"""Encode speed of edgekit.compress against pcodec, for two checkouts in one run.
+"""Encode (or decode) speed of edgekit.compress against pcodec, for two checkouts in one run.
 
 Two worker processes (one per checkout, each importing the edgekit in its own directory)
 take turns: each round times one ``edgekit.compress.encode`` and one
 ``pcodec.standalone.simple_compress(x, pcodec.ChunkConfig())`` of the series in each
 worker, by ``time.thread_time()``; the table gives the medians and pcodec's time / edgekit's
 time for each checkout (issue #16's target: at least 1.5 on every series of 5,000 values or
-more).  Usage::
+more).  With ``--decode`` each round times ``edgekit.compress.decode`` of the worker's own
+frame and ``pcodec.standalone.simple_decompress`` instead (target: at least 1.0), and every
+decoded array is checked bit for bit.  Usage::
 
-    python tools/compress_encode_speed.py BEFORE_DIR AFTER_DIR [--data DIR] [names...]
+    python tools/compress_encode_speed.py BEFORE_DIR AFTER_DIR [--decode] [--min-n N]
+        [--data DIR] [names...]
 
-BEFORE_DIR / AFTER_DIR: checkouts with their native kernels built in place.
+BEFORE_DIR / AFTER_DIR: checkouts with their native kernels built in place.  The last line
+gives, per checkout, how many series reach the target, the geometric mean and the worst.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -28,20 +33,29 @@ import sys, time, json
 sys.path.insert(0, ".")
 import numpy as np, pcodec
 import edgekit
-from edgekit.compress import encode
+from edgekit.compress import decode, encode
 cache = {}
 print(json.dumps(edgekit.__file__), flush=True)
 for line in sys.stdin:
-    p = line.strip()
+    op, p = line.split(" ", 1)
+    p = p.strip()
     if p not in cache:
         cache.clear()
-        cache[p] = np.load(p)
-        encode(cache[p])
-    x = cache[p]
+        x = np.load(p)
+        fr, pc = encode(x), pcodec.standalone.simple_compress(x, pcodec.ChunkConfig())
+        y = decode(fr)
+        assert y.dtype == x.dtype and y.tobytes() == x.tobytes(), p
+        cache[p] = (x, fr, pc)
+    x, fr, pc = cache[p]
     cfg = pcodec.ChunkConfig()
-    t0 = time.thread_time(); encode(x); te = time.thread_time() - t0
-    t0 = time.thread_time(); pcodec.standalone.simple_compress(x, cfg)
-    tp = time.thread_time() - t0
+    if op == "decode":
+        t0 = time.thread_time(); decode(fr); te = time.thread_time() - t0
+        t0 = time.thread_time(); pcodec.standalone.simple_decompress(pc)
+        tp = time.thread_time() - t0
+    else:
+        t0 = time.thread_time(); encode(x); te = time.thread_time() - t0
+        t0 = time.thread_time(); pcodec.standalone.simple_compress(x, cfg)
+        tp = time.thread_time() - t0
     print(json.dumps([te, tp]), flush=True)
 '''
 
@@ -54,9 +68,9 @@ def _start(directory: str) -> subprocess.Popen:
     return w
 
 
-def _ask(w: subprocess.Popen, path: str) -> list[float]:
+def _ask(w: subprocess.Popen, op: str, path: str) -> list[float]:
     assert w.stdin is not None and w.stdout is not None
-    w.stdin.write(path + "\n")
+    w.stdin.write(f"{op} {path}\n")
     w.stdin.flush()
     return json.loads(w.stdout.readline())
 
@@ -68,8 +82,13 @@ def main() -> None:
     ap.add_argument("names", nargs="*", help="substrings of the series to run (default all)")
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"
                                                     / "sensors"))
+    ap.add_argument("--decode", action="store_true", help="time decode instead of encode")
+    ap.add_argument("--min-n", type=int, default=0, help="only series of at least N values")
     args = ap.parse_args()
+    op, target = ("decode", 1.0) if args.decode else ("encode", 1.5)
+    print(f"{op}; load average {os.getloadavg()[0]:.2f}")
     before, after = _start(args.before), _start(args.after)
+    xs: dict[str, list[float]] = {"before": [], "after": []}
     print(f"{'series':34s} {'n':>7s} {'pc_ms':>7s} {'before_ms':>9s} {'after_ms':>8s} "
           f"{'x_before':>8s} {'x_after':>7s}")
     for p in sorted(glob.glob(os.path.join(args.data, "*.npy"))):
@@ -78,18 +97,28 @@ def main() -> None:
             continue
         with open(p[:-4] + ".json", encoding="utf-8") as f:
             n = json.load(f)["n"]
+        if n < args.min_n:
+            continue
         reps = 15 if n < 100000 else 7
         tb, pb, ta, pa = [], [], [], []
         for _ in range(reps):
-            e, c = _ask(before, p)
+            e, c = _ask(before, op, p)
             tb.append(e)
             pb.append(c)
-            e, c = _ask(after, p)
+            e, c = _ask(after, op, p)
             ta.append(e)
             pa.append(c)
         mb, mpb, ma, mpa = (statistics.median(v) for v in (tb, pb, ta, pa))
         print(f"{name:34s} {n:7d} {(mpb + mpa) * 500:7.3f} {mb * 1e3:9.3f} {ma * 1e3:8.3f} "
               f"{mpb / mb:8.2f} {mpa / ma:7.2f}", flush=True)
+        xs["before"].append(mpb / mb)
+        xs["after"].append(mpa / ma)
+    for key, v in xs.items():
+        if v:
+            print(f"{key}: {sum(x >= target for x in v)} of {len(v)} at >= {target}x pcodec, "
+                  f"geometric mean {math.exp(sum(map(math.log, v)) / len(v)):.2f}x, "
+                  f"worst {min(v):.2f}x")
+    print(f"load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

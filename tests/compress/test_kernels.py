@@ -15,6 +15,7 @@ from edgekit.compress import _codec_ref as ref
 from edgekit.compress import _kernels as K
 from edgekit.compress import codec as C
 from edgekit.data import load_series
+from edgekit.errors import CorruptDataError
 from tests.common import needs_native
 
 
@@ -731,3 +732,46 @@ def test_pred_hist_equals_reference(k, data):
     assert lib.ekz2_pred_hist(_v2._ptr("uint64_t", j), j.size, run, *_v2._terms(lags, coefs),
                               len(lags), shift, _v2._ptr("uint32_t", old)) == ref.OK
     assert np.array_equal(got, old)
+
+
+@needs_native
+@settings(max_examples=60)
+@given(st.integers(5, 12), st.integers(513, 6000), st.integers(0, 32), st.integers(0, 2 ** 32),
+       st.sampled_from([4, 12, 24, 40]))
+def test_block_decoder_pred_fused_equals_reference(p, n, shift, seed, bits):
+    """A dense predictor block of 5..12 terms long enough for ekz_pred_fused (the recurrence
+    of each chunk run in the loop that entropy-decodes the next one, where the CPU has
+    AVX-512; the chunk-by-chunk path elsewhere): random coefficients and residuals of up to
+    ``bits`` bits, wrapping modulo 2**64, decoded with the reference's bits, and a frame cut
+    short by one residual byte refused."""
+    rng = np.random.default_rng(seed)
+    lags = list(range(1, p + 1))
+    coefs = rng.integers(-(2 ** 31), 2 ** 31, p).tolist()
+    if rng.integers(2):
+        coefs = rng.integers(-9, 10, p).tolist()
+    z = rng.integers(0, 2 ** 63, n - 1, dtype=np.uint64) >> np.uint64(63 - bits)
+    e = (z >> np.uint64(1)) ^ (np.uint64(0) - (z & np.uint64(1)))  # unzigzag: any sign
+    j0 = int(rng.integers(-(2 ** 40), 2 ** 40))
+    status, want = ref.unpredict(e, n, j0 & (2 ** 64 - 1), lags, coefs, shift)
+    assert status == ref.OK
+    blk = (bytes((C._INT | 0x18,)) + _v2.descriptor(lags, coefs, shift)
+           + C._varint(C._zz(j0 & (2 ** 64 - 1))) + C._stream_encode(e, 0))
+    body = C._varint(n) + C._varint(C.BLOCK_LEN) + C._varint(len(blk)) + blk
+    frame = bytearray(C._HEADER.pack(C.MAGIC, 2, 4, 0, 1, len(body) + 4) + body + b"\0" * 4)
+    out = np.empty(n, np.int64)
+    pos = C._HEADER.size + len(C._varint(n)) + len(C._varint(C.BLOCK_LEN))
+    assert K.decode_blocks(bytes(frame), pos, len(frame) - 4, C.BLOCK_LEN, out, 2)[0] == 1
+    assert np.array_equal(out.view(np.uint64), want)
+    assert _python_decode(_refit(frame)).view(np.uint64).tolist() == want.tolist()
+    cut = bytearray(frame[:-5] + frame[-4:])  # one byte short: the block size lies
+    with pytest.raises(CorruptDataError):
+        C.decode(_refit(cut))
+
+
+def _refit(frame: bytearray) -> bytes:
+    import struct
+    import zlib
+
+    frame[8:12] = struct.pack("<I", len(frame) - 12)
+    frame[-4:] = struct.pack("<I", zlib.crc32(bytes(frame[:-4])))
+    return bytes(frame)
