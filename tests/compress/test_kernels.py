@@ -538,16 +538,22 @@ class _Patched:
         setattr(self.obj, self.name, self.old)
 
 
+def _NO_FAST_PATH() -> _Patched:
+    """codec._decode_fast's one C call for the whole frame declines (the frame then takes
+    the path the patched kernels steer)."""
+    return _Patched(K, "decode_all_blocks", lambda *a: False)
+
+
 def _python_decode(blob: bytes) -> np.ndarray:
     """Decode with the Python block decoder only."""
     with _Patched(K, "decode_block", lambda *a: False), \
-            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
+            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)), _NO_FAST_PATH():
         return C.decode(blob)
 
 
 def _block_decode(blob: bytes) -> np.ndarray:
     """Decode with ekz_decode_block on each block (the Python loop over blocks)."""
-    with _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
+    with _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)), _NO_FAST_PATH():
         return C.decode(blob)
 
 
@@ -563,7 +569,7 @@ def _c_takes_every_block(blob: bytes, blen: int | None = None) -> np.ndarray:
         return taken[-1]
 
     with _Patched(K, "decode_block", spy), \
-            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
+            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)), _NO_FAST_PATH():
         fast = C.decode(blob)
     assert fast.tobytes() == _python_decode(blob).tobytes()
     assert taken and all(taken)
@@ -775,3 +781,26 @@ def _refit(frame: bytearray) -> bytes:
     frame[8:12] = struct.pack("<I", len(frame) - 12)
     frame[-4:] = struct.pack("<I", zlib.crc32(bytes(frame[:-4])))
     return bytes(frame)
+
+
+@needs_native
+@given(x=_frame_kinds(), tol=st.sampled_from([None, 0.01]), blen=st.sampled_from([65536, 700]),
+       flip=st.integers(0, 10 ** 6))
+def test_fast_frame_path_equals_full_path(x, tol, blen, flip):
+    """codec._decode_fast (one C call for a common frame) gives the full path's values and
+    length, and declines (None) what it does not handle: a tolerance, other block lengths,
+    N-d shapes, bool and datetime dtypes, and any damage (the full path then raises)."""
+    with _Patched(C, "BLOCK_LEN", blen):
+        blob = C.encode(x, tolerance=tol)
+    with _NO_FAST_PATH():
+        want = C._decode_at(blob, 0)
+    got = C._decode_fast(blob, 0)
+    plain = not blob[6] & ~C._F_FORTRAN and blen == C.BLOCK_LEN and x.ndim == 1 \
+        and x.dtype.kind in "iuf" and x.size > 0
+    assert (got is not None) == plain
+    if got is not None:
+        assert got[1] == want[1] and got[0].dtype == want[0].dtype
+        assert got[0].tobytes() == want[0].tobytes()
+    bad = bytearray(blob)
+    bad[flip % len(bad)] ^= 1 << (flip % 8)
+    assert C._decode_fast(bytes(bad), 0) is None
