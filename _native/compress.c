@@ -1144,6 +1144,13 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
         return 0;
     case EKZ_SINK_P: {
         const ekz_pred *pr = s->pred;
+#ifdef EKZ_PROFILE_NO_RECURRENCE
+        /* a profiling build only (tools/compress_decode_profile.py): the residuals pass
+         * through as the values, so a decode times everything but the recurrence (its
+         * values are wrong) */
+        memcpy(pr->j + at + 1u, j, cnt * sizeof *j);
+        return ekz_sink_put(pr->inner, pr->j + at + 1u, at + 1u, cnt);
+#endif
         ekz2_unpredict_span(pr->j, j, at + 1u, at + 1u + cnt, pr->lags, pr->c, pr->nterms,
                             pr->shift);
         return ekz_sink_put(pr->inner, pr->j + at + 1u, at + 1u, cnt);
@@ -1427,7 +1434,7 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         wp = words + 4u * ns;
     }
     k0 = 0;
-#ifdef EKZ_PRED_FUSED
+#if defined(EKZ_PRED_FUSED) && !defined(EKZ_PROFILE_NO_RECURRENCE)
     if (s->kind == EKZ_SINK_P && order == 0 && single < 0 && ns == 4u && !wide_tab &&
         s->pred->nterms >= 5 && s->pred->nterms <= 12 && ncodes >= 2u * EKZ_CHUNK &&
         ekz2_dense_lags(s->pred->lags, s->pred->nterms) && ekz2_cpu_avx512()) {

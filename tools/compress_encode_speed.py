@@ -43,8 +43,9 @@ for line in sys.stdin:
         cache.clear()
         x = np.load(p)
         fr, pc = encode(x), pcodec.standalone.simple_compress(x, pcodec.ChunkConfig())
-        y = decode(fr)
-        assert y.dtype == x.dtype and y.tobytes() == x.tobytes(), p
+        if op != "profile":  # (a profiling build's values are wrong on purpose)
+            y = decode(fr)
+            assert y.dtype == x.dtype and y.tobytes() == x.tobytes(), p
         cache[p] = (x, fr, pc)
     x, fr, pc = cache[p]
     cfg = pcodec.ChunkConfig()
@@ -52,6 +53,34 @@ for line in sys.stdin:
         t0 = time.thread_time(); decode(fr); te = time.thread_time() - t0
         t0 = time.thread_time(); pcodec.standalone.simple_decompress(pc)
         tp = time.thread_time() - t0
+    elif op == "profile":  # tools/compress_decode_profile.py: [all, C blocks, CRC, pcodec]
+        from edgekit.compress import _kernels as K, codec as C
+        _, rd, _, flags, _ = C._frame_at(fr, 0)
+        if flags & 2:
+            rd.f64()
+        bl = rd.varint()
+        out = np.empty(x.size, np.uint8 if x.dtype.kind == "b" else x.dtype)
+        t = []
+        for f in (lambda: decode(fr),
+                  lambda: K.decode_blocks(fr, rd.pos, rd.end, bl, out, fr[4]),
+                  lambda: K.crc32(fr, 0, len(fr) - 4),
+                  lambda: pcodec.standalone.simple_decompress(pc)):
+            t0 = time.thread_time(); f(); t.append(time.thread_time() - t0)
+        print(json.dumps(t), flush=True)
+        continue
+    elif op == "heads":  # the head byte of every block
+        from edgekit.compress import codec as C
+        _, rd, _, flags, _ = C._frame_at(fr, 0)
+        if flags & 2:
+            rd.f64()
+        rd.varint()
+        heads = []
+        while rd.pos < rd.end:
+            size = rd.varint()
+            heads.append(fr[rd.pos])
+            rd.pos += size
+        print(json.dumps(heads), flush=True)
+        continue
     else:
         t0 = time.thread_time(); encode(x); te = time.thread_time() - t0
         t0 = time.thread_time(); pcodec.standalone.simple_compress(x, cfg)
@@ -68,7 +97,7 @@ def _start(directory: str) -> subprocess.Popen:
     return w
 
 
-def _ask(w: subprocess.Popen, op: str, path: str) -> list[float]:
+def _ask(w: subprocess.Popen, op: str, path: str) -> list:
     assert w.stdin is not None and w.stdout is not None
     w.stdin.write(f"{op} {path}\n")
     w.stdin.flush()
