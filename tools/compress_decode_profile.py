@@ -16,13 +16,11 @@ difference.  Every figure is a median, in ns per value.  Usage::
 from __future__ import annotations
 
 import argparse
-import glob
-import json
 import os
 import statistics
 from pathlib import Path
 
-from compress_encode_speed import _ask, _start
+from compress_encode_speed import _ask, _series, _start
 
 _MODELS = {0: "raw", 1: "int", 2: "dec", 3: "aff", 4: "bits", 5: "dict"}
 
@@ -54,14 +52,7 @@ def main() -> None:
     nr_w = _start(args.no_recurrence) if args.no_recurrence else None
     print(f"{'series':34s} {'n':>7s} {'blocks':14s} {'all':>5s} {'C':>5s} {'crc':>5s} "
           f"{'py':>5s} {'recur':>5s} {'pcodec':>6s} (ns/value)")
-    for p in sorted(glob.glob(os.path.join(args.data, "*.npy"))):
-        name = os.path.basename(p)[:-4]
-        if args.names and not any(s in name for s in args.names):
-            continue
-        with open(p[:-4] + ".json", encoding="utf-8") as f:
-            n = json.load(f)["n"]
-        if n < args.min_n:
-            continue
+    for p, name, n in _series(args.data, args.names, args.min_n):
         kind = _kind(_ask(main_w, "heads", p))
         rows, nr = [], []
         for _ in range(args.rounds):

@@ -26,6 +26,7 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 _WORKER = r'''
@@ -104,6 +105,19 @@ def _ask(w: subprocess.Popen, op: str, path: str) -> list:
     return json.loads(w.stdout.readline())
 
 
+def _series(data: str, names: list[str], min_n: int) -> Iterator[tuple[str, str, int]]:
+    """(path, name, length) of the corpus series in ``data`` whose name contains one of
+    ``names`` (all when empty) and that hold at least ``min_n`` values."""
+    for p in sorted(glob.glob(os.path.join(data, "*.npy"))):
+        name = os.path.basename(p)[:-4]
+        if names and not any(s in name for s in names):
+            continue
+        with open(p[:-4] + ".json", encoding="utf-8") as f:
+            n = json.load(f)["n"]
+        if n >= min_n:
+            yield p, name, n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("before")
@@ -120,14 +134,7 @@ def main() -> None:
     xs: dict[str, list[float]] = {"before": [], "after": []}
     print(f"{'series':34s} {'n':>7s} {'pc_ms':>7s} {'before_ms':>9s} {'after_ms':>8s} "
           f"{'x_before':>8s} {'x_after':>7s}")
-    for p in sorted(glob.glob(os.path.join(args.data, "*.npy"))):
-        name = os.path.basename(p)[:-4]
-        if args.names and not any(s in name for s in args.names):
-            continue
-        with open(p[:-4] + ".json", encoding="utf-8") as f:
-            n = json.load(f)["n"]
-        if n < args.min_n:
-            continue
+    for p, name, n in _series(args.data, args.names, args.min_n):
         reps = 15 if n < 100000 else 7
         tb, pb, ta, pa = [], [], [], []
         for _ in range(reps):
