@@ -750,16 +750,9 @@ def test_pred_hist_equals_reference(k, data):
     assert np.array_equal(got, old)
 
 
-@needs_native
-@settings(max_examples=60)
-@given(st.integers(5, 12), st.integers(513, 6000), st.integers(0, 32), st.integers(0, 2 ** 32),
-       st.sampled_from([4, 12, 24, 40]))
-def test_block_decoder_pred_fused_equals_reference(p, n, shift, seed, bits):
-    """A dense predictor block of 5..12 terms long enough for ekz_pred_fused (the recurrence
-    of each chunk run in the loop that entropy-decodes the next one, where the CPU has
-    AVX-512; the chunk-by-chunk path elsewhere): random coefficients and residuals of up to
-    ``bits`` bits, wrapping modulo 2**64, decoded with the reference's bits, and a frame cut
-    short by one residual byte refused."""
+def _pred_frame(p: int, n: int, shift: int, seed: int, bits: int) -> tuple[bytearray, np.ndarray]:
+    """A version-2 int64 frame of one dense predictor block of p terms and n values (random
+    coefficients, residuals of up to ``bits`` bits, any sign) and the values it holds."""
     rng = np.random.default_rng(seed)
     lags = list(range(1, p + 1))
     coefs = rng.integers(-(2 ** 31), 2 ** 31, p).tolist()
@@ -767,13 +760,30 @@ def test_block_decoder_pred_fused_equals_reference(p, n, shift, seed, bits):
         coefs = rng.integers(-9, 10, p).tolist()
     z = rng.integers(0, 2 ** 63, n - 1, dtype=np.uint64) >> np.uint64(63 - bits)
     e = (z >> np.uint64(1)) ^ (np.uint64(0) - (z & np.uint64(1)))  # unzigzag: any sign
-    j0 = int(rng.integers(-(2 ** 40), 2 ** 40))
-    status, want = ref.unpredict(e, n, j0 & (2 ** 64 - 1), lags, coefs, shift)
+    j0 = int(rng.integers(-(2 ** 40), 2 ** 40)) & (2 ** 64 - 1)
+    status, want = ref.unpredict(e, n, j0, lags, coefs, shift)
     assert status == ref.OK
-    blk = (bytes((C._INT | 0x18,)) + _v2.descriptor(lags, coefs, shift)
-           + C._varint(C._zz(j0 & (2 ** 64 - 1))) + C._stream_encode(e, 0))
+    blk = (bytes((C._INT | 0x18,)) + _v2.descriptor(lags, coefs, shift) + C._varint(C._zz(j0))
+           + C._stream_encode(e, 0))
     body = C._varint(n) + C._varint(C.BLOCK_LEN) + C._varint(len(blk)) + blk
     frame = bytearray(C._HEADER.pack(C.MAGIC, 2, 4, 0, 1, len(body) + 4) + body + b"\0" * 4)
+    return frame, want
+
+
+_PRED_FRAMES = (st.integers(5, 12), st.integers(513, 6000), st.integers(0, 32),
+                st.integers(0, 2 ** 32), st.sampled_from([4, 12, 24, 40]))
+
+
+@needs_native
+@settings(max_examples=60)
+@given(*_PRED_FRAMES)
+def test_block_decoder_pred_fused_equals_reference(p, n, shift, seed, bits):
+    """A dense predictor block of 5..12 terms long enough for ekz_pred_fused (the recurrence
+    of each chunk run in the loop that entropy-decodes the next one, where the CPU has
+    AVX-512; the chunk-by-chunk path elsewhere): random coefficients and residuals of up to
+    ``bits`` bits, wrapping modulo 2**64, decoded with the reference's bits, and a frame cut
+    short by one residual byte refused."""
+    frame, want = _pred_frame(p, n, shift, seed, bits)
     out = np.empty(n, np.int64)
     pos = C._HEADER.size + len(C._varint(n)) + len(C._varint(C.BLOCK_LEN))
     assert K.decode_blocks(bytes(frame), pos, len(frame) - 4, C.BLOCK_LEN, out, 2)[0] == 1
@@ -782,6 +792,25 @@ def test_block_decoder_pred_fused_equals_reference(p, n, shift, seed, bits):
     cut = bytearray(frame[:-5] + frame[-4:])  # one byte short: the block size lies
     with pytest.raises(CorruptDataError):
         C.decode(_refit(cut))
+
+
+@needs_native
+@settings(max_examples=60)
+@given(*_PRED_FRAMES, st.data())
+def test_damaged_pred_fused_frames_same_on_c_and_python_decoders(p, n, shift, seed, bits,
+                                                                 data):
+    """Bit flips in such a block (checksum fixed, so the damage reaches the residual
+    stream and the fused loop): the C decoders accept exactly what the Python decoder
+    accepts, with the same values."""
+    frame, _ = _pred_frame(p, n, shift, seed, bits)
+    start = len(frame) - 4 - 40
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(20, len(frame) - 5))
+        if data.draw(st.booleans()):
+            i = data.draw(st.integers(max(20, start), len(frame) - 5))
+        frame[i] ^= 1 << data.draw(st.integers(0, 7))
+    outcomes = _decode_with_checksum_fixed(bytearray(_refit(frame)))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
 
 
 def _refit(frame: bytearray) -> bytes:
