@@ -331,9 +331,10 @@ def decode_all_blocks(buf: bytes, pos: int, end: int, out: np.ndarray, version: 
     (non-empty, native kernels) in one C call; False when the C decoder leaves a block (the
     caller then decodes the frame by its full path).  decode_blocks with fewer Python steps:
     the per-frame cost is what short series pay per value."""
+    m = out.size if out.size < TAB_LEN else TAB_LEN
     work = _TLS.__dict__.get("blkwork")
-    if work is None or work[1] < _WORK_FULL:
-        work = _block_work(TAB_LEN)
+    if work is None or work[1] < _work_size(m):  # (a short frame: a small area)
+        work = _block_work(m)
     ffi = _backend.ffi
     return _backend.lib.ekz_decode_blocks(
         ffi.from_buffer(buf) + pos, end - pos, TAB_LEN, version, out.dtype.kind == "f",
@@ -352,16 +353,12 @@ def _block_work(n: int) -> tuple:
 
 
 _WORK: dict[int, int] = {}
-_WORK_FULL = 0  # ekz_block_work_size(TAB_LEN), once the kernels are loaded
 
 
 def _work_size(n: int) -> int:
-    global _WORK_FULL
     w = _WORK.get(n)
     if w is None:
         w = _WORK[n] = int(_backend.lib.ekz_block_work_size(n))
-        if n == TAB_LEN:
-            _WORK_FULL = w
     return w
 
 
