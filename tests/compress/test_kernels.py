@@ -843,3 +843,23 @@ def test_fast_frame_path_equals_full_path(x, tol, blen, flip):
     bad = bytearray(blob)
     bad[flip % len(bad)] ^= 1 << (flip % 8)
     assert C._decode_fast(bytes(bad), 0) is None
+
+
+@needs_native
+def test_fast_frame_path_after_a_short_frame():
+    """The one-call path takes a long frame after a short one in the same thread (its work
+    area grows with the frame; a short frame's small area must not send it elsewhere)."""
+    import threading
+
+    short = C.encode(np.arange(10, dtype=np.int32))
+    long_ = C.encode(np.arange(100_000, dtype=np.int64) % 977)
+    got: list[bool] = []
+
+    def run() -> None:
+        for blob in (short, long_, short, long_):
+            got.append(C._decode_fast(blob, 0) is not None)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert got == [True] * 4
