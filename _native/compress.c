@@ -1278,13 +1278,13 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
  * five cycles a value and the rANS states plus extra bits are throughput-bound work that
  * does not depend on it, so the out-of-order core runs both at once (in separate loops
  * they add up).  Decodes whole chunks while the words and bits of a chunk are in reach
- * (the conditions under which ekz_decode_core reads the stream in place), runs every
+ * (tailb: the bytes of extra bits a chunk may span, plus the 8 a read loads), runs every
  * decoded chunk through the recurrence and the predictor's inner sink, and returns the
  * number of codes done (a multiple of EKZ_CHUNK; the caller goes on from there), or -1
  * when the inner sink finds corrupt data.  The same bits as the chunk-by-chunk path. */
 __attribute__((target("avx512f,avx512dq,bmi2"))) static long
 ekz_pred_fused(uint32_t *x, const uint8_t **wpp, const uint8_t *wend, const uint8_t *bp,
-               size_t *posp, size_t avail, size_t ncodes, const ekz_dtab *tb,
+               size_t *posp, size_t avail, size_t tailb, size_t ncodes, const ekz_dtab *tb,
                const ekz_sink *s)
 {
     uint64_t buf[2][EKZ_CHUNK];
@@ -1300,7 +1300,7 @@ ekz_pred_fused(uint32_t *x, const uint8_t **wpp, const uint8_t *wend, const uint
     uint64_t acc = 0, step = 0;
     (void)acc;
     (void)step;
-    while (ncodes - k0 >= EKZ_CHUNK && (pos >> 3) + EKZ_TAILB <= avail &&
+    while (ncodes - k0 >= EKZ_CHUNK && (pos >> 3) + tailb <= avail &&
            (size_t)(wend - wp) >= 2u * EKZ_CHUNK) {
         uint64_t *jb = buf[cur];
         size_t wi = 0;
@@ -1438,7 +1438,15 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     if (s->kind == EKZ_SINK_P && order == 0 && single < 0 && ns == 4u && !wide_tab &&
         s->pred->nterms >= 5 && s->pred->nterms <= 12 && ncodes >= 2u * EKZ_CHUNK &&
         ekz2_dense_lags(s->pred->lags, s->pred->nterms) && ekz2_cpu_avx512()) {
-        long done = ekz_pred_fused(x, &wp, wend, bp, &pos, avail, ncodes, tb, s);
+        /* the bytes a chunk's extra bits may span, from the widest token present (a
+         * short stream then fuses too: EKZ_TAILB assumes 61 bits a code) */
+        unsigned t, maxnb = 0;
+        long done;
+        for (t = 0; t < 256u; t++)
+            if (freq[t] && ekz_tok.nbits[t] > maxnb)
+                maxnb = ekz_tok.nbits[t];
+        done = ekz_pred_fused(x, &wp, wend, bp, &pos, avail,
+                              (size_t)EKZ_CHUNK * maxnb / 8u + 16u, ncodes, tb, s);
         if (done < 0)
             return EKZ_ECORRUPT;
         k0 = (size_t)done;
