@@ -1144,6 +1144,13 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
         return 0;
     case EKZ_SINK_P: {
         const ekz_pred *pr = s->pred;
+#ifdef EKZ_PROFILE_NO_RECURRENCE
+        /* a profiling build only (tools/compress_decode_profile.py): the residuals pass
+         * through as the values, so a decode times everything but the recurrence (its
+         * values are wrong) */
+        memcpy(pr->j + at + 1u, j, cnt * sizeof *j);
+        return ekz_sink_put(pr->inner, pr->j + at + 1u, at + 1u, cnt);
+#endif
         ekz2_unpredict_span(pr->j, j, at + 1u, at + 1u + cnt, pr->lags, pr->c, pr->nterms,
                             pr->shift);
         return ekz_sink_put(pr->inner, pr->j + at + 1u, at + 1u, cnt);
@@ -1242,6 +1249,117 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
         EKZ_B1(k + 3, t0, ORDER);                                                            \
     }
 
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512) && \
+    !defined(EKZ_NO_FUSED)
+#include <immintrin.h>
+#define EKZ_PRED_FUSED 1
+/* One step of format v2's dense recurrence (lags 1..P, 5 <= P <= 12), as
+ * ekz2_unpred_dense_avx512: value jr[K] from the residual er[K], the terms of lags 1..4 in
+ * registers (p1..p4 = the four values before it), the rest in the eight-lane accumulator A. */
+#define EKZ_REC1(K)                                                                          \
+    do {                                                                                     \
+        uint64_t s_ = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(A));                \
+        s_ += c3 * p4;                                                                       \
+        s_ += c2 * p3;                                                                       \
+        s_ += c1 * p2;                                                                       \
+        s_ += c0 * p1;                                                                       \
+        A = _mm512_add_epi64(_mm512_alignr_epi64(Z, A, 1),                                   \
+                             _mm512_mullo_epi64(C, _mm512_set1_epi64((long long)p4)));       \
+        p4 = p3;                                                                             \
+        p3 = p2;                                                                             \
+        p2 = p1;                                                                             \
+        p1 = (uint64_t)((int64_t)s_ >> shift) + er[K];                                       \
+        jr[K] = p1;                                                                          \
+    } while (0)
+
+/* The main part of a predictor block's residual stream (order 0, four rANS states, no wide
+ * token, a dense predictor of 5..12 terms) with the recurrence of each chunk run in the
+ * loop that entropy-decodes the NEXT chunk: the recurrence is one serial chain of about
+ * five cycles a value and the rANS states plus extra bits are throughput-bound work that
+ * does not depend on it, so the out-of-order core runs both at once (in separate loops
+ * they add up).  Decodes whole chunks while the words and bits of a chunk are in reach
+ * (tailb: the bytes of extra bits a chunk may span, plus the 8 a read loads), runs every
+ * decoded chunk through the recurrence and the predictor's inner sink, and returns the
+ * number of codes done (a multiple of EKZ_CHUNK; the caller goes on from there), or -1
+ * when the inner sink finds corrupt data.  The same bits as the chunk-by-chunk path. */
+__attribute__((target("avx512f,avx512dq,bmi2"))) static long
+ekz_pred_fused(uint32_t *x, const uint8_t **wpp, const uint8_t *wend, const uint8_t *bp,
+               size_t *posp, size_t avail, size_t tailb, size_t ncodes, const ekz_dtab *tb,
+               const ekz_sink *s)
+{
+    uint64_t buf[2][EKZ_CHUNK];
+    const ekz_pred *pr = s->pred;
+    const uint64_t c0 = pr->c[0], c1 = pr->c[1], c2 = pr->c[2], c3 = pr->c[3];
+    const int shift = pr->shift, nterms = pr->nterms, wide = 0;
+    const size_t L = pr->lags[nterms - 1];
+    const __m512i Z = _mm512_setzero_si512();
+    const uint8_t *wp = *wpp;
+    uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+    size_t pos = *posp, k0 = 0, k, pend = 0; /* pend: first j position of the pending chunk */
+    unsigned cur = 0;
+    uint64_t acc = 0, step = 0;
+    (void)acc;
+    (void)step;
+    while (ncodes - k0 >= EKZ_CHUNK && (pos >> 3) + tailb <= avail &&
+           (size_t)(wend - wp) >= 2u * EKZ_CHUNK) {
+        uint64_t *jb = buf[cur];
+        size_t wi = 0;
+        if (pend) {
+            uint64_t init[8], cv[8], *jr = pr->j + pend;
+            const uint64_t *er = buf[cur ^ 1u];
+            uint64_t p1 = jr[-1], p2 = jr[-2], p3 = jr[-3], p4 = jr[-4];
+            __m512i A, C;
+            ekz2_dense_init(pr->j, pend, pr->c, nterms, init, cv);
+            A = _mm512_loadu_si512((const void *)init);
+            C = _mm512_loadu_si512((const void *)cv);
+            for (k = 0; k < EKZ_CHUNK; k += 4) {
+                unsigned t0;
+                EKZ_A_FAST(x0, t0);
+                EKZ_B1(k, t0, 0);
+                EKZ_REC1(k);
+                EKZ_A_FAST(x1, t0);
+                EKZ_B1(k + 1, t0, 0);
+                EKZ_REC1(k + 1);
+                EKZ_A_FAST(x2, t0);
+                EKZ_B1(k + 2, t0, 0);
+                EKZ_REC1(k + 2);
+                EKZ_A_FAST(x3, t0);
+                EKZ_B1(k + 3, t0, 0);
+                EKZ_REC1(k + 3);
+            }
+            if (ekz_sink_put(pr->inner, jr, pend, EKZ_CHUNK))
+                return -1;
+            pend = 0;
+        } else {
+            const size_t cnt4 = EKZ_CHUNK;
+            EKZ_FUSED(0)
+        }
+        wp += 2u * wi;
+        if (k0 + 1u >= L) { /* past the warm-up: its recurrence runs with the next chunk */
+            pend = k0 + 1u;
+            cur ^= 1u;
+        } else if (ekz_sink_put(s, jb, k0, EKZ_CHUNK)) {
+            return -1;
+        }
+        k0 += EKZ_CHUNK;
+    }
+    if (pend) {
+        ekz2_unpredict_span(pr->j, buf[cur ^ 1u], pend, pend + EKZ_CHUNK, pr->lags, pr->c,
+                            nterms, shift);
+        if (ekz_sink_put(pr->inner, pr->j + pend, pend, EKZ_CHUNK))
+            return -1;
+    }
+    x[0] = x0;
+    x[1] = x1;
+    x[2] = x2;
+    x[3] = x3;
+    *wpp = wp;
+    *posp = pos;
+    return (long)k0;
+}
+#undef EKZ_REC1
+#endif
+
 /* A second copy of the decoder for CPUs with BMI2 (shifts by a register without a flags
  * merge: a few percent), picked at load time, where the toolchain supports that (GCC on
  * glibc x86-64) */
@@ -1315,7 +1433,26 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         }
         wp = words + 4u * ns;
     }
-    for (k0 = 0; k0 < ncodes; k0 += cnt) {
+    k0 = 0;
+#if defined(EKZ_PRED_FUSED) && !defined(EKZ_PROFILE_NO_RECURRENCE)
+    if (s->kind == EKZ_SINK_P && order == 0 && single < 0 && ns == 4u && !wide_tab &&
+        s->pred->nterms >= 5 && s->pred->nterms <= 12 && ncodes >= 2u * EKZ_CHUNK &&
+        ekz2_dense_lags(s->pred->lags, s->pred->nterms) && ekz2_cpu_avx512()) {
+        /* the bytes a chunk's extra bits may span, from the widest token present (a
+         * short stream then fuses too: EKZ_TAILB assumes 61 bits a code) */
+        unsigned t, maxnb = 0;
+        long done;
+        for (t = 0; t < 256u; t++)
+            if (freq[t] && ekz_tok.nbits[t] > maxnb)
+                maxnb = ekz_tok.nbits[t];
+        done = ekz_pred_fused(x, &wp, wend, bp, &pos, avail,
+                              (size_t)EKZ_CHUNK * maxnb / 8u + 16u, ncodes, tb, s);
+        if (done < 0)
+            return EKZ_ECORRUPT;
+        k0 = (size_t)done;
+    }
+#endif
+    for (cnt = 0; k0 < ncodes; k0 += cnt) {
         cnt = ncodes - k0 < EKZ_CHUNK ? ncodes - k0 : EKZ_CHUNK;
         /* extra bits from a padded copy of the tail once the chunk could reach the end */
         if (!in_tail && (pos >> 3) + EKZ_TAILB > avail) {
@@ -3025,6 +3162,51 @@ int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int version,
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_CLMUL)
 #include <immintrin.h>
 
+/* The first 256 n bytes (n >= 1) of the folding below with AVX-512 carry-less multiplies
+ * of four 128-bit lanes at once (VPCLMULQDQ): four 512-bit accumulators folded by 2048
+ * bits, then folded into one by 512 bits.  out[0..3] is the state the four-lane 128-bit
+ * loop has after the same bytes (the same polynomial arithmetic, so the same CRC). */
+__attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.1"))) static size_t
+ekz_crc_fold512(uint32_t crc, const uint8_t *buf, size_t len, __m128i *out)
+{
+    /* x^(2048+32) and x^(2048-32) mod P, bit-reflected and shifted (as k1, k2 for 512) */
+    const __m512i k2048 = _mm512_broadcast_i32x4(_mm_set_epi64x(0x01322d1430, 0x011542778a));
+    const __m512i k512 = _mm512_broadcast_i32x4(_mm_set_epi64x(0x01c6e41596, 0x0154442bd4));
+    __m512i z0 = _mm512_loadu_si512((const void *)buf),
+            z1 = _mm512_loadu_si512((const void *)(buf + 64)),
+            z2 = _mm512_loadu_si512((const void *)(buf + 128)),
+            z3 = _mm512_loadu_si512((const void *)(buf + 192));
+    size_t done = 256;
+    z0 = _mm512_xor_si512(z0, _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)crc)));
+#define EKZ_FOLD512(Z, K, Y)                                                                 \
+    _mm512_xor_si512(_mm512_xor_si512(_mm512_clmulepi64_epi128((Z), (K), 0x00),              \
+                                      _mm512_clmulepi64_epi128((Z), (K), 0x11)),             \
+                     (Y))
+    for (; len - done >= 256u; done += 256u) {
+        z0 = EKZ_FOLD512(z0, k2048, _mm512_loadu_si512((const void *)(buf + done)));
+        z1 = EKZ_FOLD512(z1, k2048, _mm512_loadu_si512((const void *)(buf + done + 64)));
+        z2 = EKZ_FOLD512(z2, k2048, _mm512_loadu_si512((const void *)(buf + done + 128)));
+        z3 = EKZ_FOLD512(z3, k2048, _mm512_loadu_si512((const void *)(buf + done + 192)));
+    }
+    z1 = EKZ_FOLD512(z0, k512, z1);
+    z2 = EKZ_FOLD512(z1, k512, z2);
+    z3 = EKZ_FOLD512(z2, k512, z3);
+#undef EKZ_FOLD512
+    out[0] = _mm512_extracti32x4_epi32(z3, 0);
+    out[1] = _mm512_extracti32x4_epi32(z3, 1);
+    out[2] = _mm512_extracti32x4_epi32(z3, 2);
+    out[3] = _mm512_extracti32x4_epi32(z3, 3);
+    return done;
+}
+
+static int ekz_have_vpclmul(void)
+{
+    static int have = -1; /* a benign race: every thread writes the same answer */
+    if (have < 0)
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq");
+    return have;
+}
+
 __attribute__((target("pclmul,sse4.1"))) static uint32_t
 ekz_crc_fold(uint32_t crc, const uint8_t *buf, size_t len) /* len >= 64, multiple of 16 */
 {
@@ -3034,14 +3216,25 @@ ekz_crc_fold(uint32_t crc, const uint8_t *buf, size_t len) /* len >= 64, multipl
     static const uint64_t poly[2] = {0x01db710641u, 0x01f7011641u};
     __m128i x0, x1, x2, x3, x4, x5, x6, x7, x8, y5, y6, y7, y8;
 
-    x1 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x00));
-    x2 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x10));
-    x3 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x20));
-    x4 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x30));
-    x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
+    if (len >= 512u && ekz_have_vpclmul()) { /* most of a long buffer 256 bytes a step */
+        __m128i st[4];
+        size_t done = ekz_crc_fold512(crc, buf, len, st);
+        x1 = st[0];
+        x2 = st[1];
+        x3 = st[2];
+        x4 = st[3];
+        buf += done;
+        len -= done;
+    } else {
+        x1 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x00));
+        x2 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x10));
+        x3 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x20));
+        x4 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x30));
+        x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
+        buf += 64;
+        len -= 64;
+    }
     x0 = _mm_loadu_si128((const __m128i *)(const void *)k1k2);
-    buf += 64;
-    len -= 64;
     while (len >= 64) { /* fold four lanes by 512 bits */
         x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
         x6 = _mm_clmulepi64_si128(x2, x0, 0x00);

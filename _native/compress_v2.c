@@ -81,6 +81,24 @@ static int ekz2_dense(const uint32_t *lags, int nterms)
         return EKZ_OK;                                                       \
     } while (0)
 
+void ekz2_dense_init(const uint64_t *j, size_t from, const uint64_t *c, int nterms,
+                     uint64_t *init, uint64_t *cv)
+{
+    for (int m = 0; m < 8; m++) {
+        uint64_t a = 0;
+        for (int t = 5; t <= nterms; t++) /* values up to from - 5 */
+            if ((size_t)t >= (size_t)m + 5u)
+                a += c[t - 1] * j[from + (size_t)m - (size_t)t];
+        init[m] = a;
+        cv[m] = m + 5 <= nterms ? c[m + 4] : 0u;
+    }
+}
+
+int ekz2_dense_lags(const uint32_t *lags, int nterms)
+{
+    return ekz2_dense(lags, nterms);
+}
+
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
 #include <immintrin.h>
 #define EKZ2_AVX512 1
@@ -90,6 +108,11 @@ static int ekz2_have_avx512(void)
     if (have < 0)
         have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
     return have;
+}
+
+int ekz2_cpu_avx512(void)
+{
+    return ekz2_have_avx512() && __builtin_cpu_supports("bmi2");
 }
 
 /* ekz2_predict's dense recurrence (lags 1..P) for i = L..n-1, eight values at a time: the
@@ -117,6 +140,11 @@ ekz2_predict_dense_avx512(const uint64_t *j, size_t n, size_t L, const uint64_t 
             s += c[t] * j[i - 1 - t];
         e[i - 1] = j[i] - ekz2_asr(s, shift);
     }
+}
+#else
+int ekz2_cpu_avx512(void)
+{
+    return 0;
 }
 #endif
 
@@ -146,23 +174,37 @@ int ekz2_predict(const uint64_t *j, size_t n, const uint32_t *lags, const int64_
     EKZ2_RECURRENCE(e[i - 1] = j[i] - ekz2_asr(s, shift));
 }
 
-/* The dense recurrence j[i] = asr(sum_t c[t] j[i-1-t], sh) + e for P terms (a constant:
- * straight-line code).  The serial path is j[i-1] -> one multiply, one add, the shift, the
- * add of e -> j[i]: j[i-1] and j[i-2] stay in registers (no store-to-load forwarding on the
- * path) and the sum adds their products last, so the older terms (loaded from memory,
- * stored at least two steps back) are summed while the previous value is computed. */
+/* An opaque copy of x: keeps the compiler from factoring c0 a + c0 e back into c0 (a + e),
+ * or from adding the other terms one by one to c0 a (either puts adds on the recurrence's
+ * serial path again). */
+#if defined(__GNUC__) || defined(__clang__)
+#define EKZ2_OPAQUE(x) __asm__("" : "+r"(x))
+#else
+#define EKZ2_OPAQUE(x) ((void)0)
+#endif
+
+/* The dense recurrence j[i] = asr(u_i, sh) + e_i, u_i = sum_t c[t] j[i-1-t], for P terms (a
+ * constant: straight-line code).  It carries u, not j: u_{i+1} = c[0] asr(u_i, sh) +
+ * (c[0] e_i + sum_{t >= 1} c[t] j[i-t]) (modulo 2^64, so the same bits), so the serial path
+ * is u_i -> shift -> one multiply -> one add -> u_{i+1} (5 cycles; through j it was 6: the
+ * add of e_i came before the multiply).  Everything in the parentheses is known a step
+ * early: j[i-1] stays in a register, the older terms are loaded from memory. */
 #define EKZ2_UNPRED_DENSE(P)                                                 \
     case P: {                                                                \
-        uint64_t p1 = j[from - 1], p2 = j[from - 2];                         \
+        uint64_t p1 = j[from - 1], u = 0;                                    \
+        for (int t = 0; t < P; t++)                                          \
+            u += c[t] * j[from - 1 - t];                                     \
         for (size_t i = from; i < to; i++) {                                 \
-            uint64_t s = 0;                                                  \
+            const uint64_t a = ekz2_asr(u, shift), ei = e[i - from];         \
+            uint64_t r = c[0] * ei;                                          \
+            EKZ2_OPAQUE(r);                                                  \
+            r += c[1] * p1; /* j[i-1] */                                     \
             for (int t = 2; t < P; t++)                                      \
-                s += c[t] * j[i - 1 - t];                                    \
-            s += c[1] * p2;                                                  \
-            s += c[0] * p1;                                                  \
-            p2 = p1;                                                         \
-            p1 = ekz2_asr(s, shift) + e[i - from];                           \
+                r += c[t] * j[i - t];                                        \
+            EKZ2_OPAQUE(r); /* summed before it meets c0 a */                \
+            p1 = a + ei;                                                     \
             j[i] = p1;                                                       \
+            u = c[0] * a + r;                                                \
         }                                                                    \
         return;                                                              \
     }
@@ -180,14 +222,7 @@ ekz2_unpred_dense_avx512(uint64_t *j, const uint64_t *e, size_t from, size_t to,
                          const uint64_t *c, int nterms, int shift)
 {
     uint64_t init[8], cv[8];
-    for (int m = 0; m < 8; m++) {
-        uint64_t a = 0;
-        for (int t = 5; t <= nterms; t++) /* values up to from - 5 */
-            if ((size_t)t >= (size_t)m + 5u)
-                a += c[t - 1] * j[from + (size_t)m - (size_t)t];
-        init[m] = a;
-        cv[m] = m + 5 <= nterms ? c[m + 4] : 0u;
-    }
+    ekz2_dense_init(j, from, c, nterms, init, cv);
     __m512i A = _mm512_loadu_si512((const void *)init);
     const __m512i C = _mm512_loadu_si512((const void *)cv), Z = _mm512_setzero_si512();
     const uint64_t c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];

@@ -90,5 +90,15 @@ void ekz2_unpredict_span(uint64_t *j, const uint64_t *e, size_t from, size_t to,
                          const uint32_t *lags, const uint64_t *c, int nterms, int shift);
 int ekz2_pred_check(size_t n, const uint32_t *lags, const int64_t *coefs, int nterms,
                     int shift);
+/* 1 when the block decoder may run the dense recurrence with AVX-512F/DQ and BMI2 (built
+ * for x86-64 with GCC or clang, and the CPU has them), else 0; ekz2_dense_lags: 1 when the
+ * lags are 1..nterms. */
+int ekz2_cpu_avx512(void);
+int ekz2_dense_lags(const uint32_t *lags, int nterms);
+/* The eight-lane accumulator of the AVX-512 dense recurrence (5 <= nterms <= 12) for the
+ * values from, from + 1, ...: lane m of init holds the terms of lags >= 5 of value from + m
+ * that use values before from - 4; cv[m] = c[m + 4] (0 past the last term). */
+void ekz2_dense_init(const uint64_t *j, size_t from, const uint64_t *c, int nterms,
+                     uint64_t *init, uint64_t *cv);
 
 #endif

@@ -321,6 +321,26 @@ def decode_blocks(buf: bytes, pos: int, end: int, blen: int, out: np.ndarray,
     return int(done[0]), pos + int(done[1])
 
 
+def native() -> bool:
+    """Whether the compiled kernels are in use."""
+    return _backend.lib is not None
+
+
+def decode_all_blocks(buf: bytes, pos: int, end: int, out: np.ndarray, version: int) -> bool:
+    """Every block of a frame body ``buf[pos:end]`` (blocks of TAB_LEN values) into ``out``
+    (non-empty, native kernels) in one C call; False when the C decoder leaves a block (the
+    caller then decodes the frame by its full path).  decode_blocks with fewer Python steps:
+    the per-frame cost is what short series pay per value."""
+    m = out.size if out.size < TAB_LEN else TAB_LEN
+    work = _TLS.__dict__.get("blkwork")
+    if work is None or work[1] < _work_size(m):  # (a short frame: a small area)
+        work = _block_work(m)
+    ffi = _backend.ffi
+    return _backend.lib.ekz_decode_blocks(
+        ffi.from_buffer(buf) + pos, end - pos, TAB_LEN, version, out.dtype.kind == "f",
+        out.itemsize, ffi.from_buffer(out), out.size, work[0], work[1], work[3]) == OK
+
+
 def _block_work(n: int) -> tuple:
     """This thread's work area for ekz_decode_block on n values: (pointer, size, array,
     size_t[2]); grow-only."""
@@ -354,6 +374,8 @@ def crc32(buf: bytes, start: int, stop: int) -> int:
     if lib is None or stop - start < _CRC_FOLD_MIN:
         if start == 0 and stop == len(buf):
             return zlib.crc32(buf)
+        if stop - start < _CRC_FOLD_MIN:  # a copy of < 4 KB costs less than a memoryview
+            return zlib.crc32(buf[start:stop])
         return zlib.crc32(memoryview(buf)[start:stop])
     ffi = _backend.ffi
     c = getattr(_TLS, "crc", None)

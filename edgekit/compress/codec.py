@@ -1188,7 +1188,53 @@ def iter_frames(blob: bytes) -> Iterator[FrameInfo]:
         pos += info.length
 
 
+# dtypes the fast path decodes (bool, datetime and timedelta take the full path)
+_FAST_DTYPES = {c: dt for c, dt in _DTYPES.items() if dt.kind in "iuf"}
+_BL0, _BL1, _BL2 = _varint(BLOCK_LEN)
+
+
+def _decode_fast(buf: bytes, pos: int) -> tuple[np.ndarray, int] | None:
+    """The common frame (1-D, no tolerance, a numeric native-order dtype, blocks of
+    BLOCK_LEN values, every block taken by the C block decoder) in a few Python steps:
+    (values, frame length), or None for anything else or anything wrong, which
+    _decode_at's full path then decodes or refuses with the precise error.  It makes the
+    same checks, in particular the body-size bound before allocating."""
+    if not K.native() or len(buf) - pos < 20:
+        return None
+    magic, version, code, flags, ndim, body_len = _HEADER.unpack_from(buf, pos)
+    dt = _FAST_DTYPES.get(code)
+    end = pos + _HEADER.size + body_len
+    if (magic != MAGIC or ndim != 1 or dt is None or flags & ~_F_FORTRAN or body_len < 4
+            or end > len(buf) or version not in SUPPORTED_VERSIONS):
+        return None
+    p, n, shift = pos + _HEADER.size, 0, 0
+    while True:  # the value count: a varint of at most 5 bytes here, minimal
+        b = buf[p]
+        p += 1
+        n |= (b & 0x7F) << shift
+        if b < 0x80:
+            break
+        shift += 7
+        if shift > 28 or p >= end:
+            return None
+    if (shift and b == 0) or n == 0 or p + 3 > end or buf[p] != _BL0 or buf[p + 1] != _BL1 \
+            or buf[p + 2] != _BL2:
+        return None
+    p += 3
+    if -(-n // BLOCK_LEN) * 2 > end - 4 - p:  # as _decode_at: before allocating
+        return None
+    if K.crc32(buf, pos, end - 4) != _CRC_FIELD.unpack_from(buf, end - 4)[0]:
+        return None
+    out = np.empty(n, dtype=dt)
+    if not K.decode_all_blocks(buf, p, end - 4, out, version):
+        return None
+    return out, end - pos
+
+
 def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
+    fast = _decode_fast(buf, pos)
+    if fast is not None:
+        return fast
     length, rd, code, flags, shape = _frame_at(buf, pos)
     n = 1
     for s in shape:

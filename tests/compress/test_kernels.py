@@ -15,6 +15,7 @@ from edgekit.compress import _codec_ref as ref
 from edgekit.compress import _kernels as K
 from edgekit.compress import codec as C
 from edgekit.data import load_series
+from edgekit.errors import CorruptDataError
 from tests.common import needs_native
 
 
@@ -537,16 +538,22 @@ class _Patched:
         setattr(self.obj, self.name, self.old)
 
 
+def _NO_FAST_PATH() -> _Patched:
+    """codec._decode_fast's one C call for the whole frame declines (the frame then takes
+    the path the patched kernels steer)."""
+    return _Patched(K, "decode_all_blocks", lambda *a: False)
+
+
 def _python_decode(blob: bytes) -> np.ndarray:
     """Decode with the Python block decoder only."""
     with _Patched(K, "decode_block", lambda *a: False), \
-            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
+            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)), _NO_FAST_PATH():
         return C.decode(blob)
 
 
 def _block_decode(blob: bytes) -> np.ndarray:
     """Decode with ekz_decode_block on each block (the Python loop over blocks)."""
-    with _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
+    with _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)), _NO_FAST_PATH():
         return C.decode(blob)
 
 
@@ -562,7 +569,7 @@ def _c_takes_every_block(blob: bytes, blen: int | None = None) -> np.ndarray:
         return taken[-1]
 
     with _Patched(K, "decode_block", spy), \
-            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)):
+            _Patched(K, "decode_blocks", lambda buf, pos, *a: (0, pos)), _NO_FAST_PATH():
         fast = C.decode(blob)
     assert fast.tobytes() == _python_decode(blob).tobytes()
     assert taken and all(taken)
@@ -680,6 +687,16 @@ def test_frame_checksum_equals_zlib(raw, lead, trail):
     assert K.crc32(raw, lead, stop) == zlib.crc32(raw[lead:stop])
 
 
+@given(st.integers(4096, 70000), st.integers(0, 2 ** 32 - 1), st.integers(0, 300))
+def test_long_frame_checksum_equals_zlib(n, seed, lead):
+    """Long spans: the 128-bit folding and, where the CPU has VPCLMULQDQ, its 512-bit
+    first stage (256 bytes a step) give zlib's CRC-32, at any start and length."""
+    import zlib
+
+    raw = np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+    assert K.crc32(raw, lead, n) == zlib.crc32(raw[lead:])
+
+
 @needs_native
 @given(st.data())
 def test_rank_hashed_search_equals_reference(data):
@@ -731,3 +748,119 @@ def test_pred_hist_equals_reference(k, data):
     assert lib.ekz2_pred_hist(_v2._ptr("uint64_t", j), j.size, run, *_v2._terms(lags, coefs),
                               len(lags), shift, _v2._ptr("uint32_t", old)) == ref.OK
     assert np.array_equal(got, old)
+
+
+def _pred_frame(p: int, n: int, shift: int, seed: int, bits: int) -> tuple[bytearray, np.ndarray]:
+    """A version-2 int64 frame of one dense predictor block of p terms and n values (random
+    coefficients, residuals of up to ``bits`` bits, any sign) and the values it holds."""
+    rng = np.random.default_rng(seed)
+    lags = list(range(1, p + 1))
+    coefs = rng.integers(-(2 ** 31), 2 ** 31, p).tolist()
+    if rng.integers(2):
+        coefs = rng.integers(-9, 10, p).tolist()
+    z = rng.integers(0, 2 ** 63, n - 1, dtype=np.uint64) >> np.uint64(63 - bits)
+    e = (z >> np.uint64(1)) ^ (np.uint64(0) - (z & np.uint64(1)))  # unzigzag: any sign
+    j0 = int(rng.integers(-(2 ** 40), 2 ** 40)) & (2 ** 64 - 1)
+    status, want = ref.unpredict(e, n, j0, lags, coefs, shift)
+    assert status == ref.OK
+    blk = (bytes((C._INT | 0x18,)) + _v2.descriptor(lags, coefs, shift) + C._varint(C._zz(j0))
+           + C._stream_encode(e, 0))
+    body = C._varint(n) + C._varint(C.BLOCK_LEN) + C._varint(len(blk)) + blk
+    frame = bytearray(C._HEADER.pack(C.MAGIC, 2, 4, 0, 1, len(body) + 4) + body + b"\0" * 4)
+    return frame, want
+
+
+_PRED_FRAMES = (st.integers(5, 12), st.integers(513, 6000), st.integers(0, 32),
+                st.integers(0, 2 ** 32), st.sampled_from([4, 12, 24, 40]))
+
+
+@needs_native
+@settings(max_examples=60)
+@given(*_PRED_FRAMES)
+def test_block_decoder_pred_fused_equals_reference(p, n, shift, seed, bits):
+    """A dense predictor block of 5..12 terms long enough for ekz_pred_fused (the recurrence
+    of each chunk run in the loop that entropy-decodes the next one, where the CPU has
+    AVX-512; the chunk-by-chunk path elsewhere): random coefficients and residuals of up to
+    ``bits`` bits, wrapping modulo 2**64, decoded with the reference's bits, and a frame cut
+    short by one residual byte refused."""
+    frame, want = _pred_frame(p, n, shift, seed, bits)
+    out = np.empty(n, np.int64)
+    pos = C._HEADER.size + len(C._varint(n)) + len(C._varint(C.BLOCK_LEN))
+    assert K.decode_blocks(bytes(frame), pos, len(frame) - 4, C.BLOCK_LEN, out, 2)[0] == 1
+    assert np.array_equal(out.view(np.uint64), want)
+    assert _python_decode(_refit(frame)).view(np.uint64).tolist() == want.tolist()
+    cut = bytearray(frame[:-5] + frame[-4:])  # one byte short: the block size lies
+    with pytest.raises(CorruptDataError):
+        C.decode(_refit(cut))
+
+
+@needs_native
+@settings(max_examples=60)
+@given(*_PRED_FRAMES, st.data())
+def test_damaged_pred_fused_frames_same_on_c_and_python_decoders(p, n, shift, seed, bits,
+                                                                 data):
+    """Bit flips in such a block (checksum fixed, so the damage reaches the residual
+    stream and the fused loop): the C decoders accept exactly what the Python decoder
+    accepts, with the same values."""
+    frame, _ = _pred_frame(p, n, shift, seed, bits)
+    start = len(frame) - 4 - 40
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(20, len(frame) - 5))
+        if data.draw(st.booleans()):
+            i = data.draw(st.integers(max(20, start), len(frame) - 5))
+        frame[i] ^= 1 << data.draw(st.integers(0, 7))
+    outcomes = _decode_with_checksum_fixed(bytearray(_refit(frame)))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+def _refit(frame: bytearray) -> bytes:
+    import struct
+    import zlib
+
+    frame[8:12] = struct.pack("<I", len(frame) - 12)
+    frame[-4:] = struct.pack("<I", zlib.crc32(bytes(frame[:-4])))
+    return bytes(frame)
+
+
+@needs_native
+@given(x=_frame_kinds(), tol=st.sampled_from([None, 0.01]), blen=st.sampled_from([65536, 700]),
+       flip=st.integers(0, 10 ** 6))
+def test_fast_frame_path_equals_full_path(x, tol, blen, flip):
+    """codec._decode_fast (one C call for a common frame) gives the full path's values and
+    length, and declines (None) what it does not handle: a tolerance, other block lengths,
+    N-d shapes, bool and datetime dtypes, and any damage (the full path then raises)."""
+    with _Patched(C, "BLOCK_LEN", blen):
+        blob = C.encode(x, tolerance=tol)
+    with _NO_FAST_PATH():
+        want = C._decode_at(blob, 0)
+    got = C._decode_fast(blob, 0)
+    plain = not blob[6] & ~C._F_FORTRAN and blen == C.BLOCK_LEN and x.ndim == 1 \
+        and x.dtype.kind in "iuf" and x.size > 0
+    assert (got is not None) == plain
+    if got is not None:
+        assert got[1] == want[1] and got[0].dtype == want[0].dtype
+        assert got[0].tobytes() == want[0].tobytes()
+    bad = bytearray(blob)
+    bad[flip % len(bad)] ^= 1 << (flip % 8)
+    assert C._decode_fast(bytes(bad), 0) is None
+
+
+@needs_native
+def test_fast_frame_path_after_a_short_frame():
+    """The one-call path takes a long frame after a short one in the same thread (its work
+    area grows with the frame; a short frame's small area must not send it elsewhere)."""
+    import threading
+
+    short = C.encode(np.arange(10, dtype=np.int32))
+    long_ = C.encode(np.arange(100_000, dtype=np.int64) % 977)
+    got: list[bool] = []
+
+    def run() -> None:
+        C.decode(C.encode(np.zeros(10, dtype=bool)))  # the full path: a small work area
+        for blob in (short, long_, short, long_):
+            got.append(C._decode_fast(blob, 0) is not None)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert got == [True] * 4
