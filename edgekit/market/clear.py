@@ -20,6 +20,7 @@ DEFAULT_MECHANISM = "halves"
 _Mechanism = Callable[..., Clearing]
 
 _REGISTRY: dict[str, _Mechanism] = {
+    "pivot-greedy": mechanisms.pivot_greedy,
     "halves": mechanisms.halves,
     "trade-reduction": mechanisms.trade_reduction,
     "pivot-price": mechanisms.pivot_price,

@@ -1,0 +1,125 @@
+"""Per-pair prices of the ``pivot-greedy`` mechanism, computed without the node and without
+the bid they price (arrays; not public API).
+
+* **Resource weights** :func:`weights`: one price ratio per resource, the median over the
+  nodes of their unit cost of it over their unit cost of a reference resource (the one the
+  most nodes price), rounded on a log grid of ``step``; node ``n`` is priced with the
+  weights of the *other* nodes (:func:`node_weights`), so no node moves its own.
+* **Price levels** :func:`levels`: with weights ``w``, bid ``b``'s size is ``z_b = w .
+  demand_b`` and its density ``v_b / z_b``; node ``m`` offers ``w . capacity_m`` from the
+  level ``kappa_m`` = its cost of the market's demand mix over that mix's weighted size.
+  The level of the market without bid ``b`` and node ``n`` is the lowest candidate level
+  (a density, a ``kappa`` or 0) at which the sizes of the other bids strictly denser than
+  it fit in what the other nodes offer at it (a uniform-price double auction on one
+  scalar good; the level at which demand meets supply).
+* **Prices** :func:`pair_prices`: ``f[b, n] = level(-b, -n) * z_b`` what node ``n``
+  receives for hosting ``b``: neither ``b``'s value nor anything ``n`` reports moves it;
+  ``reserve[b] = max_n f[b, n]``, what ``b`` pays at least.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.market._arrays import MarketArrays
+
+
+def weights(unit_cost: np.ndarray, capacity: np.ndarray, step: float) -> np.ndarray:
+    """(resources,) weights from the nodes' unit costs (rows of ``unit_cost`` and
+    ``capacity``): 1 for the reference resource, ``exp(round(median log ratio / step) *
+    step)`` for the others, 0 for a resource no node prices; all 0 when none does."""
+    n_r = unit_cost.shape[1]
+    priced = (unit_cost > 0) & (capacity > 0)
+    w = np.zeros(n_r)
+    if not priced.any():
+        return w
+    ref = int(np.argmax(priced.sum(axis=0)))  # the most nodes price it; ties: name order
+    logc = np.log(np.where(priced, unit_cost, 1.0))
+    for r in range(n_r):
+        if r == ref or not priced[:, r].any():
+            continue
+        both = priced[:, r] & priced[:, ref]
+        if both.any():
+            x = float(np.median(logc[both, r] - logc[both, ref]))
+        else:
+            x = float(np.median(logc[priced[:, r], r]) - np.median(logc[priced[:, ref], ref]))
+        w[r] = np.exp(np.round(x / step) * step) if step > 0 else np.exp(x)
+    w[ref] = 1.0
+    return w
+
+
+def node_weights(arr: MarketArrays, step: float) -> np.ndarray:
+    """(nodes, resources): row ``n`` the :func:`weights` of every node but ``n``."""
+    n_a = len(arr.asks)
+    out = np.zeros((n_a, arr.capacity.shape[1]))
+    keep = np.ones(n_a, dtype=bool)
+    for n in range(n_a):
+        keep[n] = False
+        out[n] = weights(arr.unit_cost[keep], arr.capacity[keep], step)
+        keep[n] = True
+    return out
+
+
+def _curves(arr: MarketArrays, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(z, rho, kappa, offer, cand, dem, sup): bid sizes and densities, node levels and
+    offers, the candidate levels (ascending) and at each the size of the bids strictly
+    denser (``dem``) and the offer of the nodes whose level is at most it (``sup``)."""
+    d = arr.demand
+    z = d @ w
+    rho = np.full(z.shape, np.inf)
+    np.divide(arr.value, z, out=rho, where=z > 0)
+    mix = d.sum(axis=0)
+    wm = float(w @ mix)
+    cm = arr.unit_cost @ mix
+    kappa = cm / wm if wm > 0 else np.where(cm > 0, np.inf, 0.0)
+    offer = arr.capacity @ w
+    cand = np.unique(np.concatenate([rho[np.isfinite(rho)], kappa[np.isfinite(kappa)],
+                                     [0.0]]))
+    by_rho = np.argsort(rho, kind="stable")
+    rs = rho[by_rho]
+    top = np.concatenate([[0.0], np.cumsum(z[by_rho][::-1])])  # top[k]: the k densest
+    dem = top[rs.size - np.searchsorted(rs, cand, side="right")]
+    by_k = np.argsort(kappa, kind="stable")
+    sup = np.concatenate([[0.0], np.cumsum(offer[by_k])])[
+        np.searchsorted(kappa[by_k], cand, side="right")]
+    return z, rho, kappa, offer, cand, dem, sup
+
+
+def levels(arr: MarketArrays, w: np.ndarray, nodes: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(level (bids, len(nodes)), z (bids,)): the level without each bid and each of
+    ``nodes``, with weights ``w`` (see the module docstring)."""
+    z, rho, kappa, offer, cand, dem, sup = _curves(arr, w)
+    zb, rb = z[:, None], rho[:, None]
+    on, kn = offer[nodes][None, :], kappa[nodes][None, :]
+    shape = (z.size, nodes.size)
+    lo = np.zeros(shape, dtype=np.int64)
+    hi = np.full(shape, cand.size - 1, dtype=np.int64)
+    for _ in range(int(np.ceil(np.log2(max(cand.size, 2)))) + 1):
+        mid = (lo + hi) >> 1
+        c = cand[mid]
+        ok = dem[mid] - np.where(rb > c, zb, 0.0) <= sup[mid] - np.where(kn <= c, on, 0.0)
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid + 1)
+    return cand[hi], z
+
+
+def market_level(arr: MarketArrays, w: np.ndarray) -> float:
+    """The level with no bid and no node left out (for the prices a clearing reports)."""
+    *_, cand, dem, sup = _curves(arr, w)
+    return float(cand[int(np.argmax(dem <= sup))])
+
+
+def pair_prices(arr: MarketArrays, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(f (bids, nodes), reserve (bids,)): see the module docstring."""
+    n_b, n_a = len(arr.bids), len(arr.asks)
+    f = np.zeros((n_b, n_a))
+    if n_b == 0 or n_a == 0:
+        return f, np.zeros(n_b)
+    wn = node_weights(arr, step)
+    groups, inverse = np.unique(wn, axis=0, return_inverse=True)
+    for g in range(groups.shape[0]):
+        nodes = np.flatnonzero(inverse.ravel() == g)
+        lev, z = levels(arr, groups[g], nodes)
+        f[:, nodes] = lev * z[:, None]
+    return f, f.max(axis=1)
