@@ -46,7 +46,8 @@ static void take(double *free_, int64_t j, const double *d, size_t n_res) {
 int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
                      const double *tol, size_t n_nodes, const int64_t *order, size_t n_order,
                      const int64_t *indptr, const int64_t *nodes, double *free_,
-                     int64_t *assign, int64_t *blocker, double *work, uint8_t *flag) {
+                     int64_t *assign, int64_t *blocker, const double *keys,
+                     const double *stop, double *work, uint8_t *flag) {
     if (n_res == 0) return EK_EINVAL;
     for (size_t p = 0; p < n_order; p++) {
         int64_t i = order[p];
@@ -86,6 +87,7 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
         }
         int64_t hit = -1;
         for (size_t q = p + 1; q < n_order && alive > 0; q++) {
+            if (keys[q] <= stop[b]) break;
             int64_t i = order[q];
             const double *d = demand + (size_t)i * n_res;
             int64_t j = choose(d, n_res, unit, free_, tol, nodes + indptr[i],

@@ -15,7 +15,8 @@
  * When blocker is not NULL, for every placed bid b at position p the greedy is run again
  * from position p + 1 without b, from the free amounts before p, until b fits none of its
  * allowed nodes: blocker[b] is the position whose placement made that happen, -1 when b
- * still fits one at the end of the order (bids not placed are left untouched).  work
+ * still fits one at the end of the order or when the run reaches a position q whose key
+ * (keys[q], non-increasing in q) is <= stop[b] (bids not placed are left untouched).  work
  * (n_nodes x n_res) and flag (n_nodes bytes, zero on entry and on return) are scratch.
  *
  * Return value: EK_OK, or EK_EINVAL for n_res == 0 or an order or node index out of range
@@ -30,7 +31,8 @@
 int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
                      const double *tol, size_t n_nodes, const int64_t *order, size_t n_order,
                      const int64_t *indptr, const int64_t *nodes, double *free_,
-                     int64_t *assign, int64_t *blocker, double *work, uint8_t *flag);
+                     int64_t *assign, int64_t *blocker, const double *keys,
+                     const double *stop, double *work, uint8_t *flag);
 /* cdef: end */
 
 #endif

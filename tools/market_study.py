@@ -13,7 +13,8 @@ median thread time of ``compile_market`` + the mechanism, one core) and truthful
     python tools/market_study.py --merge out/sm.json out/l.json --write
 
 ``--write`` puts the table into docs/market_measured.md (replacing what is there).  Probe
-counts: ``--app-probes`` / ``--node-probes`` per size for the default mechanism,
+counts: ``--app-probes`` / ``--node-probes`` per size for the default mechanism (or those
+named by ``--focus``),
 ``--other-app-probes`` / ``--other-node-probes`` for the others (VCG: small only, its own
 sample), spread evenly over the markets.
 """
@@ -90,7 +91,7 @@ def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
             bad = [r for r in bad if not r.startswith("deficit")]
             violations += bool(bad)
             reasons += bad[:1]
-        default = name == DEFAULT_MECHANISM
+        default = name in (args.focus or [DEFAULT_MECHANISM])
         if name == "vcg":
             n_app, n_node = args.vcg_app_probes, args.vcg_node_probes
         elif name == "pay-your-bid":
@@ -185,6 +186,9 @@ def main() -> None:
     ap.add_argument("--mechanisms", nargs="+", default=None)
     ap.add_argument("--app-probes", type=int, default=20_000)
     ap.add_argument("--node-probes", type=int, default=2_000)
+    ap.add_argument("--focus", nargs="+", default=None,
+                    help="mechanisms probed with --app-probes / --node-probes (default: the "
+                         "default mechanism); the others get --other-*-probes")
     ap.add_argument("--other-app-probes", type=int, default=2_000)
     ap.add_argument("--other-node-probes", type=int, default=1_000)
     ap.add_argument("--vcg-app-probes", type=int, default=40)

@@ -40,7 +40,7 @@ def _take(free: list[float], d: list[float]) -> None:
 
 def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndarray,
            indptr: np.ndarray, nodes: np.ndarray, free: np.ndarray, assign: np.ndarray,
-           blocker: np.ndarray | None) -> None:
+           blocker: np.ndarray | None, keys: np.ndarray, stop: np.ndarray) -> None:
     """``ek_market_greedy`` on numpy arrays (``free``, ``assign``, ``blocker`` updated in
     place)."""
     dem = demand.tolist()
@@ -58,6 +58,8 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
             _take(state[j], dem[i])
     if blocker is not None:
         blk = blocker.tolist()
+        key_l = keys.tolist()
+        stop_l = stop.tolist()
         before = [row[:] for row in cap]
         for p, b in enumerate(order_l):
             if out[b] < 0:
@@ -67,7 +69,7 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
             live = {j for j in allowed[b] if _fits(db, run[j], tl[j])}
             hit = -1
             for q in range(p + 1, len(order_l)):
-                if not live:
+                if not live or key_l[q] <= stop_l[b]:
                     break
                 i = order_l[q]
                 j = _choose(dem[i], u, run, tl, allowed[i])

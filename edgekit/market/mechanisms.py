@@ -375,8 +375,12 @@ def pivot_greedy(arr: MarketArrays) -> Clearing:
     order = cand[np.lexsort((cand, -key[cand]))]
     rows, cols = np.nonzero(allowed)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_b))])
+    # a bid's critical value is at least its reserve: its run without it may stop at the
+    # first bid whose key is at most reserve / size (any blocker from there on gives less)
+    stop = np.full(n_b, np.inf)
+    np.divide(reserve, size, out=stop, where=size > 0)
     got, blocker, _ = _kernel.greedy(arr.demand, unit, arr.capacity * _FIT_TOL, order,
-                                     indptr, cols, arr.capacity)
+                                     indptr, cols, arr.capacity, key[order], stop)
     placed = np.flatnonzero(got >= 0)
     assign[placed] = got[placed]
     blk = blocker[placed]
