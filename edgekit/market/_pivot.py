@@ -11,7 +11,8 @@ the bid they price (arrays; not public API).
   The level of the market without bid ``b`` and node ``n`` is the lowest candidate level
   (a density, a ``kappa`` or 0) at which the sizes of the other bids strictly denser than
   it fit in what the other nodes offer at it (a uniform-price double auction on one
-  scalar good; the level at which demand meets supply).
+  scalar good; the level at which demand meets supply).  The sums are exact (sizes and
+  offers on a dyadic grid), so leaving a bid or a node out leaves no trace of its report.
 * **Prices** :func:`pair_prices`: ``f[b, n] = level(-b, -n) * z_b`` what node ``n``
   receives for hosting ``b``: neither ``b``'s value nor anything ``n`` reports moves it;
   ``reserve[b] = max_n f[b, n]``, what ``b`` pays at least.
@@ -60,10 +61,21 @@ def node_weights(arr: MarketArrays, step: float) -> np.ndarray:
     return out
 
 
+def _grid(total: float) -> float:
+    """A power of two such that sums of up to ``2**13 * total`` in its multiples are exact
+    in float64: sizes and offers are rounded to it, so that leaving one bid or node out of
+    a sum (a subtraction) gives exactly the sum without it."""
+    if not total > 0:
+        return 1.0
+    return float(2.0 ** (np.ceil(np.log2(total)) - 40))
+
+
 def _curves(arr: MarketArrays, w: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(z, rho, kappa, offer, cand, dem, sup): bid sizes and densities, node levels and
-    offers, the candidate levels (ascending) and at each the size of the bids strictly
-    denser (``dem``) and the offer of the nodes whose level is at most it (``sup``)."""
+    """(z, rho, kappa, zq, oq, cand, dem, sup): bid sizes and densities, node levels, the
+    sizes and offers on the exact grid of :func:`_grid` (from the demand only: no value,
+    cost or capacity moves it), the candidate levels (ascending) and at each the size of
+    the bids strictly denser (``dem``) and the offer of the nodes whose level is at most
+    it (``sup``)."""
     d = arr.demand
     z = d @ w
     rho = np.full(z.shape, np.inf)
@@ -72,26 +84,28 @@ def _curves(arr: MarketArrays, w: np.ndarray) -> tuple[np.ndarray, ...]:
     wm = float(w @ mix)
     cm = arr.unit_cost @ mix
     kappa = cm / wm if wm > 0 else np.where(cm > 0, np.inf, 0.0)
-    offer = arr.capacity @ w
+    g = _grid(wm)
+    zq = np.round(z / g) * g
+    oq = np.round((arr.capacity @ w) / g) * g
     cand = np.unique(np.concatenate([rho[np.isfinite(rho)], kappa[np.isfinite(kappa)],
                                      [0.0]]))
     by_rho = np.argsort(rho, kind="stable")
     rs = rho[by_rho]
-    top = np.concatenate([[0.0], np.cumsum(z[by_rho][::-1])])  # top[k]: the k densest
+    top = np.concatenate([[0.0], np.cumsum(zq[by_rho][::-1])])  # top[k]: the k densest
     dem = top[rs.size - np.searchsorted(rs, cand, side="right")]
     by_k = np.argsort(kappa, kind="stable")
-    sup = np.concatenate([[0.0], np.cumsum(offer[by_k])])[
+    sup = np.concatenate([[0.0], np.cumsum(oq[by_k])])[
         np.searchsorted(kappa[by_k], cand, side="right")]
-    return z, rho, kappa, offer, cand, dem, sup
+    return z, rho, kappa, zq, oq, cand, dem, sup
 
 
 def levels(arr: MarketArrays, w: np.ndarray, nodes: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray]:
     """(level (bids, len(nodes)), z (bids,)): the level without each bid and each of
     ``nodes``, with weights ``w`` (see the module docstring)."""
-    z, rho, kappa, offer, cand, dem, sup = _curves(arr, w)
-    zb, rb = z[:, None], rho[:, None]
-    on, kn = offer[nodes][None, :], kappa[nodes][None, :]
+    z, rho, kappa, zq, oq, cand, dem, sup = _curves(arr, w)
+    zb, rb = zq[:, None], rho[:, None]
+    on, kn = oq[nodes][None, :], kappa[nodes][None, :]
     shape = (z.size, nodes.size)
     lo = np.zeros(shape, dtype=np.int64)
     hi = np.full(shape, cand.size - 1, dtype=np.int64)
