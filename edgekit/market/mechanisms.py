@@ -364,10 +364,9 @@ def pivot_greedy(arr: MarketArrays) -> Clearing:
     n_b, n_a = len(arr.bids), len(arr.asks)
     if n_b == 0 or n_a == 0 or not arr.resources:
         return clearing_of("pivot-greedy", arr, assign, pay, get, {})
-    f, reserve = _pivot.pair_prices(arr, _T_PIVOT_W_STEP)
-    allowed = arr.eligible & (arr.cost <= f) & (arr.value >= reserve)[:, None]
-    total = arr.demand.sum(axis=0)
-    unit = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
+    f, reserve, above = _pivot.pair_prices(arr, _T_PIVOT_W_STEP)
+    allowed = arr.eligible & (arr.cost <= f) & above[:, None]
+    unit = _pivot.demand_unit(arr)
     size = (arr.demand * unit).mean(axis=1)
     key = np.full(n_b, np.inf)
     np.divide(arr.value, size, out=key, where=size > 0)
@@ -389,6 +388,6 @@ def pivot_greedy(arr: MarketArrays) -> Clearing:
     crit[has] = size[placed[has]] * key[order[blk[has]]]
     pay[placed] = np.minimum(np.maximum(reserve[placed], crit), arr.value[placed])
     np.add.at(get, got[placed], f[placed, got[placed]])
-    w = _pivot.weights(arr.unit_cost, arr.capacity, _T_PIVOT_W_STEP)
+    w = _pivot.weights(arr.unit_cost, arr.capacity, _T_PIVOT_W_STEP, unit)
     price = _pivot.market_level(arr, w) * w
     return clearing_of("pivot-greedy", arr, assign, pay, get, _price_dict(arr, price))
