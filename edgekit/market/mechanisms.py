@@ -342,19 +342,20 @@ def posted_price(arr: MarketArrays, *, prices: Mapping[str, float] | None = None
 
 
 def pivot_greedy(arr: MarketArrays) -> Clearing:
-    """A greedy allocation with critical-value payments, each node paid a price computed
-    without it (the default; what it guarantees and why: ``docs/market.md``).
+    """The default: a greedy allocation with critical-value payments, each node paid a
+    price computed without it (what it guarantees and why: ``docs/market.md``).
 
     1. Prices (:mod:`edgekit.market._pivot`): ``f[b, n]``, what node ``n`` receives for
-       hosting bid ``b``, is the uniform price level of the market without ``b`` and
-       without ``n`` times ``b``'s weighted size; ``reserve[b] = max_n f[b, n]``.
-    2. A bid may go to node ``n`` when ``n`` may host it, ``n``'s cost of it is at most
-       ``f[b, n]`` and the bid's value is at least its reserve.
+       hosting bid ``b``, is the price level of the market without ``n`` times ``b``'s
+       weighted size; ``reserve[b] = max_n f[b, n]``.
+    2. A bid may trade only when its density is strictly above every level (the bids that
+       set a level do not trade: trade reduction), and on node ``n`` only when ``n`` may
+       host it and ``n``'s cost of it is at most ``f[b, n]``.
     3. Bids in order of value per unit of the market's demand (``v_b / s_b``, ``s_b`` the
        mean over resources of the bid's share of all demand), each to the allowed node
        where it fits whose free capacity points most nearly the way of its demand (never
        looking at values or costs); skipped when it fits none.
-    4. A placed bid pays its critical value: the most of its reserve and the value at
+    4. A placed bid pays its critical value: the larger of its reserve and the value at
        which it would fall behind the bid that, in the same run without it, leaves it no
        allowed node (C kernel ``_native/market.c``); node ``n`` receives ``f[b, n]`` for
        each bid ``b`` it hosts.
