@@ -264,10 +264,11 @@ def main() -> None:
             args.pyb_app_probes, args.pyb_node_probes = 10, 5
         counts = args.markets or [5 if args.quick else 100] * len(args.sizes)
         mechanisms = _mechanisms(args.mechanisms)
-        results = [study_size(s, n, mechanisms, args)
-                   for s, n in zip(args.sizes, counts, strict=True)]
+        # the commit of the code measured: taken before the run (a long run may outlive it)
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip()
+        results = [study_size(s, n, mechanisms, args)
+                   for s, n in zip(args.sizes, counts, strict=True)]
         meta = {"command": "python tools/market_study.py " + " ".join(sys.argv[1:]),
                 "commit": commit, "date": time.strftime("%Y-%m-%d", time.gmtime())}
         if args.json:
