@@ -13,7 +13,8 @@ median thread time of ``compile_market`` + the mechanism, one core) and truthful
     python tools/market_study.py --merge out/sm.json out/l.json --write
 
 ``--write`` puts the table into docs/market_measured.md (replacing what is there).  Probe
-counts: ``--app-probes`` / ``--node-probes`` per size for the default mechanism,
+counts: ``--app-probes`` / ``--node-probes`` per size for the default mechanism (or those
+named by ``--focus``),
 ``--other-app-probes`` / ``--other-node-probes`` for the others (VCG: small only, its own
 sample), spread evenly over the markets.
 """
@@ -59,7 +60,8 @@ def _mechanisms(names: list[str] | None) -> list[str]:
 
 def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
     seeds = TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS
-    markets = [sized_market(size, s) for s in seeds[:n_markets]]
+    seeds = seeds[args.offset:args.offset + n_markets]
+    markets = [sized_market(size, s) for s in seeds]
     t0 = time.perf_counter()
     optima = [optimal_welfare(m.asks, m.bids, time_limit_s=OPT_LIMIT[size]) for m in markets]
     print(f"{size}: {n_markets} optima in {time.perf_counter() - t0:.0f} s "
@@ -90,7 +92,7 @@ def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
             bad = [r for r in bad if not r.startswith("deficit")]
             violations += bool(bad)
             reasons += bad[:1]
-        default = name == DEFAULT_MECHANISM
+        default = name in (args.focus or [DEFAULT_MECHANISM])
         if name == "vcg":
             n_app, n_node = args.vcg_app_probes, args.vcg_node_probes
         elif name == "pay-your-bid":
@@ -104,7 +106,8 @@ def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
         w_best = sum(o.welfare for o in optima[: len(mk)])
         w_bound = sum(o.bound for o in optima[: len(mk)])
         rows[name] = {
-            "markets": len(mk),
+            "markets": len(mk), "welfare": welfare, "w_best": w_best, "w_bound": w_bound,
+            "subsidy": subsidy, "times": times,
             "welfare_pct_best": 100 * welfare / w_best if w_best else 0.0,
             "welfare_pct_bound": 100 * welfare / w_bound if w_bound else 0.0,
             "deficits": deficits, "subsidy_pct": 100 * subsidy / w_best if w_best else 0.0,
@@ -125,12 +128,53 @@ def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
               f"{res.nodes.profitable}/{res.nodes.probes} "
               f"(max gain {res.nodes.max_gain:.3g}), {r['clear_ms_median']:.1f} ms "
               f"[{time.perf_counter() - t0:.0f} s]", flush=True)
-    return {"size": size, "markets": n_markets, "nodes_x_bids": list(SIZES[size]),
+    return {"size": size, "markets": n_markets, "offset": args.offset,
+            "gaps": [o.gap for o in optima], "nodes_x_bids": list(SIZES[size]),
             "proven_optimal": sum(o.optimal for o in optima),
             "max_gap": max(o.gap for o in optima),
             "mean_gap": statistics.fmean(o.gap for o in optima),
             "optimum_limit_s": OPT_LIMIT[size], "tuning_seeds": bool(args.tuning),
             "mechanisms": rows}
+
+
+def combine(results: list[dict]) -> list[dict]:
+    """One result per size: runs of the same size on consecutive slices of the seeds
+    (``--offset``) summed (counts, welfare, subsidy), clearing times pooled for the median,
+    the largest gains kept."""
+    out: dict[str, dict] = {}
+    for r in results:
+        if r["size"] not in out:
+            out[r["size"]] = json.loads(json.dumps(r))
+            continue
+        a = out[r["size"]]
+        a["markets"] += r["markets"]
+        a["proven_optimal"] += r["proven_optimal"]
+        a["gaps"] = a.get("gaps", []) + r.get("gaps", [])
+        a["max_gap"] = max(a["max_gap"], r["max_gap"])
+        a["mean_gap"] = statistics.fmean(a["gaps"]) if a["gaps"] else a["mean_gap"]
+        for name, m in r["mechanisms"].items():
+            if name not in a["mechanisms"]:
+                a["mechanisms"][name] = m
+                continue
+            x = a["mechanisms"][name]
+            for k in ("markets", "welfare", "w_best", "w_bound", "subsidy", "deficits",
+                      "violations", "app_probes", "app_profitable", "node_probes",
+                      "node_profitable", "probe_deficits"):
+                x[k] += m[k]
+            for k, v in m["node_by_kind"].items():
+                x["node_by_kind"][k] = [p + q for p, q in zip(x["node_by_kind"][k], v,
+                                                             strict=True)]
+            x["times"] += m["times"]
+            x["clear_ms_median"] = 1000 * statistics.median(x["times"])
+            for k, w in (("app_max_gain", "app_worst"), ("node_max_gain", "node_worst")):
+                if m[k] > x[k]:
+                    x[k], x[w] = m[k], m[w]
+            x["node_max_gain_rel"] = max(x["node_max_gain_rel"], m["node_max_gain_rel"])
+            x["welfare_pct_best"] = 100 * x["welfare"] / x["w_best"] if x["w_best"] else 0.0
+            x["welfare_pct_bound"] = (100 * x["welfare"] / x["w_bound"]
+                                      if x["w_bound"] else 0.0)
+            x["subsidy_pct"] = 100 * x["subsidy"] / x["w_best"] if x["w_best"] else 0.0
+    return list(out.values())
 
 
 def table(results: list[dict], meta: dict) -> str:
@@ -185,6 +229,9 @@ def main() -> None:
     ap.add_argument("--mechanisms", nargs="+", default=None)
     ap.add_argument("--app-probes", type=int, default=20_000)
     ap.add_argument("--node-probes", type=int, default=2_000)
+    ap.add_argument("--focus", nargs="+", default=None,
+                    help="mechanisms probed with --app-probes / --node-probes (default: the "
+                         "default mechanism); the others get --other-*-probes")
     ap.add_argument("--other-app-probes", type=int, default=2_000)
     ap.add_argument("--other-node-probes", type=int, default=1_000)
     ap.add_argument("--vcg-app-probes", type=int, default=40)
@@ -193,6 +240,9 @@ def main() -> None:
     ap.add_argument("--pyb-app-probes", type=int, default=100)
     ap.add_argument("--pyb-node-probes", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--offset", type=int, default=0,
+                    help="skip the first OFFSET seeds (to split a size over processes; "
+                         "--merge sums the slices)")
     ap.add_argument("--tuning", action="store_true",
                     help="markets from TUNING_SEEDS (for tuning) instead of HELD_OUT_SEEDS")
     ap.add_argument("--quick", action="store_true", help="5 markets a size, few probes")
@@ -203,7 +253,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.merge:
         saved = [json.loads(p.read_text()) for p in args.merge]
-        results = [r for s in saved for r in s["results"]]
+        results = combine([r for s in saved for r in s["results"]])
         meta = saved[0]["meta"]
         meta["command"] = " ; ".join(s["meta"]["command"] for s in saved)
     else:
@@ -214,10 +264,11 @@ def main() -> None:
             args.pyb_app_probes, args.pyb_node_probes = 10, 5
         counts = args.markets or [5 if args.quick else 100] * len(args.sizes)
         mechanisms = _mechanisms(args.mechanisms)
-        results = [study_size(s, n, mechanisms, args)
-                   for s, n in zip(args.sizes, counts, strict=True)]
+        # the commit of the code measured: taken before the run (a long run may outlive it)
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip()
+        results = [study_size(s, n, mechanisms, args)
+                   for s, n in zip(args.sizes, counts, strict=True)]
         meta = {"command": "python tools/market_study.py " + " ".join(sys.argv[1:]),
                 "commit": commit, "date": time.strftime("%Y-%m-%d", time.gmtime())}
         if args.json:

@@ -19,8 +19,9 @@ def _two_nodes() -> tuple[list[Ask], list[Bid]]:
 
 
 def test_registry() -> None:
-    assert DEFAULT_MECHANISM == "halves"
-    assert {"halves", "trade-reduction", "pivot-price", "posted-price"} <= set(MECHANISMS)
+    assert DEFAULT_MECHANISM == "pivot-greedy"
+    assert {"pivot-greedy", "halves", "trade-reduction", "pivot-price",
+            "posted-price"} <= set(MECHANISMS)
     with pytest.raises(OptionsError):
         clear([], [], mechanism="nope")
     with pytest.raises(OptionsError):
@@ -33,7 +34,7 @@ def test_halves_by_hand() -> None:
     # bid of 10 (2 cores fit 0.97 x 4); the bid of 6 no longer fits and is the first bid
     # left out: the bid of 10 pays its critical value 6, the node gets 2 x price.
     asks, bids = _two_nodes()
-    c = clear(asks, bids)
+    c = clear(asks, bids, mechanism="halves")
     assert sorted(c.trades) == [("a10", "A"), ("b10", "B")]
     assert c.payments == {"a10": pytest.approx(6.0), "b10": pytest.approx(6.0)}
     for node in "AB":
@@ -76,8 +77,8 @@ def test_posted_price_by_hand() -> None:
         clear(asks, bids, mechanism="posted-price", prices={"gpu": 1.0})
 
 
-@pytest.mark.parametrize("mechanism", ["halves", "trade-reduction", "pivot-price",
-                                       "posted-price"])
+@pytest.mark.parametrize("mechanism", ["pivot-greedy", "halves", "trade-reduction",
+                                       "pivot-price", "posted-price"])
 def test_empty_and_one_sided(mechanism: str) -> None:
     asks, bids = _two_nodes()
     for a, b in (([], []), (asks, []), ([], bids)):

@@ -12,7 +12,7 @@ from edgekit.errors import InputError, InputTypeError, OptionsError
 from edgekit.market import MECHANISMS, clear
 from edgekit.types import Ask, Bid
 
-ALL = ["halves", "trade-reduction", "pivot-price", "posted-price"]
+ALL = ["pivot-greedy", "halves", "trade-reduction", "pivot-price", "posted-price"]
 
 
 def _asks() -> list[Ask]:

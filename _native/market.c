@@ -1,0 +1,109 @@
+#include "market.h"
+
+#include <math.h>
+#include <string.h>
+
+#define EK_OK 0
+#define EK_EINVAL -1
+
+static int fits(const double *d, const double *free_, const double *tol, size_t n_res) {
+    for (size_t r = 0; r < n_res; r++) {
+        if (!(d[r] <= free_[r] + tol[r])) return 0;
+    }
+    return 1;
+}
+
+/* The allowed node of bid i (demand d) that fits and is best aligned, or -1. */
+static int64_t choose(const double *d, size_t n_res, const double *unit, const double *free_,
+                      const double *tol, const int64_t *nd, int64_t n_nd) {
+    int64_t best = -1;
+    double best_score = 0.0;
+    for (int64_t k = 0; k < n_nd; k++) {
+        int64_t j = nd[k];
+        const double *fj = free_ + (size_t)j * n_res;
+        if (!fits(d, fj, tol + (size_t)j * n_res, n_res)) continue;
+        double dot = 0.0, sq = 0.0;
+        for (size_t r = 0; r < n_res; r++) {
+            double fr = fj[r] * unit[r];
+            dot += fr * (d[r] * unit[r]);
+            sq += fr * fr;
+        }
+        double norm = sqrt(sq);
+        double score = norm > 0.0 ? dot / norm : 0.0;
+        if (best < 0 || score > best_score) {
+            best = j;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+static void take(double *free_, int64_t j, const double *d, size_t n_res) {
+    double *fj = free_ + (size_t)j * n_res;
+    for (size_t r = 0; r < n_res; r++) fj[r] -= d[r];
+}
+
+int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
+                     const double *tol, size_t n_nodes, const int64_t *order, size_t n_order,
+                     const int64_t *indptr, const int64_t *nodes, double *free_,
+                     int64_t *assign, int64_t *blocker, const double *keys,
+                     const double *stop, double *work, uint8_t *flag) {
+    if (n_res == 0) return EK_EINVAL;
+    for (size_t p = 0; p < n_order; p++) {
+        int64_t i = order[p];
+        if (i < 0 || (size_t)i >= n_bids) return EK_EINVAL;
+        for (int64_t k = indptr[i]; k < indptr[i + 1]; k++) {
+            if (nodes[k] < 0 || (size_t)nodes[k] >= n_nodes) return EK_EINVAL;
+        }
+    }
+    size_t bytes = n_nodes * n_res * sizeof(double);
+    if (blocker != NULL) memcpy(work, free_, bytes); /* the capacities */
+    for (size_t p = 0; p < n_order; p++) {
+        int64_t i = order[p];
+        const double *d = demand + (size_t)i * n_res;
+        int64_t j = choose(d, n_res, unit, free_, tol, nodes + indptr[i],
+                           indptr[i + 1] - indptr[i]);
+        assign[i] = j;
+        if (j >= 0) take(free_, j, d, n_res);
+    }
+    if (blocker == NULL) return EK_OK;
+    /* work starts as the capacities and takes the placements in order, so that at position
+     * p it is the state before p; free_ is the buffer of each run without a bid, and gets
+     * the end state back last. */
+    for (size_t p = 0; p < n_order; p++) {
+        int64_t b = order[p];
+        if (assign[b] < 0) continue;
+        const double *db = demand + (size_t)b * n_res;
+        const int64_t *nb = nodes + indptr[b];
+        int64_t n_nb = indptr[b + 1] - indptr[b];
+        memcpy(free_, work, bytes);
+        int64_t alive = 0;
+        for (int64_t k = 0; k < n_nb; k++) {
+            int64_t j = nb[k];
+            if (fits(db, free_ + (size_t)j * n_res, tol + (size_t)j * n_res, n_res)) {
+                flag[j] = 1;
+                alive++;
+            }
+        }
+        int64_t hit = -1;
+        for (size_t q = p + 1; q < n_order && alive > 0; q++) {
+            if (keys[q] <= stop[b]) break;
+            int64_t i = order[q];
+            const double *d = demand + (size_t)i * n_res;
+            int64_t j = choose(d, n_res, unit, free_, tol, nodes + indptr[i],
+                               indptr[i + 1] - indptr[i]);
+            if (j < 0) continue;
+            take(free_, j, d, n_res);
+            if (flag[j] && !fits(db, free_ + (size_t)j * n_res, tol + (size_t)j * n_res,
+                                 n_res)) {
+                flag[j] = 0;
+                if (--alive == 0) hit = (int64_t)q;
+            }
+        }
+        blocker[b] = hit;
+        for (int64_t k = 0; k < n_nb; k++) flag[nb[k]] = 0;
+        take(work, assign[b], db, n_res);
+    }
+    memcpy(free_, work, bytes);
+    return EK_OK;
+}

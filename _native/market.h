@@ -1,0 +1,38 @@
+/* Market kernel: the greedy allocation of edgekit.market's "pivot-greedy" mechanism and, for
+ * every bid it places, the position that sets its critical value (numpy/Python reference:
+ * edgekit/market/_greedy_ref.py, which gives the same results).
+ *
+ * Arrays are C-contiguous, row-major: demand (n_bids x n_res), tol and free_ (n_nodes x
+ * n_res).  order (n_order) lists bids, best first; indptr (n_bids + 1) and nodes give each
+ * bid's allowed nodes (CSR, ascending node index).  Bids are taken in order; a bid goes to
+ * the allowed node where it fits (demand[r] <= free[r] + tol[r] for every r) whose free
+ * amounts, in units of unit[] (per resource), point most nearly the way of its demand:
+ * the largest dot(free * unit, demand * unit) / |free * unit| (0 when |free * unit| is 0;
+ * ties to the lowest node index); it is skipped when it fits none.  free_ holds the
+ * capacities on entry and what is left on return.  assign[b] gets the node of bid b (-1:
+ * not placed; bids not in order are left untouched).
+ *
+ * When blocker is not NULL, for every placed bid b at position p the greedy is run again
+ * from position p + 1 without b, from the free amounts before p, until b fits none of its
+ * allowed nodes: blocker[b] is the position whose placement made that happen, -1 when b
+ * still fits one at the end of the order or when the run reaches a position q whose key
+ * (keys[q], non-increasing in q) is <= stop[b] (bids not placed are left untouched).  work
+ * (n_nodes x n_res) and flag (n_nodes bytes, zero on entry and on return) are scratch.
+ *
+ * Return value: EK_OK, or EK_EINVAL for n_res == 0 or an order or node index out of range
+ * (outputs then unspecified).
+ */
+#ifndef EDGEKIT_MARKET_H
+#define EDGEKIT_MARKET_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* cdef: begin */
+int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
+                     const double *tol, size_t n_nodes, const int64_t *order, size_t n_order,
+                     const int64_t *indptr, const int64_t *nodes, double *free_,
+                     int64_t *assign, int64_t *blocker, const double *keys,
+                     const double *stop, double *work, uint8_t *flag);
+/* cdef: end */
+
+#endif

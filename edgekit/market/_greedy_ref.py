@@ -1,0 +1,87 @@
+"""Python reference of the ``_native/market.c`` kernel (``ek_market_greedy``): the greedy
+allocation of the ``pivot-greedy`` mechanism and the positions that set the critical
+values.  Plain float arithmetic in the kernel's order, so both give the same bits; see
+``_native/market.h`` for the contract."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _fits(d: list[float], free: list[float], tol: list[float]) -> bool:
+    return all(x <= f + t for x, f, t in zip(d, free, tol, strict=True))
+
+
+def _choose(d: list[float], unit: list[float], free: list[list[float]], tol: list[list[float]],
+            nodes: list[int]) -> int:
+    best, best_score = -1, 0.0
+    for j in nodes:
+        fj = free[j]
+        if not _fits(d, fj, tol[j]):
+            continue
+        dot = sq = 0.0
+        for f, u, x in zip(fj, unit, d, strict=True):
+            fr = f * u
+            dot += fr * (x * u)
+            sq += fr * fr
+        norm = math.sqrt(sq)
+        score = dot / norm if norm > 0.0 else 0.0
+        if best < 0 or score > best_score:
+            best, best_score = j, score
+    return best
+
+
+def _take(free: list[float], d: list[float]) -> None:
+    for r, x in enumerate(d):
+        free[r] -= x
+
+
+def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndarray,
+           indptr: np.ndarray, nodes: np.ndarray, free: np.ndarray, assign: np.ndarray,
+           blocker: np.ndarray | None, keys: np.ndarray, stop: np.ndarray) -> None:
+    """``ek_market_greedy`` on numpy arrays (``free``, ``assign``, ``blocker`` updated in
+    place)."""
+    dem = demand.tolist()
+    u = unit.tolist()
+    tl = tol.tolist()
+    cap = free.tolist()
+    allowed = [nodes[indptr[i]:indptr[i + 1]].tolist() for i in range(len(dem))]
+    order_l = order.tolist()
+    state = [row[:] for row in cap]
+    out = assign.tolist()
+    for i in order_l:
+        j = _choose(dem[i], u, state, tl, allowed[i])
+        out[i] = j
+        if j >= 0:
+            _take(state[j], dem[i])
+    if blocker is not None:
+        blk = blocker.tolist()
+        key_l = keys.tolist()
+        stop_l = stop.tolist()
+        before = [row[:] for row in cap]
+        for p, b in enumerate(order_l):
+            if out[b] < 0:
+                continue
+            db = dem[b]
+            run = [row[:] for row in before]
+            live = {j for j in allowed[b] if _fits(db, run[j], tl[j])}
+            hit = -1
+            for q in range(p + 1, len(order_l)):
+                if not live or key_l[q] <= stop_l[b]:
+                    break
+                i = order_l[q]
+                j = _choose(dem[i], u, run, tl, allowed[i])
+                if j < 0:
+                    continue
+                _take(run[j], dem[i])
+                if j in live and not _fits(db, run[j], tl[j]):
+                    live.discard(j)
+                    if not live:
+                        hit = q
+            blk[b] = hit
+            _take(before[out[b]], db)
+        blocker[:] = blk
+    assign[:] = out
+    free[:] = np.array(state, dtype=np.float64).reshape(free.shape)

@@ -1,0 +1,62 @@
+"""The market's C kernel (``_native/market.c``) or its Python reference, by backend."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit import _backend
+from edgekit.market import _greedy_ref
+
+
+def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndarray,
+           indptr: np.ndarray, nodes: np.ndarray, capacity: np.ndarray, keys: np.ndarray,
+           stop: np.ndarray, *, critical: bool = True, use_native: bool | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(assign, blocker, free) of ``ek_market_greedy`` (contract in ``_native/market.h``):
+    bids ``order`` placed in turn on their allowed nodes (CSR ``indptr``/``nodes``), each
+    on the best aligned node where it fits; ``blocker[b]`` the position in ``order`` that
+    sets a placed bid's critical value (-1: none, or none at a key above ``stop[b]``;
+    ``keys`` (len(order),) the order's keys; only with ``critical``), ``free`` what is left
+    of ``capacity``."""
+    lib = _backend.lib if use_native is None or use_native else None
+    if use_native and lib is None:
+        raise RuntimeError("native kernels not loaded")
+    n_b, n_r = demand.shape
+    n_n = capacity.shape[0]
+    demand = np.ascontiguousarray(demand, dtype=np.float64)
+    unit = np.ascontiguousarray(unit, dtype=np.float64)
+    tol = np.ascontiguousarray(tol, dtype=np.float64)
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    nodes = np.ascontiguousarray(nodes, dtype=np.int64)
+    keys = np.ascontiguousarray(keys, dtype=np.float64)
+    stop = np.ascontiguousarray(stop, dtype=np.float64)
+    free = np.array(capacity, dtype=np.float64, order="C")
+    assign = np.full(n_b, -1, dtype=np.int64)
+    blocker = np.full(n_b, -1, dtype=np.int64)
+    if (unit.shape != (n_r,) or tol.shape != (n_n, n_r) or indptr.shape != (n_b + 1,)
+            or keys.shape != order.shape or stop.shape != (n_b,) or n_r == 0):
+        raise ValueError("market greedy: inconsistent shapes")
+    if order.size == 0:
+        return assign, blocker, free
+    if lib is None:
+        _greedy_ref.greedy(demand, unit, tol, order, indptr, nodes, free, assign,
+                           blocker if critical else None, keys, stop)
+        return assign, blocker, free
+    ffi = _backend.ffi
+    work = np.empty((n_n, n_r))
+    flag = np.zeros(n_n, dtype=np.uint8)
+
+    def ptr(ctype: str, a: np.ndarray):
+        return ffi.cast(ctype, a.ctypes.data)
+
+    status = lib.ek_market_greedy(
+        ptr("double *", demand), n_b, n_r, ptr("double *", unit), ptr("double *", tol), n_n,
+        ptr("int64_t *", order), order.size, ptr("int64_t *", indptr), ptr("int64_t *", nodes),
+        ptr("double *", free), ptr("int64_t *", assign),
+        ptr("int64_t *", blocker) if critical else ffi.NULL, ptr("double *", keys),
+        ptr("double *", stop), ptr("double *", work),
+        ptr("uint8_t *", flag))
+    if status != 0:
+        raise RuntimeError(f"ek_market_greedy returned status {status}")
+    return assign, blocker, free

@@ -1,0 +1,174 @@
+"""The ``pivot-greedy`` mechanism: a market worked by hand, the C kernel against its Python
+reference, payments that are exactly the critical values, prices no trader's own report
+moves, and the guarantees on random markets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgekit.market import _kernel, _pivot, clear
+from edgekit.market._arrays import compile_market
+from edgekit.market.generate import random_market
+from edgekit.market.mechanisms import _T_PIVOT_W_STEP
+from edgekit.market.probes import _with_ask, _with_bid_value, check_clearing
+from edgekit.types import Ask, Bid
+from tests.common import needs_native
+
+
+def _two_nodes() -> tuple[list[Ask], list[Bid]]:
+    asks = [Ask("A", {"cpu": 4}, {"cpu": 1}), Ask("B", {"cpu": 4}, {"cpu": 1})]
+    bids = [Bid(f"{n}{v}", {"cpu": 2}, float(v), eligible=(n.upper(),))
+            for n in "ab" for v in (10, 6, 3)]
+    return asks, bids
+
+
+def test_by_hand() -> None:
+    # One resource, so the weights are (1,); every bid has size 2, densities 5, 3, 1.5 (two
+    # each); both nodes cost 1 per core (level 1) and offer 4.  The level of the market
+    # without node A (B alone, 4 cores): above 3 the two bids of 10 fit, above 1.5 the
+    # four of 10 and 6 do not: 3 per core, so every pair is priced 3 x 2 = 6.  Only bids
+    # strictly denser than every level may trade: the bids of 6 set the price and are out
+    # (McAfee's trade reduction), the bids of 10 trade and pay 6, each node gets 6.  The
+    # level of the whole market (8 cores) is 1.5: the price the clearing reports.
+    c = clear(*_two_nodes(), mechanism="pivot-greedy")
+    assert sorted(c.trades) == [("a10", "A"), ("b10", "B")]
+    assert c.payments == {"a10": pytest.approx(6.0), "b10": pytest.approx(6.0)}
+    assert c.receipts == {"A": pytest.approx(6.0), "B": pytest.approx(6.0)}
+    assert c.welfare == pytest.approx(16.0) and c.surplus == pytest.approx(0.0)
+    assert c.prices == {"cpu": pytest.approx(1.5)}
+
+
+def test_one_and_two_nodes_by_hand() -> None:
+    # One node of 4 cores at 0.5 a core; bids of 2 cores worth 10, 8, 6 and one of 1 core
+    # worth 1.  Without the node nothing is offered: the level is the densest bid's density,
+    # and no bid is strictly above it: a node alone never trades (nothing prices it).
+    one = [Ask("A", {"cpu": 4}, {"cpu": 0.5})]
+    bids = [Bid("x10", {"cpu": 2}, 10.0), Bid("x8", {"cpu": 2}, 8.0),
+            Bid("x6", {"cpu": 2}, 6.0), Bid("x1", {"cpu": 1}, 1.0)]
+    assert clear(one, bids, mechanism="pivot-greedy").trades == ()
+    # Two such nodes: densities 5, 4, 3, 1, each node at level 0.5 offering 4.  Without one
+    # node, above 3 the bids of 10 and 8 fit the 4 cores left, above 1 (x1) x6 does not:
+    # level 3, pairs priced 6 (x1: 3).  x10 and x8 are above it, placed in that order on
+    # A (the nodes tie: lower index first) and never blocked: each pays 6, A gets 12.
+    two = [*one, Ask("B", {"cpu": 4}, {"cpu": 0.5})]
+    c = clear(two, bids, mechanism="pivot-greedy")
+    assert c.trades == (("x10", "A"), ("x8", "A"))
+    assert c.payments == {"x10": pytest.approx(6.0), "x8": pytest.approx(6.0)}
+    assert c.receipts == {"A": pytest.approx(12.0)}
+    assert c.welfare == pytest.approx(16.0)
+
+
+def _instance(seed: int, n_nodes: int, n_bids: int, n_res: int):
+    rng = np.random.default_rng(seed)
+    cap = rng.integers(0, 6, (n_nodes, n_res)).astype(np.float64)
+    if n_nodes > 1:
+        cap[-1] = cap[0]  # identical nodes: ties to the lower index
+    demand = rng.integers(0, 4, (n_bids, n_res)) * rng.choice([0.25, 0.5, 1.0])
+    allowed = rng.random((n_bids, n_nodes)) < 0.7
+    rows, cols = np.nonzero(allowed)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_bids))])
+    cand = np.flatnonzero(allowed.any(axis=1))
+    keys = np.sort(rng.integers(0, 5, cand.size).astype(np.float64))[::-1]  # with ties
+    order = rng.permutation(cand)
+    stop = rng.choice([-np.inf, 0.5, 2.0, np.inf], n_bids)
+    unit = 1.0 / np.maximum(demand.sum(axis=0), 1.0)
+    return demand, unit, cap * 1e-9, order, indptr, cols, cap, keys, stop
+
+
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(0, 30), st.integers(1, 3))
+def test_kernel_matches_reference(seed: int, n_nodes: int, n_bids: int, n_res: int) -> None:
+    """Same placements, blockers and leftovers to the last bit, with zero capacities and
+    demands, exactly full nodes, ties of keys and identical nodes."""
+    args = _instance(seed, n_nodes, n_bids, n_res)
+    for critical in (True, False):
+        a = _kernel.greedy(*args, critical=critical, use_native=True)
+        b = _kernel.greedy(*args, critical=critical, use_native=False)
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x, y)
+
+
+def _markets():
+    # markets where some payments are set by a blocking bid, not the reserve
+    return [random_market(5, 30, seed=3), random_market(8, 40, seed=4),
+            random_market(6, 60, seed=2)]
+
+
+def test_payment_is_the_critical_value() -> None:
+    # Myerson: a traded bid still trades just above what it pays and not just below, and
+    # what it pays does not depend on its own value
+    checked = blocked = 0
+    for m in _markets():
+        c = clear(m.asks, m.bids, mechanism="pivot-greedy")
+        for i, b in enumerate(m.bids):
+            if b.id not in c.payments:
+                continue
+            pay = c.payments[b.id]
+            for v, trades in ((pay * (1 + 1e-7) + 1e-12, True),
+                              (max(0.0, pay * (1 - 1e-7) - 1e-12), False),
+                              (b.value * 3, True)):
+                bids = list(m.bids)
+                bids[i] = Bid(b.id, b.demand, v, b.eligible, b.node_selector, b.tolerations)
+                c2 = clear(m.asks, bids, mechanism="pivot-greedy")
+                assert (b.id in c2.payments) == trades, (b.id, v, pay)
+                if trades:
+                    assert c2.payments[b.id] == pytest.approx(pay, rel=1e-12, abs=1e-15)
+            checked += 1
+            blocked += pay > _pivot.pair_prices(compile_market(m.asks, m.bids),
+                                                _T_PIVOT_W_STEP)[1][i] * (1 + 1e-9)
+    assert checked >= 15
+    assert blocked >= 2  # payments above the reserve: bids some later bid would block
+
+
+def test_no_trader_moves_its_own_price() -> None:
+    # f[b, n] (what node n gets for hosting b) is computed without n: exactly equal
+    # whatever n reports; a bid above every level moves no price while it stays above
+    arr = compile_market(*(lambda m: (m.asks, m.bids))(random_market(12, 80, seed=9)))
+    f, reserve, above = _pivot.pair_prices(arr, _T_PIVOT_W_STEP)
+    assert (reserve == f.max(axis=1)).all() and (f >= 0).all()
+    assert (arr.value[above] >= reserve[above] * (1 - 1e-12)).all()
+    for j in range(len(arr.asks)):
+        for uc, cap in ((arr.unit_cost[j] * 1.45, arr.capacity[j]),
+                        (arr.unit_cost[j] * 0.55, arr.capacity[j] * 0.6),
+                        (arr.unit_cost[j] * np.array([1.3, 1.0]), arr.capacity[j] * 0.9)):
+            f2, _, _ = _pivot.pair_prices(_with_ask(arr, j, uc, cap), _T_PIVOT_W_STEP)
+            assert np.array_equal(f[:, j], f2[:, j])
+    moved = 0
+    for i in np.flatnonzero(above)[:12].tolist():
+        for v in (reserve[i] * 1.001 + 1e-9, arr.value[i] * 4):
+            f2, r2, a2 = _pivot.pair_prices(_with_bid_value(arr, i, v), _T_PIVOT_W_STEP)
+            assert np.array_equal(f, f2) and np.array_equal(above, a2)
+        # below every level it is out, whatever the prices do then
+        f2, r2, a2 = _pivot.pair_prices(_with_bid_value(arr, i, reserve[i] * 0.98),
+                                        _T_PIVOT_W_STEP)
+        assert not a2[i]
+        moved += not np.array_equal(f, f2)
+    assert above.sum() >= 12
+
+
+def test_weights_round_and_ignore_one_node() -> None:
+    uc = np.array([[0.03, 0.004], [0.033, 0.0041], [0.028, 0.0036], [0.5, 0.0]])
+    cap = np.array([[8, 16], [16, 32], [4, 8], [4, 0.0]])
+    unit = np.array([0.1, 0.01])
+    w = _pivot.weights(uc, cap, 0.5, unit)
+    assert w[0] == 1.0 and w[1] == pytest.approx(np.exp(-2.0))  # log(0.004/0.03) = -2.01
+    # no node prices anything: the demand's units; one resource priced: the other relative
+    assert (_pivot.weights(np.zeros((2, 2)), np.ones((2, 2)), 0.5, unit) == unit).all()
+    w = _pivot.weights(uc[:, :1], cap[:, :1], 0.5, unit[:1])
+    assert w.tolist() == [1.0]
+    w = _pivot.weights(np.array([[0.03, 0.0]]), np.array([[8.0, 16.0]]), 0.5, unit)
+    assert w == pytest.approx([1.0, 0.1])
+    assert _pivot.node_weights(compile_market(*_two_nodes()), 0.5).shape == (2, 1)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_guarantees_on_gpu_markets(seed: int) -> None:
+    m = random_market(10, 80, seed=seed, accelerator=True)
+    arr = compile_market(m.asks, m.bids)
+    c = clear(m.asks, m.bids, mechanism="pivot-greedy")
+    assert check_clearing(arr, c) == [] and c.trades
+    assert c.surplus >= 0
