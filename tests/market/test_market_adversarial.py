@@ -23,6 +23,7 @@ from edgekit.market._arrays import compile_market
 from edgekit.market.mechanisms import pivot_greedy
 from edgekit.market.probes import check_clearing
 from edgekit.types import Ask, Bid, Clearing
+from tests.common import needs_native
 
 _AMOUNTS = (0.0, 5e-324, 1e-300, 1e-9, 0.5, 1.0, 2.0, 3.0, 1e6, 1e150, 1e300, 1.7e308)
 _RES = ("cpu", "mem", "gpu", "x")
@@ -191,3 +192,30 @@ def test_refusal_is_input_error() -> None:
     # products that overflow float64 are refused before any mechanism runs
     with pytest.raises(InputError):
         clear([Ask("A", {"cpu": 1e300}, {"cpu": 1e300})], [Bid("b", {"cpu": 1e300}, 1.0)])
+
+
+@pytest.mark.parametrize("use_native", [False, pytest.param(True, marks=needs_native)])
+def test_kernel_refuses_inconsistent_arrays(use_native: bool) -> None:
+    """The kernel wrapper checks what the C kernel would otherwise read past: a CSR whose
+    pointers run past the node list or go backwards, capacities of another width, order
+    or node indices out of range."""
+    demand = np.ones((3, 2))
+    unit, cap = np.ones(2), np.full((2, 2), 4.0)
+    order, keys, stop = np.arange(3), np.ones(3), np.zeros(3)
+    good = (np.array([0, 2, 3, 4]), np.array([0, 1, 1, 0]))
+    assign, _, _ = _kernel.greedy(demand, unit, cap * 1e-9, order, *good, cap, keys, stop,
+                                  use_native=use_native)
+    assert assign.tolist() == [0, 1, 0]
+    bad_csr = [(np.array([0, 2, 3, 9]), good[1]), (np.array([0, 3, 2, 4]), good[1]),
+               (np.array([1, 2, 3, 4]), good[1]), (good[0], np.array([0, 1, 1, 2])),
+               (good[0], np.array([0, -1, 1, 0]))]
+    for indptr, nodes in bad_csr:
+        with pytest.raises(ValueError):
+            _kernel.greedy(demand, unit, cap * 1e-9, order, indptr, nodes, cap, keys, stop,
+                           use_native=use_native)
+    with pytest.raises(ValueError):
+        _kernel.greedy(demand, unit, cap[:, :1] * 1e-9, order, *good, cap[:, :1], keys, stop,
+                       use_native=use_native)
+    with pytest.raises(ValueError):
+        _kernel.greedy(demand, unit, cap * 1e-9, np.array([0, 3, 1]), *good, cap, keys, stop,
+                       use_native=use_native)
