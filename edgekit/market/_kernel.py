@@ -63,7 +63,7 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
         ptr("double *", free), ptr("int64_t *", assign),
         ptr("int64_t *", blocker) if critical else ffi.NULL, ptr("double *", keys),
         ptr("double *", stop), ptr("double *", work),
-        ptr("uint8_t *", flag))
+        ptr("uint8_t *", flag), ptr("double *", np.empty(2 * n_r)))
     if status != 0:
         raise RuntimeError(f"ek_market_greedy returned status {status}")
     return assign, blocker, free
