@@ -219,7 +219,7 @@ def _empty(arr: MarketArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def halves(arr: MarketArrays, *, seed: int = 0) -> Clearing:
-    """The default: split nodes and bids into two halves by a keyed hash of their ids
+    """Split nodes and bids into two halves by a keyed hash of their ids
     (``seed`` keys it); each half trades within itself at a price computed from the
     *other* half only (its clock price scaled to where this rule reaches the most welfare
     there), so no trader's report moves the price it faces (after MUDA, Segal-Halevi et
