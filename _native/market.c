@@ -38,6 +38,19 @@ static int64_t choose(const double *d, size_t n_res, const double *unit, const d
     return best;
 }
 
+/* Whether d fits free_ + tol even after every demand still to come (rest, in all at most
+ * total) is taken from it: then no run can leave the bid without this node.  The margin,
+ * 1e-6 of the magnitudes, bounds the rounding of rest (computed as the total less the
+ * demands before) and of the run's one-at-a-time subtractions (fewer than 4e9 of them). */
+static int fits_after_all(const double *d, const double *free_, const double *tol,
+                          const double *rest, const double *total, size_t n_res) {
+    for (size_t r = 0; r < n_res; r++) {
+        double margin = 1e-6 * (fabs(free_[r]) + total[r] + tol[r] + d[r]);
+        if (!(d[r] <= free_[r] - rest[r] + tol[r] - margin)) return 0;
+    }
+    return 1;
+}
+
 static void take(double *free_, int64_t j, const double *d, size_t n_res) {
     double *fj = free_ + (size_t)j * n_res;
     for (size_t r = 0; r < n_res; r++) fj[r] -= d[r];
@@ -47,7 +60,7 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
                      const double *tol, size_t n_nodes, const int64_t *order, size_t n_order,
                      const int64_t *indptr, const int64_t *nodes, double *free_,
                      int64_t *assign, int64_t *blocker, const double *keys,
-                     const double *stop, double *work, uint8_t *flag) {
+                     const double *stop, double *work, uint8_t *flag, double *rest) {
     if (n_res == 0) return EK_EINVAL;
     for (size_t p = 0; p < n_order; p++) {
         int64_t i = order[p];
@@ -69,23 +82,40 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
     if (blocker == NULL) return EK_OK;
     /* work starts as the capacities and takes the placements in order, so that at position
      * p it is the state before p; free_ is the buffer of each run without a bid, and gets
-     * the end state back last. */
+     * the end state back last.  rest[n_res..2 n_res) is the total demand of the order and
+     * rest[0..n_res) that of the positions after p. */
+    double *total = rest + n_res;
+    for (size_t r = 0; r < n_res; r++) total[r] = 0.0;
+    for (size_t p = 0; p < n_order; p++) {
+        const double *d = demand + (size_t)order[p] * n_res;
+        for (size_t r = 0; r < n_res; r++) total[r] += d[r];
+    }
+    memcpy(rest, total, n_res * sizeof(double));
     for (size_t p = 0; p < n_order; p++) {
         int64_t b = order[p];
-        if (assign[b] < 0) continue;
         const double *db = demand + (size_t)b * n_res;
+        for (size_t r = 0; r < n_res; r++) rest[r] -= db[r];
+        if (assign[b] < 0) continue;
         const int64_t *nb = nodes + indptr[b];
         int64_t n_nb = indptr[b + 1] - indptr[b];
-        memcpy(free_, work, bytes);
         int64_t alive = 0;
         for (int64_t k = 0; k < n_nb; k++) {
             int64_t j = nb[k];
-            if (fits(db, free_ + (size_t)j * n_res, tol + (size_t)j * n_res, n_res)) {
+            const double *fj = work + (size_t)j * n_res, *tj = tol + (size_t)j * n_res;
+            if (fits(db, fj, tj, n_res)) {
                 flag[j] = 1;
                 alive++;
+                /* room for everything to come: the run cannot block b (the same -1 as
+                 * running it to the end, without the run: no quadratic cost when
+                 * capacity is plentiful) */
+                if (fits_after_all(db, fj, tj, rest, total, n_res)) {
+                    alive = 0;
+                    break;
+                }
             }
         }
         int64_t hit = -1;
+        if (alive > 0) memcpy(free_, work, bytes);
         for (size_t q = p + 1; q < n_order && alive > 0; q++) {
             if (keys[q] <= stop[b]) break;
             int64_t i = order[q];

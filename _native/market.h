@@ -17,7 +17,9 @@
  * allowed nodes: blocker[b] is the position whose placement made that happen, -1 when b
  * still fits one at the end of the order or when the run reaches a position q whose key
  * (keys[q], non-increasing in q) is <= stop[b] (bids not placed are left untouched).  work
- * (n_nodes x n_res) and flag (n_nodes bytes, zero on entry and on return) are scratch.
+ * (n_nodes x n_res), flag (n_nodes bytes, zero on entry and on return) and rest (2 x n_res)
+ * are scratch.  A run is skipped (blocker -1, the same result) when b fits one of its
+ * allowed nodes even after every later bid's demand is taken from it.
  *
  * Return value: EK_OK, or EK_EINVAL for n_res == 0 or an order or node index out of range
  * (outputs then unspecified).
@@ -32,7 +34,7 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
                      const double *tol, size_t n_nodes, const int64_t *order, size_t n_order,
                      const int64_t *indptr, const int64_t *nodes, double *free_,
                      int64_t *assign, int64_t *blocker, const double *keys,
-                     const double *stop, double *work, uint8_t *flag);
+                     const double *stop, double *work, uint8_t *flag, double *rest);
 /* cdef: end */
 
 #endif

@@ -33,6 +33,13 @@ def _choose(d: list[float], unit: list[float], free: list[list[float]], tol: lis
     return best
 
 
+def _fits_after_all(d: list[float], free: list[float], tol: list[float], rest: list[float],
+                    total: list[float]) -> bool:
+    """d fits free + tol even after every later demand (rest) is taken: see market.c."""
+    return all(x <= f - s + t - 1e-6 * (abs(f) + a + t + x)
+               for x, f, t, s, a in zip(d, free, tol, rest, total, strict=True))
+
+
 def _take(free: list[float], d: list[float]) -> None:
     for r, x in enumerate(d):
         free[r] -= x
@@ -61,13 +68,21 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
         key_l = keys.tolist()
         stop_l = stop.tolist()
         before = [row[:] for row in cap]
+        total = [0.0] * len(u)
+        for i in order_l:
+            for r, x in enumerate(dem[i]):
+                total[r] += x
+        rest = total[:]
         for p, b in enumerate(order_l):
+            db = dem[b]
+            _take(rest, db)  # the demand of the positions after p
             if out[b] < 0:
                 continue
-            db = dem[b]
-            run = [row[:] for row in before]
-            live = {j for j in allowed[b] if _fits(db, run[j], tl[j])}
+            live = {j for j in allowed[b] if _fits(db, before[j], tl[j])}
             hit = -1
+            if any(_fits_after_all(db, before[j], tl[j], rest, total) for j in live):
+                live = set()  # room for everything to come: no run can block b
+            run = [row[:] for row in before] if live else before
             for q in range(p + 1, len(order_l)):
                 if not live or key_l[q] <= stop_l[b]:
                     break

@@ -35,8 +35,15 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
     assign = np.full(n_b, -1, dtype=np.int64)
     blocker = np.full(n_b, -1, dtype=np.int64)
     if (unit.shape != (n_r,) or tol.shape != (n_n, n_r) or indptr.shape != (n_b + 1,)
+            or free.shape != (n_n, n_r) or order.ndim != 1 or nodes.ndim != 1
             or keys.shape != order.shape or stop.shape != (n_b,) or n_r == 0):
         raise ValueError("market greedy: inconsistent shapes")
+    # what the C kernel indexes without bounds: the CSR pointers (into nodes) and the
+    # indices it checks only through them
+    if (indptr[0] != 0 or indptr[-1] != nodes.size or (np.diff(indptr) < 0).any()
+            or (nodes.size and (nodes.min() < 0 or nodes.max() >= n_n))
+            or (order.size and (order.min() < 0 or order.max() >= n_b))):
+        raise ValueError("market greedy: an index out of range")
     if order.size == 0:
         return assign, blocker, free
     if lib is None:
@@ -56,7 +63,7 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
         ptr("double *", free), ptr("int64_t *", assign),
         ptr("int64_t *", blocker) if critical else ffi.NULL, ptr("double *", keys),
         ptr("double *", stop), ptr("double *", work),
-        ptr("uint8_t *", flag))
+        ptr("uint8_t *", flag), ptr("double *", np.empty(2 * n_r)))
     if status != 0:
         raise RuntimeError(f"ek_market_greedy returned status {status}")
     return assign, blocker, free

@@ -219,7 +219,7 @@ def _empty(arr: MarketArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def halves(arr: MarketArrays, *, seed: int = 0) -> Clearing:
-    """The default: split nodes and bids into two halves by a keyed hash of their ids
+    """Split nodes and bids into two halves by a keyed hash of their ids
     (``seed`` keys it); each half trades within itself at a price computed from the
     *other* half only (its clock price scaled to where this rule reaches the most welfare
     there), so no trader's report moves the price it faces (after MUDA, Segal-Halevi et
@@ -360,14 +360,38 @@ def pivot_greedy(arr: MarketArrays) -> Clearing:
        allowed node (C kernel ``_native/market.c``); node ``n`` receives ``f[b, n]`` for
        each bid ``b`` it hosts.
 
-    Prices are per unit per hour at the level with no one left out (for information)."""
+    Prices are per unit per hour at the level with no one left out (for information; a
+    resource whose price is not a finite float64 is left out of them).
+
+    Raises:
+        InputError: amounts so far apart (e.g. 1e-300 beside 1e300) that a price or a
+            payment is not a finite float64: use units that bring them nearer 1.
+    """
     assign, pay, get = _empty(arr)
     n_b, n_a = len(arr.bids), len(arr.asks)
     if n_b == 0 or n_a == 0 or not arr.resources:
         return clearing_of("pivot-greedy", arr, assign, pay, get, {})
+    # extreme amounts overflow the weights, sizes and levels: checked below, not warned
+    with np.errstate(all="ignore"):
+        return _pivot_greedy(arr, assign, pay, get)
+
+
+def _out_of_range(what: str) -> InputError:
+    return InputError(f"pivot-greedy: {what} is not a finite float64 (amounts too far apart; "
+                      "use units that bring them nearer 1)", name="bids",
+                      expected="amounts within float64's range of one another")
+
+
+def _pivot_greedy(arr: MarketArrays, assign: np.ndarray, pay: np.ndarray, get: np.ndarray
+                  ) -> Clearing:
+    n_b = len(arr.bids)
     f, reserve, above = _pivot.pair_prices(arr, _T_PIVOT_W_STEP)
+    if not np.isfinite(f).all():
+        raise _out_of_range("a pair price")
     allowed = arr.eligible & (arr.cost <= f) & above[:, None]
     unit = _pivot.demand_unit(arr)
+    if not np.isfinite(unit).all():  # a total demand below 1 / DBL_MAX
+        raise _out_of_range("one over a resource's total demand")
     size = (arr.demand * unit).mean(axis=1)
     key = np.full(n_b, np.inf)
     np.divide(arr.value, size, out=key, where=size > 0)
@@ -389,6 +413,9 @@ def pivot_greedy(arr: MarketArrays) -> Clearing:
     crit[has] = size[placed[has]] * key[order[blk[has]]]
     pay[placed] = np.minimum(np.maximum(reserve[placed], crit), arr.value[placed])
     np.add.at(get, got[placed], f[placed, got[placed]])
+    if not (np.isfinite(pay).all() and np.isfinite(get).all()):
+        raise _out_of_range("a payment or receipt")
     w = _pivot.weights(arr.unit_cost, arr.capacity, _T_PIVOT_W_STEP, unit)
     price = _pivot.market_level(arr, w) * w
-    return clearing_of("pivot-greedy", arr, assign, pay, get, _price_dict(arr, price))
+    prices = {r: x for r, x in _price_dict(arr, price).items() if np.isfinite(x)}
+    return clearing_of("pivot-greedy", arr, assign, pay, get, prices)
