@@ -104,9 +104,17 @@ def compile_market(asks: Sequence[Ask], bids: Sequence[Bid]) -> MarketArrays:
     with np.errstate(over="ignore", invalid="ignore"):
         # 0 * cost never counts: a resource a bid does not ask for costs nothing
         cost = demand @ unit_cost.T if n_r else np.zeros((n_b, n_a))
-    if not np.isfinite(cost).all() or not np.isfinite(capacity.sum(axis=0)).all():
+        capacity_total = capacity.sum(axis=0)
+        demand_total = demand.sum(axis=0)
+        value_total = value.sum()
+    if not np.isfinite(cost).all() or not np.isfinite(capacity_total).all():
         raise InputError("costs or capacities overflow float64; use larger units",
                          name="asks", expected="finite products")
+    # welfare, payments and the checks' tolerances sum these: an infinite sum would make
+    # them infinite and every comparison against them vacuous
+    if not np.isfinite(demand_total).all() or not np.isfinite(value_total):
+        raise InputError("bid values or demands sum beyond float64; use larger units",
+                         name="bids", expected="finite sums")
     eligible = np.all(demand[:, None, :] <= capacity[None, :, :] * (1 + _FIT_TOL), axis=2) \
         if n_r else np.ones((n_b, n_a), dtype=bool)
     ask_index = {a.id: j for j, a in enumerate(asks_t)}

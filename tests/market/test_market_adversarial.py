@@ -51,14 +51,11 @@ def both_backends(monkeypatch: pytest.MonkeyPatch) -> None:
 def _check(asks: list[Ask], bids: list[Bid]) -> Clearing | None:
     """The clearing of the market, checked; None when clear() refused it cleanly.  A
     numpy RuntimeWarning (overflow, 0 * inf) from the mechanism is a failure too: a user
-    must not see one.  (compile_market, shared by every mechanism, warns before it refuses
-    sums of capacities that overflow: not this mechanism's.)"""
+    must not see one, from compile_market either."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            arr = compile_market(asks, bids)
-        with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
+            arr = compile_market(asks, bids)
             direct = pivot_greedy(arr)
     except EdgekitError:
         with pytest.raises(EdgekitError), warnings.catch_warnings():
@@ -67,9 +64,8 @@ def _check(asks: list[Ask], bids: list[Bid]) -> Clearing | None:
         return None
     c = clear(asks, bids)
     assert c == direct
-    # (not c.welfare: values whose sum passes DBL_MAX make it inf in every mechanism, as
-    # compile_market accepts them)
-    money = [*c.payments.values(), *c.receipts.values(), *c.prices.values()]
+    # compile_market refuses values whose sum passes DBL_MAX, so the welfare is finite too
+    money = [*c.payments.values(), *c.receipts.values(), *c.prices.values(), c.welfare]
     assert all(math.isfinite(v) for v in money), c
     assert all(v >= 0 for v in c.payments.values()), c
     with warnings.catch_warnings():  # its tolerance sums the values: inf past DBL_MAX
@@ -194,6 +190,19 @@ def test_refusal_is_input_error() -> None:
     # products that overflow float64 are refused before any mechanism runs
     with pytest.raises(InputError):
         clear([Ask("A", {"cpu": 1e300}, {"cpu": 1e300})], [Bid("b", {"cpu": 1e300}, 1.0)])
+
+
+@pytest.mark.parametrize("mechanism", ["pivot-greedy", "halves", "posted-price"])
+def test_values_or_demands_summing_past_float64_are_refused(mechanism: str) -> None:
+    # each value is finite, their sum is not: welfare and check_clearing's tolerance would be
+    # inf and every check against them vacuous, so compile_market refuses, without a warning
+    asks = [Ask("A", {"cpu": 4.0}, {"cpu": 1.0})]
+    for bids in ([Bid("b0", {"cpu": 1.0}, 1.7e308), Bid("b1", {"cpu": 1.0}, 1.7e308)],
+                 [Bid("b0", {"cpu": 1.7e308}, 1.0), Bid("b1", {"cpu": 1.7e308}, 1.0)]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            with pytest.raises(InputError, match="sum beyond float64"):
+                clear(asks, bids, mechanism=mechanism)
 
 
 @pytest.mark.parametrize("use_native", [False, pytest.param(True, marks=needs_native)])
