@@ -77,7 +77,8 @@ def measure(build: Callable[[], T], *, method: str = "tracemalloc") -> tuple[T, 
     counted); temporaries freed inside ``build`` are not counted either (only in the peak).
     With ``"tracemalloc"``, tracing is started for the call if it is not running already
     (nested measurements work); ``"rss"`` does not trace and returns the RSS growth, which
-    may be 0 for a small build that fits in memory the allocator already held.
+    may be 0 for a small build that fits in memory the allocator already held.  Both count
+    the whole process: what other threads allocate or free during the call counts too.
     """
     if method not in _METHODS:
         raise InputError(f"method must be one of {_METHODS}, got {method!r}", name="method",

@@ -28,7 +28,11 @@ def test_nested_measurements():
         return inner, mi
 
     (inner, mi), mo = measure(outer)
-    assert 100_000 <= mi.held_bytes <= mo.held_bytes < 110_000
+    # tracemalloc counts the whole process: memory another thread or a finalizer releases
+    # during the call (a few hundred bytes seen in CI after 1,800 tests) lowers what it holds
+    slack = 2_000
+    assert 100_000 - slack <= mi.held_bytes <= mo.held_bytes + slack
+    assert mo.held_bytes < 110_000
 
 
 def test_rss():
