@@ -63,6 +63,19 @@ def family_set(spec: str) -> list[Family]:
     return [Family(*name.split("/")) for name in spec.split(",")]
 
 
+def seed_list(ap: argparse.ArgumentParser, spec: str, n: int, first: int, *,
+              strict: bool = False) -> list[int]:
+    """The seeds a tool runs ``spec`` on: the first ``n`` held-out seeds for the held-out
+    set, else ``first .. first + n - 1``, refused (``ap.error``) where they reach the
+    held-out seeds on the tuning set (with ``strict``, on every set but the held-out one)."""
+    if spec == "held-out":
+        return list(HELD_OUT_SEEDS[:n])
+    seeds = list(range(first, first + n))
+    if (strict or spec == "tuning") and max(seeds) >= HELD_OUT_SEEDS[0]:
+        ap.error("tuning seeds must stay below the held-out seeds")
+    return seeds
+
+
 def _load_cache(path: str | None) -> dict:
     return load_cache(path, ("family", "load", "seed", "milp_s"))
 
@@ -168,12 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--milp-only", action="store_true", help="only fill --milp-cache")
     args = ap.parse_args(argv)
     fams = family_set(args.set)
-    if args.set == "held-out":
-        seeds = list(HELD_OUT_SEEDS[: args.seeds])
-    else:
-        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        if args.set == "tuning" and max(seeds) >= HELD_OUT_SEEDS[0]:
-            ap.error("tuning seeds must stay below the held-out seeds")
+    seeds = seed_list(ap, args.set, args.seeds, args.first_seed)
     runs = [] if args.milp_only else args.runs.split(",")
     recs = evaluate(fams, [float(x) for x in args.loads.split(",")], seeds, runs,
                     args.milp_s, args.batch_s, _load_cache(args.milp_cache), args.milp_cache)

@@ -45,10 +45,10 @@ import os
 import sys
 
 import numpy as np
-from schedule_families import family_set
+from schedule_families import family_set, seed_list
 
 from edgekit.schedule import Policy, _schedule_ref, place_batch, utilization
-from edgekit.schedule.families import HELD_OUT_SEEDS, family_instance
+from edgekit.schedule.families import family_instance
 
 SHORT = {"ba": "balanced_allocation", "ma": "most_allocated", "la": "least_allocated",
          "bf": "best_fit", "wf": "worst_fit", "tet": "tetris",
@@ -253,12 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="records of other seeds: also report a per-family selector among "
                          "the candidates, chosen on them and judged on these")
     a = ap.parse_args(argv)
-    if a.set == "held-out":
-        seeds = list(HELD_OUT_SEEDS[: a.seeds])
-    else:
-        seeds = list(range(a.first_seed, a.first_seed + a.seeds))
-        if max(seeds) >= HELD_OUT_SEEDS[0]:
-            ap.error("tuning seeds must stay below the held-out seeds")
+    seeds = seed_list(ap, a.set, a.seeds, a.first_seed, strict=True)
     cands = a.candidates.split(",")
     want = ["batch", "balanced_allocation", *[x for x in cands if x != "balanced_allocation"]]
     recs = _read(a.records)

@@ -31,11 +31,11 @@ import json
 import sys
 
 import numpy as np
-from schedule_families import family_set
+from schedule_families import family_set, seed_list
 
 from edgekit.schedule import Admission, Plan, _kernel, _schedule_ref, utilization
 from edgekit.schedule.batch import _values
-from edgekit.schedule.families import HELD_OUT_SEEDS, family_instance
+from edgekit.schedule.families import family_instance
 from edgekit.schedule.plan import PlanState
 from edgekit.schedule.policy import get_policy
 
@@ -110,12 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", default=None, help="append per-instance records here")
     ap.add_argument("--best", default=None)
     a = ap.parse_args(argv)
-    if a.set == "held-out":
-        seeds = list(HELD_OUT_SEEDS[: a.seeds])
-    else:
-        seeds = list(range(a.first_seed, a.first_seed + a.seeds))
-        if max(seeds) >= HELD_OUT_SEEDS[0]:
-            ap.error("tuning seeds must stay below the held-out seeds")
+    seeds = seed_list(ap, a.set, a.seeds, a.first_seed, strict=True)
     variants = a.variants.split(",")
     if "off/off" not in variants:
         variants.insert(0, "off/off")
