@@ -534,31 +534,65 @@ def _swap(prep, d, c, mask, classes, values, assign, deadline) -> np.ndarray:
     * exchange: u takes the place of a placed task of lower value, which is re-placed
       elsewhere if any node takes it.
 
-    Every move raises the total value, so this ends; the relocation test is skipped on
-    instances too large for it (placed x nodes > 4e6)."""
+    Every move raises the total value, so this ends.  Where tasks x nodes <= 4e6 the
+    relocation test reads a (tasks, nodes) table of where each task fits now (its own node
+    excluded), updated on the two nodes a move changes; on larger instances it is computed
+    per unplaced task, and skipped when that is too large (candidates x nodes > 4e6)."""
     assign = assign.copy()
     free = _free_after(c, d, assign)
-    n_n = c.shape[0]
+    n_t, n_n = d.shape[0], c.shape[0]
+    table = None
+    if n_t * n_n <= 4_000_000:
+        allow = None if mask is None else (mask if classes is None else mask[classes]
+                                           ).astype(bool)
+        table = np.zeros((n_t, n_n), dtype=bool)
+
+        def refresh(nodes) -> None:
+            for x in nodes:
+                col = np.all(d <= free[x] + prep.tol[x], axis=1) & (assign != x)
+                table[:, x] = col if allow is None else col & allow[:, x]
+
+        refresh(range(n_n))
     improved = True
+    stale = True  # the per-placed-task arrays below, after a move
     while improved and time.perf_counter() < deadline:
         improved = False
         unplaced = np.flatnonzero(assign < 0)
         for u in unplaced[np.argsort(-values[unplaced], kind="stable")].tolist():
             if time.perf_counter() > deadline:
                 break
-            placed = np.flatnonzero(assign >= 0)
-            nodes = assign[placed]
-            room = np.all(d[u] <= free[nodes] + d[placed] + prep.tol[nodes], axis=1)
+            if stale:
+                placed = np.flatnonzero(assign >= 0)
+                nodes = assign[placed]
+                slack = free[nodes] + d[placed] + prep.tol[nodes]  # each node without p
+                if table is not None:
+                    elsewhere = table[placed].any(axis=1)
+                stale = False
+            room = np.all(d[u] <= slack, axis=1)
             room &= _allowed(mask, classes, u, nodes)
             if not room.any():
                 continue
             cand = placed[room]
-            if cand.size * n_n <= 4_000_000 and _relocate(prep, d, free, assign, mask,
-                                                               classes, cand, u):
+            stale = True  # unless nothing moves below
+            if table is not None:
+                movable = cand[elsewhere[room]]
+                if movable.size:
+                    p = int(movable[0])
+                    j = int(assign[p])
+                    k, _ = _kernel.select(prep, free, d[p], p, table[p].astype(np.uint8))
+                    free[k] = free[k] - d[p]
+                    free[j] = free[j] + d[p] - d[u]
+                    assign[p], assign[u] = k, j
+                    refresh((j, k))
+                    improved = True
+                    continue
+            elif cand.size * n_n <= 4_000_000 and _relocate(prep, d, free, assign, mask,
+                                                                 classes, cand, u):
                 improved = True
                 continue
             lower = cand[values[cand] < values[u]]
             if lower.size == 0:
+                stale = False
                 continue
             p = int(lower[np.argmin(values[lower])])
             j = int(assign[p])
@@ -569,6 +603,8 @@ def _swap(prep, d, c, mask, classes, values, assign, deadline) -> np.ndarray:
             if k >= 0:
                 assign[p] = k
                 free[k] = free[k] - d[p]
+            if table is not None:
+                refresh((j,) if k < 0 else (j, k))
             improved = True
     return assign
 
