@@ -17,11 +17,16 @@ types.  It is an upper bound on every placement.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 import numpy as np
-from _schedule_io import emit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _schedule_io import emit  # noqa: E402
+from schedule_config_bound import knapsack  # noqa: E402  (HiGHS's dual bound, checked)
+from schedule_forced_bound import to_units  # noqa: E402  (exact 1/64 units, checked)
 
 from edgekit.schedule import place_batch, task_values, utilization
 from edgekit.schedule.families import Family, family_instance
@@ -76,8 +81,6 @@ def config_bound(d: np.ndarray, c: np.ndarray, *, seconds: float = 60.0,
     ``ub`` (the lowest ``UB(pi)``), ``lp`` (the master's value: a lower bound on the
     configuration LP, so no bound of this family can go below it), ``rounds``,
     ``seconds``."""
-    from schedule_config_bound import knapsack
-    from schedule_forced_bound import to_units
     from scipy import sparse
     from scipy.optimize import linprog
 

@@ -526,6 +526,10 @@ def _allowed(mask, classes, t: int, nodes: np.ndarray) -> np.ndarray:
     return mask[t if classes is None else classes[t]][nodes].astype(bool)
 
 
+# _swap keeps a (tasks, nodes) table of where each task fits up to this many cells
+_SWAP_TABLE_MAX = 4_000_000
+
+
 def _swap(prep, d, c, mask, classes, values, assign, deadline) -> np.ndarray:
     """Improving moves for each unplaced task u, largest value first:
 
@@ -542,7 +546,7 @@ def _swap(prep, d, c, mask, classes, values, assign, deadline) -> np.ndarray:
     free = _free_after(c, d, assign)
     n_t, n_n = d.shape[0], c.shape[0]
     table = None
-    if n_t * n_n <= 4_000_000:
+    if n_t * n_n <= _SWAP_TABLE_MAX:
         allow = None if mask is None else (mask if classes is None else mask[classes]
                                            ).astype(bool)
         table = np.zeros((n_t, n_n), dtype=bool)

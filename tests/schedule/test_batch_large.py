@@ -93,3 +93,27 @@ def test_type_lp_start_declines_clusters_of_distinct_nodes():
     c[:, 0] += np.arange(60) / 64  # every node different
     d, _ = family_instance(Family("uniform", "random", "edge100"), 0.6, 1)
     assert _start(d, c)[0] is None
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_exchange_moves_with_the_fit_table_match_the_per_task_test(monkeypatch, with_mask):
+    """The table of where each task fits is bookkeeping only: the moves and the placement
+    are those of the per-task relocation test it replaced."""
+    d, c = family_instance(Family("pareto", "random", "edge100"), 0.6, 11)
+    prep = _kernel.Prepared.make(c, get_policy("default"))
+    v = batch._values(d, c)
+    mask = None
+    if with_mask:
+        mask = (np.random.default_rng(2).random((d.shape[0], c.shape[0])) < 0.6).astype(np.uint8)
+    start = _kernel.greedy(prep, d, np.arange(d.shape[0]), c.copy(), mask, None)
+    start[np.random.default_rng(3).random(d.shape[0]) < 0.3] = -1  # room to improve
+    far = time.perf_counter() + 600.0
+    a = batch._swap(prep, d, c, mask, None, v, start, far)
+    monkeypatch.setattr(batch, "_SWAP_TABLE_MAX", 0)
+    b = batch._swap(prep, d, c, mask, None, v, start, far)
+    assert np.array_equal(a, b)
+    assert v[a >= 0].sum() > v[start >= 0].sum()
+    utilization(a, d, c)
+    if with_mask:
+        placed = np.flatnonzero(a >= 0)
+        assert mask[placed, a[placed]].all()
