@@ -12,7 +12,10 @@ error.
   value, decreasing dominant share, arrival) under ``policy``; then a start from the LP
   relaxation of the placement problem (scipy's HiGHS ``linprog``, when scipy is installed
   and the instance has at most ``LP_MAX_PAIRS`` feasible (task, node) pairs): integral
-  tasks keep their LP node, fractional ones are rounded, the rest placed greedily.  Without
+  tasks keep their LP node, fractional ones are rounded, the rest placed greedily.  On
+  clusters of repeated node types and more than ``_TYPE_LP_MIN_PAIRS`` pairs the LP is
+  solved with alike nodes merged (same optimum, tasks x types variables) and rounded onto
+  the nodes of each type (:func:`_type_lp_start`).  Without
   scipy (or when the LP does not finish in time) the start comes from Lagrangian prices
   instead (a price per node and resource, raised where tasks over-ask; pure numpy, at most
   400 rounds, 60% of the remaining budget).  The best of these is improved by exchange
