@@ -12,6 +12,12 @@ nodes does not change the LP's optimum (a merged solution splits evenly over the
 merged, each task fitting each of them), so this *is* the LP bound, solved with
 (tasks x node types) variables instead of (tasks x nodes): the edge clusters have 10 node
 types.  It is an upper bound on every placement.
+
+The configuration-LP bound (``--config-s``, :func:`config_bound`): column generation over
+node types, valid for any task prices (a column is a set of whole tasks on one node).  On
+the 100-node cells it equals the LP bound (docs/schedule.md, "Yardsticks at 100 and 1,000
+nodes").  Seeds: the held-out seeds by default (``--set held-out``); ``--set tuning
+--first-seed N`` for the seeds that tuning may look at (below 1000).
 """
 
 from __future__ import annotations
@@ -199,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                                 1 - u_def / bound, 1 - u_def / best, 1 - u_ba / bound,
                                 1 - u_ba / best, per_task))
                 a_ = np.array(acc)
+                a_[:, 3:5] = np.maximum(a_[:, 3:5], 0.0)  # a placement at its bound: not -0.00%
                 m = a_.mean(axis=0)
                 tight_txt = f"{m[2]:.4f}" if args.config_s > 0 else "-"
                 gap_tight = (f"{100 * m[4]:.2f}% (max {100 * a_[:, 4].max():.2f}%)"
