@@ -141,11 +141,18 @@ def config_bound(d: np.ndarray, c: np.ndarray, *, seconds: float = 60.0,
             break
         lp_val = -float(res.fun)
         pi = np.clip(-np.asarray(res.ineqlin.marginals)[n_g:], 0.0, v)
+        known = len(cols)
         ub = price(smoothing * best_pi + (1 - smoothing) * pi)
         if ub < best_ub:
             best_ub, best_pi = ub, smoothing * best_pi + (1 - smoothing) * pi
         if best_ub - lp_val <= 1e-7:
             break
+        if len(cols) == known:  # the smoothed prices found no new column: the master's own
+            ub = price(pi)
+            if ub < best_ub:
+                best_ub, best_pi = ub, pi
+            if len(cols) == known:  # none there either: the master is the configuration LP
+                break
     return {"ub": best_ub, "lp": lp_val, "lp_bound": lp0, "rounds": rounds,
             "seconds": time.perf_counter() - t0}
 
