@@ -77,7 +77,18 @@ int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *
                  size_t cap, uint32_t *hist, size_t *blen);
 int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint8_t *out,
              size_t cap, size_t blen, size_t *wlen);
+/* ekz_rans with `lanes` states (format v3's stream kind 4: 16; 0: the v1 rule, 4 states
+ * for 1024 codes or more, else 1); value i uses state (i - order) % lanes. */
+int ekz_rans_lanes(const uint8_t *tok, size_t n, int order, const uint16_t *freq,
+                   unsigned lanes, uint8_t *out, size_t cap, size_t blen, size_t *wlen);
 
+/* `single` of the decoders: >= 0, a stream of that one token (kind 0); -1, rANS states by
+ * the v1 rule (kind 1); EKZ_SINGLE_LANES, 16 rANS states (format v3, kind 4). */
+#define EKZ_SINGLE_LANES -2
+/* Whether kind-4 streams take the SIMD decoder (x86-64 with AVX-512 VBMI2, picked at run
+ * time); on = 0 turns it off (the portable path, the same bits: tests), 1 back on.
+ * Returns whether it was on. */
+int ekz_lanes_simd(int on);
 /* Inverse of ekz_encode: EKZ_ECORRUPT on any inconsistency (reads past a stream, streams
  * not consumed exactly, final rANS state wrong, a token absent from the table). */
 int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,

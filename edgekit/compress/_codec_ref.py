@@ -21,6 +21,10 @@ _U64 = (1 << 64) - 1
 TWO53 = 9007199254740992.0
 
 
+LANES = 16  # states of format v3's stream kind 4 (EKZ_LANES)
+SINGLE_LANES = -2  # ``single`` of the decoders for a kind-4 stream (EKZ_SINGLE_LANES)
+
+
 def nstates(codes: int) -> int:
     """Interleaved rANS states of a stream of ``codes`` codes (``EKZ_NSTATES``)."""
     return 4 if codes >= 1024 else 1
@@ -126,15 +130,18 @@ def tokenize(j: np.ndarray, order: int) -> tuple[np.ndarray, bytes, np.ndarray]:
     return toks, bytes(out), np.bincount(toks, minlength=256).astype(np.uint32)
 
 
-def rans(toks: np.ndarray, freq: np.ndarray) -> tuple[int, bytes]:
-    """(status, rANS words) of the tokens, like ``ekz_rans``."""
+def rans(toks: np.ndarray, freq: np.ndarray, lanes: int = 0) -> tuple[int, bytes]:
+    """(status, rANS words) of the tokens, like ``ekz_rans_lanes`` (``lanes`` states:
+    LANES for format v3's stream kind 4, 0 for the v1 rule)."""
+    if lanes not in (0, LANES):
+        return EINVAL, b""
     start = _start(freq)
     if start is None or (toks.size and np.any(np.asarray(freq)[toks] == 0)):
         return EINVAL, b""
     if toks.size == 0:
         return OK, b""
     words: list[int] = []  # 16-bit words in emission order
-    ns = nstates(len(toks))
+    ns = lanes or nstates(len(toks))
     x = [L] * ns
     fl = [int(v) for v in freq]
     for i in range(len(toks) - 1, -1, -1):
@@ -165,7 +172,11 @@ def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[in
 
 def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
            n: int, first: list[int]) -> tuple[int, np.ndarray | None]:
-    """Returns (status, j) like ``ekz_decode``; ``first`` holds j[:order] (as uint64)."""
+    """Returns (status, j) like ``ekz_decode``; ``first`` holds j[:order] (as uint64);
+    ``single``: a one-token stream's token, -1 (rANS, v1 rule) or SINGLE_LANES (format v3's
+    kind 4: LANES states)."""
+    ns = LANES if single == SINGLE_LANES else 0
+    single = -1 if ns else single
     pos, acc, cnt = 0, 0, 0
     nbytes = len(bits)
 
@@ -203,7 +214,7 @@ def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
             return ECORRUPT, None
         slot_tok = np.repeat(np.arange(256), np.asarray(freq, dtype=np.int64)).tolist()
         fl = [int(v) for v in freq]
-        ns = nstates(m)
+        ns = ns or nstates(m)
         if len(words) < 4 * ns:
             return ECORRUPT, None
         w = np.frombuffer(words[: len(words) // 2 * 2], dtype="<u2").tolist()

@@ -14,6 +14,7 @@ from edgekit import _backend
 from edgekit.compress import _codec_ref as ref
 
 OK, EINVAL, ECORRUPT, ENOSPC = ref.OK, ref.EINVAL, ref.ECORRUPT, ref.ENOSPC
+LANES, SINGLE_LANES = ref.LANES, ref.SINGLE_LANES  # format v3's stream kind 4
 EUNSUP = -4  # EKZ_EUNSUP: a block the C block decoder leaves to Python
 TAB_LEN = 65536
 
@@ -181,22 +182,31 @@ def tokenize(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, int, np
     return tok, buf, int(blen[0]), h
 
 
-def rans(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray, blen: int) -> bytes:
-    """bits (buf[:blen]) + the rANS words of tok[order:]: the stream body's data."""
+def rans(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray, blen: int,
+         lanes: int = 0) -> bytes:
+    """bits (buf[:blen]) + the rANS words of tok[order:]: the stream body's data; ``lanes``:
+    LANES for format v3's stream kind 4 (16 states), 0 for kind 1."""
     lib = _backend.lib
     if lib is None:
-        status, words = ref.rans(tok[order:], freq)
+        status, words = ref.rans(tok[order:], freq, lanes)
         if status != OK:
             raise RuntimeError(f"rANS encode failed with status {status}")
         return buf[:blen].tobytes() + words
     ffi = _backend.ffi
     wlen = ffi.new("size_t *")
-    status = lib.ekz_rans(_ptr(ffi, "uint8_t *", tok), tok.size, order,
-                          _ptr(ffi, "uint16_t *", freq), _ptr(ffi, "uint8_t *", buf), buf.size,
-                          blen, wlen)
+    status = lib.ekz_rans_lanes(_ptr(ffi, "uint8_t *", tok), tok.size, order,
+                                _ptr(ffi, "uint16_t *", freq), lanes,
+                                _ptr(ffi, "uint8_t *", buf), buf.size, blen, wlen)
     if status != OK:
         raise RuntimeError(f"ekz_rans returned status {status}")
     return buf[: blen + int(wlen[0])].tobytes()
+
+
+def lanes_simd(on: bool) -> bool:
+    """Turn the SIMD decoder of format v3's lanes off (False: the portable C path, the
+    same bits) or back on; returns whether it was on (False without the kernels)."""
+    lib = _backend.lib
+    return bool(lib.ekz_lanes_simd(int(on))) if lib is not None else False
 
 
 def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
