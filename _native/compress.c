@@ -18,6 +18,9 @@
  * the order the states take them (as above), so a SIMD decoder renormalises all lanes at
  * once (one popcount advances the word pointer a step of EKZ_LANES codes) */
 #define EKZ_LANES 16u
+/* ... whose final states carry the last extra bits, 15 a lane ([L, 2L) holds 15 bits) */
+#define EKZ_LANE_TAIL 15u
+#define EKZ_CHUNK 256u /* codes of a decoder chunk (a kind-4 tail is the last chunk's bits) */
 
 /* ------------------------------------------------------------------ tokens */
 
@@ -779,12 +782,26 @@ int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *
 int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint8_t *out,
              size_t cap, size_t blen, size_t *wlen)
 {
-    return ekz_rans_lanes(tok, n, order, freq, 0, out, cap, blen, wlen);
+    return ekz_rans_lanes(tok, n, order, freq, 0, out, cap, &blen, wlen);
+}
+
+/* (T, R) of a kind-4 stream's codes tok[0..m): T extra bits in all, the last R of them (the
+ * last chunk's, at most EKZ_LANES * EKZ_LANE_TAIL) carried by the lanes' final states */
+static void ekz_lanes_tail(const uint8_t *tok, size_t m, size_t *total, size_t *r)
+{
+    size_t i, last = m ? (m - 1u) / EKZ_CHUNK * EKZ_CHUNK : 0, t = 0, c = 0;
+    for (i = 0; i < last; i++)
+        t += ekz_tok.nbits[tok[i]];
+    for (; i < m; i++)
+        c += ekz_tok.nbits[tok[i]];
+    *total = t + c;
+    *r = c < EKZ_LANES * EKZ_LANE_TAIL ? c : EKZ_LANES * EKZ_LANE_TAIL;
 }
 
 int ekz_rans_lanes(const uint8_t *tok, size_t n, int order, const uint16_t *freq,
-                   unsigned lanes, uint8_t *out, size_t cap, size_t blen, size_t *wlen)
+                   unsigned lanes, uint8_t *out, size_t cap, size_t *blenp, size_t *wlen)
 {
+    size_t blen = *blenp;
     uint8_t rshift[256];
     uint32_t start[256], rcp[256], bias[256], cmpl[256];
     uint32_t x[EKZ_LANES];
@@ -796,6 +813,22 @@ int ekz_rans_lanes(const uint8_t *tok, size_t n, int order, const uint16_t *freq
         return EKZ_EINVAL;
     for (k = 0; k < EKZ_LANES; k++)
         x[k] = EKZ_L;
+    if (lanes && n > (size_t)order) {
+        /* the extra bits' tail into the lanes' initial states (the decoder's final ones),
+         * EKZ_LANE_TAIL bits a lane above L; the stored bits end before it */
+        size_t total, r, b, from;
+        ekz_lanes_tail(tok + order, n - (size_t)order, &total, &r);
+        if (blen != (total + 7u) / 8u)
+            return EKZ_EINVAL;
+        from = total - r;
+        for (b = 0; b < r; b++)
+            x[b / EKZ_LANE_TAIL] += (uint32_t)((out[(from + b) >> 3] >> ((from + b) & 7u)) & 1u)
+                                    << (b % EKZ_LANE_TAIL);
+        blen = (from + 7u) / 8u;
+        if (from & 7u)
+            out[blen - 1u] &= (uint8_t)((1u << (from & 7u)) - 1u);
+        *blenp = blen;
+    }
     *wlen = 0;
     if (n <= (size_t)order)
         return EKZ_OK;
@@ -954,7 +987,6 @@ static inline uint32_t ekz_ld32(const uint8_t *p)
  * straight from the stream only while the chunk cannot pass its end (a code takes at most
  * EKZ_MAXNB bits) and from a zero-padded copy of the stream's tail after that. */
 
-#define EKZ_CHUNK 256u
 #define EKZ_MAXNB 61u                                   /* extra bits of token 255 */
 #define EKZ_TAILB (EKZ_CHUNK * EKZ_MAXNB / 8u + 16u)    /* bytes a chunk may read */
 
@@ -1614,6 +1646,38 @@ int ekz_lanes_simd(int on)
 }
 #endif
 
+/* The last chunk of a kind-4 stream, its cnt tokens decoded (every state final): checks
+ * that the stored extra bits end exactly where the tail begins (at bit q = pos + the chunk's
+ * bits - r, relative to buf, the zero-padded tail copy of the stored bits from byte
+ * `skipped` on; blen stored bytes in all, the last one's padding zero) and that each state
+ * is in [L, 2L) with no tail bit past r, then writes the r tail bits at q.  0 if corrupt. */
+static int ekz_lanes_splice(const uint8_t *tok, size_t cnt, const uint32_t *x, uint8_t *buf,
+                            size_t pos, size_t avail, size_t skipped, size_t blen,
+                            size_t *stored_end, size_t *tailbits)
+{
+    size_t k, bc = 0, r, q, b;
+    unsigned s;
+    for (k = 0; k < cnt; k++)
+        bc += ekz_tok.nbits[tok[k]];
+    r = bc < EKZ_LANES * EKZ_LANE_TAIL ? bc : EKZ_LANES * EKZ_LANE_TAIL;
+    q = pos + bc - r;
+    if (q > 8u * avail || skipped + (q + 7u) / 8u != blen || (buf[q >> 3] >> (q & 7u)))
+        return 0;
+    for (s = 0; s < EKZ_LANES; s++) {
+        uint32_t v = x[s] - EKZ_L;
+        size_t have = r > EKZ_LANE_TAIL * s ? r - EKZ_LANE_TAIL * s : 0;
+        if (x[s] < EKZ_L || v >= EKZ_L ||
+            (have < EKZ_LANE_TAIL && (v >> have) != 0))
+            return 0;
+    }
+    for (b = 0; b < r; b++)
+        buf[(q + b) >> 3] |= (uint8_t)((((x[b / EKZ_LANE_TAIL] - EKZ_L) >> (b % EKZ_LANE_TAIL)) &
+                                        1u) << ((q + b) & 7u));
+    *stored_end = q;
+    *tailbits = r;
+    return 1;
+}
+
 /* A second copy of the decoder for CPUs with BMI2 (shifts by a register without a flags
  * merge: a few percent), picked at load time, where the toolchain supports that (GCC on
  * glibc x86-64) */
@@ -1637,6 +1701,8 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     size_t pos = 0, avail = blen, skipped = 0, ncodes, k0, cnt, k, m;
     unsigned ns = 1, u;
     int in_tail = 0, w_in_tail = 0, rc, wide_tab = 1, lanes = 0, simd = 0, narrow = 0;
+    size_t stored_end = 0, tailbits = 0; /* kind 4: where the stored extra bits end, and the
+                                          * tail bits after them (in the tail copy) */
     const int wide = 1;
     uint64_t acc = 0, step = 0;
 
@@ -1724,8 +1790,11 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     for (cnt = 0; k0 < ncodes; k0 += cnt) {
         cnt = ncodes - k0 < EKZ_CHUNK ? ncodes - k0 : EKZ_CHUNK;
         /* extra bits from a padded copy of the tail once the chunk could reach the end */
-        if (!in_tail && (pos >> 3) + EKZ_TAILB > avail) {
+        if (!in_tail && ((pos >> 3) + EKZ_TAILB > avail || (lanes && k0 + cnt == ncodes))) {
+            /* (a kind-4 stream's last chunk always: its tail is spliced into the copy) */
             size_t from = pos >> 3, rem = avail - from;
+            if (rem > EKZ_TAILB) /* more stored bits than a last chunk can have */
+                return EKZ_ECORRUPT;
             memcpy(tail, bp + from, rem);
             memset(tail + rem, 0, sizeof tail - rem);
             bp = tail;
@@ -1747,15 +1816,15 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         }
         if (single < 0 && ns == EKZ_LANES) {
             size_t wi = 0;
+            const int last = k0 + cnt == ncodes;
             k = 0;
 #ifdef EKZ_LANES_SIMD
-            if (simd) { /* words and bits of the chunk in reach (the tail copies above) */
-                k = cnt & ~(size_t)(EKZ_LANES - 1u);
+            if (simd && !last) { /* a full chunk, words and bits in reach (the copies above) */
+                k = cnt;
                 ekz_lanes_avx512(x, &wp, bp, &pos, tb->e, order, narrow, &acc, &step, jb, k);
             }
 #endif
             if (k < cnt) { /* the scalar path (the states of code k0 + k: k % 16) */
-                size_t k1 = k;
                 if (simd) { /* (only the packed table is built) */
                     for (; k < cnt; k++) {
                         uint32_t *xs = &x[k & (EKZ_LANES - 1u)], e_ = tb->e[*xs & EKZ_MASK], y_;
@@ -1772,7 +1841,12 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
                     }
                 }
                 wp += 2u * wi;
-                EKZ_B_FROM(k1);
+                if (last) { /* every state is final: the extra bits' tail, then the bits */
+                    if (wp > wend || !ekz_lanes_splice(tok, cnt, x, tail, pos, avail, skipped,
+                                                       blen, &stored_end, &tailbits))
+                        return EKZ_ECORRUPT;
+                }
+                EKZ_B_FROM(0);
             }
         } else if (single < 0 && ns == 4u) {
             size_t cnt4 = cnt & ~(size_t)3u, wi = 0;
@@ -1830,7 +1904,7 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         }
         if (wp > wend) /* took words past the end of the stream */
             return EKZ_ECORRUPT;
-        if (pos > 8u * avail) /* read past the end of the extra bits */
+        if (pos > 8u * avail + tailbits) /* read past the end of the extra bits (and tail) */
             return EKZ_ECORRUPT;
         /* pass C */
         rc = ekz_sink_put(s, jb, (size_t)order + k0, cnt);
@@ -1840,11 +1914,11 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     if (single < 0) {
         if (wp != wend)
             return EKZ_ECORRUPT;
-        for (u = 0; u < ns; u++)
+        for (u = 0; u < ns && !lanes; u++) /* (lanes: checked by ekz_lanes_splice) */
             if (x[u] != EKZ_L)
                 return EKZ_ECORRUPT;
     }
-    if (skipped + (pos + 7u) / 8u != blen)
+    if (lanes ? pos != stored_end + tailbits : skipped + (pos + 7u) / 8u != blen)
         return EKZ_ECORRUPT;
     return EKZ_OK;
 }

@@ -78,9 +78,11 @@ int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *
 int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint8_t *out,
              size_t cap, size_t blen, size_t *wlen);
 /* ekz_rans with `lanes` states (format v3's stream kind 4: 16; 0: the v1 rule, 4 states
- * for 1024 codes or more, else 1); value i uses state (i - order) % lanes. */
+ * for 1024 codes or more, else 1); value i uses state (i - order) % lanes.  With lanes,
+ * the extra bits out[0..*blen) (ekz_tokenize's) give up their tail to the lanes' states
+ * (docs/compress/format.md, "Version 3: stream lanes"): *blen becomes the bytes kept. */
 int ekz_rans_lanes(const uint8_t *tok, size_t n, int order, const uint16_t *freq,
-                   unsigned lanes, uint8_t *out, size_t cap, size_t blen, size_t *wlen);
+                   unsigned lanes, uint8_t *out, size_t cap, size_t *blen, size_t *wlen);
 
 /* `single` of the decoders: >= 0, a stream of that one token (kind 0); -1, rANS states by
  * the v1 rule (kind 1); EKZ_SINGLE_LANES, 16 rANS states (format v3, kind 4). */

@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgekit.compress import FORMAT_VERSION, encode, encode_series  # noqa: E402
+from edgekit.compress import FORMAT_VERSION, codec, encode, encode_series  # noqa: E402
 from edgekit.data import load_series  # noqa: E402
 
 
@@ -123,9 +123,21 @@ def cases_v3() -> dict[str, tuple[bytes, np.ndarray]]:
     the encoder writes in 16 lanes, one case per place a stream sits (a plain main stream
     at delta orders 0..2, a value-table grid, a residual stream, a predictor's residuals, a
     dictionary's index and low streams), plus the decoder's edge cases: wide tokens (its
-    scalar path), a stream whose length is not a multiple of 16, two blocks."""
+    scalar path), a stream whose length is not a multiple of 16, two blocks.  Written with
+    the lanes' size threshold off (``_T_LANES_SHARE`` = 1: every stream of 4,096 codes or
+    more in lanes), so that each case has the lanes it is named for."""
     rng = np.random.default_rng(20261207)
     out: dict[str, tuple[bytes, np.ndarray]] = {}
+    share = codec._T_LANES_SHARE
+    codec._T_LANES_SHARE = 1.0
+    try:
+        _cases_v3(out, rng)
+    finally:
+        codec._T_LANES_SHARE = share
+    return out
+
+
+def _cases_v3(out: dict[str, tuple[bytes, np.ndarray]], rng: np.random.Generator) -> None:
 
     def add(name: str, arr: np.ndarray | None, **kw) -> None:
         if arr is not None:
@@ -147,7 +159,6 @@ def cases_v3() -> dict[str, tuple[bytes, np.ndarray]]:
     add("lanes_odd_length_i16", np.cumsum(rng.integers(-40, 41, size=4099)).astype(np.int16))
     add("lanes_order2_two_blocks_i32",
         np.cumsum(np.cumsum(rng.integers(-3, 4, size=70001))).astype(np.int32))
-    return out
 
 
 CASES = {1: cases_v1, 2: cases_v2, 3: cases_v3}

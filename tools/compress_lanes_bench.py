@@ -52,11 +52,9 @@ def _bodies(j: np.ndarray, order: int):
         return None
     f, _ = codec._table(h)
     tok = tok.copy()
-    out = []
-    for lanes, single in ((0, -1), (K.LANES, K.SINGLE_LANES)):
-        body = K.rans(tok, order, f, buf.copy(), blen, lanes)
-        out.append((body[blen:], body[:blen], single))
-    return f, out
+    body = K.rans(tok, order, f, buf.copy(), blen)
+    bits, words = K.rans_lanes(tok, order, f, buf.copy(), blen)
+    return f, [(body[blen:], body[:blen], -1), (words, bits, K.SINGLE_LANES)]
 
 
 def main() -> None:

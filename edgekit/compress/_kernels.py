@@ -182,24 +182,39 @@ def tokenize(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, int, np
     return tok, buf, int(blen[0]), h
 
 
-def rans(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray, blen: int,
-         lanes: int = 0) -> bytes:
-    """bits (buf[:blen]) + the rANS words of tok[order:]: the stream body's data; ``lanes``:
-    LANES for format v3's stream kind 4 (16 states), 0 for kind 1."""
+def rans(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray, blen: int) -> bytes:
+    """bits (buf[:blen]) + the rANS words of tok[order:]: the stream body's data."""
+    bits, words = _rans(tok, order, freq, buf, blen, 0)
+    return bits + words
+
+
+def rans_lanes(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray,
+               blen: int) -> tuple[bytes, bytes]:
+    """(stored extra bits, rANS words) of format v3's stream kind 4 (LANES states, the
+    extra bits' tail in their states); buf[:blen]: ekz_tokenize's bits (buf is scratch)."""
+    return _rans(tok, order, freq, buf, blen, LANES)
+
+
+def _rans(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray, blen: int,
+          lanes: int) -> tuple[bytes, bytes]:
     lib = _backend.lib
     if lib is None:
-        status, words = ref.rans(tok[order:], freq, lanes)
+        if lanes:
+            status, bits, words = ref.rans_lanes(tok[order:], freq, buf[:blen].tobytes())
+        else:
+            (status, words), bits = ref.rans(tok[order:], freq), buf[:blen].tobytes()
         if status != OK:
             raise RuntimeError(f"rANS encode failed with status {status}")
-        return buf[:blen].tobytes() + words
+        return bits, words
     ffi = _backend.ffi
-    wlen = ffi.new("size_t *")
+    wlen, bl = ffi.new("size_t *"), ffi.new("size_t *", blen)
     status = lib.ekz_rans_lanes(_ptr(ffi, "uint8_t *", tok), tok.size, order,
                                 _ptr(ffi, "uint16_t *", freq), lanes,
-                                _ptr(ffi, "uint8_t *", buf), buf.size, blen, wlen)
+                                _ptr(ffi, "uint8_t *", buf), buf.size, bl, wlen)
     if status != OK:
         raise RuntimeError(f"ekz_rans returned status {status}")
-    return buf[: blen + int(wlen[0])].tobytes()
+    blen = int(bl[0])
+    return buf[:blen].tobytes(), buf[blen: blen + int(wlen[0])].tobytes()
 
 
 def lanes_simd(on: bool) -> bool:

@@ -79,6 +79,7 @@ _HEADER = struct.Struct("<4sBBBBI")  # magic, version, dtype, flags, ndim, body 
 _CRC_FIELD = struct.Struct("<I")
 _PROB = 1 << 12
 _NBITS = np.array(_NBITS_LIST, dtype=np.int64)
+_LANES_COST = 48  # bytes: the 12 more rANS states of a stream in lanes (format v3, kind 4)
 
 # dtype codes (format v1): never renumber
 _DTYPES: dict[int, np.dtype] = {
@@ -142,6 +143,8 @@ _T_LOOK_MAX = 32  # largest lookback lag searched
 _T_LOOK_SHARE = 0.3  # a lag is costed when at least this share of values repeat at it
 # format v3
 _T_LANES_MIN = 4096  # a plain stream of at least this many codes is written in 16 lanes
+_T_LANES_SHARE = 0.002  # ... when the bytes the lanes cost more (see _lanes_cost) are at
+# most this share of its estimated size
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (64, 256, 1024),
     "_T_DEC_FINE": (1, 2, 4),
@@ -177,6 +180,7 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_LOOK_MAX": (16, 32, 64),
     "_T_LOOK_SHARE": (0.2, 0.3, 0.5),
     "_T_LANES_MIN": (2048, 4096, 16384),
+    "_T_LANES_SHARE": (0.001, 0.002, 0.004),
 }
 
 
@@ -345,12 +349,22 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
         return first + body
     if tok is None:
         tok, buf, blen, h = K.tokenize(j, order)
-    wide = lanes is not None and j.size - order >= _T_LANES_MIN
+    wide = (lanes is not None and j.size - order >= _T_LANES_MIN
+            and _lanes_cost(tok[order:]) <= _T_LANES_SHARE * _cost_bits(h) / 8)
     body = _body_from_tokens(tok, buf, blen, h, order, wide)
     if wide and body[0] == 4:
         assert lanes is not None
         lanes.append(True)
     return first + body
+
+
+def _lanes_cost(tok: np.ndarray) -> float:
+    """Bytes a stream of these tokens costs more in lanes (format v3's kind 4): 12 more
+    rANS states, less the tail of extra bits (of the last chunk, up to 240 bits) that the
+    lanes' states carry."""
+    last = (tok.size - 1) // _ref.CHUNK * _ref.CHUNK
+    tail = min(_ref.LANES * _ref.LANE_TAIL, int(_NBITS[tok[last:]].sum()))
+    return _LANES_COST - tail / 8
 
 
 def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
@@ -385,9 +399,11 @@ def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray
     if np.count_nonzero(h) == 1:
         return bytes((0, int(h.argmax()))) + _varint(blen) + buf[:blen].tobytes()
     f, table = _table(h)
-    body = K.rans(tok, order, f, buf, blen, K.LANES if lanes else 0)
-    return (b"\x04" if lanes else b"\x01") + table + _varint(blen) \
-        + _varint(len(body) - blen) + body
+    if lanes:
+        bits, words = K.rans_lanes(tok, order, f, buf, blen)
+        return b"\x04" + table + _varint(len(bits)) + _varint(len(words)) + bits + words
+    body = K.rans(tok, order, f, buf, blen)
+    return b"\x01" + table + _varint(blen) + _varint(len(body) - blen) + body
 
 
 def _stream_decode(rd: _Reader, order: int, n: int, slot: str = "j",
