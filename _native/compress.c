@@ -1299,6 +1299,33 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
     for (k = 0; k < cnt; k++)                                                                \
         EKZ_B1(k, tok[k], ORDER);
 
+/* format v3's lanes without SIMD: the same, 16 states (cnt a multiple of 16) */
+#define EKZ_A_B(X, K, ORDER)                                                                 \
+    do {                                                                                     \
+        unsigned t_b;                                                                        \
+        EKZ_A_FAST(X, t_b);                                                                  \
+        EKZ_B1(K, t_b, ORDER);                                                               \
+    } while (0)
+#define EKZ_FUSED16(ORDER)                                                                   \
+    for (k = 0; k < cnt; k += 16) {                                                          \
+        EKZ_A_B(x0, k, ORDER);                                                               \
+        EKZ_A_B(x1, k + 1, ORDER);                                                           \
+        EKZ_A_B(x2, k + 2, ORDER);                                                           \
+        EKZ_A_B(x3, k + 3, ORDER);                                                           \
+        EKZ_A_B(x4, k + 4, ORDER);                                                           \
+        EKZ_A_B(x5, k + 5, ORDER);                                                           \
+        EKZ_A_B(x6, k + 6, ORDER);                                                           \
+        EKZ_A_B(x7, k + 7, ORDER);                                                           \
+        EKZ_A_B(x8, k + 8, ORDER);                                                           \
+        EKZ_A_B(x9, k + 9, ORDER);                                                           \
+        EKZ_A_B(x10, k + 10, ORDER);                                                         \
+        EKZ_A_B(x11, k + 11, ORDER);                                                         \
+        EKZ_A_B(x12, k + 12, ORDER);                                                         \
+        EKZ_A_B(x13, k + 13, ORDER);                                                         \
+        EKZ_A_B(x14, k + 14, ORDER);                                                         \
+        EKZ_A_B(x15, k + 15, ORDER);                                                         \
+    }
+
 /* passes A and B in one loop (four states, a full chunk, words and bits in reach): the
  * extra-bit work fills the cycles the rANS states wait on their table loads */
 #define EKZ_FUSED(ORDER)                                                                     \
@@ -1824,7 +1851,35 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
                 ekz_lanes_avx512(x, &wp, bp, &pos, tb->e, order, narrow, &acc, &step, jb, k);
             }
 #endif
-            if (k < cnt) { /* the scalar path (the states of code k0 + k: k % 16) */
+            if (k < cnt && !last && !simd) {
+                /* the portable path of a full chunk: the 16 states in locals (registers
+                 * where the CPU has them), passes A and B in one loop as EKZ_FUSED */
+                uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5],
+                         x6 = x[6], x7 = x[7], x8 = x[8], x9 = x[9], x10 = x[10], x11 = x[11],
+                         x12 = x[12], x13 = x[13], x14 = x[14], x15 = x[15];
+                if (!wide_tab) {
+                    const int wide = 0;
+                    if (order == 0) {
+                        EKZ_FUSED16(0)
+                    } else if (order == 1) {
+                        EKZ_FUSED16(1)
+                    } else {
+                        EKZ_FUSED16(2)
+                    }
+                } else if (order == 0) {
+                    EKZ_FUSED16(0)
+                } else if (order == 1) {
+                    EKZ_FUSED16(1)
+                } else {
+                    EKZ_FUSED16(2)
+                }
+                x[0] = x0, x[1] = x1, x[2] = x2, x[3] = x3, x[4] = x4, x[5] = x5, x[6] = x6;
+                x[7] = x7, x[8] = x8, x[9] = x9, x[10] = x10, x[11] = x11, x[12] = x12;
+                x[13] = x13, x[14] = x14, x[15] = x15;
+                wp += 2u * wi;
+                k = cnt;
+            }
+            if (k < cnt) { /* the last chunk: tokens, the tail, then the bits */
                 if (simd) { /* (only the packed table is built) */
                     for (; k < cnt; k++) {
                         uint32_t *xs = &x[k & (EKZ_LANES - 1u)], e_ = tb->e[*xs & EKZ_MASK], y_;
@@ -1928,6 +1983,8 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
 #undef EKZ_B_FROM
 #undef EKZ_B1
 #undef EKZ_FUSED
+#undef EKZ_FUSED16
+#undef EKZ_A_B
 #undef EKZ_RENORM
 
 /* a public sink (EKZ_SINK_J..R32) from its fields; 0 if they are not valid */
