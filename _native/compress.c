@@ -1299,6 +1299,26 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
     for (k = 0; k < cnt; k++)                                                                \
         EKZ_B1(k, tok[k], ORDER);
 
+/* LOOP(order) for the stream's delta order, without the wide-token test when the table has
+ * no wide token */
+#define EKZ_BY_ORDER3(LOOP)                                                                  \
+    if (order == 0) {                                                                        \
+        LOOP(0)                                                                              \
+    } else if (order == 1) {                                                                 \
+        LOOP(1)                                                                              \
+    } else {                                                                                 \
+        LOOP(2)                                                                              \
+    }
+#define EKZ_BY_ORDER(LOOP)                                                                   \
+    do {                                                                                     \
+        if (!wide_tab) {                                                                     \
+            const int wide = 0;                                                              \
+            EKZ_BY_ORDER3(LOOP)                                                              \
+        } else {                                                                             \
+            EKZ_BY_ORDER3(LOOP)                                                              \
+        }                                                                                    \
+    } while (0)
+
 /* format v3's lanes without SIMD: the same, 16 states (cnt a multiple of 16) */
 #define EKZ_A_B(X, K, ORDER)                                                                 \
     do {                                                                                     \
@@ -1857,22 +1877,7 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
                 uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5],
                          x6 = x[6], x7 = x[7], x8 = x[8], x9 = x[9], x10 = x[10], x11 = x[11],
                          x12 = x[12], x13 = x[13], x14 = x[14], x15 = x[15];
-                if (!wide_tab) {
-                    const int wide = 0;
-                    if (order == 0) {
-                        EKZ_FUSED16(0)
-                    } else if (order == 1) {
-                        EKZ_FUSED16(1)
-                    } else {
-                        EKZ_FUSED16(2)
-                    }
-                } else if (order == 0) {
-                    EKZ_FUSED16(0)
-                } else if (order == 1) {
-                    EKZ_FUSED16(1)
-                } else {
-                    EKZ_FUSED16(2)
-                }
+                EKZ_BY_ORDER(EKZ_FUSED16);
                 x[0] = x0, x[1] = x1, x[2] = x2, x[3] = x3, x[4] = x4, x[5] = x5, x[6] = x6;
                 x[7] = x7, x[8] = x8, x[9] = x9, x[10] = x10, x[11] = x11, x[12] = x12;
                 x[13] = x13, x[14] = x14, x[15] = x15;
@@ -1906,22 +1911,7 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         } else if (single < 0 && ns == 4u) {
             size_t cnt4 = cnt & ~(size_t)3u, wi = 0;
             uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
-            if (!wide_tab) { /* no wide token: the loop without the test */
-                const int wide = 0;
-                if (order == 0) {
-                    EKZ_FUSED(0)
-                } else if (order == 1) {
-                    EKZ_FUSED(1)
-                } else {
-                    EKZ_FUSED(2)
-                }
-            } else if (order == 0) {
-                EKZ_FUSED(0)
-            } else if (order == 1) {
-                EKZ_FUSED(1)
-            } else {
-                EKZ_FUSED(2)
-            }
+            EKZ_BY_ORDER(EKZ_FUSED);
             x[0] = x0;
             x[1] = x1;
             x[2] = x2;
@@ -1984,6 +1974,8 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
 #undef EKZ_B1
 #undef EKZ_FUSED
 #undef EKZ_FUSED16
+#undef EKZ_BY_ORDER
+#undef EKZ_BY_ORDER3
 #undef EKZ_A_B
 #undef EKZ_RENORM
 
