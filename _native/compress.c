@@ -3197,7 +3197,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
         rs.g = 1;
         rs.out = w->runs;
         sub = ekz_rd_u8(r);
-        if (r->bad || sub > 1u)
+        if (r->bad || (sub > 1u && !(sub == 4u && w->v3)))
             return EKZ_ECORRUPT;
         rc = ekz_blk_plain(r, sub, 0, (size_t)m + 1u, NULL, &rs, w);
         if (rc != EKZ_OK)
@@ -3205,7 +3205,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
         if (m) {
             rs.out = w->vals;
             sub = ekz_rd_u8(r);
-            if (r->bad || sub > 1u)
+            if (r->bad || (sub > 1u && !(sub == 4u && w->v3)))
                 return EKZ_ECORRUPT;
             rc = ekz_blk_plain(r, sub, 0, (size_t)m, NULL, &rs, w);
             if (rc != EKZ_OK)

@@ -122,8 +122,9 @@ def cases_v3() -> dict[str, tuple[bytes, np.ndarray]]:
     """Format v3's stream lanes (kind 4): real series whose streams of 4,096 codes or more
     the encoder writes in 16 lanes, one case per place a stream sits (a plain main stream
     at delta orders 0..2, a value-table grid, a residual stream, a predictor's residuals, a
-    dictionary's index and low streams), plus the decoder's edge cases: wide tokens (its
-    scalar path), a stream whose length is not a multiple of 16, two blocks.  Written with
+    dictionary's index and low streams, a zero-run body's sub-streams), plus the decoder's
+    edge cases: wide tokens (its scalar path), a stream whose length is not a multiple of
+    16, two blocks.  Written with
     the lanes' size threshold off (``_T_LANES_SHARE`` = 1: every stream of 4,096 codes or
     more in lanes), so that each case has the lanes it is named for."""
     rng = np.random.default_rng(20261207)
@@ -157,6 +158,10 @@ def _cases_v3(out: dict[str, tuple[bytes, np.ndarray]], rng: np.random.Generator
         is None else a[:20000])
     add("lanes_wide_tokens_i64", np.cumsum(rng.integers(-(2 ** 58), 2 ** 58, size=5000)))
     add("lanes_odd_length_i16", np.cumsum(rng.integers(-40, 41, size=4099)).astype(np.int16))
+    sparse = np.zeros(65536, dtype=np.int32)  # zero-run form, both sub-streams in lanes
+    hits = rng.random(sparse.size) < 0.1
+    sparse[hits] = rng.integers(-5000, 5000, int(hits.sum()))
+    add("lanes_runs_sparse_i32", sparse)
     add("lanes_order2_two_blocks_i32",
         np.cumsum(np.cumsum(rng.integers(-3, 4, size=70001))).astype(np.int32))
 

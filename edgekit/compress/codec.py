@@ -343,19 +343,26 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
                                                                  sample):
         runs, vals = K.runs_split(j, order)
         runs, vals = runs.copy(), vals.copy()  # scratch, and tokenize reuses scratch
-        body = b"\x03" + _varint(vals.size) + _stream_body(runs)
+        body = b"\x03" + _varint(vals.size) + _stream_body(runs, lanes)
         if vals.size:
-            body += _stream_body(vals)
+            body += _stream_body(vals, lanes)
         return first + body
     if tok is None:
         tok, buf, blen, h = K.tokenize(j, order)
-    wide = (lanes is not None and j.size - order >= _T_LANES_MIN
+    return first + _plain_body(tok, buf, blen, h, order, lanes)
+
+
+def _plain_body(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray, order: int,
+                lanes: list[bool] | None) -> bytes:
+    """A kind 0/1 body, or kind 4 (lanes) where ``lanes`` allows them and they pay (see
+    :func:`_stream_encode`)."""
+    wide = (lanes is not None and tok.size - order >= _T_LANES_MIN
             and _lanes_cost(tok[order:]) <= _T_LANES_SHARE * _cost_bits(h) / 8)
     body = _body_from_tokens(tok, buf, blen, h, order, wide)
     if wide and body[0] == 4:
         assert lanes is not None
         lanes.append(True)
-    return first + body
+    return body
 
 
 def _lanes_cost(tok: np.ndarray) -> float:
@@ -386,10 +393,10 @@ def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
     return rle < _T_RUNS_GAIN * plain or (rle < _T_RUNS_NEAR * plain and 2 * m < total // 4)
 
 
-def _stream_body(j: np.ndarray) -> bytes:
-    """A plain (kind 0/1) body of the order-0 stream of j."""
+def _stream_body(j: np.ndarray, lanes: list[bool] | None = None) -> bytes:
+    """A plain (kind 0/1, or 4 with ``lanes``) body of the order-0 stream of j."""
     tok, buf, blen, h = K.tokenize(j, 0)
-    return _body_from_tokens(tok, buf, blen, h, 0)
+    return _plain_body(tok, buf, blen, h, 0, lanes)
 
 
 def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray,
@@ -420,7 +427,7 @@ def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
                  runs_ok: bool, fused: tuple | None = None,
                  sink: tuple | None = None) -> np.ndarray | None:
     kind = rd.u8()
-    if kind in (0, 1) or (kind == 4 and runs_ok and rd.lanes):
+    if kind in (0, 1) or (kind == 4 and rd.lanes):
         if kind == 0:
             t, f, words = rd.u8(), _EMPTY_FREQ, b""
             bits = rd.take(rd.varint())
