@@ -1562,7 +1562,7 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
         __m512i f = _mm512_srli_epi32(ent, 20);                                              \
         __m512i b = _mm512_and_si512(_mm512_srli_epi32(ent, 8), mask12);                     \
         __m512i nb, incl, off, W0, W1, v0, v1;                                               \
-        __mmask16 m, big;                                                                    \
+        __mmask16 m, big = 0;                                                                \
         const uint8_t *p0;                                                                   \
         unsigned total;                                                                      \
         (X) = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32((X), EKZ_PROB_BITS)), \
@@ -1573,8 +1573,12 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
             _mm512_cvtepu16_epi32(_mm256_maskz_expand_epi16(                                 \
                 m, _mm256_loadu_si256((const __m256i *)(const void *)wp))));                 \
         wp += 2u * (unsigned)_mm_popcnt_u32(m);                                              \
-        big = _mm512_cmpge_epu32_mask(t, _mm512_set1_epi32(16));                             \
-        nb = _mm512_maskz_srli_epi32(big, _mm512_sub_epi32(t, _mm512_set1_epi32(8)), 2);     \
+        if (narrow) { /* tokens below 128: widths by a byte lookup */                        \
+            nb = _mm512_permutex2var_epi8(nb0, t, nb1);                                      \
+        } else {                                                                             \
+            big = _mm512_cmpge_epu32_mask(t, _mm512_set1_epi32(16));                         \
+            nb = _mm512_maskz_srli_epi32(big, _mm512_sub_epi32(t, _mm512_set1_epi32(8)), 2); \
+        }                                                                                    \
         incl = _mm512_add_epi32(nb, EKZ_UP32(nb, 1));                                        \
         incl = _mm512_add_epi32(incl, EKZ_UP32(incl, 2));                                    \
         incl = _mm512_add_epi32(incl, EKZ_UP32(incl, 4));                                    \
@@ -1593,12 +1597,7 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
             e_ = _mm512_srlv_epi32(e_, _mm512_and_si512(off, _mm512_set1_epi32(7)));         \
             e_ = _mm512_andnot_si512(_mm512_sllv_epi32(_mm512_set1_epi32(-1), nb), e_);      \
             e_ = _mm512_add_epi32(                                                           \
-                _mm512_mask_mov_epi32(                                                       \
-                    t, big,                                                                  \
-                    _mm512_sllv_epi32(_mm512_or_si512(_mm512_and_si512(t, _mm512_set1_epi32(3)), \
-                                                      _mm512_set1_epi32(4)),                 \
-                                      nb)),                                                  \
-                e_);                                                                         \
+                _mm512_sllv_epi32(_mm512_permutex2var_epi8(hi0, t, hi1), nb), e_);           \
             e_ = _mm512_xor_si512(_mm512_srli_epi32(e_, 1),                                  \
                                   _mm512_sub_epi32(_mm512_setzero_si512(),                   \
                                                    _mm512_and_si512(e_, _mm512_set1_epi32(1)))); \
@@ -1645,6 +1644,21 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
         _mm512_storeu_si512((void *)(jb + (K) + 8), v1);                                     \
     } while (0)
 
+/* tokens 0..127: their extra bits (ekz_tok.nbits) and the high bits of their base (the
+ * token below 16, else 4 + t % 4), for the byte lookups of the narrow path */
+static const uint8_t ekz_lanes_nb[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5,
+    5, 6, 6, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 12, 12, 12,
+    12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 17, 17, 17, 17, 18, 18,
+    18, 18, 19, 19, 19, 19, 20, 20, 20, 20, 21, 21, 21, 21, 22, 22, 22, 22, 23, 23, 23, 23, 24,
+    24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 27, 27, 27, 27, 28, 28, 28, 28, 29, 29, 29, 29};
+static const uint8_t ekz_lanes_hi[128] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4,
+    5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7,
+    4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6,
+    7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5,
+    6, 7, 4, 5, 6, 7};
+
 /* cnt (a multiple of EKZ_LANES) codes of a kind-4 stream into jb (delta order `order`
  * summed back).  The caller guarantees 2 cnt + 32 readable bytes at *wpp and cnt * 7 + 128
  * at bp + (*posp >> 3), and no token of more than 55 extra bits; `narrow`: none of more
@@ -1659,24 +1673,18 @@ ekz_lanes_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *po
     const __m512i lane7 = _mm512_set1_epi64(7);
     const __m512i bcast4 = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0x00000000);
     const __m512i ramp4 = _mm512_set1_epi32(0x03020100);
+    const __m512i nb0 = _mm512_loadu_si512((const void *)ekz_lanes_nb),
+                  nb1 = _mm512_loadu_si512((const void *)(ekz_lanes_nb + 64)),
+                  hi0 = _mm512_loadu_si512((const void *)ekz_lanes_hi),
+                  hi1 = _mm512_loadu_si512((const void *)(ekz_lanes_hi + 64));
     __m512i X0 = _mm512_loadu_si512((const void *)x);
-#if EKZ_LANES == 32
-    __m512i X1 = _mm512_loadu_si512((const void *)(x + 16));
-#endif
     __m512i accv = _mm512_set1_epi64((long long)*accp),
             stepv = _mm512_set1_epi64((long long)*stepp);
     const uint8_t *wp = *wpp;
     size_t pos = *posp, k;
-    for (k = 0; k < cnt; k += EKZ_LANES) {
+    for (k = 0; k < cnt; k += EKZ_LANES)
         EKZ_LANES16(X0, k);
-#if EKZ_LANES == 32
-        EKZ_LANES16(X1, k + 16);
-#endif
-    }
     _mm512_storeu_si512((void *)x, X0);
-#if EKZ_LANES == 32
-    _mm512_storeu_si512((void *)(x + 16), X1);
-#endif
     *accp = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(accv));
     *stepp = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(stepv));
     *wpp = wp;
