@@ -235,10 +235,11 @@ int ekz_dequant_f64(const uint64_t *j, const int64_t *r, size_t n, int mode, dou
                     double a, double b, uint64_t g, uint64_t off, double *tab, double *out);
 int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
                     double a, double b, uint64_t g, uint64_t off, float *tab, float *out);
-/* One block of a frame of format `version` (1 or 2; its `len` bytes, after the size
+/* One block of a frame of format `version` (1, 2 or 3; its `len` bytes, after the size
  * varint) into out[n] (the frame's storage dtype: float of `width` bytes when isfloat, else
  * integer-like), n <= 65536; work: scratch of ekz_block_work_size(n) bytes.  Version 2 adds
- * the dictionary (model 5, split form too) and the predictor (order field 3).  EKZ_OK only
+ * the dictionary (model 5, split form too) and the predictor (order field 3), version 3
+ * stream kind 4 (lanes; not in a dictionary's table block).  EKZ_OK only
  * when the block decodes as the format says and its bytes are consumed exactly;
  * EKZ_ECORRUPT, or EKZ_EUNSUP for a block model it does not know (or a big-endian host),
  * leave the block to the Python decoder. */

@@ -1301,7 +1301,7 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
     v2 = version >= 2
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
-    # all blocks in one C call (it knows format versions 1 and 2); from a block it leaves
+    # all blocks in one C call (it knows format versions 1 to 3); from a block it leaves
     # (damage, a model it does not know) the Python decoder decodes or refuses with the
     # precise error
     start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out, version)
