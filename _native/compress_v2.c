@@ -902,3 +902,279 @@ int ekz2_distinct_sorted(const int64_t *s, size_t n, int64_t *u, uint64_t *out)
     out[2] = f2;
     return EKZ_OK;
 }
+
+/* ------------------------------------------------------------------ format v3: lanes */
+
+int ekz2_lanes_geom(size_t n, size_t nl, size_t maxlag, size_t *seg, size_t *last)
+{
+    size_t s;
+    if (nl < 2u || nl > EKZ2_MAX_LANES || n < nl || maxlag < 1u)
+        return EKZ_EINVAL;
+    s = n / nl + (n % nl != 0u);
+    if ((nl - 1u) * s >= n || n - (nl - 1u) * s <= maxlag)
+        return EKZ_EINVAL;
+    *seg = s;
+    *last = n - (nl - 1u) * s;
+    return EKZ_OK;
+}
+
+/* residual q of the interleaved stream sits at jt[L + q] while every lane has a value at
+ * its step (steps 1 .. last - 1), then at step k >= last in slots 0 .. L - 2 (the last
+ * lane's slot of those steps holds 0: its values there are computed and never used) */
+void ekz2_lanes_put(uint64_t *jt, size_t nl, size_t last, size_t q0, const uint64_t *r,
+                    size_t cnt)
+{
+    const size_t nfull = nl * (last - 1u);
+    size_t i = 0;
+    if (q0 < nfull) {
+        i = nfull - q0 < cnt ? nfull - q0 : cnt;
+        memcpy(jt + nl + q0, r, i * sizeof *r);
+    }
+    for (; i < cnt; i++) {
+        size_t t = q0 + i - nfull, k = last + t / (nl - 1u);
+        jt[k * nl + t % (nl - 1u)] = r[i];
+    }
+}
+
+size_t ekz2_lanes_ready(size_t nl, size_t last, size_t q)
+{
+    const size_t nfull = nl * (last - 1u);
+    return q <= nfull ? 1u + q / nl : last + (q - nfull) / (nl - 1u);
+}
+
+/* the scalar recurrence over jt's steps [from, to) for any number of lanes: consecutive
+ * values belong to different lanes, so the core overlaps nl chains; dense lags 1..P with P
+ * a constant unroll */
+#define EKZ2_LANES_DENSE(P)                                                  \
+    case P:                                                                  \
+        for (size_t i = from * nl; i < to * nl; i++) {                       \
+            uint64_t s = 0;                                                  \
+            for (int t = 0; t < P; t++)                                      \
+                s += c[t] * jt[i - (size_t)(t + 1) * nl];                    \
+            jt[i] += ekz2_asr(s, shift);                                     \
+        }                                                                    \
+        return;
+static void ekz2_lanes_scalar(uint64_t *jt, size_t nl, size_t from, size_t to,
+                              const uint32_t *lags, const uint64_t *c, int nterms, int shift)
+{
+    if (ekz2_dense(lags, nterms)) {
+        switch (nterms) {
+        EKZ2_LANES_DENSE(1) EKZ2_LANES_DENSE(2) EKZ2_LANES_DENSE(3) EKZ2_LANES_DENSE(4)
+        EKZ2_LANES_DENSE(5) EKZ2_LANES_DENSE(6) EKZ2_LANES_DENSE(7) EKZ2_LANES_DENSE(8)
+        EKZ2_LANES_DENSE(9) EKZ2_LANES_DENSE(10) EKZ2_LANES_DENSE(11)
+        EKZ2_LANES_DENSE(12) EKZ2_LANES_DENSE(13)
+        default:
+            break;
+        }
+    }
+    for (size_t i = from * nl; i < to * nl; i++) {
+        uint64_t s = 0;
+        for (int t = 0; t < nterms; t++)
+            s += c[t] * jt[i - (size_t)lags[t] * nl];
+        jt[i] += ekz2_asr(s, shift);
+    }
+}
+#undef EKZ2_LANES_DENSE
+
+#ifdef EKZ2_AVX512
+/* Eight lanes, one a 64-bit vector element: value k of every lane in one step.  While the
+ * values fit int32 (and the coefficients always do) each product c_t j is exact in a 32 x
+ * 32 -> 64-bit multiply (vpmuldq: one micro-op, 5 cycles, where the 64-bit vpmullq takes
+ * three and 15), so both give the same bits; a step whose new values leave int32 is
+ * stored and the steps after it take the 64-bit multiply until `maxlag` steps in a row fit
+ * again.  The value of the step before stays in a register (the chain: one multiply, two
+ * adds and a shift); older ones are loaded.  P > 0: dense lags 1..P (a constant once
+ * inlined); P = 0: any lags, every term loaded. */
+#define EKZ2_FITS(V) (!_mm512_test_epi64_mask(_mm512_add_epi64((V), bias), hi))
+__attribute__((target("avx512f,avx512dq"), always_inline)) static inline size_t
+ekz2_l8_run(uint64_t *jt, size_t k, size_t to, const uint32_t *lags, const uint64_t *c,
+            int nterms, int P, int shift, size_t maxlag, int *wide, size_t *okrun)
+{
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    const __m512i bias = _mm512_set1_epi64(1LL << 31);
+    const __m512i hi = _mm512_set1_epi64((long long)0xFFFFFFFF00000000ULL);
+    __m512i prev = _mm512_loadu_si512((const void *)(jt + (k - 1u) * 8u));
+    if (!*wide) {
+        for (; k < to; k++) {
+            __m512i s = _mm512_setzero_si512(), v;
+            if (P) {
+                for (int t = 1; t < P; t++)
+                    s = _mm512_add_epi64(s, _mm512_mul_epi32(
+                        _mm512_set1_epi64((long long)c[t]),
+                        _mm512_loadu_si512((const void *)(jt + (k - 1u - (size_t)t) * 8u))));
+                s = _mm512_add_epi64(s, _mm512_mul_epi32(_mm512_set1_epi64((long long)c[0]),
+                                                         prev));
+            } else {
+                for (int t = 0; t < nterms; t++)
+                    s = _mm512_add_epi64(s, _mm512_mul_epi32(
+                        _mm512_set1_epi64((long long)c[t]),
+                        _mm512_loadu_si512((const void *)(jt + (k - lags[t]) * 8u))));
+            }
+            v = _mm512_add_epi64(_mm512_sra_epi64(s, sh),
+                                 _mm512_loadu_si512((const void *)(jt + k * 8u)));
+            _mm512_storeu_si512((void *)(jt + k * 8u), v);
+            prev = v;
+            if (!EKZ2_FITS(v)) {
+                *wide = 1;
+                *okrun = 0;
+                return k + 1u;
+            }
+        }
+        return k;
+    }
+    for (; k < to; k++) {
+        __m512i s = _mm512_setzero_si512(), v;
+        if (P) {
+            for (int t = 1; t < P; t++)
+                s = _mm512_add_epi64(s, _mm512_mullo_epi64(
+                    _mm512_set1_epi64((long long)c[t]),
+                    _mm512_loadu_si512((const void *)(jt + (k - 1u - (size_t)t) * 8u))));
+            s = _mm512_add_epi64(s, _mm512_mullo_epi64(_mm512_set1_epi64((long long)c[0]),
+                                                       prev));
+        } else {
+            for (int t = 0; t < nterms; t++)
+                s = _mm512_add_epi64(s, _mm512_mullo_epi64(
+                    _mm512_set1_epi64((long long)c[t]),
+                    _mm512_loadu_si512((const void *)(jt + (k - lags[t]) * 8u))));
+        }
+        v = _mm512_add_epi64(_mm512_sra_epi64(s, sh),
+                             _mm512_loadu_si512((const void *)(jt + k * 8u)));
+        _mm512_storeu_si512((void *)(jt + k * 8u), v);
+        prev = v;
+        *okrun = EKZ2_FITS(v) ? *okrun + 1u : 0u;
+        if (*okrun >= maxlag) {
+            *wide = 0;
+            return k + 1u;
+        }
+    }
+    return k;
+}
+
+#define EKZ2_L8_CASE(P)                                                      \
+    case P:                                                                  \
+        while (k < to)                                                       \
+            k = ekz2_l8_run(jt, k, to, lags, c, nterms, P, shift, maxlag, &wide, \
+                            &okrun);                                         \
+        return;
+__attribute__((target("avx512f,avx512dq"))) static void
+ekz2_lanes8_avx512(uint64_t *jt, size_t from, size_t to, const uint32_t *lags,
+                   const uint64_t *c, int nterms, int shift)
+{
+    const size_t maxlag = lags[nterms - 1];
+    const __m512i bias = _mm512_set1_epi64(1LL << 31);
+    const __m512i hi = _mm512_set1_epi64((long long)0xFFFFFFFF00000000ULL);
+    size_t k = from, okrun = 0;
+    int wide = 0;
+    for (size_t q = from - maxlag; q < from; q++) /* the history the first steps read */
+        okrun = EKZ2_FITS(_mm512_loadu_si512((const void *)(jt + q * 8u))) ? okrun + 1u : 0u;
+    wide = okrun < maxlag;
+    if (ekz2_dense(lags, nterms)) {
+        switch (nterms) {
+        EKZ2_L8_CASE(2) EKZ2_L8_CASE(3) EKZ2_L8_CASE(4) EKZ2_L8_CASE(5)
+        EKZ2_L8_CASE(6) EKZ2_L8_CASE(7) EKZ2_L8_CASE(8) EKZ2_L8_CASE(9)
+        EKZ2_L8_CASE(10) EKZ2_L8_CASE(11) EKZ2_L8_CASE(12) EKZ2_L8_CASE(13)
+        default:
+            break;
+        }
+    }
+    while (k < to)
+        k = ekz2_l8_run(jt, k, to, lags, c, nterms, 0, shift, maxlag, &wide, &okrun);
+}
+#undef EKZ2_L8_CASE
+#undef EKZ2_FITS
+#endif
+
+int ekz2_lanes_kernel(size_t nl, const uint32_t *lags, int nterms)
+{
+    (void)lags;
+    (void)nterms;
+#ifdef EKZ2_AVX512
+    if (nl == 8u && ekz2_have_avx512())
+        return 2;
+#endif
+    return 0;
+}
+
+void ekz2_lanes_run(uint64_t *jt, size_t nl, size_t from, size_t to, const uint32_t *lags,
+                    const uint64_t *c, int nterms, int shift)
+{
+    const size_t maxlag = lags[nterms - 1];
+    size_t k = from;
+    for (; k < to && k < maxlag; k++) /* warm-up: delta 1 inside each lane */
+        for (size_t m = 0; m < nl; m++)
+            jt[k * nl + m] += jt[(k - 1u) * nl + m];
+    if (k >= to)
+        return;
+#ifdef EKZ2_AVX512
+    if (nl == 8u && ekz2_have_avx512()) {
+        ekz2_lanes8_avx512(jt, k, to, lags, c, nterms, shift);
+        return;
+    }
+#endif
+    ekz2_lanes_scalar(jt, nl, k, to, lags, c, nterms, shift);
+}
+
+int ekz2_unpredict_lanes(const uint64_t *e, size_t n, size_t nl, const uint64_t *starts,
+                         const uint32_t *lags, const int64_t *coefs, int nterms, int shift,
+                         uint64_t *jt, uint64_t *j)
+{
+    size_t seg, last;
+    uint64_t c[EKZ2_MAX_TERMS];
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    if (ekz2_lanes_geom(n, nl, lags[nterms - 1], &seg, &last) != EKZ_OK)
+        return EKZ_EINVAL;
+    ekz2_coefs(coefs, nterms, c);
+    memcpy(jt, starts, nl * sizeof *jt);
+    for (size_t k = last; k < seg; k++)
+        jt[k * nl + nl - 1u] = 0;
+    ekz2_lanes_put(jt, nl, last, 0, e, n - nl);
+    ekz2_lanes_run(jt, nl, 1, seg, lags, c, nterms, shift);
+    for (size_t m = 0; m < nl; m++) {
+        const size_t len = m + 1u < nl ? seg : last;
+        uint64_t *o = j + m * seg;
+        for (size_t k = 0; k < len; k++)
+            o[k] = jt[k * nl + m];
+    }
+    return EKZ_OK;
+}
+
+int ekz2_predict_lanes(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
+                       const int64_t *coefs, int nterms, int shift, uint64_t *jt,
+                       uint64_t *e, uint64_t *starts)
+{
+    size_t seg, last, q = 0;
+    uint64_t c[EKZ2_MAX_TERMS];
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    const size_t maxlag = lags[nterms - 1];
+    if (ekz2_lanes_geom(n, nl, maxlag, &seg, &last) != EKZ_OK)
+        return EKZ_EINVAL;
+    ekz2_coefs(coefs, nterms, c);
+    for (size_t m = 0; m < nl; m++) { /* the interleaved layout (0 past the last lane) */
+        const size_t len = m + 1u < nl ? seg : last;
+        const uint64_t *v = j + m * seg;
+        for (size_t k = 0; k < seg; k++)
+            jt[k * nl + m] = k < len ? v[k] : 0u;
+        starts[m] = v[0];
+    }
+    for (size_t k = 1; k < seg; k++) {
+        const size_t lanes = k < last ? nl : nl - 1u;
+        for (size_t m = 0; m < lanes; m++) {
+            const uint64_t *v = jt + k * nl + m;
+            uint64_t p;
+            if (k < maxlag) {
+                p = v[-(ptrdiff_t)nl];
+            } else {
+                uint64_t s = 0;
+                for (int t = 0; t < nterms; t++)
+                    s += c[t] * v[-(ptrdiff_t)(lags[t] * nl)];
+                p = ekz2_asr(s, shift);
+            }
+            e[q++] = *v - p;
+        }
+    }
+    return EKZ_OK;
+}

@@ -66,11 +66,11 @@ __all__ = [
 ]
 
 MAGIC = b"\x89EKZ"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The newest frame version this edgekit writes: a frame is written as version 2 only when
 one of its blocks uses a version-2 model (dictionary, predictor); otherwise as version 1,
 byte for byte as edgekit's v1 encoder wrote it."""
-SUPPORTED_VERSIONS = (1, 2)
+SUPPORTED_VERSIONS = (1, 2, 3)
 BLOCK_LEN = 65536
 """Values per block (the last block of a frame may be shorter); also the decoder's cap."""
 MAX_NDIM = 32
@@ -139,6 +139,9 @@ _T_LPC_MAX = 8  # LPC orders up to this are fitted (on the first difference; one
 _T_LPC_PREC = 15  # bits of the largest quantised LPC coefficient
 _T_LOOK_MAX = 32  # largest lookback lag searched
 _T_LOOK_SHARE = 0.3  # a lag is costed when at least this share of values repeat at it
+# format v3 (edgekit/compress/_v2.py): predictor lanes
+_T_LANE_MIN_LEN = 256  # a predictor block is cut into lanes only when each holds this many
+_T_LANE_COST = 0.005  # ... and the lanes cost at most this share of the block's bits more
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (64, 256, 1024),
     "_T_DEC_FINE": (1, 2, 4),
@@ -173,6 +176,8 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_LPC_PREC": (13, 15, 17),
     "_T_LOOK_MAX": (16, 32, 64),
     "_T_LOOK_SHARE": (0.2, 0.3, 0.5),
+    "_T_LANE_MIN_LEN": (64, 256, 1024),
+    "_T_LANE_COST": (0.002, 0.005, 0.01),
 }
 
 
@@ -917,9 +922,10 @@ def _table_field(j: np.ndarray, jrange: tuple[int, int] | None = None) -> bytes:
     return _varint(span + 1) + _varint(_zz(lo))
 
 
-def _decode_block(rd: _Reader, out: np.ndarray, v2: bool = False) -> None:
+def _decode_block(rd: _Reader, out: np.ndarray, v2: int = 1) -> None:
     """Decode one block into ``out`` (1-D, C-contiguous, the block's native dtype);
-    ``v2``: a version-2 frame's block (dictionary and predictor allowed)."""
+    ``v2``: the frame's format version (2: dictionary and predictor allowed, 3: predictor
+    lanes too)."""
     n, dt = out.size, out.dtype
     head = rd.u8()
     model = head & 7
@@ -928,22 +934,22 @@ def _decode_block(rd: _Reader, out: np.ndarray, v2: bool = False) -> None:
             raise _corrupt(f"bad raw block header 0x{head:02x}", rd.pos - 1, "block")
         out[...] = np.frombuffer(rd.take(n * dt.itemsize), dtype=dt.newbyteorder("<"))
         return
-    if v2 and model == _v2.DICT:
-        _v2.decode_dict(rd, head, out)
+    if v2 >= 2 and model == _v2.DICT:
+        _v2.decode_dict(rd, head, out, v2)
         return
     order = (head >> 3) & 3
-    if (order > 2 and not v2) or (head & _H_F32 and (dt != np.float64 or model == _INT)):
+    if (order > 2 and v2 < 2) or (head & _H_F32 and (dt != np.float64 or model == _INT)):
         raise _corrupt(f"bad block header 0x{head:02x}", rd.pos - 1, "block")
     if head & _H_F32:
         tmp = K.scratch("f32", n, np.float32)
-        _decode_block_body(rd, head, tmp)
+        _decode_block_body(rd, head, tmp, v2)
         with np.errstate(invalid="ignore"):  # a signalling NaN (damaged data) is no error
             out[...] = tmp
     else:
-        _decode_block_body(rd, head, out)
+        _decode_block_body(rd, head, out, v2)
 
 
-def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
+def _decode_block_body(rd: _Reader, head: int, out: np.ndarray, version: int = 2) -> None:
     n, dt = out.size, out.dtype
     model, order = head & 7, (head >> 3) & 3
     p, a, b = 1.0, 0.0, 1.0
@@ -977,7 +983,7 @@ def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
     if order == _v2.PRED:  # format v2: a predictor; no value table (fused decode)
         if fused is not None:
             raise _corrupt("value table in a predictor block", rd.pos, "block")
-        j = _v2.pred_decode(rd, n)
+        j = _v2.pred_decode(rd, n, v3=version >= 3)
         if model in (_INT, _BITS):
             if g != 1 or off:
                 j = np.uint64(off) + np.uint64(g) * j
@@ -1085,8 +1091,10 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
         blk = _encode_block(flat[i: i + BLOCK_LEN], tol if lossy else -1.0, level)
         parts.append(_varint(len(blk)))
         parts.append(blk)
-        if _v2.uses_v2(blk):
-            version = 2
+        if _v2.uses_v3(blk):
+            version = 3
+        elif _v2.uses_v2(blk):
+            version = max(version, 2)
     body = b"".join(parts)
     head = _HEADER.pack(MAGIC, version, _CODES[native], flags, array.ndim,
                         len(body) + 4)
@@ -1253,7 +1261,6 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         raise _corrupt(f"frame claims {n} values in {rd.end - rd.pos} bytes", rd.pos,
                        "header")
     version = buf[pos + 4]
-    v2 = version >= 2
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
     # all blocks in one C call (it knows format versions 1 and 2); from a block it leaves
@@ -1268,7 +1275,7 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         blk = out[i * blen: i * blen + m]
         if not K.decode_block(buf, rd.pos, size, blk, version):
             sub = _Reader(buf, rd.pos, rd.pos + size)
-            _decode_block(sub, blk, v2)
+            _decode_block(sub, blk, version)
             if sub.pos != sub.end:
                 raise _corrupt("trailing bytes in a block", sub.pos, "block")
         rd.pos += size
