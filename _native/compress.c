@@ -1080,21 +1080,27 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
 #define EKZ_LANE_FLUSH EKZ_CHUNK /* (a sink takes at most EKZ_CHUNK values a call) */
 static int ekz_lanes_flush(ekz_pred *pr, size_t upto)
 {
-    uint64_t buf[EKZ_LANE_FLUSH];
+    uint64_t buf[8u * EKZ_LANE_FLUSH];
     const size_t nl = pr->nl;
     while (pr->flushed < upto) {
         const size_t k0 = pr->flushed;
         const size_t k1 = upto - k0 < EKZ_LANE_FLUSH ? upto : k0 + EKZ_LANE_FLUSH;
-        for (size_t m = 0; m < nl; m++) {
-            const size_t len = m + 1u < nl ? pr->seg : pr->last;
-            const size_t end = k1 < len ? k1 : len;
-            const uint64_t *src = pr->j + m;
-            if (end <= k0)
-                continue;
-            for (size_t k = k0; k < end; k++)
-                buf[k - k0] = src[k * nl];
-            if (ekz_sink_put(pr->inner, buf, m * pr->seg + k0, end - k0))
-                return -1;
+        for (size_t m0 = 0; m0 < nl; m0 += 8u) { /* eight lanes at a time */
+            const size_t nm = nl - m0 < 8u ? nl - m0 : 8u;
+            if (nm == 8u && nl == 8u)
+                ekz2_lanes_gather(pr->j, 8u, k0, k1 - k0, buf, EKZ_LANE_FLUSH);
+            else
+                for (size_t m = 0; m < nm; m++)
+                    for (size_t k = k0; k < k1; k++)
+                        buf[m * EKZ_LANE_FLUSH + k - k0] = pr->j[k * nl + m0 + m];
+            for (size_t m = 0; m < nm; m++) {
+                const size_t len = m0 + m + 1u < nl ? pr->seg : pr->last;
+                const size_t end = k1 < len ? k1 : len;
+                if (end > k0 &&
+                    ekz_sink_put(pr->inner, buf + m * EKZ_LANE_FLUSH, (m0 + m) * pr->seg + k0,
+                                 end - k0))
+                    return -1;
+            }
         }
         pr->flushed = k1;
     }

@@ -998,6 +998,7 @@ ekz2_l8_run(uint64_t *jt, size_t k, size_t to, const uint32_t *lags, const uint6
         for (; k < to; k++) {
             __m512i s = _mm512_setzero_si512(), v;
             if (P) {
+#pragma GCC unroll 16
                 for (int t = 1; t < P; t++)
                     s = _mm512_add_epi64(s, _mm512_mul_epi32(
                         _mm512_set1_epi64((long long)c[t]),
@@ -1025,6 +1026,7 @@ ekz2_l8_run(uint64_t *jt, size_t k, size_t to, const uint32_t *lags, const uint6
     for (; k < to; k++) {
         __m512i s = _mm512_setzero_si512(), v;
         if (P) {
+#pragma GCC unroll 16
             for (int t = 1; t < P; t++)
                 s = _mm512_add_epi64(s, _mm512_mullo_epi64(
                     _mm512_set1_epi64((long long)c[t]),
@@ -1084,6 +1086,61 @@ ekz2_lanes8_avx512(uint64_t *jt, size_t from, size_t to, const uint32_t *lags,
 #undef EKZ2_FITS
 #endif
 
+#ifdef EKZ2_AVX512
+/* eight steps of eight lanes (rows of jt) into eight runs of one lane each: an 8 x 8
+ * transpose of 64-bit elements in registers (unpack, then two 128-bit shuffles) */
+__attribute__((target("avx512f"))) static void
+ekz2_lanes_gather8_avx512(const uint64_t *jt, size_t k0, size_t cnt, uint64_t *dst,
+                          size_t stride)
+{
+    size_t k = 0;
+    for (; k + 8u <= cnt; k += 8u) {
+        const uint64_t *r = jt + (k0 + k) * 8u;
+        __m512i r0 = _mm512_loadu_si512((const void *)(r + 0)), r1 = _mm512_loadu_si512((const void *)(r + 8));
+        __m512i r2 = _mm512_loadu_si512((const void *)(r + 16)), r3 = _mm512_loadu_si512((const void *)(r + 24));
+        __m512i r4 = _mm512_loadu_si512((const void *)(r + 32)), r5 = _mm512_loadu_si512((const void *)(r + 40));
+        __m512i r6 = _mm512_loadu_si512((const void *)(r + 48)), r7 = _mm512_loadu_si512((const void *)(r + 56));
+        __m512i t0 = _mm512_unpacklo_epi64(r0, r1), t1 = _mm512_unpackhi_epi64(r0, r1);
+        __m512i t2 = _mm512_unpacklo_epi64(r2, r3), t3 = _mm512_unpackhi_epi64(r2, r3);
+        __m512i t4 = _mm512_unpacklo_epi64(r4, r5), t5 = _mm512_unpackhi_epi64(r4, r5);
+        __m512i t6 = _mm512_unpacklo_epi64(r6, r7), t7 = _mm512_unpackhi_epi64(r6, r7);
+        __m512i s0 = _mm512_shuffle_i64x2(t0, t2, 0x88), s1 = _mm512_shuffle_i64x2(t0, t2, 0xDD);
+        __m512i s2 = _mm512_shuffle_i64x2(t1, t3, 0x88), s3 = _mm512_shuffle_i64x2(t1, t3, 0xDD);
+        __m512i s4 = _mm512_shuffle_i64x2(t4, t6, 0x88), s5 = _mm512_shuffle_i64x2(t4, t6, 0xDD);
+        __m512i s6 = _mm512_shuffle_i64x2(t5, t7, 0x88), s7 = _mm512_shuffle_i64x2(t5, t7, 0xDD);
+        uint64_t *d = dst + k;
+        _mm512_storeu_si512((void *)(d + 0 * stride), _mm512_shuffle_i64x2(s0, s4, 0x88));
+        _mm512_storeu_si512((void *)(d + 1 * stride), _mm512_shuffle_i64x2(s2, s6, 0x88));
+        _mm512_storeu_si512((void *)(d + 2 * stride), _mm512_shuffle_i64x2(s1, s5, 0x88));
+        _mm512_storeu_si512((void *)(d + 3 * stride), _mm512_shuffle_i64x2(s3, s7, 0x88));
+        _mm512_storeu_si512((void *)(d + 4 * stride), _mm512_shuffle_i64x2(s0, s4, 0xDD));
+        _mm512_storeu_si512((void *)(d + 5 * stride), _mm512_shuffle_i64x2(s2, s6, 0xDD));
+        _mm512_storeu_si512((void *)(d + 6 * stride), _mm512_shuffle_i64x2(s1, s5, 0xDD));
+        _mm512_storeu_si512((void *)(d + 7 * stride), _mm512_shuffle_i64x2(s3, s7, 0xDD));
+    }
+    for (; k < cnt; k++)
+        for (size_t m = 0; m < 8u; m++)
+            dst[m * stride + k] = jt[(k0 + k) * 8u + m];
+}
+#endif
+
+void ekz2_lanes_gather(const uint64_t *jt, size_t nl, size_t k0, size_t cnt, uint64_t *dst,
+                       size_t stride)
+{
+#ifdef EKZ2_AVX512
+    if (nl == 8u && ekz2_have_avx512()) {
+        ekz2_lanes_gather8_avx512(jt, k0, cnt, dst, stride);
+        return;
+    }
+#endif
+    for (size_t m = 0; m < nl; m++) {
+        const uint64_t *src = jt + k0 * nl + m;
+        uint64_t *d = dst + m * stride;
+        for (size_t k = 0; k < cnt; k++)
+            d[k] = src[k * nl];
+    }
+}
+
 int ekz2_lanes_kernel(size_t nl, const uint32_t *lags, int nterms)
 {
     (void)lags;
@@ -1131,12 +1188,10 @@ int ekz2_unpredict_lanes(const uint64_t *e, size_t n, size_t nl, const uint64_t 
         jt[k * nl + nl - 1u] = 0;
     ekz2_lanes_put(jt, nl, last, 0, e, n - nl);
     ekz2_lanes_run(jt, nl, 1, seg, lags, c, nterms, shift);
-    for (size_t m = 0; m < nl; m++) {
-        const size_t len = m + 1u < nl ? seg : last;
-        uint64_t *o = j + m * seg;
-        for (size_t k = 0; k < len; k++)
-            o[k] = jt[k * nl + m];
-    }
+    ekz2_lanes_gather(jt, nl, 0, last, j, seg); /* (the last lane's end: j[n - 1]) */
+    for (size_t m = 0; m + 1u < nl; m++)
+        for (size_t k = last; k < seg; k++)
+            j[m * seg + k] = jt[k * nl + m];
     return EKZ_OK;
 }
 

@@ -115,6 +115,10 @@ void ekz2_lanes_put(uint64_t *jt, size_t nl, size_t last, size_t q0, const uint6
 size_t ekz2_lanes_ready(size_t nl, size_t last, size_t q);
 void ekz2_lanes_run(uint64_t *jt, size_t nl, size_t from, size_t to, const uint32_t *lags,
                     const uint64_t *c, int nterms, int shift);
+/* dst[m stride + k] = jt[(k0 + k) nl + m] for k < cnt, m < nl (lane m's values of the steps
+ * k0 .. k0 + cnt - 1; AVX-512 8 x 8 transposes for eight lanes) */
+void ekz2_lanes_gather(const uint64_t *jt, size_t nl, size_t k0, size_t cnt, uint64_t *dst,
+                       size_t stride);
 
 /* For the block decoder (compress.c), not bound by cffi: j[from..to) of ekz2_unpredict
  * from j[0..from) (from >= 1) and e[0..to - from) (the residuals of those values), the

@@ -69,6 +69,8 @@ def seeds() -> list[bytes]:
     out.append(encode(np.arange(10.0)) + encode(np.linspace(0, 1, 50)))
     # format v2: dictionary and predictor blocks (the golden frames are real series)
     out += [p.read_bytes() for p in sorted((ROOT / "tests" / "golden" / "v2").glob("*.ekz"))]
+    # format v3: predictor lanes (eight, five; LPC, lookback, dictionary indices)
+    out += [p.read_bytes() for p in sorted((ROOT / "tests" / "golden" / "v3").glob("*.ekz"))]
     levels = rng.choice(np.array([0.0, -0.0, 1.5, np.nan, 21.25, 1e-9]), 600)
     out.append(encode(levels))
     out.append(encode(rng.choice(np.array([-7, 3, 90, 2**40]), 500)))

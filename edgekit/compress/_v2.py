@@ -278,8 +278,13 @@ def descriptor(lags: list[int], coefs: list[int], shift: int, lanes: int = 0) ->
     return bytes(out)
 
 
-def read_descriptor(rd: C._Reader, n: int,
-                    v3: bool = False) -> tuple[list[int], list[int], int, int]:
+def read_descriptor(rd: C._Reader, n: int) -> tuple[list[int], list[int], int]:
+    """(lags, coefs, shift) of a predictor descriptor (a lane count, if any, skipped)."""
+    return read_predictor(rd, n, True)[:3]
+
+
+def read_predictor(rd: C._Reader, n: int,
+                   v3: bool = False) -> tuple[list[int], list[int], int, int]:
     """(lags, coefs, shift, lanes or 0) of a predictor descriptor (format v3: lanes)."""
     start = rd.pos
     p, shift = rd.u8(), rd.u8()
@@ -311,7 +316,7 @@ def pred_decode(rd: C._Reader, n: int, slot: str = "j", v3: bool = False) -> np.
     """The main stream of a predictor block: descriptor, varint zz(j[0]) (format v3 with
     lanes: then the other lanes' first values, varint zz(j[b] - j[0]) each), the order-0
     stream of the n - 1 (n - lanes) residuals; returns j (uint64, scratch ``slot``)."""
-    lags, coefs, shift, lanes = read_descriptor(rd, n, v3)
+    lags, coefs, shift, lanes = read_predictor(rd, n, v3)
     j0 = C._unzz(rd.varint())
     if lanes:
         starts = np.array([j0] + [(j0 + C._unzz(rd.varint())) & _U64
