@@ -1141,13 +1141,121 @@ void ekz2_lanes_gather(const uint64_t *jt, size_t nl, size_t k0, size_t cnt, uin
     }
 }
 
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX2)
+#include <immintrin.h>
+#define EKZ2_AVX2 1
+static int ekz2_have_avx2(void)
+{
+    static int have = -1; /* a benign race: every thread writes the same answer */
+    if (have < 0)
+        have = __builtin_cpu_supports("avx2");
+    return have;
+}
+
+/* ekz2_lanes8_avx512 for AVX2 CPUs: eight lanes in two 4-lane vectors, the 32-bit
+ * multiplies (vpmuldq) while the values fit int32, the arithmetic shift from a logical one
+ * and the sign; returns the step from which the values do not fit (the caller runs the
+ * scalar recurrence from there), or `to`. */
+#define EKZ2_FITS2(V) _mm256_testz_si256(_mm256_add_epi64((V), bias), hi)
+__attribute__((target("avx2"), always_inline)) static inline size_t
+ekz2_l8_avx2_run(uint64_t *jt, size_t k, size_t to, const uint32_t *lags, const uint64_t *c,
+                 int nterms, int P, int shift)
+{
+    const __m128i sh = _mm_cvtsi32_si128(shift), shl = _mm_cvtsi32_si128(64 - shift);
+    const __m256i bias = _mm256_set1_epi64x(1LL << 31), z = _mm256_setzero_si256();
+    const __m256i hi = _mm256_set1_epi64x((long long)0xFFFFFFFF00000000ULL);
+    __m256i pa = _mm256_loadu_si256((const void *)(jt + (k - 1u) * 8u));
+    __m256i pb = _mm256_loadu_si256((const void *)(jt + (k - 1u) * 8u + 4u));
+    for (; k < to; k++) {
+        __m256i sa = z, sb = z, va, vb;
+        const uint64_t *row = jt + k * 8u;
+        if (P) {
+#pragma GCC unroll 16
+            for (int t = 1; t < P; t++) {
+                const __m256i ct = _mm256_set1_epi64x((long long)c[t]);
+                const uint64_t *r = row - (size_t)(t + 1) * 8u;
+                sa = _mm256_add_epi64(sa, _mm256_mul_epi32(ct, _mm256_loadu_si256((const void *)r)));
+                sb = _mm256_add_epi64(sb, _mm256_mul_epi32(ct, _mm256_loadu_si256((const void *)(r + 4))));
+            }
+            const __m256i c0 = _mm256_set1_epi64x((long long)c[0]);
+            sa = _mm256_add_epi64(sa, _mm256_mul_epi32(c0, pa));
+            sb = _mm256_add_epi64(sb, _mm256_mul_epi32(c0, pb));
+        } else {
+            for (int t = 0; t < nterms; t++) {
+                const __m256i ct = _mm256_set1_epi64x((long long)c[t]);
+                const uint64_t *r = row - (size_t)lags[t] * 8u;
+                sa = _mm256_add_epi64(sa, _mm256_mul_epi32(ct, _mm256_loadu_si256((const void *)r)));
+                sb = _mm256_add_epi64(sb, _mm256_mul_epi32(ct, _mm256_loadu_si256((const void *)(r + 4))));
+            }
+        }
+        sa = _mm256_or_si256(_mm256_srl_epi64(sa, sh), _mm256_sll_epi64(_mm256_cmpgt_epi64(z, sa), shl));
+        sb = _mm256_or_si256(_mm256_srl_epi64(sb, sh), _mm256_sll_epi64(_mm256_cmpgt_epi64(z, sb), shl));
+        va = _mm256_add_epi64(sa, _mm256_loadu_si256((const void *)row));
+        vb = _mm256_add_epi64(sb, _mm256_loadu_si256((const void *)(row + 4)));
+        _mm256_storeu_si256((void *)row, va);
+        _mm256_storeu_si256((void *)(row + 4), vb);
+        pa = va;
+        pb = vb;
+        if (!(EKZ2_FITS2(va) & EKZ2_FITS2(vb)))
+            return k + 1u;
+    }
+    return k;
+}
+
+#define EKZ2_L8_AVX2_CASE(P)                                                 \
+    case P:                                                                  \
+        return ekz2_l8_avx2_run(jt, from, to, lags, c, nterms, P, shift);
+__attribute__((target("avx2"))) static size_t
+ekz2_lanes8_avx2(uint64_t *jt, size_t from, size_t to, const uint32_t *lags, const uint64_t *c,
+                 int nterms, int shift)
+{
+    const size_t maxlag = lags[nterms - 1];
+    const __m256i bias = _mm256_set1_epi64x(1LL << 31);
+    const __m256i hi = _mm256_set1_epi64x((long long)0xFFFFFFFF00000000ULL);
+    for (size_t q = from - maxlag; q < from; q++) /* the history the first steps read */
+        if (!(EKZ2_FITS2(_mm256_loadu_si256((const void *)(jt + q * 8u))) &
+              EKZ2_FITS2(_mm256_loadu_si256((const void *)(jt + q * 8u + 4u)))))
+            return from;
+    if (ekz2_dense(lags, nterms)) {
+        switch (nterms) {
+        EKZ2_L8_AVX2_CASE(2) EKZ2_L8_AVX2_CASE(3) EKZ2_L8_AVX2_CASE(4)
+        EKZ2_L8_AVX2_CASE(5) EKZ2_L8_AVX2_CASE(6) EKZ2_L8_AVX2_CASE(7)
+        EKZ2_L8_AVX2_CASE(8) EKZ2_L8_AVX2_CASE(9) EKZ2_L8_AVX2_CASE(10)
+        EKZ2_L8_AVX2_CASE(11) EKZ2_L8_AVX2_CASE(12) EKZ2_L8_AVX2_CASE(13)
+        default:
+            break;
+        }
+    }
+    return ekz2_l8_avx2_run(jt, from, to, lags, c, nterms, 0, shift);
+}
+#undef EKZ2_L8_AVX2_CASE
+#undef EKZ2_FITS2
+#endif
+
+/* the best kernel the CPU has, or a lower one a test asked for (ekz2_lanes_use) */
+static int ekz2_lanes_max = 2;
+
+int ekz2_lanes_use(int kernel)
+{
+    const int was = ekz2_lanes_max;
+    if (kernel >= 0 && kernel <= 2)
+        ekz2_lanes_max = kernel;
+    return was;
+}
+
 int ekz2_lanes_kernel(size_t nl, const uint32_t *lags, int nterms)
 {
     (void)lags;
     (void)nterms;
+    if (nl != 8u)
+        return 0;
 #ifdef EKZ2_AVX512
-    if (nl == 8u && ekz2_have_avx512())
+    if (ekz2_lanes_max >= 2 && ekz2_have_avx512())
         return 2;
+#endif
+#ifdef EKZ2_AVX2
+    if (ekz2_lanes_max >= 1 && ekz2_have_avx2())
+        return 1;
 #endif
     return 0;
 }
@@ -1162,12 +1270,20 @@ void ekz2_lanes_run(uint64_t *jt, size_t nl, size_t from, size_t to, const uint3
             jt[k * nl + m] += jt[(k - 1u) * nl + m];
     if (k >= to)
         return;
+    switch (ekz2_lanes_kernel(nl, lags, nterms)) {
 #ifdef EKZ2_AVX512
-    if (nl == 8u && ekz2_have_avx512()) {
+    case 2:
         ekz2_lanes8_avx512(jt, k, to, lags, c, nterms, shift);
         return;
-    }
 #endif
+#ifdef EKZ2_AVX2
+    case 1: /* (the steps from one whose values leave int32: scalar) */
+        k = ekz2_lanes8_avx2(jt, k, to, lags, c, nterms, shift);
+        break;
+#endif
+    default:
+        break;
+    }
     ekz2_lanes_scalar(jt, nl, k, to, lags, c, nterms, shift);
 }
 

@@ -100,10 +100,15 @@ int ekz2_unpredict_lanes(const uint64_t *e, size_t n, size_t nl, const uint64_t 
 int ekz2_predict_lanes(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
                        const int64_t *coefs, int nterms, int shift, uint64_t *jt,
                        uint64_t *e, uint64_t *starts);
-/* Which recurrence kernel ekz2_unpredict_lanes runs for nl lanes and these lags: 2 AVX-512
- * (eight lanes a vector, 32-bit multiplies while every value fits int32), 1 AVX2 (likewise,
- * four lanes a vector), 0 scalar (nl independent chains). */
+/* Which recurrence kernel ekz2_unpredict_lanes runs for nl lanes: 2 AVX-512 (eight lanes,
+ * one a vector element, 32-bit multiplies while every value fits int32, else 64-bit ones),
+ * 1 AVX2 (two 4-lane vectors, 32-bit multiplies while the values fit, else scalar),
+ * 0 scalar (nl independent chains the core overlaps): eight lanes on x86-64 CPUs with
+ * AVX-512F/DQ or AVX2 (GCC or clang), else 0. */
 int ekz2_lanes_kernel(size_t nl, const uint32_t *lags, int nterms);
+/* Tests: the best kernel ekz2_lanes_kernel may pick (0, 1 or 2; others leave it), returns
+ * the previous setting (2 at load: the best the CPU has). */
+int ekz2_lanes_use(int kernel);
 /* cdef: end */
 
 /* For the block decoder: residual q0..q0+cnt of the interleaved stream into jt (seg, last

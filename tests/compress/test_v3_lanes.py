@@ -81,15 +81,22 @@ def test_lane_kernels_match_reference(case):
     assert status == ref.OK and e_ref is not None and s_ref is not None
     e, starts = _v2.predict_lanes(j, nl, lags, coefs, shift)
     assert e.tobytes() == e_ref.tobytes() and starts.tobytes() == s_ref.tobytes()
-    got = _v2.unpredict_lanes(e, n, nl, starts, lags, coefs, shift)
-    assert got.tobytes() == j.tobytes()
     status, back = ref.unpredict_lanes(e, n, nl, starts, lags, coefs, shift)
     assert status == ref.OK and back is not None and back.tobytes() == j.tobytes()
     # any residuals (not only a predictor's own): the kernels still give the reference's j
     noise = np.random.default_rng(n).integers(0, 1 << 63, size=e.size, dtype=np.uint64)
-    got = _v2.unpredict_lanes(noise, n, nl, starts, lags, coefs, shift).copy()
     status, want = ref.unpredict_lanes(noise, n, nl, starts, lags, coefs, shift)
-    assert want is not None and got.tobytes() == want.tobytes()
+    assert want is not None
+    lib = _backend.lib
+    for kernel in (2, 1, 0):  # AVX-512, AVX2, scalar (where the CPU has them)
+        was = lib.ekz2_lanes_use(kernel)
+        try:
+            got = _v2.unpredict_lanes(e, n, nl, starts, lags, coefs, shift)
+            assert got.tobytes() == j.tobytes(), kernel
+            got = _v2.unpredict_lanes(noise, n, nl, starts, lags, coefs, shift)
+            assert got.tobytes() == want.tobytes(), kernel
+        finally:
+            lib.ekz2_lanes_use(was)
 
 
 def test_lane_geometry_refuses_lanes_that_do_not_fit():
@@ -156,6 +163,13 @@ def test_every_decode_path_gives_the_same_bits(name, monkeypatch):
     blob = encode(x)
     assert blob[4] == 3
     fast = decode(blob)
+    if _backend.lib is not None:  # the block decoder's lanes on every kernel
+        for kernel in (1, 0):
+            was = _backend.lib.ekz2_lanes_use(kernel)
+            try:
+                assert decode(blob).tobytes() == x.tobytes(), kernel
+            finally:
+                _backend.lib.ekz2_lanes_use(was)
     monkeypatch.setattr(C, "_decode_fast", lambda buf, pos: None)
     blocks = decode(blob)  # ekz_decode_blocks
     from edgekit.compress import _kernels as K
