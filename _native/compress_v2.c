@@ -124,6 +124,48 @@ ekz2_predict_dense_avx512(const uint64_t *j, size_t n, size_t L, const uint64_t 
 {
     size_t i = L;
     const __m128i sh = _mm_cvtsi32_si128(shift);
+    /* every value inside int32 (and the coefficients are): each product exact in a 32 x 32
+     * -> 64-bit multiply (one micro-op where the 64-bit one takes three), the same bits */
+    __m512i lo = _mm512_set1_epi64(INT32_MIN), hi = _mm512_set1_epi64(INT32_MAX);
+    __mmask8 out = 0;
+    size_t q = 0;
+    for (; q + 8u <= n; q += 8u) {
+        const __m512i v = _mm512_loadu_si512((const void *)(j + q));
+        out |= _mm512_cmplt_epi64_mask(v, lo) | _mm512_cmpgt_epi64_mask(v, hi);
+    }
+    for (; q < n; q++)
+        out |= (int64_t)j[q] < INT32_MIN || (int64_t)j[q] > INT32_MAX;
+    if (!out) {
+        switch (nterms) { /* a constant term count: the terms unroll */
+#define EKZ2_P32(P)                                                                         \
+    case P:                                                                                 \
+        for (; i + 8u <= n; i += 8u) {                                                      \
+            __m512i s = _mm512_setzero_si512();                                             \
+            _Pragma("GCC unroll 16") for (int t = 0; t < P; t++)                            \
+                s = _mm512_add_epi64(s, _mm512_mul_epi32(                                   \
+                                            _mm512_set1_epi64((long long)c[t]),             \
+                                            _mm512_loadu_si512((const void *)(j + i - 1u - t)))); \
+            s = _mm512_sra_epi64(s, sh);                                                    \
+            _mm512_storeu_si512((void *)(e + i - 1u),                                       \
+                                _mm512_sub_epi64(_mm512_loadu_si512((const void *)(j + i)), s)); \
+        }                                                                                   \
+        break;
+        EKZ2_P32(2) EKZ2_P32(3) EKZ2_P32(4) EKZ2_P32(5) EKZ2_P32(6) EKZ2_P32(7)
+        EKZ2_P32(8) EKZ2_P32(9) EKZ2_P32(10) EKZ2_P32(11) EKZ2_P32(12) EKZ2_P32(13)
+#undef EKZ2_P32
+        default:
+            for (; i + 8u <= n; i += 8u) {
+                __m512i s = _mm512_setzero_si512();
+                for (int t = 0; t < nterms; t++)
+                    s = _mm512_add_epi64(s, _mm512_mul_epi32(
+                                                _mm512_set1_epi64((long long)c[t]),
+                                                _mm512_loadu_si512((const void *)(j + i - 1u - t))));
+                s = _mm512_sra_epi64(s, sh);
+                _mm512_storeu_si512((void *)(e + i - 1u),
+                                    _mm512_sub_epi64(_mm512_loadu_si512((const void *)(j + i)), s));
+            }
+        }
+    }
     for (; i + 8u <= n; i += 8u) {
         __m512i s = _mm512_setzero_si512();
         for (int t = 0; t < nterms; t++)
@@ -1087,37 +1129,45 @@ ekz2_lanes8_avx512(uint64_t *jt, size_t from, size_t to, const uint32_t *lags,
 #endif
 
 #ifdef EKZ2_AVX512
-/* eight steps of eight lanes (rows of jt) into eight runs of one lane each: an 8 x 8
- * transpose of 64-bit elements in registers (unpack, then two 128-bit shuffles) */
+/* an 8 x 8 transpose of 64-bit elements in registers (unpack, then two 128-bit shuffles):
+ * dst[m dstride + i] = src[i sstride + m] */
+__attribute__((target("avx512f"))) static inline void
+ekz2_transpose8(const uint64_t *src, size_t sstride, uint64_t *dst, size_t dstride)
+{
+    __m512i r0 = _mm512_loadu_si512((const void *)(src + 0 * sstride));
+    __m512i r1 = _mm512_loadu_si512((const void *)(src + 1 * sstride));
+    __m512i r2 = _mm512_loadu_si512((const void *)(src + 2 * sstride));
+    __m512i r3 = _mm512_loadu_si512((const void *)(src + 3 * sstride));
+    __m512i r4 = _mm512_loadu_si512((const void *)(src + 4 * sstride));
+    __m512i r5 = _mm512_loadu_si512((const void *)(src + 5 * sstride));
+    __m512i r6 = _mm512_loadu_si512((const void *)(src + 6 * sstride));
+    __m512i r7 = _mm512_loadu_si512((const void *)(src + 7 * sstride));
+    __m512i t0 = _mm512_unpacklo_epi64(r0, r1), t1 = _mm512_unpackhi_epi64(r0, r1);
+    __m512i t2 = _mm512_unpacklo_epi64(r2, r3), t3 = _mm512_unpackhi_epi64(r2, r3);
+    __m512i t4 = _mm512_unpacklo_epi64(r4, r5), t5 = _mm512_unpackhi_epi64(r4, r5);
+    __m512i t6 = _mm512_unpacklo_epi64(r6, r7), t7 = _mm512_unpackhi_epi64(r6, r7);
+    __m512i s0 = _mm512_shuffle_i64x2(t0, t2, 0x88), s1 = _mm512_shuffle_i64x2(t0, t2, 0xDD);
+    __m512i s2 = _mm512_shuffle_i64x2(t1, t3, 0x88), s3 = _mm512_shuffle_i64x2(t1, t3, 0xDD);
+    __m512i s4 = _mm512_shuffle_i64x2(t4, t6, 0x88), s5 = _mm512_shuffle_i64x2(t4, t6, 0xDD);
+    __m512i s6 = _mm512_shuffle_i64x2(t5, t7, 0x88), s7 = _mm512_shuffle_i64x2(t5, t7, 0xDD);
+    _mm512_storeu_si512((void *)(dst + 0 * dstride), _mm512_shuffle_i64x2(s0, s4, 0x88));
+    _mm512_storeu_si512((void *)(dst + 1 * dstride), _mm512_shuffle_i64x2(s2, s6, 0x88));
+    _mm512_storeu_si512((void *)(dst + 2 * dstride), _mm512_shuffle_i64x2(s1, s5, 0x88));
+    _mm512_storeu_si512((void *)(dst + 3 * dstride), _mm512_shuffle_i64x2(s3, s7, 0x88));
+    _mm512_storeu_si512((void *)(dst + 4 * dstride), _mm512_shuffle_i64x2(s0, s4, 0xDD));
+    _mm512_storeu_si512((void *)(dst + 5 * dstride), _mm512_shuffle_i64x2(s2, s6, 0xDD));
+    _mm512_storeu_si512((void *)(dst + 6 * dstride), _mm512_shuffle_i64x2(s1, s5, 0xDD));
+    _mm512_storeu_si512((void *)(dst + 7 * dstride), _mm512_shuffle_i64x2(s3, s7, 0xDD));
+}
+
+/* eight steps of eight lanes (rows of jt) at a time into eight runs of one lane each */
 __attribute__((target("avx512f"))) static void
 ekz2_lanes_gather8_avx512(const uint64_t *jt, size_t k0, size_t cnt, uint64_t *dst,
                           size_t stride)
 {
     size_t k = 0;
-    for (; k + 8u <= cnt; k += 8u) {
-        const uint64_t *r = jt + (k0 + k) * 8u;
-        __m512i r0 = _mm512_loadu_si512((const void *)(r + 0)), r1 = _mm512_loadu_si512((const void *)(r + 8));
-        __m512i r2 = _mm512_loadu_si512((const void *)(r + 16)), r3 = _mm512_loadu_si512((const void *)(r + 24));
-        __m512i r4 = _mm512_loadu_si512((const void *)(r + 32)), r5 = _mm512_loadu_si512((const void *)(r + 40));
-        __m512i r6 = _mm512_loadu_si512((const void *)(r + 48)), r7 = _mm512_loadu_si512((const void *)(r + 56));
-        __m512i t0 = _mm512_unpacklo_epi64(r0, r1), t1 = _mm512_unpackhi_epi64(r0, r1);
-        __m512i t2 = _mm512_unpacklo_epi64(r2, r3), t3 = _mm512_unpackhi_epi64(r2, r3);
-        __m512i t4 = _mm512_unpacklo_epi64(r4, r5), t5 = _mm512_unpackhi_epi64(r4, r5);
-        __m512i t6 = _mm512_unpacklo_epi64(r6, r7), t7 = _mm512_unpackhi_epi64(r6, r7);
-        __m512i s0 = _mm512_shuffle_i64x2(t0, t2, 0x88), s1 = _mm512_shuffle_i64x2(t0, t2, 0xDD);
-        __m512i s2 = _mm512_shuffle_i64x2(t1, t3, 0x88), s3 = _mm512_shuffle_i64x2(t1, t3, 0xDD);
-        __m512i s4 = _mm512_shuffle_i64x2(t4, t6, 0x88), s5 = _mm512_shuffle_i64x2(t4, t6, 0xDD);
-        __m512i s6 = _mm512_shuffle_i64x2(t5, t7, 0x88), s7 = _mm512_shuffle_i64x2(t5, t7, 0xDD);
-        uint64_t *d = dst + k;
-        _mm512_storeu_si512((void *)(d + 0 * stride), _mm512_shuffle_i64x2(s0, s4, 0x88));
-        _mm512_storeu_si512((void *)(d + 1 * stride), _mm512_shuffle_i64x2(s2, s6, 0x88));
-        _mm512_storeu_si512((void *)(d + 2 * stride), _mm512_shuffle_i64x2(s1, s5, 0x88));
-        _mm512_storeu_si512((void *)(d + 3 * stride), _mm512_shuffle_i64x2(s3, s7, 0x88));
-        _mm512_storeu_si512((void *)(d + 4 * stride), _mm512_shuffle_i64x2(s0, s4, 0xDD));
-        _mm512_storeu_si512((void *)(d + 5 * stride), _mm512_shuffle_i64x2(s2, s6, 0xDD));
-        _mm512_storeu_si512((void *)(d + 6 * stride), _mm512_shuffle_i64x2(s1, s5, 0xDD));
-        _mm512_storeu_si512((void *)(d + 7 * stride), _mm512_shuffle_i64x2(s3, s7, 0xDD));
-    }
+    for (; k + 8u <= cnt; k += 8u)
+        ekz2_transpose8(jt + (k0 + k) * 8u, 8u, dst + k, stride);
     for (; k < cnt; k++)
         for (size_t m = 0; m < 8u; m++)
             dst[m * stride + k] = jt[(k0 + k) * 8u + m];
@@ -1312,40 +1362,40 @@ int ekz2_unpredict_lanes(const uint64_t *e, size_t n, size_t nl, const uint64_t 
 }
 
 int ekz2_predict_lanes(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
-                       const int64_t *coefs, int nterms, int shift, uint64_t *jt,
-                       uint64_t *e, uint64_t *starts)
+                       const int64_t *coefs, int nterms, int shift, const uint64_t *e1,
+                       uint64_t *jt, uint64_t *e, uint64_t *starts)
 {
-    size_t seg, last, q = 0;
-    uint64_t c[EKZ2_MAX_TERMS];
+    size_t seg, last, k = 1;
     int st = ekz2_check(n, lags, coefs, nterms, shift);
     if (st != EKZ_OK)
         return st;
     const size_t maxlag = lags[nterms - 1];
     if (ekz2_lanes_geom(n, nl, maxlag, &seg, &last) != EKZ_OK)
         return EKZ_EINVAL;
-    ekz2_coefs(coefs, nterms, c);
-    for (size_t m = 0; m < nl; m++) { /* the interleaved layout (0 past the last lane) */
-        const size_t len = m + 1u < nl ? seg : last;
-        const uint64_t *v = j + m * seg;
-        for (size_t k = 0; k < seg; k++)
-            jt[k * nl + m] = k < len ? v[k] : 0u;
-        starts[m] = v[0];
+    /* one lane's residuals (e1[i - 1]: value i's; ekz2_predict's vector loop): a lane's
+     * value past its warm-up has the same terms, all inside the lane; the warm-up of lanes
+     * 1.. is delta 1 instead (set after the interleaving) */
+    if (!e1) {
+        ekz2_predict(j, n, lags, coefs, nterms, shift, jt);
+        e1 = jt;
     }
-    for (size_t k = 1; k < seg; k++) {
+#ifdef EKZ2_AVX512
+    if (nl == 8u && ekz2_have_avx512()) { /* steps 1 .. last - 1: 8 x 8 transposes */
+        for (; k + 8u <= last; k += 8u)
+            ekz2_transpose8(e1 + k - 1u, seg, e + (k - 1u) * 8u, 8u);
+    }
+#endif
+    for (; k < seg; k++) {
         const size_t lanes = k < last ? nl : nl - 1u;
-        for (size_t m = 0; m < lanes; m++) {
-            const uint64_t *v = jt + k * nl + m;
-            uint64_t p;
-            if (k < maxlag) {
-                p = v[-(ptrdiff_t)nl];
-            } else {
-                uint64_t s = 0;
-                for (int t = 0; t < nterms; t++)
-                    s += c[t] * v[-(ptrdiff_t)(lags[t] * nl)];
-                p = ekz2_asr(s, shift);
-            }
-            e[q++] = *v - p;
-        }
+        uint64_t *o = k < last ? e + (k - 1u) * nl : e + (last - 1u) * nl + (k - last) * (nl - 1u);
+        for (size_t m = 0; m < lanes; m++)
+            o[m] = e1[m * seg + k - 1u];
+    }
+    for (size_t m = 0; m < nl; m++) {
+        const size_t b = m * seg;
+        starts[m] = j[b];
+        for (k = 1; m && k < maxlag; k++) /* (maxlag < last: full steps) */
+            e[(k - 1u) * nl + m] = j[b + k] - j[b + k - 1u];
     }
     return EKZ_OK;
 }

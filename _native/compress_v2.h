@@ -96,10 +96,11 @@ int ekz2_unpredict_lanes(const uint64_t *e, size_t n, size_t nl, const uint64_t 
                          const uint32_t *lags, const int64_t *coefs, int nterms, int shift,
                          uint64_t *jt, uint64_t *j);
 /* The encoder's side: the interleaved residuals e[0..n - nl) and starts[nl] of j[0..n)
- * (jt: nl * seg work values).  EKZ_EINVAL on bad parameters. */
+ * (jt: nl * seg work values), from the one-lane residuals e1[0..n-1) (ekz2_predict's) when
+ * not NULL.  EKZ_EINVAL on bad parameters. */
 int ekz2_predict_lanes(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
-                       const int64_t *coefs, int nterms, int shift, uint64_t *jt,
-                       uint64_t *e, uint64_t *starts);
+                       const int64_t *coefs, int nterms, int shift, const uint64_t *e1,
+                       uint64_t *jt, uint64_t *e, uint64_t *starts);
 /* Which recurrence kernel ekz2_unpredict_lanes runs for nl lanes: 2 AVX-512 (eight lanes,
  * one a vector element, 32-bit multiplies while every value fits int32, else 64-bit ones),
  * 1 AVX2 (two 4-lane vectors, 32-bit multiplies while the values fit, else scalar),

@@ -125,9 +125,10 @@ def unpredict(e: np.ndarray, n: int, j0: int, lags: list[int], coefs: list[int],
 
 
 def predict_lanes(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
-                  shift: int) -> tuple[np.ndarray, np.ndarray]:
+                  shift: int, e1: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Format v3: (the interleaved residuals (uint64[n - nl]), the lanes' first values
-    (uint64[nl])) of j cut into nl lanes (parameters valid, the lanes fit)."""
+    (uint64[nl])) of j cut into nl lanes (parameters valid, the lanes fit); ``e1``: j's
+    one-lane residuals (:func:`predict`), when at hand."""
     lib = _backend.lib
     if lib is None:
         status, e, starts = ref.predict_lanes(j, nl, lags, coefs, shift)
@@ -137,8 +138,10 @@ def predict_lanes(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
         e = np.empty(j.size - nl, dtype=np.uint64)
         starts = np.empty(nl, dtype=np.uint64)
         status = lib.ekz2_predict_lanes(_ptr("uint64_t", j), j.size, nl, *_terms(lags, coefs),
-                                        len(lags), shift, _ptr("uint64_t", jt),
-                                        _ptr("uint64_t", e), _ptr("uint64_t", starts))
+                                        len(lags), shift,
+                                        _backend.ffi.NULL if e1 is None else _ptr("uint64_t", e1),
+                                        _ptr("uint64_t", jt), _ptr("uint64_t", e),
+                                        _ptr("uint64_t", starts))
     if status != ref.OK or e is None or starts is None:
         raise RuntimeError(f"ekz2_predict_lanes returned status {status}")
     return e, starts
@@ -790,12 +793,13 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     if found is None:
         return None
     cost, lags, coefs, shift, e = found
-    if e is None:
-        e = predict(j, lags, coefs, shift)
-    cost = best.cost - (base - cost) * scale
-    es, _ = C._sample(e)
-    lanes = _lanes_pick(j, e, es, lags, coefs, shift, cost)
+    bits = best.cost - (base - cost) * scale
+    lanes = _lanes_pick(j, lags, coefs, shift, bits, base / js.size, cost / js.size, e)
+    cost = bits
     if lanes is None:
+        if e is None:
+            e = predict(j, lags, coefs, shift)
+        es, _ = C._sample(e)
         pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
     else:
         e, starts, extra = lanes
@@ -811,39 +815,27 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     return cand
 
 
-def _token_bits(h: np.ndarray, z: np.ndarray) -> float:
-    """Estimated bits of the zigzagged codes z in a stream whose token histogram is h
-    (a token h lacks costs as one of count 1/2)."""
-    tok = ref.tokens(z)
-    total = max(float(h.sum()), 1.0)
-    cnt = np.maximum(h[tok].astype(np.float64), 0.5)
-    return float(np.sum(np.log2(total / cnt) + ref._NBITS_U8[tok]))
-
-
-def _lanes_pick(j: np.ndarray, e: np.ndarray, es: np.ndarray, lags: list[int],
-                coefs: list[int], shift: int,
-                cost: float) -> tuple[np.ndarray, np.ndarray, float] | None:
+def _lanes_pick(j: np.ndarray, lags: list[int], coefs: list[int], shift: int, cost: float,
+                base_bits: float, pred_bits: float, e1: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Format v3: (interleaved residuals, lanes' first values, extra bits) of j cut into
-    _LANES lanes, when every lane holds _T_LANE_MIN_LEN values or more and the lanes cost
-    at most _T_LANE_COST of the block's ``cost`` bits more than one lane; else None.  The
-    lanes differ from one lane only at each lane's first value (stored apart) and its
-    warm-up (delta 1 up to the largest lag), so those few residuals are costed, at the
-    token frequencies of the one-lane residuals e (sample es)."""
+    _LANES lanes, when every lane holds _T_LANE_MIN_LEN values or more and the lanes are
+    estimated to cost at most _T_LANE_COST of the block's ``cost`` bits more than one lane;
+    else None.  The lanes differ from one lane only at each lane's first value (stored apart:
+    its varint) and its warm-up (delta 1 up to the largest lag: estimated at the block's
+    delta-coded ``base_bits`` a value instead of the predictor's ``pred_bits``); ``e1``: the
+    one-lane residuals, when the search made them."""
     n, maxlag = j.size, lags[-1]
     if n < _LANES * C._T_LANE_MIN_LEN or ref.lanes_geom(n, _LANES, maxlag) is None:
         return None
-    el, starts = predict_lanes(j, _LANES, lags, coefs, shift)
     seg = -(-n // _LANES)
-    pos = np.concatenate([np.arange(m * seg, m * seg + maxlag) for m in range(1, _LANES)])
-    old = e[pos - 1]  # one lane's residuals there (e[i - 1] is value i's)
-    warm = pos.reshape(_LANES - 1, maxlag)[:, 1:].ravel()
-    new = j[warm] - j[warm - 1]
-    h = K.hist1(es)
-    extra = (_token_bits(h, ref.zigzag(new)) - _token_bits(h, ref.zigzag(old))
-             + 8.0 * (1 + sum(len(C._varint(C._zz((int(v) - int(starts[0])) & _U64)))
-                              for v in starts[1:])))
+    j0 = int(j[0])
+    starts = j[::seg][:_LANES]
+    extra = 8.0 * (1 + sum(len(C._varint(C._zz((int(v) - j0) & _U64))) for v in starts[1:]))
+    extra += (_LANES - 1) * (maxlag - 1) * max(base_bits - pred_bits, 0.0)
     if extra > C._T_LANE_COST * cost:
         return None
+    el, starts = predict_lanes(j, _LANES, lags, coefs, shift, e1)
     return el, starts, extra
 
 

@@ -81,6 +81,8 @@ def test_lane_kernels_match_reference(case):
     assert status == ref.OK and e_ref is not None and s_ref is not None
     e, starts = _v2.predict_lanes(j, nl, lags, coefs, shift)
     assert e.tobytes() == e_ref.tobytes() and starts.tobytes() == s_ref.tobytes()
+    e1 = _v2.predict(j, lags, coefs, shift)  # from the one-lane residuals (the encoder's)
+    assert _v2.predict_lanes(j, nl, lags, coefs, shift, e1)[0].tobytes() == e_ref.tobytes()
     status, back = ref.unpredict_lanes(e, n, nl, starts, lags, coefs, shift)
     assert status == ref.OK and back is not None and back.tobytes() == j.tobytes()
     # any residuals (not only a predictor's own): the kernels still give the reference's j
