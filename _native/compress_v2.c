@@ -1399,3 +1399,59 @@ int ekz2_predict_lanes(const uint64_t *j, size_t n, size_t nl, const uint32_t *l
     }
     return EKZ_OK;
 }
+
+static inline uint64_t ekz2_zz(uint64_t v)
+{
+    return (v << 1) ^ (0u - (v >> 63));
+}
+
+static unsigned ekz2_bitlen(uint64_t z)
+{
+    unsigned b = 0;
+#if defined(__GNUC__)
+    if (z)
+        b = 64u - (unsigned)__builtin_clzll(z);
+#else
+    for (; z; z >>= 1)
+        b++;
+#endif
+    return b;
+}
+
+int ekz2_lanes_extra(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
+                     const int64_t *coefs, int nterms, int shift, int32_t *hdiff,
+                     uint64_t *info)
+{
+    size_t seg, last;
+    uint64_t c[EKZ2_MAX_TERMS];
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    const size_t maxlag = lags[nterms - 1];
+    if (ekz2_lanes_geom(n, nl, maxlag, &seg, &last) != EKZ_OK)
+        return EKZ_EINVAL;
+    ekz2_coefs(coefs, nterms, c);
+    memset(hdiff, 0, 256u * sizeof *hdiff);
+    info[0] = info[1] = info[2] = 0;
+    for (size_t m = 1; m < nl; m++) {
+        const size_t b = m * seg;
+        uint64_t d = j[b] - j[0];
+        info[0] += 1u;
+        for (uint64_t z = ekz2_zz(d) >> 7; z; z >>= 7)
+            info[0] += 1u; /* the varint of zz(j[b] - j[0]) */
+        for (size_t i = b; i < b + maxlag; i++) {
+            uint64_t s = 0, z;
+            for (int t = 0; t < nterms; t++)
+                s += c[t] * j[i - lags[t]];
+            z = ekz2_zz(j[i] - ekz2_asr(s, shift)); /* one lane's residual */
+            hdiff[ekz2_token(z)] -= 1;
+            info[2] += ekz2_bitlen(z) + 1u;
+            if (i > b) { /* the lane's warm-up: delta 1 */
+                z = ekz2_zz(j[i] - j[i - 1u]);
+                hdiff[ekz2_token(z)] += 1;
+                info[1] += ekz2_bitlen(z) + 1u;
+            }
+        }
+    }
+    return EKZ_OK;
+}

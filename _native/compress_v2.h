@@ -107,6 +107,14 @@ int ekz2_predict_lanes(const uint64_t *j, size_t n, size_t nl, const uint32_t *l
  * 0 scalar (nl independent chains the core overlaps): eight lanes on x86-64 CPUs with
  * AVX-512F/DQ or AVX2 (GCC or clang), else 0. */
 int ekz2_lanes_kernel(size_t nl, const uint32_t *lags, int nterms);
+/* The encoder's estimate of what nl lanes cost more than one lane, in integers: hdiff[256]
+ * = token histogram of the lanes' warm-up residuals (delta 1) less that of one lane's
+ * residuals at the same values and the lanes' first values; info = (bytes of the varints
+ * zz(j[b] - j[0]) of lanes 1.., sum of (bit length + 1) of the warm-up residuals, the same
+ * of the one-lane residuals).  EKZ_EINVAL on bad parameters. */
+int ekz2_lanes_extra(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
+                     const int64_t *coefs, int nterms, int shift, int32_t *hdiff,
+                     uint64_t *info);
 /* Tests: the best kernel ekz2_lanes_kernel may pick (0, 1 or 2; others leave it), returns
  * the previous setting (2 at load: the best the CPU has). */
 int ekz2_lanes_use(int kernel);

@@ -789,6 +789,40 @@ def predict_lanes(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
     return OK, e, j[::seg][:nl].copy()
 
 
+def _bitlen(z: np.ndarray) -> np.ndarray:
+    """Bit length of each uint64 (0 for 0), exact (a shift ladder)."""
+    b = np.zeros(z.shape, dtype=np.int64)
+    v = z.copy()
+    for sh in (32, 16, 8, 4, 2, 1):
+        hi = v >= (np.uint64(1) << np.uint64(sh))
+        b[hi] += sh
+        v[hi] >>= np.uint64(sh)
+    return b + (v > 0)
+
+
+def lanes_extra(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
+                shift: int) -> tuple[int, np.ndarray | None, list[int] | None]:
+    """``ekz2_lanes_extra``: (status, hdiff[256] int32, [varint bytes of the lanes' first
+    values, bit lengths + 1 of the warm-up deltas, of the one-lane residuals there])."""
+    n = j.size
+    geom = _lanes_ok(n, nl, lags, coefs, shift)
+    if geom is None:
+        return EINVAL, None, None
+    seg, maxlag = geom[0], lags[-1]
+    first = np.arange(1, nl, dtype=np.int64) * seg
+    pos = (first[:, None] + np.arange(maxlag, dtype=np.int64)).ravel()
+    cu = np.array(coefs, dtype=np.int64).view(np.uint64)  # products wrap
+    s = (j[pos[:, None] - np.array(lags, dtype=np.int64)] * cu).sum(axis=1, dtype=np.uint64)
+    one = zigzag(j[pos] - (s.view(np.int64) >> np.int64(shift)).view(np.uint64))
+    warm = pos.reshape(nl - 1, maxlag)[:, 1:].ravel()
+    delta = zigzag(j[warm] - j[warm - 1])
+    h = (np.bincount(tokens(delta), minlength=256)
+         - np.bincount(tokens(one), minlength=256)).astype(np.int32)
+    starts = zigzag(j[first] - j[0])
+    nbytes = int(np.sum(1 + (_bitlen(starts) - 1).clip(0) // 7))
+    return OK, h, [nbytes, int(np.sum(_bitlen(delta) + 1)), int(np.sum(_bitlen(one) + 1))]
+
+
 def unpredict_lanes(e: np.ndarray, n: int, nl: int, starts: np.ndarray, lags: list[int],
                     coefs: list[int], shift: int) -> tuple[int, np.ndarray | None]:
     """``ekz2_unpredict_lanes``: j (uint64[n]) from the n - nl interleaved residuals and

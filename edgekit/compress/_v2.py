@@ -794,7 +794,7 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
         return None
     cost, lags, coefs, shift, e = found
     bits = best.cost - (base - cost) * scale
-    lanes = _lanes_pick(j, lags, coefs, shift, bits, base / js.size, cost / js.size, e)
+    lanes = _lanes_pick(j, lags, coefs, shift, bits, js, run, e)
     cost = bits
     if lanes is None:
         if e is None:
@@ -815,25 +815,52 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     return cand
 
 
+def lanes_extra(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
+                shift: int) -> tuple[np.ndarray, list[int]]:
+    """What nl lanes change against one lane (``ekz2_lanes_extra``): (token histogram of
+    the lanes' warm-up residuals less that of the one-lane residuals they replace, int32[256];
+    [varint bytes of the lanes' first values, bit lengths + 1 of the warm-up residuals, of
+    the replaced ones]) (parameters valid, the lanes fit)."""
+    lib = _backend.lib
+    if lib is None:
+        status, h, info = ref.lanes_extra(j, nl, lags, coefs, shift)
+    else:
+        h = np.empty(256, dtype=np.int32)
+        out = np.empty(3, dtype=np.uint64)
+        status = lib.ekz2_lanes_extra(_ptr("uint64_t", j), j.size, nl, *_terms(lags, coefs),
+                                      len(lags), shift, _ptr("int32_t", h),
+                                      _ptr("uint64_t", out))
+        info = [int(v) for v in out]
+    if status != ref.OK or h is None or info is None:
+        raise RuntimeError(f"ekz2_lanes_extra returned status {status}")
+    return h, info
+
+
 def _lanes_pick(j: np.ndarray, lags: list[int], coefs: list[int], shift: int, cost: float,
-                base_bits: float, pred_bits: float, e1: np.ndarray | None
+                js: np.ndarray, run: int, e1: np.ndarray | None
                 ) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Format v3: (interleaved residuals, lanes' first values, extra bits) of j cut into
     _LANES lanes, when every lane holds _T_LANE_MIN_LEN values or more and the lanes are
     estimated to cost at most _T_LANE_COST of the block's ``cost`` bits more than one lane;
-    else None.  The lanes differ from one lane only at each lane's first value (stored apart:
-    its varint) and its warm-up (delta 1 up to the largest lag: estimated at the block's
-    delta-coded ``base_bits`` a value instead of the predictor's ``pred_bits``); ``e1``: the
-    one-lane residuals, when the search made them."""
+    else None.  The lanes differ from one lane only at each lane's first value (stored apart,
+    a varint, instead of its residual) and its warm-up (delta 1 up to the largest lag instead
+    of the predictor's residual): those values are costed (:func:`lanes_extra`) first by
+    their bit lengths (below the token estimate on every corpus block: an entropy coder
+    spends more than a bit length on a rare large value), then at the token frequencies of
+    the predictor's residuals on (at most 4,096 values of) the sample ``js`` (runs of
+    ``run`` values).  ``e1``: the one-lane residuals, when the search made them."""
     n, maxlag = j.size, lags[-1]
     if n < _LANES * C._T_LANE_MIN_LEN or ref.lanes_geom(n, _LANES, maxlag) is None:
         return None
-    seg = -(-n // _LANES)
-    j0 = int(j[0])
-    starts = j[::seg][:_LANES]
-    extra = 8.0 * (1 + sum(len(C._varint(C._zz((int(v) - j0) & _U64))) for v in starts[1:]))
-    extra += (_LANES - 1) * (maxlag - 1) * max(base_bits - pred_bits, 0.0)
-    if extra > C._T_LANE_COST * cost:
+    diff, (nbytes, new_bits, old_bits) = lanes_extra(j, _LANES, lags, coefs, shift)
+    extra, limit = 8.0 * (1 + nbytes), C._T_LANE_COST * cost
+    if extra + new_bits - old_bits > limit:
+        return None
+    small = _small(js) if run >= js.size else js[: 4 * _SMALL_RUN]
+    h = pred_hist(small, min(run, _SMALL_RUN), lags, coefs, shift).astype(np.float64)
+    bits = np.log2(max(float(h.sum()), 1.0) / np.maximum(h, 0.5)) + ref._NBITS_U8
+    extra += float(diff.astype(np.float64) @ bits)
+    if extra > limit:
         return None
     el, starts = predict_lanes(j, _LANES, lags, coefs, shift, e1)
     return el, starts, extra

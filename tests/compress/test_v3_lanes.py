@@ -81,6 +81,10 @@ def test_lane_kernels_match_reference(case):
     assert status == ref.OK and e_ref is not None and s_ref is not None
     e, starts = _v2.predict_lanes(j, nl, lags, coefs, shift)
     assert e.tobytes() == e_ref.tobytes() and starts.tobytes() == s_ref.tobytes()
+    status, h_ref, info_ref = ref.lanes_extra(j, nl, lags, coefs, shift)  # the encoder's cost
+    h, info = _v2.lanes_extra(j, nl, lags, coefs, shift)
+    assert status == ref.OK and h_ref is not None and h.tolist() == h_ref.tolist()
+    assert info == info_ref
     e1 = _v2.predict(j, lags, coefs, shift)  # from the one-lane residuals (the encoder's)
     assert _v2.predict_lanes(j, nl, lags, coefs, shift, e1)[0].tobytes() == e_ref.tobytes()
     status, back = ref.unpredict_lanes(e, n, nl, starts, lags, coefs, shift)
