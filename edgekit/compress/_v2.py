@@ -14,7 +14,11 @@
 * **predictor** (head delta-order field 3, any non-raw model): the main stream codes the
   residuals of an integer linear predictor ``asr(sum c_t j[i - lag_t], s)`` in exact
   wrapping 64-bit arithmetic: delta order 3, a quantised least-squares (LPC) predictor
-  fitted on a sample, or a lookback (the value ``k`` samples back).
+  fitted on a sample, or a lookback (the value ``k`` samples back).  Format v3: the block
+  may be cut into lanes (eight contiguous segments, each predicted on its own, residuals
+  interleaved step by step), whose recurrences the decoder runs side by side: one lane a
+  64-bit element of an AVX-512 vector (``_lanes_pick`` decides, ``predict_lanes`` /
+  ``unpredict_lanes``).
 
 Everything the encoder decides is decided on a sample (``codec._sample``) and taken only
 when its estimated coded size, header included, is smaller; thresholds are the ``_T_*``

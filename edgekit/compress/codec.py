@@ -13,7 +13,8 @@ block picks the model that codes it smallest:
   value's index in it (or, split, of the distinct high bits, plus the low bits).
 
 k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block; format v2
-adds delta order 3, a quantised LPC predictor and a lookback), zigzagged, and entropy coded
+adds delta order 3, a quantised LPC predictor and a lookback; format v3 cuts a predictor
+block into independent lanes the decoder runs side by side), zigzagged, and entropy coded
 (tokens with a static rANS coder, extra bits raw).  Everything is exact:
 a residual stream carries whatever the model misses, NaN payloads, -0.0 and infinities
 included.  With ``tolerance=eps`` lossy affine grids of step about ``2*eps`` join the
@@ -67,9 +68,10 @@ __all__ = [
 
 MAGIC = b"\x89EKZ"
 FORMAT_VERSION = 3
-"""The newest frame version this edgekit writes: a frame is written as version 2 only when
-one of its blocks uses a version-2 model (dictionary, predictor); otherwise as version 1,
-byte for byte as edgekit's v1 encoder wrote it."""
+"""The newest frame version this edgekit writes: a frame is written as version 3 only when
+one of its blocks has predictor lanes, as version 2 when one uses a version-2 model
+(dictionary, predictor); otherwise as version 1, byte for byte as edgekit's v1 encoder
+wrote it."""
 SUPPORTED_VERSIONS = (1, 2, 3)
 BLOCK_LEN = 65536
 """Values per block (the last block of a frame may be shorter); also the decoder's cap."""
@@ -1263,7 +1265,7 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
     version = buf[pos + 4]
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
-    # all blocks in one C call (it knows format versions 1 and 2); from a block it leaves
+    # all blocks in one C call (it knows format versions 1 to 3); from a block it leaves
     # (damage, a model it does not know) the Python decoder decodes or refuses with the
     # precise error
     start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out, version)
