@@ -309,3 +309,15 @@ def test_forced_lanes_round_trip_on_every_path(data):
             setattr(mod, name, v)
     for y in got:
         assert y.dtype == x.dtype and y.tobytes() == x.tobytes()
+
+
+@needs_native
+@pytest.mark.parametrize("name", ["knet_akt013_accel_ew_counts", "seismic_ii_tly_bhz_tohoku_counts",
+                                  "apollo15_pse_spz_counts"])
+def test_lane_frames_identical_on_both_backends(name, monkeypatch):
+    """The lanes decision (kept or refused) and residuals are the same without the kernels:
+    frames do not depend on the backend."""
+    x = _series(name)
+    blob = encode(x)
+    monkeypatch.setattr(_backend, "lib", None)
+    assert encode(x) == blob
