@@ -1178,7 +1178,7 @@ void ekz2_lanes_gather(const uint64_t *jt, size_t nl, size_t k0, size_t cnt, uin
                        size_t stride)
 {
 #ifdef EKZ2_AVX512
-    if (nl == 8u && ekz2_have_avx512()) {
+    if (ekz2_lanes_kernel(nl, NULL, 0) == 2) { /* (tests may ask for the scalar copy) */
         ekz2_lanes_gather8_avx512(jt, k0, cnt, dst, stride);
         return;
     }
@@ -1361,6 +1361,21 @@ int ekz2_unpredict_lanes(const uint64_t *e, size_t n, size_t nl, const uint64_t 
     return EKZ_OK;
 }
 
+int ekz2_unpredict_lanes_jt(uint64_t *jt, size_t n, size_t nl, const uint32_t *lags,
+                            const int64_t *coefs, int nterms, int shift)
+{
+    size_t seg, last;
+    uint64_t c[EKZ2_MAX_TERMS];
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    if (ekz2_lanes_geom(n, nl, lags[nterms - 1], &seg, &last) != EKZ_OK)
+        return EKZ_EINVAL;
+    ekz2_coefs(coefs, nterms, c);
+    ekz2_lanes_run(jt, nl, 1, seg, lags, c, nterms, shift);
+    return EKZ_OK;
+}
+
 int ekz2_predict_lanes(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
                        const int64_t *coefs, int nterms, int shift, const uint64_t *e1,
                        uint64_t *jt, uint64_t *e, uint64_t *starts)
@@ -1380,7 +1395,7 @@ int ekz2_predict_lanes(const uint64_t *j, size_t n, size_t nl, const uint32_t *l
         e1 = jt;
     }
 #ifdef EKZ2_AVX512
-    if (nl == 8u && ekz2_have_avx512()) { /* steps 1 .. last - 1: 8 x 8 transposes */
+    if (ekz2_lanes_kernel(nl, lags, nterms) == 2) { /* steps 1 .. last - 1: 8 x 8 transposes */
         for (; k + 8u <= last; k += 8u)
             ekz2_transpose8(e1 + k - 1u, seg, e + (k - 1u) * 8u, 8u);
     }

@@ -95,6 +95,11 @@ int ekz2_lanes_geom(size_t n, size_t nl, size_t maxlag, size_t *seg, size_t *las
 int ekz2_unpredict_lanes(const uint64_t *e, size_t n, size_t nl, const uint64_t *starts,
                          const uint32_t *lags, const int64_t *coefs, int nterms, int shift,
                          uint64_t *jt, uint64_t *j);
+/* ekz2_unpredict_lanes's recurrence alone, in place on the interleaved layout jt[nl seg]
+ * (step 0: the lanes' first values; the other slots: the residuals, 0 in the last lane's
+ * empty slots), which then holds the values (tools/compress_lanes_recurrence.py). */
+int ekz2_unpredict_lanes_jt(uint64_t *jt, size_t n, size_t nl, const uint32_t *lags,
+                            const int64_t *coefs, int nterms, int shift);
 /* The encoder's side: the interleaved residuals e[0..n - nl) and starts[nl] of j[0..n)
  * (jt: nl * seg work values), from the one-lane residuals e1[0..n-1) (ekz2_predict's) when
  * not NULL.  EKZ_EINVAL on bad parameters. */
