@@ -987,14 +987,24 @@ size_t ekz2_lanes_ready(size_t nl, size_t last, size_t q)
 /* the scalar recurrence over jt's steps [from, to) for any number of lanes: consecutive
  * values belong to different lanes, so the core overlaps nl chains; dense lags 1..P with P
  * a constant unroll */
-#define EKZ2_LANES_DENSE(P)                                                  \
-    case P:                                                                  \
-        for (size_t i = from * nl; i < to * nl; i++) {                       \
+#define EKZ2_LANES_LOOP(P, NL)                                                \
+    do {                                                                     \
+        uint64_t cc[P]; /* (a local copy: no store to jt can change it) */   \
+        for (int t = 0; t < P; t++)                                          \
+            cc[t] = c[t];                                                    \
+        for (size_t i = from * (NL); i < to * (NL); i++) {                   \
             uint64_t s = 0;                                                  \
-            for (int t = 0; t < P; t++)                                      \
-                s += c[t] * jt[i - (size_t)(t + 1) * nl];                    \
+            _Pragma("GCC unroll 16") for (int t = 0; t < P; t++)             \
+                s += cc[t] * jt[i - (size_t)(t + 1) * (NL)];                 \
             jt[i] += ekz2_asr(s, shift);                                     \
         }                                                                    \
+    } while (0)
+#define EKZ2_LANES_DENSE(P)                                                  \
+    case P:                                                                  \
+        if (nl == 8u)                                                        \
+            EKZ2_LANES_LOOP(P, 8u);                                          \
+        else                                                                 \
+            EKZ2_LANES_LOOP(P, nl);                                          \
         return;
 static void ekz2_lanes_scalar(uint64_t *jt, size_t nl, size_t from, size_t to,
                               const uint32_t *lags, const uint64_t *c, int nterms, int shift)
@@ -1016,6 +1026,7 @@ static void ekz2_lanes_scalar(uint64_t *jt, size_t nl, size_t from, size_t to,
         jt[i] += ekz2_asr(s, shift);
     }
 }
+#undef EKZ2_LANES_LOOP
 #undef EKZ2_LANES_DENSE
 
 #ifdef EKZ2_AVX512
