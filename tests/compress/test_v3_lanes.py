@@ -322,3 +322,38 @@ def test_lane_frames_identical_on_both_backends(name, monkeypatch):
     blob = encode(x)
     monkeypatch.setattr(_backend, "lib", None)
     assert encode(x) == blob
+
+
+@pytest.mark.parametrize("lanes", [8, 5])
+def test_lane_residuals_in_zero_run_form(lanes, monkeypatch):
+    """A lookback whose residuals are mostly zero: the lanes' stream takes the zero-run form
+    (kind 3), which the C decoder expands before the lane sink; every path decodes it."""
+    from edgekit.compress import _kernels as K
+
+    rng = np.random.default_rng(1)
+    n = 20000
+    x = np.tile(rng.integers(-3000, 3000, 24), n // 24 + 1)[:n].astype(np.int64)
+    x[rng.integers(0, n, 300)] += rng.integers(-50, 50, 300)
+    x += np.arange(n) // 2000
+    kinds = []
+    orig = C._stream_encode
+
+    def spy(j, order, *a, **k):
+        out = orig(j, order, *a, **k)
+        kinds.append((j.size, out[order]))
+        return out
+
+    monkeypatch.setattr(_v2, "_LANES", lanes)
+    monkeypatch.setattr(C, "_T_LANE_MIN_LEN", 32)
+    monkeypatch.setattr(C, "_T_LANE_COST", 1e9)
+    monkeypatch.setattr(C, "_stream_encode", spy)
+    blob = encode(x)
+    assert blob[4] == 3 and (n - lanes, 3) in kinds  # the lanes' residuals, zero runs
+    assert decode(blob).tobytes() == x.tobytes()
+    monkeypatch.setattr(C, "_decode_fast", lambda buf, pos: None)
+    assert decode(blob).tobytes() == x.tobytes()
+    monkeypatch.setattr(K, "decode_blocks", lambda buf, pos, end, blen, out, v=1: (0, pos))
+    monkeypatch.setattr(K, "decode_block", lambda *a, **k: False)
+    assert decode(blob).tobytes() == x.tobytes()
+    monkeypatch.setattr(_backend, "lib", None)
+    assert decode(blob).tobytes() == x.tobytes()
