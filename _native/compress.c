@@ -1034,6 +1034,10 @@ struct ekz_pred_s {
     const uint64_t *c;
     int nterms, shift;
     const ekz_sink *inner;
+    /* format v3, lanes (EKZ_SINK_PL): j is the interleaved layout jt[k nl + m]; nl lanes of
+     * seg values (the last one `last`); `done` steps have their values, the first
+     * `flushed` of them went to `inner` */
+    size_t nl, seg, last, done, flushed;
 };
 
 /* sinks of the block decoder only: the dequantize formula (ekz_dequant_*) per value, for a
@@ -1047,6 +1051,8 @@ struct ekz_pred_s {
 #define EKZ_SINK_G16 16
 #define EKZ_SINK_G32 17
 #define EKZ_SINK_G64 18
+/* format v3: a predictor with lanes (ekz_lanes_put) */
+#define EKZ_SINK_PL 19
 
 /* k as a double: exact, by the 1.5 * 2^52 trick for |k| < 2^51 (a loop of these
  * vectorizes; int64 -> double does not before AVX-512) */
@@ -1120,6 +1126,69 @@ static inline uint64_t ekz_flip64(uint64_t u) { return u ^ ((0u - (u >> 63)) >> 
         }                                                                                    \
         return bad ? -1 : 0;                                                                 \
     } while (0)
+
+static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt);
+
+/* format v3 lanes: the values of the steps [flushed, upto) of every lane to the inner sink,
+ * lane by lane through a small buffer (the steps' part of jt stays in L1) */
+#define EKZ_LANE_FLUSH EKZ_CHUNK /* (a sink takes at most EKZ_CHUNK values a call) */
+static int ekz_lanes_flush(ekz_pred *pr, size_t upto)
+{
+    uint64_t buf[8u * EKZ_LANE_FLUSH];
+    const size_t nl = pr->nl;
+    while (pr->flushed < upto) {
+        const size_t k0 = pr->flushed;
+        const size_t k1 = upto - k0 < EKZ_LANE_FLUSH ? upto : k0 + EKZ_LANE_FLUSH;
+        for (size_t m0 = 0; m0 < nl; m0 += 8u) { /* eight lanes at a time */
+            const size_t nm = nl - m0 < 8u ? nl - m0 : 8u;
+            if (nm == 8u && nl == 8u)
+                ekz2_lanes_gather(pr->j, 8u, k0, k1 - k0, buf, EKZ_LANE_FLUSH);
+            else
+                for (size_t m = 0; m < nm; m++)
+                    for (size_t k = k0; k < k1; k++)
+                        buf[m * EKZ_LANE_FLUSH + k - k0] = pr->j[k * nl + m0 + m];
+            for (size_t m = 0; m < nm; m++) {
+                const size_t len = m0 + m + 1u < nl ? pr->seg : pr->last;
+                const size_t end = k1 < len ? k1 : len;
+                if (end > k0 &&
+                    ekz_sink_put(pr->inner, buf + m * EKZ_LANE_FLUSH, (m0 + m) * pr->seg + k0,
+                                 end - k0))
+                    return -1;
+            }
+        }
+        pr->flushed = k1;
+    }
+    return 0;
+}
+
+/* format v3 lanes as a sink: residuals at..at+cnt of the interleaved stream into jt, the
+ * recurrence over the steps they complete, and every EKZ_LANE_FLUSH steps the values out */
+static int ekz_lanes_run(ekz_pred *pr, size_t ready)
+{
+    if (ready > pr->done) {
+#ifdef EKZ_PROFILE_NO_RECURRENCE
+        (void)0; /* profiling build: the residuals pass through as the values */
+#else
+        ekz2_lanes_run(pr->j, pr->nl, pr->done, ready, pr->lags, pr->c, pr->nterms,
+                       pr->shift);
+#endif
+        pr->done = ready;
+    }
+    return ekz_lanes_flush(pr, ready);
+}
+
+static int ekz_lanes_put(const ekz_pred *cpr, const uint64_t *r, size_t at, size_t cnt)
+{
+    ekz_pred *pr = (ekz_pred *)(uintptr_t)cpr; /* the sink's state */
+    size_t ready;
+    ekz2_lanes_put(pr->j, pr->nl, pr->last, at, r, cnt);
+    ready = ekz2_lanes_ready(pr->nl, pr->last, at + cnt);
+    /* the recurrence and the values out EKZ_LANE_FLUSH steps at a time (a call's set-up
+     * over 2,048 values; those steps of jt, 16 KB, stay in L1 from one to the other) */
+    if (ready - pr->done >= EKZ_LANE_FLUSH)
+        return ekz_lanes_run(pr, ready - (ready - pr->done) % EKZ_LANE_FLUSH);
+    return 0;
+}
 
 /* pass C: j[0..cnt) -> positions at..at+cnt of the sink; -1 if a j is outside the value
  * table (corrupt data) */
@@ -1209,6 +1278,8 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
                             pr->shift);
         return ekz_sink_put(pr->inner, pr->j + at + 1u, at + 1u, cnt);
     }
+    case EKZ_SINK_PL:
+        return ekz_lanes_put(s->pred, j, at, cnt);
     case EKZ_SINK_G8:
         EKZ_GATHER_SINK(uint8_t);
     case EKZ_SINK_G16:
@@ -3135,7 +3206,7 @@ typedef struct {
     uint64_t *pj, *idx; /* format v2: the predictor's j, the split dictionary's indices */
     void *dict;         /* format v2: the dictionary's table */
     int v2;             /* a version-2 frame's block (dictionary and predictor allowed) */
-    int v3;             /* a version-3 frame's block (stream kind 4, lanes, allowed) */
+    int v3;             /* a version-3 frame's block (stream kind 4, predictor lanes allowed) */
 } ekz_work;
 
 #define EKZ_BAD(r) ((r)->bad ? EKZ_ECORRUPT : EKZ_OK)
@@ -3289,9 +3360,15 @@ static int ekz_blk_pred(ekz_rd *r, size_t n, const ekz_sink *inner, ekz_work *w)
     uint32_t lags[EKZ2_MAX_TERMS];
     int64_t coefs[EKZ2_MAX_TERMS];
     uint64_t c[EKZ2_MAX_TERMS], j0;
-    unsigned np = ekz_rd_u8(r), shift = ekz_rd_u8(r), t;
+    unsigned np = ekz_rd_u8(r), shift = ekz_rd_u8(r), t, nl = 0;
     ekz_pred pr;
     ekz_sink ps;
+    if (np & 0x80u) { /* format v3: lanes */
+        nl = ekz_rd_u8(r);
+        np &= 0x7Fu;
+        if (!w->v3 || nl < 2u || nl > EKZ2_MAX_LANES)
+            return EKZ_ECORRUPT;
+    }
     if (r->bad || np < 1u || np > EKZ2_MAX_TERMS || shift > 32u)
         return EKZ_ECORRUPT;
     for (t = 0; t < np; t++) {
@@ -3308,12 +3385,35 @@ static int ekz_blk_pred(ekz_rd *r, size_t n, const ekz_sink *inner, ekz_work *w)
     j0 = ekz_unzz(ekz_rd_varint(r));
     if (r->bad || ekz2_pred_check(n, lags, coefs, (int)np, (int)shift) != EKZ_OK)
         return EKZ_ECORRUPT;
+    memset(&pr, 0, sizeof pr);
     pr.j = w->pj;
     pr.lags = lags;
     pr.c = c;
     pr.nterms = (int)np;
     pr.shift = (int)shift;
     pr.inner = inner;
+    if (nl) { /* the lanes' first values, the interleaved stream, the last steps out */
+        int rc;
+        if (ekz2_lanes_geom(n, nl, lags[np - 1u], &pr.seg, &pr.last) != EKZ_OK)
+            return EKZ_ECORRUPT;
+        pr.nl = nl;
+        pr.j[0] = j0;
+        for (t = 1; t < nl; t++)
+            pr.j[t] = j0 + ekz_unzz(ekz_rd_varint(r));
+        for (size_t k = pr.last; k < pr.seg; k++)
+            pr.j[k * nl + nl - 1u] = 0;
+        if (r->bad)
+            return EKZ_ECORRUPT;
+        pr.done = 1;
+        memset(&ps, 0, sizeof ps);
+        ps.kind = EKZ_SINK_PL;
+        ps.g = 1;
+        ps.pred = &pr;
+        rc = ekz_blk_stream(r, 0, n - nl, &ps, w);
+        if (rc != EKZ_OK) /* (else every residual was read: the stream had n - nl) */
+            return rc;
+        return ekz_lanes_run(&pr, pr.seg) ? EKZ_ECORRUPT : EKZ_OK;
+    }
     pr.j[0] = j0;
     if (ekz_sink_put(inner, pr.j, 0, 1))
         return EKZ_ECORRUPT;
@@ -3509,7 +3609,8 @@ static int ekz_blk_any(const uint8_t *src, size_t len, int isfloat, size_t width
 
 size_t ekz_block_work_size(size_t n)
 {
-    return 8u * (6u * n + 1u) + 8u * EKZ_TAB_LEN + 4u * n + 64u + sizeof(ekz_dtab);
+    return 8u * (6u * n + 1u + EKZ2_MAX_LANES) + 8u * EKZ_TAB_LEN + 4u * n + 64u +
+           sizeof(ekz_dtab);
 }
 
 /* the work areas of ekz_decode_block in work[wsize]; 0 if too small */
@@ -3528,7 +3629,7 @@ static int ekz_work_init(ekz_work *w, void *work, size_t wsize, size_t n, int ve
     w->vals = (uint64_t *)(void *)(base + o);
     o += 8u * n;
     w->pj = (uint64_t *)(void *)(base + o);
-    o += 8u * n;
+    o += 8u * (n + EKZ2_MAX_LANES); /* format v3 lanes: nl ceil(n / nl) values */
     w->idx = (uint64_t *)(void *)(base + o);
     o += 8u * n;
     w->dict = base + o;

@@ -830,6 +830,105 @@ def unpredict(e: np.ndarray, n: int, j0: int, lags: list[int], coefs: list[int],
     return OK, np.array(out, dtype=np.uint64)
 
 
+# ------------------------------------------------------------------ format v3: lanes
+
+MAX_LANES = 64
+
+
+def lanes_geom(n: int, nl: int, maxlag: int) -> tuple[int, int] | None:
+    """``ekz2_lanes_geom``: (values a lane, values of the last lane), or None when nl lanes
+    of a block of n values do not each hold more than ``maxlag`` values."""
+    if not 2 <= nl <= MAX_LANES or n < nl or maxlag < 1:
+        return None
+    seg = -(-n // nl)
+    last = n - (nl - 1) * seg
+    if last <= maxlag:
+        return None
+    return seg, last
+
+
+def _lanes_ok(n: int, nl: int, lags: list[int], coefs: list[int],
+              shift: int) -> tuple[int, int] | None:
+    if not _pred_ok(n, lags, coefs, shift):
+        return None
+    return lanes_geom(n, nl, lags[-1])
+
+
+def predict_lanes(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
+                  shift: int) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+    """``ekz2_predict_lanes``: each lane's v2 residuals (:func:`predict` of its segment),
+    interleaved step by step (lane 0, 1, .. of step 1, then step 2, ..), and the lanes'
+    first values."""
+    geom = _lanes_ok(j.size, nl, lags, coefs, shift)
+    if geom is None:
+        return EINVAL, None, None
+    seg, last = geom
+    jt = np.zeros((seg, nl), dtype=np.uint64)
+    for m in range(nl):
+        lane = j[m * seg: (m + 1) * seg]
+        status, e = predict(np.ascontiguousarray(lane), lags, coefs, shift)
+        assert status == OK and e is not None
+        jt[1: lane.size, m] = e
+    e = np.concatenate([jt[1:last].ravel(), jt[last:, : nl - 1].ravel()])
+    return OK, e, j[::seg][:nl].copy()
+
+
+def _bitlen(z: np.ndarray) -> np.ndarray:
+    """Bit length of each uint64 (0 for 0), exact (a shift ladder)."""
+    b = np.zeros(z.shape, dtype=np.int64)
+    v = z.copy()
+    for sh in (32, 16, 8, 4, 2, 1):
+        hi = v >= (np.uint64(1) << np.uint64(sh))
+        b[hi] += sh
+        v[hi] >>= np.uint64(sh)
+    return b + (v > 0)
+
+
+def lanes_extra(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
+                shift: int) -> tuple[int, np.ndarray | None, list[int] | None]:
+    """``ekz2_lanes_extra``: (status, hdiff[256] int32, [varint bytes of the lanes' first
+    values, bit lengths + 1 of the warm-up deltas, of the one-lane residuals there])."""
+    n = j.size
+    geom = _lanes_ok(n, nl, lags, coefs, shift)
+    if geom is None:
+        return EINVAL, None, None
+    seg, maxlag = geom[0], lags[-1]
+    first = np.arange(1, nl, dtype=np.int64) * seg
+    pos = (first[:, None] + np.arange(maxlag, dtype=np.int64)).ravel()
+    cu = np.array(coefs, dtype=np.int64).view(np.uint64)  # products wrap
+    s = (j[pos[:, None] - np.array(lags, dtype=np.int64)] * cu).sum(axis=1, dtype=np.uint64)
+    one = zigzag(j[pos] - (s.view(np.int64) >> np.int64(shift)).view(np.uint64))
+    warm = pos.reshape(nl - 1, maxlag)[:, 1:].ravel()
+    delta = zigzag(j[warm] - j[warm - 1])
+    h = (np.bincount(tokens(delta), minlength=256)
+         - np.bincount(tokens(one), minlength=256)).astype(np.int32)
+    starts = zigzag(j[first] - j[0])
+    nbytes = int(np.sum(1 + (_bitlen(starts) - 1).clip(0) // 7))
+    return OK, h, [nbytes, int(np.sum(_bitlen(delta) + 1)), int(np.sum(_bitlen(one) + 1))]
+
+
+def unpredict_lanes(e: np.ndarray, n: int, nl: int, starts: np.ndarray, lags: list[int],
+                    coefs: list[int], shift: int) -> tuple[int, np.ndarray | None]:
+    """``ekz2_unpredict_lanes``: j (uint64[n]) from the n - nl interleaved residuals and
+    the lanes' first values, each lane by :func:`unpredict`."""
+    geom = _lanes_ok(n, nl, lags, coefs, shift)
+    if geom is None or e.size != n - nl or starts.size != nl:
+        return EINVAL, None
+    seg, last = geom
+    jt = np.zeros((seg, nl), dtype=np.uint64)
+    nfull = nl * (last - 1)
+    jt[1:last] = e[:nfull].reshape(last - 1, nl)
+    jt[last:, : nl - 1] = e[nfull:].reshape(seg - last, nl - 1)
+    j = np.empty(n, dtype=np.uint64)
+    for m in range(nl):
+        size = seg if m < nl - 1 else last
+        status, lane = unpredict(np.ascontiguousarray(jt[1:size, m]), size, int(starts[m]),
+                                 lags, coefs, shift)
+        assert status == OK and lane is not None
+        j[m * seg: m * seg + size] = lane
+    return OK, j
+
+
 def gather(table: np.ndarray, idx: np.ndarray) -> tuple[int, np.ndarray | None]:
     """``ekz2_gather``: table[idx], or ECORRUPT if an index is out of the table."""
     if idx.size and (table.size == 0 or int(idx.max()) >= table.size):

@@ -13,7 +13,8 @@ block picks the model that codes it smallest:
   value's index in it (or, split, of the distinct high bits, plus the low bits).
 
 k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block; format v2
-adds delta order 3, a quantised LPC predictor and a lookback), zigzagged, and entropy coded
+adds delta order 3, a quantised LPC predictor and a lookback; format v3 cuts a predictor
+block into independent lanes the decoder runs side by side), zigzagged, and entropy coded
 (tokens with a static rANS coder, extra bits raw).  Everything is exact:
 a residual stream carries whatever the model misses, NaN payloads, -0.0 and infinities
 included.  With ``tolerance=eps`` lossy affine grids of step about ``2*eps`` join the
@@ -68,9 +69,9 @@ __all__ = [
 MAGIC = b"\x89EKZ"
 FORMAT_VERSION = 3
 """The newest frame version this edgekit writes: a frame is written as version 3 only when
-one of its blocks uses a version-3 feature (stream lanes), else as version 2 when one uses a
-version-2 model (dictionary, predictor); otherwise as version 1, byte for byte as edgekit's
-v1 encoder wrote it."""
+one of its blocks uses a version-3 feature (stream lanes, predictor lanes), else as version 2
+when one uses a version-2 model (dictionary, predictor); otherwise as version 1, byte for
+byte as edgekit's v1 encoder wrote it."""
 SUPPORTED_VERSIONS = (1, 2, 3)
 BLOCK_LEN = 65536
 """Values per block (the last block of a frame may be shorter); also the decoder's cap."""
@@ -141,10 +142,13 @@ _T_LPC_MAX = 8  # LPC orders up to this are fitted (on the first difference; one
 _T_LPC_PREC = 15  # bits of the largest quantised LPC coefficient
 _T_LOOK_MAX = 32  # largest lookback lag searched
 _T_LOOK_SHARE = 0.3  # a lag is costed when at least this share of values repeat at it
-# format v3
+# format v3: stream lanes (codec._stream_encode)
 _T_LANES_MIN = 4096  # a plain stream of at least this many codes is written in 16 lanes
 _T_LANES_SHARE = 0.002  # ... when the bytes the lanes cost more (see _lanes_cost) are at
 # most this share of its estimated size
+# format v3 (edgekit/compress/_v2.py): predictor lanes
+_T_LANE_MIN_LEN = 256  # a predictor block is cut into lanes only when each holds this many
+_T_LANE_COST = 0.005  # ... and the lanes cost at most this share of the block's bits more
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (64, 256, 1024),
     "_T_DEC_FINE": (1, 2, 4),
@@ -181,6 +185,8 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_LOOK_SHARE": (0.2, 0.3, 0.5),
     "_T_LANES_MIN": (2048, 4096, 16384),
     "_T_LANES_SHARE": (0.001, 0.002, 0.004),
+    "_T_LANE_MIN_LEN": (64, 256, 1024),
+    "_T_LANE_COST": (0.002, 0.005, 0.01),
 }
 
 
@@ -958,9 +964,10 @@ def _table_field(j: np.ndarray, jrange: tuple[int, int] | None = None) -> bytes:
     return _varint(span + 1) + _varint(_zz(lo))
 
 
-def _decode_block(rd: _Reader, out: np.ndarray, v2: bool = False) -> None:
+def _decode_block(rd: _Reader, out: np.ndarray, v2: int = 1) -> None:
     """Decode one block into ``out`` (1-D, C-contiguous, the block's native dtype);
-    ``v2``: a version-2 frame's block (dictionary and predictor allowed)."""
+    ``v2``: the frame's format version (2: dictionary and predictor allowed, 3: predictor
+    lanes too)."""
     n, dt = out.size, out.dtype
     head = rd.u8()
     model = head & 7
@@ -969,22 +976,22 @@ def _decode_block(rd: _Reader, out: np.ndarray, v2: bool = False) -> None:
             raise _corrupt(f"bad raw block header 0x{head:02x}", rd.pos - 1, "block")
         out[...] = np.frombuffer(rd.take(n * dt.itemsize), dtype=dt.newbyteorder("<"))
         return
-    if v2 and model == _v2.DICT:
-        _v2.decode_dict(rd, head, out)
+    if v2 >= 2 and model == _v2.DICT:
+        _v2.decode_dict(rd, head, out, v2)
         return
     order = (head >> 3) & 3
-    if (order > 2 and not v2) or (head & _H_F32 and (dt != np.float64 or model == _INT)):
+    if (order > 2 and v2 < 2) or (head & _H_F32 and (dt != np.float64 or model == _INT)):
         raise _corrupt(f"bad block header 0x{head:02x}", rd.pos - 1, "block")
     if head & _H_F32:
         tmp = K.scratch("f32", n, np.float32)
-        _decode_block_body(rd, head, tmp)
+        _decode_block_body(rd, head, tmp, v2)
         with np.errstate(invalid="ignore"):  # a signalling NaN (damaged data) is no error
             out[...] = tmp
     else:
-        _decode_block_body(rd, head, out)
+        _decode_block_body(rd, head, out, v2)
 
 
-def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
+def _decode_block_body(rd: _Reader, head: int, out: np.ndarray, version: int = 2) -> None:
     n, dt = out.size, out.dtype
     model, order = head & 7, (head >> 3) & 3
     p, a, b = 1.0, 0.0, 1.0
@@ -1018,7 +1025,7 @@ def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
     if order == _v2.PRED:  # format v2: a predictor; no value table (fused decode)
         if fused is not None:
             raise _corrupt("value table in a predictor block", rd.pos, "block")
-        j = _v2.pred_decode(rd, n)
+        j = _v2.pred_decode(rd, n, v3=version >= 3)
         if model in (_INT, _BITS):
             if g != 1 or off:
                 j = np.uint64(off) + np.uint64(g) * j
@@ -1128,7 +1135,9 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
                             lanes=lanes)
         parts.append(_varint(len(blk)))
         parts.append(blk)
-        if _v2.uses_v2(blk):
+        if _v2.uses_v3(blk):
+            version = 3
+        elif _v2.uses_v2(blk):
             version = max(version, 2)
     if lanes:
         version = 3
@@ -1298,7 +1307,6 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         raise _corrupt(f"frame claims {n} values in {rd.end - rd.pos} bytes", rd.pos,
                        "header")
     version = buf[pos + 4]
-    v2 = version >= 2
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
     # all blocks in one C call (it knows format versions 1 to 3); from a block it leaves
@@ -1313,7 +1321,7 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         blk = out[i * blen: i * blen + m]
         if not K.decode_block(buf, rd.pos, size, blk, version):
             sub = _Reader(buf, rd.pos, rd.pos + size, version >= 3)
-            _decode_block(sub, blk, v2)
+            _decode_block(sub, blk, version)
             if sub.pos != sub.end:
                 raise _corrupt("trailing bytes in a block", sub.pos, "block")
         rd.pos += size

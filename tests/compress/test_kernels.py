@@ -409,7 +409,7 @@ def test_v2_frames_are_identical_on_both_backends(name, n, monkeypatch):
         path = corpus
     x = (np.load(path, allow_pickle=False) if path.exists() else load_series(name))[:n]
     blob = C.encode(x)
-    assert blob[4] >= 2
+    assert blob[4] in (2, 3)  # (3: stream or predictor lanes)
     monkeypatch.setattr(_backend, "lib", None)
     assert C.encode(x) == blob
     assert C.decode(blob).tobytes() == x.tobytes()
