@@ -142,9 +142,9 @@ def test_predictor_series_use_lanes_at_a_small_cost(name, monkeypatch):
     blob = encode(x)
     assert blob[4] == 3 and any(_lanes_of(blob))
     assert decode(blob).tobytes() == x.tobytes()
-    monkeypatch.setattr(C, "_T_LANE_MIN_LEN", 1 << 40)  # no lanes: the v2 frame
+    monkeypatch.setattr(C, "_T_LANE_MIN_LEN", 1 << 40)  # no predictor lanes
     one = encode(x)
-    assert one[4] == 2 and not any(_lanes_of(one))
+    assert one[4] >= 2 and not any(_lanes_of(one))  # (3 when a stream has lanes)
     assert len(one) <= len(blob) <= len(one) * 1.01  # eight lanes cost below 1 %
 
 
