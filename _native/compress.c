@@ -785,6 +785,82 @@ int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint
     return ekz_rans_lanes(tok, n, order, freq, 0, out, cap, &blen, wlen);
 }
 
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
+#include <immintrin.h>
+#define EKZ_LANES_SIMD 1
+#define EKZ_LANES_TARGET                                                                     \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vbmi2,"       \
+                          "popcnt,bmi2")))
+
+static int ekz_lanes_off; /* ekz_lanes_simd(0): the portable path (tests) */
+
+static int ekz_cpu_lanes(void)
+{
+    static int have = -1;
+    if (ekz_lanes_off)
+        return 0;
+    if (have < 0)
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vbmi") &&
+               __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("popcnt") &&
+               __builtin_cpu_supports("bmi2");
+    return have;
+}
+
+int ekz_lanes_simd(int on)
+{
+    int was = ekz_cpu_lanes();
+    ekz_lanes_off = !on;
+    return was;
+}
+
+/* The 16-lane rANS encoder, 16 codes a step, codes tk[idx - 1] down to tk[0] (idx a
+ * multiple of 16, lane = code % 16), the words below p (room for all): the scalar step of
+ * ekz_rans_lanes on all lanes at once.  Table pk[t] = f | bias << 12 | shift << 25 (f = 0:
+ * an absent token) and rcp[t]; each step's emitted words (the lanes with x >= f << 19) are
+ * stored in lane order just below p, as the scalar loop (lane 15 first, downwards) puts
+ * them.  Returns the new p, or NULL on a token of frequency 0. */
+EKZ_LANES_TARGET static uint8_t *ekz_rans_lanes_avx512(const uint8_t *tk, size_t idx,
+                                                       uint32_t *x, const uint32_t *pk,
+                                                       const uint32_t *rcp, uint8_t *p)
+{
+    const __m512i m12 = _mm512_set1_epi32(0xfff), m13 = _mm512_set1_epi32(0x1fff),
+                  M = _mm512_set1_epi32(EKZ_M);
+    __m512i X = _mm512_loadu_si512((const void *)x);
+    while (idx) {
+        __m512i t, e, r, f, even, odd, q;
+        __mmask16 m;
+        idx -= 16;
+        t = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(tk + idx)));
+        e = _mm512_i32gather_epi32(t, (const void *)pk, 4);
+        r = _mm512_i32gather_epi32(t, (const void *)rcp, 4);
+        f = _mm512_and_si512(e, m12);
+        if (_mm512_cmpeq_epi32_mask(f, _mm512_setzero_si512()))
+            return NULL;
+        m = _mm512_cmpge_epu32_mask(X, _mm512_slli_epi32(f, 19));
+        p -= 2u * (unsigned)_mm_popcnt_u32(m);
+        _mm256_mask_compressstoreu_epi16((void *)p, m, _mm512_cvtepi32_epi16(X));
+        X = _mm512_mask_srli_epi32(X, m, X, 16);
+        /* q = ((x * rcp) >> 32) >> shift: the high halves of the 32 x 32 products */
+        even = _mm512_srli_epi64(_mm512_mul_epu32(X, r), 32);
+        odd = _mm512_mul_epu32(_mm512_srli_epi64(X, 32), _mm512_srli_epi64(r, 32));
+        q = _mm512_srlv_epi32(_mm512_mask_blend_epi32(0xAAAA, even, odd),
+                              _mm512_srli_epi32(e, 25));
+        X = _mm512_add_epi32(_mm512_add_epi32(X, _mm512_and_si512(_mm512_srli_epi32(e, 12), m13)),
+                             _mm512_mullo_epi32(q, _mm512_sub_epi32(M, f)));
+    }
+    _mm512_storeu_si512((void *)x, X);
+    return p;
+}
+#else
+int ekz_lanes_simd(int on)
+{
+    (void)on;
+    return 0;
+}
+#endif
+
 /* (T, R) of a kind-4 stream's codes tok[0..m): T extra bits in all, the last R of them (the
  * last chunk's, at most EKZ_LANES * EKZ_LANE_TAIL) carried by the lanes' final states */
 static void ekz_lanes_tail(const uint8_t *tok, size_t m, size_t *total, size_t *r)
@@ -877,6 +953,23 @@ int ekz_rans_lanes(const uint8_t *tok, size_t n, int order, const uint16_t *freq
     } while (0)
         if (ns == EKZ_LANES) { /* format v3: the lanes' states from memory (each is
                                  * touched every 16th code: no chain through them) */
+            while (idx & (EKZ_LANES - 1u)) {
+                idx--;
+                EKZ_RANS_STEP(x[idx & (EKZ_LANES - 1u)], idx);
+            }
+#ifdef EKZ_LANES_SIMD
+            if (idx && ekz_cpu_lanes()) {
+                uint32_t pk[256];
+                for (k = 0; k < 256u; k++) {
+                    pk[k] = freq[k] ? freq[k] | bias[k] << 12 | (uint32_t)rshift[k] << 25 : 0;
+                    rcp[k] = freq[k] ? rcp[k] : 0;
+                }
+                p = ekz_rans_lanes_avx512(tk, idx, x, pk, rcp, p);
+                if (p == NULL)
+                    return EKZ_EINVAL;
+                idx = 0;
+            }
+#endif
             while (idx) {
                 idx--;
                 EKZ_RANS_STEP(x[idx & (EKZ_LANES - 1u)], idx);
@@ -1486,36 +1579,7 @@ ekz_pred_fused(uint32_t *x, const uint8_t **wpp, const uint8_t *wend, const uint
  * as prefix sums over the lanes.  No loop-carried chain but the states' own (a gather and a
  * multiply per 16 codes), the word pointer (a popcount-add) and the bit position (an add).
  * The scalar path (any other CPU, the last codes of a stream) gives the same bits. */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
-#include <immintrin.h>
-#define EKZ_LANES_SIMD 1
-#define EKZ_LANES_TARGET                                                                     \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vbmi2,"       \
-                          "popcnt,bmi2")))
-
-static int ekz_lanes_off; /* ekz_lanes_simd(0): the portable path (tests) */
-
-static int ekz_cpu_lanes(void)
-{
-    static int have = -1;
-    if (ekz_lanes_off)
-        return 0;
-    if (have < 0)
-        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx512vbmi") &&
-               __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("popcnt") &&
-               __builtin_cpu_supports("bmi2");
-    return have;
-}
-
-int ekz_lanes_simd(int on)
-{
-    int was = ekz_cpu_lanes();
-    ekz_lanes_off = !on;
-    return was;
-}
-
+#ifdef EKZ_LANES_SIMD
 /* lanes shifted up by K (lane i takes lane i - K, zeros below) */
 #define EKZ_UP32(V, K) _mm512_alignr_epi32((V), _mm512_setzero_si512(), 16 - (K))
 #define EKZ_UP64(V, K) _mm512_alignr_epi64((V), _mm512_setzero_si512(), 8 - (K))
@@ -1693,12 +1757,6 @@ ekz_lanes_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *po
 #undef EKZ_LANES16
 #undef EKZ_UP32
 #undef EKZ_UP64
-#else
-int ekz_lanes_simd(int on)
-{
-    (void)on;
-    return 0;
-}
 #endif
 
 /* The last chunk of a kind-4 stream, its cnt tokens decoded (every state final): checks
