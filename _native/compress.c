@@ -815,6 +815,23 @@ int ekz_lanes_simd(int on)
     return was;
 }
 
+/* dst[sl] = e0 | sl << 8 for sl < f: a token's slots in the decoder's packed table, 16 a
+ * store */
+EKZ_LANES_TARGET static void ekz_lanes_fill(uint32_t *dst, uint32_t e0, uint32_t f)
+{
+    __m512i v = _mm512_or_si512(_mm512_set1_epi32((int)e0),
+                                _mm512_setr_epi32(0, 256, 512, 768, 1024, 1280, 1536, 1792, 2048,
+                                                  2304, 2560, 2816, 3072, 3328, 3584, 3840));
+    const __m512i step = _mm512_set1_epi32(16 << 8);
+    uint32_t sl;
+    for (sl = 0; sl + 16u <= f; sl += 16u) {
+        _mm512_storeu_si512((void *)(dst + sl), v);
+        v = _mm512_add_epi32(v, step);
+    }
+    if (sl < f)
+        _mm512_mask_storeu_epi32((void *)(dst + sl), (__mmask16)((1u << (f - sl)) - 1u), v);
+}
+
 /* The 16-lane rANS encoder, 16 codes a step, codes tk[idx - 1] down to tk[0] (idx a
  * multiple of 16, lane = code % 16), the words below p (room for all): the scalar step of
  * ekz_rans_lanes on all lanes at once.  Table pk[t] = f | bias << 12 | shift << 25 (f = 0:
@@ -1858,13 +1875,13 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
             uint16_t *fp = tb->f + s0, *bp2 = tb->b + s0;
             if (f == 0)
                 continue;
+#ifdef EKZ_LANES_SIMD
             if (simd) { /* the SIMD path's packed entries only (its scalar tail's too) */
-                uint32_t *ep = tb->e + s0, e0 = t | (f << 20);
-                for (sl = 0; sl < f; sl++)
-                    ep[sl] = e0 | (sl << 8);
+                ekz_lanes_fill(tb->e + s0, t | (f << 20), f);
                 narrow = t <= 111u;
                 continue;
             }
+#endif
             memset(tb->t + s0, (int)t, f);
             for (sl = 0; sl < f; sl++) /* separate loops: each vectorizes */
                 fp[sl] = (uint16_t)f;
