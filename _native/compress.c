@@ -1836,6 +1836,7 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     const int wide = 1;
     uint64_t acc = 0, step = 0;
 
+    (void)narrow; /* (read by the SIMD path only) */
     if (order < 0 || order > 2 || single > 255 || single < EKZ_SINGLE_LANES)
         return EKZ_EINVAL;
     if (single == EKZ_SINGLE_LANES) { /* format v3's kind 4: rANS with 16 states */
