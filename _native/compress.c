@@ -3211,7 +3211,8 @@ typedef struct {
     uint64_t *pj, *idx; /* format v2: the predictor's j, the split dictionary's indices */
     void *dict;         /* format v2: the dictionary's table */
     int v2;             /* a version-2 frame's block (dictionary and predictor allowed) */
-    int v3;             /* a version-3 frame's block (stream kind 4, lanes, allowed) */
+    int kind4;          /* stream kind 4 (lanes) allowed: a version-3 frame's block, not a
+                         * dictionary's table */
 } ekz_work;
 
 #define EKZ_BAD(r) ((r)->bad ? EKZ_ECORRUPT : EKZ_OK)
@@ -3264,7 +3265,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
     kind = ekz_rd_u8(r);
     if (r->bad)
         return EKZ_ECORRUPT;
-    if (kind <= 1u || (kind == 4u && w->v3))
+    if (kind <= 1u || (kind == 4u && w->kind4))
         return ekz_blk_plain(r, kind, order, n, first, s, w);
     if (kind == 2u && n <= (size_t)order)
         return ekz_sink_put(s, first, 0, n) ? EKZ_ECORRUPT : EKZ_OK;
@@ -3281,7 +3282,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
         rs.g = 1;
         rs.out = w->runs;
         sub = ekz_rd_u8(r);
-        if (r->bad || (sub > 1u && !(sub == 4u && w->v3)))
+        if (r->bad || (sub > 1u && !(sub == 4u && w->kind4)))
             return EKZ_ECORRUPT;
         rc = ekz_blk_plain(r, sub, 0, (size_t)m + 1u, NULL, &rs, w);
         if (rc != EKZ_OK)
@@ -3289,7 +3290,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
         if (m) {
             rs.out = w->vals;
             sub = ekz_rd_u8(r);
-            if (r->bad || (sub > 1u && !(sub == 4u && w->v3)))
+            if (r->bad || (sub > 1u && !(sub == 4u && w->kind4)))
                 return EKZ_ECORRUPT;
             rc = ekz_blk_plain(r, sub, 0, (size_t)m, NULL, &rs, w);
             if (rc != EKZ_OK)
@@ -3506,11 +3507,11 @@ static int ekz_blk_dict(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
     if (r->bad || blen > (uint64_t)(r->end - r->p) || (blen && (r->p[0] & 7u) == 5u))
         return EKZ_ECORRUPT;
     {   /* format v3's lanes (stream kind 4) are not for a dictionary's table */
-        int v3 = w->v3;
-        w->v3 = 0;
+        int kind4 = w->kind4;
+        w->kind4 = 0;
         rc = ekz_blk_any(r->p, (size_t)blen, split ? 0 : isfloat, split ? 8u : width,
                          w->dict, (size_t)size, w, 1);
-        w->v3 = v3;
+        w->kind4 = kind4;
     }
     if (rc != EKZ_OK)
         return EKZ_ECORRUPT;
@@ -3613,7 +3614,7 @@ static int ekz_work_init(ekz_work *w, void *work, size_t wsize, size_t n, int ve
     o += 8u * EKZ_TAB_LEN;
     w->f32 = (float *)(void *)(base + o);
     w->v2 = version >= 2;
-    w->v3 = version >= 3;
+    w->kind4 = version >= 3;
     return 1;
 }
 
