@@ -174,8 +174,10 @@ def test_lanes_in_an_older_frame_are_refused(version):
 
 
 def test_encoder_writes_lanes_only_for_long_streams(monkeypatch):
-    x = load_series("payerne_temp_C")
-    # 43,200 values in 13 kB: the 48 bytes of states cost more than _T_LANES_SHARE
+    # 43,200 values in 545 bytes: the 48 bytes of states cost more than _T_LANES_SHARE
+    assert encode(load_series("payerne_pressure_hPa"))[4] == 1
+    x = load_series("payerne_temp_C")  # 13 kB: lanes when their share is not limited
+    monkeypatch.setattr(C, "_T_LANES_SHARE", 0.0)
     assert encode(x)[4] == 1
     monkeypatch.setattr(C, "_T_LANES_SHARE", 1.0)
     lanes = encode(x)
