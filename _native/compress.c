@@ -14,6 +14,13 @@
 /* interleaved rANS states: four for streams of 1024 codes or more, else one (a state costs
  * 4 bytes of flush; four hide the decoder's latency on long streams) */
 #define EKZ_NSTATES(codes) ((codes) >= 1024u ? 4u : 1u)
+/* format v3's stream kind 4 ("lanes"): EKZ_LANES states whatever the length, the words in
+ * the order the states take them (as above), so a SIMD decoder renormalises all lanes at
+ * once (one popcount advances the word pointer a step of EKZ_LANES codes) */
+#define EKZ_LANES 16u
+/* ... whose final states carry the last extra bits, 15 a lane ([L, 2L) holds 15 bits) */
+#define EKZ_LANE_TAIL 15u
+#define EKZ_CHUNK 256u /* codes of a decoder chunk (a kind-4 tail is the last chunk's bits) */
 
 /* ------------------------------------------------------------------ tokens */
 
@@ -775,14 +782,146 @@ int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *
 int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint8_t *out,
              size_t cap, size_t blen, size_t *wlen)
 {
+    return ekz_rans_lanes(tok, n, order, freq, 0, out, cap, &blen, wlen);
+}
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
+#include <immintrin.h>
+#define EKZ_LANES_SIMD 1
+#define EKZ_LANES_TARGET                                                                     \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vbmi2,"       \
+                          "popcnt,bmi2")))
+
+static int ekz_lanes_off; /* ekz_lanes_simd(0): the portable path (tests) */
+
+static int ekz_cpu_lanes(void)
+{
+    static int have = -1;
+    if (ekz_lanes_off)
+        return 0;
+    if (have < 0)
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vbmi") &&
+               __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("popcnt") &&
+               __builtin_cpu_supports("bmi2");
+    return have;
+}
+
+int ekz_lanes_simd(int on)
+{
+    int was = ekz_cpu_lanes();
+    ekz_lanes_off = !on;
+    return was;
+}
+
+/* dst[sl] = e0 | sl << 8 for sl < f: a token's slots in the decoder's packed table, 16 a
+ * store */
+EKZ_LANES_TARGET static void ekz_lanes_fill(uint32_t *dst, uint32_t e0, uint32_t f)
+{
+    __m512i v = _mm512_or_si512(_mm512_set1_epi32((int)e0),
+                                _mm512_setr_epi32(0, 256, 512, 768, 1024, 1280, 1536, 1792, 2048,
+                                                  2304, 2560, 2816, 3072, 3328, 3584, 3840));
+    const __m512i step = _mm512_set1_epi32(16 << 8);
+    uint32_t sl;
+    for (sl = 0; sl + 16u <= f; sl += 16u) {
+        _mm512_storeu_si512((void *)(dst + sl), v);
+        v = _mm512_add_epi32(v, step);
+    }
+    if (sl < f)
+        _mm512_mask_storeu_epi32((void *)(dst + sl), (__mmask16)((1u << (f - sl)) - 1u), v);
+}
+
+/* The 16-lane rANS encoder, 16 codes a step, codes tk[idx - 1] down to tk[0] (idx a
+ * multiple of 16, lane = code % 16), the words below p (room for all): the scalar step of
+ * ekz_rans_lanes on all lanes at once.  Table pk[t] = f | bias << 12 | shift << 25 (f = 0:
+ * an absent token) and rcp[t]; each step's emitted words (the lanes with x >= f << 19) are
+ * stored in lane order just below p, as the scalar loop (lane 15 first, downwards) puts
+ * them.  Returns the new p, or NULL on a token of frequency 0. */
+EKZ_LANES_TARGET static uint8_t *ekz_rans_lanes_avx512(const uint8_t *tk, size_t idx,
+                                                       uint32_t *x, const uint32_t *pk,
+                                                       const uint32_t *rcp, uint8_t *p)
+{
+    const __m512i m12 = _mm512_set1_epi32(0xfff), m13 = _mm512_set1_epi32(0x1fff),
+                  M = _mm512_set1_epi32(EKZ_M);
+    __m512i X = _mm512_loadu_si512((const void *)x);
+    while (idx) {
+        __m512i t, e, r, f, even, odd, q;
+        __mmask16 m;
+        idx -= 16;
+        t = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(tk + idx)));
+        e = _mm512_i32gather_epi32(t, (const void *)pk, 4);
+        r = _mm512_i32gather_epi32(t, (const void *)rcp, 4);
+        f = _mm512_and_si512(e, m12);
+        if (_mm512_cmpeq_epi32_mask(f, _mm512_setzero_si512()))
+            return NULL;
+        m = _mm512_cmpge_epu32_mask(X, _mm512_slli_epi32(f, 19));
+        p -= 2u * (unsigned)_mm_popcnt_u32(m);
+        _mm256_mask_compressstoreu_epi16((void *)p, m, _mm512_cvtepi32_epi16(X));
+        X = _mm512_mask_srli_epi32(X, m, X, 16);
+        /* q = ((x * rcp) >> 32) >> shift: the high halves of the 32 x 32 products */
+        even = _mm512_srli_epi64(_mm512_mul_epu32(X, r), 32);
+        odd = _mm512_mul_epu32(_mm512_srli_epi64(X, 32), _mm512_srli_epi64(r, 32));
+        q = _mm512_srlv_epi32(_mm512_mask_blend_epi32(0xAAAA, even, odd),
+                              _mm512_srli_epi32(e, 25));
+        X = _mm512_add_epi32(_mm512_add_epi32(X, _mm512_and_si512(_mm512_srli_epi32(e, 12), m13)),
+                             _mm512_mullo_epi32(q, _mm512_sub_epi32(M, f)));
+    }
+    _mm512_storeu_si512((void *)x, X);
+    return p;
+}
+#else
+int ekz_lanes_simd(int on)
+{
+    (void)on;
+    return 0;
+}
+#endif
+
+/* (T, R) of a kind-4 stream's codes tok[0..m): T extra bits in all, the last R of them (the
+ * last chunk's, at most EKZ_LANES * EKZ_LANE_TAIL) carried by the lanes' final states */
+static void ekz_lanes_tail(const uint8_t *tok, size_t m, size_t *total, size_t *r)
+{
+    size_t i, last = m ? (m - 1u) / EKZ_CHUNK * EKZ_CHUNK : 0, t = 0, c = 0;
+    for (i = 0; i < last; i++)
+        t += ekz_tok.nbits[tok[i]];
+    for (; i < m; i++)
+        c += ekz_tok.nbits[tok[i]];
+    *total = t + c;
+    *r = c < EKZ_LANES * EKZ_LANE_TAIL ? c : EKZ_LANES * EKZ_LANE_TAIL;
+}
+
+int ekz_rans_lanes(const uint8_t *tok, size_t n, int order, const uint16_t *freq,
+                   unsigned lanes, uint8_t *out, size_t cap, size_t *blenp, size_t *wlen)
+{
+    size_t blen = *blenp;
     uint8_t rshift[256];
     uint32_t start[256], rcp[256], bias[256], cmpl[256];
-    uint32_t x[4] = {EKZ_L, EKZ_L, EKZ_L, EKZ_L};
+    uint32_t x[EKZ_LANES];
     size_t i, k, ns;
     uint8_t *p;
 
-    if (order < 0 || order > 2 || blen > cap || ekz_check_freq(freq, start) != EKZ_OK)
+    if (order < 0 || order > 2 || blen > cap || ekz_check_freq(freq, start) != EKZ_OK ||
+        (lanes != 0u && lanes != EKZ_LANES))
         return EKZ_EINVAL;
+    for (k = 0; k < EKZ_LANES; k++)
+        x[k] = EKZ_L;
+    if (lanes && n > (size_t)order) {
+        /* the extra bits' tail into the lanes' initial states (the decoder's final ones),
+         * EKZ_LANE_TAIL bits a lane above L; the stored bits end before it */
+        size_t total, r, b, from;
+        ekz_lanes_tail(tok + order, n - (size_t)order, &total, &r);
+        if (blen != (total + 7u) / 8u)
+            return EKZ_EINVAL;
+        from = total - r;
+        for (b = 0; b < r; b++)
+            x[b / EKZ_LANE_TAIL] += (uint32_t)((out[(from + b) >> 3] >> ((from + b) & 7u)) & 1u)
+                                    << (b % EKZ_LANE_TAIL);
+        blen = (from + 7u) / 8u;
+        if (from & 7u)
+            out[blen - 1u] &= (uint8_t)((1u << (from & 7u)) - 1u);
+        *blenp = blen;
+    }
     *wlen = 0;
     if (n <= (size_t)order)
         return EKZ_OK;
@@ -805,7 +944,7 @@ int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint
             bias[k] = start[k];
         }
     }
-    ns = EKZ_NSTATES(n - (size_t)order);
+    ns = lanes ? lanes : EKZ_NSTATES(n - (size_t)order);
     p = out + cap;
     i = n;
     if (cap - blen >= 2u * (n - (size_t)order) + 4u * ns + 2u) {
@@ -829,7 +968,30 @@ int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint
         q_ = (uint32_t)(((uint64_t)(X) * rcp[t_]) >> 32) >> rshift[t_];                      \
         (X) = (X) + bias[t_] + q_ * cmpl[t_];                                                \
     } while (0)
-        if (ns == 1u) {
+        if (ns == EKZ_LANES) { /* format v3: the lanes' states from memory (each is
+                                 * touched every 16th code: no chain through them) */
+            while (idx & (EKZ_LANES - 1u)) {
+                idx--;
+                EKZ_RANS_STEP(x[idx & (EKZ_LANES - 1u)], idx);
+            }
+#ifdef EKZ_LANES_SIMD
+            if (idx && ekz_cpu_lanes()) {
+                uint32_t pk[256];
+                for (k = 0; k < 256u; k++) {
+                    pk[k] = freq[k] ? freq[k] | bias[k] << 12 | (uint32_t)rshift[k] << 25 : 0;
+                    rcp[k] = freq[k] ? rcp[k] : 0;
+                }
+                p = ekz_rans_lanes_avx512(tk, idx, x, pk, rcp, p);
+                if (p == NULL)
+                    return EKZ_EINVAL;
+                idx = 0;
+            }
+#endif
+            while (idx) {
+                idx--;
+                EKZ_RANS_STEP(x[idx & (EKZ_LANES - 1u)], idx);
+            }
+        } else if (ns == 1u) {
             x0 = x[0];
             while (idx) {
                 idx--;
@@ -935,7 +1097,6 @@ static inline uint32_t ekz_ld32(const uint8_t *p)
  * straight from the stream only while the chunk cannot pass its end (a code takes at most
  * EKZ_MAXNB bits) and from a zero-padded copy of the stream's tail after that. */
 
-#define EKZ_CHUNK 256u
 #define EKZ_MAXNB 61u                                   /* extra bits of token 255 */
 #define EKZ_TAILB (EKZ_CHUNK * EKZ_MAXNB / 8u + 16u)    /* bytes a chunk may read */
 
@@ -957,6 +1118,9 @@ typedef struct {
     uint16_t f[EKZ_M];
     uint16_t b[EKZ_M];
     uint8_t t[EKZ_M];
+    /* format v3's lanes (the SIMD decoder): token | (slot - start) << 8 | frequency << 20,
+     * one 32-bit gather a lane */
+    uint32_t e[EKZ_M];
 } ekz_dtab;
 
 /* where decoded values go (see EKZ_SINK_* in compress.h) */
@@ -980,6 +1144,10 @@ struct ekz_pred_s {
     const uint64_t *c;
     int nterms, shift;
     const ekz_sink *inner;
+    /* format v3, lanes (EKZ_SINK_PL): j is the interleaved layout jt[k nl + m]; nl lanes of
+     * seg values (the last one `last`); `done` steps have their values, the first
+     * `flushed` of them went to `inner` */
+    size_t nl, seg, last, done, flushed;
 };
 
 /* sinks of the block decoder only: the dequantize formula (ekz_dequant_*) per value, for a
@@ -993,6 +1161,8 @@ struct ekz_pred_s {
 #define EKZ_SINK_G16 16
 #define EKZ_SINK_G32 17
 #define EKZ_SINK_G64 18
+/* format v3: a predictor with lanes (ekz_lanes_put) */
+#define EKZ_SINK_PL 19
 
 /* k as a double: exact, by the 1.5 * 2^52 trick for |k| < 2^51 (a loop of these
  * vectorizes; int64 -> double does not before AVX-512) */
@@ -1066,6 +1236,69 @@ static inline uint64_t ekz_flip64(uint64_t u) { return u ^ ((0u - (u >> 63)) >> 
         }                                                                                    \
         return bad ? -1 : 0;                                                                 \
     } while (0)
+
+static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt);
+
+/* format v3 lanes: the values of the steps [flushed, upto) of every lane to the inner sink,
+ * lane by lane through a small buffer (the steps' part of jt stays in L1) */
+#define EKZ_LANE_FLUSH EKZ_CHUNK /* (a sink takes at most EKZ_CHUNK values a call) */
+static int ekz_lanes_flush(ekz_pred *pr, size_t upto)
+{
+    uint64_t buf[8u * EKZ_LANE_FLUSH];
+    const size_t nl = pr->nl;
+    while (pr->flushed < upto) {
+        const size_t k0 = pr->flushed;
+        const size_t k1 = upto - k0 < EKZ_LANE_FLUSH ? upto : k0 + EKZ_LANE_FLUSH;
+        for (size_t m0 = 0; m0 < nl; m0 += 8u) { /* eight lanes at a time */
+            const size_t nm = nl - m0 < 8u ? nl - m0 : 8u;
+            if (nm == 8u && nl == 8u)
+                ekz2_lanes_gather(pr->j, 8u, k0, k1 - k0, buf, EKZ_LANE_FLUSH);
+            else
+                for (size_t m = 0; m < nm; m++)
+                    for (size_t k = k0; k < k1; k++)
+                        buf[m * EKZ_LANE_FLUSH + k - k0] = pr->j[k * nl + m0 + m];
+            for (size_t m = 0; m < nm; m++) {
+                const size_t len = m0 + m + 1u < nl ? pr->seg : pr->last;
+                const size_t end = k1 < len ? k1 : len;
+                if (end > k0 &&
+                    ekz_sink_put(pr->inner, buf + m * EKZ_LANE_FLUSH, (m0 + m) * pr->seg + k0,
+                                 end - k0))
+                    return -1;
+            }
+        }
+        pr->flushed = k1;
+    }
+    return 0;
+}
+
+/* format v3 lanes as a sink: residuals at..at+cnt of the interleaved stream into jt, the
+ * recurrence over the steps they complete, and every EKZ_LANE_FLUSH steps the values out */
+static int ekz_lanes_run(ekz_pred *pr, size_t ready)
+{
+    if (ready > pr->done) {
+#ifdef EKZ_PROFILE_NO_RECURRENCE
+        (void)0; /* profiling build: the residuals pass through as the values */
+#else
+        ekz2_lanes_run(pr->j, pr->nl, pr->done, ready, pr->lags, pr->c, pr->nterms,
+                       pr->shift);
+#endif
+        pr->done = ready;
+    }
+    return ekz_lanes_flush(pr, ready);
+}
+
+static int ekz_lanes_put(const ekz_pred *cpr, const uint64_t *r, size_t at, size_t cnt)
+{
+    ekz_pred *pr = (ekz_pred *)(uintptr_t)cpr; /* the sink's state */
+    size_t ready;
+    ekz2_lanes_put(pr->j, pr->nl, pr->last, at, r, cnt);
+    ready = ekz2_lanes_ready(pr->nl, pr->last, at + cnt);
+    /* the recurrence and the values out EKZ_LANE_FLUSH steps at a time (a call's set-up
+     * over 2,048 values; those steps of jt, 16 KB, stay in L1 from one to the other) */
+    if (ready - pr->done >= EKZ_LANE_FLUSH)
+        return ekz_lanes_run(pr, ready - (ready - pr->done) % EKZ_LANE_FLUSH);
+    return 0;
+}
 
 /* pass C: j[0..cnt) -> positions at..at+cnt of the sink; -1 if a j is outside the value
  * table (corrupt data) */
@@ -1155,6 +1388,8 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
                             pr->shift);
         return ekz_sink_put(pr->inner, pr->j + at + 1u, at + 1u, cnt);
     }
+    case EKZ_SINK_PL:
+        return ekz_lanes_put(s->pred, j, at, cnt);
     case EKZ_SINK_G8:
         EKZ_GATHER_SINK(uint8_t);
     case EKZ_SINK_G16:
@@ -1230,9 +1465,67 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
         }                                                                                    \
     } while (0)
 
+/* pass B for codes FROM..cnt-1 of the chunk (tokens in tok[]) */
+#define EKZ_B_FROM(FROM)                                                                     \
+    for (k = (FROM); k < cnt; k++) {                                                         \
+        if (order == 0)                                                                      \
+            EKZ_B1(k, tok[k], 0);                                                            \
+        else if (order == 1)                                                                 \
+            EKZ_B1(k, tok[k], 1);                                                            \
+        else                                                                                 \
+            EKZ_B1(k, tok[k], 2);                                                            \
+    }
+
 #define EKZ_PASS_B(ORDER)                                                                    \
     for (k = 0; k < cnt; k++)                                                                \
         EKZ_B1(k, tok[k], ORDER);
+
+/* LOOP(order) for the stream's delta order, without the wide-token test when the table has
+ * no wide token */
+#define EKZ_BY_ORDER3(LOOP)                                                                  \
+    if (order == 0) {                                                                        \
+        LOOP(0)                                                                              \
+    } else if (order == 1) {                                                                 \
+        LOOP(1)                                                                              \
+    } else {                                                                                 \
+        LOOP(2)                                                                              \
+    }
+#define EKZ_BY_ORDER(LOOP)                                                                   \
+    do {                                                                                     \
+        if (!wide_tab) {                                                                     \
+            const int wide = 0;                                                              \
+            EKZ_BY_ORDER3(LOOP)                                                              \
+        } else {                                                                             \
+            EKZ_BY_ORDER3(LOOP)                                                              \
+        }                                                                                    \
+    } while (0)
+
+/* format v3's lanes without SIMD: the same, 16 states (cnt a multiple of 16) */
+#define EKZ_A_B(X, K, ORDER)                                                                 \
+    do {                                                                                     \
+        unsigned t_b;                                                                        \
+        EKZ_A_FAST(X, t_b);                                                                  \
+        EKZ_B1(K, t_b, ORDER);                                                               \
+    } while (0)
+#define EKZ_FUSED16(ORDER)                                                                   \
+    for (k = 0; k < cnt; k += 16) {                                                          \
+        EKZ_A_B(x0, k, ORDER);                                                               \
+        EKZ_A_B(x1, k + 1, ORDER);                                                           \
+        EKZ_A_B(x2, k + 2, ORDER);                                                           \
+        EKZ_A_B(x3, k + 3, ORDER);                                                           \
+        EKZ_A_B(x4, k + 4, ORDER);                                                           \
+        EKZ_A_B(x5, k + 5, ORDER);                                                           \
+        EKZ_A_B(x6, k + 6, ORDER);                                                           \
+        EKZ_A_B(x7, k + 7, ORDER);                                                           \
+        EKZ_A_B(x8, k + 8, ORDER);                                                           \
+        EKZ_A_B(x9, k + 9, ORDER);                                                           \
+        EKZ_A_B(x10, k + 10, ORDER);                                                         \
+        EKZ_A_B(x11, k + 11, ORDER);                                                         \
+        EKZ_A_B(x12, k + 12, ORDER);                                                         \
+        EKZ_A_B(x13, k + 13, ORDER);                                                         \
+        EKZ_A_B(x14, k + 14, ORDER);                                                         \
+        EKZ_A_B(x15, k + 15, ORDER);                                                         \
+    }
 
 /* passes A and B in one loop (four states, a full chunk, words and bits in reach): the
  * extra-bit work fills the cycles the rANS states wait on their table loads */
@@ -1360,6 +1653,232 @@ ekz_pred_fused(uint32_t *x, const uint8_t **wpp, const uint8_t *wend, const uint
 #undef EKZ_REC1
 #endif
 
+/* ------------------------------------------------------------------ format v3: lanes
+ *
+ * A kind-4 stream has EKZ_LANES (16) rANS states, code i on state i % 16, its words in the
+ * order the states take them: the rule of kind 1, with 16 states.  16 states make the
+ * states independent of each other for 16 codes, so a 512-bit decoder steps all of them at
+ * once: one gather of the slots' table entries, one multiply, one compare; the lanes that
+ * renormalise take the next words in lane order (a masked expand of the next 16 words) and
+ * the word pointer moves by the mask's popcount.  The extra bits of the 16 codes follow the
+ * same way: their bit offsets are a prefix sum of their widths, and each lane's 64 bits are
+ * picked by a byte permute from the 128 bytes at the bit position (16 codes of at most 55
+ * extra bits span at most 112 bytes), shifted and masked; then unzigzag and the delta sums
+ * as prefix sums over the lanes.  No loop-carried chain but the states' own (a gather and a
+ * multiply per 16 codes), the word pointer (a popcount-add) and the bit position (an add).
+ * The scalar path (any other CPU, the last codes of a stream) gives the same bits. */
+#ifdef EKZ_LANES_SIMD
+/* lanes shifted up by K (lane i takes lane i - K, zeros below) */
+#define EKZ_UP32(V, K) _mm512_alignr_epi32((V), _mm512_setzero_si512(), 16 - (K))
+#define EKZ_UP64(V, K) _mm512_alignr_epi64((V), _mm512_setzero_si512(), 8 - (K))
+
+EKZ_LANES_TARGET static inline __m512i ekz_prefix64(__m512i v)
+{
+    v = _mm512_add_epi64(v, EKZ_UP64(v, 1));
+    v = _mm512_add_epi64(v, EKZ_UP64(v, 2));
+    return _mm512_add_epi64(v, EKZ_UP64(v, 4));
+}
+
+/* 8 codes' values (unzigzagged, before the delta sums) from their tokens t64, widths nb64
+ * and bit offsets off64 (from the window W0:W1 of 128 bytes) */
+EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64, __m512i off64,
+                                                      __mmask8 big, __m512i W0, __m512i W1)
+{
+    const __m512i bcast = _mm512_set_epi8(
+        56, 56, 56, 56, 56, 56, 56, 56, 48, 48, 48, 48, 48, 48, 48, 48, 40, 40, 40, 40, 40, 40,
+        40, 40, 32, 32, 32, 32, 32, 32, 32, 32, 24, 24, 24, 24, 24, 24, 24, 24, 16, 16, 16, 16,
+        16, 16, 16, 16, 8, 8, 8, 8, 8, 8, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i ramp = _mm512_set1_epi64(0x0706050403020100LL);
+    const __m512i ones = _mm512_set1_epi64(-1);
+    __m512i idx = _mm512_add_epi8(_mm512_permutexvar_epi8(bcast, _mm512_srli_epi64(off64, 3)),
+                                  ramp);
+    __m512i e = _mm512_permutex2var_epi8(W0, idx, W1), base, v;
+    e = _mm512_srlv_epi64(e, _mm512_and_si512(off64, _mm512_set1_epi64(7)));
+    e = _mm512_andnot_si512(_mm512_sllv_epi64(ones, nb64), e);
+    base = _mm512_sllv_epi64(_mm512_or_si512(_mm512_and_si512(t64, _mm512_set1_epi64(3)),
+                                             _mm512_set1_epi64(4)),
+                             nb64);
+    v = _mm512_add_epi64(_mm512_mask_mov_epi64(t64, big, base), e);
+    return _mm512_xor_si512(_mm512_srli_epi64(v, 1),
+                            _mm512_sub_epi64(_mm512_setzero_si512(),
+                                             _mm512_and_si512(v, _mm512_set1_epi64(1))));
+}
+
+/* 16 codes (jb[K..K+16)) on the state vector X: the rANS step, renormalisation, extra
+ * bits, unzigzag and delta sums */
+#define EKZ_LANES16(X, K)                                                                    \
+    do {                                                                                     \
+        __m512i slot = _mm512_and_si512((X), mask12);                                        \
+        __m512i ent = _mm512_i32gather_epi32(slot, (const void *)e32, 4);                    \
+        __m512i t = _mm512_and_si512(ent, _mm512_set1_epi32(255));                           \
+        __m512i f = _mm512_srli_epi32(ent, 20);                                              \
+        __m512i b = _mm512_and_si512(_mm512_srli_epi32(ent, 8), mask12);                     \
+        __m512i nb, incl, off, W0, W1, v0, v1;                                               \
+        __mmask16 m, big = 0;                                                                \
+        const uint8_t *p0;                                                                   \
+        unsigned total;                                                                      \
+        (X) = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32((X), EKZ_PROB_BITS)), \
+                               b);                                                           \
+        m = _mm512_cmplt_epu32_mask((X), L);                                                 \
+        (X) = _mm512_or_si512(                                                               \
+            _mm512_mask_slli_epi32((X), m, (X), 16),                                         \
+            _mm512_cvtepu16_epi32(_mm256_maskz_expand_epi16(                                 \
+                m, _mm256_loadu_si256((const __m256i *)(const void *)wp))));                 \
+        wp += 2u * (unsigned)_mm_popcnt_u32(m);                                              \
+        if (narrow) { /* tokens below 128: widths by a byte lookup */                        \
+            nb = _mm512_permutex2var_epi8(nb0, t, nb1);                                      \
+        } else {                                                                             \
+            big = _mm512_cmpge_epu32_mask(t, _mm512_set1_epi32(16));                         \
+            nb = _mm512_maskz_srli_epi32(big, _mm512_sub_epi32(t, _mm512_set1_epi32(8)), 2); \
+        }                                                                                    \
+        incl = _mm512_add_epi32(nb, EKZ_UP32(nb, 1));                                        \
+        incl = _mm512_add_epi32(incl, EKZ_UP32(incl, 2));                                    \
+        incl = _mm512_add_epi32(incl, EKZ_UP32(incl, 4));                                    \
+        incl = _mm512_add_epi32(incl, EKZ_UP32(incl, 8));                                    \
+        off = _mm512_add_epi32(_mm512_sub_epi32(incl, nb),                                   \
+                               _mm512_set1_epi32((int)(pos & 7u)));                          \
+        total = (unsigned)_mm_extract_epi32(_mm512_extracti32x4_epi32(incl, 3), 3);          \
+        p0 = bp + (pos >> 3);                                                                \
+        pos += total;                                                                        \
+        W0 = _mm512_loadu_si512((const void *)p0);                                           \
+        if (narrow) { /* codes below 2^28: all in 32-bit lanes, one 64-byte window */        \
+            __m512i e_ = _mm512_permutexvar_epi8(                                            \
+                _mm512_add_epi8(_mm512_shuffle_epi8(_mm512_srli_epi32(off, 3), bcast4),      \
+                                ramp4),                                                      \
+                W0);                                                                         \
+            e_ = _mm512_srlv_epi32(e_, _mm512_and_si512(off, _mm512_set1_epi32(7)));         \
+            e_ = _mm512_andnot_si512(_mm512_sllv_epi32(_mm512_set1_epi32(-1), nb), e_);      \
+            e_ = _mm512_add_epi32(                                                           \
+                _mm512_sllv_epi32(_mm512_permutex2var_epi8(hi0, t, hi1), nb), e_);           \
+            e_ = _mm512_xor_si512(_mm512_srli_epi32(e_, 1),                                  \
+                                  _mm512_sub_epi32(_mm512_setzero_si512(),                   \
+                                                   _mm512_and_si512(e_, _mm512_set1_epi32(1)))); \
+            if (order == 1) { /* 16 deltas below 2^27 each: their prefix sums fit int32 */   \
+                e_ = _mm512_add_epi32(e_, EKZ_UP32(e_, 1));                                  \
+                e_ = _mm512_add_epi32(e_, EKZ_UP32(e_, 2));                                  \
+                e_ = _mm512_add_epi32(e_, EKZ_UP32(e_, 4));                                  \
+                e_ = _mm512_add_epi32(e_, EKZ_UP32(e_, 8));                                  \
+                v0 = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(e_)),    \
+                                      accv);                                                 \
+                v1 = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e_, 1)), \
+                                      accv);                                                 \
+                accv = _mm512_permutexvar_epi64(lane7, v1);                                  \
+                _mm512_storeu_si512((void *)(jb + (K)), v0);                                 \
+                _mm512_storeu_si512((void *)(jb + (K) + 8), v1);                             \
+                break;                                                                       \
+            }                                                                                \
+            v0 = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(e_));                          \
+            v1 = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e_, 1));                    \
+        } else {                                                                             \
+        W1 = _mm512_loadu_si512((const void *)(p0 + 64));                                    \
+        v0 = ekz_lanes_vals(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(t)),                \
+                            _mm512_cvtepu32_epi64(_mm512_castsi512_si256(nb)),               \
+                            _mm512_cvtepu32_epi64(_mm512_castsi512_si256(off)),              \
+                            (__mmask8)big, W0, W1);                                          \
+        v1 = ekz_lanes_vals(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(t, 1)),          \
+                            _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(nb, 1)),         \
+                            _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(off, 1)),        \
+                            (__mmask8)(big >> 8), W0, W1);                                   \
+        }                                                                                    \
+        if (order >= 1) {                                                                    \
+            if (order == 2) {                                                                \
+                v0 = _mm512_add_epi64(ekz_prefix64(v0), stepv);                              \
+                stepv = _mm512_permutexvar_epi64(lane7, v0);                                 \
+                v1 = _mm512_add_epi64(ekz_prefix64(v1), stepv);                              \
+                stepv = _mm512_permutexvar_epi64(lane7, v1);                                 \
+            }                                                                                \
+            v0 = _mm512_add_epi64(ekz_prefix64(v0), accv);                                   \
+            accv = _mm512_permutexvar_epi64(lane7, v0);                                      \
+            v1 = _mm512_add_epi64(ekz_prefix64(v1), accv);                                   \
+            accv = _mm512_permutexvar_epi64(lane7, v1);                                      \
+        }                                                                                    \
+        _mm512_storeu_si512((void *)(jb + (K)), v0);                                         \
+        _mm512_storeu_si512((void *)(jb + (K) + 8), v1);                                     \
+    } while (0)
+
+/* tokens 0..127: their extra bits (ekz_tok.nbits) and the high bits of their base (the
+ * token below 16, else 4 + t % 4), for the byte lookups of the narrow path */
+static const uint8_t ekz_lanes_nb[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5,
+    5, 6, 6, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 12, 12, 12,
+    12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 17, 17, 17, 17, 18, 18,
+    18, 18, 19, 19, 19, 19, 20, 20, 20, 20, 21, 21, 21, 21, 22, 22, 22, 22, 23, 23, 23, 23, 24,
+    24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 27, 27, 27, 27, 28, 28, 28, 28, 29, 29, 29, 29};
+static const uint8_t ekz_lanes_hi[128] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4,
+    5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7,
+    4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6,
+    7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5,
+    6, 7, 4, 5, 6, 7};
+
+/* cnt (a multiple of EKZ_LANES) codes of a kind-4 stream into jb (delta order `order`
+ * summed back).  The caller guarantees 2 cnt + 32 readable bytes at *wpp and cnt * 7 + 128
+ * at bp + (*posp >> 3), and no token of more than 55 extra bits; `narrow`: none of more
+ * than 25 (token 111 and below: codes below 2^28, so the extra bits, values and order-1
+ * sums of 16 codes fit 32-bit lanes and their bits 64 bytes). */
+EKZ_LANES_TARGET static void
+ekz_lanes_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *posp,
+                 const uint32_t *e32, int order, int narrow, uint64_t *accp, uint64_t *stepp,
+                 uint64_t *jb, size_t cnt)
+{
+    const __m512i mask12 = _mm512_set1_epi32(EKZ_MASK), L = _mm512_set1_epi32(EKZ_L);
+    const __m512i lane7 = _mm512_set1_epi64(7);
+    const __m512i bcast4 = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0x00000000);
+    const __m512i ramp4 = _mm512_set1_epi32(0x03020100);
+    const __m512i nb0 = _mm512_loadu_si512((const void *)ekz_lanes_nb),
+                  nb1 = _mm512_loadu_si512((const void *)(ekz_lanes_nb + 64)),
+                  hi0 = _mm512_loadu_si512((const void *)ekz_lanes_hi),
+                  hi1 = _mm512_loadu_si512((const void *)(ekz_lanes_hi + 64));
+    __m512i X0 = _mm512_loadu_si512((const void *)x);
+    __m512i accv = _mm512_set1_epi64((long long)*accp),
+            stepv = _mm512_set1_epi64((long long)*stepp);
+    const uint8_t *wp = *wpp;
+    size_t pos = *posp, k;
+    for (k = 0; k < cnt; k += EKZ_LANES)
+        EKZ_LANES16(X0, k);
+    _mm512_storeu_si512((void *)x, X0);
+    *accp = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(accv));
+    *stepp = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(stepv));
+    *wpp = wp;
+    *posp = pos;
+}
+#undef EKZ_LANES16
+#undef EKZ_UP32
+#undef EKZ_UP64
+#endif
+
+/* The last chunk of a kind-4 stream, its cnt tokens decoded (every state final): checks
+ * that the stored extra bits end exactly where the tail begins (at bit q = pos + the chunk's
+ * bits - r, relative to buf, the zero-padded tail copy of the stored bits from byte
+ * `skipped` on; blen stored bytes in all, the last one's padding zero) and that each state
+ * is in [L, 2L) with no tail bit past r, then writes the r tail bits at q.  0 if corrupt. */
+static int ekz_lanes_splice(const uint8_t *tok, size_t cnt, const uint32_t *x, uint8_t *buf,
+                            size_t pos, size_t avail, size_t skipped, size_t blen,
+                            size_t *stored_end, size_t *tailbits)
+{
+    size_t k, bc = 0, r, q, b;
+    unsigned s;
+    for (k = 0; k < cnt; k++)
+        bc += ekz_tok.nbits[tok[k]];
+    r = bc < EKZ_LANES * EKZ_LANE_TAIL ? bc : EKZ_LANES * EKZ_LANE_TAIL;
+    q = pos + bc - r;
+    if (q > 8u * avail || skipped + (q + 7u) / 8u != blen || (buf[q >> 3] >> (q & 7u)))
+        return 0;
+    for (s = 0; s < EKZ_LANES; s++) {
+        uint32_t v = x[s] - EKZ_L;
+        size_t have = r > EKZ_LANE_TAIL * s ? r - EKZ_LANE_TAIL * s : 0;
+        if (x[s] < EKZ_L || v >= EKZ_L ||
+            (have < EKZ_LANE_TAIL && (v >> have) != 0))
+            return 0;
+    }
+    for (b = 0; b < r; b++)
+        buf[(q + b) >> 3] |= (uint8_t)((((x[b / EKZ_LANE_TAIL] - EKZ_L) >> (b % EKZ_LANE_TAIL)) &
+                                        1u) << ((q + b) & 7u));
+    *stored_end = q;
+    *tailbits = r;
+    return 1;
+}
+
 /* A second copy of the decoder for CPUs with BMI2 (shifts by a register without a flags
  * merge: a few percent), picked at load time, where the toolchain supports that (GCC on
  * glibc x86-64) */
@@ -1377,17 +1896,25 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     uint8_t tok[EKZ_CHUNK];
     uint8_t tail[2u * EKZ_TAILB];
     uint8_t wtail[4u * EKZ_CHUNK + 16u];
-    uint32_t x[4] = {0, 0, 0, 0};
+    uint32_t x[EKZ_LANES];
     uint32_t start[256];
     const uint8_t *wp = words, *wend = words + wlen, *bp = bits;
     size_t pos = 0, avail = blen, skipped = 0, ncodes, k0, cnt, k, m;
     unsigned ns = 1, u;
-    int in_tail = 0, w_in_tail = 0, rc, wide_tab = 1;
+    int in_tail = 0, w_in_tail = 0, rc, wide_tab = 1, lanes = 0, simd = 0, narrow = 0;
+    size_t stored_end = 0, tailbits = 0; /* kind 4: where the stored extra bits end, and the
+                                          * tail bits after them (in the tail copy) */
     const int wide = 1;
     uint64_t acc = 0, step = 0;
 
-    if (order < 0 || order > 2 || single > 255)
+    (void)narrow; /* (read by the SIMD path only) */
+    if (order < 0 || order > 2 || single > 255 || single < EKZ_SINGLE_LANES)
         return EKZ_EINVAL;
+    if (single == EKZ_SINGLE_LANES) { /* format v3's kind 4: rANS with 16 states */
+        lanes = 1;
+        single = -1;
+    }
+    memset(x, 0, sizeof x);
     m = n < (size_t)order ? n : (size_t)order;
     if (m) {
         for (k = 0; k < m; k++)
@@ -1410,20 +1937,30 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         uint32_t t, sl;
         if (ekz_check_freq(freq, start) != EKZ_OK)
             return EKZ_ECORRUPT;
+        for (t = 232u, wide_tab = 0; t < 256u; t++)
+            wide_tab |= freq[t] != 0;
+#ifdef EKZ_LANES_SIMD
+        simd = lanes && !wide_tab && ekz_cpu_lanes();
+#endif
         for (t = 0; t < 256u; t++) {
             uint32_t s0 = start[t], f = freq[t];
             uint16_t *fp = tb->f + s0, *bp2 = tb->b + s0;
             if (f == 0)
                 continue;
+#ifdef EKZ_LANES_SIMD
+            if (simd) { /* the SIMD path's packed entries only (its scalar tail's too) */
+                ekz_lanes_fill(tb->e + s0, t | (f << 20), f);
+                narrow = t <= 111u;
+                continue;
+            }
+#endif
             memset(tb->t + s0, (int)t, f);
             for (sl = 0; sl < f; sl++) /* separate loops: each vectorizes */
                 fp[sl] = (uint16_t)f;
             for (sl = 0; sl < f; sl++)
                 bp2[sl] = (uint16_t)sl;
         }
-        for (t = 232u, wide_tab = 0; t < 256u; t++)
-            wide_tab |= freq[t] != 0;
-        ns = EKZ_NSTATES(ncodes);
+        ns = lanes ? EKZ_LANES : EKZ_NSTATES(ncodes);
         if (wlen < 4u * ns)
             return EKZ_ECORRUPT;
         for (u = 0; u < ns; u++) {
@@ -1455,8 +1992,11 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     for (cnt = 0; k0 < ncodes; k0 += cnt) {
         cnt = ncodes - k0 < EKZ_CHUNK ? ncodes - k0 : EKZ_CHUNK;
         /* extra bits from a padded copy of the tail once the chunk could reach the end */
-        if (!in_tail && (pos >> 3) + EKZ_TAILB > avail) {
+        if (!in_tail && ((pos >> 3) + EKZ_TAILB > avail || (lanes && k0 + cnt == ncodes))) {
+            /* (a kind-4 stream's last chunk always: its tail is spliced into the copy) */
             size_t from = pos >> 3, rem = avail - from;
+            if (rem > EKZ_TAILB) /* more stored bits than a last chunk can have */
+                return EKZ_ECORRUPT;
             memcpy(tail, bp + from, rem);
             memset(tail + rem, 0, sizeof tail - rem);
             bp = tail;
@@ -1476,25 +2016,57 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
             wend = wtail + rem;
             w_in_tail = 1;
         }
-        if (single < 0 && ns == 4u) {
+        if (single < 0 && ns == EKZ_LANES) {
+            size_t wi = 0;
+            const int last = k0 + cnt == ncodes;
+            k = 0;
+#ifdef EKZ_LANES_SIMD
+            if (simd && !last) { /* a full chunk, words and bits in reach (the copies above) */
+                k = cnt;
+                ekz_lanes_avx512(x, &wp, bp, &pos, tb->e, order, narrow, &acc, &step, jb, k);
+            }
+#endif
+            if (k < cnt && !last && !simd) {
+                /* the portable path of a full chunk: the 16 states in locals (registers
+                 * where the CPU has them), passes A and B in one loop as EKZ_FUSED */
+                uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5],
+                         x6 = x[6], x7 = x[7], x8 = x[8], x9 = x[9], x10 = x[10], x11 = x[11],
+                         x12 = x[12], x13 = x[13], x14 = x[14], x15 = x[15];
+                EKZ_BY_ORDER(EKZ_FUSED16);
+                x[0] = x0, x[1] = x1, x[2] = x2, x[3] = x3, x[4] = x4, x[5] = x5, x[6] = x6;
+                x[7] = x7, x[8] = x8, x[9] = x9, x[10] = x10, x[11] = x11, x[12] = x12;
+                x[13] = x13, x[14] = x14, x[15] = x15;
+                wp += 2u * wi;
+                k = cnt;
+            }
+            if (k < cnt) { /* the last chunk: tokens, the tail, then the bits */
+                if (simd) { /* (only the packed table is built) */
+                    for (; k < cnt; k++) {
+                        uint32_t *xs = &x[k & (EKZ_LANES - 1u)], e_ = tb->e[*xs & EKZ_MASK], y_;
+                        tok[k] = (uint8_t)e_;
+                        *xs = (e_ >> 20) * (*xs >> EKZ_PROB_BITS) + ((e_ >> 8) & EKZ_MASK);
+                        y_ = (*xs << 16) | ekz_ld16(wp + 2u * wi);
+                        EKZ_RENORM(*xs, y_);
+                    }
+                } else {
+                    for (; k < cnt; k++) {
+                        unsigned t0;
+                        EKZ_A_FAST(x[k & (EKZ_LANES - 1u)], t0);
+                        tok[k] = (uint8_t)t0;
+                    }
+                }
+                wp += 2u * wi;
+                if (last) { /* every state is final: the extra bits' tail, then the bits */
+                    if (wp > wend || !ekz_lanes_splice(tok, cnt, x, tail, pos, avail, skipped,
+                                                       blen, &stored_end, &tailbits))
+                        return EKZ_ECORRUPT;
+                }
+                EKZ_B_FROM(0);
+            }
+        } else if (single < 0 && ns == 4u) {
             size_t cnt4 = cnt & ~(size_t)3u, wi = 0;
             uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
-            if (!wide_tab) { /* no wide token: the loop without the test */
-                const int wide = 0;
-                if (order == 0) {
-                    EKZ_FUSED(0)
-                } else if (order == 1) {
-                    EKZ_FUSED(1)
-                } else {
-                    EKZ_FUSED(2)
-                }
-            } else if (order == 0) {
-                EKZ_FUSED(0)
-            } else if (order == 1) {
-                EKZ_FUSED(1)
-            } else {
-                EKZ_FUSED(2)
-            }
+            EKZ_BY_ORDER(EKZ_FUSED);
             x[0] = x0;
             x[1] = x1;
             x[2] = x2;
@@ -1505,14 +2077,7 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
                 tok[k] = (uint8_t)t0;
             }
             wp += 2u * wi;
-            for (k = cnt4; k < cnt; k++) {
-                if (order == 0)
-                    EKZ_B1(k, tok[k], 0);
-                else if (order == 1)
-                    EKZ_B1(k, tok[k], 1);
-                else
-                    EKZ_B1(k, tok[k], 2);
-            }
+            EKZ_B_FROM(cnt4);
         } else {
             /* pass A */
             if (single >= 0) {
@@ -1539,7 +2104,7 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         }
         if (wp > wend) /* took words past the end of the stream */
             return EKZ_ECORRUPT;
-        if (pos > 8u * avail) /* read past the end of the extra bits */
+        if (pos > 8u * avail + tailbits) /* read past the end of the extra bits (and tail) */
             return EKZ_ECORRUPT;
         /* pass C */
         rc = ekz_sink_put(s, jb, (size_t)order + k0, cnt);
@@ -1549,19 +2114,24 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     if (single < 0) {
         if (wp != wend)
             return EKZ_ECORRUPT;
-        for (u = 0; u < ns; u++)
+        for (u = 0; u < ns && !lanes; u++) /* (lanes: checked by ekz_lanes_splice) */
             if (x[u] != EKZ_L)
                 return EKZ_ECORRUPT;
     }
-    if (skipped + (pos + 7u) / 8u != blen)
+    if (lanes ? pos != stored_end + tailbits : skipped + (pos + 7u) / 8u != blen)
         return EKZ_ECORRUPT;
     return EKZ_OK;
 }
 
 #undef EKZ_A_FAST
 #undef EKZ_PASS_B
+#undef EKZ_B_FROM
 #undef EKZ_B1
 #undef EKZ_FUSED
+#undef EKZ_FUSED16
+#undef EKZ_BY_ORDER
+#undef EKZ_BY_ORDER3
+#undef EKZ_A_B
 #undef EKZ_RENORM
 
 /* a public sink (EKZ_SINK_J..R32) from its fields; 0 if they are not valid */
@@ -2712,11 +3282,14 @@ typedef struct {
     uint64_t *pj, *idx; /* format v2: the predictor's j, the split dictionary's indices */
     void *dict;         /* format v2: the dictionary's table */
     int v2;             /* a version-2 frame's block (dictionary and predictor allowed) */
+    int v3;             /* a version-3 frame's block (predictor lanes allowed) */
+    int kind4;          /* stream kind 4 (lanes) allowed: a version-3 frame's block, not a
+                         * dictionary's table */
 } ekz_work;
 
 #define EKZ_BAD(r) ((r)->bad ? EKZ_ECORRUPT : EKZ_OK)
 
-/* a kind 0/1 body (codec._body_decode) into sink s */
+/* a kind 0/1 (or, format v3, 4) body (codec._body_decode) into sink s */
 static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const uint64_t *first,
                          const ekz_sink *s, ekz_work *w)
 {
@@ -2743,6 +3316,8 @@ static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const ui
         wlen = ekz_rd_varint(r);
         bits = ekz_rd_take(r, blen);
         words = ekz_rd_take(r, wlen);
+        if (kind == 4u)
+            single = EKZ_SINGLE_LANES;
     }
     if (r->bad)
         return EKZ_ECORRUPT;
@@ -2762,7 +3337,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
     kind = ekz_rd_u8(r);
     if (r->bad)
         return EKZ_ECORRUPT;
-    if (kind <= 1u)
+    if (kind <= 1u || (kind == 4u && w->kind4))
         return ekz_blk_plain(r, kind, order, n, first, s, w);
     if (kind == 2u && n <= (size_t)order)
         return ekz_sink_put(s, first, 0, n) ? EKZ_ECORRUPT : EKZ_OK;
@@ -2779,7 +3354,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
         rs.g = 1;
         rs.out = w->runs;
         sub = ekz_rd_u8(r);
-        if (r->bad || sub > 1u)
+        if (r->bad || (sub > 1u && !(sub == 4u && w->kind4)))
             return EKZ_ECORRUPT;
         rc = ekz_blk_plain(r, sub, 0, (size_t)m + 1u, NULL, &rs, w);
         if (rc != EKZ_OK)
@@ -2787,7 +3362,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
         if (m) {
             rs.out = w->vals;
             sub = ekz_rd_u8(r);
-            if (r->bad || sub > 1u)
+            if (r->bad || (sub > 1u && !(sub == 4u && w->kind4)))
                 return EKZ_ECORRUPT;
             rc = ekz_blk_plain(r, sub, 0, (size_t)m, NULL, &rs, w);
             if (rc != EKZ_OK)
@@ -2863,9 +3438,15 @@ static int ekz_blk_pred(ekz_rd *r, size_t n, const ekz_sink *inner, ekz_work *w)
     uint32_t lags[EKZ2_MAX_TERMS];
     int64_t coefs[EKZ2_MAX_TERMS];
     uint64_t c[EKZ2_MAX_TERMS], j0;
-    unsigned np = ekz_rd_u8(r), shift = ekz_rd_u8(r), t;
+    unsigned np = ekz_rd_u8(r), shift = ekz_rd_u8(r), t, nl = 0;
     ekz_pred pr;
     ekz_sink ps;
+    if (np & 0x80u) { /* format v3: lanes */
+        nl = ekz_rd_u8(r);
+        np &= 0x7Fu;
+        if (!w->v3 || nl < 2u || nl > EKZ2_MAX_LANES)
+            return EKZ_ECORRUPT;
+    }
     if (r->bad || np < 1u || np > EKZ2_MAX_TERMS || shift > 32u)
         return EKZ_ECORRUPT;
     for (t = 0; t < np; t++) {
@@ -2882,12 +3463,35 @@ static int ekz_blk_pred(ekz_rd *r, size_t n, const ekz_sink *inner, ekz_work *w)
     j0 = ekz_unzz(ekz_rd_varint(r));
     if (r->bad || ekz2_pred_check(n, lags, coefs, (int)np, (int)shift) != EKZ_OK)
         return EKZ_ECORRUPT;
+    memset(&pr, 0, sizeof pr);
     pr.j = w->pj;
     pr.lags = lags;
     pr.c = c;
     pr.nterms = (int)np;
     pr.shift = (int)shift;
     pr.inner = inner;
+    if (nl) { /* the lanes' first values, the interleaved stream, the last steps out */
+        int rc;
+        if (ekz2_lanes_geom(n, nl, lags[np - 1u], &pr.seg, &pr.last) != EKZ_OK)
+            return EKZ_ECORRUPT;
+        pr.nl = nl;
+        pr.j[0] = j0;
+        for (t = 1; t < nl; t++)
+            pr.j[t] = j0 + ekz_unzz(ekz_rd_varint(r));
+        for (size_t k = pr.last; k < pr.seg; k++)
+            pr.j[k * nl + nl - 1u] = 0;
+        if (r->bad)
+            return EKZ_ECORRUPT;
+        pr.done = 1;
+        memset(&ps, 0, sizeof ps);
+        ps.kind = EKZ_SINK_PL;
+        ps.g = 1;
+        ps.pred = &pr;
+        rc = ekz_blk_stream(r, 0, n - nl, &ps, w);
+        if (rc != EKZ_OK) /* (else every residual was read: the stream had n - nl) */
+            return rc;
+        return ekz_lanes_run(&pr, pr.seg) ? EKZ_ECORRUPT : EKZ_OK;
+    }
     pr.j[0] = j0;
     if (ekz_sink_put(inner, pr.j, 0, 1))
         return EKZ_ECORRUPT;
@@ -3003,8 +3607,13 @@ static int ekz_blk_dict(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
     blen = ekz_rd_varint(r);
     if (r->bad || blen > (uint64_t)(r->end - r->p) || (blen && (r->p[0] & 7u) == 5u))
         return EKZ_ECORRUPT;
-    rc = ekz_blk_any(r->p, (size_t)blen, split ? 0 : isfloat, split ? 8u : width, w->dict,
-                     (size_t)size, w, 1);
+    {   /* format v3's lanes (stream kind 4) are not for a dictionary's table */
+        int kind4 = w->kind4;
+        w->kind4 = 0;
+        rc = ekz_blk_any(r->p, (size_t)blen, split ? 0 : isfloat, split ? 8u : width,
+                         w->dict, (size_t)size, w, 1);
+        w->kind4 = kind4;
+    }
     if (rc != EKZ_OK)
         return EKZ_ECORRUPT;
     r->p += blen;
@@ -3078,7 +3687,8 @@ static int ekz_blk_any(const uint8_t *src, size_t len, int isfloat, size_t width
 
 size_t ekz_block_work_size(size_t n)
 {
-    return 8u * (6u * n + 1u) + 8u * EKZ_TAB_LEN + 4u * n + 64u + sizeof(ekz_dtab);
+    return 8u * (6u * n + 1u + EKZ2_MAX_LANES) + 8u * EKZ_TAB_LEN + 4u * n + 64u +
+           sizeof(ekz_dtab);
 }
 
 /* the work areas of ekz_decode_block in work[wsize]; 0 if too small */
@@ -3097,7 +3707,7 @@ static int ekz_work_init(ekz_work *w, void *work, size_t wsize, size_t n, int ve
     w->vals = (uint64_t *)(void *)(base + o);
     o += 8u * n;
     w->pj = (uint64_t *)(void *)(base + o);
-    o += 8u * n;
+    o += 8u * (n + EKZ2_MAX_LANES); /* format v3 lanes: nl ceil(n / nl) values */
     w->idx = (uint64_t *)(void *)(base + o);
     o += 8u * n;
     w->dict = base + o;
@@ -3106,6 +3716,8 @@ static int ekz_work_init(ekz_work *w, void *work, size_t wsize, size_t n, int ve
     o += 8u * EKZ_TAB_LEN;
     w->f32 = (float *)(void *)(base + o);
     w->v2 = version >= 2;
+    w->v3 = version >= 3;
+    w->kind4 = version >= 3;
     return 1;
 }
 
@@ -3114,7 +3726,7 @@ int ekz_decode_block(const uint8_t *src, size_t len, int version, int isfloat, s
 {
     ekz_work w;
     const uint16_t one = 1;
-    if (n == 0 || n > EKZ_TAB_LEN || (version != 1 && version != 2) ||
+    if (n == 0 || n > EKZ_TAB_LEN || version < 1 || version > 3 ||
         (width != 1u && width != 2u && width != 4u && width != 8u) || (isfloat && width == 1u) ||
         !ekz_work_init(&w, work, wsize, n, version))
         return EKZ_EINVAL;

@@ -77,7 +77,20 @@ int ekz_tokenize(const uint64_t *j, size_t n, int order, uint8_t *tok, uint8_t *
                  size_t cap, uint32_t *hist, size_t *blen);
 int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint8_t *out,
              size_t cap, size_t blen, size_t *wlen);
+/* ekz_rans with `lanes` states (format v3's stream kind 4: 16; 0: the v1 rule, 4 states
+ * for 1024 codes or more, else 1); value i uses state (i - order) % lanes.  With lanes,
+ * the extra bits out[0..*blen) (ekz_tokenize's) give up their tail to the lanes' states
+ * (docs/compress/format.md, "Version 3: stream lanes"): *blen becomes the bytes kept. */
+int ekz_rans_lanes(const uint8_t *tok, size_t n, int order, const uint16_t *freq,
+                   unsigned lanes, uint8_t *out, size_t cap, size_t *blen, size_t *wlen);
 
+/* `single` of the decoders: >= 0, a stream of that one token (kind 0); -1, rANS states by
+ * the v1 rule (kind 1); EKZ_SINGLE_LANES, 16 rANS states (format v3, kind 4). */
+#define EKZ_SINGLE_LANES -2
+/* Whether kind-4 streams take the SIMD decoder (x86-64 with AVX-512 VBMI2, picked at run
+ * time); on = 0 turns it off (the portable path, the same bits: tests), 1 back on.
+ * Returns whether it was on. */
+int ekz_lanes_simd(int on);
 /* Inverse of ekz_encode: EKZ_ECORRUPT on any inconsistency (reads past a stream, streams
  * not consumed exactly, final rANS state wrong, a token absent from the table). */
 int ekz_decode(const uint8_t *words, size_t wlen, const uint8_t *bits, size_t blen,
@@ -222,10 +235,11 @@ int ekz_dequant_f64(const uint64_t *j, const int64_t *r, size_t n, int mode, dou
                     double a, double b, uint64_t g, uint64_t off, double *tab, double *out);
 int ekz_dequant_f32(const uint64_t *j, const int64_t *r, size_t n, int mode, double p,
                     double a, double b, uint64_t g, uint64_t off, float *tab, float *out);
-/* One block of a frame of format `version` (1 or 2; its `len` bytes, after the size
+/* One block of a frame of format `version` (1, 2 or 3; its `len` bytes, after the size
  * varint) into out[n] (the frame's storage dtype: float of `width` bytes when isfloat, else
  * integer-like), n <= 65536; work: scratch of ekz_block_work_size(n) bytes.  Version 2 adds
- * the dictionary (model 5, split form too) and the predictor (order field 3).  EKZ_OK only
+ * the dictionary (model 5, split form too) and the predictor (order field 3), version 3
+ * stream kind 4 (lanes; not in a dictionary's table block).  EKZ_OK only
  * when the block decodes as the format says and its bytes are consumed exactly;
  * EKZ_ECORRUPT, or EKZ_EUNSUP for a block model it does not know (or a big-endian host),
  * leave the block to the Python decoder. */

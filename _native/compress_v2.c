@@ -124,6 +124,48 @@ ekz2_predict_dense_avx512(const uint64_t *j, size_t n, size_t L, const uint64_t 
 {
     size_t i = L;
     const __m128i sh = _mm_cvtsi32_si128(shift);
+    /* every value inside int32 (and the coefficients are): each product exact in a 32 x 32
+     * -> 64-bit multiply (one micro-op where the 64-bit one takes three), the same bits */
+    __m512i lo = _mm512_set1_epi64(INT32_MIN), hi = _mm512_set1_epi64(INT32_MAX);
+    __mmask8 out = 0;
+    size_t q = 0;
+    for (; q + 8u <= n; q += 8u) {
+        const __m512i v = _mm512_loadu_si512((const void *)(j + q));
+        out |= _mm512_cmplt_epi64_mask(v, lo) | _mm512_cmpgt_epi64_mask(v, hi);
+    }
+    for (; q < n; q++)
+        out |= (int64_t)j[q] < INT32_MIN || (int64_t)j[q] > INT32_MAX;
+    if (!out) {
+        switch (nterms) { /* a constant term count: the terms unroll */
+#define EKZ2_P32(P)                                                                         \
+    case P:                                                                                 \
+        for (; i + 8u <= n; i += 8u) {                                                      \
+            __m512i s = _mm512_setzero_si512();                                             \
+            _Pragma("GCC unroll 16") for (int t = 0; t < P; t++)                            \
+                s = _mm512_add_epi64(s, _mm512_mul_epi32(                                   \
+                                            _mm512_set1_epi64((long long)c[t]),             \
+                                            _mm512_loadu_si512((const void *)(j + i - 1u - t)))); \
+            s = _mm512_sra_epi64(s, sh);                                                    \
+            _mm512_storeu_si512((void *)(e + i - 1u),                                       \
+                                _mm512_sub_epi64(_mm512_loadu_si512((const void *)(j + i)), s)); \
+        }                                                                                   \
+        break;
+        EKZ2_P32(2) EKZ2_P32(3) EKZ2_P32(4) EKZ2_P32(5) EKZ2_P32(6) EKZ2_P32(7)
+        EKZ2_P32(8) EKZ2_P32(9) EKZ2_P32(10) EKZ2_P32(11) EKZ2_P32(12) EKZ2_P32(13)
+#undef EKZ2_P32
+        default:
+            for (; i + 8u <= n; i += 8u) {
+                __m512i s = _mm512_setzero_si512();
+                for (int t = 0; t < nterms; t++)
+                    s = _mm512_add_epi64(s, _mm512_mul_epi32(
+                                                _mm512_set1_epi64((long long)c[t]),
+                                                _mm512_loadu_si512((const void *)(j + i - 1u - t))));
+                s = _mm512_sra_epi64(s, sh);
+                _mm512_storeu_si512((void *)(e + i - 1u),
+                                    _mm512_sub_epi64(_mm512_loadu_si512((const void *)(j + i)), s));
+            }
+        }
+    }
     for (; i + 8u <= n; i += 8u) {
         __m512i s = _mm512_setzero_si512();
         for (int t = 0; t < nterms; t++)
@@ -900,5 +942,542 @@ int ekz2_distinct_sorted(const int64_t *s, size_t n, int64_t *u, uint64_t *out)
     out[0] = t;
     out[1] = f1;
     out[2] = f2;
+    return EKZ_OK;
+}
+
+/* ------------------------------------------------------------------ format v3: lanes */
+
+int ekz2_lanes_geom(size_t n, size_t nl, size_t maxlag, size_t *seg, size_t *last)
+{
+    size_t s;
+    if (nl < 2u || nl > EKZ2_MAX_LANES || n < nl || maxlag < 1u)
+        return EKZ_EINVAL;
+    s = n / nl + (n % nl != 0u);
+    if ((nl - 1u) * s >= n || n - (nl - 1u) * s <= maxlag)
+        return EKZ_EINVAL;
+    *seg = s;
+    *last = n - (nl - 1u) * s;
+    return EKZ_OK;
+}
+
+/* residual q of the interleaved stream sits at jt[L + q] while every lane has a value at
+ * its step (steps 1 .. last - 1), then at step k >= last in slots 0 .. L - 2 (the last
+ * lane's slot of those steps holds 0: its values there are computed and never used) */
+void ekz2_lanes_put(uint64_t *jt, size_t nl, size_t last, size_t q0, const uint64_t *r,
+                    size_t cnt)
+{
+    const size_t nfull = nl * (last - 1u);
+    size_t i = 0;
+    if (q0 < nfull) {
+        i = nfull - q0 < cnt ? nfull - q0 : cnt;
+        memcpy(jt + nl + q0, r, i * sizeof *r);
+    }
+    for (; i < cnt; i++) {
+        size_t t = q0 + i - nfull, k = last + t / (nl - 1u);
+        jt[k * nl + t % (nl - 1u)] = r[i];
+    }
+}
+
+size_t ekz2_lanes_ready(size_t nl, size_t last, size_t q)
+{
+    const size_t nfull = nl * (last - 1u);
+    return q <= nfull ? 1u + q / nl : last + (q - nfull) / (nl - 1u);
+}
+
+/* the scalar recurrence over jt's steps [from, to) for any number of lanes: consecutive
+ * values belong to different lanes, so the core overlaps nl chains; dense lags 1..P with P
+ * a constant unroll */
+#define EKZ2_LANES_LOOP(P, NL)                                                \
+    do {                                                                     \
+        uint64_t cc[P]; /* (a local copy: no store to jt can change it) */   \
+        for (int t = 0; t < P; t++)                                          \
+            cc[t] = c[t];                                                    \
+        for (size_t i = from * (NL); i < to * (NL); i++) {                   \
+            uint64_t s = 0;                                                  \
+            _Pragma("GCC unroll 16") for (int t = 0; t < P; t++)             \
+                s += cc[t] * jt[i - (size_t)(t + 1) * (NL)];                 \
+            jt[i] += ekz2_asr(s, shift);                                     \
+        }                                                                    \
+    } while (0)
+#define EKZ2_LANES_DENSE(P)                                                  \
+    case P:                                                                  \
+        if (nl == 8u)                                                        \
+            EKZ2_LANES_LOOP(P, 8u);                                          \
+        else                                                                 \
+            EKZ2_LANES_LOOP(P, nl);                                          \
+        return;
+static void ekz2_lanes_scalar(uint64_t *jt, size_t nl, size_t from, size_t to,
+                              const uint32_t *lags, const uint64_t *c, int nterms, int shift)
+{
+    if (ekz2_dense(lags, nterms)) {
+        switch (nterms) {
+        EKZ2_LANES_DENSE(1) EKZ2_LANES_DENSE(2) EKZ2_LANES_DENSE(3) EKZ2_LANES_DENSE(4)
+        EKZ2_LANES_DENSE(5) EKZ2_LANES_DENSE(6) EKZ2_LANES_DENSE(7) EKZ2_LANES_DENSE(8)
+        EKZ2_LANES_DENSE(9) EKZ2_LANES_DENSE(10) EKZ2_LANES_DENSE(11)
+        EKZ2_LANES_DENSE(12) EKZ2_LANES_DENSE(13)
+        default:
+            break;
+        }
+    }
+    for (size_t i = from * nl; i < to * nl; i++) {
+        uint64_t s = 0;
+        for (int t = 0; t < nterms; t++)
+            s += c[t] * jt[i - (size_t)lags[t] * nl];
+        jt[i] += ekz2_asr(s, shift);
+    }
+}
+#undef EKZ2_LANES_LOOP
+#undef EKZ2_LANES_DENSE
+
+#ifdef EKZ2_AVX512
+/* Eight lanes, one a 64-bit vector element: value k of every lane in one step.  While the
+ * values fit int32 (and the coefficients always do) each product c_t j is exact in a 32 x
+ * 32 -> 64-bit multiply (vpmuldq: one micro-op, 5 cycles, where the 64-bit vpmullq takes
+ * three and 15), so both give the same bits; a step whose new values leave int32 is
+ * stored and the steps after it take the 64-bit multiply until `maxlag` steps in a row fit
+ * again.  The value of the step before stays in a register (the chain: one multiply, two
+ * adds and a shift); older ones are loaded.  P > 0: dense lags 1..P (a constant once
+ * inlined); P = 0: any lags, every term loaded. */
+#define EKZ2_FITS(V) (!_mm512_test_epi64_mask(_mm512_add_epi64((V), bias), hi))
+__attribute__((target("avx512f,avx512dq"), always_inline)) static inline size_t
+ekz2_l8_run(uint64_t *jt, size_t k, size_t to, const uint32_t *lags, const uint64_t *c,
+            int nterms, int P, int shift, size_t maxlag, int *wide, size_t *okrun)
+{
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    const __m512i bias = _mm512_set1_epi64(1LL << 31);
+    const __m512i hi = _mm512_set1_epi64((long long)0xFFFFFFFF00000000ULL);
+    __m512i prev = _mm512_loadu_si512((const void *)(jt + (k - 1u) * 8u));
+    if (!*wide) {
+        for (; k < to; k++) {
+            __m512i s = _mm512_setzero_si512(), v;
+            if (P) {
+#pragma GCC unroll 16
+                for (int t = 1; t < P; t++)
+                    s = _mm512_add_epi64(s, _mm512_mul_epi32(
+                        _mm512_set1_epi64((long long)c[t]),
+                        _mm512_loadu_si512((const void *)(jt + (k - 1u - (size_t)t) * 8u))));
+                s = _mm512_add_epi64(s, _mm512_mul_epi32(_mm512_set1_epi64((long long)c[0]),
+                                                         prev));
+            } else {
+                for (int t = 0; t < nterms; t++)
+                    s = _mm512_add_epi64(s, _mm512_mul_epi32(
+                        _mm512_set1_epi64((long long)c[t]),
+                        _mm512_loadu_si512((const void *)(jt + (k - lags[t]) * 8u))));
+            }
+            v = _mm512_add_epi64(_mm512_sra_epi64(s, sh),
+                                 _mm512_loadu_si512((const void *)(jt + k * 8u)));
+            _mm512_storeu_si512((void *)(jt + k * 8u), v);
+            prev = v;
+            if (!EKZ2_FITS(v)) {
+                *wide = 1;
+                *okrun = 0;
+                return k + 1u;
+            }
+        }
+        return k;
+    }
+    for (; k < to; k++) {
+        __m512i s = _mm512_setzero_si512(), v;
+        if (P) {
+#pragma GCC unroll 16
+            for (int t = 1; t < P; t++)
+                s = _mm512_add_epi64(s, _mm512_mullo_epi64(
+                    _mm512_set1_epi64((long long)c[t]),
+                    _mm512_loadu_si512((const void *)(jt + (k - 1u - (size_t)t) * 8u))));
+            s = _mm512_add_epi64(s, _mm512_mullo_epi64(_mm512_set1_epi64((long long)c[0]),
+                                                       prev));
+        } else {
+            for (int t = 0; t < nterms; t++)
+                s = _mm512_add_epi64(s, _mm512_mullo_epi64(
+                    _mm512_set1_epi64((long long)c[t]),
+                    _mm512_loadu_si512((const void *)(jt + (k - lags[t]) * 8u))));
+        }
+        v = _mm512_add_epi64(_mm512_sra_epi64(s, sh),
+                             _mm512_loadu_si512((const void *)(jt + k * 8u)));
+        _mm512_storeu_si512((void *)(jt + k * 8u), v);
+        prev = v;
+        *okrun = EKZ2_FITS(v) ? *okrun + 1u : 0u;
+        if (*okrun >= maxlag) {
+            *wide = 0;
+            return k + 1u;
+        }
+    }
+    return k;
+}
+
+#define EKZ2_L8_CASE(P)                                                      \
+    case P:                                                                  \
+        while (k < to)                                                       \
+            k = ekz2_l8_run(jt, k, to, lags, c, nterms, P, shift, maxlag, &wide, \
+                            &okrun);                                         \
+        return;
+__attribute__((target("avx512f,avx512dq"))) static void
+ekz2_lanes8_avx512(uint64_t *jt, size_t from, size_t to, const uint32_t *lags,
+                   const uint64_t *c, int nterms, int shift)
+{
+    const size_t maxlag = lags[nterms - 1];
+    const __m512i bias = _mm512_set1_epi64(1LL << 31);
+    const __m512i hi = _mm512_set1_epi64((long long)0xFFFFFFFF00000000ULL);
+    size_t k = from, okrun = 0;
+    int wide = 0;
+    for (size_t q = from - maxlag; q < from; q++) /* the history the first steps read */
+        okrun = EKZ2_FITS(_mm512_loadu_si512((const void *)(jt + q * 8u))) ? okrun + 1u : 0u;
+    wide = okrun < maxlag;
+    if (ekz2_dense(lags, nterms)) {
+        switch (nterms) {
+        EKZ2_L8_CASE(2) EKZ2_L8_CASE(3) EKZ2_L8_CASE(4) EKZ2_L8_CASE(5)
+        EKZ2_L8_CASE(6) EKZ2_L8_CASE(7) EKZ2_L8_CASE(8) EKZ2_L8_CASE(9)
+        EKZ2_L8_CASE(10) EKZ2_L8_CASE(11) EKZ2_L8_CASE(12) EKZ2_L8_CASE(13)
+        default:
+            break;
+        }
+    }
+    while (k < to)
+        k = ekz2_l8_run(jt, k, to, lags, c, nterms, 0, shift, maxlag, &wide, &okrun);
+}
+#undef EKZ2_L8_CASE
+#undef EKZ2_FITS
+#endif
+
+#ifdef EKZ2_AVX512
+/* an 8 x 8 transpose of 64-bit elements in registers (unpack, then two 128-bit shuffles):
+ * dst[m dstride + i] = src[i sstride + m] */
+__attribute__((target("avx512f"))) static inline void
+ekz2_transpose8(const uint64_t *src, size_t sstride, uint64_t *dst, size_t dstride)
+{
+    __m512i r0 = _mm512_loadu_si512((const void *)(src + 0 * sstride));
+    __m512i r1 = _mm512_loadu_si512((const void *)(src + 1 * sstride));
+    __m512i r2 = _mm512_loadu_si512((const void *)(src + 2 * sstride));
+    __m512i r3 = _mm512_loadu_si512((const void *)(src + 3 * sstride));
+    __m512i r4 = _mm512_loadu_si512((const void *)(src + 4 * sstride));
+    __m512i r5 = _mm512_loadu_si512((const void *)(src + 5 * sstride));
+    __m512i r6 = _mm512_loadu_si512((const void *)(src + 6 * sstride));
+    __m512i r7 = _mm512_loadu_si512((const void *)(src + 7 * sstride));
+    __m512i t0 = _mm512_unpacklo_epi64(r0, r1), t1 = _mm512_unpackhi_epi64(r0, r1);
+    __m512i t2 = _mm512_unpacklo_epi64(r2, r3), t3 = _mm512_unpackhi_epi64(r2, r3);
+    __m512i t4 = _mm512_unpacklo_epi64(r4, r5), t5 = _mm512_unpackhi_epi64(r4, r5);
+    __m512i t6 = _mm512_unpacklo_epi64(r6, r7), t7 = _mm512_unpackhi_epi64(r6, r7);
+    __m512i s0 = _mm512_shuffle_i64x2(t0, t2, 0x88), s1 = _mm512_shuffle_i64x2(t0, t2, 0xDD);
+    __m512i s2 = _mm512_shuffle_i64x2(t1, t3, 0x88), s3 = _mm512_shuffle_i64x2(t1, t3, 0xDD);
+    __m512i s4 = _mm512_shuffle_i64x2(t4, t6, 0x88), s5 = _mm512_shuffle_i64x2(t4, t6, 0xDD);
+    __m512i s6 = _mm512_shuffle_i64x2(t5, t7, 0x88), s7 = _mm512_shuffle_i64x2(t5, t7, 0xDD);
+    _mm512_storeu_si512((void *)(dst + 0 * dstride), _mm512_shuffle_i64x2(s0, s4, 0x88));
+    _mm512_storeu_si512((void *)(dst + 1 * dstride), _mm512_shuffle_i64x2(s2, s6, 0x88));
+    _mm512_storeu_si512((void *)(dst + 2 * dstride), _mm512_shuffle_i64x2(s1, s5, 0x88));
+    _mm512_storeu_si512((void *)(dst + 3 * dstride), _mm512_shuffle_i64x2(s3, s7, 0x88));
+    _mm512_storeu_si512((void *)(dst + 4 * dstride), _mm512_shuffle_i64x2(s0, s4, 0xDD));
+    _mm512_storeu_si512((void *)(dst + 5 * dstride), _mm512_shuffle_i64x2(s2, s6, 0xDD));
+    _mm512_storeu_si512((void *)(dst + 6 * dstride), _mm512_shuffle_i64x2(s1, s5, 0xDD));
+    _mm512_storeu_si512((void *)(dst + 7 * dstride), _mm512_shuffle_i64x2(s3, s7, 0xDD));
+}
+
+/* eight steps of eight lanes (rows of jt) at a time into eight runs of one lane each */
+__attribute__((target("avx512f"))) static void
+ekz2_lanes_gather8_avx512(const uint64_t *jt, size_t k0, size_t cnt, uint64_t *dst,
+                          size_t stride)
+{
+    size_t k = 0;
+    for (; k + 8u <= cnt; k += 8u)
+        ekz2_transpose8(jt + (k0 + k) * 8u, 8u, dst + k, stride);
+    for (; k < cnt; k++)
+        for (size_t m = 0; m < 8u; m++)
+            dst[m * stride + k] = jt[(k0 + k) * 8u + m];
+}
+#endif
+
+void ekz2_lanes_gather(const uint64_t *jt, size_t nl, size_t k0, size_t cnt, uint64_t *dst,
+                       size_t stride)
+{
+#ifdef EKZ2_AVX512
+    if (ekz2_lanes_kernel(nl, NULL, 0) == 2) { /* (tests may ask for the scalar copy) */
+        ekz2_lanes_gather8_avx512(jt, k0, cnt, dst, stride);
+        return;
+    }
+#endif
+    for (size_t m = 0; m < nl; m++) {
+        const uint64_t *src = jt + k0 * nl + m;
+        uint64_t *d = dst + m * stride;
+        for (size_t k = 0; k < cnt; k++)
+            d[k] = src[k * nl];
+    }
+}
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX2)
+#include <immintrin.h>
+#define EKZ2_AVX2 1
+static int ekz2_have_avx2(void)
+{
+    static int have = -1; /* a benign race: every thread writes the same answer */
+    if (have < 0)
+        have = __builtin_cpu_supports("avx2");
+    return have;
+}
+
+/* ekz2_lanes8_avx512 for AVX2 CPUs: eight lanes in two 4-lane vectors, the 32-bit
+ * multiplies (vpmuldq) while the values fit int32, the arithmetic shift from a logical one
+ * and the sign; returns the step from which the values do not fit (the caller runs the
+ * scalar recurrence from there), or `to`. */
+#define EKZ2_FITS2(V) _mm256_testz_si256(_mm256_add_epi64((V), bias), hi)
+__attribute__((target("avx2"), always_inline)) static inline size_t
+ekz2_l8_avx2_run(uint64_t *jt, size_t k, size_t to, const uint32_t *lags, const uint64_t *c,
+                 int nterms, int P, int shift)
+{
+    const __m128i sh = _mm_cvtsi32_si128(shift), shl = _mm_cvtsi32_si128(64 - shift);
+    const __m256i bias = _mm256_set1_epi64x(1LL << 31), z = _mm256_setzero_si256();
+    const __m256i hi = _mm256_set1_epi64x((long long)0xFFFFFFFF00000000ULL);
+    __m256i pa = _mm256_loadu_si256((const void *)(jt + (k - 1u) * 8u));
+    __m256i pb = _mm256_loadu_si256((const void *)(jt + (k - 1u) * 8u + 4u));
+    for (; k < to; k++) {
+        __m256i sa = z, sb = z, va, vb;
+        const uint64_t *row = jt + k * 8u;
+        if (P) {
+#pragma GCC unroll 16
+            for (int t = 1; t < P; t++) {
+                const __m256i ct = _mm256_set1_epi64x((long long)c[t]);
+                const uint64_t *r = row - (size_t)(t + 1) * 8u;
+                sa = _mm256_add_epi64(sa, _mm256_mul_epi32(ct, _mm256_loadu_si256((const void *)r)));
+                sb = _mm256_add_epi64(sb, _mm256_mul_epi32(ct, _mm256_loadu_si256((const void *)(r + 4))));
+            }
+            const __m256i c0 = _mm256_set1_epi64x((long long)c[0]);
+            sa = _mm256_add_epi64(sa, _mm256_mul_epi32(c0, pa));
+            sb = _mm256_add_epi64(sb, _mm256_mul_epi32(c0, pb));
+        } else {
+            for (int t = 0; t < nterms; t++) {
+                const __m256i ct = _mm256_set1_epi64x((long long)c[t]);
+                const uint64_t *r = row - (size_t)lags[t] * 8u;
+                sa = _mm256_add_epi64(sa, _mm256_mul_epi32(ct, _mm256_loadu_si256((const void *)r)));
+                sb = _mm256_add_epi64(sb, _mm256_mul_epi32(ct, _mm256_loadu_si256((const void *)(r + 4))));
+            }
+        }
+        sa = _mm256_or_si256(_mm256_srl_epi64(sa, sh), _mm256_sll_epi64(_mm256_cmpgt_epi64(z, sa), shl));
+        sb = _mm256_or_si256(_mm256_srl_epi64(sb, sh), _mm256_sll_epi64(_mm256_cmpgt_epi64(z, sb), shl));
+        va = _mm256_add_epi64(sa, _mm256_loadu_si256((const void *)row));
+        vb = _mm256_add_epi64(sb, _mm256_loadu_si256((const void *)(row + 4)));
+        _mm256_storeu_si256((void *)row, va);
+        _mm256_storeu_si256((void *)(row + 4), vb);
+        pa = va;
+        pb = vb;
+        if (!(EKZ2_FITS2(va) & EKZ2_FITS2(vb)))
+            return k + 1u;
+    }
+    return k;
+}
+
+#define EKZ2_L8_AVX2_CASE(P)                                                 \
+    case P:                                                                  \
+        return ekz2_l8_avx2_run(jt, from, to, lags, c, nterms, P, shift);
+__attribute__((target("avx2"))) static size_t
+ekz2_lanes8_avx2(uint64_t *jt, size_t from, size_t to, const uint32_t *lags, const uint64_t *c,
+                 int nterms, int shift)
+{
+    const size_t maxlag = lags[nterms - 1];
+    const __m256i bias = _mm256_set1_epi64x(1LL << 31);
+    const __m256i hi = _mm256_set1_epi64x((long long)0xFFFFFFFF00000000ULL);
+    for (size_t q = from - maxlag; q < from; q++) /* the history the first steps read */
+        if (!(EKZ2_FITS2(_mm256_loadu_si256((const void *)(jt + q * 8u))) &
+              EKZ2_FITS2(_mm256_loadu_si256((const void *)(jt + q * 8u + 4u)))))
+            return from;
+    if (ekz2_dense(lags, nterms)) {
+        switch (nterms) {
+        EKZ2_L8_AVX2_CASE(2) EKZ2_L8_AVX2_CASE(3) EKZ2_L8_AVX2_CASE(4)
+        EKZ2_L8_AVX2_CASE(5) EKZ2_L8_AVX2_CASE(6) EKZ2_L8_AVX2_CASE(7)
+        EKZ2_L8_AVX2_CASE(8) EKZ2_L8_AVX2_CASE(9) EKZ2_L8_AVX2_CASE(10)
+        EKZ2_L8_AVX2_CASE(11) EKZ2_L8_AVX2_CASE(12) EKZ2_L8_AVX2_CASE(13)
+        default:
+            break;
+        }
+    }
+    return ekz2_l8_avx2_run(jt, from, to, lags, c, nterms, 0, shift);
+}
+#undef EKZ2_L8_AVX2_CASE
+#undef EKZ2_FITS2
+#endif
+
+/* the best kernel the CPU has, or a lower one a test asked for (ekz2_lanes_use) */
+static int ekz2_lanes_max = 2;
+
+int ekz2_lanes_use(int kernel)
+{
+    const int was = ekz2_lanes_max;
+    if (kernel >= 0 && kernel <= 2)
+        ekz2_lanes_max = kernel;
+    return was;
+}
+
+int ekz2_lanes_kernel(size_t nl, const uint32_t *lags, int nterms)
+{
+    (void)lags;
+    (void)nterms;
+    if (nl != 8u)
+        return 0;
+#ifdef EKZ2_AVX512
+    if (ekz2_lanes_max >= 2 && ekz2_have_avx512())
+        return 2;
+#endif
+#ifdef EKZ2_AVX2
+    if (ekz2_lanes_max >= 1 && ekz2_have_avx2())
+        return 1;
+#endif
+    return 0;
+}
+
+void ekz2_lanes_run(uint64_t *jt, size_t nl, size_t from, size_t to, const uint32_t *lags,
+                    const uint64_t *c, int nterms, int shift)
+{
+    const size_t maxlag = lags[nterms - 1];
+    size_t k = from;
+    for (; k < to && k < maxlag; k++) /* warm-up: delta 1 inside each lane */
+        for (size_t m = 0; m < nl; m++)
+            jt[k * nl + m] += jt[(k - 1u) * nl + m];
+    if (k >= to)
+        return;
+    switch (ekz2_lanes_kernel(nl, lags, nterms)) {
+#ifdef EKZ2_AVX512
+    case 2:
+        ekz2_lanes8_avx512(jt, k, to, lags, c, nterms, shift);
+        return;
+#endif
+#ifdef EKZ2_AVX2
+    case 1: /* (the steps from one whose values leave int32: scalar) */
+        k = ekz2_lanes8_avx2(jt, k, to, lags, c, nterms, shift);
+        break;
+#endif
+    default:
+        break;
+    }
+    ekz2_lanes_scalar(jt, nl, k, to, lags, c, nterms, shift);
+}
+
+int ekz2_unpredict_lanes(const uint64_t *e, size_t n, size_t nl, const uint64_t *starts,
+                         const uint32_t *lags, const int64_t *coefs, int nterms, int shift,
+                         uint64_t *jt, uint64_t *j)
+{
+    size_t seg, last;
+    uint64_t c[EKZ2_MAX_TERMS];
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    if (ekz2_lanes_geom(n, nl, lags[nterms - 1], &seg, &last) != EKZ_OK)
+        return EKZ_EINVAL;
+    ekz2_coefs(coefs, nterms, c);
+    memcpy(jt, starts, nl * sizeof *jt);
+    for (size_t k = last; k < seg; k++)
+        jt[k * nl + nl - 1u] = 0;
+    ekz2_lanes_put(jt, nl, last, 0, e, n - nl);
+    ekz2_lanes_run(jt, nl, 1, seg, lags, c, nterms, shift);
+    ekz2_lanes_gather(jt, nl, 0, last, j, seg); /* (the last lane's end: j[n - 1]) */
+    for (size_t m = 0; m + 1u < nl; m++)
+        for (size_t k = last; k < seg; k++)
+            j[m * seg + k] = jt[k * nl + m];
+    return EKZ_OK;
+}
+
+int ekz2_unpredict_lanes_jt(uint64_t *jt, size_t n, size_t nl, const uint32_t *lags,
+                            const int64_t *coefs, int nterms, int shift)
+{
+    size_t seg, last;
+    uint64_t c[EKZ2_MAX_TERMS];
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    if (ekz2_lanes_geom(n, nl, lags[nterms - 1], &seg, &last) != EKZ_OK)
+        return EKZ_EINVAL;
+    ekz2_coefs(coefs, nterms, c);
+    ekz2_lanes_run(jt, nl, 1, seg, lags, c, nterms, shift);
+    return EKZ_OK;
+}
+
+int ekz2_predict_lanes(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
+                       const int64_t *coefs, int nterms, int shift, const uint64_t *e1,
+                       uint64_t *jt, uint64_t *e, uint64_t *starts)
+{
+    size_t seg, last, k = 1;
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    const size_t maxlag = lags[nterms - 1];
+    if (ekz2_lanes_geom(n, nl, maxlag, &seg, &last) != EKZ_OK)
+        return EKZ_EINVAL;
+    /* one lane's residuals (e1[i - 1]: value i's; ekz2_predict's vector loop): a lane's
+     * value past its warm-up has the same terms, all inside the lane; the warm-up of lanes
+     * 1.. is delta 1 instead (set after the interleaving) */
+    if (!e1) {
+        ekz2_predict(j, n, lags, coefs, nterms, shift, jt);
+        e1 = jt;
+    }
+#ifdef EKZ2_AVX512
+    if (ekz2_lanes_kernel(nl, lags, nterms) == 2) { /* steps 1 .. last - 1: 8 x 8 transposes */
+        for (; k + 8u <= last; k += 8u)
+            ekz2_transpose8(e1 + k - 1u, seg, e + (k - 1u) * 8u, 8u);
+    }
+#endif
+    for (; k < seg; k++) {
+        const size_t lanes = k < last ? nl : nl - 1u;
+        uint64_t *o = k < last ? e + (k - 1u) * nl : e + (last - 1u) * nl + (k - last) * (nl - 1u);
+        for (size_t m = 0; m < lanes; m++)
+            o[m] = e1[m * seg + k - 1u];
+    }
+    for (size_t m = 0; m < nl; m++) {
+        const size_t b = m * seg;
+        starts[m] = j[b];
+        for (k = 1; m && k < maxlag; k++) /* (maxlag < last: full steps) */
+            e[(k - 1u) * nl + m] = j[b + k] - j[b + k - 1u];
+    }
+    return EKZ_OK;
+}
+
+static inline uint64_t ekz2_zz(uint64_t v)
+{
+    return (v << 1) ^ (0u - (v >> 63));
+}
+
+static unsigned ekz2_bitlen(uint64_t z)
+{
+    unsigned b = 0;
+#if defined(__GNUC__)
+    if (z)
+        b = 64u - (unsigned)__builtin_clzll(z);
+#else
+    for (; z; z >>= 1)
+        b++;
+#endif
+    return b;
+}
+
+int ekz2_lanes_extra(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
+                     const int64_t *coefs, int nterms, int shift, int32_t *hdiff,
+                     uint64_t *info)
+{
+    size_t seg, last;
+    uint64_t c[EKZ2_MAX_TERMS];
+    int st = ekz2_check(n, lags, coefs, nterms, shift);
+    if (st != EKZ_OK)
+        return st;
+    const size_t maxlag = lags[nterms - 1];
+    if (ekz2_lanes_geom(n, nl, maxlag, &seg, &last) != EKZ_OK)
+        return EKZ_EINVAL;
+    ekz2_coefs(coefs, nterms, c);
+    memset(hdiff, 0, 256u * sizeof *hdiff);
+    info[0] = info[1] = info[2] = 0;
+    for (size_t m = 1; m < nl; m++) {
+        const size_t b = m * seg;
+        uint64_t d = j[b] - j[0];
+        info[0] += 1u;
+        for (uint64_t z = ekz2_zz(d) >> 7; z; z >>= 7)
+            info[0] += 1u; /* the varint of zz(j[b] - j[0]) */
+        for (size_t i = b; i < b + maxlag; i++) {
+            uint64_t s = 0, z;
+            for (int t = 0; t < nterms; t++)
+                s += c[t] * j[i - lags[t]];
+            z = ekz2_zz(j[i] - ekz2_asr(s, shift)); /* one lane's residual */
+            hdiff[ekz2_token(z)] -= 1;
+            info[2] += ekz2_bitlen(z) + 1u;
+            if (i > b) { /* the lane's warm-up: delta 1 */
+                z = ekz2_zz(j[i] - j[i - 1u]);
+                hdiff[ekz2_token(z)] += 1;
+                info[1] += ekz2_bitlen(z) + 1u;
+            }
+        }
+    }
     return EKZ_OK;
 }

@@ -80,7 +80,64 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
 /* The distinct values of the sorted s[0..n) into u (in order), and out = (their number,
  * how many occur once, how many twice): the dictionary's estimate of its table size. */
 int ekz2_distinct_sorted(const int64_t *s, size_t n, int64_t *u, uint64_t *out);
+/* Format v3, predictor lanes (docs/compress/format.md, "Version 3: predictor lanes"): the
+ * n values are cut into nl lanes (2..EKZ2_MAX_LANES) of seg = ceil(n / nl) values, the last
+ * lane n - (nl - 1) seg, which must exceed the largest lag; each lane is predicted on its
+ * own (its first value stored apart, then delta 1 up to the largest lag, as a v2 block).
+ * The residuals are stored lane-interleaved: step k = 1, 2, ... of lane 0, 1, .., nl - 1
+ * (the last lane only while it has values), n - nl in all.  In the interleaved layout
+ * jt[k nl + m] (value k of lane m) the lanes are independent chains side by side.
+ * ekz2_lanes_geom: seg and the last lane's length, EKZ_EINVAL when the lanes do not fit. */
+#define EKZ2_MAX_LANES 64
+int ekz2_lanes_geom(size_t n, size_t nl, size_t maxlag, size_t *seg, size_t *last);
+/* j[0..n) from the n - nl interleaved residuals e and the lanes' first values starts[nl];
+ * jt: nl * seg work values.  EKZ_EINVAL on bad parameters. */
+int ekz2_unpredict_lanes(const uint64_t *e, size_t n, size_t nl, const uint64_t *starts,
+                         const uint32_t *lags, const int64_t *coefs, int nterms, int shift,
+                         uint64_t *jt, uint64_t *j);
+/* ekz2_unpredict_lanes's recurrence alone, in place on the interleaved layout jt[nl seg]
+ * (step 0: the lanes' first values; the other slots: the residuals, 0 in the last lane's
+ * empty slots), which then holds the values (tools/compress_lanes_recurrence.py). */
+int ekz2_unpredict_lanes_jt(uint64_t *jt, size_t n, size_t nl, const uint32_t *lags,
+                            const int64_t *coefs, int nterms, int shift);
+/* The encoder's side: the interleaved residuals e[0..n - nl) and starts[nl] of j[0..n)
+ * (jt: nl * seg work values), from the one-lane residuals e1[0..n-1) (ekz2_predict's) when
+ * not NULL.  EKZ_EINVAL on bad parameters. */
+int ekz2_predict_lanes(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
+                       const int64_t *coefs, int nterms, int shift, const uint64_t *e1,
+                       uint64_t *jt, uint64_t *e, uint64_t *starts);
+/* Which recurrence kernel ekz2_unpredict_lanes runs for nl lanes: 2 AVX-512 (eight lanes,
+ * one a vector element, 32-bit multiplies while every value fits int32, else 64-bit ones),
+ * 1 AVX2 (two 4-lane vectors, 32-bit multiplies while the values fit, else scalar),
+ * 0 scalar (nl independent chains the core overlaps): eight lanes on x86-64 CPUs with
+ * AVX-512F/DQ or AVX2 (GCC or clang), else 0. */
+int ekz2_lanes_kernel(size_t nl, const uint32_t *lags, int nterms);
+/* The encoder's estimate of what nl lanes cost more than one lane, in integers: hdiff[256]
+ * = token histogram of the lanes' warm-up residuals (delta 1) less that of one lane's
+ * residuals at the same values and the lanes' first values; info = (bytes of the varints
+ * zz(j[b] - j[0]) of lanes 1.., sum of (bit length + 1) of the warm-up residuals, the same
+ * of the one-lane residuals).  EKZ_EINVAL on bad parameters. */
+int ekz2_lanes_extra(const uint64_t *j, size_t n, size_t nl, const uint32_t *lags,
+                     const int64_t *coefs, int nterms, int shift, int32_t *hdiff,
+                     uint64_t *info);
+/* Tests: the best kernel ekz2_lanes_kernel may pick (0, 1 or 2; others leave it), returns
+ * the previous setting (2 at load: the best the CPU has). */
+int ekz2_lanes_use(int kernel);
 /* cdef: end */
+
+/* For the block decoder: residual q0..q0+cnt of the interleaved stream into jt (seg, last
+ * from ekz2_lanes_geom); the steps complete after q residuals; the warm-up and the
+ * recurrence over steps [from, to) of jt in place (jt holds the residuals of those steps and
+ * the values of the steps before). */
+void ekz2_lanes_put(uint64_t *jt, size_t nl, size_t last, size_t q0, const uint64_t *r,
+                    size_t cnt);
+size_t ekz2_lanes_ready(size_t nl, size_t last, size_t q);
+void ekz2_lanes_run(uint64_t *jt, size_t nl, size_t from, size_t to, const uint32_t *lags,
+                    const uint64_t *c, int nterms, int shift);
+/* dst[m stride + k] = jt[(k0 + k) nl + m] for k < cnt, m < nl (lane m's values of the steps
+ * k0 .. k0 + cnt - 1; AVX-512 8 x 8 transposes for eight lanes) */
+void ekz2_lanes_gather(const uint64_t *jt, size_t nl, size_t k0, size_t cnt, uint64_t *dst,
+                       size_t stride);
 
 /* For the block decoder (compress.c), not bound by cffi: j[from..to) of ekz2_unpredict
  * from j[0..from) (from >= 1) and e[0..to - from) (the residuals of those values), the

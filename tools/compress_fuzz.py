@@ -69,6 +69,11 @@ def seeds() -> list[bytes]:
     out.append(encode(np.arange(10.0)) + encode(np.linspace(0, 1, 50)))
     # format v2: dictionary and predictor blocks (the golden frames are real series)
     out += [p.read_bytes() for p in sorted((ROOT / "tests" / "golden" / "v2").glob("*.ekz"))]
+    # format v3: stream lanes (kind 4) and predictor lanes (eight, five; LPC, lookback,
+    # dictionary indices) in the golden frames below 15 kB, and a short one
+    out += [p.read_bytes() for p in sorted((ROOT / "tests" / "golden" / "v3").glob("*.ekz"))
+            if p.stat().st_size < 15000]
+    out.append(encode(np.cumsum(rng.integers(-3, 4, 4100)).astype(np.int16)))
     levels = rng.choice(np.array([0.0, -0.0, 1.5, np.nan, 21.25, 1e-9]), 600)
     out.append(encode(levels))
     out.append(encode(rng.choice(np.array([-7, 3, 90, 2**40]), 500)))

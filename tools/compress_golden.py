@@ -8,6 +8,9 @@ timestamps).  Golden files are written once per format version and never rewritt
 later edgekit must decode them (tests/compress/test_golden.py).  A format change bumps
 FORMAT_VERSION and adds a new directory and a ``cases_v<N>`` function.
 
+Version 3 cases are frames whose streams use format v3's lanes (stream kind 4), from real
+series and a few generated edge cases.
+
 Version 2 cases are frames that use a version-2 model (dictionary, predictor), made from
 real series: the shipped ones, and (when the sensor corpus is at $EDGEKIT_SENSORS,
 default ../shared/data/sensors beside the repository) corpus series the v2 models were built for.
@@ -24,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgekit.compress import FORMAT_VERSION, encode, encode_series  # noqa: E402
+from edgekit.compress import FORMAT_VERSION, codec, encode, encode_series  # noqa: E402
 from edgekit.data import load_series  # noqa: E402
 
 
@@ -115,7 +118,93 @@ def cases_v2() -> dict[str, tuple[bytes, np.ndarray]]:
     return out
 
 
-CASES = {1: cases_v1, 2: cases_v2}
+def cases_v3() -> dict[str, tuple[bytes, np.ndarray]]:
+    """Format v3's stream lanes (kind 4) and predictor lanes (``_cases_v3_pred``).
+    Stream lanes: real series whose streams of 4,096 codes or more the encoder writes in 16
+    lanes, one case per place a stream sits (a plain main stream at delta orders 0..2, a
+    value-table grid, a residual stream, a predictor's residuals, a dictionary's index and
+    low streams, a zero-run body's sub-streams), plus the decoder's edge cases: wide tokens
+    (its scalar path), a stream whose length is not a multiple of 16, two blocks.  Written
+    with the lanes' size threshold off (``_T_LANES_SHARE`` = 1: every stream of 4,096 codes
+    or more in lanes), so that each case has the lanes it is named for."""
+    rng = np.random.default_rng(20261207)
+    out: dict[str, tuple[bytes, np.ndarray]] = {}
+    share = codec._T_LANES_SHARE
+    codec._T_LANES_SHARE = 1.0
+    try:
+        _cases_v3(out, rng)
+    finally:
+        codec._T_LANES_SHARE = share
+    _cases_v3_pred(out)
+    return out
+
+
+def _cases_v3(out: dict[str, tuple[bytes, np.ndarray]], rng: np.random.Generator) -> None:
+
+    def add(name: str, arr: np.ndarray | None, **kw) -> None:
+        if arr is not None:
+            out[name] = (encode(np.ascontiguousarray(arr), **kw), np.ascontiguousarray(arr))
+
+    add("kind4_decimal_table_payerne_temp", load_series("payerne_temp_C"))
+    add("kind4_f32_payerne_ghi", load_series("payerne_ghi_Wm2").astype(np.float32))
+    add("kind4_int_i16_speech", _corpus("speech_hts1a_pcm_int16"))
+    add("kind4_beijing_pm25", _corpus("beijing_pm25_ugm3"))
+    add("kind4_resid_beijing_pressure", _corpus("beijing_pressure_hPa"))
+    add("kind4_bits_pv_irradiance", None if (a := _corpus("pv_system15_poa_irradiance_Wm2"))
+        is None else a[:40000])
+    add("kind4_pred_anmo", None if (a := _corpus("seismic_iu_anmo_lhz_counts")) is None
+        else a[:20000])
+    add("kind4_dict_kitchen", _corpus("house_kitchen_temp_C"))
+    add("kind4_split_pv_module_temp", None if (a := _corpus("pv_system4_module_temp_C"))
+        is None else a[:20000])
+    add("kind4_wide_tokens_i64", np.cumsum(rng.integers(-(2 ** 58), 2 ** 58, size=5000)))
+    add("kind4_odd_length_i16", np.cumsum(rng.integers(-40, 41, size=4099)).astype(np.int16))
+    sparse = np.zeros(65536, dtype=np.int32)  # zero-run form, both sub-streams in lanes
+    hits = rng.random(sparse.size) < 0.1
+    sparse[hits] = rng.integers(-5000, 5000, int(hits.sum()))
+    add("kind4_runs_sparse_i32", sparse)
+    add("kind4_order2_two_blocks_i32",
+        np.cumsum(np.cumsum(rng.integers(-3, 4, size=70001))).astype(np.int32))
+
+
+def _cases_v3_pred(out: dict[str, tuple[bytes, np.ndarray]]) -> None:
+    """Format v3, predictor lanes: real series the default encoder cuts into eight lanes,
+    and (with the lane thresholds opened, or another lane count) short frames, a lookback
+    and five lanes, which the decoder must read as well."""
+    from edgekit.compress import _v2
+    from edgekit.compress import codec as C
+
+    def add(name: str, arr: np.ndarray | None, lanes: int = 8, forced: bool = False) -> None:
+        if arr is None:
+            return
+        arr = np.ascontiguousarray(arr)
+        keep = (_v2._LANES, C._T_LANE_MIN_LEN, C._T_LANE_COST)
+        try:
+            _v2._LANES = lanes
+            if forced:
+                C._T_LANE_MIN_LEN, C._T_LANE_COST = 32, 1.0
+            out[name] = (encode(arr), arr)
+        finally:
+            _v2._LANES, C._T_LANE_MIN_LEN, C._T_LANE_COST = keep
+
+    add("lanes_i4_knet", _corpus("knet_akt013_accel_ew_counts"))
+    add("lanes_decimal_f64_iers_lod", _corpus("iers_length_of_day_excess_s"))
+    add("lanes_dict_pred_f32_goes_long", _corpus("goes15_xrs_long_1_8ang_Wm2"))
+    add("lanes_i2_two_blocks_ppg", _corpus("heartpy_ppg_adc"))
+    add("lanes_decimal_f32_tohoku", _corpus("seismic_ii_tly_bhz_tohoku_counts"))
+    # short frames (the byte-by-byte damage test reads frames under 3,000 bytes)
+    add("lanes_forced_i2_apollo15", None if (a := _corpus("apollo15_pse_spz_counts")) is None
+        else a[:2048], forced=True)
+    add("lanes_forced_decimal_yosemite", None if (a := _corpus("yosemite_air_temp_C")) is None
+        else a[:2000], forced=True)
+    add("lanes_forced_i4_anmo_big_endian", None if (a := _corpus("seismic_iu_anmo_lhz_counts"))
+        is None else a[:1500].astype(">i4"), forced=True)
+    add("lanes5_forced_lookback_seattle", load_series("seattle_temp_F"), lanes=5, forced=True)
+    add("lanes5_forced_i2_apollo15", None if (a := _corpus("apollo15_pse_spz_counts")) is None
+        else a[:1500], lanes=5, forced=True)
+
+
+CASES = {1: cases_v1, 2: cases_v2, 3: cases_v3}
 
 
 def main() -> int:

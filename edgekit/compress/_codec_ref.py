@@ -21,6 +21,12 @@ _U64 = (1 << 64) - 1
 TWO53 = 9007199254740992.0
 
 
+LANES = 16  # states of format v3's stream kind 4 (EKZ_LANES)
+SINGLE_LANES = -2  # ``single`` of the decoders for a kind-4 stream (EKZ_SINGLE_LANES)
+LANE_TAIL = 15  # bits of the extra-bit stream's tail a lane's final state carries
+CHUNK = 256  # codes of the decoder's chunk (EKZ_CHUNK): the tail is the last chunk's
+
+
 def nstates(codes: int) -> int:
     """Interleaved rANS states of a stream of ``codes`` codes (``EKZ_NSTATES``)."""
     return 4 if codes >= 1024 else 1
@@ -126,16 +132,42 @@ def tokenize(j: np.ndarray, order: int) -> tuple[np.ndarray, bytes, np.ndarray]:
     return toks, bytes(out), np.bincount(toks, minlength=256).astype(np.uint32)
 
 
-def rans(toks: np.ndarray, freq: np.ndarray) -> tuple[int, bytes]:
-    """(status, rANS words) of the tokens, like ``ekz_rans``."""
+def lanes_tail(toks: np.ndarray) -> tuple[int, int]:
+    """(T, R) of a kind-4 stream's tokens: T extra bits in all, of which the last R (those
+    of the last chunk of CHUNK codes, at most LANES * LANE_TAIL) ride in the lanes' final
+    states instead of the stored extra bits."""
+    nb = _NBITS_U8[np.asarray(toks, dtype=np.uint8)].astype(np.int64)
+    last = (nb.size - 1) // CHUNK * CHUNK if nb.size else 0
+    return int(nb.sum()), min(LANES * LANE_TAIL, int(nb[last:].sum()))
+
+
+def rans_lanes(toks: np.ndarray, freq: np.ndarray, bits: bytes) -> tuple[int, bytes, bytes]:
+    """(status, stored extra bits, rANS words) of a kind-4 stream (``ekz_rans_lanes``):
+    the tail of the extra bits (see :func:`lanes_tail`) goes into the lanes' initial
+    states, LANE_TAIL bits a lane (lane s: bits 15 s.., LSB-first) above L."""
+    total, r = lanes_tail(toks)
+    v = int.from_bytes(bits, "little")
+    tail = (v >> (total - r)) & ((1 << r) - 1)
+    kept = (v & ((1 << (total - r)) - 1)).to_bytes((total - r + 7) // 8, "little")
+    init = [L + ((tail >> (LANE_TAIL * s)) & ((1 << LANE_TAIL) - 1)) for s in range(LANES)]
+    status, words = rans(toks, freq, LANES, init)
+    return status, (kept if status == OK else b""), words
+
+
+def rans(toks: np.ndarray, freq: np.ndarray, lanes: int = 0,
+         init: list[int] | None = None) -> tuple[int, bytes]:
+    """(status, rANS words) of the tokens, like ``ekz_rans`` (``lanes`` states: LANES for
+    format v3's stream kind 4, from the states ``init``; 0 for the v1 rule)."""
+    if lanes not in (0, LANES):
+        return EINVAL, b""
     start = _start(freq)
     if start is None or (toks.size and np.any(np.asarray(freq)[toks] == 0)):
         return EINVAL, b""
     if toks.size == 0:
         return OK, b""
     words: list[int] = []  # 16-bit words in emission order
-    ns = nstates(len(toks))
-    x = [L] * ns
+    ns = lanes or nstates(len(toks))
+    x = list(init) if init is not None else [L] * ns
     fl = [int(v) for v in freq]
     for i in range(len(toks) - 1, -1, -1):
         t = int(toks[i])
@@ -165,7 +197,11 @@ def encode(j: np.ndarray, order: int, freq: np.ndarray, single: int) -> tuple[in
 
 def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
            n: int, first: list[int]) -> tuple[int, np.ndarray | None]:
-    """Returns (status, j) like ``ekz_decode``; ``first`` holds j[:order] (as uint64)."""
+    """Returns (status, j) like ``ekz_decode``; ``first`` holds j[:order] (as uint64);
+    ``single``: a one-token stream's token, -1 (rANS, v1 rule) or SINGLE_LANES (format v3's
+    kind 4: LANES states)."""
+    ns = LANES if single == SINGLE_LANES else 0
+    single = -1 if ns else single
     pos, acc, cnt = 0, 0, 0
     nbytes = len(bits)
 
@@ -197,13 +233,19 @@ def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
             if e is None:
                 return ECORRUPT, None
             z[i] = base + e
+    elif ns:
+        status, zl = _lanes_codes(words, bits, freq, m)
+        if status != OK:
+            return status, None
+        z[...] = zl
+        pos, cnt = nbytes, 0  # (checked there)
     else:
         start = _start(freq)
         if start is None:
             return ECORRUPT, None
         slot_tok = np.repeat(np.arange(256), np.asarray(freq, dtype=np.int64)).tolist()
         fl = [int(v) for v in freq]
-        ns = nstates(m)
+        ns = ns or nstates(m)
         if len(words) < 4 * ns:
             return ECORRUPT, None
         w = np.frombuffer(words[: len(words) // 2 * 2], dtype="<u2").tolist()
@@ -238,6 +280,48 @@ def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,
     d = np.concatenate([delta(np.array(first[:order], dtype=np.uint64), order),
                         unzigzag(z)])
     return OK, undelta(d, order)
+
+
+def _lanes_codes(words: bytes, bits: bytes, freq: np.ndarray, m: int) -> tuple[int, list[int]]:
+    """(status, the m codes) of a kind-4 stream: the tokens from the LANES states (code i
+    on state i % LANES, the words in the order the states take them), then the extra bits:
+    the stored ones followed by the tail the final states carry (see :func:`rans_lanes`)."""
+    start = _start(freq)
+    if start is None or len(words) < 4 * LANES or len(words) % 2:
+        return ECORRUPT, []
+    slot_tok = np.repeat(np.arange(256), np.asarray(freq, dtype=np.int64)).tolist()
+    fl = [int(v) for v in freq]
+    w = np.frombuffer(words, dtype="<u2").tolist()
+    x = [w[2 * s] | (w[2 * s + 1] << 16) for s in range(LANES)]
+    wp, nw = 2 * LANES, len(w)
+    if min(x) < L:
+        return ECORRUPT, []
+    toks = []
+    for i in range(m):
+        s = i % LANES
+        slot = x[s] & (M - 1)
+        t = slot_tok[slot]
+        toks.append(t)
+        x[s] = fl[t] * (x[s] >> PROB_BITS) + slot - start[t]
+        if x[s] < L:
+            if wp >= nw:
+                return ECORRUPT, []
+            x[s] = (x[s] << 16) | w[wp]
+            wp += 1
+    if wp != nw or max(x) >= 2 * L:
+        return ECORRUPT, []
+    total, r = lanes_tail(np.array(toks, dtype=np.uint8))
+    tail = sum((xs - L) << (LANE_TAIL * s) for s, xs in enumerate(x))
+    stored = int.from_bytes(bits, "little")
+    if len(bits) != (total - r + 7) // 8 or stored >> (total - r) or tail >> r:
+        return ECORRUPT, []
+    v = stored | (tail << (total - r))
+    out = []
+    for t in toks:
+        nb = NBITS[t]
+        out.append(BASE[t] + (v & ((1 << nb) - 1)))
+        v >>= nb
+    return OK, out
 
 
 # Sinks of ``decode_into`` / ``put_j`` (EKZ_SINK_* in _native/compress.h): where value i of a
@@ -744,6 +828,105 @@ def unpredict(e: np.ndarray, n: int, j0: int, lags: list[int], coefs: list[int],
             s -= 1 << 64
         out.append(((s >> shift) + ev[i - 1]) & _U64)
     return OK, np.array(out, dtype=np.uint64)
+
+
+# ------------------------------------------------------------------ format v3: lanes
+
+MAX_LANES = 64
+
+
+def lanes_geom(n: int, nl: int, maxlag: int) -> tuple[int, int] | None:
+    """``ekz2_lanes_geom``: (values a lane, values of the last lane), or None when nl lanes
+    of a block of n values do not each hold more than ``maxlag`` values."""
+    if not 2 <= nl <= MAX_LANES or n < nl or maxlag < 1:
+        return None
+    seg = -(-n // nl)
+    last = n - (nl - 1) * seg
+    if last <= maxlag:
+        return None
+    return seg, last
+
+
+def _lanes_ok(n: int, nl: int, lags: list[int], coefs: list[int],
+              shift: int) -> tuple[int, int] | None:
+    if not _pred_ok(n, lags, coefs, shift):
+        return None
+    return lanes_geom(n, nl, lags[-1])
+
+
+def predict_lanes(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
+                  shift: int) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+    """``ekz2_predict_lanes``: each lane's v2 residuals (:func:`predict` of its segment),
+    interleaved step by step (lane 0, 1, .. of step 1, then step 2, ..), and the lanes'
+    first values."""
+    geom = _lanes_ok(j.size, nl, lags, coefs, shift)
+    if geom is None:
+        return EINVAL, None, None
+    seg, last = geom
+    jt = np.zeros((seg, nl), dtype=np.uint64)
+    for m in range(nl):
+        lane = j[m * seg: (m + 1) * seg]
+        status, e = predict(np.ascontiguousarray(lane), lags, coefs, shift)
+        assert status == OK and e is not None
+        jt[1: lane.size, m] = e
+    e = np.concatenate([jt[1:last].ravel(), jt[last:, : nl - 1].ravel()])
+    return OK, e, j[::seg][:nl].copy()
+
+
+def _bitlen(z: np.ndarray) -> np.ndarray:
+    """Bit length of each uint64 (0 for 0), exact (a shift ladder)."""
+    b = np.zeros(z.shape, dtype=np.int64)
+    v = z.copy()
+    for sh in (32, 16, 8, 4, 2, 1):
+        hi = v >= (np.uint64(1) << np.uint64(sh))
+        b[hi] += sh
+        v[hi] >>= np.uint64(sh)
+    return b + (v > 0)
+
+
+def lanes_extra(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
+                shift: int) -> tuple[int, np.ndarray | None, list[int] | None]:
+    """``ekz2_lanes_extra``: (status, hdiff[256] int32, [varint bytes of the lanes' first
+    values, bit lengths + 1 of the warm-up deltas, of the one-lane residuals there])."""
+    n = j.size
+    geom = _lanes_ok(n, nl, lags, coefs, shift)
+    if geom is None:
+        return EINVAL, None, None
+    seg, maxlag = geom[0], lags[-1]
+    first = np.arange(1, nl, dtype=np.int64) * seg
+    pos = (first[:, None] + np.arange(maxlag, dtype=np.int64)).ravel()
+    cu = np.array(coefs, dtype=np.int64).view(np.uint64)  # products wrap
+    s = (j[pos[:, None] - np.array(lags, dtype=np.int64)] * cu).sum(axis=1, dtype=np.uint64)
+    one = zigzag(j[pos] - (s.view(np.int64) >> np.int64(shift)).view(np.uint64))
+    warm = pos.reshape(nl - 1, maxlag)[:, 1:].ravel()
+    delta = zigzag(j[warm] - j[warm - 1])
+    h = (np.bincount(tokens(delta), minlength=256)
+         - np.bincount(tokens(one), minlength=256)).astype(np.int32)
+    starts = zigzag(j[first] - j[0])
+    nbytes = int(np.sum(1 + (_bitlen(starts) - 1).clip(0) // 7))
+    return OK, h, [nbytes, int(np.sum(_bitlen(delta) + 1)), int(np.sum(_bitlen(one) + 1))]
+
+
+def unpredict_lanes(e: np.ndarray, n: int, nl: int, starts: np.ndarray, lags: list[int],
+                    coefs: list[int], shift: int) -> tuple[int, np.ndarray | None]:
+    """``ekz2_unpredict_lanes``: j (uint64[n]) from the n - nl interleaved residuals and
+    the lanes' first values, each lane by :func:`unpredict`."""
+    geom = _lanes_ok(n, nl, lags, coefs, shift)
+    if geom is None or e.size != n - nl or starts.size != nl:
+        return EINVAL, None
+    seg, last = geom
+    jt = np.zeros((seg, nl), dtype=np.uint64)
+    nfull = nl * (last - 1)
+    jt[1:last] = e[:nfull].reshape(last - 1, nl)
+    jt[last:, : nl - 1] = e[nfull:].reshape(seg - last, nl - 1)
+    j = np.empty(n, dtype=np.uint64)
+    for m in range(nl):
+        size = seg if m < nl - 1 else last
+        status, lane = unpredict(np.ascontiguousarray(jt[1:size, m]), size, int(starts[m]),
+                                 lags, coefs, shift)
+        assert status == OK and lane is not None
+        j[m * seg: m * seg + size] = lane
+    return OK, j
 
 
 def gather(table: np.ndarray, idx: np.ndarray) -> tuple[int, np.ndarray | None]:

@@ -14,6 +14,7 @@ from edgekit import _backend
 from edgekit.compress import _codec_ref as ref
 
 OK, EINVAL, ECORRUPT, ENOSPC = ref.OK, ref.EINVAL, ref.ECORRUPT, ref.ENOSPC
+LANES, SINGLE_LANES = ref.LANES, ref.SINGLE_LANES  # format v3's stream kind 4
 EUNSUP = -4  # EKZ_EUNSUP: a block the C block decoder leaves to Python
 TAB_LEN = 65536
 
@@ -183,20 +184,44 @@ def tokenize(j: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, int, np
 
 def rans(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray, blen: int) -> bytes:
     """bits (buf[:blen]) + the rANS words of tok[order:]: the stream body's data."""
+    bits, words = _rans(tok, order, freq, buf, blen, 0)
+    return bits + words
+
+
+def rans_lanes(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray,
+               blen: int) -> tuple[bytes, bytes]:
+    """(stored extra bits, rANS words) of format v3's stream kind 4 (LANES states, the
+    extra bits' tail in their states); buf[:blen]: ekz_tokenize's bits (buf is scratch)."""
+    return _rans(tok, order, freq, buf, blen, LANES)
+
+
+def _rans(tok: np.ndarray, order: int, freq: np.ndarray, buf: np.ndarray, blen: int,
+          lanes: int) -> tuple[bytes, bytes]:
     lib = _backend.lib
     if lib is None:
-        status, words = ref.rans(tok[order:], freq)
+        if lanes:
+            status, bits, words = ref.rans_lanes(tok[order:], freq, buf[:blen].tobytes())
+        else:
+            (status, words), bits = ref.rans(tok[order:], freq), buf[:blen].tobytes()
         if status != OK:
             raise RuntimeError(f"rANS encode failed with status {status}")
-        return buf[:blen].tobytes() + words
+        return bits, words
     ffi = _backend.ffi
-    wlen = ffi.new("size_t *")
-    status = lib.ekz_rans(_ptr(ffi, "uint8_t *", tok), tok.size, order,
-                          _ptr(ffi, "uint16_t *", freq), _ptr(ffi, "uint8_t *", buf), buf.size,
-                          blen, wlen)
+    wlen, bl = ffi.new("size_t *"), ffi.new("size_t *", blen)
+    status = lib.ekz_rans_lanes(_ptr(ffi, "uint8_t *", tok), tok.size, order,
+                                _ptr(ffi, "uint16_t *", freq), lanes,
+                                _ptr(ffi, "uint8_t *", buf), buf.size, bl, wlen)
     if status != OK:
         raise RuntimeError(f"ekz_rans returned status {status}")
-    return buf[: blen + int(wlen[0])].tobytes()
+    blen = int(bl[0])
+    return buf[:blen].tobytes(), buf[blen: blen + int(wlen[0])].tobytes()
+
+
+def lanes_simd(on: bool) -> bool:
+    """Turn the SIMD decoder of format v3's lanes off (False: the portable C path, the
+    same bits) or back on; returns whether it was on (False without the kernels)."""
+    lib = _backend.lib
+    return bool(lib.ekz_lanes_simd(int(on))) if lib is not None else False
 
 
 def decode(words: bytes, bits: bytes, freq: np.ndarray, single: int, order: int,

@@ -14,7 +14,11 @@
 * **predictor** (head delta-order field 3, any non-raw model): the main stream codes the
   residuals of an integer linear predictor ``asr(sum c_t j[i - lag_t], s)`` in exact
   wrapping 64-bit arithmetic: delta order 3, a quantised least-squares (LPC) predictor
-  fitted on a sample, or a lookback (the value ``k`` samples back).
+  fitted on a sample, or a lookback (the value ``k`` samples back).  Format v3: the block
+  may be cut into lanes (eight contiguous segments, each predicted on its own, residuals
+  interleaved step by step), whose recurrences the decoder runs side by side: one lane a
+  64-bit element of an AVX-512 vector (``_lanes_pick`` decides, ``predict_lanes`` /
+  ``unpredict_lanes``).
 
 Everything the encoder decides is decided on a sample (``codec._sample``) and taken only
 when its estimated coded size, header included, is smaller; thresholds are the ``_T_*``
@@ -43,12 +47,44 @@ SPLIT = 0x20
 """Dictionary head flag: the table holds the high parts (value >> s) and a stream of the
 low s bits follows the indices."""
 _ORDER_MASK = 0x18
+_U64 = (1 << 64) - 1
+LANES = 0x80
+"""Format v3: the flag on a predictor's term-count byte that announces lanes (a u8 lane
+count after the shift, the lanes' first values after j[0])."""
+MAX_LANES = ref.MAX_LANES
+_LANES = 8
+"""Lanes the encoder writes: one a 64-bit element of an AVX-512 vector (the decoder reads
+any count from 2 to MAX_LANES)."""
 
 
 def uses_v2(block: bytes) -> bool:
     """Whether an encoded block needs a version-2 decoder (raw blocks have head 0)."""
     head = block[0]
     return head & 7 == DICT or (head & _ORDER_MASK) == _ORDER_MASK
+
+
+def uses_v3(block: bytes) -> bool:
+    """Whether an encoded block needs a version-3 decoder: a predictor with lanes (the
+    encoder's own blocks: the fields before the predictor are well formed)."""
+    head = block[0]
+    if head & _ORDER_MASK != _ORDER_MASK:
+        return False
+    rd = C._Reader(block, 1, len(block))
+    model = head & 7
+    if model == DICT:
+        rd.varint()
+        if head & SPLIT:
+            rd.u8()
+        size = rd.varint()
+        rd.pos += size
+    else:
+        rd.pos += {2: 1, 3: 16}.get(model, 0)
+        if head & C._H_GCD:
+            rd.varint()
+            rd.varint()
+        if model in (2, 3):
+            rd.varint()  # the table field (0 in a predictor block)
+    return bool(rd.u8() & LANES)
 
 
 # ------------------------------------------------------------------------------ kernels
@@ -89,6 +125,48 @@ def unpredict(e: np.ndarray, n: int, j0: int, lags: list[int], coefs: list[int],
                                     len(lags), shift, _ptr("uint64_t", j))
     if status != ref.OK or j is None:
         raise RuntimeError(f"ekz2_unpredict returned status {status}")
+    return j
+
+
+def predict_lanes(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
+                  shift: int, e1: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Format v3: (the interleaved residuals (uint64[n - nl]), the lanes' first values
+    (uint64[nl])) of j cut into nl lanes (parameters valid, the lanes fit); ``e1``: j's
+    one-lane residuals (:func:`predict`), when at hand."""
+    lib = _backend.lib
+    if lib is None:
+        status, e, starts = ref.predict_lanes(j, nl, lags, coefs, shift)
+    else:
+        seg = -(-j.size // nl)
+        jt = K.scratch("lanes", nl * seg, np.uint64)
+        e = np.empty(j.size - nl, dtype=np.uint64)
+        starts = np.empty(nl, dtype=np.uint64)
+        status = lib.ekz2_predict_lanes(_ptr("uint64_t", j), j.size, nl, *_terms(lags, coefs),
+                                        len(lags), shift,
+                                        _backend.ffi.NULL if e1 is None else _ptr("uint64_t", e1),
+                                        _ptr("uint64_t", jt), _ptr("uint64_t", e),
+                                        _ptr("uint64_t", starts))
+    if status != ref.OK or e is None or starts is None:
+        raise RuntimeError(f"ekz2_predict_lanes returned status {status}")
+    return e, starts
+
+
+def unpredict_lanes(e: np.ndarray, n: int, nl: int, starts: np.ndarray, lags: list[int],
+                    coefs: list[int], shift: int, slot: str = "j") -> np.ndarray:
+    """Format v3: j (uint64[n], scratch ``slot``) from the interleaved residuals of nl lanes
+    and their first values (parameters valid, the lanes fit)."""
+    lib = _backend.lib
+    if lib is None:
+        status, j = ref.unpredict_lanes(e, n, nl, starts, lags, coefs, shift)
+    else:
+        j = K.scratch(slot, n, np.uint64)
+        seg = -(-n // nl)
+        jt = K.scratch("lanes", nl * seg, np.uint64)
+        status = lib.ekz2_unpredict_lanes(_ptr("uint64_t", e), n, nl, _ptr("uint64_t", starts),
+                                          *_terms(lags, coefs), len(lags), shift,
+                                          _ptr("uint64_t", jt), _ptr("uint64_t", j))
+    if status != ref.OK or j is None:
+        raise RuntimeError(f"ekz2_unpredict_lanes returned status {status}")
     return j
 
 
@@ -196,17 +274,33 @@ def split_gather(table: np.ndarray, idx: np.ndarray, lo: np.ndarray, shift: int,
 
 # ------------------------------------------------------------------------------ decode
 
-def descriptor(lags: list[int], coefs: list[int], shift: int) -> bytes:
-    """u8 P, u8 shift, then P pairs (varint lag, varint zz(coef))."""
-    out = bytearray((len(lags), shift))
+def descriptor(lags: list[int], coefs: list[int], shift: int, lanes: int = 0) -> bytes:
+    """u8 P (| LANES), u8 shift, (format v3: u8 lanes), then P pairs (varint lag, varint
+    zz(coef))."""
+    out = bytearray((len(lags) | (LANES if lanes else 0), shift))
+    if lanes:
+        out.append(lanes)
     for lag, c in zip(lags, coefs, strict=True):
         out += C._varint(lag) + C._varint(C._zz(c))
     return bytes(out)
 
 
 def read_descriptor(rd: C._Reader, n: int) -> tuple[list[int], list[int], int]:
+    """(lags, coefs, shift) of a predictor descriptor (a lane count, if any, skipped)."""
+    return read_predictor(rd, n, True)[:3]
+
+
+def read_predictor(rd: C._Reader, n: int,
+                   v3: bool = False) -> tuple[list[int], list[int], int, int]:
+    """(lags, coefs, shift, lanes or 0) of a predictor descriptor (format v3: lanes)."""
     start = rd.pos
     p, shift = rd.u8(), rd.u8()
+    lanes = 0
+    if p & LANES:
+        lanes = rd.u8()
+        p &= ~LANES
+        if not v3 or not 2 <= lanes <= MAX_LANES:
+            raise C._corrupt(f"bad predictor lanes: {lanes}", start, "predictor")
     if not 1 <= p <= MAX_TERMS or shift > 32:
         raise C._corrupt(f"bad predictor: {p} terms, shift {shift}", start, "predictor")
     lags, coefs = [], []
@@ -219,20 +313,30 @@ def read_descriptor(rd: C._Reader, n: int) -> tuple[list[int], list[int], int]:
                              "predictor")
         lags.append(lag)
         coefs.append(c)
-    return lags, coefs, shift
+    if lanes and ref.lanes_geom(n, lanes, lags[-1]) is None:
+        raise C._corrupt(f"{lanes} predictor lanes do not fit {n} values", start,
+                         "predictor")
+    return lags, coefs, shift, lanes
 
 
-def pred_decode(rd: C._Reader, n: int, slot: str = "j") -> np.ndarray:
-    """The main stream of a predictor block: descriptor, varint zz(j[0]), the order-0
-    stream of the n - 1 residuals; returns j (uint64, scratch ``slot``)."""
-    lags, coefs, shift = read_descriptor(rd, n)
+def pred_decode(rd: C._Reader, n: int, slot: str = "j", v3: bool = False) -> np.ndarray:
+    """The main stream of a predictor block: descriptor, varint zz(j[0]) (format v3 with
+    lanes: then the other lanes' first values, varint zz(j[b] - j[0]) each), the order-0
+    stream of the n - 1 (n - lanes) residuals; returns j (uint64, scratch ``slot``)."""
+    lags, coefs, shift, lanes = read_predictor(rd, n, v3)
     j0 = C._unzz(rd.varint())
+    if lanes:
+        starts = np.array([j0] + [(j0 + C._unzz(rd.varint())) & _U64
+                                  for _ in range(lanes - 1)], dtype=np.uint64)
+        e = C._stream_decode(rd, 0, n - lanes, slot + "P")
+        assert e is not None
+        return unpredict_lanes(e, n, lanes, starts, lags, coefs, shift, slot)
     e = C._stream_decode(rd, 0, n - 1, slot + "P")
     assert e is not None
     return unpredict(e, n, j0, lags, coefs, shift, slot)
 
 
-def decode_dict(rd: C._Reader, head: int, out: np.ndarray) -> None:
+def decode_dict(rd: C._Reader, head: int, out: np.ndarray, version: int = 2) -> None:
     """A dictionary block (after its head byte) into ``out``."""
     n = out.size
     split = bool(head & SPLIT)
@@ -253,12 +357,13 @@ def decode_dict(rd: C._Reader, head: int, out: np.ndarray) -> None:
     if blen and rd.buf[rd.pos] & 7 == DICT:
         raise C._corrupt("nested dictionary", rd.pos, "block")
     table = np.empty(size, dtype=np.int64 if split else out.dtype)
-    C._decode_block(sub, table, True)
+    C._decode_block(sub, table, version)
     if sub.pos != sub.end:
         raise C._corrupt("trailing bytes in a dictionary table", sub.pos, "block")
     rd.pos = sub.end
     order = (head >> 3) & 3
-    idx = pred_decode(rd, n) if order == PRED else C._stream_decode(rd, order, n, "j")
+    idx = (pred_decode(rd, n, v3=version >= 3) if order == PRED
+           else C._stream_decode(rd, order, n, "j"))
     assert idx is not None
     if split:
         lo = C._stream_decode(rd, 0, n, "lo")
@@ -692,15 +797,77 @@ def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:
     if found is None:
         return None
     cost, lags, coefs, shift, e = found
-    if e is None:
-        e = predict(j, lags, coefs, shift)
-    es, _ = C._sample(e)
-    pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
-    cand = C._Candidate(best.cost - (base - cost) * scale, best.head | _ORDER_MASK,
+    bits = best.cost - (base - cost) * scale
+    lanes = _lanes_pick(j, lags, coefs, shift, bits, js, run, e)
+    cost = bits
+    if lanes is None:
+        if e is None:
+            e = predict(j, lags, coefs, shift)
+        es, _ = C._sample(e)
+        pre = descriptor(lags, coefs, shift) + C._varint(C._zz(int(j[0])))
+    else:
+        e, starts, extra = lanes
+        cost += extra
+        es, _ = C._sample(e)
+        j0 = int(starts[0])
+        pre = descriptor(lags, coefs, shift, _LANES) + b"".join(
+            C._varint(C._zz((int(v) - j0) & _U64 if i else j0)) for i, v in enumerate(starts))
+    cand = C._Candidate(cost, best.head | _ORDER_MASK,
                         best.params, e, 0, K.hist1(es) if es is not e else None,
                         r=best.r, sample=es if es is not e else None)
     cand.pre = pre
     return cand
+
+
+def lanes_extra(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
+                shift: int) -> tuple[np.ndarray, list[int]]:
+    """What nl lanes change against one lane (``ekz2_lanes_extra``): (token histogram of
+    the lanes' warm-up residuals less that of the one-lane residuals they replace, int32[256];
+    [varint bytes of the lanes' first values, bit lengths + 1 of the warm-up residuals, of
+    the replaced ones]) (parameters valid, the lanes fit)."""
+    lib = _backend.lib
+    if lib is None:
+        status, h, info = ref.lanes_extra(j, nl, lags, coefs, shift)
+    else:
+        h = np.empty(256, dtype=np.int32)
+        out = np.empty(3, dtype=np.uint64)
+        status = lib.ekz2_lanes_extra(_ptr("uint64_t", j), j.size, nl, *_terms(lags, coefs),
+                                      len(lags), shift, _ptr("int32_t", h),
+                                      _ptr("uint64_t", out))
+        info = [int(v) for v in out]
+    if status != ref.OK or h is None or info is None:
+        raise RuntimeError(f"ekz2_lanes_extra returned status {status}")
+    return h, info
+
+
+def _lanes_pick(j: np.ndarray, lags: list[int], coefs: list[int], shift: int, cost: float,
+                js: np.ndarray, run: int, e1: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Format v3: (interleaved residuals, lanes' first values, extra bits) of j cut into
+    _LANES lanes, when every lane holds _T_LANE_MIN_LEN values or more and the lanes are
+    estimated to cost at most _T_LANE_COST of the block's ``cost`` bits more than one lane;
+    else None.  The lanes differ from one lane only at each lane's first value (stored apart,
+    a varint, instead of its residual) and its warm-up (delta 1 up to the largest lag instead
+    of the predictor's residual): those values are costed (:func:`lanes_extra`) first by
+    their bit lengths (below the token estimate on every corpus block: an entropy coder
+    spends more than a bit length on a rare large value), then at the token frequencies of
+    the predictor's residuals on (at most 4,096 values of) the sample ``js`` (runs of
+    ``run`` values).  ``e1``: the one-lane residuals, when the search made them."""
+    n, maxlag = j.size, lags[-1]
+    if n < _LANES * C._T_LANE_MIN_LEN or ref.lanes_geom(n, _LANES, maxlag) is None:
+        return None
+    diff, (nbytes, new_bits, old_bits) = lanes_extra(j, _LANES, lags, coefs, shift)
+    extra, limit = 8.0 * (1 + nbytes), C._T_LANE_COST * cost
+    if extra + new_bits - old_bits > limit:
+        return None
+    small = _small(js) if run >= js.size else js[: 4 * _SMALL_RUN]
+    h = pred_hist(small, min(run, _SMALL_RUN), lags, coefs, shift).astype(np.float64)
+    bits = np.log2(max(float(h.sum()), 1.0) / np.maximum(h, 0.5)) + ref._NBITS_U8
+    extra += float(diff.astype(np.float64) @ bits)
+    if extra > limit:
+        return None
+    el, starts = predict_lanes(j, _LANES, lags, coefs, shift, e1)
+    return el, starts, extra
 
 
 def improve(x: np.ndarray, best: C._Candidate, level: int, lossless: bool,

@@ -13,7 +13,8 @@ block picks the model that codes it smallest:
   value's index in it (or, split, of the distinct high bits, plus the low bits).
 
 k is divided by its common step (gcd), delta coded (order 0, 1 or 2, per block; format v2
-adds delta order 3, a quantised LPC predictor and a lookback), zigzagged, and entropy coded
+adds delta order 3, a quantised LPC predictor and a lookback; format v3 cuts a predictor
+block into independent lanes the decoder runs side by side), zigzagged, and entropy coded
 (tokens with a static rANS coder, extra bits raw).  Everything is exact:
 a residual stream carries whatever the model misses, NaN payloads, -0.0 and infinities
 included.  With ``tolerance=eps`` lossy affine grids of step about ``2*eps`` join the
@@ -66,11 +67,12 @@ __all__ = [
 ]
 
 MAGIC = b"\x89EKZ"
-FORMAT_VERSION = 2
-"""The newest frame version this edgekit writes: a frame is written as version 2 only when
-one of its blocks uses a version-2 model (dictionary, predictor); otherwise as version 1,
-byte for byte as edgekit's v1 encoder wrote it."""
-SUPPORTED_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+"""The newest frame version this edgekit writes: a frame is written as version 3 only when
+one of its blocks uses a version-3 feature (stream lanes, predictor lanes), else as version 2
+when one uses a version-2 model (dictionary, predictor); otherwise as version 1, byte for
+byte as edgekit's v1 encoder wrote it."""
+SUPPORTED_VERSIONS = (1, 2, 3)
 BLOCK_LEN = 65536
 """Values per block (the last block of a frame may be shorter); also the decoder's cap."""
 MAX_NDIM = 32
@@ -78,6 +80,7 @@ _HEADER = struct.Struct("<4sBBBBI")  # magic, version, dtype, flags, ndim, body 
 _CRC_FIELD = struct.Struct("<I")
 _PROB = 1 << 12
 _NBITS = np.array(_NBITS_LIST, dtype=np.int64)
+_LANES_COST = 48  # bytes: the 12 more rANS states of a stream in lanes (format v3, kind 4)
 
 # dtype codes (format v1): never renumber
 _DTYPES: dict[int, np.dtype] = {
@@ -139,6 +142,13 @@ _T_LPC_MAX = 8  # LPC orders up to this are fitted (on the first difference; one
 _T_LPC_PREC = 15  # bits of the largest quantised LPC coefficient
 _T_LOOK_MAX = 32  # largest lookback lag searched
 _T_LOOK_SHARE = 0.3  # a lag is costed when at least this share of values repeat at it
+# format v3: stream lanes (codec._stream_encode)
+_T_LANES_MIN = 4096  # a plain stream of at least this many codes is written in 16 lanes
+_T_LANES_SHARE = 0.01  # ... when the bytes the lanes cost more (see _lanes_cost) are at
+# most this share of its estimated size
+# format v3 (edgekit/compress/_v2.py): predictor lanes
+_T_LANE_MIN_LEN = 256  # a predictor block is cut into lanes only when each holds this many
+_T_LANE_COST = 0.005  # ... and the lanes cost at most this share of the block's bits more
 _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_DEC_SAMPLE": (64, 256, 1024),
     "_T_DEC_FINE": (1, 2, 4),
@@ -173,6 +183,10 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_LPC_PREC": (13, 15, 17),
     "_T_LOOK_MAX": (16, 32, 64),
     "_T_LOOK_SHARE": (0.2, 0.3, 0.5),
+    "_T_LANES_MIN": (2048, 4096, 16384),
+    "_T_LANES_SHARE": (0.002, 0.01, 0.02),
+    "_T_LANE_MIN_LEN": (64, 256, 1024),
+    "_T_LANE_COST": (0.002, 0.005, 0.01),
 }
 
 
@@ -200,10 +214,11 @@ def _varint(v: int) -> bytes:
 class _Reader:
     """Bounds-checked reads over ``buf[pos:end]``; every failure is CorruptDataError."""
 
-    __slots__ = ("buf", "pos", "end")
+    __slots__ = ("buf", "pos", "end", "lanes")
 
-    def __init__(self, buf: bytes, pos: int, end: int) -> None:
+    def __init__(self, buf: bytes, pos: int, end: int, lanes: bool = False) -> None:
         self.buf, self.pos, self.end = buf, pos, end
+        self.lanes = lanes  # a version-3 frame's top-level block: stream kind 4 allowed
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > self.end:
@@ -304,14 +319,17 @@ def _unzz(z: int) -> int:
 
 
 def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None,
-                   sample: np.ndarray | None = None, zeros: int | None = None) -> bytes:
+                   sample: np.ndarray | None = None, zeros: int | None = None,
+                   lanes: list[bool] | None = None) -> bytes:
     """One entropy stream of j[order:] at delta order ``order``: the first ``order`` values,
     then the coded body (plain or zero-run form, whichever is smaller).  ``sample_h``: the
     token histogram of j's stream on ``sample`` (j's sample when j is long, see
     :func:`_sample`; None when j is short and the histogram, when given, is of all of j:
     the tokens are then made only for the plain form).  ``zeros``
     (with a sample): the number of zero codes in all of j's stream, which then decides
-    whether the zero-run form is tried (the sample only whether it pays)."""
+    whether the zero-run form is tried (the sample only whether it pays).  ``lanes``: a
+    plain stream of at least ``_T_LANES_MIN`` codes may take format v3's stream kind 4
+    (16 rANS states, which a SIMD decoder steps at once), which then appends True to it."""
     first = b"".join([_varint(_zz(v)) for v in j[: min(order, j.size)].tolist()]) if order \
         else b""
     if j.size <= order:
@@ -331,13 +349,35 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
                                                                  sample):
         runs, vals = K.runs_split(j, order)
         runs, vals = runs.copy(), vals.copy()  # scratch, and tokenize reuses scratch
-        body = b"\x03" + _varint(vals.size) + _stream_body(runs)
+        body = b"\x03" + _varint(vals.size) + _stream_body(runs, lanes)
         if vals.size:
-            body += _stream_body(vals)
+            body += _stream_body(vals, lanes)
         return first + body
     if tok is None:
         tok, buf, blen, h = K.tokenize(j, order)
-    return first + _body_from_tokens(tok, buf, blen, h, order)
+    return first + _plain_body(tok, buf, blen, h, order, lanes)
+
+
+def _plain_body(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray, order: int,
+                lanes: list[bool] | None) -> bytes:
+    """A kind 0/1 body, or kind 4 (lanes) where ``lanes`` allows them and they pay (see
+    :func:`_stream_encode`)."""
+    wide = (lanes is not None and tok.size - order >= _T_LANES_MIN
+            and _lanes_cost(tok[order:]) <= _T_LANES_SHARE * _cost_bits(h) / 8)
+    body = _body_from_tokens(tok, buf, blen, h, order, wide)
+    if wide and body[0] == 4:
+        assert lanes is not None
+        lanes.append(True)
+    return body
+
+
+def _lanes_cost(tok: np.ndarray) -> float:
+    """Bytes a stream of these tokens costs more in lanes (format v3's kind 4): 12 more
+    rANS states, less the tail of extra bits (of the last chunk, up to 240 bits) that the
+    lanes' states carry."""
+    last = (tok.size - 1) // _ref.CHUNK * _ref.CHUNK
+    tail = min(_ref.LANES * _ref.LANE_TAIL, int(_NBITS[tok[last:]].sum()))
+    return _LANES_COST - tail / 8
 
 
 def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
@@ -359,17 +399,22 @@ def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
     return rle < _T_RUNS_GAIN * plain or (rle < _T_RUNS_NEAR * plain and 2 * m < total // 4)
 
 
-def _stream_body(j: np.ndarray) -> bytes:
-    """A plain (kind 0/1) body of the order-0 stream of j."""
+def _stream_body(j: np.ndarray, lanes: list[bool] | None = None) -> bytes:
+    """A plain (kind 0/1, or 4 with ``lanes``) body of the order-0 stream of j."""
     tok, buf, blen, h = K.tokenize(j, 0)
-    return _body_from_tokens(tok, buf, blen, h, 0)
+    return _plain_body(tok, buf, blen, h, 0, lanes)
 
 
 def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray,
-                      order: int) -> bytes:
+                      order: int, lanes: bool = False) -> bytes:
+    """A kind 0 (one token), 1 (rANS) or, with ``lanes``, 4 (format v3: rANS in 16
+    lanes) body."""
     if np.count_nonzero(h) == 1:
         return bytes((0, int(h.argmax()))) + _varint(blen) + buf[:blen].tobytes()
     f, table = _table(h)
+    if lanes:
+        bits, words = K.rans_lanes(tok, order, f, buf, blen)
+        return b"\x04" + table + _varint(len(bits)) + _varint(len(words)) + bits + words
     body = K.rans(tok, order, f, buf, blen)
     return b"\x01" + table + _varint(blen) + _varint(len(body) - blen) + body
 
@@ -388,12 +433,12 @@ def _body_decode(rd: _Reader, order: int, n: int, first: list[int], slot: str,
                  runs_ok: bool, fused: tuple | None = None,
                  sink: tuple | None = None) -> np.ndarray | None:
     kind = rd.u8()
-    if kind in (0, 1):
+    if kind in (0, 1) or (kind == 4 and rd.lanes):
         if kind == 0:
             t, f, words = rd.u8(), _EMPTY_FREQ, b""
             bits = rd.take(rd.varint())
         else:
-            t, f = -1, _read_table(rd)
+            t, f = (K.SINGLE_LANES if kind == 4 else -1), _read_table(rd)
             blen = rd.varint()
             wlen = rd.varint()
             bits = rd.take(blen)
@@ -871,9 +916,11 @@ def _float_candidates(x: np.ndarray, tol: float, level: int,
     return cands, good
 
 
-def _encode_block(x: np.ndarray, tol: float, level: int, v2: bool = True) -> bytes:
+def _encode_block(x: np.ndarray, tol: float, level: int, v2: bool = True,
+                  lanes: list[bool] | None = None) -> bytes:
     """One block of 1-D native-order values (float16/32/64 or int64/uint64 view); ``v2``
-    lets it use the format-v2 models (not in a dictionary's own table)."""
+    lets it use the format-v2 models (not in a dictionary's own table); ``lanes`` (a list)
+    lets its streams use format v3's lanes, and gets True appended when one does."""
     dt = x.dtype
     if dt.kind == "f" and dt.itemsize in (4, 8):
         cands, _ = _float_candidates(x, tol, level, dt.itemsize == 8 and level >= 2)
@@ -895,10 +942,10 @@ def _encode_block(x: np.ndarray, tol: float, level: int, v2: bool = True) -> byt
     if best.head & 7 in (_DEC, _AFF):
         out.append(b"\x00" if best.pre else _table_field(best.j, best.jrange))
     out.append(best.pre)
-    out.append(_stream_encode(best.j, best.order, best.sample_h, best.sample))
+    out.append(_stream_encode(best.j, best.order, best.sample_h, best.sample, None, lanes))
     if best.r is not None:
         out.append(_stream_encode(best.r.view(np.uint64), 0, best.r_sample_h, best.r_sample,
-                                  best.r_zeros))
+                                  best.r_zeros, lanes))
     blob = b"".join(out)
     if len(blob) > x.nbytes + 1:
         return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
@@ -917,9 +964,10 @@ def _table_field(j: np.ndarray, jrange: tuple[int, int] | None = None) -> bytes:
     return _varint(span + 1) + _varint(_zz(lo))
 
 
-def _decode_block(rd: _Reader, out: np.ndarray, v2: bool = False) -> None:
+def _decode_block(rd: _Reader, out: np.ndarray, v2: int = 1) -> None:
     """Decode one block into ``out`` (1-D, C-contiguous, the block's native dtype);
-    ``v2``: a version-2 frame's block (dictionary and predictor allowed)."""
+    ``v2``: the frame's format version (2: dictionary and predictor allowed, 3: predictor
+    lanes too)."""
     n, dt = out.size, out.dtype
     head = rd.u8()
     model = head & 7
@@ -928,22 +976,22 @@ def _decode_block(rd: _Reader, out: np.ndarray, v2: bool = False) -> None:
             raise _corrupt(f"bad raw block header 0x{head:02x}", rd.pos - 1, "block")
         out[...] = np.frombuffer(rd.take(n * dt.itemsize), dtype=dt.newbyteorder("<"))
         return
-    if v2 and model == _v2.DICT:
-        _v2.decode_dict(rd, head, out)
+    if v2 >= 2 and model == _v2.DICT:
+        _v2.decode_dict(rd, head, out, v2)
         return
     order = (head >> 3) & 3
-    if (order > 2 and not v2) or (head & _H_F32 and (dt != np.float64 or model == _INT)):
+    if (order > 2 and v2 < 2) or (head & _H_F32 and (dt != np.float64 or model == _INT)):
         raise _corrupt(f"bad block header 0x{head:02x}", rd.pos - 1, "block")
     if head & _H_F32:
         tmp = K.scratch("f32", n, np.float32)
-        _decode_block_body(rd, head, tmp)
+        _decode_block_body(rd, head, tmp, v2)
         with np.errstate(invalid="ignore"):  # a signalling NaN (damaged data) is no error
             out[...] = tmp
     else:
-        _decode_block_body(rd, head, out)
+        _decode_block_body(rd, head, out, v2)
 
 
-def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
+def _decode_block_body(rd: _Reader, head: int, out: np.ndarray, version: int = 2) -> None:
     n, dt = out.size, out.dtype
     model, order = head & 7, (head >> 3) & 3
     p, a, b = 1.0, 0.0, 1.0
@@ -977,7 +1025,7 @@ def _decode_block_body(rd: _Reader, head: int, out: np.ndarray) -> None:
     if order == _v2.PRED:  # format v2: a predictor; no value table (fused decode)
         if fused is not None:
             raise _corrupt("value table in a predictor block", rd.pos, "block")
-        j = _v2.pred_decode(rd, n)
+        j = _v2.pred_decode(rd, n, v3=version >= 3)
         if model in (_INT, _BITS):
             if g != 1 or off:
                 j = np.uint64(off) + np.uint64(g) * j
@@ -1081,12 +1129,18 @@ def encode(array: np.ndarray, *, tolerance: float | None = None, level: int = 5)
         parts.append(struct.pack("<d", tol))
     parts.append(_varint(BLOCK_LEN))
     version = 1
+    lanes: list[bool] = []
     for i in range(0, flat.size, BLOCK_LEN):
-        blk = _encode_block(flat[i: i + BLOCK_LEN], tol if lossy else -1.0, level)
+        blk = _encode_block(flat[i: i + BLOCK_LEN], tol if lossy else -1.0, level,
+                            lanes=lanes)
         parts.append(_varint(len(blk)))
         parts.append(blk)
-        if _v2.uses_v2(blk):
-            version = 2
+        if _v2.uses_v3(blk):
+            version = 3
+        elif _v2.uses_v2(blk):
+            version = max(version, 2)
+    if lanes:
+        version = 3
     body = b"".join(parts)
     head = _HEADER.pack(MAGIC, version, _CODES[native], flags, array.ndim,
                         len(body) + 4)
@@ -1253,10 +1307,9 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
         raise _corrupt(f"frame claims {n} values in {rd.end - rd.pos} bytes", rd.pos,
                        "header")
     version = buf[pos + 4]
-    v2 = version >= 2
     store = np.uint8 if dt.kind == "b" else (np.int64 if dt.kind in "Mm" else dt)
     out = np.empty(n, dtype=store)
-    # all blocks in one C call (it knows format versions 1 and 2); from a block it leaves
+    # all blocks in one C call (it knows format versions 1 to 3); from a block it leaves
     # (damage, a model it does not know) the Python decoder decodes or refuses with the
     # precise error
     start, rd.pos = K.decode_blocks(buf, rd.pos, rd.end, blen, out, version)
@@ -1267,8 +1320,8 @@ def _decode_at(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
             raise _corrupt("block runs past the frame", rd.pos, "truncated")
         blk = out[i * blen: i * blen + m]
         if not K.decode_block(buf, rd.pos, size, blk, version):
-            sub = _Reader(buf, rd.pos, rd.pos + size)
-            _decode_block(sub, blk, v2)
+            sub = _Reader(buf, rd.pos, rd.pos + size, version >= 3)
+            _decode_block(sub, blk, version)
             if sub.pos != sub.end:
                 raise _corrupt("trailing bytes in a block", sub.pos, "block")
         rd.pos += size

@@ -409,7 +409,7 @@ def test_v2_frames_are_identical_on_both_backends(name, n, monkeypatch):
         path = corpus
     x = (np.load(path, allow_pickle=False) if path.exists() else load_series(name))[:n]
     blob = C.encode(x)
-    assert blob[4] == 2
+    assert blob[4] in (2, 3)  # (3: stream or predictor lanes)
     monkeypatch.setattr(_backend, "lib", None)
     assert C.encode(x) == blob
     assert C.decode(blob).tobytes() == x.tobytes()
@@ -616,7 +616,7 @@ def test_block_decoder_takes_every_v2_golden_frame(path):
     and without a predictor, split dictionaries) decode in C, block for block, with the
     Python decoder's bits and the stored values."""
     blob = path.read_bytes()
-    assert blob[4] == 2
+    assert blob[4] >= 2
     fast = _c_takes_every_block(blob)
     want = np.load(path.with_suffix(".npy"), allow_pickle=False)
     assert fast.dtype == want.dtype and fast.tobytes() == want.tobytes()
