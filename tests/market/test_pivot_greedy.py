@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgekit.market import _kernel, _pivot, clear
+from edgekit.market import _kernel, _pivot, clear, mechanisms
 from edgekit.market._arrays import compile_market
-from edgekit.market.generate import random_market
+from edgekit.market.generate import random_market, sized_market
 from edgekit.market.mechanisms import _T_PIVOT_W_STEP
-from edgekit.market.probes import _with_ask, _with_bid_value, check_clearing
+from edgekit.market.probes import _with_ask, _with_bid_value, check_clearing, probe
 from edgekit.types import Ask, Bid
 from tests.common import needs_native
 
@@ -124,6 +124,23 @@ def test_binned_alignment(native: bool) -> None:
                                    np.array([0, 1, 2]), caps, np.array([1.0]),
                                    np.array([0.0]), step=step, use_native=native)
         assert got[0] == want, step
+
+
+def test_binned_alignment_closes_most_of_the_node_channel(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 40 small tuning markets, the same 800 node and 800 application misreports: with the
+    # alignment binned (the default) a node's smaller capacity or other costs rarely tip
+    # where later bids go; unbinned, 32 of 800 paid (20 of them by withholding)
+    markets = [sized_market("small", s) for s in range(400, 440)]
+    binned = probe("pivot-greedy", markets, app_probes=20, node_probes=20, seed=1)
+    monkeypatch.setattr(mechanisms, "_T_PIVOT_ALIGN_STEP", 0.0)
+    plain = probe("pivot-greedy", markets, app_probes=20, node_probes=20, seed=1)
+    assert binned.nodes.probes == plain.nodes.probes == 800
+    assert binned.apps.profitable == plain.apps.profitable == 0
+    assert binned.violations == binned.deficits == 0
+    assert plain.nodes.profitable >= 25 and plain.nodes.by_kind["node-withhold"][1] >= 12
+    assert binned.nodes.profitable <= 0.02 * 800
+    assert binned.nodes.by_kind["node-withhold"][1] <= 5
 
 
 def _markets():
