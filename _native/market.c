@@ -13,9 +13,22 @@ static int fits(const double *d, const double *free_, const double *tol, size_t 
     return 1;
 }
 
-/* The allowed node of bid i (demand d) that fits and is best aligned, or -1. */
-static int64_t choose(const double *d, size_t n_res, const double *unit, const double *free_,
-                      const double *tol, const int64_t *nd, int64_t n_nd) {
+/* The bin width of a bid's alignment scores: step times |d * unit| (so that a score over it
+ * is the cosine over step), or 0 when scores are not binned. */
+static double bin_width(const double *d, size_t n_res, const double *unit, double step) {
+    if (!(step > 0.0)) return 0.0;
+    double sq = 0.0;
+    for (size_t r = 0; r < n_res; r++) {
+        double x = d[r] * unit[r];
+        sq += x * x;
+    }
+    return sqrt(sq) * step;
+}
+
+/* The allowed node of bid i (demand d) that fits and is best aligned, or -1; with width > 0
+ * the scores are binned (floor(score / width)) and ties go to the lowest node index. */
+static int64_t choose(const double *d, size_t n_res, const double *unit, double width,
+                      const double *free_, const double *tol, const int64_t *nd, int64_t n_nd) {
     int64_t best = -1;
     double best_score = 0.0;
     for (int64_t k = 0; k < n_nd; k++) {
@@ -30,6 +43,7 @@ static int64_t choose(const double *d, size_t n_res, const double *unit, const d
         }
         double norm = sqrt(sq);
         double score = norm > 0.0 ? dot / norm : 0.0;
+        if (width > 0.0) score = floor(score / width);
         if (best < 0 || score > best_score) {
             best = j;
             best_score = score;
@@ -57,8 +71,8 @@ static void take(double *free_, int64_t j, const double *d, size_t n_res) {
 }
 
 int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
-                     const double *tol, size_t n_nodes, const int64_t *order, size_t n_order,
-                     const int64_t *indptr, const int64_t *nodes, double *free_,
+                     double step, const double *tol, size_t n_nodes, const int64_t *order,
+                     size_t n_order, const int64_t *indptr, const int64_t *nodes, double *free_,
                      int64_t *assign, int64_t *blocker, const double *keys,
                      const double *stop, double *work, uint8_t *flag, double *rest) {
     if (n_res == 0) return EK_EINVAL;
@@ -74,8 +88,8 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
     for (size_t p = 0; p < n_order; p++) {
         int64_t i = order[p];
         const double *d = demand + (size_t)i * n_res;
-        int64_t j = choose(d, n_res, unit, free_, tol, nodes + indptr[i],
-                           indptr[i + 1] - indptr[i]);
+        int64_t j = choose(d, n_res, unit, bin_width(d, n_res, unit, step), free_, tol,
+                           nodes + indptr[i], indptr[i + 1] - indptr[i]);
         assign[i] = j;
         if (j >= 0) take(free_, j, d, n_res);
     }
@@ -120,8 +134,8 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
             if (keys[q] <= stop[b]) break;
             int64_t i = order[q];
             const double *d = demand + (size_t)i * n_res;
-            int64_t j = choose(d, n_res, unit, free_, tol, nodes + indptr[i],
-                               indptr[i + 1] - indptr[i]);
+            int64_t j = choose(d, n_res, unit, bin_width(d, n_res, unit, step), free_, tol,
+                               nodes + indptr[i], indptr[i + 1] - indptr[i]);
             if (j < 0) continue;
             take(free_, j, d, n_res);
             if (flag[j] && !fits(db, free_ + (size_t)j * n_res, tol + (size_t)j * n_res,

@@ -7,9 +7,11 @@
  * bid's allowed nodes (CSR, ascending node index).  Bids are taken in order; a bid goes to
  * the allowed node where it fits (demand[r] <= free[r] + tol[r] for every r) whose free
  * amounts, in units of unit[] (per resource), point most nearly the way of its demand:
- * the largest dot(free * unit, demand * unit) / |free * unit| (0 when |free * unit| is 0;
- * ties to the lowest node index); it is skipped when it fits none.  free_ holds the
- * capacities on entry and what is left on return.  assign[b] gets the node of bid b (-1:
+ * the largest dot(free * unit, demand * unit) / |free * unit| (0 when |free * unit| is 0);
+ * with step > 0 that score is binned first, floor(score / (step |demand * unit|)), i.e. the
+ * cosine on a grid of step (so nodes nearly as well aligned tie); ties to the lowest node
+ * index.  It is skipped when it fits none.  free_ holds the capacities on entry and what
+ * is left on return.  assign[b] gets the node of bid b (-1:
  * not placed; bids not in order are left untouched).
  *
  * When blocker is not NULL, for every placed bid b at position p the greedy is run again
@@ -31,8 +33,8 @@
 
 /* cdef: begin */
 int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
-                     const double *tol, size_t n_nodes, const int64_t *order, size_t n_order,
-                     const int64_t *indptr, const int64_t *nodes, double *free_,
+                     double step, const double *tol, size_t n_nodes, const int64_t *order,
+                     size_t n_order, const int64_t *indptr, const int64_t *nodes, double *free_,
                      int64_t *assign, int64_t *blocker, const double *keys,
                      const double *stop, double *work, uint8_t *flag, double *rest);
 /* cdef: end */

@@ -14,8 +14,19 @@ def _fits(d: list[float], free: list[float], tol: list[float]) -> bool:
     return all(x <= f + t for x, f, t in zip(d, free, tol, strict=True))
 
 
-def _choose(d: list[float], unit: list[float], free: list[list[float]], tol: list[list[float]],
-            nodes: list[int]) -> int:
+def _width(d: list[float], unit: list[float], step: float) -> float:
+    """The bin width of a bid's alignment scores (0: not binned): see market.c."""
+    if not step > 0.0:
+        return 0.0
+    sq = 0.0
+    for x, u in zip(d, unit, strict=True):
+        y = x * u
+        sq += y * y
+    return math.sqrt(sq) * step
+
+
+def _choose(d: list[float], unit: list[float], width: float, free: list[list[float]],
+            tol: list[list[float]], nodes: list[int]) -> int:
     best, best_score = -1, 0.0
     for j in nodes:
         fj = free[j]
@@ -28,6 +39,9 @@ def _choose(d: list[float], unit: list[float], free: list[list[float]], tol: lis
             sq += fr * fr
         norm = math.sqrt(sq)
         score = dot / norm if norm > 0.0 else 0.0
+        if width > 0.0:
+            q = score / width  # C's floor() keeps nan and +-inf (amounts near overflow)
+            score = float(math.floor(q)) if math.isfinite(q) else q
         if best < 0 or score > best_score:
             best, best_score = j, score
     return best
@@ -47,7 +61,8 @@ def _take(free: list[float], d: list[float]) -> None:
 
 def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndarray,
            indptr: np.ndarray, nodes: np.ndarray, free: np.ndarray, assign: np.ndarray,
-           blocker: np.ndarray | None, keys: np.ndarray, stop: np.ndarray) -> None:
+           blocker: np.ndarray | None, keys: np.ndarray, stop: np.ndarray,
+           step: float = 0.0) -> None:
     """``ek_market_greedy`` on numpy arrays (``free``, ``assign``, ``blocker`` updated in
     place)."""
     dem = demand.tolist()
@@ -55,11 +70,12 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
     tl = tol.tolist()
     cap = free.tolist()
     allowed = [nodes[indptr[i]:indptr[i + 1]].tolist() for i in range(len(dem))]
+    width = [_width(row, u, step) for row in dem]
     order_l = order.tolist()
     state = [row[:] for row in cap]
     out = assign.tolist()
     for i in order_l:
-        j = _choose(dem[i], u, state, tl, allowed[i])
+        j = _choose(dem[i], u, width[i], state, tl, allowed[i])
         out[i] = j
         if j >= 0:
             _take(state[j], dem[i])
@@ -87,7 +103,7 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
                 if not live or key_l[q] <= stop_l[b]:
                     break
                 i = order_l[q]
-                j = _choose(dem[i], u, run, tl, allowed[i])
+                j = _choose(dem[i], u, width[i], run, tl, allowed[i])
                 if j < 0:
                     continue
                 _take(run[j], dem[i])

@@ -10,14 +10,15 @@ from edgekit.market import _greedy_ref
 
 def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndarray,
            indptr: np.ndarray, nodes: np.ndarray, capacity: np.ndarray, keys: np.ndarray,
-           stop: np.ndarray, *, critical: bool = True, use_native: bool | None = None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           stop: np.ndarray, *, critical: bool = True, step: float = 0.0,
+           use_native: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(assign, blocker, free) of ``ek_market_greedy`` (contract in ``_native/market.h``):
     bids ``order`` placed in turn on their allowed nodes (CSR ``indptr``/``nodes``), each
     on the best aligned node where it fits; ``blocker[b]`` the position in ``order`` that
     sets a placed bid's critical value (-1: none, or none at a key above ``stop[b]``;
     ``keys`` (len(order),) the order's keys; only with ``critical``), ``free`` what is left
-    of ``capacity``."""
+    of ``capacity``.  ``step`` > 0 bins the alignment (the cosine on a grid of ``step``,
+    ties to the lowest node index)."""
     lib = _backend.lib if use_native is None or use_native else None
     if use_native and lib is None:
         raise RuntimeError("native kernels not loaded")
@@ -44,11 +45,14 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
             or (nodes.size and (nodes.min() < 0 or nodes.max() >= n_n))
             or (order.size and (order.min() < 0 or order.max() >= n_b))):
         raise ValueError("market greedy: an index out of range")
+    step = float(step)
+    if not (step >= 0.0 and np.isfinite(step)):
+        raise ValueError("market greedy: step must be finite and >= 0")
     if order.size == 0:
         return assign, blocker, free
     if lib is None:
         _greedy_ref.greedy(demand, unit, tol, order, indptr, nodes, free, assign,
-                           blocker if critical else None, keys, stop)
+                           blocker if critical else None, keys, stop, step)
         return assign, blocker, free
     ffi = _backend.ffi
     work = np.empty((n_n, n_r))
@@ -58,7 +62,8 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
         return ffi.cast(ctype, a.ctypes.data)
 
     status = lib.ek_market_greedy(
-        ptr("double *", demand), n_b, n_r, ptr("double *", unit), ptr("double *", tol), n_n,
+        ptr("double *", demand), n_b, n_r, ptr("double *", unit), step, ptr("double *", tol),
+        n_n,
         ptr("int64_t *", order), order.size, ptr("int64_t *", indptr), ptr("int64_t *", nodes),
         ptr("double *", free), ptr("int64_t *", assign),
         ptr("int64_t *", blocker) if critical else ffi.NULL, ptr("double *", keys),

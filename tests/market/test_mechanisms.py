@@ -145,7 +145,9 @@ def test_node_misreports_rarely_pay() -> None:
                 probes += 1
                 gains += util(clear(asks, m.bids), a) > u0 + 1e-9
     assert probes == 120
-    assert gains <= 0.05 * probes  # pivot-greedy: 3 of 120 (halves: about 6%)
+    # pivot-greedy: 1 of 120 (3 with the alignment unbinned, _T_PIVOT_ALIGN_STEP = 0;
+    # halves: about 6%)
+    assert gains <= 0.02 * probes
 
 
 def test_registry_is_complete() -> None:

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgekit.market import _kernel, _pivot, clear
+from edgekit.market import _kernel, _pivot, clear, mechanisms
 from edgekit.market._arrays import compile_market
-from edgekit.market.generate import random_market
+from edgekit.market.generate import random_market, sized_market
 from edgekit.market.mechanisms import _T_PIVOT_W_STEP
-from edgekit.market.probes import _with_ask, _with_bid_value, check_clearing
+from edgekit.market.probes import _with_ask, _with_bid_value, check_clearing, probe
 from edgekit.types import Ask, Bid
 from tests.common import needs_native
 
@@ -80,16 +80,67 @@ def _instance(seed: int, n_nodes: int, n_bids: int, n_res: int):
 
 @needs_native
 @settings(max_examples=150, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(0, 30), st.integers(1, 3))
-def test_kernel_matches_reference(seed: int, n_nodes: int, n_bids: int, n_res: int) -> None:
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(0, 30), st.integers(1, 3),
+       st.sampled_from([0.0, 0.05, 0.3, 5.0]))
+def test_kernel_matches_reference(seed: int, n_nodes: int, n_bids: int, n_res: int,
+                                  step: float) -> None:
     """Same placements, blockers and leftovers to the last bit, with zero capacities and
-    demands, exactly full nodes, ties of keys and identical nodes."""
+    demands, exactly full nodes, ties of keys and identical nodes, the alignment binned or
+    not (step 5: every fitting node ties, first fit)."""
     args = _instance(seed, n_nodes, n_bids, n_res)
     for critical in (True, False):
-        a = _kernel.greedy(*args, critical=critical, use_native=True)
-        b = _kernel.greedy(*args, critical=critical, use_native=False)
+        a = _kernel.greedy(*args, critical=critical, step=step, use_native=True)
+        b = _kernel.greedy(*args, critical=critical, step=step, use_native=False)
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("native", [False, pytest.param(True, marks=needs_native)])
+def test_binned_alignment(native: bool) -> None:
+    """Binned scores: with a bin wider than any cosine every fitting node ties and the bid
+    goes to the first that fits (first fit); a fine bin keeps the best aligned node, and a
+    coarse one sends the bid to the lowest index among the nearly as well aligned."""
+    demand, unit, tol, order, indptr, nodes, cap, keys, stop = _instance(7, 5, 40, 2)
+    first = np.full(demand.shape[0], -1)
+    free = cap.copy()
+    for i in order.tolist():
+        for j in nodes[indptr[i]:indptr[i + 1]].tolist():
+            if (demand[i] <= free[j] + tol[j]).all():
+                first[i] = j
+                free[j] -= demand[i]
+                break
+    got, _, _ = _kernel.greedy(demand, unit, tol, order, indptr, nodes, cap, keys, stop,
+                               step=5.0, use_native=native)
+    assert np.array_equal(got, first) and (got >= 0).sum() >= 10
+    # one bid; node 0 at cosine 0.868, node 1 at 0.9992, node 2 at 0.99987: unbinned (or on
+    # a fine grid) node 2 wins; on a grid of 0.01 nodes 1 and 2 tie and the lower index
+    # wins; on 0.2 all three tie
+    d = np.array([[2.0, 1.0]])
+    caps = np.array([[2.0, 3.0], [4.9, 2.7], [5.0, 2.4]])
+    cos = (caps @ d[0]) / np.linalg.norm(caps, axis=1) / np.linalg.norm(d[0])
+    assert 0.86 < cos[0] < 0.87 and 0.9991 < cos[1] < cos[2] < 0.9999
+    for step, want in ((0.0, 2), (0.0001, 2), (0.01, 1), (0.2, 0)):
+        got, _, _ = _kernel.greedy(d, np.ones(2), caps * 0, np.array([0]), np.array([0, 3]),
+                                   np.array([0, 1, 2]), caps, np.array([1.0]),
+                                   np.array([0.0]), step=step, use_native=native)
+        assert got[0] == want, step
+
+
+def test_binned_alignment_closes_most_of_the_node_channel(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 40 small tuning markets, the same 800 node and 800 application misreports: with the
+    # alignment binned (the default) a node's smaller capacity or other costs rarely tip
+    # where later bids go; unbinned, 32 of 800 paid (20 of them by withholding)
+    markets = [sized_market("small", s) for s in range(400, 440)]
+    binned = probe("pivot-greedy", markets, app_probes=20, node_probes=20, seed=1)
+    monkeypatch.setattr(mechanisms, "_T_PIVOT_ALIGN_STEP", 0.0)
+    plain = probe("pivot-greedy", markets, app_probes=20, node_probes=20, seed=1)
+    assert binned.nodes.probes == plain.nodes.probes == 800
+    assert binned.apps.profitable == plain.apps.profitable == 0
+    assert binned.violations == binned.deficits == 0
+    assert plain.nodes.profitable >= 25 and plain.nodes.by_kind["node-withhold"][1] >= 12
+    assert binned.nodes.profitable <= 0.02 * 800
+    assert binned.nodes.by_kind["node-withhold"][1] <= 5
 
 
 def _markets():
