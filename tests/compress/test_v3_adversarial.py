@@ -203,3 +203,26 @@ def test_combined_frame_in_a_v1_or_v2_frame_is_refused(monkeypatch):
         b = bytearray(blob)
         b[4] = version
         assert set(_every_path(_refit(b), monkeypatch).values()) == {"corrupt"}
+
+
+def _frame(blocks: list[bytes], n: int, version: int = 3) -> bytes:
+    """An int64 frame of n values in blocks of BLOCK_LEN (body length and CRC fitted)."""
+    body = C._varint(n) + C._varint(C.BLOCK_LEN)
+    body += b"".join(C._varint(len(b)) + b for b in blocks)
+    head = C._HEADER.pack(C.MAGIC, version, 4, 0, 1, len(body) + 4)
+    return _refit(bytearray(head + body + bytes(4)))
+
+
+def test_predictor_lanes_in_a_dictionary_table_refused_by_every_decoder(monkeypatch):
+    """Neither v3 feature is for a dictionary's table block: the C block decoder refuses
+    predictor lanes there (and kind 4), so the Python decoder must too (it accepted them,
+    so such a frame decoded through the fallback only)."""
+    table = bytes([0x19, 0x80 | 1, 0, 2, 1, C._zz(1), C._zz(7), C._zz(5), 0, 0, 0])
+    block = bytes([0x05, 10, len(table)]) + table + bytes([0, C._zz(5), 0])
+    blob = _frame([block], 20)
+    got = _every_path(blob, monkeypatch)
+    assert set(got.values()) == {"corrupt"}, got
+    # the same table without lanes (two terms instead) is a valid version-2 table
+    plain = bytes([0x19, 1, 0, 1, C._zz(1), C._zz(7), 0, 0, 0])
+    block = bytes([0x05, 10, len(plain)]) + plain + bytes([0, C._zz(5), 0])
+    assert decode(_frame([block], 20)).tolist() == [7] * 20
