@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,17 +19,9 @@ from edgekit.compress import _kernels as K
 from edgekit.compress import _v2, decode, encode
 from edgekit.compress import codec as C
 from edgekit.errors import CorruptDataError
+from tests.compress.test_v3_lanes import _series
 
-SENSORS = Path("/work/shared/data/sensors")
 COMBINED = "seismic_ii_tly_bhz_tohoku_counts"  # its predictor lanes' residuals are kind 4
-
-
-def _series(name: str) -> np.ndarray:
-    for d in (Path(__file__).resolve().parent.parent / "data" / "corpus", SENSORS):
-        p = d / f"{name}.npy"
-        if p.exists():
-            return np.load(p, allow_pickle=False)
-    pytest.skip(f"{name} is not in the corpus")
 
 
 def _layout(blob: bytes, monkeypatch) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
