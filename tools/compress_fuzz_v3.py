@@ -6,7 +6,8 @@ Seeds: every v3 golden frame, and small frames encoded with the lane thresholds 
 that one block holds predictor lanes whose residual stream is of kind 4 (also in a
 dictionary's index stream, a zero-run body, the residual stream of a grid).  Each input is
 a seed damaged with its body length and CRC-32 refitted (so the damage always reaches the
-block and stream parsers): bit flips, bytes set to boundary values, truncation inside the
+block and stream parsers; a third of it within 80 bytes of a stream's kind byte or a
+predictor descriptor): bit flips, bytes set to boundary values, truncation inside the
 body, insertions, deletions, random runs.  Every input is decoded on each path:
 
   fast       codec._decode_fast (one C call for the frame)
@@ -84,6 +85,35 @@ def seeds() -> list[bytes]:
     return [b for b in out if b[4] == 3]
 
 
+def _hot(blob: bytes) -> list[int]:
+    """Offsets of the stream kind bytes and predictor descriptors of a frame (the Python
+    block decoder's reads), where a third of the damage goes."""
+    spots: list[int] = []
+    body, pred = C._body_decode, _v2.read_predictor
+
+    def spy_body(rd, *a, **k):
+        spots.append(rd.pos)
+        return body(rd, *a, **k)
+
+    def spy_pred(rd, *a, **k):
+        spots.append(rd.pos)
+        return pred(rd, *a, **k)
+
+    saved = [(C, "_body_decode", spy_body), (_v2, "read_predictor", spy_pred),
+             (C, "_decode_fast", lambda buf, pos: None),
+             (K, "decode_blocks", lambda buf, pos, end, blen, out, v=1: (0, pos)),
+             (K, "decode_block", lambda *a, **k: False)]
+    keep = [getattr(m, a) for m, a, _ in saved]
+    try:
+        for m, a, v in saved:
+            setattr(m, a, v)
+        decode(blob)
+    finally:
+        for (m, a, _), v in zip(saved, keep, strict=True):
+            setattr(m, a, v)
+    return spots
+
+
 def _refit(b: bytearray) -> bytes:
     """Body length and CRC-32 made consistent with the (damaged) bytes."""
     if len(b) < 16:
@@ -93,13 +123,15 @@ def _refit(b: bytearray) -> bytes:
     return bytes(b)
 
 
-def mutate(blob: bytes, rng: np.random.Generator) -> bytes:
+def mutate(blob: bytes, rng: np.random.Generator, hot: list[int] | None = None) -> bytes:
     b = bytearray(blob[:-4])  # the CRC is refitted
     n = len(b)
     lo = 12
     for _ in range(int(rng.integers(1, 3))):
         kind = int(rng.integers(0, 7))
         pos = int(rng.integers(lo, max(n, lo + 1)))
+        if hot and rng.random() < 0.33:  # a stream header or predictor descriptor
+            pos = min(hot[int(rng.integers(0, len(hot)))] + int(rng.integers(0, 80)), n)
         if kind == 0 and pos < n:
             b[pos] ^= 1 << int(rng.integers(0, 8))
         elif kind == 1 and pos < n:
@@ -166,7 +198,8 @@ def worker(args: tuple[int, int, int, float, str]) -> dict:
     res = {"count": 0, "failures": 0, "decoded": 0, "reference": 0, "max_s": 0.0,
            "examples": []}
     for _ in range(count):
-        blob = mutate(pool[int(rng.integers(0, len(pool)))], rng)
+        i = int(rng.integers(0, len(pool)))
+        blob = mutate(pool[i], rng, _HOT[i])
         ref = bool(rng.random() < ref_share)
         t0 = time.perf_counter()
         got = paths(blob, ref)
@@ -186,10 +219,12 @@ def worker(args: tuple[int, int, int, float, str]) -> dict:
 
 
 _POOL: list[bytes] = []
+_HOT: list[list[int]] = []
 
 
 def _init() -> None:
     _POOL[:] = seeds()
+    _HOT[:] = [_hot(b) for b in _POOL]
 
 
 def run(count: int, seed: int = 0, workers: int = 1, ref_share: float = 0.2,
