@@ -785,6 +785,99 @@ int ekz_rans(const uint8_t *tok, size_t n, int order, const uint16_t *freq, uint
     return ekz_rans_lanes(tok, n, order, freq, 0, out, cap, &blen, wlen);
 }
 
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
+#include <immintrin.h>
+#define EKZ_LANES_SIMD 1
+#define EKZ_LANES_TARGET                                                                     \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vbmi2,"       \
+                          "popcnt,bmi2")))
+
+static int ekz_lanes_off; /* ekz_lanes_simd(0): the portable path (tests) */
+
+static int ekz_cpu_lanes(void)
+{
+    static int have = -1;
+    if (ekz_lanes_off)
+        return 0;
+    if (have < 0)
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vbmi") &&
+               __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("popcnt") &&
+               __builtin_cpu_supports("bmi2");
+    return have;
+}
+
+int ekz_lanes_simd(int on)
+{
+    int was = ekz_cpu_lanes();
+    ekz_lanes_off = !on;
+    return was;
+}
+
+/* dst[sl] = e0 | sl << 8 for sl < f: a token's slots in the decoder's packed table, 16 a
+ * store */
+EKZ_LANES_TARGET static void ekz_lanes_fill(uint32_t *dst, uint32_t e0, uint32_t f)
+{
+    __m512i v = _mm512_or_si512(_mm512_set1_epi32((int)e0),
+                                _mm512_setr_epi32(0, 256, 512, 768, 1024, 1280, 1536, 1792, 2048,
+                                                  2304, 2560, 2816, 3072, 3328, 3584, 3840));
+    const __m512i step = _mm512_set1_epi32(16 << 8);
+    uint32_t sl;
+    for (sl = 0; sl + 16u <= f; sl += 16u) {
+        _mm512_storeu_si512((void *)(dst + sl), v);
+        v = _mm512_add_epi32(v, step);
+    }
+    if (sl < f)
+        _mm512_mask_storeu_epi32((void *)(dst + sl), (__mmask16)((1u << (f - sl)) - 1u), v);
+}
+
+/* The 16-lane rANS encoder, 16 codes a step, codes tk[idx - 1] down to tk[0] (idx a
+ * multiple of 16, lane = code % 16), the words below p (room for all): the scalar step of
+ * ekz_rans_lanes on all lanes at once.  Table pk[t] = f | bias << 12 | shift << 25 (f = 0:
+ * an absent token) and rcp[t]; each step's emitted words (the lanes with x >= f << 19) are
+ * stored in lane order just below p, as the scalar loop (lane 15 first, downwards) puts
+ * them.  Returns the new p, or NULL on a token of frequency 0. */
+EKZ_LANES_TARGET static uint8_t *ekz_rans_lanes_avx512(const uint8_t *tk, size_t idx,
+                                                       uint32_t *x, const uint32_t *pk,
+                                                       const uint32_t *rcp, uint8_t *p)
+{
+    const __m512i m12 = _mm512_set1_epi32(0xfff), m13 = _mm512_set1_epi32(0x1fff),
+                  M = _mm512_set1_epi32(EKZ_M);
+    __m512i X = _mm512_loadu_si512((const void *)x);
+    while (idx) {
+        __m512i t, e, r, f, even, odd, q;
+        __mmask16 m;
+        idx -= 16;
+        t = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(tk + idx)));
+        e = _mm512_i32gather_epi32(t, (const void *)pk, 4);
+        r = _mm512_i32gather_epi32(t, (const void *)rcp, 4);
+        f = _mm512_and_si512(e, m12);
+        if (_mm512_cmpeq_epi32_mask(f, _mm512_setzero_si512()))
+            return NULL;
+        m = _mm512_cmpge_epu32_mask(X, _mm512_slli_epi32(f, 19));
+        p -= 2u * (unsigned)_mm_popcnt_u32(m);
+        _mm256_mask_compressstoreu_epi16((void *)p, m, _mm512_cvtepi32_epi16(X));
+        X = _mm512_mask_srli_epi32(X, m, X, 16);
+        /* q = ((x * rcp) >> 32) >> shift: the high halves of the 32 x 32 products */
+        even = _mm512_srli_epi64(_mm512_mul_epu32(X, r), 32);
+        odd = _mm512_mul_epu32(_mm512_srli_epi64(X, 32), _mm512_srli_epi64(r, 32));
+        q = _mm512_srlv_epi32(_mm512_mask_blend_epi32(0xAAAA, even, odd),
+                              _mm512_srli_epi32(e, 25));
+        X = _mm512_add_epi32(_mm512_add_epi32(X, _mm512_and_si512(_mm512_srli_epi32(e, 12), m13)),
+                             _mm512_mullo_epi32(q, _mm512_sub_epi32(M, f)));
+    }
+    _mm512_storeu_si512((void *)x, X);
+    return p;
+}
+#else
+int ekz_lanes_simd(int on)
+{
+    (void)on;
+    return 0;
+}
+#endif
+
 /* (T, R) of a kind-4 stream's codes tok[0..m): T extra bits in all, the last R of them (the
  * last chunk's, at most EKZ_LANES * EKZ_LANE_TAIL) carried by the lanes' final states */
 static void ekz_lanes_tail(const uint8_t *tok, size_t m, size_t *total, size_t *r)
@@ -877,6 +970,23 @@ int ekz_rans_lanes(const uint8_t *tok, size_t n, int order, const uint16_t *freq
     } while (0)
         if (ns == EKZ_LANES) { /* format v3: the lanes' states from memory (each is
                                  * touched every 16th code: no chain through them) */
+            while (idx & (EKZ_LANES - 1u)) {
+                idx--;
+                EKZ_RANS_STEP(x[idx & (EKZ_LANES - 1u)], idx);
+            }
+#ifdef EKZ_LANES_SIMD
+            if (idx && ekz_cpu_lanes()) {
+                uint32_t pk[256];
+                for (k = 0; k < 256u; k++) {
+                    pk[k] = freq[k] ? freq[k] | bias[k] << 12 | (uint32_t)rshift[k] << 25 : 0;
+                    rcp[k] = freq[k] ? rcp[k] : 0;
+                }
+                p = ekz_rans_lanes_avx512(tk, idx, x, pk, rcp, p);
+                if (p == NULL)
+                    return EKZ_EINVAL;
+                idx = 0;
+            }
+#endif
             while (idx) {
                 idx--;
                 EKZ_RANS_STEP(x[idx & (EKZ_LANES - 1u)], idx);
@@ -1557,36 +1667,7 @@ ekz_pred_fused(uint32_t *x, const uint8_t **wpp, const uint8_t *wend, const uint
  * as prefix sums over the lanes.  No loop-carried chain but the states' own (a gather and a
  * multiply per 16 codes), the word pointer (a popcount-add) and the bit position (an add).
  * The scalar path (any other CPU, the last codes of a stream) gives the same bits. */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
-#include <immintrin.h>
-#define EKZ_LANES_SIMD 1
-#define EKZ_LANES_TARGET                                                                     \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vbmi2,"       \
-                          "popcnt,bmi2")))
-
-static int ekz_lanes_off; /* ekz_lanes_simd(0): the portable path (tests) */
-
-static int ekz_cpu_lanes(void)
-{
-    static int have = -1;
-    if (ekz_lanes_off)
-        return 0;
-    if (have < 0)
-        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx512vbmi") &&
-               __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("popcnt") &&
-               __builtin_cpu_supports("bmi2");
-    return have;
-}
-
-int ekz_lanes_simd(int on)
-{
-    int was = ekz_cpu_lanes();
-    ekz_lanes_off = !on;
-    return was;
-}
-
+#ifdef EKZ_LANES_SIMD
 /* lanes shifted up by K (lane i takes lane i - K, zeros below) */
 #define EKZ_UP32(V, K) _mm512_alignr_epi32((V), _mm512_setzero_si512(), 16 - (K))
 #define EKZ_UP64(V, K) _mm512_alignr_epi64((V), _mm512_setzero_si512(), 8 - (K))
@@ -1764,12 +1845,6 @@ ekz_lanes_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *po
 #undef EKZ_LANES16
 #undef EKZ_UP32
 #undef EKZ_UP64
-#else
-int ekz_lanes_simd(int on)
-{
-    (void)on;
-    return 0;
-}
 #endif
 
 /* The last chunk of a kind-4 stream, its cnt tokens decoded (every state final): checks
@@ -1832,6 +1907,7 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     const int wide = 1;
     uint64_t acc = 0, step = 0;
 
+    (void)narrow; /* (read by the SIMD path only) */
     if (order < 0 || order > 2 || single > 255 || single < EKZ_SINGLE_LANES)
         return EKZ_EINVAL;
     if (single == EKZ_SINGLE_LANES) { /* format v3's kind 4: rANS with 16 states */
@@ -1871,13 +1947,13 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
             uint16_t *fp = tb->f + s0, *bp2 = tb->b + s0;
             if (f == 0)
                 continue;
+#ifdef EKZ_LANES_SIMD
             if (simd) { /* the SIMD path's packed entries only (its scalar tail's too) */
-                uint32_t *ep = tb->e + s0, e0 = t | (f << 20);
-                for (sl = 0; sl < f; sl++)
-                    ep[sl] = e0 | (sl << 8);
+                ekz_lanes_fill(tb->e + s0, t | (f << 20), f);
                 narrow = t <= 111u;
                 continue;
             }
+#endif
             memset(tb->t + s0, (int)t, f);
             for (sl = 0; sl < f; sl++) /* separate loops: each vectorizes */
                 fp[sl] = (uint16_t)f;
@@ -3206,7 +3282,9 @@ typedef struct {
     uint64_t *pj, *idx; /* format v2: the predictor's j, the split dictionary's indices */
     void *dict;         /* format v2: the dictionary's table */
     int v2;             /* a version-2 frame's block (dictionary and predictor allowed) */
-    int v3;             /* a version-3 frame's block (stream kind 4, predictor lanes allowed) */
+    int v3;             /* a version-3 frame's block (predictor lanes allowed) */
+    int kind4;          /* stream kind 4 (lanes) allowed: a version-3 frame's block, not a
+                         * dictionary's table */
 } ekz_work;
 
 #define EKZ_BAD(r) ((r)->bad ? EKZ_ECORRUPT : EKZ_OK)
@@ -3259,7 +3337,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
     kind = ekz_rd_u8(r);
     if (r->bad)
         return EKZ_ECORRUPT;
-    if (kind <= 1u || (kind == 4u && w->v3))
+    if (kind <= 1u || (kind == 4u && w->kind4))
         return ekz_blk_plain(r, kind, order, n, first, s, w);
     if (kind == 2u && n <= (size_t)order)
         return ekz_sink_put(s, first, 0, n) ? EKZ_ECORRUPT : EKZ_OK;
@@ -3276,7 +3354,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
         rs.g = 1;
         rs.out = w->runs;
         sub = ekz_rd_u8(r);
-        if (r->bad || (sub > 1u && !(sub == 4u && w->v3)))
+        if (r->bad || (sub > 1u && !(sub == 4u && w->kind4)))
             return EKZ_ECORRUPT;
         rc = ekz_blk_plain(r, sub, 0, (size_t)m + 1u, NULL, &rs, w);
         if (rc != EKZ_OK)
@@ -3284,7 +3362,7 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
         if (m) {
             rs.out = w->vals;
             sub = ekz_rd_u8(r);
-            if (r->bad || (sub > 1u && !(sub == 4u && w->v3)))
+            if (r->bad || (sub > 1u && !(sub == 4u && w->kind4)))
                 return EKZ_ECORRUPT;
             rc = ekz_blk_plain(r, sub, 0, (size_t)m, NULL, &rs, w);
             if (rc != EKZ_OK)
@@ -3530,11 +3608,11 @@ static int ekz_blk_dict(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
     if (r->bad || blen > (uint64_t)(r->end - r->p) || (blen && (r->p[0] & 7u) == 5u))
         return EKZ_ECORRUPT;
     {   /* format v3's lanes (stream kind 4) are not for a dictionary's table */
-        int v3 = w->v3;
-        w->v3 = 0;
+        int kind4 = w->kind4;
+        w->kind4 = 0;
         rc = ekz_blk_any(r->p, (size_t)blen, split ? 0 : isfloat, split ? 8u : width,
                          w->dict, (size_t)size, w, 1);
-        w->v3 = v3;
+        w->kind4 = kind4;
     }
     if (rc != EKZ_OK)
         return EKZ_ECORRUPT;
@@ -3639,6 +3717,7 @@ static int ekz_work_init(ekz_work *w, void *work, size_t wsize, size_t n, int ve
     w->f32 = (float *)(void *)(base + o);
     w->v2 = version >= 2;
     w->v3 = version >= 3;
+    w->kind4 = version >= 3;
     return 1;
 }
 

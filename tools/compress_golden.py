@@ -145,25 +145,25 @@ def _cases_v3(out: dict[str, tuple[bytes, np.ndarray]], rng: np.random.Generator
         if arr is not None:
             out[name] = (encode(np.ascontiguousarray(arr), **kw), np.ascontiguousarray(arr))
 
-    add("lanes_decimal_table_payerne_temp", load_series("payerne_temp_C"))
-    add("lanes_f32_payerne_ghi", load_series("payerne_ghi_Wm2").astype(np.float32))
-    add("lanes_int_i16_speech", _corpus("speech_hts1a_pcm_int16"))
-    add("lanes_beijing_pm25", _corpus("beijing_pm25_ugm3"))
-    add("lanes_resid_beijing_pressure", _corpus("beijing_pressure_hPa"))
-    add("lanes_bits_pv_irradiance", None if (a := _corpus("pv_system15_poa_irradiance_Wm2"))
+    add("kind4_decimal_table_payerne_temp", load_series("payerne_temp_C"))
+    add("kind4_f32_payerne_ghi", load_series("payerne_ghi_Wm2").astype(np.float32))
+    add("kind4_int_i16_speech", _corpus("speech_hts1a_pcm_int16"))
+    add("kind4_beijing_pm25", _corpus("beijing_pm25_ugm3"))
+    add("kind4_resid_beijing_pressure", _corpus("beijing_pressure_hPa"))
+    add("kind4_bits_pv_irradiance", None if (a := _corpus("pv_system15_poa_irradiance_Wm2"))
         is None else a[:40000])
-    add("lanes_pred_anmo", None if (a := _corpus("seismic_iu_anmo_lhz_counts")) is None
+    add("kind4_pred_anmo", None if (a := _corpus("seismic_iu_anmo_lhz_counts")) is None
         else a[:20000])
-    add("lanes_dict_kitchen", _corpus("house_kitchen_temp_C"))
-    add("lanes_split_pv_module_temp", None if (a := _corpus("pv_system4_module_temp_C"))
+    add("kind4_dict_kitchen", _corpus("house_kitchen_temp_C"))
+    add("kind4_split_pv_module_temp", None if (a := _corpus("pv_system4_module_temp_C"))
         is None else a[:20000])
-    add("lanes_wide_tokens_i64", np.cumsum(rng.integers(-(2 ** 58), 2 ** 58, size=5000)))
-    add("lanes_odd_length_i16", np.cumsum(rng.integers(-40, 41, size=4099)).astype(np.int16))
+    add("kind4_wide_tokens_i64", np.cumsum(rng.integers(-(2 ** 58), 2 ** 58, size=5000)))
+    add("kind4_odd_length_i16", np.cumsum(rng.integers(-40, 41, size=4099)).astype(np.int16))
     sparse = np.zeros(65536, dtype=np.int32)  # zero-run form, both sub-streams in lanes
     hits = rng.random(sparse.size) < 0.1
     sparse[hits] = rng.integers(-5000, 5000, int(hits.sum()))
-    add("lanes_runs_sparse_i32", sparse)
-    add("lanes_order2_two_blocks_i32",
+    add("kind4_runs_sparse_i32", sparse)
+    add("kind4_order2_two_blocks_i32",
         np.cumsum(np.cumsum(rng.integers(-3, 4, size=70001))).astype(np.int32))
 
 

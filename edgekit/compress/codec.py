@@ -144,7 +144,7 @@ _T_LOOK_MAX = 32  # largest lookback lag searched
 _T_LOOK_SHARE = 0.3  # a lag is costed when at least this share of values repeat at it
 # format v3: stream lanes (codec._stream_encode)
 _T_LANES_MIN = 4096  # a plain stream of at least this many codes is written in 16 lanes
-_T_LANES_SHARE = 0.002  # ... when the bytes the lanes cost more (see _lanes_cost) are at
+_T_LANES_SHARE = 0.01  # ... when the bytes the lanes cost more (see _lanes_cost) are at
 # most this share of its estimated size
 # format v3 (edgekit/compress/_v2.py): predictor lanes
 _T_LANE_MIN_LEN = 256  # a predictor block is cut into lanes only when each holds this many
@@ -184,7 +184,7 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_LOOK_MAX": (16, 32, 64),
     "_T_LOOK_SHARE": (0.2, 0.3, 0.5),
     "_T_LANES_MIN": (2048, 4096, 16384),
-    "_T_LANES_SHARE": (0.001, 0.002, 0.004),
+    "_T_LANES_SHARE": (0.002, 0.01, 0.02),
     "_T_LANE_MIN_LEN": (64, 256, 1024),
     "_T_LANE_COST": (0.002, 0.005, 0.01),
 }

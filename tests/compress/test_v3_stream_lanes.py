@@ -1,5 +1,5 @@
 """Format v3's stream lanes (stream kind 4: 16 rANS states, docs/compress/format.md): the C
-encoder and decoders (SIMD and portable) against the numpy reference, the encoder's choice,
+encoders and decoders (SIMD and portable) against the numpy reference, the encoder's choice,
 the v3 golden frames on both backends, and damaged lanes streams."""
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from edgekit.errors import CorruptDataError
 from tests.common import needs_native
 from tests.compress.test_kernels import _c_takes_every_block, _python_decode
 
-GOLDEN_V3 = sorted((Path(__file__).resolve().parent.parent / "golden" / "v3").glob("*.ekz"))
+GOLDEN_V3 = sorted((Path(__file__).resolve().parent.parent / "golden" / "v3")
+                   .glob("kind4_*.ekz"))  # (the stream-lanes cases of the v3 golden frames)
 
 
 class _SimdOff:
@@ -64,6 +65,8 @@ def _coded(k: np.ndarray, order: int):
     bits, words = K.rans_lanes(tok, order, freq, buf.copy(), blen)
     status, rbits, rwords = ref.rans_lanes(tok[order:], freq, allbits)
     assert status == ref.OK and (bits, words) == (rbits, rwords)
+    with _SimdOff():  # the SIMD encoder (where the CPU has it) and the scalar one agree
+        assert K.rans_lanes(tok, order, freq, buf.copy(), blen) == (bits, words)
     return words, bits, freq
 
 
@@ -171,8 +174,10 @@ def test_lanes_in_an_older_frame_are_refused(version):
 
 
 def test_encoder_writes_lanes_only_for_long_streams(monkeypatch):
-    x = load_series("payerne_temp_C")
-    # 43,200 values in 13 kB: the 48 bytes of states cost more than _T_LANES_SHARE
+    # 43,200 values in 545 bytes: the 48 bytes of states cost more than _T_LANES_SHARE
+    assert encode(load_series("payerne_pressure_hPa"))[4] == 1
+    x = load_series("payerne_temp_C")  # 13 kB: lanes when their share is not limited
+    monkeypatch.setattr(C, "_T_LANES_SHARE", 0.0)
     assert encode(x)[4] == 1
     monkeypatch.setattr(C, "_T_LANES_SHARE", 1.0)
     lanes = encode(x)
@@ -190,7 +195,7 @@ def test_encoder_writes_lanes_only_for_long_streams(monkeypatch):
 def test_lanes_where_their_states_cost_little():
     # a noisy float series: its streams carry many extra bits (the tail fills the states)
     x = np.load(Path(__file__).resolve().parent.parent / "golden" / "v3"
-                / "lanes_bits_pv_irradiance.npy", allow_pickle=False)
+                / "kind4_bits_pv_irradiance.npy", allow_pickle=False)
     assert encode(x)[4] == 3
 
 
