@@ -357,8 +357,7 @@ def decode_dict(rd: C._Reader, head: int, out: np.ndarray, version: int = 2) -> 
     if blen and rd.buf[rd.pos] & 7 == DICT:
         raise C._corrupt("nested dictionary", rd.pos, "block")
     table = np.empty(size, dtype=np.int64 if split else out.dtype)
-    # format v3's features (kind 4, predictor lanes) are not for the table: version 2 rules
-    C._decode_block(sub, table, min(version, 2))
+    C._decode_block(sub, table, version)
     if sub.pos != sub.end:
         raise C._corrupt("trailing bytes in a dictionary table", sub.pos, "block")
     rd.pos = sub.end

@@ -204,16 +204,33 @@ def _frame(blocks: list[bytes], n: int, version: int = 3) -> bytes:
     return _refit(bytearray(head + body + bytes(4)))
 
 
-def test_predictor_lanes_in_a_dictionary_table_refused_by_every_decoder(monkeypatch):
-    """Neither v3 feature is for a dictionary's table block: the C block decoder refuses
-    predictor lanes there (and kind 4), so the Python decoder must too (it accepted them,
-    so such a frame decoded through the fallback only)."""
+def test_predictor_lanes_in_a_dictionary_table_decode_alike(monkeypatch):
+    """Predictor lanes are allowed in a dictionary's table block (format.md; kind 4 is not):
+    the C block decoder and the Python one both take them (after the merge the C decoder
+    refused them and only the Python fallback decoded such a frame), and kind 4 there is
+    refused by every path."""
     table = bytes([0x19, 0x80 | 1, 0, 2, 1, C._zz(1), C._zz(7), C._zz(5), 0, 0, 0])
     block = bytes([0x05, 10, len(table)]) + table + bytes([0, C._zz(5), 0])
     blob = _frame([block], 20)
+    assert decode(blob).tolist() == [12] * 20
+    if _backend.lib is not None:  # the C block decoder itself, not the fallback
+        out = np.empty(20, dtype=np.int64)
+        at = len(blob) - 4 - len(block)
+        assert K.decode_block(blob, at, len(block), out, 3) and out.tolist() == [12] * 20
     got = _every_path(blob, monkeypatch)
-    assert set(got.values()) == {"corrupt"}, got
-    # the same table without lanes (two terms instead) is a valid version-2 table
-    plain = bytes([0x19, 1, 0, 1, C._zz(1), C._zz(7), 0, 0, 0])
-    block = bytes([0x05, 10, len(plain)]) + plain + bytes([0, C._zz(5), 0])
-    assert decode(_frame([block], 20)).tolist() == [7] * 20
+    assert len(set(got.values())) == 1, got
+    b = bytearray(blob)
+    b[4] = 2  # lanes in a version-2 frame
+    assert set(_every_path(_refit(b), monkeypatch).values()) == {"corrupt"}
+    # a table block whose stream is kind 4 (a valid one): refused by every path; the same
+    # stream as kind 1 decodes
+    j = np.array([7] * 5 + [12] * 5, dtype=np.int64).view(np.uint64)
+    for lanes, want in ((True, {"corrupt"}), (False, {_outcome(np.full(20, 12).tobytes())})):
+        tok, buf, blen, h = K.tokenize(j, 0)
+        body = C._body_from_tokens(tok.copy(), buf.copy(), blen, h.copy(), 0, lanes)
+        assert body[0] == (4 if lanes else 1)
+        table = b"\x01" + body
+        block = bytes([0x05, 10, len(table)]) + table + bytes([0, C._zz(5), 0])
+        if not lanes:
+            want = {_outcome(encode(np.full(20, 12, dtype=np.int64)))}
+        assert set(_every_path(_frame([block], 20), monkeypatch).values()) == want
