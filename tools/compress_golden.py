@@ -192,6 +192,9 @@ def _cases_v3_pred(out: dict[str, tuple[bytes, np.ndarray]]) -> None:
     add("lanes_dict_pred_f32_goes_long", _corpus("goes15_xrs_long_1_8ang_Wm2"))
     add("lanes_i2_two_blocks_ppg", _corpus("heartpy_ppg_adc"))
     add("lanes_decimal_f32_tohoku", _corpus("seismic_ii_tly_bhz_tohoku_counts"))
+    # both halves of v3 in one block: predictor lanes whose residual stream is of kind 4
+    # (written after the merge, with the stream lanes' share at its default of 1 %)
+    add("lanes_kind4_resid_tohoku", _corpus("seismic_ii_tly_bhz_tohoku_counts"))
     # short frames (the byte-by-byte damage test reads frames under 3,000 bytes)
     add("lanes_forced_i2_apollo15", None if (a := _corpus("apollo15_pse_spz_counts")) is None
         else a[:2048], forced=True)

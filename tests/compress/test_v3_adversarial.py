@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +235,10 @@ def test_predictor_lanes_in_a_dictionary_table_decode_alike(monkeypatch):
         if not lanes:
             want = {_outcome(encode(np.full(20, 12, dtype=np.int64)))}
         assert set(_every_path(_frame([block], 20), monkeypatch).values()) == want
+
+
+def test_golden_frame_holds_both_halves_of_v3(monkeypatch):
+    """tests/golden/v3/lanes_kind4_resid_tohoku keeps the combination decodable forever."""
+    path = (Path(__file__).resolve().parent.parent / "golden" / "v3"
+            / "lanes_kind4_resid_tohoku.ekz")
+    assert _combined_kind4(path.read_bytes(), monkeypatch)
