@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edgekit.compress import _kernels as K  # noqa: E402
 from edgekit.compress import codec  # noqa: E402
 
-DATA = Path("/work/shared/data/sensors")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sensors"  # beside the repository
 
 
 def _streams(x: np.ndarray) -> list[tuple[np.ndarray, int]]:

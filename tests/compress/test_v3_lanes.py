@@ -23,7 +23,7 @@ from edgekit.errors import CorruptDataError
 from tests.common import needs_native
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "v3"
-SENSORS = Path("/work/shared/data/sensors")
+SENSORS = Path(__file__).resolve().parents[3] / "shared" / "data" / "sensors"  # beside the clone
 _U64 = (1 << 64) - 1
 
 
