@@ -1039,6 +1039,27 @@ static void ekz2_lanes_scalar(uint64_t *jt, size_t nl, size_t from, size_t to,
  * adds and a shift); older ones are loaded.  P > 0: dense lags 1..P (a constant once
  * inlined); P = 0: any lags, every term loaded. */
 #define EKZ2_FITS(V) (!_mm512_test_epi64_mask(_mm512_add_epi64((V), bias), hi))
+/* One step k of all eight lanes with the multiply MUL (_mm512_mul_epi32 while the values
+ * fit int32, _mm512_mullo_epi64 past them): v = jt[k] + (sum_t c_t jt[k - lag_t]) >> shift. */
+#define EKZ2_L8_STEP(MUL)                                                                \
+    do {                                                                                 \
+        __m512i s = _mm512_setzero_si512();                                              \
+        if (P) {                                                                         \
+            _Pragma("GCC unroll 16")                                                     \
+            for (int t = 1; t < P; t++)                                                  \
+                s = _mm512_add_epi64(s, MUL(_mm512_set1_epi64((long long)c[t]),          \
+                    _mm512_loadu_si512((const void *)(jt + (k - 1u - (size_t)t) * 8u)))); \
+            s = _mm512_add_epi64(s, MUL(_mm512_set1_epi64((long long)c[0]), prev));      \
+        } else {                                                                         \
+            for (int t = 0; t < nterms; t++)                                             \
+                s = _mm512_add_epi64(s, MUL(_mm512_set1_epi64((long long)c[t]),          \
+                    _mm512_loadu_si512((const void *)(jt + (k - lags[t]) * 8u))));       \
+        }                                                                                \
+        v = _mm512_add_epi64(_mm512_sra_epi64(s, sh),                                    \
+                             _mm512_loadu_si512((const void *)(jt + k * 8u)));           \
+        _mm512_storeu_si512((void *)(jt + k * 8u), v);                                   \
+        prev = v;                                                                        \
+    } while (0)
 __attribute__((target("avx512f,avx512dq"), always_inline)) static inline size_t
 ekz2_l8_run(uint64_t *jt, size_t k, size_t to, const uint32_t *lags, const uint64_t *c,
             int nterms, int P, int shift, size_t maxlag, int *wide, size_t *okrun)
@@ -1046,28 +1067,10 @@ ekz2_l8_run(uint64_t *jt, size_t k, size_t to, const uint32_t *lags, const uint6
     const __m128i sh = _mm_cvtsi32_si128(shift);
     const __m512i bias = _mm512_set1_epi64(1LL << 31);
     const __m512i hi = _mm512_set1_epi64((long long)0xFFFFFFFF00000000ULL);
-    __m512i prev = _mm512_loadu_si512((const void *)(jt + (k - 1u) * 8u));
+    __m512i prev = _mm512_loadu_si512((const void *)(jt + (k - 1u) * 8u)), v;
     if (!*wide) {
         for (; k < to; k++) {
-            __m512i s = _mm512_setzero_si512(), v;
-            if (P) {
-#pragma GCC unroll 16
-                for (int t = 1; t < P; t++)
-                    s = _mm512_add_epi64(s, _mm512_mul_epi32(
-                        _mm512_set1_epi64((long long)c[t]),
-                        _mm512_loadu_si512((const void *)(jt + (k - 1u - (size_t)t) * 8u))));
-                s = _mm512_add_epi64(s, _mm512_mul_epi32(_mm512_set1_epi64((long long)c[0]),
-                                                         prev));
-            } else {
-                for (int t = 0; t < nterms; t++)
-                    s = _mm512_add_epi64(s, _mm512_mul_epi32(
-                        _mm512_set1_epi64((long long)c[t]),
-                        _mm512_loadu_si512((const void *)(jt + (k - lags[t]) * 8u))));
-            }
-            v = _mm512_add_epi64(_mm512_sra_epi64(s, sh),
-                                 _mm512_loadu_si512((const void *)(jt + k * 8u)));
-            _mm512_storeu_si512((void *)(jt + k * 8u), v);
-            prev = v;
+            EKZ2_L8_STEP(_mm512_mul_epi32);
             if (!EKZ2_FITS(v)) {
                 *wide = 1;
                 *okrun = 0;
@@ -1077,25 +1080,7 @@ ekz2_l8_run(uint64_t *jt, size_t k, size_t to, const uint32_t *lags, const uint6
         return k;
     }
     for (; k < to; k++) {
-        __m512i s = _mm512_setzero_si512(), v;
-        if (P) {
-#pragma GCC unroll 16
-            for (int t = 1; t < P; t++)
-                s = _mm512_add_epi64(s, _mm512_mullo_epi64(
-                    _mm512_set1_epi64((long long)c[t]),
-                    _mm512_loadu_si512((const void *)(jt + (k - 1u - (size_t)t) * 8u))));
-            s = _mm512_add_epi64(s, _mm512_mullo_epi64(_mm512_set1_epi64((long long)c[0]),
-                                                       prev));
-        } else {
-            for (int t = 0; t < nterms; t++)
-                s = _mm512_add_epi64(s, _mm512_mullo_epi64(
-                    _mm512_set1_epi64((long long)c[t]),
-                    _mm512_loadu_si512((const void *)(jt + (k - lags[t]) * 8u))));
-        }
-        v = _mm512_add_epi64(_mm512_sra_epi64(s, sh),
-                             _mm512_loadu_si512((const void *)(jt + k * 8u)));
-        _mm512_storeu_si512((void *)(jt + k * 8u), v);
-        prev = v;
+        EKZ2_L8_STEP(_mm512_mullo_epi64);
         *okrun = EKZ2_FITS(v) ? *okrun + 1u : 0u;
         if (*okrun >= maxlag) {
             *wide = 0;
@@ -1104,6 +1089,7 @@ ekz2_l8_run(uint64_t *jt, size_t k, size_t to, const uint32_t *lags, const uint6
     }
     return k;
 }
+#undef EKZ2_L8_STEP
 
 #define EKZ2_L8_CASE(P)                                                      \
     case P:                                                                  \

@@ -27,6 +27,17 @@ LANE_TAIL = 15  # bits of the extra-bit stream's tail a lane's final state carri
 CHUNK = 256  # codes of the decoder's chunk (EKZ_CHUNK): the tail is the last chunk's
 
 
+def _bitlen(z: np.ndarray) -> np.ndarray:
+    """Bit length of each uint64 (0 for 0), exact (a shift ladder)."""
+    b = np.zeros(z.shape, dtype=np.int64)
+    v = z.copy()
+    for sh in (32, 16, 8, 4, 2, 1):
+        hi = v >= (np.uint64(1) << np.uint64(sh))
+        b[hi] += sh
+        v[hi] >>= np.uint64(sh)
+    return b + (v > 0)
+
+
 def nstates(codes: int) -> int:
     """Interleaved rANS states of a stream of ``codes`` codes (``EKZ_NSTATES``)."""
     return 4 if codes >= 1024 else 1
@@ -58,14 +69,7 @@ def tokens(z: np.ndarray) -> np.ndarray:
     out[small] = z[small].astype(np.uint8)
     big = z[~small]
     if big.size:
-        # bit length via frexp would lose precision above 2**53; use a shift ladder instead
-        b = np.zeros(big.shape, dtype=np.int64)
-        v = big.copy()
-        for shift in (32, 16, 8, 4, 2, 1):
-            hi = v >= (np.uint64(1) << np.uint64(shift))
-            b[hi] += shift
-            v[hi] >>= np.uint64(shift)
-        b += 1  # v is now 1
+        b = _bitlen(big)  # frexp would lose precision above 2**53
         m = (big >> (b - 3).astype(np.uint64)) & np.uint64(3)
         out[~small] = (16 + 4 * (b - 5) + m.astype(np.int64)).astype(np.uint8)
     return out
@@ -871,17 +875,6 @@ def predict_lanes(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
         jt[1: lane.size, m] = e
     e = np.concatenate([jt[1:last].ravel(), jt[last:, : nl - 1].ravel()])
     return OK, e, j[::seg][:nl].copy()
-
-
-def _bitlen(z: np.ndarray) -> np.ndarray:
-    """Bit length of each uint64 (0 for 0), exact (a shift ladder)."""
-    b = np.zeros(z.shape, dtype=np.int64)
-    v = z.copy()
-    for sh in (32, 16, 8, 4, 2, 1):
-        hi = v >= (np.uint64(1) << np.uint64(sh))
-        b[hi] += sh
-        v[hi] >>= np.uint64(sh)
-    return b + (v > 0)
 
 
 def lanes_extra(j: np.ndarray, nl: int, lags: list[int], coefs: list[int],
