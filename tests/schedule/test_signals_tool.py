@@ -55,3 +55,76 @@ def test_signal_gate_arms(sig):
     assert not np.array_equal(sig.run("base/fill0.5", d, c), base)
     with pytest.raises(ValueError):
         sig.run("base/nosuch1", d, c)
+
+
+def _order_of(sig, fam, load, seed, upto):
+    from edgekit.schedule import task_values
+    d, c = family_instance(Family(*fam.split("/")), load, seed)
+    o = sig._Order(c)
+    for v, dt in zip(task_values(d, c)[:upto], d[:upto], strict=True):
+        o.observe(float(v), dt)
+    return o
+
+
+@pytest.mark.parametrize("fam,want", [("uniform/sorted_asc/homog10", 1.0),
+                                      ("kmodal/sorted_desc/edge10", -1.0)])
+def test_trend_is_plus_or_minus_one_on_sorted_streams(sig, fam, want):
+    assert _order_of(sig, fam, 1.0, 5, 60).trend() == want
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_order_signals_stay_low_on_a_random_order(sig, seed):
+    o = _order_of(sig, "uniform/random/edge10", 1.0, seed, 60)
+    assert abs(o.trend()) < 0.3
+    assert o.runs() < 0.15
+
+
+def test_runs_signal_sees_bursts(sig):
+    # bursts of 25 tasks of one kind: after 60 tasks the share of same-kind neighbours is
+    # far above what the kinds' shares give in random order
+    o = _order_of(sig, "anticorrelated/bursts/homog10", 1.0, 5, 60)
+    assert o.runs() > 0.3
+    assert abs(o.trend()) < 0.5
+
+
+def test_windowed_trend_matches_a_direct_count(sig):
+    from edgekit.schedule import task_values
+    d, c = family_instance(Family("pareto", "random", "edge10"), 1.0, 3)
+    v = task_values(d, c)[:80]
+    o = sig._Order(c, window=16)
+    for x, dt in zip(v, d[:80], strict=True):
+        o.observe(float(x), dt)
+    w = v[-16:]
+    conc = sum(int(w[j] > w[i]) for i in range(16) for j in range(i + 1, 16))
+    disc = sum(int(w[j] < w[i]) for i in range(16) for j in range(i + 1, 16))
+    assert o.trend() == pytest.approx((conc - disc) / (conc + disc))
+
+
+def test_order_switch_arms_on_its_order_only(sig):
+    d, c = family_instance(Family("uniform", "sorted_asc", "small40"), 1.0, 4)
+    assert not np.array_equal(sig.run("base/off/asc0.5:ma", d, c), sig.run("base/off", d, c))
+    d, c = family_instance(Family("uniform", "random", "small40"), 1.0, 4)
+    np.testing.assert_array_equal(sig.run("base/off/asc0.5:ma+desc0.5:ma+runs0.3:ma", d, c),
+                                  sig.run("base/off", d, c))
+    with pytest.raises(ValueError):
+        sig.run("base/off/up0.5:ma", d, c)
+    with pytest.raises(ValueError):
+        sig.run("base/off/asc0.5:nosuch", d, c)
+
+
+def test_used_first_opens_a_node_only_when_no_used_one_fits(sig):
+    # distinct values: the trend is 1 from the second task on, so the switch arms there
+    d, c = family_instance(Family("uniform", "sorted_asc", "homog10"), 1.0, 4)
+    out = sig.run("off/off/asc0.5:U", d, c, order_min=2)
+    free = c.copy()
+    opened = 0
+    for t, j in enumerate(out):
+        if j < 0:
+            continue
+        if t >= 1 and (free[j] == c[j]).all():
+            used = (free != c).any(axis=1)
+            fits = (free >= d[t] - 1e-9 * c).all(axis=1)
+            assert not (used & fits).any(), t
+            opened += 1
+        free[j] -= d[t]
+    assert opened >= 2  # the check ran on nodes it opened
