@@ -1148,6 +1148,7 @@ struct ekz_pred_s {
      * seg values (the last one `last`); `done` steps have their values, the first
      * `flushed` of them went to `inner` */
     size_t nl, seg, last, done, flushed;
+    ekz2_out o8; /* eight lanes: `inner` for ekz2_lanes_out8 (kind 0: it has none) */
 };
 
 /* sinks of the block decoder only: the dequantize formula (ekz_dequant_*) per value, for a
@@ -1246,6 +1247,15 @@ static int ekz_lanes_flush(ekz_pred *pr, size_t upto)
 {
     uint64_t buf[8u * EKZ_LANE_FLUSH];
     const size_t nl = pr->nl;
+    if (pr->o8.kind) { /* eight lanes' whole steps straight into the sink, where it can */
+        const size_t k0 = pr->flushed, k1 = upto < pr->last ? upto : pr->last;
+        const size_t cnt = k1 > k0 ? (k1 - k0) & ~(size_t)7u : 0u;
+        int rc = cnt ? ekz2_lanes_out8(pr->j, k0, cnt, pr->seg, &pr->o8) : 1;
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            pr->flushed = k0 + cnt;
+    }
     while (pr->flushed < upto) {
         const size_t k0 = pr->flushed;
         const size_t k1 = upto - k0 < EKZ_LANE_FLUSH ? upto : k0 + EKZ_LANE_FLUSH;
@@ -1269,6 +1279,54 @@ static int ekz_lanes_flush(ekz_pred *pr, size_t upto)
         pr->flushed = k1;
     }
     return 0;
+}
+
+/* the inner sink as ekz2_lanes_out8 takes it (o->kind 0: a sink it does not write) */
+static void ekz_out8_of(const ekz_sink *s, ekz2_out *o)
+{
+    static const unsigned char w[EKZ_SINK_G64 + 1] = {
+        [EKZ_SINK_J] = 8, [EKZ_SINK_I8] = 1, [EKZ_SINK_I16] = 2, [EKZ_SINK_I32] = 4,
+        [EKZ_SINK_I64] = 8, [EKZ_SINK_B16] = 2, [EKZ_SINK_B32] = 4, [EKZ_SINK_B64] = 8,
+        [EKZ_SINK_Q64] = 8, [EKZ_SINK_Q32] = 4, [EKZ_SINK_G32] = 4, [EKZ_SINK_G64] = 8};
+    memset(o, 0, sizeof *o);
+    if (s->kind < 0 || s->kind > EKZ_SINK_G64 || !w[s->kind])
+        return;
+    o->width = w[s->kind];
+    o->out = s->out;
+    o->g = s->g;
+    o->off = s->off;
+    switch (s->kind) {
+    case EKZ_SINK_J:
+        o->g = 1;
+        o->off = 0;
+        /* fall through */
+    case EKZ_SINK_I8:
+    case EKZ_SINK_I16:
+    case EKZ_SINK_I32:
+    case EKZ_SINK_I64:
+        o->kind = EKZ2_OUT_INT;
+        break;
+    case EKZ_SINK_B16:
+    case EKZ_SINK_B32:
+    case EKZ_SINK_B64:
+        o->kind = EKZ2_OUT_BITS;
+        break;
+    case EKZ_SINK_Q64:
+    case EKZ_SINK_Q32:
+        o->kind = EKZ2_OUT_Q;
+        o->mode = s->mode;
+        o->p = s->p;
+        o->a = s->a;
+        o->b = s->b;
+        break;
+    default: /* EKZ_SINK_G32, G64: out[i] = tab[j] */
+        o->kind = EKZ2_OUT_GATHER;
+        o->g = 1;
+        o->off = 0;
+        o->tab = s->tab;
+        o->span = s->span;
+        break;
+    }
 }
 
 /* format v3 lanes as a sink: residuals at..at+cnt of the interleaved stream into jt, the
@@ -3475,6 +3533,8 @@ static int ekz_blk_pred(ekz_rd *r, size_t n, const ekz_sink *inner, ekz_work *w)
         if (ekz2_lanes_geom(n, nl, lags[np - 1u], &pr.seg, &pr.last) != EKZ_OK)
             return EKZ_ECORRUPT;
         pr.nl = nl;
+        if (nl == 8u)
+            ekz_out8_of(inner, &pr.o8);
         pr.j[0] = j0;
         for (t = 1; t < nl; t++)
             pr.j[t] = j0 + ekz_unzz(ekz_rd_varint(r));
