@@ -1361,6 +1361,7 @@ static int ekz_lanes_put(const ekz_pred *cpr, const uint64_t *r, size_t at, size
     return 0;
 }
 
+#ifdef EKZ_LANES_SIMD
 /* Whether the kind-4 chunk of codes k0..k0+cnt (a full chunk) may run the lanes' recurrence
  * as it decodes (ekz_lanes_rec_avx512): the chunk lies in the steps every lane has, past
  * the warm-up, and the steps it reads fit int32.  Runs the recurrence up to the chunk
@@ -1385,6 +1386,7 @@ static uint64_t *ekz_lanes_fuse_at(ekz_pred *pr, size_t k0, size_t cnt)
     }
     return pr->j + 8u * step0;
 }
+#endif
 
 /* after a fused chunk (ekz_lanes_fuse_at) whose recurrence completed d = rec / 2 of its
  * steps (the rows after hold residuals), every value in int32 if rec is odd: the values out
