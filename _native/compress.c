@@ -2081,7 +2081,7 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     uint64_t jb[EKZ_CHUNK];
     uint8_t tok[EKZ_CHUNK];
     uint8_t tail[2u * EKZ_TAILB];
-    uint8_t wtail[4u * EKZ_CHUNK + 16u];
+    uint8_t wtail[8192u + 16u]; /* (at least 4 EKZ_CHUNK + 16) */
     uint32_t x[EKZ_LANES];
     uint32_t start[256];
     const uint8_t *wp = words, *wend = words + wlen, *bp = bits;
@@ -2167,10 +2167,31 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
          * short stream then fuses too: EKZ_TAILB assumes 61 bits a code) */
         unsigned t, maxnb = 0;
         long done;
+        size_t blim = avail;
+        const uint8_t *wlim = wend;
         for (t = 0; t < 256u; t++)
             if (freq[t] && ekz_tok.nbits[t] > maxnb)
                 maxnb = ekz_tok.nbits[t];
-        done = ekz_pred_fused(x, &wp, wend, bp, &pos, avail,
+        /* a short stream's extra bits (or none) and words from zero-padded copies, so that
+         * every chunk has its reading window (else the loop below stops where the stream
+         * has less than a window left: at once, for a stream without extra bits) */
+        if (avail < EKZ_TAILB) {
+            memcpy(tail, bp, avail);
+            memset(tail + avail, 0, sizeof tail - avail);
+            bp = tail;
+            in_tail = 1; /* (skipped = 0: the copy starts at the first byte) */
+            blim = sizeof tail;
+        }
+        if ((size_t)(wend - wp) <= sizeof wtail - 2u * EKZ_CHUNK - 16u) {
+            size_t rem = (size_t)(wend - wp);
+            memcpy(wtail, wp, rem);
+            memset(wtail + rem, 0, sizeof wtail - rem);
+            wp = wtail;
+            wend = wtail + rem;
+            w_in_tail = 1;
+            wlim = wtail + sizeof wtail - 16u;
+        }
+        done = ekz_pred_fused(x, &wp, wlim, bp, &pos, blim,
                               (size_t)EKZ_CHUNK * maxnb / 8u + 16u, ncodes, tb, s);
         if (done < 0)
             return EKZ_ECORRUPT;
