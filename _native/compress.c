@@ -4151,3 +4151,35 @@ size_t ekz_crc32_fold(const uint8_t *buf, size_t len, uint32_t *crc)
     return 0;
 }
 #endif
+
+/* zlib's CRC-32 continuing crc over p[len], bit by bit (the few bytes after the fold) */
+static uint32_t ekz_crc_bits(uint32_t crc, const uint8_t *p, size_t len)
+{
+    crc = ~crc;
+    while (len--) {
+        crc ^= *p++;
+        for (int b = 0; b < 8; b++)
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+int ekz_decode_frame(const uint8_t *frame, size_t crc_len, size_t body_off, size_t blen,
+                     int version, int isfloat, size_t width, void *out, size_t n, void *work,
+                     size_t wsize, size_t *done)
+{
+    uint32_t crc = 0;
+    size_t folded;
+    done[0] = 0;
+    done[1] = 0;
+    if (crc_len < 64u || body_off > crc_len)
+        return EKZ_EUNSUP;
+    folded = ekz_crc32_fold(frame, crc_len, &crc);
+    if (folded == 0 || crc_len - folded >= 64u)
+        return EKZ_EUNSUP; /* (no carry-less multiply: the caller's zlib) */
+    crc = ekz_crc_bits(crc, frame + folded, crc_len - folded);
+    if (crc != ekz_ld32(frame + crc_len))
+        return EKZ_ECORRUPT;
+    return ekz_decode_blocks(frame + body_off, crc_len - body_off, blen, version, isfloat,
+                             width, out, n, work, wsize, done);
+}

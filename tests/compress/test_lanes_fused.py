@@ -192,3 +192,25 @@ def test_fused_recurrence_crossing_int32_anywhere(data):
     finally:
         mp.undo()
     _check(x.astype(np.int64), blob)
+
+
+@pytest.mark.skipif(_backend.lib is None, reason="native kernels not built")
+@pytest.mark.parametrize("size", [16, 300, 5900])
+def test_one_call_frame_decode_checks_the_checksum(size):
+    """codec._decode_fast checks the checksum and decodes the blocks in one C call
+    (``ekz_decode_frame``; a frame under 64 bytes, or a CPU without the carry-less fold,
+    takes zlib's checksum first): a flipped body or checksum bit is refused there (the full
+    path then raises ChecksumError); an intact frame decodes."""
+    from edgekit.errors import ChecksumError
+
+    x = _SINKS["int16"][0][:size]
+    blob = encode(x)
+    assert (len(blob) < 64) == (size == 16)
+    got = C._decode_fast(blob, 0)
+    assert got is not None and got[0].tobytes() == x.tobytes() and got[1] == len(blob)
+    for at in (len(blob) // 2, len(blob) - 4, len(blob) - 1):
+        bad = bytearray(blob)
+        bad[at] ^= 0x10
+        assert C._decode_fast(bytes(bad), 0) is None
+        with pytest.raises(ChecksumError):
+            decode(bytes(bad))
