@@ -1344,6 +1344,7 @@ static int ekz_lanes_run(ekz_pred *pr, size_t ready)
                        pr->shift);
 #endif
         pr->done = ready;
+        pr->hist_ok = 0; /* (ekz_lanes_fuse_at checks the steps before `done` again) */
     }
     return ekz_lanes_flush(pr, ready);
 }
