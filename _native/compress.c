@@ -1148,6 +1148,10 @@ struct ekz_pred_s {
      * seg values (the last one `last`); `done` steps have their values, the first
      * `flushed` of them went to `inner` */
     size_t nl, seg, last, done, flushed;
+    ekz2_out o8; /* eight lanes: `inner` for ekz2_lanes_out8 (kind 0: it has none) */
+    /* eight lanes, dense lags 1..12, AVX-512: the recurrence may run inside the kind-4
+     * loop (ekz_lanes_fuse_at); hist_ok: the last steps done all fit int32 */
+    int fuse, hist_ok;
 };
 
 /* sinks of the block decoder only: the dequantize formula (ekz_dequant_*) per value, for a
@@ -1246,6 +1250,15 @@ static int ekz_lanes_flush(ekz_pred *pr, size_t upto)
 {
     uint64_t buf[8u * EKZ_LANE_FLUSH];
     const size_t nl = pr->nl;
+    if (pr->o8.kind) { /* eight lanes' whole steps straight into the sink, where it can */
+        const size_t k0 = pr->flushed, k1 = upto < pr->last ? upto : pr->last;
+        const size_t cnt = k1 > k0 ? (k1 - k0) & ~(size_t)7u : 0u;
+        int rc = cnt ? ekz2_lanes_out8(pr->j, k0, cnt, pr->seg, &pr->o8) : 1;
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            pr->flushed = k0 + cnt;
+    }
     while (pr->flushed < upto) {
         const size_t k0 = pr->flushed;
         const size_t k1 = upto - k0 < EKZ_LANE_FLUSH ? upto : k0 + EKZ_LANE_FLUSH;
@@ -1271,6 +1284,54 @@ static int ekz_lanes_flush(ekz_pred *pr, size_t upto)
     return 0;
 }
 
+/* the inner sink as ekz2_lanes_out8 takes it (o->kind 0: a sink it does not write) */
+static void ekz_out8_of(const ekz_sink *s, ekz2_out *o)
+{
+    static const unsigned char w[EKZ_SINK_G64 + 1] = {
+        [EKZ_SINK_J] = 8, [EKZ_SINK_I8] = 1, [EKZ_SINK_I16] = 2, [EKZ_SINK_I32] = 4,
+        [EKZ_SINK_I64] = 8, [EKZ_SINK_B16] = 2, [EKZ_SINK_B32] = 4, [EKZ_SINK_B64] = 8,
+        [EKZ_SINK_Q64] = 8, [EKZ_SINK_Q32] = 4, [EKZ_SINK_G32] = 4, [EKZ_SINK_G64] = 8};
+    memset(o, 0, sizeof *o);
+    if (s->kind < 0 || s->kind > EKZ_SINK_G64 || !w[s->kind])
+        return;
+    o->width = w[s->kind];
+    o->out = s->out;
+    o->g = s->g;
+    o->off = s->off;
+    switch (s->kind) {
+    case EKZ_SINK_J:
+        o->g = 1;
+        o->off = 0;
+        /* fall through */
+    case EKZ_SINK_I8:
+    case EKZ_SINK_I16:
+    case EKZ_SINK_I32:
+    case EKZ_SINK_I64:
+        o->kind = EKZ2_OUT_INT;
+        break;
+    case EKZ_SINK_B16:
+    case EKZ_SINK_B32:
+    case EKZ_SINK_B64:
+        o->kind = EKZ2_OUT_BITS;
+        break;
+    case EKZ_SINK_Q64:
+    case EKZ_SINK_Q32:
+        o->kind = EKZ2_OUT_Q;
+        o->mode = s->mode;
+        o->p = s->p;
+        o->a = s->a;
+        o->b = s->b;
+        break;
+    default: /* EKZ_SINK_G32, G64: out[i] = tab[j] */
+        o->kind = EKZ2_OUT_GATHER;
+        o->g = 1;
+        o->off = 0;
+        o->tab = s->tab;
+        o->span = s->span;
+        break;
+    }
+}
+
 /* format v3 lanes as a sink: residuals at..at+cnt of the interleaved stream into jt, the
  * recurrence over the steps they complete, and every EKZ_LANE_FLUSH steps the values out */
 static int ekz_lanes_run(ekz_pred *pr, size_t ready)
@@ -1283,6 +1344,7 @@ static int ekz_lanes_run(ekz_pred *pr, size_t ready)
                        pr->shift);
 #endif
         pr->done = ready;
+        pr->hist_ok = 0; /* (ekz_lanes_fuse_at checks the steps before `done` again) */
     }
     return ekz_lanes_flush(pr, ready);
 }
@@ -1295,6 +1357,48 @@ static int ekz_lanes_put(const ekz_pred *cpr, const uint64_t *r, size_t at, size
     ready = ekz2_lanes_ready(pr->nl, pr->last, at + cnt);
     /* the recurrence and the values out EKZ_LANE_FLUSH steps at a time (a call's set-up
      * over 2,048 values; those steps of jt, 16 KB, stay in L1 from one to the other) */
+    if (ready - pr->done >= EKZ_LANE_FLUSH)
+        return ekz_lanes_run(pr, ready - (ready - pr->done) % EKZ_LANE_FLUSH);
+    return 0;
+}
+
+#ifdef EKZ_LANES_SIMD
+/* Whether the kind-4 chunk of codes k0..k0+cnt (a full chunk) may run the lanes' recurrence
+ * as it decodes (ekz_lanes_rec_avx512): the chunk lies in the steps every lane has, past
+ * the warm-up, and the steps it reads fit int32.  Runs the recurrence up to the chunk
+ * first (the residuals before it are in jt).  Returns the chunk's first row of jt, or
+ * NULL: the chunk goes to the sink as before. */
+static uint64_t *ekz_lanes_fuse_at(ekz_pred *pr, size_t k0, size_t cnt)
+{
+    const size_t step0 = 1u + k0 / 8u, maxlag = (size_t)pr->nterms;
+    if (!pr->fuse || cnt != EKZ_CHUNK || k0 % 8u || k0 + cnt > 8u * (pr->last - 1u) ||
+        step0 < maxlag)
+        return NULL;
+    if (pr->done < step0) {
+        ekz2_lanes_run(pr->j, 8u, pr->done, step0, pr->lags, pr->c, pr->nterms, pr->shift);
+        pr->done = step0;
+        pr->hist_ok = 0;
+    }
+    if (!pr->hist_ok) {
+        for (size_t i = 8u * (step0 - maxlag); i < 8u * step0; i++)
+            if (pr->j[i] + ((uint64_t)1 << 31) >= ((uint64_t)1 << 32))
+                return NULL;
+        pr->hist_ok = 1;
+    }
+    return pr->j + 8u * step0;
+}
+#endif
+
+/* after a fused chunk (ekz_lanes_fuse_at) whose recurrence completed d = rec / 2 of its
+ * steps (the rows after hold residuals), every value in int32 if rec is odd: the values out
+ * every EKZ_LANE_FLUSH steps, as ekz_lanes_put does */
+static int ekz_lanes_fused(ekz_pred *pr, size_t k0, size_t cnt, size_t rec)
+{
+    const size_t step0 = 1u + k0 / 8u, ready = step0 + cnt / 8u;
+    pr->done = step0 + rec / 2u;
+    pr->hist_ok = (int)(rec & 1u);
+    if (pr->done == ready)
+        return ready - pr->flushed >= EKZ_LANE_FLUSH ? ekz_lanes_flush(pr, ready) : 0;
     if (ready - pr->done >= EKZ_LANE_FLUSH)
         return ekz_lanes_run(pr, ready - (ready - pr->done) % EKZ_LANE_FLUSH);
     return 0;
@@ -1753,6 +1857,28 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
             e_ = _mm512_xor_si512(_mm512_srli_epi32(e_, 1),                                  \
                                   _mm512_sub_epi32(_mm512_setzero_si512(),                   \
                                                    _mm512_and_si512(e_, _mm512_set1_epi32(1)))); \
+            if (P) { /* fused predictor lanes: the 16 residuals are two steps of 8 lanes */ \
+                v0 = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(e_));                      \
+                v1 = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e_, 1));                \
+                if (rec) {                                                                   \
+                    const __m512i a_ = EKZ_REC8(v0, prev, jb + (K));                         \
+                    const __m512i b_ = EKZ_REC8(v1, a_, jb + (K) + 8);                       \
+                    v0 = a_;                                                                 \
+                    if (!EKZ_FITS32(a_)) { /* b_ used a_ as int32: b stays a residual */     \
+                        rec = 0;                                                             \
+                        done = (K) / 8u + 1u;                                                \
+                    } else {                                                                 \
+                        v1 = prev = b_;                                                      \
+                        if (!EKZ_FITS32(b_)) {                                               \
+                            rec = 0;                                                         \
+                            done = (K) / 8u + 2u;                                            \
+                        }                                                                    \
+                    }                                                                        \
+                }                                                                            \
+                _mm512_storeu_si512((void *)(jb + (K)), v0);                                 \
+                _mm512_storeu_si512((void *)(jb + (K) + 8), v1);                             \
+                break;                                                                       \
+            }                                                                                \
             if (order == 1) { /* 16 deltas below 2^27 each: their prefix sums fit int32 */   \
                 e_ = _mm512_add_epi32(e_, EKZ_UP32(e_, 1));                                  \
                 e_ = _mm512_add_epi32(e_, EKZ_UP32(e_, 2));                                  \
@@ -1811,15 +1937,36 @@ static const uint8_t ekz_lanes_hi[128] = {
     7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5,
     6, 7, 4, 5, 6, 7};
 
+/* Format v3's predictor lanes fused into the kind-4 loop (P > 0: eight lanes, dense lags
+ * 1..P): value = residual + asr(sum_t c_t v[k - 1 - t], shift) for one step (row) of the
+ * eight lanes, the step before in a register, older ones loaded from the rows below; exact
+ * in 32 x 32 -> 64-bit multiplies while every value fits int32 (as ekz2_lanes8_avx512) */
+#define EKZ_REC8(RES, PREV, ROW)                                                             \
+    ({                                                                                       \
+        __m512i s_ = _mm512_setzero_si512();                                                 \
+        _Pragma("GCC unroll 16") for (int t_ = 1; t_ < P; t_++) s_ = _mm512_add_epi64(      \
+            s_, _mm512_mul_epi32(cv[t_], _mm512_loadu_si512(                                \
+                                             (const void *)((ROW) - 8 * (1 + t_)))));        \
+        s_ = _mm512_add_epi64(s_, _mm512_mul_epi32(cv[0], (PREV)));                          \
+        _mm512_add_epi64(_mm512_sra_epi64(s_, shv), (RES));                                  \
+    })
+#define EKZ_FITS32(V)                                                                        \
+    (!_mm512_test_epi64_mask(_mm512_add_epi64((V), _mm512_set1_epi64(1LL << 31)),           \
+                             _mm512_set1_epi64((long long)0xFFFFFFFF00000000ULL)))
+
 /* cnt (a multiple of EKZ_LANES) codes of a kind-4 stream into jb (delta order `order`
  * summed back).  The caller guarantees 2 cnt + 32 readable bytes at *wpp and cnt * 7 + 128
  * at bp + (*posp >> 3), and no token of more than 55 extra bits; `narrow`: none of more
  * than 25 (token 111 and below: codes below 2^28, so the extra bits, values and order-1
- * sums of 16 codes fit 32-bit lanes and their bits 64 bytes). */
-EKZ_LANES_TARGET static void
-ekz_lanes_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *posp,
-                 const uint32_t *e32, int order, int narrow, uint64_t *accp, uint64_t *stepp,
-                 uint64_t *jb, size_t cnt)
+ * sums of 16 codes fit 32-bit lanes and their bits 64 bytes).  P > 0 (order 0, narrow):
+ * jb is row 1 + k0 / 8 of the predictor lanes' jt, the rows below it hold values that fit
+ * int32, and the recurrence runs on each step as it is decoded; returns 2 d + f: d the
+ * steps it completed (cnt / 8, or fewer from a step whose values leave int32: the rows after
+ * it hold the residuals), f = 1 when every value it computed fits int32. */
+EKZ_LANES_TARGET __attribute__((always_inline)) static inline size_t
+ekz_lanes_body(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *posp,
+               const uint32_t *e32, int order, int narrow, uint64_t *accp, uint64_t *stepp,
+               uint64_t *jb, size_t cnt, const int P, const uint64_t *c, int shift)
 {
     const __m512i mask12 = _mm512_set1_epi32(EKZ_MASK), L = _mm512_set1_epi32(EKZ_L);
     const __m512i lane7 = _mm512_set1_epi64(7);
@@ -1832,8 +1979,15 @@ ekz_lanes_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *po
     __m512i X0 = _mm512_loadu_si512((const void *)x);
     __m512i accv = _mm512_set1_epi64((long long)*accp),
             stepv = _mm512_set1_epi64((long long)*stepp);
+    __m512i cv[16], prev = _mm512_setzero_si512();
+    const __m128i shv = _mm_cvtsi32_si128(shift);
     const uint8_t *wp = *wpp;
-    size_t pos = *posp, k;
+    size_t pos = *posp, k, done = cnt / 8u;
+    int rec = P > 0;
+    for (int t = 0; t < P; t++)
+        cv[t] = _mm512_set1_epi64((long long)c[t]);
+    if (P)
+        prev = _mm512_loadu_si512((const void *)(jb - 8));
     for (k = 0; k < cnt; k += EKZ_LANES)
         EKZ_LANES16(X0, k);
     _mm512_storeu_si512((void *)x, X0);
@@ -1841,7 +1995,40 @@ ekz_lanes_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *po
     *stepp = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(stepv));
     *wpp = wp;
     *posp = pos;
+    (void)shv, (void)cv, (void)prev;
+    return 2u * done + (size_t)(rec != 0);
 }
+
+EKZ_LANES_TARGET static void
+ekz_lanes_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *posp,
+                 const uint32_t *e32, int order, int narrow, uint64_t *accp, uint64_t *stepp,
+                 uint64_t *jb, size_t cnt)
+{
+    ekz_lanes_body(x, wpp, bp, posp, e32, order, narrow, accp, stepp, jb, cnt, 0, NULL, 0);
+}
+
+#define EKZ_REC_CASE(P)                                                                      \
+    case P:                                                                                  \
+        return ekz_lanes_body(x, wpp, bp, posp, e32, 0, 1, &acc, &step, jrow, cnt, P, c,    \
+                              shift);
+/* ekz_lanes_body with the predictor lanes' recurrence (order 0, narrow; 1 <= P <= 12) */
+EKZ_LANES_TARGET static size_t
+ekz_lanes_rec_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *posp,
+                     const uint32_t *e32, uint64_t *jrow, size_t cnt, const uint64_t *c,
+                     int nterms, int shift)
+{
+    uint64_t acc = 0, step = 0;
+    switch (nterms) {
+    EKZ_REC_CASE(1) EKZ_REC_CASE(2) EKZ_REC_CASE(3) EKZ_REC_CASE(4) EKZ_REC_CASE(5)
+    EKZ_REC_CASE(6) EKZ_REC_CASE(7) EKZ_REC_CASE(8) EKZ_REC_CASE(9) EKZ_REC_CASE(10)
+    EKZ_REC_CASE(11) EKZ_REC_CASE(12)
+    default:
+        return 0;
+    }
+}
+#undef EKZ_REC_CASE
+#undef EKZ_REC8
+#undef EKZ_FITS32
 #undef EKZ_LANES16
 #undef EKZ_UP32
 #undef EKZ_UP64
@@ -1895,13 +2082,15 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     uint64_t jb[EKZ_CHUNK];
     uint8_t tok[EKZ_CHUNK];
     uint8_t tail[2u * EKZ_TAILB];
-    uint8_t wtail[4u * EKZ_CHUNK + 16u];
+    uint8_t wtail[8192u + 16u]; /* (at least 4 EKZ_CHUNK + 16) */
     uint32_t x[EKZ_LANES];
     uint32_t start[256];
     const uint8_t *wp = words, *wend = words + wlen, *bp = bits;
     size_t pos = 0, avail = blen, skipped = 0, ncodes, k0, cnt, k, m;
     unsigned ns = 1, u;
     int in_tail = 0, w_in_tail = 0, rc, wide_tab = 1, lanes = 0, simd = 0, narrow = 0;
+    int fused = 0;   /* this chunk ran the predictor lanes' recurrence (frec of its steps) */
+    size_t frec = 0;
     size_t stored_end = 0, tailbits = 0; /* kind 4: where the stored extra bits end, and the
                                           * tail bits after them (in the tail copy) */
     const int wide = 1;
@@ -1979,10 +2168,31 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
          * short stream then fuses too: EKZ_TAILB assumes 61 bits a code) */
         unsigned t, maxnb = 0;
         long done;
+        size_t blim = avail;
+        const uint8_t *wlim = wend;
         for (t = 0; t < 256u; t++)
             if (freq[t] && ekz_tok.nbits[t] > maxnb)
                 maxnb = ekz_tok.nbits[t];
-        done = ekz_pred_fused(x, &wp, wend, bp, &pos, avail,
+        /* a short stream's extra bits (or none) and words from zero-padded copies, so that
+         * every chunk has its reading window (else the loop below stops where the stream
+         * has less than a window left: at once, for a stream without extra bits) */
+        if (avail < EKZ_TAILB) {
+            memcpy(tail, bp, avail);
+            memset(tail + avail, 0, sizeof tail - avail);
+            bp = tail;
+            in_tail = 1; /* (skipped = 0: the copy starts at the first byte) */
+            blim = sizeof tail;
+        }
+        if ((size_t)(wend - wp) <= sizeof wtail - 2u * EKZ_CHUNK - 16u) {
+            size_t rem = (size_t)(wend - wp);
+            memcpy(wtail, wp, rem);
+            memset(wtail + rem, 0, sizeof wtail - rem);
+            wp = wtail;
+            wend = wtail + rem;
+            w_in_tail = 1;
+            wlim = wtail + sizeof wtail - 16u;
+        }
+        done = ekz_pred_fused(x, &wp, wlim, bp, &pos, blim,
                               (size_t)EKZ_CHUNK * maxnb / 8u + 16u, ncodes, tb, s);
         if (done < 0)
             return EKZ_ECORRUPT;
@@ -2022,8 +2232,18 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
             k = 0;
 #ifdef EKZ_LANES_SIMD
             if (simd && !last) { /* a full chunk, words and bits in reach (the copies above) */
+                uint64_t *jrow = s->kind == EKZ_SINK_PL && narrow && order == 0
+                                     ? ekz_lanes_fuse_at((ekz_pred *)(uintptr_t)s->pred, k0, cnt)
+                                     : NULL;
                 k = cnt;
-                ekz_lanes_avx512(x, &wp, bp, &pos, tb->e, order, narrow, &acc, &step, jb, k);
+                if (jrow) { /* the predictor lanes' recurrence in the same loop */
+                    fused = 1;
+                    frec = ekz_lanes_rec_avx512(x, &wp, bp, &pos, tb->e, jrow, k, s->pred->c,
+                                                s->pred->nterms, s->pred->shift);
+                } else {
+                    ekz_lanes_avx512(x, &wp, bp, &pos, tb->e, order, narrow, &acc, &step, jb,
+                                     k);
+                }
             }
 #endif
             if (k < cnt && !last && !simd) {
@@ -2107,7 +2327,12 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         if (pos > 8u * avail + tailbits) /* read past the end of the extra bits (and tail) */
             return EKZ_ECORRUPT;
         /* pass C */
-        rc = ekz_sink_put(s, jb, (size_t)order + k0, cnt);
+        if (fused) {
+            fused = 0;
+            rc = ekz_lanes_fused((ekz_pred *)(uintptr_t)s->pred, k0, cnt, frec);
+        } else {
+            rc = ekz_sink_put(s, jb, (size_t)order + k0, cnt);
+        }
         if (rc)
             return rc == -1 ? EKZ_ECORRUPT : EKZ_EINVAL;
     }
@@ -3475,6 +3700,12 @@ static int ekz_blk_pred(ekz_rd *r, size_t n, const ekz_sink *inner, ekz_work *w)
         if (ekz2_lanes_geom(n, nl, lags[np - 1u], &pr.seg, &pr.last) != EKZ_OK)
             return EKZ_ECORRUPT;
         pr.nl = nl;
+        if (nl == 8u)
+            ekz_out8_of(inner, &pr.o8);
+#if defined(EKZ_LANES_SIMD) && !defined(EKZ_NO_FUSED) && !defined(EKZ_PROFILE_NO_RECURRENCE)
+        pr.fuse = nl == 8u && np <= 12u && ekz2_dense_lags(lags, (int)np) &&
+                  ekz2_lanes_kernel(8u, lags, (int)np) == 2;
+#endif
         pr.j[0] = j0;
         for (t = 1; t < nl; t++)
             pr.j[t] = j0 + ekz_unzz(ekz_rd_varint(r));
@@ -3921,3 +4152,35 @@ size_t ekz_crc32_fold(const uint8_t *buf, size_t len, uint32_t *crc)
     return 0;
 }
 #endif
+
+/* zlib's CRC-32 continuing crc over p[len], bit by bit (the few bytes after the fold) */
+static uint32_t ekz_crc_bits(uint32_t crc, const uint8_t *p, size_t len)
+{
+    crc = ~crc;
+    while (len--) {
+        crc ^= *p++;
+        for (int b = 0; b < 8; b++)
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+int ekz_decode_frame(const uint8_t *frame, size_t crc_len, size_t body_off, size_t blen,
+                     int version, int isfloat, size_t width, void *out, size_t n, void *work,
+                     size_t wsize, size_t *done)
+{
+    uint32_t crc = 0;
+    size_t folded;
+    done[0] = 0;
+    done[1] = 0;
+    if (crc_len < 64u || body_off > crc_len)
+        return EKZ_EUNSUP;
+    folded = ekz_crc32_fold(frame, crc_len, &crc);
+    if (folded == 0 || crc_len - folded >= 64u)
+        return EKZ_EUNSUP; /* (no carry-less multiply: the caller's zlib) */
+    crc = ekz_crc_bits(crc, frame + folded, crc_len - folded);
+    if (crc != ekz_ld32(frame + crc_len))
+        return EKZ_ECORRUPT;
+    return ekz_decode_blocks(frame + body_off, crc_len - body_off, blen, version, isfloat,
+                             width, out, n, work, wsize, done);
+}

@@ -257,6 +257,14 @@ int ekz_decode_blocks(const uint8_t *body, size_t len, size_t blen, int version,
  * over the first returned number of bytes (a multiple of 16, or 0 when the CPU lacks
  * carry-less multiply or len < 64); the caller finishes the rest with zlib. */
 size_t ekz_crc32_fold(const uint8_t *buf, size_t len, uint32_t *crc);
+/* A frame's checksum and blocks in one call (the per-frame cost of a short series): the
+ * CRC-32 of frame[0..crc_len) must equal the u32 (little-endian) at frame + crc_len, then
+ * ekz_decode_blocks of the body frame[body_off..crc_len).  EKZ_ECORRUPT (done zeroed) on a
+ * checksum mismatch; EKZ_EUNSUP without the carry-less fold (or crc_len < 64): the caller
+ * checks the checksum with zlib and calls ekz_decode_blocks. */
+int ekz_decode_frame(const uint8_t *frame, size_t crc_len, size_t body_off, size_t blen,
+                     int version, int isfloat, size_t width, void *out, size_t n, void *work,
+                     size_t wsize, size_t *done);
 /* cdef: end */
 
 #endif

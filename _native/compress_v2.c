@@ -1127,34 +1127,37 @@ ekz2_lanes8_avx512(uint64_t *jt, size_t from, size_t to, const uint32_t *lags,
 
 #ifdef EKZ2_AVX512
 /* an 8 x 8 transpose of 64-bit elements in registers (unpack, then two 128-bit shuffles):
- * dst[m dstride + i] = src[i sstride + m] */
-__attribute__((target("avx512f"))) static inline void
-ekz2_transpose8(const uint64_t *src, size_t sstride, uint64_t *dst, size_t dstride)
+ * afterwards r[m] holds element m of the eight vectors r[0..8) had */
+__attribute__((target("avx512f"), always_inline)) static inline void ekz2_t8(__m512i *r)
 {
-    __m512i r0 = _mm512_loadu_si512((const void *)(src + 0 * sstride));
-    __m512i r1 = _mm512_loadu_si512((const void *)(src + 1 * sstride));
-    __m512i r2 = _mm512_loadu_si512((const void *)(src + 2 * sstride));
-    __m512i r3 = _mm512_loadu_si512((const void *)(src + 3 * sstride));
-    __m512i r4 = _mm512_loadu_si512((const void *)(src + 4 * sstride));
-    __m512i r5 = _mm512_loadu_si512((const void *)(src + 5 * sstride));
-    __m512i r6 = _mm512_loadu_si512((const void *)(src + 6 * sstride));
-    __m512i r7 = _mm512_loadu_si512((const void *)(src + 7 * sstride));
-    __m512i t0 = _mm512_unpacklo_epi64(r0, r1), t1 = _mm512_unpackhi_epi64(r0, r1);
-    __m512i t2 = _mm512_unpacklo_epi64(r2, r3), t3 = _mm512_unpackhi_epi64(r2, r3);
-    __m512i t4 = _mm512_unpacklo_epi64(r4, r5), t5 = _mm512_unpackhi_epi64(r4, r5);
-    __m512i t6 = _mm512_unpacklo_epi64(r6, r7), t7 = _mm512_unpackhi_epi64(r6, r7);
+    __m512i t0 = _mm512_unpacklo_epi64(r[0], r[1]), t1 = _mm512_unpackhi_epi64(r[0], r[1]);
+    __m512i t2 = _mm512_unpacklo_epi64(r[2], r[3]), t3 = _mm512_unpackhi_epi64(r[2], r[3]);
+    __m512i t4 = _mm512_unpacklo_epi64(r[4], r[5]), t5 = _mm512_unpackhi_epi64(r[4], r[5]);
+    __m512i t6 = _mm512_unpacklo_epi64(r[6], r[7]), t7 = _mm512_unpackhi_epi64(r[6], r[7]);
     __m512i s0 = _mm512_shuffle_i64x2(t0, t2, 0x88), s1 = _mm512_shuffle_i64x2(t0, t2, 0xDD);
     __m512i s2 = _mm512_shuffle_i64x2(t1, t3, 0x88), s3 = _mm512_shuffle_i64x2(t1, t3, 0xDD);
     __m512i s4 = _mm512_shuffle_i64x2(t4, t6, 0x88), s5 = _mm512_shuffle_i64x2(t4, t6, 0xDD);
     __m512i s6 = _mm512_shuffle_i64x2(t5, t7, 0x88), s7 = _mm512_shuffle_i64x2(t5, t7, 0xDD);
-    _mm512_storeu_si512((void *)(dst + 0 * dstride), _mm512_shuffle_i64x2(s0, s4, 0x88));
-    _mm512_storeu_si512((void *)(dst + 1 * dstride), _mm512_shuffle_i64x2(s2, s6, 0x88));
-    _mm512_storeu_si512((void *)(dst + 2 * dstride), _mm512_shuffle_i64x2(s1, s5, 0x88));
-    _mm512_storeu_si512((void *)(dst + 3 * dstride), _mm512_shuffle_i64x2(s3, s7, 0x88));
-    _mm512_storeu_si512((void *)(dst + 4 * dstride), _mm512_shuffle_i64x2(s0, s4, 0xDD));
-    _mm512_storeu_si512((void *)(dst + 5 * dstride), _mm512_shuffle_i64x2(s2, s6, 0xDD));
-    _mm512_storeu_si512((void *)(dst + 6 * dstride), _mm512_shuffle_i64x2(s1, s5, 0xDD));
-    _mm512_storeu_si512((void *)(dst + 7 * dstride), _mm512_shuffle_i64x2(s3, s7, 0xDD));
+    r[0] = _mm512_shuffle_i64x2(s0, s4, 0x88);
+    r[1] = _mm512_shuffle_i64x2(s2, s6, 0x88);
+    r[2] = _mm512_shuffle_i64x2(s1, s5, 0x88);
+    r[3] = _mm512_shuffle_i64x2(s3, s7, 0x88);
+    r[4] = _mm512_shuffle_i64x2(s0, s4, 0xDD);
+    r[5] = _mm512_shuffle_i64x2(s2, s6, 0xDD);
+    r[6] = _mm512_shuffle_i64x2(s1, s5, 0xDD);
+    r[7] = _mm512_shuffle_i64x2(s3, s7, 0xDD);
+}
+
+/* dst[m dstride + i] = src[i sstride + m] for i, m < 8 */
+__attribute__((target("avx512f"))) static inline void
+ekz2_transpose8(const uint64_t *src, size_t sstride, uint64_t *dst, size_t dstride)
+{
+    __m512i r[8];
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm512_loadu_si512((const void *)(src + (size_t)i * sstride));
+    ekz2_t8(r);
+    for (int i = 0; i < 8; i++)
+        _mm512_storeu_si512((void *)(dst + (size_t)i * dstride), r[i]);
 }
 
 /* eight steps of eight lanes (rows of jt) at a time into eight runs of one lane each */
@@ -1169,7 +1172,201 @@ ekz2_lanes_gather8_avx512(const uint64_t *jt, size_t k0, size_t cnt, uint64_t *d
         for (size_t m = 0; m < 8u; m++)
             dst[m * stride + k] = jt[(k0 + k) * 8u + m];
 }
+
+/* ekz2_lanes_out8 with AVX-512: eight steps at a time, one 8 x 8 transpose, then each
+ * lane's eight values through the sink's formula in a vector and one store (the gather's
+ * copy and the sink's pass over it in one) */
+#define EKZ2_OUT8_LOOP(BODY)                                                                \
+    do {                                                                                  \
+        for (size_t k = k0; k < k0 + cnt; k += 8u) {                                       \
+            __m512i r[8];                                                                 \
+            for (int i = 0; i < 8; i++)                                                   \
+                r[i] = _mm512_loadu_si512((const void *)(jt + (k + (size_t)i) * 8u));      \
+            ekz2_t8(r);                                                                   \
+            for (size_t m = 0; m < 8u; m++) {                                             \
+                const size_t at = m * seg + k;                                            \
+                __m512i v = r[m];                                                         \
+                if (!unit)                                                                \
+                    v = _mm512_mullo_epi64(v, gv);                                        \
+                v = _mm512_add_epi64(v, offv);                                            \
+                BODY;                                                                     \
+            }                                                                             \
+        }                                                                                 \
+    } while (0)
+/* The low 32 bits of eight rows r[0..8) of eight 64-bit values (steps k..k+7 of eight
+ * lanes) transposed in twelve two-source permutes: q[j] holds lane 2j's eight (its low 256
+ * bits) and lane 2j + 1's (its high 256 bits).  (A 64-bit transpose and eight narrowings
+ * take 40 shuffle micro-operations; this takes 12.) */
+__attribute__((target("avx512f"), always_inline)) static inline void
+ekz2_t8d(const __m512i *r, __m512i *q)
+{
+    const __m512i i0 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                         28, 30);
+    const __m512i ia = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25,
+                                         26, 27);
+    const __m512i ib = _mm512_add_epi32(ia, _mm512_set1_epi32(4));
+    const __m512i qa = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21,
+                                         25, 29);
+    const __m512i qb = _mm512_add_epi32(qa, _mm512_set1_epi32(2));
+    /* p: two steps of eight lanes; u: four steps of four lanes; q: eight steps of two */
+    const __m512i p0 = _mm512_permutex2var_epi32(r[0], i0, r[1]);
+    const __m512i p1 = _mm512_permutex2var_epi32(r[2], i0, r[3]);
+    const __m512i p2 = _mm512_permutex2var_epi32(r[4], i0, r[5]);
+    const __m512i p3 = _mm512_permutex2var_epi32(r[6], i0, r[7]);
+    const __m512i u0 = _mm512_permutex2var_epi32(p0, ia, p1);
+    const __m512i u1 = _mm512_permutex2var_epi32(p0, ib, p1);
+    const __m512i u2 = _mm512_permutex2var_epi32(p2, ia, p3);
+    const __m512i u3 = _mm512_permutex2var_epi32(p2, ib, p3);
+    q[0] = _mm512_permutex2var_epi32(u0, qa, u2);
+    q[1] = _mm512_permutex2var_epi32(u0, qb, u2);
+    q[2] = _mm512_permutex2var_epi32(u1, qa, u3);
+    q[3] = _mm512_permutex2var_epi32(u1, qb, u3);
+}
+
+/* EKZ2_OUT8_LOOP for integers of 1, 2 or 4 bytes: the formula on the rows, then ekz2_t8d;
+ * BODY stores q (lanes 2j, 2j + 1) at positions a0 (lane 2j) and a1 */
+#define EKZ2_OUT8D_LOOP(BODY)                                                               \
+    do {                                                                                  \
+        for (size_t k = k0; k < k0 + cnt; k += 8u) {                                       \
+            __m512i r[8], qv[4];                                                          \
+            for (int i = 0; i < 8; i++) {                                                 \
+                r[i] = _mm512_loadu_si512((const void *)(jt + (k + (size_t)i) * 8u));      \
+                if (!unit)                                                                \
+                    r[i] = _mm512_mullo_epi64(r[i], gv);                                  \
+                if (o->off)                                                               \
+                    r[i] = _mm512_add_epi64(r[i], offv);                                  \
+            }                                                                             \
+            ekz2_t8d(r, qv);                                                              \
+            for (size_t j = 0; j < 4u; j++) {                                             \
+                const size_t a0 = 2u * j * seg + k, a1 = a0 + seg;                        \
+                const __m512i q = qv[j];                                                  \
+                BODY;                                                                     \
+            }                                                                             \
+        }                                                                                 \
+    } while (0)
+__attribute__((target("avx512f,avx512dq"))) static int
+ekz2_lanes_out8_avx512(const uint64_t *jt, size_t k0, size_t cnt, size_t seg,
+                       const ekz2_out *o)
+{
+    const int unit = o->g == 1u;
+    const __m512i gv = _mm512_set1_epi64((long long)o->g);
+    const __m512i offv = _mm512_set1_epi64((long long)o->off);
+    uint8_t *out = (uint8_t *)o->out;
+    __mmask8 bad = 0;
+    switch (o->kind * 16 + (int)o->width) {
+    case EKZ2_OUT_INT * 16 + 1:
+        EKZ2_OUT8D_LOOP({
+            const __m128i b_ = _mm512_cvtepi32_epi8(q);
+            _mm_storel_epi64((__m128i *)(void *)(out + a0), b_);
+            _mm_storel_epi64((__m128i *)(void *)(out + a1), _mm_srli_si128(b_, 8));
+        });
+        return 0;
+    case EKZ2_OUT_INT * 16 + 2:
+        EKZ2_OUT8D_LOOP({
+            const __m256i h_ = _mm512_cvtepi32_epi16(q);
+            _mm_storeu_si128((__m128i *)(void *)(out + 2u * a0), _mm256_castsi256_si128(h_));
+            _mm_storeu_si128((__m128i *)(void *)(out + 2u * a1),
+                             _mm256_extracti128_si256(h_, 1));
+        });
+        return 0;
+    case EKZ2_OUT_INT * 16 + 4:
+        EKZ2_OUT8D_LOOP({
+            _mm256_storeu_si256((__m256i *)(void *)(out + 4u * a0), _mm512_castsi512_si256(q));
+            _mm256_storeu_si256((__m256i *)(void *)(out + 4u * a1),
+                                _mm512_extracti64x4_epi64(q, 1));
+        });
+        return 0;
+    case EKZ2_OUT_INT * 16 + 8:
+        EKZ2_OUT8_LOOP(_mm512_storeu_si512((void *)(out + 8u * at), v));
+        return 0;
+    case EKZ2_OUT_BITS * 16 + 2: /* unsortable: flip the value bits when the sign is set */
+        EKZ2_OUT8_LOOP(_mm_storeu_si128(
+            (__m128i *)(void *)(out + 2u * at),
+            _mm512_cvtepi64_epi16(_mm512_xor_si512(
+                v, _mm512_srli_epi64(_mm512_srai_epi64(_mm512_slli_epi64(v, 48), 63), 49)))));
+        return 0;
+    case EKZ2_OUT_BITS * 16 + 4:
+        EKZ2_OUT8_LOOP(_mm256_storeu_si256(
+            (__m256i *)(void *)(out + 4u * at),
+            _mm512_cvtepi64_epi32(_mm512_xor_si512(
+                v, _mm512_srli_epi64(_mm512_srai_epi64(_mm512_slli_epi64(v, 32), 63), 33)))));
+        return 0;
+    case EKZ2_OUT_BITS * 16 + 8:
+        EKZ2_OUT8_LOOP(_mm512_storeu_si512(
+            (void *)(out + 8u * at),
+            _mm512_xor_si512(v, _mm512_srli_epi64(_mm512_srai_epi64(v, 63), 1))));
+        return 0;
+    case EKZ2_OUT_Q * 16 + 4:
+    case EKZ2_OUT_Q * 16 + 8: {
+        /* k as int64 to double (rounded as C's (double) cast; exact below 2^53), then
+         * k / p or a + k b: the bits of the block decoder's formula sink */
+        const __m512d pv = _mm512_set1_pd(o->p), av = _mm512_set1_pd(o->a),
+                      bv = _mm512_set1_pd(o->b);
+        const int w8 = o->width == 8u;
+        if (o->mode == 0 && o->p == 1.0) { /* (k / 1 is k) */
+            if (w8)
+                EKZ2_OUT8_LOOP(_mm512_storeu_pd((void *)(out + 8u * at), _mm512_cvtepi64_pd(v)));
+            else
+                EKZ2_OUT8_LOOP(_mm256_storeu_ps((void *)(out + 4u * at),
+                                                _mm512_cvtpd_ps(_mm512_cvtepi64_pd(v))));
+        } else if (o->mode == 0) {
+            if (w8)
+                EKZ2_OUT8_LOOP(_mm512_storeu_pd((void *)(out + 8u * at),
+                                                _mm512_div_pd(_mm512_cvtepi64_pd(v), pv)));
+            else
+                EKZ2_OUT8_LOOP(_mm256_storeu_ps(
+                    (void *)(out + 4u * at),
+                    _mm512_cvtpd_ps(_mm512_div_pd(_mm512_cvtepi64_pd(v), pv))));
+        } else {
+            if (w8)
+                EKZ2_OUT8_LOOP(_mm512_storeu_pd(
+                    (void *)(out + 8u * at),
+                    _mm512_add_pd(av, _mm512_mul_pd(_mm512_cvtepi64_pd(v), bv))));
+            else
+                EKZ2_OUT8_LOOP(_mm256_storeu_ps(
+                    (void *)(out + 4u * at),
+                    _mm512_cvtpd_ps(_mm512_add_pd(av, _mm512_mul_pd(_mm512_cvtepi64_pd(v), bv)))));
+        }
+        return 0;
+    }
+    case EKZ2_OUT_GATHER * 16 + 4:
+    case EKZ2_OUT_GATHER * 16 + 8: { /* an index past the table: corrupt */
+        const __m512i spanv = _mm512_set1_epi64((long long)o->span);
+        if (o->width == 8u)
+            EKZ2_OUT8_LOOP({
+                const __mmask8 in = _mm512_cmplt_epu64_mask(v, spanv);
+                bad |= (__mmask8)~in;
+                _mm512_storeu_si512((void *)(out + 8u * at),
+                                    _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), in, v,
+                                                                o->tab, 8));
+            });
+        else
+            EKZ2_OUT8_LOOP({
+                const __mmask8 in = _mm512_cmplt_epu64_mask(v, spanv);
+                bad |= (__mmask8)~in;
+                _mm256_storeu_si256((__m256i *)(void *)(out + 4u * at),
+                                    _mm512_mask_i64gather_epi32(_mm256_setzero_si256(), in, v,
+                                                                o->tab, 4));
+            });
+        return bad ? -1 : 0;
+    }
+    default:
+        return 1;
+    }
+}
+#undef EKZ2_OUT8_LOOP
+#undef EKZ2_OUT8D_LOOP
 #endif
+
+int ekz2_lanes_out8(const uint64_t *jt, size_t k0, size_t cnt, size_t seg, const ekz2_out *o)
+{
+#ifdef EKZ2_AVX512
+    if (ekz2_lanes_kernel(8u, NULL, 0) == 2 && cnt % 8u == 0u)
+        return ekz2_lanes_out8_avx512(jt, k0, cnt, seg, o);
+#endif
+    (void)jt, (void)k0, (void)cnt, (void)seg, (void)o;
+    return 1;
+}
 
 void ekz2_lanes_gather(const uint64_t *jt, size_t nl, size_t k0, size_t cnt, uint64_t *dst,
                        size_t stride)

@@ -138,6 +138,29 @@ void ekz2_lanes_run(uint64_t *jt, size_t nl, size_t from, size_t to, const uint3
  * k0 .. k0 + cnt - 1; AVX-512 8 x 8 transposes for eight lanes) */
 void ekz2_lanes_gather(const uint64_t *jt, size_t nl, size_t k0, size_t cnt, uint64_t *dst,
                        size_t stride);
+/* The same copy of eight lanes (steps k0 .. k0 + cnt - 1, cnt a multiple of 8, every lane
+ * holding them) straight through one of the block decoder's sinks (lane m's value k to
+ * position m seg + k of out, as items of `width` bytes):
+ *   EKZ2_OUT_INT    (T)(off + g j)                       width 1, 2, 4, 8
+ *   EKZ2_OUT_BITS   float bits unsortable(off + g j)     width 2, 4, 8
+ *   EKZ2_OUT_Q      k = off + g j as int64; k / p (mode 0) or a + k b (mode 1) in double,
+ *                   rounded to T (double, width 8; float, width 4)
+ *   EKZ2_OUT_GATHER tab[j] (items of width 4 or 8), j < span (g = 1, off = 0)
+ * 0 done; -1 an index past the table (corrupt, the values written are not); 1 not done
+ * (a kind or width it lacks, or no AVX-512 kernel: ekz2_lanes_kernel): the caller copies. */
+#define EKZ2_OUT_INT 1
+#define EKZ2_OUT_BITS 2
+#define EKZ2_OUT_Q 3
+#define EKZ2_OUT_GATHER 4
+typedef struct {
+    int kind, mode;
+    size_t width;
+    void *out;
+    uint64_t g, off, span;
+    double p, a, b;
+    const void *tab;
+} ekz2_out;
+int ekz2_lanes_out8(const uint64_t *jt, size_t k0, size_t cnt, size_t seg, const ekz2_out *o);
 
 /* For the block decoder (compress.c), not bound by cffi: j[from..to) of ekz2_unpredict
  * from j[0..from) (from >= 1) and e[0..to - from) (the residuals of those values), the

@@ -82,6 +82,10 @@ def seeds() -> list[bytes]:
     out.append(_opened(wave[:1500] + rng.normal(0, 1e-9, 1500)))  # residual stream
     out.append(_opened(temp[:1500], tolerance=0.01))
     out.append(_opened((wave[:1800] * 3 + 7).astype(np.int64)))  # a common step
+    # the fused lanes (docs/compress/speed.md, "Decode: predictor series, fused lanes"):
+    # values crossing int32's edge mid-lane, a float32 dictionary's vector gather
+    out.append(_opened(anmo[:1600].astype(np.int64) + (1 << 31) + 48000))
+    out.append(_opened(np.cumsum(levels).astype(np.float32)))
     return [b for b in out if b[4] == 3]
 
 

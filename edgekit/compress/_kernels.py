@@ -351,17 +351,33 @@ def native() -> bool:
     return _backend.lib is not None
 
 
-def decode_all_blocks(buf: bytes, pos: int, end: int, out: np.ndarray, version: int) -> bool:
+def decode_all_blocks(buf: bytes, pos: int, end: int, out: np.ndarray, version: int,
+                      frame: int | None = None) -> bool:
     """Every block of a frame body ``buf[pos:end]`` (blocks of TAB_LEN values) into ``out``
     (non-empty, native kernels) in one C call; False when the C decoder leaves a block (the
     caller then decodes the frame by its full path).  decode_blocks with fewer Python steps:
-    the per-frame cost is what short series pay per value."""
+    the per-frame cost is what short series pay per value.  ``frame``: the offset of the
+    frame's header, whose CRC-32 (of ``buf[frame:end]``, the field at ``end``) is then
+    checked first, in the same call where the CPU has the carry-less fold
+    (``ekz_decode_frame``), else by :func:`crc32`; False when it does not match."""
     m = out.size if out.size < TAB_LEN else TAB_LEN
     work = _TLS.__dict__.get("blkwork")
     if work is None or work[1] < _work_size(m):  # (a short frame: a small area)
         work = _block_work(m)
     ffi = _backend.ffi
-    return _backend.lib.ekz_decode_blocks(
+    lib = _backend.lib
+    if frame is not None:
+        status = lib.ekz_decode_frame(
+            ffi.from_buffer(buf) + frame, end - frame, pos - frame, TAB_LEN, version,
+            out.dtype.kind == "f", out.itemsize, ffi.from_buffer(out), out.size, work[0],
+            work[1], work[3])
+        # EUNSUP before any block: no fold here (or a first block C leaves, which the
+        # call below then leaves too); anything else is the answer
+        if status != EUNSUP or work[3][0] != 0:
+            return status == OK
+        if crc32(buf, frame, end) != int.from_bytes(buf[end: end + 4], "little"):
+            return False
+    return lib.ekz_decode_blocks(
         ffi.from_buffer(buf) + pos, end - pos, TAB_LEN, version, out.dtype.kind == "f",
         out.itemsize, ffi.from_buffer(out), out.size, work[0], work[1], work[3]) == OK
 

@@ -1277,10 +1277,8 @@ def _decode_fast(buf: bytes, pos: int) -> tuple[np.ndarray, int] | None:
     p += 3
     if -(-n // BLOCK_LEN) * 2 > end - 4 - p:  # as _decode_at: before allocating
         return None
-    if K.crc32(buf, pos, end - 4) != _CRC_FIELD.unpack_from(buf, end - 4)[0]:
-        return None
     out = np.empty(n, dtype=dt)
-    if not K.decode_all_blocks(buf, p, end - 4, out, version):
+    if not K.decode_all_blocks(buf, p, end - 4, out, version, pos):  # (and the CRC)
         return None
     return out, end - pos
 
