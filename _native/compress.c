@@ -2441,26 +2441,62 @@ static uint64_t ekz_gcd2(uint64_t a, uint64_t b)
 }
 
 /* gcd of |j[i] - j[0]| over all i, computed as the gcd of |j[i] - j[i-1]| (the same number:
- * every difference from j[0] is a sum of consecutive differences and vice versa); a
- * difference already divisible by the running gcd costs one (usually 32-bit) division. */
+ * every difference from j[0] is a sum of consecutive differences and vice versa).  The
+ * differences go by chunks of 256: a chunk whose differences the running gcd g already
+ * divides (the common case once g is found) is passed by one branch-free pass, g = m 2**s
+ * with m odd tested as gcd_split does (low s bits zero, the odd part times m's inverse
+ * modulo 2**64 at most (2**64 - 1) / m); any other chunk (and every chunk while g is 0)
+ * takes the value-by-value loop, where a difference g divides costs one division.  The
+ * gcd of the same numbers either way: the result does not depend on the order. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
+/* vectorized copies picked at load time (the 64-bit multiply: AVX-512DQ's vpmullq) */
+__attribute__((target_clones("default", "avx2", "arch=x86-64-v4"), noinline))
+#endif
+static int ekz_gcd_divides(const uint64_t *j, size_t from, size_t to, uint64_t g)
+{
+    uint64_t m = g, inv, lim, mask, bad = 0;
+    unsigned s = 0, it;
+    size_t i;
+    while (!(m & 1u)) {
+        m >>= 1;
+        s++;
+    }
+    inv = m; /* m * m = 1 mod 8: 3 bits, doubled by each Newton step */
+    for (it = 0; it < 5u; it++)
+        inv *= 2u - m * inv;
+    lim = UINT64_MAX / m;
+    mask = ((uint64_t)1 << s) - 1u;
+    for (i = from; i < to; i++) {
+        uint64_t d = j[i] - j[i - 1], neg = 0u - (d >> 63), u = (d ^ neg) - neg;
+        bad |= (u & mask) | (uint64_t)(((u >> s) * inv) > lim);
+    }
+    return bad == 0;
+}
+
 uint64_t ekz_gcd(const uint64_t *j, size_t n)
 {
-    size_t i;
+    size_t i, from;
     uint64_t g = 0;
-    for (i = 1; i < n; i++) {
-        uint64_t d = j[i] - j[i - 1];
-        if (d >> 63)
-            d = 0u - d;
-        if (d == 0)
+    for (from = 1; from < n; from += 256u) {
+        size_t to = n - from > 256u ? from + 256u : n;
+        if (g && ekz_gcd_divides(j, from, to, g))
             continue;
-        if (g) {
-            uint64_t rem = (d | g) >> 32 ? d % g : (uint64_t)((uint32_t)d % (uint32_t)g);
-            if (rem == 0)
+        for (i = from; i < to; i++) {
+            uint64_t d = j[i] - j[i - 1];
+            if (d >> 63)
+                d = 0u - d;
+            if (d == 0)
                 continue;
+            if (g) {
+                uint64_t rem = (d | g) >> 32 ? d % g : (uint64_t)((uint32_t)d % (uint32_t)g);
+                if (rem == 0)
+                    continue;
+            }
+            g = ekz_gcd2(g, d);
+            if (g == 1u)
+                return 1u;
         }
-        g = ekz_gcd2(g, d);
-        if (g == 1u)
-            return 1u;
     }
     return g;
 }

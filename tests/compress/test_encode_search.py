@@ -1,0 +1,60 @@
+"""The encoder's block-search kernels (docs/compress/speed.md, "Encode: the block search"):
+each C kernel gives its numpy reference's result, bit for bit, on the inputs where its fast
+paths differ from the plain loop (long inputs, common steps, small value ranges)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgekit.compress import _codec_ref as ref
+from edgekit.compress import _kernels as K
+from edgekit.compress import _v2
+from tests.common import needs_native
+
+
+@st.composite
+def _stepped(draw):
+    """int64 values on a common step g from an offset (runs of equal values, occasional
+    off-step values, wrapping sums), long enough for several of ekz_gcd's 256-value
+    chunks."""
+    n = draw(st.integers(0, 2000))
+    g = draw(st.sampled_from([1, 2, 3, 4, 5, 6, 8, 10, 12, 100, 1024, 3 ** 20, 2 ** 40,
+                              2 ** 62, 2 ** 63 - 25]))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    steps = rng.integers(-4, 5, n) * rng.integers(0, 2, n)  # about half of them zero
+    with np.errstate(over="ignore"):
+        k = np.cumsum(steps.astype(np.int64) * np.int64(g % (1 << 63)))
+        k += np.int64(draw(st.integers(-(2 ** 62), 2 ** 62)))
+    if n and draw(st.booleans()):  # values off the step, late in the block
+        at = rng.integers(n // 2, n, draw(st.integers(1, 3)))
+        k[at] += np.int64(draw(st.integers(1, 7)))
+    return k
+
+
+@needs_native
+@settings(max_examples=300, deadline=None)
+@given(_stepped())
+def test_gcd_chunks_equal_reference(k):
+    j = k.view(np.uint64)
+    assert K.gcd(j) == ref.gcd(j)
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2, 3000), st.integers(0, 20), st.integers(0, 2 ** 32 - 1),
+       st.sampled_from([3, 20, 40, 62]))
+def test_autocorr_all_lags_equal_reference(n, p, seed, bits):
+    """ekz2_autocorr's one pass over every lag: the reference's sums, bit for bit, for every
+    order the search uses (2..8 are unrolled, others take the general loop) and lengths
+    around the multiple of four where the tails start."""
+    rng = np.random.default_rng(seed)
+    k = np.cumsum(rng.integers(-(2 ** bits), 2 ** bits, n, dtype=np.int64) >> 1)
+    if p >= n - 1:
+        p = max(n - 2, 0)
+    r = _v2.autocorr(k, p)
+    status, want = ref.autocorr(k, p)
+    assert status == ref.OK and r is not None and want is not None
+    assert r.tobytes() == want.tobytes()
