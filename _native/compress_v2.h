@@ -80,6 +80,11 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
 /* The distinct values of the sorted s[0..n) into u (in order), and out = (their number,
  * how many occur once, how many twice): the dictionary's estimate of its table size. */
 int ekz2_distinct_sorted(const int64_t *s, size_t n, int64_t *u, uint64_t *out);
+/* ekz2_distinct_sorted's output for a[0..n) unsorted, by counting when the values span at
+ * most maxspan (cnt: 4 (maxspan + 1) work entries): 1, or 0 (nothing written to u, out)
+ * when they span more (the caller sorts).  No sort where the values' range is small. */
+int ekz2_distinct_range(const int64_t *a, size_t n, uint64_t maxspan, uint32_t *cnt,
+                        int64_t *u, uint64_t *out);
 /* Format v3, predictor lanes (docs/compress/format.md, "Version 3: predictor lanes"): the
  * n values are cut into nl lanes (2..EKZ2_MAX_LANES) of seg = ceil(n / nl) values, the last
  * lane n - (nl - 1) seg, which must exceed the largest lag; each lane is predicted on its

@@ -384,26 +384,42 @@ def _keys(x: np.ndarray) -> np.ndarray:
     return x.view(np.int64) if x.dtype.itemsize == 8 else x.astype(np.int64)
 
 
-def _distinct(a: np.ndarray) -> np.ndarray:
+def _distinct(a: np.ndarray, count: bool = True) -> np.ndarray:
     """The sorted distinct values of int64 a (np.unique's hashing is slower on these
-    sizes)."""
-    return _distinct_counts(a)[0]
+    sizes); ``count``: see :func:`_distinct_counts`."""
+    return _distinct_counts(a, count)[0]
 
 
-def _distinct_counts(a: np.ndarray) -> tuple[np.ndarray, int, int]:
+_DISTINCT_SPAN = 4
+"""_distinct_counts counts instead of sorting when the values span fewer than this many
+times their number (integer readings: a few hundred distinct ADC counts), and fewer than
+_DISTINCT_MAX (the counts' work array: 4 banks of 4 bytes a value of the span)."""
+_DISTINCT_MAX = 1 << 16
+
+
+def _distinct_counts(a: np.ndarray, count: bool = True) -> tuple[np.ndarray, int, int]:
     """(the sorted distinct values of int64 a, how many of them occur once, how many
-    twice): one C pass over the sorted values (``ekz2_distinct_sorted``)."""
-    s = np.sort(a)
+    twice): by counting over the values' range when it is small (``ekz2_distinct_range``;
+    not tried when not ``count``: the keys of floats, whose bits span far more), else one
+    C pass over the sorted values (``ekz2_distinct_sorted``); the same result."""
     lib = _backend.lib
     if lib is None:
+        s = np.sort(a)
         keep = np.empty(s.size, dtype=bool)
         keep[:1] = True
         np.not_equal(s[1:], s[:-1], out=keep[1:])
         counts = np.diff(np.append(np.flatnonzero(keep), s.size))  # run lengths
         return (s[keep], int(np.count_nonzero(counts == 1)),
                 int(np.count_nonzero(counts == 2)))
-    u = np.empty(s.size, dtype=np.int64)
     out = np.empty(3, dtype=np.uint64)
+    maxspan = min(_DISTINCT_SPAN * a.size, _DISTINCT_MAX) - 1
+    u = np.empty(a.size, dtype=np.int64)
+    if count and a.size and lib.ekz2_distinct_range(
+            _ptr("int64_t", a), a.size, maxspan,
+            _ptr("uint32_t", K.scratch("dcount", 4 * (maxspan + 1), np.uint32)),
+            _ptr("int64_t", u), _ptr("uint64_t", out)):
+        return u[: int(out[0])], int(out[1]), int(out[2])
+    s = np.sort(a)
     lib.ekz2_distinct_sorted(_ptr("int64_t", s), s.size, _ptr("int64_t", u),
                              _ptr("uint64_t", out))
     return u[: int(out[0])], int(out[1]), int(out[2])
@@ -471,7 +487,8 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
         return None
     if small is None:
         small = _keys(_small(x))
-    us, f1, f2 = _distinct_counts(small)
+    floats = x.dtype.kind == "f"
+    us, f1, f2 = _distinct_counts(small, not floats)
     if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
         return None  # integers that fill their range: the indices would be the values
     ranks = rank(us, small)
@@ -493,7 +510,7 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
     key = _keys(x)
     idx = rank(us, key)
     if idx is None:  # values the sample missed
-        us = _distinct(key)
+        us = _distinct(key, not floats)
         idx = rank(us, key)
         assert idx is not None
     vals = C._unsortable(us, x.dtype) if x.dtype.kind == "f" else us.astype(x.dtype)

@@ -58,3 +58,21 @@ def test_autocorr_all_lags_equal_reference(n, p, seed, bits):
     status, want = ref.autocorr(k, p)
     assert status == ref.OK and r is not None and want is not None
     assert r.tobytes() == want.tobytes()
+
+
+@needs_native
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3000), st.integers(0, 2 ** 32 - 1),
+       st.sampled_from([1, 3, 50, 1000, 4 * 3000, 70000, 2 ** 40]),
+       st.integers(-(2 ** 62), 2 ** 62), st.booleans())
+def test_distinct_counts_by_counting_equal_sorting(n, seed, span, lo, count):
+    """The dictionary estimate's distinct values and once / twice counts: counting over a
+    small range (four banks) gives what sorting gives, at every span around the limits."""
+    rng = np.random.default_rng(seed)
+    a = lo + rng.integers(0, span + 1, n, dtype=np.int64)
+    if n > 3 and rng.integers(2):  # runs of one value (the banks' case)
+        a[: n // 2] = a[0]
+    u, c = np.unique(a, return_counts=True)
+    got = _v2._distinct_counts(a, count)
+    assert np.array_equal(got[0], u)
+    assert got[1:] == (int(np.count_nonzero(c == 1)), int(np.count_nonzero(c == 2)))
