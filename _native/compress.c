@@ -2448,12 +2448,17 @@ static uint64_t ekz_gcd2(uint64_t a, uint64_t b)
  * modulo 2**64 at most (2**64 - 1) / m); any other chunk (and every chunk while g is 0)
  * takes the value-by-value loop, where a difference g divides costs one division.  The
  * gcd of the same numbers either way: the result does not depend on the order. */
+/* encoder loops the compiler vectorizes, in copies picked at load time (GCC on glibc
+ * x86-64): baseline, AVX2 and AVX-512 (x86-64-v4: 64-bit multiplies, 8-wide divisions) */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
-/* vectorized copies picked at load time (the 64-bit multiply: AVX-512DQ's vpmullq) */
-__attribute__((target_clones("default", "avx2", "arch=x86-64-v4"), noinline))
+#define EKZ_VEC_CLONES                                                                       \
+    __attribute__((target_clones("default", "avx2", "arch=x86-64-v4"), noinline))
+#else
+#define EKZ_VEC_CLONES
 #endif
-static int ekz_gcd_divides(const uint64_t *j, size_t from, size_t to, uint64_t g)
+
+EKZ_VEC_CLONES static int ekz_gcd_divides(const uint64_t *j, size_t from, size_t to, uint64_t g)
 {
     uint64_t m = g, inv, lim, mask, bad = 0;
     unsigned s = 0, it;
@@ -2968,28 +2973,19 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
  * general loop.  No branch or carried value per element (rint by the 1.5 * 2**52 trick,
  * k read from the rounded double's bits), so the compiler can vectorize it. */
 #define EKZ_DEFINE_QUANT_EXACT(SUF, T, W)                                                    \
-    static int ekz_quant_exact_##SUF(const T *x, size_t n, double p, int unit, int64_t *k,   \
-                                     int64_t *range, size_t *done)                           \
+    /* values [from, to): no exit inside, so the compiler vectorizes it */                  \
+    EKZ_VEC_CLONES static void ekz_quant_chunk_##SUF(const T *x, size_t from, size_t to,     \
+                                                     double p, int unit, int64_t *k,         \
+                                                     int *ok_, uint64_t *diff_, int64_t *lo_,\
+                                                     int64_t *hi_)                           \
     {                                                                                        \
         const double magic = 6755399441055744.0, lim = 2251799813685248.0;                   \
         uint64_t mb, diff = 0;                                                               \
         int ok = 1;                                                                          \
-        double lo, hi, slo = 0.0, shi = 0.0;                                                 \
-        size_t i, sdone = 0;                                                                 \
-        *done = 0;                                                                           \
-        if (n == 0)                                                                          \
-            return 0;                                                                        \
+        int64_t lo = *lo_, hi = *hi_;                                                        \
         memcpy(&mb, &magic, 8);                                                              \
-        lo = hi = rint((double)x[0] * p);                                                    \
-        for (i = 0; i < n; i++) {                                                            \
+        for (size_t i = from; i < to; i++) {                                                 \
             T xi = x[i], y;                                                                  \
-            if ((i & 1023u) == 1023u) { /* every 1024 values: still exact? */               \
-                if (!ok || diff)                                                             \
-                    break; /* no: the general loop takes over after the exact prefix */     \
-                sdone = i;                                                                   \
-                slo = lo;                                                                    \
-                shi = hi;                                                                    \
-            }                                                                                \
             double t = (double)xi * p, s = t + magic, rt = s - magic;                        \
             uint64_t sb;                                                                     \
             uint##W##_t xb, yb;                                                              \
@@ -2999,18 +2995,50 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
             memcpy(&xb, &xi, sizeof(T));                                                     \
             memcpy(&yb, &y, sizeof(T));                                                      \
             diff |= (uint64_t)(xb ^ yb);                                                     \
-            k[i] = ekz_s64(sb - mb);                                                         \
-            lo = rt < lo ? rt : lo;                                                          \
-            hi = rt > hi ? rt : hi;                                                          \
+            int64_t ki = ekz_s64(sb - mb); /* rint(t) while |t| < 2**51, as rt */           \
+            k[i] = ki;                                                                       \
+            lo = ki < lo ? ki : lo;                                                          \
+            hi = ki > hi ? ki : hi;                                                          \
+        }                                                                                    \
+        *ok_ &= ok;                                                                          \
+        *diff_ |= diff;                                                                      \
+        *lo_ = lo;                                                                           \
+        *hi_ = hi;                                                                           \
+    }                                                                                        \
+                                                                                             \
+    static int ekz_quant_exact_##SUF(const T *x, size_t n, double p, int unit, int64_t *k,   \
+                                     int64_t *range, size_t *done)                           \
+    {                                                                                        \
+        uint64_t diff = 0;                                                                   \
+        int ok = 1;                                                                          \
+        /* the k range (the range of rint(x p) while every |x p| < 2**51: only then used) */ \
+        int64_t lo = INT64_MAX, hi = INT64_MIN, slo = 0, shi = 0;                            \
+        size_t c0, sdone = 0;                                                                \
+        *done = 0;                                                                           \
+        if (n == 0)                                                                          \
+            return 0;                                                                        \
+        /* chunks up to each i = 1023 mod 1024, where the data is checked still exact */    \
+        for (c0 = 0; c0 < n;) {                                                              \
+            size_t c1 = (c0 | 1023u) == c0 ? c0 + 1024u : (c0 | 1023u);                      \
+            c1 = c1 < n ? c1 : n;                                                            \
+            ekz_quant_chunk_##SUF(x, c0, c1, p, unit, k, &ok, &diff, &lo, &hi);              \
+            if (c1 == n)                                                                     \
+                break;                                                                       \
+            if (!ok || diff)                                                                 \
+                break; /* no: the general loop takes over after the exact prefix */         \
+            sdone = c1;                                                                      \
+            slo = lo;                                                                        \
+            shi = hi;                                                                        \
+            c0 = c1;                                                                         \
         }                                                                                    \
         if (!ok || diff) {                                                                   \
             *done = sdone;                                                                   \
-            range[0] = (int64_t)slo; /* of the exact prefix k[0..*done) */                  \
-            range[1] = (int64_t)shi;                                                         \
+            range[0] = slo; /* of the exact prefix k[0..*done) */                           \
+            range[1] = shi;                                                                  \
             return 0;                                                                        \
         }                                                                                    \
-        range[0] = (int64_t)lo;                                                              \
-        range[1] = (int64_t)hi;                                                              \
+        range[0] = lo;                                                                       \
+        range[1] = hi;                                                                       \
         return 1;                                                                            \
     }
 
@@ -3023,8 +3051,8 @@ EKZ_DEFINE_QUANT_EXACT(f32, float, 32)
  * bits, with no branch or carried value per element (the compiler vectorizes it); the same
  * k as the general loop.  Returns 0 (k partly written) when some value is out of range. */
 #define EKZ_DEFINE_QUANT_AFFINE_FAST(SUF, T)                                                 \
-    static int ekz_quant_affine_fast_##SUF(const T *x, size_t n, double a, double b,         \
-                                           int64_t *k, int64_t *lo, int64_t *hi)             \
+    EKZ_VEC_CLONES static int ekz_quant_affine_fast_##SUF(                               \
+        const T *x, size_t n, double a, double b, int64_t *k, int64_t *lo, int64_t *hi)  \
     {                                                                                        \
         const double magic = 6755399441055744.0, lim = 2251799813685248.0;                   \
         uint64_t mb;                                                                         \
