@@ -824,6 +824,10 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
     uint32_t olags[4][EKZ2_MAX_TERMS];
     int64_t ocoefs[4][EKZ2_MAX_TERMS];
     int onterms[4], oshift[4], nopt = 0, found = -1, st;
+    /* js's residuals go to one of two halves of work, the one not holding the residuals
+     * of the best option so far (`kept`, when it was dense and js one run) */
+    const size_t wl = run < ns ? run : ns;
+    int kept = -1;
     double fcost = 0.0;
     uint32_t h[256];
     const int lpc_max = (int)thr[0], prec = (int)thr[1], look_max = (int)thr[4];
@@ -936,12 +940,13 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
         const uint32_t *lg = olags[o];
         const int64_t *cf = ocoefs[o];
         int P = onterms[o];
+        const int dense = P >= 2 && lg[P - 1] == (uint32_t)P; /* as ekz2_opt_hist's test */
         double cost, hs;
         size_t dlen = 2;
         if ((size_t)lg[P - 1] * 4u >= run)
             continue;
         if (jsmall != NULL) {
-            st = ekz2_opt_hist(jsmall, nsmall, 1024u, lg, cf, P, oshift[o], work, h);
+            st = ekz2_opt_hist(jsmall, nsmall, 1024u, lg, cf, P, oshift[o], work + 2u * wl, h);
             if (st != EKZ_OK)
                 return st;
             hs = 0.0;
@@ -950,7 +955,8 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
             if (ekz_cost(h) >= base_small * (hs > 1.0 ? hs : 1.0))
                 continue;
         }
-        st = ekz2_opt_hist(js, ns, run, lg, cf, P, oshift[o], work, h);
+        const int half = kept == 0;
+        st = ekz2_opt_hist(js, ns, run, lg, cf, P, oshift[o], work + (size_t)half * wl, h);
         if (st != EKZ_OK)
             return st;
         hs = 0.0;
@@ -963,6 +969,8 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
         if (cost < base * gain && (found < 0 || cost < fcost)) {
             found = o;
             fcost = cost;
+            /* a dense option on js as one run: ekz2_predict(js)'s residuals are there */
+            kept = dense && run >= ns && ns > (size_t)lg[P - 1] ? half : -1;
         }
     }
     if (found < 0)
@@ -971,6 +979,7 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
     memcpy(coefs_out, ocoefs[found], (size_t)onterms[found] * sizeof *coefs_out);
     info[0] = onterms[found];
     info[1] = oshift[found];
+    info[2] = kept + 1;
     *cost_out = fcost;
     return 1;
 }

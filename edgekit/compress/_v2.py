@@ -764,11 +764,12 @@ def _pred_search(js: np.ndarray, run: int, order: int, base: float,
     thr = np.array([C._T_LPC_MAX, C._T_LPC_PREC, C._T_PRED_MIN_GAIN, C._T_PRED_GAIN, look,
                     C._T_LOOK_SHARE], dtype=np.float64)
     nsmall = 0 if jsmall is None else jsmall.size
-    work = K.scratch("pswork", max(min(run, js.size), min(_SMALL_RUN, nsmall), 1), np.uint64)
+    wl = min(run, js.size)
+    work = K.scratch("pswork", max(2 * wl + min(_SMALL_RUN, nsmall), 1), np.uint64)
     dwork = K.scratch("psdwork", max(min(run, js.size), 1), np.float64)
     lags = np.empty(MAX_TERMS, dtype=np.uint32)
     coefs = np.empty(MAX_TERMS, dtype=np.int64)
-    info = np.zeros(2, dtype=np.int32)
+    info = np.zeros(3, dtype=np.int32)
     cost = np.zeros(1, dtype=np.float64)
     ffi = _backend.ffi
     status = lib.ekz2_pred_search(
@@ -782,7 +783,11 @@ def _pred_search(js: np.ndarray, run: int, order: int, base: float,
     if status == 0:
         return None
     p = int(info[0])
-    return float(cost[0]), lags[:p].tolist(), coefs[:p].tolist(), int(info[1]), None
+    # the winner's residuals of a whole stream, when the search's work array still holds
+    # them (the last option it costed): pred_candidate then does not predict j again
+    h = int(info[2]) - 1
+    e = work[h * wl: h * wl + js.size - 1].copy() if h >= 0 else None
+    return float(cost[0]), lags[:p].tolist(), coefs[:p].tolist(), int(info[1]), e
 
 
 def pred_candidate(best: C._Candidate, level: int) -> C._Candidate | None:

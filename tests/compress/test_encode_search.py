@@ -76,3 +76,21 @@ def test_distinct_counts_by_counting_equal_sorting(n, seed, span, lo, count):
     got = _v2._distinct_counts(a, count)
     assert np.array_equal(got[0], u)
     assert got[1:] == (int(np.count_nonzero(c == 1)), int(np.count_nonzero(c == 2)))
+
+
+@needs_native
+def test_search_residuals_are_the_predictors(monkeypatch):
+    """ekz2_pred_search hands back the winner's residuals of a whole stream when its work
+    array still holds them: they are ekz2_predict's, and the corpus takes that path."""
+    from tests.compress.test_pred_search import CORPUS, _searches
+
+    kept = 0
+    for path in sorted(CORPUS.glob("*.npy")):
+        for args in _searches(np.load(path), monkeypatch):
+            got = _v2._pred_search(*args)
+            if got is not None and got[4] is not None:
+                kept += 1
+                assert got[4].flags.owndata  # not the search's work array
+                np.testing.assert_array_equal(
+                    got[4], _v2.predict(args[0], got[1], got[2], got[3]))
+    assert kept >= 1
