@@ -94,3 +94,24 @@ def test_search_residuals_are_the_predictors(monkeypatch):
                 np.testing.assert_array_equal(
                     got[4], _v2.predict(args[0], got[1], got[2], got[3]))
     assert kept >= 1
+
+
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 1500), st.integers(0, 2 ** 32 - 1), st.integers(0, 2),
+       st.sampled_from([(0, 8), (20, 36), (26, 30), (27, 29), (0, 62), (50, 62)]))
+def test_tokenizer_pairs_equal_reference(n, seed, order, widths):
+    """ekz_tokenize joins two codes' extra bits into one put when they hold at most 56
+    bits together: the reference's bytes, tokens and histogram at widths around that
+    limit, at every delta order and odd lengths (the last code alone)."""
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(widths[0], widths[1] + 1, n)
+    z = (rng.integers(0, 2 ** 63, n, dtype=np.uint64) >> (63 - np.minimum(bits, 63)).astype(
+        np.uint64)) | (np.uint64(1) << np.minimum(bits, 63).astype(np.uint64))
+    z[rng.random(n) < 0.3] = 0  # codes without extra bits between them
+    e = ((z >> np.uint64(1)) ^ (np.uint64(0) - (z & np.uint64(1))))  # unzigzag: residuals
+    j = np.cumsum(e, dtype=np.uint64) if order == 1 else e  # order 1: these are the codes
+    tok, buf, blen, h = K.tokenize(j, order)
+    rtok, rbytes, rh = ref.tokenize(j, order)
+    assert buf[:blen].tobytes() == rbytes
+    assert np.array_equal(tok[order:], rtok) and np.array_equal(h, rh)
