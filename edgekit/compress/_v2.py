@@ -280,8 +280,10 @@ def descriptor(lags: list[int], coefs: list[int], shift: int, lanes: int = 0) ->
     out = bytearray((len(lags) | (LANES if lanes else 0), shift))
     if lanes:
         out.append(lanes)
-    for lag, c in zip(lags, coefs, strict=True):
-        out += C._varint(lag) + C._varint(C._zz(c))
+    varint = C._varint
+    for lag, c in zip(lags, coefs, strict=True):  # coefficients: int64, so zz(c) is
+        out += varint(lag)
+        out += varint(2 * c if c >= 0 else -2 * c - 1)  # 2c or -2c - 1
     return bytes(out)
 
 

@@ -115,3 +115,17 @@ def test_tokenizer_pairs_equal_reference(n, seed, order, widths):
     rtok, rbytes, rh = ref.tokenize(j, order)
     assert buf[:blen].tobytes() == rbytes
     assert np.array_equal(tok[order:], rtok) and np.array_equal(h, rh)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2 ** 31) + 1, 2 ** 31 - 1), min_size=1, max_size=12),
+       st.integers(0, 32), st.sampled_from([0, 8]))
+def test_descriptor_reads_back(coefs, shift, lanes):
+    """The predictor descriptor (coefficients zigzagged as 2c or -2c - 1) reads back."""
+    from edgekit.compress import codec as C
+
+    lags = list(range(1, len(coefs) + 1))
+    blob = _v2.descriptor(lags, coefs, shift, lanes)
+    rd = C._Reader(blob, 0, len(blob))
+    assert _v2.read_predictor(rd, 1 << 20, True) == (lags, coefs, shift, lanes)
+    assert rd.pos == len(blob)
