@@ -2236,9 +2236,18 @@ int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, s
                            EKZ_SINK_T32, o, 1, 0, tab, lo, span);
 }
 
-#define EKZ_RUNS_SPLIT_LOOP(ORDER)                                                           \
-    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
-        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+/* Eight codes that are all zero (the run form's common case: 90-99 % zeros) are passed
+ * by one test of their differences' OR, then a run grows by 8; a group with a nonzero code
+ * goes code by code.  The same runs and values as the plain loop. */
+#define EKZ_RUNS_ALL_ZERO(ORDER)                                                             \
+    ((ekz_delta_at(j, i, ORDER) | ekz_delta_at(j, i + 1u, ORDER) |                           \
+      ekz_delta_at(j, i + 2u, ORDER) | ekz_delta_at(j, i + 3u, ORDER) |                      \
+      ekz_delta_at(j, i + 4u, ORDER) | ekz_delta_at(j, i + 5u, ORDER) |                      \
+      ekz_delta_at(j, i + 6u, ORDER) | ekz_delta_at(j, i + 7u, ORDER)) == 0)
+
+#define EKZ_RUNS_SPLIT_STEP(ORDER, I)                                                        \
+    do {                                                                                     \
+        uint64_t z = ekz_zz(ekz_delta_at(j, (I), ORDER));                                    \
         if (z == 0) {                                                                        \
             run++;                                                                           \
         } else {                                                                             \
@@ -2247,7 +2256,19 @@ int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, s
             k++;                                                                             \
             run = 0;                                                                         \
         }                                                                                    \
-    }
+    } while (0)
+
+#define EKZ_RUNS_SPLIT_LOOP(ORDER)                                                           \
+    for (i = (size_t)(ORDER); i + 8u <= n; i += 8u) {                                        \
+        if (EKZ_RUNS_ALL_ZERO(ORDER)) {                                                      \
+            run += 8u;                                                                       \
+            continue;                                                                        \
+        }                                                                                    \
+        for (size_t q_ = i; q_ < i + 8u; q_++)                                               \
+            EKZ_RUNS_SPLIT_STEP(ORDER, q_);                                                  \
+    }                                                                                        \
+    for (; i < n; i++)                                                                       \
+        EKZ_RUNS_SPLIT_STEP(ORDER, i);
 
 int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
                    size_t *m)
@@ -2269,6 +2290,7 @@ int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint6
 }
 
 #undef EKZ_RUNS_SPLIT_LOOP
+#undef EKZ_RUNS_SPLIT_STEP
 
 #define EKZ_RUNS_HIST_LOOP(ORDER)                                                            \
     for (i = (size_t)(ORDER); i < n; i++) {                                                  \
@@ -2281,9 +2303,9 @@ int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint6
         run = (run + 1u) & (0u - (uint64_t)(1u - nz));                                       \
     }
 
-#define EKZ_RUNS_HIST_SPARSE(ORDER)                                                          \
-    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
-        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+#define EKZ_RUNS_HIST_STEP(ORDER, I)                                                         \
+    do {                                                                                     \
+        uint64_t z = ekz_zz(ekz_delta_at(j, (I), ORDER));                                    \
         if (z == 0) {                                                                        \
             run++;                                                                           \
         } else {                                                                             \
@@ -2292,7 +2314,19 @@ int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint6
             k++;                                                                             \
             run = 0;                                                                         \
         }                                                                                    \
-    }
+    } while (0)
+
+#define EKZ_RUNS_HIST_SPARSE(ORDER)                                                          \
+    for (i = (size_t)(ORDER); i + 8u <= n; i += 8u) {                                        \
+        if (EKZ_RUNS_ALL_ZERO(ORDER)) {                                                      \
+            run += 8u;                                                                       \
+            continue;                                                                        \
+        }                                                                                    \
+        for (size_t q_ = i; q_ < i + 8u; q_++)                                               \
+            EKZ_RUNS_HIST_STEP(ORDER, q_);                                                   \
+    }                                                                                        \
+    for (; i < n; i++)                                                                       \
+        EKZ_RUNS_HIST_STEP(ORDER, i);
 
 int ekz_runs_hist(const uint64_t *j, size_t n, int order, int sparse, uint32_t *hist,
                   size_t *m)
@@ -2321,6 +2355,8 @@ int ekz_runs_hist(const uint64_t *j, size_t n, int order, int sparse, uint32_t *
 
 #undef EKZ_RUNS_HIST_LOOP
 #undef EKZ_RUNS_HIST_SPARSE
+#undef EKZ_RUNS_HIST_STEP
+#undef EKZ_RUNS_ALL_ZERO
 
 int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
                     uint64_t *j, size_t n)

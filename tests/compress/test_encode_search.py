@@ -129,3 +129,25 @@ def test_descriptor_reads_back(coefs, shift, lanes):
     rd = C._Reader(blob, 0, len(blob))
     assert _v2.read_predictor(rd, 1 << 20, True) == (lags, coefs, shift, lanes)
     assert rd.pos == len(blob)
+
+
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 3000), st.integers(0, 2 ** 32 - 1), st.integers(0, 2),
+       st.sampled_from([0.0, 0.002, 0.02, 0.1, 0.5]))
+def test_zero_runs_by_groups_equal_reference(n, seed, order, p):
+    """The zero-run split and its histogram pass eight zero codes at a time: the
+    reference's runs, values and histogram at every sparsity, order and length."""
+    rng = np.random.default_rng(seed)
+    codes = np.where(rng.random(n) < p, rng.integers(-9, 10, n), 0).astype(np.int64)
+    j = codes.copy()
+    for _ in range(order):  # codes at this delta order
+        j = np.cumsum(j)
+    j = j.view(np.uint64)
+    runs, vals = K.runs_split(j, order)
+    rr, rv = ref.runs_split(j, order)
+    assert np.array_equal(runs, rr) and np.array_equal(vals, rv)
+    rh, rm = ref.runs_hist(j, order)
+    for sparse in (False, True):
+        hh, m = K.runs_hist(j, order, sparse)
+        assert m == rm and np.array_equal(hh, rh)
