@@ -2292,16 +2292,29 @@ int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint6
 #undef EKZ_RUNS_SPLIT_LOOP
 #undef EKZ_RUNS_SPLIT_STEP
 
-#define EKZ_RUNS_HIST_LOOP(ORDER)                                                            \
-    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
-        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+/* branch-free: zero and nonzero codes alternate unpredictably in real data; eight zero
+ * codes in a row (clustered zeros: irradiance at night) pass as one group */
+#define EKZ_RUNS_HIST_BF(ORDER, I)                                                           \
+    do {                                                                                     \
+        uint64_t z = ekz_zz(ekz_delta_at(j, (I), ORDER));                                    \
         unsigned nz = z != 0;                                                                \
-        /* branch-free: zero and nonzero codes alternate unpredictably in real data */      \
         hist[ekz_token(run)] += nz;                                                          \
         hist[256u + ekz_token(z - nz)] += nz;                                                \
         k += nz;                                                                             \
         run = (run + 1u) & (0u - (uint64_t)(1u - nz));                                       \
-    }
+    } while (0)
+
+#define EKZ_RUNS_HIST_LOOP(ORDER)                                                            \
+    for (i = (size_t)(ORDER); i + 8u <= n; i += 8u) {                                        \
+        if (EKZ_RUNS_ALL_ZERO(ORDER)) {                                                      \
+            run += 8u;                                                                       \
+            continue;                                                                        \
+        }                                                                                    \
+        for (size_t q_ = i; q_ < i + 8u; q_++)                                               \
+            EKZ_RUNS_HIST_BF(ORDER, q_);                                                     \
+    }                                                                                        \
+    for (; i < n; i++)                                                                       \
+        EKZ_RUNS_HIST_BF(ORDER, i);
 
 #define EKZ_RUNS_HIST_STEP(ORDER, I)                                                         \
     do {                                                                                     \
@@ -2356,6 +2369,7 @@ int ekz_runs_hist(const uint64_t *j, size_t n, int order, int sparse, uint32_t *
 #undef EKZ_RUNS_HIST_LOOP
 #undef EKZ_RUNS_HIST_SPARSE
 #undef EKZ_RUNS_HIST_STEP
+#undef EKZ_RUNS_HIST_BF
 #undef EKZ_RUNS_ALL_ZERO
 
 int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
