@@ -386,10 +386,17 @@ def _keys(x: np.ndarray) -> np.ndarray:
     return x.view(np.int64) if x.dtype.itemsize == 8 else x.astype(np.int64)
 
 
-def _distinct(a: np.ndarray, count: bool = True) -> np.ndarray:
+def _narrow_keys(dt: np.dtype) -> bool:
+    """Whether every key of an array of dtype dt (see :func:`_keys`) fits int32: floats
+    of at most 32 bits (their bits, sign-extended), signed integers of at most 32 bits and
+    unsigned ones of at most 16."""
+    return dt.itemsize <= 2 or (dt.itemsize == 4 and dt.kind in "fi")
+
+
+def _distinct(a: np.ndarray, count: bool = True, narrow: bool = False) -> np.ndarray:
     """The sorted distinct values of int64 a (np.unique's hashing is slower on these
-    sizes); ``count``: see :func:`_distinct_counts`."""
-    return _distinct_counts(a, count)[0]
+    sizes); ``count``, ``narrow``: see :func:`_distinct_counts`."""
+    return _distinct_counts(a, count, narrow)[0]
 
 
 _DISTINCT_SPAN = 4
@@ -399,11 +406,14 @@ _DISTINCT_MAX (the counts' work array: 4 banks of 4 bytes a value of the span)."
 _DISTINCT_MAX = 1 << 16
 
 
-def _distinct_counts(a: np.ndarray, count: bool = True) -> tuple[np.ndarray, int, int]:
+def _distinct_counts(a: np.ndarray, count: bool = True,
+                     narrow: bool = False) -> tuple[np.ndarray, int, int]:
     """(the sorted distinct values of int64 a, how many of them occur once, how many
     twice): by counting over the values' range when it is small (``ekz2_distinct_range``;
     not tried when not ``count``: the keys of floats, whose bits span far more), else one
-    C pass over the sorted values (``ekz2_distinct_sorted``); the same result."""
+    C pass over the sorted values (``ekz2_distinct_sorted``); the same result.  ``narrow``:
+    every value fits int32 (keys of float32 or of integers of at most 32 bits), sorted as
+    int32 (twice as many a vector in numpy's sort: ~22 -> 12 us on 4,096 keys)."""
     lib = _backend.lib
     if lib is None:
         s = np.sort(a)
@@ -421,7 +431,7 @@ def _distinct_counts(a: np.ndarray, count: bool = True) -> tuple[np.ndarray, int
             _ptr("uint32_t", K.scratch("dcount", 4 * (maxspan + 1), np.uint32)),
             _ptr("int64_t", u), _ptr("uint64_t", out)):
         return u[: int(out[0])], int(out[1]), int(out[2])
-    s = np.sort(a)
+    s = np.sort(a.astype(np.int32)).astype(np.int64) if narrow else np.sort(a)
     lib.ekz2_distinct_sorted(_ptr("int64_t", s), s.size, _ptr("int64_t", u),
                              _ptr("uint64_t", out))
     return u[: int(out[0])], int(out[1]), int(out[2])
@@ -490,7 +500,8 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
     if small is None:
         small = _keys(_small(x))
     floats = x.dtype.kind == "f"
-    us, f1, f2 = _distinct_counts(small, not floats)
+    narrow = _narrow_keys(x.dtype)
+    us, f1, f2 = _distinct_counts(small, not floats, narrow)
     if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
         return None  # integers that fill their range: the indices would be the values
     ranks = rank(us, small)
@@ -512,7 +523,7 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
     key = _keys(x)
     idx = rank(us, key)
     if idx is None:  # values the sample missed
-        us = _distinct(key, not floats)
+        us = _distinct(key, not floats, narrow)
         idx = rank(us, key)
         assert idx is not None
     vals = C._unsortable(us, x.dtype) if x.dtype.kind == "f" else us.astype(x.dtype)

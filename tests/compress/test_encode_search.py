@@ -73,9 +73,15 @@ def test_distinct_counts_by_counting_equal_sorting(n, seed, span, lo, count):
     if n > 3 and rng.integers(2):  # runs of one value (the banks' case)
         a[: n // 2] = a[0]
     u, c = np.unique(a, return_counts=True)
+    want = (int(np.count_nonzero(c == 1)), int(np.count_nonzero(c == 2)))
     got = _v2._distinct_counts(a, count)
-    assert np.array_equal(got[0], u)
-    assert got[1:] == (int(np.count_nonzero(c == 1)), int(np.count_nonzero(c == 2)))
+    assert np.array_equal(got[0], u) and got[1:] == want
+    b = (a - lo).astype(np.int32).astype(np.int64)  # int32 keys: the narrow sort too
+    ub, cb = np.unique(b, return_counts=True)
+    for narrow in (False, True):
+        got = _v2._distinct_counts(b, count, narrow)
+        assert np.array_equal(got[0], ub)
+        assert got[1:] == (int(np.count_nonzero(cb == 1)), int(np.count_nonzero(cb == 2)))
 
 
 @needs_native
