@@ -2494,7 +2494,17 @@ EKZ_DEFINE_RUNS_TAB(f64, double)
 EKZ_DEFINE_RUNS_TAB(f32, float)
 #undef EKZ_DEFINE_RUNS_TAB
 
-int ekz_minmax(const int64_t *x, size_t n, int64_t *out)
+/* encoder loops the compiler vectorizes, in copies picked at load time (GCC on glibc
+ * x86-64): baseline, AVX2 and AVX-512 (x86-64-v4: 64-bit multiplies, 8-wide divisions) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
+#define EKZ_VEC_CLONES                                                                       \
+    __attribute__((target_clones("default", "avx2", "arch=x86-64-v4"), noinline))
+#else
+#define EKZ_VEC_CLONES
+#endif
+
+EKZ_VEC_CLONES int ekz_minmax(const int64_t *x, size_t n, int64_t *out)
 {
     size_t i;
     int64_t lo, hi;
@@ -2528,16 +2538,6 @@ static uint64_t ekz_gcd2(uint64_t a, uint64_t b)
  * modulo 2**64 at most (2**64 - 1) / m); any other chunk (and every chunk while g is 0)
  * takes the value-by-value loop, where a difference g divides costs one division.  The
  * gcd of the same numbers either way: the result does not depend on the order. */
-/* encoder loops the compiler vectorizes, in copies picked at load time (GCC on glibc
- * x86-64): baseline, AVX2 and AVX-512 (x86-64-v4: 64-bit multiplies, 8-wide divisions) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
-#define EKZ_VEC_CLONES                                                                       \
-    __attribute__((target_clones("default", "avx2", "arch=x86-64-v4"), noinline))
-#else
-#define EKZ_VEC_CLONES
-#endif
-
 EKZ_VEC_CLONES static int ekz_gcd_divides(const uint64_t *j, size_t from, size_t to, uint64_t g)
 {
     uint64_t m = g, inv, lim, mask, bad = 0;
