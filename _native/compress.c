@@ -2848,7 +2848,8 @@ static inline uint32_t ekz_unsort32(uint64_t s)
  * some value is not, EKZ_EINVAL unless 2 <= g < 2**63 and off < g.  Division by
  * multiplication: g = m * 2**s with m odd, m's inverse mod 2**64, and |d| divides exactly
  * iff its low s bits are 0 and (|d| >> s) * inverse <= (2**64 - 1) / m. */
-int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off, uint64_t *q)
+EKZ_VEC_CLONES int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off,
+                                 uint64_t *q)
 {
     uint64_t m = g, inv, lim, mask, bad = 0;
     unsigned s = 0, it;
@@ -2903,7 +2904,7 @@ int ekz_f32_exact(const double *x, size_t n, float *out)
 
 /* Float bits as order-preserving int64 (float32 sign-extended from 32 bits). */
 #define EKZ_DEFINE_SORTABLE(SUF, T, W, SORT)                                                 \
-    int ekz_sortable_##SUF(const T *x, size_t n, int64_t *out)                               \
+    EKZ_VEC_CLONES int ekz_sortable_##SUF(const T *x, size_t n, int64_t *out)                \
     {                                                                                        \
         size_t i;                                                                            \
         for (i = 0; i < n; i++) {                                                            \
