@@ -2494,10 +2494,11 @@ EKZ_DEFINE_RUNS_TAB(f64, double)
 EKZ_DEFINE_RUNS_TAB(f32, float)
 #undef EKZ_DEFINE_RUNS_TAB
 
-/* encoder loops the compiler vectorizes, in copies picked at load time (GCC on glibc
- * x86-64): baseline, AVX2 and AVX-512 (x86-64-v4: 64-bit multiplies, 8-wide divisions) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
+/* encoder loops the compiler vectorizes, in copies picked at load time (GCC 11 or later on
+ * glibc x86-64): baseline, AVX2 and AVX-512 (x86-64-v4: 64-bit multiplies, 8-wide
+ * divisions) */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
+    defined(__linux__) && defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
 #define EKZ_VEC_CLONES                                                                       \
     __attribute__((target_clones("default", "avx2", "arch=x86-64-v4"), noinline))
 #else
