@@ -690,6 +690,21 @@ static inline void ekz_st64(uint8_t *p, uint64_t v)
         cnt &= 7u;                                                                           \
     } while (0)
 
+/* the put of a pair's bits, v below 2**nb, nb <= 56 (with fewer than 8 bits pending, one
+ * 8-byte store holds them all) */
+#define EKZ_TOK_PUT2(V, NB)                                                                  \
+    do {                                                                                     \
+        acc |= (V) << cnt;                                                                   \
+        ekz_st64(p, acc);                                                                    \
+        cnt += (NB);                                                                         \
+        p += cnt >> 3;                                                                       \
+        acc >>= cnt & ~7u;                                                                   \
+        cnt &= 7u;                                                                           \
+    } while (0)
+
+/* Two codes a step: their extra bits joined into one put when together at most 56 bits
+ * (nearly always), which halves the serial chain of the bit writer (the pending count and
+ * the accumulator: most of the tokenizer's time on noisy streams); the same bytes. */
 static inline int ekz_tokenize_fast(const uint64_t *j, size_t n, int order, uint8_t *tok,
                                     uint8_t *out, uint32_t *hist, size_t *blen,
                                     const uint64_t *base, const uint8_t *nbits)
@@ -701,23 +716,37 @@ static inline int ekz_tokenize_fast(const uint64_t *j, size_t n, int order, uint
     while (i < n) {
         size_t i0 = i, end = n - i > 256u ? i + 256u : n, k;
         unsigned switches = 0;
-        if (mixed) {
-            for (; i < end; i++) {
-                uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
-                unsigned t = ekz_token(z), nb = nbits[t];
-                tok[i] = (uint8_t)t;
-                hist[t]++;
+        for (; i + 1 < end; i += 2) {
+            uint64_t z0 = ekz_zz(ekz_delta_at(j, i, order));
+            uint64_t z1 = ekz_zz(ekz_delta_at(j, i + 1, order));
+            unsigned t0 = ekz_token(z0), t1 = ekz_token(z1);
+            unsigned nb0 = nbits[t0], nb1 = nbits[t1], nbp = nb0 + nb1;
+            tok[i] = (uint8_t)t0;
+            tok[i + 1] = (uint8_t)t1;
+            hist[t0]++;
+            hist[t1]++;
+            if (nbp <= 56u) {
+                if (mixed || nbp) {
+                    uint64_t v = (z0 - base[t0]) | ((z1 - base[t1]) << nb0);
+                    EKZ_TOK_PUT2(v, nbp);
+                }
+            } else {
+                uint64_t z = z0;
+                unsigned t = t0, nb = nb0;
+                EKZ_TOK_PUT();
+                z = z1;
+                t = t1;
+                nb = nb1;
                 EKZ_TOK_PUT();
             }
-        } else {
-            for (; i < end; i++) {
-                uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
-                unsigned t = ekz_token(z), nb = nbits[t];
-                tok[i] = (uint8_t)t;
-                hist[t]++;
-                if (nb)
-                    EKZ_TOK_PUT();
-            }
+        }
+        for (; i < end; i++) {
+            uint64_t z = ekz_zz(ekz_delta_at(j, i, order));
+            unsigned t = ekz_token(z), nb = nbits[t];
+            tok[i] = (uint8_t)t;
+            hist[t]++;
+            if (nb)
+                EKZ_TOK_PUT();
         }
         for (k = i0 + 1; k < end; k++) /* tokens 16 and up carry extra bits */
             switches += (tok[k] >= 16u) != (tok[k - 1] >= 16u);
@@ -729,6 +758,7 @@ static inline int ekz_tokenize_fast(const uint64_t *j, size_t n, int order, uint
     return EKZ_OK;
 }
 
+#undef EKZ_TOK_PUT2
 #undef EKZ_TOK_PUT
 
 /* Pass 1 of the encoder, forward: tokens of positions order..n-1 into tok[i], their extra
@@ -2431,9 +2461,18 @@ int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, s
                            EKZ_SINK_T32, o, 1, 0, tab, lo, span);
 }
 
-#define EKZ_RUNS_SPLIT_LOOP(ORDER)                                                           \
-    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
-        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+/* Eight codes that are all zero (the run form's common case: 90-99 % zeros) are passed
+ * by one test of their differences' OR, then a run grows by 8; a group with a nonzero code
+ * goes code by code.  The same runs and values as the plain loop. */
+#define EKZ_RUNS_ALL_ZERO(ORDER)                                                             \
+    ((ekz_delta_at(j, i, ORDER) | ekz_delta_at(j, i + 1u, ORDER) |                           \
+      ekz_delta_at(j, i + 2u, ORDER) | ekz_delta_at(j, i + 3u, ORDER) |                      \
+      ekz_delta_at(j, i + 4u, ORDER) | ekz_delta_at(j, i + 5u, ORDER) |                      \
+      ekz_delta_at(j, i + 6u, ORDER) | ekz_delta_at(j, i + 7u, ORDER)) == 0)
+
+#define EKZ_RUNS_SPLIT_STEP(ORDER, I)                                                        \
+    do {                                                                                     \
+        uint64_t z = ekz_zz(ekz_delta_at(j, (I), ORDER));                                    \
         if (z == 0) {                                                                        \
             run++;                                                                           \
         } else {                                                                             \
@@ -2442,7 +2481,19 @@ int ekz_decode_tab_f32(const uint8_t *words, size_t wlen, const uint8_t *bits, s
             k++;                                                                             \
             run = 0;                                                                         \
         }                                                                                    \
-    }
+    } while (0)
+
+#define EKZ_RUNS_SPLIT_LOOP(ORDER)                                                           \
+    for (i = (size_t)(ORDER); i + 8u <= n; i += 8u) {                                        \
+        if (EKZ_RUNS_ALL_ZERO(ORDER)) {                                                      \
+            run += 8u;                                                                       \
+            continue;                                                                        \
+        }                                                                                    \
+        for (size_t q_ = i; q_ < i + 8u; q_++)                                               \
+            EKZ_RUNS_SPLIT_STEP(ORDER, q_);                                                  \
+    }                                                                                        \
+    for (; i < n; i++)                                                                       \
+        EKZ_RUNS_SPLIT_STEP(ORDER, i);
 
 int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint64_t *vals,
                    size_t *m)
@@ -2464,21 +2515,35 @@ int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint6
 }
 
 #undef EKZ_RUNS_SPLIT_LOOP
+#undef EKZ_RUNS_SPLIT_STEP
 
-#define EKZ_RUNS_HIST_LOOP(ORDER)                                                            \
-    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
-        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+/* branch-free: zero and nonzero codes alternate unpredictably in real data; eight zero
+ * codes in a row (clustered zeros: irradiance at night) pass as one group */
+#define EKZ_RUNS_HIST_BF(ORDER, I)                                                           \
+    do {                                                                                     \
+        uint64_t z = ekz_zz(ekz_delta_at(j, (I), ORDER));                                    \
         unsigned nz = z != 0;                                                                \
-        /* branch-free: zero and nonzero codes alternate unpredictably in real data */      \
         hist[ekz_token(run)] += nz;                                                          \
         hist[256u + ekz_token(z - nz)] += nz;                                                \
         k += nz;                                                                             \
         run = (run + 1u) & (0u - (uint64_t)(1u - nz));                                       \
-    }
+    } while (0)
 
-#define EKZ_RUNS_HIST_SPARSE(ORDER)                                                          \
-    for (i = (size_t)(ORDER); i < n; i++) {                                                  \
-        uint64_t z = ekz_zz(ekz_delta_at(j, i, ORDER));                                      \
+#define EKZ_RUNS_HIST_LOOP(ORDER)                                                            \
+    for (i = (size_t)(ORDER); i + 8u <= n; i += 8u) {                                        \
+        if (EKZ_RUNS_ALL_ZERO(ORDER)) {                                                      \
+            run += 8u;                                                                       \
+            continue;                                                                        \
+        }                                                                                    \
+        for (size_t q_ = i; q_ < i + 8u; q_++)                                               \
+            EKZ_RUNS_HIST_BF(ORDER, q_);                                                     \
+    }                                                                                        \
+    for (; i < n; i++)                                                                       \
+        EKZ_RUNS_HIST_BF(ORDER, i);
+
+#define EKZ_RUNS_HIST_STEP(ORDER, I)                                                         \
+    do {                                                                                     \
+        uint64_t z = ekz_zz(ekz_delta_at(j, (I), ORDER));                                    \
         if (z == 0) {                                                                        \
             run++;                                                                           \
         } else {                                                                             \
@@ -2487,7 +2552,19 @@ int ekz_runs_split(const uint64_t *j, size_t n, int order, uint64_t *runs, uint6
             k++;                                                                             \
             run = 0;                                                                         \
         }                                                                                    \
-    }
+    } while (0)
+
+#define EKZ_RUNS_HIST_SPARSE(ORDER)                                                          \
+    for (i = (size_t)(ORDER); i + 8u <= n; i += 8u) {                                        \
+        if (EKZ_RUNS_ALL_ZERO(ORDER)) {                                                      \
+            run += 8u;                                                                       \
+            continue;                                                                        \
+        }                                                                                    \
+        for (size_t q_ = i; q_ < i + 8u; q_++)                                               \
+            EKZ_RUNS_HIST_STEP(ORDER, q_);                                                   \
+    }                                                                                        \
+    for (; i < n; i++)                                                                       \
+        EKZ_RUNS_HIST_STEP(ORDER, i);
 
 int ekz_runs_hist(const uint64_t *j, size_t n, int order, int sparse, uint32_t *hist,
                   size_t *m)
@@ -2516,6 +2593,9 @@ int ekz_runs_hist(const uint64_t *j, size_t n, int order, int sparse, uint32_t *
 
 #undef EKZ_RUNS_HIST_LOOP
 #undef EKZ_RUNS_HIST_SPARSE
+#undef EKZ_RUNS_HIST_STEP
+#undef EKZ_RUNS_HIST_BF
+#undef EKZ_RUNS_ALL_ZERO
 
 int ekz_runs_expand(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
                     uint64_t *j, size_t n)
@@ -2639,7 +2719,18 @@ EKZ_DEFINE_RUNS_TAB(f64, double)
 EKZ_DEFINE_RUNS_TAB(f32, float)
 #undef EKZ_DEFINE_RUNS_TAB
 
-int ekz_minmax(const int64_t *x, size_t n, int64_t *out)
+/* encoder loops the compiler vectorizes, in copies picked at load time (GCC 11 or later on
+ * glibc x86-64): baseline, AVX2 and AVX-512 (x86-64-v4: 64-bit multiplies, 8-wide
+ * divisions) */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
+    defined(__linux__) && defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
+#define EKZ_VEC_CLONES                                                                       \
+    __attribute__((target_clones("default", "avx2", "arch=x86-64-v4"), noinline))
+#else
+#define EKZ_VEC_CLONES
+#endif
+
+EKZ_VEC_CLONES int ekz_minmax(const int64_t *x, size_t n, int64_t *out)
 {
     size_t i;
     int64_t lo, hi;
@@ -2666,26 +2757,57 @@ static uint64_t ekz_gcd2(uint64_t a, uint64_t b)
 }
 
 /* gcd of |j[i] - j[0]| over all i, computed as the gcd of |j[i] - j[i-1]| (the same number:
- * every difference from j[0] is a sum of consecutive differences and vice versa); a
- * difference already divisible by the running gcd costs one (usually 32-bit) division. */
+ * every difference from j[0] is a sum of consecutive differences and vice versa).  The
+ * differences go by chunks of 256: a chunk whose differences the running gcd g already
+ * divides (the common case once g is found) is passed by one branch-free pass, g = m 2**s
+ * with m odd tested as gcd_split does (low s bits zero, the odd part times m's inverse
+ * modulo 2**64 at most (2**64 - 1) / m); any other chunk (and every chunk while g is 0)
+ * takes the value-by-value loop, where a difference g divides costs one division.  The
+ * gcd of the same numbers either way: the result does not depend on the order. */
+EKZ_VEC_CLONES static int ekz_gcd_divides(const uint64_t *j, size_t from, size_t to, uint64_t g)
+{
+    uint64_t m = g, inv, lim, mask, bad = 0;
+    unsigned s = 0, it;
+    size_t i;
+    while (!(m & 1u)) {
+        m >>= 1;
+        s++;
+    }
+    inv = m; /* m * m = 1 mod 8: 3 bits, doubled by each Newton step */
+    for (it = 0; it < 5u; it++)
+        inv *= 2u - m * inv;
+    lim = UINT64_MAX / m;
+    mask = ((uint64_t)1 << s) - 1u;
+    for (i = from; i < to; i++) {
+        uint64_t d = j[i] - j[i - 1], neg = 0u - (d >> 63), u = (d ^ neg) - neg;
+        bad |= (u & mask) | (uint64_t)(((u >> s) * inv) > lim);
+    }
+    return bad == 0;
+}
+
 uint64_t ekz_gcd(const uint64_t *j, size_t n)
 {
-    size_t i;
+    size_t i, from;
     uint64_t g = 0;
-    for (i = 1; i < n; i++) {
-        uint64_t d = j[i] - j[i - 1];
-        if (d >> 63)
-            d = 0u - d;
-        if (d == 0)
+    for (from = 1; from < n; from += 256u) {
+        size_t to = n - from > 256u ? from + 256u : n;
+        if (g && ekz_gcd_divides(j, from, to, g))
             continue;
-        if (g) {
-            uint64_t rem = (d | g) >> 32 ? d % g : (uint64_t)((uint32_t)d % (uint32_t)g);
-            if (rem == 0)
+        for (i = from; i < to; i++) {
+            uint64_t d = j[i] - j[i - 1];
+            if (d >> 63)
+                d = 0u - d;
+            if (d == 0)
                 continue;
+            if (g) {
+                uint64_t rem = (d | g) >> 32 ? d % g : (uint64_t)((uint32_t)d % (uint32_t)g);
+                if (rem == 0)
+                    continue;
+            }
+            g = ekz_gcd2(g, d);
+            if (g == 1u)
+                return 1u;
         }
-        g = ekz_gcd2(g, d);
-        if (g == 1u)
-            return 1u;
     }
     return g;
 }
@@ -2952,7 +3074,8 @@ static inline uint32_t ekz_unsort32(uint64_t s)
  * some value is not, EKZ_EINVAL unless 2 <= g < 2**63 and off < g.  Division by
  * multiplication: g = m * 2**s with m odd, m's inverse mod 2**64, and |d| divides exactly
  * iff its low s bits are 0 and (|d| >> s) * inverse <= (2**64 - 1) / m. */
-int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off, uint64_t *q)
+EKZ_VEC_CLONES int ekz_gcd_split(const uint64_t *j, size_t n, uint64_t g, uint64_t off,
+                                 uint64_t *q)
 {
     uint64_t m = g, inv, lim, mask, bad = 0;
     unsigned s = 0, it;
@@ -3007,7 +3130,7 @@ int ekz_f32_exact(const double *x, size_t n, float *out)
 
 /* Float bits as order-preserving int64 (float32 sign-extended from 32 bits). */
 #define EKZ_DEFINE_SORTABLE(SUF, T, W, SORT)                                                 \
-    int ekz_sortable_##SUF(const T *x, size_t n, int64_t *out)                               \
+    EKZ_VEC_CLONES int ekz_sortable_##SUF(const T *x, size_t n, int64_t *out)                \
     {                                                                                        \
         size_t i;                                                                            \
         for (i = 0; i < n; i++) {                                                            \
@@ -3157,28 +3280,19 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
  * general loop.  No branch or carried value per element (rint by the 1.5 * 2**52 trick,
  * k read from the rounded double's bits), so the compiler can vectorize it. */
 #define EKZ_DEFINE_QUANT_EXACT(SUF, T, W)                                                    \
-    static int ekz_quant_exact_##SUF(const T *x, size_t n, double p, int unit, int64_t *k,   \
-                                     int64_t *range, size_t *done)                           \
+    /* values [from, to): no exit inside, so the compiler vectorizes it */                  \
+    EKZ_VEC_CLONES static void ekz_quant_chunk_##SUF(const T *x, size_t from, size_t to,     \
+                                                     double p, int unit, int64_t *k,         \
+                                                     int *ok_, uint64_t *diff_, int64_t *lo_,\
+                                                     int64_t *hi_)                           \
     {                                                                                        \
         const double magic = 6755399441055744.0, lim = 2251799813685248.0;                   \
         uint64_t mb, diff = 0;                                                               \
         int ok = 1;                                                                          \
-        double lo, hi, slo = 0.0, shi = 0.0;                                                 \
-        size_t i, sdone = 0;                                                                 \
-        *done = 0;                                                                           \
-        if (n == 0)                                                                          \
-            return 0;                                                                        \
+        int64_t lo = *lo_, hi = *hi_;                                                        \
         memcpy(&mb, &magic, 8);                                                              \
-        lo = hi = rint((double)x[0] * p);                                                    \
-        for (i = 0; i < n; i++) {                                                            \
+        for (size_t i = from; i < to; i++) {                                                 \
             T xi = x[i], y;                                                                  \
-            if ((i & 1023u) == 1023u) { /* every 1024 values: still exact? */               \
-                if (!ok || diff)                                                             \
-                    break; /* no: the general loop takes over after the exact prefix */     \
-                sdone = i;                                                                   \
-                slo = lo;                                                                    \
-                shi = hi;                                                                    \
-            }                                                                                \
             double t = (double)xi * p, s = t + magic, rt = s - magic;                        \
             uint64_t sb;                                                                     \
             uint##W##_t xb, yb;                                                              \
@@ -3188,18 +3302,50 @@ static inline double ekz_y(int mode, int64_t k, double p, double a, double b)
             memcpy(&xb, &xi, sizeof(T));                                                     \
             memcpy(&yb, &y, sizeof(T));                                                      \
             diff |= (uint64_t)(xb ^ yb);                                                     \
-            k[i] = ekz_s64(sb - mb);                                                         \
-            lo = rt < lo ? rt : lo;                                                          \
-            hi = rt > hi ? rt : hi;                                                          \
+            int64_t ki = ekz_s64(sb - mb); /* rint(t) while |t| < 2**51, as rt */           \
+            k[i] = ki;                                                                       \
+            lo = ki < lo ? ki : lo;                                                          \
+            hi = ki > hi ? ki : hi;                                                          \
+        }                                                                                    \
+        *ok_ &= ok;                                                                          \
+        *diff_ |= diff;                                                                      \
+        *lo_ = lo;                                                                           \
+        *hi_ = hi;                                                                           \
+    }                                                                                        \
+                                                                                             \
+    static int ekz_quant_exact_##SUF(const T *x, size_t n, double p, int unit, int64_t *k,   \
+                                     int64_t *range, size_t *done)                           \
+    {                                                                                        \
+        uint64_t diff = 0;                                                                   \
+        int ok = 1;                                                                          \
+        /* the k range (the range of rint(x p) while every |x p| < 2**51: only then used) */ \
+        int64_t lo = INT64_MAX, hi = INT64_MIN, slo = 0, shi = 0;                            \
+        size_t c0, sdone = 0;                                                                \
+        *done = 0;                                                                           \
+        if (n == 0)                                                                          \
+            return 0;                                                                        \
+        /* chunks up to each i = 1023 mod 1024, where the data is checked still exact */    \
+        for (c0 = 0; c0 < n;) {                                                              \
+            size_t c1 = (c0 | 1023u) == c0 ? c0 + 1024u : (c0 | 1023u);                      \
+            c1 = c1 < n ? c1 : n;                                                            \
+            ekz_quant_chunk_##SUF(x, c0, c1, p, unit, k, &ok, &diff, &lo, &hi);              \
+            if (c1 == n)                                                                     \
+                break;                                                                       \
+            if (!ok || diff)                                                                 \
+                break; /* no: the general loop takes over after the exact prefix */         \
+            sdone = c1;                                                                      \
+            slo = lo;                                                                        \
+            shi = hi;                                                                        \
+            c0 = c1;                                                                         \
         }                                                                                    \
         if (!ok || diff) {                                                                   \
             *done = sdone;                                                                   \
-            range[0] = (int64_t)slo; /* of the exact prefix k[0..*done) */                  \
-            range[1] = (int64_t)shi;                                                         \
+            range[0] = slo; /* of the exact prefix k[0..*done) */                           \
+            range[1] = shi;                                                                  \
             return 0;                                                                        \
         }                                                                                    \
-        range[0] = (int64_t)lo;                                                              \
-        range[1] = (int64_t)hi;                                                              \
+        range[0] = lo;                                                                       \
+        range[1] = hi;                                                                       \
         return 1;                                                                            \
     }
 
@@ -3212,8 +3358,8 @@ EKZ_DEFINE_QUANT_EXACT(f32, float, 32)
  * bits, with no branch or carried value per element (the compiler vectorizes it); the same
  * k as the general loop.  Returns 0 (k partly written) when some value is out of range. */
 #define EKZ_DEFINE_QUANT_AFFINE_FAST(SUF, T)                                                 \
-    static int ekz_quant_affine_fast_##SUF(const T *x, size_t n, double a, double b,         \
-                                           int64_t *k, int64_t *lo, int64_t *hi)             \
+    EKZ_VEC_CLONES static int ekz_quant_affine_fast_##SUF(                               \
+        const T *x, size_t n, double a, double b, int64_t *k, int64_t *lo, int64_t *hi)  \
     {                                                                                        \
         const double magic = 6755399441055744.0, lim = 2251799813685248.0;                   \
         uint64_t mb;                                                                         \

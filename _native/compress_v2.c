@@ -413,6 +413,48 @@ static double ekz2_sum4(const double *x, size_t m)
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
+/* the products of ekz2_autocorr for lags 0..P and every i below `full` (a multiple of 4
+ * with i + P < m for all of them): s[k][l] += work[i + k] * work[i] for i = l mod 4, i
+ * ascending, as ekz2_sum4 takes each lag's products.  One pass over work for every lag: the
+ * (P + 1) x 4 sums are independent, where one lag at a time chains its four sums on the
+ * adder's latency (3.5 ns a value at 9 lags).  Inlined with P a constant (ekz2_autocorr's
+ * switch): the sums stay in registers. */
+#if defined(__GNUC__)
+#define EKZ2_INLINE static inline __attribute__((always_inline))
+#else
+#define EKZ2_INLINE static inline
+#endif
+#if defined(__GNUC__)
+/* four doubles (one per i mod 4) as one vector: a ymm register in the AVX2 copy */
+typedef double ekz2_v4d __attribute__((vector_size(32)));
+EKZ2_INLINE void ekz2_acorr_sums(const double *restrict work, size_t full, int P,
+                                 double (*restrict s)[4])
+{
+    ekz2_v4d a[EKZ2_MAX_TERMS + 1];
+    for (int k = 0; k <= P; k++)
+        a[k] = (ekz2_v4d){0.0, 0.0, 0.0, 0.0};
+    for (size_t i = 0; i < full; i += 4) {
+        ekz2_v4d w, v;
+        memcpy(&w, work + i, sizeof w);
+        for (int k = 0; k <= P; k++) {
+            memcpy(&v, work + i + (size_t)k, sizeof v);
+            a[k] += v * w;
+        }
+    }
+    for (int k = 0; k <= P; k++)
+        memcpy(s[k], &a[k], sizeof a[k]);
+}
+#else
+EKZ2_INLINE void ekz2_acorr_sums(const double *restrict work, size_t full, int P,
+                                 double (*restrict s)[4])
+{
+    for (size_t i = 0; i < full; i += 4)
+        for (int k = 0; k <= P; k++)
+            for (int l = 0; l < 4; l++)
+                s[k][l] += work[i + (size_t)(l + k)] * work[i + (size_t)l];
+}
+#endif
+
 EKZ2_CLONES int ekz2_autocorr(const int64_t *j, size_t n, int p, double *work, double *r)
 {
     if (n < 2 || p < 0 || (size_t)p >= n - 1 || p > EKZ2_MAX_TERMS)
@@ -423,20 +465,27 @@ EKZ2_CLONES int ekz2_autocorr(const int64_t *j, size_t n, int p, double *work, d
     double mean = ekz2_sum4(work, m) / (double)m;
     for (size_t i = 0; i < m; i++)
         work[i] -= mean;
-    /* r[k] = sum over i >= k of work[i] * work[i - k], as ekz2_sum4 sums the products */
+    /* r[k] = sum over i < m - k of work[i + k] * work[i], in four sums by i mod 4 (each in
+     * index order) combined as (s0 + s1) + (s2 + s3): ekz2_sum4's bits.  All lags together
+     * up to `full`, then each lag's last products in the same order. */
+    double s[EKZ2_MAX_TERMS + 1][4];
+    memset(s, 0, sizeof s);
+    size_t full = (m - (size_t)p) & ~(size_t)3;
+    switch (p) {
+    case 2: ekz2_acorr_sums(work, full, 2, s); break;
+    case 3: ekz2_acorr_sums(work, full, 3, s); break;
+    case 4: ekz2_acorr_sums(work, full, 4, s); break;
+    case 5: ekz2_acorr_sums(work, full, 5, s); break;
+    case 6: ekz2_acorr_sums(work, full, 6, s); break;
+    case 7: ekz2_acorr_sums(work, full, 7, s); break;
+    case 8: ekz2_acorr_sums(work, full, 8, s); break;
+    default: ekz2_acorr_sums(work, full, p, s); break;
+    }
     for (int k = 0; k <= p; k++) {
-        const double *a = work + k, *b = work;
-        size_t len = m - (size_t)k, i = 0;
-        double s[4] = {0.0, 0.0, 0.0, 0.0};
-        for (; i + 4 <= len; i += 4) {
-            s[0] += a[i] * b[i];
-            s[1] += a[i + 1] * b[i + 1];
-            s[2] += a[i + 2] * b[i + 2];
-            s[3] += a[i + 3] * b[i + 3];
-        }
-        for (; i < len; i++)
-            s[i & 3] += a[i] * b[i];
-        r[k] = (s[0] + s[1]) + (s[2] + s[3]);
+        size_t len = m - (size_t)k;
+        for (size_t i = full; i < len; i++)
+            s[k][i & 3] += work[i + (size_t)k] * work[i];
+        r[k] = (s[k][0] + s[k][1]) + (s[k][2] + s[k][3]);
     }
     return EKZ_OK;
 }
@@ -775,6 +824,10 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
     uint32_t olags[4][EKZ2_MAX_TERMS];
     int64_t ocoefs[4][EKZ2_MAX_TERMS];
     int onterms[4], oshift[4], nopt = 0, found = -1, st;
+    /* js's residuals go to one of two halves of work, the one not holding the residuals
+     * of the best option so far (`kept`, when it was dense and js one run) */
+    const size_t wl = run < ns ? run : ns;
+    int kept = -1;
     double fcost = 0.0;
     uint32_t h[256];
     const int lpc_max = (int)thr[0], prec = (int)thr[1], look_max = (int)thr[4];
@@ -887,12 +940,13 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
         const uint32_t *lg = olags[o];
         const int64_t *cf = ocoefs[o];
         int P = onterms[o];
+        const int dense = P >= 2 && lg[P - 1] == (uint32_t)P; /* as ekz2_opt_hist's test */
         double cost, hs;
         size_t dlen = 2;
         if ((size_t)lg[P - 1] * 4u >= run)
             continue;
         if (jsmall != NULL) {
-            st = ekz2_opt_hist(jsmall, nsmall, 1024u, lg, cf, P, oshift[o], work, h);
+            st = ekz2_opt_hist(jsmall, nsmall, 1024u, lg, cf, P, oshift[o], work + 2u * wl, h);
             if (st != EKZ_OK)
                 return st;
             hs = 0.0;
@@ -901,7 +955,8 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
             if (ekz_cost(h) >= base_small * (hs > 1.0 ? hs : 1.0))
                 continue;
         }
-        st = ekz2_opt_hist(js, ns, run, lg, cf, P, oshift[o], work, h);
+        const int half = kept == 0;
+        st = ekz2_opt_hist(js, ns, run, lg, cf, P, oshift[o], work + (size_t)half * wl, h);
         if (st != EKZ_OK)
             return st;
         hs = 0.0;
@@ -914,6 +969,8 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
         if (cost < base * gain && (found < 0 || cost < fcost)) {
             found = o;
             fcost = cost;
+            /* a dense option on js as one run: ekz2_predict(js)'s residuals are there */
+            kept = dense && run >= ns && ns > (size_t)lg[P - 1] ? half : -1;
         }
     }
     if (found < 0)
@@ -922,6 +979,7 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
     memcpy(coefs_out, ocoefs[found], (size_t)onterms[found] * sizeof *coefs_out);
     info[0] = onterms[found];
     info[1] = oshift[found];
+    info[2] = kept + 1;
     *cost_out = fcost;
     return 1;
 }
@@ -946,6 +1004,57 @@ int ekz2_distinct_sorted(const int64_t *s, size_t n, int64_t *u, uint64_t *out)
 }
 
 /* ------------------------------------------------------------------ format v3: lanes */
+
+/* ------------------------------------------------------------------ encoder: block search
+ * (helper `cenc`'s region: kernels that make the encoder's choices faster, the same choices) */
+
+EKZ2_CLONES static void ekz2_minmax64(const int64_t *a, size_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t l = a[0], h = a[0];
+    for (size_t i = 1; i < n; i++) { /* branch-free: the compiler's vector min/max */
+        l = a[i] < l ? a[i] : l;
+        h = a[i] > h ? a[i] : h;
+    }
+    *lo = l;
+    *hi = h;
+}
+
+int ekz2_distinct_range(const int64_t *a, size_t n, uint64_t maxspan, uint32_t *cnt,
+                        int64_t *u, uint64_t *out)
+{
+    uint64_t t = 0, f1 = 0, f2 = 0, span, w;
+    int64_t lo, hi;
+    if (n == 0 || n > UINT32_MAX || maxspan >= (UINT64_MAX >> 3))
+        return 0;
+    ekz2_minmax64(a, n, &lo, &hi);
+    span = (uint64_t)hi - (uint64_t)lo;
+    if (span > maxspan)
+        return 0;
+    /* four banks of counts (by i mod 4): runs of one value do not wait on one counter */
+    w = span + 1u;
+    memset(cnt, 0, (size_t)(4u * w) * sizeof *cnt);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        cnt[(uint64_t)a[i] - (uint64_t)lo]++;
+        cnt[w + ((uint64_t)a[i + 1] - (uint64_t)lo)]++;
+        cnt[2u * w + ((uint64_t)a[i + 2] - (uint64_t)lo)]++;
+        cnt[3u * w + ((uint64_t)a[i + 3] - (uint64_t)lo)]++;
+    }
+    for (; i < n; i++)
+        cnt[(uint64_t)a[i] - (uint64_t)lo]++;
+    for (uint64_t v = 0; v < w; v++) {
+        uint32_t c = cnt[v] + cnt[w + v] + cnt[2u * w + v] + cnt[3u * w + v];
+        if (c) {
+            u[t++] = (int64_t)((uint64_t)lo + v);
+            f1 += c == 1u;
+            f2 += c == 2u;
+        }
+    }
+    out[0] = t;
+    out[1] = f1;
+    out[2] = f2;
+    return 1;
+}
 
 int ekz2_lanes_geom(size_t n, size_t nl, size_t maxlag, size_t *seg, size_t *last)
 {

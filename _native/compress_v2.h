@@ -70,9 +70,12 @@ int ekz2_pred_hist_runs(const uint64_t *j, size_t n, size_t run, const uint32_t 
  * estimated bits on js) costed as _v2.pred_candidate does, with the early test on
  * jsmall[0..nsmall) (runs of 1,024; NULL for none) against base_small bits a value;
  * thr = (_T_LPC_MAX, _T_LPC_PREC, _T_PRED_MIN_GAIN, _T_PRED_GAIN, _T_LOOK_MAX,
- * _T_LOOK_SHARE); work: max(min(run, ns), min(1024, nsmall)) uint64, dwork: min(run, ns)
- * doubles.  Returns 1 with the winner in lags/coefs (info = nterms, shift; cost = its
- * estimate), 0 when no option is taken, or an error status. */
+ * _T_LOOK_SHARE); work: 2 w + min(1024, nsmall) uint64, w = min(run, ns) (two halves for
+ * js's residuals, then the early test's), dwork: w doubles.  Returns 1 with the winner in
+ * lags/coefs (info = nterms, shift, and h + 1 when work[h w..h w + ns - 1) holds the
+ * winner's residuals of all of js (ekz2_predict's output: js one run, a dense predictor),
+ * else 0; cost = its estimate), 0 when no option is taken, or an error status.  info: 3
+ * entries. */
 int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, double base,
                      const uint64_t *jsmall, size_t nsmall, double base_small,
                      double scale, const double *thr, uint64_t *work, double *dwork,
@@ -80,6 +83,11 @@ int ekz2_pred_search(const uint64_t *js, size_t ns, size_t run, int order, doubl
 /* The distinct values of the sorted s[0..n) into u (in order), and out = (their number,
  * how many occur once, how many twice): the dictionary's estimate of its table size. */
 int ekz2_distinct_sorted(const int64_t *s, size_t n, int64_t *u, uint64_t *out);
+/* ekz2_distinct_sorted's output for a[0..n) unsorted, by counting when the values span at
+ * most maxspan (cnt: 4 (maxspan + 1) work entries): 1, or 0 (nothing written to u, out)
+ * when they span more (the caller sorts).  No sort where the values' range is small. */
+int ekz2_distinct_range(const int64_t *a, size_t n, uint64_t maxspan, uint32_t *cnt,
+                        int64_t *u, uint64_t *out);
 /* Format v3, predictor lanes (docs/compress/format.md, "Version 3: predictor lanes"): the
  * n values are cut into nl lanes (2..EKZ2_MAX_LANES) of seg = ceil(n / nl) values, the last
  * lane n - (nl - 1) seg, which must exceed the largest lag; each lane is predicted on its

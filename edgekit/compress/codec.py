@@ -203,6 +203,10 @@ _VARINT1 = [bytes((i,)) for i in range(128)]
 def _varint(v: int) -> bytes:
     if v < 0x80:
         return _VARINT1[v]
+    if v < 0x4000:  # the common multi-byte cases without the loop
+        return bytes(((v & 0x7F) | 0x80, v >> 7))
+    if v < 0x200000:
+        return bytes(((v & 0x7F) | 0x80, ((v >> 7) & 0x7F) | 0x80, v >> 14))
     out = bytearray()
     while v >= 0x80:
         out.append((v & 0x7F) | 0x80)
