@@ -1301,8 +1301,11 @@ static int ekz_lanes_put(const ekz_pred *cpr, const uint64_t *r, size_t at, size
 }
 
 /* pass C: j[0..cnt) -> positions at..at+cnt of the sink; -1 if a j is outside the value
- * table (corrupt data) */
-static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
+ * table (corrupt data).  Compiled twice (ekz_sink_put below): for the baseline and, where
+ * the lanes decoder's AVX-512 is there, with it (the loops are the same C, vectorized
+ * wider; no contraction either way, so the same bits) */
+static inline __attribute__((always_inline)) int
+ekz_sink_any(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
 {
     size_t i;
     const uint64_t g = s->g, off = s->off;
@@ -1401,6 +1404,23 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
     default:
         return -2;
     }
+}
+
+#ifdef EKZ_LANES_SIMD
+EKZ_LANES_TARGET static int ekz_sink_simd(const ekz_sink *s, const uint64_t *j, size_t at,
+                                          size_t cnt)
+{
+    return ekz_sink_any(s, j, at, cnt);
+}
+#endif
+
+static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
+{
+#ifdef EKZ_LANES_SIMD
+    if (ekz_cpu_lanes())
+        return ekz_sink_simd(s, j, at, cnt);
+#endif
+    return ekz_sink_any(s, j, at, cnt);
 }
 #undef EKZ_GATHER_SINK
 #undef EKZ_Q_LOOP
@@ -1704,6 +1724,35 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
                                              _mm512_and_si512(v, _mm512_set1_epi64(1))));
 }
 
+/* the lanes of wm (codes of 58..61 extra bits, whose bits at offset off from p0 may span
+ * nine bytes, more than ekz_lanes_vals reads) decoded again one by one into v0 / v1 */
+EKZ_LANES_TARGET __attribute__((noinline)) static void
+ekz_lanes_wide(__m512i *v0, __m512i *v1, __mmask16 wm, __m512i t, __m512i nb, __m512i off,
+               const uint8_t *p0)
+{
+    uint32_t ts[16], ns[16], os[16];
+    uint64_t vs[16];
+    unsigned i;
+    _mm512_storeu_si512((void *)ts, t);
+    _mm512_storeu_si512((void *)ns, nb);
+    _mm512_storeu_si512((void *)os, off);
+    _mm512_storeu_si512((void *)vs, *v0);
+    _mm512_storeu_si512((void *)(vs + 8), *v1);
+    for (i = 0; i < 16u; i++) {
+        const unsigned o = os[i], b = ns[i], sh = o & 7u;
+        uint64_t e;
+        if (!((wm >> i) & 1u))
+            continue;
+        e = ekz_ld64(p0 + (o >> 3)) >> sh;
+        if (sh + b > 64u)
+            e |= (uint64_t)p0[(o >> 3) + 8u] << (64u - sh);
+        e &= ((uint64_t)1 << b) - 1u;
+        vs[i] = ekz_unzz(ekz_tok.base[ts[i]] + e);
+    }
+    *v0 = _mm512_loadu_si512((const void *)vs);
+    *v1 = _mm512_loadu_si512((const void *)(vs + 8));
+}
+
 /* 16 codes (jb[K..K+16)) on the state vector X: the rANS step, renormalisation, extra
  * bits, unzigzag and delta sums */
 #define EKZ_LANES16(X, K)                                                                    \
@@ -1779,6 +1828,11 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
                             _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(nb, 1)),         \
                             _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(off, 1)),        \
                             (__mmask8)(big >> 8), W0, W1);                                   \
+        if (wide) { /* codes of 58..61 extra bits may span 9 bytes: those lanes scalar */    \
+            __mmask16 wm_ = _mm512_cmpgt_epu32_mask(nb, _mm512_set1_epi32(57));               \
+            if (wm_)                                                                         \
+                ekz_lanes_wide(&v0, &v1, wm_, t, nb, off, p0);                               \
+        }                                                                                    \
         }                                                                                    \
         if (order >= 1) {                                                                    \
             if (order == 2) {                                                                \
@@ -1813,13 +1867,14 @@ static const uint8_t ekz_lanes_hi[128] = {
 
 /* cnt (a multiple of EKZ_LANES) codes of a kind-4 stream into jb (delta order `order`
  * summed back).  The caller guarantees 2 cnt + 32 readable bytes at *wpp and cnt * 7 + 128
- * at bp + (*posp >> 3), and no token of more than 55 extra bits; `narrow`: none of more
+ * at bp + (*posp >> 3) (cnt * 61 / 8 + 128 when `wide`: the table holds tokens of 56..61
+ * extra bits, their lanes fixed by ekz_lanes_wide); `narrow`: no token of more
  * than 25 (token 111 and below: codes below 2^28, so the extra bits, values and order-1
  * sums of 16 codes fit 32-bit lanes and their bits 64 bytes). */
 EKZ_LANES_TARGET static void
 ekz_lanes_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *posp,
-                 const uint32_t *e32, int order, int narrow, uint64_t *accp, uint64_t *stepp,
-                 uint64_t *jb, size_t cnt)
+                 const uint32_t *e32, int order, int narrow, int wide, uint64_t *accp,
+                 uint64_t *stepp, uint64_t *jb, size_t cnt)
 {
     const __m512i mask12 = _mm512_set1_epi32(EKZ_MASK), L = _mm512_set1_epi32(EKZ_L);
     const __m512i lane7 = _mm512_set1_epi64(7);
@@ -1940,7 +1995,7 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         for (t = 232u, wide_tab = 0; t < 256u; t++)
             wide_tab |= freq[t] != 0;
 #ifdef EKZ_LANES_SIMD
-        simd = lanes && !wide_tab && ekz_cpu_lanes();
+        simd = lanes && ekz_cpu_lanes(); /* (wide tokens: ekz_lanes_wide) */
 #endif
         for (t = 0; t < 256u; t++) {
             uint32_t s0 = start[t], f = freq[t];
@@ -2023,7 +2078,8 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
 #ifdef EKZ_LANES_SIMD
             if (simd && !last) { /* a full chunk, words and bits in reach (the copies above) */
                 k = cnt;
-                ekz_lanes_avx512(x, &wp, bp, &pos, tb->e, order, narrow, &acc, &step, jb, k);
+                ekz_lanes_avx512(x, &wp, bp, &pos, tb->e, order, narrow, wide_tab, &acc, &step,
+                                 jb, k);
             }
 #endif
             if (k < cnt && !last && !simd) {
@@ -3325,6 +3381,102 @@ static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const ui
                            single, order, first, n, s, w->tb);
 }
 
+/* ekz_runs_expand straight into an integer or float-bits sink (the conversion of
+ * ekz_sink_put per value, no j array and no second pass): at order 0 or 1 a run of zero
+ * codes repeats one value, converted once; runs of up to 8 are written as 8 stores (the
+ * values past the run are overwritten by the next ones: every position is written in
+ * order), so the short runs of a noisy series take no unpredictable loop.  EKZ_EINVAL for a
+ * sink it does not take (the caller then expands into j). */
+#define EKZ_RUNS_SINK(T, CONV)                                                               \
+    do {                                                                                     \
+        T *o = (T *)s->out, y;                                                               \
+        for (c = 0; c < (size_t)order; c++)                                                  \
+            o[c] = CONV(first[c]);                                                           \
+        for (q = 0; q <= m; q++) {                                                           \
+            const uint64_t run = ekz_zz(runs[q]);                                            \
+            if (run > (uint64_t)(n - i))                                                     \
+                return EKZ_ECORRUPT;                                                         \
+            if (order == 2) {                                                                \
+                for (c = 0; c < (size_t)run; c++) {                                          \
+                    acc += step;                                                             \
+                    o[i + c] = CONV(acc);                                                    \
+                }                                                                            \
+            } else {                                                                         \
+                y = CONV(acc);                                                               \
+                if (run <= 8u && n - i >= 8u) {                                              \
+                    for (c = 0; c < 8u; c++)                                                 \
+                        o[i + c] = y;                                                        \
+                } else {                                                                     \
+                    for (c = 0; c < (size_t)run; c++)                                        \
+                        o[i + c] = y;                                                        \
+                }                                                                            \
+            }                                                                                \
+            i += (size_t)run;                                                                \
+            if (q < m) {                                                                     \
+                const uint64_t z = ekz_zz(vals[q]) + 1u;                                     \
+                uint64_t v;                                                                  \
+                if (z == 0 || i >= n)                                                        \
+                    return EKZ_ECORRUPT;                                                     \
+                v = ekz_unzz(z);                                                             \
+                if (order == 0) {                                                            \
+                    o[i] = CONV(v);                                                          \
+                } else {                                                                     \
+                    if (order == 2)                                                          \
+                        step += v, v = step;                                                 \
+                    acc += v;                                                                \
+                    o[i] = CONV(acc);                                                        \
+                }                                                                            \
+                i++;                                                                         \
+            }                                                                                \
+        }                                                                                    \
+    } while (0)
+#define EKZ_CONV_INT(J) (off + g * (J))
+#define EKZ_CONV_B16(J) ekz_unsort16((uint16_t)(off + g * (J)))
+#define EKZ_CONV_B32(J) ekz_flip32((uint32_t)(off + g * (J)))
+#define EKZ_CONV_B64(J) ekz_flip64(off + g * (J))
+static int ekz_runs_sink(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
+                         const uint64_t *first, const ekz_sink *s, size_t n)
+{
+    const uint64_t g = s->g, off = s->off;
+    size_t i = (size_t)order, q, c;
+    uint64_t acc = 0, step = 0;
+    if (order >= 1)
+        acc = first[order - 1];
+    if (order == 2)
+        step = first[1] - first[0];
+    switch (s->kind) {
+    case EKZ_SINK_I8:
+        EKZ_RUNS_SINK(uint8_t, (uint8_t)EKZ_CONV_INT);
+        break;
+    case EKZ_SINK_I16:
+        EKZ_RUNS_SINK(uint16_t, (uint16_t)EKZ_CONV_INT);
+        break;
+    case EKZ_SINK_I32:
+        EKZ_RUNS_SINK(uint32_t, (uint32_t)EKZ_CONV_INT);
+        break;
+    case EKZ_SINK_I64:
+        EKZ_RUNS_SINK(uint64_t, EKZ_CONV_INT);
+        break;
+    case EKZ_SINK_B16:
+        EKZ_RUNS_SINK(uint16_t, EKZ_CONV_B16);
+        break;
+    case EKZ_SINK_B32:
+        EKZ_RUNS_SINK(uint32_t, EKZ_CONV_B32);
+        break;
+    case EKZ_SINK_B64:
+        EKZ_RUNS_SINK(uint64_t, EKZ_CONV_B64);
+        break;
+    default:
+        return EKZ_EINVAL;
+    }
+    return i == n ? EKZ_OK : EKZ_ECORRUPT;
+}
+#undef EKZ_RUNS_SINK
+#undef EKZ_CONV_INT
+#undef EKZ_CONV_B16
+#undef EKZ_CONV_B32
+#undef EKZ_CONV_B64
+
 /* a stream (codec._stream_decode): first values, then a kind 0..3 body, into sink s */
 static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz_work *w)
 {
@@ -3401,6 +3553,9 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
     if (s->kind == EKZ_SINK_T32)
         return ekz_runs_expand_tab_f32(w->runs, w->vals, (size_t)m, order, first, s->lo,
                                        s->span, (const float *)s->tab, (float *)s->out, n);
+    rc = ekz_runs_sink(w->runs, w->vals, (size_t)m, order, first, s, n);
+    if (rc != EKZ_EINVAL)
+        return rc;
     {
         uint64_t *j = s->kind == EKZ_SINK_J ? (uint64_t *)s->out : w->j;
         for (i = 0; i < (size_t)order; i++)
