@@ -1407,9 +1407,55 @@ ekz_sink_any(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
 }
 
 #ifdef EKZ_LANES_SIMD
+/* the value-table sinks (T64, T32) as 8-index gathers (GCC does not vectorize the scalar
+ * loop's bounds check); an index outside the table reads entry 0 and fails the block */
+EKZ_LANES_TARGET static int ekz_tab_simd(const ekz_sink *s, const uint64_t *j, size_t at,
+                                         size_t cnt)
+{
+    const __m512i lo = _mm512_set1_epi64((long long)s->lo),
+                  span = _mm512_set1_epi64((long long)s->span);
+    __mmask8 bad = 0;
+    uint64_t bad1 = 0;
+    size_t i = 0;
+    if (s->kind == EKZ_SINK_T64) {
+        double *o = (double *)s->out + at;
+        const double *tab = (const double *)s->tab;
+        for (; i + 8u <= cnt; i += 8u) {
+            const __m512i ix = _mm512_sub_epi64(_mm512_loadu_si512((const void *)(j + i)), lo);
+            const __mmask8 b = _mm512_cmpgt_epu64_mask(ix, span);
+            bad |= b;
+            _mm512_storeu_pd(o + i, _mm512_mask_i64gather_pd(_mm512_setzero_pd(),
+                                                             (__mmask8)~b, ix, tab, 8));
+        }
+        for (; i < cnt; i++) {
+            const uint64_t ix = j[i] - s->lo;
+            bad1 |= (uint64_t)(ix > s->span);
+            o[i] = tab[ix > s->span ? 0u : ix];
+        }
+    } else {
+        float *o = (float *)s->out + at;
+        const float *tab = (const float *)s->tab;
+        for (; i + 8u <= cnt; i += 8u) {
+            const __m512i ix = _mm512_sub_epi64(_mm512_loadu_si512((const void *)(j + i)), lo);
+            const __mmask8 b = _mm512_cmpgt_epu64_mask(ix, span);
+            bad |= b;
+            _mm256_storeu_ps(o + i, _mm512_mask_i64gather_ps(_mm256_setzero_ps(),
+                                                             (__mmask8)~b, ix, tab, 4));
+        }
+        for (; i < cnt; i++) {
+            const uint64_t ix = j[i] - s->lo;
+            bad1 |= (uint64_t)(ix > s->span);
+            o[i] = tab[ix > s->span ? 0u : ix];
+        }
+    }
+    return (bad || bad1) ? -1 : 0;
+}
+
 EKZ_LANES_TARGET static int ekz_sink_simd(const ekz_sink *s, const uint64_t *j, size_t at,
                                           size_t cnt)
 {
+    if (s->kind == EKZ_SINK_T64 || s->kind == EKZ_SINK_T32)
+        return ekz_tab_simd(s, j, at, cnt);
     return ekz_sink_any(s, j, at, cnt);
 }
 #endif
@@ -1764,6 +1810,7 @@ ekz_lanes_wide(__m512i *v0, __m512i *v1, __mmask16 wm, __m512i t, __m512i nb, __
         __m512i b = _mm512_and_si512(_mm512_srli_epi32(ent, 8), mask12);                     \
         __m512i nb, incl, off, W0, W1, v0, v1;                                               \
         __mmask16 m, big = 0;                                                                \
+        int nw;                                                                              \
         const uint8_t *p0;                                                                   \
         unsigned total;                                                                      \
         (X) = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32((X), EKZ_PROB_BITS)), \
@@ -1774,7 +1821,10 @@ ekz_lanes_wide(__m512i *v0, __m512i *v1, __mmask16 wm, __m512i t, __m512i nb, __
             _mm512_cvtepu16_epi32(_mm256_maskz_expand_epi16(                                 \
                 m, _mm256_loadu_si256((const __m256i *)(const void *)wp))));                 \
         wp += 2u * (unsigned)_mm_popcnt_u32(m);                                              \
-        if (narrow) { /* tokens below 128: widths by a byte lookup */                        \
+        /* a step whose 16 tokens are all narrow takes the narrow path even when the table \
+         * is not (one wide residual or a few wide jumps leave the rest of a stream narrow) */ \
+        nw = narrow || !_mm512_cmpgt_epu32_mask(t, _mm512_set1_epi32(111));                 \
+        if (nw) { /* tokens below 128: widths by a byte lookup */                            \
             nb = _mm512_permutex2var_epi8(nb0, t, nb1);                                      \
         } else {                                                                             \
             big = _mm512_cmpge_epu32_mask(t, _mm512_set1_epi32(16));                         \
@@ -1790,7 +1840,7 @@ ekz_lanes_wide(__m512i *v0, __m512i *v1, __mmask16 wm, __m512i t, __m512i nb, __
         p0 = bp + (pos >> 3);                                                                \
         pos += total;                                                                        \
         W0 = _mm512_loadu_si512((const void *)p0);                                           \
-        if (narrow) { /* codes below 2^28: all in 32-bit lanes, one 64-byte window */        \
+        if (nw) { /* codes below 2^28: all in 32-bit lanes, one 64-byte window */            \
             __m512i e_ = _mm512_permutexvar_epi8(                                            \
                 _mm512_add_epi8(_mm512_shuffle_epi8(_mm512_srli_epi32(off, 3), bcast4),      \
                                 ramp4),                                                      \
@@ -3387,16 +3437,18 @@ static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const ui
  * values past the run are overwritten by the next ones: every position is written in
  * order), so the short runs of a noisy series take no unpredictable loop.  EKZ_EINVAL for a
  * sink it does not take (the caller then expands into j). */
-#define EKZ_RUNS_SINK(T, CONV)                                                               \
+#define EKZ_RUNS_SINK_O(T, CONV, ORDER)                                                      \
     do {                                                                                     \
         T *o = (T *)s->out, y;                                                               \
-        for (c = 0; c < (size_t)order; c++)                                                  \
-            o[c] = CONV(first[c]);                                                           \
+        if ((ORDER) >= 1) /* (the first values: stored apart) */                             \
+            o[0] = CONV(first[0]);                                                           \
+        if ((ORDER) == 2)                                                                    \
+            o[1] = CONV(first[1]);                                                           \
         for (q = 0; q <= m; q++) {                                                           \
             const uint64_t run = ekz_zz(runs[q]);                                            \
             if (run > (uint64_t)(n - i))                                                     \
                 return EKZ_ECORRUPT;                                                         \
-            if (order == 2) {                                                                \
+            if ((ORDER) == 2) {                                                              \
                 for (c = 0; c < (size_t)run; c++) {                                          \
                     acc += step;                                                             \
                     o[i + c] = CONV(acc);                                                    \
@@ -3418,10 +3470,10 @@ static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const ui
                 if (z == 0 || i >= n)                                                        \
                     return EKZ_ECORRUPT;                                                     \
                 v = ekz_unzz(z);                                                             \
-                if (order == 0) {                                                            \
+                if ((ORDER) == 0) {                                                          \
                     o[i] = CONV(v);                                                          \
                 } else {                                                                     \
-                    if (order == 2)                                                          \
+                    if ((ORDER) == 2)                                                        \
                         step += v, v = step;                                                 \
                     acc += v;                                                                \
                     o[i] = CONV(acc);                                                        \
@@ -3429,6 +3481,15 @@ static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const ui
                 i++;                                                                         \
             }                                                                                \
         }                                                                                    \
+    } while (0)
+#define EKZ_RUNS_SINK(T, CONV)                                                               \
+    do {                                                                                     \
+        if (order == 0)                                                                      \
+            EKZ_RUNS_SINK_O(T, CONV, 0);                                                     \
+        else if (order == 1)                                                                 \
+            EKZ_RUNS_SINK_O(T, CONV, 1);                                                     \
+        else                                                                                 \
+            EKZ_RUNS_SINK_O(T, CONV, 2);                                                     \
     } while (0)
 #define EKZ_CONV_INT(J) (off + g * (J))
 #define EKZ_CONV_B16(J) ekz_unsort16((uint16_t)(off + g * (J)))
@@ -3472,6 +3533,7 @@ static int ekz_runs_sink(const uint64_t *runs, const uint64_t *vals, size_t m, i
     return i == n ? EKZ_OK : EKZ_ECORRUPT;
 }
 #undef EKZ_RUNS_SINK
+#undef EKZ_RUNS_SINK_O
 #undef EKZ_CONV_INT
 #undef EKZ_CONV_B16
 #undef EKZ_CONV_B32

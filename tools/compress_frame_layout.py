@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from edgekit.compress import codec as C
-from edgekit.compress import encode
+sys.path.insert(0, os.getcwd())  # the checkout it is run from, not the installed edgekit
+
+from edgekit.compress import codec as C  # noqa: E402
+from edgekit.compress import encode  # noqa: E402
 
 _MODELS = {0: "raw", 1: "int", 2: "dec", 3: "aff", 4: "bits", 5: "dict"}
 _KINDS = {0: "one-token", 1: "rANS4", 2: "first-only", 3: "zero-runs", 4: "lanes16"}
