@@ -1451,6 +1451,17 @@ EKZ_LANES_TARGET static int ekz_tab_simd(const ekz_sink *s, const uint64_t *j, s
     return (bad || bad1) ? -1 : 0;
 }
 
+/* an F32 block's float32 values widened (as the scalar conversion: a signalling NaN comes
+ * out quiet either way) */
+EKZ_LANES_TARGET static void ekz_widen_simd(const float *f, double *o, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8u <= n; i += 8u)
+        _mm512_storeu_pd(o + i, _mm512_cvtps_pd(_mm256_loadu_ps(f + i)));
+    for (; i < n; i++)
+        o[i] = (double)f[i];
+}
+
 EKZ_LANES_TARGET static int ekz_sink_simd(const ekz_sink *s, const uint64_t *j, size_t at,
                                           size_t cnt)
 {
@@ -3891,9 +3902,15 @@ static int ekz_blk_any(const uint8_t *src, size_t len, int isfloat, size_t width
         if (!isfloat || width != 8u || (head & 7u) == 1u)
             return EKZ_ECORRUPT;
         rc = ekz_blk_body(&r, head, 1, 4u, w->f32, n, w);
-        if (rc == EKZ_OK)
+        if (rc == EKZ_OK) {
+#ifdef EKZ_LANES_SIMD
+            if (ekz_cpu_lanes())
+                ekz_widen_simd(w->f32, (double *)out, n);
+            else
+#endif
             for (i = 0; i < n; i++)
                 ((double *)out)[i] = (double)w->f32[i];
+        }
     } else {
         rc = ekz_blk_body(&r, head, isfloat, width, out, n, w);
     }
