@@ -1821,7 +1821,7 @@ ekz_lanes_wide(__m512i *v0, __m512i *v1, __mmask16 wm, __m512i t, __m512i nb, __
         __m512i b = _mm512_and_si512(_mm512_srli_epi32(ent, 8), mask12);                     \
         __m512i nb, incl, off, W0, W1, v0, v1;                                               \
         __mmask16 m, big = 0;                                                                \
-        int nw;                                                                              \
+        int nw, mid;                                                                         \
         const uint8_t *p0;                                                                   \
         unsigned total;                                                                      \
         (X) = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32((X), EKZ_PROB_BITS)), \
@@ -1835,7 +1835,9 @@ ekz_lanes_wide(__m512i *v0, __m512i *v1, __mmask16 wm, __m512i t, __m512i nb, __
         /* a step whose 16 tokens are all narrow takes the narrow path even when the table \
          * is not (one wide residual or a few wide jumps leave the rest of a stream narrow) */ \
         nw = narrow || !_mm512_cmpgt_epu32_mask(t, _mm512_set1_epi32(111));                 \
-        if (nw) { /* tokens below 128: widths by a byte lookup */                            \
+        /* (mid: tokens up to 127, codes below 2^32: extra bits of up to 29, 5 bytes) */     \
+        mid = !nw && !_mm512_cmpgt_epu32_mask(t, _mm512_set1_epi32(127));                    \
+        if (nw || mid) { /* tokens below 128: widths by a byte lookup */                     \
             nb = _mm512_permutex2var_epi8(nb0, t, nb1);                                      \
         } else {                                                                             \
             big = _mm512_cmpge_epu32_mask(t, _mm512_set1_epi32(16));                         \
@@ -1877,6 +1879,26 @@ ekz_lanes_wide(__m512i *v0, __m512i *v1, __mmask16 wm, __m512i t, __m512i nb, __
                 _mm512_storeu_si512((void *)(jb + (K) + 8), v1);                             \
                 break;                                                                       \
             }                                                                                \
+            v0 = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(e_));                          \
+            v1 = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e_, 1));                    \
+        } else if (mid) { /* codes below 2^32: each code's 5 bytes from the 64 at p0 (16 \
+                           * codes of <= 29 bits), value in a 32-bit lane, sums in 64 */   \
+            const __m512i by_ = _mm512_srli_epi32(off, 3), sh_ = _mm512_and_si512(           \
+                                                        off, _mm512_set1_epi32(7));          \
+            __m512i e_ = _mm512_permutexvar_epi8(                                            \
+                _mm512_add_epi8(_mm512_shuffle_epi8(by_, bcast4), ramp4), W0);               \
+            __m512i h_ = _mm512_and_si512(                                                   \
+                _mm512_permutexvar_epi8(_mm512_add_epi32(by_, _mm512_set1_epi32(4)), W0),    \
+                _mm512_set1_epi32(255));                                                     \
+            e_ = _mm512_or_si512(_mm512_srlv_epi32(e_, sh_),                                 \
+                                 _mm512_sllv_epi32(h_, _mm512_sub_epi32(                     \
+                                                           _mm512_set1_epi32(32), sh_)));    \
+            e_ = _mm512_andnot_si512(_mm512_sllv_epi32(_mm512_set1_epi32(-1), nb), e_);      \
+            e_ = _mm512_add_epi32(                                                           \
+                _mm512_sllv_epi32(_mm512_permutex2var_epi8(hi0, t, hi1), nb), e_);           \
+            e_ = _mm512_xor_si512(_mm512_srli_epi32(e_, 1),                                  \
+                                  _mm512_sub_epi32(_mm512_setzero_si512(),                   \
+                                                   _mm512_and_si512(e_, _mm512_set1_epi32(1)))); \
             v0 = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(e_));                          \
             v1 = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e_, 1));                    \
         } else {                                                                             \
@@ -3448,7 +3470,7 @@ static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const ui
  * values past the run are overwritten by the next ones: every position is written in
  * order), so the short runs of a noisy series take no unpredictable loop.  EKZ_EINVAL for a
  * sink it does not take (the caller then expands into j). */
-#define EKZ_RUNS_SINK_O(T, CONV, ORDER)                                                      \
+#define EKZ_RUNS_SINK_O(T, CONV, ORDER, HOOK)                                                \
     do {                                                                                     \
         T *o = (T *)s->out, y;                                                               \
         if ((ORDER) >= 1) /* (the first values: stored apart) */                             \
@@ -3456,7 +3478,9 @@ static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const ui
         if ((ORDER) == 2)                                                                    \
             o[1] = CONV(first[1]);                                                           \
         for (q = 0; q <= m; q++) {                                                           \
-            const uint64_t run = ekz_zz(runs[q]);                                            \
+            uint64_t run;                                                                    \
+            HOOK;                                                                            \
+            run = ekz_zz(runs[q]);                                                           \
             if (run > (uint64_t)(n - i))                                                     \
                 return EKZ_ECORRUPT;                                                         \
             if ((ORDER) == 2) {                                                              \
@@ -3496,11 +3520,11 @@ static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const ui
 #define EKZ_RUNS_SINK(T, CONV)                                                               \
     do {                                                                                     \
         if (order == 0)                                                                      \
-            EKZ_RUNS_SINK_O(T, CONV, 0);                                                     \
+            EKZ_RUNS_SINK_O(T, CONV, 0, (void)0);                                            \
         else if (order == 1)                                                                 \
-            EKZ_RUNS_SINK_O(T, CONV, 1);                                                     \
+            EKZ_RUNS_SINK_O(T, CONV, 1, (void)0);                                            \
         else                                                                                 \
-            EKZ_RUNS_SINK_O(T, CONV, 2);                                                     \
+            EKZ_RUNS_SINK_O(T, CONV, 2, (void)0);                                            \
     } while (0)
 #define EKZ_CONV_INT(J) (off + g * (J))
 #define EKZ_CONV_B16(J) ekz_unsort16((uint16_t)(off + g * (J)))
@@ -3543,6 +3567,54 @@ static int ekz_runs_sink(const uint64_t *runs, const uint64_t *vals, size_t m, i
     }
     return i == n ? EKZ_OK : EKZ_ECORRUPT;
 }
+
+#ifdef EKZ_LANES_SIMD
+/* ekz_runs_sink at order 1 into a 32-bit sink (I32, B32) with AVX-512: eight runs of zero
+ * codes in a row (a noisy series whose deltas are mostly nonzero) are eight consecutive
+ * values, their deltas summed as a prefix sum, converted and stored at once */
+#define EKZ_DENSE8(FLIP)                                                                     \
+    if (q + 8u <= m && n - i >= 8u) {                                                        \
+        const __m512i r8 = _mm512_loadu_si512((const void *)(runs + q));                     \
+        if (!_mm512_test_epi64_mask(r8, r8)) {                                               \
+            const __m512i w8 = _mm512_loadu_si512((const void *)(vals + q));                 \
+            __m512i z = _mm512_add_epi64(                                                    \
+                _mm512_xor_si512(_mm512_slli_epi64(w8, 1), _mm512_srai_epi64(w8, 63)), one); \
+            __m256i u;                                                                       \
+            if (_mm512_test_epi64_mask(z, z) != 0xFFu)                                       \
+                return EKZ_ECORRUPT;                                                         \
+            z = _mm512_xor_si512(_mm512_srli_epi64(z, 1),                                    \
+                                 _mm512_sub_epi64(_mm512_setzero_si512(),                    \
+                                                  _mm512_and_si512(z, one)));                \
+            z = _mm512_add_epi64(ekz_prefix64(z), _mm512_set1_epi64((long long)acc));        \
+            acc = (uint64_t)_mm_extract_epi64(_mm512_extracti64x2_epi64(z, 3), 1);           \
+            if (g != 1u)                                                                     \
+                z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)g));                  \
+            u = _mm512_cvtepi64_epi32(_mm512_add_epi64(z, _mm512_set1_epi64((long long)off))); \
+            if (FLIP)                                                                        \
+                u = _mm256_xor_si256(u, _mm256_srli_epi32(_mm256_srai_epi32(u, 31), 1));     \
+            _mm256_storeu_si256((__m256i *)(void *)(o + i), u);                              \
+            i += 8u;                                                                         \
+            q += 7u;                                                                         \
+            continue;                                                                        \
+        }                                                                                    \
+    }
+EKZ_LANES_TARGET static int ekz_runs_dense_simd(const uint64_t *runs, const uint64_t *vals,
+                                                size_t m, const uint64_t *first,
+                                                const ekz_sink *s, size_t n)
+{
+    const uint64_t g = s->g, off = s->off;
+    const __m512i one = _mm512_set1_epi64(1);
+    size_t i = 1, q, c;
+    uint64_t acc = first[0], step = 0;
+    (void)step;
+    if (s->kind == EKZ_SINK_B32)
+        EKZ_RUNS_SINK_O(uint32_t, EKZ_CONV_B32, 1, EKZ_DENSE8(1));
+    else
+        EKZ_RUNS_SINK_O(uint32_t, (uint32_t)EKZ_CONV_INT, 1, EKZ_DENSE8(0));
+    return i == n ? EKZ_OK : EKZ_ECORRUPT;
+}
+#undef EKZ_DENSE8
+#endif
 #undef EKZ_RUNS_SINK
 #undef EKZ_RUNS_SINK_O
 #undef EKZ_CONV_INT
@@ -3626,6 +3698,11 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
     if (s->kind == EKZ_SINK_T32)
         return ekz_runs_expand_tab_f32(w->runs, w->vals, (size_t)m, order, first, s->lo,
                                        s->span, (const float *)s->tab, (float *)s->out, n);
+#ifdef EKZ_LANES_SIMD
+    if (order == 1 && (s->kind == EKZ_SINK_B32 || s->kind == EKZ_SINK_I32) && ekz_cpu_lanes())
+        rc = ekz_runs_dense_simd(w->runs, w->vals, (size_t)m, first, s, n);
+    else
+#endif
     rc = ekz_runs_sink(w->runs, w->vals, (size_t)m, order, first, s, n);
     if (rc != EKZ_EINVAL)
         return rc;

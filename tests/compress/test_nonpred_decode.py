@@ -50,7 +50,7 @@ def _rare_wide(seed: int, n: int, every: int, narrow_bits: int) -> np.ndarray:
 @needs_native
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2 ** 32), st.integers(256, 5000), st.sampled_from([3, 40, 700, 5000]),
-       st.sampled_from([4, 12, 24, 40]), st.integers(0, 2))
+       st.sampled_from([4, 12, 24, 27, 29, 31, 40]), st.integers(0, 2))
 def test_lanes_rare_wide_codes_simd_equal_portable_and_reference(seed, n, every, bits, order):
     """Mostly narrow codes, rare wide ones: the SIMD path (its narrow steps, its 64-bit
     steps and the scalar fix of the 58..61-bit lanes), the portable loop and the numpy
@@ -100,8 +100,12 @@ def _runs_values(seed: int, n: int, dtype: str, zero_share: float, order: int) -
     k = d
     for _ in range(order):
         k = np.cumsum(k)
-    k = k + int(rng.integers(-1000, 1000))
     dt = np.dtype(dtype)
+    if dt.kind in "iu":  # anywhere in the dtype's range, negative values too
+        info = np.iinfo(dt)
+        k = k + int(rng.integers(max(info.min, -(1 << 40)) // 2, min(info.max, 1 << 40) // 2))
+    else:
+        k = k + int(rng.integers(-1000, 1000))
     if dt.kind == "f":
         w = dt.itemsize * 8
         u = (k % (1 << min(w - 2, 40))).astype(np.uint64) + (1 << (w - 3))  # finite floats
@@ -121,6 +125,21 @@ def test_zero_runs_into_sinks_on_every_path(seed, n, dtype, zero_share, order):
     with _Patched(C, "_runs_pay", lambda *a: True):  # the zero-run form wherever allowed
         fr = encode(x)
     _all_paths(fr, x)
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint32", "float16",
+                                   "float32", "float64"])
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_zero_runs_into_sinks_every_dtype_and_order(dtype, order):
+    """The same, deterministic: every sink at every order, negative values and long runs
+    of nonzero codes (the eight-at-once path of 32-bit sinks at order 1) included."""
+    for seed in range(4):
+        for share in (0.35, 0.8):
+            x = _runs_values(seed, 2000, dtype, share, order)
+            with _Patched(C, "_runs_pay", lambda *a: True):
+                fr = encode(x)
+            _all_paths(fr, x)
 
 
 def test_zero_run_sink_fills_up_to_the_last_value():
