@@ -145,7 +145,7 @@ _T_LOOK_SHARE = 0.3  # a lag is costed when at least this share of values repeat
 # format v3: stream lanes (codec._stream_encode)
 _T_LANES_MIN = 4096  # a plain stream of at least this many codes is written in 16 lanes
 _T_LANES_SHARE = 0.01  # ... when the bytes the lanes cost more (see _lanes_cost) are at
-# most this share of its estimated size
+# most this share of its block's estimated size (see _plain_body)
 # format v3 (edgekit/compress/_v2.py): predictor lanes
 _T_LANE_MIN_LEN = 256  # a predictor block is cut into lanes only when each holds this many
 _T_LANE_COST = 0.005  # ... and the lanes cost at most this share of the block's bits more
