@@ -142,6 +142,7 @@ def test_zero_runs_into_sinks_every_dtype_and_order(dtype, order):
             _all_paths(fr, x)
 
 
+@needs_native
 def test_zero_run_sink_fills_up_to_the_last_value():
     """Runs that end the block, runs of exactly 8 and 9, a block shorter than 8 after the
     run: the fixed 8-store fill must not write past the output nor leave a value unset."""
