@@ -1163,6 +1163,10 @@ struct ekz_pred_s {
 #define EKZ_SINK_G64 18
 /* format v3: a predictor with lanes (ekz_lanes_put) */
 #define EKZ_SINK_PL 19
+/* an F32 block decoded straight into float64 (ekz_blk_body's wide32): the float32 residual
+ * of R32 on a value stored widened (narrowed exactly, the sum widened as the F32 block's
+ * values are) */
+#define EKZ_SINK_R32W 20
 
 /* k as a double: exact, by the 1.5 * 2^52 trick for |k| < 2^51 (a loop of these
  * vectorizes; int64 -> double does not before AVX-512) */
@@ -1370,6 +1374,18 @@ ekz_sink_any(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
         uint32_t *o = (uint32_t *)s->out + at;
         for (i = 0; i < cnt; i++)
             o[i] = ekz_flip32(ekz_flip32(o[i]) + (uint32_t)j[i]);
+        return 0;
+    }
+    case EKZ_SINK_R32W: {
+        double *o = (double *)s->out + at;
+        for (i = 0; i < cnt; i++) {
+            float f = (float)o[i];
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            u = ekz_flip32(ekz_flip32(u) + (uint32_t)j[i]);
+            memcpy(&f, &u, 4);
+            o[i] = (double)f;
+        }
         return 0;
     }
     case EKZ_SINK_Q64:
@@ -3666,7 +3682,8 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
                 return rc;
         }
     }
-    if ((s->kind == EKZ_SINK_R64 || s->kind == EKZ_SINK_R32) && order == 0) {
+    if ((s->kind == EKZ_SINK_R64 || s->kind == EKZ_SINK_R32 || s->kind == EKZ_SINK_R32W) &&
+        order == 0) {
         /* a residual in zero-run form: only the nonzero residuals touch the output (as
          * ekz_runs_expand then the sink, which leaves a value with r = 0 as it is) */
         size_t at = 0, q;
@@ -3684,6 +3701,9 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
             if (s->kind == EKZ_SINK_R64) {
                 uint64_t *o = (uint64_t *)s->out + at;
                 *o = ekz_flip64(ekz_flip64(*o) + v);
+            } else if (s->kind == EKZ_SINK_R32W) {
+                if (ekz_sink_put(s, &v, at, 1))
+                    return EKZ_ECORRUPT;
             } else {
                 uint32_t *o = (uint32_t *)s->out + at;
                 *o = ekz_flip32(ekz_flip32(*o) + (uint32_t)v);
@@ -3809,8 +3829,13 @@ static int ekz_blk_pred(ekz_rd *r, size_t n, const ekz_sink *inner, ekz_work *w)
 
 /* the block body after its head byte (codec._decode_block_body); float: the dtype is a
  * float type of `width` bytes (else an integer-like dtype) */
+#define EKZ_WIDE_NO 7 /* ekz_blk_body(wide32): not a block it takes that way */
+/* wide32: an F32 block (width 4) written straight into float64 `out`, for a decimal or
+ * affine block with a value table (the table widened once: no float32 copy of the block
+ * and no widening pass); EKZ_WIDE_NO for any other F32 block (the caller then decodes it
+ * into float32 and widens) */
 static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, void *out,
-                        size_t n, ekz_work *w)
+                        size_t n, ekz_work *w, int wide32)
 {
     unsigned model = head & 7u;
     int order = (int)((head >> 3) & 3u), mode = model == 2u ? 0 : 1, rc;
@@ -3843,6 +3868,8 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
     if (model == 1u || model == 4u) {
         if (head & 0x40u)
             return EKZ_ECORRUPT;
+        if (wide32)
+            return EKZ_WIDE_NO;
         if (model == 1u)
             s.kind = width == 1u ? EKZ_SINK_I8 : width == 2u ? EKZ_SINK_I16
                    : width == 4u ? EKZ_SINK_I32 : EKZ_SINK_I64;
@@ -3853,6 +3880,8 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
     span1 = ekz_rd_varint(r);
     if (r->bad || span1 > EKZ_TAB_LEN)
         return EKZ_ECORRUPT;
+    if (wide32 && (!span1 || order == 3))
+        return EKZ_WIDE_NO;
     if (span1) {
         lo = ekz_unzz(ekz_rd_varint(r));
         if (r->bad || order == 3) /* no value table in a predictor block */
@@ -3864,6 +3893,13 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
         if (rc != EKZ_OK)
             return rc;
         s.kind = width == 8u ? EKZ_SINK_T64 : EKZ_SINK_T32;
+        if (wide32) { /* the float32 table widened in place, from the top (entry i's double
+                       * covers floats 2i and 2i + 1, already read) */
+            size_t i = (size_t)span1;
+            while (i-- > 0)
+                ((double *)w->tab)[i] = (double)((const float *)w->tab)[i];
+            s.kind = EKZ_SINK_T64;
+        }
         s.tab = w->tab;
         s.lo = lo;
         s.span = span1 - 1u;
@@ -3879,7 +3915,7 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
     if (rc != EKZ_OK || !(head & 0x40u))
         return rc;
     memset(&s, 0, sizeof s);
-    s.kind = width == 8u ? EKZ_SINK_R64 : EKZ_SINK_R32;
+    s.kind = width == 8u ? EKZ_SINK_R64 : wide32 ? EKZ_SINK_R32W : EKZ_SINK_R32;
     s.out = out;
     s.g = 1;
     return ekz_blk_stream(r, 0, n, &s, w);
@@ -3978,7 +4014,18 @@ static int ekz_blk_any(const uint8_t *src, size_t len, int isfloat, size_t width
         size_t i;
         if (!isfloat || width != 8u || (head & 7u) == 1u)
             return EKZ_ECORRUPT;
-        rc = ekz_blk_body(&r, head, 1, 4u, w->f32, n, w);
+        const ekz_rd r0 = r;
+        rc = ekz_blk_body(&r, head, 1, 4u, out, n, w, 1);
+        if (rc == EKZ_WIDE_NO) {
+            r = r0;
+            rc = ekz_blk_body(&r, head, 1, 4u, w->f32, n, w, 0);
+        } else if (rc == EKZ_OK) {
+            if (r.p != r.end)
+                return EKZ_ECORRUPT;
+            return EKZ_OK;
+        } else {
+            return rc;
+        }
         if (rc == EKZ_OK) {
 #ifdef EKZ_LANES_SIMD
             if (ekz_cpu_lanes())
@@ -3989,7 +4036,7 @@ static int ekz_blk_any(const uint8_t *src, size_t len, int isfloat, size_t width
                 ((double *)out)[i] = (double)w->f32[i];
         }
     } else {
-        rc = ekz_blk_body(&r, head, isfloat, width, out, n, w);
+        rc = ekz_blk_body(&r, head, isfloat, width, out, n, w, 0);
     }
     if (rc == EKZ_OK && r.p != r.end)
         return EKZ_ECORRUPT;

@@ -234,3 +234,30 @@ def test_damaged_frames_of_these_kinds_raise_corrupt_data(name):
                 _python_decode(bytes(bad))
             continue
         assert got.tobytes() == _python_decode(bytes(bad)).tobytes()
+
+
+@needs_native
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 32), n=st.integers(300, 6000),
+       off_share=st.sampled_from([0.0, 0.002, 0.05, 0.6]),
+       special=st.booleans(), decimal=st.booleans())
+def test_f32_blocks_with_a_value_table_straight_into_float64(seed, n, off_share, special,
+                                                             decimal):
+    """Float64 values that are all float32 (an F32 block) on a grid with a value table,
+    some off the grid (residuals: a zero-run residual stream when few, a plain one when
+    many), NaN, infinities and -0.0 among them: the C decoder writes them straight into
+    float64 (the table widened once, the float32 residual applied to the widened values)
+    and every path agrees."""
+    rng = np.random.default_rng(seed)
+    k = np.cumsum(rng.integers(-3, 4, n))
+    step = 0.1 if decimal else 0.0625 * 3
+    x = (k * step + 20.0).astype(np.float32)
+    off = rng.random(n) < off_share
+    x[off] = np.nextafter(x[off], np.float32(np.inf))
+    if special:
+        for v in (np.nan, np.inf, -np.inf, -0.0):
+            x[int(rng.integers(0, n))] = v
+        x[int(rng.integers(0, n))] = np.array(0x7FC01234, dtype=np.uint32).view(np.float32)
+    y = x.astype(np.float64)
+    fr = encode(y)
+    _all_paths(fr, y)
