@@ -18,6 +18,7 @@
  * the order the states take them (as above), so a SIMD decoder renormalises all lanes at
  * once (one popcount advances the word pointer a step of EKZ_LANES codes) */
 #define EKZ_LANES 16u
+#define EKZ_SMALL_CODES 64u /* streams of at most this many codes decode without tables */
 /* ... whose final states carry the last extra bits, 15 a lane ([L, 2L) holds 15 bits) */
 #define EKZ_LANE_TAIL 15u
 #define EKZ_CHUNK 256u /* codes of a decoder chunk (a kind-4 tail is the last chunk's bits) */
@@ -2054,6 +2055,10 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     uint8_t wtail[4u * EKZ_CHUNK + 16u];
     uint32_t x[EKZ_LANES];
     uint32_t start[256];
+    uint16_t cstart[257];
+    uint8_t ctok[256];
+    unsigned nt = 0;
+    int small = 0;
     const uint8_t *wp = words, *wend = words + wlen, *bp = bits;
     size_t pos = 0, avail = blen, skipped = 0, ncodes, k0, cnt, k, m;
     unsigned ns = 1, u;
@@ -2098,7 +2103,19 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
 #ifdef EKZ_LANES_SIMD
         simd = lanes && ekz_cpu_lanes(); /* (wide tokens: ekz_lanes_wide) */
 #endif
-        for (t = 0; t < 256u; t++) {
+        /* a short stream (one state, a few codes: a zero-run residual's sub-streams, short
+         * frames) finds each slot's token by a binary search over the tokens present
+         * instead of filling the 4096-slot tables (20 KB of stores for a few codes) */
+        small = !lanes && ncodes <= EKZ_SMALL_CODES;
+        if (small) {
+            for (t = 0; t < 256u; t++)
+                if (freq[t]) {
+                    cstart[nt] = (uint16_t)start[t];
+                    ctok[nt++] = (uint8_t)t;
+                }
+            cstart[nt] = (uint16_t)EKZ_M;
+        }
+        for (t = 0; t < 256u && !small; t++) {
             uint32_t s0 = start[t], f = freq[t];
             uint16_t *fp = tb->f + s0, *bp2 = tb->b + s0;
             if (f == 0)
@@ -2243,9 +2260,28 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
                 uint32_t x0 = x[0];
                 unsigned t0;
                 size_t wi = 0;
-                for (k = 0; k < cnt; k++) {
-                    EKZ_A_FAST(x0, t0);
-                    tok[k] = (uint8_t)t0;
+                if (small) {
+                    for (k = 0; k < cnt; k++) {
+                        uint32_t s_ = x0 & EKZ_MASK, y_;
+                        unsigned lo_ = 0, hi_ = nt;
+                        while (hi_ - lo_ > 1u) { /* the token whose slots hold s_ */
+                            const unsigned mid_ = (lo_ + hi_) >> 1;
+                            if (cstart[mid_] <= s_)
+                                lo_ = mid_;
+                            else
+                                hi_ = mid_;
+                        }
+                        t0 = ctok[lo_];
+                        x0 = (uint32_t)freq[t0] * (x0 >> EKZ_PROB_BITS) + s_ - cstart[lo_];
+                        y_ = (x0 << 16) | ekz_ld16(wp + 2u * wi);
+                        EKZ_RENORM(x0, y_);
+                        tok[k] = (uint8_t)t0;
+                    }
+                } else {
+                    for (k = 0; k < cnt; k++) {
+                        EKZ_A_FAST(x0, t0);
+                        tok[k] = (uint8_t)t0;
+                    }
                 }
                 x[0] = x0;
                 wp += 2u * wi;
