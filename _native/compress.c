@@ -18,6 +18,7 @@
  * the order the states take them (as above), so a SIMD decoder renormalises all lanes at
  * once (one popcount advances the word pointer a step of EKZ_LANES codes) */
 #define EKZ_LANES 16u
+#define EKZ_SMALL_CODES 64u /* streams of at most this many codes decode without tables */
 /* ... whose final states carry the last extra bits, 15 a lane ([L, 2L) holds 15 bits) */
 #define EKZ_LANE_TAIL 15u
 #define EKZ_CHUNK 256u /* codes of a decoder chunk (a kind-4 tail is the last chunk's bits) */
@@ -1197,6 +1198,10 @@ struct ekz_pred_s {
 #define EKZ_SINK_G64 18
 /* format v3: a predictor with lanes (ekz_lanes_put) */
 #define EKZ_SINK_PL 19
+/* an F32 block decoded straight into float64 (ekz_blk_body's wide32): the float32 residual
+ * of R32 on a value stored widened (narrowed exactly, the sum widened as the F32 block's
+ * values are) */
+#define EKZ_SINK_R32W 20
 
 /* k as a double: exact, by the 1.5 * 2^52 trick for |k| < 2^51 (a loop of these
  * vectorizes; int64 -> double does not before AVX-512) */
@@ -1435,8 +1440,11 @@ static int ekz_lanes_fused(ekz_pred *pr, size_t k0, size_t cnt, size_t rec)
 }
 
 /* pass C: j[0..cnt) -> positions at..at+cnt of the sink; -1 if a j is outside the value
- * table (corrupt data) */
-static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
+ * table (corrupt data).  Compiled twice (ekz_sink_put below): for the baseline and, where
+ * the lanes decoder's AVX-512 is there, with it (the loops are the same C, vectorized
+ * wider; no contraction either way, so the same bits) */
+static inline __attribute__((always_inline)) int
+ekz_sink_any(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
 {
     size_t i;
     const uint64_t g = s->g, off = s->off;
@@ -1503,6 +1511,18 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
             o[i] = ekz_flip32(ekz_flip32(o[i]) + (uint32_t)j[i]);
         return 0;
     }
+    case EKZ_SINK_R32W: {
+        double *o = (double *)s->out + at;
+        for (i = 0; i < cnt; i++) {
+            float f = (float)o[i];
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            u = ekz_flip32(ekz_flip32(u) + (uint32_t)j[i]);
+            memcpy(&f, &u, 4);
+            o[i] = (double)f;
+        }
+        return 0;
+    }
     case EKZ_SINK_Q64:
         EKZ_Q_LOOP(double);
         return 0;
@@ -1535,6 +1555,82 @@ static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t 
     default:
         return -2;
     }
+}
+
+#ifdef EKZ_LANES_SIMD
+/* the value-table sinks (T64, T32) as 8-index gathers (GCC does not vectorize the scalar
+ * loop's bounds check); an index outside the table reads entry 0 and fails the block */
+EKZ_LANES_TARGET static int ekz_tab_simd(const ekz_sink *s, const uint64_t *j, size_t at,
+                                         size_t cnt)
+{
+    const __m512i lo = _mm512_set1_epi64((long long)s->lo),
+                  span = _mm512_set1_epi64((long long)s->span);
+    __mmask8 bad = 0;
+    uint64_t bad1 = 0;
+    size_t i = 0;
+    if (s->kind == EKZ_SINK_T64) {
+        double *o = (double *)s->out + at;
+        const double *tab = (const double *)s->tab;
+        for (; i + 8u <= cnt; i += 8u) {
+            const __m512i ix = _mm512_sub_epi64(_mm512_loadu_si512((const void *)(j + i)), lo);
+            const __mmask8 b = _mm512_cmpgt_epu64_mask(ix, span);
+            bad |= b;
+            _mm512_storeu_pd(o + i, _mm512_mask_i64gather_pd(_mm512_setzero_pd(),
+                                                             (__mmask8)~b, ix, tab, 8));
+        }
+        for (; i < cnt; i++) {
+            const uint64_t ix = j[i] - s->lo;
+            bad1 |= (uint64_t)(ix > s->span);
+            o[i] = tab[ix > s->span ? 0u : ix];
+        }
+    } else {
+        float *o = (float *)s->out + at;
+        const float *tab = (const float *)s->tab;
+        for (; i + 8u <= cnt; i += 8u) {
+            const __m512i ix = _mm512_sub_epi64(_mm512_loadu_si512((const void *)(j + i)), lo);
+            const __mmask8 b = _mm512_cmpgt_epu64_mask(ix, span);
+            bad |= b;
+            _mm256_storeu_ps(o + i, _mm512_mask_i64gather_ps(_mm256_setzero_ps(),
+                                                             (__mmask8)~b, ix, tab, 4));
+        }
+        for (; i < cnt; i++) {
+            const uint64_t ix = j[i] - s->lo;
+            bad1 |= (uint64_t)(ix > s->span);
+            o[i] = tab[ix > s->span ? 0u : ix];
+        }
+    }
+    return (bad || bad1) ? -1 : 0;
+}
+
+/* an F32 block's float32 values widened (as the scalar conversion: a signalling NaN comes
+ * out quiet either way) */
+EKZ_LANES_TARGET static void ekz_widen_simd(const float *f, double *o, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8u <= n; i += 8u)
+        _mm512_storeu_pd(o + i, _mm512_cvtps_pd(_mm256_loadu_ps(f + i)));
+    for (; i < n; i++)
+        o[i] = (double)f[i];
+}
+
+EKZ_LANES_TARGET static int ekz_sink_simd(const ekz_sink *s, const uint64_t *j, size_t at,
+                                          size_t cnt)
+{
+    if (s->kind == EKZ_SINK_T64 || s->kind == EKZ_SINK_T32)
+        return ekz_tab_simd(s, j, at, cnt);
+    return ekz_sink_any(s, j, at, cnt);
+}
+#endif
+
+static int ekz_sink_put(const ekz_sink *s, const uint64_t *j, size_t at, size_t cnt)
+{
+#ifdef EKZ_LANES_SIMD
+    /* (not the dictionary's gathers: GCC's AVX-512 gather of them was 5-8 % slower on
+     * goes15 than the scalar loads) */
+    if ((s->kind < EKZ_SINK_G8 || s->kind > EKZ_SINK_G64) && ekz_cpu_lanes())
+        return ekz_sink_simd(s, j, at, cnt);
+#endif
+    return ekz_sink_any(s, j, at, cnt);
 }
 #undef EKZ_GATHER_SINK
 #undef EKZ_Q_LOOP
@@ -1838,6 +1934,35 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
                                              _mm512_and_si512(v, _mm512_set1_epi64(1))));
 }
 
+/* the lanes of wm (codes of 58..61 extra bits, whose bits at offset off from p0 may span
+ * nine bytes, more than ekz_lanes_vals reads) decoded again one by one into v0 / v1 */
+EKZ_LANES_TARGET __attribute__((noinline)) static void
+ekz_lanes_wide(__m512i *v0, __m512i *v1, __mmask16 wm, __m512i t, __m512i nb, __m512i off,
+               const uint8_t *p0)
+{
+    uint32_t ts[16], ns[16], os[16];
+    uint64_t vs[16];
+    unsigned i;
+    _mm512_storeu_si512((void *)ts, t);
+    _mm512_storeu_si512((void *)ns, nb);
+    _mm512_storeu_si512((void *)os, off);
+    _mm512_storeu_si512((void *)vs, *v0);
+    _mm512_storeu_si512((void *)(vs + 8), *v1);
+    for (i = 0; i < 16u; i++) {
+        const unsigned o = os[i], b = ns[i], sh = o & 7u;
+        uint64_t e;
+        if (!((wm >> i) & 1u))
+            continue;
+        e = ekz_ld64(p0 + (o >> 3)) >> sh;
+        if (sh + b > 64u)
+            e |= (uint64_t)p0[(o >> 3) + 8u] << (64u - sh);
+        e &= ((uint64_t)1 << b) - 1u;
+        vs[i] = ekz_unzz(ekz_tok.base[ts[i]] + e);
+    }
+    *v0 = _mm512_loadu_si512((const void *)vs);
+    *v1 = _mm512_loadu_si512((const void *)(vs + 8));
+}
+
 /* 16 codes (jb[K..K+16)) on the state vector X: the rANS step, renormalisation, extra
  * bits, unzigzag and delta sums */
 #define EKZ_LANES16(X, K)                                                                    \
@@ -1849,6 +1974,7 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
         __m512i b = _mm512_and_si512(_mm512_srli_epi32(ent, 8), mask12);                     \
         __m512i nb, incl, off, W0, W1, v0, v1;                                               \
         __mmask16 m, big = 0;                                                                \
+        int nw, mid;                                                                         \
         const uint8_t *p0;                                                                   \
         unsigned total;                                                                      \
         (X) = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32((X), EKZ_PROB_BITS)), \
@@ -1859,7 +1985,12 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
             _mm512_cvtepu16_epi32(_mm256_maskz_expand_epi16(                                 \
                 m, _mm256_loadu_si256((const __m256i *)(const void *)wp))));                 \
         wp += 2u * (unsigned)_mm_popcnt_u32(m);                                              \
-        if (narrow) { /* tokens below 128: widths by a byte lookup */                        \
+        /* a step whose 16 tokens are all narrow takes the narrow path even when the table \
+         * is not (one wide residual or a few wide jumps leave the rest of a stream narrow) */ \
+        nw = narrow || !_mm512_cmpgt_epu32_mask(t, _mm512_set1_epi32(111));                 \
+        /* (mid: tokens up to 127, codes below 2^32: extra bits of up to 29, 5 bytes) */     \
+        mid = !nw && !_mm512_cmpgt_epu32_mask(t, _mm512_set1_epi32(127));                    \
+        if (nw || mid) { /* tokens below 128: widths by a byte lookup */                     \
             nb = _mm512_permutex2var_epi8(nb0, t, nb1);                                      \
         } else {                                                                             \
             big = _mm512_cmpge_epu32_mask(t, _mm512_set1_epi32(16));                         \
@@ -1875,7 +2006,7 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
         p0 = bp + (pos >> 3);                                                                \
         pos += total;                                                                        \
         W0 = _mm512_loadu_si512((const void *)p0);                                           \
-        if (narrow) { /* codes below 2^28: all in 32-bit lanes, one 64-byte window */        \
+        if (nw) { /* codes below 2^28: all in 32-bit lanes, one 64-byte window */            \
             __m512i e_ = _mm512_permutexvar_epi8(                                            \
                 _mm512_add_epi8(_mm512_shuffle_epi8(_mm512_srli_epi32(off, 3), bcast4),      \
                                 ramp4),                                                      \
@@ -1925,6 +2056,26 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
             }                                                                                \
             v0 = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(e_));                          \
             v1 = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e_, 1));                    \
+        } else if (mid) { /* codes below 2^32: each code's 5 bytes from the 64 at p0 (16 \
+                           * codes of <= 29 bits), value in a 32-bit lane, sums in 64 */   \
+            const __m512i by_ = _mm512_srli_epi32(off, 3), sh_ = _mm512_and_si512(           \
+                                                        off, _mm512_set1_epi32(7));          \
+            __m512i e_ = _mm512_permutexvar_epi8(                                            \
+                _mm512_add_epi8(_mm512_shuffle_epi8(by_, bcast4), ramp4), W0);               \
+            __m512i h_ = _mm512_and_si512(                                                   \
+                _mm512_permutexvar_epi8(_mm512_add_epi32(by_, _mm512_set1_epi32(4)), W0),    \
+                _mm512_set1_epi32(255));                                                     \
+            e_ = _mm512_or_si512(_mm512_srlv_epi32(e_, sh_),                                 \
+                                 _mm512_sllv_epi32(h_, _mm512_sub_epi32(                     \
+                                                           _mm512_set1_epi32(32), sh_)));    \
+            e_ = _mm512_andnot_si512(_mm512_sllv_epi32(_mm512_set1_epi32(-1), nb), e_);      \
+            e_ = _mm512_add_epi32(                                                           \
+                _mm512_sllv_epi32(_mm512_permutex2var_epi8(hi0, t, hi1), nb), e_);           \
+            e_ = _mm512_xor_si512(_mm512_srli_epi32(e_, 1),                                  \
+                                  _mm512_sub_epi32(_mm512_setzero_si512(),                   \
+                                                   _mm512_and_si512(e_, _mm512_set1_epi32(1)))); \
+            v0 = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(e_));                          \
+            v1 = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e_, 1));                    \
         } else {                                                                             \
         W1 = _mm512_loadu_si512((const void *)(p0 + 64));                                    \
         v0 = ekz_lanes_vals(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(t)),                \
@@ -1935,6 +2086,11 @@ EKZ_LANES_TARGET static inline __m512i ekz_lanes_vals(__m512i t64, __m512i nb64,
                             _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(nb, 1)),         \
                             _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(off, 1)),        \
                             (__mmask8)(big >> 8), W0, W1);                                   \
+        if (wide) { /* codes of 58..61 extra bits may span 9 bytes: those lanes scalar */    \
+            __mmask16 wm_ = _mm512_cmpgt_epu32_mask(nb, _mm512_set1_epi32(57));               \
+            if (wm_)                                                                         \
+                ekz_lanes_wide(&v0, &v1, wm_, t, nb, off, p0);                               \
+        }                                                                                    \
         }                                                                                    \
         if (order >= 1) {                                                                    \
             if (order == 2) {                                                                \
@@ -1986,7 +2142,8 @@ static const uint8_t ekz_lanes_hi[128] = {
 
 /* cnt (a multiple of EKZ_LANES) codes of a kind-4 stream into jb (delta order `order`
  * summed back).  The caller guarantees 2 cnt + 32 readable bytes at *wpp and cnt * 7 + 128
- * at bp + (*posp >> 3), and no token of more than 55 extra bits; `narrow`: none of more
+ * at bp + (*posp >> 3) (cnt * 61 / 8 + 128 when `wide`: the table holds tokens of 56..61
+ * extra bits, their lanes fixed by ekz_lanes_wide); `narrow`: no token of more
  * than 25 (token 111 and below: codes below 2^28, so the extra bits, values and order-1
  * sums of 16 codes fit 32-bit lanes and their bits 64 bytes).  P > 0 (order 0, narrow):
  * jb is row 1 + k0 / 8 of the predictor lanes' jt, the rows below it hold values that fit
@@ -1995,8 +2152,9 @@ static const uint8_t ekz_lanes_hi[128] = {
  * it hold the residuals), f = 1 when every value it computed fits int32. */
 EKZ_LANES_TARGET __attribute__((always_inline)) static inline size_t
 ekz_lanes_body(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *posp,
-               const uint32_t *e32, int order, int narrow, uint64_t *accp, uint64_t *stepp,
-               uint64_t *jb, size_t cnt, const int P, const uint64_t *c, int shift)
+               const uint32_t *e32, int order, int narrow, int wide, uint64_t *accp,
+               uint64_t *stepp, uint64_t *jb, size_t cnt, const int P, const uint64_t *c,
+               int shift)
 {
     const __m512i mask12 = _mm512_set1_epi32(EKZ_MASK), L = _mm512_set1_epi32(EKZ_L);
     const __m512i lane7 = _mm512_set1_epi64(7);
@@ -2031,15 +2189,16 @@ ekz_lanes_body(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *posp
 
 EKZ_LANES_TARGET static void
 ekz_lanes_avx512(uint32_t *x, const uint8_t **wpp, const uint8_t *bp, size_t *posp,
-                 const uint32_t *e32, int order, int narrow, uint64_t *accp, uint64_t *stepp,
-                 uint64_t *jb, size_t cnt)
+                 const uint32_t *e32, int order, int narrow, int wide, uint64_t *accp,
+                 uint64_t *stepp, uint64_t *jb, size_t cnt)
 {
-    ekz_lanes_body(x, wpp, bp, posp, e32, order, narrow, accp, stepp, jb, cnt, 0, NULL, 0);
+    ekz_lanes_body(x, wpp, bp, posp, e32, order, narrow, wide, accp, stepp, jb, cnt, 0, NULL,
+                   0);
 }
 
 #define EKZ_REC_CASE(P)                                                                      \
     case P:                                                                                  \
-        return ekz_lanes_body(x, wpp, bp, posp, e32, 0, 1, &acc, &step, jrow, cnt, P, c,    \
+        return ekz_lanes_body(x, wpp, bp, posp, e32, 0, 1, 0, &acc, &step, jrow, cnt, P, c, \
                               shift);
 /* ekz_lanes_body with the predictor lanes' recurrence (order 0, narrow; 1 <= P <= 12) */
 EKZ_LANES_TARGET static size_t
@@ -2115,6 +2274,10 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
     uint8_t wtail[8192u + 16u]; /* (at least 4 EKZ_CHUNK + 16) */
     uint32_t x[EKZ_LANES];
     uint32_t start[256];
+    uint16_t cstart[257];
+    uint8_t ctok[256];
+    unsigned nt = 0;
+    int small = 0;
     const uint8_t *wp = words, *wend = words + wlen, *bp = bits;
     size_t pos = 0, avail = blen, skipped = 0, ncodes, k0, cnt, k, m;
     unsigned ns = 1, u;
@@ -2159,9 +2322,21 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
         for (t = 232u, wide_tab = 0; t < 256u; t++)
             wide_tab |= freq[t] != 0;
 #ifdef EKZ_LANES_SIMD
-        simd = lanes && !wide_tab && ekz_cpu_lanes();
+        simd = lanes && ekz_cpu_lanes(); /* (wide tokens: ekz_lanes_wide) */
 #endif
-        for (t = 0; t < 256u; t++) {
+        /* a short stream (one state, a few codes: a zero-run residual's sub-streams, short
+         * frames) finds each slot's token by a binary search over the tokens present
+         * instead of filling the 4096-slot tables (20 KB of stores for a few codes) */
+        small = !lanes && ncodes <= EKZ_SMALL_CODES;
+        if (small) {
+            for (t = 0; t < 256u; t++)
+                if (freq[t]) {
+                    cstart[nt] = (uint16_t)start[t];
+                    ctok[nt++] = (uint8_t)t;
+                }
+            cstart[nt] = (uint16_t)EKZ_M;
+        }
+        for (t = 0; t < 256u && !small; t++) {
             uint32_t s0 = start[t], f = freq[t];
             uint16_t *fp = tb->f + s0, *bp2 = tb->b + s0;
             if (f == 0)
@@ -2271,8 +2446,8 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
                     frec = ekz_lanes_rec_avx512(x, &wp, bp, &pos, tb->e, jrow, k, s->pred->c,
                                                 s->pred->nterms, s->pred->shift);
                 } else {
-                    ekz_lanes_avx512(x, &wp, bp, &pos, tb->e, order, narrow, &acc, &step, jb,
-                                     k);
+                    ekz_lanes_avx512(x, &wp, bp, &pos, tb->e, order, narrow, wide_tab, &acc,
+                                     &step, jb, k);
                 }
             }
 #endif
@@ -2336,9 +2511,28 @@ EKZ_CLONES static int ekz_decode_core(const uint8_t *words, size_t wlen, const u
                 uint32_t x0 = x[0];
                 unsigned t0;
                 size_t wi = 0;
-                for (k = 0; k < cnt; k++) {
-                    EKZ_A_FAST(x0, t0);
-                    tok[k] = (uint8_t)t0;
+                if (small) {
+                    for (k = 0; k < cnt; k++) {
+                        uint32_t s_ = x0 & EKZ_MASK, y_;
+                        unsigned lo_ = 0, hi_ = nt;
+                        while (hi_ - lo_ > 1u) { /* the token whose slots hold s_ */
+                            const unsigned mid_ = (lo_ + hi_) >> 1;
+                            if (cstart[mid_] <= s_)
+                                lo_ = mid_;
+                            else
+                                hi_ = mid_;
+                        }
+                        t0 = ctok[lo_];
+                        x0 = (uint32_t)freq[t0] * (x0 >> EKZ_PROB_BITS) + s_ - cstart[lo_];
+                        y_ = (x0 << 16) | ekz_ld16(wp + 2u * wi);
+                        EKZ_RENORM(x0, y_);
+                        tok[k] = (uint8_t)t0;
+                    }
+                } else {
+                    for (k = 0; k < cnt; k++) {
+                        EKZ_A_FAST(x0, t0);
+                        tok[k] = (uint8_t)t0;
+                    }
                 }
                 x[0] = x0;
                 wp += 2u * wi;
@@ -3696,6 +3890,164 @@ static int ekz_blk_plain(ekz_rd *r, unsigned kind, int order, size_t n, const ui
                            single, order, first, n, s, w->tb);
 }
 
+/* ekz_runs_expand straight into an integer or float-bits sink (the conversion of
+ * ekz_sink_put per value, no j array and no second pass): at order 0 or 1 a run of zero
+ * codes repeats one value, converted once; runs of up to 8 are written as 8 stores (the
+ * values past the run are overwritten by the next ones: every position is written in
+ * order), so the short runs of a noisy series take no unpredictable loop.  EKZ_EINVAL for a
+ * sink it does not take (the caller then expands into j). */
+#define EKZ_RUNS_SINK_O(T, CONV, ORDER, HOOK)                                                \
+    do {                                                                                     \
+        T *o = (T *)s->out, y;                                                               \
+        if ((ORDER) >= 1) /* (the first values: stored apart) */                             \
+            o[0] = CONV(first[0]);                                                           \
+        if ((ORDER) == 2)                                                                    \
+            o[1] = CONV(first[1]);                                                           \
+        for (q = 0; q <= m; q++) {                                                           \
+            uint64_t run;                                                                    \
+            HOOK;                                                                            \
+            run = ekz_zz(runs[q]);                                                           \
+            if (run > (uint64_t)(n - i))                                                     \
+                return EKZ_ECORRUPT;                                                         \
+            if ((ORDER) == 2) {                                                              \
+                for (c = 0; c < (size_t)run; c++) {                                          \
+                    acc += step;                                                             \
+                    o[i + c] = CONV(acc);                                                    \
+                }                                                                            \
+            } else {                                                                         \
+                y = CONV(acc);                                                               \
+                if (run <= 8u && n - i >= 8u) {                                              \
+                    for (c = 0; c < 8u; c++)                                                 \
+                        o[i + c] = y;                                                        \
+                } else {                                                                     \
+                    for (c = 0; c < (size_t)run; c++)                                        \
+                        o[i + c] = y;                                                        \
+                }                                                                            \
+            }                                                                                \
+            i += (size_t)run;                                                                \
+            if (q < m) {                                                                     \
+                const uint64_t z = ekz_zz(vals[q]) + 1u;                                     \
+                uint64_t v;                                                                  \
+                if (z == 0 || i >= n)                                                        \
+                    return EKZ_ECORRUPT;                                                     \
+                v = ekz_unzz(z);                                                             \
+                if ((ORDER) == 0) {                                                          \
+                    o[i] = CONV(v);                                                          \
+                } else {                                                                     \
+                    if ((ORDER) == 2)                                                        \
+                        step += v, v = step;                                                 \
+                    acc += v;                                                                \
+                    o[i] = CONV(acc);                                                        \
+                }                                                                            \
+                i++;                                                                         \
+            }                                                                                \
+        }                                                                                    \
+    } while (0)
+#define EKZ_RUNS_SINK(T, CONV)                                                               \
+    do {                                                                                     \
+        if (order == 0)                                                                      \
+            EKZ_RUNS_SINK_O(T, CONV, 0, (void)0);                                            \
+        else if (order == 1)                                                                 \
+            EKZ_RUNS_SINK_O(T, CONV, 1, (void)0);                                            \
+        else                                                                                 \
+            EKZ_RUNS_SINK_O(T, CONV, 2, (void)0);                                            \
+    } while (0)
+#define EKZ_CONV_INT(J) (off + g * (J))
+#define EKZ_CONV_B16(J) ekz_unsort16((uint16_t)(off + g * (J)))
+#define EKZ_CONV_B32(J) ekz_flip32((uint32_t)(off + g * (J)))
+#define EKZ_CONV_B64(J) ekz_flip64(off + g * (J))
+static int ekz_runs_sink(const uint64_t *runs, const uint64_t *vals, size_t m, int order,
+                         const uint64_t *first, const ekz_sink *s, size_t n)
+{
+    const uint64_t g = s->g, off = s->off;
+    size_t i = (size_t)order, q, c;
+    uint64_t acc = 0, step = 0;
+    if (order >= 1)
+        acc = first[order - 1];
+    if (order == 2)
+        step = first[1] - first[0];
+    switch (s->kind) {
+    case EKZ_SINK_I8:
+        EKZ_RUNS_SINK(uint8_t, (uint8_t)EKZ_CONV_INT);
+        break;
+    case EKZ_SINK_I16:
+        EKZ_RUNS_SINK(uint16_t, (uint16_t)EKZ_CONV_INT);
+        break;
+    case EKZ_SINK_I32:
+        EKZ_RUNS_SINK(uint32_t, (uint32_t)EKZ_CONV_INT);
+        break;
+    case EKZ_SINK_I64:
+        EKZ_RUNS_SINK(uint64_t, EKZ_CONV_INT);
+        break;
+    case EKZ_SINK_B16:
+        EKZ_RUNS_SINK(uint16_t, EKZ_CONV_B16);
+        break;
+    case EKZ_SINK_B32:
+        EKZ_RUNS_SINK(uint32_t, EKZ_CONV_B32);
+        break;
+    case EKZ_SINK_B64:
+        EKZ_RUNS_SINK(uint64_t, EKZ_CONV_B64);
+        break;
+    default:
+        return EKZ_EINVAL;
+    }
+    return i == n ? EKZ_OK : EKZ_ECORRUPT;
+}
+
+#ifdef EKZ_LANES_SIMD
+/* ekz_runs_sink at order 1 into a 32-bit sink (I32, B32) with AVX-512: eight runs of zero
+ * codes in a row (a noisy series whose deltas are mostly nonzero) are eight consecutive
+ * values, their deltas summed as a prefix sum, converted and stored at once */
+#define EKZ_DENSE8(FLIP)                                                                     \
+    if (q + 8u <= m && n - i >= 8u) {                                                        \
+        const __m512i r8 = _mm512_loadu_si512((const void *)(runs + q));                     \
+        if (!_mm512_test_epi64_mask(r8, r8)) {                                               \
+            const __m512i w8 = _mm512_loadu_si512((const void *)(vals + q));                 \
+            __m512i z = _mm512_add_epi64(                                                    \
+                _mm512_xor_si512(_mm512_slli_epi64(w8, 1), _mm512_srai_epi64(w8, 63)), one); \
+            __m256i u;                                                                       \
+            if (_mm512_test_epi64_mask(z, z) != 0xFFu)                                       \
+                return EKZ_ECORRUPT;                                                         \
+            z = _mm512_xor_si512(_mm512_srli_epi64(z, 1),                                    \
+                                 _mm512_sub_epi64(_mm512_setzero_si512(),                    \
+                                                  _mm512_and_si512(z, one)));                \
+            z = _mm512_add_epi64(ekz_prefix64(z), _mm512_set1_epi64((long long)acc));        \
+            acc = (uint64_t)_mm_extract_epi64(_mm512_extracti64x2_epi64(z, 3), 1);           \
+            if (g != 1u)                                                                     \
+                z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)g));                  \
+            u = _mm512_cvtepi64_epi32(_mm512_add_epi64(z, _mm512_set1_epi64((long long)off))); \
+            if (FLIP)                                                                        \
+                u = _mm256_xor_si256(u, _mm256_srli_epi32(_mm256_srai_epi32(u, 31), 1));     \
+            _mm256_storeu_si256((__m256i *)(void *)(o + i), u);                              \
+            i += 8u;                                                                         \
+            q += 7u;                                                                         \
+            continue;                                                                        \
+        }                                                                                    \
+    }
+EKZ_LANES_TARGET static int ekz_runs_dense_simd(const uint64_t *runs, const uint64_t *vals,
+                                                size_t m, const uint64_t *first,
+                                                const ekz_sink *s, size_t n)
+{
+    const uint64_t g = s->g, off = s->off;
+    const __m512i one = _mm512_set1_epi64(1);
+    size_t i = 1, q, c;
+    uint64_t acc = first[0], step = 0;
+    (void)step;
+    if (s->kind == EKZ_SINK_B32)
+        EKZ_RUNS_SINK_O(uint32_t, EKZ_CONV_B32, 1, EKZ_DENSE8(1));
+    else
+        EKZ_RUNS_SINK_O(uint32_t, (uint32_t)EKZ_CONV_INT, 1, EKZ_DENSE8(0));
+    return i == n ? EKZ_OK : EKZ_ECORRUPT;
+}
+#undef EKZ_DENSE8
+#endif
+#undef EKZ_RUNS_SINK
+#undef EKZ_RUNS_SINK_O
+#undef EKZ_CONV_INT
+#undef EKZ_CONV_B16
+#undef EKZ_CONV_B32
+#undef EKZ_CONV_B64
+
 /* a stream (codec._stream_decode): first values, then a kind 0..3 body, into sink s */
 static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz_work *w)
 {
@@ -3740,7 +4092,8 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
                 return rc;
         }
     }
-    if ((s->kind == EKZ_SINK_R64 || s->kind == EKZ_SINK_R32) && order == 0) {
+    if ((s->kind == EKZ_SINK_R64 || s->kind == EKZ_SINK_R32 || s->kind == EKZ_SINK_R32W) &&
+        order == 0) {
         /* a residual in zero-run form: only the nonzero residuals touch the output (as
          * ekz_runs_expand then the sink, which leaves a value with r = 0 as it is) */
         size_t at = 0, q;
@@ -3758,6 +4111,9 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
             if (s->kind == EKZ_SINK_R64) {
                 uint64_t *o = (uint64_t *)s->out + at;
                 *o = ekz_flip64(ekz_flip64(*o) + v);
+            } else if (s->kind == EKZ_SINK_R32W) {
+                if (ekz_sink_put(s, &v, at, 1))
+                    return EKZ_ECORRUPT;
             } else {
                 uint32_t *o = (uint32_t *)s->out + at;
                 *o = ekz_flip32(ekz_flip32(*o) + (uint32_t)v);
@@ -3772,6 +4128,14 @@ static int ekz_blk_stream(ekz_rd *r, int order, size_t n, const ekz_sink *s, ekz
     if (s->kind == EKZ_SINK_T32)
         return ekz_runs_expand_tab_f32(w->runs, w->vals, (size_t)m, order, first, s->lo,
                                        s->span, (const float *)s->tab, (float *)s->out, n);
+#ifdef EKZ_LANES_SIMD
+    if (order == 1 && (s->kind == EKZ_SINK_B32 || s->kind == EKZ_SINK_I32) && ekz_cpu_lanes())
+        rc = ekz_runs_dense_simd(w->runs, w->vals, (size_t)m, first, s, n);
+    else
+#endif
+    rc = ekz_runs_sink(w->runs, w->vals, (size_t)m, order, first, s, n);
+    if (rc != EKZ_EINVAL)
+        return rc;
     {
         uint64_t *j = s->kind == EKZ_SINK_J ? (uint64_t *)s->out : w->j;
         for (i = 0; i < (size_t)order; i++)
@@ -3881,8 +4245,13 @@ static int ekz_blk_pred(ekz_rd *r, size_t n, const ekz_sink *inner, ekz_work *w)
 
 /* the block body after its head byte (codec._decode_block_body); float: the dtype is a
  * float type of `width` bytes (else an integer-like dtype) */
+#define EKZ_WIDE_NO 7 /* ekz_blk_body(wide32): not a block it takes that way */
+/* wide32: an F32 block (width 4) written straight into float64 `out`, for a decimal or
+ * affine block with a value table (the table widened once: no float32 copy of the block
+ * and no widening pass); EKZ_WIDE_NO for any other F32 block (the caller then decodes it
+ * into float32 and widens) */
 static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, void *out,
-                        size_t n, ekz_work *w)
+                        size_t n, ekz_work *w, int wide32)
 {
     unsigned model = head & 7u;
     int order = (int)((head >> 3) & 3u), mode = model == 2u ? 0 : 1, rc;
@@ -3915,6 +4284,8 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
     if (model == 1u || model == 4u) {
         if (head & 0x40u)
             return EKZ_ECORRUPT;
+        if (wide32)
+            return EKZ_WIDE_NO;
         if (model == 1u)
             s.kind = width == 1u ? EKZ_SINK_I8 : width == 2u ? EKZ_SINK_I16
                    : width == 4u ? EKZ_SINK_I32 : EKZ_SINK_I64;
@@ -3925,6 +4296,8 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
     span1 = ekz_rd_varint(r);
     if (r->bad || span1 > EKZ_TAB_LEN)
         return EKZ_ECORRUPT;
+    if (wide32 && (!span1 || order == 3))
+        return EKZ_WIDE_NO;
     if (span1) {
         lo = ekz_unzz(ekz_rd_varint(r));
         if (r->bad || order == 3) /* no value table in a predictor block */
@@ -3936,6 +4309,13 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
         if (rc != EKZ_OK)
             return rc;
         s.kind = width == 8u ? EKZ_SINK_T64 : EKZ_SINK_T32;
+        if (wide32) { /* the float32 table widened in place, from the top (entry i's double
+                       * covers floats 2i and 2i + 1, already read) */
+            size_t i = (size_t)span1;
+            while (i-- > 0)
+                ((double *)w->tab)[i] = (double)((const float *)w->tab)[i];
+            s.kind = EKZ_SINK_T64;
+        }
         s.tab = w->tab;
         s.lo = lo;
         s.span = span1 - 1u;
@@ -3951,7 +4331,7 @@ static int ekz_blk_body(ekz_rd *r, unsigned head, int isfloat, size_t width, voi
     if (rc != EKZ_OK || !(head & 0x40u))
         return rc;
     memset(&s, 0, sizeof s);
-    s.kind = width == 8u ? EKZ_SINK_R64 : EKZ_SINK_R32;
+    s.kind = width == 8u ? EKZ_SINK_R64 : wide32 ? EKZ_SINK_R32W : EKZ_SINK_R32;
     s.out = out;
     s.g = 1;
     return ekz_blk_stream(r, 0, n, &s, w);
@@ -4050,12 +4430,29 @@ static int ekz_blk_any(const uint8_t *src, size_t len, int isfloat, size_t width
         size_t i;
         if (!isfloat || width != 8u || (head & 7u) == 1u)
             return EKZ_ECORRUPT;
-        rc = ekz_blk_body(&r, head, 1, 4u, w->f32, n, w);
-        if (rc == EKZ_OK)
+        const ekz_rd r0 = r;
+        rc = ekz_blk_body(&r, head, 1, 4u, out, n, w, 1);
+        if (rc == EKZ_WIDE_NO) {
+            r = r0;
+            rc = ekz_blk_body(&r, head, 1, 4u, w->f32, n, w, 0);
+        } else if (rc == EKZ_OK) {
+            if (r.p != r.end)
+                return EKZ_ECORRUPT;
+            return EKZ_OK;
+        } else {
+            return rc;
+        }
+        if (rc == EKZ_OK) {
+#ifdef EKZ_LANES_SIMD
+            if (ekz_cpu_lanes())
+                ekz_widen_simd(w->f32, (double *)out, n);
+            else
+#endif
             for (i = 0; i < n; i++)
                 ((double *)out)[i] = (double)w->f32[i];
+        }
     } else {
-        rc = ekz_blk_body(&r, head, isfloat, width, out, n, w);
+        rc = ekz_blk_body(&r, head, isfloat, width, out, n, w, 0);
     }
     if (rc == EKZ_OK && r.p != r.end)
         return EKZ_ECORRUPT;

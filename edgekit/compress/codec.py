@@ -145,7 +145,7 @@ _T_LOOK_SHARE = 0.3  # a lag is costed when at least this share of values repeat
 # format v3: stream lanes (codec._stream_encode)
 _T_LANES_MIN = 4096  # a plain stream of at least this many codes is written in 16 lanes
 _T_LANES_SHARE = 0.01  # ... when the bytes the lanes cost more (see _lanes_cost) are at
-# most this share of its estimated size
+# most this share of its block's estimated size (see _plain_body)
 # format v3 (edgekit/compress/_v2.py): predictor lanes
 _T_LANE_MIN_LEN = 256  # a predictor block is cut into lanes only when each holds this many
 _T_LANE_COST = 0.005  # ... and the lanes cost at most this share of the block's bits more
@@ -324,7 +324,7 @@ def _unzz(z: int) -> int:
 
 def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None,
                    sample: np.ndarray | None = None, zeros: int | None = None,
-                   lanes: list[bool] | None = None) -> bytes:
+                   lanes: list[bool] | None = None, block: float = 0.0) -> bytes:
     """One entropy stream of j[order:] at delta order ``order``: the first ``order`` values,
     then the coded body (plain or zero-run form, whichever is smaller).  ``sample_h``: the
     token histogram of j's stream on ``sample`` (j's sample when j is long, see
@@ -333,7 +333,10 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
     (with a sample): the number of zero codes in all of j's stream, which then decides
     whether the zero-run form is tried (the sample only whether it pays).  ``lanes``: a
     plain stream of at least ``_T_LANES_MIN`` codes may take format v3's stream kind 4
-    (16 rANS states, which a SIMD decoder steps at once), which then appends True to it."""
+    (16 rANS states, which a SIMD decoder steps at once), which then appends True to it;
+    ``block``: the estimated bytes of the block the stream is in (its other streams count
+    too: the lanes' cost is judged against what the block costs, and the decoder's time is
+    that of all its codes)."""
     first = b"".join([_varint(_zz(v)) for v in j[: min(order, j.size)].tolist()]) if order \
         else b""
     if j.size <= order:
@@ -353,21 +356,21 @@ def _stream_encode(j: np.ndarray, order: int, sample_h: np.ndarray | None = None
                                                                  sample):
         runs, vals = K.runs_split(j, order)
         runs, vals = runs.copy(), vals.copy()  # scratch, and tokenize reuses scratch
-        body = b"\x03" + _varint(vals.size) + _stream_body(runs, lanes)
+        body = b"\x03" + _varint(vals.size) + _stream_body(runs, lanes, block)
         if vals.size:
-            body += _stream_body(vals, lanes)
+            body += _stream_body(vals, lanes, block)
         return first + body
     if tok is None:
         tok, buf, blen, h = K.tokenize(j, order)
-    return first + _plain_body(tok, buf, blen, h, order, lanes)
+    return first + _plain_body(tok, buf, blen, h, order, lanes, block)
 
 
 def _plain_body(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray, order: int,
-                lanes: list[bool] | None) -> bytes:
+                lanes: list[bool] | None, block: float = 0.0) -> bytes:
     """A kind 0/1 body, or kind 4 (lanes) where ``lanes`` allows them and they pay (see
-    :func:`_stream_encode`)."""
+    :func:`_stream_encode`; ``block``: the estimated bytes of the block the stream is in)."""
     wide = (lanes is not None and tok.size - order >= _T_LANES_MIN
-            and _lanes_cost(tok[order:]) <= _T_LANES_SHARE * _cost_bits(h) / 8)
+            and _lanes_cost(tok[order:]) <= _T_LANES_SHARE * max(_cost_bits(h) / 8, block))
     body = _body_from_tokens(tok, buf, blen, h, order, wide)
     if wide and body[0] == 4:
         assert lanes is not None
@@ -403,10 +406,11 @@ def _runs_pay(j: np.ndarray, order: int, h: np.ndarray,
     return rle < _T_RUNS_GAIN * plain or (rle < _T_RUNS_NEAR * plain and 2 * m < total // 4)
 
 
-def _stream_body(j: np.ndarray, lanes: list[bool] | None = None) -> bytes:
-    """A plain (kind 0/1, or 4 with ``lanes``) body of the order-0 stream of j."""
+def _stream_body(j: np.ndarray, lanes: list[bool] | None = None, block: float = 0.0) -> bytes:
+    """A plain (kind 0/1, or 4 with ``lanes``) body of the order-0 stream of j (``block``:
+    see :func:`_plain_body`)."""
     tok, buf, blen, h = K.tokenize(j, 0)
-    return _plain_body(tok, buf, blen, h, 0, lanes)
+    return _plain_body(tok, buf, blen, h, 0, lanes, block)
 
 
 def _body_from_tokens(tok: np.ndarray, buf: np.ndarray, blen: int, h: np.ndarray,
@@ -946,10 +950,12 @@ def _encode_block(x: np.ndarray, tol: float, level: int, v2: bool = True,
     if best.head & 7 in (_DEC, _AFF):
         out.append(b"\x00" if best.pre else _table_field(best.j, best.jrange))
     out.append(best.pre)
-    out.append(_stream_encode(best.j, best.order, best.sample_h, best.sample, None, lanes))
+    est = best.cost / 8  # (the block's estimated bytes: see _plain_body)
+    out.append(_stream_encode(best.j, best.order, best.sample_h, best.sample, None, lanes,
+                              est))
     if best.r is not None:
         out.append(_stream_encode(best.r.view(np.uint64), 0, best.r_sample_h, best.r_sample,
-                                  best.r_zeros, lanes))
+                                  best.r_zeros, lanes, est))
     blob = b"".join(out)
     if len(blob) > x.nbytes + 1:
         return bytes((_RAW,)) + x.astype(dt.newbyteorder("<")).tobytes()
