@@ -34,9 +34,10 @@
 /* cdef: begin */
 int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
                      double step, const double *tol, size_t n_nodes, const int64_t *order,
-                     size_t n_order, const int64_t *indptr, const int64_t *nodes, double *free_,
-                     int64_t *assign, int64_t *blocker, const double *keys,
-                     const double *stop, double *work, uint8_t *flag, double *rest);
+                     size_t n_order, const int64_t *indptr, const int64_t *nodes,
+                     const uint8_t *hosts, double *free_, int64_t *assign, int64_t *phantom,
+                     int64_t *blocker, const double *keys, const double *stop, double *work,
+                     uint8_t *flag, double *rest);
 /* cdef: end */
 
 #endif

@@ -15,6 +15,7 @@ entry.  What each guarantees, for whom, and what it does not: ``docs/market.md``
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -56,6 +57,14 @@ _T_PIVOT_W_STEP = 0.5
 # 2.43% -> 1.40 / 1.55 / 1.79% -> 1.25 / 1.45 / 2.00%, welfare 80.67 / 95.91 / 98.00% ->
 # 80.44 / 95.88 / 97.80% -> 80.71 / 95.69 / 97.52% (docs/market.md)
 _T_PIVOT_ALIGN_STEP = 0.05
+# pivot-greedy: the phantom rule.  A bid is routed over every node it may use (not only those
+# whose cost filter passes); when the best aligned one refuses it (its cost of the bid above
+# its price), that node still holds the bid's room (a phantom) if its kappa is at most this
+# times its level, and the bid goes to the best aligned node that may host it.  So a node's
+# cost report cannot free room for later bids.  0: no phantom (a refusing node's room stays
+# free, the rule before); inf: every node holds it.  (docs/market.md, "Closing the cost
+# channel")
+_T_PIVOT_PHANTOM = math.inf
 
 _TUNING_GRID: dict[str, tuple[float | str | bool, ...]] = {
     "_T_APP_ROOM": (0.9, 0.94, 0.97, 0.99, 1.0),
@@ -66,6 +75,7 @@ _TUNING_GRID: dict[str, tuple[float | str | bool, ...]] = {
     "_T_POSTED_MARKUP": (0.0, 0.25, 0.5),
     "_T_PIVOT_W_STEP": (0.0, 0.15, 0.25, 0.35, 0.5, 0.7, 1.0),
     "_T_PIVOT_ALIGN_STEP": (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3),
+    "_T_PIVOT_PHANTOM": (0.0, 1.0, 1.2, 1.5, math.inf),
 }
 
 # slack on IR filters: a node accepts a task whose price covers its cost within float noise
@@ -393,11 +403,18 @@ def _out_of_range(what: str) -> InputError:
 
 def _pivot_greedy(arr: MarketArrays, assign: np.ndarray, pay: np.ndarray, get: np.ndarray
                   ) -> Clearing:
-    n_b = len(arr.bids)
-    f, reserve, above = _pivot.pair_prices(arr, _T_PIVOT_W_STEP)
+    n_b, n_a = len(arr.bids), len(arr.asks)
+    f, reserve, above, level, kappa = _pivot.pair_levels(arr, _T_PIVOT_W_STEP)
     if not np.isfinite(f).all():
         raise _out_of_range("a pair price")
     allowed = arr.eligible & (arr.cost <= f) & above[:, None]
+    # the nodes that route a bid: its hosts, and with the phantom rule every node it may use
+    route, holds = allowed, np.zeros(n_a, dtype=bool)
+    if _T_PIVOT_PHANTOM > 0:
+        route = arr.eligible & above[:, None]
+        # the nodes that hold the room of a bid they refuse
+        holds = (np.ones(n_a, dtype=bool) if math.isinf(_T_PIVOT_PHANTOM)
+                 else kappa <= _T_PIVOT_PHANTOM * level)
     unit = _pivot.demand_unit(arr)
     if not np.isfinite(unit).all():  # a total demand below 1 / DBL_MAX
         raise _out_of_range("one over a resource's total demand")
@@ -406,15 +423,19 @@ def _pivot_greedy(arr: MarketArrays, assign: np.ndarray, pay: np.ndarray, get: n
     np.divide(arr.value, size, out=key, where=size > 0)
     cand = np.flatnonzero(allowed.any(axis=1))
     order = cand[np.lexsort((cand, -key[cand]))]
-    rows, cols = np.nonzero(allowed)
+    rows, cols = np.nonzero(route)
+    hosts = None
+    if route is not allowed:  # 1: may host; 2: refuses, holds the room; 0: refuses
+        hosts = np.where(allowed[rows, cols], 1, np.where(holds[cols], 2, 0))
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_b))])
     # a bid's critical value is at least its reserve: its run without it may stop at the
     # first bid whose key is at most reserve / size (any blocker from there on gives less)
     stop = np.full(n_b, np.inf)
     np.divide(reserve, size, out=stop, where=size > 0)
-    got, blocker, _ = _kernel.greedy(arr.demand, unit, arr.capacity * _FIT_TOL, order,
-                                     indptr, cols, arr.capacity, key[order], stop,
-                                     step=_T_PIVOT_ALIGN_STEP)
+    got, blocker, _, _ = _kernel.greedy(arr.demand, unit, arr.capacity * _FIT_TOL, order,
+                                        indptr, cols, arr.capacity, key[order], stop,
+                                        step=_T_PIVOT_ALIGN_STEP,
+                                        hosts=hosts)
     placed = np.flatnonzero(got >= 0)
     assign[placed] = got[placed]
     blk = blocker[placed]

@@ -78,6 +78,13 @@ def _instance(seed: int, n_nodes: int, n_bids: int, n_res: int):
     return demand, unit, cap * 1e-9, order, indptr, cols, cap, keys, stop
 
 
+def _hosts(seed: int, n_entries: int) -> np.ndarray:
+    """Random flags of the phantom rule: 1 may host, 2 refuses and holds the room, 0
+    refuses."""
+    return np.random.default_rng(seed + 1).choice(np.array([0, 1, 1, 2], dtype=np.uint8),
+                                                  n_entries)
+
+
 @needs_native
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(0, 30), st.integers(1, 3),
@@ -86,11 +93,13 @@ def test_kernel_matches_reference(seed: int, n_nodes: int, n_bids: int, n_res: i
                                   step: float) -> None:
     """Same placements, blockers and leftovers to the last bit, with zero capacities and
     demands, exactly full nodes, ties of keys and identical nodes, the alignment binned or
-    not (step 5: every fitting node ties, first fit)."""
+    not (step 5: every fitting node ties, first fit), every node a host or with the
+    phantom rule's flags."""
     args = _instance(seed, n_nodes, n_bids, n_res)
-    for critical in (True, False):
-        a = _kernel.greedy(*args, critical=critical, step=step, use_native=True)
-        b = _kernel.greedy(*args, critical=critical, step=step, use_native=False)
+    for critical, hosts in ((True, None), (False, None), (True, _hosts(seed, args[5].size)),
+                            (False, _hosts(seed, args[5].size))):
+        a = _kernel.greedy(*args, critical=critical, step=step, hosts=hosts, use_native=True)
+        b = _kernel.greedy(*args, critical=critical, step=step, hosts=hosts, use_native=False)
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y)
 
@@ -109,8 +118,8 @@ def test_binned_alignment(native: bool) -> None:
                 first[i] = j
                 free[j] -= demand[i]
                 break
-    got, _, _ = _kernel.greedy(demand, unit, tol, order, indptr, nodes, cap, keys, stop,
-                               step=5.0, use_native=native)
+    got, *_ = _kernel.greedy(demand, unit, tol, order, indptr, nodes, cap, keys, stop,
+                             step=5.0, use_native=native)
     assert np.array_equal(got, first) and (got >= 0).sum() >= 10
     # one bid; node 0 at cosine 0.868, node 1 at 0.9992, node 2 at 0.99987: unbinned (or on
     # a fine grid) node 2 wins; on a grid of 0.01 nodes 1 and 2 tie and the lower index
@@ -120,9 +129,9 @@ def test_binned_alignment(native: bool) -> None:
     cos = (caps @ d[0]) / np.linalg.norm(caps, axis=1) / np.linalg.norm(d[0])
     assert 0.86 < cos[0] < 0.87 and 0.9991 < cos[1] < cos[2] < 0.9999
     for step, want in ((0.0, 2), (0.0001, 2), (0.01, 1), (0.2, 0)):
-        got, _, _ = _kernel.greedy(d, np.ones(2), caps * 0, np.array([0]), np.array([0, 3]),
-                                   np.array([0, 1, 2]), caps, np.array([1.0]),
-                                   np.array([0.0]), step=step, use_native=native)
+        got, *_ = _kernel.greedy(d, np.ones(2), caps * 0, np.array([0]), np.array([0, 3]),
+                                 np.array([0, 1, 2]), caps, np.array([1.0]),
+                                 np.array([0.0]), step=step, use_native=native)
         assert got[0] == want, step
 
 
