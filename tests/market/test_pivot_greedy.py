@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekit.market import _kernel, _pivot, clear, mechanisms
-from edgekit.market._arrays import compile_market
+from edgekit.market._arrays import assignment_of, compile_market
 from edgekit.market.generate import random_market, sized_market
 from edgekit.market.mechanisms import _T_PIVOT_W_STEP
 from edgekit.market.probes import _with_ask, _with_bid_value, check_clearing, probe
@@ -232,3 +232,46 @@ def test_guarantees_on_gpu_markets(seed: int) -> None:
     c = clear(m.asks, m.bids, mechanism="pivot-greedy")
     assert check_clearing(arr, c) == [] and c.trades
     assert c.surplus >= 0
+
+
+@pytest.mark.parametrize("native", [False, pytest.param(True, marks=needs_native)])
+def test_phantom_rule_holds_a_refused_bids_room(native: bool) -> None:
+    """Flag 2: the best aligned node refuses the bid but holds its room (a phantom), so the
+    next bid no longer fits there; flag 0: it refuses and its room stays free.  Either
+    way the bid goes to the best aligned node that may host it."""
+    demand = np.array([[2.0, 1.0], [2.0, 1.0]])
+    cap = np.array([[2.0, 1.0], [4.0, 4.0]])  # node 0 points the bids' way
+    indptr, nodes = np.array([0, 2, 4]), np.array([0, 1, 0, 1])
+    args = (demand, np.ones(2), cap * 1e-9, np.array([0, 1]), indptr, nodes, cap,
+            np.array([2.0, 1.0]), np.full(2, -np.inf))
+    for flag, want_assign, want_phantom in ((2, [1, 1], [0, -1]), (0, [1, 0], [-1, -1]),
+                                            (1, [0, 1], [-1, -1])):
+        hosts = np.array([flag, 1, 1, 1], dtype=np.uint8)  # bid 0 on node 0
+        got, blocker, free, phantom = _kernel.greedy(*args, hosts=hosts, step=0.05,
+                                                     use_native=native)
+        assert got.tolist() == want_assign and phantom.tolist() == want_phantom, flag
+        used = cap.sum() - free.sum()
+        assert used == (9.0 if flag == 2 else 6.0)  # the phantom's room is held
+
+
+def test_phantom_rule_closes_a_cost_inflation() -> None:
+    # 100x2000 tuning market 503 (the probes of docs/market.md, "Closing the cost
+    # channel"): node n56 reporting its costs x1.17 refuses its thinnest tasks; without the
+    # phantom rule the room it frees draws in better ones (+0.0096 per hour at its true
+    # costs), with it the room stays held and the misreport loses
+    m = sized_market("large", 503)
+    arr = compile_market(m.asks, m.bids)
+    j, f = 56, 1.170061849314936
+
+    def gain(phantom: float) -> float:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(mechanisms, "_T_PIVOT_PHANTOM", phantom)
+            out = []
+            for a in (arr, _with_ask(arr, j, arr.unit_cost[j] * f, arr.capacity[j])):
+                c = mechanisms.pivot_greedy(a)
+                held = assignment_of(arr, c.trades) == j
+                out.append(c.receipts.get(arr.asks[j].id, 0.0) - arr.cost[held, j].sum())
+        return out[1] - out[0]
+
+    assert gain(0.0) > 0.009
+    assert gain(np.inf) <= 1e-9
