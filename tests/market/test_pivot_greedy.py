@@ -158,12 +158,23 @@ def _markets():
             random_market(6, 60, seed=2)]
 
 
-def test_payment_is_the_critical_value() -> None:
+def _phantom_markets():
+    # markets where the phantom rule changes the trades or payments
+    return [random_market(8, 40, seed=19), random_market(10, 80, seed=14),
+            random_market(10, 80, seed=20)]
+
+
+@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom"])
+def test_payment_is_the_critical_value(mechanism: str) -> None:
     # Myerson: a traded bid still trades just above what it pays and not just below, and
     # what it pays does not depend on its own value
     checked = blocked = 0
-    for m in _markets():
-        c = clear(m.asks, m.bids, mechanism="pivot-greedy")
+    markets = _markets() if mechanism == "pivot-greedy" else _phantom_markets()
+    for m in markets:
+        c = clear(m.asks, m.bids, mechanism=mechanism)
+        if mechanism != "pivot-greedy":
+            d = clear(m.asks, m.bids)
+            assert (sorted(c.trades), c.payments) != (sorted(d.trades), d.payments)
         for i, b in enumerate(m.bids):
             if b.id not in c.payments:
                 continue
@@ -173,7 +184,7 @@ def test_payment_is_the_critical_value() -> None:
                               (b.value * 3, True)):
                 bids = list(m.bids)
                 bids[i] = Bid(b.id, b.demand, v, b.eligible, b.node_selector, b.tolerations)
-                c2 = clear(m.asks, bids, mechanism="pivot-greedy")
+                c2 = clear(m.asks, bids, mechanism=mechanism)
                 assert (b.id in c2.payments) == trades, (b.id, v, pay)
                 if trades:
                     assert c2.payments[b.id] == pytest.approx(pay, rel=1e-12, abs=1e-15)
