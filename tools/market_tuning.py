@@ -41,7 +41,10 @@ def main() -> None:
     ap.add_argument("--phantom", type=float, nargs="+", default=[0.0, float("inf")])
     args = ap.parse_args()
     base = {}
-    for x in [0.0, *[v for v in args.phantom if v != 0.0]]:
+    values = [v for v in args.phantom if v != 0.0]
+    if args.welfare_seeds or 0.0 in args.phantom:
+        values.insert(0, 0.0)  # the rule off: the welfare base
+    for x in values:
         mechanisms._T_PIVOT_PHANTOM = x
         line = f"{args.size} _T_PIVOT_PHANTOM={x:g}:"
         if args.welfare_seeds:
