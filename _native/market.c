@@ -25,12 +25,17 @@ static double bin_width(const double *d, size_t n_res, const double *unit, doubl
     return sqrt(sq) * step;
 }
 
-/* The allowed node of bid i (demand d) that fits and is best aligned, or -1; with width > 0
- * the scores are binned (floor(score / width)) and ties go to the lowest node index. */
+/* The node of bid i (demand d) that fits and is best aligned among its routing nodes, or -1;
+ * with width > 0 the scores are binned (floor(score / width)) and ties go to the lowest node
+ * index.  *host gets the best aligned of those that may host it (hk[k] == 1, or every one
+ * when hk is NULL), or -1: the same node when the best aligned may host it; *kind the flag
+ * of the best aligned (1 when hk is NULL). */
 static int64_t choose(const double *d, size_t n_res, const double *unit, double width,
-                      const double *free_, const double *tol, const int64_t *nd, int64_t n_nd) {
-    int64_t best = -1;
-    double best_score = 0.0;
+                      const double *free_, const double *tol, const int64_t *nd,
+                      const uint8_t *hk, int64_t n_nd, int64_t *host, uint8_t *kind) {
+    int64_t best = -1, best_host = -1;
+    *kind = 1;
+    double best_score = 0.0, host_score = 0.0;
     for (int64_t k = 0; k < n_nd; k++) {
         int64_t j = nd[k];
         const double *fj = free_ + (size_t)j * n_res;
@@ -47,8 +52,14 @@ static int64_t choose(const double *d, size_t n_res, const double *unit, double 
         if (best < 0 || score > best_score) {
             best = j;
             best_score = score;
+            if (hk != NULL) *kind = hk[k];
+        }
+        if ((hk == NULL || hk[k] == 1) && (best_host < 0 || score > host_score)) {
+            best_host = j;
+            host_score = score;
         }
     }
+    *host = best_host;
     return best;
 }
 
@@ -70,11 +81,28 @@ static void take(double *free_, int64_t j, const double *d, size_t n_res) {
     for (size_t r = 0; r < n_res; r++) fj[r] -= d[r];
 }
 
+/* Bid i's step of the greedy on free_: the best aligned routing node it fits (top); when
+ * that node may not host it and its flag is 2, it takes the demand all the same (it holds
+ * the room as a phantom: *top gets it, else -1); the best aligned host that fits takes the
+ * demand.  Returns that host (-1: none fits). */
+static int64_t step_bid(const double *d, size_t n_res, const double *unit, double width,
+                        double *free_, const double *tol, const int64_t *nd,
+                        const uint8_t *hk, int64_t n_nd, int64_t *top) {
+    int64_t host;
+    uint8_t kind;
+    int64_t j = choose(d, n_res, unit, width, free_, tol, nd, hk, n_nd, &host, &kind);
+    *top = (j >= 0 && j != host && kind == 2) ? j : -1;
+    if (*top >= 0) take(free_, j, d, n_res);
+    if (host >= 0) take(free_, host, d, n_res);
+    return host;
+}
+
 int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
                      double step, const double *tol, size_t n_nodes, const int64_t *order,
-                     size_t n_order, const int64_t *indptr, const int64_t *nodes, double *free_,
-                     int64_t *assign, int64_t *blocker, const double *keys,
-                     const double *stop, double *work, uint8_t *flag, double *rest) {
+                     size_t n_order, const int64_t *indptr, const int64_t *nodes,
+                     const uint8_t *hosts, double *free_, int64_t *assign, int64_t *phantom,
+                     int64_t *blocker, const double *keys, const double *stop, double *work,
+                     uint8_t *flag, double *rest) {
     if (n_res == 0) return EK_EINVAL;
     for (size_t p = 0; p < n_order; p++) {
         int64_t i = order[p];
@@ -88,10 +116,11 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
     for (size_t p = 0; p < n_order; p++) {
         int64_t i = order[p];
         const double *d = demand + (size_t)i * n_res;
-        int64_t j = choose(d, n_res, unit, bin_width(d, n_res, unit, step), free_, tol,
-                           nodes + indptr[i], indptr[i + 1] - indptr[i]);
-        assign[i] = j;
-        if (j >= 0) take(free_, j, d, n_res);
+        int64_t top;
+        assign[i] = step_bid(d, n_res, unit, bin_width(d, n_res, unit, step), free_, tol,
+                             nodes + indptr[i], hosts ? hosts + indptr[i] : NULL,
+                             indptr[i + 1] - indptr[i], &top);
+        phantom[i] = top;
     }
     if (blocker == NULL) return EK_OK;
     /* work starts as the capacities and takes the placements in order, so that at position
@@ -109,14 +138,17 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
         int64_t b = order[p];
         const double *db = demand + (size_t)b * n_res;
         for (size_t r = 0; r < n_res; r++) rest[r] -= db[r];
-        if (assign[b] < 0) continue;
+        if (assign[b] < 0) {
+            if (phantom[b] >= 0) take(work, phantom[b], db, n_res);
+            continue;
+        }
         const int64_t *nb = nodes + indptr[b];
         int64_t n_nb = indptr[b + 1] - indptr[b];
         int64_t alive = 0;
         for (int64_t k = 0; k < n_nb; k++) {
             int64_t j = nb[k];
             const double *fj = work + (size_t)j * n_res, *tj = tol + (size_t)j * n_res;
-            if (fits(db, fj, tj, n_res)) {
+            if ((hosts == NULL || hosts[indptr[b] + k] == 1) && fits(db, fj, tj, n_res)) {
                 flag[j] = 1;
                 alive++;
                 /* room for everything to come: the run cannot block b (the same -1 as
@@ -134,19 +166,24 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
             if (keys[q] <= stop[b]) break;
             int64_t i = order[q];
             const double *d = demand + (size_t)i * n_res;
-            int64_t j = choose(d, n_res, unit, bin_width(d, n_res, unit, step), free_, tol,
-                               nodes + indptr[i], indptr[i + 1] - indptr[i]);
-            if (j < 0) continue;
-            take(free_, j, d, n_res);
-            if (flag[j] && !fits(db, free_ + (size_t)j * n_res, tol + (size_t)j * n_res,
-                                 n_res)) {
-                flag[j] = 0;
-                if (--alive == 0) hit = (int64_t)q;
+            int64_t top;
+            int64_t h = step_bid(d, n_res, unit, bin_width(d, n_res, unit, step), free_, tol,
+                                 nodes + indptr[i], hosts ? hosts + indptr[i] : NULL,
+                                 indptr[i + 1] - indptr[i], &top);
+            int64_t took[2] = {top, h};
+            for (int t = 0; t < 2; t++) {
+                int64_t j = took[t];
+                if (j < 0 || !flag[j]) continue;
+                if (!fits(db, free_ + (size_t)j * n_res, tol + (size_t)j * n_res, n_res)) {
+                    flag[j] = 0;
+                    if (--alive == 0) hit = (int64_t)q;
+                }
             }
         }
         blocker[b] = hit;
         for (int64_t k = 0; k < n_nb; k++) flag[nb[k]] = 0;
         take(work, assign[b], db, n_res);
+        if (phantom[b] >= 0) take(work, phantom[b], db, n_res);
     }
     memcpy(free_, work, bytes);
     return EK_OK;

@@ -14,11 +14,21 @@
  * is left on return.  assign[b] gets the node of bid b (-1:
  * not placed; bids not in order are left untouched).
  *
+ * The phantom rule: hosts (NULL: every entry 1) flags each CSR entry: 1, the node may host
+ * the bid; 2, it refuses it but holds its room; 0, it refuses it.  The best aligned node
+ * where the bid fits is found over all its entries; when its flag is 2 it takes the
+ * bid's demand (phantom[b] gets it, else -1; phantom has n_bids entries, those of bids
+ * not in order untouched) and the bid goes on to the best aligned
+ * entry flagged 1 where it fits (the same node when the best aligned is flagged 1), which
+ * takes the demand too: assign[b].  So the bid is placed exactly when an entry flagged 1
+ * fits, and the runs below count phantoms as they count placements.
+ *
  * When blocker is not NULL, for every placed bid b at position p the greedy is run again
  * from position p + 1 without b, from the free amounts before p, until b fits none of its
- * allowed nodes: blocker[b] is the position whose placement made that happen, -1 when b
- * still fits one at the end of the order or when the run reaches a position q whose key
- * (keys[q], non-increasing in q) is <= stop[b] (bids not placed are left untouched).  work
+ * nodes flagged 1: blocker[b] is the position whose placement (or phantom) made that
+ * happen, -1 when b still fits one at the end of the order or when the run reaches a
+ * position q whose key (keys[q], non-increasing in q) is <= stop[b] (bids not placed are
+ * left untouched).  work
  * (n_nodes x n_res), flag (n_nodes bytes, zero on entry and on return) and rest (2 x n_res)
  * are scratch.  A run is skipped (blocker -1, the same result) when b fits one of its
  * allowed nodes even after every later bid's demand is taken from it.
@@ -34,9 +44,10 @@
 /* cdef: begin */
 int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
                      double step, const double *tol, size_t n_nodes, const int64_t *order,
-                     size_t n_order, const int64_t *indptr, const int64_t *nodes, double *free_,
-                     int64_t *assign, int64_t *blocker, const double *keys,
-                     const double *stop, double *work, uint8_t *flag, double *rest);
+                     size_t n_order, const int64_t *indptr, const int64_t *nodes,
+                     const uint8_t *hosts, double *free_, int64_t *assign, int64_t *phantom,
+                     int64_t *blocker, const double *keys, const double *stop, double *work,
+                     uint8_t *flag, double *rest);
 /* cdef: end */
 
 #endif

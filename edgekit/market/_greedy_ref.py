@@ -26,9 +26,13 @@ def _width(d: list[float], unit: list[float], step: float) -> float:
 
 
 def _choose(d: list[float], unit: list[float], width: float, free: list[list[float]],
-            tol: list[list[float]], nodes: list[int]) -> int:
-    best, best_score = -1, 0.0
-    for j in nodes:
+            tol: list[list[float]], nodes: list[int], hk: list[int] | None
+            ) -> tuple[int, int, int]:
+    """(the best aligned routing node where d fits, the best aligned of those that may host
+    it (flag 1), the flag of the first): -1 where none."""
+    best, best_score, kind = -1, 0.0, 1
+    best_host, host_score = -1, 0.0
+    for k, j in enumerate(nodes):
         fj = free[j]
         if not _fits(d, fj, tol[j]):
             continue
@@ -44,7 +48,25 @@ def _choose(d: list[float], unit: list[float], width: float, free: list[list[flo
             score = float(math.floor(q)) if math.isfinite(q) else q
         if best < 0 or score > best_score:
             best, best_score = j, score
-    return best
+            kind = 1 if hk is None else hk[k]
+        if (hk is None or hk[k] == 1) and (best_host < 0 or score > host_score):
+            best_host, host_score = j, score
+    return best, best_host, kind
+
+
+def _step(d: list[float], unit: list[float], width: float, free: list[list[float]],
+          tol: list[list[float]], nodes: list[int], hk: list[int] | None) -> tuple[int, int]:
+    """(phantom, host) of a bid's step, taken from ``free`` (see market.c's step_bid): the
+    best aligned node holds the demand as a phantom when it may not host it and its flag
+    is 2 (else phantom is -1)."""
+    top, host, kind = _choose(d, unit, width, free, tol, nodes, hk)
+    if top >= 0 and top != host and kind == 2:
+        _take(free[top], d)
+    else:
+        top = -1
+    if host >= 0:
+        _take(free[host], d)
+    return top, host
 
 
 def _fits_after_all(d: list[float], free: list[float], tol: list[float], rest: list[float],
@@ -62,23 +84,27 @@ def _take(free: list[float], d: list[float]) -> None:
 def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndarray,
            indptr: np.ndarray, nodes: np.ndarray, free: np.ndarray, assign: np.ndarray,
            blocker: np.ndarray | None, keys: np.ndarray, stop: np.ndarray,
-           step: float = 0.0) -> None:
-    """``ek_market_greedy`` on numpy arrays (``free``, ``assign``, ``blocker`` updated in
-    place)."""
+           step: float = 0.0, hosts: np.ndarray | None = None,
+           phantom: np.ndarray | None = None) -> None:
+    """``ek_market_greedy`` on numpy arrays (``free``, ``assign``, ``phantom``,
+    ``blocker`` updated in place)."""
     dem = demand.tolist()
     u = unit.tolist()
     tl = tol.tolist()
     cap = free.tolist()
     allowed = [nodes[indptr[i]:indptr[i + 1]].tolist() for i in range(len(dem))]
+    hk: list[list[int] | None] = (
+        [None] * len(dem) if hosts is None
+        else [hosts[indptr[i]:indptr[i + 1]].tolist() for i in range(len(dem))])
     width = [_width(row, u, step) for row in dem]
     order_l = order.tolist()
     state = [row[:] for row in cap]
     out = assign.tolist()
+    ph = [-1] * len(dem) if phantom is None else phantom.tolist()
     for i in order_l:
-        j = _choose(dem[i], u, width[i], state, tl, allowed[i])
+        top, j = _step(dem[i], u, width[i], state, tl, allowed[i], hk[i])
         out[i] = j
-        if j >= 0:
-            _take(state[j], dem[i])
+        ph[i] = top
     if blocker is not None:
         blk = blocker.tolist()
         key_l = keys.tolist()
@@ -93,8 +119,12 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
             db = dem[b]
             _take(rest, db)  # the demand of the positions after p
             if out[b] < 0:
+                if ph[b] >= 0:
+                    _take(before[ph[b]], db)
                 continue
-            live = {j for j in allowed[b] if _fits(db, before[j], tl[j])}
+            hb = hk[b]
+            live = {j for k, j in enumerate(allowed[b])
+                    if (hb is None or hb[k] == 1) and _fits(db, before[j], tl[j])}
             hit = -1
             if any(_fits_after_all(db, before[j], tl[j], rest, total) for j in live):
                 live = set()  # room for everything to come: no run can block b
@@ -103,16 +133,17 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
                 if not live or key_l[q] <= stop_l[b]:
                     break
                 i = order_l[q]
-                j = _choose(dem[i], u, width[i], run, tl, allowed[i])
-                if j < 0:
-                    continue
-                _take(run[j], dem[i])
-                if j in live and not _fits(db, run[j], tl[j]):
-                    live.discard(j)
-                    if not live:
-                        hit = q
+                for j in _step(dem[i], u, width[i], run, tl, allowed[i], hk[i]):
+                    if j in live and not _fits(db, run[j], tl[j]):
+                        live.discard(j)
+                        if not live:
+                            hit = q
             blk[b] = hit
             _take(before[out[b]], db)
+            if ph[b] >= 0:
+                _take(before[ph[b]], db)
         blocker[:] = blk
     assign[:] = out
+    if phantom is not None:
+        phantom[:] = ph
     free[:] = np.array(state, dtype=np.float64).reshape(free.shape)

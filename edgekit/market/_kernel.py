@@ -11,10 +11,14 @@ from edgekit.market import _greedy_ref
 def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndarray,
            indptr: np.ndarray, nodes: np.ndarray, capacity: np.ndarray, keys: np.ndarray,
            stop: np.ndarray, *, critical: bool = True, step: float = 0.0,
-           use_native: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(assign, blocker, free) of ``ek_market_greedy`` (contract in ``_native/market.h``):
-    bids ``order`` placed in turn on their allowed nodes (CSR ``indptr``/``nodes``), each
-    on the best aligned node where it fits; ``blocker[b]`` the position in ``order`` that
+           hosts: np.ndarray | None = None, use_native: bool | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(assign, blocker, free, phantom) of ``ek_market_greedy`` (contract in
+    ``_native/market.h``): bids ``order`` routed in turn over their nodes (CSR
+    ``indptr``/``nodes``), each to the best aligned node where it fits, which holds its
+    room; when that node may not host it (``hosts``, one flag per CSR entry; None: all may),
+    it holds the room as a phantom (``phantom[b]``, else -1) and the best aligned host where
+    it fits takes it too; ``blocker[b]`` the position in ``order`` that
     sets a placed bid's critical value (-1: none, or none at a key above ``stop[b]``;
     ``keys`` (len(order),) the order's keys; only with ``critical``), ``free`` what is left
     of ``capacity``.  ``step`` > 0 bins the alignment (the cosine on a grid of ``step``,
@@ -32,6 +36,11 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
     nodes = np.ascontiguousarray(nodes, dtype=np.int64)
     keys = np.ascontiguousarray(keys, dtype=np.float64)
     stop = np.ascontiguousarray(stop, dtype=np.float64)
+    if hosts is not None:
+        hosts = np.ascontiguousarray(hosts, dtype=np.uint8)
+        if hosts.shape != nodes.shape:
+            raise ValueError("market greedy: hosts must have one flag per node entry")
+    phantom = np.full(n_b, -1, dtype=np.int64)
     free = np.array(capacity, dtype=np.float64, order="C")
     assign = np.full(n_b, -1, dtype=np.int64)
     blocker = np.full(n_b, -1, dtype=np.int64)
@@ -49,11 +58,11 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
     if not (step >= 0.0 and np.isfinite(step)):
         raise ValueError("market greedy: step must be finite and >= 0")
     if order.size == 0:
-        return assign, blocker, free
+        return assign, blocker, free, phantom
     if lib is None:
         _greedy_ref.greedy(demand, unit, tol, order, indptr, nodes, free, assign,
-                           blocker if critical else None, keys, stop, step)
-        return assign, blocker, free
+                           blocker if critical else None, keys, stop, step, hosts, phantom)
+        return assign, blocker, free, phantom
     ffi = _backend.ffi
     work = np.empty((n_n, n_r))
     flag = np.zeros(n_n, dtype=np.uint8)
@@ -65,10 +74,11 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
         ptr("double *", demand), n_b, n_r, ptr("double *", unit), step, ptr("double *", tol),
         n_n,
         ptr("int64_t *", order), order.size, ptr("int64_t *", indptr), ptr("int64_t *", nodes),
-        ptr("double *", free), ptr("int64_t *", assign),
+        ptr("uint8_t *", hosts) if hosts is not None else ffi.NULL,
+        ptr("double *", free), ptr("int64_t *", assign), ptr("int64_t *", phantom),
         ptr("int64_t *", blocker) if critical else ffi.NULL, ptr("double *", keys),
         ptr("double *", stop), ptr("double *", work),
         ptr("uint8_t *", flag), ptr("double *", np.empty(2 * n_r)))
     if status != 0:
         raise RuntimeError(f"ek_market_greedy returned status {status}")
-    return assign, blocker, free
+    return assign, blocker, free, phantom

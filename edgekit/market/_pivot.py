@@ -136,16 +136,31 @@ def market_level(arr: MarketArrays, w: np.ndarray) -> float:
 def pair_prices(arr: MarketArrays, step: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(f (bids, nodes), reserve (bids,), above (bids,)): see the module docstring."""
+    return pair_levels(arr, step)[:3]
+
+
+def pair_levels(arr: MarketArrays, step: float) -> tuple[np.ndarray, ...]:
+    """(f, reserve, above, level (nodes,), kappa (nodes,)): :func:`pair_prices`, and for
+    each node ``n`` the level of the market without it and its own ``kappa`` under the
+    same weights (its cost of the market's demand mix over the mix's size): ``kappa[n] <=
+    level[n]`` when ``n`` would offer its capacity at its own price level (its cost report
+    moves ``kappa[n]`` only, never ``level[n]``)."""
     n_b, n_a = len(arr.bids), len(arr.asks)
     f = np.zeros((n_b, n_a))
+    level, kap = np.zeros(n_a), np.zeros(n_a)
     if n_b == 0 or n_a == 0:
-        return f, np.zeros(n_b), np.zeros(n_b, dtype=bool)
+        return f, np.zeros(n_b), np.zeros(n_b, dtype=bool), level, kap
     above = np.ones(n_b, dtype=bool)
     wn = node_weights(arr, step)
     groups, inverse = np.unique(wn, axis=0, return_inverse=True)
+    mix = arr.demand.sum(axis=0)
     for g in range(groups.shape[0]):
         nodes = np.flatnonzero(inverse.ravel() == g)
         lev, z, rho = levels(arr, groups[g], nodes)
         f[:, nodes] = z[:, None] * lev[None, :]
         above &= rho > lev.max()  # compared as densities: exact for the price setters
-    return f, f.max(axis=1), above
+        level[nodes] = lev
+        wm = float(groups[g] @ mix)
+        cm = arr.unit_cost[nodes] @ mix
+        kap[nodes] = cm / wm if wm > 0 else np.where(cm > 0, np.inf, 0.0)
+    return f, f.max(axis=1), above, level, kap

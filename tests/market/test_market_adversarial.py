@@ -214,8 +214,8 @@ def test_kernel_refuses_inconsistent_arrays(use_native: bool) -> None:
     unit, cap = np.ones(2), np.full((2, 2), 4.0)
     order, keys, stop = np.arange(3), np.ones(3), np.zeros(3)
     good = (np.array([0, 2, 3, 4]), np.array([0, 1, 1, 0]))
-    assign, _, _ = _kernel.greedy(demand, unit, cap * 1e-9, order, *good, cap, keys, stop,
-                                  use_native=use_native)
+    assign, *_ = _kernel.greedy(demand, unit, cap * 1e-9, order, *good, cap, keys, stop,
+                                use_native=use_native)
     assert assign.tolist() == [0, 1, 0]
     bad_csr = [(np.array([0, 2, 3, 9]), good[1]), (np.array([0, 3, 2, 4]), good[1]),
                (np.array([1, 2, 3, 4]), good[1]), (good[0], np.array([0, 1, 1, 2])),
@@ -230,6 +230,9 @@ def test_kernel_refuses_inconsistent_arrays(use_native: bool) -> None:
     with pytest.raises(ValueError):
         _kernel.greedy(demand, unit, cap * 1e-9, np.array([0, 3, 1]), *good, cap, keys, stop,
                        use_native=use_native)
+    with pytest.raises(ValueError):  # one host flag per node entry
+        _kernel.greedy(demand, unit, cap * 1e-9, order, *good, cap, keys, stop,
+                       hosts=np.ones(3, dtype=np.uint8), use_native=use_native)
 
 
 @pytest.mark.parametrize("balance", [0.05, 0.3, 1.5])

@@ -50,8 +50,8 @@ def _check(asks: tuple[Ask, ...], bids: tuple[Bid, ...], c: Clearing) -> None:
     assert c.surplus >= -1e-9, "deficit"
 
 
-@pytest.mark.parametrize("mechanism", ["pivot-greedy", "halves", "trade-reduction",
-                                       "pivot-price", "posted-price"])
+@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom", "halves",
+                                       "trade-reduction", "pivot-price", "posted-price"])
 @pytest.mark.parametrize("size", MARKETS)
 def test_ir_capacity_no_deficit(mechanism: str, size: tuple[int, int, int]) -> None:
     m = _market(*size)
@@ -76,7 +76,8 @@ def _utility(c: Clearing, bid: Bid, true_value: float) -> float:
     return true_value - c.payments[bid.id] if bid.id in c.payments else 0.0
 
 
-@pytest.mark.parametrize("mechanism", ["pivot-greedy", "halves", "posted-price"])
+@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom", "halves",
+                                       "posted-price"])
 def test_applications_cannot_gain_by_misreporting(mechanism: str) -> None:
     # random misreports (value scaled 0-3x, or shifted) by one application at a time;
     # utility at the true value never rises beyond float noise

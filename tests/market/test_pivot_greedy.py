@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekit.market import _kernel, _pivot, clear, mechanisms
-from edgekit.market._arrays import compile_market
+from edgekit.market._arrays import assignment_of, compile_market
 from edgekit.market.generate import random_market, sized_market
 from edgekit.market.mechanisms import _T_PIVOT_W_STEP
 from edgekit.market.probes import _with_ask, _with_bid_value, check_clearing, probe
@@ -78,6 +78,13 @@ def _instance(seed: int, n_nodes: int, n_bids: int, n_res: int):
     return demand, unit, cap * 1e-9, order, indptr, cols, cap, keys, stop
 
 
+def _hosts(seed: int, n_entries: int) -> np.ndarray:
+    """Random flags of the phantom rule: 1 may host, 2 refuses and holds the room, 0
+    refuses."""
+    return np.random.default_rng(seed + 1).choice(np.array([0, 1, 1, 2], dtype=np.uint8),
+                                                  n_entries)
+
+
 @needs_native
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(0, 30), st.integers(1, 3),
@@ -86,11 +93,13 @@ def test_kernel_matches_reference(seed: int, n_nodes: int, n_bids: int, n_res: i
                                   step: float) -> None:
     """Same placements, blockers and leftovers to the last bit, with zero capacities and
     demands, exactly full nodes, ties of keys and identical nodes, the alignment binned or
-    not (step 5: every fitting node ties, first fit)."""
+    not (step 5: every fitting node ties, first fit), every node a host or with the
+    phantom rule's flags."""
     args = _instance(seed, n_nodes, n_bids, n_res)
-    for critical in (True, False):
-        a = _kernel.greedy(*args, critical=critical, step=step, use_native=True)
-        b = _kernel.greedy(*args, critical=critical, step=step, use_native=False)
+    for critical, hosts in ((True, None), (False, None), (True, _hosts(seed, args[5].size)),
+                            (False, _hosts(seed, args[5].size))):
+        a = _kernel.greedy(*args, critical=critical, step=step, hosts=hosts, use_native=True)
+        b = _kernel.greedy(*args, critical=critical, step=step, hosts=hosts, use_native=False)
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y)
 
@@ -109,8 +118,8 @@ def test_binned_alignment(native: bool) -> None:
                 first[i] = j
                 free[j] -= demand[i]
                 break
-    got, _, _ = _kernel.greedy(demand, unit, tol, order, indptr, nodes, cap, keys, stop,
-                               step=5.0, use_native=native)
+    got, *_ = _kernel.greedy(demand, unit, tol, order, indptr, nodes, cap, keys, stop,
+                             step=5.0, use_native=native)
     assert np.array_equal(got, first) and (got >= 0).sum() >= 10
     # one bid; node 0 at cosine 0.868, node 1 at 0.9992, node 2 at 0.99987: unbinned (or on
     # a fine grid) node 2 wins; on a grid of 0.01 nodes 1 and 2 tie and the lower index
@@ -120,9 +129,9 @@ def test_binned_alignment(native: bool) -> None:
     cos = (caps @ d[0]) / np.linalg.norm(caps, axis=1) / np.linalg.norm(d[0])
     assert 0.86 < cos[0] < 0.87 and 0.9991 < cos[1] < cos[2] < 0.9999
     for step, want in ((0.0, 2), (0.0001, 2), (0.01, 1), (0.2, 0)):
-        got, _, _ = _kernel.greedy(d, np.ones(2), caps * 0, np.array([0]), np.array([0, 3]),
-                                   np.array([0, 1, 2]), caps, np.array([1.0]),
-                                   np.array([0.0]), step=step, use_native=native)
+        got, *_ = _kernel.greedy(d, np.ones(2), caps * 0, np.array([0]), np.array([0, 3]),
+                                 np.array([0, 1, 2]), caps, np.array([1.0]),
+                                 np.array([0.0]), step=step, use_native=native)
         assert got[0] == want, step
 
 
@@ -149,12 +158,23 @@ def _markets():
             random_market(6, 60, seed=2)]
 
 
-def test_payment_is_the_critical_value() -> None:
+def _phantom_markets():
+    # markets where the phantom rule changes the trades or payments
+    return [random_market(8, 40, seed=19), random_market(10, 80, seed=14),
+            random_market(10, 80, seed=20)]
+
+
+@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom"])
+def test_payment_is_the_critical_value(mechanism: str) -> None:
     # Myerson: a traded bid still trades just above what it pays and not just below, and
     # what it pays does not depend on its own value
     checked = blocked = 0
-    for m in _markets():
-        c = clear(m.asks, m.bids, mechanism="pivot-greedy")
+    markets = _markets() if mechanism == "pivot-greedy" else _phantom_markets()
+    for m in markets:
+        c = clear(m.asks, m.bids, mechanism=mechanism)
+        if mechanism != "pivot-greedy":
+            d = clear(m.asks, m.bids)
+            assert (sorted(c.trades), c.payments) != (sorted(d.trades), d.payments)
         for i, b in enumerate(m.bids):
             if b.id not in c.payments:
                 continue
@@ -164,7 +184,7 @@ def test_payment_is_the_critical_value() -> None:
                               (b.value * 3, True)):
                 bids = list(m.bids)
                 bids[i] = Bid(b.id, b.demand, v, b.eligible, b.node_selector, b.tolerations)
-                c2 = clear(m.asks, bids, mechanism="pivot-greedy")
+                c2 = clear(m.asks, bids, mechanism=mechanism)
                 assert (b.id in c2.payments) == trades, (b.id, v, pay)
                 if trades:
                     assert c2.payments[b.id] == pytest.approx(pay, rel=1e-12, abs=1e-15)
@@ -223,3 +243,46 @@ def test_guarantees_on_gpu_markets(seed: int) -> None:
     c = clear(m.asks, m.bids, mechanism="pivot-greedy")
     assert check_clearing(arr, c) == [] and c.trades
     assert c.surplus >= 0
+
+
+@pytest.mark.parametrize("native", [False, pytest.param(True, marks=needs_native)])
+def test_phantom_rule_holds_a_refused_bids_room(native: bool) -> None:
+    """Flag 2: the best aligned node refuses the bid but holds its room (a phantom), so the
+    next bid no longer fits there; flag 0: it refuses and its room stays free.  Either
+    way the bid goes to the best aligned node that may host it."""
+    demand = np.array([[2.0, 1.0], [2.0, 1.0]])
+    cap = np.array([[2.0, 1.0], [4.0, 4.0]])  # node 0 points the bids' way
+    indptr, nodes = np.array([0, 2, 4]), np.array([0, 1, 0, 1])
+    args = (demand, np.ones(2), cap * 1e-9, np.array([0, 1]), indptr, nodes, cap,
+            np.array([2.0, 1.0]), np.full(2, -np.inf))
+    for flag, want_assign, want_phantom in ((2, [1, 1], [0, -1]), (0, [1, 0], [-1, -1]),
+                                            (1, [0, 1], [-1, -1])):
+        hosts = np.array([flag, 1, 1, 1], dtype=np.uint8)  # bid 0 on node 0
+        got, blocker, free, phantom = _kernel.greedy(*args, hosts=hosts, step=0.05,
+                                                     use_native=native)
+        assert got.tolist() == want_assign and phantom.tolist() == want_phantom, flag
+        used = cap.sum() - free.sum()
+        assert used == (9.0 if flag == 2 else 6.0)  # the phantom's room is held
+
+
+def test_phantom_rule_closes_a_cost_inflation() -> None:
+    # 20x200 tuning market 425 (node probes of docs/market.md, "Closing the cost channel"):
+    # node n10 reporting its costs x1.16 refuses its thinnest tasks; without the phantom
+    # rule the room it frees draws in better ones (+0.023 per hour at its true costs), with
+    # it the room stays held and the misreport loses (-0.021)
+    m = sized_market("medium", 425)
+    arr = compile_market(m.asks, m.bids)
+    j, f = 10, 1.160496100841534
+
+    def gain(phantom: float) -> float:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(mechanisms, "_T_PIVOT_PHANTOM", phantom)
+            out = []
+            for a in (arr, _with_ask(arr, j, arr.unit_cost[j] * f, arr.capacity[j])):
+                c = mechanisms.pivot_greedy(a)
+                held = assignment_of(arr, c.trades) == j
+                out.append(c.receipts.get(arr.asks[j].id, 0.0) - arr.cost[held, j].sum())
+        return out[1] - out[0]
+
+    assert gain(0.0) > 0.02
+    assert gain(np.inf) < -0.02
