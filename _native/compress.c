@@ -2127,15 +2127,20 @@ static const uint8_t ekz_lanes_hi[128] = {
  * 1..P): value = residual + asr(sum_t c_t v[k - 1 - t], shift) for one step (row) of the
  * eight lanes, the step before in a register, older ones loaded from the rows below; exact
  * in 32 x 32 -> 64-bit multiplies while every value fits int32 (as ekz2_lanes8_avx512) */
-#define EKZ_REC8(RES, PREV, ROW)                                                             \
-    ({                                                                                       \
-        __m512i s_ = _mm512_setzero_si512();                                                 \
-        _Pragma("GCC unroll 16") for (int t_ = 1; t_ < P; t_++) s_ = _mm512_add_epi64(      \
-            s_, _mm512_mul_epi32(cv[t_], _mm512_loadu_si512(                                \
-                                             (const void *)((ROW) - 8 * (1 + t_)))));        \
-        s_ = _mm512_add_epi64(s_, _mm512_mul_epi32(cv[0], (PREV)));                          \
-        _mm512_add_epi64(_mm512_sra_epi64(s_, shv), (RES));                                  \
-    })
+EKZ_LANES_TARGET __attribute__((always_inline)) static inline __m512i
+ekz_rec8(__m512i res, __m512i prev, const uint64_t *row, const __m512i *cv, const int P,
+         __m128i shv)
+{
+    __m512i s = _mm512_setzero_si512();
+#pragma GCC unroll 16
+    for (int t = 1; t < P; t++)
+        s = _mm512_add_epi64(
+            s, _mm512_mul_epi32(cv[t], _mm512_loadu_si512((const void *)(row - 8 * (1 + t)))));
+    s = _mm512_add_epi64(s, _mm512_mul_epi32(cv[0], prev));
+    return _mm512_add_epi64(_mm512_sra_epi64(s, shv), res);
+}
+/* (a function, not a statement expression: ISO C has none) */
+#define EKZ_REC8(RES, PREV, ROW) ekz_rec8((RES), (PREV), (ROW), cv, P, shv)
 #define EKZ_FITS32(V)                                                                        \
     (!_mm512_test_epi64_mask(_mm512_add_epi64((V), _mm512_set1_epi64(1LL << 31)),           \
                              _mm512_set1_epi64((long long)0xFFFFFFFF00000000ULL)))
