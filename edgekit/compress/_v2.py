@@ -280,10 +280,8 @@ def descriptor(lags: list[int], coefs: list[int], shift: int, lanes: int = 0) ->
     out = bytearray((len(lags) | (LANES if lanes else 0), shift))
     if lanes:
         out.append(lanes)
-    varint = C._varint
-    for lag, c in zip(lags, coefs, strict=True):  # coefficients: int64, so zz(c) is
-        out += varint(lag)
-        out += varint(2 * c if c >= 0 else -2 * c - 1)  # 2c or -2c - 1
+    for lag, c in zip(lags, coefs, strict=True):
+        out += C._varint(lag) + C._varint(C._zz(c))
     return bytes(out)
 
 
@@ -779,7 +777,7 @@ def _pred_search(js: np.ndarray, run: int, order: int, base: float,
     nsmall = 0 if jsmall is None else jsmall.size
     wl = min(run, js.size)
     work = K.scratch("pswork", max(2 * wl + min(_SMALL_RUN, nsmall), 1), np.uint64)
-    dwork = K.scratch("psdwork", max(min(run, js.size), 1), np.float64)
+    dwork = K.scratch("psdwork", max(wl, 1), np.float64)
     lags = np.empty(MAX_TERMS, dtype=np.uint32)
     coefs = np.empty(MAX_TERMS, dtype=np.int64)
     info = np.zeros(3, dtype=np.int32)
