@@ -11,8 +11,12 @@ from edgekit.memory import ArticleSensorRecord, measure, rss_bytes
 
 def test_measure_sees_numpy_buffers_and_objects():
     arr, m = measure(lambda: np.zeros(1_000_000, np.uint8))
-    assert 1_000_000 <= m.held_bytes < 1_000_500
-    assert m.per(1_000_000) == pytest.approx(1.0, abs=1e-3)
+    # tracemalloc counts the whole process: another thread or a finalizer allocating during
+    # the call adds to what it holds (556 B seen once in CI after 2,000 tests, against the
+    # 500 B this bound used to leave); 4 KiB still rules out a second copy or a lost buffer
+    slack = 4_096
+    assert 1_000_000 <= m.held_bytes < 1_000_000 + slack
+    assert m.per(1_000_000) == pytest.approx(1.0, abs=slack / 1_000_000)
     recs, m2 = measure(lambda: [ArticleSensorRecord(i, float(i), 0) for i in range(10_000)])
     assert 60 <= m2.per(10_000) <= 200  # a slotted object, a boxed float, a list slot
 
