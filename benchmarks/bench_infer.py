@@ -116,7 +116,7 @@ def test_preprocess_kernel_vs_numpy(ratio, astronaut):
           lambda: preprocess(astronaut, out, lb, value_range=(-1.0, 1.0)),
           lambda: _preprocess_ref.preprocess(astronaut, ref_out, tables, 0.0, 2 / 255, -1.0,
                                              1.0, 0),
-          minimum=3.0)
+          minimum=3.0, clock=time.thread_time)
 
 
 @needs_native
@@ -130,7 +130,7 @@ def test_preprocess_int8_kernel_vs_numpy(ratio, astronaut):
                              quant_scale=1 / 127.5, zero_point=-1),
           lambda: _preprocess_ref.preprocess(astronaut, ref_out, tables, 0.0, 2 / 255, -1.0,
                                              1 / 127.5, -1),
-          minimum=3.0)
+          minimum=3.0, clock=time.thread_time)
 
 
 def _boxes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,7 +152,7 @@ def test_nms_2000_boxes_vs_numpy(ratio, mode):
           lambda: non_max_suppression(boxes, scores, kps, iou_threshold=0.3, mode=mode,
                                       max_results=2000),
           lambda: _postprocess_ref.nms(sb, ss, sk, 0.3, mode == "weighted", 2000),
-          minimum=5.0, rounds=5)
+          minimum=5.0, rounds=5, clock=time.thread_time)
 
 
 @pytest.mark.parametrize("impl", ["native", "reference"])

@@ -12,6 +12,7 @@ checks run in every test run.
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -62,8 +63,12 @@ def test_layouts_bytes_per_reading_100k(cols_100k):
     slots, plain = per["__slots__ class (the article's)"], per["plain class"]
     assert slots < plain < per["dict per reading"]
     assert 0.10 < 1 - slots / plain < 0.40  # it saves something, not the article's 40%
-    assert per["numpy columns (int64, float32, uint8)"] <= 13.01
-    assert per["numpy columns (int64, float64, uint8)"] <= 17.01
+    # tracemalloc counts the whole process: what another thread allocates during a build is
+    # counted too (1,312 B once in CI: 17.013 B a reading), so the exact layouts get 4 KiB of
+    # slack (0.04 B a reading), far below one more byte a reading
+    slack = 4096 / t.size
+    assert per["numpy columns (int64, float32, uint8)"] <= 13 + slack
+    assert per["numpy columns (int64, float64, uint8)"] <= 17 + slack
     assert per["ReadingStore, hot"] <= 17.2  # float64 values kept as given: 17 B + a constant
     assert per["ReadingStore, sealed"] <= 2.0
     assert min(per[k] for k in ("plain class", "__slots__ class (the article's)",
@@ -145,7 +150,7 @@ def test_append_one_reading_vs_article_records(ratio, cols_100k):
 
     # one validated, locked append costs several list appends: measured, not hidden
     ratio("append 1 reading x 20k: store vs article's slots objects in a list",
-          store_append, article_append, minimum=0.05, rounds=7)
+          store_append, article_append, minimum=0.05, rounds=7, clock=time.thread_time)
 
 
 def test_extend_batches_vs_article_records(ratio, cols_100k):
@@ -164,7 +169,7 @@ def test_extend_batches_vs_article_records(ratio, cols_100k):
                 bt.tolist(), bv.tolist(), bq.tolist(), strict=True))
 
     ratio("extend 100 batches of 1000: store (sealing) vs article's objects", store_extend,
-          article_extend, minimum=1.5, rounds=7)
+          article_extend, minimum=1.5, rounds=7, clock=time.thread_time)
 
 
 def _filled(cols, segment_size: int, seal: bool) -> ReadingStore:
@@ -217,7 +222,7 @@ def test_append_vs_numpy_columns(ratio, cols_100k):
 
     # measured 0.09-0.16x (about 1 us against 0.13 us a reading)
     ratio("append 1 reading x 20k: hot store vs numpy columns", store_one, columns_one,
-          minimum=0.05, rounds=11)
+          minimum=0.05, rounds=11, clock=time.thread_time)
     batches = [(t[a:a + 1000], v[a:a + 1000], q[a:a + 1000]) for a in range(0, t.size, 1000)]
 
     def store_batches():
@@ -233,7 +238,7 @@ def test_append_vs_numpy_columns(ratio, cols_100k):
     # about 15 us a call of checks (dtype, range, order, exact value dtype) against ~1 us of
     # copying: 15 ns a reading, measured 0.07-0.08x
     ratio("extend 20 batches of 1000: hot store vs numpy columns", store_batches,
-          columns_batches, minimum=0.03)
+          columns_batches, minimum=0.03, clock=time.thread_time)
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +264,7 @@ def test_query_hot_vs_numpy_columns(ratio, hot_1m, cols_1m):
     r = hot_1m.query(t0, t1)
     assert all(np.array_equal(x, y) for x, y in zip(r, numpy_columns(), strict=True))
     ratio("query 100k of 1M hot readings: store vs numpy columns",
-          lambda: hot_1m.query(t0, t1), numpy_columns, minimum=0.5, inner=5)
+          lambda: hot_1m.query(t0, t1), numpy_columns, minimum=0.5, inner=5, clock=time.thread_time)
 
 
 def test_query_sealed_vs_article_list_scan(ratio, sealed_1m, cols_1m):
@@ -272,7 +277,8 @@ def test_query_sealed_vs_article_list_scan(ratio, sealed_1m, cols_1m):
     # the article keeps a list of records and has no index: a scan, here of only 200k of them
     ratio("query 10k of 1M sealed readings vs scanning 200k article records",
           lambda: sealed_1m.query(t0, t1),
-          lambda: [x for x in records if t0 <= x.timestamp < t1], minimum=2.0)
+          lambda: [x for x in records if t0 <= x.timestamp < t1], minimum=2.0,
+          clock=time.thread_time)
 
 
 @pytest.mark.parametrize("kind", ["hot", "sealed"])

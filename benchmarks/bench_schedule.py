@@ -10,6 +10,7 @@ docs/schedule.md.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ def _loop(cap, d, native):
 def test_c_batch_loop_vs_numpy_3k_tasks(ratio, cluster_1000):
     d = _tasks(cluster_1000, 3_000)
     r = ratio("schedule greedy 1000 nodes x 3k tasks: C vs numpy", _loop(cluster_1000, d, True),
-              _loop(cluster_1000, d, False), minimum=8.0, rounds=3)
+              _loop(cluster_1000, d, False), minimum=8.0, rounds=3, clock=time.thread_time)
     assert r.ratio >= 8.0
 
 
@@ -77,7 +78,7 @@ def test_c_admission_loop_vs_numpy_3k_tasks(ratio, cluster_1000):
     fast, slow = _admit_loop(cluster_1000, d, True), _admit_loop(cluster_1000, d, False)
     assert np.array_equal(fast(), slow())
     ratio("schedule online + admission 1000 nodes x 3k tasks: C vs numpy", fast, slow,
-          minimum=8.0, rounds=3)
+          minimum=8.0, rounds=3, clock=time.thread_time)
 
 
 @pytest.mark.slow
@@ -90,7 +91,7 @@ def test_c_batch_loop_vs_numpy_100k_tasks(ratio, cluster_1000):
     fast, slow = _loop(cluster_1000, d, True), _loop(cluster_1000, d, False)
     assert np.array_equal(fast(), slow())
     ratio("schedule greedy 1000 nodes x 100k tasks: C vs numpy", fast, slow, minimum=10.0,
-          rounds=1)
+          rounds=1, clock=time.thread_time)
 
 
 @needs_native
@@ -102,7 +103,7 @@ def test_c_vs_the_articles_code_10000_nodes(ratio):
     order = np.arange(d.shape[0])
     ratio("schedule 10k nodes x 200 tasks: C (article policy) vs article code",
           lambda: _kernel.greedy(prep, d, order, cap.copy()), lambda: run_article(d, cap),
-          minimum=20.0, rounds=3)
+          minimum=20.0, rounds=3, clock=time.thread_time)
 
 
 @pytest.mark.parametrize("impl", ["native", "reference", "article"])
@@ -168,7 +169,7 @@ def test_default_online_cost_of_the_sampled_futures(ratio):
         return lambda: [place_batch(d, EDGE_CLUSTER_10, policy=policy) for d in ds]
 
     r = ratio("default online, mix 1.0: without / with the sampled futures", run("default"),
-              run(off), minimum=1 / 8, rounds=5)
+              run(off), minimum=1 / 8, rounds=5, clock=time.thread_time)
     n = sum(d.shape[0] for d in ds)
     print(f"{r.candidate_ms / n * 1e3:.0f} us/task with the futures, "
           f"{r.baseline_ms / n * 1e3:.0f} without: {1 / r.ratio:.2f}x")
