@@ -477,6 +477,68 @@ def _small_bits(best: C._Candidate) -> float:
     return bits
 
 
+def _dict_probe_py(keys: np.ndarray, n: int, table: bool = False
+                   ) -> tuple[np.ndarray, int, int, np.ndarray, float, float, float, float]:
+    """The reference of :func:`_dict_probe` (and the probe without the kernels)."""
+    us, f1, f2 = _distinct_counts(keys)
+    ranks = rank(us, keys)
+    assert ranks is not None
+    total, factor = _spread(us.size, f1, f2, keys.size, n)
+    if factor > 1.25:  # the block's table is larger: its indices spread
+        ranks = np.rint(ranks * factor).astype(np.int64)
+    ubits = _stream_bits(us) if table else 0.0
+    return us, f1, f2, ranks, _stream_bits(ranks), total, factor, ubits
+
+
+def _dict_probe(keys: np.ndarray, n: int, table: bool = False
+                ) -> tuple[np.ndarray, int, int, np.ndarray, float, float, float, float]:
+    """The dictionary's estimate on the sample ``keys`` (int64) of a block of n values, in
+    one C call (``ekz_dict_probe``: a radix sort of the keys with their positions):
+    (sorted distinct keys us, how many occur once, twice, each key's rank in us spread by
+    the factor, the ranks' estimated bits (:func:`_stream_bits`), the block's estimated
+    table size and spread factor (:func:`_spread`), and with ``table`` the bits of us
+    itself at its best delta order, else 0).  The same numbers as
+    :func:`_dict_probe_py`, which the tests compare it with."""
+    lib = _backend.lib
+    m = keys.size
+    if lib is None or m < 1 or m >= 1 << 31:
+        return _dict_probe_py(keys, n, table)
+    u = np.empty(m, dtype=np.int64)
+    ranks = np.empty(m, dtype=np.int64)
+    counts = np.empty(3, dtype=np.uint64)
+    out = np.zeros(4, dtype=np.float64)
+    status = lib.ekz_dict_probe(
+        _ptr("int64_t", keys), m, n, lib.EKZ_PROBE_RANKS | (lib.EKZ_PROBE_TABLE if table else 0),
+        _ptr("int64_t", u), _ptr("int64_t", ranks),
+        _ptr("uint64_t", K.scratch("probe", 4 * m, np.uint64)), _ptr("uint64_t", counts),
+        _ptr("double", out))
+    if status != ref.OK:
+        raise RuntimeError(f"ekz_dict_probe returned status {status}")
+    t = int(counts[0])
+    return (u[:t], int(counts[1]), int(counts[2]), ranks, float(out[0]), float(out[1]),
+            float(out[2]), float(out[3]))
+
+
+def _table_hopeless(best: C._Candidate, n: int, rank_bits: float, total: float,
+                    factor: float, limit: float) -> bool:
+    """Whether the dictionary's estimate is above _T_DICT_PRE times ``limit`` with its
+    table priced from best's own stream, before :func:`_dict_bits` prices it with a nested
+    coding of the table (50-200 us a block).  When best has no residual stream, its main
+    stream j is one to one with the block's values and in their order (a grid's k, then
+    (k - off) / g: monotone, and exact without a residual), so the table costs about what
+    the sorted distinct j of the small sample cost an entry (at order 1: their gaps), less
+    the log of the spread (the block's table is denser), in the sample's share of the
+    block.  Decides nothing when best has a residual stream."""
+    if best.r is not None or not C._T_DICT_PRE < math.inf:
+        return False
+    sj = _small(best.j).view(np.int64)
+    uj, _, _, _, _, _, _, ubits = _dict_probe(sj, n, True)
+    if uj.size < 2:
+        return False
+    entry = max(ubits / uj.size - math.log2(factor), 1.0)
+    return rank_bits + entry * total * sj.size / n > limit * C._T_DICT_PRE
+
+
 def _own(best: C._Candidate) -> None:
     """Copy best's streams out of the per-thread work arrays (a nested block's coding, the
     dictionary's table, reuses them)."""
@@ -488,32 +550,28 @@ def _own(best: C._Candidate) -> None:
 
 def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
                    small: np.ndarray | None = None,
-                   bits: list[float] | None = None) -> C._Candidate | None:
+                   bits: dict[str, float] | None = None) -> C._Candidate | None:
     """The dictionary coding of block x, or None when it is not worth computing: the block
     is short, or on its small sample (see :func:`_small`) the index stream, and then the
     estimate of the whole dictionary coding, would not code well below best's streams."""
     n = x.size
     if n < C._T_DICT_MIN_LEN:
         return None
-    if small is None:
-        small = _keys(_small(x))
     floats = x.dtype.kind == "f"
     narrow = _narrow_keys(x.dtype)
-    us, f1, f2 = _distinct_counts(small, not floats, narrow)
-    if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
-        return None  # integers that fill their range: the indices would be the values
-    ranks = rank(us, small)
-    assert ranks is not None
-    total, factor = _spread(us.size, f1, f2, small.size, n)
-    if factor > 1.25:  # the block's table is larger: its indices spread
-        ranks = np.rint(ranks * factor).astype(np.int64)
+    if small is None:
+        small = _keys(_small(x))
     if bits is None:
-        bits = []
-    if not bits:  # computed once for both dictionaries (improve passes the list)
-        bits.append(_small_bits(best))
-    limit = bits[0] * C._T_DICT_GAIN
-    rank_bits = _stream_bits(ranks)
+        bits = {}
+    us, _, _, _, rank_bits, total, factor, _ = _dict_probe(small, n)
+    if not floats and int(us[-1]) - int(us[0]) < 2 * us.size:
+        return None  # integers that fill their range: the indices would be the values
+    if "small" not in bits:  # computed once for both dictionaries (improve passes bits)
+        bits["small"] = _small_bits(best)
+    limit = bits["small"] * C._T_DICT_GAIN
     if rank_bits > limit:  # not even the indices alone
+        return None
+    if _table_hopeless(best, n, rank_bits, total, factor, limit):
         return None
     _own(best)
     if _dict_bits(x, small, us, rank_bits, level, total, factor) > limit:
@@ -544,25 +602,11 @@ def _bins(h: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return lo + np.flatnonzero(present), lut[(h - lo).astype(np.intp)].astype(np.int64)
 
 
-def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
-                    small: np.ndarray | None = None,
-                    bits: list[float] | None = None) -> C._Candidate | None:
-    """The split dictionary of block x: a table of the distinct high parts (value >> s, the
-    values' order-preserving integers), their indices and the low s bits: an exact binning
-    of a wide distribution into bins of 2**s (float noise that neither grids nor deltas
-    help).  None when best's streams already cost less than _T_SPLIT_MIN_BITS a value or
-    no split is estimated _T_DICT_GAIN smaller on the small sample."""
-    n = x.size
-    if n < C._T_DICT_MIN_LEN:
-        return None
-    if small is None:
-        small = _keys(_small(x))
-    small_bits = bits[0] if bits else _small_bits(best)
-    if small_bits < small.size * C._T_SPLIT_MIN_BITS:
-        return None
+def _split_probe_py(small: np.ndarray, n: int, limit: float) -> int | None:
+    """The reference of :func:`_split_probe` (and the search without the kernels)."""
     lo, hi = K.minmax(small)
     width = (hi - lo).bit_length()
-    found, limit = None, small_bits * C._T_DICT_GAIN
+    found = None
     for bins in (6, 9, 12):  # 64, 512 or 4,096 bins over the sample's range
         shift = width - bins
         if not 1 <= shift <= 63:
@@ -582,6 +626,48 @@ def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
         est = _stream_bits(ranks) + low_bits + table
         if est < limit:
             found, limit = shift, est
+    return found
+
+
+def _split_probe(small: np.ndarray, n: int, limit: float) -> int | None:
+    """The split dictionary's shift on the keys ``small`` of a block of n values' sample:
+    for 64, 512 and 4,096 bins over their range, the low bits' cost, the bins' ranks' and
+    a table of about two bytes an entry; the cheapest below ``limit`` bits, or None.  One C
+    call (``ekz_split_probe``); the same choice as :func:`_split_probe_py`."""
+    lib = _backend.lib
+    if lib is None or small.size < 1:
+        return _split_probe_py(small, n, limit)
+    out = np.zeros(1, dtype=np.float64)
+    found = lib.ekz_split_probe(_ptr("int64_t", small), small.size, n, limit,
+                                _ptr("uint32_t", K.scratch("sprobe", 8192, np.uint32)),
+                                _ptr("int64_t", K.scratch("sranks", small.size, np.int64)),
+                                _ptr("double", out))
+    if found < 0:
+        raise RuntimeError(f"ekz_split_probe returned status {found}")
+    return found or None
+
+
+def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
+                    small: np.ndarray | None = None,
+                    bits: dict[str, float] | None = None) -> C._Candidate | None:
+    """The split dictionary of block x: a table of the distinct high parts (value >> s, the
+    values' order-preserving integers), their indices and the low s bits: an exact binning
+    of a wide distribution into bins of 2**s (float noise that neither grids nor deltas
+    help).  None when best's streams already cost less than _T_SPLIT_MIN_BITS a value or
+    no split is estimated _T_DICT_GAIN smaller on the small sample."""
+    n = x.size
+    if n < C._T_DICT_MIN_LEN:
+        return None
+    if bits is None:
+        bits = {}
+    if small is None:
+        small = _keys(_small(x))
+    if "small" not in bits:
+        bits["small"] = _small_bits(best)
+    small_bits = bits["small"]
+    if small_bits < small.size * C._T_SPLIT_MIN_BITS:
+        return None
+    found = _split_probe(small, n, small_bits * C._T_DICT_GAIN)
     if found is None:
         return None
     key = _keys(x)
@@ -911,7 +997,7 @@ def improve(x: np.ndarray, best: C._Candidate, level: int, lossless: bool,
         return best
     if lossless and level >= 2:
         small = _keys(_small(x)) if x.size >= C._T_DICT_MIN_LEN else None
-        bits: list[float] = []  # _small_bits(best), once dict_candidate needed it
+        bits: dict[str, float] = {}  # the sample bits dict_candidate found (see there)
         cand = dict_candidate(x, level, best, small, bits)
         if cand is None or cand.cost >= best.cost:
             cand = split_candidate(x, level, best, small, bits)
