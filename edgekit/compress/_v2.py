@@ -477,66 +477,52 @@ def _small_bits(best: C._Candidate) -> float:
     return bits
 
 
-def _dict_probe_py(keys: np.ndarray, n: int, table: bool = False
-                   ) -> tuple[np.ndarray, int, int, np.ndarray, float, float, float, float]:
-    """The reference of :func:`_dict_probe` (and the probe without the kernels)."""
-    us, f1, f2 = _distinct_counts(keys)
-    ranks = rank(us, keys)
-    assert ranks is not None
-    total, factor = _spread(us.size, f1, f2, keys.size, n)
+def _index_bits(small: np.ndarray, us: np.ndarray, f1: int, f2: int, n: int,
+                ranks: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(estimated bits of the dictionary's indices on the keys ``small`` of a block's
+    small sample, whose sorted distinct values are us, f1 of them seen once and f2 twice
+    (``ranks``: each key's position in us, when known); the block's estimated table size
+    and spread factor, see :func:`_spread`)."""
+    if ranks is None:
+        ranks = rank(us, small)
+        assert ranks is not None
+    total, factor = _spread(us.size, f1, f2, small.size, n)
     if factor > 1.25:  # the block's table is larger: its indices spread
         ranks = np.rint(ranks * factor).astype(np.int64)
-    ubits = _stream_bits(us) if table else 0.0
-    return us, f1, f2, ranks, _stream_bits(ranks), total, factor, ubits
+    return _stream_bits(ranks), total, factor
 
 
-def _dict_probe(keys: np.ndarray, n: int, table: bool = False
-                ) -> tuple[np.ndarray, int, int, np.ndarray, float, float, float, float]:
-    """The dictionary's estimate on the sample ``keys`` (int64) of a block of n values, in
-    one C call (``ekz_dict_probe``: a radix sort of the keys with their positions):
-    (sorted distinct keys us, how many occur once, twice, each key's rank in us spread by
-    the factor, the ranks' estimated bits (:func:`_stream_bits`), the block's estimated
-    table size and spread factor (:func:`_spread`), and with ``table`` the bits of us
-    itself at its best delta order, else 0).  The same numbers as
-    :func:`_dict_probe_py`, which the tests compare it with."""
-    lib = _backend.lib
-    m = keys.size
-    if lib is None or m < 1 or m >= 1 << 31:
-        return _dict_probe_py(keys, n, table)
-    u = np.empty(m, dtype=np.int64)
-    ranks = np.empty(m, dtype=np.int64)
-    counts = np.empty(3, dtype=np.uint64)
-    out = np.zeros(4, dtype=np.float64)
-    status = lib.ekz_dict_probe(
-        _ptr("int64_t", keys), m, n, lib.EKZ_PROBE_RANKS | (lib.EKZ_PROBE_TABLE if table else 0),
-        _ptr("int64_t", u), _ptr("int64_t", ranks),
-        _ptr("uint64_t", K.scratch("probe", 4 * m, np.uint64)), _ptr("uint64_t", counts),
-        _ptr("double", out))
-    if status != ref.OK:
-        raise RuntimeError(f"ekz_dict_probe returned status {status}")
-    t = int(counts[0])
-    return (u[:t], int(counts[1]), int(counts[2]), ranks, float(out[0]), float(out[1]),
-            float(out[2]), float(out[3]))
-
-
-def _table_hopeless(best: C._Candidate, n: int, rank_bits: float, total: float,
-                    factor: float, limit: float) -> bool:
-    """Whether the dictionary's estimate is above _T_DICT_PRE times ``limit`` with its
-    table priced from best's own stream, before :func:`_dict_bits` prices it with a nested
-    coding of the table (50-200 us a block).  When best has no residual stream, its main
-    stream j is one to one with the block's values and in their order (a grid's k, then
-    (k - off) / g: monotone, and exact without a residual), so the table costs about what
-    the sorted distinct j of the small sample cost an entry (at order 1: their gaps), less
-    the log of the spread (the block's table is denser), in the sample's share of the
-    block.  Decides nothing when best has a residual stream."""
-    if best.r is not None or not C._T_DICT_PRE < math.inf:
-        return False
+def _stream_distinct(small: np.ndarray, best: C._Candidate, n: int
+                     ) -> tuple[np.ndarray, int, int, np.ndarray, np.ndarray] | None:
+    """The sorted distinct keys of the small sample ``small`` of a float block, how many
+    occur once, twice, each key's rank, and j's sorted distinct values, all through best's
+    main stream j when best has no residual stream: j is then one to one with the block's
+    values and in their order (a grid's k = round((x - a) * p / b), then (k - off) / g:
+    monotone, and exact without a residual), so the ranks of j's sample are the keys' and
+    j's values are counted over their range (``ekz2_distinct_range``: a few hundred
+    readings on a grid) where the float keys, whose bits span far more, are sorted; the
+    keys' table is their scatter by rank.  None when best has a residual stream (or the
+    scatter is not in key order)."""
+    if best.r is not None or best.j.size != n:
+        return None
     sj = _small(best.j).view(np.int64)
-    uj, _, _, _, _, _, _, ubits = _dict_probe(sj, n, True)
-    if uj.size < 2:
-        return False
-    entry = max(ubits / uj.size - math.log2(factor), 1.0)
-    return rank_bits + entry * total * sj.size / n > limit * C._T_DICT_PRE
+    uj, f1, f2 = _distinct_counts(sj)
+    ranks = rank(uj, sj)
+    if ranks is None or not uj.size:
+        return None
+    us = np.empty(uj.size, dtype=np.int64)
+    us[ranks] = small
+    if us.size > 1 and not bool((us[1:] > us[:-1]).all()):
+        return None
+    return us, f1, f2, ranks, uj
+
+
+def _table_entry(table: np.ndarray, factor: float) -> float:
+    """Estimated bits a table entry of the block costs, from the sorted distinct values
+    ``table`` of its sample (in the block's own stream: a grid's k, a common step taken
+    out): what they cost at their best delta order (their gaps) an entry, less the log of
+    the spread (the block's table is denser), as :func:`_dict_bits` prices its probe."""
+    return max(_stream_bits(table) / table.size - math.log2(factor), 1.0)
 
 
 def _own(best: C._Candidate) -> None:
@@ -563,15 +549,28 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
         small = _keys(_small(x))
     if bits is None:
         bits = {}
-    us, _, _, _, rank_bits, total, factor, _ = _dict_probe(small, n)
-    if not floats and int(us[-1]) - int(us[0]) < 2 * us.size:
-        return None  # integers that fill their range: the indices would be the values
+    got = _stream_distinct(small, best, n) if floats else None
+    if got is not None:
+        us, f1, f2, ranks, uj = got
+    else:
+        us, f1, f2 = _distinct_counts(small, not floats, narrow)
+        ranks, uj = None, None
+        if not floats:
+            if int(us[-1]) - int(us[0]) < 2 * us.size:
+                return None  # integers that fill their range: the indices would be the values
+            uj = us if not best.head & C._H_GCD else None
     if "small" not in bits:  # computed once for both dictionaries (improve passes bits)
         bits["small"] = _small_bits(best)
     limit = bits["small"] * C._T_DICT_GAIN
+    rank_bits, total, factor = _index_bits(small, us, f1, f2, n, ranks)
     if rank_bits > limit:  # not even the indices alone
         return None
-    if _table_hopeless(best, n, rank_bits, total, factor, limit):
+    if not floats and uj is None:  # (integers on a common step: the table's is j's)
+        uj = _distinct(_small(best.j).view(np.int64))
+    # with its table priced from the block's own stream the estimate already loses: the
+    # nested coding of the table that _dict_bits prices it with (50-200 us) is not run
+    if uj is not None and uj.size > 1 and rank_bits + _table_entry(uj, factor) * total \
+            * small.size / n > limit * C._T_DICT_PRE:
         return None
     _own(best)
     if _dict_bits(x, small, us, rank_bits, level, total, factor) > limit:

@@ -1,6 +1,7 @@
-"""The block search's probes in one C call (docs/compress/speed.md, "Encode: deciding from
-a sample"): ``ekz_dict_probe`` and ``ekz_split_probe`` give their numpy references' results,
-bit for bit, and the encoder's frames do not depend on which one ran."""
+"""The block search's decisions from a sample (docs/compress/speed.md, "Encode: deciding
+from a sample"): ``ekz_split_probe`` gives its numpy reference's choice, the dictionary's
+probe through the block's own stream gives the keys' figures, and the table pre-test keeps
+the dictionaries that win."""
 
 from __future__ import annotations
 
@@ -33,19 +34,6 @@ def _keys(draw):
         x = np.round(rng.normal(20.0, 5.0, m), draw(st.integers(0, 4)))
         k = _v2._keys(x)
     return np.ascontiguousarray(k, dtype=np.int64)
-
-
-@needs_native
-@settings(max_examples=300, deadline=None)
-@given(_keys(), st.integers(0, 200_000), st.booleans())
-def test_dict_probe_equals_reference(keys, extra, table):
-    n = keys.size + extra
-    got = _v2._dict_probe(keys, n, table)
-    want = _v2._dict_probe_py(keys, n, table)
-    assert got[0].tobytes() == want[0].tobytes()  # the sorted distinct keys
-    assert got[1:3] == want[1:3]  # once, twice
-    assert got[3].tobytes() == want[3].tobytes()  # the spread ranks
-    assert got[4:] == want[4:]  # bits, total, factor, table bits: the same floats
 
 
 @needs_native
@@ -107,3 +95,39 @@ def test_table_pretest_skips_hopeless_table(monkeypatch):
     with_pre = encode(x)
     assert with_pre == without
     assert n_without >= 1 and not calls
+
+
+@st.composite
+def _block(draw):
+    """A float block whose best coding has no residual stream: decimal readings (negative
+    too, float64 or float32) or a few levels in random order; 300..9,000 values."""
+    n = draw(st.integers(300, 9000))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    if draw(st.booleans()):
+        d = draw(st.integers(0, 3))
+        x = np.round(np.cumsum(rng.normal(0, 0.3, n)) - draw(st.floats(-50, 50)), d)
+    else:
+        x = np.round(rng.uniform(-5, 5, 40), 2)[rng.integers(0, 40, n)]
+    return x.astype(draw(st.sampled_from([np.float64, np.float32])))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_block())
+def test_sample_probe_through_the_stream_equals_keys(x):
+    """The dictionary's sample figures through best's own stream j (counted over j's range,
+    ranks scattered back to the keys) are the keys' own: the same table, counts and ranks,
+    so the same choices."""
+    cands, _ = C._float_candidates(x, -1.0, 5, x.dtype == np.float64)
+    best = min(cands, key=lambda c: c.cost)
+    if best.make is not None:
+        best = best.make()
+    if best.r is not None:
+        return  # (the probe then reads the keys: nothing to compare)
+    small = _v2._keys(_v2._small(x))
+    got = _v2._stream_distinct(small, best, x.size)
+    assert got is not None  # (every block here is one to one with its stream)
+    us, f1, f2, ranks, uj = got
+    want = _v2._distinct_counts(small)
+    assert us.tobytes() == want[0].tobytes() and (f1, f2) == want[1:]
+    assert ranks.tobytes() == _v2.rank(want[0], small).tobytes()
+    assert uj.size == us.size
