@@ -517,6 +517,24 @@ def _stream_distinct(small: np.ndarray, best: C._Candidate, n: int
     return us, f1, f2, ranks, uj
 
 
+def _stream_table(key: np.ndarray, best: C._Candidate
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the sorted distinct keys of a float block, the rank of each key) through best's
+    main stream j, counted over its range (see :func:`_stream_distinct`), or None."""
+    if best.r is not None or best.j.size != key.size:
+        return None
+    jj = best.j.view(np.int64)
+    uj = _distinct(jj)
+    idx = rank(uj, jj)
+    if idx is None or not uj.size:
+        return None
+    us = np.empty(uj.size, dtype=np.int64)
+    us[idx] = key
+    if us.size > 1 and not bool((us[1:] > us[:-1]).all()):
+        return None
+    return us, idx
+
+
 def _table_entry(table: np.ndarray, factor: float) -> float:
     """Estimated bits a table entry of the block costs, from the sorted distinct values
     ``table`` of its sample (in the block's own stream: a grid's k, a common step taken
@@ -576,11 +594,19 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
     if _dict_bits(x, small, us, rank_bits, level, total, factor) > limit:
         return None
     key = _keys(x)
-    idx = rank(us, key)
-    if idx is None:  # values the sample missed
-        us = _distinct(key, not floats, narrow)
-        idx = rank(us, key)
-        assert idx is not None
+    # the table is the block's distinct keys (a sample's table that holds every key is
+    # all of them): through j when j is one to one with the values (see
+    # _stream_distinct), else the sample's table when it may hold every key (no value
+    # seen once in the sample: no spread), else the keys sorted
+    got = _stream_table(key, best) if floats else None
+    if got is not None:
+        us, idx = got
+    else:
+        idx = rank(us, key) if factor <= 1.0 else None
+        if idx is None:  # values the sample missed
+            us = _distinct(key, not floats, narrow)
+            idx = rank(us, key)
+            assert idx is not None
     vals = C._unsortable(us, x.dtype) if x.dtype.kind == "f" else us.astype(x.dtype)
     table = C._encode_block(np.ascontiguousarray(vals), -1.0, level, False)
     params = C._varint(us.size) + C._varint(len(table)) + table

@@ -131,3 +131,23 @@ def test_sample_probe_through_the_stream_equals_keys(x):
     assert us.tobytes() == want[0].tobytes() and (f1, f2) == want[1:]
     assert ranks.tobytes() == _v2.rank(want[0], small).tobytes()
     assert uj.size == us.size
+
+
+@settings(max_examples=100, deadline=None)
+@given(_block())
+def test_block_table_through_the_stream_equals_keys(x):
+    """The dictionary's table of a whole block through best's stream j (counted, ranks
+    scattered back) is the block's sorted distinct keys, and the ranks are the keys'."""
+    cands, _ = C._float_candidates(x, -1.0, 5, x.dtype == np.float64)
+    best = min(cands, key=lambda c: c.cost)
+    if best.make is not None:
+        best = best.make()
+    if best.r is not None:
+        return
+    key = _v2._keys(x)
+    got = _v2._stream_table(key, best)
+    assert got is not None
+    us, idx = got
+    want = _v2._distinct(key)
+    assert us.tobytes() == want.tobytes()
+    assert idx.tobytes() == _v2.rank(want, key).tobytes()
