@@ -492,6 +492,13 @@ def _index_bits(small: np.ndarray, us: np.ndarray, f1: int, f2: int, n: int,
     return _stream_bits(ranks), total, factor
 
 
+def _countable(a: np.ndarray) -> bool:
+    """Whether :func:`_distinct_counts` counts int64 a over its range (else it sorts: the
+    keys, sorted as int32 when narrow, then cost no more than j)."""
+    lo, hi = K.minmax(a)
+    return hi - lo < min(_DISTINCT_SPAN * a.size, _DISTINCT_MAX) - 1
+
+
 def _stream_distinct(small: np.ndarray, best: C._Candidate, n: int
                      ) -> tuple[np.ndarray, int, int, np.ndarray, np.ndarray] | None:
     """The sorted distinct keys of the small sample ``small`` of a float block, how many
@@ -501,11 +508,14 @@ def _stream_distinct(small: np.ndarray, best: C._Candidate, n: int
     monotone, and exact without a residual), so the ranks of j's sample are the keys' and
     j's values are counted over their range (``ekz2_distinct_range``: a few hundred
     readings on a grid) where the float keys, whose bits span far more, are sorted; the
-    keys' table is their scatter by rank.  None when best has a residual stream (or the
-    scatter is not in key order)."""
+    keys' table is their scatter by rank.  None when best has a residual stream, when j's
+    range is too wide to count (the keys are then sorted as before) or the scatter is not
+    in key order."""
     if best.r is not None or best.j.size != n:
         return None
     sj = _small(best.j).view(np.int64)
+    if not _countable(sj):
+        return None
     uj, f1, f2 = _distinct_counts(sj)
     ranks = rank(uj, sj)
     if ranks is None or not uj.size:
@@ -524,6 +534,8 @@ def _stream_table(key: np.ndarray, best: C._Candidate
     if best.r is not None or best.j.size != key.size:
         return None
     jj = best.j.view(np.int64)
+    if not _countable(jj):
+        return None
     uj = _distinct(jj)
     idx = rank(uj, jj)
     if idx is None or not uj.size:
@@ -583,7 +595,7 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
     rank_bits, total, factor = _index_bits(small, us, f1, f2, n, ranks)
     if rank_bits > limit:  # not even the indices alone
         return None
-    if not floats and uj is None:  # (integers on a common step: the table's is j's)
+    if uj is None and best.r is None:  # (a common step, or floats on a wide grid)
         uj = _distinct(_small(best.j).view(np.int64))
     # with its table priced from the block's own stream the estimate already loses: the
     # nested coding of the table that _dict_bits prices it with (50-200 us) is not run

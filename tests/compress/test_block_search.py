@@ -104,8 +104,8 @@ def _block(draw):
     n = draw(st.integers(300, 9000))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     if draw(st.booleans()):
-        d = draw(st.integers(0, 3))
-        x = np.round(np.cumsum(rng.normal(0, 0.3, n)) - draw(st.floats(-50, 50)), d)
+        d = draw(st.integers(0, 2))
+        x = np.round(np.cumsum(rng.normal(0, 0.1, n)) - draw(st.floats(-50, 50)), d)
     else:
         x = np.round(rng.uniform(-5, 5, 40), 2)[rng.integers(0, 40, n)]
     return x.astype(draw(st.sampled_from([np.float64, np.float32])))
@@ -125,7 +125,9 @@ def test_sample_probe_through_the_stream_equals_keys(x):
         return  # (the probe then reads the keys: nothing to compare)
     small = _v2._keys(_v2._small(x))
     got = _v2._stream_distinct(small, best, x.size)
-    assert got is not None  # (every block here is one to one with its stream)
+    if got is None:  # (only a stream too wide to count goes the keys' way)
+        assert not _v2._countable(_v2._small(best.j).view(np.int64))
+        return
     us, f1, f2, ranks, uj = got
     want = _v2._distinct_counts(small)
     assert us.tobytes() == want[0].tobytes() and (f1, f2) == want[1:]
@@ -146,7 +148,9 @@ def test_block_table_through_the_stream_equals_keys(x):
         return
     key = _v2._keys(x)
     got = _v2._stream_table(key, best)
-    assert got is not None
+    if got is None:
+        assert not _v2._countable(best.j.view(np.int64))
+        return
     us, idx = got
     want = _v2._distinct(key)
     assert us.tobytes() == want.tobytes()
