@@ -477,15 +477,13 @@ def _small_bits(best: C._Candidate) -> float:
     return bits
 
 
-def _index_bits(small: np.ndarray, us: np.ndarray, f1: int, f2: int, n: int,
-                ranks: np.ndarray | None = None) -> tuple[float, float, float]:
+def _index_bits(small: np.ndarray, us: np.ndarray, f1: int, f2: int,
+                n: int) -> tuple[float, float, float]:
     """(estimated bits of the dictionary's indices on the keys ``small`` of a block's
-    small sample, whose sorted distinct values are us, f1 of them seen once and f2 twice
-    (``ranks``: each key's position in us, when known); the block's estimated table size
-    and spread factor, see :func:`_spread`)."""
-    if ranks is None:
-        ranks = rank(us, small)
-        assert ranks is not None
+    small sample, whose sorted distinct values are us, f1 of them seen once and f2 twice;
+    the block's estimated table size and spread factor, see :func:`_spread`)."""
+    ranks = rank(us, small)
+    assert ranks is not None
     total, factor = _spread(us.size, f1, f2, small.size, n)
     if factor > 1.25:  # the block's table is larger: its indices spread
         ranks = np.rint(ranks * factor).astype(np.int64)
@@ -499,38 +497,17 @@ def _countable(a: np.ndarray) -> bool:
     return hi - lo < min(_DISTINCT_SPAN * a.size, _DISTINCT_MAX) - 1
 
 
-def _stream_distinct(small: np.ndarray, best: C._Candidate, n: int
-                     ) -> tuple[np.ndarray, int, int, np.ndarray, np.ndarray] | None:
-    """The sorted distinct keys of the small sample ``small`` of a float block, how many
-    occur once, twice, each key's rank, and j's sorted distinct values, all through best's
-    main stream j when best has no residual stream: j is then one to one with the block's
-    values and in their order (a grid's k = round((x - a) * p / b), then (k - off) / g:
-    monotone, and exact without a residual), so the ranks of j's sample are the keys' and
-    j's values are counted over their range (``ekz2_distinct_range``: a few hundred
-    readings on a grid) where the float keys, whose bits span far more, are sorted; the
-    keys' table is their scatter by rank.  None when best has a residual stream, when j's
-    range is too wide to count (the keys are then sorted as before) or the scatter is not
-    in key order."""
-    if best.r is not None or best.j.size != n:
-        return None
-    sj = _small(best.j).view(np.int64)
-    if not _countable(sj):
-        return None
-    uj, f1, f2 = _distinct_counts(sj)
-    ranks = rank(uj, sj)
-    if ranks is None or not uj.size:
-        return None
-    us = np.empty(uj.size, dtype=np.int64)
-    us[ranks] = small
-    if us.size > 1 and not bool((us[1:] > us[:-1]).all()):
-        return None
-    return us, f1, f2, ranks, uj
-
-
 def _stream_table(key: np.ndarray, best: C._Candidate
                   ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(the sorted distinct keys of a float block, the rank of each key) through best's
-    main stream j, counted over its range (see :func:`_stream_distinct`), or None."""
+    """(the sorted distinct keys ``key`` of a float block, the rank of each key) through
+    best's main stream j when best has no residual stream: j is then one to one with the
+    block's values and in their order (a grid's k = round((x - a) * p / b), then (k - off)
+    / g: monotone, and exact without a residual), so j's ranks are the keys' and j's
+    values are counted over their range (``ekz2_distinct_range``: a few hundred readings
+    on a grid) where the float keys, whose bits span far more, would be sorted; the keys'
+    table is their scatter by rank.  None when best has a residual stream, when j's range
+    is too wide to count (the keys are then sorted: as int32 for float32 data, faster
+    than j as int64) or the scatter is not in key order."""
     if best.r is not None or best.j.size != key.size:
         return None
     jj = best.j.view(np.int64)
@@ -579,20 +556,16 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
         small = _keys(_small(x))
     if bits is None:
         bits = {}
-    got = _stream_distinct(small, best, n) if floats else None
-    if got is not None:
-        us, f1, f2, ranks, uj = got
-    else:
-        us, f1, f2 = _distinct_counts(small, not floats, narrow)
-        ranks, uj = None, None
-        if not floats:
-            if int(us[-1]) - int(us[0]) < 2 * us.size:
-                return None  # integers that fill their range: the indices would be the values
-            uj = us if not best.head & C._H_GCD else None
+    us, f1, f2 = _distinct_counts(small, not floats, narrow)
+    uj = None
+    if not floats:
+        if int(us[-1]) - int(us[0]) < 2 * us.size:
+            return None  # integers that fill their range: the indices would be the values
+        uj = us if not best.head & C._H_GCD else None
     if "small" not in bits:  # computed once for both dictionaries (improve passes bits)
         bits["small"] = _small_bits(best)
     limit = bits["small"] * C._T_DICT_GAIN
-    rank_bits, total, factor = _index_bits(small, us, f1, f2, n, ranks)
+    rank_bits, total, factor = _index_bits(small, us, f1, f2, n)
     if rank_bits > limit:  # not even the indices alone
         return None
     if uj is None and best.r is None:  # (a common step, or floats on a wide grid)
@@ -608,7 +581,7 @@ def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
     key = _keys(x)
     # the table is the block's distinct keys (a sample's table that holds every key is
     # all of them): through j when j is one to one with the values (see
-    # _stream_distinct), else the sample's table when it may hold every key (no value
+    # _stream_table), else the sample's table when it may hold every key (no value
     # seen once in the sample: no spread), else the keys sorted
     got = _stream_table(key, best) if floats else None
     if got is not None:
