@@ -477,6 +477,61 @@ def _small_bits(best: C._Candidate) -> float:
     return bits
 
 
+def _index_bits(small: np.ndarray, us: np.ndarray, f1: int, f2: int,
+                n: int) -> tuple[float, float, float]:
+    """(estimated bits of the dictionary's indices on the keys ``small`` of a block's
+    small sample, whose sorted distinct values are us, f1 of them seen once and f2 twice;
+    the block's estimated table size and spread factor, see :func:`_spread`)."""
+    ranks = rank(us, small)
+    assert ranks is not None
+    total, factor = _spread(us.size, f1, f2, small.size, n)
+    if factor > 1.25:  # the block's table is larger: its indices spread
+        ranks = np.rint(ranks * factor).astype(np.int64)
+    return _stream_bits(ranks), total, factor
+
+
+def _countable(a: np.ndarray) -> bool:
+    """Whether :func:`_distinct_counts` counts int64 a over its range (else it sorts: the
+    keys, sorted as int32 when narrow, then cost no more than j)."""
+    lo, hi = K.minmax(a)
+    return hi - lo < min(_DISTINCT_SPAN * a.size, _DISTINCT_MAX) - 1
+
+
+def _stream_table(key: np.ndarray, best: C._Candidate
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the sorted distinct keys ``key`` of a float block, the rank of each key) through
+    best's main stream j when best has no residual stream: j is then one to one with the
+    block's values and in their order (a grid's k = round((x - a) * p / b), then (k - off)
+    / g: monotone, and exact without a residual), so j's ranks are the keys' and j's
+    values are counted over their range (``ekz2_distinct_range``: a few hundred readings
+    on a grid) where the float keys, whose bits span far more, would be sorted; the keys'
+    table is their scatter by rank.  None when best has a residual stream, when j's range
+    is too wide to count (the keys are then sorted: as int32 for float32 data, faster
+    than j as int64) or the scatter is not in key order."""
+    if best.r is not None or best.j.size != key.size:
+        return None
+    jj = best.j.view(np.int64)
+    if not _countable(jj):
+        return None
+    uj = _distinct(jj)
+    idx = rank(uj, jj)
+    if idx is None or not uj.size:
+        return None
+    us = np.empty(uj.size, dtype=np.int64)
+    us[idx] = key
+    if us.size > 1 and not bool((us[1:] > us[:-1]).all()):
+        return None
+    return us, idx
+
+
+def _table_entry(table: np.ndarray, factor: float) -> float:
+    """Estimated bits a table entry of the block costs, from the sorted distinct values
+    ``table`` of its sample (in the block's own stream: a grid's k, a common step taken
+    out): what they cost at their best delta order (their gaps) an entry, less the log of
+    the spread (the block's table is denser), as :func:`_dict_bits` prices its probe."""
+    return max(_stream_bits(table) / table.size - math.log2(factor), 1.0)
+
+
 def _own(best: C._Candidate) -> None:
     """Copy best's streams out of the per-thread work arrays (a nested block's coding, the
     dictionary's table, reuses them)."""
@@ -488,42 +543,55 @@ def _own(best: C._Candidate) -> None:
 
 def dict_candidate(x: np.ndarray, level: int, best: C._Candidate,
                    small: np.ndarray | None = None,
-                   bits: list[float] | None = None) -> C._Candidate | None:
+                   bits: dict[str, float] | None = None) -> C._Candidate | None:
     """The dictionary coding of block x, or None when it is not worth computing: the block
     is short, or on its small sample (see :func:`_small`) the index stream, and then the
     estimate of the whole dictionary coding, would not code well below best's streams."""
     n = x.size
     if n < C._T_DICT_MIN_LEN:
         return None
-    if small is None:
-        small = _keys(_small(x))
     floats = x.dtype.kind == "f"
     narrow = _narrow_keys(x.dtype)
-    us, f1, f2 = _distinct_counts(small, not floats, narrow)
-    if x.dtype.kind != "f" and int(us[-1]) - int(us[0]) < 2 * us.size:
-        return None  # integers that fill their range: the indices would be the values
-    ranks = rank(us, small)
-    assert ranks is not None
-    total, factor = _spread(us.size, f1, f2, small.size, n)
-    if factor > 1.25:  # the block's table is larger: its indices spread
-        ranks = np.rint(ranks * factor).astype(np.int64)
+    if small is None:
+        small = _keys(_small(x))
     if bits is None:
-        bits = []
-    if not bits:  # computed once for both dictionaries (improve passes the list)
-        bits.append(_small_bits(best))
-    limit = bits[0] * C._T_DICT_GAIN
-    rank_bits = _stream_bits(ranks)
+        bits = {}
+    us, f1, f2 = _distinct_counts(small, not floats, narrow)
+    uj = None
+    if not floats:
+        if int(us[-1]) - int(us[0]) < 2 * us.size:
+            return None  # integers that fill their range: the indices would be the values
+        uj = us if not best.head & C._H_GCD else None
+    if "small" not in bits:  # computed once for both dictionaries (improve passes bits)
+        bits["small"] = _small_bits(best)
+    limit = bits["small"] * C._T_DICT_GAIN
+    rank_bits, total, factor = _index_bits(small, us, f1, f2, n)
     if rank_bits > limit:  # not even the indices alone
+        return None
+    if uj is None and best.r is None:  # (a common step, or floats on a wide grid)
+        uj = _distinct(_small(best.j).view(np.int64))
+    # with its table priced from the block's own stream the estimate already loses: the
+    # nested coding of the table that _dict_bits prices it with (50-200 us) is not run
+    if uj is not None and uj.size > 1 and rank_bits + _table_entry(uj, factor) * total \
+            * small.size / n > limit * C._T_DICT_PRE:
         return None
     _own(best)
     if _dict_bits(x, small, us, rank_bits, level, total, factor) > limit:
         return None
     key = _keys(x)
-    idx = rank(us, key)
-    if idx is None:  # values the sample missed
-        us = _distinct(key, not floats, narrow)
-        idx = rank(us, key)
-        assert idx is not None
+    # the table is the block's distinct keys (a sample's table that holds every key is
+    # all of them): through j when j is one to one with the values (see
+    # _stream_table), else the sample's table when it may hold every key (no value
+    # seen once in the sample: no spread), else the keys sorted
+    got = _stream_table(key, best) if floats else None
+    if got is not None:
+        us, idx = got
+    else:
+        idx = rank(us, key) if factor <= 1.0 else None
+        if idx is None:  # values the sample missed
+            us = _distinct(key, not floats, narrow)
+            idx = rank(us, key)
+            assert idx is not None
     vals = C._unsortable(us, x.dtype) if x.dtype.kind == "f" else us.astype(x.dtype)
     table = C._encode_block(np.ascontiguousarray(vals), -1.0, level, False)
     params = C._varint(us.size) + C._varint(len(table)) + table
@@ -544,25 +612,11 @@ def _bins(h: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return lo + np.flatnonzero(present), lut[(h - lo).astype(np.intp)].astype(np.int64)
 
 
-def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
-                    small: np.ndarray | None = None,
-                    bits: list[float] | None = None) -> C._Candidate | None:
-    """The split dictionary of block x: a table of the distinct high parts (value >> s, the
-    values' order-preserving integers), their indices and the low s bits: an exact binning
-    of a wide distribution into bins of 2**s (float noise that neither grids nor deltas
-    help).  None when best's streams already cost less than _T_SPLIT_MIN_BITS a value or
-    no split is estimated _T_DICT_GAIN smaller on the small sample."""
-    n = x.size
-    if n < C._T_DICT_MIN_LEN:
-        return None
-    if small is None:
-        small = _keys(_small(x))
-    small_bits = bits[0] if bits else _small_bits(best)
-    if small_bits < small.size * C._T_SPLIT_MIN_BITS:
-        return None
+def _split_probe_py(small: np.ndarray, n: int, limit: float) -> int | None:
+    """The reference of :func:`_split_probe` (and the search without the kernels)."""
     lo, hi = K.minmax(small)
     width = (hi - lo).bit_length()
-    found, limit = None, small_bits * C._T_DICT_GAIN
+    found = None
     for bins in (6, 9, 12):  # 64, 512 or 4,096 bins over the sample's range
         shift = width - bins
         if not 1 <= shift <= 63:
@@ -582,6 +636,48 @@ def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
         est = _stream_bits(ranks) + low_bits + table
         if est < limit:
             found, limit = shift, est
+    return found
+
+
+def _split_probe(small: np.ndarray, n: int, limit: float) -> int | None:
+    """The split dictionary's shift on the keys ``small`` of a block of n values' sample:
+    for 64, 512 and 4,096 bins over their range, the low bits' cost, the bins' ranks' and
+    a table of about two bytes an entry; the cheapest below ``limit`` bits, or None.  One C
+    call (``ekz_split_probe``); the same choice as :func:`_split_probe_py`."""
+    lib = _backend.lib
+    if lib is None or small.size < 1:
+        return _split_probe_py(small, n, limit)
+    out = np.zeros(1, dtype=np.float64)
+    found = lib.ekz_split_probe(_ptr("int64_t", small), small.size, n, limit,
+                                _ptr("uint32_t", K.scratch("sprobe", 8192, np.uint32)),
+                                _ptr("int64_t", K.scratch("sranks", small.size, np.int64)),
+                                _ptr("double", out))
+    if found < 0:
+        raise RuntimeError(f"ekz_split_probe returned status {found}")
+    return found or None
+
+
+def split_candidate(x: np.ndarray, level: int, best: C._Candidate,
+                    small: np.ndarray | None = None,
+                    bits: dict[str, float] | None = None) -> C._Candidate | None:
+    """The split dictionary of block x: a table of the distinct high parts (value >> s, the
+    values' order-preserving integers), their indices and the low s bits: an exact binning
+    of a wide distribution into bins of 2**s (float noise that neither grids nor deltas
+    help).  None when best's streams already cost less than _T_SPLIT_MIN_BITS a value or
+    no split is estimated _T_DICT_GAIN smaller on the small sample."""
+    n = x.size
+    if n < C._T_DICT_MIN_LEN:
+        return None
+    if bits is None:
+        bits = {}
+    if small is None:
+        small = _keys(_small(x))
+    if "small" not in bits:
+        bits["small"] = _small_bits(best)
+    small_bits = bits["small"]
+    if small_bits < small.size * C._T_SPLIT_MIN_BITS:
+        return None
+    found = _split_probe(small, n, small_bits * C._T_DICT_GAIN)
     if found is None:
         return None
     key = _keys(x)
@@ -911,7 +1007,7 @@ def improve(x: np.ndarray, best: C._Candidate, level: int, lossless: bool,
         return best
     if lossless and level >= 2:
         small = _keys(_small(x)) if x.size >= C._T_DICT_MIN_LEN else None
-        bits: list[float] = []  # _small_bits(best), once dict_candidate needed it
+        bits: dict[str, float] = {}  # the sample bits dict_candidate found (see there)
         cand = dict_candidate(x, level, best, small, bits)
         if cand is None or cand.cost >= best.cost:
             cand = split_candidate(x, level, best, small, bits)

@@ -130,6 +130,8 @@ _T_LOSSY_FINE = 1.5  # ... on a grid this many times finer than 2 tol
 # format v2 (edgekit/compress/_v2.py)
 _T_DICT_MIN_LEN = 256  # blocks shorter than this never try the dictionary
 _T_DICT_GAIN = 0.9  # ... nor when its sample's indices code no smaller than this share
+_T_DICT_PRE = 1.0  # ... nor when, with its table priced from the block's own stream, its
+# sample codes above this times that share (then the table's nested coding is skipped)
 _T_SPLIT_MIN_BITS = 10.0  # the split dictionary only for streams costing this a value
 _T_PRED_MIN_LEN = 512  # blocks shorter than this never try a predictor
 _T_PRED_MIN_BITS = 2.0  # ... nor a stream that already codes in fewer bits per value
@@ -173,6 +175,7 @@ _TUNING_GRID: dict[str, tuple[float, ...]] = {
     "_T_LOSSY_FINE": (1.5, 2.0, 3.0),
     "_T_DICT_MIN_LEN": (64, 256, 1024),
     "_T_DICT_GAIN": (0.8, 0.9, 1.0),
+    "_T_DICT_PRE": (1.0, 1.1, math.inf),
     "_T_SPLIT_MIN_BITS": (6.0, 10.0, 14.0),
     "_T_PRED_MIN_LEN": (256, 512, 2048),
     "_T_PRED_MIN_BITS": (1.0, 2.0, 3.0),
