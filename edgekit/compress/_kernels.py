@@ -788,3 +788,30 @@ def table(h: np.ndarray) -> tuple[np.ndarray, bytes]:
     if status != OK:
         raise RuntimeError(f"ekz_table returned status {status}")
     return f, ffi.buffer(out, n[0])[:]
+
+
+def affine_guess(x: np.ndarray, sample: int, slack: float, coarse: float, maxg: int,
+                 frac: float, offn: int, sweep: int, nsteps: int) -> tuple[float, float] | None:
+    """(a, b) of the grid a + k*b a sample of float32/64 x seems to lie on, or None: one C
+    call (``_native/compress_float.c``), the same floats as ``_codec_ref.affine_guess``."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.affine_guess(x, sample, slack, coarse, maxg, frac, offn, sweep, nsteps)
+    ffi = _backend.ffi
+    x = np.ascontiguousarray(x)
+    m = min(sample, x.size)
+    iw = ffi.new("size_t *")
+    dlen = lib.ekf_guess_work(m, maxg, sweep, nsteps, iw)
+    work = scratch("fgwork", dlen, np.float64)
+    iwork = scratch("fgiwork", iw[0], np.uint64)
+    out = ffi.new("double[2]")
+    fn, ctype = ((lib.ekf_affine_guess_f64, "double *") if x.dtype == np.float64
+                 else (lib.ekf_affine_guess_f32, "float *"))
+    status = fn(_ptr(ffi, ctype, x), x.size, sample, slack, coarse, maxg, frac, offn, sweep,
+                nsteps, _ptr(ffi, "double *", work), dlen, _ptr(ffi, "uint64_t *", iwork),
+                iw[0], out)
+    if status == EUNSUP:  # a NaN on the way: numpy's rules decide
+        return ref.affine_guess(x, sample, slack, coarse, maxg, frac, offn, sweep, nsteps)
+    if status < 0:
+        raise RuntimeError(f"ekf_affine_guess returned status {status}")
+    return (out[0], out[1]) if status == 1 else None

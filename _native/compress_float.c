@@ -1,0 +1,223 @@
+/* The float-grid search (codec._affine_guess) in one call: see compress_float.h.  The
+ * steps are those of the numpy reference _codec_ref.affine_guess, with the same float
+ * operations in the same order, so the same bits; the hot steps are compress.c's kernels
+ * (ekz_common_gaps, ekz_float_gcd, ekz_grid_origin, ekz_grid_costs_*), which equal their
+ * own references.  What is new here: the sample, its distinct values (a radix sort of the
+ * values' order-preserving bits: the sorted order of finite values without -0.0 is unique,
+ * so any correct sort gives numpy's), the scale quantile, the rounding intervals, the loop
+ * over the gcd's divisors and the final choice of step, without a Python step between. */
+#include "compress_float.h"
+#include "compress.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t ekf_max(size_t a, size_t b) { return a > b ? a : b; }
+
+/* the next float above v (np.spacing(v) is this less v, for v >= 0) */
+static double ekf_up64(double v) { return nextafter(v, (double)INFINITY); }
+static float ekf_up32(float v) { return nextafterf(v, INFINITY); }
+
+size_t ekf_guess_work(size_t m, size_t maxg, size_t sweep, size_t nsteps, size_t *iwork)
+{
+    *iwork = 3 * m + ekf_max(6 * m, 9 * sweep + m);
+    return 5 * m + ekf_max(3 * m, 3 * sweep + m) + 2 * maxg + 3 * (2 * nsteps + 2);
+}
+
+/* order-preserving bits of a finite double that is not -0.0, and back */
+static uint64_t ekf_key(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    return b ^ ((0u - (b >> 63)) | ((uint64_t)1 << 63));
+}
+
+static double ekf_unkey(uint64_t k)
+{
+    uint64_t b = k ^ (((k >> 63) - 1u) | ((uint64_t)1 << 63));
+    double v;
+    memcpy(&v, &b, 8);
+    return v;
+}
+
+/* sorts keys[0..n) ascending (LSD radix, 8 bits a pass, passes whose byte is the same for
+ * every key skipped); tmp: room for n */
+static void ekf_sort_keys(uint64_t *keys, uint64_t *tmp, size_t n)
+{
+    size_t cnt[8][256], i;
+    uint64_t *src = keys, *dst = tmp, *sw;
+    unsigned pass;
+    memset(cnt, 0, sizeof cnt);
+    for (i = 0; i < n; i++)
+        for (pass = 0; pass < 8u; pass++)
+            cnt[pass][(keys[i] >> (8u * pass)) & 255u]++;
+    for (pass = 0; pass < 8u; pass++) {
+        unsigned sh = 8u * pass;
+        size_t sum = 0, *c = cnt[pass];
+        for (i = 0; i < 256u; i++) {
+            size_t ci = c[i];
+            if (ci == n)
+                break;
+            c[i] = sum;
+            sum += ci;
+        }
+        if (i < 256u)
+            continue;
+        for (i = 0; i < n; i++)
+            dst[c[(src[i] >> sh) & 255u]++] = src[i];
+        sw = src;
+        src = dst;
+        dst = sw;
+    }
+    if (src != keys)
+        memcpy(keys, src, n * sizeof *keys);
+}
+
+/* Python's round(y, dec) for finite y (correctly rounded to dec decimals, then read back
+ * correctly rounded, as CPython's float.__round__ does with its own dtoa): C99's printf
+ * and strtod are correctly rounded on the C libraries edgekit builds with (glibc, musl,
+ * Apple's, the UCRT since 2019), under the same locale both ways */
+static double ekf_round_dec(double y, int dec)
+{
+    char buf[400];
+    snprintf(buf, sizeof buf, "%.*f", dec, y);
+    return strtod(buf, NULL);
+}
+
+#define EKF_DEFINE_GUESS(SUF, T, EPS, SPACING)                                               \
+    int ekf_affine_guess_##SUF(const T *x, size_t n, size_t sample, double slack,            \
+                               double coarse, size_t maxg, double frac, int64_t offn,        \
+                               size_t sweep, size_t nsteps, double *work, size_t dlen,       \
+                               uint64_t *iwork, size_t ilen, double *out)                    \
+    {                                                                                        \
+        size_t m = sample < n ? sample : n, q, rem, i, ns, nu, p, lo, hi, t, nst, dec;       \
+        size_t need_i, best;                                                                 \
+        double *s, *u, *half, *w, *gw, *common, *seen, *steps, *off, *bits, scale, tol;      \
+        double floor_, a = 0.0, b1 = 0.0, sp;                                                \
+        T *ux;                                                                               \
+        uint64_t *keys, *tmp, *giw;                                                          \
+        int64_t *cnt;                                                                        \
+        long mc, skips;                                                                      \
+        int found = 0;                                                                       \
+        if (ekf_guess_work(m, maxg, sweep, nsteps, &need_i) > dlen || need_i > ilen ||      \
+            offn < 1)                                                                        \
+            return EKZ_EINVAL;                                                               \
+        if (sweep < 2)                                                                       \
+            return EKZ_EUNSUP; /* (the reference's own rule for it) */                     \
+        s = work;                                                                            \
+        u = s + m;                                                                           \
+        half = u + m;                                                                        \
+        w = half + m;                                                                        \
+        ux = (T *)(w + m);                                                                   \
+        gw = w + 2 * m;                                                                      \
+        common = gw + ekf_max(3 * m, 3 * sweep + m);                                         \
+        seen = common + maxg;                                                                \
+        steps = seen + maxg;                                                                 \
+        off = steps + 2 * nsteps + 2;                                                        \
+        bits = off + 2 * nsteps + 2;                                                         \
+        keys = iwork;                                                                        \
+        tmp = keys + m;                                                                      \
+        cnt = (int64_t *)(tmp + m);                                                          \
+        giw = tmp + 2 * m;                                                                   \
+        if (m == 0)                                                                          \
+            return 0;                                                                        \
+        /* the sample's finite values, as sortable keys (-0.0 as 0.0) */                   \
+        q = n / m;                                                                           \
+        rem = n % m;                                                                         \
+        for (i = 0, ns = 0; i < m; i++) {                                                    \
+            double v = (double)x[i * q + (size_t)(((uint64_t)i * rem) / m)];                 \
+            if (isfinite(v))                                                                 \
+                keys[ns++] = ekf_key(v + 0.0);                                               \
+        }                                                                                    \
+        if (ns < 8)                                                                          \
+            return 0;                                                                        \
+        ekf_sort_keys(keys, tmp, ns);                                                        \
+        for (i = 0, nu = 0; i < ns; i++) {                                                   \
+            s[i] = ekf_unkey(keys[i]);                                                       \
+            if (i == 0 || keys[i] != keys[i - 1]) {                                          \
+                u[nu] = s[i];                                                                \
+                cnt[nu++] = 1;                                                               \
+            } else {                                                                         \
+                cnt[nu - 1]++;                                                               \
+            }                                                                                \
+        }                                                                                    \
+        if (nu < 3)                                                                          \
+            return 0;                                                                        \
+        /* the scale: the q-th smallest |value|, merged outwards from the first value >= 0 \
+         * of the sorted sample; its largest when that is 0 */                             \
+        q = (ns - 1) * (size_t)(2 * offn - 1) / (size_t)(2 * offn);                          \
+        for (p = 0; p < ns && s[p] < 0.0; p++)                                               \
+            ;                                                                                \
+        lo = p; /* s[lo - 1] is the next negative, s[hi] the next non-negative */          \
+        hi = p;                                                                              \
+        scale = 0.0;                                                                         \
+        for (t = 0; t <= q; t++) {                                                           \
+            if (hi < ns && (lo == 0 || s[hi] <= -s[lo - 1]))                                 \
+                scale = s[hi++];                                                             \
+            else                                                                             \
+                scale = -s[--lo];                                                            \
+        }                                                                                    \
+        if (scale == 0.0)                                                                    \
+            scale = fabs(s[0]) > fabs(s[ns - 1]) ? fabs(s[0]) : fabs(s[ns - 1]);             \
+        tol = scale * (EPS) * slack;                                                         \
+        floor_ = tol * coarse;                                                               \
+        mc = ekz_common_gaps(u, nu, floor_, tol, maxg, gw, giw, common);                     \
+        if (mc < 0)                                                                          \
+            return EKZ_EUNSUP;                                                               \
+        for (i = 0; i < nu; i++) {                                                           \
+            T ax = (T)fabs(u[i]);                                                            \
+            ux[i] = (T)u[i];                                                                 \
+            half[i] = (double)(T)(SPACING(ax) - ax) / 2.0;                                   \
+            w[i] = (double)cnt[i];                                                           \
+        }                                                                                    \
+        skips = (long)mc / (long)offn;                                                       \
+        skips = skips > 2 ? skips : 2;                                                       \
+        mc = (long)ekz_float_gcd(common, (size_t)mc, tol, floor_, skips, seen);              \
+        for (i = 0; i < (size_t)mc && !found; i++) {                                         \
+            int r = ekz_grid_origin(u, cnt, half, nu, seen[i], frac, offn, sweep, gw, giw,   \
+                                    out);                                                    \
+            if (r < 0)                                                                       \
+                return EKZ_EUNSUP;                                                           \
+            found = r == 1;                                                                  \
+        }                                                                                    \
+        if (!found)                                                                          \
+            return 0;                                                                        \
+        a = out[0];                                                                          \
+        b1 = out[1];                                                                         \
+        /* the float steps next to b1, and a step whose reciprocal has few decimals */     \
+        sp = nextafter(b1, INFINITY) - b1;                                                   \
+        nst = 0;                                                                             \
+        for (i = 0; i <= 2 * nsteps; i++) {                                                  \
+            double v = b1 + ((double)i - (double)nsteps) * sp;                               \
+            if (v > 0.0 && isfinite(v))                                                      \
+                steps[nst++] = v;                                                            \
+        }                                                                                    \
+        for (dec = 0; dec < 4; dec++) {                                                      \
+            double y = 1.0 / b1, recip;                                                      \
+            if (!isfinite(y))                                                                \
+                break; /* round(inf, dec) is inf: 1 / inf = 0 is never near b1 */           \
+            recip = ekf_round_dec(y, (int)dec);                                              \
+            if (recip != 0.0 && fabs(1.0 / recip - b1) <= 1e-6 * b1) {                       \
+                double v = 1.0 / recip;                                                      \
+                if (v > 0.0 && isfinite(v))                                                  \
+                    steps[nst++] = v;                                                        \
+                break;                                                                       \
+            }                                                                                \
+        }                                                                                    \
+        ekz_grid_costs_##SUF(ux, nu, w, a, steps, nst, frac, off, bits);                     \
+        best = nst;                                                                          \
+        for (i = 0; i < nst; i++)                                                            \
+            if (off[i] * (double)offn <= 1.0 && (best == nst || bits[i] < bits[best]))       \
+                best = i;                                                                    \
+        if (best == nst || !isfinite(a) || !(steps[best] > 0.0))                             \
+            return 0;                                                                        \
+        out[0] = a;                                                                          \
+        out[1] = steps[best];                                                                \
+        return 1;                                                                            \
+    }
+
+EKF_DEFINE_GUESS(f64, double, 2.220446049250313e-16, ekf_up64)
+EKF_DEFINE_GUESS(f32, float, 1.1920928955078125e-07, ekf_up32)
+#undef EKF_DEFINE_GUESS
