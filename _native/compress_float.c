@@ -23,7 +23,7 @@ static float ekf_up32(float v) { return nextafterf(v, INFINITY); }
 size_t ekf_guess_work(size_t m, size_t maxg, size_t sweep, size_t nsteps, size_t *iwork)
 {
     *iwork = 3 * m + ekf_max(6 * m, 9 * sweep + m);
-    return 5 * m + ekf_max(3 * m, 3 * sweep + m) + 2 * maxg + 3 * (2 * nsteps + 2);
+    return 4 * m + ekf_max(3 * m, 3 * sweep + m) + 2 * maxg + 3 * (2 * nsteps + 2);
 }
 
 /* order-preserving bits of a finite double that is not -0.0, and back */
@@ -86,6 +86,134 @@ static double ekf_round_dec(double y, int dec)
     return strtod(buf, NULL);
 }
 
+/* encoder loops the compiler vectorizes, in copies picked at load time (GCC 11 or later on
+ * glibc x86-64): baseline, AVX2 and AVX-512 (as compress.c's EKZ_VEC_CLONES) */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
+    defined(__linux__) && defined(__GLIBC__) && !defined(EKZ_NO_CLONES)
+#define EKF_VEC_CLONES                                                                       \
+    __attribute__((target_clones("default", "avx2", "arch=x86-64-v4"), noinline))
+#else
+#define EKF_VEC_CLONES
+#endif
+
+/* rint(t), half to even, without a branch or a libm call: |t| >= 2**52 is an integer
+ * already (or infinite, or NaN: returned as they are), below it adding and taking away
+ * 2**52 rounds to an integer in the default rounding mode; the sign of zero is kept */
+static inline double ekf_rint(double t)
+{
+    const double two52 = 4503599627370496.0;
+    double m = fabs(t), r = (m + two52) - two52;
+    return copysign(m < two52 ? r : m, t);
+}
+
+static inline int64_t ekf_s64(uint64_t u)
+{
+    int64_t v; /* two's complement without padding (C99 7.18.1.1) */
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+static inline uint64_t ekf_sort64(uint64_t bits) { return bits ^ ((0u - (bits >> 63)) >> 1); }
+
+static inline uint64_t ekf_sort32(uint32_t bits)
+{
+    uint32_t s = bits ^ ((0u - (bits >> 31)) >> 1);
+    return (uint64_t)s | ((s >> 31) ? 0xffffffff00000000u : 0u);
+}
+
+/* For each of ns steps b: the share of the distinct values ux (seen cnt times) off the
+ * grid a + k * b by more than frac of a step, and the bits of their residuals (counted
+ * cnt times): _codec_ref.grid_costs with integer weights, whose sums are exact in int64
+ * (so in any order: the compiler may vectorize) and equal numpy's float64 dot products
+ * (exact below 2**53).  The bit length is frexp's, read from the residual as a double:
+ * (double)z may round up to the next power of two. */
+#define EKF_DEFINE_GRID_COSTS(SUF, T, W, SORT)                                               \
+    EKF_VEC_CLONES int ekf_grid_costs_##SUF(const T *ux, size_t n, const int64_t *cnt,       \
+                                            double a, const double *steps, size_t ns,        \
+                                            double frac, double *off, double *bits)          \
+    {                                                                                        \
+        int64_t total = 0;                                                                   \
+        size_t i, s;                                                                         \
+        for (i = 0; i < n; i++)                                                              \
+            total += cnt[i];                                                                 \
+        for (s = 0; s < ns; s++) {                                                           \
+            int64_t o = 0, bs = 0;                                                           \
+            double b = steps[s];                                                             \
+            for (i = 0; i < n; i++) {                                                        \
+                double t = ((double)ux[i] - a) / b, k = ekf_rint(t), zd;                     \
+                T y = (T)(a + k * b), xi = ux[i];                                            \
+                uint##W##_t xb, yb;                                                          \
+                uint64_t d, z, zb;                                                           \
+                int64_t e;                                                                   \
+                memcpy(&xb, &xi, sizeof(T));                                                 \
+                memcpy(&yb, &y, sizeof(T));                                                  \
+                d = SORT(xb) - SORT(yb);                                                     \
+                z = (d << 1) ^ (0u - (d >> 63));                                             \
+                zd = (double)z; /* 0 or normal: frexp's exponent is the biased one - 1022 */ \
+                memcpy(&zb, &zd, 8);                                                         \
+                e = z ? (int64_t)((zb >> 52) & 2047u) - 1021 : 0; /* (+1: z != 0) */         \
+                o += fabs(t - k) <= frac ? 0 : cnt[i];                                       \
+                bs += e * cnt[i];                                                            \
+            }                                                                                \
+            off[s] = (double)o / (double)total;                                              \
+            bits[s] = (double)bs;                                                            \
+        }                                                                                    \
+        return EKZ_OK;                                                                       \
+    }
+
+EKF_DEFINE_GRID_COSTS(f64, double, 64, ekf_sort64)
+EKF_DEFINE_GRID_COSTS(f32, float, 32, ekf_sort32)
+#undef EKF_DEFINE_GRID_COSTS
+
+/* The decimal quantizer (ekz_quant_*, mode 0) in one pass without a branch or a carried
+ * value per element, so the compiler vectorizes it: k by the 1.5 * 2**52 trick (read from
+ * the rounded double's bits; the double itself is k exactly), y = k / p (k when p is 1)
+ * rounded to T, the residual and its count, the k range.  The same k, r and range as
+ * ekz_quant_* whenever every |x p| is below 2**51 (NaN, infinities and far values fail
+ * that): returns 1 then, 0 (k, r partly written) otherwise. */
+#define EKF_DEFINE_QUANT_DEC(SUF, T, W, SORT)                                                \
+    EKF_VEC_CLONES int ekf_quant_dec_##SUF(const T *x, size_t n, double p, double tol,       \
+                                           int64_t *k, int64_t *r, size_t *nonzero,          \
+                                           int64_t *range)                                   \
+    {                                                                                        \
+        const double magic = 6755399441055744.0, lim = 2251799813685248.0;                   \
+        uint64_t mb;                                                                         \
+        int64_t lo = INT64_MAX, hi = INT64_MIN;                                              \
+        size_t i, nz = 0;                                                                    \
+        int ok = 1, unit = p == 1.0, exact = tol >= 0.0;                                     \
+        memcpy(&mb, &magic, 8);                                                              \
+        for (i = 0; i < n; i++) {                                                            \
+            T xi = x[i], y;                                                                  \
+            double t = (double)xi * p, s = t + magic, kd = s - magic;                        \
+            uint64_t sb, res;                                                                \
+            uint##W##_t xb, yb;                                                              \
+            int64_t ki;                                                                      \
+            ok &= fabs(t) < lim;                                                             \
+            memcpy(&sb, &s, 8);                                                              \
+            ki = ekf_s64(sb - mb);                                                           \
+            y = unit ? (T)kd : (T)(kd / p);                                                  \
+            memcpy(&xb, &xi, sizeof(T));                                                     \
+            memcpy(&yb, &y, sizeof(T));                                                      \
+            res = (SORT(xb) - SORT(yb)) &                                                    \
+                  (0u - (uint64_t)!(exact && fabs((double)y - (double)xi) <= tol));          \
+            k[i] = ki;                                                                       \
+            r[i] = ekf_s64(res);                                                             \
+            nz += res != 0;                                                                  \
+            lo = ki < lo ? ki : lo;                                                          \
+            hi = ki > hi ? ki : hi;                                                          \
+        }                                                                                    \
+        if (!ok || n == 0)                                                                   \
+            return 0;                                                                        \
+        *nonzero = nz;                                                                       \
+        range[0] = lo;                                                                       \
+        range[1] = hi;                                                                       \
+        return 1;                                                                            \
+    }
+
+EKF_DEFINE_QUANT_DEC(f64, double, 64, ekf_sort64)
+EKF_DEFINE_QUANT_DEC(f32, float, 32, ekf_sort32)
+#undef EKF_DEFINE_QUANT_DEC
+
 #define EKF_DEFINE_GUESS(SUF, T, EPS, SPACING)                                               \
     int ekf_affine_guess_##SUF(const T *x, size_t n, size_t sample, double slack,            \
                                double coarse, size_t maxg, double frac, int64_t offn,        \
@@ -94,7 +222,7 @@ static double ekf_round_dec(double y, int dec)
     {                                                                                        \
         size_t m = sample < n ? sample : n, q, rem, i, ns, nu, p, lo, hi, t, nst, dec;       \
         size_t need_i, best;                                                                 \
-        double *s, *u, *half, *w, *gw, *common, *seen, *steps, *off, *bits, scale, tol;      \
+        double *s, *u, *half, *gw, *common, *seen, *steps, *off, *bits, scale, tol;      \
         double floor_, a = 0.0, b1 = 0.0, sp;                                                \
         T *ux;                                                                               \
         uint64_t *keys, *tmp, *giw;                                                          \
@@ -109,9 +237,8 @@ static double ekf_round_dec(double y, int dec)
         s = work;                                                                            \
         u = s + m;                                                                           \
         half = u + m;                                                                        \
-        w = half + m;                                                                        \
-        ux = (T *)(w + m);                                                                   \
-        gw = w + 2 * m;                                                                      \
+        ux = (T *)(half + m);                                                                \
+        gw = half + 2 * m;                                                                   \
         common = gw + ekf_max(3 * m, 3 * sweep + m);                                         \
         seen = common + maxg;                                                                \
         steps = seen + maxg;                                                                 \
@@ -170,7 +297,6 @@ static double ekf_round_dec(double y, int dec)
             T ax = (T)fabs(u[i]);                                                            \
             ux[i] = (T)u[i];                                                                 \
             half[i] = (double)(T)(SPACING(ax) - ax) / 2.0;                                   \
-            w[i] = (double)cnt[i];                                                           \
         }                                                                                    \
         skips = (long)mc / (long)offn;                                                       \
         skips = skips > 2 ? skips : 2;                                                       \
@@ -206,7 +332,7 @@ static double ekf_round_dec(double y, int dec)
                 break;                                                                       \
             }                                                                                \
         }                                                                                    \
-        ekz_grid_costs_##SUF(ux, nu, w, a, steps, nst, frac, off, bits);                     \
+        ekf_grid_costs_##SUF(ux, nu, cnt, a, steps, nst, frac, off, bits);                     \
         best = nst;                                                                          \
         for (i = 0; i < nst; i++)                                                            \
             if (off[i] * (double)offn <= 1.0 && (best == nst || bits[i] < bits[best]))       \

@@ -29,6 +29,20 @@ int ekf_affine_guess_f32(const float *x, size_t n, size_t sample, double slack,
                          double coarse, size_t maxg, double frac, int64_t offn,
                          size_t sweep, size_t nsteps, double *work, size_t dlen,
                          uint64_t *iwork, size_t ilen, double *out);
+/* For each of ns steps b: the share of the distinct values ux (seen cnt[i] times) off the
+ * grid a + k * b by more than frac of a step, and the bits of their residuals (counted
+ * cnt[i] times): _codec_ref.grid_costs with integer weights, the same floats. */
+int ekf_grid_costs_f64(const double *ux, size_t n, const int64_t *cnt, double a,
+                       const double *steps, size_t ns, double frac, double *off, double *bits);
+int ekf_grid_costs_f32(const float *ux, size_t n, const int64_t *cnt, double a,
+                       const double *steps, size_t ns, double frac, double *off, double *bits);
+/* The decimal quantizer (ekz_quant_* in mode 0, compress.h) in one vectorized pass: the
+ * same k, r (int64 bits of the residual), nonzero count and k range; returns 1, or 0 when
+ * some |x p| is not below 2**51 (NaN, infinities, far values: ekz_quant_* decides). */
+int ekf_quant_dec_f64(const double *x, size_t n, double p, double tol, int64_t *k, int64_t *r,
+                      size_t *nonzero, int64_t *range);
+int ekf_quant_dec_f32(const float *x, size_t n, double p, double tol, int64_t *k, int64_t *r,
+                      size_t *nonzero, int64_t *range);
 /* The work ekf_affine_guess_* needs for m = min(sample, n) sampled values: the doubles
  * returned, the uint64 into *iwork. */
 size_t ekf_guess_work(size_t m, size_t maxg, size_t sweep, size_t nsteps, size_t *iwork);

@@ -771,10 +771,10 @@ def _quant_candidate(x: np.ndarray, mode: int, p: float, a: float, b: float, mod
     blocks) are then never computed in full."""
     n = x.size
     if not lazy or n <= 4 * _SAMPLE_PART * 1.5:
-        k, r, nz, kr = K.quant(x, mode, p, a, b, -1.0, slot)
+        k, r, nz, kr = K.quant_fast(x, mode, p, a, b, -1.0, slot)
         return _int_candidate(k, model, params, r, nz, kr), nz, kr
     xs, scale = _sample(x)
-    k, r, nz, kr = K.quant(xs, mode, p, a, b, -1.0, slot + "s")
+    k, r, nz, kr = K.quant_fast(xs, mode, p, a, b, -1.0, slot + "s")
     cand = _int_candidate(k, model, params, r, nz, kr, scale)
 
     def make() -> _Candidate:

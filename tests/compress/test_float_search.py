@@ -144,3 +144,50 @@ def test_work_size_is_checked():
                                     dlen - 1, pi, iw[0], out) == -1
     assert lib.ekf_affine_guess_f64(px, 100, 1024, 64.0, 16.0, 64, 0.01, 16, 256, 2, pw, dlen,
                                     pi, iw[0] - 1, out) == -1
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(_series(), st.sampled_from([0.001, 0.01, 0.05]), st.integers(0, 2 ** 32 - 1))
+def test_grid_costs_native_equal_reference(x, frac, seed):
+    """The step costing with integer counts: numpy's float64 sums, bit for bit (steps near
+    the values' own, far off, huge and tiny; origins 0, a value, -0.0)."""
+    from edgekit import _backend
+
+    lib, ffi = _backend.lib, _backend.ffi
+    fin = x[np.isfinite(x)]
+    if fin.size == 0:
+        return
+    u, counts = ref.unique_counts(fin.astype(np.float64) + 0.0)
+    ux = u.astype(x.dtype)
+    rng = np.random.default_rng(seed)
+    span = float(np.max(np.abs(u))) or 1.0
+    steps = np.array([span / 7, span * rng.uniform(1e-6, 1e-2), 1e-300, 1e300, span * 3,
+                      float(np.spacing(span))], dtype=np.float64)
+    fn, ctype = ((lib.ekf_grid_costs_f64, "double[]") if x.dtype == np.float64
+                 else (lib.ekf_grid_costs_f32, "float[]"))
+    for a in (0.0, float(u[0]), -0.0, float(u[-1])):
+        off, bits = np.empty(steps.size), np.empty(steps.size)
+        with np.errstate(all="ignore"):
+            exp = ref.grid_costs(ux, counts.astype(np.float64), a, steps, frac)
+        fn(ffi.from_buffer(ctype, ux), ux.size, ffi.from_buffer("int64_t[]", counts), a,
+           ffi.from_buffer("double[]", steps), steps.size, frac,
+           ffi.from_buffer("double[]", off), ffi.from_buffer("double[]", bits))
+        assert off.tobytes() == exp[0].tobytes() and bits.tobytes() == exp[1].tobytes()
+
+
+@given(_series(), st.sampled_from([0, 1, 2, 3, 7, 8, 13]), st.sampled_from([-1.0, 0.0, 1e-3, 0.5]))
+@settings(max_examples=300, deadline=None)
+def test_quant_fast_equals_quant_and_reference(x, d, tol):
+    """The one-pass decimal quantizer: the k, residuals, count and range of ``K.quant`` and
+    of the numpy reference, on grids, noise, far values and NaN / infinities (which take
+    the general quantizer)."""
+    p = 10.0 ** d
+    k, r, nz, kr = K.quant_fast(x, 0, p, 0.0, 1.0, tol, "tq")
+    got = (k.copy(), r.copy(), nz, kr)
+    ek, er, enz, ekr = K.quant(x, 0, p, 0.0, 1.0, tol, "tq2")
+    assert got[0].tobytes() == ek.tobytes() and got[1].tobytes() == er.tobytes()
+    assert (got[2], got[3]) == (enz, ekr)
+    rk, rr, rnz = ref.quant(x, 0, p, 0.0, 1.0, tol)
+    assert got[0].tobytes() == rk.tobytes() and got[1].tobytes() == rr.tobytes()
+    assert got[2] == rnz
