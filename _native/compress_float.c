@@ -165,44 +165,76 @@ EKF_DEFINE_GRID_COSTS(f64, double, 64, ekf_sort64)
 EKF_DEFINE_GRID_COSTS(f32, float, 32, ekf_sort32)
 #undef EKF_DEFINE_GRID_COSTS
 
-/* The decimal quantizer (ekz_quant_*, mode 0) in one pass without a branch or a carried
- * value per element, so the compiler vectorizes it: k by the 1.5 * 2**52 trick (read from
- * the rounded double's bits; the double itself is k exactly), y = k / p (k when p is 1)
- * rounded to T, the residual and its count, the k range.  The same k, r and range as
- * ekz_quant_* whenever every |x p| is below 2**51 (NaN, infinities and far values fail
- * that): returns 1 then, 0 (k, r partly written) otherwise. */
-#define EKF_DEFINE_QUANT_DEC(SUF, T, W, SORT)                                                \
-    EKF_VEC_CLONES int ekf_quant_dec_##SUF(const T *x, size_t n, double p, double tol,       \
-                                           int64_t *k, int64_t *r, size_t *nonzero,          \
-                                           int64_t *range)                                   \
+/* The quantizer (ekz_quant_*) in one pass without a branch or a carried value per
+ * element, so the compiler vectorizes it: t = x p (mode 0) or (x - a) / b (mode 1), k by
+ * the 1.5 * 2**52 trick (read from the rounded double's bits; the double itself is k
+ * exactly), y = k / p (k when p is 1) or a + k b rounded to T, the residual and its count,
+ * the k range.  The same k, r and range as ekz_quant_* whenever every |t| is below 2**51
+ * (NaN, infinities and far values fail that): returns 1 then, 0 (k, r partly written)
+ * otherwise. */
+/* ekf_quant1_*'s pass over x[c0..c1): t (TEXPR), k, y (YEXPR, from kd = k as a double),
+ * r (stored when STORE_R) */
+#define EKF_QUANT1_LOOP(T, W, SORT, TEXPR, YEXPR, STORE_R)                                   \
+    for (i = c0; i < c1; i++) {                                                              \
+        T xi = x[i], y;                                                                      \
+        double t = (TEXPR), s = t + magic, kd = s - magic;                                   \
+        uint64_t sb, res;                                                                    \
+        uint##W##_t xb, yb;                                                                  \
+        int64_t ki;                                                                          \
+        ok &= fabs(t) < lim;                                                                 \
+        memcpy(&sb, &s, 8);                                                                  \
+        ki = ekf_s64(sb - mb);                                                               \
+        y = (T)(YEXPR);                                                                      \
+        memcpy(&xb, &xi, sizeof(T));                                                         \
+        memcpy(&yb, &y, sizeof(T));                                                          \
+        res = (SORT(xb) - SORT(yb)) &                                                        \
+              (0u - (uint64_t)!(exact && fabs((double)y - (double)xi) <= tol));              \
+        k[i] = ki;                                                                           \
+        if (STORE_R)                                                                         \
+            r[i] = ekf_s64(res);                                                             \
+        nz += res != 0;                                                                      \
+        lo = ki < lo ? ki : lo;                                                              \
+        hi = ki > hi ? ki : hi;                                                              \
+    }
+
+#define EKF_DEFINE_QUANT1(SUF, T, W, SORT)                                                   \
+    EKF_VEC_CLONES int ekf_quant1_##SUF(const T *x, size_t n, int mode, double p, double a, \
+                                        double b, double tol, int64_t *k, int64_t *r,        \
+                                        size_t *nonzero, int64_t *range)                     \
     {                                                                                        \
         const double magic = 6755399441055744.0, lim = 2251799813685248.0;                   \
         uint64_t mb;                                                                         \
         int64_t lo = INT64_MAX, hi = INT64_MIN;                                              \
-        size_t i, nz = 0;                                                                    \
-        int ok = 1, unit = p == 1.0, exact = tol >= 0.0;                                     \
+        size_t i, c0, c1, nz = 0;                                                            \
+        int ok = 1, exact = tol >= 0.0, store = 0;                                           \
         memcpy(&mb, &magic, 8);                                                              \
-        for (i = 0; i < n; i++) {                                                            \
-            T xi = x[i], y;                                                                  \
-            double t = (double)xi * p, s = t + magic, kd = s - magic;                        \
-            uint64_t sb, res;                                                                \
-            uint##W##_t xb, yb;                                                              \
-            int64_t ki;                                                                      \
-            ok &= fabs(t) < lim;                                                             \
-            memcpy(&sb, &s, 8);                                                              \
-            ki = ekf_s64(sb - mb);                                                           \
-            y = unit ? (T)kd : (T)(kd / p);                                                  \
-            memcpy(&xb, &xi, sizeof(T));                                                     \
-            memcpy(&yb, &y, sizeof(T));                                                      \
-            res = (SORT(xb) - SORT(yb)) &                                                    \
-                  (0u - (uint64_t)!(exact && fabs((double)y - (double)xi) <= tol));          \
-            k[i] = ki;                                                                       \
-            r[i] = ekf_s64(res);                                                             \
-            nz += res != 0;                                                                  \
-            lo = ki < lo ? ki : lo;                                                          \
-            hi = ki > hi ? ki : hi;                                                          \
+        if (n == 0 || (mode != 0 && mode != 1))                                              \
+            return 0;                                                                        \
+        /* a decimal grid is mostly exact: no residual is stored until a chunk of 1024     \
+         * values has one (that chunk again, storing, and the ones before zeroed); an     \
+         * affine grid mostly has residuals: stored from the start */                      \
+        for (c0 = 0; c0 < n; c0 = c1) {                                                      \
+            size_t before = nz;                                                              \
+            c1 = n - c0 > 1024u ? c0 + 1024u : n;                                            \
+            if (!store && mode == 0) {                                                       \
+                if (p == 1.0)                                                                \
+                    EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd, 0)                       \
+                else                                                                         \
+                    EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd / p, 0)                   \
+                if (nz == before)                                                            \
+                    continue;                                                                \
+                nz = before;                                                                 \
+                memset(r, 0, c0 * sizeof *r);                                                \
+            }                                                                                \
+            store = 1;                                                                       \
+            if (mode == 1)                                                                   \
+                EKF_QUANT1_LOOP(T, W, SORT, ((double)xi - a) / b, a + kd * b, 1)             \
+            else if (p == 1.0)                                                               \
+                EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd, 1)                           \
+            else                                                                             \
+                EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd / p, 1)                       \
         }                                                                                    \
-        if (!ok || n == 0)                                                                   \
+        if (!ok)                                                                             \
             return 0;                                                                        \
         *nonzero = nz;                                                                       \
         range[0] = lo;                                                                       \
@@ -210,9 +242,10 @@ EKF_DEFINE_GRID_COSTS(f32, float, 32, ekf_sort32)
         return 1;                                                                            \
     }
 
-EKF_DEFINE_QUANT_DEC(f64, double, 64, ekf_sort64)
-EKF_DEFINE_QUANT_DEC(f32, float, 32, ekf_sort32)
-#undef EKF_DEFINE_QUANT_DEC
+EKF_DEFINE_QUANT1(f64, double, 64, ekf_sort64)
+EKF_DEFINE_QUANT1(f32, float, 32, ekf_sort32)
+#undef EKF_DEFINE_QUANT1
+#undef EKF_QUANT1_LOOP
 
 #define EKF_DEFINE_GUESS(SUF, T, EPS, SPACING)                                               \
     int ekf_affine_guess_##SUF(const T *x, size_t n, size_t sample, double slack,            \

@@ -36,13 +36,14 @@ int ekf_grid_costs_f64(const double *ux, size_t n, const int64_t *cnt, double a,
                        const double *steps, size_t ns, double frac, double *off, double *bits);
 int ekf_grid_costs_f32(const float *ux, size_t n, const int64_t *cnt, double a,
                        const double *steps, size_t ns, double frac, double *off, double *bits);
-/* The decimal quantizer (ekz_quant_* in mode 0, compress.h) in one vectorized pass: the
- * same k, r (int64 bits of the residual), nonzero count and k range; returns 1, or 0 when
- * some |x p| is not below 2**51 (NaN, infinities, far values: ekz_quant_* decides). */
-int ekf_quant_dec_f64(const double *x, size_t n, double p, double tol, int64_t *k, int64_t *r,
-                      size_t *nonzero, int64_t *range);
-int ekf_quant_dec_f32(const float *x, size_t n, double p, double tol, int64_t *k, int64_t *r,
-                      size_t *nonzero, int64_t *range);
+/* The quantizer (ekz_quant_*, compress.h: mode 0 decimal, 1 affine) in one vectorized
+ * pass: the same k, r (int64 bits of the residual), nonzero count and k range; returns 1,
+ * or 0 when some |t| (x p, or (x - a) / b) is not below 2**51 (NaN, infinities, far
+ * values: ekz_quant_* decides) or n is 0. */
+int ekf_quant1_f64(const double *x, size_t n, int mode, double p, double a, double b,
+                   double tol, int64_t *k, int64_t *r, size_t *nonzero, int64_t *range);
+int ekf_quant1_f32(const float *x, size_t n, int mode, double p, double a, double b,
+                   double tol, int64_t *k, int64_t *r, size_t *nonzero, int64_t *range);
 /* The work ekf_affine_guess_* needs for m = min(sample, n) sampled values: the doubles
  * returned, the uint64 into *iwork. */
 size_t ekf_guess_work(size_t m, size_t maxg, size_t sweep, size_t nsteps, size_t *iwork);

@@ -827,17 +827,17 @@ def affine_guess(x: np.ndarray, sample: int, slack: float, coarse: float, maxg: 
 
 def quant_fast(x: np.ndarray, mode: int, p: float, a: float, b: float,
                tol: float, slot: str = "q") -> tuple[np.ndarray, np.ndarray, int, tuple[int, int]]:
-    """:func:`quant`, with the decimal mode in one vectorized pass when every |x p| is below
-    2**51 (``ekf_quant_dec_*``, ``_native/compress_float.c``: the same k, r, count and
-    range); anything else goes to :func:`quant`."""
+    """:func:`quant` in one vectorized pass when every |x p| (decimal) or |(x - a) / b|
+    (affine) is below 2**51 (``ekf_quant1_*``, ``_native/compress_float.c``: the same k, r,
+    count and range); anything else goes to :func:`quant`."""
     lib = _backend.lib
-    if lib is None or mode != 0 or x.size == 0:
+    if lib is None or x.size == 0:
         return quant(x, mode, p, a, b, tol, slot)
     ffi = _backend.ffi
     k, r, nz, rng = _quant_out(slot, x.size)
-    fn, ctype = ((lib.ekf_quant_dec_f64, "double *") if x.dtype == np.float64
-                 else (lib.ekf_quant_dec_f32, "float *"))
-    if not fn(_ptr(ffi, ctype, x), x.size, p, tol, _ptr(ffi, "int64_t *", k),
+    fn, ctype = ((lib.ekf_quant1_f64, "double *") if x.dtype == np.float64
+                 else (lib.ekf_quant1_f32, "float *"))
+    if not fn(_ptr(ffi, ctype, x), x.size, mode, p, a, b, tol, _ptr(ffi, "int64_t *", k),
               _ptr(ffi, "int64_t *", r), nz, rng):
         return quant(x, mode, p, a, b, tol, slot)
     return _quant_result(k, r, nz, rng)

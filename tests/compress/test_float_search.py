@@ -45,7 +45,7 @@ def _series(draw):
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     n = draw(st.sampled_from([5, 9, 40, 700, 3000, 20000]))
-    kind = draw(st.sampled_from(["grid", "grid", "grid", "noise", "decades", "few"]))
+    kind = draw(st.sampled_from(["grid", "grid", "grid", "noise", "decades", "few", "late"]))
     if kind == "grid":
         b = draw(st.sampled_from([0.1, 0.01, 10 / 4095, 1 / 409.5, 1 / 3, 0.0031939110505450944,
                                   2.0 ** -7, 7.0, 1e-9, 3e5, 0.00011111111111111106,
@@ -60,8 +60,11 @@ def _series(draw):
     elif kind == "decades":
         with np.errstate(over="ignore"):
             x = (10.0 ** rng.uniform(-300, 300, n) * rng.choice([-1, 1], n)).astype(dtype)
-    else:  # a handful of distinct values
+    elif kind == "few":  # a handful of distinct values
         x = rng.choice(np.array([0.0, 1.5, -2.25, 1e-3], dtype=dtype), n)
+    else:  # one decimal, and a value with more past the quantizer's first 1024-value chunk
+        x = (rng.integers(-5000, 5000, n) / 10).astype(dtype)
+        x[rng.integers(min(n - 1, 1024 + draw(st.integers(0, 3000))), n)] = 1 / 3
     off = rng.random(n) < draw(st.sampled_from([0.0, 0.01, 0.1]))
     x[off] = draw(st.sampled_from([-999.0, 1e30, 0.5]))
     for v in draw(st.lists(st.sampled_from([np.nan, np.inf, -np.inf, -0.0, 0.0]), max_size=3)):
@@ -176,18 +179,22 @@ def test_grid_costs_native_equal_reference(x, frac, seed):
         assert off.tobytes() == exp[0].tobytes() and bits.tobytes() == exp[1].tobytes()
 
 
-@given(_series(), st.sampled_from([0, 1, 2, 3, 7, 8, 13]), st.sampled_from([-1.0, 0.0, 1e-3, 0.5]))
-@settings(max_examples=300, deadline=None)
-def test_quant_fast_equals_quant_and_reference(x, d, tol):
-    """The one-pass decimal quantizer: the k, residuals, count and range of ``K.quant`` and
-    of the numpy reference, on grids, noise, far values and NaN / infinities (which take
-    the general quantizer)."""
-    p = 10.0 ** d
-    k, r, nz, kr = K.quant_fast(x, 0, p, 0.0, 1.0, tol, "tq")
+@given(_series(), st.sampled_from([0, 1, 2, 3, 7, 8, 13]),
+       st.sampled_from([(0.0, 1.0), (0.0, 0.1), (21.39, 0.0033333333333333335),
+                        (-0.6752136945724487, 0.002442002512058823), (-999.0, 1e-9),
+                        (0.0, 0.0031939110505450944)]),
+       st.sampled_from([0, 1]), st.sampled_from([-1.0, 0.0, 1e-3, 0.5]))
+@settings(max_examples=400, deadline=None)
+def test_quant_fast_equals_quant_and_reference(x, d, ab, mode, tol):
+    """The one-pass quantizer (decimal 10**d, or affine a + k*b): the k, residuals, count
+    and range of ``K.quant`` and of the numpy reference, on grids, noise, far values and
+    NaN / infinities (which take the general quantizer)."""
+    p, (a, b) = 10.0 ** d, ab
+    k, r, nz, kr = K.quant_fast(x, mode, p, a, b, tol, "tq")
     got = (k.copy(), r.copy(), nz, kr)
-    ek, er, enz, ekr = K.quant(x, 0, p, 0.0, 1.0, tol, "tq2")
+    ek, er, enz, ekr = K.quant(x, mode, p, a, b, tol, "tq2")
     assert got[0].tobytes() == ek.tobytes() and got[1].tobytes() == er.tobytes()
     assert (got[2], got[3]) == (enz, ekr)
-    rk, rr, rnz = ref.quant(x, 0, p, 0.0, 1.0, tol)
+    rk, rr, rnz = ref.quant(x, mode, p, a, b, tol)
     assert got[0].tobytes() == rk.tobytes() and got[1].tobytes() == rr.tobytes()
     assert got[2] == rnz
