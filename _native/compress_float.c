@@ -173,8 +173,8 @@ EKF_DEFINE_GRID_COSTS(f32, float, 32, ekf_sort32)
  * (NaN, infinities and far values fail that): returns 1 then, 0 (k, r partly written)
  * otherwise. */
 /* ekf_quant1_*'s pass over x[c0..c1): t (TEXPR), k, y (YEXPR, from kd = k as a double),
- * r (stored when STORE_R) */
-#define EKF_QUANT1_LOOP(T, W, SORT, TEXPR, YEXPR, STORE_R)                                   \
+ * r */
+#define EKF_QUANT1_LOOP(T, W, SORT, TEXPR, YEXPR)                                            \
     for (i = c0; i < c1; i++) {                                                              \
         T xi = x[i], y;                                                                      \
         double t = (TEXPR), s = t + magic, kd = s - magic;                                   \
@@ -190,9 +190,29 @@ EKF_DEFINE_GRID_COSTS(f32, float, 32, ekf_sort32)
         res = (SORT(xb) - SORT(yb)) &                                                        \
               (0u - (uint64_t)!(exact && fabs((double)y - (double)xi) <= tol));              \
         k[i] = ki;                                                                           \
-        if (STORE_R)                                                                         \
-            r[i] = ekf_s64(res);                                                             \
+        r[i] = ekf_s64(res);                                                                 \
         nz += res != 0;                                                                      \
+        lo = ki < lo ? ki : lo;                                                              \
+        hi = ki > hi ? ki : hi;                                                              \
+    }
+
+/* ekf_quant1_*'s decimal pass over x[c0..c1) that only asks whether some value is off
+ * its grid point (lossless: a residual is nonzero exactly when the bits differ) */
+#define EKF_QUANT1_CHECK(T, W, YEXPR)                                                        \
+    for (i = c0; i < c1; i++) {                                                              \
+        T xi = x[i], y;                                                                      \
+        double t = (double)xi * p, s = t + magic, kd = s - magic;                            \
+        uint64_t sb;                                                                         \
+        uint##W##_t xb, yb;                                                                  \
+        int64_t ki;                                                                          \
+        ok &= fabs(t) < lim;                                                                 \
+        memcpy(&sb, &s, 8);                                                                  \
+        ki = ekf_s64(sb - mb);                                                               \
+        y = (T)(YEXPR);                                                                      \
+        memcpy(&xb, &xi, sizeof(T));                                                         \
+        memcpy(&yb, &y, sizeof(T));                                                          \
+        diff |= xb ^ yb;                                                                     \
+        k[i] = ki;                                                                           \
         lo = ki < lo ? ki : lo;                                                              \
         hi = ki > hi ? ki : hi;                                                              \
     }
@@ -212,27 +232,27 @@ EKF_DEFINE_GRID_COSTS(f32, float, 32, ekf_sort32)
             return 0;                                                                        \
         /* a decimal grid is mostly exact: no residual is stored until a chunk of 1024     \
          * values has one (that chunk again, storing, and the ones before zeroed); an     \
-         * affine grid mostly has residuals: stored from the start */                      \
+         * affine grid mostly has residuals, and the lossy mode (tol >= 0) asks more than \
+         * equal bits: stored from the start */                                            \
         for (c0 = 0; c0 < n; c0 = c1) {                                                      \
-            size_t before = nz;                                                              \
             c1 = n - c0 > 1024u ? c0 + 1024u : n;                                            \
-            if (!store && mode == 0) {                                                       \
+            if (!store && mode == 0 && !exact) {                                             \
+                uint##W##_t diff = 0;                                                        \
                 if (p == 1.0)                                                                \
-                    EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd, 0)                       \
+                    EKF_QUANT1_CHECK(T, W, kd)                                               \
                 else                                                                         \
-                    EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd / p, 0)                   \
-                if (nz == before)                                                            \
+                    EKF_QUANT1_CHECK(T, W, kd / p)                                           \
+                if (!diff)                                                                   \
                     continue;                                                                \
-                nz = before;                                                                 \
                 memset(r, 0, c0 * sizeof *r);                                                \
             }                                                                                \
             store = 1;                                                                       \
             if (mode == 1)                                                                   \
-                EKF_QUANT1_LOOP(T, W, SORT, ((double)xi - a) / b, a + kd * b, 1)             \
+                EKF_QUANT1_LOOP(T, W, SORT, ((double)xi - a) / b, a + kd * b)             \
             else if (p == 1.0)                                                               \
-                EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd, 1)                           \
+                EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd)                           \
             else                                                                             \
-                EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd / p, 1)                       \
+                EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd / p)                       \
         }                                                                                    \
         if (!ok)                                                                             \
             return 0;                                                                        \
