@@ -172,36 +172,12 @@ EKF_DEFINE_GRID_COSTS(f32, float, 32, ekf_sort32)
  * the k range.  The same k, r and range as ekz_quant_* whenever every |t| is below 2**51
  * (NaN, infinities and far values fail that): returns 1 then, 0 (k, r partly written)
  * otherwise. */
-/* ekf_quant1_*'s pass over x[c0..c1): t (TEXPR), k, y (YEXPR, from kd = k as a double),
- * r */
-#define EKF_QUANT1_LOOP(T, W, SORT, TEXPR, YEXPR)                                            \
+/* one value of ekf_quant1_*'s passes: t (TEXPR), k, y (YEXPR, from kd = k as a double),
+ * the bits of x and y; then TAIL */
+#define EKF_QUANT1_LOOP(T, W, TEXPR, YEXPR, TAIL)                                            \
     for (i = c0; i < c1; i++) {                                                              \
         T xi = x[i], y;                                                                      \
         double t = (TEXPR), s = t + magic, kd = s - magic;                                   \
-        uint64_t sb, res;                                                                    \
-        uint##W##_t xb, yb;                                                                  \
-        int64_t ki;                                                                          \
-        ok &= fabs(t) < lim;                                                                 \
-        memcpy(&sb, &s, 8);                                                                  \
-        ki = ekf_s64(sb - mb);                                                               \
-        y = (T)(YEXPR);                                                                      \
-        memcpy(&xb, &xi, sizeof(T));                                                         \
-        memcpy(&yb, &y, sizeof(T));                                                          \
-        res = (SORT(xb) - SORT(yb)) &                                                        \
-              (0u - (uint64_t)!(exact && fabs((double)y - (double)xi) <= tol));              \
-        k[i] = ki;                                                                           \
-        r[i] = ekf_s64(res);                                                                 \
-        nz += res != 0;                                                                      \
-        lo = ki < lo ? ki : lo;                                                              \
-        hi = ki > hi ? ki : hi;                                                              \
-    }
-
-/* ekf_quant1_*'s decimal pass over x[c0..c1) that only asks whether some value is off
- * its grid point (lossless: a residual is nonzero exactly when the bits differ) */
-#define EKF_QUANT1_CHECK(T, W, YEXPR)                                                        \
-    for (i = c0; i < c1; i++) {                                                              \
-        T xi = x[i], y;                                                                      \
-        double t = (double)xi * p, s = t + magic, kd = s - magic;                            \
         uint64_t sb;                                                                         \
         uint##W##_t xb, yb;                                                                  \
         int64_t ki;                                                                          \
@@ -211,11 +187,24 @@ EKF_DEFINE_GRID_COSTS(f32, float, 32, ekf_sort32)
         y = (T)(YEXPR);                                                                      \
         memcpy(&xb, &xi, sizeof(T));                                                         \
         memcpy(&yb, &y, sizeof(T));                                                          \
-        diff |= xb ^ yb;                                                                     \
         k[i] = ki;                                                                           \
         lo = ki < lo ? ki : lo;                                                              \
         hi = ki > hi ? ki : hi;                                                              \
+        TAIL                                                                                 \
     }
+
+/* the residual, stored and counted */
+#define EKF_QUANT1_RES(SORT)                                                                 \
+    {                                                                                        \
+        uint64_t res = (SORT(xb) - SORT(yb)) &                                               \
+                       (0u - (uint64_t)!(exact && fabs((double)y - (double)xi) <= tol));     \
+        r[i] = ekf_s64(res);                                                                 \
+        nz += res != 0;                                                                      \
+    }
+
+/* only whether some value is off its grid point (lossless: a residual is nonzero exactly
+ * when the bits differ) */
+#define EKF_QUANT1_DIFF diff |= xb ^ yb;
 
 #define EKF_DEFINE_QUANT1(SUF, T, W, SORT)                                                   \
     EKF_VEC_CLONES int ekf_quant1_##SUF(const T *x, size_t n, int mode, double p, double a, \
@@ -239,20 +228,20 @@ EKF_DEFINE_GRID_COSTS(f32, float, 32, ekf_sort32)
             if (!store && mode == 0 && !exact) {                                             \
                 uint##W##_t diff = 0;                                                        \
                 if (p == 1.0)                                                                \
-                    EKF_QUANT1_CHECK(T, W, kd)                                               \
+                    EKF_QUANT1_LOOP(T, W, (double)xi * p, kd, EKF_QUANT1_DIFF)                                               \
                 else                                                                         \
-                    EKF_QUANT1_CHECK(T, W, kd / p)                                           \
+                    EKF_QUANT1_LOOP(T, W, (double)xi * p, kd / p, EKF_QUANT1_DIFF)                                           \
                 if (!diff)                                                                   \
                     continue;                                                                \
                 memset(r, 0, c0 * sizeof *r);                                                \
             }                                                                                \
             store = 1;                                                                       \
             if (mode == 1)                                                                   \
-                EKF_QUANT1_LOOP(T, W, SORT, ((double)xi - a) / b, a + kd * b)             \
+                EKF_QUANT1_LOOP(T, W, ((double)xi - a) / b, a + kd * b, EKF_QUANT1_RES(SORT))             \
             else if (p == 1.0)                                                               \
-                EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd)                           \
+                EKF_QUANT1_LOOP(T, W, (double)xi * p, kd, EKF_QUANT1_RES(SORT))                           \
             else                                                                             \
-                EKF_QUANT1_LOOP(T, W, SORT, (double)xi * p, kd / p)                       \
+                EKF_QUANT1_LOOP(T, W, (double)xi * p, kd / p, EKF_QUANT1_RES(SORT))                       \
         }                                                                                    \
         if (!ok)                                                                             \
             return 0;                                                                        \
@@ -266,6 +255,8 @@ EKF_DEFINE_QUANT1(f64, double, 64, ekf_sort64)
 EKF_DEFINE_QUANT1(f32, float, 32, ekf_sort32)
 #undef EKF_DEFINE_QUANT1
 #undef EKF_QUANT1_LOOP
+#undef EKF_QUANT1_RES
+#undef EKF_QUANT1_DIFF
 
 #define EKF_DEFINE_GUESS(SUF, T, EPS, SPACING)                                               \
     int ekf_affine_guess_##SUF(const T *x, size_t n, size_t sample, double slack,            \
