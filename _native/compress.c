@@ -3174,6 +3174,9 @@ int ekz_grid_origin(const double *u, const int64_t *counts, const double *half, 
                 kall[m] = k;
                 m++;
             }
+            if (!on && (double)(off * offn) > total)
+                break; /* off the grid already: the rest cannot bring it back (t is never
+                        * NaN past here either: u, a finite, b0 finite and positive) */
         }
         if ((double)(off * offn) > total)
             continue;

@@ -1002,3 +1002,80 @@ def split_gather(table: np.ndarray, idx: np.ndarray, lo: np.ndarray, shift: int,
         top = np.array(width * 8 - 1, dtype=u.dtype)
         u = u ^ ((np.zeros(1, dtype=u.dtype) - (u >> top)) >> np.array(1, dtype=u.dtype))
     return OK, u.view(dtype)
+
+
+# ------------------------------------------------------------------ the float-grid search
+# (codec._affine_guess; _native/compress_float.c equals it bit for bit)
+
+def unique_counts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, return_counts=True)`` of 1-D finite float64 a without -0.0 (whose
+    place among the zeros a sort does not fix), without its general-case overhead."""
+    s = np.sort(a)
+    keep = np.empty(s.size + 1, dtype=bool)
+    keep[0] = keep[-1] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:-1])
+    starts = np.flatnonzero(keep)
+    return s[starts[:-1]], np.diff(starts)
+
+
+def affine_guess(x: np.ndarray, sample: int, slack: float, coarse: float, maxg: int,
+                 frac: float, offn: int, sweep: int, nsteps: int) -> tuple[float, float] | None:
+    """(a, b) of a grid a + k*b that an evenly spaced sample of float32/64 x seems to lie on,
+    or None (``codec._affine_guess`` names the parameters: ``_T_GRID_*``; slack and coarse
+    are the powers of two 2**_T_GRID_SLACK and 2**_T_GRID_COARSE)."""
+    with np.errstate(all="ignore"):
+        guess = _affine_guess(x, sample, slack, coarse, maxg, frac, offn, sweep, nsteps)
+    if guess is None or not all(math.isfinite(v) for v in guess) or not guess[1] > 0:
+        return None
+    return guess
+
+
+def _affine_guess(x: np.ndarray, sample: int, slack: float, coarse: float, maxg: int,
+                  frac: float, offn: int, sweep: int,
+                  nsteps: int) -> tuple[float, float] | None:
+    s = x[sample_positions(x.size, sample)]
+    s = s[np.isfinite(s)]
+    if s.size < 8:
+        return None
+    s64 = s.astype(np.float64) + 0.0  # (-0.0 + 0.0 is 0.0)
+    u, counts = unique_counts(s64)
+    if u.size < 3:
+        return None
+    # the step: an approximate float gcd of the commonest gaps between distinct values (a
+    # gap is exact to a unit in the last place of the largest value; a few such errors add
+    # up); values off the grid (fill values) make rare gaps, and the scale of the values
+    # leaves out the largest 1 / (2 * offn) of them
+    mag = np.abs(s64)
+    q = (mag.size - 1) * (2 * offn - 1) // (2 * offn)
+    scale = float(np.partition(mag, q)[q]) or float(np.max(mag))
+    tol = scale * float(np.finfo(s.dtype).eps) * slack
+    # (a step too fine to tell from rounding is none, and so are gaps that fine: the same
+    # grid value computed two ways; the gaps to a fill value or two, or to 1 / offn of the
+    # values, are passed over)
+    floor = tol * coarse
+    common = common_gaps(u, floor, tol, maxg)
+    ux = u.astype(s.dtype)
+    half = np.spacing(np.abs(ux)).astype(np.float64) / 2  # x's rounding interval, +-
+    found = None
+    for b0 in float_gcd(common, tol, floor, max(2, common.size // offn)):
+        found = grid_origin(u, counts, half, b0, frac, offn, sweep)
+        if found is not None:
+            break
+    if found is None:
+        return None
+    # the float steps next to it (the intervals are computed in rounded arithmetic) and a
+    # step whose reciprocal has few decimals (full scale / counts: 10 V / 4095 = 1 / 409.5):
+    # the cheapest residuals win
+    a, b1 = found
+    steps = [b1 + j * float(np.spacing(b1)) for j in range(-nsteps, nsteps + 1)]
+    for dec in range(0, 4):
+        recip = round(1.0 / b1, dec)
+        if recip and abs(1.0 / recip - b1) <= 1e-6 * b1:
+            steps.append(1.0 / recip)
+            break
+    b = np.array([v for v in steps if v > 0 and math.isfinite(v)])
+    off, bits = grid_costs(ux, counts.astype(np.float64), a, b, frac)
+    ok = np.flatnonzero(off * offn <= 1)
+    if ok.size == 0:
+        return None
+    return a, float(b[ok[np.argmin(bits[ok])]])

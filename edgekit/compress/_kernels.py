@@ -622,10 +622,7 @@ def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
         k, r, nz = ref.quant(x, mode, p, a, b, tol)
         return k, r, nz, ((int(k.min()), int(k.max())) if k.size else (0, 0))
     ffi = _backend.ffi
-    k = scratch(slot + "k", x.size, np.int64)
-    r = scratch(slot + "r", x.size, np.int64)
-    nz = ffi.new("size_t *")
-    rng = ffi.new("int64_t[2]")
+    k, r, nz, rng = _quant_out(slot, x.size)
     fn, ctype = ((lib.ekz_quant_f64, "double *") if x.dtype == np.float64
                  else (lib.ekz_quant_f32, "float *"))
     tab = scratch("qtab" + ctype[0], TAB_LEN, x.dtype)
@@ -633,8 +630,19 @@ def quant(x: np.ndarray, mode: int, p: float, a: float, b: float,
                 _ptr(ffi, "int64_t *", k), _ptr(ffi, "int64_t *", r), nz, rng)
     if status != OK:
         raise RuntimeError(f"ekz_quant returned status {status}")
+    return _quant_result(k, r, nz, rng)
+
+
+def _quant_out(slot: str, n: int) -> tuple:
+    """A quantizer's outputs: k and r (scratch ``slot``), the count and range cells."""
+    ffi = _backend.ffi
+    return (scratch(slot + "k", n, np.int64), scratch(slot + "r", n, np.int64),
+            ffi.new("size_t *"), ffi.new("int64_t[2]"))
+
+
+def _quant_result(k: np.ndarray, r: np.ndarray, nz, rng) -> tuple:
     if nz[0] == 0:  # r may be untouched: hand back zeros that cost no writes
-        r = _zeros(x.size)
+        r = _zeros(k.size)
     return k, r, int(nz[0]), (int(rng[0]), int(rng[1]))
 
 
@@ -788,3 +796,48 @@ def table(h: np.ndarray) -> tuple[np.ndarray, bytes]:
     if status != OK:
         raise RuntimeError(f"ekz_table returned status {status}")
     return f, ffi.buffer(out, n[0])[:]
+
+
+def affine_guess(x: np.ndarray, sample: int, slack: float, coarse: float, maxg: int,
+                 frac: float, offn: int, sweep: int, nsteps: int) -> tuple[float, float] | None:
+    """(a, b) of the grid a + k*b a sample of float32/64 x seems to lie on, or None: one C
+    call (``_native/compress_float.c``), the same floats as ``_codec_ref.affine_guess``."""
+    lib = _backend.lib
+    if lib is None:
+        return ref.affine_guess(x, sample, slack, coarse, maxg, frac, offn, sweep, nsteps)
+    ffi = _backend.ffi
+    x = np.ascontiguousarray(x)
+    m = min(sample, x.size)
+    iw = ffi.new("size_t *")
+    dlen = lib.ekf_guess_work(m, maxg, sweep, nsteps, iw)
+    work = scratch("fgwork", dlen, np.float64)
+    iwork = scratch("fgiwork", iw[0], np.uint64)
+    out = ffi.new("double[2]")
+    fn, ctype = ((lib.ekf_affine_guess_f64, "double *") if x.dtype == np.float64
+                 else (lib.ekf_affine_guess_f32, "float *"))
+    status = fn(_ptr(ffi, ctype, x), x.size, sample, slack, coarse, maxg, frac, offn, sweep,
+                nsteps, _ptr(ffi, "double *", work), dlen, _ptr(ffi, "uint64_t *", iwork),
+                iw[0], out)
+    if status == EUNSUP:  # a NaN on the way: numpy's rules decide
+        return ref.affine_guess(x, sample, slack, coarse, maxg, frac, offn, sweep, nsteps)
+    if status < 0:
+        raise RuntimeError(f"ekf_affine_guess returned status {status}")
+    return (out[0], out[1]) if status == 1 else None
+
+
+def quant_fast(x: np.ndarray, mode: int, p: float, a: float, b: float,
+               tol: float, slot: str = "q") -> tuple[np.ndarray, np.ndarray, int, tuple[int, int]]:
+    """:func:`quant` in one vectorized pass when every |x p| (decimal) or |(x - a) / b|
+    (affine) is below 2**51 (``ekf_quant1_*``, ``_native/compress_float.c``: the same k, r,
+    count and range); anything else goes to :func:`quant`."""
+    lib = _backend.lib
+    if lib is None or x.size == 0:
+        return quant(x, mode, p, a, b, tol, slot)
+    ffi = _backend.ffi
+    k, r, nz, rng = _quant_out(slot, x.size)
+    fn, ctype = ((lib.ekf_quant1_f64, "double *") if x.dtype == np.float64
+                 else (lib.ekf_quant1_f32, "float *"))
+    if not fn(_ptr(ffi, ctype, x), x.size, mode, p, a, b, tol, _ptr(ffi, "int64_t *", k),
+              _ptr(ffi, "int64_t *", r), nz, rng):
+        return quant(x, mode, p, a, b, tol, slot)
+    return _quant_result(k, r, nz, rng)

@@ -591,97 +591,21 @@ def _unsortable(k: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _affine_guess(x: np.ndarray) -> tuple[float, float] | None:
-    """(a, b) of a grid a + k*b that a sample of x seems to lie on, or None."""
-    with np.errstate(all="ignore"):
-        guess = _affine_guess_raw(x)
-    if guess is None or not all(math.isfinite(v) for v in guess) or not guess[1] > 0:
-        return None
-    return guess
+    """(a, b) of a grid a + k*b that a sample of float32/64 x seems to lie on, or None.
 
-
-def _float_gcd(d: np.ndarray, tol: float, floor: float, skips: int) -> list[float]:
-    """The divisors of an approximate gcd of the step candidates d, coarsest first (the
-    definition: ``_codec_ref.float_gcd``)."""
-    return K.float_gcd(d, tol, floor, skips)
-
-
-def _grid_costs(ux: np.ndarray, w: np.ndarray, a: float,
-                steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For distinct values ux (x's dtype) seen w times and each step b: (share of them off
-    the grid a + k*b by more than _T_GRID_FRAC of a step, bits of their residuals) as the
-    codec computes them (see ``_codec_ref.grid_costs``)."""
-    return K.grid_costs(ux, w, a, steps, _T_GRID_FRAC)
-
-
-def _grid_origin(u: np.ndarray, counts: np.ndarray, half: np.ndarray,
-                 b0: float) -> tuple[float, float] | None:
-    """(a, b) for distinct sample values u seen ``counts`` times (rounding intervals +-half)
-    on a grid of step about b0, or None when more than 1 / _T_GRID_OFF of them are off it.
-    The origin: 0 (values that are multiples of the step), the lowest or the commonest
-    value, whichever rounds most values exactly with its best step (see
-    ``_codec_ref.grid_origin``)."""
-    return K.grid_origin(u, counts, half, b0, _T_GRID_FRAC, _T_GRID_OFF, _T_GRID_SWEEP)
-
-
-def _unique_counts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(a, return_counts=True)`` of 1-D finite a (the same sort and the same
-    first-of-each-run values, -0.0 against 0.0 included), without its general-case
-    overhead."""
-    s = np.sort(a)
-    keep = np.empty(s.size + 1, dtype=bool)
-    keep[0] = keep[-1] = True
-    np.not_equal(s[1:], s[:-1], out=keep[1:-1])
-    starts = np.flatnonzero(keep)
-    return s[starts[:-1]], np.diff(starts)
-
-
-def _affine_guess_raw(x: np.ndarray) -> tuple[float, float] | None:
-    s = x[_ref.sample_positions(x.size, _T_GRID_SAMPLE)]
-    s = s[np.isfinite(s)]
-    if s.size < 8:
-        return None
-    s64 = s.astype(np.float64)
-    u, counts = _unique_counts(s64)
-    if u.size < 3:
-        return None
-    # the step: an approximate float gcd of the commonest gaps between distinct values (a
-    # gap is exact to a unit in the last place of the largest value; a few such errors add
-    # up); values off the grid (fill values) make rare gaps, and the scale of the values
-    # leaves out the largest 1 / (2 * _T_GRID_OFF) of them
-    mag = np.abs(s64)
-    q = (mag.size - 1) * (2 * _T_GRID_OFF - 1) // (2 * _T_GRID_OFF)
-    scale = float(np.partition(mag, q)[q]) or float(np.max(mag))
-    tol = scale * float(np.finfo(s.dtype).eps) * 2.0 ** _T_GRID_SLACK
-    # (a step too fine to tell from rounding is none, and so are gaps that fine: the same
-    # grid value computed two ways; the gaps to a fill value or two, or to 1 / _T_GRID_OFF
-    # of the values, are passed over)
-    floor = tol * 2.0 ** _T_GRID_COARSE
-    common = K.common_gaps(u, floor, tol, _T_GRID_GAPS)
-    ux = u.astype(s.dtype)
-    half = np.spacing(np.abs(ux)).astype(np.float64) / 2  # x's rounding interval, +-
-    found = None
-    for b0 in _float_gcd(common, tol, floor, max(2, common.size // _T_GRID_OFF)):
-        found = _grid_origin(u, counts, half, b0)
-        if found is not None:
-            break
-    if found is None:
-        return None
-    # the float steps next to it (the intervals are computed in rounded arithmetic) and a
-    # step whose reciprocal has few decimals (full scale / counts: 10 V / 4095 = 1 / 409.5):
-    # the cheapest residuals win
-    a, b1 = found
-    steps = [b1 + j * float(np.spacing(b1)) for j in range(-_T_GRID_STEPS, _T_GRID_STEPS + 1)]
-    for dec in range(0, 4):
-        recip = round(1.0 / b1, dec)
-        if recip and abs(1.0 / recip - b1) <= 1e-6 * b1:
-            steps.append(1.0 / recip)
-            break
-    b = np.array([v for v in steps if v > 0 and math.isfinite(v)])
-    off, bits = _grid_costs(ux, counts.astype(np.float64), a, b)
-    ok = np.flatnonzero(off * _T_GRID_OFF <= 1)
-    if ok.size == 0:
-        return None
-    return a, float(b[ok[np.argmin(bits[ok])]])
+    The sample: ``_T_GRID_SAMPLE`` evenly spaced values, the finite ones; the step: an
+    approximate float gcd of the ``_T_GRID_GAPS`` commonest gaps between its distinct
+    values (each gap exact to 2**``_T_GRID_SLACK`` units in the last place of the values'
+    scale, gaps below 2**``_T_GRID_COARSE`` times that passed over), the coarsest of its
+    divisors through which an origin (0, the lowest or the commonest value) puts all but
+    1 / ``_T_GRID_OFF`` of the values within ``_T_GRID_FRAC`` of a step of the grid (the
+    step fixed by the rounding intervals of at most ``_T_GRID_SWEEP`` of them); then the
+    ``_T_GRID_STEPS`` float steps either side and a step whose reciprocal has few decimals
+    (full scale / counts: 10 V / 4095 = 1 / 409.5) are costed, and the cheapest residuals
+    win.  One C call (``K.affine_guess``); the definition: ``_codec_ref.affine_guess``."""
+    return K.affine_guess(x, _T_GRID_SAMPLE, 2.0 ** _T_GRID_SLACK, 2.0 ** _T_GRID_COARSE,
+                          _T_GRID_GAPS, _T_GRID_FRAC, _T_GRID_OFF, _T_GRID_SWEEP,
+                          _T_GRID_STEPS)
 
 
 def _off_decimal(b: float, d: int) -> bool:
@@ -850,10 +774,10 @@ def _quant_candidate(x: np.ndarray, mode: int, p: float, a: float, b: float, mod
     blocks) are then never computed in full."""
     n = x.size
     if not lazy or n <= 4 * _SAMPLE_PART * 1.5:
-        k, r, nz, kr = K.quant(x, mode, p, a, b, -1.0, slot)
+        k, r, nz, kr = K.quant_fast(x, mode, p, a, b, -1.0, slot)
         return _int_candidate(k, model, params, r, nz, kr), nz, kr
     xs, scale = _sample(x)
-    k, r, nz, kr = K.quant(xs, mode, p, a, b, -1.0, slot + "s")
+    k, r, nz, kr = K.quant_fast(xs, mode, p, a, b, -1.0, slot + "s")
     cand = _int_candidate(k, model, params, r, nz, kr, scale)
 
     def make() -> _Candidate:
