@@ -51,9 +51,11 @@ if [ -z "$dest" ]; then
     dest="$top/edgekit"
 fi
 # the tools look for the corpus at ../shared/data/sensors beside the checkout
-if [ -d "$data" ] && [ ! -e "$dest/../shared/data/sensors" ]; then
-    mkdir -p "$dest/../shared/data"
-    ln -s "$(cd "$data" && pwd)" "$dest/../shared/data/sensors"
+mkdir -p "$dest"
+beside="$(cd "$dest/.." && pwd)/shared/data/sensors"
+if [ -d "$data" ] && [ ! -e "$beside" ]; then
+    mkdir -p "$(dirname "$beside")"
+    ln -sn "$(cd "$data" && pwd)" "$beside" 2>/dev/null || true  # (-n: never inside the corpus)
 fi
 
 if [ "$reuse" = 1 ] && ls "$dest"/edgekit/_edgekit_native*.so >/dev/null 2>&1; then
