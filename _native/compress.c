@@ -1613,11 +1613,37 @@ EKZ_LANES_TARGET static void ekz_widen_simd(const float *f, double *o, size_t n)
         o[i] = (double)f[i];
 }
 
+/* the decimal sink k / p (EKZ_SINK_Q64 / Q32, mode 0) with ekz_div_pd's division: the bits
+ * of (double)k / p, the formula of ekz_sink_any for every k (its exact ekz_i2d(k) is the
+ * same double below 2^51), without vdivpd (two thirds of the sink's time) */
+EKZ_LANES_TARGET static void ekz_q_simd(const ekz_sink *s, const uint64_t *j, size_t at,
+                                        size_t cnt)
+{
+    const __m512i gv = _mm512_set1_epi64((long long)s->g);
+    const __m512i ov = _mm512_set1_epi64((long long)s->off);
+    const __m512d pv = _mm512_set1_pd(s->p), yv = _mm512_set1_pd(1.0 / s->p);
+    for (size_t i = 0; i < cnt; i += 8u) {
+        const __mmask8 m = cnt - i >= 8u ? (__mmask8)0xff : (__mmask8)((1u << (cnt - i)) - 1u);
+        const __m512i k = _mm512_add_epi64(
+            ov, _mm512_mullo_epi64(_mm512_maskz_loadu_epi64(m, j + i), gv));
+        const __m512d y = ekz_div_pd(_mm512_cvtepi64_pd(k), pv, yv);
+        if (s->kind == EKZ_SINK_Q64)
+            _mm512_mask_storeu_pd((double *)s->out + at + i, m, y);
+        else
+            _mm256_mask_storeu_ps((float *)s->out + at + i, m, _mm512_cvtpd_ps(y));
+    }
+}
+
 EKZ_LANES_TARGET static int ekz_sink_simd(const ekz_sink *s, const uint64_t *j, size_t at,
                                           size_t cnt)
 {
     if (s->kind == EKZ_SINK_T64 || s->kind == EKZ_SINK_T32)
         return ekz_tab_simd(s, j, at, cnt);
+    if ((s->kind == EKZ_SINK_Q64 || s->kind == EKZ_SINK_Q32) && s->mode == 0 &&
+        EKZ_DIV_OK(s->p)) {
+        ekz_q_simd(s, j, at, cnt);
+        return 0;
+    }
     return ekz_sink_any(s, j, at, cnt);
 }
 #endif

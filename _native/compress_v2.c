@@ -287,6 +287,68 @@ ekz2_unpred_dense_avx512(uint64_t *j, const uint64_t *e, size_t from, size_t to,
 
 #endif
 
+/* A predictor whose every lag is at least 8 (lookback lags: a daily period, multiplexed
+ * channels): the eight values i..i+7 depend on none of each other, so they are computed
+ * together, each term one multiply of eight loaded values (the AVX-512 copy: 64-bit
+ * vector multiplies, wrapping, the same bits; elsewhere the same C in groups of eight,
+ * which the compiler's vectorizer or the core's parallelism takes).  Returns where it
+ * stopped (the caller's scalar loop does the rest). */
+#ifdef EKZ2_AVX512
+__attribute__((target("avx512f,avx512dq"))) static size_t
+ekz2_unpred_far_avx512(uint64_t *j, const uint64_t *e, size_t from, size_t to,
+                       const uint32_t *lags, const uint64_t *c, int nterms, int shift)
+{
+    size_t i = from;
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    if (nterms == 2) {
+        const __m512i c0 = _mm512_set1_epi64((long long)c[0]);
+        const __m512i c1 = _mm512_set1_epi64((long long)c[1]);
+        const size_t l0 = lags[0], l1 = lags[1];
+        for (; i + 8u <= to; i += 8u) {
+            __m512i s = _mm512_add_epi64(
+                _mm512_mullo_epi64(c0, _mm512_loadu_si512((const void *)(j + i - l0))),
+                _mm512_mullo_epi64(c1, _mm512_loadu_si512((const void *)(j + i - l1))));
+            s = _mm512_add_epi64(_mm512_sra_epi64(s, sh),
+                                 _mm512_loadu_si512((const void *)(e + i - from)));
+            _mm512_storeu_si512((void *)(j + i), s);
+        }
+        return i;
+    }
+    for (; i + 8u <= to; i += 8u) {
+        __m512i s = _mm512_setzero_si512();
+        for (int t = 0; t < nterms; t++)
+            s = _mm512_add_epi64(s, _mm512_mullo_epi64(
+                                        _mm512_set1_epi64((long long)c[t]),
+                                        _mm512_loadu_si512((const void *)(j + i - lags[t]))));
+        s = _mm512_add_epi64(_mm512_sra_epi64(s, sh),
+                             _mm512_loadu_si512((const void *)(e + i - from)));
+        _mm512_storeu_si512((void *)(j + i), s);
+    }
+    return i;
+}
+#endif
+
+static size_t ekz2_unpred_far(uint64_t *j, const uint64_t *e, size_t from, size_t to,
+                              const uint32_t *lags, const uint64_t *c, int nterms, int shift)
+{
+    size_t i = from;
+#ifdef EKZ2_AVX512
+    if (ekz2_have_avx512())
+        return ekz2_unpred_far_avx512(j, e, from, to, lags, c, nterms, shift);
+#endif
+    for (; i + 8u <= to; i += 8u) {
+        uint64_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int t = 0; t < nterms; t++) {
+            const uint64_t ct = c[t], *jt = j + i - lags[t];
+            for (int m = 0; m < 8; m++)
+                s[m] += ct * jt[m];
+        }
+        for (int m = 0; m < 8; m++)
+            j[i + (size_t)m] = ekz2_asr(s[m], shift) + e[i - from + (size_t)m];
+    }
+    return i;
+}
+
 void ekz2_unpredict_span(uint64_t *j, const uint64_t *e, size_t from, size_t to,
                          const uint32_t *lags, const uint64_t *c, int nterms, int shift)
 {
@@ -297,6 +359,13 @@ void ekz2_unpredict_span(uint64_t *j, const uint64_t *e, size_t from, size_t to,
         return;
     e += i - from;
     from = i;
+    if (lags[0] >= 8u) { /* lookback lags only: eight values at a time */
+        i = ekz2_unpred_far(j, e, from, to, lags, c, nterms, shift);
+        if (i >= to)
+            return;
+        e += i - from;
+        from = i;
+    }
     if (nterms == 1) {
         if (c[0] == 1u && shift == 0) { /* lookback */
             for (i = from; i < to; i++)
@@ -1418,6 +1487,15 @@ ekz2_lanes_out8_avx512(const uint64_t *jt, size_t k0, size_t cnt, size_t seg,
             else
                 EKZ2_OUT8_LOOP(_mm256_storeu_ps((void *)(out + 4u * at),
                                                 _mm512_cvtpd_ps(_mm512_cvtepi64_pd(v))));
+        } else if (o->mode == 0 && EKZ_DIV_OK(o->p)) { /* (the division's bits, no vdivpd) */
+            const __m512d yv = _mm512_set1_pd(1.0 / o->p);
+            if (w8)
+                EKZ2_OUT8_LOOP(_mm512_storeu_pd((void *)(out + 8u * at),
+                                                ekz_div_pd(_mm512_cvtepi64_pd(v), pv, yv)));
+            else
+                EKZ2_OUT8_LOOP(_mm256_storeu_ps(
+                    (void *)(out + 4u * at),
+                    _mm512_cvtpd_ps(ekz_div_pd(_mm512_cvtepi64_pd(v), pv, yv))));
         } else if (o->mode == 0) {
             if (w8)
                 EKZ2_OUT8_LOOP(_mm512_storeu_pd((void *)(out + 8u * at),

@@ -189,4 +189,23 @@ int ekz2_dense_lags(const uint32_t *lags, int nterms);
 void ekz2_dense_init(const uint64_t *j, size_t from, const uint64_t *c, int nterms,
                      uint64_t *init, uint64_t *cv);
 
+/* x / p without the division (the decimal sinks' k / p; vdivpd is their whole cost): for
+ * a divisor 1 <= p <= 1e22 (EKZ_DIV_OK) and y = 1.0 / p (correctly rounded, by one
+ * division), q = x y refined twice by a remainder computed exactly with a fused
+ * multiply-add; the second remainder step starts from a faithful quotient, so its result is
+ * the correctly rounded x / p (Markstein's theorem): the same bits as _mm512_div_pd for
+ * every double x (checked against the division on 1e8 random x by
+ * tests/compress/test_decode_last4.py and the corpus by tools/compress_paths_exact.py). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(EKZ_NO_AVX512)
+#include <immintrin.h>
+#define EKZ_DIV_OK(p) ((p) >= 1.0 && (p) <= 1e22)
+__attribute__((target("avx512f"), always_inline)) static inline __m512d
+ekz_div_pd(__m512d x, __m512d p, __m512d y)
+{
+    const __m512d q = _mm512_mul_pd(x, y);
+    const __m512d q1 = _mm512_fmadd_pd(_mm512_fnmadd_pd(q, p, x), y, q);
+    return _mm512_fmadd_pd(_mm512_fnmadd_pd(q1, p, x), y, q1);
+}
+#endif
+
 #endif
