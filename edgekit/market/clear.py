@@ -22,6 +22,7 @@ _Mechanism = Callable[..., Clearing]
 _REGISTRY: dict[str, _Mechanism] = {
     "pivot-greedy": mechanisms.pivot_greedy,
     "pivot-greedy-phantom": mechanisms.pivot_greedy_phantom,
+    "pivot-greedy-margin": mechanisms.pivot_greedy_margin,
     "halves": mechanisms.halves,
     "trade-reduction": mechanisms.trade_reduction,
     "pivot-price": mechanisms.pivot_price,

@@ -77,7 +77,8 @@ def test_posted_price_by_hand() -> None:
         clear(asks, bids, mechanism="posted-price", prices={"gpu": 1.0})
 
 
-@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom", "halves",
+@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom",
+                                       "pivot-greedy-margin", "halves",
                                        "trade-reduction", "pivot-price", "posted-price"])
 def test_empty_and_one_sided(mechanism: str) -> None:
     asks, bids = _two_nodes()
