@@ -65,8 +65,8 @@ def test_phantom_vs_pivot_greedy_large(ratio):
 def test_margin_vs_pivot_greedy_large(ratio):
     # pivot-greedy-margin: the phantom rule, and the order by margin, whose critical-value
     # runs no longer stop at the reserve's key (its key there is 0.25 reserve / s, below
-    # most bids'): measured 308-353 ms against 190-219 ms for pivot-greedy on tuning markets
-    # 300-302 (docs/market.md, 1.6x); held to at most 2.5x
+    # most bids'): measured 253 against 163 ms for pivot-greedy on this market (0.65x,
+    # thread time, load 9; docs/market.md); held to at most 2.5x
     m = sized_market("large", 1)
     r = ratio("market 100x2000: pivot-greedy-margin vs pivot-greedy (thread time)",
               lambda: clear(m.asks, m.bids, mechanism="pivot-greedy-margin"),

@@ -19,7 +19,7 @@ def _two_nodes() -> tuple[list[Ask], list[Bid]]:
 
 
 def test_registry() -> None:
-    assert DEFAULT_MECHANISM == "pivot-greedy"
+    assert DEFAULT_MECHANISM == "pivot-greedy-margin"
     assert {"pivot-greedy", "halves", "trade-reduction", "pivot-price",
             "posted-price"} <= set(MECHANISMS)
     with pytest.raises(OptionsError):
