@@ -81,18 +81,51 @@ static void take(double *free_, int64_t j, const double *d, size_t n_res) {
     for (size_t r = 0; r < n_res; r++) fj[r] -= d[r];
 }
 
+/* A phantom's share of a bid's demand: hold * d[r] taken from free_ (and added to held,
+ * when not NULL) on node j. */
+static void take_held(double *free_, double *held, int64_t j, const double *d, size_t n_res,
+                      double hold) {
+    double *fj = free_ + (size_t)j * n_res;
+    for (size_t r = 0; r < n_res; r++) fj[r] -= hold * d[r];
+    if (held != NULL) {
+        double *hj = held + (size_t)j * n_res;
+        for (size_t r = 0; r < n_res; r++) hj[r] += hold * d[r];
+    }
+}
+
+/* Whether node j may hold hold * d more as phantoms: what it holds stays within limit
+ * (NULL: no limit). */
+static int may_hold(const double *d, size_t n_res, double hold, const double *limit,
+                    const double *held, int64_t j) {
+    if (limit == NULL) return 1;
+    const double *hj = held + (size_t)j * n_res, *lj = limit + (size_t)j * n_res;
+    for (size_t r = 0; r < n_res; r++) {
+        if (!(hj[r] + hold * d[r] <= lj[r])) return 0;
+    }
+    return 1;
+}
+
+/* How a refusing node holds a bid's room: hold, the share of the demand it holds; limit
+ * (NULL: none), what it may hold in all; held, what it holds (NULL when limit is). */
+typedef struct {
+    double hold;
+    const double *limit;
+    double *held;
+} holding;
+
 /* Bid i's step of the greedy on free_: the best aligned routing node it fits (top); when
- * that node may not host it and its flag is 2, it takes the demand all the same (it holds
- * the room as a phantom: *top gets it, else -1); the best aligned host that fits takes the
- * demand.  Returns that host (-1: none fits). */
+ * that node may not host it and its flag is 2, it takes hold times the demand all the
+ * same if it may (it holds the room as a phantom: *top gets it, else -1); the best aligned
+ * host that fits takes the demand.  Returns that host (-1: none fits). */
 static int64_t step_bid(const double *d, size_t n_res, const double *unit, double width,
                         double *free_, const double *tol, const int64_t *nd,
-                        const uint8_t *hk, int64_t n_nd, int64_t *top) {
+                        const uint8_t *hk, int64_t n_nd, holding h, int64_t *top) {
     int64_t host;
     uint8_t kind;
     int64_t j = choose(d, n_res, unit, width, free_, tol, nd, hk, n_nd, &host, &kind);
-    *top = (j >= 0 && j != host && kind == 2) ? j : -1;
-    if (*top >= 0) take(free_, j, d, n_res);
+    *top = (j >= 0 && j != host && kind == 2 && may_hold(d, n_res, h.hold, h.limit, h.held, j))
+               ? j : -1;
+    if (*top >= 0) take_held(free_, h.held, j, d, n_res, h.hold);
     if (host >= 0) take(free_, host, d, n_res);
     return host;
 }
@@ -100,10 +133,12 @@ static int64_t step_bid(const double *d, size_t n_res, const double *unit, doubl
 int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
                      double step, const double *tol, size_t n_nodes, const int64_t *order,
                      size_t n_order, const int64_t *indptr, const int64_t *nodes,
-                     const uint8_t *hosts, double *free_, int64_t *assign, int64_t *phantom,
-                     int64_t *blocker, const double *keys, const double *stop, double *work,
-                     uint8_t *flag, double *rest) {
-    if (n_res == 0) return EK_EINVAL;
+                     const uint8_t *hosts, double hold, const double *limit, double *held,
+                     double *free_, int64_t *assign, int64_t *phantom, int64_t *blocker,
+                     const double *keys, const double *stop, double *work, uint8_t *flag,
+                     double *rest) {
+    if (n_res == 0 || !(hold > 0.0 && hold <= 1.0)) return EK_EINVAL;
+    if (limit != NULL && held == NULL) return EK_EINVAL;
     for (size_t p = 0; p < n_order; p++) {
         int64_t i = order[p];
         if (i < 0 || (size_t)i >= n_bids) return EK_EINVAL;
@@ -111,7 +146,11 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
             if (nodes[k] < 0 || (size_t)nodes[k] >= n_nodes) return EK_EINVAL;
         }
     }
-    size_t bytes = n_nodes * n_res * sizeof(double);
+    size_t nn = n_nodes * n_res, bytes = nn * sizeof(double);
+    /* held: what the nodes hold as phantoms in the run (held), before position p (+ nn),
+     * and in each run without a bid (+ 2 nn) */
+    holding h = {hold, limit, limit != NULL ? held : NULL};
+    if (h.held != NULL) memset(h.held, 0, bytes);
     if (blocker != NULL) memcpy(work, free_, bytes); /* the capacities */
     for (size_t p = 0; p < n_order; p++) {
         int64_t i = order[p];
@@ -119,7 +158,7 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
         int64_t top;
         assign[i] = step_bid(d, n_res, unit, bin_width(d, n_res, unit, step), free_, tol,
                              nodes + indptr[i], hosts ? hosts + indptr[i] : NULL,
-                             indptr[i + 1] - indptr[i], &top);
+                             indptr[i + 1] - indptr[i], h, &top);
         phantom[i] = top;
     }
     if (blocker == NULL) return EK_OK;
@@ -134,12 +173,15 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
         for (size_t r = 0; r < n_res; r++) total[r] += d[r];
     }
     memcpy(rest, total, n_res * sizeof(double));
+    double *held_before = h.held != NULL ? h.held + nn : NULL;
+    holding run = {hold, limit, h.held != NULL ? h.held + 2 * nn : NULL};
+    if (held_before != NULL) memset(held_before, 0, bytes);
     for (size_t p = 0; p < n_order; p++) {
         int64_t b = order[p];
         const double *db = demand + (size_t)b * n_res;
         for (size_t r = 0; r < n_res; r++) rest[r] -= db[r];
         if (assign[b] < 0) {
-            if (phantom[b] >= 0) take(work, phantom[b], db, n_res);
+            if (phantom[b] >= 0) take_held(work, held_before, phantom[b], db, n_res, hold);
             continue;
         }
         const int64_t *nb = nodes + indptr[b];
@@ -161,7 +203,10 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
             }
         }
         int64_t hit = -1;
-        if (alive > 0) memcpy(free_, work, bytes);
+        if (alive > 0) {
+            memcpy(free_, work, bytes);
+            if (run.held != NULL) memcpy(run.held, held_before, bytes);
+        }
         for (size_t q = p + 1; q < n_order && alive > 0; q++) {
             if (keys[q] <= stop[b]) break;
             int64_t i = order[q];
@@ -169,7 +214,7 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
             int64_t top;
             int64_t h = step_bid(d, n_res, unit, bin_width(d, n_res, unit, step), free_, tol,
                                  nodes + indptr[i], hosts ? hosts + indptr[i] : NULL,
-                                 indptr[i + 1] - indptr[i], &top);
+                                 indptr[i + 1] - indptr[i], run, &top);
             int64_t took[2] = {top, h};
             for (int t = 0; t < 2; t++) {
                 int64_t j = took[t];
@@ -183,7 +228,7 @@ int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const do
         blocker[b] = hit;
         for (int64_t k = 0; k < n_nb; k++) flag[nb[k]] = 0;
         take(work, assign[b], db, n_res);
-        if (phantom[b] >= 0) take(work, phantom[b], db, n_res);
+        if (phantom[b] >= 0) take_held(work, held_before, phantom[b], db, n_res, hold);
     }
     memcpy(free_, work, bytes);
     return EK_OK;

@@ -21,7 +21,10 @@
  * not in order untouched) and the bid goes on to the best aligned
  * entry flagged 1 where it fits (the same node when the best aligned is flagged 1), which
  * takes the demand too: assign[b].  So the bid is placed exactly when an entry flagged 1
- * fits, and the runs below count phantoms as they count placements.
+ * fits, and the runs below count phantoms as they count placements.  A phantom takes hold
+ * (in (0, 1]) times the demand, and only when what its node then holds as phantoms stays
+ * within limit (n_nodes x n_res; NULL: no limit; else held, 3 x n_nodes x n_res scratch);
+ * a phantom refused by the limit takes nothing (phantom[b] -1).
  *
  * When blocker is not NULL, for every placed bid b at position p the greedy is run again
  * from position p + 1 without b, from the free amounts before p, until b fits none of its
@@ -33,8 +36,8 @@
  * are scratch.  A run is skipped (blocker -1, the same result) when b fits one of its
  * allowed nodes even after every later bid's demand is taken from it.
  *
- * Return value: EK_OK, or EK_EINVAL for n_res == 0 or an order or node index out of range
- * (outputs then unspecified).
+ * Return value: EK_OK, or EK_EINVAL for n_res == 0, hold outside (0, 1], a limit without
+ * held, or an order or node index out of range (outputs then unspecified).
  */
 #ifndef EDGEKIT_MARKET_H
 #define EDGEKIT_MARKET_H
@@ -45,9 +48,10 @@
 int ek_market_greedy(const double *demand, size_t n_bids, size_t n_res, const double *unit,
                      double step, const double *tol, size_t n_nodes, const int64_t *order,
                      size_t n_order, const int64_t *indptr, const int64_t *nodes,
-                     const uint8_t *hosts, double *free_, int64_t *assign, int64_t *phantom,
-                     int64_t *blocker, const double *keys, const double *stop, double *work,
-                     uint8_t *flag, double *rest);
+                     const uint8_t *hosts, double hold, const double *limit, double *held,
+                     double *free_, int64_t *assign, int64_t *phantom, int64_t *blocker,
+                     const double *keys, const double *stop, double *work, uint8_t *flag,
+                     double *rest);
 /* cdef: end */
 
 #endif

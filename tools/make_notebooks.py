@@ -1934,7 +1934,7 @@ def _market() -> list:
         for name, c in clearings.items():
             print(f"{name:<16}", {k: round(v, 4) for k, v in c.prices.items()})
         runs = {n: repeated_market(n, n_nodes=10, rounds=16, arrivals=25, seed=0)
-                for n in ("pivot-greedy", "halves", "trade-reduction", "posted-price")}
+                for n in (DEFAULT_MECHANISM, "halves", "trade-reduction", "posted-price")}
         fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
         for n, r in runs.items():  # halves: the mean of its two halves' prices
             rounds = [k.round for k in r.rounds]

@@ -12,6 +12,9 @@ median thread time of ``compile_market`` + the mechanism, one core) and truthful
     python tools/market_study.py --sizes large --json out/l.json
     python tools/market_study.py --merge out/sm.json out/l.json --write
 
+``--optima out/sm.json out/l.json`` reuses the optimum of an earlier run of the same markets
+(its totals: best welfare and bound) instead of solving the MILP again.
+
 ``--write`` puts the table into docs/market_measured.md (replacing what is there).  Probe
 counts: ``--app-probes`` / ``--node-probes`` per size for the default mechanism (or those
 named by ``--focus``),
@@ -58,15 +61,54 @@ def _mechanisms(names: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names or all_names))  # in order, once each
 
 
+def _saved_optimum(paths: list[Path] | None, size: str, n_markets: int, offset: int,
+                   tuning: bool) -> dict | None:
+    """The optimum of the same markets (size, count, offset, seed list) from a saved run
+    (``--json`` of an earlier study), or None: totals only (best welfare, bound), the
+    yardstick of every mechanism that runs on all the markets."""
+    for p in paths or []:
+        for r in json.loads(p.read_text())["results"]:
+            if (r["size"], r["markets"], r.get("offset", 0), bool(r.get("tuning_seeds"))) != (
+                    size, n_markets, offset, tuning):
+                continue
+            row = next((m for m in r["mechanisms"].values() if m["markets"] == n_markets),
+                       None)
+            if row is not None:
+                return {"w_best": row["w_best"], "w_bound": row["w_bound"],
+                        "gaps": r.get("gaps", []), "proven": r["proven_optimal"],
+                        "max_gap": r["max_gap"], "mean_gap": r["mean_gap"],
+                        "limit": r["optimum_limit_s"], "from": f"{p.name} ({r['size']})"}
+    return None
+
+
+class _Total:
+    """Totals of a saved optimum, for ``sum(o.welfare ...)`` over all the markets."""
+
+    def __init__(self, welfare: float, bound: float) -> None:
+        self.welfare, self.bound = welfare, bound
+
+
 def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
     seeds = TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS
     seeds = seeds[args.offset:args.offset + n_markets]
     markets = [sized_market(size, s) for s in seeds]
     t0 = time.perf_counter()
-    optima = [optimal_welfare(m.asks, m.bids, time_limit_s=OPT_LIMIT[size]) for m in markets]
-    print(f"{size}: {n_markets} optima in {time.perf_counter() - t0:.0f} s "
-          f"(proven {sum(o.optimal for o in optima)}, max gap "
-          f"{max(o.gap for o in optima):.4f})", flush=True)
+    saved = _saved_optimum(args.optima, size, n_markets, args.offset, args.tuning)
+    if args.no_optimum:  # probes only: welfare % not computed (0), as for a zero optimum
+        saved = {"w_best": 0.0, "w_bound": 0.0, "gaps": [], "proven": 0, "max_gap": 0.0,
+                 "mean_gap": 0.0, "limit": 0.0, "from": "nowhere (--no-optimum)"}
+    if saved is not None:
+        # the totals stand for the first market, zeros for the others: sums over all the
+        # markets are the saved totals (VCG, on a subset, needs its own optimum)
+        optima = [_Total(saved["w_best"], saved["w_bound"])] + [_Total(0.0, 0.0)] * (
+            n_markets - 1)
+        print(f"{size}: optimum of {n_markets} markets from {saved['from']}", flush=True)
+    else:
+        optima = [optimal_welfare(m.asks, m.bids, time_limit_s=OPT_LIMIT[size])
+                  for m in markets]
+        print(f"{size}: {n_markets} optima in {time.perf_counter() - t0:.0f} s "
+              f"(proven {sum(o.optimal for o in optima)}, max gap "
+              f"{max(o.gap for o in optima):.4f})", flush=True)
     rows = {}
     for name in mechanisms:
         if (name == "vcg" and size not in VCG_SIZES) or (
@@ -74,6 +116,8 @@ def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
             continue
         _, fn = get_mechanism(name)
         mk = markets[: args.vcg_markets] if name == "vcg" else markets
+        if saved is not None and len(mk) != n_markets:
+            raise SystemExit(f"{name}: a saved optimum covers all {n_markets} markets only")
         t0 = time.perf_counter()
         welfare = subsidy = 0.0
         deficits = violations = 0
@@ -128,6 +172,13 @@ def study_size(size: str, n_markets: int, mechanisms: list[str], args) -> dict:
               f"{res.nodes.profitable}/{res.nodes.probes} "
               f"(max gain {res.nodes.max_gain:.3g}), {r['clear_ms_median']:.1f} ms "
               f"[{time.perf_counter() - t0:.0f} s]", flush=True)
+    if saved is not None:
+        return {"size": size, "markets": n_markets, "offset": args.offset,
+                "gaps": saved["gaps"], "nodes_x_bids": list(SIZES[size]),
+                "proven_optimal": saved["proven"], "max_gap": saved["max_gap"],
+                "mean_gap": saved["mean_gap"], "optimum_limit_s": saved["limit"],
+                "optimum_from": saved["from"], "tuning_seeds": bool(args.tuning),
+                "mechanisms": rows}
     return {"size": size, "markets": n_markets, "offset": args.offset,
             "gaps": [o.gap for o in optima], "nodes_x_bids": list(SIZES[size]),
             "proven_optimal": sum(o.optimal for o in optima),
@@ -245,6 +296,12 @@ def main() -> None:
                          "--merge sums the slices)")
     ap.add_argument("--tuning", action="store_true",
                     help="markets from TUNING_SEEDS (for tuning) instead of HELD_OUT_SEEDS")
+    ap.add_argument("--optima", type=Path, nargs="+", default=None,
+                    help="saved runs (--json) whose optimum of the same markets (size, count, "
+                         "offset) is reused instead of solving the MILP again")
+    ap.add_argument("--no-optimum", action="store_true",
+                    help="no optimum (probes only: welfare % reads 0; merge such runs with "
+                         "the run that has the optimum only for their probe counts)")
     ap.add_argument("--quick", action="store_true", help="5 markets a size, few probes")
     ap.add_argument("--json", type=Path, default=None, help="save the results")
     ap.add_argument("--merge", type=Path, nargs="+", default=None,

@@ -54,14 +54,33 @@ def _choose(d: list[float], unit: list[float], width: float, free: list[list[flo
     return best, best_host, kind
 
 
+def _may_hold(d: list[float], hold: float, limit: list[list[float]] | None,
+              held: list[list[float]] | None, j: int) -> bool:
+    """Node j may hold ``hold`` times d more as phantoms (see market.c)."""
+    if limit is None or held is None:
+        return True
+    return all(h + hold * x <= lim for h, x, lim in zip(held[j], d, limit[j], strict=True))
+
+
+def _take_held(free: list[float], held: list[float] | None, d: list[float], hold: float
+               ) -> None:
+    for r, x in enumerate(d):
+        free[r] -= hold * x
+    if held is not None:
+        for r, x in enumerate(d):
+            held[r] += hold * x
+
+
 def _step(d: list[float], unit: list[float], width: float, free: list[list[float]],
-          tol: list[list[float]], nodes: list[int], hk: list[int] | None) -> tuple[int, int]:
+          tol: list[list[float]], nodes: list[int], hk: list[int] | None,
+          hold: float = 1.0, limit: list[list[float]] | None = None,
+          held: list[list[float]] | None = None) -> tuple[int, int]:
     """(phantom, host) of a bid's step, taken from ``free`` (see market.c's step_bid): the
-    best aligned node holds the demand as a phantom when it may not host it and its flag
-    is 2 (else phantom is -1)."""
+    best aligned node holds ``hold`` times the demand as a phantom when it may not host it,
+    its flag is 2 and it may hold that much more (``limit``; else phantom is -1)."""
     top, host, kind = _choose(d, unit, width, free, tol, nodes, hk)
-    if top >= 0 and top != host and kind == 2:
-        _take(free[top], d)
+    if top >= 0 and top != host and kind == 2 and _may_hold(d, hold, limit, held, top):
+        _take_held(free[top], held[top] if held is not None else None, d, hold)
     else:
         top = -1
     if host >= 0:
@@ -85,7 +104,8 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
            indptr: np.ndarray, nodes: np.ndarray, free: np.ndarray, assign: np.ndarray,
            blocker: np.ndarray | None, keys: np.ndarray, stop: np.ndarray,
            step: float = 0.0, hosts: np.ndarray | None = None,
-           phantom: np.ndarray | None = None) -> None:
+           phantom: np.ndarray | None = None, hold: float = 1.0,
+           limit: np.ndarray | None = None) -> None:
     """``ek_market_greedy`` on numpy arrays (``free``, ``assign``, ``phantom``,
     ``blocker`` updated in place)."""
     dem = demand.tolist()
@@ -101,8 +121,14 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
     state = [row[:] for row in cap]
     out = assign.tolist()
     ph = [-1] * len(dem) if phantom is None else phantom.tolist()
+    lim = limit.tolist() if limit is not None else None
+
+    def zeros() -> list[list[float]] | None:
+        return [[0.0] * len(u) for _ in cap] if lim is not None else None
+
+    held = zeros()
     for i in order_l:
-        top, j = _step(dem[i], u, width[i], state, tl, allowed[i], hk[i])
+        top, j = _step(dem[i], u, width[i], state, tl, allowed[i], hk[i], hold, lim, held)
         out[i] = j
         ph[i] = top
     if blocker is not None:
@@ -115,12 +141,15 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
             for r, x in enumerate(dem[i]):
                 total[r] += x
         rest = total[:]
+        held_before = zeros()
         for p, b in enumerate(order_l):
             db = dem[b]
             _take(rest, db)  # the demand of the positions after p
             if out[b] < 0:
                 if ph[b] >= 0:
-                    _take(before[ph[b]], db)
+                    _take_held(before[ph[b]],
+                               held_before[ph[b]] if held_before is not None else None,
+                               db, hold)
                 continue
             hb = hk[b]
             live = {j for k, j in enumerate(allowed[b])
@@ -129,11 +158,14 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
             if any(_fits_after_all(db, before[j], tl[j], rest, total) for j in live):
                 live = set()  # room for everything to come: no run can block b
             run = [row[:] for row in before] if live else before
+            run_held = ([row[:] for row in held_before]
+                        if live and held_before is not None else None)
             for q in range(p + 1, len(order_l)):
                 if not live or key_l[q] <= stop_l[b]:
                     break
                 i = order_l[q]
-                for j in _step(dem[i], u, width[i], run, tl, allowed[i], hk[i]):
+                for j in _step(dem[i], u, width[i], run, tl, allowed[i], hk[i], hold, lim,
+                               run_held):
                     if j in live and not _fits(db, run[j], tl[j]):
                         live.discard(j)
                         if not live:
@@ -141,7 +173,8 @@ def greedy(demand: np.ndarray, unit: np.ndarray, tol: np.ndarray, order: np.ndar
             blk[b] = hit
             _take(before[out[b]], db)
             if ph[b] >= 0:
-                _take(before[ph[b]], db)
+                _take_held(before[ph[b]],
+                           held_before[ph[b]] if held_before is not None else None, db, hold)
         blocker[:] = blk
     assign[:] = out
     if phantom is not None:

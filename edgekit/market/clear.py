@@ -15,13 +15,14 @@ from edgekit.types import Ask, Bid, Clearing
 __all__ = ["DEFAULT_MECHANISM", "MECHANISMS", "REFERENCE_MECHANISMS", "clear"]
 
 #: the mechanism :func:`clear` uses unless told otherwise
-DEFAULT_MECHANISM = "pivot-greedy"
+DEFAULT_MECHANISM = "pivot-greedy-margin"
 
 _Mechanism = Callable[..., Clearing]
 
 _REGISTRY: dict[str, _Mechanism] = {
     "pivot-greedy": mechanisms.pivot_greedy,
     "pivot-greedy-phantom": mechanisms.pivot_greedy_phantom,
+    "pivot-greedy-margin": mechanisms.pivot_greedy_margin,
     "halves": mechanisms.halves,
     "trade-reduction": mechanisms.trade_reduction,
     "pivot-price": mechanisms.pivot_price,
@@ -52,7 +53,7 @@ def clear(asks: Sequence[Ask], bids: Sequence[Bid], *, mechanism: str = DEFAULT_
         asks: the nodes' offers (:class:`~edgekit.types.Ask`), ids unique.
         bids: the applications' bids (:class:`~edgekit.types.Bid`), ids unique.
         mechanism: a name of :data:`MECHANISMS` or :data:`REFERENCE_MECHANISMS` (default
-            ``"pivot-greedy"``; see ``docs/market.md`` for what each guarantees).
+            ``"pivot-greedy-margin"``; see ``docs/market.md`` for what each guarantees).
         **options: the mechanism's own keywords (``seed`` for ``"halves"``, ``prices`` for
             ``"posted-price"``, ``time_limit_s`` for ``"vcg"`` and ``"pay-your-bid"``).
 

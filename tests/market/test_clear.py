@@ -19,7 +19,7 @@ def _two_nodes() -> tuple[list[Ask], list[Bid]]:
 
 
 def test_registry() -> None:
-    assert DEFAULT_MECHANISM == "pivot-greedy"
+    assert DEFAULT_MECHANISM == "pivot-greedy-margin"
     assert {"pivot-greedy", "halves", "trade-reduction", "pivot-price",
             "posted-price"} <= set(MECHANISMS)
     with pytest.raises(OptionsError):
@@ -77,7 +77,8 @@ def test_posted_price_by_hand() -> None:
         clear(asks, bids, mechanism="posted-price", prices={"gpu": 1.0})
 
 
-@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom", "halves",
+@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom",
+                                       "pivot-greedy-margin", "halves",
                                        "trade-reduction", "pivot-price", "posted-price"])
 def test_empty_and_one_sided(mechanism: str) -> None:
     asks, bids = _two_nodes()

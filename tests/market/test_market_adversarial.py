@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 
 from edgekit import _backend
 from edgekit.errors import EdgekitError, InputError
-from edgekit.market import _kernel, clear
+from edgekit.market import DEFAULT_MECHANISM, MECHANISMS, _kernel, clear
 from edgekit.market._arrays import compile_market
-from edgekit.market.mechanisms import pivot_greedy
 from edgekit.market.probes import check_clearing
 from edgekit.types import Ask, Bid, Clearing
 from tests.common import needs_native
@@ -56,7 +55,7 @@ def _check(asks: list[Ask], bids: list[Bid]) -> Clearing | None:
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
             arr = compile_market(asks, bids)
-            direct = pivot_greedy(arr)
+            direct = MECHANISMS[DEFAULT_MECHANISM](arr)
     except EdgekitError:
         with pytest.raises(EdgekitError), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -150,7 +149,7 @@ def test_degenerate_sizes(both_backends: None) -> None:
     bid = [Bid("b", {"cpu": 1.0}, 5.0)]
     for asks, bids in (([], []), (one, []), ([], bid), (one, bid), (two, bid)):
         c = _check(asks, bids)
-        assert c is not None and c.mechanism == "pivot-greedy"
+        assert c is not None and c.mechanism == DEFAULT_MECHANISM
     # zero capacities, zero demands, a resource only the bids name, unknown eligibility
     assert _check([Ask("A", {"cpu": 0.0}), Ask("B", {"cpu": 0.0})],
                   [Bid("b", {"cpu": 1.0}, 5.0)]).trades == ()

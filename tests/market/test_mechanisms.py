@@ -50,7 +50,8 @@ def _check(asks: tuple[Ask, ...], bids: tuple[Bid, ...], c: Clearing) -> None:
     assert c.surplus >= -1e-9, "deficit"
 
 
-@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom", "halves",
+@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom",
+                                       "pivot-greedy-margin", "halves",
                                        "trade-reduction", "pivot-price", "posted-price"])
 @pytest.mark.parametrize("size", MARKETS)
 def test_ir_capacity_no_deficit(mechanism: str, size: tuple[int, int, int]) -> None:
@@ -76,7 +77,8 @@ def _utility(c: Clearing, bid: Bid, true_value: float) -> float:
     return true_value - c.payments[bid.id] if bid.id in c.payments else 0.0
 
 
-@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom", "halves",
+@pytest.mark.parametrize("mechanism", ["pivot-greedy", "pivot-greedy-phantom",
+                                       "pivot-greedy-margin", "halves",
                                        "posted-price"])
 def test_applications_cannot_gain_by_misreporting(mechanism: str) -> None:
     # random misreports (value scaled 0-3x, or shifted) by one application at a time;

@@ -13,7 +13,7 @@ from edgekit.market.repeated import repeated_market
 
 def test_rounds_add_up():
     r = repeated_market(None, n_nodes=8, rounds=12, arrivals=20, seed=3)
-    assert len(r.rounds) == 12 and r.mechanism == "pivot-greedy"
+    assert len(r.rounds) == 12 and r.mechanism == "pivot-greedy-margin"
     assert 0 < r.served <= r.arrived and r.expired <= r.arrived - r.served + r.evicted
     assert sum(m.trades for m in r.rounds) >= r.served
     for m in r.rounds:
